@@ -1,0 +1,118 @@
+//! `edgec`: checks `.edge` files, shows the Rust they compile to, and builds, runs or scaffolds
+//! the proxy crates that link them with the runtime.
+
+mod scaffold;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edge_compiler::{analyze, Diagnostic, SourceFile};
+
+#[derive(Parser)]
+#[command(
+    name = "edgec",
+    version,
+    about = "The Edge compiler: .edge files into proxy binaries"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config and print its diagnostics; exits 1 when it has errors.
+    Check { file: PathBuf },
+    /// Print the Rust code a config compiles to.
+    Expand { file: PathBuf },
+    /// Build a proxy binary from a config.
+    Build {
+        file: PathBuf,
+        /// Where to put the binary.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Build without optimisations (faster to build, slower to run).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Build a proxy from a config and run it.
+    Run {
+        file: PathBuf,
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Create a crate that builds a proxy from its own `.edge` file.
+    New { dir: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Check { file } => check(&file).map(|(source, analysis)| {
+            let summary = analysis.model.as_ref().map(|model| {
+                let routes: usize = model.listeners.iter().map(|l| l.routes.len()).sum();
+                format!(
+                    "{}: ok ({} listeners, {} pools, {routes} routes)",
+                    source.name,
+                    model.listeners.len(),
+                    model.pools.len()
+                )
+            });
+            println!("{}", summary.unwrap_or_default());
+        }),
+        Command::Expand { file } => check(&file).map(|(source, analysis)| {
+            print!("{}", analysis.generate(&source.name).unwrap_or_default())
+        }),
+        Command::Build {
+            file,
+            output,
+            debug,
+        } => check(&file).and_then(|_| {
+            let binary = scaffold::build(&file, debug)?;
+            std::fs::copy(&binary, &output)
+                .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            eprintln!("edgec: built {}", output.display());
+            Ok(())
+        }),
+        Command::Run { file, debug } => check(&file).and_then(|_| {
+            let binary = scaffold::build(&file, debug)?;
+            Err(scaffold::exec(&binary))
+        }),
+        Command::New { dir } => scaffold::new(&dir).map(|()| {
+            println!(
+                "created {}: `cd {}` then `cargo run --release`",
+                dir.display(),
+                dir.display()
+            );
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads and checks a config, printing its diagnostics; an `Err` when it has errors (already
+/// reported, so the message is empty) or cannot be read.
+fn check(path: &Path) -> Result<(SourceFile, edge_compiler::Analysis), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let source = SourceFile::new(path.display().to_string(), text);
+    let analysis = analyze(&source);
+    source.emit_to_stderr(&analysis.diagnostics);
+    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+        let errors = analysis.diagnostics.iter().filter(|d| d.is_error()).count();
+        eprintln!(
+            "error: {} has {errors} error{}",
+            source.name,
+            if errors == 1 { "" } else { "s" }
+        );
+        return Err(String::new());
+    }
+    Ok((source, analysis))
+}

@@ -1,0 +1,282 @@
+//! Semantic checks: resolves names (with "did you mean" help), rejects duplicates, listeners
+//! that would bind the same address and routes that can never match, and builds the Model.
+
+use edge_dsl::ast::{self, Config, HostPattern, PathMatch};
+use edge_dsl::{Diagnostic, Ident, Label};
+
+use crate::model::{self, Model};
+
+/// The model when the config is valid, and every diagnostic (errors and warnings) found.
+pub struct Checked {
+    pub model: Option<Model>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn check(config: &Config) -> Checked {
+    let mut diagnostics = Vec::new();
+    duplicates(
+        "listener",
+        config.listeners.iter().map(|l| &l.name),
+        &mut diagnostics,
+    );
+    duplicates(
+        "pool",
+        config.pools.iter().map(|p| &p.name),
+        &mut diagnostics,
+    );
+    duplicates(
+        "route",
+        config.routes.iter().map(|r| &r.name),
+        &mut diagnostics,
+    );
+    bind_conflicts(&config.listeners, &mut diagnostics);
+    for pool in &config.pools {
+        duplicate_servers(pool, &mut diagnostics);
+    }
+
+    let mut listeners: Vec<model::Listener> = config
+        .listeners
+        .iter()
+        .map(|listener| model::Listener {
+            name: listener.name.value.clone(),
+            bind: listener.bind.value,
+            max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
+            header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
+            routes: Vec::new(),
+        })
+        .collect();
+    let mut attached: Vec<Vec<&ast::Route>> = vec![Vec::new(); listeners.len()];
+    let mut pool_used = vec![false; config.pools.len()];
+
+    for route in &config.routes {
+        let listener = resolve(
+            &route.on,
+            "listener",
+            config.listeners.iter().map(|l| &l.name),
+        );
+        let action = match &route.action.value {
+            ast::Action::Forward(pool) => {
+                resolve(pool, "pool", config.pools.iter().map(|p| &p.name)).map(|index| {
+                    pool_used[index] = true;
+                    model::Action::Forward(index)
+                })
+            }
+            ast::Action::Respond { status, body } => Ok(model::Action::Respond {
+                status: status.value,
+                body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
+            }),
+        };
+        let (listener, action) = match (listener, action) {
+            (Ok(listener), Ok(action)) => (listener, action),
+            (listener, action) => {
+                diagnostics.extend(listener.err());
+                diagnostics.extend(action.err());
+                continue;
+            }
+        };
+        if let Some(earlier) = attached[listener]
+            .iter()
+            .find(|earlier| covers(earlier, route))
+        {
+            diagnostics.push(
+                Diagnostic::error(format!("route `{}` can never match", route.name))
+                    .with_label(Label::primary(route.span, "unreachable route"))
+                    .with_label(Label::secondary(
+                        earlier.span,
+                        format!(
+                            "`{}` comes first and matches every request this one would",
+                            earlier.name
+                        ),
+                    ))
+                    .with_help("routes are tried in order: move the more specific route above"),
+            );
+        }
+        attached[listener].push(route);
+        listeners[listener].routes.push(model::Route {
+            name: route.name.value.clone(),
+            hosts: route.hosts.iter().map(|h| h.value.clone()).collect(),
+            path: route.path.as_ref().map(|p| p.value.clone()),
+            methods: route.methods.iter().map(|m| m.value).collect(),
+            action,
+        });
+    }
+
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Checked {
+            model: None,
+            diagnostics,
+        };
+    }
+    for (listener, routes) in config.listeners.iter().zip(&attached) {
+        if routes.is_empty() {
+            diagnostics.push(
+                Diagnostic::warning(format!("listener `{}` has no routes", listener.name))
+                    .with_label(Label::primary(listener.span, "every request here gets 404"))
+                    .with_help(format!("attach a route with `on {}`", listener.name)),
+            );
+        }
+    }
+    for (pool, used) in config.pools.iter().zip(pool_used) {
+        if !used {
+            diagnostics.push(
+                Diagnostic::warning(format!("pool `{}` is never used", pool.name))
+                    .with_label(Label::primary(pool.span, "no route forwards here"))
+                    .with_help(format!(
+                        "forward to it from a route with `forward {}`",
+                        pool.name
+                    )),
+            );
+        }
+    }
+
+    let model = Model {
+        listeners,
+        pools: config.pools.iter().map(pool).collect(),
+    };
+    Checked {
+        model: Some(model),
+        diagnostics,
+    }
+}
+
+fn pool(pool: &ast::Pool) -> model::Pool {
+    model::Pool {
+        name: pool.name.value.clone(),
+        balance: pool.balance.value,
+        servers: pool.servers.iter().map(|s| s.value.clone()).collect(),
+        connect_timeout: pool.timeouts.connect.as_ref().map(|t| t.value),
+        response_timeout: pool.timeouts.response.as_ref().map(|t| t.value),
+        idle_timeout: pool.timeouts.idle.as_ref().map(|t| t.value),
+    }
+}
+
+/// The index of the item named `name`, or an error suggesting a near miss.
+fn resolve<'a>(
+    name: &Ident,
+    kind: &str,
+    declared: impl Iterator<Item = &'a Ident> + Clone,
+) -> Result<usize, Diagnostic> {
+    declared
+        .clone()
+        .position(|declared| declared.value == name.value)
+        .ok_or_else(|| {
+            Diagnostic::error(format!("no {kind} named `{name}`"))
+                .with_label(Label::primary(name.span, format!("unknown {kind}")))
+                .with_suggestion(
+                    &name.value,
+                    &format!("a {kind}"),
+                    declared.map(|d| d.value.as_str()),
+                )
+        })
+}
+
+fn duplicates<'a>(kind: &str, names: impl Iterator<Item = &'a Ident>, out: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<&Ident> = Vec::new();
+    for name in names {
+        match seen.iter().find(|first| first.value == name.value) {
+            Some(first) => out.push(
+                Diagnostic::error(format!("the {kind} `{name}` is defined twice"))
+                    .with_label(Label::primary(name.span, "defined again here"))
+                    .with_label(Label::secondary(first.span, "first defined here"))
+                    .with_help(format!("give each {kind} its own name")),
+            ),
+            None => seen.push(name),
+        }
+    }
+}
+
+fn bind_conflicts(listeners: &[ast::Listener], out: &mut Vec<Diagnostic>) {
+    for (index, listener) in listeners.iter().enumerate() {
+        let addr = listener.bind.value;
+        let clash = listeners[..index].iter().find(|earlier| {
+            let other = earlier.bind.value;
+            addr.port() != 0
+                && addr.port() == other.port()
+                && (addr.ip() == other.ip()
+                    || addr.ip().is_unspecified()
+                    || other.ip().is_unspecified())
+        });
+        if let Some(earlier) = clash {
+            out.push(
+                Diagnostic::error(format!(
+                    "listeners `{}` and `{}` bind the same address",
+                    earlier.name, listener.name
+                ))
+                .with_label(Label::primary(listener.bind.span, "this address"))
+                .with_label(Label::secondary(earlier.bind.span, "is already bound here"))
+                .with_help("give each listener its own port"),
+            );
+        }
+    }
+}
+
+fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
+    for (index, server) in pool.servers.iter().enumerate() {
+        if let Some(first) = pool.servers[..index]
+            .iter()
+            .find(|s| s.value == server.value)
+        {
+            out.push(
+                Diagnostic::error(format!("pool `{}` lists a server twice", pool.name))
+                    .with_label(Label::primary(server.span, "listed again here"))
+                    .with_label(Label::secondary(first.span, "first listed here"))
+                    .with_help("to send a server more traffic, give it a weight (coming with weighted balancing)"),
+            );
+        }
+    }
+}
+
+/// Whether every request that `later` matches is already matched by `earlier`.
+fn covers(earlier: &ast::Route, later: &ast::Route) -> bool {
+    let hosts = earlier.hosts.is_empty()
+        || (!later.hosts.is_empty()
+            && later.hosts.iter().all(|host| {
+                earlier
+                    .hosts
+                    .iter()
+                    .any(|pattern| host_covers(&pattern.value, &host.value))
+            }));
+    let methods = earlier.methods.is_empty()
+        || (!later.methods.is_empty()
+            && later
+                .methods
+                .iter()
+                .all(|m| earlier.methods.iter().any(|e| e.value == m.value)));
+    let paths = match (&earlier.path, &later.path) {
+        (None, _) => true,
+        (Some(earlier), None) => earlier.value == PathMatch::Prefix("/".to_owned()),
+        (Some(earlier), Some(later)) => path_covers(&earlier.value, &later.value),
+    };
+    hosts && methods && paths
+}
+
+fn host_covers(pattern: &HostPattern, host: &HostPattern) -> bool {
+    match (pattern, host) {
+        (HostPattern::Exact(a), HostPattern::Exact(b)) => a == b,
+        (HostPattern::Suffix(suffix), HostPattern::Exact(b) | HostPattern::Suffix(b)) => {
+            b.ends_with(suffix.as_str())
+        }
+        (HostPattern::Exact(_), HostPattern::Suffix(_)) => false,
+    }
+}
+
+fn path_covers(earlier: &PathMatch, later: &PathMatch) -> bool {
+    match (earlier, later) {
+        (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
+        (PathMatch::Exact(_), PathMatch::Prefix(_)) => false,
+        (PathMatch::Prefix(prefix), PathMatch::Exact(path) | PathMatch::Prefix(path)) => {
+            under_prefix(path, prefix)
+        }
+    }
+}
+
+/// Whether `path` is `prefix` or lies under it on a segment boundary. The runtime's
+/// generated matcher applies exactly this rule.
+pub fn under_prefix(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}

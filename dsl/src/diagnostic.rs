@@ -1,0 +1,179 @@
+//! Diagnostics: a data model (severity, message, labelled spans, help) kept apart from its
+//! rendering, which codespan-reporting does in rustc's style.
+
+use codespan_reporting::diagnostic::{Diagnostic as Rendered, Label as RenderedLabel};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, termcolor};
+
+use crate::span::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A span with a message; the primary label is where the problem is, secondary ones give context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+    pub primary: bool,
+}
+
+impl Label {
+    pub fn primary(span: Span, message: impl Into<String>) -> Self {
+        Label {
+            span,
+            message: message.into(),
+            primary: true,
+        }
+    }
+
+    pub fn secondary(span: Span, message: impl Into<String>) -> Self {
+        Label {
+            span,
+            message: message.into(),
+            primary: false,
+        }
+    }
+}
+
+/// One problem found in a `.edge` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            labels: Vec::new(),
+            help: Vec::new(),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
+    }
+
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.labels.push(label);
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
+    /// Adds "did you mean" help when `candidates` holds a name close to `wrong`.
+    pub fn with_suggestion<'a>(
+        self,
+        wrong: &str,
+        what: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        match closest(wrong, candidates) {
+            Some(name) => self.with_help(format!("{what} with a similar name exists: `{name}`")),
+            None => self,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The closest candidate to `wrong`, if any is close enough to be a likely typo.
+pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|name| (strsim::jaro_winkler(wrong, name), name))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+/// A named source text that diagnostics point into.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Renders diagnostics as plain text (for build scripts, logs and snapshot tests).
+    pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
+        let files = SimpleFile::new(self.name.as_str(), self.text.as_str());
+        let config = term::Config::default();
+        diagnostics
+            .iter()
+            .map(|diagnostic| {
+                term::emit_into_string(&config, &files, &to_rendered(diagnostic))
+                    .expect("spans come from this file")
+            })
+            .collect()
+    }
+
+    /// Writes diagnostics to standard error, coloured when it is a terminal.
+    pub fn emit_to_stderr(&self, diagnostics: &[Diagnostic]) {
+        let files = SimpleFile::new(self.name.as_str(), self.text.as_str());
+        let config = term::Config::default();
+        let stream = termcolor::StandardStream::stderr(color_choice());
+        let mut stream = stream.lock();
+        for diagnostic in diagnostics {
+            term::emit_to_write_style(&mut stream, &config, &files, &to_rendered(diagnostic))
+                .expect("spans come from this file");
+        }
+    }
+}
+
+fn color_choice() -> termcolor::ColorChoice {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        termcolor::ColorChoice::Auto
+    } else {
+        termcolor::ColorChoice::Never
+    }
+}
+
+fn to_rendered(diagnostic: &Diagnostic) -> Rendered<()> {
+    let rendered = match diagnostic.severity {
+        Severity::Error => Rendered::error(),
+        Severity::Warning => Rendered::warning(),
+    };
+    let labels = diagnostic.labels.iter().map(|label| {
+        let make = if label.primary {
+            RenderedLabel::primary
+        } else {
+            RenderedLabel::secondary
+        };
+        make((), label.span.start..label.span.end).with_message(&label.message)
+    });
+    rendered
+        .with_message(&diagnostic.message)
+        .with_labels(labels.collect())
+        .with_notes(
+            diagnostic
+                .help
+                .iter()
+                .map(|help| format!("help: {help}"))
+                .collect(),
+        )
+}

@@ -1,0 +1,24 @@
+//! The `.edge` language: its pest grammar, a typed AST in which every node carries its span,
+//! and rustc-style diagnostics.
+//!
+//! ```
+//! let source = edge_dsl::SourceFile::new("ok.edge", "listener web {\n    bind 127.0.0.1:8080\n}\n");
+//! let config = edge_dsl::parse(&source).expect("a valid file");
+//! assert_eq!(config.listeners[0].name.value, "web");
+//! ```
+
+pub mod ast;
+mod diagnostic;
+mod literal;
+mod lower;
+mod span;
+mod syntax;
+
+pub use diagnostic::{closest, Diagnostic, Label, Severity, SourceFile};
+pub use span::{Ident, Span, Spanned};
+
+/// Parses and lowers one `.edge` file, returning every syntax or literal error it holds.
+pub fn parse(source: &SourceFile) -> Result<ast::Config, Vec<Diagnostic>> {
+    let directives = syntax::parse(&source.text).map_err(|diagnostic| vec![diagnostic])?;
+    lower::lower(&directives)
+}

@@ -1,0 +1,260 @@
+//! Typed literals: durations, sizes, addresses, statuses, methods, paths and host patterns.
+//! Each reader takes one argument and returns its value or a diagnostic pointing into it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::ast::{Address, HostPattern, Method, PathMatch};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::span::Spanned;
+use crate::syntax::Arg;
+
+type Read<T> = Result<Spanned<T>, Diagnostic>;
+
+fn bad(arg: &Arg, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(format!("invalid {what} `{}`", arg.text))
+        .with_label(Label::primary(arg.span, format!("not a valid {what}")))
+        .with_help(help)
+}
+
+/// Splits `250ms` into `(250, "ms")`.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let number = text[..digits].parse().ok()?;
+    Some((number, &text[digits..]))
+}
+
+/// `250ms`, `5s`, `2m`, `1h`.
+pub fn duration(arg: &Arg) -> Read<Duration> {
+    const HELP: &str = "a duration is a whole number and a unit: `250ms`, `5s`, `2m` or `1h`";
+    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "duration", HELP))?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(bad(arg, "duration", HELP)),
+    };
+    let millis = number
+        .checked_mul(millis_per_unit)
+        .filter(|millis| *millis <= 365 * 24 * 3_600_000)
+        .ok_or_else(|| bad(arg, "duration", "durations are at most one year"))?;
+    if millis == 0 {
+        return Err(bad(arg, "duration", "a duration must be longer than zero"));
+    }
+    Ok(Spanned::new(Duration::from_millis(millis), arg.span))
+}
+
+/// `512B`, `64KiB`, `10MiB`, `1GiB` (and the decimal `KB`, `MB`, `GB`), in bytes.
+pub fn size(arg: &Arg) -> Read<u64> {
+    const HELP: &str = "a size is a whole number and a unit: `512B`, `64KiB`, `10MiB` or `1GiB`";
+    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "size", HELP))?;
+    let bytes_per_unit: u64 = match unit {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(bad(arg, "size", HELP)),
+    };
+    let bytes = number
+        .checked_mul(bytes_per_unit)
+        .filter(|bytes| *bytes <= 1 << 40)
+        .ok_or_else(|| bad(arg, "size", "sizes are at most 1TiB"))?;
+    Ok(Spanned::new(bytes, arg.span))
+}
+
+/// An IP address and port to listen on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`.
+pub fn bind_address(arg: &Arg) -> Read<SocketAddr> {
+    arg.text.parse().map(|addr| Spanned::new(addr, arg.span)).map_err(|_| {
+        bad(
+            arg,
+            "listen address",
+            "listeners bind an IP address and a port: `127.0.0.1:8080`, `0.0.0.0:443` or `[::1]:8080`",
+        )
+    })
+}
+
+/// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`.
+pub fn server_address(arg: &Arg) -> Read<Address> {
+    const HELP: &str =
+        "a server is an address and a port: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`";
+    let address = if let Ok(socket) = arg.text.parse::<SocketAddr>() {
+        Address::Socket(socket)
+    } else {
+        let (host, port) = arg
+            .text
+            .rsplit_once(':')
+            .ok_or_else(|| bad(arg, "server address", HELP))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| bad(arg, "server address", HELP))?;
+        if host.parse::<IpAddr>().is_ok() || !is_dns_name(host) {
+            return Err(bad(arg, "server address", HELP));
+        }
+        Address::Name {
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    };
+    let port = match &address {
+        Address::Socket(socket) => socket.port(),
+        Address::Name { port, .. } => *port,
+    };
+    if port == 0 {
+        return Err(bad(arg, "server address", "a server's port cannot be 0"));
+    }
+    Ok(Spanned::new(address, arg.span))
+}
+
+fn is_dns_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// An HTTP status code, 100 to 599.
+pub fn status(arg: &Arg) -> Read<u16> {
+    arg.text
+        .parse::<u16>()
+        .ok()
+        .filter(|status| (100..=599).contains(status))
+        .map(|status| Spanned::new(status, arg.span))
+        .ok_or_else(|| {
+            bad(
+                arg,
+                "status",
+                "a status is a number from 100 to 599, such as `200` or `404`",
+            )
+        })
+}
+
+/// An HTTP method, written in upper case: `GET`, `POST`...
+pub fn method(arg: &Arg) -> Read<Method> {
+    Method::ALL
+        .into_iter()
+        .find(|method| method.as_str() == arg.text)
+        .map(|method| Spanned::new(method, arg.span))
+        .ok_or_else(|| {
+            Diagnostic::error(format!("unknown HTTP method `{}`", arg.text))
+                .with_label(Label::primary(arg.span, "not a method"))
+                .with_suggestion(
+                    &arg.text.to_ascii_uppercase(),
+                    "a method",
+                    Method::ALL.iter().map(|m| m.as_str()),
+                )
+                .with_help("methods are written in upper case: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, CONNECT, TRACE")
+        })
+}
+
+/// A host pattern: `"api.example.com"` or `"*.example.com"`.
+pub fn host_pattern(arg: &Arg) -> Read<HostPattern> {
+    const HELP: &str = "a host is a DNS name without a port, optionally starting with `*.`: `api.example.com`, `*.example.com`";
+    let text = arg.text.to_ascii_lowercase();
+    let pattern = match text.strip_prefix("*.") {
+        Some(rest) if is_dns_name(rest) => HostPattern::Suffix(format!(".{rest}")),
+        None if is_dns_name(&text) || text.parse::<IpAddr>().is_ok() => HostPattern::Exact(text),
+        _ => return Err(bad(arg, "host", HELP)),
+    };
+    Ok(Spanned::new(pattern, arg.span))
+}
+
+/// A request path as routes match it: `/users`. It must already be in the normal form the
+/// runtime brings request paths to, or the route could never match.
+pub fn path(arg: &Arg, exact: bool) -> Read<PathMatch> {
+    let text = &arg.text;
+    if !text.starts_with('/') {
+        return Err(bad(arg, "path", "a path starts with `/`, as in `/users`"));
+    }
+    if text.contains(['?', '#']) {
+        return Err(bad(
+            arg,
+            "path",
+            "a path matcher holds no query or fragment; write only the path",
+        ));
+    }
+    if let Some(bad_byte) = text.bytes().find(|b| !is_path_byte(*b)) {
+        return Err(bad(
+            arg,
+            "path",
+            &format!(
+                "`{}` must be percent-encoded in a path",
+                char::from(bad_byte).escape_default()
+            ),
+        ));
+    }
+    check_normal(arg)?;
+    let path = text.clone();
+    let matcher = if exact {
+        PathMatch::Exact(path)
+    } else {
+        PathMatch::Prefix(path)
+    };
+    Ok(Spanned::new(matcher, arg.span))
+}
+
+fn is_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
+}
+
+/// Rejects paths a request path can never equal after normalisation.
+fn check_normal(arg: &Arg) -> Result<(), Diagnostic> {
+    let text = &arg.text;
+    if text.contains("//") {
+        return Err(bad(
+            arg,
+            "path",
+            "request paths have repeated slashes merged before matching; use one `/`",
+        ));
+    }
+    let segments: Vec<&str> = text[1..].split('/').collect();
+    if segments.iter().any(|s| *s == "." || *s == "..") {
+        return Err(bad(
+            arg,
+            "path",
+            "request paths have `.` and `..` resolved before matching; write the resolved path",
+        ));
+    }
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = text.get(at + 1..at + 3).filter(|hex| {
+                hex.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+            });
+            let Some(hex) = hex else {
+                return Err(bad(
+                    arg,
+                    "path",
+                    "`%` starts an escape of two upper-case hex digits, as in `%2F`",
+                ));
+            };
+            let byte = u8::from_str_radix(hex, 16).expect("checked hex digits");
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                return Err(bad(
+                    arg,
+                    "path",
+                    &format!(
+                        "request paths have `%{hex}` decoded to `{}` before matching; write it plainly",
+                        char::from(byte)
+                    ),
+                ));
+            }
+            at += 3;
+        } else {
+            at += 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,461 @@
+//! Lowering: gives the untyped directives of `syntax.rs` their meaning. It knows which
+//! directives each block accepts, how many arguments they take and of which type, which are
+//! required and which may appear once; it reports every mistake it finds, not just the first.
+
+use crate::ast::{Action, Balance, Config, Listener, Pool, Route, Timeouts};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::literal;
+use crate::span::{Ident, Span, Spanned};
+use crate::syntax::{Arg, Directive};
+
+const ITEMS: [&str; 3] = ["listener", "pool", "route"];
+const LISTENER: [&str; 3] = ["bind", "max_header_size", "header_timeout"];
+const POOL: [&str; 3] = ["balance", "server", "timeouts"];
+const TIMEOUTS: [&str; 3] = ["connect", "response", "idle"];
+const ROUTE: [&str; 6] = ["on", "host", "path", "methods", "forward", "respond"];
+const STRATEGIES: [&str; 1] = ["round_robin"];
+
+/// Collects diagnostics while lowering goes on.
+#[derive(Default)]
+struct Lowering {
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Lowers top-level directives into a typed config, or returns every error found.
+pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
+    let mut lowering = Lowering::default();
+    let mut config = Config::default();
+    for directive in directives {
+        match directive.name.value.as_str() {
+            "listener" => config.listeners.extend(lowering.listener(directive)),
+            "pool" => config.pools.extend(lowering.pool(directive)),
+            "route" => config.routes.extend(lowering.route(directive)),
+            _ => lowering.unknown(directive, "at the top level", &ITEMS),
+        }
+    }
+    if lowering.diagnostics.is_empty() {
+        Ok(config)
+    } else {
+        Err(lowering.diagnostics)
+    }
+}
+
+/// The directives of an item's block, each checked to appear at most once where that matters.
+struct Seen<'a> {
+    first: Vec<(&'a str, Span)>,
+}
+
+impl<'a> Seen<'a> {
+    fn new() -> Self {
+        Seen { first: Vec::new() }
+    }
+}
+
+impl Lowering {
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Keeps a literal's value, or records its diagnostic.
+    fn keep<T>(&mut self, read: Result<Spanned<T>, Diagnostic>) -> Option<Spanned<T>> {
+        read.map_err(|diagnostic| self.error(diagnostic)).ok()
+    }
+
+    fn unknown(&mut self, directive: &Directive, place: &str, known: &[&str]) {
+        let name = &directive.name.value;
+        self.error(
+            Diagnostic::error(format!("unknown directive `{name}` {place}"))
+                .with_label(Label::primary(directive.name.span, "not known here"))
+                .with_suggestion(name, "a directive", known.iter().copied())
+                .with_help(format!(
+                    "{place}, the directives are: {}",
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+        );
+    }
+
+    /// `KIND NAME { ... }`: checks the head and returns the name and the block's directives.
+    fn item<'d>(&mut self, directive: &'d Directive) -> Option<(Ident, Span, &'d [Directive])> {
+        let kind = &directive.name.value;
+        let usage = format!("write `{kind} NAME {{ ... }}`");
+        let name = match directive.args.as_slice() {
+            [name] if !name.quoted && is_identifier(&name.text) => {
+                Ident::new(name.text.clone(), name.span)
+            }
+            [name] => {
+                self.error(
+                    Diagnostic::error(format!("invalid {kind} name `{}`", name.text))
+                        .with_label(Label::primary(name.span, "not a name"))
+                        .with_help(
+                            "names are letters, digits and `_`, starting with a letter or `_`",
+                        ),
+                );
+                return None;
+            }
+            [] => {
+                self.error(
+                    Diagnostic::error(format!("this {kind} has no name"))
+                        .with_label(Label::primary(directive.name.span, "a name must follow"))
+                        .with_help(usage),
+                );
+                return None;
+            }
+            [_, extra, ..] => {
+                self.error(
+                    Diagnostic::error(format!("too many words before the {kind}'s block"))
+                        .with_label(Label::primary(extra.span, "unexpected"))
+                        .with_help(usage),
+                );
+                return None;
+            }
+        };
+        let Some(block) = &directive.block else {
+            self.error(
+                Diagnostic::error(format!("{kind} `{name}` has no block"))
+                    .with_label(Label::primary(directive.head_span(), "a `{` must follow"))
+                    .with_help(usage),
+            );
+            return None;
+        };
+        Some((name, directive.head_span(), &block.directives))
+    }
+
+    /// Reports a second occurrence of a directive that may appear once.
+    fn once<'a>(&mut self, seen: &mut Seen<'a>, directive: &'a Directive) -> bool {
+        let name = directive.name.value.as_str();
+        if let Some((_, first)) = seen.first.iter().find(|(n, _)| *n == name) {
+            self.error(
+                Diagnostic::error(format!("`{name}` is given twice"))
+                    .with_label(Label::primary(directive.head_span(), "given again here"))
+                    .with_label(Label::secondary(*first, "first given here")),
+            );
+            return false;
+        }
+        seen.first.push((name, directive.head_span()));
+        true
+    }
+
+    /// Checks that a directive has no block and exactly `count` arguments.
+    fn args<'d>(
+        &mut self,
+        directive: &'d Directive,
+        count: usize,
+        usage: &str,
+    ) -> Option<&'d [Arg]> {
+        if let Some(block) = &directive.block {
+            self.error(
+                Diagnostic::error(format!("`{}` takes no block", directive.name))
+                    .with_label(Label::primary(block.span, "unexpected block"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        if directive.args.len() != count {
+            let message = match count {
+                1 => "one argument".to_owned(),
+                n => format!("{n} arguments"),
+            };
+            self.error(
+                Diagnostic::error(format!("`{}` takes {message}", directive.name))
+                    .with_label(Label::primary(
+                        directive.head_span(),
+                        format!("{} given", directive.args.len()),
+                    ))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        Some(&directive.args)
+    }
+
+    /// Checks that a directive has no block and at least one argument.
+    fn some_args<'d>(&mut self, directive: &'d Directive, usage: &str) -> Option<&'d [Arg]> {
+        if directive.args.is_empty() || directive.block.is_some() {
+            self.error(
+                Diagnostic::error(format!("`{}` takes one or more arguments", directive.name))
+                    .with_label(Label::primary(directive.head_span(), "expected arguments"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        Some(&directive.args)
+    }
+
+    fn missing(&mut self, kind: &str, name: &Ident, head: Span, what: &str, example: &str) {
+        self.error(
+            Diagnostic::error(format!("{kind} `{name}` has no `{what}`"))
+                .with_label(Label::primary(head, format!("`{what}` is required")))
+                .with_help(format!("add a line such as `{example}`")),
+        );
+    }
+
+    fn listener(&mut self, item: &Directive) -> Option<Listener> {
+        let (name, span, directives) = self.item(item)?;
+        let before = self.diagnostics.len();
+        let mut seen = Seen::new();
+        let (mut bind, mut max_header_size, mut header_timeout) = (None, None, None);
+        for directive in directives {
+            match directive.name.value.as_str() {
+                "bind" if self.once(&mut seen, directive) => {
+                    if let Some([addr]) = self.args(directive, 1, "bind 127.0.0.1:8080") {
+                        bind = self.keep(literal::bind_address(addr));
+                    }
+                }
+                "max_header_size" if self.once(&mut seen, directive) => {
+                    if let Some([size]) = self.args(directive, 1, "max_header_size 64KiB") {
+                        max_header_size = self.keep(literal::size(size));
+                    }
+                }
+                "header_timeout" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "header_timeout 10s") {
+                        header_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                known if LISTENER.contains(&known) => {}
+                _ => self.unknown(directive, "in a listener", &LISTENER),
+            }
+        }
+        if bind.is_none() && self.diagnostics.len() == before {
+            self.missing("listener", &name, span, "bind", "bind 127.0.0.1:8080");
+        }
+        Some(Listener {
+            name,
+            span,
+            bind: bind?,
+            max_header_size,
+            header_timeout,
+        })
+    }
+
+    fn pool(&mut self, item: &Directive) -> Option<Pool> {
+        let (name, span, directives) = self.item(item)?;
+        let before = self.diagnostics.len();
+        let mut seen = Seen::new();
+        let mut balance = None;
+        let mut servers = Vec::new();
+        let mut timeouts = Timeouts::default();
+        for directive in directives {
+            match directive.name.value.as_str() {
+                "balance" if self.once(&mut seen, directive) => {
+                    if let Some([strategy]) = self.args(directive, 1, "balance round_robin") {
+                        balance = self.strategy(strategy);
+                    }
+                }
+                "server" => {
+                    if let Some([addr]) = self.args(directive, 1, "server 10.0.0.11:8080") {
+                        servers.extend(self.keep(literal::server_address(addr)));
+                    }
+                }
+                "timeouts" if self.once(&mut seen, directive) => {
+                    self.timeouts(directive, &mut timeouts)
+                }
+                known if POOL.contains(&known) => {}
+                _ => self.unknown(directive, "in a pool", &POOL),
+            }
+        }
+        if servers.is_empty() && self.diagnostics.len() == before {
+            self.missing("pool", &name, span, "server", "server 127.0.0.1:8080");
+        }
+        Some(Pool {
+            balance: balance.unwrap_or(Spanned::new(Balance::RoundRobin, span)),
+            name,
+            span,
+            servers,
+            timeouts,
+        })
+    }
+
+    fn strategy(&mut self, arg: &Arg) -> Option<Spanned<Balance>> {
+        match arg.text.as_str() {
+            "round_robin" => Some(Spanned::new(Balance::RoundRobin, arg.span)),
+            other => {
+                self.error(
+                    Diagnostic::error(format!("unknown balancing strategy `{other}`"))
+                        .with_label(Label::primary(arg.span, "not a strategy"))
+                        .with_suggestion(other, "a strategy", STRATEGIES)
+                        .with_help("the strategies are: `round_robin`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn timeouts(&mut self, directive: &Directive, timeouts: &mut Timeouts) {
+        let usage = "timeouts { connect 5s  response 60s  idle 60s }";
+        let Some(block) = directive
+            .block
+            .as_ref()
+            .filter(|_| directive.args.is_empty())
+        else {
+            self.error(
+                Diagnostic::error("`timeouts` takes a block")
+                    .with_label(Label::primary(directive.head_span(), "expected `{`"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return;
+        };
+        let mut seen = Seen::new();
+        for directive in &block.directives {
+            let slot = match directive.name.value.as_str() {
+                "connect" => &mut timeouts.connect,
+                "response" => &mut timeouts.response,
+                "idle" => &mut timeouts.idle,
+                _ => {
+                    self.unknown(directive, "in `timeouts`", &TIMEOUTS);
+                    continue;
+                }
+            };
+            if self.once(&mut seen, directive) {
+                if let Some([duration]) = self.args(directive, 1, "connect 5s") {
+                    *slot = self.keep(literal::duration(duration));
+                }
+            }
+        }
+    }
+
+    fn route(&mut self, item: &Directive) -> Option<Route> {
+        let (name, span, directives) = self.item(item)?;
+        let before = self.diagnostics.len();
+        let mut seen = Seen::new();
+        let mut on = None;
+        let mut hosts = Vec::new();
+        let mut path = None;
+        let mut methods = Vec::new();
+        let mut action: Option<Spanned<Action>> = None;
+        for directive in directives {
+            let directive_name = directive.name.value.as_str();
+            if ROUTE.contains(&directive_name) && directive_name != "host" {
+                if matches!(directive_name, "forward" | "respond") {
+                    if let Some(first) = &action {
+                        self.error(
+                            Diagnostic::error(format!("route `{name}` has two actions"))
+                                .with_label(Label::primary(directive.head_span(), "second action"))
+                                .with_label(Label::secondary(first.span, "first action"))
+                                .with_help("a route either forwards to a pool or responds itself"),
+                        );
+                        continue;
+                    }
+                } else if !self.once(&mut seen, directive) {
+                    continue;
+                }
+            }
+            match directive_name {
+                "on" => {
+                    if let Some([listener]) = self.args(directive, 1, "on LISTENER") {
+                        on = self.reference(listener);
+                    }
+                }
+                "host" => {
+                    if let Some(args) = self.some_args(directive, "host \"api.example.com\"") {
+                        for arg in args {
+                            hosts.extend(self.keep(literal::host_pattern(arg)));
+                        }
+                    }
+                }
+                "path" => {
+                    path = match directive.args.as_slice() {
+                        [eq, exact]
+                            if eq.text == "=" && !eq.quoted && directive.block.is_none() =>
+                        {
+                            self.keep(literal::path(exact, true))
+                        }
+                        _ => self
+                            .args(directive, 1, "path /users` or `path = /health")
+                            .and_then(|args| self.keep(literal::path(&args[0], false))),
+                    };
+                }
+                "methods" => {
+                    if let Some(args) = self.some_args(directive, "methods GET HEAD") {
+                        for arg in args {
+                            methods.extend(self.keep(literal::method(arg)));
+                        }
+                    }
+                }
+                "forward" => {
+                    if let Some([pool]) = self.args(directive, 1, "forward POOL") {
+                        action = self
+                            .reference(pool)
+                            .map(|pool| Spanned::new(Action::Forward(pool), directive.head_span()));
+                    }
+                }
+                "respond" => {
+                    action = self.respond(directive);
+                }
+                _ => self.unknown(directive, "in a route", &ROUTE),
+            }
+        }
+        if self.diagnostics.len() > before {
+            return None;
+        }
+        if on.is_none() {
+            self.missing("route", &name, span, "on", "on web");
+        }
+        if action.is_none() {
+            self.error(
+                Diagnostic::error(format!("route `{name}` does nothing"))
+                    .with_label(Label::primary(span, "no `forward` or `respond`"))
+                    .with_help("add `forward POOL` or `respond 200 \"ok\"`"),
+            );
+        }
+        Some(Route {
+            name,
+            span,
+            on: on?,
+            hosts,
+            path,
+            methods,
+            action: action?,
+        })
+    }
+
+    fn respond(&mut self, directive: &Directive) -> Option<Spanned<Action>> {
+        let usage = "respond 200 \"body\"";
+        let (status, body) = match directive.args.as_slice() {
+            [status] if directive.block.is_none() => (status, None),
+            [status, body] if directive.block.is_none() && body.quoted => (status, Some(body)),
+            [_, body] if !body.quoted => {
+                self.error(
+                    Diagnostic::error("a response body is a quoted string")
+                        .with_label(Label::primary(body.span, "not quoted"))
+                        .with_help(format!("write `{usage}`")),
+                );
+                return None;
+            }
+            _ => {
+                self.args(directive, 2, usage);
+                return None;
+            }
+        };
+        let status = self.keep(literal::status(status))?;
+        let body = body.map(|body| Spanned::new(body.text.clone(), body.span));
+        Some(Spanned::new(
+            Action::Respond { status, body },
+            directive.head_span(),
+        ))
+    }
+
+    /// A reference to a named item: an unquoted identifier.
+    fn reference(&mut self, arg: &Arg) -> Option<Ident> {
+        if arg.quoted || !is_identifier(&arg.text) {
+            self.error(
+                Diagnostic::error(format!("`{}` is not a name", arg.text))
+                    .with_label(Label::primary(arg.span, "expected a name"))
+                    .with_help("names are written without quotes: letters, digits and `_`"),
+            );
+            return None;
+        }
+        Some(Ident::new(arg.text.clone(), arg.span))
+    }
+}
+
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

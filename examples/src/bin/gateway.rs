@@ -1,0 +1,3 @@
+//! `examples/gateway.edge`, compiled by `build.rs`.
+
+include!(concat!(env!("OUT_DIR"), "/gateway.rs"));

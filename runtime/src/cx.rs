@@ -1,0 +1,52 @@
+//! The per-request context handed to the gateway next to the request.
+
+use std::net::SocketAddr;
+
+use http::HeaderValue;
+
+use crate::host::HostName;
+
+/// What the runtime knows about a request beyond the request itself.
+#[derive(Debug)]
+pub struct Cx {
+    listener: &'static str,
+    client: SocketAddr,
+    /// The client's IP rendered once per connection, for `X-Forwarded-For` and `X-Real-IP`.
+    client_ip: HeaderValue,
+    host: HostName,
+}
+
+impl Cx {
+    pub(crate) fn new(
+        listener: &'static str,
+        client: SocketAddr,
+        client_ip: HeaderValue,
+        host: HostName,
+    ) -> Cx {
+        Cx {
+            listener,
+            client,
+            client_ip,
+            host,
+        }
+    }
+
+    /// The requested host: lower-cased, without port, `""` when the request named none.
+    pub fn host(&self) -> &str {
+        self.host.as_str()
+    }
+
+    /// The peer address of the client connection.
+    pub fn client(&self) -> SocketAddr {
+        self.client
+    }
+
+    /// The name of the listener the request arrived on.
+    pub fn listener(&self) -> &'static str {
+        self.listener
+    }
+
+    pub(crate) fn client_ip(&self) -> &HeaderValue {
+        &self.client_ip
+    }
+}

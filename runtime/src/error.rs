@@ -1,0 +1,70 @@
+//! Why a request could not be forwarded, and the one place that turns that into a status.
+
+use std::{fmt, io, time::Duration};
+
+use crate::{respond, Response};
+
+/// A failed exchange with an upstream server.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// No TCP connection within the connect timeout.
+    ConnectTimeout(Duration),
+    /// The TCP connection failed (refused, unreachable, name not resolved).
+    Connect(io::Error),
+    /// The HTTP/1 handshake over a fresh connection failed.
+    Handshake(hyper::Error),
+    /// No response head within the response timeout.
+    ResponseTimeout(Duration),
+    /// The connection broke while sending the request or reading the response head.
+    Exchange(hyper::Error),
+    /// The pool has no server to send to.
+    NoServer,
+}
+
+impl UpstreamError {
+    /// The answer the client gets: 504 for timeouts, 502 otherwise. No detail leaks.
+    pub(crate) fn response(&self) -> Response {
+        match self {
+            UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => {
+                respond(504, "504 Gateway Timeout\n")
+            }
+            UpstreamError::Connect(_)
+            | UpstreamError::Handshake(_)
+            | UpstreamError::Exchange(_)
+            | UpstreamError::NoServer => respond(502, "502 Bad Gateway\n"),
+        }
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamError::ConnectTimeout(after) => write!(f, "no connection within {after:?}"),
+            UpstreamError::Connect(e) => write!(f, "cannot connect: {e}"),
+            UpstreamError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
+            UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
+            UpstreamError::NoServer => f.write_str("the pool has no servers"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_504_and_the_rest_502() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            UpstreamError::ConnectTimeout(second).response().status(),
+            504
+        );
+        assert_eq!(
+            UpstreamError::ResponseTimeout(second).response().status(),
+            504
+        );
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(UpstreamError::Connect(refused).response().status(), 502);
+    }
+}

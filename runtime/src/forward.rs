@@ -1,0 +1,259 @@
+//! Header and URI rewriting between the client and an upstream (RFC 9110 §7.6).
+//!
+//! Towards the upstream: hop-by-hop headers go, the URI becomes origin-form, the version
+//! HTTP/1.1, `Host` stays the client's, and the `X-Forwarded-*` / `X-Real-IP` headers say who
+//! asked. Towards the client: hop-by-hop headers go.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{
+    header::{
+        Entry, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+        TRANSFER_ENCODING, UPGRADE,
+    },
+    uri::PathAndQuery,
+    HeaderMap, HeaderName, HeaderValue, Request, Uri, Version,
+};
+use smallvec::SmallVec;
+
+use crate::Cx;
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Turns a client's request into the request sent upstream.
+pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx) {
+    strip_hop_by_hop(req.headers_mut());
+    if let Some(authority) = req.uri().authority() {
+        // An HTTP/2 `:authority` (or an HTTP/1 absolute-form target) becomes `Host`. This copy
+        // is the one allocation HTTP/2 requests pay here.
+        if !req.headers().contains_key(HOST) {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                req.headers_mut().insert(HOST, host);
+            }
+        }
+        let path = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(path);
+    }
+    *req.version_mut() = Version::HTTP_11;
+
+    let headers = req.headers_mut();
+    append_forwarded_for(headers, cx.client_ip());
+    headers.insert(X_REAL_IP, cx.client_ip().clone());
+    headers.insert(X_FORWARDED_PROTO, HTTP);
+    match headers.get(HOST).cloned() {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+}
+
+/// Cleans an upstream response's headers before they go to the client.
+pub(crate) fn from_upstream(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+}
+
+/// Removes the standard hop-by-hop headers and every header that `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+        let (_, values) = entry.remove_entry_mult();
+        let values: SmallVec<[HeaderValue; 2]> = values.collect();
+        for token in values
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+        {
+            // `Host` is end-to-end whatever the client claims.
+            if !token.eq_ignore_ascii_case("host") {
+                headers.remove(token);
+            }
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Appends the client's IP to any `X-Forwarded-For` it sent (kept, but never trusted).
+fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue) {
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(entry) => {
+            entry.insert(client_ip.clone());
+        }
+        Entry::Occupied(mut entry) => {
+            let mut joined = BytesMut::new();
+            for value in entry.iter() {
+                joined.put_slice(value.as_bytes());
+                joined.put_slice(b", ");
+            }
+            joined.put_slice(client_ip.as_bytes());
+            let joined = HeaderValue::from_maybe_shared(Bytes::from(joined))
+                .unwrap_or_else(|_| client_ip.clone());
+            entry.insert(joined);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostName;
+
+    fn cx() -> Cx {
+        Cx::new(
+            "web",
+            "10.1.2.3:5555".parse().unwrap(),
+            HeaderValue::from_static("10.1.2.3"),
+            HostName::EMPTY,
+        )
+    }
+
+    fn request(uri: &str, version: Version, headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().uri(uri).version(version);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut req = request(
+            "/",
+            Version::HTTP_11,
+            &[
+                ("host", "example.com"),
+                ("connection", "keep-alive, X-Secret"),
+                ("connection", "x-other"),
+                ("x-secret", "1"),
+                ("x-other", "1"),
+                ("keep-alive", "timeout=5"),
+                ("proxy-connection", "keep-alive"),
+                ("proxy-authorization", "Basic x"),
+                ("te", "trailers"),
+                ("trailer", "x-checksum"),
+                ("transfer-encoding", "chunked"),
+                ("upgrade", "h2c"),
+                ("x-kept", "yes"),
+            ],
+        );
+        to_upstream(&mut req, &cx());
+        let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "host",
+                "x-kept",
+                "x-forwarded-for",
+                "x-real-ip",
+                "x-forwarded-proto",
+                "x-forwarded-host"
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_cannot_remove_host() {
+        let mut req = request(
+            "/",
+            Version::HTTP_11,
+            &[("host", "example.com"), ("connection", "host")],
+        );
+        to_upstream(&mut req, &cx());
+        assert_eq!(values(req.headers(), "host"), ["example.com"]);
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let mut req = request(
+            "/a?b=c",
+            Version::HTTP_11,
+            &[
+                ("host", "Example.com:8080"),
+                ("x-forwarded-for", "1.1.1.1"),
+                ("x-forwarded-for", "2.2.2.2"),
+                ("x-real-ip", "9.9.9.9"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "evil.example"),
+            ],
+        );
+        to_upstream(&mut req, &cx());
+        let headers = req.headers();
+        assert_eq!(
+            values(headers, "x-forwarded-for"),
+            ["1.1.1.1, 2.2.2.2, 10.1.2.3"]
+        );
+        assert_eq!(values(headers, "x-real-ip"), ["10.1.2.3"]);
+        assert_eq!(values(headers, "x-forwarded-proto"), ["http"]);
+        assert_eq!(values(headers, "x-forwarded-host"), ["Example.com:8080"]);
+        assert_eq!(req.uri(), "/a?b=c");
+    }
+
+    #[test]
+    fn client_forwarded_host_without_host_is_dropped() {
+        let mut req = request(
+            "/",
+            Version::HTTP_10,
+            &[("x-forwarded-host", "evil.example")],
+        );
+        to_upstream(&mut req, &cx());
+        assert!(req.headers().get("x-forwarded-host").is_none());
+        assert_eq!(values(req.headers(), "x-forwarded-for"), ["10.1.2.3"]);
+        assert_eq!(req.version(), Version::HTTP_11);
+    }
+
+    #[test]
+    fn http2_authority_becomes_host_and_uri_origin_form() {
+        let mut req = request("http://api.example.com:8443/x/y?z=1", Version::HTTP_2, &[]);
+        to_upstream(&mut req, &cx());
+        assert_eq!(req.uri(), "/x/y?z=1");
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert_eq!(values(req.headers(), "host"), ["api.example.com:8443"]);
+        assert_eq!(
+            values(req.headers(), "x-forwarded-host"),
+            ["api.example.com:8443"]
+        );
+    }
+
+    #[test]
+    fn response_hop_by_hop_headers_are_stripped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("close, x-internal"));
+        headers.insert("x-internal", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        from_upstream(&mut headers);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type"]);
+    }
+}

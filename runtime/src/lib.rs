@@ -1,0 +1,50 @@
+//! Edge's runtime: the typed building blocks that generated gateway code wires together.
+//!
+//! Generated code implements [`Gateway`] and calls [`run`]; everything it may touch is listed in
+//! `docs/runtime-contract.md`. Nothing here reads or looks up configuration: listeners and pools
+//! arrive as `static` specs, strategies as type parameters.
+#![forbid(unsafe_code)]
+
+mod admit;
+mod balance;
+mod body;
+mod cx;
+mod error;
+mod forward;
+mod framing;
+mod host;
+mod normalize;
+mod pool;
+mod respond;
+mod server;
+
+pub use http;
+
+pub use balance::{RoundRobin, Strategy};
+pub use body::Body;
+pub use cx::Cx;
+pub use pool::{Pool, PoolSpec, Upstream, UpstreamTimeouts};
+pub use respond::{not_found, respond};
+pub use server::{run, BindError, ListenerLimits, ListenerSpec, Server};
+
+use std::future::Future;
+
+/// A request as the gateway receives it: the body streams from the client.
+pub type Request = http::Request<hyper::body::Incoming>;
+
+/// A response as the gateway returns it.
+pub type Response = http::Response<Body>;
+
+/// The generated part of a proxy: given a request that passed the runtime's checks, answer it.
+pub trait Gateway: Send + Sync + 'static {
+    /// Which listener a request arrived on; generated as a fieldless enum.
+    type Listener: Copy + Send + Sync + 'static;
+
+    /// Answers one request. `cx.host()` and `req.uri().path()` are already normalised.
+    fn handle(
+        &self,
+        listener: Self::Listener,
+        req: Request,
+        cx: &Cx,
+    ) -> impl Future<Output = Response> + Send;
+}

@@ -1,0 +1,265 @@
+//! Path normalisation, so that route matching sees a path the way a backend will.
+//!
+//! Percent-encoded unreserved characters are decoded, other percent-encodings get upper-case
+//! hex, repeated slashes are merged and dot-segments (also percent-encoded ones) are resolved as
+//! in RFC 3986 §5.2.4, except that `..` above the root is an error rather than ignored. A path
+//! that is already normal is returned borrowed, without allocating.
+
+use std::borrow::Cow;
+
+/// Why a path cannot be normalised; the request gets a 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadPath {
+    /// The path does not start with `/` (this includes `*` and authority-form targets).
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    BadPercent,
+    /// A `..` segment would climb above the root.
+    AboveRoot,
+}
+
+/// Returns the normal form of `path`, borrowed when `path` is already normal.
+pub(crate) fn normalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
+    if !path.starts_with('/') {
+        return Err(BadPath::NotAbsolute);
+    }
+    if is_normal(path.as_bytes()) {
+        return Ok(Cow::Borrowed(path));
+    }
+    rebuild(path).map(Cow::Owned)
+}
+
+/// The fast check: true when [`rebuild`] would return `path` unchanged.
+fn is_normal(path: &[u8]) -> bool {
+    let mut segment_start = 1;
+    let mut i = 1;
+    while i <= path.len() {
+        let byte = path.get(i).copied();
+        match byte {
+            None | Some(b'/') => {
+                let segment = &path[segment_start..i];
+                let last = byte.is_none();
+                if (segment.is_empty() && !last) || segment == b"." || segment == b".." {
+                    return false;
+                }
+                segment_start = i + 1;
+            }
+            Some(b'%') => match (path.get(i + 1), path.get(i + 2)) {
+                (Some(&hi), Some(&lo)) if is_upper_hex(hi) && is_upper_hex(lo) => {
+                    if is_unreserved(hex_value(hi) << 4 | hex_value(lo)) {
+                        return false;
+                    }
+                    i += 2;
+                }
+                _ => return false,
+            },
+            Some(_) => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The slow path: decode each segment, then resolve empty and dot segments on a stack.
+fn rebuild(path: &str) -> Result<String, BadPath> {
+    let mut out = String::with_capacity(path.len());
+    // Byte offsets in `out` where each kept segment starts (at its leading `/`).
+    let mut starts: smallvec::SmallVec<[usize; 16]> = smallvec::SmallVec::new();
+    let mut decoded = String::new();
+    let mut segments = path[1..].split('/').peekable();
+    let mut trailing_slash = false;
+    while let Some(raw) = segments.next() {
+        let last = segments.peek().is_none();
+        decoded.clear();
+        decode_segment(raw, &mut decoded)?;
+        match decoded.as_str() {
+            "" | "." => trailing_slash = last,
+            ".." => {
+                let start = starts.pop().ok_or(BadPath::AboveRoot)?;
+                out.truncate(start);
+                trailing_slash = last;
+            }
+            segment => {
+                starts.push(out.len());
+                out.push('/');
+                out.push_str(segment);
+                trailing_slash = false;
+            }
+        }
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Appends `raw` to `out` with unreserved percent-encodings decoded and the rest upper-cased.
+fn decode_segment(raw: &str, out: &mut String) -> Result<(), BadPath> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let (hi, lo) = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                    (hi, lo)
+                }
+                _ => return Err(BadPath::BadPercent),
+            };
+            let value = hex_value(hi) << 4 | hex_value(lo);
+            if is_unreserved(value) {
+                out.push(char::from(value));
+            } else {
+                out.push('%');
+                out.push(char::from(hi.to_ascii_uppercase()));
+                out.push(char::from(lo.to_ascii_uppercase()));
+            }
+            i += 3;
+        } else {
+            let next = bytes[i..]
+                .iter()
+                .position(|&b| b == b'%')
+                .map_or(bytes.len(), |p| i + p);
+            out.push_str(&raw[i..next]);
+            i = next;
+        }
+    }
+    Ok(())
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+fn is_upper_hex(byte: u8) -> bool {
+    byte.is_ascii_digit() || (b'A'..=b'F').contains(&byte)
+}
+
+fn hex_value(byte: u8) -> u8 {
+    match byte {
+        b'0'..=b'9' => byte - b'0',
+        b'a'..=b'f' => byte - b'a' + 10,
+        _ => byte - b'A' + 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (input, expected normal form); `None` when it is already normal and must stay borrowed.
+    const NORMAL: &[(&str, Option<&str>)] = &[
+        ("/", None),
+        ("/hello", None),
+        ("/a/b/c", None),
+        ("/a/b/", None),
+        ("/a%2Fb", None),
+        ("/%20x", None),
+        ("/a.b/c..d/.e/..f", None),
+        ("/~user/file_name-1.txt", None),
+        ("/%E2%82%AC", None),
+        ("/a;b=c/d", None),
+        ("//x", Some("/x")),
+        ("///", Some("/")),
+        ("/a//b///c", Some("/a/b/c")),
+        ("/a//", Some("/a/")),
+        ("/a/../hello", Some("/hello")),
+        ("/a/./b", Some("/a/b")),
+        ("/a/b/..", Some("/a/")),
+        ("/a/b/.", Some("/a/b/")),
+        ("/a/b/../", Some("/a/")),
+        ("/.", Some("/")),
+        ("/./", Some("/")),
+        ("/a/..", Some("/")),
+        ("/a/b/c/../../d", Some("/a/d")),
+        ("/%61%62c", Some("/abc")),
+        ("/%7euser", Some("/~user")),
+        ("/%2D%2e%5F%7E", Some("/-._~")),
+        ("/a%2fb", Some("/a%2Fb")),
+        ("/%e2%82%ac", Some("/%E2%82%AC")),
+        ("/a/%2e%2e/b", Some("/b")),
+        ("/a/%2E/b", Some("/a/b")),
+        ("/a/.%2e/b", Some("/b")),
+        ("/a/%2e%2e", Some("/")),
+        ("/%2e%2e%2fetc", Some("/..%2Fetc")),
+        ("/a//../b", Some("/b")),
+    ];
+
+    const BAD: &[(&str, BadPath)] = &[
+        ("", BadPath::NotAbsolute),
+        ("*", BadPath::NotAbsolute),
+        ("a/b", BadPath::NotAbsolute),
+        ("example.com:443", BadPath::NotAbsolute),
+        ("/..", BadPath::AboveRoot),
+        ("/../a", BadPath::AboveRoot),
+        ("/a/../..", BadPath::AboveRoot),
+        ("/a/../../b", BadPath::AboveRoot),
+        ("/%2e%2e", BadPath::AboveRoot),
+        ("/%2E%2E/etc/passwd", BadPath::AboveRoot),
+        ("//..", BadPath::AboveRoot),
+        ("/%", BadPath::BadPercent),
+        ("/%2", BadPath::BadPercent),
+        ("/%zz", BadPath::BadPercent),
+        ("/a%g1", BadPath::BadPercent),
+        ("/a/%2", BadPath::BadPercent),
+    ];
+
+    #[test]
+    fn normal_forms() {
+        for &(input, expected) in NORMAL {
+            let got = normalize(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+            match expected {
+                None => assert!(
+                    matches!(got, Cow::Borrowed(p) if p == input),
+                    "{input} should stay borrowed, got {got:?}"
+                ),
+                Some(expected) => {
+                    assert_eq!(got, expected, "{input}");
+                    assert!(matches!(got, Cow::Owned(_)), "{input}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_paths() {
+        for &(input, expected) in BAD {
+            assert_eq!(normalize(input), Err(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn normal_forms_are_fixed_points() {
+        for &(input, expected) in NORMAL {
+            let once = expected.unwrap_or(input);
+            assert!(
+                matches!(normalize(once), Ok(Cow::Borrowed(p)) if p == once),
+                "{once} (from {input}) is not a fixed point"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_check_agrees_with_rebuild() {
+        let alphabet = ["/", ".", "a", "%2e", "%2E", "%2f", "%41", "%", "~"];
+        // Every path of up to four pieces from the alphabet: 9^1 + ... + 9^4 cases.
+        let mut paths = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for path in &paths {
+                for piece in alphabet {
+                    next.push(format!("{path}{piece}"));
+                }
+            }
+            for path in &next {
+                let path = format!("/{path}");
+                match rebuild(&path) {
+                    Ok(rebuilt) => {
+                        assert_eq!(is_normal(path.as_bytes()), rebuilt == path, "{path}")
+                    }
+                    Err(_) => assert!(!is_normal(path.as_bytes()), "{path}"),
+                }
+            }
+            paths = next;
+        }
+    }
+}

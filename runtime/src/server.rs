@@ -1,0 +1,348 @@
+//! Listeners and the process around them: bind, accept, serve HTTP/1.1 and cleartext HTTP/2,
+//! check each request, hand it to the gateway, and drain on SIGTERM/SIGINT.
+
+use std::{
+    convert::Infallible,
+    fmt,
+    future::Future,
+    io::{self, Write},
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use http::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::{net::TcpListener, task::JoinSet};
+
+use crate::{admit::admit, framing::Guarded, respond::bad_request, Cx, Gateway, Request, Response};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// hyper refuses a smaller HTTP/1 read buffer.
+const MIN_HEADER_BUFFER: usize = 8192;
+
+/// A listener, as generated from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// The listener's name, for the start-up line and logs; `Cx::listener()` returns it.
+    pub name: &'static str,
+    /// Where to listen; port 0 picks a free port (the start-up line shows which).
+    pub bind: SocketAddr,
+    pub limits: ListenerLimits,
+}
+
+/// Limits on what a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Largest request head in bytes (HTTP/1 read buffer, at least 8192; HTTP/2 header list).
+    /// Larger heads get 431.
+    pub max_header_size: usize,
+    /// How long a client may take to send a request head; also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+}
+
+impl ListenerLimits {
+    pub const DEFAULT: ListenerLimits = ListenerLimits {
+        max_header_size: 64 * 1024,
+        header_timeout: Duration::from_secs(10),
+    };
+}
+
+/// A listener that could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    pub listener: &'static str,
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot bind listener `{}` to {}: {}",
+            self.listener, self.addr, self.source
+        )
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Runs a gateway as the whole process: builds the tokio runtime, calls `make()` inside it,
+/// binds every listener, prints `listening NAME http://ADDR` per listener on stdout, serves
+/// until SIGTERM or SIGINT, drains for up to 30 s and exits 0. A listener that cannot be bound
+/// is reported on stderr and exits 1.
+pub fn run<G: Gateway>(
+    listeners: &'static [(G::Listener, ListenerSpec)],
+    make: impl FnOnce() -> G,
+) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("edge: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::bind(listeners, make()).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("edge: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // Installed before the start-up lines, so a signal sent right after them is not lost.
+        let signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(error) => {
+                eprintln!("edge: cannot install signal handlers: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(error) = announce(&server) {
+            tracing::warn!(%error, "cannot write the start-up lines to stdout");
+        }
+        server.serve(signals.recv()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A subscriber set earlier (by an embedding program) wins.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+fn announce<G: Gateway>(server: &Server<G>) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    for (name, addr) in server.local_addrs() {
+        writeln!(out, "listening {name} http://{addr}")?;
+    }
+    out.flush()
+}
+
+/// SIGTERM and SIGINT, registered up front.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => tracing::info!("SIGTERM: draining"),
+            _ = self.interrupt.recv() => tracing::info!("SIGINT: draining"),
+        }
+    }
+}
+
+/// Bound listeners and the gateway that will answer on them.
+pub struct Server<G: Gateway> {
+    gateway: Arc<G>,
+    bound: Vec<Bound<G::Listener>>,
+}
+
+impl<G: Gateway> fmt::Debug for Server<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(
+                self.local_addrs()
+                    .map(|(name, addr)| format!("{name} {addr}")),
+            )
+            .finish()
+    }
+}
+
+struct Bound<L> {
+    id: L,
+    spec: &'static ListenerSpec,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl<G: Gateway> Server<G> {
+    /// Binds every listener, in order; the first failure is returned.
+    pub async fn bind(
+        listeners: &'static [(G::Listener, ListenerSpec)],
+        gateway: G,
+    ) -> Result<Server<G>, BindError> {
+        let mut bound = Vec::with_capacity(listeners.len());
+        for (id, spec) in listeners {
+            let error = |source| BindError {
+                listener: spec.name,
+                addr: spec.bind,
+                source,
+            };
+            let listener = TcpListener::bind(spec.bind).await.map_err(error)?;
+            let addr = listener.local_addr().map_err(error)?;
+            bound.push(Bound {
+                id: *id,
+                spec,
+                listener,
+                addr,
+            });
+        }
+        Ok(Server {
+            gateway: Arc::new(gateway),
+            bound,
+        })
+    }
+
+    /// Each listener's name and the address it actually listens on.
+    pub fn local_addrs(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> + '_ {
+        self.bound.iter().map(|b| (b.spec.name, b.addr))
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting (new connections are refused),
+    /// lets in-flight requests finish, closes idle keep-alive connections, and returns once all
+    /// connections are closed or after 30 s.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let graceful = Arc::new(GracefulShutdown::new());
+        let mut accepting = JoinSet::new();
+        for bound in self.bound {
+            accepting.spawn(accept(
+                bound,
+                Arc::clone(&self.gateway),
+                Arc::clone(&graceful),
+            ));
+        }
+        shutdown.await;
+        accepting.abort_all();
+        while accepting.join_next().await.is_some() {}
+        let graceful =
+            Arc::try_unwrap(graceful).expect("every accept loop has ended and dropped its handle");
+        let open = graceful.count();
+        tracing::info!(connections = open, "stopped accepting; draining");
+        if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(deadline = ?DRAIN_DEADLINE, "drain deadline passed; closing the rest");
+        }
+    }
+}
+
+/// Accepts connections on one listener and serves each on its own task.
+async fn accept<G: Gateway>(
+    bound: Bound<G::Listener>,
+    gateway: Arc<G>,
+    graceful: Arc<GracefulShutdown>,
+) {
+    let builder = Arc::new(http_builder(&bound.spec.limits));
+    loop {
+        let (stream, peer) = match bound.listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(listener = bound.spec.name, %error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let connection = Connection {
+            gateway: Arc::clone(&gateway),
+            id: bound.id,
+            name: bound.spec.name,
+            peer,
+            peer_ip: peer_ip(peer),
+            ambiguous_framing: Arc::new(AtomicBool::new(false)),
+        };
+        let watcher = graceful.watcher();
+        let builder = Arc::clone(&builder);
+        let max_head = bound.spec.limits.max_header_size;
+        tokio::spawn(async move {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+            let io = Guarded::new(stream, Arc::clone(&connection.ambiguous_framing), max_head);
+            let connection = Arc::new(connection);
+            let service = service_fn(move |req| {
+                let connection = Arc::clone(&connection);
+                async move { Ok::<_, Infallible>(connection.handle(req).await) }
+            });
+            let served = builder.serve_connection(TokioIo::new(io), service);
+            if let Err(error) = watcher.watch(served).await {
+                tracing::debug!(%peer, %error, "client connection ended with an error");
+            }
+        });
+    }
+}
+
+fn http_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_size.max(MIN_HEADER_BUFFER));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
+    builder
+}
+
+/// The client IP as a header value, rendered once per connection.
+fn peer_ip(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .expect("an IP address is a valid header value")
+}
+
+/// One client connection.
+struct Connection<G: Gateway> {
+    gateway: Arc<G>,
+    id: G::Listener,
+    name: &'static str,
+    peer: SocketAddr,
+    peer_ip: HeaderValue,
+    /// Set by the connection's [`Guarded`] reader.
+    ambiguous_framing: Arc<AtomicBool>,
+}
+
+impl<G: Gateway> Connection<G> {
+    async fn handle(&self, req: Request) -> Response {
+        let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
+        match admit(req, ambiguous) {
+            Ok((req, host)) => {
+                let cx = Cx::new(self.name, self.peer, self.peer_ip.clone(), host);
+                self.gateway.handle(self.id, req, &cx).await
+            }
+            Err(refusal) => {
+                tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
+                bad_request()
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! End-to-end tests of the runtime: a gateway shaped like generated code, started in-process on
+//! 127.0.0.1:0 in front of real hyper backends, driven by real clients and raw sockets.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use edge_runtime::{
+    http::{Request, StatusCode, Version},
+    ListenerLimits, ListenerSpec, Server, UpstreamTimeouts,
+};
+use http_body_util::Full;
+use support::*;
+
+#[tokio::test]
+async fn direct_answers_and_not_found() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let hello = get(proxy.web, "/hello", &[]).await;
+    assert_eq!(hello.status, StatusCode::OK);
+    assert_eq!(hello.text(), "hello from edge\n");
+    assert_eq!(hello.headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(get(proxy.web, "/nothing", &[]).await.status, 404);
+    assert!(backend.seen().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn routes_on_the_lower_cased_host_without_port() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let got = get(proxy.web, "/x", &[]).await;
+    assert_eq!(got.text(), "a");
+    let mut client = Client::connect(proxy.web).await;
+    let req = Request::get("/x")
+        .header("host", "ADMIN.Example:8080")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(client.send(req).await.text(), "admin\n");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn path_and_query_are_forwarded_unchanged() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let got = get(proxy.web, "/app/x%2Fy/%C3%A9?q=1&r=%2e%2e/&empty=", &[]).await;
+    assert_eq!(got.text(), "a");
+    let seen = backend.last();
+    assert_eq!(seen.uri, "/app/x%2Fy/%C3%A9?q=1&r=%2e%2e/&empty=");
+    assert_eq!(seen.version, Version::HTTP_11);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn host_is_the_clients_and_forwarding_headers_are_set() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut client = Client::connect(proxy.web).await;
+    let req = Request::get("/app")
+        .header("host", "Shop.Example:8080")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-real-ip", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .body(Full::default())
+        .unwrap();
+    client.send(req).await;
+    let seen = backend.last();
+    assert_eq!(seen.header("host"), Some("Shop.Example:8080"));
+    assert_eq!(seen.header("x-forwarded-host"), Some("Shop.Example:8080"));
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.9, 127.0.0.1")
+    );
+    assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+
+    get(proxy.web, "/app", &[]).await;
+    assert_eq!(backend.last().header("x-forwarded-for"), Some("127.0.0.1"));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn headers_named_in_connection_do_not_reach_the_backend() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    get(
+        proxy.web,
+        "/app",
+        &[
+            ("connection", "x-secret, keep-alive"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=1"),
+            ("proxy-authorization", "Basic eDp5"),
+            ("upgrade", "h2c"),
+            ("te", "trailers"),
+            ("x-kept", "1"),
+        ],
+    )
+    .await;
+    let seen = backend.last();
+    for name in [
+        "x-secret",
+        "keep-alive",
+        "proxy-authorization",
+        "upgrade",
+        "te",
+    ] {
+        assert_eq!(seen.header(name), None, "{name} reached the backend");
+    }
+    assert_eq!(seen.header("x-kept"), Some("1"));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn hop_by_hop_response_headers_are_stripped() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let got = get(proxy.web, "/app/hop", &[]).await;
+    assert_eq!(got.text(), "hop");
+    assert_eq!(got.headers.get("x-internal"), None);
+    assert_eq!(got.headers.get("keep-alive"), None);
+    assert_eq!(got.headers["x-public"], "yes");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_5mb_upload_arrives_whole() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut client = Client::connect(proxy.web).await;
+    let req = Request::post("/app/upload")
+        .header("host", "example.com")
+        .body(Full::new(Bytes::from(pattern(FIVE_MB))))
+        .unwrap();
+    let got = client.send(req).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.text(), format!("{FIVE_MB} {}", pattern_sum(FIVE_MB)));
+    let seen = backend.last();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.header("content-length"), Some("5242880"));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_5mb_download_arrives_whole() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut client = Client::connect(proxy.web).await;
+    for path in ["/app/download", "/app/download-chunked"] {
+        let got = client.get(path, &[]).await;
+        assert_eq!(got.status, StatusCode::OK, "{path}");
+        assert_eq!(got.body.len(), FIVE_MB, "{path}");
+        assert!(got.body.iter().eq(pattern(FIVE_MB).iter()), "{path}");
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn round_robin_alternates_over_two_backends() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let proxy = Proxy::before(&[&a, &b]).await;
+    let mut client = Client::connect(proxy.web).await;
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        answers.push(client.get("/app", &[]).await.text().to_owned());
+    }
+    assert_eq!(answers, ["a", "b", "a", "b", "a", "b"]);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn connections_to_the_backend_are_reused() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    for _ in 0..20 {
+        // A fresh client connection each time: reuse is on the upstream side.
+        assert_eq!(get(proxy.web, "/app", &[]).await.text(), "a");
+    }
+    assert_eq!(backend.seen().len(), 20);
+    assert_eq!(backend.connections(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn all_backends_down_is_502() {
+    let down = [closed_port().await, closed_port().await];
+    let proxy = Proxy::start(pool(&down, UpstreamTimeouts::DEFAULT)).await;
+    for _ in 0..2 {
+        let got = get(proxy.web, "/app", &[]).await;
+        assert_eq!(got.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(got.text(), "502 Bad Gateway\n");
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_is_504() {
+    let backend = Backend::start("a").await;
+    let timeouts = UpstreamTimeouts {
+        response: Duration::from_millis(200),
+        ..UpstreamTimeouts::DEFAULT
+    };
+    let proxy = Proxy::start(pool(&[backend.addr], timeouts)).await;
+    let got = get(proxy.web, "/app/never", &[]).await;
+    assert_eq!(got.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(got.text(), "504 Gateway Timeout\n");
+    // The timed-out connection is not reused; the next request still works.
+    assert_eq!(get(proxy.web, "/app", &[]).await.text(), "a");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn paths_are_normalised_before_routing() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    assert_eq!(
+        get(proxy.web, "/a/../hello", &[]).await.text(),
+        "hello from edge\n"
+    );
+    assert_eq!(
+        get(proxy.web, "/%68ello", &[]).await.text(),
+        "hello from edge\n"
+    );
+    get(proxy.web, "//app//x/./y?z=//", &[]).await;
+    assert_eq!(backend.last().uri, "/app/x/y?z=//");
+    for path in ["/..", "/app/../../etc", "/%2e%2e/x", "/a%zz"] {
+        assert_eq!(get(proxy.web, path, &[]).await.status, 400, "{path}");
+    }
+    let answer = raw(
+        proxy.web,
+        b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&answer), 400);
+    assert_eq!(backend.seen().len(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_and_never_forwarded() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let requests: [&[u8]; 3] = [
+        b"POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /app HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        // Smuggled behind an innocent request on the same connection.
+        b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\nPOST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for request in requests {
+        let answer = raw(proxy.web, request).await;
+        let last = answer.rsplit("HTTP/1.1 ").next().unwrap();
+        assert!(last.starts_with("400 "), "{answer}");
+    }
+    assert!(backend.seen().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_framing_and_headers_are_refused_by_hyper() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let requests: [&[u8]; 4] = [
+        b"POST /app HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST /app HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET /app HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n\r\n",
+        b"GET /app HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01b\r\n\r\n",
+    ];
+    for request in requests {
+        let answer = raw(proxy.web, request).await;
+        assert_eq!(
+            raw_status(&answer),
+            400,
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    assert!(backend.seen().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn host_is_required_and_checked() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let requests: [&[u8]; 3] = [
+        b"GET /app HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /app HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+        b"GET /app HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+    ];
+    for request in requests {
+        let answer = raw(proxy.web, request).await;
+        assert_eq!(
+            raw_status(&answer),
+            400,
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    assert!(backend.seen().is_empty());
+    let answer = raw(proxy.web, b"GET /app HTTP/1.0\r\n\r\n").await;
+    assert_eq!(raw_status(&answer), 200);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn listener_limits_apply() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let big = "x".repeat(10_000);
+    let request =
+        format!("GET /app HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(&raw(proxy.small, request.as_bytes()).await), 431);
+    assert_eq!(raw_status(&raw(proxy.web, request.as_bytes()).await), 200);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_reaches_an_http1_backend() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let got = get_h2(proxy.web, "http://API.example.com:9999/app/h2?x=1").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.text(), "a");
+    let seen = backend.last();
+    assert_eq!(seen.version, Version::HTTP_11);
+    assert_eq!(seen.uri, "/app/h2?x=1");
+    assert_eq!(seen.header("host"), Some("API.example.com:9999"));
+    let admin = get_h2(proxy.web, "http://Admin.Example/x").await;
+    assert_eq!(admin.text(), "admin\n");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_and_refuses_new_connections() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let web = proxy.web;
+    let slow = tokio::spawn(async move { get(web, "/app/slow", &[]).await });
+    backend.wait_for(1).await;
+    let drained = proxy.shut_down();
+
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(web).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "new connections are still accepted");
+
+    let got = tokio::time::timeout(PATIENCE, slow).await.unwrap().unwrap();
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.text(), "slow done");
+    tokio::time::timeout(PATIENCE, drained)
+        .await
+        .expect("the drain ends once the slow request is done")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_bind_error() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let listeners: &'static [(Listener, ListenerSpec)] = Box::leak(Box::new([(
+        Listener::Web,
+        ListenerSpec {
+            name: "web",
+            bind: addr,
+            limits: ListenerLimits::DEFAULT,
+        },
+    )]));
+    let backend = Backend::start("a").await;
+    let app = pool(&[backend.addr], UpstreamTimeouts::DEFAULT);
+    let error = Server::bind(listeners, Edge::new(app)).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("cannot bind listener `web` to {addr}: ")),
+        "{message}"
+    );
+}

@@ -1,0 +1,439 @@
+//! Test support: a gateway shaped like generated code, recording backends, and clients.
+//!
+//! Everything binds 127.0.0.1:0; every wait is bounded.
+
+use std::{
+    convert::Infallible,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    pin::Pin,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use edge_runtime::{
+    http::{HeaderMap, Method, Request, Response, StatusCode, Version},
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, RoundRobin,
+    Server, Upstream, UpstreamTimeouts,
+};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+    task::JoinHandle,
+};
+
+/// Every network wait in the tests ends within this.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Bytes in the large upload and download tests.
+pub const FIVE_MB: usize = 5 * 1024 * 1024;
+
+// ---- the gateway, as `edgec` would generate it ----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Web,
+    Small,
+}
+
+pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
+    (
+        Listener::Web,
+        ListenerSpec {
+            name: "web",
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
+            limits: ListenerLimits::DEFAULT,
+        },
+    ),
+    (
+        Listener::Small,
+        ListenerSpec {
+            name: "small",
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
+            limits: ListenerLimits {
+                max_header_size: 8192,
+                header_timeout: Duration::from_secs(10),
+            },
+        },
+    ),
+];
+
+pub struct Edge {
+    app: Pool<RoundRobin>,
+}
+
+impl Edge {
+    pub fn new(app: &'static PoolSpec) -> Self {
+        Edge {
+            app: Pool::new(app),
+        }
+    }
+}
+
+impl Gateway for Edge {
+    type Listener = Listener;
+
+    async fn handle(
+        &self,
+        listener: Listener,
+        req: edge_runtime::Request,
+        cx: &Cx,
+    ) -> edge_runtime::Response {
+        match listener {
+            Listener::Web | Listener::Small => {
+                match route_web(req.method(), cx.host(), req.uri().path()) {
+                    Some(RouteWeb::Admin) => respond(200, "admin\n"),
+                    Some(RouteWeb::Hello) => respond(200, "hello from edge\n"),
+                    Some(RouteWeb::All) => self.app.forward(req, cx).await,
+                    None => not_found(),
+                }
+            }
+        }
+    }
+}
+
+enum RouteWeb {
+    Admin,
+    Hello,
+    All,
+}
+
+fn route_web(method: &Method, host: &str, path: &str) -> Option<RouteWeb> {
+    match (host, path) {
+        ("admin.example", _) => Some(RouteWeb::Admin),
+        (_, "/hello") if method == Method::GET => Some(RouteWeb::Hello),
+        (_, "/nothing") => None,
+        _ => Some(RouteWeb::All),
+    }
+}
+
+/// A pool spec leaked to `'static`, as generated code would have it in a `static`.
+pub fn pool(servers: &[SocketAddr], timeouts: UpstreamTimeouts) -> &'static PoolSpec {
+    let servers: Vec<Upstream> = servers.iter().copied().map(Upstream::Socket).collect();
+    Box::leak(Box::new(PoolSpec {
+        name: "app",
+        servers: Box::leak(servers.into_boxed_slice()),
+        timeouts,
+    }))
+}
+
+/// The proxy, started in-process on ephemeral ports.
+pub struct Proxy {
+    pub web: SocketAddr,
+    pub small: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    serving: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(app: &'static PoolSpec) -> Proxy {
+        let server = Server::bind(LISTENERS, Edge::new(app)).await.unwrap();
+        let addrs: Vec<(&str, SocketAddr)> = server.local_addrs().collect();
+        assert_eq!(addrs[0].0, "web");
+        assert_eq!(addrs[1].0, "small");
+        let (shutdown, signal) = oneshot::channel();
+        let serving = tokio::spawn(server.serve(async {
+            let _ = signal.await;
+        }));
+        Proxy {
+            web: addrs[0].1,
+            small: addrs[1].1,
+            shutdown,
+            serving,
+        }
+    }
+
+    /// Starts the proxy in front of `backends` with default timeouts.
+    pub async fn before(backends: &[&Backend]) -> Proxy {
+        let addrs: Vec<SocketAddr> = backends.iter().map(|b| b.addr).collect();
+        Proxy::start(pool(&addrs, UpstreamTimeouts::DEFAULT)).await
+    }
+
+    /// Signals shutdown; the returned handle ends when the drain is over.
+    pub fn shut_down(self) -> JoinHandle<()> {
+        let _ = self.shutdown.send(());
+        self.serving
+    }
+
+    /// Shuts down and waits for the drain.
+    pub async fn stop(self) {
+        tokio::time::timeout(PATIENCE, self.shut_down())
+            .await
+            .expect("the proxy drains in time")
+            .unwrap();
+    }
+}
+
+// ---- backends ----
+
+/// What a backend received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: String,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// An HTTP/1.1 backend on 127.0.0.1:0 that records requests and answers by path:
+/// `/slow` after 500 ms, `/never` never, `/upload` with the body's length and byte sum,
+/// `/download` and `/download-chunked` with 5 MB, `/hop` with hop-by-hop headers,
+/// anything else with its name.
+pub struct Backend {
+    pub addr: SocketAddr,
+    name: &'static str,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+type BackendBody = BoxBody<Bytes, Infallible>;
+
+impl Backend {
+    pub async fn start(name: &'static str) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = Backend {
+            addr: listener.local_addr().unwrap(),
+            name,
+            seen: Arc::default(),
+            connections: Arc::default(),
+        };
+        let (seen, connections) = (backend.seen.clone(), backend.connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let seen = seen.clone();
+                let service = service_fn(move |req| answer(name, req, seen.clone()));
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        backend
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the backend saw a request")
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits (bounded) until the backend has seen `count` requests.
+    pub async fn wait_for(&self, count: usize) {
+        for _ in 0..500 {
+            if self.seen.lock().unwrap().len() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} never saw {count} requests", self.name);
+    }
+}
+
+async fn answer(
+    name: &'static str,
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<BackendBody>, Infallible> {
+    seen.lock().unwrap().push(Seen {
+        method: req.method().clone(),
+        uri: req.uri().to_string(),
+        version: req.version(),
+        headers: req.headers().clone(),
+    });
+    let response = match req.uri().path() {
+        "/app/slow" => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            text("slow done")
+        }
+        "/app/never" => std::future::pending().await,
+        "/app/upload" => {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            text(&format!("{} {sum}", body.len()))
+        }
+        "/app/download" => Response::new(Full::new(Bytes::from(pattern(FIVE_MB))).boxed()),
+        "/app/download-chunked" => Response::new(Chunks { left: FIVE_MB }.boxed()),
+        "/app/hop" => Response::builder()
+            .header("connection", "x-internal")
+            .header("x-internal", "secret")
+            .header("keep-alive", "timeout=5")
+            .header("x-public", "yes")
+            .body(Full::new(Bytes::from_static(b"hop")).boxed())
+            .unwrap(),
+        _ => text(name),
+    };
+    Ok(response)
+}
+
+fn text(body: &str) -> Response<BackendBody> {
+    Response::new(Full::new(Bytes::from(body.to_owned())).boxed())
+}
+
+/// `len` bytes of a repeating pattern.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The byte sum of [`pattern`].
+pub fn pattern_sum(len: usize) -> u64 {
+    pattern(len).iter().map(|&b| u64::from(b)).sum()
+}
+
+/// A body of unknown length (sent chunked), 64 KiB per frame.
+struct Chunks {
+    left: usize,
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let len = self.left.min(64 * 1024);
+        if len == 0 {
+            return Poll::Ready(None);
+        }
+        let start = FIVE_MB - self.left;
+        self.left -= len;
+        let bytes: Vec<u8> = (start..start + len).map(|i| (i % 251) as u8).collect();
+        Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(bytes)))))
+    }
+}
+
+/// An address where nothing listens (a port that was just free).
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+// ---- clients ----
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Got {
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+/// An HTTP/1.1 client connection.
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Client { sender }
+    }
+
+    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Got {
+        let exchange = async {
+            self.sender.ready().await.unwrap();
+            let response = self.sender.send_request(req).await.unwrap();
+            let (parts, body) = response.into_parts();
+            Got {
+                status: parts.status,
+                headers: parts.headers,
+                body: body.collect().await.unwrap().to_bytes(),
+            }
+        };
+        tokio::time::timeout(PATIENCE, exchange)
+            .await
+            .expect("the proxy answers in time")
+    }
+
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Got {
+        let mut builder = Request::get(path).header("host", "example.com");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Full::default()).unwrap()).await
+    }
+}
+
+/// One GET on a fresh connection.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got {
+    Client::connect(addr).await.get(path, headers).await
+}
+
+/// Sends `request` over HTTP/2 with prior knowledge.
+pub async fn get_h2(addr: SocketAddr, uri: &str) -> Got {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let req = Request::get(uri).body(Full::<Bytes>::default()).unwrap();
+    let exchange = async {
+        let response = sender.send_request(req).await.unwrap();
+        let (parts, body) = response.into_parts();
+        Got {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    };
+    tokio::time::timeout(PATIENCE, exchange)
+        .await
+        .expect("the proxy answers in time")
+}
+
+/// Writes `request` as raw bytes and reads until the proxy closes the connection.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the proxy closes the connection in time")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status code on the first line of a raw HTTP/1 answer.
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
