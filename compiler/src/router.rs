@@ -1,9 +1,11 @@
 //! Generates a listener's router: a function that maps (method, host, path) to one of the
-//! listener's routes. It is a decision tree: a `match` on the host first, then, in the order the
-//! routes were written, direct method and path comparisons. First match wins.
+//! listener's routes, first match wins. The host is classified once by a `match` over every
+//! exact host the routes name (a jump on string comparisons); the routes are then tried in
+//! order, each a conjunction of an integer host test, method comparisons and a path test.
+//! Generated code grows linearly with the number of routes.
 
 use edge_dsl::ast::{HostPattern, Method, PathMatch};
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::Route;
@@ -15,22 +17,38 @@ pub fn router(
     routes: &[Route],
     variants: &[Ident],
 ) -> TokenStream {
-    let exact_hosts = exact_hosts(routes);
-    let body = if exact_hosts.is_empty() {
-        chain(routes, variants, enum_name, None)
-    } else {
-        let arms = exact_hosts.iter().map(|host| {
-            let chain = chain(routes, variants, enum_name, Some(host));
-            quote! { #host => { #chain } }
+    let hosts = exact_hosts(routes);
+    let classify = (!hosts.is_empty()).then(|| {
+        let arms = hosts.iter().zip(1u32..).map(|(host, id)| {
+            let id = Literal::u32_unsuffixed(id);
+            quote! { #host => #id, }
         });
-        let fallback = chain(routes, variants, enum_name, None);
         quote! {
-            match host {
+            let host_id: u32 = match host {
                 #(#arms)*
-                _ => { #fallback }
-            }
+                _ => 0,
+            };
         }
-    };
+    });
+    let mut steps = Vec::new();
+    let mut tail = quote! { None };
+    for (route, variant) in routes.iter().zip(variants) {
+        let conditions: Vec<Vec<TokenStream>> = host_condition(&route.hosts, &hosts)
+            .into_iter()
+            .chain(method_condition(&route.methods))
+            .chain(route.path.as_ref().and_then(path_condition))
+            .collect();
+        if conditions.is_empty() {
+            tail = quote! { Some(#enum_name::#variant) };
+            break;
+        }
+        let condition = all(conditions);
+        steps.push(quote! {
+            if #condition {
+                return Some(#enum_name::#variant);
+            }
+        });
+    }
     let method = parameter("method", routes.iter().any(|r| !r.methods.is_empty()));
     let host = parameter("host", routes.iter().any(|r| !r.hosts.is_empty()));
     let path = parameter(
@@ -41,7 +59,9 @@ pub fn router(
     );
     quote! {
         fn #fn_name(#method: &::edge_runtime::http::Method, #host: &str, #path: &str) -> Option<#enum_name> {
-            #body
+            #classify
+            #(#steps)*
+            #tail
         }
     }
 }
@@ -55,7 +75,7 @@ fn parameter(name: &str, used: bool) -> Ident {
     }
 }
 
-/// Every exact host named by a route, in first-seen order.
+/// Every exact host named by a route, in first-seen order; host ids start at 1.
 fn exact_hosts(routes: &[Route]) -> Vec<&str> {
     let mut hosts: Vec<&str> = Vec::new();
     for route in routes {
@@ -68,43 +88,6 @@ fn exact_hosts(routes: &[Route]) -> Vec<&str> {
         }
     }
     hosts
-}
-
-/// The routes that can match when the host is `host` (or, for `None`, a host no route names
-/// exactly), tried in order; a route with no remaining condition ends the chain.
-fn chain(
-    routes: &[Route],
-    variants: &[Ident],
-    enum_name: &Ident,
-    host: Option<&str>,
-) -> TokenStream {
-    let mut steps = Vec::new();
-    for (route, variant) in routes.iter().zip(variants) {
-        let Some(host_condition) = host_condition(&route.hosts, host) else {
-            continue;
-        };
-        let conditions: Vec<Vec<TokenStream>> = host_condition
-            .into_iter()
-            .chain(method_condition(&route.methods))
-            .chain(route.path.as_ref().and_then(path_condition))
-            .collect();
-        if conditions.is_empty() {
-            return quote! {
-                #(#steps)*
-                Some(#enum_name::#variant)
-            };
-        }
-        let condition = all(conditions);
-        steps.push(quote! {
-            if #condition {
-                return Some(#enum_name::#variant);
-            }
-        });
-    }
-    quote! {
-        #(#steps)*
-        None
-    }
 }
 
 /// Joins conditions, each a list of alternatives, with `&&` and `||`, adding parentheses
@@ -121,34 +104,37 @@ fn all(conditions: Vec<Vec<TokenStream>>) -> TokenStream {
     quote! { #(#terms)&&* }
 }
 
-/// `None` when the route cannot match in this host arm; `Some(None)` when it matches without a
-/// run-time check; `Some(Some(checks))` when a wildcard must be checked at run time.
-fn host_condition(
-    patterns: &[HostPattern],
-    host: Option<&str>,
-) -> Option<Option<Vec<TokenStream>>> {
+/// The host test for a route, `None` when it names no host. Exact hosts, and wildcards that
+/// cover an exact host some route names, become host-id comparisons decided at build time; a
+/// wildcard is checked on the string only for hosts no route names exactly (host id 0).
+fn host_condition(patterns: &[HostPattern], hosts: &[&str]) -> Option<Vec<TokenStream>> {
     if patterns.is_empty() {
-        return Some(None);
+        return None;
     }
-    match host {
-        Some(host) => patterns
-            .iter()
-            .any(|pattern| match pattern {
-                HostPattern::Exact(exact) => exact == host,
-                HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
-            })
-            .then_some(None),
-        None => {
-            let checks: Vec<TokenStream> = patterns
-                .iter()
-                .filter_map(|pattern| match pattern {
-                    HostPattern::Suffix(suffix) => Some(quote! { host.ends_with(#suffix) }),
-                    HostPattern::Exact(_) => None,
-                })
-                .collect();
-            (!checks.is_empty()).then_some(Some(checks))
+    let matches = |host: &str| {
+        patterns.iter().any(|pattern| match pattern {
+            HostPattern::Exact(exact) => exact == host,
+            HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
+        })
+    };
+    let ids: Vec<Literal> = hosts
+        .iter()
+        .zip(1u32..)
+        .filter(|(host, _)| matches(host))
+        .map(|(_, id)| Literal::u32_unsuffixed(id))
+        .collect();
+    let mut checks = Vec::new();
+    match ids.as_slice() {
+        [] => {}
+        [id] => checks.push(quote! { host_id == #id }),
+        ids => checks.push(quote! { matches!(host_id, #(#ids)|*) }),
+    }
+    for pattern in patterns {
+        if let HostPattern::Suffix(suffix) = pattern {
+            checks.push(quote! { host_id == 0 && host.ends_with(#suffix) });
         }
     }
+    Some(checks)
 }
 
 fn method_condition(methods: &[Method]) -> Option<Vec<TokenStream>> {
@@ -162,7 +148,7 @@ fn method_condition(methods: &[Method]) -> Option<Vec<TokenStream>> {
     Some(checks.collect())
 }
 
-/// The path check, or `None` for `path /`, which every normalised path matches. The prefix
+/// The path test, or `None` for `path /`, which every normalised path matches. The prefix
 /// rule is the one `check::under_prefix` applies when it looks for unreachable routes.
 fn path_condition(path: &PathMatch) -> Option<Vec<TokenStream>> {
     let check = match path {

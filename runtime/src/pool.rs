@@ -290,3 +290,75 @@ async fn reap(servers: Weak<[Server]>, max_idle: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static UPSTREAM: Upstream = Upstream::Name("test.invalid:80");
+
+    /// A sender whose connection stays open while the returned duplex end is kept.
+    async fn open_sender() -> (SendRequest<Incoming>, tokio::io::DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(ours))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        (sender, theirs)
+    }
+
+    #[tokio::test]
+    async fn the_most_recent_idle_connection_goes_first() {
+        let server = Server::new(&UPSTREAM);
+        let (first, _keep_first) = open_sender().await;
+        let (second, _keep_second) = open_sender().await;
+        server.push_idle(first);
+        server.push_idle(second);
+        let hour = Duration::from_secs(3600);
+        assert!(server.pop_idle(hour).is_some());
+        assert!(server.pop_idle(hour).is_some());
+        assert!(server.pop_idle(hour).is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_idle_connections_are_dropped() {
+        let server = Server::new(&UPSTREAM);
+        let (sender, _keep) = open_sender().await;
+        server.push_idle(sender);
+        assert!(server.pop_idle(Duration::ZERO).is_none());
+        assert!(server.idle().is_empty());
+
+        let (sender, _keep) = open_sender().await;
+        server.push_idle(sender);
+        server.drop_stale(Duration::ZERO);
+        assert!(server.idle().is_empty());
+    }
+
+    #[tokio::test]
+    async fn closed_idle_connections_are_skipped() {
+        let server = Server::new(&UPSTREAM);
+        let (sender, peer) = open_sender().await;
+        server.push_idle(sender);
+        drop(peer);
+        // The connection task sees the end of its stream and closes (bounded wait).
+        for _ in 0..200 {
+            if server.idle()[0].sender.is_closed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(server.pop_idle(Duration::from_secs(3600)).is_none());
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_capped() {
+        let server = Server::new(&UPSTREAM);
+        let mut peers = Vec::new();
+        for _ in 0..MAX_IDLE_PER_SERVER + 2 {
+            let (sender, peer) = open_sender().await;
+            peers.push(peer);
+            server.push_idle(sender);
+        }
+        assert_eq!(server.idle().len(), MAX_IDLE_PER_SERVER);
+    }
+}

@@ -5,7 +5,7 @@ use std::{
     convert::Infallible,
     fmt,
     future::Future,
-    io::{self, Write},
+    io::{self, IsTerminal, Write},
     net::SocketAddr,
     process::ExitCode,
     sync::{
@@ -134,6 +134,7 @@ fn init_logging() {
     // A subscriber set earlier (by an embedding program) wins.
     let _ = tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
 }

@@ -184,6 +184,19 @@ async fn connections_to_the_backend_are_reused() {
 }
 
 #[tokio::test]
+async fn connections_the_backend_closed_are_not_reused() {
+    let backend = one_shot_backend().await;
+    let proxy = Proxy::start(pool(&[backend], UpstreamTimeouts::DEFAULT)).await;
+    for _ in 0..5 {
+        let got = get(proxy.web, "/app", &[]).await;
+        assert_eq!((got.status, got.text()), (StatusCode::OK, "one shot"));
+        // Gives the proxy time to see the close; the order of events, not a timing assertion.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn all_backends_down_is_502() {
     let down = [closed_port().await, closed_port().await];
     let proxy = Proxy::start(pool(&down, UpstreamTimeouts::DEFAULT)).await;

@@ -327,6 +327,31 @@ impl http_body::Body for Chunks {
     }
 }
 
+/// A backend that closes each connection right after its first response, without saying so
+/// (no `Connection: close`), like a server whose keep-alive timeout just ran out.
+pub async fn one_shot_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0; 1024];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\none shot")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
 /// An address where nothing listens (a port that was just free).
 pub async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

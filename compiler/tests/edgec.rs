@@ -1,0 +1,209 @@
+//! `edgec` as a user runs it: `check`, `expand`, `new`, and `build` of a real proxy binary that
+//! is then driven over loopback with a real HTTP client against real backends.
+
+mod support;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use support::{edgec, stderr, Backends, HttpClient, Proxy};
+
+/// The tour's config, with the backends' and the listener's ports filled in.
+fn tour_config(listen_port: u16, servers: &[std::net::SocketAddr]) -> String {
+    format!(
+        "listener web {{
+    bind 127.0.0.1:{listen_port}
+}}
+
+pool app {{
+    server {}
+    server {}
+}}
+
+route hello {{
+    on web
+    path /hello
+    respond 200 \"hello from edge\\n\"
+}}
+
+route all {{
+    on web
+    forward app
+}}
+",
+        servers[0], servers[1]
+    )
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = [
+        "127.0.0.1:18081".parse().unwrap(),
+        "127.0.0.1:18082".parse().unwrap(),
+    ];
+    let file = write(dir.path(), "ok.edge", &tour_config(18080, &servers));
+    let output = edgec(&["check", &file]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ok (1 listeners, 1 pools, 2 routes)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_points_at_a_misspelt_pool_and_suggests_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = [
+        "127.0.0.1:18081".parse().unwrap(),
+        "127.0.0.1:18082".parse().unwrap(),
+    ];
+    let config = tour_config(18080, &servers).replace("forward app", "forward ap");
+    let file = write(dir.path(), "ok.edge", &config);
+    let output = edgec(&["check", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr(&output);
+    assert!(stderr.contains(&format!("{file}:18:13")), "{stderr}");
+    assert!(
+        stderr.contains("a pool with a similar name exists: `app`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_reports_an_unreadable_file() {
+    let output = edgec(&["check", "/nonexistent/x.edge"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read /nonexistent/x.edge"));
+}
+
+#[test]
+fn expand_prints_code_without_dynamic_dispatch_or_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = [
+        "127.0.0.1:18081".parse().unwrap(),
+        "127.0.0.1:18082".parse().unwrap(),
+    ];
+    let file = write(dir.path(), "ok.edge", &tour_config(18080, &servers));
+    let output = edgec(&["expand", &file]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let code = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        code.contains("impl ::edge_runtime::Gateway for Edge"),
+        "{code}"
+    );
+    for banned in ["dyn ", "HashMap", "BTreeMap"] {
+        assert!(!code.contains(banned), "generated code contains `{banned}`");
+    }
+}
+
+#[test]
+fn new_scaffolds_a_crate_with_a_valid_starter_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("myproxy");
+    let output = edgec(&["new", crate_dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for file in [
+        "Cargo.toml",
+        "build.rs",
+        "src/main.rs",
+        "proxy.edge",
+        ".gitignore",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "{file} is missing");
+    }
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"myproxy\""), "{manifest}");
+    let check = edgec(&["check", crate_dir.join("proxy.edge").to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let again = edgec(&["new", crate_dir.to_str().unwrap()]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "new must not overwrite a crate"
+    );
+}
+
+/// The tour, end to end: `edgec build` gives a binary that answers `/hello` itself and
+/// proxies everything else round robin, keeping what a backend needs and dropping what it
+/// must not see; with every backend gone the client gets a 502, and SIGTERM stops it cleanly.
+#[test]
+fn build_gives_a_proxy_that_answers_and_forwards() {
+    let mut backends = Backends::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "ok.edge", &tour_config(0, &backends.addrs));
+    let binary = dir.path().join("proxy");
+    let output = edgec(&["build", &file, "-o", binary.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let mut proxy = Proxy::start(&binary, 1);
+    let base = format!("http://{}", proxy.addr("web"));
+    let client = HttpClient::new();
+
+    let hello = client.get(&format!("{base}/hello"));
+    assert_eq!(
+        (hello.status, hello.body.as_str()),
+        (200, "hello from edge\n")
+    );
+
+    let answer = client.send(
+        hyper::Request::get(format!("{base}/items/7?color=red&size=2"))
+            .header("host", "shop.example.com")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("connection", "keep-alive, x-private")
+            .header("x-private", "secret")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.seen("target"), ["/items/7?color=red&size=2"]);
+    assert_eq!(answer.seen("header host"), ["shop.example.com"]);
+    assert_eq!(
+        answer.seen("header x-forwarded-for"),
+        ["203.0.113.9, 127.0.0.1"]
+    );
+    assert_eq!(answer.seen("header x-real-ip"), ["127.0.0.1"]);
+    assert!(
+        answer.seen("header x-private").is_empty(),
+        "{}",
+        answer.body
+    );
+
+    let picked: Vec<String> = (0..4)
+        .map(|_| client.get(&format!("{base}/rr")).seen("backend").concat())
+        .collect();
+    assert_eq!(picked.iter().filter(|b| *b == "1").count(), 2, "{picked:?}");
+    assert_eq!(picked.iter().filter(|b| *b == "2").count(), 2, "{picked:?}");
+
+    let upload = vec![b'x'; 5 * 1024 * 1024];
+    let answer = client.send(
+        hyper::Request::post(format!("{base}/upload"))
+            .body(Full::new(Bytes::from(upload)))
+            .unwrap(),
+    );
+    assert_eq!(answer.seen("body-bytes"), ["5242880"], "{}", answer.body);
+
+    backends.kill();
+    let down = client.get(&format!("{base}/anything"));
+    assert!(
+        down.status == 502 || down.status == 503,
+        "{} {}",
+        down.status,
+        down.body
+    );
+    assert!(
+        !down.body.contains("127.0.0.1"),
+        "error bodies hide upstream addresses"
+    );
+
+    let status = proxy.terminate().expect("the proxy exits after SIGTERM");
+    assert!(status.success(), "{status}");
+}

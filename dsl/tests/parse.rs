@@ -1,0 +1,145 @@
+//! Parser tests: what valid files lower to, spans included. Error output is covered by the UI
+//! tests in `compiler/tests/ui`.
+
+use std::time::Duration;
+
+use edge_dsl::ast::{Action, Address, HostPattern, Method, PathMatch};
+use edge_dsl::{parse, SourceFile, Span};
+
+fn parse_ok(text: &str) -> edge_dsl::ast::Config {
+    let source = SourceFile::new("test.edge", text);
+    parse(&source).unwrap_or_else(|diagnostics| panic!("{}", source.render(&diagnostics)))
+}
+
+#[test]
+fn lowers_every_directive_with_typed_literals() {
+    let config = parse_ok(
+        r#"
+# a comment
+listener web {
+    bind [::1]:8080   # trailing comment
+    max_header_size 16KiB
+    header_timeout 2m
+}
+
+pool app {
+    balance round_robin
+    server 10.0.0.1:80
+    server users.internal:8080
+    timeouts { connect 250ms; response 1h }
+}
+
+route r {
+    on web
+    host "API.example.com" "*.example.org"
+    path = /health
+    methods GET, HEAD
+    respond 503 "down\t\"now\"\n"
+}
+
+route f { on web; path /static/; forward app }
+"#,
+    );
+    let listener = &config.listeners[0];
+    assert_eq!(listener.bind.value, "[::1]:8080".parse().unwrap());
+    assert_eq!(listener.max_header_size.as_ref().unwrap().value, 16 * 1024);
+    assert_eq!(
+        listener.header_timeout.as_ref().unwrap().value,
+        Duration::from_secs(120)
+    );
+
+    let pool = &config.pools[0];
+    assert_eq!(
+        pool.servers[0].value,
+        Address::Socket("10.0.0.1:80".parse().unwrap())
+    );
+    assert_eq!(
+        pool.servers[1].value,
+        Address::Name {
+            host: "users.internal".into(),
+            port: 8080
+        }
+    );
+    assert_eq!(
+        pool.timeouts.connect.as_ref().unwrap().value,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        pool.timeouts.response.as_ref().unwrap().value,
+        Duration::from_secs(3600)
+    );
+    assert!(pool.timeouts.idle.is_none());
+
+    let route = &config.routes[0];
+    assert_eq!(
+        route
+            .hosts
+            .iter()
+            .map(|h| h.value.clone())
+            .collect::<Vec<_>>(),
+        [
+            HostPattern::Exact("api.example.com".into()),
+            HostPattern::Suffix(".example.org".into())
+        ]
+    );
+    assert_eq!(
+        route.path.as_ref().unwrap().value,
+        PathMatch::Exact("/health".into())
+    );
+    assert_eq!(
+        route.methods.iter().map(|m| m.value).collect::<Vec<_>>(),
+        [Method::Get, Method::Head]
+    );
+    let Action::Respond { status, body } = &route.action.value else {
+        panic!("a respond action")
+    };
+    assert_eq!(status.value, 503);
+    assert_eq!(body.as_ref().unwrap().value, "down\t\"now\"\n");
+
+    let forward = &config.routes[1];
+    assert_eq!(
+        forward.path.as_ref().unwrap().value,
+        PathMatch::Prefix("/static/".into())
+    );
+    assert!(matches!(&forward.action.value, Action::Forward(pool) if pool.value == "app"));
+}
+
+#[test]
+fn every_node_carries_the_span_of_its_source() {
+    let text = "listener web {\n    bind 127.0.0.1:80\n}\nroute r { on web; respond 200 }\n";
+    let config = parse_ok(text);
+    let span = |s: Span| &text[s.start..s.end];
+    assert_eq!(span(config.listeners[0].name.span), "web");
+    assert_eq!(span(config.listeners[0].span), "listener web");
+    assert_eq!(span(config.listeners[0].bind.span), "127.0.0.1:80");
+    assert_eq!(span(config.routes[0].on.span), "web");
+    assert_eq!(span(config.routes[0].action.span), "respond 200");
+}
+
+#[test]
+fn an_empty_file_is_an_empty_config() {
+    let config = parse_ok("\n# nothing here\n\n");
+    assert!(config.listeners.is_empty() && config.pools.is_empty() && config.routes.is_empty());
+}
+
+#[test]
+fn rejects_bad_input_without_panicking() {
+    for text in [
+        "listener",
+        "{",
+        "}",
+        "listener web {",
+        "route r { on web; respond }",
+        "listener web { bind \"unterminated }",
+        "pool p { server 1.2.3.4:0 }",
+        "listener web { bind 127.0.0.1:80 } listener",
+        "route r { path }",
+        "\u{0}",
+        "listener wéb { bind 127.0.0.1:80 }",
+    ] {
+        let source = SourceFile::new("bad.edge", text);
+        let diagnostics = parse(&source).expect_err(text);
+        assert!(!diagnostics.is_empty());
+        assert!(!source.render(&diagnostics).is_empty());
+    }
+}
