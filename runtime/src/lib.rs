@@ -17,6 +17,7 @@ mod normalize;
 mod pool;
 mod respond;
 mod server;
+mod worker;
 
 pub use http;
 

@@ -1,8 +1,9 @@
 //! Upstream pools: a static set of servers, a balancing strategy, and per-server keep-alive
 //! connections over HTTP/1.1.
 //!
-//! Each server keeps a list of idle connections (most recently used first out). A connection
-//! goes back to its list when the response body it carried has ended; a body dropped early drops
+//! Each server keeps a list of idle connections per worker (most recently used first out), so a
+//! connection is only ever used by the worker thread whose runtime drives it. A connection goes
+//! back to its list when the response body it carried has ended; a body dropped early drops
 //! its connection. Idle connections older than `timeouts.idle`, or closed by the server, are
 //! dropped when met and by a reaper task that runs every half idle timeout.
 
@@ -18,7 +19,7 @@ use hyper::{body::Incoming, client::conn::http1::SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, time::timeout};
 
-use crate::{error::UpstreamError, forward, Body, Cx, Request, Response, Strategy};
+use crate::{error::UpstreamError, forward, worker, Body, Cx, Request, Response, Strategy};
 
 /// Idle connections kept per server; more are closed when released.
 const MAX_IDLE_PER_SERVER: usize = 128;
@@ -157,7 +158,8 @@ impl<S: Strategy> Pool<S> {
 /// One server's state.
 struct Server {
     upstream: &'static Upstream,
-    idle: Mutex<VecDeque<Idle>>,
+    /// Idle connections, one list per worker.
+    idle: Box<[Mutex<VecDeque<Idle>>]>,
 }
 
 /// A kept-alive connection waiting for its next request.
@@ -170,13 +172,16 @@ impl Server {
     fn new(upstream: &'static Upstream) -> Server {
         Server {
             upstream,
-            idle: Mutex::new(VecDeque::new()),
+            idle: (0..worker::count())
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
         }
     }
 
-    /// The idle list; it is only held to push or pop, so a poisoned lock still holds sound data.
+    /// The current worker's idle list. It is only held to push or pop, so a poisoned lock
+    /// still holds sound data.
     fn idle(&self) -> MutexGuard<'_, VecDeque<Idle>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.idle[worker::current() % self.idle.len()])
     }
 
     /// The most recently used idle connection that is still open and ready, if any.
@@ -221,9 +226,16 @@ impl Server {
 
     fn drop_stale(&self, max_idle: Duration) {
         let now = Instant::now();
-        self.idle()
-            .retain(|conn| now.duration_since(conn.since) < max_idle && !conn.sender.is_closed());
+        for idle in &self.idle {
+            lock(idle).retain(|conn| {
+                now.duration_since(conn.since) < max_idle && !conn.sender.is_closed()
+            });
+        }
     }
+}
+
+fn lock(idle: &Mutex<VecDeque<Idle>>) -> MutexGuard<'_, VecDeque<Idle>> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection lent to one response; [`Body`] gives it back when the response has ended.

@@ -23,13 +23,18 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, task::JoinSet};
 
-use crate::{admit::admit, framing::Guarded, respond::bad_request, Cx, Gateway, Request, Response};
+use crate::{
+    admit::admit, framing::Guarded, respond::bad_request, worker, Cx, Gateway, Request, Response,
+};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Pending connections the kernel queues per listening socket.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// hyper refuses a smaller HTTP/1 read buffer.
 const MIN_HEADER_BUFFER: usize = 8192;
@@ -85,47 +90,151 @@ impl std::error::Error for BindError {
     }
 }
 
-/// Runs a gateway as the whole process: builds the tokio runtime, calls `make()` inside it,
-/// binds every listener, prints `listening NAME http://ADDR` per listener on stdout, serves
-/// until SIGTERM or SIGINT, drains for up to 30 s and exits 0. A listener that cannot be bound
-/// is reported on stderr and exits 1.
+/// Runs a gateway as the whole process. It binds every listener once per worker (one worker
+/// per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, calls `make()` once, prints
+/// `listening NAME http://ADDR` per listener on stdout, and serves with one single-threaded
+/// runtime per worker until SIGTERM or SIGINT; then every worker drains for up to 30 s and the
+/// process exits 0. A listener that cannot be bound is reported on stderr and exits 1.
+///
+/// One runtime per core rather than one work-stealing runtime: measured faster on the request
+/// path (docs/benchmarks.md), since a client connection, its upstream connection and their
+/// wake-ups stay on one thread.
 pub fn run<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
     make: impl FnOnce() -> G,
 ) -> ExitCode {
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let workers = worker::configured();
+    let sockets = match bind_per_worker(listeners, workers) {
+        Ok(sockets) => sockets,
+        Err(error) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtimes = match (0..workers)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+        .collect::<io::Result<Vec<_>>>()
     {
-        Ok(runtime) => runtime,
+        Ok(runtimes) => runtimes,
         Err(error) => {
             eprintln!("edge: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let server = match Server::bind(listeners, make()).await {
-            Ok(server) => server,
-            Err(error) => {
-                eprintln!("edge: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        // Installed before the start-up lines, so a signal sent right after them is not lost.
-        let signals = match Signals::install() {
-            Ok(signals) => signals,
-            Err(error) => {
-                eprintln!("edge: cannot install signal handlers: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if let Err(error) = announce(&server) {
-            tracing::warn!(%error, "cannot write the start-up lines to stdout");
+    worker::set_count(workers);
+    let (gateway, signals) = {
+        // Pools start their background tasks, and signals register, on worker 0's runtime.
+        let _entered = runtimes[0].enter();
+        (Arc::new(make()), Signals::install())
+    };
+    // Installed before the start-up lines, so a signal sent right after them is not lost.
+    let signals = match signals {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("edge: cannot install signal handlers: {error}");
+            return ExitCode::FAILURE;
         }
-        server.serve(signals.recv()).await;
-        ExitCode::SUCCESS
-    })
+    };
+    if let Err(error) = announce(listeners.iter().map(|(_, spec)| spec.name).zip(&sockets[0])) {
+        tracing::warn!(%error, "cannot write the start-up lines to stdout");
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut work = runtimes.into_iter().zip(sockets).enumerate();
+    let (_, first) = work.next().expect("at least one worker");
+    std::thread::scope(|scope| {
+        for (index, (runtime, sockets)) in work {
+            let (gateway, stopped) = (Arc::clone(&gateway), stopped.clone());
+            scope.spawn(move || {
+                worker::enter(index);
+                runtime.block_on(serve_worker(listeners, sockets, gateway, wait(stopped)));
+            });
+        }
+        let (runtime, sockets) = first;
+        worker::enter(0);
+        runtime.block_on(async {
+            let signalled = async {
+                signals.recv().await;
+                stop.send_replace(true);
+            };
+            let serving = serve_worker(listeners, sockets, Arc::clone(&gateway), wait(stopped));
+            tokio::join!(signalled, serving);
+        });
+    });
+    ExitCode::SUCCESS
+}
+
+/// Completes once the stop flag is raised.
+async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens once everything stops.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// One worker: adopts its sockets into the current runtime and serves until `shutdown`.
+async fn serve_worker<G: Gateway>(
+    listeners: &'static [(G::Listener, ListenerSpec)],
+    sockets: Vec<std::net::TcpListener>,
+    gateway: Arc<G>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut bound = Vec::with_capacity(listeners.len());
+    for ((id, spec), socket) in listeners.iter().zip(sockets) {
+        let adopted = socket
+            .set_nonblocking(true)
+            .and_then(|()| Ok((socket.local_addr()?, TcpListener::from_std(socket)?)));
+        match adopted {
+            Ok((addr, listener)) => bound.push(Bound {
+                id: *id,
+                spec,
+                listener,
+                addr,
+            }),
+            Err(error) => {
+                tracing::error!(listener = spec.name, %error, "cannot serve on a bound socket");
+            }
+        }
+    }
+    Server { gateway, bound }.serve(shutdown).await;
+}
+
+/// Binds each listener once per worker with `SO_REUSEPORT`, so the kernel spreads incoming
+/// connections over the workers. Port 0 is resolved by the first socket; the other workers
+/// bind the port it got. Returns the sockets as `[worker][listener]`.
+fn bind_per_worker(
+    listeners: &'static [(impl Copy, ListenerSpec)],
+    workers: usize,
+) -> Result<Vec<Vec<std::net::TcpListener>>, BindError> {
+    let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers)
+        .map(|_| Vec::with_capacity(listeners.len()))
+        .collect();
+    for (_, spec) in listeners {
+        let error = |source| BindError {
+            listener: spec.name,
+            addr: spec.bind,
+            source,
+        };
+        let mut addr = spec.bind;
+        for worker_sockets in &mut sockets {
+            let socket = reuseport_listener(addr).map_err(error)?;
+            addr = socket.local_addr().map_err(error)?;
+            worker_sockets.push(socket);
+        }
+    }
+    Ok(sockets)
+}
+
+fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 fn init_logging() {
@@ -139,10 +248,12 @@ fn init_logging() {
         .try_init();
 }
 
-fn announce<G: Gateway>(server: &Server<G>) -> io::Result<()> {
+fn announce<'a>(
+    listeners: impl Iterator<Item = (&'static str, &'a std::net::TcpListener)>,
+) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    for (name, addr) in server.local_addrs() {
-        writeln!(out, "listening {name} http://{addr}")?;
+    for (name, socket) in listeners {
+        writeln!(out, "listening {name} http://{}", socket.local_addr()?)?;
     }
     out.flush()
 }
