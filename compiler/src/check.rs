@@ -1,7 +1,9 @@
 //! Semantic checks: resolves names (with "did you mean" help), rejects duplicates, listeners
 //! that would bind the same address and routes that can never match, and builds the Model.
 
-use edge_dsl::ast::{self, Config, HostPattern, PathMatch};
+use std::time::Duration;
+
+use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, StatusRange};
 use edge_dsl::{Diagnostic, Ident, Label};
 
 use crate::model::{self, Model};
@@ -32,6 +34,7 @@ pub fn check(config: &Config) -> Checked {
     bind_conflicts(&config.listeners, &mut diagnostics);
     for pool in &config.pools {
         duplicate_servers(pool, &mut diagnostics);
+        pool_checks(pool, &mut diagnostics);
     }
 
     let mut listeners: Vec<model::Listener> = config
@@ -139,14 +142,122 @@ pub fn check(config: &Config) -> Checked {
     }
 }
 
+/// Defaults of active health checks (HAProxy's `rise 2 fall 3`, a quicker interval).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+const HEALTH_RISE: u32 = 2;
+const HEALTH_FALL: u32 = 3;
+const HEALTH_PATH: &str = "/";
+const HEALTH_EXPECT: StatusRange = StatusRange { min: 200, max: 399 };
+/// Defaults of passive health (nginx's `max_fails=1 fail_timeout=10s`).
+const PASSIVE_MAX_FAILS: u32 = 1;
+const PASSIVE_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn pool(pool: &ast::Pool) -> model::Pool {
+    let value = |spanned: &Option<edge_dsl::Spanned<Duration>>| spanned.as_ref().map(|s| s.value);
+    let count = |spanned: &Option<edge_dsl::Spanned<u32>>, default| {
+        spanned.as_ref().map_or(default, |s| s.value)
+    };
     model::Pool {
         name: pool.name.value.clone(),
-        balance: pool.balance.value,
-        servers: pool.servers.iter().map(|s| s.value.clone()).collect(),
-        connect_timeout: pool.timeouts.connect.as_ref().map(|t| t.value),
-        response_timeout: pool.timeouts.response.as_ref().map(|t| t.value),
-        idle_timeout: pool.timeouts.idle.as_ref().map(|t| t.value),
+        balance: pool.balance.value.clone(),
+        servers: pool
+            .servers
+            .iter()
+            .map(|server| model::Server {
+                address: server.address.value.clone(),
+                weight: count(&server.weight, 1),
+                max_conns: count(&server.max_conns, 0),
+                backup: server.backup.is_some(),
+            })
+            .collect(),
+        connect_timeout: value(&pool.timeouts.connect),
+        response_timeout: value(&pool.timeouts.response),
+        idle_timeout: value(&pool.timeouts.idle),
+        health: pool.health.as_ref().map(|health| {
+            let health = &health.value;
+            model::Health {
+                check: match &health.check {
+                    ast::HealthCheck::Http { path, expect } => model::HealthCheck::Http {
+                        path: path
+                            .as_ref()
+                            .map_or(HEALTH_PATH.to_owned(), |p| p.value.clone()),
+                        expect: expect.as_ref().map_or(HEALTH_EXPECT, |e| e.value),
+                    },
+                    ast::HealthCheck::Tcp => model::HealthCheck::Tcp,
+                },
+                interval: value(&health.interval).unwrap_or(HEALTH_INTERVAL),
+                timeout: value(&health.timeout).unwrap_or(HEALTH_TIMEOUT),
+                rise: count(&health.rise, HEALTH_RISE),
+                fall: count(&health.fall, HEALTH_FALL),
+            }
+        }),
+        passive: pool.passive.as_ref().map(|passive| {
+            let passive = &passive.value;
+            model::Passive {
+                max_fails: count(&passive.max_fails, PASSIVE_MAX_FAILS),
+                fail_timeout: value(&passive.fail_timeout).unwrap_or(PASSIVE_FAIL_TIMEOUT),
+                consecutive_5xx: count(&passive.consecutive_5xx, 0),
+            }
+        }),
+        retry: pool.retry.as_ref().map(|retry| {
+            let retry = &retry.value;
+            let on = |condition| retry.on.iter().any(|on| on.value == condition);
+            model::Retry {
+                attempts: retry.attempts.value,
+                connect_error: retry.on.is_empty() || on(RetryOn::ConnectError),
+                timeout: retry.on.is_empty() || on(RetryOn::Timeout),
+                status_5xx: on(RetryOn::Status5xx),
+            }
+        }),
+    }
+}
+
+/// Checks of a pool's servers, health check and retries taken together.
+fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
+    if !pool.servers.is_empty() && pool.servers.iter().all(|s| s.backup.is_some()) {
+        out.push(
+            Diagnostic::error(format!("pool `{}` has only backup servers", pool.name))
+                .with_label(Label::primary(pool.span, "no primary server"))
+                .with_help("backup servers are used only when every primary server is down"),
+        );
+    }
+    if let Some(retry) = &pool.retry {
+        let servers = pool.servers.len() as u32;
+        if retry.value.attempts.value >= servers {
+            out.push(
+                Diagnostic::warning(format!(
+                    "pool `{}` has {servers} server{} but asks for {} retries",
+                    pool.name,
+                    if servers == 1 { "" } else { "s" },
+                    retry.value.attempts.value
+                ))
+                .with_label(Label::primary(
+                    retry.value.attempts.span,
+                    "more than can be used",
+                ))
+                .with_help(format!(
+                    "each retry goes to a different server: at most {} can happen",
+                    servers.saturating_sub(1)
+                )),
+            );
+        }
+    }
+    if let Some(health) = &pool.health {
+        let health = &health.value;
+        let interval = health
+            .interval
+            .as_ref()
+            .map_or(HEALTH_INTERVAL, |i| i.value);
+        if let Some(timeout) = health.timeout.as_ref().filter(|t| t.value > interval) {
+            out.push(
+                Diagnostic::warning("the health check timeout is longer than its interval")
+                    .with_label(Label::primary(timeout.span, "longer than the interval"))
+                    .with_help(
+                        "a check must end before the next one starts; make the timeout shorter",
+                    ),
+            );
+        }
     }
 }
 
@@ -212,15 +323,18 @@ fn bind_conflicts(listeners: &[ast::Listener], out: &mut Vec<Diagnostic>) {
 
 fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
     for (index, server) in pool.servers.iter().enumerate() {
+        let address = &server.address;
         if let Some(first) = pool.servers[..index]
             .iter()
-            .find(|s| s.value == server.value)
+            .find(|s| s.address.value == address.value)
         {
             out.push(
                 Diagnostic::error(format!("pool `{}` lists a server twice", pool.name))
-                    .with_label(Label::primary(server.span, "listed again here"))
-                    .with_label(Label::secondary(first.span, "first listed here"))
-                    .with_help("to send a server more traffic, give it a weight (coming with weighted balancing)"),
+                    .with_label(Label::primary(address.span, "listed again here"))
+                    .with_label(Label::secondary(first.address.span, "first listed here"))
+                    .with_help(
+                        "to send a server more traffic, give it a weight: `server ADDR weight 2`",
+                    ),
             );
         }
     }

@@ -6,12 +6,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance};
+use edge_dsl::ast::{Address, Balance, HashKey};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{Action, Listener, Model, Pool};
+use crate::model::{Action, Health, HealthCheck, Listener, Model, Pool, Server};
 use crate::router::router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
@@ -66,7 +66,11 @@ fn module(model: &Model) -> TokenStream {
         let spec = pool_spec(pool);
         quote! { static #name: ::edge_runtime::PoolSpec = #spec; }
     });
-    let pool_types = model.pools.iter().map(|pool| strategy(pool.balance));
+    let (pool_types, pool_strategies): (Vec<_>, Vec<_>) = model
+        .pools
+        .iter()
+        .map(|pool| strategy(&pool.balance))
+        .unzip();
 
     let mut routers = Vec::new();
     let mut arms = Vec::new();
@@ -142,7 +146,7 @@ fn module(model: &Model) -> TokenStream {
         impl Edge {
             fn new() -> Self {
                 Edge {
-                    #(#pool_fields: ::edge_runtime::Pool::new(&#pool_statics),)*
+                    #(#pool_fields: ::edge_runtime::Pool::new(&#pool_statics, #pool_strategies),)*
                 }
             }
         }
@@ -194,16 +198,7 @@ fn listener_spec(listener: &Listener) -> TokenStream {
 
 fn pool_spec(pool: &Pool) -> TokenStream {
     let name = &pool.name;
-    let servers = pool.servers.iter().map(|server| match server {
-        Address::Socket(addr) => {
-            let addr = socket_addr(*addr);
-            quote! { ::edge_runtime::Upstream::Socket(#addr) }
-        }
-        Address::Name { host, port } => {
-            let authority = format!("{host}:{port}");
-            quote! { ::edge_runtime::Upstream::Name(#authority) }
-        }
-    });
+    let servers = pool.servers.iter().map(server_spec);
     let overrides: Vec<TokenStream> = [
         ("connect", pool.connect_timeout),
         ("response", pool.response_timeout),
@@ -219,12 +214,117 @@ fn pool_spec(pool: &Pool) -> TokenStream {
     })
     .collect();
     let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 3);
+    let health = option(pool.health.as_ref().map(health_check));
+    let passive = option(pool.passive.as_ref().map(|passive| {
+        let (max_fails, consecutive_5xx) =
+            (number(passive.max_fails), number(passive.consecutive_5xx));
+        let fail_timeout = duration(passive.fail_timeout);
+        quote! {
+            ::edge_runtime::Passive {
+                max_fails: #max_fails,
+                fail_timeout: #fail_timeout,
+                consecutive_5xx: #consecutive_5xx,
+            }
+        }
+    }));
+    let retry = match &pool.retry {
+        None => quote! { ::edge_runtime::Retry::NONE },
+        Some(retry) => {
+            let attempts = number(retry.attempts);
+            let (connect_error, timeout, status_5xx) =
+                (retry.connect_error, retry.timeout, retry.status_5xx);
+            quote! {
+                ::edge_runtime::Retry {
+                    attempts: #attempts,
+                    on: ::edge_runtime::RetryOn {
+                        connect_error: #connect_error,
+                        timeout: #timeout,
+                        status_5xx: #status_5xx,
+                    },
+                }
+            }
+        }
+    };
     quote! {
         ::edge_runtime::PoolSpec {
             name: #name,
             servers: &[#(#servers),*],
             timeouts: #timeouts,
+            health: #health,
+            passive: #passive,
+            retry: #retry,
         }
+    }
+}
+
+fn server_spec(server: &Server) -> TokenStream {
+    let upstream = match &server.address {
+        Address::Socket(addr) => {
+            let addr = socket_addr(*addr);
+            quote! { ::edge_runtime::Upstream::Socket(#addr) }
+        }
+        Address::Name { host, port } => {
+            let authority = format!("{host}:{port}");
+            quote! { ::edge_runtime::Upstream::Name(#authority) }
+        }
+    };
+    if server.weight == 1 && server.max_conns == 0 && !server.backup {
+        return quote! { ::edge_runtime::ServerSpec::new(#upstream) };
+    }
+    let (weight, max_conns, backup) = (
+        number(server.weight),
+        number(server.max_conns),
+        server.backup,
+    );
+    quote! {
+        ::edge_runtime::ServerSpec {
+            upstream: #upstream,
+            weight: #weight,
+            max_conns: #max_conns,
+            backup: #backup,
+        }
+    }
+}
+
+fn health_check(health: &Health) -> TokenStream {
+    let (interval, timeout) = (duration(health.interval), duration(health.timeout));
+    let (rise, fall) = (number(health.rise), number(health.fall));
+    match &health.check {
+        HealthCheck::Http { path, expect } => {
+            let (min, max) = (
+                Literal::u16_unsuffixed(expect.min),
+                Literal::u16_unsuffixed(expect.max),
+            );
+            quote! {
+                ::edge_runtime::HealthCheck::Http(::edge_runtime::HttpCheck {
+                    path: #path,
+                    expect: ::edge_runtime::StatusRange { min: #min, max: #max },
+                    interval: #interval,
+                    timeout: #timeout,
+                    rise: #rise,
+                    fall: #fall,
+                })
+            }
+        }
+        HealthCheck::Tcp => quote! {
+            ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
+                interval: #interval,
+                timeout: #timeout,
+                rise: #rise,
+                fall: #fall,
+            })
+        },
+    }
+}
+
+fn number(value: u32) -> Literal {
+    Literal::u32_unsuffixed(value)
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(value) => quote! { Some(#value) },
+        None => quote! { None },
     }
 }
 
@@ -238,9 +338,41 @@ fn with_defaults(ty: TokenStream, overrides: &[TokenStream], fields: usize) -> T
     }
 }
 
-fn strategy(balance: Balance) -> TokenStream {
+/// The strategy's type, and the expression that builds it.
+fn strategy(balance: &Balance) -> (TokenStream, TokenStream) {
+    let simple = |name: &str| {
+        let ty = format_ident!("{name}");
+        (
+            quote! { ::edge_runtime::#ty },
+            quote! { ::edge_runtime::#ty::default() },
+        )
+    };
     match balance {
-        Balance::RoundRobin => quote! { ::edge_runtime::RoundRobin },
+        Balance::RoundRobin => simple("RoundRobin"),
+        Balance::LeastConn => simple("LeastConn"),
+        Balance::Random => simple("Random"),
+        Balance::Ewma => simple("Ewma"),
+        Balance::Hash(key) => {
+            let (key_type, key) = match key {
+                HashKey::ClientIp => (
+                    quote! { ClientIpKey },
+                    quote! { ::edge_runtime::ClientIpKey },
+                ),
+                HashKey::Path => (quote! { PathKey }, quote! { ::edge_runtime::PathKey }),
+                HashKey::Header(name) => (
+                    quote! { HeaderKey },
+                    quote! { ::edge_runtime::HeaderKey::from_static(#name) },
+                ),
+                HashKey::Cookie(name) => (
+                    quote! { CookieKey },
+                    quote! { ::edge_runtime::CookieKey::new(#name) },
+                ),
+            };
+            (
+                quote! { ::edge_runtime::Hash<::edge_runtime::#key_type> },
+                quote! { ::edge_runtime::Hash::new(#key) },
+            )
+        }
     }
 }
 

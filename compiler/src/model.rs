@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HostPattern, Method, PathMatch};
+use edge_dsl::ast::{Address, Balance, HostPattern, Method, PathMatch, StatusRange};
 
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -26,10 +26,55 @@ pub struct Listener {
 pub struct Pool {
     pub name: String,
     pub balance: Balance,
-    pub servers: Vec<Address>,
+    pub servers: Vec<Server>,
     pub connect_timeout: Option<Duration>,
     pub response_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    pub health: Option<Health>,
+    pub passive: Option<Passive>,
+    pub retry: Option<Retry>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub address: Address,
+    pub weight: u32,
+    /// 0: no cap.
+    pub max_conns: u32,
+    pub backup: bool,
+}
+
+/// An active health check with every default applied.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub check: HealthCheck,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum HealthCheck {
+    Http { path: String, expect: StatusRange },
+    Tcp,
+}
+
+/// Passive health with every default applied (nginx's `max_fails` / `fail_timeout`).
+#[derive(Clone, Debug)]
+pub struct Passive {
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    /// 0: off.
+    pub consecutive_5xx: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub connect_error: bool,
+    pub timeout: bool,
+    pub status_5xx: bool,
 }
 
 #[derive(Clone, Debug)]

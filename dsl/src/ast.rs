@@ -31,14 +31,91 @@ pub struct Pool {
     pub name: Ident,
     pub span: Span,
     pub balance: Spanned<Balance>,
-    pub servers: Vec<Spanned<Address>>,
+    pub servers: Vec<Server>,
     pub timeouts: Timeouts,
+    pub health: Option<Spanned<Health>>,
+    pub passive: Option<Spanned<Passive>>,
+    pub retry: Option<Spanned<Retry>>,
+}
+
+/// `server ADDR [weight N] [max_conns N] [backup]`
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub address: Spanned<Address>,
+    pub weight: Option<Spanned<u32>>,
+    pub max_conns: Option<Spanned<u32>>,
+    pub backup: Option<Span>,
+    /// The whole directive.
+    pub span: Span,
 }
 
 /// How a pool picks a server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Balance {
     RoundRobin,
+    LeastConn,
+    Random,
+    Ewma,
+    Hash(HashKey),
+}
+
+/// What `balance hash` hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    /// A request header, lower-cased.
+    Header(String),
+    Cookie(String),
+    Path,
+}
+
+/// `health http { ... }` or `health tcp { ... }`; `None` fields keep the documented defaults.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub check: HealthCheck,
+    pub interval: Option<Spanned<Duration>>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub rise: Option<Spanned<u32>>,
+    pub fall: Option<Spanned<u32>>,
+}
+
+#[derive(Clone, Debug)]
+pub enum HealthCheck {
+    Http {
+        path: Option<Spanned<String>>,
+        expect: Option<Spanned<StatusRange>>,
+    },
+    Tcp,
+}
+
+/// An inclusive range of statuses: `200..299`, or one status `200`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+/// `passive { max_fails N  fail_timeout D  consecutive_5xx N }`
+#[derive(Clone, Debug, Default)]
+pub struct Passive {
+    pub max_fails: Option<Spanned<u32>>,
+    pub fail_timeout: Option<Spanned<Duration>>,
+    pub consecutive_5xx: Option<Spanned<u32>>,
+}
+
+/// `retry N [on connect_error timeout 5xx]`
+#[derive(Clone, Debug)]
+pub struct Retry {
+    pub attempts: Spanned<u32>,
+    /// Empty when no `on` is given (the default conditions apply).
+    pub on: Vec<Spanned<RetryOn>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryOn {
+    ConnectError,
+    Timeout,
+    Status5xx,
 }
 
 /// A pool's upstream timeouts; `None` keeps the runtime's default.

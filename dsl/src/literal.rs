@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::ast::{Address, HostPattern, Method, PathMatch};
+use crate::ast::{Address, HostPattern, Method, PathMatch, StatusRange};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::span::Spanned;
 use crate::syntax::Arg;
@@ -137,6 +137,42 @@ pub fn status(arg: &Arg) -> Read<u16> {
                 "a status is a number from 100 to 599, such as `200` or `404`",
             )
         })
+}
+
+/// A whole number from `min` to `max`.
+pub fn count(arg: &Arg, min: u32, max: u32) -> Read<u32> {
+    arg.text
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .map(|n| Spanned::new(n, arg.span))
+        .ok_or_else(|| {
+            bad(
+                arg,
+                "number",
+                &format!("expected a whole number from {min} to {max}"),
+            )
+        })
+}
+
+/// `200..299` or `200`.
+pub fn status_range(arg: &Arg) -> Read<StatusRange> {
+    const HELP: &str = "a status range is `200..299`, or one status such as `200`";
+    let status = |text: &str| {
+        text.parse::<u16>()
+            .ok()
+            .filter(|status| (100..=599).contains(status))
+    };
+    let (min, max) = match arg.text.split_once("..") {
+        Some((min, max)) => (status(min), status(max)),
+        None => (status(&arg.text), status(&arg.text)),
+    };
+    match (min, max) {
+        (Some(min), Some(max)) if min <= max => {
+            Ok(Spanned::new(StatusRange { min, max }, arg.span))
+        }
+        _ => Err(bad(arg, "status range", HELP)),
+    }
 }
 
 /// An HTTP method, written in upper case: `GET`, `POST`...

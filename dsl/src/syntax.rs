@@ -38,9 +38,30 @@ pub struct Block {
 /// One argument of a directive.
 #[derive(Clone, Debug)]
 pub struct Arg {
+    /// The word, the string's content, or the call's function name.
     pub text: String,
-    pub quoted: bool,
+    pub kind: ArgKind,
     pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// A bare word.
+    Bare,
+    /// A double-quoted string (escapes resolved).
+    Quoted,
+    /// `text("argument")`, holding the argument.
+    Call(String),
+}
+
+impl Arg {
+    pub fn is_bare(&self) -> bool {
+        self.kind == ArgKind::Bare
+    }
+
+    pub fn is_quoted(&self) -> bool {
+        self.kind == ArgKind::Quoted
+    }
 }
 
 /// Parses source text into top-level directives.
@@ -78,9 +99,20 @@ fn directive(pair: Pair<'_>) -> Result<Directive, Diagnostic> {
     for pair in inner {
         match pair.as_rule() {
             Rule::string => args.push(string(pair)?),
+            Rule::call => {
+                let span = pair.as_span().into();
+                let mut inner = pair.into_inner();
+                let function = inner.next().expect("a call has a name").as_str().to_owned();
+                let argument = string(inner.next().expect("a call has an argument"))?;
+                args.push(Arg {
+                    text: function,
+                    kind: ArgKind::Call(argument.text),
+                    span,
+                });
+            }
             Rule::bare => args.push(Arg {
                 text: pair.as_str().to_owned(),
-                quoted: false,
+                kind: ArgKind::Bare,
                 span: pair.as_span().into(),
             }),
             Rule::block => {
@@ -128,7 +160,7 @@ fn string(pair: Pair<'_>) -> Result<Arg, Diagnostic> {
     }
     Ok(Arg {
         text,
-        quoted: true,
+        kind: ArgKind::Quoted,
         span,
     })
 }
@@ -161,6 +193,7 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::block | Rule::open => "`{`",
         Rule::close => "`}`",
         Rule::string | Rule::string_body => "a string",
+        Rule::call => "a call such as `header(\"x-user\")`",
         Rule::bare => "an argument",
         Rule::EOI => "end of file",
         _ => return None,

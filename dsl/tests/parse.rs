@@ -50,11 +50,11 @@ route f { on web; path /static/; forward app }
 
     let pool = &config.pools[0];
     assert_eq!(
-        pool.servers[0].value,
+        pool.servers[0].address.value,
         Address::Socket("10.0.0.1:80".parse().unwrap())
     );
     assert_eq!(
-        pool.servers[1].value,
+        pool.servers[1].address.value,
         Address::Name {
             host: "users.internal".into(),
             port: 8080
@@ -142,4 +142,72 @@ fn rejects_bad_input_without_panicking() {
         assert!(!diagnostics.is_empty());
         assert!(!source.render(&diagnostics).is_empty());
     }
+}
+
+#[test]
+fn lowers_load_balancing_directives() {
+    use edge_dsl::ast::{Balance, HashKey, HealthCheck, RetryOn, StatusRange};
+    let config = parse_ok(
+        r#"
+pool app {
+    balance hash header("X-User")
+    server 10.0.0.1:80 weight 3 max_conns 50
+    server 10.0.0.2:80 backup
+    health http {
+        path "/healthz"
+        expect 200..299
+        interval 200ms
+        rise 1
+    }
+    passive { max_fails 2; fail_timeout 2s; consecutive_5xx 5 }
+    retry 2 on connect_error 5xx
+}
+pool other {
+    balance hash cookie("sid")
+    server 10.0.0.3:80
+    health tcp
+}
+"#,
+    );
+    let pool = &config.pools[0];
+    assert_eq!(
+        pool.balance.value,
+        Balance::Hash(HashKey::Header("x-user".into()))
+    );
+    assert_eq!(pool.servers[0].weight.as_ref().unwrap().value, 3);
+    assert_eq!(pool.servers[0].max_conns.as_ref().unwrap().value, 50);
+    assert!(pool.servers[0].backup.is_none() && pool.servers[1].backup.is_some());
+    let health = &pool.health.as_ref().unwrap().value;
+    let HealthCheck::Http { path, expect } = &health.check else {
+        panic!("an http check")
+    };
+    assert_eq!(path.as_ref().unwrap().value, "/healthz");
+    assert_eq!(
+        expect.as_ref().unwrap().value,
+        StatusRange { min: 200, max: 299 }
+    );
+    assert_eq!(
+        health.interval.as_ref().unwrap().value,
+        Duration::from_millis(200)
+    );
+    assert_eq!(health.rise.as_ref().unwrap().value, 1);
+    assert!(health.fall.is_none() && health.timeout.is_none());
+    let passive = &pool.passive.as_ref().unwrap().value;
+    assert_eq!(passive.max_fails.as_ref().unwrap().value, 2);
+    assert_eq!(passive.consecutive_5xx.as_ref().unwrap().value, 5);
+    let retry = &pool.retry.as_ref().unwrap().value;
+    assert_eq!(retry.attempts.value, 2);
+    assert_eq!(
+        retry.on.iter().map(|on| on.value).collect::<Vec<_>>(),
+        [RetryOn::ConnectError, RetryOn::Status5xx]
+    );
+    let other = &config.pools[1];
+    assert_eq!(
+        other.balance.value,
+        Balance::Hash(HashKey::Cookie("sid".into()))
+    );
+    assert!(matches!(
+        other.health.as_ref().unwrap().value.check,
+        HealthCheck::Tcp
+    ));
 }

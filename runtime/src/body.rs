@@ -1,4 +1,5 @@
-//! The response body: a fixed text, or an upstream body streamed through.
+//! Bodies: the response body (a fixed text, or an upstream body streamed through), and the
+//! request body sent upstream (the client's, or empty when a request is sent again).
 
 use std::{
     pin::Pin,
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::pool::Pooled;
+use crate::backend::Pooled;
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -96,6 +97,43 @@ impl http_body::Body for Body {
     }
 }
 
+/// The body of a request sent upstream: the client's body, or nothing for a retried request
+/// (only requests whose body was empty are ever sent twice).
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Client(Incoming),
+    Empty,
+}
+
+impl http_body::Body for Outgoing {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Outgoing::Client(body) => Pin::new(body).poll_frame(cx),
+            Outgoing::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outgoing::Client(body) => body.is_end_stream(),
+            Outgoing::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outgoing::Client(body) => body.size_hint(),
+            Outgoing::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +153,13 @@ mod tests {
         let body = Body::from_static("");
         assert!(body.is_end_stream());
         assert_eq!(body.size_hint().exact(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn an_empty_outgoing_body_is_ended() {
+        let body = Outgoing::Empty;
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.collect().await.unwrap().to_bytes().is_empty());
     }
 }

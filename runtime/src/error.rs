@@ -2,7 +2,12 @@
 
 use std::{fmt, io, time::Duration};
 
+use http::{header::RETRY_AFTER, HeaderValue};
+
 use crate::{respond, Response};
+
+/// How long a client is asked to wait when no server can take its request.
+const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
 
 /// A failed exchange with an upstream server.
 #[derive(Debug)]
@@ -17,12 +22,13 @@ pub(crate) enum UpstreamError {
     ResponseTimeout(Duration),
     /// The connection broke while sending the request or reading the response head.
     Exchange(hyper::Error),
-    /// The pool has no server to send to.
-    NoServer,
+    /// No server of the pool is usable: all down, or all at their connection cap.
+    Unavailable,
 }
 
 impl UpstreamError {
-    /// The answer the client gets: 504 for timeouts, 502 otherwise. No detail leaks.
+    /// The answer the client gets: 504 for timeouts, 503 with `Retry-After` when no server is
+    /// usable, 502 otherwise. No detail leaks.
     pub(crate) fn response(&self) -> Response {
         match self {
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => {
@@ -30,8 +36,12 @@ impl UpstreamError {
             }
             UpstreamError::Connect(_)
             | UpstreamError::Handshake(_)
-            | UpstreamError::Exchange(_)
-            | UpstreamError::NoServer => respond(502, "502 Bad Gateway\n"),
+            | UpstreamError::Exchange(_) => respond(502, "502 Bad Gateway\n"),
+            UpstreamError::Unavailable => {
+                let mut response = respond(503, "503 Service Unavailable\n");
+                response.headers_mut().insert(RETRY_AFTER, RETRY_AFTER_SECS);
+                response
+            }
         }
     }
 }
@@ -44,7 +54,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Handshake(e) => write!(f, "handshake failed: {e}"),
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
-            UpstreamError::NoServer => f.write_str("the pool has no servers"),
+            UpstreamError::Unavailable => f.write_str("no server is usable"),
         }
     }
 }
@@ -66,5 +76,12 @@ mod tests {
         );
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         assert_eq!(UpstreamError::Connect(refused).response().status(), 502);
+    }
+
+    #[test]
+    fn no_usable_server_is_503_with_retry_after() {
+        let response = UpstreamError::Unavailable.response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
     }
 }

@@ -6,27 +6,43 @@
 #![forbid(unsafe_code)]
 
 mod admit;
+mod backend;
 mod balance;
 mod body;
+mod budget;
+mod clock;
+mod conn;
 mod cx;
 mod error;
 mod forward;
 mod framing;
+mod health;
 mod host;
 mod normalize;
+mod passive;
 mod pool;
+mod rand;
 mod respond;
+mod retry;
 mod server;
+mod spec;
 mod worker;
 
 pub use http;
 
-pub use balance::{RoundRobin, Strategy};
+pub use balance::{
+    ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random, RoundRobin,
+    Strategy,
+};
 pub use body::Body;
 pub use cx::Cx;
-pub use pool::{Pool, PoolSpec, Upstream, UpstreamTimeouts};
+pub use pool::Pool;
 pub use respond::{not_found, respond};
 pub use server::{run, BindError, ListenerLimits, ListenerSpec, Server};
+pub use spec::{
+    HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
+    Upstream, UpstreamTimeouts,
+};
 
 use std::future::Future;
 

@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,32 +40,74 @@ pub fn stderr(output: &Output) -> String {
 
 /// HTTP backends that answer every request with what they saw, one `key: value` a line:
 /// `backend`, `method`, `target`, `body-bytes`, then every header as `header NAME: VALUE`.
+/// `/healthz` answers 200, or 503 once a backend is made unhealthy. Each backend runs on its
+/// own runtime, so it can be killed (every socket closed) on its own.
 pub struct Backends {
     pub addrs: Vec<SocketAddr>,
+    backends: Vec<Backend>,
+}
+
+struct Backend {
     runtime: Option<tokio::runtime::Runtime>,
+    control: Arc<Control>,
+}
+
+/// What a test can change in a running backend.
+#[derive(Default)]
+struct Control {
+    unhealthy: AtomicBool,
+    delay_ms: AtomicU64,
 }
 
 impl Backends {
     pub fn start(count: usize) -> Backends {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addrs = (0..count)
-            .map(|index| runtime.block_on(serve_echo(index + 1)))
-            .collect();
-        Backends {
-            addrs,
-            runtime: Some(runtime),
+        let mut addrs = Vec::new();
+        let mut backends = Vec::new();
+        for index in 0..count {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let control = Arc::new(Control::default());
+            addrs.push(runtime.block_on(serve_echo(index + 1, Arc::clone(&control))));
+            backends.push(Backend {
+                runtime: Some(runtime),
+                control,
+            });
+        }
+        Backends { addrs, backends }
+    }
+
+    /// Closes every socket of backend `index`, listening and connected.
+    pub fn kill_one(&mut self, index: usize) {
+        if let Some(runtime) = self.backends[index].runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
         }
     }
 
-    /// Closes every backend socket, listening and connected.
+    /// Closes every backend.
     pub fn kill(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(1));
+        for index in 0..self.backends.len() {
+            self.kill_one(index);
         }
+    }
+
+    /// Makes backend `index` answer `/healthz` with 503 (or 200 again).
+    pub fn set_healthy(&self, index: usize, healthy: bool) {
+        self.backends[index]
+            .control
+            .unhealthy
+            .store(!healthy, Ordering::Relaxed);
+    }
+
+    /// Makes backend `index` wait this long before answering anything but `/healthz`.
+    pub fn set_delay(&self, index: usize, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap();
+        self.backends[index]
+            .control
+            .delay_ms
+            .store(millis, Ordering::Relaxed);
     }
 }
 
@@ -73,7 +117,7 @@ impl Drop for Backends {
     }
 }
 
-async fn serve_echo(id: usize) -> SocketAddr {
+async fn serve_echo(id: usize, control: Arc<Control>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -81,8 +125,9 @@ async fn serve_echo(id: usize) -> SocketAddr {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            let control = Arc::clone(&control);
             tokio::spawn(async move {
-                let service = service_fn(move |req| echo(id, req));
+                let service = service_fn(move |req| echo(id, Arc::clone(&control), req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -94,8 +139,23 @@ async fn serve_echo(id: usize) -> SocketAddr {
 
 async fn echo(
     id: usize,
+    control: Arc<Control>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+    if req.uri().path() == "/healthz" {
+        let status = if control.unhealthy.load(Ordering::Relaxed) {
+            503
+        } else {
+            200
+        };
+        let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"health\n")));
+        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+        return Ok(response);
+    }
+    let delay = control.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let mut text = format!(
         "backend: {id}\nmethod: {}\ntarget: {}\n",
         req.method(),
@@ -228,6 +288,43 @@ impl HttpClient {
                 headers: parts.headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
             }
+        })
+    }
+
+    /// Sends every request, at most `concurrency` at a time; a request that fails or takes
+    /// longer than 30 s gives an `Err` instead of an answer.
+    pub fn send_all(
+        &self,
+        requests: Vec<hyper::Request<Full<Bytes>>>,
+        concurrency: usize,
+    ) -> Vec<Result<Answer, String>> {
+        self.runtime.block_on(async {
+            let limit = Arc::new(tokio::sync::Semaphore::new(concurrency));
+            let mut tasks = Vec::with_capacity(requests.len());
+            for req in requests {
+                let client = self.client.clone();
+                let permit = Arc::clone(&limit).acquire_owned().await.unwrap();
+                tasks.push(tokio::spawn(async move {
+                    let _permit = permit;
+                    let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req));
+                    let response = sent
+                        .await
+                        .map_err(|_| "no answer within 30 s".to_owned())?
+                        .map_err(|e| e.to_string())?;
+                    let (parts, body) = response.into_parts();
+                    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+                    Ok(Answer {
+                        status: parts.status.as_u16(),
+                        headers: parts.headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    })
+                }));
+            }
+            let mut answers = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                answers.push(task.await.map_err(|e| e.to_string()).and_then(|a| a));
+            }
+            answers
         })
     }
 

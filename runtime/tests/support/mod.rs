@@ -1,13 +1,15 @@
 //! Test support: a gateway shaped like generated code, recording backends, and clients.
 //!
 //! Everything binds 127.0.0.1:0; every wait is bounded.
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
 
 use std::{
     convert::Infallible,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     pin::Pin,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     task::{Context, Poll},
@@ -17,8 +19,8 @@ use std::{
 use bytes::Bytes;
 use edge_runtime::{
     http::{HeaderMap, Method, Request, Response, StatusCode, Version},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, RoundRobin,
-    Server, Upstream, UpstreamTimeouts,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, Retry,
+    RoundRobin, Server, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
 };
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
@@ -26,8 +28,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::oneshot,
-    task::JoinHandle,
+    sync::{oneshot, Semaphore},
+    task::{AbortHandle, JoinHandle},
 };
 
 /// Every network wait in the tests ends within this.
@@ -66,19 +68,25 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
     ),
 ];
 
-pub struct Edge {
-    app: Pool<RoundRobin>,
+pub struct Edge<S: Strategy = RoundRobin> {
+    app: Pool<S>,
 }
 
 impl Edge {
     pub fn new(app: &'static PoolSpec) -> Self {
+        Edge::with(app, RoundRobin::default())
+    }
+}
+
+impl<S: Strategy> Edge<S> {
+    pub fn with(app: &'static PoolSpec, strategy: S) -> Self {
         Edge {
-            app: Pool::new(app),
+            app: Pool::new(app, strategy),
         }
     }
 }
 
-impl Gateway for Edge {
+impl<S: Strategy> Gateway for Edge<S> {
     type Listener = Listener;
 
     async fn handle(
@@ -115,14 +123,35 @@ fn route_web(method: &Method, host: &str, path: &str) -> Option<RouteWeb> {
     }
 }
 
-/// A pool spec leaked to `'static`, as generated code would have it in a `static`.
+/// A pool spec leaked to `'static`, as generated code would have it in a `static`: plain
+/// servers, no health checks, no retries.
 pub fn pool(servers: &[SocketAddr], timeouts: UpstreamTimeouts) -> &'static PoolSpec {
-    let servers: Vec<Upstream> = servers.iter().copied().map(Upstream::Socket).collect();
-    Box::leak(Box::new(PoolSpec {
+    leak(PoolSpec {
+        timeouts,
+        ..spec(servers.iter().copied().map(server).collect())
+    })
+}
+
+/// A primary server of weight 1.
+pub fn server(addr: SocketAddr) -> ServerSpec {
+    ServerSpec::new(Upstream::Socket(addr))
+}
+
+/// A pool named `app` over `servers` with default timeouts and nothing else; tests override
+/// fields with struct update syntax and [`leak`] the result.
+pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
+    PoolSpec {
         name: "app",
         servers: Box::leak(servers.into_boxed_slice()),
-        timeouts,
-    }))
+        timeouts: UpstreamTimeouts::DEFAULT,
+        health: None,
+        passive: None,
+        retry: Retry::NONE,
+    }
+}
+
+pub fn leak(spec: PoolSpec) -> &'static PoolSpec {
+    Box::leak(Box::new(spec))
 }
 
 /// The proxy, started in-process on ephemeral ports.
@@ -135,7 +164,14 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(app: &'static PoolSpec) -> Proxy {
-        let server = Server::bind(LISTENERS, Edge::new(app)).await.unwrap();
+        Proxy::start_with(app, RoundRobin::default()).await
+    }
+
+    /// Starts the proxy with a pool balanced by `strategy`.
+    pub async fn start_with<S: Strategy>(app: &'static PoolSpec, strategy: S) -> Proxy {
+        let server = Server::bind(LISTENERS, Edge::with(app, strategy))
+            .await
+            .unwrap();
         let addrs: Vec<(&str, SocketAddr)> = server.local_addrs().collect();
         assert_eq!(addrs[0].0, "web");
         assert_eq!(addrs[1].0, "small");
@@ -190,47 +226,113 @@ impl Seen {
 }
 
 /// An HTTP/1.1 backend on 127.0.0.1:0 that records requests and answers by path:
-/// `/slow` after 500 ms, `/never` never, `/upload` with the body's length and byte sum,
-/// `/download` and `/download-chunked` with 5 MB, `/hop` with hop-by-hop headers,
-/// anything else with its name.
+/// `/slow` after 500 ms, `/never` never, `/hold` once [`Backend::release`] is called,
+/// `/upload` with the body's length and byte sum, `/download` and `/download-chunked` with
+/// 5 MB, `/hop` with hop-by-hop headers, `/healthz` with 200 or 503 (see
+/// [`Backend::set_healthy`]; not recorded), anything else with its name.
 pub struct Backend {
     pub addr: SocketAddr,
     name: &'static str,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    connections: Arc<AtomicUsize>,
+    state: Arc<State>,
+    accepting: AbortHandle,
+}
+
+/// What a backend's connections share.
+struct State {
+    seen: Mutex<Vec<Seen>>,
+    connections: AtomicUsize,
+    /// Tasks serving connections, so that a kill can end them.
+    serving: Mutex<Vec<AbortHandle>>,
+    unhealthy: AtomicBool,
+    /// Added before every recorded answer.
+    delay: Duration,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    /// `/hold` requests wait for a permit.
+    gate: Semaphore,
 }
 
 type BackendBody = BoxBody<Bytes, Infallible>;
 
 impl Backend {
     pub async fn start(name: &'static str) -> Backend {
+        Backend::start_slow(name, Duration::ZERO).await
+    }
+
+    /// A backend that waits `delay` before each answer (health checks excepted).
+    pub async fn start_slow(name: &'static str, delay: Duration) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let backend = Backend {
-            addr: listener.local_addr().unwrap(),
-            name,
-            seen: Arc::default(),
-            connections: Arc::default(),
-        };
-        let (seen, connections) = (backend.seen.clone(), backend.connections.clone());
-        tokio::spawn(async move {
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            seen: Mutex::default(),
+            connections: AtomicUsize::new(0),
+            serving: Mutex::default(),
+            unhealthy: AtomicBool::new(false),
+            delay,
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            gate: Semaphore::new(0),
+        });
+        let shared = Arc::clone(&state);
+        let accepting = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                connections.fetch_add(1, Ordering::SeqCst);
-                let seen = seen.clone();
-                let service = service_fn(move |req| answer(name, req, seen.clone()));
-                tokio::spawn(
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let state = Arc::clone(&shared);
+                let service = service_fn(move |req| answer(name, req, Arc::clone(&state)));
+                let serving = tokio::spawn(
                     hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service),
                 );
+                shared.serving.lock().unwrap().push(serving.abort_handle());
             }
-        });
-        backend
+        })
+        .abort_handle();
+        Backend {
+            addr,
+            name,
+            state,
+            accepting,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// Requests recorded so far.
+    pub fn count(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests it was answering at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.state.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// What `/healthz` answers from now on: 200, or 503.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.state.unhealthy.store(!healthy, Ordering::SeqCst);
+    }
+
+    /// Lets every waiting and future `/hold` request answer.
+    pub fn release(&self) {
+        self.state.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    /// Stops listening and drops every connection, in-flight requests included, like a crash.
+    pub fn kill(&self) {
+        self.accepting.abort();
+        for serving in self.state.serving.lock().unwrap().drain(..) {
+            serving.abort();
+        }
     }
 
     pub fn last(&self) -> Seen {
@@ -238,13 +340,13 @@ impl Backend {
     }
 
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Waits (bounded) until the backend has seen `count` requests.
     pub async fn wait_for(&self, count: usize) {
         for _ in 0..500 {
-            if self.seen.lock().unwrap().len() >= count {
+            if self.count() >= count {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -253,23 +355,69 @@ impl Backend {
     }
 }
 
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight(Arc<State>);
+
+impl InFlight {
+    fn new(state: &Arc<State>) -> InFlight {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(Arc::clone(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn answer(
     name: &'static str,
     req: Request<Incoming>,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    state: Arc<State>,
 ) -> Result<Response<BackendBody>, Infallible> {
-    seen.lock().unwrap().push(Seen {
+    if req.uri().path() == "/healthz" {
+        let status = if state.unhealthy.load(Ordering::SeqCst) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        let mut response = text("health");
+        *response.status_mut() = status;
+        return Ok(response);
+    }
+    let _in_flight = InFlight::new(&state);
+    state.seen.lock().unwrap().push(Seen {
         method: req.method().clone(),
         uri: req.uri().to_string(),
         version: req.version(),
         headers: req.headers().clone(),
     });
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
     let response = match req.uri().path() {
+        "/app/hold" => {
+            let _permit = state.gate.acquire().await.unwrap();
+            text(name)
+        }
         "/app/slow" => {
             tokio::time::sleep(Duration::from_millis(500)).await;
             text("slow done")
         }
         "/app/never" => std::future::pending().await,
+        "/app/fail" => {
+            let mut response = text(name);
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
         "/app/upload" => {
             let body = req.into_body().collect().await.unwrap().to_bytes();
             let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();

@@ -2,7 +2,9 @@
 //! directives each block accepts, how many arguments they take and of which type, which are
 //! required and which may appear once; it reports every mistake it finds, not just the first.
 
-use crate::ast::{Action, Balance, Config, Listener, Pool, Route, Timeouts};
+mod pool;
+
+use crate::ast::{Action, Config, Listener, Route};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Ident, Span, Spanned};
@@ -10,10 +12,7 @@ use crate::syntax::{Arg, Directive};
 
 const ITEMS: [&str; 3] = ["listener", "pool", "route"];
 const LISTENER: [&str; 3] = ["bind", "max_header_size", "header_timeout"];
-const POOL: [&str; 3] = ["balance", "server", "timeouts"];
-const TIMEOUTS: [&str; 3] = ["connect", "response", "idle"];
 const ROUTE: [&str; 6] = ["on", "host", "path", "methods", "forward", "respond"];
-const STRATEGIES: [&str; 1] = ["round_robin"];
 
 /// Collects diagnostics while lowering goes on.
 #[derive(Default)]
@@ -83,7 +82,7 @@ impl Lowering {
         let kind = &directive.name.value;
         let usage = format!("write `{kind} NAME {{ ... }}`");
         let name = match directive.args.as_slice() {
-            [name] if !name.quoted && is_identifier(&name.text) => {
+            [name] if name.is_bare() && is_identifier(&name.text) => {
                 Ident::new(name.text.clone(), name.span)
             }
             [name] => {
@@ -231,92 +230,6 @@ impl Lowering {
         })
     }
 
-    fn pool(&mut self, item: &Directive) -> Option<Pool> {
-        let (name, span, directives) = self.item(item)?;
-        let before = self.diagnostics.len();
-        let mut seen = Seen::new();
-        let mut balance = None;
-        let mut servers = Vec::new();
-        let mut timeouts = Timeouts::default();
-        for directive in directives {
-            match directive.name.value.as_str() {
-                "balance" if self.once(&mut seen, directive) => {
-                    if let Some([strategy]) = self.args(directive, 1, "balance round_robin") {
-                        balance = self.strategy(strategy);
-                    }
-                }
-                "server" => {
-                    if let Some([addr]) = self.args(directive, 1, "server 10.0.0.11:8080") {
-                        servers.extend(self.keep(literal::server_address(addr)));
-                    }
-                }
-                "timeouts" if self.once(&mut seen, directive) => {
-                    self.timeouts(directive, &mut timeouts)
-                }
-                known if POOL.contains(&known) => {}
-                _ => self.unknown(directive, "in a pool", &POOL),
-            }
-        }
-        if servers.is_empty() && self.diagnostics.len() == before {
-            self.missing("pool", &name, span, "server", "server 127.0.0.1:8080");
-        }
-        Some(Pool {
-            balance: balance.unwrap_or(Spanned::new(Balance::RoundRobin, span)),
-            name,
-            span,
-            servers,
-            timeouts,
-        })
-    }
-
-    fn strategy(&mut self, arg: &Arg) -> Option<Spanned<Balance>> {
-        match arg.text.as_str() {
-            "round_robin" => Some(Spanned::new(Balance::RoundRobin, arg.span)),
-            other => {
-                self.error(
-                    Diagnostic::error(format!("unknown balancing strategy `{other}`"))
-                        .with_label(Label::primary(arg.span, "not a strategy"))
-                        .with_suggestion(other, "a strategy", STRATEGIES)
-                        .with_help("the strategies are: `round_robin`"),
-                );
-                None
-            }
-        }
-    }
-
-    fn timeouts(&mut self, directive: &Directive, timeouts: &mut Timeouts) {
-        let usage = "timeouts { connect 5s  response 60s  idle 60s }";
-        let Some(block) = directive
-            .block
-            .as_ref()
-            .filter(|_| directive.args.is_empty())
-        else {
-            self.error(
-                Diagnostic::error("`timeouts` takes a block")
-                    .with_label(Label::primary(directive.head_span(), "expected `{`"))
-                    .with_help(format!("write `{usage}`")),
-            );
-            return;
-        };
-        let mut seen = Seen::new();
-        for directive in &block.directives {
-            let slot = match directive.name.value.as_str() {
-                "connect" => &mut timeouts.connect,
-                "response" => &mut timeouts.response,
-                "idle" => &mut timeouts.idle,
-                _ => {
-                    self.unknown(directive, "in `timeouts`", &TIMEOUTS);
-                    continue;
-                }
-            };
-            if self.once(&mut seen, directive) {
-                if let Some([duration]) = self.args(directive, 1, "connect 5s") {
-                    *slot = self.keep(literal::duration(duration));
-                }
-            }
-        }
-    }
-
     fn route(&mut self, item: &Directive) -> Option<Route> {
         let (name, span, directives) = self.item(item)?;
         let before = self.diagnostics.len();
@@ -359,7 +272,7 @@ impl Lowering {
                 "path" => {
                     path = match directive.args.as_slice() {
                         [eq, exact]
-                            if eq.text == "=" && !eq.quoted && directive.block.is_none() =>
+                            if eq.text == "=" && eq.is_bare() && directive.block.is_none() =>
                         {
                             self.keep(literal::path(exact, true))
                         }
@@ -416,8 +329,8 @@ impl Lowering {
         let usage = "respond 200 \"body\"";
         let (status, body) = match directive.args.as_slice() {
             [status] if directive.block.is_none() => (status, None),
-            [status, body] if directive.block.is_none() && body.quoted => (status, Some(body)),
-            [_, body] if !body.quoted => {
+            [status, body] if directive.block.is_none() && body.is_quoted() => (status, Some(body)),
+            [_, body] if !body.is_quoted() => {
                 self.error(
                     Diagnostic::error("a response body is a quoted string")
                         .with_label(Label::primary(body.span, "not quoted"))
@@ -440,7 +353,7 @@ impl Lowering {
 
     /// A reference to a named item: an unquoted identifier.
     fn reference(&mut self, arg: &Arg) -> Option<Ident> {
-        if arg.quoted || !is_identifier(&arg.text) {
+        if !arg.is_bare() || !is_identifier(&arg.text) {
             self.error(
                 Diagnostic::error(format!("`{}` is not a name", arg.text))
                     .with_label(Label::primary(arg.span, "expected a name"))

@@ -1,0 +1,436 @@
+//! The whole request path in process, over loopback: a hyper client, an `edge_runtime::Server`
+//! with a hand-written gateway shaped like generated code (a direct `respond` route and a
+//! `Pool::forward` route), and a hyper backend. Nanoseconds per request, one request at a time
+//! on one kept-alive connection (HTTP/1.1, and HTTP/2 with prior knowledge), 1 KiB and 64 KiB
+//! bodies; plus the client talking to the backend directly, the floor the proxy adds to.
+//!
+//! Heap allocations are counted by a global allocator. Before each scenario is measured, its
+//! allocations per request are printed twice: on the proxy's thread only (the proxy runs alone
+//! on its own single-threaded runtime, like one worker of `edge_runtime::run`) and in the whole
+//! process (client and backend included).
+//!
+//! Written against the pool API of docs/runtime-contract.md, "Load balancing"
+//! (`Pool::new(&spec, strategy)`, `ServerSpec`); built only with `--features request-path`
+//! until the runtime has it.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    convert::Infallible,
+    hint::black_box,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use edge_runtime::{
+    http::{Method, Request, Response},
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, Retry,
+    RoundRobin, Server, ServerSpec, Upstream, UpstreamTimeouts,
+};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+
+// ---- counting allocations ----
+
+/// Counts every allocation (and reallocation) of the process, and separately those made on
+/// threads marked with [`count_here`].
+struct Counting;
+
+static ALL_ALLOCS: AtomicU64 = AtomicU64::new(0);
+static MARKED_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    // `const` and without a destructor, so reading it never allocates.
+    static MARKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    ALL_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    if MARKED.try_with(Cell::get).unwrap_or(false) {
+        MARKED_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed on to `System` unchanged; counting touches only atomics and a
+// const thread-local, neither of which allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Counts this thread's allocations in [`MARKED_ALLOCS`] from now on.
+fn count_here() {
+    MARKED.with(|marked| marked.set(true));
+}
+
+/// (marked threads, whole process) allocations so far.
+fn allocations() -> (u64, u64) {
+    (
+        MARKED_ALLOCS.load(Ordering::Relaxed),
+        ALL_ALLOCS.load(Ordering::Relaxed),
+    )
+}
+
+// ---- the gateway, as `edgec` would generate it ----
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    Web,
+}
+
+static LISTENERS: &[(Listener, ListenerSpec)] = &[(
+    Listener::Web,
+    ListenerSpec {
+        name: "web",
+        bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        limits: ListenerLimits::DEFAULT,
+    },
+)];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WebRoute {
+    Direct,
+    All,
+}
+
+fn route_web(_method: &Method, _host: &str, path: &str) -> Option<WebRoute> {
+    if path == "/direct" {
+        return Some(WebRoute::Direct);
+    }
+    Some(WebRoute::All)
+}
+
+struct Edge {
+    pool_app: Pool<RoundRobin>,
+}
+
+impl Gateway for Edge {
+    type Listener = Listener;
+
+    async fn handle(
+        &self,
+        listener: Listener,
+        req: edge_runtime::Request,
+        cx: &Cx,
+    ) -> edge_runtime::Response {
+        match listener {
+            Listener::Web => match route_web(req.method(), cx.host(), req.uri().path()) {
+                Some(WebRoute::Direct) => respond(200, "hello from edge\n"),
+                Some(WebRoute::All) => self.pool_app.forward(req, cx).await,
+                None => not_found(),
+            },
+        }
+    }
+}
+
+/// The pool in front of `backend`. Generated code has its spec in a `static`; the backend's
+/// port is only known at run time here, so the spec is leaked instead.
+fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
+    let servers: &'static [ServerSpec] =
+        Box::leak(Box::new([ServerSpec::new(Upstream::Socket(backend))]));
+    let spec: &'static PoolSpec = Box::leak(Box::new(PoolSpec {
+        name: "app",
+        servers,
+        timeouts: UpstreamTimeouts::DEFAULT,
+        health: None,
+        passive: None,
+        retry: Retry::NONE,
+    }));
+    Pool::new(spec, RoundRobin::default())
+}
+
+// ---- backend and proxy, each on its own thread and single-threaded runtime ----
+
+const KIB: usize = 1024;
+
+/// An HTTP/1.1 backend answering `/1k` and `/64k` with that many bytes, anything else with 404.
+fn start_backend() -> SocketAddr {
+    let small: &'static [u8] = Box::leak(vec![b'x'; KIB].into_boxed_slice());
+    let large: &'static [u8] = Box::leak(vec![b'y'; 64 * KIB].into_boxed_slice());
+    spawn_runtime_thread("backend", false, move || async move {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let service = service_fn(move |req: Request<Incoming>| async move {
+                    let body = match req.uri().path() {
+                        "/1k" => small,
+                        "/64k" => large,
+                        _ => {
+                            let mut missing = Response::new(Full::new(Bytes::new()));
+                            *missing.status_mut() = edge_runtime::http::StatusCode::NOT_FOUND;
+                            return Ok::<_, Infallible>(missing);
+                        }
+                    };
+                    Ok(Response::new(Full::new(Bytes::from_static(body))))
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        };
+        (addr, serve)
+    })
+}
+
+/// The proxy in front of `backend`, its allocations counted as the marked thread's.
+fn start_proxy(backend: SocketAddr) -> SocketAddr {
+    spawn_runtime_thread("proxy", true, move || async move {
+        let server = Server::bind(
+            LISTENERS,
+            Edge {
+                pool_app: app_pool(backend),
+            },
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addrs().next().unwrap().1;
+        (addr, server.serve(std::future::pending()))
+    })
+}
+
+/// Runs `start` on a new thread with its own current-thread runtime: it returns an address and
+/// a future to drive for the rest of the process. Returns the address.
+fn spawn_runtime_thread<S, F, Serve>(name: &str, counted: bool, start: S) -> SocketAddr
+where
+    S: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = (SocketAddr, Serve)>,
+    Serve: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if counted {
+                count_here();
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (addr, serve) = start().await;
+                tx.send(addr).unwrap();
+                serve.await;
+            });
+        })
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the server thread starts")
+}
+
+// ---- the client ----
+
+/// One kept-alive client connection.
+enum Client {
+    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr, h2: bool) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let io = TokioIo::new(stream);
+        if h2 {
+            let (sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            Client::H2(sender)
+        } else {
+            let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(connection);
+            Client::H1(sender)
+        }
+    }
+
+    /// One GET; returns the status and the number of body bytes read.
+    async fn get(&mut self, path: &'static str) -> (u16, usize) {
+        let response = match self {
+            Client::H1(sender) => {
+                let req = Request::get(path)
+                    .header("host", "bench.example")
+                    .body(Empty::new())
+                    .unwrap();
+                sender.ready().await.unwrap();
+                sender.send_request(req).await.unwrap()
+            }
+            Client::H2(sender) => {
+                let req = Request::get(format!("http://bench.example{path}"))
+                    .body(Empty::new())
+                    .unwrap();
+                sender.ready().await.unwrap();
+                sender.send_request(req).await.unwrap()
+            }
+        };
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut len = 0;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                len += data.len();
+            }
+        }
+        (status, len)
+    }
+}
+
+// ---- scenarios ----
+
+struct Scenario {
+    name: &'static str,
+    /// Through the proxy, or straight to the backend.
+    proxied: bool,
+    h2: bool,
+    path: &'static str,
+    /// The body length expected back.
+    len: usize,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "h1_direct_respond",
+        proxied: true,
+        h2: false,
+        path: "/direct",
+        len: 16,
+    },
+    Scenario {
+        name: "h1_forward_1k",
+        proxied: true,
+        h2: false,
+        path: "/1k",
+        len: KIB,
+    },
+    Scenario {
+        name: "h1_forward_64k",
+        proxied: true,
+        h2: false,
+        path: "/64k",
+        len: 64 * KIB,
+    },
+    Scenario {
+        name: "h2_direct_respond",
+        proxied: true,
+        h2: true,
+        path: "/direct",
+        len: 16,
+    },
+    Scenario {
+        name: "h2_forward_1k",
+        proxied: true,
+        h2: true,
+        path: "/1k",
+        len: KIB,
+    },
+    Scenario {
+        name: "h2_forward_64k",
+        proxied: true,
+        h2: true,
+        path: "/64k",
+        len: 64 * KIB,
+    },
+    Scenario {
+        name: "h1_no_proxy_1k",
+        proxied: false,
+        h2: false,
+        path: "/1k",
+        len: KIB,
+    },
+    Scenario {
+        name: "h1_no_proxy_64k",
+        proxied: false,
+        h2: false,
+        path: "/64k",
+        len: 64 * KIB,
+    },
+];
+
+/// Requests sent before counting allocations, and counted.
+const WARM_UP: u64 = 200;
+const COUNTED: u64 = 2_000;
+
+fn request_path(c: &mut Criterion) {
+    let backend = start_backend();
+    let proxy = start_proxy(backend);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut group = c.benchmark_group("request_path");
+    for scenario in SCENARIOS {
+        let target = if scenario.proxied { proxy } else { backend };
+        let path = scenario.path;
+        let mut client = runtime.block_on(Client::connect(target, scenario.h2));
+
+        // Check the answer, warm the connections up, then count allocations per request.
+        let (marked, all) = runtime.block_on(async {
+            assert_eq!(client.get(path).await, (200, scenario.len), "{}", scenario.name);
+            for _ in 0..WARM_UP {
+                client.get(path).await;
+            }
+            let before = allocations();
+            for _ in 0..COUNTED {
+                client.get(path).await;
+            }
+            let after = allocations();
+            (after.0 - before.0, after.1 - before.1)
+        });
+        println!(
+            "request_path/{}: allocations per request: {:.1} on the proxy thread, {:.1} in the process (client and backend included)",
+            scenario.name,
+            marked as f64 / COUNTED as f64,
+            all as f64 / COUNTED as f64,
+        );
+
+        group.bench_function(scenario.name, |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(client.get(black_box(path)).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);

@@ -1,0 +1,302 @@
+//! Active health checks: one background task per server, never on the request path. The first
+//! check runs at once, then one every `interval` with ±10% jitter (so the checks of many
+//! proxies do not arrive in step). `rise` consecutive successes mark a down server up, `fall`
+//! consecutive failures mark an up server down; changes are logged with pool and server.
+//!
+//! Servers start up, as in nginx (without `mandatory`) and HAProxy: the first requests are not
+//! refused before the first check has answered, and a dead server is found by the first
+//! `fall` checks, with passive health and retries covering the gap.
+
+use std::{
+    fmt, io,
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{header::HOST, HeaderValue, Method, Request};
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, time::timeout};
+
+use crate::{
+    backend::Backend,
+    rand,
+    spec::{HealthCheck, HttpCheck, Upstream},
+};
+
+/// Counts consecutive results and says when the server changes state.
+#[derive(Debug)]
+pub(crate) struct Verdicts {
+    up: bool,
+    /// Consecutive results that disagree with the current state.
+    streak: u32,
+    rise: u32,
+    fall: u32,
+}
+
+impl Verdicts {
+    /// A server that starts up; `rise` and `fall` below 1 count as 1.
+    pub(crate) fn new(rise: u32, fall: u32) -> Verdicts {
+        Verdicts {
+            up: true,
+            streak: 0,
+            rise: rise.max(1),
+            fall: fall.max(1),
+        }
+    }
+
+    /// Records one check; `Some(up)` when the server changes state.
+    pub(crate) fn record(&mut self, healthy: bool) -> Option<bool> {
+        if healthy == self.up {
+            self.streak = 0;
+            return None;
+        }
+        self.streak += 1;
+        let needed = if self.up { self.fall } else { self.rise };
+        if self.streak < needed {
+            return None;
+        }
+        self.up = healthy;
+        self.streak = 0;
+        Some(healthy)
+    }
+}
+
+/// Why a check failed.
+#[derive(Debug)]
+pub(crate) enum CheckError {
+    Timeout(Duration),
+    Connect(io::Error),
+    Http(hyper::Error),
+    Status(u16),
+    /// The check's path, or the server's address as `Host`, cannot make a request.
+    Request,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Timeout(after) => write!(f, "no answer within {after:?}"),
+            CheckError::Connect(e) => write!(f, "cannot connect: {e}"),
+            CheckError::Http(e) => write!(f, "HTTP exchange failed: {e}"),
+            CheckError::Status(status) => write!(f, "answered {status}"),
+            CheckError::Request => f.write_str("the check path or the server's address is invalid"),
+        }
+    }
+}
+
+/// Starts one checker per server on `runtime`; each ends when the pool is dropped.
+pub(crate) fn spawn(
+    runtime: &tokio::runtime::Handle,
+    pool: &'static str,
+    check: HealthCheck,
+    backends: &Arc<[Backend]>,
+) {
+    for index in 0..backends.len() {
+        runtime.spawn(watch(pool, check, Arc::downgrade(backends), index));
+    }
+}
+
+async fn watch(pool: &'static str, check: HealthCheck, backends: Weak<[Backend]>, index: usize) {
+    let (rise, fall) = check.thresholds();
+    let mut verdicts = Verdicts::new(rise, fall);
+    let Some(upstream) = backends.upgrade().map(|b| b[index].spec.upstream) else {
+        return;
+    };
+    loop {
+        let result = probe(&check, upstream).await;
+        let Some(backends) = backends.upgrade() else {
+            return;
+        };
+        if let Err(error) = &result {
+            tracing::debug!(pool, server = %upstream, %error, "health check failed");
+        }
+        match (verdicts.record(result.is_ok()), &result) {
+            (Some(true), _) => {
+                tracing::info!(pool, server = %upstream, "server is up (health check)");
+                backends[index].set_up(true);
+            }
+            (Some(false), Err(error)) => {
+                tracing::warn!(pool, server = %upstream, %error, "server is down (health check)");
+                backends[index].set_up(false);
+            }
+            _ => {}
+        }
+        drop(backends);
+        tokio::time::sleep(jittered(check.interval())).await;
+    }
+}
+
+/// `interval` give or take 10%.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(0.9 + 0.2 * rand::unit())
+}
+
+/// One check of one server.
+async fn probe(check: &HealthCheck, upstream: Upstream) -> Result<(), CheckError> {
+    let limit = check.timeout();
+    let attempt = async {
+        match check {
+            HealthCheck::Tcp(_) => connect(upstream).await.map(drop),
+            HealthCheck::Http(http) => probe_http(http, upstream).await,
+        }
+    };
+    timeout(limit, attempt)
+        .await
+        .map_err(|_| CheckError::Timeout(limit))?
+}
+
+async fn connect(upstream: Upstream) -> Result<TcpStream, CheckError> {
+    match upstream {
+        Upstream::Socket(addr) => TcpStream::connect(addr).await,
+        Upstream::Name(name) => TcpStream::connect(name).await,
+    }
+    .map_err(CheckError::Connect)
+}
+
+/// `GET path` on a fresh connection that is closed afterwards.
+async fn probe_http(check: &HttpCheck, upstream: Upstream) -> Result<(), CheckError> {
+    let host = HeaderValue::try_from(upstream.to_string()).map_err(|_| CheckError::Request)?;
+    let stream = connect(upstream).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(CheckError::Http)?;
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(check.path)
+        .header(HOST, host)
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| CheckError::Request)?;
+    // The connection is driven here rather than spawned, so it ends with the check.
+    let exchange = async {
+        let response = sender.send_request(request);
+        tokio::pin!(response);
+        tokio::select! {
+            biased;
+            response = &mut response => response,
+            ended = connection => match ended {
+                // The server closed after answering: the answer is ready.
+                Ok(()) => response.await,
+                Err(error) => Err(error),
+            },
+        }
+        .map_err(CheckError::Http)
+    };
+    let status = exchange.await?.status().as_u16();
+    if check.expect.contains(status) {
+        Ok(())
+    } else {
+        Err(CheckError::Status(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_start_up_and_fall_after_fall_failures() {
+        let mut verdicts = Verdicts::new(2, 3);
+        assert_eq!(verdicts.record(true), None);
+        assert_eq!(verdicts.record(false), None);
+        assert_eq!(verdicts.record(false), None);
+        assert_eq!(verdicts.record(false), Some(false));
+        assert_eq!(verdicts.record(false), None);
+    }
+
+    #[test]
+    fn a_success_breaks_a_streak_of_failures() {
+        let mut verdicts = Verdicts::new(1, 2);
+        for _ in 0..10 {
+            assert_eq!(verdicts.record(false), None);
+            assert_eq!(verdicts.record(true), None);
+        }
+    }
+
+    #[test]
+    fn a_down_server_rises_after_rise_successes() {
+        let mut verdicts = Verdicts::new(3, 1);
+        assert_eq!(verdicts.record(false), Some(false));
+        assert_eq!(verdicts.record(true), None);
+        assert_eq!(verdicts.record(true), None);
+        assert_eq!(verdicts.record(false), None);
+        assert_eq!(verdicts.record(true), None);
+        assert_eq!(verdicts.record(true), None);
+        assert_eq!(verdicts.record(true), Some(true));
+    }
+
+    #[test]
+    fn zero_thresholds_count_as_one() {
+        let mut verdicts = Verdicts::new(0, 0);
+        assert_eq!(verdicts.record(false), Some(false));
+        assert_eq!(verdicts.record(true), Some(true));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let interval = Duration::from_millis(1000);
+        for _ in 0..1000 {
+            let next = jittered(interval);
+            assert!(next >= Duration::from_millis(900) && next <= Duration::from_millis(1100));
+        }
+    }
+
+    #[tokio::test]
+    async fn http_and_tcp_probes_against_real_sockets() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut head = Vec::new();
+                    let mut buf = [0; 1024];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer: &[u8] = if head.starts_with(b"GET /ok ") {
+                        b"HTTP/1.1 204 No Content\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+                    };
+                    let _ = stream.write_all(answer).await;
+                });
+            }
+        });
+        let http = |path| {
+            HealthCheck::Http(HttpCheck {
+                path,
+                expect: crate::spec::StatusRange { min: 200, max: 299 },
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(5),
+                rise: 1,
+                fall: 1,
+            })
+        };
+        let tcp = HealthCheck::Tcp(crate::spec::TcpCheck {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            rise: 1,
+            fall: 1,
+        });
+        let up = Upstream::Socket(addr);
+        assert!(probe(&http("/ok"), up).await.is_ok());
+        assert!(matches!(
+            probe(&http("/bad"), up).await,
+            Err(CheckError::Status(503))
+        ));
+        assert!(probe(&tcp, up).await.is_ok());
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone = Upstream::Socket(closed.local_addr().unwrap());
+        drop(closed);
+        assert!(matches!(
+            probe(&tcp, gone).await,
+            Err(CheckError::Connect(_))
+        ));
+    }
+}
