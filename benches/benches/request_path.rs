@@ -1,17 +1,15 @@
 //! The whole request path in process, over loopback: a hyper client, an `edge_runtime::Server`
 //! with a hand-written gateway shaped like generated code (a direct `respond` route and a
-//! `Pool::forward` route), and a hyper backend. Nanoseconds per request, one request at a time
-//! on one kept-alive connection (HTTP/1.1, and HTTP/2 with prior knowledge), 1 KiB and 64 KiB
-//! bodies; plus the client talking to the backend directly, the floor the proxy adds to.
+//! `Pool::forward` route), and a hyper backend. Time per request over kept-alive connections
+//! (HTTP/1.1, and HTTP/2 with prior knowledge), 1 KiB and 64 KiB bodies, with one request in
+//! flight (`_c1`: latency, cross-thread wake-ups included) and sixteen (`_c16`: closer to the
+//! cost per request under load); plus the client talking to the backend directly, the floor
+//! the proxy adds to.
 //!
 //! Heap allocations are counted by a global allocator. Before each scenario is measured, its
 //! allocations per request are printed twice: on the proxy's thread only (the proxy runs alone
 //! on its own single-threaded runtime, like one worker of `edge_runtime::run`) and in the whole
 //! process (client and backend included).
-//!
-//! Written against the pool API of docs/runtime-contract.md, "Load balancing"
-//! (`Pool::new(&spec, strategy)`, `ServerSpec`); built only with `--features request-path`
-//! until the runtime has it.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -30,8 +28,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_runtime::{
     http::{Method, Request, Response},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, Retry,
-    RoundRobin, Server, ServerSpec, Upstream, UpstreamTimeouts,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, PoolSpec,
+    ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Upstream, UpstreamTimeouts,
 };
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{body::Incoming, service::service_fn};
@@ -111,6 +109,7 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
         name: "web",
         bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
         limits: ListenerLimits::DEFAULT,
+        mode: ListenerMode::Http,
     },
 )];
 
@@ -162,6 +161,7 @@ fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
         health: None,
         passive: None,
         retry: Retry::NONE,
+        proxy_protocol: ProxyProtocol::None,
     }));
     Pool::new(spec, RoundRobin::default())
 }
@@ -383,6 +383,33 @@ const SCENARIOS: &[Scenario] = &[
 const WARM_UP: u64 = 200;
 const COUNTED: u64 = 2_000;
 
+/// Requests in flight at once: one (latency, thread wake-ups included) and sixteen (closer to
+/// the per-request cost under load; HTTP/1.1 on sixteen connections, HTTP/2 as sixteen
+/// streams on one).
+const CONCURRENCY: [usize; 2] = [1, 16];
+
+/// Sends `total` requests for `path`, spread over `clients` running concurrently, and gives
+/// the clients back.
+async fn send_all(clients: Vec<Client>, path: &'static str, total: u64) -> Vec<Client> {
+    let n = clients.len() as u64;
+    let mut running = tokio::task::JoinSet::new();
+    for (i, mut client) in clients.into_iter().enumerate() {
+        let share = total / n + u64::from((i as u64) < total % n);
+        running.spawn(async move {
+            for _ in 0..share {
+                black_box(client.get(black_box(path)).await);
+            }
+            (i, client)
+        });
+    }
+    let mut back: Vec<(usize, Client)> = Vec::with_capacity(n as usize);
+    while let Some(done) = running.join_next().await {
+        back.push(done.expect("a client task ends normally"));
+    }
+    back.sort_by_key(|(i, _)| *i);
+    back.into_iter().map(|(_, client)| client).collect()
+}
+
 fn request_path(c: &mut Criterion) {
     let backend = start_backend();
     let proxy = start_proxy(backend);
@@ -393,41 +420,53 @@ fn request_path(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("request_path");
     for scenario in SCENARIOS {
-        let target = if scenario.proxied { proxy } else { backend };
-        let path = scenario.path;
-        let mut client = runtime.block_on(Client::connect(target, scenario.h2));
+        for concurrency in CONCURRENCY {
+            let name = format!("{}_c{concurrency}", scenario.name);
+            let target = if scenario.proxied { proxy } else { backend };
+            let path = scenario.path;
+            let mut clients = runtime.block_on(async {
+                let first = Client::connect(target, scenario.h2).await;
+                let mut clients = Vec::with_capacity(concurrency);
+                for _ in 1..concurrency {
+                    clients.push(match &first {
+                        // HTTP/2: more streams on the same connection.
+                        Client::H2(sender) => Client::H2(sender.clone()),
+                        Client::H1(_) => Client::connect(target, false).await,
+                    });
+                }
+                clients.push(first);
+                clients
+            });
 
-        // Check the answer, warm the connections up, then count allocations per request.
-        let (marked, all) = runtime.block_on(async {
-            assert_eq!(client.get(path).await, (200, scenario.len), "{}", scenario.name);
-            for _ in 0..WARM_UP {
-                client.get(path).await;
-            }
-            let before = allocations();
-            for _ in 0..COUNTED {
-                client.get(path).await;
-            }
-            let after = allocations();
-            (after.0 - before.0, after.1 - before.1)
-        });
-        println!(
-            "request_path/{}: allocations per request: {:.1} on the proxy thread, {:.1} in the process (client and backend included)",
-            scenario.name,
-            marked as f64 / COUNTED as f64,
-            all as f64 / COUNTED as f64,
-        );
+            // Check the answer, warm the connections up, then count allocations per request.
+            let (marked, all) = runtime.block_on(async {
+                for client in &mut clients {
+                    assert_eq!(client.get(path).await, (200, scenario.len), "{name}");
+                }
+                let warm = send_all(std::mem::take(&mut clients), path, WARM_UP).await;
+                let before = allocations();
+                clients = send_all(warm, path, COUNTED).await;
+                let after = allocations();
+                (after.0 - before.0, after.1 - before.1)
+            });
+            println!(
+                "request_path/{name}: allocations per request: {:.1} on the proxy thread, {:.1} in the process (client and backend included)",
+                marked as f64 / COUNTED as f64,
+                all as f64 / COUNTED as f64,
+            );
 
-        group.bench_function(scenario.name, |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        black_box(client.get(black_box(path)).await);
-                    }
-                    start.elapsed()
+            // One criterion iteration is one request; with several in flight, the time per
+            // iteration is the total divided by the requests sent.
+            group.bench_function(&name, |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(async {
+                        let start = Instant::now();
+                        clients = send_all(std::mem::take(&mut clients), path, iters).await;
+                        start.elapsed()
+                    })
                 })
-            })
-        });
+            });
+        }
     }
     group.finish();
 }

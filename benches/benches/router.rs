@@ -116,11 +116,12 @@ struct MatchitRouter {
 impl MatchitRouter {
     fn new(routes: &[RouteDef]) -> MatchitRouter {
         let mut patterns: Vec<(String, Vec<Guard>)> = Vec::new();
-        let mut add = |pattern: String, guard: Guard| {
-            match patterns.iter_mut().find(|(p, _)| *p == pattern) {
-                Some((_, guards)) => guards.push(guard),
-                None => patterns.push((pattern, vec![guard])),
-            }
+        let mut add = |pattern: String, guard: Guard| match patterns
+            .iter_mut()
+            .find(|(p, _)| *p == pattern)
+        {
+            Some((_, guards)) => guards.push(guard),
+            None => patterns.push((pattern, vec![guard])),
         };
         let mut by_host: HashMap<String, Vec<Guard>> = HashMap::new();
         let mut by_suffix: HashMap<String, Vec<Guard>> = HashMap::new();
@@ -270,8 +271,16 @@ fn bench_table<G, N>(
         let by_name = generated_name(m, h, p).map(|n| n[1..].parse::<usize>().unwrap());
         assert_eq!(by_name, expected, "generated ({size}) on {m} {h}{p}");
         assert_eq!(generated(m, h, p), expected, "generated index ({size})");
-        assert_eq!(matchit.route(m, h, p), expected, "matchit ({size}) on {m} {h}{p}");
-        assert_eq!(scan.route(m, h, p), expected, "regex ({size}) on {m} {h}{p}");
+        assert_eq!(
+            matchit.route(m, h, p),
+            expected,
+            "matchit ({size}) on {m} {h}{p}"
+        );
+        assert_eq!(
+            scan.route(m, h, p),
+            expected,
+            "regex ({size}) on {m} {h}{p}"
+        );
         hits += usize::from(expected.is_some());
     }
     assert!(
@@ -281,8 +290,12 @@ fn bench_table<G, N>(
     );
 
     measure(group, "generated", size, &inputs, generated);
-    measure(group, "matchit", size, &inputs, |m, h, p| matchit.route(m, h, p));
-    measure(group, "regex_scan", size, &inputs, |m, h, p| scan.route(m, h, p));
+    measure(group, "matchit", size, &inputs, |m, h, p| {
+        matchit.route(m, h, p)
+    });
+    measure(group, "regex_scan", size, &inputs, |m, h, p| {
+        scan.route(m, h, p)
+    });
 }
 
 /// One match per iteration, cycling through the fixed inputs.

@@ -331,7 +331,7 @@ port_of() { # proxy tls?
 record() {
     local scenario=$1 proxy=$2 rps=$3 p50=$4 p99=$5 requests=$6 t0=$7 t1=$8 errors=$9
     local cpu
-    cpu=$(awk -v d=$((t1 - t0)) -v hz="$ticks" -v n="$requests" 'BEGIN { printf "%.2f", n > 0 ? d / hz * 1e6 / n : 0 }')
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$ticks" -v n="$requests" 'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
     echo "$scenario $proxy $rps $p50 $p99 $cpu $errors" >>"$work/results"
 }
 
@@ -473,7 +473,7 @@ done
     while read -r proxy before after ok failed open; do
         ratio=""
         if [ "$proxy" != edge ]; then
-            ratio=$(awk -v e="$edge_rss" -v m="$after" 'BEGIN { printf (m > 0 ? "%.2f× (RSS)" : "n/a"), e / m }')
+            ratio=$(awk -v e="$edge_rss" -v m="$after" 'BEGIN { if (m > 0) printf "%.2f× (RSS)", e / m; else printf "n/a" }')
         fi
         printf '| f_rss_%s_idle_conns | %s | RSS %.1f MiB (idle before: %.1f MiB) | | | | %s |\n' \
             "$IDLE_CONNS" "$proxy" "$(awk -v k="$after" 'BEGIN {print k / 1024}')" \

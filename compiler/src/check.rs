@@ -43,6 +43,15 @@ pub fn check(config: &Config) -> Checked {
         .map(|listener| model::Listener {
             name: listener.name.value.clone(),
             bind: listener.bind.value,
+            mode: match listener.mode.as_ref().map(|m| m.value) {
+                Some(ast::Mode::Tcp) => model::Mode::Tcp {
+                    idle_timeout: listener
+                        .idle_timeout
+                        .as_ref()
+                        .map_or(TCP_IDLE_TIMEOUT, |t| t.value),
+                },
+                Some(ast::Mode::Http) | None => model::Mode::Http,
+            },
             max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
             header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
             routes: Vec::new(),
@@ -77,6 +86,25 @@ pub fn check(config: &Config) -> Checked {
                 continue;
             }
         };
+        let tcp = config.listeners[listener]
+            .mode
+            .as_ref()
+            .is_some_and(|m| m.value == ast::Mode::Tcp);
+        if tcp {
+            tcp_route(route, &config.pools, &mut diagnostics);
+        } else if let model::Action::Forward(pool) = action {
+            if let Some(send_proxy) = &config.pools[pool].send_proxy {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
+                        route.name, config.pools[pool].name
+                    ))
+                    .with_label(Label::primary(route.action.span, "an HTTP route"))
+                    .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
+                    .with_help("forward to this pool from routes on `mode tcp` listeners only"),
+                );
+            }
+        }
         if let Some(earlier) = attached[listener]
             .iter()
             .find(|earlier| covers(earlier, route))
@@ -149,6 +177,8 @@ const HEALTH_RISE: u32 = 2;
 const HEALTH_FALL: u32 = 3;
 const HEALTH_PATH: &str = "/";
 const HEALTH_EXPECT: StatusRange = StatusRange { min: 200, max: 399 };
+/// How long a tcp tunnel may stay silent (nginx's `proxy_timeout` in its stream module).
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Defaults of passive health (nginx's `max_fails=1 fail_timeout=10s`).
 const PASSIVE_MAX_FAILS: u32 = 1;
 const PASSIVE_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -210,6 +240,55 @@ fn pool(pool: &ast::Pool) -> model::Pool {
                 status_5xx: on(RetryOn::Status5xx),
             }
         }),
+        proxy_protocol: pool.send_proxy.as_ref().map(|s| s.value),
+    }
+}
+
+/// A route on a `mode tcp` listener: no request to match on and nothing to respond with, and
+/// a pool whose strategy can work without a request.
+fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>) {
+    let matchers = route
+        .hosts
+        .iter()
+        .map(|h| h.span)
+        .chain(route.path.as_ref().map(|p| p.span))
+        .chain(route.methods.iter().map(|m| m.span));
+    for span in matchers {
+        out.push(
+            Diagnostic::error(format!(
+                "route `{}` matches requests on a tcp listener",
+                route.name
+            ))
+            .with_label(Label::primary(
+                span,
+                "a tcp listener sees bytes, not requests",
+            ))
+            .with_help("routes on a `mode tcp` listener only `forward`"),
+        );
+    }
+    match &route.action.value {
+        ast::Action::Respond { .. } => out.push(
+            Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
+                .with_label(Label::primary(
+                    route.action.span,
+                    "there is no request to answer",
+                ))
+                .with_help("routes on a `mode tcp` listener only `forward`"),
+        ),
+        ast::Action::Forward(name) => {
+            let pool = pools.iter().find(|p| p.name.value == name.value);
+            if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
+                out.push(
+                    Diagnostic::error(format!(
+                        "pool `{}` hashes a request, but route `{}` forwards a tcp connection",
+                        pool.name, route.name
+                    ))
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(pool.balance.span, "needs an HTTP request"))
+                    .with_help("tcp routes can hash `client_ip`; headers, cookies and paths need HTTP"),
+                );
+            }
+        }
     }
 }
 

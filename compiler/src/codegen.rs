@@ -6,12 +6,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HashKey};
+use edge_dsl::ast::{Address, Balance, HashKey, ProxyVersion};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{Action, Health, HealthCheck, Listener, Model, Pool, Server};
+use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Server};
 use crate::router::router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
@@ -74,7 +74,17 @@ fn module(model: &Model) -> TokenStream {
 
     let mut routers = Vec::new();
     let mut arms = Vec::new();
+    let mut tunnels = Vec::new();
     for (listener, variant) in model.listeners.iter().zip(&listener_variants) {
+        if let Mode::Tcp { .. } = listener.mode {
+            arms.push(quote! { Listener::#variant => ::edge_runtime::not_found(), });
+            // The checker allows one route per tcp listener: it has nothing to match on.
+            if let Some(Action::Forward(pool)) = listener.routes.first().map(|r| &r.action) {
+                let field = &pool_fields[*pool];
+                tunnels.push(quote! { Listener::#variant => self.#field.tunnel(conn).await, });
+            }
+            continue;
+        }
         if listener.routes.is_empty() {
             arms.push(quote! { Listener::#variant => ::edge_runtime::not_found(), });
             continue;
@@ -119,7 +129,21 @@ fn module(model: &Model) -> TokenStream {
             #router
         });
     }
-    let uses_request = model.listeners.iter().any(|l| !l.routes.is_empty());
+    let uses_request = model
+        .listeners
+        .iter()
+        .any(|l| l.mode == Mode::Http && !l.routes.is_empty());
+    let handle_tcp = (!tunnels.is_empty()).then(|| {
+        let rest = (tunnels.len() < model.listeners.len()).then(|| quote! { _ => {} });
+        quote! {
+            async fn handle_tcp(&self, listener: Listener, conn: ::edge_runtime::TcpConnection) {
+                match listener {
+                    #(#tunnels)*
+                    #rest
+                }
+            }
+        }
+    });
     let (req, cx) = if uses_request {
         (quote! { req }, quote! { cx })
     } else {
@@ -164,6 +188,8 @@ fn module(model: &Model) -> TokenStream {
                     #(#arms)*
                 }
             }
+
+            #handle_tcp
         }
 
         #(#routers)*
@@ -187,11 +213,19 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         overrides.push(quote! { header_timeout: #timeout, });
     }
     let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 2);
+    let mode = match listener.mode {
+        Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
+        Mode::Tcp { idle_timeout } => {
+            let idle_timeout = duration(idle_timeout);
+            quote! { ::edge_runtime::ListenerMode::Tcp(::edge_runtime::TcpSpec { idle_timeout: #idle_timeout }) }
+        }
+    };
     quote! {
         ::edge_runtime::ListenerSpec {
             name: #name,
             bind: #bind,
             limits: #limits,
+            mode: #mode,
         }
     }
 }
@@ -245,6 +279,11 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             }
         }
     };
+    let proxy_protocol = match pool.proxy_protocol {
+        None => quote! { ::edge_runtime::ProxyProtocol::None },
+        Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
+        Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
+    };
     quote! {
         ::edge_runtime::PoolSpec {
             name: #name,
@@ -253,6 +292,7 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             health: #health,
             passive: #passive,
             retry: #retry,
+            proxy_protocol: #proxy_protocol,
         }
     }
 }

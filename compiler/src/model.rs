@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HostPattern, Method, PathMatch, StatusRange};
+use edge_dsl::ast::{Address, Balance, HostPattern, Method, PathMatch, ProxyVersion, StatusRange};
 
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -16,10 +16,21 @@ pub struct Model {
 pub struct Listener {
     pub name: String,
     pub bind: SocketAddr,
+    pub mode: Mode,
     pub max_header_size: Option<u64>,
     pub header_timeout: Option<Duration>,
     /// The routes attached to this listener, in the order they are tried.
     pub routes: Vec<Route>,
+}
+
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Http,
+    /// Content-blind forwarding; a tunnel silent this long in both directions is closed.
+    Tcp {
+        idle_timeout: Duration,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +44,7 @@ pub struct Pool {
     pub health: Option<Health>,
     pub passive: Option<Passive>,
     pub retry: Option<Retry>,
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 #[derive(Clone, Debug)]

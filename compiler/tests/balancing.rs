@@ -62,7 +62,9 @@ fn failures(answers: &[Result<Answer, String>]) -> Vec<String> {
 
 /// Which backend each of `users` lands on.
 fn placement(client: &HttpClient, url: &str, users: usize) -> Vec<String> {
-    let requests = (0..users).map(|u| get(url, Some(format!("user-{u}")))).collect();
+    let requests = (0..users)
+        .map(|u| get(url, Some(format!("user-{u}"))))
+        .collect();
     let answers = client.send_all(requests, 16);
     assert!(failures(&answers).is_empty(), "{:?}", failures(&answers));
     answers
@@ -100,18 +102,28 @@ route latency {{\n    on web\n    path /latency\n    forward latency\n}}
     let file = dir.path().join("balancing.edge");
     std::fs::write(&file, &config).unwrap();
     let binary = dir.path().join("proxy");
-    let output = edgec(&["build", file.to_str().unwrap(), "-o", binary.to_str().unwrap()]);
+    let output = edgec(&[
+        "build",
+        file.to_str().unwrap(),
+        "-o",
+        binary.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}\n{config}", stderr(&output));
     let proxy = Proxy::start(&binary, 1);
     let base = format!("http://{}", proxy.addr("web"));
     let client = HttpClient::new();
 
     // 1. Weights 3/1/1: a 60/20/20 split within ±5 points over 2,000 requests.
-    let requests = (0..2_000).map(|_| get(&format!("{base}/weighted"), None)).collect();
+    let requests = (0..2_000)
+        .map(|_| get(&format!("{base}/weighted"), None))
+        .collect();
     let counts = count_by_backend(&client.send_all(requests, 8));
     for (backend, share) in [("1", 60.0), ("2", 20.0), ("3", 20.0)] {
         let got = *counts.get(backend).unwrap_or(&0) as f64 / 20.0;
-        assert!((got - share).abs() <= 5.0, "backend {backend}: {got}% of {counts:?}");
+        assert!(
+            (got - share).abs() <= 5.0,
+            "backend {backend}: {got}% of {counts:?}"
+        );
     }
 
     // 2. A server killed during 2,000 GETs at 32 connections: no client request fails.
@@ -135,19 +147,30 @@ route latency {{\n    on web\n    path /latency\n    forward latency\n}}
     std::thread::sleep(Duration::from_secs(1));
     let requests = (0..200).map(|_| get(&url, None)).collect();
     let counts = count_by_backend(&client.send_all(requests, 8));
-    assert_eq!(counts.get("1"), None, "unhealthy backend still served: {counts:?}");
+    assert_eq!(
+        counts.get("1"),
+        None,
+        "unhealthy backend still served: {counts:?}"
+    );
     failover.set_healthy(0, true);
     std::thread::sleep(Duration::from_secs(1));
     let requests = (0..200).map(|_| get(&url, None)).collect();
     let counts = count_by_backend(&client.send_all(requests, 8));
-    assert!(counts.get("1").is_some_and(|n| *n > 50), "recovered backend unused: {counts:?}");
+    assert!(
+        counts.get("1").is_some_and(|n| *n > 50),
+        "recovered backend unused: {counts:?}"
+    );
 
     // 3. Hashing x-user over five servers: stable; taking one out moves only its users, and
     // they come back when it returns.
     let hashed_url = format!("{base}/hashed");
     let url = &hashed_url;
     let before = placement(&client, url, 1_000);
-    assert_eq!(placement(&client, url, 1_000), before, "placement is not stable");
+    assert_eq!(
+        placement(&client, url, 1_000),
+        before,
+        "placement is not stable"
+    );
     hashed.set_healthy(2, false);
     std::thread::sleep(Duration::from_secs(1));
     let during = placement(&client, url, 1_000);
@@ -160,17 +183,30 @@ route latency {{\n    on web\n    path /latency\n    forward latency\n}}
     }
     hashed.set_healthy(2, true);
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(placement(&client, url, 1_000), before, "users did not come back");
+    assert_eq!(
+        placement(&client, url, 1_000),
+        before,
+        "users did not come back"
+    );
 
     // 4. least_conn and ewma send most traffic away from a server 50 ms slower.
     slow_pair.set_delay(1, Duration::from_millis(50));
     for route in ["least", "latency"] {
-        let requests = (0..400).map(|_| get(&format!("{base}/{route}"), None)).collect();
+        let requests = (0..400)
+            .map(|_| get(&format!("{base}/{route}"), None))
+            .collect();
         let answers = client.send_all(requests, 16);
-        assert!(failures(&answers).is_empty(), "{route}: {:?}", failures(&answers));
+        assert!(
+            failures(&answers).is_empty(),
+            "{route}: {:?}",
+            failures(&answers)
+        );
         let counts = count_by_backend(&answers);
         let fast = *counts.get("1").unwrap_or(&0);
-        assert!(fast >= 280, "{route}: the fast server got {fast} of 400 ({counts:?})");
+        assert!(
+            fast >= 280,
+            "{route}: the fast server got {fast} of 400 ({counts:?})"
+        );
     }
 
     // 5. Every server down: 503 with Retry-After, fast.

@@ -21,8 +21,20 @@ pub struct Listener {
     /// The `listener NAME` head.
     pub span: Span,
     pub bind: Spanned<SocketAddr>,
+    /// `mode tcp`; HTTP when absent.
+    pub mode: Option<Spanned<Mode>>,
     pub max_header_size: Option<Spanned<u64>>,
     pub header_timeout: Option<Spanned<Duration>>,
+    /// (tcp) how long a tunnel may stay silent in both directions.
+    pub idle_timeout: Option<Spanned<Duration>>,
+}
+
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Http,
+    /// Content-blind TCP forwarding.
+    Tcp,
 }
 
 /// `pool NAME { server ADDR ... }`
@@ -36,6 +48,15 @@ pub struct Pool {
     pub health: Option<Spanned<Health>>,
     pub passive: Option<Spanned<Passive>>,
     pub retry: Option<Spanned<Retry>>,
+    /// `send_proxy v1|v2`: a PROXY protocol header at the start of each tunnel.
+    pub send_proxy: Option<Spanned<ProxyVersion>>,
+}
+
+/// The PROXY protocol version sent to servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
 }
 
 /// `server ADDR [weight N] [max_conns N] [backup]`

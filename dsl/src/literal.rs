@@ -66,6 +66,9 @@ pub fn size(arg: &Arg) -> Read<u64> {
     Ok(Spanned::new(bytes, arg.span))
 }
 
+/// A placeholder address, replaced before a listener leaves lowering.
+pub const ANY_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 /// An IP address and port to listen on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`.
 pub fn bind_address(arg: &Arg) -> Read<SocketAddr> {
     arg.text.parse().map(|addr| Spanned::new(addr, arg.span)).map_err(|_| {

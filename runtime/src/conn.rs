@@ -110,11 +110,11 @@ fn lock(idle: &Mutex<VecDeque<Idle>>) -> MutexGuard<'_, VecDeque<Idle>> {
     idle.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Opens an HTTP/1.1 connection to `upstream` and spawns the task that drives it.
-pub(crate) async fn connect(
+/// Opens a TCP connection to `upstream` (a name is resolved now), with `TCP_NODELAY`.
+pub(crate) async fn open(
     upstream: &Upstream,
     connect_timeout: Duration,
-) -> Result<Sender, UpstreamError> {
+) -> Result<TcpStream, UpstreamError> {
     let connecting = async {
         match *upstream {
             Upstream::Socket(addr) => TcpStream::connect(addr).await,
@@ -126,6 +126,15 @@ pub(crate) async fn connect(
         .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))?
         .map_err(UpstreamError::Connect)?;
     stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
+    Ok(stream)
+}
+
+/// Opens an HTTP/1.1 connection to `upstream` and spawns the task that drives it.
+pub(crate) async fn connect(
+    upstream: &Upstream,
+    connect_timeout: Duration,
+) -> Result<Sender, UpstreamError> {
+    let stream = open(upstream, connect_timeout).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(UpstreamError::Handshake)?;

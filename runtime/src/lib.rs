@@ -21,11 +21,14 @@ mod host;
 mod normalize;
 mod passive;
 mod pool;
+mod proxy_protocol;
 mod rand;
+mod relay;
 mod respond;
 mod retry;
 mod server;
 mod spec;
+mod tcp;
 mod worker;
 
 pub use http;
@@ -37,12 +40,14 @@ pub use balance::{
 pub use body::Body;
 pub use cx::Cx;
 pub use pool::Pool;
+pub use proxy_protocol::ProxyProtocol;
 pub use respond::{not_found, respond};
-pub use server::{run, BindError, ListenerLimits, ListenerSpec, Server};
+pub use server::{run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, TcpSpec};
 pub use spec::{
     HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
     Upstream, UpstreamTimeouts,
 };
+pub use tcp::TcpConnection;
 
 use std::future::Future;
 
@@ -52,7 +57,8 @@ pub type Request = http::Request<hyper::body::Incoming>;
 /// A response as the gateway returns it.
 pub type Response = http::Response<Body>;
 
-/// The generated part of a proxy: given a request that passed the runtime's checks, answer it.
+/// The generated part of a proxy: given a request that passed the runtime's checks, answer it;
+/// given a connection on a `mode tcp` listener, tunnel it.
 pub trait Gateway: Send + Sync + 'static {
     /// Which listener a request arrived on; generated as a fieldless enum.
     type Listener: Copy + Send + Sync + 'static;
@@ -64,4 +70,19 @@ pub trait Gateway: Send + Sync + 'static {
         req: Request,
         cx: &Cx,
     ) -> impl Future<Output = Response> + Send;
+
+    /// Handles one connection accepted by a `mode tcp` listener, usually with
+    /// [`Pool::tunnel`]; the connection is closed when it is dropped. Never called for HTTP
+    /// listeners. The default drops the connection, so gateways without `mode tcp` listeners
+    /// need not implement it.
+    fn handle_tcp(
+        &self,
+        listener: Self::Listener,
+        conn: TcpConnection,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = listener;
+        let (name, peer) = (conn.listener(), conn.peer());
+        tracing::debug!(listener = name, %peer, "no tcp handler: connection closed");
+        std::future::ready(())
+    }
 }

@@ -1,5 +1,6 @@
 //! Upstream pools: a static set of servers, a balancing strategy, live per-server state, and
 //! the request loop: pick a usable server, send, and on a retryable failure try another one.
+//! Tunnels (`tunnel`) pick and retry the same way, then relay bytes instead of a request.
 //!
 //! Per-server state (health, requests in flight, latency, passive failures) is shared by all
 //! workers; idle connections are kept per worker (`conn`). `Pool::new` runs once, on worker 0's
@@ -11,6 +12,8 @@ use std::{fmt, sync::Arc, sync::Weak, time::Duration};
 use http::Request;
 use smallvec::SmallVec;
 use tokio::time::timeout;
+
+mod tunnel;
 
 use crate::{
     backend::{Backend, Pooled, Slot},
@@ -81,7 +84,7 @@ impl<S: Strategy> Pool<S> {
         }
         // Servers tried by this request, or found full when taking a place.
         let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-        let Some(mut slot) = self.acquire(&req, cx, &mut excluded, now) else {
+        let Some(mut slot) = self.acquire(&target(&req, cx), &mut excluded, now) else {
             tracing::debug!(pool = self.spec.name, "no usable server");
             return UpstreamError::Unavailable.response();
         };
@@ -108,7 +111,7 @@ impl<S: Strategy> Pool<S> {
                 return failure.into_response();
             };
             let now = clock::now();
-            let Some(next) = self.acquire(&again, cx, &mut excluded, now) else {
+            let Some(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
                 return failure.into_response();
             };
             if !self.budget.try_retry(now) {
@@ -132,21 +135,15 @@ impl<S: Strategy> Pool<S> {
     /// Takes a place on a usable server: a primary if any is usable, else a backup.
     fn acquire(
         &self,
-        req: &Request<Outgoing>,
-        cx: &Cx,
+        target: &Target<'_>,
         excluded: &mut SmallVec<[usize; 4]>,
         now: Nanos,
     ) -> Option<Slot> {
-        let target = Target {
-            headers: req.headers(),
-            path: req.uri().path(),
-            client: cx.client().ip(),
-        };
         for (members, backup) in [(&self.primaries, false), (&self.backups, true)] {
             // Each round either returns or excludes one more server.
             for _ in 0..=members.len() {
                 let choice = Choice::new(&self.backends, members, backup, excluded, now);
-                let Some(index) = self.strategy.pick(&choice, &target) else {
+                let Some(index) = self.strategy.pick(&choice, target) else {
                     break;
                 };
                 match Slot::acquire(&self.backends, index) {
@@ -222,11 +219,16 @@ impl<S: Strategy> Pool<S> {
         error: UpstreamError,
         unsent: Option<Request<Outgoing>>,
     ) -> Failure {
+        self.count_failure(backend);
+        Failure::Error { error, unsent }
+    }
+
+    /// Tells passive health that an attempt on `backend` failed.
+    fn count_failure(&self, backend: &Backend) {
         if let Some(passive) = &self.spec.passive {
             let ejected = backend.passive.failure(passive, clock::now());
             self.log_ejection(backend, ejected);
         }
-        Failure::Error { error, unsent }
     }
 
     /// Feeds the latency estimate, for strategies that use it.
@@ -252,6 +254,11 @@ impl<S: Strategy> Pool<S> {
             }
         }
     }
+}
+
+/// What a request's pick may hash.
+fn target<'a>(req: &'a Request<Outgoing>, cx: &Cx) -> Target<'a> {
+    Target::request(req.headers(), req.uri().path(), cx.client().ip())
 }
 
 /// Drops stale idle connections until the pool is gone.

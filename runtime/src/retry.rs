@@ -62,6 +62,19 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
+impl RetryOn {
+    /// Whether a failed exchange is one of the enabled conditions.
+    pub(crate) fn covers(&self, error: &UpstreamError) -> bool {
+        match error {
+            UpstreamError::Connect(_)
+            | UpstreamError::Handshake(_)
+            | UpstreamError::Exchange(_) => self.connect_error,
+            UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => self.timeout,
+            UpstreamError::Unavailable => false,
+        }
+    }
+}
+
 /// An attempt that did not give the client its answer.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -82,13 +95,7 @@ impl Failure {
         replay: Option<&Replay>,
     ) -> Option<Request<Outgoing>> {
         let enabled = match self {
-            Failure::Error { error, .. } => match error {
-                UpstreamError::Connect(_)
-                | UpstreamError::Handshake(_)
-                | UpstreamError::Exchange(_) => on.connect_error,
-                UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => on.timeout,
-                UpstreamError::Unavailable => false,
-            },
+            Failure::Error { error, .. } => on.covers(error),
             Failure::Status(_) => on.status_5xx,
         };
         if !enabled {

@@ -1,5 +1,6 @@
 //! Listeners and the process around them: bind, accept, serve HTTP/1.1 and cleartext HTTP/2,
-//! check each request, hand it to the gateway, and drain on SIGTERM/SIGINT.
+//! check each request, hand it to the gateway, and drain on SIGTERM/SIGINT. `mode tcp`
+//! listeners hand their connections to the gateway unparsed (`tcp`).
 
 use std::{
     convert::Infallible,
@@ -21,17 +22,18 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
-    admit::admit, framing::Guarded, respond::bad_request, worker, Cx, Gateway, Request, Response,
+    admit::admit, framing::Guarded, respond::bad_request, tcp, worker, Cx, Gateway, Request,
+    Response,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Pending connections the kernel queues per listening socket.
 const LISTEN_BACKLOG: i32 = 1024;
@@ -46,7 +48,25 @@ pub struct ListenerSpec {
     pub name: &'static str,
     /// Where to listen; port 0 picks a free port (the start-up line shows which).
     pub bind: SocketAddr,
+    /// HTTP only: what a client may send.
     pub limits: ListenerLimits,
+    pub mode: ListenerMode,
+}
+
+/// What a listener does with its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// Serves HTTP/1.1 and cleartext HTTP/2; requests go to [`Gateway::handle`].
+    Http,
+    /// Layer 4: connections go unparsed to [`Gateway::handle_tcp`].
+    Tcp(TcpSpec),
+}
+
+/// A `mode tcp` listener's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSpec {
+    /// A tunnel that carries no byte either way for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// Limits on what a client may send.
@@ -92,9 +112,9 @@ impl std::error::Error for BindError {
 
 /// Runs a gateway as the whole process. It binds every listener once per worker (one worker
 /// per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, calls `make()` once, prints
-/// `listening NAME http://ADDR` per listener on stdout, and serves with one single-threaded
-/// runtime per worker until SIGTERM or SIGINT; then every worker drains for up to 30 s and the
-/// process exits 0. A listener that cannot be bound is reported on stderr and exits 1.
+/// `listening NAME http://ADDR` per listener (`tcp://ADDR` for a `mode tcp` one) on stdout,
+/// and serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then every
+/// worker drains for up to 30 s (open tunnels are closed then) and the process exits 0. A listener that cannot be bound is reported on stderr and exits 1.
 ///
 /// One runtime per core rather than one work-stealing runtime: measured faster on the request
 /// path (docs/benchmarks.md), since a client connection, its upstream connection and their
@@ -140,7 +160,7 @@ pub fn run<G: Gateway>(
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = announce(listeners.iter().map(|(_, spec)| spec.name).zip(&sockets[0])) {
+    if let Err(error) = announce(listeners.iter().map(|(_, spec)| spec).zip(&sockets[0])) {
         tracing::warn!(%error, "cannot write the start-up lines to stdout");
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -198,7 +218,13 @@ async fn serve_worker<G: Gateway>(
             }
         }
     }
-    Server { gateway, bound }.serve(shutdown).await;
+    Server {
+        gateway,
+        bound,
+        drain_deadline: DRAIN_DEADLINE,
+    }
+    .serve(shutdown)
+    .await;
 }
 
 /// Binds each listener once per worker with `SO_REUSEPORT`, so the kernel spreads incoming
@@ -249,11 +275,16 @@ fn init_logging() {
 }
 
 fn announce<'a>(
-    listeners: impl Iterator<Item = (&'static str, &'a std::net::TcpListener)>,
+    listeners: impl Iterator<Item = (&'static ListenerSpec, &'a std::net::TcpListener)>,
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    for (name, socket) in listeners {
-        writeln!(out, "listening {name} http://{}", socket.local_addr()?)?;
+    for (spec, socket) in listeners {
+        let scheme = match spec.mode {
+            ListenerMode::Http => "http",
+            ListenerMode::Tcp(_) => "tcp",
+        };
+        let (name, addr) = (spec.name, socket.local_addr()?);
+        writeln!(out, "listening {name} {scheme}://{addr}")?;
     }
     out.flush()
 }
@@ -285,6 +316,7 @@ impl Signals {
 pub struct Server<G: Gateway> {
     gateway: Arc<G>,
     bound: Vec<Bound<G::Listener>>,
+    drain_deadline: Duration,
 }
 
 impl<G: Gateway> fmt::Debug for Server<G> {
@@ -298,11 +330,11 @@ impl<G: Gateway> fmt::Debug for Server<G> {
     }
 }
 
-struct Bound<L> {
-    id: L,
-    spec: &'static ListenerSpec,
-    listener: TcpListener,
-    addr: SocketAddr,
+pub(crate) struct Bound<L> {
+    pub(crate) id: L,
+    pub(crate) spec: &'static ListenerSpec,
+    pub(crate) listener: TcpListener,
+    pub(crate) addr: SocketAddr,
 }
 
 impl<G: Gateway> Server<G> {
@@ -330,7 +362,14 @@ impl<G: Gateway> Server<G> {
         Ok(Server {
             gateway: Arc::new(gateway),
             bound,
+            drain_deadline: DRAIN_DEADLINE,
         })
+    }
+
+    /// How long the drain may last before the connections left are closed (30 s by default).
+    pub fn drain_deadline(mut self, deadline: Duration) -> Server<G> {
+        self.drain_deadline = deadline;
+        self
     }
 
     /// Each listener's name and the address it actually listens on.
@@ -339,30 +378,39 @@ impl<G: Gateway> Server<G> {
     }
 
     /// Serves until `shutdown` completes, then stops accepting (new connections are refused),
-    /// lets in-flight requests finish, closes idle keep-alive connections, and returns once all
-    /// connections are closed or after 30 s.
+    /// lets in-flight requests and open tunnels finish, closes idle keep-alive connections, and
+    /// returns once all connections are closed or after the drain deadline (30 s unless set
+    /// with [`Server::drain_deadline`]), when the tunnels left are closed.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let graceful = Arc::new(GracefulShutdown::new());
+        // Every tunnel task holds a receiver; `true` closes them.
+        let (closing, tunnels) = watch::channel(false);
         let mut accepting = JoinSet::new();
         for bound in self.bound {
-            accepting.spawn(accept(
-                bound,
-                Arc::clone(&self.gateway),
-                Arc::clone(&graceful),
-            ));
+            let gateway = Arc::clone(&self.gateway);
+            match bound.spec.mode {
+                ListenerMode::Http => {
+                    accepting.spawn(accept(bound, gateway, Arc::clone(&graceful)))
+                }
+                ListenerMode::Tcp(spec) => {
+                    accepting.spawn(tcp::accept(bound, spec, gateway, tunnels.clone()))
+                }
+            };
         }
+        // From here on only tunnel tasks hold receivers.
+        drop(tunnels);
         shutdown.await;
         accepting.abort_all();
         while accepting.join_next().await.is_some() {}
         let graceful =
             Arc::try_unwrap(graceful).expect("every accept loop has ended and dropped its handle");
-        let open = graceful.count();
-        tracing::info!(connections = open, "stopped accepting; draining");
-        if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(deadline = ?DRAIN_DEADLINE, "drain deadline passed; closing the rest");
+        let (open, tunnels) = (graceful.count(), closing.receiver_count());
+        tracing::info!(connections = open, tunnels, "stopped accepting; draining");
+        let drained = async { tokio::join!(graceful.shutdown(), closing.closed()) };
+        let deadline = self.drain_deadline;
+        if tokio::time::timeout(deadline, drained).await.is_err() {
+            tracing::warn!(?deadline, "drain deadline passed; closing the rest");
+            closing.send_replace(true);
         }
     }
 }

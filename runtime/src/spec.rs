@@ -1,7 +1,10 @@
 //! A pool's static description, as generated from the config: its servers, timeouts, health
-//! checks, passive health and retry policy. Plain data, constructible in a `static`.
+//! checks, passive health, retry policy and, for tunnels, the PROXY protocol. Plain data,
+//! constructible in a `static`.
 
 use std::{fmt, net::SocketAddr, time::Duration};
+
+use crate::ProxyProtocol;
 
 /// A pool's static description.
 #[derive(Debug)]
@@ -16,6 +19,8 @@ pub struct PoolSpec {
     /// Passive health: servers that fail requests are taken out for a while.
     pub passive: Option<Passive>,
     pub retry: Retry,
+    /// The header tunnels send to the server first; HTTP requests ignore it.
+    pub proxy_protocol: ProxyProtocol,
 }
 
 /// One server of a pool.
@@ -68,7 +73,8 @@ impl fmt::Display for Upstream {
 /// How long to wait on an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamTimeouts {
-    /// To open a TCP connection (504 when exceeded).
+    /// To open a TCP connection (504 when exceeded; for a tunnel, the next server is tried or
+    /// the client connection closed).
     pub connect: Duration,
     /// From sending the request to receiving the response head (504 when exceeded).
     pub response: Duration,

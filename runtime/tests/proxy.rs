@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use edge_runtime::{
     http::{Request, StatusCode, Version},
-    ListenerLimits, ListenerSpec, Server, UpstreamTimeouts,
+    ListenerLimits, ListenerMode, ListenerSpec, Server, UpstreamTimeouts,
 };
 use http_body_util::Full;
 use support::*;
@@ -383,6 +383,7 @@ async fn a_taken_port_is_a_clear_bind_error() {
             name: "web",
             bind: addr,
             limits: ListenerLimits::DEFAULT,
+            mode: ListenerMode::Http,
         },
     )]));
     let backend = Backend::start("a").await;

@@ -13,7 +13,7 @@ use std::{
 };
 
 use edge_runtime::{
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Request, Response,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Request, Response,
 };
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -29,6 +29,7 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
         name: "web",
         bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
         limits: ListenerLimits::DEFAULT,
+        mode: ListenerMode::Http,
     },
 )];
 
@@ -59,6 +60,7 @@ fn child() {
                 name: "web",
                 bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port.parse().unwrap()),
                 limits: ListenerLimits::DEFAULT,
+                mode: ListenerMode::Http,
             },
         )])),
     };

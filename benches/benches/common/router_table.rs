@@ -55,7 +55,11 @@ fn route(i: usize) -> RouteDef {
             vec!["GET", "HEAD"],
             Some(Path::Exact(format!("/exact/{i}"))),
         ),
-        3 => (vec![], vec!["POST"], Some(Path::Prefix(format!("/items{i}")))),
+        3 => (
+            vec![],
+            vec!["POST"],
+            Some(Path::Prefix(format!("/items{i}"))),
+        ),
         4 => (
             vec![exact(format!("api{}.example.com", i % 7))],
             vec![],

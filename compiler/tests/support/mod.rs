@@ -202,7 +202,7 @@ impl Proxy {
                 .unwrap();
             if let Some(rest) = line.strip_prefix("listening ") {
                 let (name, url) = rest.split_once(' ').unwrap();
-                let addr = url.trim_start_matches("http://").parse().unwrap();
+                let addr = url.split_once("://").unwrap().1.parse().unwrap();
                 found.push((name.to_owned(), addr));
             }
         }

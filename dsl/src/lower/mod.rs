@@ -4,14 +4,20 @@
 
 mod pool;
 
-use crate::ast::{Action, Config, Listener, Route};
+use crate::ast::{Action, Config, Listener, Mode, Route};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
 const ITEMS: [&str; 3] = ["listener", "pool", "route"];
-const LISTENER: [&str; 3] = ["bind", "max_header_size", "header_timeout"];
+const LISTENER: [&str; 5] = [
+    "bind",
+    "mode",
+    "max_header_size",
+    "header_timeout",
+    "idle_timeout",
+];
 const ROUTE: [&str; 6] = ["on", "host", "path", "methods", "forward", "respond"];
 
 /// Collects diagnostics while lowering goes on.
@@ -196,7 +202,16 @@ impl Lowering {
         let (name, span, directives) = self.item(item)?;
         let before = self.diagnostics.len();
         let mut seen = Seen::new();
-        let (mut bind, mut max_header_size, mut header_timeout) = (None, None, None);
+        let mut bind = None;
+        let mut listener = Listener {
+            name,
+            span,
+            bind: Spanned::new(literal::ANY_ADDRESS, span),
+            mode: None,
+            max_header_size: None,
+            header_timeout: None,
+            idle_timeout: None,
+        };
         for directive in directives {
             match directive.name.value.as_str() {
                 "bind" if self.once(&mut seen, directive) => {
@@ -204,30 +219,85 @@ impl Lowering {
                         bind = self.keep(literal::bind_address(addr));
                     }
                 }
+                "mode" if self.once(&mut seen, directive) => {
+                    listener.mode = self.mode(directive);
+                }
                 "max_header_size" if self.once(&mut seen, directive) => {
                     if let Some([size]) = self.args(directive, 1, "max_header_size 64KiB") {
-                        max_header_size = self.keep(literal::size(size));
+                        listener.max_header_size = self.keep(literal::size(size));
                     }
                 }
                 "header_timeout" if self.once(&mut seen, directive) => {
                     if let Some([duration]) = self.args(directive, 1, "header_timeout 10s") {
-                        header_timeout = self.keep(literal::duration(duration));
+                        listener.header_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                "idle_timeout" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "idle_timeout 10m") {
+                        listener.idle_timeout = self.keep(literal::duration(duration));
                     }
                 }
                 known if LISTENER.contains(&known) => {}
                 _ => self.unknown(directive, "in a listener", &LISTENER),
             }
         }
-        if bind.is_none() && self.diagnostics.len() == before {
-            self.missing("listener", &name, span, "bind", "bind 127.0.0.1:8080");
+        let tcp = listener.mode.as_ref().is_some_and(|m| m.value == Mode::Tcp);
+        let http_only = [
+            (
+                "max_header_size",
+                listener.max_header_size.as_ref().map(|s| s.span),
+            ),
+            (
+                "header_timeout",
+                listener.header_timeout.as_ref().map(|s| s.span),
+            ),
+        ];
+        for (directive, span) in http_only {
+            if let Some(span) = span.filter(|_| tcp) {
+                self.error(
+                    Diagnostic::error(format!("`{directive}` is for HTTP listeners"))
+                        .with_label(Label::primary(span, "this listener is `mode tcp`"))
+                        .with_help("a tcp listener forwards bytes and never reads a request head"),
+                );
+            }
         }
-        Some(Listener {
-            name,
-            span,
-            bind: bind?,
-            max_header_size,
-            header_timeout,
-        })
+        if let Some(idle) = listener.idle_timeout.as_ref().filter(|_| !tcp) {
+            self.error(
+                Diagnostic::error("`idle_timeout` is for tcp listeners")
+                    .with_label(Label::primary(idle.span, "this listener speaks HTTP"))
+                    .with_help("add `mode tcp`, or use `header_timeout` for HTTP clients"),
+            );
+        }
+        if bind.is_none() && self.diagnostics.len() == before {
+            self.missing(
+                "listener",
+                &listener.name,
+                span,
+                "bind",
+                "bind 127.0.0.1:8080",
+            );
+        }
+        listener.bind = bind?;
+        Some(listener)
+    }
+
+    fn mode(&mut self, directive: &Directive) -> Option<Spanned<Mode>> {
+        let [mode] = self.args(directive, 1, "mode tcp")? else {
+            unreachable!("args checked the count")
+        };
+        let value = match mode.text.as_str() {
+            "tcp" if mode.is_bare() => Mode::Tcp,
+            "http" if mode.is_bare() => Mode::Http,
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("unknown listener mode `{}`", mode.text))
+                        .with_label(Label::primary(mode.span, "not a mode"))
+                        .with_help("the modes are `http` (the default) and `tcp`"),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(value, mode.span))
     }
 
     fn route(&mut self, item: &Directive) -> Option<Route> {

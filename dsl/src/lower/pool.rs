@@ -2,7 +2,8 @@
 //! active and passive health checks, and retries.
 
 use crate::ast::{
-    Balance, HashKey, Health, HealthCheck, Passive, Pool, Retry, RetryOn, Server, Timeouts,
+    Balance, HashKey, Health, HealthCheck, Passive, Pool, ProxyVersion, Retry, RetryOn, Server,
+    Timeouts,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -46,6 +47,7 @@ impl Lowering {
             health: None,
             passive: None,
             retry: None,
+            send_proxy: None,
         };
         for directive in directives {
             match directive.name.value.as_str() {
@@ -72,6 +74,9 @@ impl Lowering {
                     }
                 }
                 "retry" if self.once(&mut seen, directive) => pool.retry = self.retry(directive),
+                "send_proxy" if self.once(&mut seen, directive) => {
+                    pool.send_proxy = self.send_proxy(directive);
+                }
                 known if POOL.contains(&known) => {}
                 _ => self.unknown(directive, "in a pool", &POOL),
             }
@@ -368,6 +373,26 @@ impl Lowering {
             }
         }
         passive
+    }
+
+    /// `send_proxy v1` or `send_proxy v2`
+    fn send_proxy(&mut self, directive: &Directive) -> Option<Spanned<ProxyVersion>> {
+        let [version] = self.args(directive, 1, "send_proxy v2")? else {
+            unreachable!("args checked the count")
+        };
+        let value = match version.text.as_str() {
+            "v1" if version.is_bare() => ProxyVersion::V1,
+            "v2" if version.is_bare() => ProxyVersion::V2,
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("unknown PROXY protocol version `{}`", version.text))
+                        .with_label(Label::primary(version.span, "not a version"))
+                        .with_help("write `send_proxy v1` (text) or `send_proxy v2` (binary)"),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(value, directive.head_span()))
     }
 
     /// `retry N [on connect_error timeout 5xx]`

@@ -189,6 +189,29 @@ mod tests {
     }
 
     #[test]
+    fn tunnels_hash_the_client_ip_and_nothing_else() {
+        use std::net::Ipv4Addr;
+
+        use super::super::{ClientIpKey, PathKey};
+
+        let bench = Bench::new(servers(&[1; 3]));
+        let by_ip = bench.strategy(Hash::new(ClientIpKey));
+        for host in 1..20 {
+            let tunnel = Target::tunnel(Ipv4Addr::new(192, 0, 2, host).into());
+            let first = bench.pick(&by_ip, &tunnel).unwrap();
+            assert!((0..10).all(|_| bench.pick(&by_ip, &tunnel) == Some(first)));
+        }
+        // A tunnel has no path: round robin.
+        let by_path = bench.strategy(Hash::new(PathKey));
+        let tunnel = Target::tunnel(Ipv4Addr::LOCALHOST.into());
+        let mut counts = [0; 3];
+        for _ in 0..300 {
+            counts[bench.pick(&by_path, &tunnel).unwrap()] += 1;
+        }
+        assert_eq!(counts, [100, 100, 100]);
+    }
+
+    #[test]
     fn backups_have_their_own_keys() {
         let mut specs = servers(&[1; 4]).to_vec();
         specs[2].backup = true;

@@ -1,5 +1,6 @@
 //! What consistent hashing hashes: the client's IP, a header, a cookie, or the path; and the
-//! hash itself.
+//! hash itself. A tunnel has only a client IP: the other keys find nothing in it, so its pick
+//! goes round robin.
 //!
 //! The hash is a fixed function (64-bit FNV-1a with MurmurHash3's finaliser), not a randomly
 //! seeded one, so every proxy instance and every restart maps a key to the same server: two
@@ -11,7 +12,7 @@ use super::Target;
 
 /// A request property to hash. Implemented by the key types below.
 pub trait HashKey: Send + Sync + 'static {
-    /// The key's hash for this request, `None` when the request does not carry it.
+    /// The key's hash for this request, `None` when the request (or tunnel) does not carry it.
     #[doc(hidden)]
     fn hash(&self, target: &Target<'_>) -> Option<u64>;
 }
@@ -63,6 +64,8 @@ impl HashKey for ClientIpKey {
 impl HashKey for HeaderKey {
     fn hash(&self, target: &Target<'_>) -> Option<u64> {
         target
+            .request
+            .as_ref()?
             .headers
             .get(&self.name)
             .map(|value| stable_hash(value.as_bytes()))
@@ -72,6 +75,8 @@ impl HashKey for HeaderKey {
 impl HashKey for CookieKey {
     fn hash(&self, target: &Target<'_>) -> Option<u64> {
         target
+            .request
+            .as_ref()?
             .headers
             .get_all(COOKIE)
             .iter()
@@ -87,7 +92,7 @@ impl HashKey for CookieKey {
 
 impl HashKey for PathKey {
     fn hash(&self, target: &Target<'_>) -> Option<u64> {
-        Some(stable_hash(target.path.as_bytes()))
+        Some(stable_hash(target.request.as_ref()?.path.as_bytes()))
     }
 }
 
@@ -117,11 +122,7 @@ mod tests {
     static USER: HeaderKey = HeaderKey::from_static("x-user");
 
     fn target<'a>(headers: &'a HeaderMap, path: &'a str) -> Target<'a> {
-        Target {
-            headers,
-            path,
-            client: Ipv4Addr::new(192, 0, 2, 7).into(),
-        }
+        Target::request(headers, path, Ipv4Addr::new(192, 0, 2, 7).into())
     }
 
     #[test]
@@ -173,5 +174,18 @@ mod tests {
         assert_eq!(ClientIpKey.hash(&request), v4);
         request.client = Ipv6Addr::LOCALHOST.into();
         assert_ne!(ClientIpKey.hash(&request), v4);
+    }
+
+    #[test]
+    fn a_tunnel_has_only_the_client_ip() {
+        let tunnel = Target::tunnel(Ipv4Addr::new(192, 0, 2, 7).into());
+        let headers = HeaderMap::new();
+        assert_eq!(
+            ClientIpKey.hash(&tunnel),
+            ClientIpKey.hash(&target(&headers, "/"))
+        );
+        assert_eq!(USER.hash(&tunnel), None);
+        assert_eq!(CookieKey::new("sid").hash(&tunnel), None);
+        assert_eq!(PathKey.hash(&tunnel), None);
     }
 }

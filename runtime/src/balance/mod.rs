@@ -103,12 +103,37 @@ impl<'a> Choice<'a> {
     }
 }
 
-/// What hash keys are read from: the request being forwarded and its client.
+/// What hash keys are read from: the request being forwarded, if any, and its client.
 #[derive(Debug)]
 pub struct Target<'a> {
+    /// `None` for a tunnel, which has no request.
+    pub(crate) request: Option<RequestKeys<'a>>,
+    pub(crate) client: IpAddr,
+}
+
+/// The parts of a request that keys hash.
+#[derive(Debug)]
+pub(crate) struct RequestKeys<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) path: &'a str,
-    pub(crate) client: IpAddr,
+}
+
+impl<'a> Target<'a> {
+    /// A request from `client`.
+    pub(crate) fn request(headers: &'a HeaderMap, path: &'a str, client: IpAddr) -> Target<'a> {
+        Target {
+            request: Some(RequestKeys { headers, path }),
+            client,
+        }
+    }
+
+    /// A tunnel from `client`: only the client's IP can be hashed.
+    pub(crate) fn tunnel(client: IpAddr) -> Target<'a> {
+        Target {
+            request: None,
+            client,
+        }
+    }
 }
 
 /// Draws a usable member, each with a chance proportional to its weight, never `other`.
@@ -259,11 +284,7 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn target<'a>(headers: &'a HeaderMap, path: &'a str) -> Target<'a> {
-        Target {
-            headers,
-            path,
-            client: Ipv4Addr::LOCALHOST.into(),
-        }
+        Target::request(headers, path, Ipv4Addr::LOCALHOST.into())
     }
 }
 

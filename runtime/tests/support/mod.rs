@@ -19,8 +19,8 @@ use std::{
 use bytes::Bytes;
 use edge_runtime::{
     http::{HeaderMap, Method, Request, Response, StatusCode, Version},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerSpec, Pool, PoolSpec, Retry,
-    RoundRobin, Server, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, PoolSpec,
+    ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
 };
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
@@ -53,6 +53,7 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
             name: "web",
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
             limits: ListenerLimits::DEFAULT,
+            mode: ListenerMode::Http,
         },
     ),
     (
@@ -64,6 +65,7 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
                 max_header_size: 8192,
                 header_timeout: Duration::from_secs(10),
             },
+            mode: ListenerMode::Http,
         },
     ),
 ];
@@ -147,6 +149,7 @@ pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
         health: None,
         passive: None,
         retry: Retry::NONE,
+        proxy_protocol: ProxyProtocol::None,
     }
 }
 
