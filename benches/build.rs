@@ -6,16 +6,21 @@
 #[path = "benches/common/router_table.rs"]
 mod router_table;
 
-/// The table sizes; `benches/router.rs` includes one module per size.
+/// The table sizes; `benches/router.rs` includes one module per size. `router_overlap.rs`, a
+/// table where order decides, is for `tests/router.rs`.
 const SIZES: [usize; 3] = [10, 100, 1_000];
 
 fn main() -> Result<(), edge_compiler::Error> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=benches/common/router_table.rs");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for n in SIZES {
+    let tables = SIZES
+        .iter()
+        .map(|n| (n.to_string(), router_table::table(*n)))
+        .chain([("overlap".to_owned(), router_table::overlapping())]);
+    for (n, table) in tables {
         let config = out.join(format!("router_{n}.edge"));
-        let text = router_table::to_edge(&router_table::table(n));
+        let text = router_table::to_edge(&table);
         if std::fs::read_to_string(&config).ok().as_deref() != Some(text.as_str()) {
             std::fs::write(&config, text).expect("OUT_DIR is writable");
         }

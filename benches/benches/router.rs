@@ -223,23 +223,6 @@ impl RegexRouter {
     }
 }
 
-/// The route a table says should match, from its definition (the reference for the check).
-fn reference(routes: &[RouteDef], req: &Req) -> Option<usize> {
-    routes.iter().position(|route| {
-        host_matches(&route.hosts, &req.host)
-            && method_matches(&methods(route), &req.method)
-            && match &route.path {
-                None => true,
-                Some(Path::Exact(p)) => req.path == *p,
-                Some(Path::Prefix(p)) if p.ends_with('/') => req.path.starts_with(p.as_str()),
-                Some(Path::Prefix(p)) => req
-                    .path
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
-            }
-    })
-}
-
 /// Benches one table size. Generic over the routers so each is called directly (and may be
 /// inlined), as it would be in a proxy.
 fn bench_table<G, N>(
@@ -267,7 +250,7 @@ fn bench_table<G, N>(
     let mut hits = 0;
     for req in &inputs {
         let (m, h, p) = (&req.method, req.host.as_str(), req.path.as_str());
-        let expected = reference(&routes, req);
+        let expected = router_table::reference(&routes, req.method.as_str(), &req.host, &req.path);
         let by_name = generated_name(m, h, p).map(|n| n[1..].parse::<usize>().unwrap());
         assert_eq!(by_name, expected, "generated ({size}) on {m} {h}{p}");
         assert_eq!(generated(m, h, p), expected, "generated index ({size})");

@@ -184,3 +184,130 @@ impl Lcg {
         ((self.0 >> 33) % n as u64) as usize
     }
 }
+
+/// The route a table's definition says matches: the first, in order, whose conditions hold.
+/// This is the reference every router is checked against.
+pub fn reference(routes: &[RouteDef], method: &str, host: &str, path: &str) -> Option<usize> {
+    routes.iter().position(|route| {
+        let host_ok = route.hosts.is_empty()
+            || route.hosts.iter().any(|pattern| match pattern {
+                Host::Exact(h) => h == host,
+                Host::Suffix(s) => host.ends_with(s.as_str()),
+            });
+        let method_ok = route.methods.is_empty() || route.methods.contains(&method);
+        let path_ok = match &route.path {
+            None => true,
+            Some(Path::Exact(p)) => path == p,
+            Some(Path::Prefix(p)) if p.ends_with('/') => path.starts_with(p.as_str()),
+            Some(Path::Prefix(p)) => path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+        };
+        host_ok && method_ok && path_ok
+    })
+}
+
+/// A table where order decides: paths, hosts and wildcards overlap, specific routes come first,
+/// `/` and trailing-slash prefixes appear, an exact host ends with a wildcard's suffix, and
+/// one wildcard's suffix ends with another's. Long enough to get the decision tree.
+pub fn overlapping() -> Vec<RouteDef> {
+    let route = |hosts: &[&str], methods: &[&'static str], path: Option<&str>| RouteDef {
+        hosts: hosts
+            .iter()
+            .map(|h| match h.strip_prefix('*') {
+                Some(suffix) => Host::Suffix(suffix.to_owned()),
+                None => Host::Exact((*h).to_owned()),
+            })
+            .collect(),
+        methods: methods.to_vec(),
+        path: path.map(|p| match p.strip_prefix('=') {
+            Some(exact) => Path::Exact(exact.to_owned()),
+            None => Path::Prefix(p.to_owned()),
+        }),
+    };
+    vec![
+        route(&["api.example.com"], &["GET"], Some("=/v1/users/me")),
+        route(&[], &["POST"], Some("/v1/users/")),
+        route(&["*.example.com"], &[], Some("/v1/users")),
+        route(&[], &[], Some("=/v1/users")),
+        route(&["*.internal.example.com"], &["DELETE"], None),
+        route(&["admin.example.com"], &[], Some("/v1")),
+        route(&[], &["GET", "HEAD"], Some("/v1/items")),
+        route(&[], &[], Some("/v1/")),
+        route(&["admin.example.com", "*.ops.example.org"], &[], None),
+        route(&[], &[], Some("=/")),
+        route(&[], &["GET"], Some("/static/img")),
+        route(&[], &[], Some("/static/")),
+        route(&["shop.example.com"], &["POST"], Some("/cart")),
+        route(&["*.example.com"], &["POST"], None),
+        route(&[], &[], Some("=/static")),
+        route(&[], &["PUT"], Some("/a/b/c")),
+        route(&[], &["PUT"], Some("/a/b")),
+        route(&[], &[], Some("/a/b/c/d")),
+        route(&[], &[], Some("=/a/")),
+        route(&["x.internal.example.com"], &[], Some("/a")),
+        route(&[], &["GET", "HEAD"], None),
+        route(&[], &[], Some("/v2")),
+    ]
+}
+
+/// Every combination of methods, hosts and paths chosen on and around the edges of
+/// [`overlapping`]'s matchers.
+pub fn overlapping_inputs() -> Vec<Input> {
+    let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"];
+    let hosts = [
+        "",
+        "api.example.com",
+        "admin.example.com",
+        "example.com",
+        "www.example.com",
+        "internal.example.com",
+        "x.internal.example.com",
+        "y.internal.example.com",
+        "a.ops.example.org",
+        "ops.example.org",
+        "shop.example.com",
+        "other.net",
+    ];
+    let paths = [
+        "/",
+        "/v1",
+        "/v1/",
+        "/v1x",
+        "/v1/users",
+        "/v1/users/",
+        "/v1/users/me",
+        "/v1/users/me/x",
+        "/v1/usersx",
+        "/v1/items",
+        "/v1/items/3",
+        "/static",
+        "/static/",
+        "/static/img",
+        "/static/img/a.png",
+        "/static/imgx",
+        "/cart",
+        "/cart/1",
+        "/a",
+        "/a/",
+        "/a/b",
+        "/a/b/",
+        "/a/b/c",
+        "/a/b/c/d",
+        "/a/b/c/d/e",
+        "/a/bc",
+        "/v2",
+        "/v2/x",
+        "/zzz",
+        "/zzz/y",
+    ];
+    let mut inputs = Vec::new();
+    for method in methods {
+        for host in hosts {
+            for path in paths {
+                inputs.push((method, host.to_owned(), path.to_owned()));
+            }
+        }
+    }
+    inputs
+}
