@@ -5,6 +5,7 @@
 //! arrive as `static` specs, strategies as type parameters.
 #![forbid(unsafe_code)]
 
+mod accept;
 mod admit;
 mod backend;
 mod balance;
@@ -29,6 +30,7 @@ mod retry;
 mod server;
 mod spec;
 mod tcp;
+mod tls;
 mod worker;
 
 pub use http;
@@ -42,12 +44,15 @@ pub use cx::Cx;
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
 pub use respond::{not_found, respond};
-pub use server::{run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, TcpSpec};
+pub use server::{
+    run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
+};
 pub use spec::{
     HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
     Upstream, UpstreamTimeouts,
 };
 pub use tcp::TcpConnection;
+pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsSpec};
 
 use std::future::Future;
 
