@@ -24,6 +24,7 @@ mod passive;
 mod pool;
 mod proxy_protocol;
 mod rand;
+mod redirect;
 mod relay;
 mod respond;
 mod retry;
@@ -43,6 +44,7 @@ pub use body::Body;
 pub use cx::Cx;
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
+pub use redirect::redirect_https;
 pub use respond::{not_found, respond};
 pub use server::{
     run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
