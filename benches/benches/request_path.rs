@@ -110,6 +110,7 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
         bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
         limits: ListenerLimits::DEFAULT,
         mode: ListenerMode::Http,
+        tls: None,
     },
 )];
 

@@ -226,6 +226,7 @@ fn listener_spec(listener: &Listener) -> TokenStream {
             bind: #bind,
             limits: #limits,
             mode: #mode,
+            tls: None,
         }
     }
 }

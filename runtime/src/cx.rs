@@ -14,6 +14,7 @@ pub struct Cx {
     /// The client's IP rendered once per connection, for `X-Forwarded-For` and `X-Real-IP`.
     client_ip: HeaderValue,
     host: HostName,
+    tls: bool,
 }
 
 impl Cx {
@@ -22,12 +23,14 @@ impl Cx {
         client: SocketAddr,
         client_ip: HeaderValue,
         host: HostName,
+        tls: bool,
     ) -> Cx {
         Cx {
             listener,
             client,
             client_ip,
             host,
+            tls,
         }
     }
 
@@ -39,6 +42,11 @@ impl Cx {
     /// The peer address of the client connection.
     pub fn client(&self) -> SocketAddr {
         self.client
+    }
+
+    /// Whether the request arrived over TLS (its scheme is `https`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The name of the listener the request arrived on.

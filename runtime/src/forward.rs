@@ -25,6 +25,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 const HTTP: HeaderValue = HeaderValue::from_static("http");
+const HTTPS: HeaderValue = HeaderValue::from_static("https");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -61,7 +62,7 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx) {
     let headers = req.headers_mut();
     append_forwarded_for(headers, cx.client_ip());
     headers.insert(X_REAL_IP, cx.client_ip().clone());
-    headers.insert(X_FORWARDED_PROTO, HTTP);
+    headers.insert(X_FORWARDED_PROTO, if cx.is_tls() { HTTPS } else { HTTP });
     match headers.get(HOST).cloned() {
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
@@ -121,11 +122,16 @@ mod tests {
     use crate::host::HostName;
 
     fn cx() -> Cx {
+        cx_over(false)
+    }
+
+    fn cx_over(tls: bool) -> Cx {
         Cx::new(
             "web",
             "10.1.2.3:5555".parse().unwrap(),
             HeaderValue::from_static("10.1.2.3"),
             HostName::EMPTY,
+            tls,
         )
     }
 
@@ -216,6 +222,17 @@ mod tests {
         assert_eq!(values(headers, "x-forwarded-proto"), ["http"]);
         assert_eq!(values(headers, "x-forwarded-host"), ["Example.com:8080"]);
         assert_eq!(req.uri(), "/a?b=c");
+    }
+
+    #[test]
+    fn forwarded_proto_is_https_over_tls() {
+        let mut req = request(
+            "/",
+            Version::HTTP_11,
+            &[("host", "example.com"), ("x-forwarded-proto", "http")],
+        );
+        to_upstream(&mut req, &cx_over(true));
+        assert_eq!(values(req.headers(), "x-forwarded-proto"), ["https"]);
     }
 
     #[test]

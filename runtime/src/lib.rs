@@ -5,6 +5,7 @@
 //! arrive as `static` specs, strategies as type parameters.
 #![forbid(unsafe_code)]
 
+mod accept;
 mod admit;
 mod backend;
 mod balance;
@@ -23,12 +24,14 @@ mod passive;
 mod pool;
 mod proxy_protocol;
 mod rand;
+mod redirect;
 mod relay;
 mod respond;
 mod retry;
 mod server;
 mod spec;
 mod tcp;
+mod tls;
 mod worker;
 
 pub use http;
@@ -41,13 +44,17 @@ pub use body::Body;
 pub use cx::Cx;
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
+pub use redirect::redirect_https;
 pub use respond::{not_found, respond};
-pub use server::{run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, TcpSpec};
+pub use server::{
+    run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
+};
 pub use spec::{
     HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
     Upstream, UpstreamTimeouts,
 };
 pub use tcp::TcpConnection;
+pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsSpec};
 
 use std::future::Future;
 

@@ -1,32 +1,26 @@
-//! Listeners and the process around them: bind, accept, serve HTTP/1.1 and cleartext HTTP/2,
-//! check each request, hand it to the gateway, and drain on SIGTERM/SIGINT. `mode tcp`
-//! listeners hand their connections to the gateway unparsed (`tcp`).
+//! Listeners and the process around them: load TLS certificates, bind, serve (HTTP listeners
+//! in `accept`, `mode tcp` listeners in `tcp`), reload certificates on SIGHUP, and drain on
+//! SIGTERM/SIGINT.
 
 use std::{
-    convert::Infallible,
     fmt,
     future::Future,
     io::{self, IsTerminal, Write},
     net::SocketAddr,
+    pin::pin,
     process::ExitCode,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::Duration,
 };
 
-use http::HeaderValue;
-use hyper::service::service_fn;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
-};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
-    admit::admit, framing::Guarded, respond::bad_request, tcp, worker, Cx, Gateway, Request,
-    Response,
+    accept::accept,
+    tcp,
+    tls::{CertReloader, TlsError, TlsListener},
+    worker, Gateway, TlsSpec,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -38,9 +32,6 @@ pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Pending connections the kernel queues per listening socket.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// hyper refuses a smaller HTTP/1 read buffer.
-const MIN_HEADER_BUFFER: usize = 8192;
-
 /// A listener, as generated from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerSpec {
@@ -51,6 +42,8 @@ pub struct ListenerSpec {
     /// HTTP only: what a client may send.
     pub limits: ListenerLimits,
     pub mode: ListenerMode,
+    /// HTTP only: terminate TLS with these certificates; `None` serves cleartext.
+    pub tls: Option<TlsSpec>,
 }
 
 /// What a listener does with its connections.
@@ -110,11 +103,66 @@ impl std::error::Error for BindError {
     }
 }
 
-/// Runs a gateway as the whole process. It binds every listener once per worker (one worker
-/// per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, calls `make()` once, prints
-/// `listening NAME http://ADDR` per listener (`tcp://ADDR` for a `mode tcp` one) on stdout,
-/// and serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then every
-/// worker drains for up to 30 s (open tunnels are closed then) and the process exits 0. A listener that cannot be bound is reported on stderr and exits 1.
+/// Why listeners could not be started.
+#[derive(Debug)]
+pub enum StartError {
+    /// A TLS listener's certificate, key or CA file cannot be used.
+    Tls(TlsError),
+    Bind(BindError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Tls(error) => error.fmt(f),
+            StartError::Bind(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Tls(error) => error.source(),
+            StartError::Bind(error) => error.source(),
+        }
+    }
+}
+
+impl From<TlsError> for StartError {
+    fn from(error: TlsError) -> StartError {
+        StartError::Tls(error)
+    }
+}
+
+impl From<BindError> for StartError {
+    fn from(error: BindError) -> StartError {
+        StartError::Bind(error)
+    }
+}
+
+/// Each listener's TLS state (`None` for cleartext and tcp listeners), in listener order.
+fn load_tls(
+    listeners: &'static [(impl Copy, ListenerSpec)],
+) -> Result<Vec<Option<Arc<TlsListener>>>, TlsError> {
+    listeners
+        .iter()
+        .map(|(_, spec)| TlsListener::load(spec))
+        .collect()
+}
+
+fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
+    CertReloader::new(tls.iter().flatten().cloned())
+}
+
+/// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
+/// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
+/// sockets, calls `make()` once, prints `listening NAME http://ADDR` per listener
+/// (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and serves with
+/// one single-threaded runtime per worker until SIGTERM or SIGINT; then every worker drains for
+/// up to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP re-reads the TLS
+/// files ([`CertReloader::reload`]). A certificate or key that cannot be used, or a listener
+/// that cannot be bound, is reported on stderr in one `edge: ...` line and exits 1.
 ///
 /// One runtime per core rather than one work-stealing runtime: measured faster on the request
 /// path (docs/benchmarks.md), since a client connection, its upstream connection and their
@@ -124,6 +172,13 @@ pub fn run<G: Gateway>(
     make: impl FnOnce() -> G,
 ) -> ExitCode {
     init_logging();
+    let tls = match load_tls(listeners) {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let workers = worker::configured();
     let sockets = match bind_per_worker(listeners, workers) {
         Ok(sockets) => sockets,
@@ -164,25 +219,32 @@ pub fn run<G: Gateway>(
         tracing::warn!(%error, "cannot write the start-up lines to stdout");
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reloader = reloader(&tls);
     let mut work = runtimes.into_iter().zip(sockets).enumerate();
     let (_, first) = work.next().expect("at least one worker");
     std::thread::scope(|scope| {
         for (index, (runtime, sockets)) in work {
-            let (gateway, stopped) = (Arc::clone(&gateway), stopped.clone());
+            let (gateway, stopped, tls) = (Arc::clone(&gateway), stopped.clone(), tls.clone());
             scope.spawn(move || {
                 worker::enter(index);
-                runtime.block_on(serve_worker(listeners, sockets, gateway, wait(stopped)));
+                let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped));
+                runtime.block_on(serving);
             });
         }
         let (runtime, sockets) = first;
         worker::enter(0);
         runtime.block_on(async {
+            let Signals {
+                stop: stop_signals,
+                hangup,
+            } = signals;
             let signalled = async {
-                signals.recv().await;
+                stop_signals.recv().await;
                 stop.send_replace(true);
             };
-            let serving = serve_worker(listeners, sockets, Arc::clone(&gateway), wait(stopped));
-            tokio::join!(signalled, serving);
+            let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
+            let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped));
+            tokio::join!(signalled, reloading, serving);
         });
     });
     ExitCode::SUCCESS
@@ -194,15 +256,36 @@ async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
+/// Reloads certificates on each SIGHUP until `stop` completes.
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    reloader: CertReloader,
+    stop: impl Future<Output = ()>,
+) {
+    let mut stop = pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading certificates");
+                let reloader = reloader.clone();
+                // Reading files blocks: off the event loop. Failures are logged by `reload`.
+                let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+            }
+        }
+    }
+}
+
 /// One worker: adopts its sockets into the current runtime and serves until `shutdown`.
 async fn serve_worker<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
     sockets: Vec<std::net::TcpListener>,
+    tls: Vec<Option<Arc<TlsListener>>>,
     gateway: Arc<G>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut bound = Vec::with_capacity(listeners.len());
-    for ((id, spec), socket) in listeners.iter().zip(sockets) {
+    for (((id, spec), socket), tls) in listeners.iter().zip(sockets).zip(tls) {
         let adopted = socket
             .set_nonblocking(true)
             .and_then(|()| Ok((socket.local_addr()?, TcpListener::from_std(socket)?)));
@@ -212,6 +295,7 @@ async fn serve_worker<G: Gateway>(
                 spec,
                 listener,
                 addr,
+                tls,
             }),
             Err(error) => {
                 tracing::error!(listener = spec.name, %error, "cannot serve on a bound socket");
@@ -279,9 +363,10 @@ fn announce<'a>(
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
     for (spec, socket) in listeners {
-        let scheme = match spec.mode {
-            ListenerMode::Http => "http",
-            ListenerMode::Tcp(_) => "tcp",
+        let scheme = match (spec.mode, spec.tls) {
+            (ListenerMode::Http, None) => "http",
+            (ListenerMode::Http, Some(_)) => "https",
+            (ListenerMode::Tcp(_), _) => "tcp",
         };
         let (name, addr) = (spec.name, socket.local_addr()?);
         writeln!(out, "listening {name} {scheme}://{addr}")?;
@@ -289,8 +374,15 @@ fn announce<'a>(
     out.flush()
 }
 
-/// SIGTERM and SIGINT, registered up front.
+/// The signals `run` handles, registered up front.
 struct Signals {
+    stop: StopSignals,
+    /// Reloads certificates.
+    hangup: tokio::signal::unix::Signal,
+}
+
+/// SIGTERM and SIGINT.
+struct StopSignals {
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
 }
@@ -299,11 +391,16 @@ impl Signals {
     fn install() -> io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
+            stop: StopSignals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            },
+            hangup: signal(SignalKind::hangup())?,
         })
     }
+}
 
+impl StopSignals {
     async fn recv(mut self) {
         tokio::select! {
             _ = self.terminate.recv() => tracing::info!("SIGTERM: draining"),
@@ -335,16 +432,20 @@ pub(crate) struct Bound<L> {
     pub(crate) spec: &'static ListenerSpec,
     pub(crate) listener: TcpListener,
     pub(crate) addr: SocketAddr,
+    /// The listener's TLS state, shared by the workers; `None` for cleartext.
+    pub(crate) tls: Option<Arc<TlsListener>>,
 }
 
 impl<G: Gateway> Server<G> {
-    /// Binds every listener, in order; the first failure is returned.
+    /// Loads every TLS listener's certificates, then binds every listener, in order; the first
+    /// failure is returned.
     pub async fn bind(
         listeners: &'static [(G::Listener, ListenerSpec)],
         gateway: G,
-    ) -> Result<Server<G>, BindError> {
+    ) -> Result<Server<G>, StartError> {
+        let tls = load_tls(listeners)?;
         let mut bound = Vec::with_capacity(listeners.len());
-        for (id, spec) in listeners {
+        for ((id, spec), tls) in listeners.iter().zip(tls) {
             let error = |source| BindError {
                 listener: spec.name,
                 addr: spec.bind,
@@ -357,6 +458,7 @@ impl<G: Gateway> Server<G> {
                 spec,
                 listener,
                 addr,
+                tls,
             });
         }
         Ok(Server {
@@ -370,6 +472,12 @@ impl<G: Gateway> Server<G> {
     pub fn drain_deadline(mut self, deadline: Duration) -> Server<G> {
         self.drain_deadline = deadline;
         self
+    }
+
+    /// Re-reads the certificate files of this server's TLS listeners when called (what `run`
+    /// does on SIGHUP).
+    pub fn cert_reloader(&self) -> CertReloader {
+        CertReloader::new(self.bound.iter().filter_map(|bound| bound.tls.clone()))
     }
 
     /// Each listener's name and the address it actually listens on.
@@ -411,98 +519,6 @@ impl<G: Gateway> Server<G> {
         if tokio::time::timeout(deadline, drained).await.is_err() {
             tracing::warn!(?deadline, "drain deadline passed; closing the rest");
             closing.send_replace(true);
-        }
-    }
-}
-
-/// Accepts connections on one listener and serves each on its own task.
-async fn accept<G: Gateway>(
-    bound: Bound<G::Listener>,
-    gateway: Arc<G>,
-    graceful: Arc<GracefulShutdown>,
-) {
-    let builder = Arc::new(http_builder(&bound.spec.limits));
-    loop {
-        let (stream, peer) = match bound.listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(listener = bound.spec.name, %error, "accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
-        let connection = Connection {
-            gateway: Arc::clone(&gateway),
-            id: bound.id,
-            name: bound.spec.name,
-            peer,
-            peer_ip: peer_ip(peer),
-            ambiguous_framing: Arc::new(AtomicBool::new(false)),
-        };
-        let watcher = graceful.watcher();
-        let builder = Arc::clone(&builder);
-        let max_head = bound.spec.limits.max_header_size;
-        tokio::spawn(async move {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-            let io = Guarded::new(stream, Arc::clone(&connection.ambiguous_framing), max_head);
-            let connection = Arc::new(connection);
-            let service = service_fn(move |req| {
-                let connection = Arc::clone(&connection);
-                async move { Ok::<_, Infallible>(connection.handle(req).await) }
-            });
-            let served = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(error) = watcher.watch(served).await {
-                tracing::debug!(%peer, %error, "client connection ended with an error");
-            }
-        });
-    }
-}
-
-fn http_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_size.max(MIN_HEADER_BUFFER));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
-    builder
-}
-
-/// The client IP as a header value, rendered once per connection.
-fn peer_ip(peer: SocketAddr) -> HeaderValue {
-    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
-        .expect("an IP address is a valid header value")
-}
-
-/// One client connection.
-struct Connection<G: Gateway> {
-    gateway: Arc<G>,
-    id: G::Listener,
-    name: &'static str,
-    peer: SocketAddr,
-    peer_ip: HeaderValue,
-    /// Set by the connection's [`Guarded`] reader.
-    ambiguous_framing: Arc<AtomicBool>,
-}
-
-impl<G: Gateway> Connection<G> {
-    async fn handle(&self, req: Request) -> Response {
-        let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
-        match admit(req, ambiguous) {
-            Ok((req, host)) => {
-                let cx = Cx::new(self.name, self.peer, self.peer_ip.clone(), host);
-                self.gateway.handle(self.id, req, &cx).await
-            }
-            Err(refusal) => {
-                tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
-                bad_request()
-            }
         }
     }
 }

@@ -384,6 +384,7 @@ async fn a_taken_port_is_a_clear_bind_error() {
             bind: addr,
             limits: ListenerLimits::DEFAULT,
             mode: ListenerMode::Http,
+            tls: None,
         },
     )]));
     let backend = Backend::start("a").await;

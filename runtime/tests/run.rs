@@ -1,4 +1,5 @@
-//! Tests of `run`, the whole-process entry point: start-up line, serving, SIGTERM, bind errors.
+//! Tests of `run`, the whole-process entry point: start-up line, serving, SIGTERM, bind errors,
+//! TLS start-up errors and certificate reloads on SIGHUP.
 //!
 //! `run` owns the process, so each case re-runs this test binary as a child that calls it (the
 //! `child` test, which does nothing unless `EDGE_RUN_CHILD` is set) and watches it from outside.
@@ -7,13 +8,19 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     process::{Child, Command, ExitCode, Stdio},
-    sync::mpsc,
+    sync::{mpsc, Arc},
     thread,
     time::Duration,
 };
 
 use edge_runtime::{
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Request, Response,
+    not_found, respond, CertSpec, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Request,
+    Response, TlsSpec,
+};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::{
+    pki_types::{CertificateDer, ServerName},
+    ClientConfig, ClientConnection, RootCertStore,
 };
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -30,6 +37,7 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
         bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
         limits: ListenerLimits::DEFAULT,
         mode: ListenerMode::Http,
+        tls: None,
     },
 )];
 
@@ -46,12 +54,34 @@ impl Gateway for Edge {
     }
 }
 
-/// The child side: `EDGE_RUN_CHILD` is `serve`, or `taken:PORT` to bind a port in use.
+/// The child side: `EDGE_RUN_CHILD` is `serve`, `taken:PORT` to bind a port in use, or
+/// `tls:CERT:KEY` to serve HTTPS with that certificate and key file.
 #[test]
 fn child() {
     let Ok(mode) = std::env::var("EDGE_RUN_CHILD") else {
         return;
     };
+    if let Some(files) = mode.strip_prefix("tls:") {
+        let (cert, key) = files.split_once(':').unwrap();
+        let certs = Box::leak(Box::new([CertSpec {
+            names: &[],
+            cert: Box::leak(cert.to_owned().into_boxed_str()),
+            key: Box::leak(key.to_owned().into_boxed_str()),
+        }]));
+        let listeners = Box::leak(Box::new([(
+            Listener::Web,
+            ListenerSpec {
+                tls: Some(TlsSpec {
+                    certs,
+                    client_auth: None,
+                    hsts: None,
+                }),
+                ..LISTENERS[0].1
+            },
+        )]));
+        let code = edge_runtime::run(listeners, || Edge);
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    }
     let listeners = match mode.strip_prefix("taken:") {
         None => LISTENERS,
         Some(port) => Box::leak(Box::new([(
@@ -61,6 +91,7 @@ fn child() {
                 bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port.parse().unwrap()),
                 limits: ListenerLimits::DEFAULT,
                 mode: ListenerMode::Http,
+                tls: None,
             },
         )])),
     };
@@ -109,13 +140,7 @@ fn wait(child: &mut Child) -> Option<i32> {
 fn run_announces_serves_and_exits_0_on_sigterm() {
     let mut child = spawn_child("serve");
     let stdout = lines(child.stdout.take().unwrap());
-    let addr = loop {
-        let line = stdout.recv_timeout(PATIENCE).expect("a start-up line");
-        // The test harness prints `test child ... ` first, without a line break.
-        if let Some((_, url)) = line.split_once("listening web http://") {
-            break url.parse::<SocketAddr>().unwrap();
-        }
-    };
+    let addr = announced(&stdout, "http");
     assert_ne!(addr.port(), 0);
 
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -128,11 +153,7 @@ fn run_announces_serves_and_exits_0_on_sigterm() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.ends_with("hello from edge\n"), "{answer}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "TERM");
     assert_eq!(wait(&mut child), Some(0));
 }
 
@@ -150,4 +171,132 @@ fn run_reports_a_taken_port_and_exits_1() {
         errors.iter().any(|line| line.starts_with(&expected)),
         "{errors:?}"
     );
+}
+
+/// A CA and the leaf certificates it issues for `localhost`, as PEM.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    /// Issues a certificate for `localhost` and writes it and its key to `server.crt` and
+    /// `server.key`, replacing what was there. Returns the paths and the certificate.
+    fn issue(&self) -> (String, String, CertificateDer<'static>) {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (cert_path, key_path) = (self.path("server.crt"), self.path("server.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path, cert.der().clone())
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).to_str().unwrap().to_owned()
+    }
+
+    /// A client that trusts this CA.
+    fn client(&self) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+}
+
+/// Connects over TLS for `localhost`: the certificate served, and the answer to `GET /hello`.
+fn https_hello(addr: SocketAddr, config: Arc<ClientConfig>) -> (CertificateDer<'static>, String) {
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut connection = ClientConnection::new(config, name).unwrap();
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut tls = rustls::Stream::new(&mut connection, &mut socket);
+    tls.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    // Everything read before an unclean close is kept in `answer`.
+    let _ = tls.read_to_end(&mut answer);
+    let served = connection.peer_certificates().unwrap()[0].clone();
+    (served, String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Waits (bounded) for the child's start-up line for `scheme` and returns the address.
+fn announced(stdout: &mpsc::Receiver<String>, scheme: &str) -> SocketAddr {
+    let prefix = format!("listening web {scheme}://");
+    loop {
+        // The test harness prints `test child ... ` first, without a line break.
+        let line = stdout.recv_timeout(PATIENCE).expect("a start-up line");
+        if let Some((_, url)) = line.split_once(&prefix) {
+            return url.parse().unwrap();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn run_serves_https_and_reloads_certificates_on_sighup() {
+    let pki = Pki::new();
+    let (cert, key, old) = pki.issue();
+    let mut child = spawn_child(&format!("tls:{cert}:{key}"));
+    let stdout = lines(child.stdout.take().unwrap());
+    let addr = announced(&stdout, "https");
+
+    let (served, answer) = https_hello(addr, pki.client());
+    assert_eq!(served, old);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("hello from edge\n"), "{answer}");
+
+    let (_, _, new) = pki.issue();
+    signal(&child, "HUP");
+    // The reload runs after the signal arrives: poll new connections, a bounded number of times.
+    let mut reloaded = false;
+    for _ in 0..500 {
+        if https_hello(addr, pki.client()).0 == new {
+            reloaded = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(reloaded, "the new certificate was never served");
+
+    signal(&child, "TERM");
+    assert_eq!(wait(&mut child), Some(0));
+}
+
+#[test]
+fn run_reports_a_missing_key_file_and_exits_1() {
+    let pki = Pki::new();
+    let (cert, _, _) = pki.issue();
+    let missing = pki.path("missing.key");
+    let mut child = spawn_child(&format!("tls:{cert}:{missing}"));
+    let stderr = lines(child.stderr.take().unwrap());
+    assert_eq!(wait(&mut child), Some(1));
+    let errors: Vec<String> = std::iter::from_fn(|| stderr.recv_timeout(PATIENCE).ok()).collect();
+    let expected = format!(
+        "edge: listener `web`: cannot read key file {missing}: No such file or directory (os error 2)"
+    );
+    assert!(errors.contains(&expected), "{errors:?}");
 }

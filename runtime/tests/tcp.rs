@@ -111,6 +111,7 @@ impl Proxy {
                     bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
                     limits: ListenerLimits::DEFAULT,
                     mode: ListenerMode::Http,
+                    tls: None,
                 },
             ),
             (
@@ -122,6 +123,7 @@ impl Proxy {
                     mode: ListenerMode::Tcp(TcpSpec {
                         idle_timeout: setup.idle_timeout,
                     }),
+                    tls: None,
                 },
             ),
         ]));
@@ -771,6 +773,7 @@ async fn a_gateway_without_handle_tcp_closes_tcp_connections() {
             mode: ListenerMode::Tcp(TcpSpec {
                 idle_timeout: LONG_IDLE,
             }),
+            tls: None,
         },
     )]));
     let backend = Backend::echo().await;

@@ -54,6 +54,7 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
             limits: ListenerLimits::DEFAULT,
             mode: ListenerMode::Http,
+            tls: None,
         },
     ),
     (
@@ -66,6 +67,7 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
                 header_timeout: Duration::from_secs(10),
             },
             mode: ListenerMode::Http,
+            tls: None,
         },
     ),
 ];
@@ -231,8 +233,9 @@ impl Seen {
 /// An HTTP/1.1 backend on 127.0.0.1:0 that records requests and answers by path:
 /// `/slow` after 500 ms, `/never` never, `/hold` once [`Backend::release`] is called,
 /// `/upload` with the body's length and byte sum, `/download` and `/download-chunked` with
-/// 5 MB, `/hop` with hop-by-hop headers, `/healthz` with 200 or 503 (see
-/// [`Backend::set_healthy`]; not recorded), anything else with its name.
+/// 5 MB, `/hop` with hop-by-hop headers, `/hsts` with its own `Strict-Transport-Security`,
+/// `/healthz` with 200 or 503 (see [`Backend::set_healthy`]; not recorded), anything else with
+/// its name.
 pub struct Backend {
     pub addr: SocketAddr,
     name: &'static str,
@@ -428,6 +431,10 @@ async fn answer(
         }
         "/app/download" => Response::new(Full::new(Bytes::from(pattern(FIVE_MB))).boxed()),
         "/app/download-chunked" => Response::new(Chunks { left: FIVE_MB }.boxed()),
+        "/app/hsts" => Response::builder()
+            .header("strict-transport-security", "max-age=60")
+            .body(Full::new(Bytes::from_static(b"hsts")).boxed())
+            .unwrap(),
         "/app/hop" => Response::builder()
             .header("connection", "x-internal")
             .header("x-internal", "secret")

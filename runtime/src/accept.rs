@@ -1,0 +1,246 @@
+//! HTTP listeners: accept connections, run the TLS handshake on TLS listeners, serve each
+//! connection with hyper (cleartext: HTTP/1.1 or HTTP/2 by preface; TLS: by ALPN), check each
+//! request (`admit`) and hand it to the gateway.
+//!
+//! HTTP/1 connections are read through the framing guard (`framing`), above TLS, so it sees
+//! the plaintext requests either way.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use http::{
+    header::{Entry, STRICT_TRANSPORT_SECURITY},
+    HeaderName, HeaderValue,
+};
+use hyper::{server::conn::http1, server::conn::http2, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+
+use crate::{
+    admit::admit,
+    framing::Guarded,
+    respond::bad_request,
+    server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
+    tls::{self, TlsListener},
+    Cx, Gateway, Request, Response,
+};
+
+/// hyper refuses a smaller HTTP/1 read buffer.
+const MIN_HEADER_BUFFER: usize = 8192;
+
+/// The verified client certificate's subject; whatever a client sends under this name is
+/// dropped.
+const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
+
+/// Accepts connections on one HTTP listener and serves each on its own task.
+pub(crate) async fn accept<G: Gateway>(
+    bound: Bound<G::Listener>,
+    gateway: Arc<G>,
+    graceful: Arc<GracefulShutdown>,
+) {
+    let protocols = Arc::new(Protocols::new(&bound.spec.limits, bound.tls.clone()));
+    loop {
+        let (stream, peer) = match bound.listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(listener = bound.spec.name, %error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let connection = Connection {
+            gateway: Arc::clone(&gateway),
+            id: bound.id,
+            name: bound.spec.name,
+            peer,
+            peer_ip: peer_ip(peer),
+            ambiguous_framing: Arc::new(AtomicBool::new(false)),
+            tls: None,
+        };
+        // Taken now, so the drain waits for connections still in their handshake too.
+        let watcher = graceful.watcher();
+        let protocols = Arc::clone(&protocols);
+        let max_head = bound.spec.limits.max_header_size;
+        tokio::spawn(async move {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+            let served = match &*protocols {
+                Protocols::Cleartext(builder) => {
+                    let io =
+                        Guarded::new(stream, Arc::clone(&connection.ambiguous_framing), max_head);
+                    let service = connection.service();
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(io), service))
+                        .await
+                }
+                Protocols::Tls {
+                    listener,
+                    http1,
+                    http2,
+                    handshake_timeout,
+                } => {
+                    let Some((stream, negotiated)) =
+                        tls::handshake(listener, stream, peer, *handshake_timeout).await
+                    else {
+                        return;
+                    };
+                    let mut connection = connection;
+                    connection.tls = Some(TlsConnection {
+                        client_subject: negotiated.client_subject,
+                        hsts: listener.hsts().cloned(),
+                    });
+                    if negotiated.h2 {
+                        let service = connection.service();
+                        watcher
+                            .watch(http2.serve_connection(TokioIo::new(stream), service))
+                            .await
+                            .map_err(Into::into)
+                    } else {
+                        let flag = Arc::clone(&connection.ambiguous_framing);
+                        let io = Guarded::new(stream, flag, max_head);
+                        let service = connection.service();
+                        watcher
+                            .watch(http1.serve_connection(TokioIo::new(io), service))
+                            .await
+                            .map_err(Into::into)
+                    }
+                }
+            };
+            if let Err(error) = served {
+                tracing::debug!(%peer, %error, "client connection ended with an error");
+            }
+        });
+    }
+}
+
+/// How a listener's connections are served, set up once per listener and worker.
+enum Protocols {
+    /// HTTP/1.1, or HTTP/2 with prior knowledge, told apart by the first bytes.
+    Cleartext(auto::Builder<TokioExecutor>),
+    /// TLS, then the protocol ALPN agreed on.
+    Tls {
+        listener: Arc<TlsListener>,
+        http1: http1::Builder,
+        http2: http2::Builder<TokioExecutor>,
+        /// The client's time to complete the handshake: the listener's header timeout.
+        handshake_timeout: std::time::Duration,
+    },
+}
+
+impl Protocols {
+    fn new(limits: &ListenerLimits, tls: Option<Arc<TlsListener>>) -> Protocols {
+        let max_buf = limits.max_header_size.max(MIN_HEADER_BUFFER);
+        let max_header_list = u32::try_from(limits.max_header_size).unwrap_or(u32::MAX);
+        let Some(listener) = tls else {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(max_buf);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(max_header_list);
+            return Protocols::Cleartext(builder);
+        };
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(max_buf);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_header_list);
+        Protocols::Tls {
+            listener,
+            http1,
+            http2,
+            handshake_timeout: limits.header_timeout,
+        }
+    }
+}
+
+/// The client IP as a header value, rendered once per connection.
+fn peer_ip(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .expect("an IP address is a valid header value")
+}
+
+/// One client connection.
+struct Connection<G: Gateway> {
+    gateway: Arc<G>,
+    id: G::Listener,
+    name: &'static str,
+    peer: SocketAddr,
+    peer_ip: HeaderValue,
+    /// Set by the connection's [`Guarded`] reader.
+    ambiguous_framing: Arc<AtomicBool>,
+    /// Set once the TLS handshake is done; `None` on cleartext listeners.
+    tls: Option<TlsConnection>,
+}
+
+/// What a TLS connection adds to its requests and responses.
+struct TlsConnection {
+    client_subject: Option<HeaderValue>,
+    hsts: Option<HeaderValue>,
+}
+
+impl<G: Gateway> Connection<G> {
+    /// The hyper service answering this connection's requests.
+    fn service(
+        self,
+    ) -> impl hyper::service::Service<
+        Request,
+        Response = Response,
+        Error = Infallible,
+        Future = impl std::future::Future<Output = Result<Response, Infallible>> + Send,
+    > + Clone {
+        let connection = Arc::new(self);
+        service_fn(move |req| {
+            let connection = Arc::clone(&connection);
+            async move { Ok::<_, Infallible>(connection.handle(req).await) }
+        })
+    }
+
+    async fn handle(&self, req: Request) -> Response {
+        let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
+        let mut response = match admit(req, ambiguous) {
+            Ok((mut req, host)) => {
+                let headers = req.headers_mut();
+                headers.remove(X_CLIENT_CERT_SUBJECT);
+                if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref()) {
+                    headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
+                }
+                let cx = Cx::new(
+                    self.name,
+                    self.peer,
+                    self.peer_ip.clone(),
+                    host,
+                    self.tls.is_some(),
+                );
+                self.gateway.handle(self.id, req, &cx).await
+            }
+            Err(refusal) => {
+                tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
+                bad_request()
+            }
+        };
+        if let Some(hsts) = self.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
+            if let Entry::Vacant(entry) = response.headers_mut().entry(STRICT_TRANSPORT_SECURITY) {
+                entry.insert(hsts.clone());
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,106 @@
+//! Why a listener's TLS files could not be used: at start-up one such error stops the process
+//! (`edge: …`, exit 1); on a reload it is logged and the listener keeps what it had.
+
+use std::{fmt, io};
+
+/// Which of a listener's files an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    /// A PEM certificate chain.
+    Certificate,
+    /// A PEM private key.
+    Key,
+    /// The PEM CA bundle client certificates are verified against.
+    ClientCa,
+}
+
+impl fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFile::Certificate => "certificate",
+            TlsFile::Key => "key",
+            TlsFile::ClientCa => "client CA",
+        })
+    }
+}
+
+/// A TLS listener whose files cannot be used.
+#[derive(Debug)]
+pub struct TlsError {
+    /// The listener's name.
+    pub listener: &'static str,
+    pub kind: TlsErrorKind,
+}
+
+/// What is wrong; every variant about a file names it.
+#[derive(Debug)]
+pub enum TlsErrorKind {
+    /// The file cannot be read.
+    Read {
+        file: TlsFile,
+        path: &'static str,
+        source: io::Error,
+    },
+    /// The file holds no PEM item of the kind needed (no certificate, no private key).
+    Empty { file: TlsFile, path: &'static str },
+    /// The file's PEM, or what it holds, cannot be used.
+    Invalid {
+        file: TlsFile,
+        path: &'static str,
+        reason: String,
+    },
+    /// The key is not the one the certificate was issued for.
+    KeyMismatch {
+        cert: &'static str,
+        key: &'static str,
+    },
+    /// `tls` without any certificate.
+    NoCertificates,
+    /// The session ticket keys could not be made.
+    Tickets(rustls::Error),
+    /// `tls` on a `mode tcp` listener, which does not terminate TLS.
+    NotHttp,
+}
+
+impl TlsError {
+    pub(crate) fn new(listener: &'static str, kind: TlsErrorKind) -> TlsError {
+        TlsError { listener, kind }
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listener `{}`: ", self.listener)?;
+        match &self.kind {
+            TlsErrorKind::Read { file, path, source } => {
+                write!(f, "cannot read {file} file {path}: {source}")
+            }
+            TlsErrorKind::Empty { file, path } => {
+                let item = match file {
+                    TlsFile::Key => "private key",
+                    TlsFile::Certificate | TlsFile::ClientCa => "certificate",
+                };
+                write!(f, "{file} file {path}: no {item} in it")
+            }
+            TlsErrorKind::Invalid { file, path, reason } => {
+                write!(f, "{file} file {path}: {reason}")
+            }
+            TlsErrorKind::KeyMismatch { cert, key } => {
+                write!(f, "key file {key} does not match certificate file {cert}")
+            }
+            TlsErrorKind::NoCertificates => f.write_str("tls has no certificate"),
+            TlsErrorKind::Tickets(reason) => write!(f, "cannot make session ticket keys: {reason}"),
+            TlsErrorKind::NotHttp => f.write_str("tls is only supported on HTTP listeners"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            TlsErrorKind::Read { source, .. } => Some(source),
+            TlsErrorKind::Tickets(source) => Some(source),
+            _ => None,
+        }
+    }
+}
