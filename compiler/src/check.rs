@@ -1,12 +1,14 @@
 //! Semantic checks: resolves names (with "did you mean" help), rejects duplicates, listeners
 //! that would bind the same address and routes that can never match, and builds the Model.
 
+use std::path::Path;
 use std::time::Duration;
 
 use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, StatusRange};
 use edge_dsl::{Diagnostic, Ident, Label};
 
 use crate::model::{self, Model};
+use crate::{config_tests, files};
 
 /// The model when the config is valid, and every diagnostic (errors and warnings) found.
 pub struct Checked {
@@ -14,7 +16,8 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-pub fn check(config: &Config) -> Checked {
+/// Checks `config`; the files it names are resolved against `base`, the config's folder.
+pub fn check(config: &Config, base: &Path) -> Checked {
     let mut diagnostics = Vec::new();
     duplicates(
         "listener",
@@ -41,6 +44,10 @@ pub fn check(config: &Config) -> Checked {
         .listeners
         .iter()
         .map(|listener| model::Listener {
+            tls: listener
+                .tls
+                .as_ref()
+                .and_then(|tls| self::tls(&tls.value, base, &mut diagnostics)),
             name: listener.name.value.clone(),
             bind: listener.bind.value,
             mode: match listener.mode.as_ref().map(|m| m.value) {
@@ -77,6 +84,7 @@ pub fn check(config: &Config) -> Checked {
                 status: status.value,
                 body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
             }),
+            ast::Action::RedirectHttps => Ok(model::Action::RedirectHttps),
         };
         let (listener, action) = match (listener, action) {
             (Ok(listener), Ok(action)) => (listener, action),
@@ -90,6 +98,21 @@ pub fn check(config: &Config) -> Checked {
             .mode
             .as_ref()
             .is_some_and(|m| m.value == ast::Mode::Tcp);
+        if matches!(action, model::Action::RedirectHttps)
+            && config.listeners[listener].tls.is_some()
+        {
+            diagnostics.push(
+                Diagnostic::warning(format!(
+                    "route `{}` redirects to HTTPS on a TLS listener",
+                    route.name
+                ))
+                .with_label(Label::primary(
+                    route.action.span,
+                    "clients are already on HTTPS",
+                ))
+                .with_help("a client following this redirect would come back here, in a loop"),
+            );
+        }
         if tcp {
             tcp_route(route, &config.pools, &mut diagnostics);
         } else if let model::Action::Forward(pool) = action {
@@ -132,6 +155,9 @@ pub fn check(config: &Config) -> Checked {
         });
     }
 
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        config_tests::run(config, &mut diagnostics);
+    }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Checked {
             model: None,
@@ -244,6 +270,73 @@ fn pool(pool: &ast::Pool) -> model::Pool {
     }
 }
 
+/// A listener's TLS settings with every file checked; `None` (and diagnostics) when one is
+/// unusable or certificates conflict.
+fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::Tls> {
+    let before = out.iter().filter(|d| d.is_error()).count();
+    let mut defaults = tls.certificates.iter().filter(|c| c.names.is_empty());
+    if let (Some(first), Some(second)) = (defaults.next(), defaults.next()) {
+        out.push(
+            Diagnostic::error("two default certificates")
+                .with_label(Label::primary(
+                    second.span,
+                    "another certificate without names",
+                ))
+                .with_label(Label::secondary(first.span, "the default certificate"))
+                .with_help("give every certificate but one its SNI names"),
+        );
+    }
+    let names = tls.certificates.iter().flat_map(|c| &c.names);
+    for (index, name) in names.clone().enumerate() {
+        if let Some(first) = names.clone().take(index).find(|n| n.value == name.value) {
+            out.push(
+                Diagnostic::error("an SNI name is given to two certificates")
+                    .with_label(Label::primary(name.span, "given again here"))
+                    .with_label(Label::secondary(first.span, "first given here"))
+                    .with_help("each name selects one certificate"),
+            );
+        }
+    }
+    let mut certificates = Vec::new();
+    for certificate in &tls.certificates {
+        let cert = files::certificate_chain(base, &certificate.cert);
+        let key = files::private_key(base, &certificate.key);
+        match (cert, key) {
+            (Ok((cert, warnings)), Ok(key)) => {
+                out.extend(warnings);
+                certificates.push(model::Certificate {
+                    names: certificate
+                        .names
+                        .iter()
+                        .map(|name| match &name.value {
+                            HostPattern::Exact(host) => host.clone(),
+                            HostPattern::Suffix(suffix) => format!("*{suffix}"),
+                        })
+                        .collect(),
+                    cert: cert.display().to_string(),
+                    key: key.display().to_string(),
+                });
+            }
+            (cert, key) => {
+                out.extend(cert.err());
+                out.extend(key.err());
+            }
+        }
+    }
+    let client_ca = tls.client_ca.as_ref().and_then(|client| {
+        files::ca_bundle(base, &client.ca)
+            .map_err(|error| out.push(error))
+            .ok()
+            .map(|path| (path.display().to_string(), !client.optional))
+    });
+    let clean = out.iter().filter(|d| d.is_error()).count() == before;
+    clean.then(|| model::Tls {
+        certificates,
+        client_ca,
+        hsts: tls.hsts.as_ref().map(|h| h.value),
+    })
+}
+
 /// A route on a `mode tcp` listener: no request to match on and nothing to respond with, and
 /// a pool whose strategy can work without a request.
 fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>) {
@@ -267,7 +360,7 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         );
     }
     match &route.action.value {
-        ast::Action::Respond { .. } => out.push(
+        ast::Action::Respond { .. } | ast::Action::RedirectHttps => out.push(
             Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
                 .with_label(Label::primary(
                     route.action.span,

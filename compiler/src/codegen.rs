@@ -11,7 +11,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Server};
+use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Server, Tls};
 use crate::router::router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
@@ -106,6 +106,7 @@ fn module(model: &Model) -> TokenStream {
                         let status = Literal::u16_unsuffixed(*status);
                         quote! { ::edge_runtime::respond(#status, #body) }
                     }
+                    Action::RedirectHttps => quote! { ::edge_runtime::redirect_https(&req, cx) },
                 };
                 quote! { Some(#enum_name::#name) => #action, }
             });
@@ -220,13 +221,14 @@ fn listener_spec(listener: &Listener) -> TokenStream {
             quote! { ::edge_runtime::ListenerMode::Tcp(::edge_runtime::TcpSpec { idle_timeout: #idle_timeout }) }
         }
     };
+    let tls = option(listener.tls.as_ref().map(tls_spec));
     quote! {
         ::edge_runtime::ListenerSpec {
             name: #name,
             bind: #bind,
             limits: #limits,
             mode: #mode,
-            tls: None,
+            tls: #tls,
         }
     }
 }
@@ -294,6 +296,30 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             passive: #passive,
             retry: #retry,
             proxy_protocol: #proxy_protocol,
+        }
+    }
+}
+
+fn tls_spec(tls: &Tls) -> TokenStream {
+    let certs = tls.certificates.iter().map(|certificate| {
+        let (names, cert, key) = (&certificate.names, &certificate.cert, &certificate.key);
+        quote! {
+            ::edge_runtime::CertSpec {
+                names: &[#(#names),*],
+                cert: #cert,
+                key: #key,
+            }
+        }
+    });
+    let client_auth = option(tls.client_ca.as_ref().map(|(ca, required)| {
+        quote! { ::edge_runtime::ClientAuth { ca: #ca, required: #required } }
+    }));
+    let hsts = option(tls.hsts.map(duration));
+    quote! {
+        ::edge_runtime::TlsSpec {
+            certs: &[#(#certs),*],
+            client_auth: #client_auth,
+            hsts: #hsts,
         }
     }
 }

@@ -13,6 +13,8 @@
 mod builder;
 mod check;
 mod codegen;
+mod config_tests;
+mod files;
 mod ident;
 pub mod model;
 mod router;
@@ -41,7 +43,10 @@ impl Analysis {
 pub fn analyze(source: &SourceFile) -> Analysis {
     match edge_dsl::parse(source) {
         Ok(config) => {
-            let checked = check::check(&config);
+            let base = std::path::Path::new(&source.name)
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            let checked = check::check(&config, base);
             Analysis {
                 model: checked.model,
                 diagnostics: checked.diagnostics,

@@ -17,10 +17,28 @@ pub struct Listener {
     pub name: String,
     pub bind: SocketAddr,
     pub mode: Mode,
+    pub tls: Option<Tls>,
     pub max_header_size: Option<u64>,
     pub header_timeout: Option<Duration>,
     /// The routes attached to this listener, in the order they are tried.
     pub routes: Vec<Route>,
+}
+
+/// TLS termination; file paths are absolute.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub certificates: Vec<Certificate>,
+    /// The CA bundle, and whether a client certificate is required.
+    pub client_ca: Option<(String, bool)>,
+    pub hsts: Option<Duration>,
+}
+
+/// A certificate for SNI names (`*.example.com` for wildcards; none for the default).
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    pub names: Vec<String>,
+    pub cert: String,
+    pub key: String,
 }
 
 /// What a listener speaks.
@@ -106,4 +124,6 @@ pub enum Action {
         status: u16,
         body: String,
     },
+    /// To the same URL over HTTPS.
+    RedirectHttps,
 }

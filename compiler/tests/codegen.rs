@@ -5,17 +5,22 @@ use std::path::Path;
 
 use edge_compiler::{analyze, SourceFile};
 
+/// The code generated for an example, with the examples folder written as `$EXAMPLES` so
+/// the snapshots do not depend on where the repository is checked out (paths of files a
+/// config names are absolute in generated code).
 fn generate(path: &Path) -> String {
-    let name = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+    let dir = std::path::absolute(path.parent().unwrap()).unwrap();
+    let name = dir.join(path.file_name().unwrap()).display().to_string();
     let source = SourceFile::new(name, std::fs::read_to_string(path).unwrap());
     let analysis = analyze(&source);
-    analysis.generate(&source.name).unwrap_or_else(|| {
+    let code = analysis.generate(&source.name).unwrap_or_else(|| {
         panic!(
             "{} has errors:\n{}",
             source.name,
             source.render(&analysis.diagnostics)
         )
-    })
+    });
+    code.replace(&dir.display().to_string(), "$EXAMPLES")
 }
 
 fn examples() -> Vec<std::path::PathBuf> {

@@ -12,6 +12,40 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
+    pub tests: Vec<Test>,
+}
+
+/// `test "NAME" { [on LISTENER]  METHOD URL -> ROUTE|STATUS ... }`: routing expectations
+/// checked at build time.
+#[derive(Clone, Debug)]
+pub struct Test {
+    pub name: Spanned<String>,
+    /// The listener the requests arrive on; may be left out when there is one HTTP listener.
+    pub on: Option<Ident>,
+    pub cases: Vec<Case>,
+    pub span: Span,
+}
+
+/// `GET https://api.example.com/users/42 -> users`
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub method: Spanned<Method>,
+    /// Lower-case, without port; empty when the URL is only a path.
+    pub host: String,
+    /// A normalised path, without the query.
+    pub path: String,
+    pub expect: Spanned<Expect>,
+    pub span: Span,
+}
+
+/// What a test case expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// This route matches.
+    Route(Ident),
+    /// The answer has this status without reaching a pool: a `respond` route with it, or 404
+    /// when no route matches.
+    Status(u16),
 }
 
 /// `listener NAME { bind ADDR ... }`
@@ -27,6 +61,36 @@ pub struct Listener {
     pub header_timeout: Option<Spanned<Duration>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
+    /// `tls { ... }`: terminate TLS on this listener.
+    pub tls: Option<Spanned<Tls>>,
+}
+
+/// `tls { cert ".."  key ".."  sni "name" { cert ".."  key ".." }  client_ca ".."  hsts 365d }`
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    /// The default certificate (`cert` and `key` directly in the block) comes first when
+    /// given; `sni` blocks follow in order.
+    pub certificates: Vec<Certificate>,
+    pub client_ca: Option<ClientCa>,
+    pub hsts: Option<Spanned<Duration>>,
+}
+
+/// A certificate chain and its key, served for the given SNI names (none: the default).
+#[derive(Clone, Debug)]
+pub struct Certificate {
+    pub names: Vec<Spanned<HostPattern>>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    /// The `sni` block, or the `tls` block for the default certificate.
+    pub span: Span,
+}
+
+/// `client_ca "ca.pem" [optional]`: verify client certificates against this CA.
+#[derive(Clone, Debug)]
+pub struct ClientCa {
+    pub ca: Spanned<String>,
+    /// Clients without a certificate are let in (verified when they present one).
+    pub optional: bool,
 }
 
 /// What a listener speaks.
@@ -230,6 +294,8 @@ impl Method {
 #[derive(Clone, Debug)]
 pub enum Action {
     Forward(Ident),
+    /// `redirect https`: send the client to the same URL over HTTPS.
+    RedirectHttps,
     Respond {
         status: Spanned<u16>,
         body: Option<Spanned<String>>,

@@ -24,21 +24,23 @@ fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     Some((number, &text[digits..]))
 }
 
-/// `250ms`, `5s`, `2m`, `1h`.
+/// `250ms`, `5s`, `2m`, `1h`, `365d`.
 pub fn duration(arg: &Arg) -> Read<Duration> {
-    const HELP: &str = "a duration is a whole number and a unit: `250ms`, `5s`, `2m` or `1h`";
+    const HELP: &str =
+        "a duration is a whole number and a unit: `250ms`, `5s`, `2m`, `1h` or `365d`";
     let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "duration", HELP))?;
     let millis_per_unit = match unit {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(bad(arg, "duration", HELP)),
     };
     let millis = number
         .checked_mul(millis_per_unit)
-        .filter(|millis| *millis <= 365 * 24 * 3_600_000)
-        .ok_or_else(|| bad(arg, "duration", "durations are at most one year"))?;
+        .filter(|millis| *millis <= 2 * 365 * 86_400_000)
+        .ok_or_else(|| bad(arg, "duration", "durations are at most two years"))?;
     if millis == 0 {
         return Err(bad(arg, "duration", "a duration must be longer than zero"));
     }
@@ -296,4 +298,37 @@ fn check_normal(arg: &Arg) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+/// A test request's URL: `https://api.example.com/users/42?x=1` or just `/users/42`. Returns
+/// the host (lower-case, port dropped; empty for a bare path) and the path without its query,
+/// which must be in normal form like path matchers.
+pub fn test_url(arg: &Arg) -> Result<(String, String), Diagnostic> {
+    const HELP: &str = "a test URL is `http://HOST/PATH`, `https://HOST/PATH` or `/PATH`";
+    let (host, target) = match arg.text.split_once("://") {
+        Some((scheme, rest)) if scheme == "http" || scheme == "https" => {
+            let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            // `[::1]:8080` → `::1`; `api.example.com:8080` → `api.example.com`.
+            let host = match authority.strip_prefix('[') {
+                Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+                None => authority.split(':').next().unwrap_or_default(),
+            };
+            let host = host.to_ascii_lowercase();
+            if !is_dns_name(&host) && host.parse::<IpAddr>().is_err() {
+                return Err(bad(arg, "test URL", HELP));
+            }
+            (host, if target.is_empty() { "/" } else { target })
+        }
+        Some(_) => return Err(bad(arg, "test URL", HELP)),
+        None => (String::new(), arg.text.as_str()),
+    };
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let path_arg = Arg {
+        text: path.to_owned(),
+        ..arg.clone()
+    };
+    match self::path(&path_arg, true)?.value {
+        PathMatch::Exact(path) => Ok((host, path)),
+        PathMatch::Prefix(_) => unreachable!("an exact path was asked for"),
+    }
 }

@@ -3,6 +3,8 @@
 //! required and which may appear once; it reports every mistake it finds, not just the first.
 
 mod pool;
+mod test;
+mod tls;
 
 use crate::ast::{Action, Config, Listener, Mode, Route};
 use crate::diagnostic::{Diagnostic, Label};
@@ -10,7 +12,7 @@ use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
-const ITEMS: [&str; 3] = ["listener", "pool", "route"];
+const ITEMS: [&str; 4] = ["listener", "pool", "route", "test"];
 const LISTENER: [&str; 5] = [
     "bind",
     "mode",
@@ -18,7 +20,9 @@ const LISTENER: [&str; 5] = [
     "header_timeout",
     "idle_timeout",
 ];
-const ROUTE: [&str; 6] = ["on", "host", "path", "methods", "forward", "respond"];
+const ROUTE: [&str; 7] = [
+    "on", "host", "path", "methods", "forward", "respond", "redirect",
+];
 
 /// Collects diagnostics while lowering goes on.
 #[derive(Default)]
@@ -35,6 +39,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
             "listener" => config.listeners.extend(lowering.listener(directive)),
             "pool" => config.pools.extend(lowering.pool(directive)),
             "route" => config.routes.extend(lowering.route(directive)),
+            "test" => config.tests.extend(lowering.test(directive)),
             _ => lowering.unknown(directive, "at the top level", &ITEMS),
         }
     }
@@ -211,6 +216,7 @@ impl Lowering {
             max_header_size: None,
             header_timeout: None,
             idle_timeout: None,
+            tls: None,
         };
         for directive in directives {
             match directive.name.value.as_str() {
@@ -232,6 +238,7 @@ impl Lowering {
                         listener.header_timeout = self.keep(literal::duration(duration));
                     }
                 }
+                "tls" if self.once(&mut seen, directive) => listener.tls = self.tls(directive),
                 "idle_timeout" if self.once(&mut seen, directive) => {
                     if let Some([duration]) = self.args(directive, 1, "idle_timeout 10m") {
                         listener.idle_timeout = self.keep(literal::duration(duration));
@@ -260,6 +267,13 @@ impl Lowering {
                         .with_help("a tcp listener forwards bytes and never reads a request head"),
                 );
             }
+        }
+        if let Some(tls) = listener.tls.as_ref().filter(|_| tcp) {
+            self.error(
+                Diagnostic::error("`tls` is for HTTP listeners")
+                    .with_label(Label::primary(tls.span, "this listener is `mode tcp`"))
+                    .with_help("a tcp listener passes TLS through untouched; terminate it on an HTTP listener"),
+            );
         }
         if let Some(idle) = listener.idle_timeout.as_ref().filter(|_| !tcp) {
             self.error(
@@ -312,7 +326,7 @@ impl Lowering {
         for directive in directives {
             let directive_name = directive.name.value.as_str();
             if ROUTE.contains(&directive_name) && directive_name != "host" {
-                if matches!(directive_name, "forward" | "respond") {
+                if matches!(directive_name, "forward" | "respond" | "redirect") {
                     if let Some(first) = &action {
                         self.error(
                             Diagnostic::error(format!("route `{name}` has two actions"))
@@ -368,6 +382,24 @@ impl Lowering {
                 "respond" => {
                     action = self.respond(directive);
                 }
+                "redirect" => {
+                    action = match self.args(directive, 1, "redirect https") {
+                        Some([scheme]) if scheme.is_bare() && scheme.text == "https" => {
+                            Some(Spanned::new(Action::RedirectHttps, directive.head_span()))
+                        }
+                        Some([other]) => {
+                            self.error(
+                                Diagnostic::error(format!("cannot redirect to `{}`", other.text))
+                                    .with_label(Label::primary(other.span, "expected `https`"))
+                                    .with_help(
+                                        "`redirect https` sends clients to the same URL over HTTPS",
+                                    ),
+                            );
+                            None
+                        }
+                        _ => None,
+                    };
+                }
                 _ => self.unknown(directive, "in a route", &ROUTE),
             }
         }
@@ -381,7 +413,7 @@ impl Lowering {
             self.error(
                 Diagnostic::error(format!("route `{name}` does nothing"))
                     .with_label(Label::primary(span, "no `forward` or `respond`"))
-                    .with_help("add `forward POOL` or `respond 200 \"ok\"`"),
+                    .with_help("add `forward POOL`, `respond 200 \"ok\"` or `redirect https`"),
             );
         }
         Some(Route {

@@ -88,7 +88,7 @@ impl Lowering {
     }
 
     /// The block of a directive that takes a block and no arguments.
-    fn block<'d>(&mut self, directive: &'d Directive, usage: &str) -> Option<&'d Block> {
+    pub(super) fn block<'d>(&mut self, directive: &'d Directive, usage: &str) -> Option<&'d Block> {
         match &directive.block {
             Some(block) if directive.args.is_empty() => Some(block),
             _ => {
