@@ -112,7 +112,8 @@ impl std::error::Error for BindError {
 
 /// Runs a gateway as the whole process. It binds every listener once per worker (one worker
 /// per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, calls `make()` once, prints
-/// `listening NAME http://ADDR` per listener (`tcp://ADDR` for a `mode tcp` one) on stdout,
+/// `listening NAME http://ADDR` per listener (`tcp://ADDR` for a `mode tcp` one) on stdout
+/// once the pools' names have been resolved (each waited for up to its connect timeout),
 /// and serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then every
 /// worker drains for up to 30 s (open tunnels are closed then) and the process exits 0. A listener that cannot be bound is reported on stderr and exits 1.
 ///
@@ -152,6 +153,8 @@ pub fn run<G: Gateway>(
         let _entered = runtimes[0].enter();
         (Arc::new(make()), Signals::install())
     };
+    // Pools with servers given by name resolve them once before anything is served.
+    runtimes[0].block_on(crate::pool::resolved_once());
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -338,11 +341,14 @@ pub(crate) struct Bound<L> {
 }
 
 impl<G: Gateway> Server<G> {
-    /// Binds every listener, in order; the first failure is returned.
+    /// Binds every listener, in order; the first failure is returned. First waits, as `run`
+    /// does, until the pools built so far have resolved their names once (each for at most
+    /// its connect timeout).
     pub async fn bind(
         listeners: &'static [(G::Listener, ListenerSpec)],
         gateway: G,
     ) -> Result<Server<G>, BindError> {
+        crate::pool::resolved_once().await;
         let mut bound = Vec::with_capacity(listeners.len());
         for (id, spec) in listeners {
             let error = |source| BindError {
