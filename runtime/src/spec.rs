@@ -11,7 +11,8 @@ use crate::ProxyProtocol;
 pub struct PoolSpec {
     /// The pool's name, for logs.
     pub name: &'static str,
-    /// Its servers; strategies pick among them by index.
+    /// Its server entries: addresses, and names that each stand for the addresses they
+    /// resolve to (the pool's live set; see [`Upstream`]).
     pub servers: &'static [ServerSpec],
     pub timeouts: UpstreamTimeouts,
     /// Active health checks, one checker task per server; `None` leaves every server up.

@@ -171,6 +171,40 @@ mod tests {
     }
 
     #[test]
+    fn a_server_leaving_the_set_moves_only_its_keys() {
+        // A new set without the third server gets a new ring, with indices shifted: compare
+        // the addresses keys go to.
+        let bench = Bench::new(servers(&[1; 5]));
+        let address = |bench: &Bench, index: usize| bench.servers[index].upstream;
+        let before: Vec<_> = mapping(&bench, &user_hash(&bench))
+            .into_iter()
+            .map(|index| address(&bench, index))
+            .collect();
+        let gone = address(&bench, 2);
+        let rest: Vec<ServerSpec> = bench
+            .servers
+            .iter()
+            .copied()
+            .filter(|server| server.upstream != gone)
+            .collect();
+        let smaller = Bench::new(Box::leak(rest.into_boxed_slice()));
+        let after: Vec<_> = mapping(&smaller, &user_hash(&smaller))
+            .into_iter()
+            .map(|index| address(&smaller, index))
+            .collect();
+        let mut moved = 0;
+        for k in 0..KEYS {
+            if before[k] == gone {
+                moved += 1;
+                assert_ne!(after[k], gone);
+            } else {
+                assert_eq!(after[k], before[k], "key {k} moved");
+            }
+        }
+        assert!(moved > 100, "{moved}");
+    }
+
+    #[test]
     fn weights_give_more_keys() {
         let bench = Bench::new(servers(&[3, 1]));
         let strategy = user_hash(&bench);

@@ -502,3 +502,117 @@ fn cap(ips: &mut Vec<IpAddr>, name: &str) {
         ips.truncate(MAX_ADDRESSES_PER_NAME);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::{backend::Slot, spec::UpstreamTimeouts, ProxyProtocol, Retry, RoundRobin};
+
+    static ENTRY: ServerSpec = ServerSpec::new(Upstream::Name("users.internal:8080"));
+
+    static SPEC: PoolSpec = PoolSpec {
+        name: "app",
+        servers: std::slice::from_ref(&ENTRY),
+        timeouts: UpstreamTimeouts::DEFAULT,
+        health: None,
+        passive: None,
+        retry: Retry::NONE,
+        proxy_protocol: ProxyProtocol::None,
+    };
+
+    /// The source of `ENTRY` having resolved to 10.0.0.N for each N of `hosts`.
+    fn source(hosts: impl IntoIterator<Item = u8>) -> Source {
+        let host: Arc<str> = "users.internal:8080".into();
+        let found = hosts
+            .into_iter()
+            .map(|n| Found {
+                spec: ServerSpec {
+                    upstream: Upstream::Socket((Ipv4Addr::new(10, 0, 0, n), 8080).into()),
+                    ..ENTRY
+                },
+                host: Some(Arc::clone(&host)),
+            })
+            .collect();
+        Source {
+            entry: &ENTRY,
+            found,
+            due: None,
+            failures: 0,
+        }
+    }
+
+    fn hosts<T>(set: &ServerSet<T>) -> Vec<String> {
+        set.backends
+            .iter()
+            .map(|b| b.spec.upstream.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn addresses_that_stay_keep_their_backend_and_state() {
+        let mut checkers = HashMap::new();
+        let empty = ServerSet::new::<RoundRobin>(Vec::new());
+        let first = rebuild::<RoundRobin>(&SPEC, &[source([1, 2])], &empty, &mut checkers);
+        assert_eq!(hosts(&first), ["10.0.0.1:8080", "10.0.0.2:8080"]);
+        first.backends[1].set_up(false);
+        let _in_flight = Slot::acquire(&first.backends[1]).unwrap();
+
+        let second = rebuild::<RoundRobin>(&SPEC, &[source([2, 3])], &first, &mut checkers);
+        assert_eq!(hosts(&second), ["10.0.0.2:8080", "10.0.0.3:8080"]);
+        assert!(Arc::ptr_eq(&first.backends[1], &second.backends[0]));
+        assert!(!second.backends[0].is_up(0));
+        assert_eq!(second.backends[0].active(), 1);
+        assert!(second.backends[1].is_up(0));
+        assert_eq!(
+            second.backends[0].to_string(),
+            "users.internal:8080 (10.0.0.2:8080)"
+        );
+    }
+
+    #[test]
+    fn servers_are_capped_per_pool() {
+        let mut checkers = HashMap::new();
+        let empty = ServerSet::new::<RoundRobin>(Vec::new());
+        let sources: Vec<Source> = (0..5).map(|_| source(1..=60)).collect();
+        let mut distinct = sources;
+        for (i, source) in distinct.iter_mut().enumerate() {
+            for found in &mut source.found {
+                if let Upstream::Socket(addr) = &mut found.spec.upstream {
+                    addr.set_port(8000 + i as u16);
+                }
+            }
+        }
+        let set = rebuild::<RoundRobin>(&SPEC, &distinct, &empty, &mut checkers);
+        assert_eq!(set.backends.len(), MAX_SERVERS_PER_POOL);
+        // The same address from two entries is one server.
+        let twice =
+            rebuild::<RoundRobin>(&SPEC, &[source([1]), source([1])], &empty, &mut checkers);
+        assert_eq!(twice.backends.len(), 1);
+    }
+
+    #[test]
+    fn failures_keep_the_addresses_and_back_off() {
+        let mut source = source([1, 2]);
+        let now = Instant::now();
+        assert!(!source.update("app", Outcome::Failed("SERVFAIL".into()), now));
+        assert_eq!(source.found.len(), 2);
+        assert_eq!(source.due, Some(now + FIRST_RETRY));
+        source.update("app", Outcome::Failed("SERVFAIL".into()), now);
+        assert_eq!(source.due, Some(now + 2 * FIRST_RETRY));
+        for _ in 0..20 {
+            source.update("app", Outcome::Failed("SERVFAIL".into()), now);
+        }
+        assert_eq!(source.due, Some(now + MAX_RETRY));
+        // An answer resets the backoff; its TTL is clamped.
+        assert!(source.update("app", Outcome::Found(Vec::new(), Duration::ZERO), now));
+        assert_eq!(source.due, Some(now + MIN_REFRESH));
+        assert!(!source.update(
+            "app",
+            Outcome::Found(Vec::new(), Duration::from_secs(86_400)),
+            now
+        ));
+        assert_eq!(source.due, Some(now + MAX_REFRESH));
+    }
+}
