@@ -1,10 +1,17 @@
 //! One server's live state, shared by every worker: whether it is up (active checks), whether
 //! passive health has taken it out, how many requests it has in flight, its latency estimate,
 //! and its idle connections.
+//!
+//! A backend is one address. It is shared (`Arc`) by the server sets that list it and by the
+//! requests in flight to it, so when a pool's membership changes, an address that stays keeps
+//! its state, and one that left lives on until its last request has ended.
 
-use std::sync::{
-    atomic::{AtomicBool, AtomicU32, Ordering},
-    Arc,
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, Ordering},
+        Arc,
+    },
 };
 
 use crate::{
@@ -17,7 +24,12 @@ use crate::{
 
 #[derive(Debug)]
 pub(crate) struct Backend {
-    pub(crate) spec: &'static ServerSpec,
+    /// For an address found by a name, the entry's spec with `upstream` set to the address
+    /// (and, for SRV, the record's weight and tier).
+    pub(crate) spec: ServerSpec,
+    /// The `host:port` the address was found by, if any: for logs, and as the health check's
+    /// `Host`.
+    pub(crate) host: Option<Arc<str>>,
     pub(crate) idle: IdleLists,
     pub(crate) passive: PassiveState,
     pub(crate) rtt: Rtt,
@@ -28,15 +40,22 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    pub(crate) fn new(spec: &'static ServerSpec) -> Backend {
+    pub(crate) fn new(spec: ServerSpec, host: Option<Arc<str>>) -> Backend {
         Backend {
             spec,
+            host,
             idle: IdleLists::new(),
             passive: PassiveState::default(),
             rtt: Rtt::default(),
             up: AtomicBool::new(true),
             active: AtomicU32::new(0),
         }
+    }
+
+    /// Identifies this backend among all live ones (its address in memory), so a request can
+    /// remember the servers it tried across a change of the server set.
+    pub(crate) fn id(&self) -> usize {
+        self as *const Backend as usize
     }
 
     /// Up for the health checker and not taken out by passive health.
@@ -58,18 +77,26 @@ impl Backend {
     }
 }
 
+/// `10.0.0.1:8080`, or `users.internal:8080 (10.0.0.1:8080)` for an address found by name.
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "{host} ({})", self.spec.upstream),
+            None => self.spec.upstream.fmt(f),
+        }
+    }
+}
+
 /// One request in flight to one server, counted in its `active` from `acquire` until dropped.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    backends: Arc<[Backend]>,
-    index: usize,
+    backend: Arc<Backend>,
 }
 
 impl Slot {
-    /// Counts a request to server `index`; `None` if it is at `max_conns` (another worker may
-    /// have taken the last place since the strategy looked).
-    pub(crate) fn acquire(backends: &Arc<[Backend]>, index: usize) -> Option<Slot> {
-        let backend = &backends[index];
+    /// Counts a request to `backend`; `None` if it is at `max_conns` (another worker may have
+    /// taken the last place since the strategy looked).
+    pub(crate) fn acquire(backend: &Arc<Backend>) -> Option<Slot> {
         let max = backend.spec.max_conns;
         if max == 0 {
             backend.active.fetch_add(1, Ordering::Relaxed);
@@ -82,23 +109,18 @@ impl Slot {
                 .ok()?;
         }
         Some(Slot {
-            backends: Arc::clone(backends),
-            index,
+            backend: Arc::clone(backend),
         })
     }
 
-    pub(crate) fn index(&self) -> usize {
-        self.index
-    }
-
     pub(crate) fn backend(&self) -> &Backend {
-        &self.backends[self.index]
+        &self.backend
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.backend().active.fetch_sub(1, Ordering::Relaxed);
+        self.backend.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

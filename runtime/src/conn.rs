@@ -110,7 +110,9 @@ fn lock(idle: &Mutex<VecDeque<Idle>>) -> MutexGuard<'_, VecDeque<Idle>> {
     idle.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Opens a TCP connection to `upstream` (a name is resolved now), with `TCP_NODELAY`.
+/// Opens a TCP connection to `upstream`, with `TCP_NODELAY`. Pools resolve names in the
+/// background and connect to addresses; a name is only met here in a pool built outside a
+/// tokio runtime, and is then resolved now.
 pub(crate) async fn open(
     upstream: &Upstream,
     connect_timeout: Duration,
@@ -119,6 +121,7 @@ pub(crate) async fn open(
         match *upstream {
             Upstream::Socket(addr) => TcpStream::connect(addr).await,
             Upstream::Name(name) => TcpStream::connect(name).await,
+            Upstream::Srv(_) => Err(unresolved_srv()),
         }
     };
     let stream = timeout(connect_timeout, connecting)
@@ -127,6 +130,12 @@ pub(crate) async fn open(
         .map_err(UpstreamError::Connect)?;
     stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
     Ok(stream)
+}
+
+/// The error for an SRV name met at connect time, which happens only in a pool built outside a
+/// tokio runtime, where nothing resolves names in the background.
+pub(crate) fn unresolved_srv() -> std::io::Error {
+    std::io::Error::other("SRV names are only resolved by a pool built inside a tokio runtime")
 }
 
 /// Opens an HTTP/1.1 connection to `upstream` and spawns the task that drives it.

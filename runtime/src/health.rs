@@ -1,4 +1,5 @@
-//! Active health checks: one background task per server, never on the request path. The first
+//! Active health checks: one background task per server (per address, for servers given by
+//! name: checkers start and stop as addresses join and leave), never on the request path. The first
 //! check runs at once, then one every `interval` with ±10% jitter (so the checks of many
 //! proxies do not arrive in step). `rise` consecutive successes mark a down server up, `fall`
 //! consecutive failures mark an up server down; changes are logged with pool and server.
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http::{header::HOST, HeaderValue, Method, Request};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpStream, time::timeout};
+use tokio::{net::TcpStream, task::AbortHandle, time::timeout};
 
 use crate::{
     backend::Backend,
@@ -86,44 +87,46 @@ impl fmt::Display for CheckError {
     }
 }
 
-/// Starts one checker per server on `runtime`; each ends when the pool is dropped.
+/// Starts a checker for `backend` on `runtime`. It ends when the backend is gone (its pool
+/// dropped, or its address left the pool and its last request ended), or when aborted.
 pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
     pool: &'static str,
     check: HealthCheck,
-    backends: &Arc<[Backend]>,
-) {
-    for index in 0..backends.len() {
-        runtime.spawn(watch(pool, check, Arc::downgrade(backends), index));
-    }
+    backend: &Arc<Backend>,
+) -> AbortHandle {
+    runtime
+        .spawn(watch(pool, check, Arc::downgrade(backend)))
+        .abort_handle()
 }
 
-async fn watch(pool: &'static str, check: HealthCheck, backends: Weak<[Backend]>, index: usize) {
+async fn watch(pool: &'static str, check: HealthCheck, backend: Weak<Backend>) {
     let (rise, fall) = check.thresholds();
     let mut verdicts = Verdicts::new(rise, fall);
-    let Some(upstream) = backends.upgrade().map(|b| b[index].spec.upstream) else {
+    let Some((upstream, host)) = backend.upgrade().map(|b| (b.spec.upstream, b.host.clone()))
+    else {
         return;
     };
     loop {
-        let result = probe(&check, upstream).await;
-        let Some(backends) = backends.upgrade() else {
+        let result = probe(&check, upstream, host.as_deref()).await;
+        let Some(backend) = backend.upgrade() else {
             return;
         };
         if let Err(error) = &result {
-            tracing::debug!(pool, server = %upstream, %error, "health check failed");
+            tracing::debug!(pool, server = %backend, %error, "health check failed");
         }
         match (verdicts.record(result.is_ok()), &result) {
             (Some(true), _) => {
-                tracing::info!(pool, server = %upstream, "server is up (health check)");
-                backends[index].set_up(true);
+                tracing::info!(pool, server = %backend, "server is up (health check)");
+                backend.set_up(true);
             }
             (Some(false), Err(error)) => {
-                tracing::warn!(pool, server = %upstream, %error, "server is down (health check)");
-                backends[index].set_up(false);
+                tracing::warn!(pool, server = %backend, %error, "server is down (health check)");
+                backend.set_up(false);
             }
             _ => {}
         }
-        drop(backends);
+        drop(backend);
         tokio::time::sleep(jittered(check.interval())).await;
     }
 }
@@ -133,13 +136,17 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + 0.2 * rand::unit())
 }
 
-/// One check of one server.
-async fn probe(check: &HealthCheck, upstream: Upstream) -> Result<(), CheckError> {
+/// One check of one server; an HTTP check sends `host` as `Host` (the address when `None`).
+async fn probe(
+    check: &HealthCheck,
+    upstream: Upstream,
+    host: Option<&str>,
+) -> Result<(), CheckError> {
     let limit = check.timeout();
     let attempt = async {
         match check {
             HealthCheck::Tcp(_) => connect(upstream).await.map(drop),
-            HealthCheck::Http(http) => probe_http(http, upstream).await,
+            HealthCheck::Http(http) => probe_http(http, upstream, host).await,
         }
     };
     timeout(limit, attempt)
@@ -151,13 +158,22 @@ async fn connect(upstream: Upstream) -> Result<TcpStream, CheckError> {
     match upstream {
         Upstream::Socket(addr) => TcpStream::connect(addr).await,
         Upstream::Name(name) => TcpStream::connect(name).await,
+        Upstream::Srv(_) => Err(crate::conn::unresolved_srv()),
     }
     .map_err(CheckError::Connect)
 }
 
 /// `GET path` on a fresh connection that is closed afterwards.
-async fn probe_http(check: &HttpCheck, upstream: Upstream) -> Result<(), CheckError> {
-    let host = HeaderValue::try_from(upstream.to_string()).map_err(|_| CheckError::Request)?;
+async fn probe_http(
+    check: &HttpCheck,
+    upstream: Upstream,
+    host: Option<&str>,
+) -> Result<(), CheckError> {
+    let host = match host {
+        Some(host) => HeaderValue::try_from(host),
+        None => HeaderValue::try_from(upstream.to_string()),
+    }
+    .map_err(|_| CheckError::Request)?;
     let stream = connect(upstream).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -285,17 +301,17 @@ mod tests {
             fall: 1,
         });
         let up = Upstream::Socket(addr);
-        assert!(probe(&http("/ok"), up).await.is_ok());
+        assert!(probe(&http("/ok"), up, None).await.is_ok());
         assert!(matches!(
-            probe(&http("/bad"), up).await,
+            probe(&http("/bad"), up, None).await,
             Err(CheckError::Status(503))
         ));
-        assert!(probe(&tcp, up).await.is_ok());
+        assert!(probe(&tcp, up, None).await.is_ok());
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gone = Upstream::Socket(closed.local_addr().unwrap());
         drop(closed);
         assert!(matches!(
-            probe(&tcp, gone).await,
+            probe(&tcp, gone, None).await,
             Err(CheckError::Connect(_))
         ));
     }

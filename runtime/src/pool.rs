@@ -1,19 +1,26 @@
-//! Upstream pools: a static set of servers, a balancing strategy, live per-server state, and
-//! the request loop: pick a usable server, send, and on a retryable failure try another one.
+//! Upstream pools: a set of servers, a balancing strategy, live per-server state, and the
+//! request loop: pick a usable server, send, and on a retryable failure try another one.
 //! Tunnels (`tunnel`) pick and retry the same way, then relay bytes instead of a request.
 //!
 //! Per-server state (health, requests in flight, latency, passive failures) is shared by all
 //! workers; idle connections are kept per worker (`conn`). `Pool::new` runs once, on worker 0's
 //! runtime, and starts the background tasks there: the idle-connection reaper and, with active
 //! health checks, one checker per server. They end when the pool is dropped.
+//!
+//! The server set is fixed when every server is an address. A pool with names (`live`) keeps
+//! its set behind an `ArcSwap` that a background task replaces as the names resolve to other
+//! addresses; each pick loads the current set once, without a lock.
 
-use std::{fmt, sync::Arc, sync::Weak, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use http::Request;
 use smallvec::SmallVec;
 use tokio::time::timeout;
 
+mod live;
 mod tunnel;
+
+pub(crate) use live::resolved_once;
 
 use crate::{
     backend::{Backend, Pooled, Slot},
@@ -26,7 +33,7 @@ use crate::{
     forward, health,
     passive::Ejected,
     retry::{Failure, Replay},
-    spec::PoolSpec,
+    spec::{PoolSpec, ServerSpec, Upstream},
     Body, Cx, Response, Strategy,
 };
 
@@ -34,11 +41,40 @@ use crate::{
 pub struct Pool<S: Strategy> {
     spec: &'static PoolSpec,
     strategy: S,
-    backends: Arc<[Backend]>,
+    servers: Servers<S::Table>,
+    budget: RetryBudget,
+}
+
+/// The servers a pick chooses from: a fixed set, or the current one of a live set.
+enum Servers<T> {
+    Fixed(Arc<ServerSet<T>>),
+    Live(live::Live<T>),
+}
+
+/// One set of servers with the strategy's table for it. Indices into `backends` are only
+/// meaningful within the set.
+#[derive(Debug)]
+pub(crate) struct ServerSet<T> {
+    pub(crate) backends: Box<[Arc<Backend>]>,
     /// Indices of the primary servers, and of the backups.
     primaries: Box<[usize]>,
     backups: Box<[usize]>,
-    budget: RetryBudget,
+    table: T,
+}
+
+impl<T> ServerSet<T> {
+    /// A set of `backends`, in this order, with the table `S` builds for it.
+    pub(crate) fn new<S: Strategy<Table = T>>(backends: Vec<Arc<Backend>>) -> ServerSet<T> {
+        let specs: Vec<ServerSpec> = backends.iter().map(|backend| backend.spec).collect();
+        let (backups, primaries): (Vec<usize>, Vec<usize>) =
+            (0..specs.len()).partition(|&index| specs[index].backup);
+        ServerSet {
+            table: S::table(&specs),
+            backends: backends.into(),
+            primaries: primaries.into(),
+            backups: backups.into(),
+        }
+    }
 }
 
 impl<S: Strategy> fmt::Debug for Pool<S> {
@@ -48,24 +84,39 @@ impl<S: Strategy> fmt::Debug for Pool<S> {
 }
 
 impl<S: Strategy> Pool<S> {
-    /// Builds the pool. Inside a tokio runtime this also starts its background tasks.
-    pub fn new(spec: &'static PoolSpec, mut strategy: S) -> Self {
-        let backends: Arc<[Backend]> = spec.servers.iter().map(Backend::new).collect();
-        strategy.prepare(spec.servers);
-        let (backups, primaries): (Vec<usize>, Vec<usize>) =
-            (0..spec.servers.len()).partition(|&index| spec.servers[index].backup);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(reap(Arc::downgrade(&backends), spec.timeouts.idle));
-            if let Some(check) = spec.health {
-                health::spawn(&runtime, spec.name, check, &backends);
+    /// Builds the pool. Inside a tokio runtime this also starts its background tasks; with
+    /// servers given by name, that includes resolving them (see [`crate::Upstream`]).
+    pub fn new(spec: &'static PoolSpec, strategy: S) -> Self {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let named = spec
+            .servers
+            .iter()
+            .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
+        let servers = match &runtime {
+            Some(runtime) if named => Servers::Live(live::Live::start::<S>(spec, runtime)),
+            _ => {
+                let backends = spec
+                    .servers
+                    .iter()
+                    .map(|&server| Arc::new(Backend::new(server, None)))
+                    .collect();
+                let set = Arc::new(ServerSet::new::<S>(backends));
+                if let Some(runtime) = &runtime {
+                    let weak = Arc::downgrade(&set);
+                    runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
+                    if let Some(check) = spec.health {
+                        for backend in set.backends.iter() {
+                            health::spawn(runtime, spec.name, check, backend);
+                        }
+                    }
+                }
+                Servers::Fixed(set)
             }
-        }
+        };
         Pool {
             spec,
             strategy,
-            backends,
-            primaries: primaries.into(),
-            backups: backups.into(),
+            servers,
             budget: RetryBudget::default(),
         }
     }
@@ -90,7 +141,7 @@ impl<S: Strategy> Pool<S> {
         };
         let mut retries = 0;
         loop {
-            excluded.push(slot.index());
+            excluded.push(slot.backend().id());
             let server = slot.backend().spec.upstream;
             let mut failure = match self.exchange(slot, req).await {
                 Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
@@ -132,24 +183,39 @@ impl<S: Strategy> Pool<S> {
             && response.status().is_server_error()
     }
 
-    /// Takes a place on a usable server: a primary if any is usable, else a backup.
+    /// Takes a place on a usable server of the current set: a primary if any is usable, else
+    /// a backup. `excluded` holds the [`Backend::id`]s of servers not to pick.
     fn acquire(
         &self,
         target: &Target<'_>,
         excluded: &mut SmallVec<[usize; 4]>,
         now: Nanos,
     ) -> Option<Slot> {
-        for (members, backup) in [(&self.primaries, false), (&self.backups, true)] {
+        match &self.servers {
+            Servers::Fixed(set) => self.acquire_in(set, target, excluded, now),
+            Servers::Live(live) => self.acquire_in(&live.load(), target, excluded, now),
+        }
+    }
+
+    fn acquire_in(
+        &self,
+        set: &ServerSet<S::Table>,
+        target: &Target<'_>,
+        excluded: &mut SmallVec<[usize; 4]>,
+        now: Nanos,
+    ) -> Option<Slot> {
+        for (members, backup) in [(&set.primaries, false), (&set.backups, true)] {
             // Each round either returns or excludes one more server.
             for _ in 0..=members.len() {
-                let choice = Choice::new(&self.backends, members, backup, excluded, now);
-                let Some(index) = self.strategy.pick(&choice, target) else {
+                let choice = Choice::new(&set.backends, members, backup, excluded, now);
+                let Some(index) = self.strategy.pick(&set.table, &choice, target) else {
                     break;
                 };
-                match Slot::acquire(&self.backends, index) {
+                let backend = &set.backends[index];
+                match Slot::acquire(backend) {
                     Some(slot) => return Some(slot),
                     // Another request took the last place meanwhile.
-                    None => excluded.push(index),
+                    None => excluded.push(backend.id()),
                 }
             }
         }
@@ -244,7 +310,7 @@ impl<S: Strategy> Pool<S> {
             return;
         };
         let out_for = self.spec.passive.map_or(Duration::ZERO, |p| p.fail_timeout);
-        let server = &backend.spec.upstream;
+        let server = backend;
         match why {
             Ejected::Failures(fails) => {
                 tracing::warn!(pool = self.spec.name, %server, fails, ?out_for, "server taken out (passive health: failures)");
@@ -261,17 +327,18 @@ fn target<'a>(req: &'a Request<Outgoing>, cx: &Cx) -> Target<'a> {
     Target::request(req.headers(), req.uri().path(), cx.client().ip())
 }
 
-/// Drops stale idle connections until the pool is gone.
-async fn reap(backends: Weak<[Backend]>, max_idle: Duration) {
+/// Drops stale idle connections of the current set until the pool is gone (`current`
+/// gives `None`).
+async fn reap<T>(current: impl Fn() -> Option<Arc<ServerSet<T>>>, max_idle: Duration) {
     let mut tick = tokio::time::interval((max_idle / 2).max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let Some(backends) = backends.upgrade() else {
+        let Some(set) = current() else {
             return;
         };
-        for backend in backends.iter() {
+        for backend in set.backends.iter() {
             backend.idle.drop_stale(max_idle);
         }
     }

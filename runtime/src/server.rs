@@ -158,9 +158,10 @@ fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
 /// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
 /// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
 /// sockets, calls `make()` once, prints `listening NAME http://ADDR` per listener
-/// (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and serves with
-/// one single-threaded runtime per worker until SIGTERM or SIGINT; then every worker drains for
-/// up to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP re-reads the TLS
+/// (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout once the pools'
+/// names have been resolved (each waited for up to its connect timeout), and serves with one
+/// single-threaded runtime per worker until SIGTERM or SIGINT; then every worker drains for up
+/// to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP re-reads the TLS
 /// files ([`CertReloader::reload`]). A certificate or key that cannot be used, or a listener
 /// that cannot be bound, is reported on stderr in one `edge: ...` line and exits 1.
 ///
@@ -207,6 +208,8 @@ pub fn run<G: Gateway>(
         let _entered = runtimes[0].enter();
         (Arc::new(make()), Signals::install())
     };
+    // Pools with servers given by name resolve them once before anything is served.
+    runtimes[0].block_on(crate::pool::resolved_once());
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -438,11 +441,13 @@ pub(crate) struct Bound<L> {
 
 impl<G: Gateway> Server<G> {
     /// Loads every TLS listener's certificates, then binds every listener, in order; the first
-    /// failure is returned.
+    /// failure is returned. First waits, as `run` does, until the pools built so far have
+    /// resolved their names once (each for at most its connect timeout).
     pub async fn bind(
         listeners: &'static [(G::Listener, ListenerSpec)],
         gateway: G,
     ) -> Result<Server<G>, StartError> {
+        crate::pool::resolved_once().await;
         let tls = load_tls(listeners)?;
         let mut bound = Vec::with_capacity(listeners.len());
         for ((id, spec), tls) in listeners.iter().zip(tls) {

@@ -11,7 +11,8 @@ use crate::ProxyProtocol;
 pub struct PoolSpec {
     /// The pool's name, for logs.
     pub name: &'static str,
-    /// Its servers; strategies pick among them by index.
+    /// Its server entries: addresses, and names that each stand for the addresses they
+    /// resolve to (the pool's live set; see [`Upstream`]).
     pub servers: &'static [ServerSpec],
     pub timeouts: UpstreamTimeouts,
     /// Active health checks, one checker task per server; `None` leaves every server up.
@@ -23,8 +24,8 @@ pub struct PoolSpec {
     pub proxy_protocol: ProxyProtocol,
 }
 
-/// One server of a pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One server of a pool; for a name, every address it resolves to is a server like this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ServerSpec {
     pub upstream: Upstream,
     /// Relative share of the traffic; 0 counts as 1.
@@ -53,19 +54,31 @@ impl ServerSpec {
 }
 
 /// Where one server is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Names are live data: a pool resolves them in the background on worker 0's runtime (once
+/// before serving, then again whenever the answer's TTL runs out, clamped to 1 s .. 5 min) and
+/// swaps its server set without a rebuild; addresses that stay keep their state (health,
+/// counters, idle connections). A pool built outside a tokio runtime cannot resolve in the
+/// background: there a `Name` is resolved at each connect, and a `Srv` never connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Upstream {
     /// A fixed address.
     Socket(SocketAddr),
-    /// `host:port`, resolved each time a connection is opened.
+    /// `host:port`: every A/AAAA address of `host` is a server on `port`, with this entry's
+    /// weight, `max_conns` and backup flag (at most 64 addresses).
     Name(&'static str),
+    /// An SRV name such as `_http._tcp.users.internal`: each record's target and port is a
+    /// server whose weight is the record's weight (0 counts as 1); the records with the lowest
+    /// priority value are primaries, the others backups (all are backups if this entry is).
+    /// `max_conns` is this entry's. At most 64 addresses.
+    Srv(&'static str),
 }
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Upstream::Socket(addr) => addr.fmt(f),
-            Upstream::Name(name) => name.fmt(f),
+            Upstream::Name(name) | Upstream::Srv(name) => name.fmt(f),
         }
     }
 }

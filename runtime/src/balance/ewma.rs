@@ -18,24 +18,25 @@ const DEFAULT_RTT: f64 = 1e6;
 
 /// Peak-EWMA latency times load, best of two random choices.
 #[derive(Debug, Default)]
-pub struct Ewma {
-    max_weight: u64,
-}
+pub struct Ewma {}
 
 impl Strategy for Ewma {
     const MEASURES_LATENCY: bool = true;
 
-    fn prepare(&mut self, servers: &'static [ServerSpec]) {
-        self.max_weight = max_weight(servers);
+    /// The largest weight of the set.
+    type Table = u64;
+
+    fn table(servers: &[ServerSpec]) -> u64 {
+        max_weight(servers)
     }
 
-    fn pick(&self, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
+    fn pick(&self, max_weight: &u64, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
         let cost = |index: usize| {
             let backend = &choice.backends[index];
             backend.rtt.estimate(choice.now) * (choice.active(index) + 1) as f64
                 / choice.weight(index) as f64
         };
-        two_choices(choice, self.max_weight, |a, b| cost(a) < cost(b))
+        two_choices(choice, *max_weight, |a, b| cost(a) < cost(b))
     }
 }
 

@@ -15,7 +15,7 @@
 //! pick path; the ring just skips unusable servers, so health changes cost nothing and retries
 //! walk on naturally. At 30 ns a pick is small next to a proxied request.
 
-use super::{Choice, HashKey, RoundRobin, Strategy, Target};
+use super::{round_robin::Weights, Choice, HashKey, RoundRobin, Strategy, Target};
 use crate::spec::ServerSpec;
 
 /// Points per server and unit of weight.
@@ -28,8 +28,6 @@ const MAX_RING_WEIGHT: usize = 64;
 #[derive(Debug)]
 pub struct Hash<K> {
     key: K,
-    /// (point, server index), sorted by point.
-    ring: Box<[(u64, usize)]>,
     fallback: RoundRobin,
 }
 
@@ -37,24 +35,38 @@ impl<K: HashKey> Hash<K> {
     pub fn new(key: K) -> Hash<K> {
         Hash {
             key,
-            ring: Box::default(),
             fallback: RoundRobin::default(),
         }
     }
 }
 
+/// The ring of one server set, and round robin's table for requests without the key. A new
+/// set gets a new ring; since points depend only on each server's address and weight, the
+/// keys that move are those of the servers that left (or joined).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Ring {
+    /// (point, server index), sorted by point.
+    points: Box<[(u64, usize)]>,
+    fallback: Weights,
+}
+
 impl<K: HashKey> Strategy for Hash<K> {
-    fn prepare(&mut self, servers: &'static [ServerSpec]) {
-        self.ring = ring(servers);
-        self.fallback.prepare(servers);
+    type Table = Ring;
+
+    fn table(servers: &[ServerSpec]) -> Ring {
+        Ring {
+            points: ring(servers),
+            fallback: RoundRobin::table(servers),
+        }
     }
 
-    fn pick(&self, choice: &Choice<'_>, target: &Target<'_>) -> Option<usize> {
+    fn pick(&self, ring: &Ring, choice: &Choice<'_>, target: &Target<'_>) -> Option<usize> {
         let Some(hash) = self.key.hash(target) else {
-            return self.fallback.pick(choice, target);
+            return self.fallback.pick(&ring.fallback, choice, target);
         };
-        let start = self.ring.partition_point(|&(point, _)| point < hash);
-        let (after, before) = self.ring.split_at(start);
+        let start = ring.points.partition_point(|&(point, _)| point < hash);
+        let (after, before) = ring.points.split_at(start);
         before
             .iter()
             .chain(after)
@@ -94,7 +106,7 @@ mod tests {
     }
 
     /// Each key's server.
-    fn mapping(bench: &Bench, strategy: &Hash<HeaderKey>) -> Vec<usize> {
+    fn mapping(bench: &Bench, strategy: &Prepared<Hash<HeaderKey>>) -> Vec<usize> {
         (0..KEYS)
             .map(|user| {
                 let headers = headers(user);
@@ -103,7 +115,7 @@ mod tests {
             .collect()
     }
 
-    fn user_hash(bench: &Bench) -> Hash<HeaderKey> {
+    fn user_hash(bench: &Bench) -> Prepared<Hash<HeaderKey>> {
         bench.strategy(Hash::new(HeaderKey::from_static("x-user")))
     }
 
@@ -156,6 +168,40 @@ mod tests {
         assert!(receivers.len() >= 3, "{receivers:?}");
         bench.backends[2].set_up(true);
         assert_eq!(mapping(&bench, &strategy), before);
+    }
+
+    #[test]
+    fn a_server_leaving_the_set_moves_only_its_keys() {
+        // A new set without the third server gets a new ring, with indices shifted: compare
+        // the addresses keys go to.
+        let bench = Bench::new(servers(&[1; 5]));
+        let address = |bench: &Bench, index: usize| bench.servers[index].upstream;
+        let before: Vec<_> = mapping(&bench, &user_hash(&bench))
+            .into_iter()
+            .map(|index| address(&bench, index))
+            .collect();
+        let gone = address(&bench, 2);
+        let rest: Vec<ServerSpec> = bench
+            .servers
+            .iter()
+            .copied()
+            .filter(|server| server.upstream != gone)
+            .collect();
+        let smaller = Bench::new(Box::leak(rest.into_boxed_slice()));
+        let after: Vec<_> = mapping(&smaller, &user_hash(&smaller))
+            .into_iter()
+            .map(|index| address(&smaller, index))
+            .collect();
+        let mut moved = 0;
+        for k in 0..KEYS {
+            if before[k] == gone {
+                moved += 1;
+                assert_ne!(after[k], gone);
+            } else {
+                assert_eq!(after[k], before[k], "key {k} moved");
+            }
+        }
+        assert!(moved > 100, "{moved}");
     }
 
     #[test]

@@ -13,9 +13,11 @@ pub struct LeastConn {
 }
 
 impl Strategy for LeastConn {
-    fn prepare(&mut self, _: &'static [ServerSpec]) {}
+    type Table = ();
 
-    fn pick(&self, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
+    fn table(_: &[ServerSpec]) {}
+
+    fn pick(&self, _: &(), choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
         let members = choice.members();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<usize> = None;

@@ -21,7 +21,7 @@ pub use least_conn::LeastConn;
 pub use random::Random;
 pub use round_robin::RoundRobin;
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use http::HeaderMap;
 
@@ -30,35 +30,45 @@ use crate::{backend::Backend, clock::Nanos, rand, spec::ServerSpec};
 /// A balancing strategy, chosen at build time as `Pool`'s type parameter and given to
 /// `Pool::new` as a value. Its methods are the runtime's business: generated code only names
 /// the strategy types and builds them.
+///
+/// What a strategy keeps per server (a hash ring, smooth weights, the largest weight) is its
+/// `Table`, built for each server set when the set is made (at start-up, and off the request
+/// path whenever a pool's membership changes) and swapped in together with it, so `pick`
+/// never sees a table of another set. What it keeps across sets (a rotation counter) stays in
+/// the strategy itself.
 pub trait Strategy: Send + Sync + 'static {
     /// Whether the pool must keep each server's latency estimate up to date for this strategy.
     #[doc(hidden)]
     const MEASURES_LATENCY: bool = false;
 
-    /// Builds what the strategy keeps per server; called once, by `Pool::new`.
+    /// What the strategy keeps for one server set, indexed like it.
     #[doc(hidden)]
-    fn prepare(&mut self, servers: &'static [ServerSpec]);
+    type Table: Send + Sync + 'static;
+
+    /// Builds the table for a server set, in the set's order.
+    #[doc(hidden)]
+    fn table(servers: &[ServerSpec]) -> Self::Table;
 
     /// The index of a usable server of `choice`'s tier, or `None` if there is none.
     #[doc(hidden)]
-    fn pick(&self, choice: &Choice<'_>, target: &Target<'_>) -> Option<usize>;
+    fn pick(&self, table: &Self::Table, choice: &Choice<'_>, target: &Target<'_>) -> Option<usize>;
 }
 
 /// The servers one attempt may go to.
 #[derive(Debug)]
 pub struct Choice<'a> {
-    backends: &'a [Backend],
+    backends: &'a [Arc<Backend>],
     /// The indices of the tier's servers.
     members: &'a [usize],
     backup: bool,
-    /// Servers this request has already tried or found full.
+    /// Servers this request has already tried or found full, by [`Backend::id`].
     excluded: &'a [usize],
     now: Nanos,
 }
 
 impl<'a> Choice<'a> {
     pub(crate) fn new(
-        backends: &'a [Backend],
+        backends: &'a [Arc<Backend>],
         members: &'a [usize],
         backup: bool,
         excluded: &'a [usize],
@@ -86,7 +96,7 @@ impl<'a> Choice<'a> {
     /// Whether server `index` may take this attempt.
     fn usable(&self, index: usize) -> bool {
         let backend = &self.backends[index];
-        backend.is_up(self.now) && backend.has_room() && !self.excluded.contains(&index)
+        backend.is_up(self.now) && backend.has_room() && !self.excluded.contains(&backend.id())
     }
 
     fn weight(&self, index: usize) -> u64 {
@@ -204,9 +214,15 @@ pub(crate) mod testing {
 
     pub(crate) struct Bench {
         pub(crate) servers: &'static [ServerSpec],
-        pub(crate) backends: Arc<[Backend]>,
+        pub(crate) backends: Vec<Arc<Backend>>,
         primaries: Vec<usize>,
         backups: Vec<usize>,
+    }
+
+    /// A strategy with its table for a bench's servers.
+    pub(crate) struct Prepared<S: Strategy> {
+        pub(crate) strategy: S,
+        pub(crate) table: S::Table,
     }
 
     pub(crate) fn servers(weights: &[u32]) -> &'static [ServerSpec] {
@@ -225,7 +241,10 @@ pub(crate) mod testing {
 
     impl Bench {
         pub(crate) fn new(servers: &'static [ServerSpec]) -> Bench {
-            let backends: Arc<[Backend]> = servers.iter().map(Backend::new).collect();
+            let backends = servers
+                .iter()
+                .map(|&spec| Arc::new(Backend::new(spec, None)))
+                .collect();
             let (backups, primaries) = (0..servers.len()).partition(|&i| servers[i].backup);
             Bench {
                 servers,
@@ -235,37 +254,49 @@ pub(crate) mod testing {
             }
         }
 
-        pub(crate) fn strategy<S: Strategy>(&self, mut strategy: S) -> S {
-            strategy.prepare(self.servers);
-            strategy
+        pub(crate) fn strategy<S: Strategy>(&self, strategy: S) -> Prepared<S> {
+            Prepared {
+                strategy,
+                table: S::table(self.servers),
+            }
         }
 
         /// Picks among the primaries.
-        pub(crate) fn pick<S: Strategy>(&self, strategy: &S, target: &Target<'_>) -> Option<usize> {
+        pub(crate) fn pick<S: Strategy>(
+            &self,
+            strategy: &Prepared<S>,
+            target: &Target<'_>,
+        ) -> Option<usize> {
             self.pick_excluding(strategy, target, &[])
         }
 
+        /// Picks among the primaries, never the servers at `excluded` indices.
         pub(crate) fn pick_excluding<S: Strategy>(
             &self,
-            strategy: &S,
+            strategy: &Prepared<S>,
             target: &Target<'_>,
             excluded: &[usize],
         ) -> Option<usize> {
-            let choice = Choice::new(&self.backends, &self.primaries, false, excluded, 0);
-            strategy.pick(&choice, target)
+            let excluded: Vec<usize> = excluded.iter().map(|&i| self.backends[i].id()).collect();
+            let choice = Choice::new(&self.backends, &self.primaries, false, &excluded, 0);
+            strategy.strategy.pick(&strategy.table, &choice, target)
         }
 
         pub(crate) fn pick_backup<S: Strategy>(
             &self,
-            strategy: &S,
+            strategy: &Prepared<S>,
             target: &Target<'_>,
         ) -> Option<usize> {
             let choice = Choice::new(&self.backends, &self.backups, true, &[], 0);
-            strategy.pick(&choice, target)
+            strategy.strategy.pick(&strategy.table, &choice, target)
         }
 
         /// Counts `count` picks per server.
-        pub(crate) fn counts<S: Strategy>(&self, strategy: &S, count: usize) -> Vec<usize> {
+        pub(crate) fn counts<S: Strategy>(
+            &self,
+            strategy: &Prepared<S>,
+            count: usize,
+        ) -> Vec<usize> {
             let headers = HeaderMap::new();
             let target = target(&headers, "/");
             let mut counts = vec![0; self.servers.len()];
@@ -278,7 +309,7 @@ pub(crate) mod testing {
         /// Holds `count` requests in flight to server `index`.
         pub(crate) fn hold(&self, index: usize, count: usize) -> Vec<Slot> {
             (0..count)
-                .map(|_| Slot::acquire(&self.backends, index).expect("room"))
+                .map(|_| Slot::acquire(&self.backends[index]).expect("room"))
                 .collect()
         }
     }
@@ -309,7 +340,8 @@ mod tests {
         let bench = Bench::new(servers(&[1, 1, 1, 1]));
         bench.backends[1].set_up(false);
         let members = [0, 1, 2, 3];
-        let choice = Choice::new(&bench.backends, &members, false, &[3], 0);
+        let excluded = [bench.backends[3].id()];
+        let choice = Choice::new(&bench.backends, &members, false, &excluded, 0);
         for _ in 0..200 {
             assert_eq!(draw(&choice, 1, Some(0)), Some(2));
         }

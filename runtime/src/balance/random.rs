@@ -7,17 +7,18 @@ use crate::spec::ServerSpec;
 
 /// Power of two random choices, weight-aware.
 #[derive(Debug, Default)]
-pub struct Random {
-    max_weight: u64,
-}
+pub struct Random {}
 
 impl Strategy for Random {
-    fn prepare(&mut self, servers: &'static [ServerSpec]) {
-        self.max_weight = max_weight(servers);
+    /// The largest weight of the set.
+    type Table = u64;
+
+    fn table(servers: &[ServerSpec]) -> u64 {
+        max_weight(servers)
     }
 
-    fn pick(&self, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
-        two_choices(choice, self.max_weight, |a, b| choice.less_loaded(a, b))
+    fn pick(&self, max_weight: &u64, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
+        two_choices(choice, *max_weight, |a, b| choice.less_loaded(a, b))
     }
 }
 

@@ -16,29 +16,39 @@ use crate::{spec::ServerSpec, worker};
 /// Smooth weighted round robin; plain rotation when all weights are equal.
 #[derive(Debug, Default)]
 pub struct RoundRobin {
+    /// The rotation, kept across server sets.
     next: AtomicUsize,
-    /// Current weights per worker and server; empty when all weights are equal.
+}
+
+/// Round robin's table for one server set: the current weights per worker and server, empty
+/// when all weights are equal. A new set starts from zero, as nginx does on a reload.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Weights {
     current: Box<[Mutex<Box<[i64]>>]>,
 }
 
 impl Strategy for RoundRobin {
-    fn prepare(&mut self, servers: &'static [ServerSpec]) {
+    type Table = Weights;
+
+    fn table(servers: &[ServerSpec]) -> Weights {
         let first = servers.first().map(ServerSpec::weight);
         let equal = servers.iter().all(|s| Some(s.weight()) == first);
-        self.current = if equal {
+        let current = if equal {
             Box::default()
         } else {
             (0..worker::count())
                 .map(|_| Mutex::new(vec![0; servers.len()].into_boxed_slice()))
                 .collect()
         };
+        Weights { current }
     }
 
-    fn pick(&self, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
-        if self.current.is_empty() {
+    fn pick(&self, weights: &Weights, choice: &Choice<'_>, _: &Target<'_>) -> Option<usize> {
+        if weights.current.is_empty() {
             self.rotate(choice)
         } else {
-            self.smooth(choice)
+            smooth(weights, choice)
         }
     }
 }
@@ -57,27 +67,28 @@ impl RoundRobin {
         // Other threads took turns meanwhile; look at every member once more.
         members.iter().copied().find(|&index| choice.usable(index))
     }
+}
 
-    fn smooth(&self, choice: &Choice<'_>) -> Option<usize> {
-        let slot = &self.current[worker::current() % self.current.len()];
-        let mut current = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut total = 0i64;
-        let mut best: Option<usize> = None;
-        for &index in choice.members() {
-            if !choice.usable(index) {
-                continue;
-            }
-            let weight = choice.weight(index) as i64;
-            current[index] += weight;
-            total += weight;
-            if best.is_none_or(|best| current[index] > current[best]) {
-                best = Some(index);
-            }
+/// nginx's smooth weighted round robin over this worker's current weights.
+fn smooth(weights: &Weights, choice: &Choice<'_>) -> Option<usize> {
+    let slot = &weights.current[worker::current() % weights.current.len()];
+    let mut current = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut total = 0i64;
+    let mut best: Option<usize> = None;
+    for &index in choice.members() {
+        if !choice.usable(index) {
+            continue;
         }
-        let best = best?;
-        current[best] -= total;
-        Some(best)
+        let weight = choice.weight(index) as i64;
+        current[index] += weight;
+        total += weight;
+        if best.is_none_or(|best| current[index] > current[best]) {
+            best = Some(index);
+        }
     }
+    let best = best?;
+    current[best] -= total;
+    Some(best)
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl<S: Strategy> Pool<S> {
         };
         let mut retries = 0;
         loop {
-            excluded.push(slot.index());
+            excluded.push(slot.backend().id());
             let backend = slot.backend();
             let started = clock::now();
             let error = match conn::open(&backend.spec.upstream, self.spec.timeouts.connect).await {
@@ -75,7 +75,7 @@ impl<S: Strategy> Pool<S> {
                 }
                 Err(error) => error,
             };
-            tracing::warn!(pool = self.spec.name, server = %backend.spec.upstream, %error, "cannot open a tunnel");
+            tracing::warn!(pool = self.spec.name, server = %backend, %error, "cannot open a tunnel");
             self.count_failure(backend);
             if retries >= retry.attempts || !retry.on.covers(&error) {
                 return None;

@@ -268,6 +268,16 @@ impl Backend {
     /// A backend that waits `delay` before each answer (health checks excepted).
     pub async fn start_slow(name: &'static str, delay: Duration) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Backend::serve(name, delay, listener)
+    }
+
+    /// A backend listening on `addr` (a loopback address), or `None` if it is taken.
+    pub async fn start_on(name: &'static str, addr: SocketAddr) -> Option<Backend> {
+        let listener = TcpListener::bind(addr).await.ok()?;
+        Some(Backend::serve(name, Duration::ZERO, listener))
+    }
+
+    fn serve(name: &'static str, delay: Duration, listener: TcpListener) -> Backend {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             seen: Mutex::default(),
