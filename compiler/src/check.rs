@@ -394,7 +394,12 @@ fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
                 .with_help("backup servers are used only when every primary server is down"),
         );
     }
-    if let Some(retry) = &pool.retry {
+    // Names may stand for several servers; only a pool of addresses has a known size.
+    let fixed = pool
+        .servers
+        .iter()
+        .all(|s| matches!(s.address.value, ast::Address::Socket(_)));
+    if let Some(retry) = pool.retry.as_ref().filter(|_| fixed) {
         let servers = pool.servers.len() as u32;
         if retry.value.attempts.value >= servers {
             out.push(

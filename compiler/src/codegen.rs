@@ -334,6 +334,7 @@ fn server_spec(server: &Server) -> TokenStream {
             let authority = format!("{host}:{port}");
             quote! { ::edge_runtime::Upstream::Name(#authority) }
         }
+        Address::Srv(name) => quote! { ::edge_runtime::Upstream::Srv(#name) },
     };
     if server.weight == 1 && server.max_conns == 0 && !server.backup {
         return quote! { ::edge_runtime::ServerSpec::new(#upstream) };

@@ -215,7 +215,12 @@ pub struct Timeouts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
     Socket(SocketAddr),
-    Name { host: String, port: u16 },
+    Name {
+        host: String,
+        port: u16,
+    },
+    /// `dns_srv "_http._tcp.users.internal"`: servers from SRV records.
+    Srv(String),
 }
 
 /// `route NAME { on LISTENER ... forward POOL | respond STATUS "BODY" }`

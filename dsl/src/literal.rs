@@ -107,11 +107,25 @@ pub fn server_address(arg: &Arg) -> Read<Address> {
     let port = match &address {
         Address::Socket(socket) => socket.port(),
         Address::Name { port, .. } => *port,
+        Address::Srv(_) => unreachable!("SRV names are read by `srv_name`"),
     };
     if port == 0 {
         return Err(bad(arg, "server address", "a server's port cannot be 0"));
     }
     Ok(Spanned::new(address, arg.span))
+}
+
+/// An SRV name: `"_http._tcp.users.internal"`.
+pub fn srv_name(arg: &Arg) -> Read<Address> {
+    let name = arg.text.trim_end_matches('.').to_ascii_lowercase();
+    if !arg.is_quoted() || !is_dns_name(&name) {
+        return Err(bad(
+            arg,
+            "SRV name",
+            "an SRV name is a quoted DNS name such as `\"_http._tcp.users.internal\"`",
+        ));
+    }
+    Ok(Spanned::new(Address::Srv(name), arg.span))
 }
 
 fn is_dns_name(host: &str) -> bool {

@@ -165,6 +165,7 @@ pool app {
 pool other {
     balance hash cookie("sid")
     server 10.0.0.3:80
+    dns_srv "_http._tcp.Users.internal."
     health tcp
 }
 "#,

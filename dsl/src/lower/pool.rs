@@ -52,6 +52,21 @@ impl Lowering {
         for directive in directives {
             match directive.name.value.as_str() {
                 "server" => pool.servers.extend(self.server(directive)),
+                "dns_srv" => {
+                    if let Some([name]) =
+                        self.args(directive, 1, "dns_srv \"_http._tcp.users.internal\"")
+                    {
+                        if let Some(address) = self.keep(literal::srv_name(name)) {
+                            pool.servers.push(Server {
+                                address,
+                                weight: None,
+                                max_conns: None,
+                                backup: None,
+                                span: directive.head_span(),
+                            });
+                        }
+                    }
+                }
                 "balance" if self.once(&mut seen, directive) => {
                     if let Some(balance) = self.balance(directive) {
                         pool.balance = balance;
