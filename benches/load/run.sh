@@ -11,7 +11,7 @@
 #
 # Three nginx backends (1 worker each, 1 KiB and 64 KiB files) on 127.0.0.1:18301-18303; the
 # proxies round robin over them with upstream keep-alive and X-Forwarded-For, no logging:
-# Edge (bench.edge, EDGE_WORKERS=1) on 18310, nginx (1 worker) on 18320 (TLS 18321), HAProxy
+# Edge (bench.edge, EDGE_WORKERS=1) on 18310 (TLS 18311), nginx (1 worker) on 18320 (TLS 18321), HAProxy
 # (nbthread 1) on 18330 (TLS 18331). The proxy under test runs on CPU 0; backends and load
 # generators on CPU 1. Scenarios: a) HTTP/1.1 keep-alive 1 KiB, b) a new connection per
 # request, c) 64 KiB responses, d) TLS HTTP/1.1, e) TLS HTTP/2 (h2load), f) RSS with
@@ -39,6 +39,7 @@ export EDGE_CACHE_DIR=${EDGE_CACHE_DIR:-$repo/target/edge-load}
 
 BACKENDS=(18301 18302 18303)
 EDGE_PORT=18310
+EDGE_TLS=18311
 NGINX_PORT=18320
 NGINX_TLS=18321
 HAPROXY_PORT=18330
@@ -103,14 +104,6 @@ wait_port() {
     return 1
 }
 
-# ---- build Edge ----
-
-echo "building edgec and the Edge proxy (EDGE_CACHE_DIR=$EDGE_CACHE_DIR)" >&2
-(cd "$repo" && cargo build --release --bin edgec >&2)
-"$repo/target/release/edgec" build "$here/bench.edge" -o "$work/edge-proxy" >&2
-# From here on this shell, and whatever it starts without its own taskset, stays on CPU 1.
-taskset -pc 1 $$ >/dev/null
-
 # ---- content, certificate ----
 
 # nginx workers run unprivileged: they must reach the files (the throwaway key stays private).
@@ -122,6 +115,32 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -subj /CN=localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
 chmod 600 "$work/key.pem" "$work/haproxy.pem"
+
+# ---- build Edge ----
+
+# bench.edge plus a TLS listener on the certificate just made (its path is compiled in).
+cp "$here/bench.edge" "$work/bench.edge"
+cat >>"$work/bench.edge" <<EDGE
+
+listener web_tls {
+    bind 127.0.0.1:$EDGE_TLS
+    header_timeout 60s
+    tls {
+        cert "cert.pem"
+        key "key.pem"
+    }
+}
+
+route all_tls {
+    on web_tls
+    forward backends
+}
+EDGE
+echo "building edgec and the Edge proxy (EDGE_CACHE_DIR=$EDGE_CACHE_DIR)" >&2
+(cd "$repo" && cargo build --release --bin edgec >&2)
+"$repo/target/release/edgec" build "$work/bench.edge" -o "$work/edge-proxy" >&2
+# From here on this shell, and whatever it starts without its own taskset, stays on CPU 1.
+taskset -pc 1 $$ >/dev/null
 
 # ---- backends: three nginx, one worker each, on CPU 1 ----
 
@@ -251,12 +270,12 @@ taskset -c 0 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
 pid_of[haproxy]=$!
 pids+=("${pid_of[edge]}" "${pid_of[nginx]}" "${pid_of[haproxy]}")
 
-for port in "${BACKENDS[@]}" $EDGE_PORT $NGINX_PORT $NGINX_TLS $HAPROXY_PORT $HAPROXY_TLS; do
+for port in "${BACKENDS[@]}" $EDGE_PORT $EDGE_TLS $NGINX_PORT $NGINX_TLS $HAPROXY_PORT $HAPROXY_TLS; do
     wait_port "$port"
 done
 
-# Every proxy answers /1k and /64k in full, over plain and (but Edge) TLS, before measuring.
-python3 - "$EDGE_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$NGINX_TLS" "$HAPROXY_TLS" <<'PY'
+# Every proxy answers /1k and /64k in full, over plain and TLS, before measuring.
+python3 - "$EDGE_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$EDGE_TLS" "$NGINX_TLS" "$HAPROXY_TLS" <<'PY'
 import ssl, sys, urllib.request
 ctx = ssl.create_default_context()
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
@@ -320,6 +339,7 @@ to_ms() {
 port_of() { # proxy tls?
     case "$1${2:-}" in
         edge) echo $EDGE_PORT ;;
+        edgetls) echo $EDGE_TLS ;;
         nginx) echo $NGINX_PORT ;;
         nginxtls) echo $NGINX_TLS ;;
         haproxy) echo $HAPROXY_PORT ;;
@@ -384,7 +404,6 @@ measure() { # scenario proxy
         b_new_conn_1k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy")/1k" -H "Connection: close" ;;
         c_keepalive_64k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy")/64k" ;;
         d_tls_h1_1k | e_tls_h2_1k)
-            if [ "$proxy" = edge ]; then return; fi # no TLS yet
             port=$(port_of "$proxy" tls)
             if [ "$scenario" = d_tls_h1_1k ]; then
                 run_wrk "$1" "$2" "https://127.0.0.1:$port/1k"
@@ -396,14 +415,13 @@ measure() { # scenario proxy
 }
 
 : >"$work/results"
-total=$((ROUNDS * (${#SCENARIOS[@]} * 3 - 2)))
+total=$((ROUNDS * ${#SCENARIOS[@]} * 3))
 done_runs=0
 for round in $(seq "$ROUNDS"); do
     # Rotate which proxy goes first, so none always runs right after another's load.
     order=("${PROXIES[@]:$(((round - 1) % 3))}" "${PROXIES[@]:0:$(((round - 1) % 3))}")
     for scenario in "${SCENARIOS[@]}"; do
         for proxy in "${order[@]}"; do
-            if [ "$proxy" = edge ] && [[ $scenario == d_* || $scenario == e_* ]]; then continue; fi
             done_runs=$((done_runs + 1))
             echo "round $round/$ROUNDS, run $done_runs/$total: $scenario $proxy" >&2
             measure "$scenario" "$proxy"
@@ -450,10 +468,6 @@ done
     echo "|---|---|---|---|---|---|---|"
     for scenario in "${SCENARIOS[@]}"; do
         for proxy in "${PROXIES[@]}"; do
-            if [ "$proxy" = edge ] && [[ $scenario == d_* || $scenario == e_* ]]; then
-                echo "| $scenario | edge | n/a (no TLS yet) | | | | |"
-                continue
-            fi
             awk -v s="$scenario" -v p="$proxy" '
                 function median(list,   a, n, i, j, t) {
                     n = split(list, a, " ")
