@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use support::{edgec, stderr, Answer, Backends, HttpClient, Proxy};
+use support::{build_and_start, Answer, Backends, HttpClient};
 
 fn servers(addrs: &[SocketAddr], options: &[&str]) -> String {
     addrs
@@ -98,18 +98,7 @@ route latency {{\n    on web\n    path /latency\n    forward latency\n}}
         servers(&slow_pair.addrs, &[]),
         servers(&slow_pair.addrs, &[]),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("balancing.edge");
-    std::fs::write(&file, &config).unwrap();
-    let binary = dir.path().join("proxy");
-    let output = edgec(&[
-        "build",
-        file.to_str().unwrap(),
-        "-o",
-        binary.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}\n{config}", stderr(&output));
-    let proxy = Proxy::start(&binary, 1);
+    let (_dir, proxy) = build_and_start("balancing", &config, 1);
     let base = format!("http://{}", proxy.addr("web"));
     let client = HttpClient::new();
 

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use support::{edgec, stderr, Proxy};
+use support::build_and_start;
 
 /// A TCP echo server on its own thread: echoes until the client's EOF, then writes `bye N`
 /// (N its id) and closes.
@@ -54,18 +54,7 @@ pool echo {{\n    server {}\n    server {}\n}}\n
 route tunnel {{\n    on tcp_in\n    forward echo\n}}\n",
         servers[0], servers[1]
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tcp.edge");
-    std::fs::write(&file, &config).unwrap();
-    let binary = dir.path().join("proxy");
-    let output = edgec(&[
-        "build",
-        file.to_str().unwrap(),
-        "-o",
-        binary.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let proxy = Proxy::start(&binary, 1);
+    let (_dir, proxy) = build_and_start("tcp", &config, 1);
     let addr = proxy.addr("tcp_in");
 
     // 10 MB out while reading the echo back concurrently, then half-close: the server sees

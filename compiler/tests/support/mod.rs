@@ -27,6 +27,24 @@ pub fn edgec(args: &[&str]) -> Output {
         .expect("edgec runs")
 }
 
+/// Builds `config` (saved as `NAME.edge` in a fresh folder) with `edgec build` and starts the
+/// proxy, waiting for its `listeners` start-up lines. The folder lives as long as the proxy.
+pub fn build_and_start(name: &str, config: &str, listeners: usize) -> (tempfile::TempDir, Proxy) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.edge"));
+    std::fs::write(&file, config).unwrap();
+    let binary = dir.path().join("proxy");
+    let output = edgec(&[
+        "build",
+        file.to_str().unwrap(),
+        "-o",
+        binary.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}\n{config}", stderr(&output));
+    let proxy = Proxy::start(&binary, listeners);
+    (dir, proxy)
+}
+
 /// `EDGE_CACHE_DIR` when set (CI shares it with the smoke test), else the test target folder.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("EDGE_CACHE_DIR")
