@@ -30,7 +30,7 @@ use crate::{
     respond::bad_request,
     server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
     tls::{self, TlsListener},
-    Cx, Gateway, Request, Response,
+    Cx, Gateway, Request, RequestBody, Response,
 };
 
 /// hyper refuses a smaller HTTP/1 read buffer.
@@ -201,7 +201,7 @@ impl<G: Gateway> Connection<G> {
     fn service(
         self,
     ) -> impl hyper::service::Service<
-        Request,
+        http::Request<hyper::body::Incoming>,
         Response = Response,
         Error = Infallible,
         Future = impl std::future::Future<Output = Result<Response, Infallible>> + Send,
@@ -209,7 +209,10 @@ impl<G: Gateway> Connection<G> {
         let connection = Arc::new(self);
         service_fn(move |req| {
             let connection = Arc::clone(&connection);
-            async move { Ok::<_, Infallible>(connection.handle(req).await) }
+            async move {
+                let req = req.map(RequestBody::client);
+                Ok::<_, Infallible>(connection.handle(req).await)
+            }
         })
     }
 

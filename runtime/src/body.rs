@@ -1,7 +1,10 @@
-//! Bodies: the response body (a fixed text, or an upstream body streamed through), and the
-//! request body sent upstream (the client's, or empty when a request is sent again).
+//! Bodies: the response body (a fixed text, or an upstream body streamed through), the request
+//! body as the gateway sees it (the client's, possibly capped, or one read in full by a
+//! policy), and the request body sent upstream (that one, or empty when a request is sent
+//! again).
 
 use std::{
+    fmt,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -36,6 +39,13 @@ impl Body {
         let bytes = (!text.is_empty()).then(|| Bytes::from_static(text.as_bytes()));
         Body {
             kind: Kind::Full(bytes),
+        }
+    }
+
+    /// A body known in full, e.g. a reason text made for one request.
+    pub(crate) fn from_bytes(bytes: Bytes) -> Body {
+        Body {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
         }
     }
 
@@ -97,22 +107,161 @@ impl http_body::Body for Body {
     }
 }
 
-/// The body of a request sent upstream: the client's body, or nothing for a retried request
-/// (only requests whose body was empty are ever sent twice).
+/// A request body as the gateway and its policies see it: the client's body, streamed, or a
+/// body a policy has read in full (and put back). It may carry a size cap: past the cap, the
+/// stream ends in [`BodyError::TooLarge`], and forwarding such a request answers 413.
+#[derive(Debug)]
+pub struct RequestBody {
+    kind: RequestKind,
+    /// Bytes still allowed through; `u64::MAX` when uncapped.
+    allowed: u64,
+}
+
+#[derive(Debug)]
+enum RequestKind {
+    Client(Incoming),
+    /// `None` once sent (or when empty).
+    Full(Option<Bytes>),
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The client's stream failed (reset, malformed framing, connection lost).
+    Client(hyper::Error),
+    /// The body is longer than the cap set with [`RequestBody::limit`].
+    TooLarge,
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Client(e) => write!(f, "reading the request body failed: {e}"),
+            BodyError::TooLarge => f.write_str("the request body is larger than allowed"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BodyError::Client(e) => Some(e),
+            BodyError::TooLarge => None,
+        }
+    }
+}
+
+impl RequestBody {
+    pub(crate) fn client(body: Incoming) -> RequestBody {
+        RequestBody {
+            kind: RequestKind::Client(body),
+            allowed: u64::MAX,
+        }
+    }
+
+    /// A body known in full.
+    pub fn full(bytes: Bytes) -> RequestBody {
+        RequestBody {
+            kind: RequestKind::Full((!bytes.is_empty()).then_some(bytes)),
+            allowed: u64::MAX,
+        }
+    }
+
+    /// Caps the body at `max` bytes (a lower cap set earlier stays). Fails at once when the
+    /// declared length (`Content-Length`) is already over the cap; otherwise a stream that
+    /// goes past it ends in [`BodyError::TooLarge`].
+    pub fn limit(&mut self, max: u64) -> Result<(), BodyError> {
+        use http_body::Body as _;
+        self.allowed = self.allowed.min(max);
+        if self.size_hint().lower() > self.allowed {
+            return Err(BodyError::TooLarge);
+        }
+        Ok(())
+    }
+
+    /// Reads the whole body, at most `max` bytes (and within any cap already set), and keeps
+    /// the bytes read as the body, so the request can still be forwarded. Trailers are dropped.
+    pub async fn read_to_end(&mut self, max: u64) -> Result<Bytes, BodyError> {
+        use http_body_util::BodyExt;
+        self.limit(max)?;
+        let mut collected = bytes::BytesMut::new();
+        while let Some(frame) = self.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                collected.extend_from_slice(&data);
+            }
+        }
+        let bytes = collected.freeze();
+        *self = RequestBody::full(bytes.clone());
+        Ok(bytes)
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        let frame = match &mut this.kind {
+            RequestKind::Client(body) => match std::task::ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Poll::Ready(Some(Err(BodyError::Client(e)))),
+                None => return Poll::Ready(None),
+            },
+            RequestKind::Full(bytes) => match bytes.take() {
+                Some(bytes) => Frame::data(bytes),
+                None => return Poll::Ready(None),
+            },
+        };
+        if let Some(data) = frame.data_ref() {
+            let len = data.len() as u64;
+            if len > this.allowed {
+                this.allowed = 0;
+                return Poll::Ready(Some(Err(BodyError::TooLarge)));
+            }
+            if this.allowed != u64::MAX {
+                this.allowed -= len;
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            RequestKind::Client(body) => body.is_end_stream(),
+            RequestKind::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            RequestKind::Client(body) => body.size_hint(),
+            RequestKind::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}
+
+/// The body of a request sent upstream: the gateway's request body, or nothing for a retried
+/// request (only requests whose body was empty are ever sent twice).
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    Client(Incoming),
+    Client(RequestBody),
     Empty,
 }
 
 impl http_body::Body for Outgoing {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             Outgoing::Client(body) => Pin::new(body).poll_frame(cx),
             Outgoing::Empty => Poll::Ready(None),
@@ -161,5 +310,14 @@ mod tests {
         assert!(body.is_end_stream());
         assert_eq!(body.size_hint().exact(), Some(0));
         assert!(body.collect().await.unwrap().to_bytes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_body_over_its_cap_is_refused_at_once() {
+        let mut body = RequestBody::full(Bytes::from_static(b"0123456789"));
+        assert!(matches!(body.limit(9), Err(BodyError::TooLarge)));
+        let mut body = RequestBody::full(Bytes::from_static(b"0123456789"));
+        assert_eq!(body.read_to_end(10).await.unwrap(), "0123456789");
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "0123456789");
     }
 }

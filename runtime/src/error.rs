@@ -24,6 +24,9 @@ pub(crate) enum UpstreamError {
     Exchange(hyper::Error),
     /// No server of the pool is usable: all down, or all at their connection cap.
     Unavailable,
+    /// The client's body went past the cap a policy set while it was being sent; not the
+    /// server's fault.
+    BodyTooLarge,
 }
 
 impl UpstreamError {
@@ -37,6 +40,7 @@ impl UpstreamError {
             UpstreamError::Connect(_)
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => respond(502, "502 Bad Gateway\n"),
+            UpstreamError::BodyTooLarge => respond(413, "413 Content Too Large\n"),
             UpstreamError::Unavailable => {
                 let mut response = respond(503, "503 Service Unavailable\n");
                 response.headers_mut().insert(RETRY_AFTER, RETRY_AFTER_SECS);
@@ -55,6 +59,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
             UpstreamError::Unavailable => f.write_str("no server is usable"),
+            UpstreamError::BodyTooLarge => f.write_str("the request body is larger than allowed"),
         }
     }
 }

@@ -21,6 +21,7 @@ mod health;
 mod host;
 mod normalize;
 mod passive;
+mod policy;
 mod pool;
 mod proxy_protocol;
 mod rand;
@@ -40,8 +41,9 @@ pub use balance::{
     ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random, RoundRobin,
     Strategy,
 };
-pub use body::Body;
+pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
+pub use policy::{Caller, LoadError, Policy};
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
 pub use redirect::redirect_https;
@@ -59,7 +61,7 @@ pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFil
 use std::future::Future;
 
 /// A request as the gateway receives it: the body streams from the client.
-pub type Request = http::Request<hyper::body::Incoming>;
+pub type Request = http::Request<RequestBody>;
 
 /// A response as the gateway returns it.
 pub type Response = http::Response<Body>;

@@ -25,7 +25,7 @@ pub(crate) use live::resolved_once;
 use crate::{
     backend::{Backend, Pooled, Slot},
     balance::{Choice, Target},
-    body::Outgoing,
+    body::{BodyError, Outgoing},
     budget::RetryBudget,
     clock::{self, Nanos},
     conn,
@@ -270,7 +270,14 @@ impl<S: Strategy> Pool<S> {
                         }
                     }
                     unsent => {
-                        let error = UpstreamError::Exchange(failed.into_error());
+                        let error = failed.into_error();
+                        if body_too_large(&error) {
+                            return Err(Failure::Error {
+                                error: UpstreamError::BodyTooLarge,
+                                unsent: None,
+                            });
+                        }
+                        let error = UpstreamError::Exchange(error);
                         return Err(self.failed(backend, error, unsent));
                     }
                 },
@@ -320,6 +327,18 @@ impl<S: Strategy> Pool<S> {
             }
         }
     }
+}
+
+/// Whether an exchange failed because the client's body went past its cap.
+fn body_too_large(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(BodyError::TooLarge) = cause.downcast_ref::<BodyError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// What a request's pick may hash.

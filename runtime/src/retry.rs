@@ -70,7 +70,7 @@ impl RetryOn {
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => self.connect_error,
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => self.timeout,
-            UpstreamError::Unavailable => false,
+            UpstreamError::Unavailable | UpstreamError::BodyTooLarge => false,
         }
     }
 }

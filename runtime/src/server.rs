@@ -20,7 +20,7 @@ use crate::{
     accept::accept,
     tcp,
     tls::{CertReloader, TlsError, TlsListener},
-    worker, Gateway, TlsSpec,
+    worker, Gateway, LoadError, TlsSpec,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -157,20 +157,20 @@ fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
 
 /// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
 /// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
-/// sockets, calls `make()` once, prints `listening NAME http://ADDR` per listener
+/// sockets, calls `make()` once (which builds the policies), prints `listening NAME http://ADDR` per listener
 /// (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout once the pools'
 /// names have been resolved (each waited for up to its connect timeout), and serves with one
 /// single-threaded runtime per worker until SIGTERM or SIGINT; then every worker drains for up
 /// to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP re-reads the TLS
 /// files ([`CertReloader::reload`]). A certificate or key that cannot be used, or a listener
-/// that cannot be bound, is reported on stderr in one `edge: ...` line and exits 1.
+/// that cannot be bound, or a policy that cannot be built, is reported on stderr in one `edge: ...` line and exits 1.
 ///
 /// One runtime per core rather than one work-stealing runtime: measured faster on the request
 /// path (docs/benchmarks.md), since a client connection, its upstream connection and their
 /// wake-ups stay on one thread.
 pub fn run<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
-    make: impl FnOnce() -> G,
+    make: impl FnOnce() -> Result<G, LoadError>,
 ) -> ExitCode {
     init_logging();
     let tls = match load_tls(listeners) {
@@ -206,7 +206,14 @@ pub fn run<G: Gateway>(
     let (gateway, signals) = {
         // Pools start their background tasks, and signals register, on worker 0's runtime.
         let _entered = runtimes[0].enter();
-        (Arc::new(make()), Signals::install())
+        (make().map(Arc::new), Signals::install())
+    };
+    let gateway = match gateway {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     // Pools with servers given by name resolve them once before anything is served.
     runtimes[0].block_on(crate::pool::resolved_once());

@@ -79,7 +79,7 @@ fn child() {
                 ..LISTENERS[0].1
             },
         )]));
-        let code = edge_runtime::run(listeners, || Edge);
+        let code = edge_runtime::run(listeners, || Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     let listeners = match mode.strip_prefix("taken:") {
@@ -95,7 +95,7 @@ fn child() {
             },
         )])),
     };
-    let code = edge_runtime::run(listeners, || Edge);
+    let code = edge_runtime::run(listeners, || Ok(Edge));
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
 }
 

@@ -1,0 +1,67 @@
+//! Per-route policies: authentication, rate limits, validation, header edits and the rest.
+//!
+//! A route's policies run as a static chain of direct calls that generated code writes out in
+//! `use` order: each policy's [`Policy::request`] may edit the request or answer in its place;
+//! once the route's action has answered, each [`Policy::response`] that ran edits the response,
+//! in reverse order (the first policy sees the response last, as in a middleware stack). A
+//! policy that refuses a request still gets the earlier policies' response edits applied to its
+//! answer, so e.g. CORS headers reach a 401.
+//!
+//! Policies are built once at start-up from `static` specs (files are read and keys, schemas
+//! and patterns compiled then) and shared by every worker.
+
+use std::{fmt, future::Future};
+
+use crate::{Cx, Request, Response};
+
+/// One step of a route's chain.
+pub trait Policy: Send + Sync + 'static {
+    /// What the request step hands to the response step of the same request.
+    type Ticket: Send;
+
+    /// Looks at (and may edit) the request. `Err` is the answer the client gets instead: the
+    /// rest of the chain and the route's action do not run.
+    fn request(
+        &self,
+        req: &mut Request,
+        cx: &Cx,
+    ) -> impl Future<Output = Result<Self::Ticket, Response>> + Send;
+
+    /// Edits the response to a request whose request step passed.
+    fn response(&self, ticket: Self::Ticket, resp: &mut Response) {
+        let _ = (ticket, resp);
+    }
+}
+
+/// Who is calling, as established by an authentication policy; kept in the request's
+/// extensions for the policies that follow (e.g. a rate limit keyed by consumer or claim).
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// The consumer's name: an API key's or user's name, or a token's `sub`.
+    pub consumer: Option<Box<str>>,
+    /// A verified token's claims.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Caller {
+    /// The caller recorded on `req`, if an authentication policy ran.
+    pub fn of(req: &Request) -> Option<&Caller> {
+        req.extensions().get::<Caller>()
+    }
+}
+
+/// A policy that cannot be built at start-up: a file that cannot be read or does not parse.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The policy's name in the `.edge` file.
+    pub policy: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy `{}`: {}", self.policy, self.reason)
+    }
+}
+
+impl std::error::Error for LoadError {}
