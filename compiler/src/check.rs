@@ -8,7 +8,7 @@ use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, StatusRange};
 use edge_dsl::{Diagnostic, Ident, Label};
 
 use crate::model::{self, Model};
-use crate::{config_tests, files};
+use crate::{config_tests, files, policy_files};
 
 /// The model when the config is valid, and every diagnostic (errors and warnings) found.
 pub struct Checked {
@@ -34,7 +34,18 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         config.routes.iter().map(|r| &r.name),
         &mut diagnostics,
     );
+    duplicates(
+        "policy",
+        config.policies.iter().map(|p| &p.name),
+        &mut diagnostics,
+    );
     bind_conflicts(&config.listeners, &mut diagnostics);
+    let policies: Vec<Option<model::Policy>> = config
+        .policies
+        .iter()
+        .map(|policy| policy_files::policy(policy, base, &mut diagnostics))
+        .collect();
+    let mut policy_used = vec![false; config.policies.len()];
     for pool in &config.pools {
         duplicate_servers(pool, &mut diagnostics);
         pool_checks(pool, &mut diagnostics);
@@ -85,7 +96,44 @@ pub fn check(config: &Config, base: &Path) -> Checked {
                 body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
             }),
             ast::Action::RedirectHttps => Ok(model::Action::RedirectHttps),
+            ast::Action::Redirect { status, location } => Ok(model::Action::Redirect {
+                status: status.value,
+                location: location.value.clone(),
+            }),
         };
+        if let Some(timeout) = route
+            .timeout
+            .as_ref()
+            .filter(|_| !matches!(route.action.value, ast::Action::Forward(_)))
+        {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` has a timeout but does not forward",
+                    route.name
+                ))
+                .with_label(Label::primary(timeout.span, "nothing to wait for"))
+                .with_label(Label::secondary(route.action.span, "answered at the edge"))
+                .with_help("`timeout` bounds the wait for a pool's answer"),
+            );
+        }
+        let mut uses = Vec::new();
+        for (index, name) in route.uses.iter().enumerate() {
+            if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
+                diagnostics.push(
+                    Diagnostic::error(format!("route `{}` uses `{name}` twice", route.name))
+                        .with_label(Label::primary(name.span, "used again here"))
+                        .with_label(Label::secondary(first.span, "first used here")),
+                );
+                continue;
+            }
+            match resolve(name, "policy", config.policies.iter().map(|p| &p.name)) {
+                Ok(policy) => {
+                    policy_used[policy] = true;
+                    uses.push(policy);
+                }
+                Err(error) => diagnostics.push(error),
+            }
+        }
         let (listener, action) = match (listener, action) {
             (Ok(listener), Ok(action)) => (listener, action),
             (listener, action) => {
@@ -151,6 +199,9 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             hosts: route.hosts.iter().map(|h| h.value.clone()).collect(),
             path: route.path.as_ref().map(|p| p.value.clone()),
             methods: route.methods.iter().map(|m| m.value).collect(),
+            matchers: route.matchers.iter().map(|m| m.value.clone()).collect(),
+            policies: uses,
+            timeout: route.timeout.as_ref().map(|t| t.value),
             action,
         });
     }
@@ -186,9 +237,20 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         }
     }
 
+    for (policy, used) in config.policies.iter().zip(policy_used) {
+        if !used {
+            diagnostics.push(
+                Diagnostic::warning(format!("policy `{}` is never used", policy.name))
+                    .with_label(Label::primary(policy.span, "no route uses it"))
+                    .with_help(format!("attach it to a route with `use {}`", policy.name)),
+            );
+        }
+    }
+
     let model = Model {
         listeners,
         pools: config.pools.iter().map(pool).collect(),
+        policies: policies.into_iter().flatten().collect(),
     };
     Checked {
         model: Some(model),
@@ -345,7 +407,10 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         .iter()
         .map(|h| h.span)
         .chain(route.path.as_ref().map(|p| p.span))
-        .chain(route.methods.iter().map(|m| m.span));
+        .chain(route.methods.iter().map(|m| m.span))
+        .chain(route.matchers.iter().map(|m| m.span))
+        .chain(route.uses.iter().map(|u| u.span))
+        .chain(route.timeout.as_ref().map(|t| t.span));
     for span in matchers {
         out.push(
             Diagnostic::error(format!(
@@ -360,14 +425,16 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         );
     }
     match &route.action.value {
-        ast::Action::Respond { .. } | ast::Action::RedirectHttps => out.push(
-            Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
-                .with_label(Label::primary(
-                    route.action.span,
-                    "there is no request to answer",
-                ))
-                .with_help("routes on a `mode tcp` listener only `forward`"),
-        ),
+        ast::Action::Respond { .. } | ast::Action::RedirectHttps | ast::Action::Redirect { .. } => {
+            out.push(
+                Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
+                    .with_label(Label::primary(
+                        route.action.span,
+                        "there is no request to answer",
+                    ))
+                    .with_help("routes on a `mode tcp` listener only `forward`"),
+            )
+        }
         ast::Action::Forward(name) => {
             let pool = pools.iter().find(|p| p.name.value == name.value);
             if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
@@ -538,7 +605,17 @@ fn covers(earlier: &ast::Route, later: &ast::Route) -> bool {
         (Some(earlier), None) => earlier.value == PathMatch::Prefix("/".to_owned()),
         (Some(earlier), Some(later)) => path_covers(&earlier.value, &later.value),
     };
-    hosts && methods && paths
+    // A later route asking for more (or the same) request conditions is shadowed; one that
+    // does not ask for an earlier route's condition may still match without it.
+    let matchers = earlier.matchers.iter().all(|condition| {
+        later.matchers.iter().any(|l| {
+            l.value == condition.value
+                || (condition.value.value.is_none()
+                    && l.value.part == condition.value.part
+                    && l.value.name == condition.value.name)
+        })
+    });
+    hosts && methods && paths && matchers
 }
 
 fn host_covers(pattern: &HostPattern, host: &HostPattern) -> bool {

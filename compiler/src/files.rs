@@ -14,17 +14,22 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Where `written` is: relative paths start from the config's folder.
-fn resolve(base: &Path, written: &str) -> PathBuf {
+pub(crate) fn resolve(base: &Path, written: &str) -> PathBuf {
     base.join(written)
 }
 
 /// The path as the proxy will open it: absolute, so it does not depend on where the proxy
 /// is started.
-fn absolute(path: PathBuf) -> PathBuf {
+pub(crate) fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-fn unreadable(what: &str, file: &Spanned<String>, path: &Path, reason: String) -> Diagnostic {
+pub(crate) fn unreadable(
+    what: &str,
+    file: &Spanned<String>,
+    path: &Path,
+    reason: String,
+) -> Diagnostic {
     Diagnostic::error(format!("cannot use {what} `{}`", file.value))
         .with_label(Label::primary(file.span, reason))
         .with_help(format!("looked for it at {}", path.display()))

@@ -17,6 +17,7 @@ mod config_tests;
 mod files;
 mod ident;
 pub mod model;
+mod policy_files;
 mod router;
 
 pub use builder::{compile, Builder, Error};

@@ -4,13 +4,37 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HostPattern, Method, PathMatch, ProxyVersion, StatusRange};
+use edge_dsl::ast::{
+    Address, Balance, HostPattern, Method, PathMatch, PolicyKind, ProxyVersion, RequestMatch,
+    StatusRange,
+};
 
 #[derive(Clone, Debug)]
 pub struct Model {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
+    pub policies: Vec<Policy>,
 }
+
+/// A policy as written, with every file it names checked and its path made absolute. Fields
+/// left out keep the defaults below.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub kind: PolicyKind,
+}
+
+/// How far clocks may disagree on a token's `exp` and `nbf` (jsonwebtoken's default).
+pub const JWT_LEEWAY: Duration = Duration::from_secs(60);
+/// Claims a token must carry unless `require` says otherwise.
+pub const JWT_REQUIRED: &[&str] = &["exp"];
+/// The header an API key is read from unless `header` or `query` says otherwise.
+pub const API_KEY_HEADER: &str = "x-api-key";
+pub const BASIC_AUTH_REALM: &str = "edge";
+/// Distinct rate-limit keys remembered at once; idle ones are forgotten first.
+pub const RATE_LIMIT_MAX_KEYS: u32 = 100_000;
+/// CORS methods when `methods` is left out (the CORS-safelisted ones).
+pub const CORS_METHODS: &[Method] = &[Method::Get, Method::Head, Method::Post];
 
 #[derive(Clone, Debug)]
 pub struct Listener {
@@ -113,6 +137,12 @@ pub struct Route {
     pub hosts: Vec<HostPattern>,
     pub path: Option<PathMatch>,
     pub methods: Vec<Method>,
+    /// Header, query and cookie conditions.
+    pub matchers: Vec<RequestMatch>,
+    /// Indices into `Model::policies`, in `use` order.
+    pub policies: Vec<usize>,
+    /// The longest wait for the answer's head.
+    pub timeout: Option<Duration>,
     pub action: Action,
 }
 
@@ -126,4 +156,8 @@ pub enum Action {
     },
     /// To the same URL over HTTPS.
     RedirectHttps,
+    Redirect {
+        status: u16,
+        location: String,
+    },
 }

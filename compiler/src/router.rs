@@ -1,5 +1,6 @@
 //! Generates a listener's router: a function that maps (method, host, path) to the first of the
-//! listener's routes, in the order written, whose conditions all hold.
+//! listener's routes, in the order written, whose conditions all hold. Routes with header,
+//! query or cookie conditions make it take the request too; those are checked last.
 //!
 //! Small tables become one chain of direct comparisons, which is fastest when short. Larger
 //! tables become a decision tree whose size grows with the table, not with its square:
@@ -12,7 +13,7 @@
 //! - routes without a path condition are candidates everywhere, so they are looked up by host
 //!   class instead, and the earlier of the two hits wins.
 
-use edge_dsl::ast::{HostPattern, Method, PathMatch};
+use edge_dsl::ast::{HostPattern, Method, PathMatch, RequestPart};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -42,8 +43,12 @@ pub fn router(
     let method = parameter("method", routes.iter().any(|r| !r.methods.is_empty()));
     let host = parameter("host", routes.iter().any(|r| !r.hosts.is_empty()));
     let path = parameter("path", routes.iter().any(|r| path_matcher(r).is_some()));
+    let request = routes
+        .iter()
+        .any(|r| !r.matchers.is_empty())
+        .then(|| quote! { , req: &::edge_runtime::Request });
     quote! {
-        fn #fn_name(#method: &::edge_runtime::http::Method, #host: &str, #path: &str) -> Option<#enum_name> {
+        fn #fn_name(#method: &::edge_runtime::http::Method, #host: &str, #path: &str #request) -> Option<#enum_name> {
             #classify
             #body
         }
@@ -248,8 +253,8 @@ fn string_switch(
     }}
 }
 
-/// One route's host and method conditions (the path is decided elsewhere), each a list of
-/// alternatives; an empty list means no condition.
+/// One route's host, method and request conditions (the path is decided elsewhere), each a
+/// list of alternatives; an empty list means no condition.
 fn host_and_method(route: &Route, hosts: &HostClasses) -> Vec<Vec<TokenStream>> {
     let mut conditions = Vec::new();
     if let Some(classes) = hosts.accepted(&route.hosts) {
@@ -279,6 +284,24 @@ fn host_and_method(route: &Route, hosts: &HostClasses) -> Vec<Vec<TokenStream>> 
     }
     if !route.methods.is_empty() {
         conditions.push(method_condition(&route.methods));
+    }
+    for condition in &route.matchers {
+        let name = &condition.name;
+        let value = match &condition.value {
+            Some(value) => quote! { Some(#value) },
+            None => quote! { None },
+        };
+        conditions.push(vec![match condition.part {
+            RequestPart::Header => {
+                quote! { ::edge_runtime::header_is(req.headers(), #name, #value) }
+            }
+            RequestPart::Query => {
+                quote! { ::edge_runtime::query_is(req.uri().query(), #name, #value) }
+            }
+            RequestPart::Cookie => {
+                quote! { ::edge_runtime::cookie_is(req.headers(), #name, #value) }
+            }
+        }]);
     }
     conditions
 }

@@ -1,13 +1,14 @@
-//! Typed literals: durations, sizes, addresses, statuses, methods, paths and host patterns.
+//! Typed literals: durations, sizes, addresses, statuses, methods, paths, host patterns, header
+//! names and values, rates and networks.
 //! Each reader takes one argument and returns its value or a diagnostic pointing into it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::ast::{Address, HostPattern, Method, PathMatch, StatusRange};
+use crate::ast::{Address, Cidr, HostPattern, Method, PathMatch, Rate, StatusRange};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::span::Spanned;
-use crate::syntax::Arg;
+use crate::syntax::{Arg, ArgKind};
 
 type Read<T> = Result<Spanned<T>, Diagnostic>;
 
@@ -345,4 +346,101 @@ pub fn test_url(arg: &Arg) -> Result<(String, String), Diagnostic> {
         PathMatch::Exact(path) => Ok((host, path)),
         PathMatch::Prefix(_) => unreachable!("an exact path was asked for"),
     }
+}
+
+/// A quoted string, taken as is.
+pub fn text(arg: &Arg, what: &str, example: &str) -> Read<String> {
+    if !arg.is_quoted() {
+        return Err(Diagnostic::error(format!("{what} is a quoted string"))
+            .with_label(Label::primary(arg.span, "not quoted"))
+            .with_help(format!("write it as `{example}`")));
+    }
+    Ok(Spanned::new(arg.text.clone(), arg.span))
+}
+
+/// A header name (quoted or bare), lower-cased: an RFC 9110 token.
+pub fn header_name(arg: &Arg) -> Read<String> {
+    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
+    let valid = !arg.text.is_empty()
+        && arg
+            .text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || TOKEN_EXTRA.contains(&b));
+    if !valid || matches!(arg.kind, ArgKind::Call(_)) {
+        return Err(bad(
+            arg,
+            "header name",
+            "a header name is letters, digits and `-`, such as `\"x-user-id\"`",
+        ));
+    }
+    Ok(Spanned::new(arg.text.to_ascii_lowercase(), arg.span))
+}
+
+/// A header value: a quoted string of visible ASCII characters and spaces.
+pub fn header_value(arg: &Arg) -> Read<String> {
+    let value = text(arg, "a header value", "\"value\"")?;
+    if !value
+        .value
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
+        return Err(bad(
+            arg,
+            "header value",
+            "header values here are visible ASCII characters and spaces",
+        ));
+    }
+    Ok(value)
+}
+
+/// `10/s`, `600/m`, `1000/h`: a number of requests per second, minute or hour.
+pub fn rate(arg: &Arg) -> Read<Rate> {
+    const HELP: &str = "a rate is a number of requests per unit: `10/s`, `600/m` or `1000/h`";
+    let (count, unit) = arg
+        .text
+        .split_once('/')
+        .ok_or_else(|| bad(arg, "rate", HELP))?;
+    let per = match unit {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(bad(arg, "rate", HELP)),
+    };
+    let count = count
+        .parse::<u32>()
+        .ok()
+        .filter(|count| (1..=1_000_000).contains(count))
+        .ok_or_else(|| bad(arg, "rate", "the count is a whole number from 1 to 1000000"))?;
+    Ok(Spanned::new(Rate { count, per }, arg.span))
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or one address (`192.0.2.7`, a /32 or /128).
+pub fn cidr(arg: &Arg) -> Read<Cidr> {
+    const HELP: &str = "a network is an address with a prefix length, such as `10.0.0.0/8` or `2001:db8::/32`, or one address";
+    let (addr, prefix) = match arg.text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (arg.text.as_str(), None),
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| bad(arg, "network", HELP))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(prefix) => prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| bad(arg, "network", &format!("the prefix length is 0 to {max}")))?,
+        None => max,
+    };
+    let host_bits_set = match addr {
+        IpAddr::V4(v4) => u32::from(v4).checked_shl(u32::from(prefix)).unwrap_or(0) != 0,
+        IpAddr::V6(v6) => u128::from(v6).checked_shl(u32::from(prefix)).unwrap_or(0) != 0,
+    };
+    if host_bits_set {
+        return Err(bad(
+            arg,
+            "network",
+            "the address has bits set past the prefix length; write the network's first address",
+        ));
+    }
+    Ok(Spanned::new(Cidr { addr, prefix }, arg.span))
 }

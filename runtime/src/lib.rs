@@ -19,6 +19,7 @@ mod forward;
 mod framing;
 mod health;
 mod host;
+mod matching;
 mod normalize;
 mod passive;
 mod policy;
@@ -43,10 +44,11 @@ pub use balance::{
 };
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
+pub use matching::{cookie_is, header_is, query_is};
 pub use policy::{Caller, LoadError, Policy};
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
-pub use redirect::redirect_https;
+pub use redirect::{redirect_https, redirect_to};
 pub use respond::{not_found, respond};
 pub use server::{
     run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,

@@ -1,4 +1,5 @@
-//! `redirect https`: sends a client to the same host, path and query over HTTPS.
+//! Redirects: `redirect https` sends a client to the same host, path and query over HTTPS;
+//! `redirect STATUS "LOCATION"` sends it to a fixed place.
 
 use http::{header::LOCATION, uri::PathAndQuery, HeaderValue, Method, StatusCode};
 
@@ -31,6 +32,23 @@ pub fn redirect_https<B>(req: &http::Request<B>, cx: &Cx) -> Response {
         _ => StatusCode::PERMANENT_REDIRECT,
     };
     response.headers_mut().insert(LOCATION, location);
+    response
+}
+
+/// Answers `status` (a 3xx) with `Location: location` and no body. A location that is not a
+/// valid header value (the compiler rules that out) or a status out of range gives 500.
+pub fn redirect_to(status: u16, location: &'static str) -> Response {
+    let mut response = Response::new(Body::from_static(""));
+    match (
+        StatusCode::from_u16(status),
+        HeaderValue::from_str(location),
+    ) {
+        (Ok(status), Ok(location)) => {
+            *response.status_mut() = status;
+            response.headers_mut().insert(LOCATION, location);
+        }
+        _ => *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+    }
     response
 }
 
@@ -89,5 +107,12 @@ mod tests {
             false,
         );
         assert_eq!(redirect_https(&req, &cx).status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_fixed_redirect_has_its_status_and_location() {
+        let response = redirect_to(302, "https://example.com/new");
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(response.headers()[LOCATION], "https://example.com/new");
     }
 }

@@ -2,17 +2,18 @@
 //! directives each block accepts, how many arguments they take and of which type, which are
 //! required and which may appear once; it reports every mistake it finds, not just the first.
 
+mod policy;
 mod pool;
 mod test;
 mod tls;
 
-use crate::ast::{Action, Config, Listener, Mode, Route};
+use crate::ast::{Action, Config, Listener, Mode, RequestMatch, RequestPart, Route};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
-const ITEMS: [&str; 4] = ["listener", "pool", "route", "test"];
+const ITEMS: [&str; 5] = ["listener", "pool", "route", "policy", "test"];
 const LISTENER: [&str; 5] = [
     "bind",
     "mode",
@@ -20,9 +21,12 @@ const LISTENER: [&str; 5] = [
     "header_timeout",
     "idle_timeout",
 ];
-const ROUTE: [&str; 7] = [
-    "on", "host", "path", "methods", "forward", "respond", "redirect",
+const ROUTE: [&str; 12] = [
+    "on", "host", "path", "methods", "header", "query", "cookie", "use", "timeout", "forward",
+    "respond", "redirect",
 ];
+/// Route directives that may be given several times.
+const ROUTE_REPEATABLE: [&str; 4] = ["host", "header", "query", "cookie"];
 
 /// Collects diagnostics while lowering goes on.
 #[derive(Default)]
@@ -39,6 +43,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
             "listener" => config.listeners.extend(lowering.listener(directive)),
             "pool" => config.pools.extend(lowering.pool(directive)),
             "route" => config.routes.extend(lowering.route(directive)),
+            "policy" => config.policies.extend(lowering.policy(directive)),
             "test" => config.tests.extend(lowering.test(directive)),
             _ => lowering.unknown(directive, "at the top level", &ITEMS),
         }
@@ -322,10 +327,13 @@ impl Lowering {
         let mut hosts = Vec::new();
         let mut path = None;
         let mut methods = Vec::new();
+        let mut matchers = Vec::new();
+        let mut uses = Vec::new();
+        let mut timeout = None;
         let mut action: Option<Spanned<Action>> = None;
         for directive in directives {
             let directive_name = directive.name.value.as_str();
-            if ROUTE.contains(&directive_name) && directive_name != "host" {
+            if ROUTE.contains(&directive_name) && !ROUTE_REPEATABLE.contains(&directive_name) {
                 if matches!(directive_name, "forward" | "respond" | "redirect") {
                     if let Some(first) = &action {
                         self.error(
@@ -372,6 +380,17 @@ impl Lowering {
                         }
                     }
                 }
+                "header" | "query" | "cookie" => matchers.extend(self.request_match(directive)),
+                "use" => {
+                    if let Some(args) = self.some_args(directive, "use auth, limit") {
+                        uses.extend(args.iter().filter_map(|arg| self.reference(arg)));
+                    }
+                }
+                "timeout" => {
+                    if let Some([duration]) = self.args(directive, 1, "timeout 5s") {
+                        timeout = self.keep(literal::duration(duration));
+                    }
+                }
                 "forward" => {
                     if let Some([pool]) = self.args(directive, 1, "forward POOL") {
                         action = self
@@ -382,24 +401,7 @@ impl Lowering {
                 "respond" => {
                     action = self.respond(directive);
                 }
-                "redirect" => {
-                    action = match self.args(directive, 1, "redirect https") {
-                        Some([scheme]) if scheme.is_bare() && scheme.text == "https" => {
-                            Some(Spanned::new(Action::RedirectHttps, directive.head_span()))
-                        }
-                        Some([other]) => {
-                            self.error(
-                                Diagnostic::error(format!("cannot redirect to `{}`", other.text))
-                                    .with_label(Label::primary(other.span, "expected `https`"))
-                                    .with_help(
-                                        "`redirect https` sends clients to the same URL over HTTPS",
-                                    ),
-                            );
-                            None
-                        }
-                        _ => None,
-                    };
-                }
+                "redirect" => action = self.redirect(directive),
                 _ => self.unknown(directive, "in a route", &ROUTE),
             }
         }
@@ -423,8 +425,91 @@ impl Lowering {
             hosts,
             path,
             methods,
+            matchers,
+            uses,
+            timeout,
             action: action?,
         })
+    }
+
+    /// `redirect https`, or `redirect STATUS "LOCATION"`.
+    fn redirect(&mut self, directive: &Directive) -> Option<Spanned<Action>> {
+        let usage = "redirect https` or `redirect 301 \"https://example.com/\"";
+        let action = match directive.args.as_slice() {
+            [scheme] if directive.block.is_none() && scheme.is_bare() && scheme.text == "https" => {
+                Action::RedirectHttps
+            }
+            [status, location] if directive.block.is_none() => {
+                let status = self.keep(literal::status(status));
+                let location = self.keep(literal::header_value(location));
+                let status = status?;
+                if !matches!(status.value, 301 | 302 | 303 | 307 | 308) {
+                    self.error(
+                        Diagnostic::error(format!("`{}` is not a redirect status", status.value))
+                            .with_label(Label::primary(
+                                status.span,
+                                "expected 301, 302, 303, 307 or 308",
+                            ))
+                            .with_help("301 and 308 are permanent, 302, 303 and 307 temporary"),
+                    );
+                    return None;
+                }
+                Action::Redirect {
+                    status,
+                    location: location?,
+                }
+            }
+            [other] if directive.block.is_none() => {
+                self.error(
+                    Diagnostic::error(format!("cannot redirect to `{}`", other.text))
+                        .with_label(Label::primary(
+                            other.span,
+                            "expected `https` or a status and a location",
+                        ))
+                        .with_help(format!("write `{usage}`")),
+                );
+                return None;
+            }
+            _ => {
+                self.args(directive, 2, usage);
+                return None;
+            }
+        };
+        Some(Spanned::new(action, directive.head_span()))
+    }
+
+    /// `header "x-beta" ["1"]`, `query "version" ["2"]`, `cookie "canary" ["yes"]`.
+    fn request_match(&mut self, directive: &Directive) -> Option<Spanned<RequestMatch>> {
+        let part = match directive.name.value.as_str() {
+            "header" => RequestPart::Header,
+            "query" => RequestPart::Query,
+            _ => RequestPart::Cookie,
+        };
+        let usage = format!("{} \"name\" \"value\"", directive.name);
+        let (name, value) = match directive.args.as_slice() {
+            [name] if directive.block.is_none() => (name, None),
+            [name, value] if directive.block.is_none() => (name, Some(value)),
+            _ => {
+                self.args(directive, 2, &usage);
+                return None;
+            }
+        };
+        let name = match part {
+            RequestPart::Header => self.keep(literal::header_name(name)),
+            _ => self.keep(literal::text(name, "the name", &usage)),
+        };
+        let value = match value {
+            Some(value) => Some(self.keep(literal::header_value(value))?.value),
+            None => None,
+        };
+        Some(Spanned::new(
+            RequestMatch {
+                part,
+                name: name?.value,
+                value,
+            },
+            directive.head_span(),
+        ))
     }
 
     fn respond(&mut self, directive: &Directive) -> Option<Spanned<Action>> {

@@ -25,7 +25,7 @@ const PASSIVE: [&str; 3] = ["max_fails", "fail_timeout", "consecutive_5xx"];
 const RETRY_ON: [&str; 3] = ["connect_error", "timeout", "5xx"];
 
 /// A list of names for help lines: "`a`, `b`, `c`".
-fn listed(names: &[&str]) -> String {
+pub(super) fn listed(names: &[&str]) -> String {
     names
         .iter()
         .map(|name| format!("`{name}`"))
@@ -270,7 +270,10 @@ impl Lowering {
         }
     }
 
-    fn duration(&mut self, directive: &Directive) -> Option<Spanned<std::time::Duration>> {
+    pub(super) fn duration(
+        &mut self,
+        directive: &Directive,
+    ) -> Option<Spanned<std::time::Duration>> {
         let usage = format!("{} 5s", directive.name);
         let [duration] = self.args(directive, 1, &usage)? else {
             unreachable!("args checked the count")
@@ -278,7 +281,12 @@ impl Lowering {
         self.keep(literal::duration(duration))
     }
 
-    fn count(&mut self, directive: &Directive, min: u32, max: u32) -> Option<Spanned<u32>> {
+    pub(super) fn count(
+        &mut self,
+        directive: &Directive,
+        min: u32,
+        max: u32,
+    ) -> Option<Spanned<u32>> {
         let usage = format!("{} {min}", directive.name);
         let [count] = self.args(directive, 1, &usage)? else {
             unreachable!("args checked the count")

@@ -123,7 +123,7 @@ impl Lowering {
     }
 
     /// A quoted file path.
-    fn file(&mut self, directive: &Directive) -> Option<Spanned<String>> {
+    pub(super) fn file(&mut self, directive: &Directive) -> Option<Spanned<String>> {
         let usage = format!("{} \"path/to/file.pem\"", directive.name);
         let [path] = self.args(directive, 1, &usage)? else {
             unreachable!("args checked the count")

@@ -1,18 +1,21 @@
 //! Code generation: the checked Model becomes one Rust module (tokens built with `quote!`,
 //! parsed into a `syn::File`, pretty-printed) that wires the runtime's typed building blocks:
 //! a `Listener` enum, one static spec per listener and pool, an `Edge` struct whose fields are
-//! the pools with their strategy as a type, a generated router per listener and `main`.
+//! the pools with their strategy as a type and the policies, a generated router per listener,
+//! each route's policy chain written out as direct calls, and `main`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HashKey, ProxyVersion};
+use edge_dsl::ast::{Address, Balance, HashKey, LimitKey, PolicyKind, ProxyVersion};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Server, Tls};
+use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Route, Server, Tls};
 use crate::router::router;
+
+mod policy;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
 pub fn generate(model: &Model, source: &str) -> String {
@@ -72,10 +75,13 @@ fn module(model: &Model) -> TokenStream {
         .map(|pool| strategy(&pool.balance))
         .unzip();
 
+    let policies = Policies::new(model);
     let mut routers = Vec::new();
     let mut arms = Vec::new();
     let mut tunnels = Vec::new();
-    for (listener, variant) in model.listeners.iter().zip(&listener_variants) {
+    for (listener_index, (listener, variant)) in
+        model.listeners.iter().zip(&listener_variants).enumerate()
+    {
         if let Mode::Tcp { .. } = listener.mode {
             arms.push(quote! { Listener::#variant => ::edge_runtime::not_found(), });
             // The checker allows one route per tcp listener: it has nothing to match on.
@@ -92,26 +98,20 @@ fn module(model: &Model) -> TokenStream {
         let enum_name = format_ident!("{variant}Route");
         let fn_name = format_ident!("route_{}", snake(&variant.to_string()));
         let route_variants = unique(listener.routes.iter().map(|r| r.name.as_str()), camel, "");
-        let route_arms = listener
+        let route_arms = listener.routes.iter().zip(&route_variants).enumerate().map(
+            |(index, (route, name))| {
+                let fields = policies.fields_of(listener_index, index, route);
+                let body = route_body(route, &pool_fields, &fields);
+                quote! { Some(#enum_name::#name) => #body, }
+            },
+        );
+        let request = listener
             .routes
             .iter()
-            .zip(&route_variants)
-            .map(|(route, name)| {
-                let action = match &route.action {
-                    Action::Forward(pool) => {
-                        let field = &pool_fields[*pool];
-                        quote! { self.#field.forward(req, cx).await }
-                    }
-                    Action::Respond { status, body } => {
-                        let status = Literal::u16_unsuffixed(*status);
-                        quote! { ::edge_runtime::respond(#status, #body) }
-                    }
-                    Action::RedirectHttps => quote! { ::edge_runtime::redirect_https(&req, cx) },
-                };
-                quote! { Some(#enum_name::#name) => #action, }
-            });
+            .any(|r| !r.matchers.is_empty())
+            .then(|| quote! { , &req });
         arms.push(quote! {
-            Listener::#variant => match #fn_name(req.method(), cx.host(), req.uri().path()) {
+            Listener::#variant => match #fn_name(req.method(), cx.host(), req.uri().path() #request) {
                 #(#route_arms)*
                 None => ::edge_runtime::not_found(),
             },
@@ -151,6 +151,12 @@ fn module(model: &Model) -> TokenStream {
         (quote! { _req }, quote! { _cx })
     };
 
+    let policy_specs = policies.specs();
+    let (policy_fields, policy_types, policy_builds) = policies.fields();
+    // A chain binds every policy's ticket, `()` for most kinds, the same way.
+    let allow_unit_tickets =
+        (!policy_fields.is_empty()).then(|| quote! { #[allow(clippy::let_unit_value)] });
+
     quote! {
         /// The listeners, one variant each.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,19 +169,24 @@ fn module(model: &Model) -> TokenStream {
 
         #(#pool_specs)*
 
-        /// The proxy: every pool, its strategy a type.
+        #(#policy_specs)*
+
+        /// The proxy: every pool, its strategy a type, and every policy.
         pub struct Edge {
             #(#pool_fields: ::edge_runtime::Pool<#pool_types>,)*
+            #(#policy_fields: #policy_types,)*
         }
 
         impl Edge {
-            fn new() -> Self {
-                Edge {
+            fn new() -> Result<Self, ::edge_runtime::LoadError> {
+                Ok(Edge {
                     #(#pool_fields: ::edge_runtime::Pool::new(&#pool_statics, #pool_strategies),)*
-                }
+                    #(#policy_fields: #policy_builds,)*
+                })
             }
         }
 
+        #allow_unit_tickets
         impl ::edge_runtime::Gateway for Edge {
             type Listener = Listener;
 
@@ -199,6 +210,188 @@ fn module(model: &Model) -> TokenStream {
             ::edge_runtime::run(LISTENERS, Edge::new)
         }
     }
+}
+
+/// The policies the routes use: one spec per policy, and one `Edge` field per instance (one
+/// per policy, but one per route for a rate limit keyed by route, whose bucket is the route's).
+struct Policies {
+    /// Per used policy: its index in the model, its static's name and what it generates.
+    specs: Vec<(usize, proc_macro2::Ident, policy::Generated)>,
+    /// Per instance: the field's name and the index into `specs`.
+    instances: Vec<(proc_macro2::Ident, usize)>,
+    /// (listener, route, policy) → instance, for per-route instances; policy → instance else.
+    per_route: Vec<((usize, usize, usize), usize)>,
+    shared: Vec<(usize, usize)>,
+}
+
+impl Policies {
+    fn new(model: &Model) -> Policies {
+        let per_route = |policy: usize| matches!(&model.policies[policy].kind, PolicyKind::RateLimit(limit) if limit.key == LimitKey::Route);
+        let mut used = Vec::new();
+        let mut instance_names = Vec::new();
+        let mut instance_of = Vec::new();
+        for (l, listener) in model.listeners.iter().enumerate() {
+            for (r, route) in listener.routes.iter().enumerate() {
+                for &p in &route.policies {
+                    if !used.contains(&p) {
+                        used.push(p);
+                    }
+                    let name = &model.policies[p].name;
+                    if per_route(p) {
+                        instance_names.push(format!("{name}_{}", route.name));
+                        instance_of.push((p, Some((l, r))));
+                    } else if !instance_of.iter().any(|(q, _)| *q == p) {
+                        instance_names.push(name.clone());
+                        instance_of.push((p, None));
+                    }
+                }
+            }
+        }
+        let statics = unique(
+            used.iter().map(|&p| model.policies[p].name.as_str()),
+            |name| snake(name).to_ascii_uppercase(),
+            "POLICY_",
+        );
+        let fields = unique(instance_names.iter().map(String::as_str), snake, "policy_");
+        let specs: Vec<_> = used
+            .iter()
+            .zip(statics)
+            .map(|(&p, name)| (p, name, policy::generate(&model.policies[p])))
+            .collect();
+        let spec_of = |p: usize| specs.iter().position(|(q, _, _)| *q == p).unwrap_or(0);
+        let mut policies = Policies {
+            instances: Vec::new(),
+            per_route: Vec::new(),
+            shared: Vec::new(),
+            specs: Vec::new(),
+        };
+        for (index, ((p, place), field)) in instance_of.into_iter().zip(fields).enumerate() {
+            policies.instances.push((field, spec_of(p)));
+            match place {
+                Some((l, r)) => policies.per_route.push(((l, r, p), index)),
+                None => policies.shared.push((p, index)),
+            }
+        }
+        policies.specs = specs;
+        policies
+    }
+
+    fn specs(&self) -> Vec<TokenStream> {
+        self.specs
+            .iter()
+            .map(|(_, name, generated)| {
+                let (ty, spec) = (&generated.spec_type, &generated.spec);
+                quote! { static #name: #ty = #spec; }
+            })
+            .collect()
+    }
+
+    /// Each instance's field, type and the expression that builds it in `Edge::new`.
+    fn fields(
+        &self,
+    ) -> (
+        Vec<&proc_macro2::Ident>,
+        Vec<&TokenStream>,
+        Vec<TokenStream>,
+    ) {
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        for (field, spec) in &self.instances {
+            let (_, name, generated) = &self.specs[*spec];
+            let ty = &generated.policy_type;
+            out.0.push(field);
+            out.1.push(ty);
+            out.2.push(if generated.loads {
+                quote! { #ty::load(&#name)? }
+            } else {
+                quote! { #ty::new(&#name) }
+            });
+        }
+        out
+    }
+
+    /// The fields of a route's policies, in `use` order.
+    fn fields_of(&self, listener: usize, index: usize, route: &Route) -> Vec<&proc_macro2::Ident> {
+        route
+            .policies
+            .iter()
+            .filter_map(|&p| {
+                let instance = self
+                    .per_route
+                    .iter()
+                    .find(|(key, _)| *key == (listener, index, p))
+                    .map(|(_, instance)| *instance)
+                    .or_else(|| {
+                        let shared = self.shared.iter().find(|(q, _)| *q == p);
+                        shared.map(|(_, instance)| *instance)
+                    })?;
+                Some(&self.instances[instance].0)
+            })
+            .collect()
+    }
+}
+
+/// A route's answer: its action, under its timeout, behind its policy chain.
+fn route_body(
+    route: &Route,
+    pool_fields: &[proc_macro2::Ident],
+    policies: &[&proc_macro2::Ident],
+) -> TokenStream {
+    let action = match &route.action {
+        Action::Forward(pool) => {
+            let field = &pool_fields[*pool];
+            match route.timeout {
+                Some(timeout) => {
+                    let timeout = duration(timeout);
+                    quote! { ::edge_runtime::deadline(#timeout, self.#field.forward(req, cx)).await }
+                }
+                None => quote! { self.#field.forward(req, cx).await },
+            }
+        }
+        Action::Respond { status, body } => {
+            let status = Literal::u16_unsuffixed(*status);
+            quote! { ::edge_runtime::respond(#status, #body) }
+        }
+        Action::RedirectHttps => quote! { ::edge_runtime::redirect_https(&req, cx) },
+        Action::Redirect { status, location } => {
+            let status = Literal::u16_unsuffixed(*status);
+            quote! { ::edge_runtime::redirect_to(#status, #location) }
+        }
+    };
+    if policies.is_empty() {
+        return action;
+    }
+    let tickets: Vec<_> = (0..policies.len()).map(|i| format_ident!("t{i}")).collect();
+    let steps = policies.iter().zip(&tickets).enumerate().map(|(i, (field, ticket))| {
+        let undo = policies[..i].iter().zip(&tickets[..i]).rev().map(|(field, ticket)| {
+            quote! { ::edge_runtime::Policy::response(&self.#field, #ticket, &mut response); }
+        });
+        let refused = if i == 0 {
+            quote! { Err(response) => return response, }
+        } else {
+            quote! {
+                Err(mut response) => {
+                    #(#undo)*
+                    return response;
+                }
+            }
+        };
+        quote! {
+            let #ticket = match ::edge_runtime::Policy::request(&self.#field, &mut req, cx).await {
+                Ok(ticket) => ticket,
+                #refused
+            };
+        }
+    });
+    let finish = policies.iter().zip(&tickets).rev().map(|(field, ticket)| {
+        quote! { ::edge_runtime::Policy::response(&self.#field, #ticket, &mut response); }
+    });
+    quote! {{
+        let mut req = req;
+        #(#steps)*
+        let mut response = #action;
+        #(#finish)*
+        response
+    }}
 }
 
 fn listener_spec(listener: &Listener) -> TokenStream {
@@ -451,7 +644,12 @@ fn duration(duration: Duration) -> TokenStream {
 
 fn socket_addr(addr: SocketAddr) -> TokenStream {
     let port = Literal::u16_unsuffixed(addr.port());
-    let ip: TokenStream = match addr.ip() {
+    let ip = ip_addr(addr.ip());
+    quote! { ::std::net::SocketAddr::new(#ip, #port) }
+}
+
+fn ip_addr(ip: IpAddr) -> TokenStream {
+    match ip {
         IpAddr::V4(ip) => {
             let octets = ip.octets().map(Literal::u8_unsuffixed);
             quote! { ::std::net::IpAddr::V4(::std::net::Ipv4Addr::new(#(#octets),*)) }
@@ -460,6 +658,5 @@ fn socket_addr(addr: SocketAddr) -> TokenStream {
             let segments = ip.segments().map(Literal::u16_unsuffixed);
             quote! { ::std::net::IpAddr::V6(::std::net::Ipv6Addr::new(#(#segments),*)) }
         }
-    };
-    quote! { ::std::net::SocketAddr::new(#ip, #port) }
+    }
 }

@@ -1,10 +1,14 @@
 //! The typed AST: every directive of a `.edge` file with its literals already typed and every
 //! node carrying its span. Names are not resolved yet; that is the compiler's job.
 
+mod policy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::span::{Ident, Span, Spanned};
+
+pub use policy::*;
 
 /// A whole `.edge` file, each kind of item in source order.
 #[derive(Clone, Debug, Default)]
@@ -12,6 +16,7 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
+    pub policies: Vec<Policy>,
     pub tests: Vec<Test>,
 }
 
@@ -232,7 +237,30 @@ pub struct Route {
     pub hosts: Vec<Spanned<HostPattern>>,
     pub path: Option<Spanned<PathMatch>>,
     pub methods: Vec<Spanned<Method>>,
+    /// `header`, `query` and `cookie` conditions; all must hold.
+    pub matchers: Vec<Spanned<RequestMatch>>,
+    /// `use a, b, c`: the policies the request goes through, in order.
+    pub uses: Vec<Ident>,
+    /// `timeout D`: the longest wait for the answer's head.
+    pub timeout: Option<Spanned<Duration>>,
     pub action: Spanned<Action>,
+}
+
+/// A condition on the request beyond method, host and path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestMatch {
+    pub part: RequestPart,
+    /// The header (lower-cased), query parameter or cookie name.
+    pub name: String,
+    /// The exact value required; `None`: present with any value.
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestPart {
+    Header,
+    Query,
+    Cookie,
 }
 
 /// A `host` pattern, lower-cased.
@@ -301,6 +329,11 @@ pub enum Action {
     Forward(Ident),
     /// `redirect https`: send the client to the same URL over HTTPS.
     RedirectHttps,
+    /// `redirect 301 "https://example.com/new"`: send the client elsewhere.
+    Redirect {
+        status: Spanned<u16>,
+        location: Spanned<String>,
+    },
     Respond {
         status: Spanned<u16>,
         body: Option<Spanned<String>>,

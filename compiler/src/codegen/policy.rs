@@ -1,0 +1,295 @@
+//! Code generation for policies: each policy's `static` spec, the runtime type that enforces
+//! it, and the expression that builds it at start-up.
+
+use edge_dsl::ast::{
+    AccessRule, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey, Method,
+    PolicyKind, Rewrite,
+};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+
+use super::{duration, ip_addr, number, option};
+use crate::model::{self, Policy};
+
+/// What the generated module needs to know about one policy.
+pub(super) struct Generated {
+    /// The spec's type, such as `::edge_runtime::JwtSpec`.
+    pub spec_type: TokenStream,
+    /// The spec's value, constant.
+    pub spec: TokenStream,
+    /// The type of the `Edge` field that enforces it.
+    pub policy_type: TokenStream,
+    /// Whether building it reads files (`load`, fallible) or not (`new`).
+    pub loads: bool,
+}
+
+pub(super) fn generate(policy: &Policy) -> Generated {
+    let name = &policy.name;
+    let (kind, fields, loads) = match &policy.kind {
+        PolicyKind::Jwt(jwt) => {
+            let keys = match &jwt.keys.value {
+                JwtKeys::Jwks(file) => {
+                    let file = &file.value;
+                    quote! { ::edge_runtime::JwtKeys::Jwks(#file) }
+                }
+                JwtKeys::Pem(file) => {
+                    let file = &file.value;
+                    quote! { ::edge_runtime::JwtKeys::Pem(#file) }
+                }
+            };
+            let algorithms = jwt.algorithms.iter().map(|a| algorithm(a.value));
+            let issuers = jwt.issuers.iter().map(|i| &i.value);
+            let audiences = jwt.audiences.iter().map(|a| &a.value);
+            let leeway = duration(jwt.leeway.as_ref().map_or(model::JWT_LEEWAY, |l| l.value));
+            let required: Vec<&str> = match &jwt.required {
+                Some(required) => required.iter().map(|r| r.value.as_str()).collect(),
+                None => model::JWT_REQUIRED.to_vec(),
+            };
+            let forward = jwt.forward.iter().map(|(claim, header)| {
+                let (claim, header) = (&claim.value, header_name(&header.value));
+                quote! { ::edge_runtime::ForwardClaim { claim: #claim, header: #header } }
+            });
+            (
+                "Jwt",
+                quote! {
+                    keys: #keys,
+                    algorithms: &[#(#algorithms),*],
+                    issuers: &[#(#issuers),*],
+                    audiences: &[#(#audiences),*],
+                    leeway: #leeway,
+                    required: &[#(#required),*],
+                    forward: &[#(#forward),*],
+                },
+                true,
+            )
+        }
+        PolicyKind::ApiKey(api_key) => {
+            let source = match &api_key.source {
+                KeySource::Header(header) => {
+                    let header = header_name(header);
+                    quote! { ::edge_runtime::KeySource::Header(#header) }
+                }
+                KeySource::Query(parameter) => {
+                    quote! { ::edge_runtime::KeySource::Query(#parameter) }
+                }
+            };
+            let keys = &api_key.keys.value;
+            let consumer_header = consumer_header(api_key.consumer_header.as_ref());
+            (
+                "ApiKey",
+                quote! { source: #source, keys: #keys, consumer_header: #consumer_header, },
+                true,
+            )
+        }
+        PolicyKind::BasicAuth(basic) => {
+            let htpasswd = &basic.htpasswd.value;
+            let realm = basic
+                .realm
+                .as_ref()
+                .map_or(model::BASIC_AUTH_REALM, |r| r.value.as_str());
+            let consumer_header = consumer_header(basic.consumer_header.as_ref());
+            (
+                "BasicAuth",
+                quote! { htpasswd: #htpasswd, realm: #realm, consumer_header: #consumer_header, },
+                true,
+            )
+        }
+        PolicyKind::RateLimit(limit) => {
+            let key = match &limit.key {
+                LimitKey::ClientIp => quote! { ::edge_runtime::LimitKey::ClientIp },
+                LimitKey::Header(header) => {
+                    let header = header_name(header);
+                    quote! { ::edge_runtime::LimitKey::Header(#header) }
+                }
+                LimitKey::Claim(claim) => quote! { ::edge_runtime::LimitKey::Claim(#claim) },
+                LimitKey::Consumer => quote! { ::edge_runtime::LimitKey::Consumer },
+                LimitKey::Route => quote! { ::edge_runtime::LimitKey::Route },
+            };
+            let rate = limit.rate.value;
+            let (count, per) = (number(rate.count), duration(rate.per));
+            let burst = number(limit.burst.as_ref().map_or(rate.count, |b| b.value));
+            let algorithm = match limit.algorithm {
+                LimitAlgorithm::TokenBucket => {
+                    quote! { ::edge_runtime::LimitAlgorithm::TokenBucket }
+                }
+                LimitAlgorithm::Gcra => quote! { ::edge_runtime::LimitAlgorithm::Gcra },
+            };
+            let max_keys = number(
+                limit
+                    .max_keys
+                    .as_ref()
+                    .map_or(model::RATE_LIMIT_MAX_KEYS, |m| m.value),
+            );
+            (
+                "RateLimit",
+                quote! {
+                    key: #key,
+                    rate: ::edge_runtime::Rate { count: #count, per: #per },
+                    burst: #burst,
+                    algorithm: #algorithm,
+                    max_keys: #max_keys,
+                },
+                false,
+            )
+        }
+        PolicyKind::Validate(validate) => {
+            let methods = validate.methods.iter().map(|m| method(m.value));
+            let required_headers = validate
+                .required_headers
+                .iter()
+                .map(|h| header_name(&h.value));
+            let content_types = validate.content_types.iter().map(|c| &c.value);
+            let max_body = option(
+                validate
+                    .max_body
+                    .as_ref()
+                    .map(|m| Literal::u64_unsuffixed(m.value).into_token_stream()),
+            );
+            let json_schema = option(validate.json_schema.as_ref().map(|file| {
+                let file = &file.value;
+                quote! { #file }
+            }));
+            (
+                "Validate",
+                quote! {
+                    methods: &[#(#methods),*],
+                    required_headers: &[#(#required_headers),*],
+                    content_types: &[#(#content_types),*],
+                    max_body: #max_body,
+                    json_schema: #json_schema,
+                },
+                true,
+            )
+        }
+        PolicyKind::Cors(cors) => {
+            let origins = cors.origins.iter().map(|o| &o.value);
+            let methods: Vec<TokenStream> = if cors.methods.is_empty() {
+                model::CORS_METHODS.iter().map(|m| method(*m)).collect()
+            } else {
+                cors.methods.iter().map(|m| method(m.value)).collect()
+            };
+            let headers = cors.headers.iter().map(|h| header_name(&h.value));
+            let expose = cors.expose.iter().map(|h| header_name(&h.value));
+            let credentials = cors.credentials.is_some();
+            let max_age = option(cors.max_age.as_ref().map(|m| duration(m.value)));
+            (
+                "Cors",
+                quote! {
+                    origins: &[#(#origins),*],
+                    methods: &[#(#methods),*],
+                    headers: &[#(#headers),*],
+                    expose: &[#(#expose),*],
+                    credentials: #credentials,
+                    max_age: #max_age,
+                },
+                false,
+            )
+        }
+        PolicyKind::Headers(headers) => {
+            let (request, response) = (edits(&headers.request), edits(&headers.response));
+            (
+                "Headers",
+                quote! { request: #request, response: #response, },
+                false,
+            )
+        }
+        PolicyKind::Rewrite(rewrite) => {
+            let rule = match &rewrite.value {
+                Rewrite::StripPrefix(prefix) => {
+                    quote! { ::edge_runtime::RewriteRule::StripPrefix(#prefix) }
+                }
+                Rewrite::ReplacePrefix { from, to } => {
+                    quote! { ::edge_runtime::RewriteRule::ReplacePrefix { from: #from, to: #to } }
+                }
+                Rewrite::Regex {
+                    pattern,
+                    replacement,
+                } => {
+                    let pattern = &pattern.value;
+                    quote! { ::edge_runtime::RewriteRule::Regex { pattern: #pattern, replacement: #replacement } }
+                }
+            };
+            ("Rewrite", quote! { rule: #rule, }, true)
+        }
+        PolicyKind::Access(rules) => {
+            let rules = rules.iter().map(access_rule);
+            ("Access", quote! { rules: &[#(#rules),*], }, false)
+        }
+    };
+    let policy_type = format_ident!("{kind}");
+    let spec_type = format_ident!("{kind}Spec");
+    Generated {
+        spec_type: quote! { ::edge_runtime::#spec_type },
+        spec: quote! { ::edge_runtime::#spec_type { name: #name, #fields } },
+        policy_type: quote! { ::edge_runtime::#policy_type },
+        loads,
+    }
+}
+
+fn header_name(name: &str) -> TokenStream {
+    quote! { ::edge_runtime::http::HeaderName::from_static(#name) }
+}
+
+fn consumer_header(header: Option<&edge_dsl::Spanned<String>>) -> TokenStream {
+    option(header.map(|h| header_name(&h.value)))
+}
+
+fn method(method: Method) -> TokenStream {
+    let constant = format_ident!("{}", method.as_str());
+    quote! { ::edge_runtime::http::Method::#constant }
+}
+
+fn algorithm(algorithm: JwtAlgorithm) -> TokenStream {
+    let variant = match algorithm {
+        JwtAlgorithm::Hs256 => "Hs256",
+        JwtAlgorithm::Hs384 => "Hs384",
+        JwtAlgorithm::Hs512 => "Hs512",
+        JwtAlgorithm::Rs256 => "Rs256",
+        JwtAlgorithm::Rs384 => "Rs384",
+        JwtAlgorithm::Rs512 => "Rs512",
+        JwtAlgorithm::Ps256 => "Ps256",
+        JwtAlgorithm::Ps384 => "Ps384",
+        JwtAlgorithm::Ps512 => "Ps512",
+        JwtAlgorithm::Es256 => "Es256",
+        JwtAlgorithm::Es384 => "Es384",
+        JwtAlgorithm::EdDsa => "EdDsa",
+    };
+    let variant = format_ident!("{variant}");
+    quote! { ::edge_runtime::JwtAlgorithm::#variant }
+}
+
+fn edits(edits: &HeaderEdits) -> TokenStream {
+    if edits.set.is_empty() && edits.add.is_empty() && edits.remove.is_empty() {
+        return quote! { ::edge_runtime::HeaderEdits::NONE };
+    }
+    let pairs = |list: &[(edge_dsl::Spanned<String>, edge_dsl::Spanned<String>)]| {
+        list.iter()
+            .map(|(name, value)| {
+                let (name, value) = (header_name(&name.value), &value.value);
+                quote! { (#name, ::edge_runtime::http::HeaderValue::from_static(#value)) }
+            })
+            .collect::<Vec<_>>()
+    };
+    let (set, add) = (pairs(&edits.set), pairs(&edits.add));
+    let remove = edits.remove.iter().map(|h| header_name(&h.value));
+    quote! {
+        ::edge_runtime::HeaderEdits {
+            set: &[#(#set),*],
+            add: &[#(#add),*],
+            remove: &[#(#remove),*],
+        }
+    }
+}
+
+fn access_rule(rule: &AccessRule) -> TokenStream {
+    let allow = rule.allow;
+    let net = rule.net.value;
+    let addr = ip_addr(net.addr);
+    let prefix = Literal::u8_unsuffixed(net.prefix);
+    quote! {
+        ::edge_runtime::AccessRule {
+            allow: #allow,
+            net: ::edge_runtime::Cidr { addr: #addr, prefix: #prefix },
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Policies as written: `policy NAME = KIND { ... }` items, attached to routes with `use`.
+//! File paths are kept as written (the compiler resolves and checks them); header names are
+//! lower-cased and valid tokens; header values are visible ASCII.
+
+use std::time::Duration;
+
+use crate::ast::Method;
+use crate::span::{Ident, Span, Spanned};
+
+/// `policy NAME = KIND { ... }`
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: Ident,
+    /// The `policy NAME = KIND` head.
+    pub span: Span,
+    pub kind: Spanned<PolicyKind>,
+}
+
+#[derive(Clone, Debug)]
+pub enum PolicyKind {
+    Jwt(Jwt),
+    ApiKey(ApiKey),
+    BasicAuth(BasicAuth),
+    RateLimit(RateLimit),
+    Validate(Validate),
+    Cors(Cors),
+    Headers(Headers),
+    Rewrite(Spanned<Rewrite>),
+    Access(Vec<AccessRule>),
+}
+
+impl PolicyKind {
+    /// The kinds, as written after `=`.
+    pub const NAMES: [&'static str; 9] = [
+        "jwt",
+        "api_key",
+        "basic_auth",
+        "rate_limit",
+        "validate",
+        "cors",
+        "headers",
+        "rewrite",
+        "access",
+    ];
+}
+
+/// `jwt { jwks "f" | public_key "f"  algorithms ..  issuer ..  audience ..  leeway D  require ..
+/// forward_claim CLAIM "header" }`
+#[derive(Clone, Debug)]
+pub struct Jwt {
+    pub keys: Spanned<JwtKeys>,
+    pub algorithms: Vec<Spanned<JwtAlgorithm>>,
+    pub issuers: Vec<Spanned<String>>,
+    pub audiences: Vec<Spanned<String>>,
+    pub leeway: Option<Spanned<Duration>>,
+    /// `None`: the default (`exp`).
+    pub required: Option<Vec<Spanned<String>>>,
+    /// (claim, header)
+    pub forward: Vec<(Spanned<String>, Spanned<String>)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum JwtKeys {
+    Jwks(Spanned<String>),
+    Pem(Spanned<String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Hs384,
+    Hs512,
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    Es384,
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    pub const ALL: [(&'static str, JwtAlgorithm); 12] = [
+        ("HS256", JwtAlgorithm::Hs256),
+        ("HS384", JwtAlgorithm::Hs384),
+        ("HS512", JwtAlgorithm::Hs512),
+        ("RS256", JwtAlgorithm::Rs256),
+        ("RS384", JwtAlgorithm::Rs384),
+        ("RS512", JwtAlgorithm::Rs512),
+        ("PS256", JwtAlgorithm::Ps256),
+        ("PS384", JwtAlgorithm::Ps384),
+        ("PS512", JwtAlgorithm::Ps512),
+        ("ES256", JwtAlgorithm::Es256),
+        ("ES384", JwtAlgorithm::Es384),
+        ("EdDSA", JwtAlgorithm::EdDsa),
+    ];
+}
+
+/// `api_key { keys "f"  header "x-api-key" | query "api_key"  consumer_header "x-consumer" }`
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub keys: Spanned<String>,
+    pub source: KeySource,
+    pub consumer_header: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Header(String),
+    Query(String),
+}
+
+/// `basic_auth { htpasswd "f"  realm "r"  consumer_header "x-consumer" }`
+#[derive(Clone, Debug)]
+pub struct BasicAuth {
+    pub htpasswd: Spanned<String>,
+    pub realm: Option<Spanned<String>>,
+    pub consumer_header: Option<Spanned<String>>,
+}
+
+/// `rate_limit { key K  rate N/s  burst N  algorithm token_bucket|gcra  max_keys N }`
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    pub key: LimitKey,
+    pub rate: Spanned<Rate>,
+    pub burst: Option<Spanned<u32>>,
+    pub algorithm: LimitAlgorithm,
+    pub max_keys: Option<Spanned<u32>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitKey {
+    ClientIp,
+    Header(String),
+    Claim(String),
+    Consumer,
+    Route,
+}
+
+/// `10/s`: `count` requests per `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitAlgorithm {
+    TokenBucket,
+    Gcra,
+}
+
+/// `validate { methods ..  required_headers ..  content_type ..  max_body S  json_schema "f" }`
+#[derive(Clone, Debug, Default)]
+pub struct Validate {
+    pub methods: Vec<Spanned<Method>>,
+    pub required_headers: Vec<Spanned<String>>,
+    /// Media types, lower-cased.
+    pub content_types: Vec<Spanned<String>>,
+    pub max_body: Option<Spanned<u64>>,
+    pub json_schema: Option<Spanned<String>>,
+}
+
+/// `cors { origins ..  methods ..  headers ..  expose ..  credentials  max_age D }`
+#[derive(Clone, Debug, Default)]
+pub struct Cors {
+    pub origins: Vec<Spanned<String>>,
+    pub methods: Vec<Spanned<Method>>,
+    pub headers: Vec<Spanned<String>>,
+    pub expose: Vec<Spanned<String>>,
+    pub credentials: Option<Span>,
+    pub max_age: Option<Spanned<Duration>>,
+}
+
+/// `headers { request { set "n" "v"  add "n" "v"  remove "n" }  response { ... } }`
+#[derive(Clone, Debug, Default)]
+pub struct Headers {
+    pub request: HeaderEdits,
+    pub response: HeaderEdits,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HeaderEdits {
+    pub set: Vec<(Spanned<String>, Spanned<String>)>,
+    pub add: Vec<(Spanned<String>, Spanned<String>)>,
+    pub remove: Vec<Spanned<String>>,
+}
+
+/// One of `strip_prefix /api`, `replace_prefix /v1 /v2`, `regex "PATTERN" "REPLACEMENT"`.
+#[derive(Clone, Debug)]
+pub enum Rewrite {
+    StripPrefix(String),
+    ReplacePrefix {
+        from: String,
+        to: String,
+    },
+    Regex {
+        pattern: Spanned<String>,
+        replacement: String,
+    },
+}
+
+/// `allow CIDR..` / `deny CIDR..`, in order.
+#[derive(Clone, Debug)]
+pub struct AccessRule {
+    pub allow: bool,
+    pub net: Spanned<Cidr>,
+}
+
+/// An IP network: an address with its prefix length (a host: 32 or 128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
