@@ -43,7 +43,10 @@ pub use balance::{
 };
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
-pub use policy::{Caller, LoadError, Policy};
+pub use policy::{
+    ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, ForwardClaim, Jwt, JwtAlgorithm, JwtKeys,
+    JwtSpec, KeySource, LoadError, Policy,
+};
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
 pub use redirect::redirect_https;
