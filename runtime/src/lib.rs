@@ -45,7 +45,10 @@ pub use balance::{
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use matching::{cookie_is, header_is, query_is};
-pub use policy::{Caller, LoadError, Policy};
+pub use policy::{
+    ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, ForwardClaim, Jwt, JwtAlgorithm, JwtKeys,
+    JwtSpec, KeySource, LoadError, Policy,
+};
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
 pub use redirect::{redirect_https, redirect_to};

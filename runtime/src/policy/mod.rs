@@ -10,9 +10,19 @@
 //! Policies are built once at start-up from `static` specs (files are read and keys, schemas
 //! and patterns compiled then) and shared by every worker.
 
+mod api_key;
+mod basic_auth;
+mod jwt;
+
 use std::{fmt, future::Future};
 
+use http::{header::WWW_AUTHENTICATE, HeaderValue};
+
 use crate::{Cx, Request, Response};
+
+pub use api_key::{ApiKey, ApiKeySpec, KeySource};
+pub use basic_auth::{BasicAuth, BasicAuthSpec};
+pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec};
 
 /// One step of a route's chain.
 pub trait Policy: Send + Sync + 'static {
@@ -65,3 +75,18 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// Reads a text file named in a policy's spec; a failure names the file.
+fn read_file(policy: &'static str, what: &str, path: &'static str) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError {
+        policy,
+        reason: format!("cannot read {what} file {path}: {e}"),
+    })
+}
+
+/// The 401 an authentication policy answers with: a short text and its challenge.
+fn unauthorized(body: &'static str, challenge: HeaderValue) -> Response {
+    let mut response = crate::respond(401, body);
+    response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    response
+}
