@@ -14,6 +14,7 @@ mod budget;
 mod clock;
 mod conn;
 mod cx;
+mod deadline;
 mod error;
 mod forward;
 mod framing;
@@ -43,7 +44,12 @@ pub use balance::{
 };
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
-pub use policy::{Caller, LoadError, Policy};
+pub use deadline::deadline;
+pub use policy::{
+    Access, AccessRule, AccessSpec, Caller, Cidr, Cors, CorsSpec, HeaderEdits, Headers,
+    HeadersSpec, LimitAlgorithm, LimitKey, LoadError, Policy, Rate, RateLimit, RateLimitSpec,
+    Rewrite, RewriteRule, RewriteSpec, Validate, ValidateSpec,
+};
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
 pub use redirect::redirect_https;

@@ -10,7 +10,21 @@
 //! Policies are built once at start-up from `static` specs (files are read and keys, schemas
 //! and patterns compiled then) and shared by every worker.
 
+mod access;
+mod cors;
+mod headers;
+mod rate_limit;
+mod rewrite;
+mod validate;
+
 use std::{fmt, future::Future};
+
+pub use access::{Access, AccessRule, AccessSpec, Cidr};
+pub use cors::{Cors, CorsSpec};
+pub use headers::{HeaderEdits, Headers, HeadersSpec};
+pub use rate_limit::{LimitAlgorithm, LimitKey, Rate, RateLimit, RateLimitSpec};
+pub use rewrite::{Rewrite, RewriteRule, RewriteSpec};
+pub use validate::{Validate, ValidateSpec};
 
 use crate::{Cx, Request, Response};
 
