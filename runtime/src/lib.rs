@@ -14,6 +14,7 @@ mod budget;
 mod clock;
 mod conn;
 mod cx;
+mod deadline;
 mod error;
 mod forward;
 mod framing;
@@ -44,10 +45,13 @@ pub use balance::{
 };
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
+pub use deadline::deadline;
 pub use matching::{cookie_is, header_is, query_is};
 pub use policy::{
-    ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, ForwardClaim, Jwt, JwtAlgorithm, JwtKeys,
-    JwtSpec, KeySource, LoadError, Policy,
+    Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, Cidr,
+    Cors, CorsSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys,
+    JwtSpec, KeySource, LimitAlgorithm, LimitKey, LoadError, Policy, Rate, RateLimit,
+    RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, Validate, ValidateSpec,
 };
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;

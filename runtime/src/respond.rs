@@ -1,5 +1,6 @@
 //! Direct answers that do not involve an upstream.
 
+use bytes::Bytes;
 use http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
 
 use crate::{Body, Response};
@@ -11,6 +12,14 @@ pub fn respond(status: u16, body: &'static str) -> Response {
     let mut response = Response::new(Body::from_static(body));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    response
+}
+
+/// Answers with `status` and a `text/plain` body made for this request (e.g. a reason).
+pub(crate) fn respond_text(status: StatusCode, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from_bytes(body));
+    *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
     response
 }

@@ -10,9 +10,15 @@
 //! Policies are built once at start-up from `static` specs (files are read and keys, schemas
 //! and patterns compiled then) and shared by every worker.
 
+mod access;
 mod api_key;
 mod basic_auth;
+mod cors;
+mod headers;
 mod jwt;
+mod rate_limit;
+mod rewrite;
+mod validate;
 
 use std::{fmt, future::Future};
 
@@ -20,9 +26,15 @@ use http::{header::WWW_AUTHENTICATE, HeaderValue};
 
 use crate::{Cx, Request, Response};
 
+pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
+pub use cors::{Cors, CorsSpec};
+pub use headers::{HeaderEdits, Headers, HeadersSpec};
 pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec};
+pub use rate_limit::{LimitAlgorithm, LimitKey, Rate, RateLimit, RateLimitSpec};
+pub use rewrite::{Rewrite, RewriteRule, RewriteSpec};
+pub use validate::{Validate, ValidateSpec};
 
 /// One step of a route's chain.
 pub trait Policy: Send + Sync + 'static {

@@ -1,0 +1,724 @@
+//! `rate_limit`: caps how often one client (or consumer, claim, header value, or the whole
+//! route) may call a route, answering 429 past the cap.
+//!
+//! Each key has a bucket of `burst` requests that refills continuously at `rate`: from idle,
+//! `burst` requests pass at once, then the sustained rate. Two algorithms give the same
+//! decisions with different state:
+//!
+//! - `TokenBucket` keeps the credit left and when it was last updated. Credit is counted in
+//!   nanoseconds: one request costs the emission interval `T = per / count` (rounded down to
+//!   a whole nanosecond, at least 1) and the bucket holds `burst · T`.
+//! - `Gcra` (generic cell rate algorithm, virtual scheduling) keeps one theoretical arrival
+//!   time (TAT) per key. A request at `now` passes when `max(TAT, now) - now ≤ (burst - 1) · T`
+//!   and then moves TAT on by `T`, so `burst` requests pass at once from idle.
+//!
+//! A key is the client's IP (an IPv4-mapped IPv6 address counts as the IPv4 address), a
+//! header's value, a claim of the verified token (a string or a number), the consumer, or one
+//! key for the whole route. When the header, claim or consumer is absent (or empty), the
+//! client's IP is the key instead, so unauthenticated callers are still limited one by one.
+//!
+//! State is shared by every worker: a power-of-two number of shards (up to 32, at most
+//! `max_keys`), each a map behind its own mutex, picked by the key's hash; a lookup holds one
+//! shard's lock for a few comparisons, and an IP key is not allocated. At most `max_keys` keys
+//! are tracked: each shard holds at most `max_keys / shards`. When a new key finds its shard
+//! full, keys whose bucket is full again are forgotten first (that changes no decision); if
+//! that leaves the shard more than three quarters full, the keys whose bucket will be full
+//! soonest are forgotten down to three quarters (found by sampling 32 keys). Those are the
+//! keys forgetting forgives least: a one-off key seen a moment ago goes before a busy key
+//! last seen a little earlier, where least-recently-seen would do the opposite. This costs
+//! two passes over one shard once per quarter-shard of new keys.
+//!
+//! The answers to requests the policy counted carry `RateLimit-Limit` (the burst),
+//! `RateLimit-Remaining` (requests that would pass right now) and `RateLimit-Reset` (seconds
+//! until the bucket is full), after the IETF httpapi rate-limit headers draft, replacing any
+//! the upstream sent; a 429 also carries `Retry-After` (whole seconds, at least 1).
+
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    future::{ready, Future},
+    net::IpAddr,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use http::{
+    header::{HeaderName, HeaderValue, RETRY_AFTER},
+    HeaderMap,
+};
+
+use crate::{
+    clock::{self, Nanos},
+    respond, Caller, Cx, Policy, Request, Response,
+};
+
+/// A `rate_limit` policy as written in the `.edge` file.
+#[derive(Debug)]
+pub struct RateLimitSpec {
+    pub name: &'static str,
+    /// What one bucket is for.
+    pub key: LimitKey,
+    /// The sustained rate; a `count` of 0 counts as 1.
+    pub rate: Rate,
+    /// Requests that may pass at once from idle; 0 counts as 1.
+    pub burst: u32,
+    pub algorithm: LimitAlgorithm,
+    /// The most keys tracked at once; 0 counts as 1.
+    pub max_keys: u32,
+}
+
+/// What a bucket is for. `Header`, `Claim` and `Consumer` fall back to the client's IP when
+/// the request has no such value.
+#[derive(Debug, Clone)]
+pub enum LimitKey {
+    /// The client's IP address.
+    ClientIp,
+    /// The value of a request header.
+    Header(HeaderName),
+    /// A claim of the caller's verified token, rendered when it is a string or a number.
+    Claim(&'static str),
+    /// The caller's consumer name.
+    Consumer,
+    /// One bucket shared by every request of the route.
+    Route,
+}
+
+/// `count` requests per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// How buckets are kept; both give the same decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAlgorithm {
+    TokenBucket,
+    Gcra,
+}
+
+/// The `rate_limit` policy.
+pub struct RateLimit {
+    spec: &'static RateLimitSpec,
+    limiter: Limiter,
+    /// `RateLimit-Limit`, the burst.
+    limit: HeaderValue,
+    numbers: Numbers,
+}
+
+/// What the request step hands to the response step: the quota left after the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    remaining: u64,
+    /// Seconds until the bucket is full.
+    reset: u64,
+}
+
+/// A request over the limit.
+#[derive(Debug, Clone, Copy)]
+struct Limited {
+    quota: Quota,
+    /// Whole seconds, at least 1.
+    retry_after: u64,
+}
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// The most shards a limiter splits its keys over.
+const MAX_SHARDS: u32 = 32;
+
+const SECOND: Nanos = 1_000_000_000;
+
+impl RateLimit {
+    pub fn new(spec: &'static RateLimitSpec) -> RateLimit {
+        let params = Params::new(spec.rate, spec.burst);
+        let max_keys = spec.max_keys.max(1);
+        // A power of two no larger than `max_keys`, so every shard holds at least one key and
+        // all of them together at most `max_keys`.
+        let shards = 1 << (max_keys.min(MAX_SHARDS).ilog2());
+        let limiter = match spec.algorithm {
+            LimitAlgorithm::TokenBucket => {
+                Limiter::TokenBucket(Table::new(params, max_keys, shards))
+            }
+            LimitAlgorithm::Gcra => Limiter::Gcra(Table::new(params, max_keys, shards)),
+        };
+        let burst = u64::from(spec.burst.max(1));
+        RateLimit {
+            spec,
+            limiter,
+            limit: HeaderValue::from(burst),
+            numbers: Numbers::new(burst.max(params.capacity.div_ceil(SECOND))),
+        }
+    }
+
+    /// The request step at time `now`: the quota left, or how long to wait.
+    fn check(&self, req: &Request, cx: &Cx, now: Nanos) -> Result<Quota, Limited> {
+        let decision = self.limiter.take(self.key(req, cx), now);
+        let params = self.limiter.params();
+        let quota = Quota {
+            remaining: decision.credit / params.interval,
+            reset: (params.capacity - decision.credit).div_ceil(SECOND),
+        };
+        if decision.allowed {
+            Ok(quota)
+        } else {
+            Err(Limited {
+                quota,
+                retry_after: (params.interval - decision.credit).div_ceil(SECOND).max(1),
+            })
+        }
+    }
+
+    /// The 429 for a limited request.
+    fn too_many(&self, limited: Limited) -> Response {
+        let mut response = respond(429, "429 Too Many Requests\n");
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, self.numbers.get(limited.retry_after));
+        self.stamp(limited.quota, headers);
+        response
+    }
+
+    fn key(&self, req: &Request, cx: &Cx) -> Key {
+        let text: Option<Box<[u8]>> = match &self.spec.key {
+            LimitKey::Route => return Key::Route,
+            LimitKey::ClientIp => None,
+            LimitKey::Header(name) => req
+                .headers()
+                .get(name)
+                .map(|value| Box::from(value.as_bytes())),
+            LimitKey::Claim(claim) => Caller::of(req)
+                .and_then(|caller| caller.claims.as_ref())
+                .and_then(|claims| match claims.get(*claim)? {
+                    serde_json::Value::String(s) => Some(Box::from(s.as_bytes())),
+                    serde_json::Value::Number(n) => Some(n.to_string().into_bytes().into()),
+                    _ => None,
+                }),
+            LimitKey::Consumer => Caller::of(req)
+                .and_then(|caller| caller.consumer.as_deref())
+                .map(|consumer| Box::from(consumer.as_bytes())),
+        };
+        match text {
+            Some(text) if !text.is_empty() => Key::Text(text),
+            _ => Key::Ip(cx.client().ip().to_canonical()),
+        }
+    }
+
+    fn stamp(&self, quota: Quota, headers: &mut HeaderMap) {
+        headers.insert(RATELIMIT_LIMIT, self.limit.clone());
+        headers.insert(RATELIMIT_REMAINING, self.numbers.get(quota.remaining));
+        headers.insert(RATELIMIT_RESET, self.numbers.get(quota.reset));
+    }
+}
+
+impl Policy for RateLimit {
+    type Ticket = Quota;
+
+    fn request(
+        &self,
+        req: &mut Request,
+        cx: &Cx,
+    ) -> impl Future<Output = Result<Quota, Response>> + Send {
+        ready(self.check(req, cx, clock::now()).map_err(|limited| {
+            tracing::debug!(policy = self.spec.name, client = %cx.client(), "rate limited");
+            self.too_many(limited)
+        }))
+    }
+
+    fn response(&self, quota: Quota, resp: &mut Response) {
+        self.stamp(quota, resp.headers_mut());
+    }
+}
+
+/// Header values for the numbers `0..=n` (at most [`Numbers::MAX`]), made once so answers
+/// only clone them.
+struct Numbers(Box<[HeaderValue]>);
+
+impl Numbers {
+    const MAX: u64 = 1024;
+
+    fn new(n: u64) -> Numbers {
+        Numbers((0..=n.min(Numbers::MAX)).map(HeaderValue::from).collect())
+    }
+
+    fn get(&self, n: u64) -> HeaderValue {
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from(n))
+    }
+}
+
+/// What a bucket is for, as stored: an IP address needs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Ip(IpAddr),
+    Text(Box<[u8]>),
+    Route,
+}
+
+/// The bucket's shape in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    /// The emission interval `T`: what one request costs.
+    interval: Nanos,
+    /// `burst · T`: a full bucket.
+    capacity: Nanos,
+}
+
+impl Params {
+    fn new(rate: Rate, burst: u32) -> Params {
+        let interval = (clock::nanos(rate.per) / u64::from(rate.count.max(1))).max(1);
+        Params {
+            interval,
+            capacity: interval.saturating_mul(u64::from(burst.max(1))),
+        }
+    }
+}
+
+/// The outcome of one request.
+#[derive(Debug, Clone, Copy)]
+struct Decision {
+    allowed: bool,
+    /// The credit left after the request, in nanoseconds, at most the capacity: the bucket is
+    /// full in `capacity - credit` and the next request passes in `interval - credit`.
+    credit: Nanos,
+}
+
+/// One way of keeping a bucket.
+trait Algorithm {
+    type State: Send;
+
+    /// A full bucket at `now`.
+    fn full(params: &Params, now: Nanos) -> Self::State;
+
+    /// Takes one request out of `state` at `now`, if there is credit for it.
+    fn take(params: &Params, state: &mut Self::State, now: Nanos) -> Decision;
+
+    /// When the bucket is (or was) full again: from then on, forgetting it changes nothing.
+    fn full_at(params: &Params, state: &Self::State) -> Nanos;
+}
+
+struct TokenBucket;
+
+struct Bucket {
+    credit: Nanos,
+    at: Nanos,
+}
+
+impl Algorithm for TokenBucket {
+    type State = Bucket;
+
+    fn full(params: &Params, now: Nanos) -> Bucket {
+        Bucket {
+            credit: params.capacity,
+            at: now,
+        }
+    }
+
+    fn take(params: &Params, bucket: &mut Bucket, now: Nanos) -> Decision {
+        let elapsed = now.saturating_sub(bucket.at);
+        let mut credit = bucket.credit.saturating_add(elapsed).min(params.capacity);
+        let allowed = credit >= params.interval;
+        if allowed {
+            credit -= params.interval;
+        }
+        bucket.credit = credit;
+        bucket.at = bucket.at.max(now);
+        Decision { allowed, credit }
+    }
+
+    fn full_at(params: &Params, bucket: &Bucket) -> Nanos {
+        bucket
+            .at
+            .saturating_add(params.capacity.saturating_sub(bucket.credit))
+    }
+}
+
+struct Gcra;
+
+impl Algorithm for Gcra {
+    /// The theoretical arrival time.
+    type State = Nanos;
+
+    fn full(_: &Params, now: Nanos) -> Nanos {
+        now
+    }
+
+    fn take(params: &Params, tat: &mut Nanos, now: Nanos) -> Decision {
+        let tolerance = params.capacity - params.interval;
+        let mut next = (*tat).max(now);
+        let allowed = next - now <= tolerance;
+        if allowed {
+            next = next.saturating_add(params.interval);
+            *tat = next;
+        }
+        Decision {
+            allowed,
+            credit: params.capacity.saturating_sub(next - now),
+        }
+    }
+
+    fn full_at(_: &Params, tat: &Nanos) -> Nanos {
+        *tat
+    }
+}
+
+enum Limiter {
+    TokenBucket(Table<TokenBucket>),
+    Gcra(Table<Gcra>),
+}
+
+impl Limiter {
+    fn take(&self, key: Key, now: Nanos) -> Decision {
+        match self {
+            Limiter::TokenBucket(table) => table.take(key, now),
+            Limiter::Gcra(table) => table.take(key, now),
+        }
+    }
+
+    fn params(&self) -> &Params {
+        match self {
+            Limiter::TokenBucket(table) => &table.params,
+            Limiter::Gcra(table) => &table.params,
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Limiter::TokenBucket(table) => table.len(),
+            Limiter::Gcra(table) => table.len(),
+        }
+    }
+}
+
+type Shard<S> = HashMap<Key, S, ahash::RandomState>;
+
+/// The buckets of every key, sharded.
+struct Table<A: Algorithm> {
+    params: Params,
+    /// Picks a key's shard; each shard's map hashes with its own seed.
+    hasher: ahash::RandomState,
+    shards: Box<[Mutex<Shard<A::State>>]>,
+    /// The most keys one shard holds.
+    per_shard: usize,
+}
+
+impl<A: Algorithm> Table<A> {
+    /// A table of at most `max_keys` keys over `shards` shards (a power of two, at most
+    /// `max_keys`).
+    fn new(params: Params, max_keys: u32, shards: u32) -> Table<A> {
+        Table {
+            params,
+            hasher: ahash::RandomState::new(),
+            shards: (0..shards)
+                .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
+                .collect(),
+            per_shard: usize::try_from(max_keys / shards)
+                .unwrap_or(usize::MAX)
+                .max(1),
+        }
+    }
+
+    fn take(&self, key: Key, now: Nanos) -> Decision {
+        let index = self.hasher.hash_one(&key) as usize & (self.shards.len() - 1);
+        let mut shard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let full = shard.len() >= self.per_shard;
+        let entry = match shard.entry(key) {
+            Entry::Occupied(mut entry) => return A::take(&self.params, entry.get_mut(), now),
+            Entry::Vacant(entry) => entry,
+        };
+        let mut state = A::full(&self.params, now);
+        let decision = A::take(&self.params, &mut state, now);
+        if full {
+            let key = entry.into_key();
+            self.evict(&mut shard, now);
+            shard.insert(key, state);
+        } else {
+            entry.insert(state);
+        }
+        decision
+    }
+
+    /// Makes room in a full shard: forgets the keys whose bucket is full, then, if less than
+    /// a quarter of the shard is free, the keys closest to a full bucket.
+    fn evict(&self, shard: &mut Shard<A::State>, now: Nanos) {
+        const SAMPLES: usize = 32;
+        let keep = self.per_shard - (self.per_shard / 4).max(1);
+        let stride = (shard.len() / SAMPLES).max(1);
+        let mut samples = [0; SAMPLES];
+        let (mut sampled, mut visited) = (0, 0);
+        shard.retain(|_, state| {
+            let full_at = A::full_at(&self.params, state);
+            if full_at <= now {
+                return false;
+            }
+            if visited % stride == 0 && sampled < SAMPLES {
+                samples[sampled] = full_at;
+                sampled += 1;
+            }
+            visited += 1;
+            true
+        });
+        if shard.len() <= keep {
+            return;
+        }
+        // `shard` is not empty, so at least one key was sampled, and the key holding the
+        // smallest sample is at or under the threshold: at least one key goes.
+        let samples = &mut samples[..sampled];
+        samples.sort_unstable();
+        let mut excess = shard.len() - keep;
+        let threshold = samples[(sampled * excess / shard.len()).min(sampled - 1)];
+        shard.retain(|_, state| {
+            if excess > 0 && A::full_at(&self.params, state) <= threshold {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{host::HostName, RequestBody};
+    use bytes::Bytes;
+    use http::StatusCode;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const MS: Nanos = 1_000_000;
+
+    fn spec(algorithm: LimitAlgorithm, key: LimitKey, max_keys: u32) -> &'static RateLimitSpec {
+        Box::leak(Box::new(RateLimitSpec {
+            name: "limit",
+            key,
+            rate: Rate {
+                count: 10,
+                per: Duration::from_secs(1),
+            },
+            burst: 10,
+            algorithm,
+            max_keys,
+        }))
+    }
+
+    fn cx(client: &str) -> Cx {
+        Cx::new(
+            "web",
+            client.parse().unwrap(),
+            HeaderValue::from_static("-"),
+            HostName::EMPTY,
+            false,
+        )
+    }
+
+    fn request() -> Request {
+        http::Request::builder()
+            .uri("/")
+            .body(RequestBody::full(Bytes::new()))
+            .unwrap()
+    }
+
+    fn ip(n: u32) -> Key {
+        Key::Ip(IpAddr::V4(Ipv4Addr::from(n)))
+    }
+
+    /// How many of `n` requests of one key at `now` pass.
+    fn passed<A: Algorithm>(table: &Table<A>, key: &Key, n: usize, now: Nanos) -> usize {
+        (0..n)
+            .filter(|_| table.take(key.clone(), now).allowed)
+            .count()
+    }
+
+    fn burst_then_rate<A: Algorithm>() {
+        let table = Table::<A>::new(Params::new(spec_rate(), 10), 1000, 32);
+        let key = ip(1);
+        assert_eq!(passed(&table, &key, 30, 0), 10);
+        // 10/s: one more every 100 ms, none in between.
+        assert_eq!(passed(&table, &key, 5, 99 * MS), 0);
+        assert_eq!(passed(&table, &key, 5, 100 * MS), 1);
+        assert_eq!(passed(&table, &key, 5, 350 * MS), 2);
+        // A second of quiet refills the whole burst, and no more.
+        assert_eq!(passed(&table, &key, 30, 1400 * MS), 10);
+        // Other keys have buckets of their own.
+        assert_eq!(passed(&table, &ip(2), 30, 1400 * MS), 10);
+    }
+
+    fn spec_rate() -> Rate {
+        Rate {
+            count: 10,
+            per: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn token_bucket_lets_a_burst_through_then_the_rate() {
+        burst_then_rate::<TokenBucket>();
+    }
+
+    #[test]
+    fn gcra_lets_a_burst_through_then_the_rate() {
+        burst_then_rate::<Gcra>();
+    }
+
+    #[test]
+    fn both_algorithms_agree_on_credit() {
+        let params = Params::new(spec_rate(), 10);
+        let (bucket, gcra) = (
+            Table::<TokenBucket>::new(params, 10, 1),
+            Table::<Gcra>::new(params, 10, 1),
+        );
+        for now in [0, 0, 0, 30 * MS, 150 * MS, 151 * MS, 900 * MS, 5000 * MS] {
+            let (a, b) = (bucket.take(Key::Route, now), gcra.take(Key::Route, now));
+            assert_eq!((a.allowed, a.credit), (b.allowed, b.credit), "at {now}");
+        }
+    }
+
+    #[test]
+    fn thirty_at_once_gets_the_burst_then_429s_and_passes_again_a_second_later() {
+        for algorithm in [LimitAlgorithm::TokenBucket, LimitAlgorithm::Gcra] {
+            let limit = RateLimit::new(spec(algorithm, LimitKey::ClientIp, 1000));
+            let (req, cx) = (request(), cx("192.0.2.7:4000"));
+            let results: Vec<_> = (0..30).map(|_| limit.check(&req, &cx, 5 * MS)).collect();
+            let passed = results.iter().filter(|r| r.is_ok()).count();
+            assert!((10..=12).contains(&passed), "{passed} passed");
+            let response = limit.too_many(results[29].unwrap_err());
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            let headers = response.headers();
+            assert_eq!(headers[RETRY_AFTER], "1");
+            assert_eq!(headers[RATELIMIT_LIMIT], "10");
+            assert_eq!(headers[RATELIMIT_REMAINING], "0");
+            assert_eq!(headers[RATELIMIT_RESET], "1");
+            let later: Vec<_> = (0..30).map(|_| limit.check(&req, &cx, 1005 * MS)).collect();
+            assert_eq!(later.iter().filter(|r| r.is_ok()).count(), 10);
+        }
+    }
+
+    #[test]
+    fn passed_responses_carry_the_quota() {
+        let limit = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Route, 10));
+        let (req, cx) = (request(), cx("192.0.2.7:4000"));
+        limit.check(&req, &cx, 0).unwrap();
+        let quota = limit.check(&req, &cx, 0).unwrap();
+        let mut response = respond(200, "ok\n");
+        limit.response(quota, &mut response);
+        assert_eq!(response.headers()[RATELIMIT_LIMIT], "10");
+        assert_eq!(response.headers()[RATELIMIT_REMAINING], "8");
+        assert_eq!(response.headers()[RATELIMIT_RESET], "1");
+        assert!(response.headers().get(RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn a_slow_rate_asks_to_retry_in_whole_seconds() {
+        let spec = Box::leak(Box::new(RateLimitSpec {
+            name: "slow",
+            key: LimitKey::Route,
+            rate: Rate {
+                count: 1,
+                per: Duration::from_secs(60),
+            },
+            burst: 2,
+            algorithm: LimitAlgorithm::TokenBucket,
+            max_keys: 1,
+        }));
+        let limit = RateLimit::new(spec);
+        let (req, cx) = (request(), cx("192.0.2.7:4000"));
+        assert!(limit.check(&req, &cx, 0).is_ok());
+        assert!(limit.check(&req, &cx, 0).is_ok());
+        let response = limit.too_many(limit.check(&req, &cx, 500 * MS).unwrap_err());
+        assert_eq!(response.headers()[RETRY_AFTER], "60");
+        assert_eq!(response.headers()[RATELIMIT_RESET], "120");
+    }
+
+    #[test]
+    fn keys_fall_back_to_the_client_ip_and_mapped_addresses_are_ipv4() {
+        let header = RateLimit::new(spec(
+            LimitAlgorithm::TokenBucket,
+            LimitKey::Header(HeaderName::from_static("x-api-key")),
+            100,
+        ));
+        let mut req = request();
+        let v4 = cx("192.0.2.7:1");
+        assert_eq!(
+            header.key(&req, &v4),
+            Key::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)))
+        );
+        let mapped = cx("[::ffff:192.0.2.7]:1");
+        assert_eq!(header.key(&req, &mapped), header.key(&req, &v4));
+        let v6 = cx("[2001:db8::1]:1");
+        assert_eq!(
+            header.key(&req, &v6),
+            Key::Ip(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)))
+        );
+        req.headers_mut()
+            .insert("x-api-key", HeaderValue::from_static("k1"));
+        assert_eq!(header.key(&req, &v4), Key::Text(Box::from(&b"k1"[..])));
+
+        let claim = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Claim("tier"), 100));
+        let consumer = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Consumer, 100));
+        assert!(matches!(claim.key(&req, &v4), Key::Ip(_)));
+        assert!(matches!(consumer.key(&req, &v4), Key::Ip(_)));
+        let mut claims = serde_json::Map::new();
+        claims.insert("tier".into(), serde_json::json!(3));
+        req.extensions_mut().insert(Caller {
+            consumer: Some("alice".into()),
+            claims: Some(claims),
+        });
+        assert_eq!(claim.key(&req, &v4), Key::Text(Box::from(&b"3"[..])));
+        assert_eq!(consumer.key(&req, &v4), Key::Text(Box::from(&b"alice"[..])));
+    }
+
+    /// Sends one request from each of `keys` distinct IPs: the first half at one instant (none
+    /// turns idle), the rest a microsecond apart (each turns idle 100 ms, 100,000 keys, later).
+    fn flood(algorithm: LimitAlgorithm, keys: u32, max_keys: u32) {
+        let limit = RateLimit::new(spec(algorithm, LimitKey::ClientIp, max_keys));
+        let cap = usize::try_from(max_keys).unwrap();
+        for n in 0..keys {
+            let now = if n < keys / 2 { 0 } else { u64::from(n) * 1000 };
+            assert!(limit.limiter.take(ip(n), now).allowed);
+            if n % 4096 == 0 {
+                assert!(limit.limiter.len() <= cap);
+            }
+        }
+        let len = limit.limiter.len();
+        assert!((cap / 2..=cap).contains(&len), "{len} keys kept");
+    }
+
+    #[test]
+    fn a_million_keys_stay_within_max_keys() {
+        flood(LimitAlgorithm::TokenBucket, 1_000_000, 10_000);
+        // The eviction is the same code for both; GCRA's idea of idle is its own.
+        flood(LimitAlgorithm::Gcra, 200_000, 1_000);
+    }
+
+    #[test]
+    fn a_full_shard_forgets_idle_keys_first_then_those_closest_to_full() {
+        let params = Params::new(spec_rate(), 10);
+        let table = Table::<TokenBucket>::new(params, 100, 1);
+        // A heavy key drains its bucket; a flood of one-off keys at the same instant must not
+        // push it out.
+        assert_eq!(passed(&table, &ip(0), 10, 0), 10);
+        for n in 1..5000 {
+            table.take(ip(n), 0);
+            assert!(table.len() <= 100);
+        }
+        assert_eq!(passed(&table, &ip(0), 1, 0), 0);
+        // 100 ms later every one-off key is full again: the next new key sweeps them all.
+        table.take(ip(9999), 100 * MS);
+        assert_eq!(table.len(), 2);
+    }
+}
