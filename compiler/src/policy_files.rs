@@ -79,7 +79,7 @@ pub fn htpasswd(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnost
         }
         let reason = match line.split_once(':') {
             None => "is not `user:hash`",
-            Some((user, _)) if user.is_empty() => "has no user name",
+            Some(("", _)) => "has no user name",
             Some((_, hash)) if is_bcrypt(hash) => {
                 users += 1;
                 continue;

@@ -256,7 +256,10 @@ impl Policies {
         let specs: Vec<_> = used
             .iter()
             .zip(statics)
-            .map(|(&p, name)| (p, name, policy::generate(&model.policies[p])))
+            .map(|(&p, name)| {
+                let generated = policy::generate(&model.policies[p], &name);
+                (p, name, generated)
+            })
             .collect();
         let spec_of = |p: usize| specs.iter().position(|(q, _, _)| *q == p).unwrap_or(0);
         let mut policies = Policies {
@@ -280,8 +283,11 @@ impl Policies {
         self.specs
             .iter()
             .map(|(_, name, generated)| {
-                let (ty, spec) = (&generated.spec_type, &generated.spec);
-                quote! { static #name: #ty = #spec; }
+                let (ty, spec, arrays) = (&generated.spec_type, &generated.spec, &generated.arrays);
+                quote! {
+                    #(#arrays)*
+                    static #name: #ty = #spec;
+                }
             })
             .collect()
     }

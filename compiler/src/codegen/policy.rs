@@ -21,10 +21,44 @@ pub(super) struct Generated {
     pub policy_type: TokenStream,
     /// Whether building it reads files (`load`, fallible) or not (`new`).
     pub loads: bool,
+    /// Statics the spec refers to: arrays of header names and values cannot be temporaries in
+    /// a `static` (a `HeaderName` holds `Bytes`, which has interior mutability).
+    pub arrays: Vec<TokenStream>,
 }
 
-pub(super) fn generate(policy: &Policy) -> Generated {
+/// Arrays of header types, each its own `static` named after the spec's.
+struct Arrays<'a> {
+    spec: &'a proc_macro2::Ident,
+    statics: Vec<TokenStream>,
+}
+
+impl Arrays<'_> {
+    /// `&[]`, or `&SPEC_FIELD` with `static SPEC_FIELD: [ty; N] = [items];` recorded.
+    fn of(&mut self, field: &str, ty: TokenStream, items: Vec<TokenStream>) -> TokenStream {
+        if items.is_empty() {
+            return quote! { &[] };
+        }
+        let name = format_ident!("{}_{}", self.spec, field.to_ascii_uppercase());
+        let len = Literal::usize_unsuffixed(items.len());
+        self.statics
+            .push(quote! { static #name: [#ty; #len] = [#(#items),*]; });
+        quote! { &#name }
+    }
+}
+
+const HEADER_NAME: &str = "::edge_runtime::http::HeaderName";
+
+fn header_name_type() -> TokenStream {
+    HEADER_NAME.parse().expect("a path")
+}
+
+/// `spec` is the name of the spec's `static`.
+pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated {
     let name = &policy.name;
+    let mut arrays = Arrays {
+        spec,
+        statics: Vec::new(),
+    };
     let (kind, fields, loads) = match &policy.kind {
         PolicyKind::Jwt(jwt) => {
             let keys = match &jwt.keys.value {
@@ -45,10 +79,15 @@ pub(super) fn generate(policy: &Policy) -> Generated {
                 Some(required) => required.iter().map(|r| r.value.as_str()).collect(),
                 None => model::JWT_REQUIRED.to_vec(),
             };
-            let forward = jwt.forward.iter().map(|(claim, header)| {
-                let (claim, header) = (&claim.value, header_name(&header.value));
-                quote! { ::edge_runtime::ForwardClaim { claim: #claim, header: #header } }
-            });
+            let forward = jwt
+                .forward
+                .iter()
+                .map(|(claim, header)| {
+                    let (claim, header) = (&claim.value, header_name(&header.value));
+                    quote! { ::edge_runtime::ForwardClaim { claim: #claim, header: #header } }
+                })
+                .collect();
+            let forward = arrays.of("forward", quote! { ::edge_runtime::ForwardClaim }, forward);
             (
                 "Jwt",
                 quote! {
@@ -58,7 +97,7 @@ pub(super) fn generate(policy: &Policy) -> Generated {
                     audiences: &[#(#audiences),*],
                     leeway: #leeway,
                     required: &[#(#required),*],
-                    forward: &[#(#forward),*],
+                    forward: #forward,
                 },
                 true,
             )
@@ -137,7 +176,10 @@ pub(super) fn generate(policy: &Policy) -> Generated {
             let required_headers = validate
                 .required_headers
                 .iter()
-                .map(|h| header_name(&h.value));
+                .map(|h| header_name(&h.value))
+                .collect();
+            let required_headers =
+                arrays.of("required_headers", header_name_type(), required_headers);
             let content_types = validate.content_types.iter().map(|c| &c.value);
             let max_body = option(
                 validate
@@ -153,7 +195,7 @@ pub(super) fn generate(policy: &Policy) -> Generated {
                 "Validate",
                 quote! {
                     methods: &[#(#methods),*],
-                    required_headers: &[#(#required_headers),*],
+                    required_headers: #required_headers,
                     content_types: &[#(#content_types),*],
                     max_body: #max_body,
                     json_schema: #json_schema,
@@ -168,8 +210,10 @@ pub(super) fn generate(policy: &Policy) -> Generated {
             } else {
                 cors.methods.iter().map(|m| method(m.value)).collect()
             };
-            let headers = cors.headers.iter().map(|h| header_name(&h.value));
-            let expose = cors.expose.iter().map(|h| header_name(&h.value));
+            let headers = cors.headers.iter().map(|h| header_name(&h.value)).collect();
+            let headers = arrays.of("headers", header_name_type(), headers);
+            let expose = cors.expose.iter().map(|h| header_name(&h.value)).collect();
+            let expose = arrays.of("expose", header_name_type(), expose);
             let credentials = cors.credentials.is_some();
             let max_age = option(cors.max_age.as_ref().map(|m| duration(m.value)));
             (
@@ -177,8 +221,8 @@ pub(super) fn generate(policy: &Policy) -> Generated {
                 quote! {
                     origins: &[#(#origins),*],
                     methods: &[#(#methods),*],
-                    headers: &[#(#headers),*],
-                    expose: &[#(#expose),*],
+                    headers: #headers,
+                    expose: #expose,
                     credentials: #credentials,
                     max_age: #max_age,
                 },
@@ -186,7 +230,8 @@ pub(super) fn generate(policy: &Policy) -> Generated {
             )
         }
         PolicyKind::Headers(headers) => {
-            let (request, response) = (edits(&headers.request), edits(&headers.response));
+            let request = edits(&headers.request, "request", &mut arrays);
+            let response = edits(&headers.response, "response", &mut arrays);
             (
                 "Headers",
                 quote! { request: #request, response: #response, },
@@ -223,6 +268,7 @@ pub(super) fn generate(policy: &Policy) -> Generated {
         spec: quote! { ::edge_runtime::#spec_type { name: #name, #fields } },
         policy_type: quote! { ::edge_runtime::#policy_type },
         loads,
+        arrays: arrays.statics,
     }
 }
 
@@ -258,7 +304,7 @@ fn algorithm(algorithm: JwtAlgorithm) -> TokenStream {
     quote! { ::edge_runtime::JwtAlgorithm::#variant }
 }
 
-fn edits(edits: &HeaderEdits) -> TokenStream {
+fn edits(edits: &HeaderEdits, side: &str, arrays: &mut Arrays<'_>) -> TokenStream {
     if edits.set.is_empty() && edits.add.is_empty() && edits.remove.is_empty() {
         return quote! { ::edge_runtime::HeaderEdits::NONE };
     }
@@ -270,13 +316,18 @@ fn edits(edits: &HeaderEdits) -> TokenStream {
             })
             .collect::<Vec<_>>()
     };
-    let (set, add) = (pairs(&edits.set), pairs(&edits.add));
-    let remove = edits.remove.iter().map(|h| header_name(&h.value));
+    let pair_type = quote! {
+        (::edge_runtime::http::HeaderName, ::edge_runtime::http::HeaderValue)
+    };
+    let set = arrays.of(&format!("{side}_set"), pair_type.clone(), pairs(&edits.set));
+    let add = arrays.of(&format!("{side}_add"), pair_type, pairs(&edits.add));
+    let remove = edits.remove.iter().map(|h| header_name(&h.value)).collect();
+    let remove = arrays.of(&format!("{side}_remove"), header_name_type(), remove);
     quote! {
         ::edge_runtime::HeaderEdits {
-            set: &[#(#set),*],
-            add: &[#(#add),*],
-            remove: &[#(#remove),*],
+            set: #set,
+            add: #add,
+            remove: #remove,
         }
     }
 }

@@ -30,7 +30,21 @@ pub fn edgec(args: &[&str]) -> Output {
 /// Builds `config` (saved as `NAME.edge` in a fresh folder) with `edgec build` and starts the
 /// proxy, waiting for its `listeners` start-up lines. The folder lives as long as the proxy.
 pub fn build_and_start(name: &str, config: &str, listeners: usize) -> (tempfile::TempDir, Proxy) {
+    build_and_start_with(name, config, &[], listeners)
+}
+
+/// [`build_and_start`] with `files` (name, content) written beside the config first, for the
+/// key sets, schemas and password files a config names.
+pub fn build_and_start_with(
+    name: &str,
+    config: &str,
+    files: &[(&str, &str)],
+    listeners: usize,
+) -> (tempfile::TempDir, Proxy) {
     let dir = tempfile::tempdir().unwrap();
+    for (file, content) in files {
+        std::fs::write(dir.path().join(file), content).unwrap();
+    }
     let file = dir.path().join(format!("{name}.edge"));
     std::fs::write(&file, config).unwrap();
     let binary = dir.path().join("proxy");
