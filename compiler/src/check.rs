@@ -40,6 +40,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         &mut diagnostics,
     );
     bind_conflicts(&config.listeners, &mut diagnostics);
+    admin_conflict(config, &mut diagnostics);
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
@@ -247,10 +248,34 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         }
     }
 
+    let admin = config.admin.as_ref().map(|admin| {
+        admin
+            .value
+            .bind
+            .as_ref()
+            .map_or(model::ADMIN_BIND, |b| b.value)
+    });
+    let access_log = config.access_log.as_ref().map(|log| {
+        let path = log.value.path.as_ref().map(|path| {
+            files::absolute(files::resolve(base, &path.value))
+                .display()
+                .to_string()
+        });
+        (log.value.format, path)
+    });
     let model = Model {
         listeners,
         pools: config.pools.iter().map(pool).collect(),
         policies: policies.into_iter().flatten().collect(),
+        admin,
+        access_log,
+        request_id: config.request_id.as_ref().map_or(
+            ast::RequestId {
+                enabled: true,
+                trust_client: false,
+            },
+            |r| r.value,
+        ),
     };
     Checked {
         model: Some(model),
@@ -540,17 +565,49 @@ fn duplicates<'a>(kind: &str, names: impl Iterator<Item = &'a Ident>, out: &mut 
     }
 }
 
+/// Whether two listening addresses would take the same port.
+fn overlap(addr: std::net::SocketAddr, other: std::net::SocketAddr) -> bool {
+    addr.port() != 0
+        && addr.port() == other.port()
+        && (addr.ip() == other.ip() || addr.ip().is_unspecified() || other.ip().is_unspecified())
+}
+
+/// The admin listener must not take a listener's address.
+fn admin_conflict(config: &Config, out: &mut Vec<Diagnostic>) {
+    let Some(admin) = &config.admin else {
+        return;
+    };
+    let (addr, span) = admin
+        .value
+        .bind
+        .as_ref()
+        .map_or((model::ADMIN_BIND, admin.span), |b| (b.value, b.span));
+    if let Some(listener) = config
+        .listeners
+        .iter()
+        .find(|l| overlap(addr, l.bind.value))
+    {
+        out.push(
+            Diagnostic::error(format!(
+                "the admin listener and listener `{}` bind the same address",
+                listener.name
+            ))
+            .with_label(Label::primary(span, format!("admin on {addr}")))
+            .with_label(Label::secondary(
+                listener.bind.span,
+                "is already bound here",
+            ))
+            .with_help("give the admin listener its own port with `bind`"),
+        );
+    }
+}
+
 fn bind_conflicts(listeners: &[ast::Listener], out: &mut Vec<Diagnostic>) {
     for (index, listener) in listeners.iter().enumerate() {
         let addr = listener.bind.value;
-        let clash = listeners[..index].iter().find(|earlier| {
-            let other = earlier.bind.value;
-            addr.port() != 0
-                && addr.port() == other.port()
-                && (addr.ip() == other.ip()
-                    || addr.ip().is_unspecified()
-                    || other.ip().is_unspecified())
-        });
+        let clash = listeners[..index]
+            .iter()
+            .find(|earlier| overlap(addr, earlier.bind.value));
         if let Some(earlier) = clash {
             out.push(
                 Diagnostic::error(format!(

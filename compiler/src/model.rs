@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use edge_dsl::ast::{
-    Address, Balance, HostPattern, Method, PathMatch, PolicyKind, ProxyVersion, RequestMatch,
-    StatusRange,
+    Address, Balance, HostPattern, LogFormat, Method, PathMatch, PolicyKind, ProxyVersion,
+    RequestId, RequestMatch, StatusRange,
 };
 
 #[derive(Clone, Debug)]
@@ -14,7 +14,16 @@ pub struct Model {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub policies: Vec<Policy>,
+    /// The admin listener's address.
+    pub admin: Option<SocketAddr>,
+    /// The access log's format and file (absolute; `None`: stdout).
+    pub access_log: Option<(LogFormat, Option<String>)>,
+    pub request_id: RequestId,
 }
+
+/// Where the admin listener binds unless `bind` says otherwise: loopback only.
+pub const ADMIN_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9900);
 
 /// A policy as written, with every file it names checked and its path made absolute. Fields
 /// left out keep the defaults below.

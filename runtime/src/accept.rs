@@ -12,6 +12,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
+    time::{Instant, SystemTime},
 };
 
 use http::{
@@ -27,10 +28,11 @@ use hyper_util::{
 use crate::{
     admit::admit,
     framing::Guarded,
+    observe::{self, Logged, Pending},
     respond::bad_request,
     server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
     tls::{self, TlsListener},
-    Cx, Gateway, Request, RequestBody, Response,
+    Cx, Gateway, Request, RequestBody,
 };
 
 /// hyper refuses a smaller HTTP/1 read buffer.
@@ -56,9 +58,11 @@ pub(crate) async fn accept<G: Gateway>(
                 continue;
             }
         };
+        let counted = observe::get().connection(bound.index);
         let connection = Connection {
             gateway: Arc::clone(&gateway),
             id: bound.id,
+            index: bound.index,
             name: bound.spec.name,
             peer,
             peer_ip: peer_ip(peer),
@@ -70,6 +74,7 @@ pub(crate) async fn accept<G: Gateway>(
         let protocols = Arc::clone(&protocols);
         let max_head = bound.spec.limits.max_header_size;
         tokio::spawn(async move {
+            let _counted = counted;
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
@@ -91,6 +96,7 @@ pub(crate) async fn accept<G: Gateway>(
                     let Some((stream, negotiated)) =
                         tls::handshake(listener, stream, peer, *handshake_timeout).await
                     else {
+                        observe::get().tls_failure(connection.index);
                         return;
                     };
                     let mut connection = connection;
@@ -181,6 +187,8 @@ fn peer_ip(peer: SocketAddr) -> HeaderValue {
 struct Connection<G: Gateway> {
     gateway: Arc<G>,
     id: G::Listener,
+    /// The listener's position in the site's listeners, for metrics.
+    index: usize,
     name: &'static str,
     peer: SocketAddr,
     peer_ip: HeaderValue,
@@ -202,9 +210,9 @@ impl<G: Gateway> Connection<G> {
         self,
     ) -> impl hyper::service::Service<
         http::Request<hyper::body::Incoming>,
-        Response = Response,
+        Response = http::Response<Logged>,
         Error = Infallible,
-        Future = impl std::future::Future<Output = Result<Response, Infallible>> + Send,
+        Future = impl std::future::Future<Output = Result<http::Response<Logged>, Infallible>> + Send,
     > + Clone {
         let connection = Arc::new(self);
         service_fn(move |req| {
@@ -216,15 +224,24 @@ impl<G: Gateway> Connection<G> {
         })
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: Request) -> http::Response<Logged> {
+        let observer = observe::get();
+        let started = Instant::now();
+        let logging = observer.access_log.is_some();
+        let time = if logging {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
         let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
-        let mut response = match admit(req, ambiguous) {
+        let (mut response, route, request_id, pending) = match admit(req, ambiguous) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
                 headers.remove(X_CLIENT_CERT_SUBJECT);
                 if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref()) {
                     headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
                 }
+                let request_id = observe::apply_request_id(headers, observer.request_id);
                 let cx = Cx::new(
                     self.name,
                     self.peer,
@@ -232,18 +249,40 @@ impl<G: Gateway> Connection<G> {
                     host,
                     self.tls.is_some(),
                 );
-                self.gateway.handle(self.id, req, &cx).await
+                let mut pending = logging
+                    .then(|| Pending::start(&mut req, &cx, (started, time), request_id.clone()));
+                let response = self.gateway.handle(self.id, req, &cx).await;
+                let route = cx.route();
+                if let Some(pending) = &mut pending {
+                    let status = response.status().as_u16();
+                    pending.answered(status, Some(&cx), observer.route_name(route));
+                }
+                (response, route, request_id, pending)
             }
             Err(refusal) => {
                 tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
-                bad_request()
+                let mut pending =
+                    logging.then(|| Pending::refused(self.peer.ip(), self.name, (started, time)));
+                if let Some(pending) = &mut pending {
+                    pending.answered(400, None, None);
+                }
+                (bad_request(), None, None, pending)
             }
         };
+        observer.request(
+            self.index,
+            route,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        if let Some(id) = request_id {
+            response.headers_mut().insert(observe::X_REQUEST_ID, id);
+        }
         if let Some(hsts) = self.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
             if let Entry::Vacant(entry) = response.headers_mut().entry(STRICT_TRANSPORT_SECURITY) {
                 entry.insert(hsts.clone());
             }
         }
-        response
+        response.map(|body| Logged::new(body, pending))
     }
 }

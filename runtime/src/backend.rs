@@ -9,9 +9,10 @@
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, AtomicU32, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        Arc, Mutex,
     },
+    time::SystemTime,
 };
 
 use crate::{
@@ -37,6 +38,63 @@ pub(crate) struct Backend {
     up: AtomicBool,
     /// Requests sent and whose response has not ended yet.
     active: AtomicU32,
+    /// Counts for the admin listener.
+    pub(crate) stats: Stats,
+}
+
+/// What went wrong with an attempt, as metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// No connection (refused, unreachable, timed out, handshake failed).
+    Connect = 0,
+    /// No response head within the response timeout.
+    Timeout = 1,
+    /// A 5xx answer.
+    Status5xx = 2,
+    /// The connection failed while the request or the response head was on the way.
+    Broken = 3,
+}
+
+impl ErrorKind {
+    pub(crate) const ALL: [ErrorKind; 4] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Status5xx,
+        ErrorKind::Broken,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Status5xx => "5xx",
+            ErrorKind::Broken => "broken",
+        }
+    }
+}
+
+/// A server's request and error counts, and its last error.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: [AtomicU64; 4],
+    /// Only written when an attempt fails.
+    last_error: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl Stats {
+    pub(crate) fn failed(&self, kind: ErrorKind, error: impl fmt::Display) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some((SystemTime::now(), error.to_string()));
+    }
+
+    pub(crate) fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Backend {
@@ -49,6 +107,7 @@ impl Backend {
             rtt: Rtt::default(),
             up: AtomicBool::new(true),
             active: AtomicU32::new(0),
+            stats: Stats::default(),
         }
     }
 

@@ -6,6 +6,10 @@
 use std::{
     fmt,
     pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
 };
 
@@ -115,6 +119,8 @@ pub struct RequestBody {
     kind: RequestKind,
     /// Bytes still allowed through; `u64::MAX` when uncapped.
     allowed: u64,
+    /// Where the bytes read are counted, for the access log.
+    counted: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug)]
@@ -156,6 +162,7 @@ impl RequestBody {
         RequestBody {
             kind: RequestKind::Client(body),
             allowed: u64::MAX,
+            counted: None,
         }
     }
 
@@ -164,7 +171,13 @@ impl RequestBody {
         RequestBody {
             kind: RequestKind::Full((!bytes.is_empty()).then_some(bytes)),
             allowed: u64::MAX,
+            counted: None,
         }
+    }
+
+    /// Adds the length of every data frame read from now on to `counter`.
+    pub(crate) fn count_into(&mut self, counter: Arc<AtomicU64>) {
+        self.counted = Some(counter);
     }
 
     /// Caps the body at `max` bytes (a lower cap set earlier stays). Fails at once when the
@@ -191,7 +204,10 @@ impl RequestBody {
             }
         }
         let bytes = collected.freeze();
-        *self = RequestBody::full(bytes.clone());
+        self.kind = RequestKind::Full((!bytes.is_empty()).then(|| bytes.clone()));
+        // Within the cap, and counted once already, as it was read.
+        self.allowed = u64::MAX;
+        self.counted = None;
         Ok(bytes)
     }
 }
@@ -218,6 +234,9 @@ impl http_body::Body for RequestBody {
         };
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
+            if let Some(counted) = &this.counted {
+                counted.fetch_add(len, Ordering::Relaxed);
+            }
             if len > this.allowed {
                 this.allowed = 0;
                 return Poll::Ready(Some(Err(BodyError::TooLarge)));

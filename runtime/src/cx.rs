@@ -1,10 +1,19 @@
 //! The per-request context handed to the gateway next to the request.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex,
+    },
+};
 
 use http::HeaderValue;
 
-use crate::host::HostName;
+use crate::{host::HostName, spec::Upstream};
+
+/// No route has been reported yet.
+const NO_ROUTE: u32 = u32::MAX;
 
 /// What the runtime knows about a request beyond the request itself.
 #[derive(Debug)]
@@ -15,6 +24,10 @@ pub struct Cx {
     client_ip: HeaderValue,
     host: HostName,
     tls: bool,
+    /// The route the gateway took, for metrics and the access log.
+    route: AtomicU32,
+    /// The last server tried, and its answer's status if it gave one.
+    upstream: Mutex<Option<(Upstream, Option<u16>)>>,
 }
 
 impl Cx {
@@ -31,7 +44,28 @@ impl Cx {
             client_ip,
             host,
             tls,
+            route: AtomicU32::new(NO_ROUTE),
+            upstream: Mutex::new(None),
         }
+    }
+
+    /// Reports which route answers this request: its position in the generated `ROUTES`.
+    pub fn matched(&self, route: u32) {
+        self.route.store(route, Ordering::Relaxed);
+    }
+
+    /// The route reported with [`Cx::matched`].
+    pub(crate) fn route(&self) -> Option<usize> {
+        let route = self.route.load(Ordering::Relaxed);
+        (route != NO_ROUTE).then_some(route as usize)
+    }
+
+    pub(crate) fn upstream_seen(&self, server: Upstream, status: Option<u16>) {
+        *self.upstream.lock().unwrap_or_else(|p| p.into_inner()) = Some((server, status));
+    }
+
+    pub(crate) fn upstream(&self) -> Option<(Upstream, Option<u16>)> {
+        *self.upstream.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The requested host: lower-cased, without port, `""` when the request named none.

@@ -22,6 +22,7 @@ mod health;
 mod host;
 mod matching;
 mod normalize;
+mod observe;
 mod passive;
 mod policy;
 mod pool;
@@ -47,6 +48,7 @@ pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::deadline;
 pub use matching::{cookie_is, header_is, query_is};
+pub use observe::{AccessLogSpec, AdminSpec, LogFormat, RequestIdSpec, RouteInfo, Site};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, Cidr,
     Cors, CorsSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys,

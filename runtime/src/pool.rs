@@ -11,7 +11,11 @@
 //! its set behind an `ArcSwap` that a background task replaces as the names resolve to other
 //! addresses; each pick loads the current set once, without a lock.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{atomic::Ordering, Arc, Weak},
+    time::Duration,
+};
 
 use http::Request;
 use smallvec::SmallVec;
@@ -23,7 +27,7 @@ mod tunnel;
 pub(crate) use live::resolved_once;
 
 use crate::{
-    backend::{Backend, Pooled, Slot},
+    backend::{Backend, ErrorKind, Pooled, Slot},
     balance::{Choice, Target},
     body::{BodyError, Outgoing},
     budget::RetryBudget,
@@ -31,6 +35,7 @@ use crate::{
     conn,
     error::UpstreamError,
     forward, health,
+    observe::{self, Roster},
     passive::Ejected,
     retry::{Failure, Replay},
     spec::{PoolSpec, ServerSpec, Upstream},
@@ -77,6 +82,12 @@ impl<T> ServerSet<T> {
     }
 }
 
+impl<T: Send + Sync> Roster for ServerSet<T> {
+    fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends.to_vec()
+    }
+}
+
 impl<S: Strategy> fmt::Debug for Pool<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool").field("spec", self.spec).finish()
@@ -93,7 +104,11 @@ impl<S: Strategy> Pool<S> {
             .iter()
             .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
         let servers = match &runtime {
-            Some(runtime) if named => Servers::Live(live::Live::start::<S>(spec, runtime)),
+            Some(runtime) if named => {
+                let live = live::Live::start::<S>(spec, runtime);
+                observe::register_pool(spec.name, live.roster());
+                Servers::Live(live)
+            }
             _ => {
                 let backends = spec
                     .servers
@@ -110,6 +125,7 @@ impl<S: Strategy> Pool<S> {
                         }
                     }
                 }
+                observe::register_pool(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
                 Servers::Fixed(set)
             }
         };
@@ -143,7 +159,10 @@ impl<S: Strategy> Pool<S> {
         loop {
             excluded.push(slot.backend().id());
             let server = slot.backend().spec.upstream;
-            let mut failure = match self.exchange(slot, req).await {
+            let answered = self.exchange(slot, req).await;
+            let status = answered.as_ref().ok().map(|r| r.status().as_u16());
+            cx.upstream_seen(server, status);
+            let mut failure = match answered {
                 Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
                     return response
                 }
@@ -225,6 +244,7 @@ impl<S: Strategy> Pool<S> {
     /// One attempt on one server; records what passive health and latency estimates need.
     async fn exchange(&self, slot: Slot, req: Request<Outgoing>) -> Result<Response, Failure> {
         let backend = slot.backend();
+        backend.stats.requests.fetch_add(1, Ordering::Relaxed);
         let timeouts = &self.spec.timeouts;
         let started = clock::now();
         let (mut sender, mut reused) = match backend
@@ -249,6 +269,12 @@ impl<S: Strategy> Pool<S> {
             match sent {
                 Ok(response) => {
                     self.measured(backend, started);
+                    if response.status().is_server_error() {
+                        let status = response.status();
+                        backend
+                            .stats
+                            .failed(ErrorKind::Status5xx, format_args!("answered {status}"));
+                    }
                     if let Some(passive) = &self.spec.passive {
                         let status_5xx = response.status().is_server_error();
                         let ejected = backend.passive.response(passive, status_5xx, clock::now());
@@ -285,13 +311,19 @@ impl<S: Strategy> Pool<S> {
         }
     }
 
-    /// Counts a failed attempt for passive health.
+    /// Counts a failed attempt for passive health and metrics.
     fn failed(
         &self,
         backend: &Backend,
         error: UpstreamError,
         unsent: Option<Request<Outgoing>>,
     ) -> Failure {
+        let kind = match error {
+            UpstreamError::ResponseTimeout(_) => ErrorKind::Timeout,
+            UpstreamError::Exchange(_) => ErrorKind::Broken,
+            _ => ErrorKind::Connect,
+        };
+        backend.stats.failed(kind, &error);
         self.count_failure(backend);
         Failure::Error { error, unsent }
     }

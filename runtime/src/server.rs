@@ -18,6 +18,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
     accept::accept,
+    observe::{self, Site},
     tcp,
     tls::{CertReloader, TlsError, TlsListener},
     worker, Gateway, LoadError, TlsSpec,
@@ -169,10 +170,11 @@ fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
 /// path (docs/benchmarks.md), since a client connection, its upstream connection and their
 /// wake-ups stay on one thread.
 pub fn run<G: Gateway>(
-    listeners: &'static [(G::Listener, ListenerSpec)],
+    site: &'static Site<G::Listener>,
     make: impl FnOnce() -> Result<G, LoadError>,
 ) -> ExitCode {
     init_logging();
+    let listeners = site.listeners;
     let tls = match load_tls(listeners) {
         Ok(tls) => tls,
         Err(error) => {
@@ -181,6 +183,17 @@ pub fn run<G: Gateway>(
         }
     };
     let workers = worker::configured();
+    if let Err(error) = observe::init(site, workers) {
+        eprintln!("edge: cannot open the access log: {error}");
+        return ExitCode::FAILURE;
+    }
+    let admin = match site.admin.map(|admin| bind_admin(admin.bind)).transpose() {
+        Ok(admin) => admin,
+        Err(error) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let sockets = match bind_per_worker(listeners, workers) {
         Ok(sockets) => sockets,
         Err(error) => {
@@ -225,7 +238,10 @@ pub fn run<G: Gateway>(
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = announce(listeners.iter().map(|(_, spec)| spec).zip(&sockets[0])) {
+    if let Err(error) = announce(
+        admin.as_ref(),
+        listeners.iter().map(|(_, spec)| spec).zip(&sockets[0]),
+    ) {
         tracing::warn!(%error, "cannot write the start-up lines to stdout");
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -247,14 +263,26 @@ pub fn run<G: Gateway>(
             let Signals {
                 stop: stop_signals,
                 hangup,
+                user1,
             } = signals;
             let signalled = async {
                 stop_signals.recv().await;
                 stop.send_replace(true);
             };
             let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
+            let reopening = reopen_on_user1(user1, wait(stopped.clone()));
+            let admin_stop = wait(stopped.clone());
+            let admin = async move {
+                match admin.map(adopt) {
+                    Some(Ok(admin)) => observe::serve_admin(admin, admin_stop).await,
+                    Some(Err(error)) => {
+                        tracing::error!(%error, "cannot serve the admin listener");
+                    }
+                    None => {}
+                }
+            };
             let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped));
-            tokio::join!(signalled, reloading, serving);
+            tokio::join!(signalled, reloading, reopening, admin, serving);
         });
     });
     ExitCode::SUCCESS
@@ -286,6 +314,38 @@ async fn reload_on_hangup(
     }
 }
 
+/// Reopens the access log on each SIGUSR1 (after logrotate moved it) until `stop` completes.
+async fn reopen_on_user1(mut user1: tokio::signal::unix::Signal, stop: impl Future<Output = ()>) {
+    let mut stop = pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = user1.recv() => {
+                if let Some(log) = &observe::get().access_log {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    log.reopen();
+                }
+            }
+        }
+    }
+}
+
+/// Binds the admin listener (one socket, served by worker 0).
+fn bind_admin(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
+    let error = |source| BindError {
+        listener: "admin",
+        addr,
+        source,
+    };
+    let socket = std::net::TcpListener::bind(addr).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    Ok(socket)
+}
+
+fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+    TcpListener::from_std(socket)
+}
+
 /// One worker: adopts its sockets into the current runtime and serves until `shutdown`.
 async fn serve_worker<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
@@ -295,13 +355,14 @@ async fn serve_worker<G: Gateway>(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut bound = Vec::with_capacity(listeners.len());
-    for (((id, spec), socket), tls) in listeners.iter().zip(sockets).zip(tls) {
+    for (index, (((id, spec), socket), tls)) in listeners.iter().zip(sockets).zip(tls).enumerate() {
         let adopted = socket
             .set_nonblocking(true)
             .and_then(|()| Ok((socket.local_addr()?, TcpListener::from_std(socket)?)));
         match adopted {
             Ok((addr, listener)) => bound.push(Bound {
                 id: *id,
+                index,
                 spec,
                 listener,
                 addr,
@@ -369,9 +430,13 @@ fn init_logging() {
 }
 
 fn announce<'a>(
+    admin: Option<&std::net::TcpListener>,
     listeners: impl Iterator<Item = (&'static ListenerSpec, &'a std::net::TcpListener)>,
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
+    if let Some(admin) = admin {
+        writeln!(out, "admin http://{}", admin.local_addr()?)?;
+    }
     for (spec, socket) in listeners {
         let scheme = match (spec.mode, spec.tls) {
             (ListenerMode::Http, None) => "http",
@@ -389,6 +454,8 @@ struct Signals {
     stop: StopSignals,
     /// Reloads certificates.
     hangup: tokio::signal::unix::Signal,
+    /// Reopens the access log.
+    user1: tokio::signal::unix::Signal,
 }
 
 /// SIGTERM and SIGINT.
@@ -406,6 +473,7 @@ impl Signals {
                 interrupt: signal(SignalKind::interrupt())?,
             },
             hangup: signal(SignalKind::hangup())?,
+            user1: signal(SignalKind::user_defined1())?,
         })
     }
 }
@@ -439,6 +507,8 @@ impl<G: Gateway> fmt::Debug for Server<G> {
 
 pub(crate) struct Bound<L> {
     pub(crate) id: L,
+    /// The listener's position among the listeners, for metrics.
+    pub(crate) index: usize,
     pub(crate) spec: &'static ListenerSpec,
     pub(crate) listener: TcpListener,
     pub(crate) addr: SocketAddr,
@@ -457,7 +527,7 @@ impl<G: Gateway> Server<G> {
         crate::pool::resolved_once().await;
         let tls = load_tls(listeners)?;
         let mut bound = Vec::with_capacity(listeners.len());
-        for ((id, spec), tls) in listeners.iter().zip(tls) {
+        for (index, ((id, spec), tls)) in listeners.iter().zip(tls).enumerate() {
             let error = |source| BindError {
                 listener: spec.name,
                 addr: spec.bind,
@@ -467,6 +537,7 @@ impl<G: Gateway> Server<G> {
             let addr = listener.local_addr().map_err(error)?;
             bound.push(Bound {
                 id: *id,
+                index,
                 spec,
                 listener,
                 addr,

@@ -79,7 +79,7 @@ fn child() {
                 ..LISTENERS[0].1
             },
         )]));
-        let code = edge_runtime::run(listeners, || Ok(Edge));
+        let code = edge_runtime::run(site(listeners), || Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     let listeners = match mode.strip_prefix("taken:") {
@@ -95,8 +95,19 @@ fn child() {
             },
         )])),
     };
-    let code = edge_runtime::run(listeners, || Ok(Edge));
+    let code = edge_runtime::run(site(listeners), || Ok(Edge));
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+}
+
+/// A site of these listeners, without routes, admin listener or access log.
+fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime::Site<Listener> {
+    Box::leak(Box::new(edge_runtime::Site {
+        listeners,
+        routes: &[],
+        admin: None,
+        access_log: None,
+        request_id: edge_runtime::RequestIdSpec::DEFAULT,
+    }))
 }
 
 fn spawn_child(mode: &str) -> Child {

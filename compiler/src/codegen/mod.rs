@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HashKey, LimitKey, PolicyKind, ProxyVersion};
+use edge_dsl::ast::{Address, Balance, HashKey, LimitKey, LogFormat, PolicyKind, ProxyVersion};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -76,6 +76,8 @@ fn module(model: &Model) -> TokenStream {
         .unzip();
 
     let policies = Policies::new(model);
+    // Every route of an HTTP listener, in id order, for metrics and logs.
+    let mut route_infos = Vec::new();
     let mut routers = Vec::new();
     let mut arms = Vec::new();
     let mut tunnels = Vec::new();
@@ -98,13 +100,29 @@ fn module(model: &Model) -> TokenStream {
         let enum_name = format_ident!("{variant}Route");
         let fn_name = format_ident!("route_{}", snake(&variant.to_string()));
         let route_variants = unique(listener.routes.iter().map(|r| r.name.as_str()), camel, "");
-        let route_arms = listener.routes.iter().zip(&route_variants).enumerate().map(
-            |(index, (route, name))| {
+        let route_arms = listener
+            .routes
+            .iter()
+            .zip(&route_variants)
+            .enumerate()
+            .map(|(index, (route, name))| {
                 let fields = policies.fields_of(listener_index, index, route);
                 let body = route_body(route, &pool_fields, &fields);
-                quote! { Some(#enum_name::#name) => #body, }
-            },
-        );
+                let id = Literal::u32_unsuffixed(
+                    u32::try_from(route_infos.len()).expect("fewer than 2^32 routes"),
+                );
+                let (route_name, listener_name) = (&route.name, &listener.name);
+                route_infos.push(quote! {
+                    ::edge_runtime::RouteInfo { name: #route_name, listener: #listener_name }
+                });
+                quote! {
+                    Some(#enum_name::#name) => {
+                        cx.matched(#id);
+                        #body
+                    }
+                }
+            })
+            .collect::<Vec<_>>();
         let request = listener
             .routes
             .iter()
@@ -151,6 +169,24 @@ fn module(model: &Model) -> TokenStream {
         (quote! { _req }, quote! { _cx })
     };
 
+    let admin = option(model.admin.map(|bind| {
+        let bind = socket_addr(bind);
+        quote! { ::edge_runtime::AdminSpec { bind: #bind } }
+    }));
+    let access_log = option(model.access_log.as_ref().map(|(format, path)| {
+        let format = match format {
+            LogFormat::Json => quote! { ::edge_runtime::LogFormat::Json },
+            LogFormat::Combined => quote! { ::edge_runtime::LogFormat::Combined },
+        };
+        let path = option(path.as_ref().map(|path| quote! { #path }));
+        quote! { ::edge_runtime::AccessLogSpec { format: #format, path: #path } }
+    }));
+    let request_id = if model.request_id.enabled && !model.request_id.trust_client {
+        quote! { ::edge_runtime::RequestIdSpec::DEFAULT }
+    } else {
+        let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
+        quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+    };
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
     // A chain binds every policy's ticket, `()` for most kinds, the same way.
@@ -206,8 +242,20 @@ fn module(model: &Model) -> TokenStream {
 
         #(#routers)*
 
+        /// Every route, its position the id it reports to metrics and logs.
+        pub static ROUTES: &[::edge_runtime::RouteInfo] = &[#(#route_infos),*];
+
+        /// Listeners, routes, and what the process reports about them.
+        pub static SITE: ::edge_runtime::Site<Listener> = ::edge_runtime::Site {
+            listeners: LISTENERS,
+            routes: ROUTES,
+            admin: #admin,
+            access_log: #access_log,
+            request_id: #request_id,
+        };
+
         pub fn main() -> ::std::process::ExitCode {
-            ::edge_runtime::run(LISTENERS, Edge::new)
+            ::edge_runtime::run(&SITE, Edge::new)
         }
     }
 }

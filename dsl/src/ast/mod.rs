@@ -18,6 +18,40 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub policies: Vec<Policy>,
     pub tests: Vec<Test>,
+    /// `admin { bind ADDR }`: metrics, health and status.
+    pub admin: Option<Spanned<Admin>>,
+    /// `access_log { format json|combined  path "FILE" }`.
+    pub access_log: Option<Spanned<AccessLog>>,
+    /// `request_id { trust_client }` or `request_id off`.
+    pub request_id: Option<Spanned<RequestId>>,
+}
+
+/// The admin listener.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    /// `None`: the default, 127.0.0.1:9900.
+    pub bind: Option<Spanned<SocketAddr>>,
+}
+
+/// The access log.
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    pub format: LogFormat,
+    /// A file, as written (relative to the config); `None`: stdout.
+    pub path: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Combined,
+}
+
+/// Request ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId {
+    pub enabled: bool,
+    pub trust_client: bool,
 }
 
 /// `test "NAME" { [on LISTENER]  METHOD URL -> ROUTE|STATUS ... }`: routing expectations

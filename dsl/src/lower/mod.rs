@@ -4,6 +4,7 @@
 
 mod policy;
 mod pool;
+mod process;
 mod test;
 mod tls;
 
@@ -13,7 +14,16 @@ use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
-const ITEMS: [&str; 5] = ["listener", "pool", "route", "policy", "test"];
+const ITEMS: [&str; 8] = [
+    "listener",
+    "pool",
+    "route",
+    "policy",
+    "test",
+    "admin",
+    "access_log",
+    "request_id",
+];
 const LISTENER: [&str; 5] = [
     "bind",
     "mode",
@@ -44,6 +54,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
             "pool" => config.pools.extend(lowering.pool(directive)),
             "route" => config.routes.extend(lowering.route(directive)),
             "policy" => config.policies.extend(lowering.policy(directive)),
+            "admin" | "access_log" | "request_id" => lowering.process_item(directive, &mut config),
             "test" => config.tests.extend(lowering.test(directive)),
             _ => lowering.unknown(directive, "at the top level", &ITEMS),
         }

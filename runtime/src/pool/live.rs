@@ -81,7 +81,18 @@ impl<T> Drop for Live<T> {
     }
 }
 
+impl<T: Send + Sync> crate::observe::Roster for ArcSwap<ServerSet<T>> {
+    fn backends(&self) -> Vec<Arc<Backend>> {
+        self.load().backends.to_vec()
+    }
+}
+
 impl<T: Send + Sync + 'static> Live<T> {
+    /// The set as the admin listener lists it.
+    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::observe::Roster> {
+        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::observe::Roster>
+    }
+
     /// The current set: a lock-free load, held for one pick.
     pub(crate) fn load(&self) -> Guard<Arc<ServerSet<T>>> {
         self.set.load()

@@ -1,0 +1,125 @@
+//! Lowering of the items about the process rather than its traffic: `admin { ... }`,
+//! `access_log { ... }` and `request_id { ... }`, each given at most once.
+
+use crate::ast::{AccessLog, Admin, Config, LogFormat, RequestId};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::literal;
+use crate::span::Spanned;
+use crate::syntax::Directive;
+
+use super::{Lowering, Seen};
+
+const ADMIN: [&str; 1] = ["bind"];
+const ACCESS_LOG: [&str; 2] = ["format", "path"];
+const REQUEST_ID: [&str; 1] = ["trust_client"];
+
+impl Lowering {
+    /// `admin`, `access_log` or `request_id` at the top level.
+    pub(super) fn process_item(&mut self, item: &Directive, config: &mut Config) {
+        let kind = item.name.value.as_str();
+        let first = match kind {
+            "admin" => config.admin.as_ref().map(|a| a.span),
+            "access_log" => config.access_log.as_ref().map(|a| a.span),
+            _ => config.request_id.as_ref().map(|r| r.span),
+        };
+        if let Some(first) = first {
+            self.error(
+                Diagnostic::error(format!("`{kind}` is given twice"))
+                    .with_label(Label::primary(item.head_span(), "given again here"))
+                    .with_label(Label::secondary(first, "first given here")),
+            );
+            return;
+        }
+        let span = item.head_span();
+        if kind == "request_id" {
+            if let [off] = item.args.as_slice() {
+                if off.is_bare() && off.text == "off" && item.block.is_none() {
+                    config.request_id = Some(Spanned::new(
+                        RequestId {
+                            enabled: false,
+                            trust_client: false,
+                        },
+                        span,
+                    ));
+                    return;
+                }
+            }
+        }
+        let usage = match kind {
+            "admin" => "admin { bind 127.0.0.1:9900 }",
+            "access_log" => "access_log { format json  path \"access.log\" }",
+            _ => "request_id { trust_client }` or `request_id off",
+        };
+        let Some(block) = self.block(item, usage) else {
+            return;
+        };
+        let mut seen = Seen::new();
+        match kind {
+            "admin" => {
+                let mut admin = Admin { bind: None };
+                for directive in &block.directives {
+                    match directive.name.value.as_str() {
+                        "bind" if self.once(&mut seen, directive) => {
+                            if let Some([addr]) = self.args(directive, 1, "bind 127.0.0.1:9900") {
+                                admin.bind = self.keep(literal::bind_address(addr));
+                            }
+                        }
+                        "bind" => {}
+                        _ => self.unknown(directive, "in `admin`", &ADMIN),
+                    }
+                }
+                config.admin = Some(Spanned::new(admin, span));
+            }
+            "access_log" => {
+                let mut log = AccessLog {
+                    format: LogFormat::Combined,
+                    path: None,
+                };
+                for directive in &block.directives {
+                    let name = directive.name.value.as_str();
+                    if ACCESS_LOG.contains(&name) && !self.once(&mut seen, directive) {
+                        continue;
+                    }
+                    match name {
+                        "format" => {
+                            if let Some([format]) = self.args(directive, 1, "format json") {
+                                match format.text.as_str() {
+                                    "json" if format.is_bare() => log.format = LogFormat::Json,
+                                    "combined" if format.is_bare() => {
+                                        log.format = LogFormat::Combined
+                                    }
+                                    other => self.error(
+                                        Diagnostic::error(format!("unknown log format `{other}`"))
+                                            .with_label(Label::primary(format.span, "not a format"))
+                                            .with_help("the formats are `combined` (the default) and `json`"),
+                                    ),
+                                }
+                            }
+                        }
+                        "path" => log.path = self.file(directive),
+                        _ => self.unknown(directive, "in `access_log`", &ACCESS_LOG),
+                    }
+                }
+                config.access_log = Some(Spanned::new(log, span));
+            }
+            _ => {
+                let mut request_id = RequestId {
+                    enabled: true,
+                    trust_client: false,
+                };
+                for directive in &block.directives {
+                    match directive.name.value.as_str() {
+                        "trust_client" if self.once(&mut seen, directive) => {
+                            if self.args(directive, 0, "trust_client").is_some() {
+                                request_id.trust_client = true;
+                            }
+                        }
+                        "trust_client" => {}
+                        _ => self.unknown(directive, "in `request_id`", &REQUEST_ID),
+                    }
+                }
+                config.request_id = Some(Spanned::new(request_id, span));
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The access log: one line per request, JSON or the combined format, to stdout or a file.
+//!
+//! Lines are formatted and written by a thread of their own, fed through a bounded channel:
+//! a request only moves its record into the channel, never waits for the disk. When the
+//! writer falls behind and the channel is full, the record is dropped and counted
+//! (`edge_access_log_dropped_total`). SIGUSR1 reopens the file (after logrotate moved it).
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, BufWriter, Write},
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
+    },
+    time::{Duration, SystemTime},
+};
+
+use http::{HeaderValue, Method, Version};
+
+use super::logged::Pending;
+use crate::spec::Upstream;
+
+/// Records waiting for the writer; past this, records are dropped.
+const CAPACITY: usize = 64 * 1024;
+
+/// How the access log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLogSpec {
+    pub format: LogFormat,
+    /// An absolute path, appended to; `None` writes to stdout.
+    pub path: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line.
+    Json,
+    /// Apache/nginx combined, followed by duration, request id, route, upstream and its status.
+    Combined,
+}
+
+/// What is known of a request once its answer has been sent.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) time: SystemTime,
+    pub(crate) client: IpAddr,
+    pub(crate) method: Method,
+    pub(crate) host: Box<str>,
+    /// Path and query.
+    pub(crate) target: Box<str>,
+    pub(crate) version: Version,
+    pub(crate) status: u16,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) duration: Duration,
+    pub(crate) listener: &'static str,
+    pub(crate) route: Option<&'static str>,
+    pub(crate) upstream: Option<(Upstream, Option<u16>)>,
+    pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) referer: Option<HeaderValue>,
+    pub(crate) user_agent: Option<HeaderValue>,
+}
+
+enum Message {
+    Line(Box<Pending>),
+    Reopen,
+}
+
+/// The request side of the access log.
+pub(crate) struct AccessLog {
+    sender: SyncSender<Message>,
+    dropped: AtomicU64,
+}
+
+impl AccessLog {
+    /// Opens the destination and starts the writer thread.
+    pub(crate) fn start(spec: AccessLogSpec) -> io::Result<AccessLog> {
+        let out = Output::open(spec.path)?;
+        let (sender, receiver) = mpsc::sync_channel(CAPACITY);
+        std::thread::Builder::new()
+            .name("edge-access-log".to_owned())
+            .spawn(move || write_lines(receiver, out, spec.format))?;
+        Ok(AccessLog {
+            sender,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Hands a finished record to the writer; never blocks.
+    pub(crate) fn log(&self, entry: Box<Pending>) {
+        match self.sender.try_send(Message::Line(entry)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Asks the writer to reopen its file.
+    pub(crate) fn reopen(&self) {
+        // A full channel retries on the next signal; the writer is busy writing anyway.
+        let _ = self.sender.try_send(Message::Reopen);
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+enum Output {
+    Stdout(BufWriter<io::Stdout>),
+    File(&'static str, BufWriter<File>),
+}
+
+impl Output {
+    fn open(path: Option<&'static str>) -> io::Result<Output> {
+        Ok(match path {
+            None => Output::Stdout(BufWriter::new(io::stdout())),
+            Some(path) => Output::File(path, BufWriter::new(append(path)?)),
+        })
+    }
+
+    /// Opens the file again at its path (after logrotate moved it); stdout stays.
+    fn reopen(&mut self) {
+        if let Output::File(path, out) = self {
+            if let Err(error) = out.flush() {
+                tracing::warn!(%error, "cannot flush the access log");
+            }
+            match append(path) {
+                Ok(file) => *out = BufWriter::new(file),
+                Err(error) => {
+                    tracing::warn!(path = *path, %error, "cannot reopen the access log; keeping the old file");
+                }
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(out) => out.write(bytes),
+            Output::File(_, out) => out.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.flush(),
+            Output::File(_, out) => out.flush(),
+        }
+    }
+}
+
+fn append(path: &str) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// The writer thread: formats and writes records, flushing whenever the channel runs dry.
+fn write_lines(receiver: Receiver<Message>, mut out: Output, format: LogFormat) {
+    let mut line = String::with_capacity(512);
+    loop {
+        let first = match receiver.recv_timeout(Duration::from_millis(200)) {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        // Everything already waiting goes out with one flush.
+        for message in std::iter::once(first).chain(receiver.try_iter()) {
+            match message {
+                Message::Line(entry) => {
+                    let record = entry.record();
+                    line.clear();
+                    match format {
+                        LogFormat::Json => json(record, &mut line),
+                        LogFormat::Combined => combined(record, &mut line),
+                    }
+                    line.push('\n');
+                    if let Err(error) = out.write_all(line.as_bytes()) {
+                        tracing::warn!(%error, "cannot write the access log");
+                    }
+                }
+                Message::Reopen => out.reopen(),
+            }
+        }
+        if let Err(error) = out.flush() {
+            tracing::warn!(%error, "cannot flush the access log");
+        }
+    }
+}
+
+fn header_text(value: Option<&HeaderValue>) -> &str {
+    value.and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn upstream_text(record: &Record) -> (String, Option<u16>) {
+    match &record.upstream {
+        Some((server, status)) => (server.to_string(), *status),
+        None => (String::new(), None),
+    }
+}
+
+fn json(record: &Record, line: &mut String) {
+    let (upstream, upstream_status) = upstream_text(record);
+    let value = serde_json::json!({
+        "time": humantime::format_rfc3339_millis(record.time).to_string(),
+        "client": record.client.to_canonical().to_string(),
+        "listener": record.listener,
+        "method": record.method.as_str(),
+        "host": &*record.host,
+        "path": &*record.target,
+        "protocol": format!("{:?}", record.version),
+        "status": record.status,
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "duration_ms": record.duration.as_secs_f64() * 1000.0,
+        "route": record.route,
+        "upstream": (!upstream.is_empty()).then_some(upstream),
+        "upstream_status": upstream_status,
+        "request_id": header_text(record.request_id.as_ref()),
+        "user_agent": header_text(record.user_agent.as_ref()),
+    });
+    line.push_str(&value.to_string());
+}
+
+/// `CLIENT - - [TIME] "METHOD TARGET PROTOCOL" STATUS BYTES "REFERER" "USER-AGENT"`, then
+/// duration in seconds, request id, route, upstream and upstream status (`-` when none).
+fn combined(record: &Record, line: &mut String) {
+    use std::fmt::Write as _;
+    let (upstream, upstream_status) = upstream_text(record);
+    let dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let quoted = |text: &str| dash(text).replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = write!(
+        line,
+        "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" {:.3} \"{}\" {} {} {}",
+        record.client.to_canonical(),
+        clf_time(record.time),
+        record.method,
+        quoted(&record.target),
+        record.version,
+        record.status,
+        record.bytes_out,
+        quoted(header_text(record.referer.as_ref())),
+        quoted(header_text(record.user_agent.as_ref())),
+        record.duration.as_secs_f64(),
+        quoted(header_text(record.request_id.as_ref())),
+        record.route.unwrap_or("-"),
+        dash(&upstream),
+        upstream_status.map_or("-".to_owned(), |s| s.to_string()),
+    );
+}
+
+/// `27/Nov/2026:23:00:00 +0000`, the common log format's time, in UTC.
+fn clf_time(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // `2026-11-27T23:00:00Z`
+    let rfc = humantime::format_rfc3339_seconds(time).to_string();
+    let (date, clock) = rfc.split_once('T').unwrap_or((&rfc, "00:00:00Z"));
+    let mut parts = date.split('-');
+    let (year, month, day) = (parts.next(), parts.next(), parts.next());
+    let month = month
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
+    format!(
+        "{}/{month}/{}:{} +0000",
+        day.unwrap_or("01"),
+        year.unwrap_or("1970"),
+        clock.trim_end_matches('Z')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn record() -> Record {
+        Record {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_820_400),
+            client: "127.0.0.1".parse().unwrap(),
+            method: Method::GET,
+            host: "api.example.com".into(),
+            target: "/users/1?x=\"y\"".into(),
+            version: Version::HTTP_11,
+            status: 200,
+            bytes_in: 0,
+            bytes_out: 42,
+            duration: Duration::from_millis(12),
+            listener: "api",
+            route: Some("users"),
+            upstream: Some((
+                Upstream::Socket(SocketAddr::from(([127, 0, 0, 1], 9101))),
+                Some(200),
+            )),
+            request_id: Some(HeaderValue::from_static("abc")),
+            referer: None,
+            user_agent: Some(HeaderValue::from_static("curl/8")),
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_every_field() {
+        let mut line = String::new();
+        json(&record(), &mut line);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["time"], "2026-11-27T23:00:00.000Z");
+        assert_eq!(value["path"], "/users/1?x=\"y\"");
+        assert_eq!(value["status"], 200);
+        assert_eq!(value["route"], "users");
+        assert_eq!(value["upstream"], "127.0.0.1:9101");
+        assert_eq!(value["upstream_status"], 200);
+        assert_eq!(value["request_id"], "abc");
+        assert_eq!(value["bytes_out"], 42);
+    }
+
+    #[test]
+    fn combined_lines_start_like_apache_and_nginx() {
+        let mut line = String::new();
+        combined(&record(), &mut line);
+        assert_eq!(
+            line,
+            "127.0.0.1 - - [27/Nov/2026:23:00:00 +0000] \"GET /users/1?x=\\\"y\\\" HTTP/1.1\" 200 42 \"-\" \"curl/8\" 0.012 \"abc\" users 127.0.0.1:9101 200"
+        );
+    }
+
+    #[test]
+    fn a_file_log_gets_every_line_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path: &'static str = Box::leak(
+            dir.path()
+                .join("access.log")
+                .display()
+                .to_string()
+                .into_boxed_str(),
+        );
+        let log = AccessLog::start(AccessLogSpec {
+            format: LogFormat::Json,
+            path: Some(path),
+        })
+        .unwrap();
+        log.log(Pending::finished(record()));
+        // Moved away as logrotate does; the next line goes to a new file after SIGUSR1.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(path).map_or(0, |t| t.lines().count()) < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first line never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::rename(path, dir.path().join("access.log.1")).unwrap();
+        log.reopen();
+        log.log(Pending::finished(record()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(path).map_or(0, |t| t.lines().count()) < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the line never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let old = std::fs::read_to_string(dir.path().join("access.log.1")).unwrap();
+        assert_eq!(old.lines().count(), 1);
+        assert_eq!(log.dropped(), 0);
+    }
+}

@@ -1,0 +1,355 @@
+//! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
+//! `/ready` (every pool has a usable server), `/status` (JSON: each pool's servers with their
+//! health, requests in flight and errors). It is served by worker 0 on its own socket, apart
+//! from the proxied traffic; scrapes read the counters, never lock the request path.
+
+use std::{convert::Infallible, fmt::Write as _, future::Future, pin::pin, sync::atomic::Ordering};
+
+use bytes::Bytes;
+use http::{header::CONTENT_TYPE, HeaderValue, Method, StatusCode};
+use http_body_util::Full;
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use super::{
+    metrics::{sum, BUCKETS, CODES},
+    roster, Observer,
+};
+use crate::{backend::Backend, backend::ErrorKind, clock};
+
+type AdminResponse = hyper::Response<Full<Bytes>>;
+
+/// Serves the admin endpoints on `listener` until `shutdown` completes.
+pub(crate) async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
+            continue;
+        };
+        tokio::spawn(async move {
+            let service = service_fn(|req: hyper::Request<Incoming>| async move {
+                Ok::<_, Infallible>(answer(req.method(), req.uri().path()))
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn answer(method: &Method, path: &str) -> AdminResponse {
+    if method != Method::GET && method != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n".to_owned());
+    }
+    let observer = super::get();
+    match path {
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, metrics(observer));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
+        "/ready" => {
+            let pools = roster::pools();
+            let now = clock::now();
+            let down: Vec<&str> = pools
+                .iter()
+                .filter(|(_, backends)| !backends.iter().any(|b| b.is_up(now)))
+                .map(|(pool, _)| *pool)
+                .collect();
+            if down.is_empty() {
+                text(StatusCode::OK, "ready\n".to_owned())
+            } else {
+                let body = format!("not ready: no usable server in {}\n", down.join(", "));
+                text(StatusCode::SERVICE_UNAVAILABLE, body)
+            }
+        }
+        "/status" => {
+            let mut response = text(StatusCode::OK, status());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: /metrics, /healthz, /ready, /status\n".to_owned(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> AdminResponse {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A label value, escaped as the exposition format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Every metric in the Prometheus text format. Names and labels are stable across rebuilds:
+/// routes, listeners and pools are labelled by their names in the config.
+fn metrics(observer: &Observer) -> String {
+    let mut out = String::with_capacity(4096);
+    let m = &observer.metrics;
+    let routes: Vec<(String, Vec<&super::metrics::RouteRow>)> = observer
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(id, route)| {
+            let labels = format!(
+                "listener=\"{}\",route=\"{}\"",
+                label(route.listener),
+                label(route.name)
+            );
+            (labels, m.route_rows(id).collect())
+        })
+        .chain(observer.listeners.iter().enumerate().map(|(id, listener)| {
+            let labels = format!("listener=\"{}\",route=\"\"", label(listener));
+            (labels, m.unrouted_rows(id).collect())
+        }))
+        .collect();
+
+    family(
+        &mut out,
+        "edge_requests_total",
+        "counter",
+        "Requests answered, by route (empty: no route matched) and status class.",
+    );
+    for (labels, rows) in &routes {
+        for (index, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let count = sum(rows.iter().copied(), |r| &r.classes[index]);
+            let _ = writeln!(
+                out,
+                "edge_requests_total{{{labels},class=\"{class}\"}} {count}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_responses_total",
+        "counter",
+        "Answers with the statuses policies and the proxy give (401, 403, 404, 405, 413, 415, 429, 431, 502, 503, 504), by route.",
+    );
+    for (labels, rows) in &routes {
+        for (index, code) in CODES.iter().enumerate() {
+            let count = sum(rows.iter().copied(), |r| &r.codes[index]);
+            if count > 0 {
+                let _ = writeln!(
+                    out,
+                    "edge_responses_total{{{labels},code=\"{code}\"}} {count}"
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "edge_request_duration_seconds",
+        "histogram",
+        "Time from a request's head to its answer's head, by route.",
+    );
+    for (labels, rows) in &routes {
+        let mut cumulative = 0;
+        for (index, bound) in BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_owned()))
+            .enumerate()
+        {
+            cumulative += sum(rows.iter().copied(), |r| &r.buckets[index]);
+            let _ = writeln!(
+                out,
+                "edge_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let nanos = sum(rows.iter().copied(), |r| &r.sum_nanos);
+        let _ = writeln!(
+            out,
+            "edge_request_duration_seconds_sum{{{labels}}} {}\nedge_request_duration_seconds_count{{{labels}}} {cumulative}",
+            nanos as f64 / 1e9
+        );
+    }
+
+    let listener_counts = [
+        (
+            "edge_connections_total",
+            "Connections accepted, by listener.",
+            "counter",
+        ),
+        (
+            "edge_connections_open",
+            "Connections open now, by listener.",
+            "gauge",
+        ),
+        (
+            "edge_tls_handshake_failures_total",
+            "TLS handshakes that failed, by listener.",
+            "counter",
+        ),
+    ];
+    for (name, help, kind) in listener_counts {
+        family(&mut out, name, kind, help);
+        for (id, listener) in observer.listeners.iter().enumerate() {
+            let rows = || m.listener_rows(id);
+            let accepted = sum(rows(), |r| &r.accepted);
+            let value = match name {
+                "edge_connections_total" => accepted,
+                "edge_connections_open" => accepted.saturating_sub(sum(rows(), |r| &r.closed)),
+                _ => sum(rows(), |r| &r.tls_failures),
+            };
+            let _ = writeln!(out, "{name}{{listener=\"{}\"}} {value}", label(listener));
+        }
+    }
+
+    let pools = roster::pools();
+    let now = clock::now();
+    let server_labels = |pool: &str, backend: &Backend| {
+        format!(
+            "pool=\"{}\",server=\"{}\"",
+            label(pool),
+            label(&backend.spec.upstream.to_string())
+        )
+    };
+    family(
+        &mut out,
+        "edge_upstream_requests_total",
+        "counter",
+        "Attempts sent to each server.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let requests = backend.stats.requests.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_upstream_requests_total{{{}}} {requests}",
+                server_labels(pool, backend)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_errors_total",
+        "counter",
+        "Failed attempts by kind: connect (no connection or TLS), timeout (no answer in time), 5xx, broken (the connection failed mid-exchange).",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            for kind in ErrorKind::ALL {
+                let count = backend.stats.errors[kind as usize].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "edge_upstream_errors_total{{{},kind=\"{}\"}} {count}",
+                    server_labels(pool, backend),
+                    kind.name()
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_active_requests",
+        "gauge",
+        "Requests in flight to each server.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let _ = writeln!(
+                out,
+                "edge_upstream_active_requests{{{}}} {}",
+                server_labels(pool, backend),
+                backend.active()
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_up",
+        "gauge",
+        "1 when a server is usable (health checks and passive health), else 0.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let up = u8::from(backend.is_up(now));
+            let _ = writeln!(
+                out,
+                "edge_upstream_up{{{}}} {up}",
+                server_labels(pool, backend)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "edge_access_log_dropped_total",
+        "counter",
+        "Access log lines dropped because the writer fell behind.",
+    );
+    let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
+    let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
+    out
+}
+
+/// Each pool's servers with their health, load and errors, as JSON.
+fn status() -> String {
+    let now = clock::now();
+    let pools: Vec<serde_json::Value> = roster::pools()
+        .into_iter()
+        .map(|(pool, backends)| {
+            let servers: Vec<serde_json::Value> = backends
+                .iter()
+                .map(|backend| {
+                    let errors: serde_json::Map<String, serde_json::Value> = ErrorKind::ALL
+                        .iter()
+                        .map(|&kind| {
+                            let count = backend.stats.errors[kind as usize].load(Ordering::Relaxed);
+                            (kind.name().to_owned(), count.into())
+                        })
+                        .collect();
+                    let last_error = backend.stats.last_error().map(|(at, error)| {
+                        serde_json::json!({
+                            "at": humantime::format_rfc3339_millis(at).to_string(),
+                            "error": error,
+                        })
+                    });
+                    serde_json::json!({
+                        "server": backend.spec.upstream.to_string(),
+                        "host": backend.host.as_deref(),
+                        "up": backend.is_up(now),
+                        "backup": backend.spec.backup,
+                        "weight": backend.spec.weight,
+                        "active_requests": backend.active(),
+                        "requests": backend.stats.requests.load(Ordering::Relaxed),
+                        "errors": errors,
+                        "last_error": last_error,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "pool": pool, "servers": servers })
+        })
+        .collect();
+    let mut body = serde_json::json!({ "pools": pools }).to_string();
+    body.push('\n');
+    body
+}

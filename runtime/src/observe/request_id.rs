@@ -1,0 +1,128 @@
+//! Request ids and trace context: every request gets an `X-Request-Id` (generated unless the
+//! client's may be trusted), sent upstream, returned to the client and written in the access
+//! log; a W3C `traceparent` is passed through, or started when the client sent none (or a
+//! malformed one), so upstream services can join the trace.
+
+use std::fmt::Write as _;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// How request ids are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestIdSpec {
+    /// Ids and trace context are added at all.
+    pub enabled: bool,
+    /// A client's own `X-Request-Id` is kept (when it is 1 to 128 visible characters).
+    pub trust_client: bool,
+}
+
+impl RequestIdSpec {
+    pub const DEFAULT: RequestIdSpec = RequestIdSpec {
+        enabled: true,
+        trust_client: false,
+    };
+}
+
+/// Gives the request its id and trace context; returns the id.
+pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<HeaderValue> {
+    if !spec.enabled {
+        return None;
+    }
+    let trusted = headers
+        .get(X_REQUEST_ID)
+        .filter(|id| spec.trust_client && (1..=128).contains(&id.len()))
+        .filter(|id| id.as_bytes().iter().all(u8::is_ascii_graphic))
+        .cloned();
+    let id = trusted.unwrap_or_else(|| hex_value(&[crate::rand::next(), crate::rand::next()]));
+    headers.insert(X_REQUEST_ID, id.clone());
+    if !headers.get(TRACEPARENT).is_some_and(valid_traceparent) {
+        let trace = [crate::rand::next(), crate::rand::next()];
+        let span = [crate::rand::next()];
+        let mut text = String::with_capacity(55);
+        text.push_str("00-");
+        hex(&trace, &mut text);
+        text.push('-');
+        hex(&span, &mut text);
+        text.push_str("-01");
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.insert(TRACEPARENT, value);
+        }
+    }
+    Some(id)
+}
+
+fn hex(words: &[u64], out: &mut String) {
+    for word in words {
+        let _ = write!(out, "{word:016x}");
+    }
+}
+
+fn hex_value(words: &[u64]) -> HeaderValue {
+    let mut text = String::with_capacity(16 * words.len());
+    hex(words, &mut text);
+    HeaderValue::from_str(&text).expect("hex digits are a valid header value")
+}
+
+/// `00-<32 hex trace id, not all zero>-<16 hex parent id, not all zero>-<2 hex flags>`.
+fn valid_traceparent(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    let hex_part = |part: &[u8]| {
+        part.iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            && part.iter().any(|&b| b != b'0')
+    };
+    bytes.len() == 55
+        && bytes.starts_with(b"00-")
+        && bytes[35] == b'-'
+        && bytes[52] == b'-'
+        && hex_part(&bytes[3..35])
+        && hex_part(&bytes[36..52])
+        && bytes[53..].iter().all(u8::is_ascii_hexdigit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_gets_an_id_and_a_trace() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
+        let id = apply(&mut headers, RequestIdSpec::DEFAULT).unwrap();
+        assert_eq!(id.len(), 32);
+        assert_eq!(headers[X_REQUEST_ID], id);
+        assert!(valid_traceparent(&headers[TRACEPARENT]));
+    }
+
+    #[test]
+    fn a_trusted_client_id_and_a_valid_trace_are_kept() {
+        let spec = RequestIdSpec {
+            enabled: true,
+            trust_client: true,
+        };
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = HeaderMap::new();
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
+        headers.insert(TRACEPARENT, HeaderValue::from_static(trace));
+        assert_eq!(apply(&mut headers, spec).unwrap(), "client-chosen");
+        assert_eq!(headers[TRACEPARENT], trace);
+    }
+
+    #[test]
+    fn a_malformed_trace_is_replaced_and_ids_can_be_off() {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_static("00-zz-00-01"));
+        apply(&mut headers, RequestIdSpec::DEFAULT);
+        assert!(valid_traceparent(&headers[TRACEPARENT]));
+        let off = RequestIdSpec {
+            enabled: false,
+            trust_client: false,
+        };
+        let mut headers = HeaderMap::new();
+        assert!(apply(&mut headers, off).is_none());
+        assert!(headers.is_empty());
+    }
+}
