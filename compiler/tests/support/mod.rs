@@ -215,6 +215,8 @@ pub struct Proxy {
     child: Child,
     /// Listener name → bound address, from the lines the proxy prints at start-up.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The admin listener's address, when the config has one.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Proxy {
@@ -227,11 +229,15 @@ impl Proxy {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut found = Vec::new();
+        let mut admin = None;
         while found.len() < listeners {
             let line = lines
                 .next()
                 .expect("the proxy prints its listeners")
                 .unwrap();
+            if let Some(url) = line.strip_prefix("admin ") {
+                admin = Some(url.split_once("://").unwrap().1.parse().unwrap());
+            }
             if let Some(rest) = line.strip_prefix("listening ") {
                 let (name, url) = rest.split_once(' ').unwrap();
                 let addr = url.split_once("://").unwrap().1.parse().unwrap();
@@ -241,6 +247,7 @@ impl Proxy {
         Proxy {
             child,
             listeners: found,
+            admin,
         }
     }
 

@@ -3,8 +3,6 @@
 //! log; a W3C `traceparent` is passed through, or started when the client sent none (or a
 //! malformed one), so upstream services can join the trace.
 
-use std::fmt::Write as _;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -36,34 +34,38 @@ pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<Head
         .filter(|id| spec.trust_client && (1..=128).contains(&id.len()))
         .filter(|id| id.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned();
-    let id = trusted.unwrap_or_else(|| hex_value(&[crate::rand::next(), crate::rand::next()]));
+    let id = trusted.unwrap_or_else(|| {
+        let mut text = Vec::with_capacity(32);
+        hex(&[crate::rand::next(), crate::rand::next()], &mut text);
+        header_value(text)
+    });
     headers.insert(X_REQUEST_ID, id.clone());
     if !headers.get(TRACEPARENT).is_some_and(valid_traceparent) {
-        let trace = [crate::rand::next(), crate::rand::next()];
-        let span = [crate::rand::next()];
-        let mut text = String::with_capacity(55);
-        text.push_str("00-");
-        hex(&trace, &mut text);
-        text.push('-');
-        hex(&span, &mut text);
-        text.push_str("-01");
-        if let Ok(value) = HeaderValue::from_str(&text) {
-            headers.insert(TRACEPARENT, value);
-        }
+        let mut text = Vec::with_capacity(55);
+        text.extend_from_slice(b"00-");
+        hex(&[crate::rand::next(), crate::rand::next()], &mut text);
+        text.push(b'-');
+        hex(&[crate::rand::next()], &mut text);
+        text.extend_from_slice(b"-01");
+        headers.insert(TRACEPARENT, header_value(text));
     }
     Some(id)
 }
 
-fn hex(words: &[u64], out: &mut String) {
+/// Lower-case hex digits of `words`, appended to `out`.
+fn hex(words: &[u64], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for word in words {
-        let _ = write!(out, "{word:016x}");
+        for shift in (0..16).rev() {
+            out.push(DIGITS[((word >> (shift * 4)) & 0xf) as usize]);
+        }
     }
 }
 
-fn hex_value(words: &[u64]) -> HeaderValue {
-    let mut text = String::with_capacity(16 * words.len());
-    hex(words, &mut text);
-    HeaderValue::from_str(&text).expect("hex digits are a valid header value")
+/// The bytes as a header value, without copying them again (one allocation per value).
+fn header_value(text: Vec<u8>) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+        .expect("hex digits and dashes are a valid header value")
 }
 
 /// `00-<32 hex trace id, not all zero>-<16 hex parent id, not all zero>-<2 hex flags>`.

@@ -1,0 +1,208 @@
+//! Logs and metrics as an operator sees them: a proxy built by `edgec build` with an admin
+//! listener and a JSON access log, driven over loopback. Checks that `/metrics` parses as the
+//! Prometheus text format and counts what was sent, that a killed backend shows as down (and
+//! makes `/ready` fail), that every proxied request gives exactly one log line with its fields,
+//! and that request ids reach the backend and the client.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use support::{build_and_start, Backends, HttpClient};
+
+fn config(backends: &Backends, log: &str) -> String {
+    let server = backends.addrs[0];
+    format!(
+        r#"
+listener api {{
+    bind 127.0.0.1:0
+}}
+
+admin {{
+    bind 127.0.0.1:0
+}}
+
+access_log {{
+    format json
+    path "{log}"
+}}
+
+pool users_service {{
+    server {server}
+    health http {{
+        path "/healthz"
+        interval 100ms
+        timeout 100ms
+        rise 1
+        fall 1
+    }}
+}}
+
+route users {{
+    on api
+    path /users
+    forward users_service
+}}
+
+route hello {{
+    on api
+    path = /hello
+    respond 200 "hello\n"
+}}
+"#
+    )
+}
+
+/// Parses the Prometheus text format strictly enough to catch a malformed line: every line is
+/// a comment or `name{labels} value` with a number as value. Returns series → value.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut series = HashMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let metric = name.split('{').next().unwrap();
+        assert!(
+            metric
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name in {line}"
+        );
+        if let Some(labels) = name.strip_prefix(metric) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "bad labels in {line}"
+            );
+        }
+        series.insert(name.to_owned(), value);
+    }
+    series
+}
+
+#[test]
+fn metrics_logs_and_request_ids_account_for_every_request() {
+    let mut backends = Backends::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let (_config_dir, proxy) =
+        build_and_start("observe", &config(&backends, log.to_str().unwrap()), 1);
+    let admin = format!("http://{}", proxy.admin.expect("an admin line"));
+    let base = format!("http://{}", proxy.addr("api"));
+    let client = HttpClient::new();
+
+    for i in 0..100 {
+        let answer = client.get(&format!("{base}/users/{i}"));
+        assert_eq!(answer.status, 200);
+        // The backend saw the id the client gets back.
+        let id = answer.headers["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(answer.seen("header x-request-id"), [id.as_str()]);
+        assert_eq!(answer.seen("header traceparent").len(), 1);
+    }
+    assert_eq!(client.get(&format!("{base}/hello")).status, 200);
+    assert_eq!(client.get(&format!("{base}/nowhere")).status, 404);
+
+    let metrics = client.get(&format!("{admin}/metrics"));
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let series = parse_metrics(&metrics.body);
+    let users = r#"listener="api",route="users""#;
+    assert_eq!(
+        series[&format!("edge_requests_total{{{users},class=\"2xx\"}}")],
+        100.0
+    );
+    assert_eq!(
+        series[&format!("edge_request_duration_seconds_count{{{users}}}")],
+        100.0
+    );
+    assert_eq!(
+        series[&format!("edge_request_duration_seconds_bucket{{{users},le=\"+Inf\"}}")],
+        100.0
+    );
+    assert_eq!(
+        series[r#"edge_requests_total{listener="api",route="hello",class="2xx"}"#],
+        1.0
+    );
+    assert_eq!(
+        series[r#"edge_responses_total{listener="api",route="",code="404"}"#],
+        1.0
+    );
+    let server = format!(r#"pool="users_service",server="{}""#, backends.addrs[0]);
+    assert_eq!(
+        series[&format!("edge_upstream_requests_total{{{server}}}")],
+        100.0
+    );
+    assert_eq!(series[&format!("edge_upstream_up{{{server}}}")], 1.0);
+    assert!(series[r#"edge_connections_total{listener="api"}"#] >= 1.0);
+    assert_eq!(client.get(&format!("{admin}/ready")).status, 200);
+    assert_eq!(client.get(&format!("{admin}/healthz")).status, 200);
+
+    // A killed backend shows as down, and the proxy is no longer ready.
+    backends.kill_one(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let series = parse_metrics(&client.get(&format!("{admin}/metrics")).body);
+        if series[&format!("edge_upstream_up{{{server}}}")] == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backend never showed as down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ready = client.get(&format!("{admin}/ready"));
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let status: serde_json::Value =
+        serde_json::from_str(&client.get(&format!("{admin}/status")).body).unwrap();
+    assert_eq!(status["pools"][0]["pool"], "users_service");
+    assert_eq!(status["pools"][0]["servers"][0]["up"], false);
+
+    // One access-log line per request, with every field.
+    let expected = 102;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= expected || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), expected, "one line per request");
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    for field in [
+        "time",
+        "client",
+        "method",
+        "host",
+        "path",
+        "status",
+        "bytes_in",
+        "bytes_out",
+        "duration_ms",
+        "route",
+        "upstream",
+        "upstream_status",
+        "request_id",
+    ] {
+        assert!(first.get(field).is_some(), "no `{field}` in {first}");
+    }
+    assert_eq!(first["path"], "/users/0");
+    assert_eq!(first["route"], "users");
+    assert_eq!(first["upstream"], backends.addrs[0].to_string());
+    assert_eq!(first["upstream_status"], 200);
+    assert!(first["bytes_out"].as_u64().unwrap() > 0);
+    let last: serde_json::Value = serde_json::from_str(&lines[expected - 1]).unwrap();
+    assert_eq!(last["status"], 404);
+    assert_eq!(last["route"], serde_json::Value::Null);
+}
