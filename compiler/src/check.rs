@@ -73,6 +73,9 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             },
             max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
             header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
+            max_body: listener.max_body.as_ref().map(|s| s.value),
+            max_connections: listener.max_connections.as_ref().map(|c| c.value),
+            max_streams: listener.max_streams.as_ref().map(|c| c.value),
             routes: Vec::new(),
         })
         .collect();
@@ -276,6 +279,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             },
             |r| r.value,
         ),
+        workers: config.workers.as_ref().map(|w| w.value),
     };
     Checked {
         model: Some(model),

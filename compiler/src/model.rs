@@ -19,6 +19,8 @@ pub struct Model {
     /// The access log's format and file (absolute; `None`: stdout).
     pub access_log: Option<(LogFormat, Option<String>)>,
     pub request_id: RequestId,
+    /// Worker threads; `None`: one per core.
+    pub workers: Option<u32>,
 }
 
 /// Where the admin listener binds unless `bind` says otherwise: loopback only.
@@ -53,6 +55,9 @@ pub struct Listener {
     pub tls: Option<Tls>,
     pub max_header_size: Option<u64>,
     pub header_timeout: Option<Duration>,
+    pub max_body: Option<u64>,
+    pub max_connections: Option<u32>,
+    pub max_streams: Option<u32>,
     /// The routes attached to this listener, in the order they are tried.
     pub routes: Vec<Route>,
 }

@@ -24,6 +24,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
+use tokio::sync::Semaphore;
 
 use crate::{
     admit::admit,
@@ -48,8 +49,14 @@ pub(crate) async fn accept<G: Gateway>(
     gateway: Arc<G>,
     graceful: Arc<GracefulShutdown>,
 ) {
-    let protocols = Arc::new(Protocols::new(&bound.spec.limits, bound.tls.clone()));
+    let limits = bound.spec.limits;
+    let protocols = Arc::new(Protocols::new(&limits, bound.tls.clone()));
+    let share = (limits.max_connections as usize).div_ceil(crate::worker::count());
+    let room = Arc::new(Semaphore::new(share.max(1)));
     loop {
+        let Ok(place) = Arc::clone(&room).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match bound.listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -68,13 +75,14 @@ pub(crate) async fn accept<G: Gateway>(
             peer_ip: peer_ip(peer),
             ambiguous_framing: Arc::new(AtomicBool::new(false)),
             tls: None,
+            max_body: limits.max_body,
         };
         // Taken now, so the drain waits for connections still in their handshake too.
         let watcher = graceful.watcher();
         let protocols = Arc::clone(&protocols);
         let max_head = bound.spec.limits.max_header_size;
         tokio::spawn(async move {
-            let _counted = counted;
+            let _counted = (counted, place);
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
@@ -156,7 +164,8 @@ impl Protocols {
             builder
                 .http2()
                 .timer(TokioTimer::new())
-                .max_header_list_size(max_header_list);
+                .max_header_list_size(max_header_list)
+                .max_concurrent_streams(limits.max_streams);
             return Protocols::Cleartext(builder);
         };
         let mut http1 = http1::Builder::new();
@@ -167,7 +176,8 @@ impl Protocols {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_header_list_size(max_header_list);
+            .max_header_list_size(max_header_list)
+            .max_concurrent_streams(limits.max_streams);
         Protocols::Tls {
             listener,
             http1,
@@ -196,6 +206,8 @@ struct Connection<G: Gateway> {
     ambiguous_framing: Arc<AtomicBool>,
     /// Set once the TLS handshake is done; `None` on cleartext listeners.
     tls: Option<TlsConnection>,
+    /// The listener's body limit (0: none).
+    max_body: u64,
 }
 
 /// What a TLS connection adds to its requests and responses.
@@ -242,6 +254,7 @@ impl<G: Gateway> Connection<G> {
                     headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
                 }
                 let request_id = observe::apply_request_id(headers, observer.request_id);
+                let too_large = self.max_body > 0 && req.body_mut().limit(self.max_body).is_err();
                 let cx = Cx::new(
                     self.name,
                     self.peer,
@@ -251,7 +264,11 @@ impl<G: Gateway> Connection<G> {
                 );
                 let mut pending = logging
                     .then(|| Pending::start(&mut req, &cx, (started, time), request_id.clone()));
-                let response = self.gateway.handle(self.id, req, &cx).await;
+                let response = if too_large {
+                    crate::respond::respond(413, "413 Content Too Large\n")
+                } else {
+                    self.gateway.handle(self.id, req, &cx).await
+                };
                 let route = cx.route();
                 if let Some(pending) = &mut pending {
                     let status = response.status().as_u16();

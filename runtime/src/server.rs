@@ -71,12 +71,22 @@ pub struct ListenerLimits {
     pub max_header_size: usize,
     /// How long a client may take to send a request head; also the keep-alive idle timeout.
     pub header_timeout: Duration,
+    /// Largest request body in bytes (0: no limit); larger bodies get 413, while they stream.
+    pub max_body: u64,
+    /// Client connections open at once on this listener; past it, new connections wait in the
+    /// kernel's queue until one closes. Each worker takes its share (as nginx's
+    /// `worker_connections`), since the kernel spreads connections evenly over the workers.
+    pub max_connections: u32,
+    /// HTTP/2 streams a client may have open at once on one connection.
+    pub max_streams: u32,
 }
-
 impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
         max_header_size: 64 * 1024,
         header_timeout: Duration::from_secs(10),
+        max_body: 0,
+        max_connections: 50_000,
+        max_streams: 128,
     };
 }
 
@@ -182,7 +192,7 @@ pub fn run<G: Gateway>(
             return ExitCode::FAILURE;
         }
     };
-    let workers = worker::configured();
+    let workers = worker::configured(site.workers);
     if let Err(error) = observe::init(site, workers) {
         eprintln!("edge: cannot open the access log: {error}");
         return ExitCode::FAILURE;

@@ -13,12 +13,14 @@ thread_local! {
     static CURRENT: Cell<usize> = const { Cell::new(0) };
 }
 
-/// How many workers to run: `EDGE_WORKERS` when set to a positive number, else one per core
-/// this process may run on (CPU affinity respected).
-pub(crate) fn configured() -> usize {
+/// How many workers to run: `EDGE_WORKERS` when set to a positive number, else `configured`
+/// (the config's `workers`) when positive, else one per core this process may run on (CPU
+/// affinity respected).
+pub(crate) fn configured(configured: usize) -> usize {
     std::env::var("EDGE_WORKERS")
         .ok()
         .and_then(|value| value.parse::<NonZeroUsize>().ok())
+        .or(NonZeroUsize::new(configured))
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get)
 }

@@ -330,6 +330,81 @@ async fn listener_limits_apply() {
 }
 
 #[tokio::test]
+async fn a_client_sending_its_head_a_byte_at_a_time_is_cut_off_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut slow = tokio::net::TcpStream::connect(proxy.small).await.unwrap();
+    let started = std::time::Instant::now();
+    let head = b"GET /app HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut closed = false;
+    for byte in head {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        // Others are served all along.
+        assert_eq!(
+            raw_status(&raw(proxy.web, b"GET /app HTTP/1.0\r\n\r\n").await),
+            200
+        );
+        let mut buf = [0u8; 512];
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(300), slow.read(&mut buf)).await
+        {
+            // An answer (408) or the end of the stream: either way the client is cut off.
+            let _ = read;
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a slow head was never cut off");
+    // The listener's header timeout is 1 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_listener_limit_are_refused() {
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let post = |body: &str, chunked: bool| {
+        let framing = if chunked {
+            format!(
+                "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            )
+        } else {
+            format!("Content-Length: {}\r\n\r\n{body}", body.len())
+        };
+        format!("POST /app HTTP/1.1\r\nHost: a\r\nConnection: close\r\n{framing}")
+    };
+    let small = "x".repeat(500);
+    let large = "x".repeat(2000);
+    assert_eq!(
+        raw_status(&raw(proxy.small, post(&small, false).as_bytes()).await),
+        200
+    );
+    assert_eq!(
+        raw_status(&raw(proxy.small, post(&large, false).as_bytes()).await),
+        413
+    );
+    assert_eq!(
+        raw_status(&raw(proxy.small, post(&large, true).as_bytes()).await),
+        413
+    );
+    assert_eq!(
+        raw_status(&raw(proxy.web, post(&large, false).as_bytes()).await),
+        200
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge_reaches_an_http1_backend() {
     let backend = Backend::start("a").await;
     let proxy = Proxy::before(&[&backend]).await;

@@ -107,6 +107,7 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
         admin: None,
         access_log: None,
         request_id: edge_runtime::RequestIdSpec::DEFAULT,
+        workers: 0,
     }))
 }
 

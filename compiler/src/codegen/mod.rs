@@ -187,6 +187,7 @@ fn module(model: &Model) -> TokenStream {
         let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
         quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
     };
+    let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
     // A chain binds every policy's ticket, `()` for most kinds, the same way.
@@ -252,6 +253,7 @@ fn module(model: &Model) -> TokenStream {
             admin: #admin,
             access_log: #access_log,
             request_id: #request_id,
+            workers: #workers,
         };
 
         pub fn main() -> ::std::process::ExitCode {
@@ -460,7 +462,19 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         let timeout = duration(timeout);
         overrides.push(quote! { header_timeout: #timeout, });
     }
-    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 2);
+    if let Some(size) = listener.max_body {
+        let size = Literal::u64_unsuffixed(size);
+        overrides.push(quote! { max_body: #size, });
+    }
+    if let Some(count) = listener.max_connections {
+        let count = number(count);
+        overrides.push(quote! { max_connections: #count, });
+    }
+    if let Some(count) = listener.max_streams {
+        let count = number(count);
+        overrides.push(quote! { max_streams: #count, });
+    }
+    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 5);
     let mode = match listener.mode {
         Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
         Mode::Tcp { idle_timeout } => {

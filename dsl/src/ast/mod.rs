@@ -24,6 +24,8 @@ pub struct Config {
     pub access_log: Option<Spanned<AccessLog>>,
     /// `request_id { trust_client }` or `request_id off`.
     pub request_id: Option<Spanned<RequestId>>,
+    /// `workers N`: worker threads; one per core when absent.
+    pub workers: Option<Spanned<u32>>,
 }
 
 /// The admin listener.
@@ -98,6 +100,9 @@ pub struct Listener {
     pub mode: Option<Spanned<Mode>>,
     pub max_header_size: Option<Spanned<u64>>,
     pub header_timeout: Option<Spanned<Duration>>,
+    pub max_body: Option<Spanned<u64>>,
+    pub max_connections: Option<Spanned<u32>>,
+    pub max_streams: Option<Spanned<u32>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
     /// `tls { ... }`: terminate TLS on this listener.

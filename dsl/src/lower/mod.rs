@@ -14,7 +14,7 @@ use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
-const ITEMS: [&str; 8] = [
+const ITEMS: [&str; 9] = [
     "listener",
     "pool",
     "route",
@@ -23,13 +23,18 @@ const ITEMS: [&str; 8] = [
     "admin",
     "access_log",
     "request_id",
+    "workers",
 ];
-const LISTENER: [&str; 5] = [
+const LISTENER: [&str; 9] = [
     "bind",
     "mode",
     "max_header_size",
     "header_timeout",
+    "max_body",
+    "max_connections",
+    "max_streams",
     "idle_timeout",
+    "tls",
 ];
 const ROUTE: [&str; 12] = [
     "on", "host", "path", "methods", "header", "query", "cookie", "use", "timeout", "forward",
@@ -55,6 +60,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
             "route" => config.routes.extend(lowering.route(directive)),
             "policy" => config.policies.extend(lowering.policy(directive)),
             "admin" | "access_log" | "request_id" => lowering.process_item(directive, &mut config),
+            "workers" => lowering.workers(directive, &mut config),
             "test" => config.tests.extend(lowering.test(directive)),
             _ => lowering.unknown(directive, "at the top level", &ITEMS),
         }
@@ -231,6 +237,9 @@ impl Lowering {
             mode: None,
             max_header_size: None,
             header_timeout: None,
+            max_body: None,
+            max_connections: None,
+            max_streams: None,
             idle_timeout: None,
             tls: None,
         };
@@ -255,6 +264,17 @@ impl Lowering {
                     }
                 }
                 "tls" if self.once(&mut seen, directive) => listener.tls = self.tls(directive),
+                "max_body" if self.once(&mut seen, directive) => {
+                    if let Some([size]) = self.args(directive, 1, "max_body 10MiB") {
+                        listener.max_body = self.keep(literal::size(size));
+                    }
+                }
+                "max_connections" if self.once(&mut seen, directive) => {
+                    listener.max_connections = self.count(directive, 1, 10_000_000);
+                }
+                "max_streams" if self.once(&mut seen, directive) => {
+                    listener.max_streams = self.count(directive, 1, 10_000);
+                }
                 "idle_timeout" if self.once(&mut seen, directive) => {
                     if let Some([duration]) = self.args(directive, 1, "idle_timeout 10m") {
                         listener.idle_timeout = self.keep(literal::duration(duration));
@@ -274,6 +294,12 @@ impl Lowering {
                 "header_timeout",
                 listener.header_timeout.as_ref().map(|s| s.span),
             ),
+            ("max_body", listener.max_body.as_ref().map(|s| s.span)),
+            (
+                "max_connections",
+                listener.max_connections.as_ref().map(|s| s.span),
+            ),
+            ("max_streams", listener.max_streams.as_ref().map(|s| s.span)),
         ];
         for (directive, span) in http_only {
             if let Some(span) = span.filter(|_| tcp) {

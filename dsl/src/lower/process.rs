@@ -1,5 +1,5 @@
 //! Lowering of the items about the process rather than its traffic: `admin { ... }`,
-//! `access_log { ... }` and `request_id { ... }`, each given at most once.
+//! `access_log { ... }`, `request_id { ... }` and `workers N`, each given at most once.
 
 use crate::ast::{AccessLog, Admin, Config, LogFormat, RequestId};
 use crate::diagnostic::{Diagnostic, Label};
@@ -14,6 +14,19 @@ const ACCESS_LOG: [&str; 2] = ["format", "path"];
 const REQUEST_ID: [&str; 1] = ["trust_client"];
 
 impl Lowering {
+    /// `workers N` at the top level.
+    pub(super) fn workers(&mut self, item: &Directive, config: &mut Config) {
+        if let Some(first) = &config.workers {
+            self.error(
+                Diagnostic::error("`workers` is given twice")
+                    .with_label(Label::primary(item.head_span(), "given again here"))
+                    .with_label(Label::secondary(first.span, "first given here")),
+            );
+            return;
+        }
+        config.workers = self.count(item, 1, 1024);
+    }
+
     /// `admin`, `access_log` or `request_id` at the top level.
     pub(super) fn process_item(&mut self, item: &Directive, config: &mut Config) {
         let kind = item.name.value.as_str();

@@ -25,7 +25,7 @@ pub(crate) use roster::{register as register_pool, Roster};
 use crate::ListenerSpec;
 
 /// Everything a config says about the process beyond its gateway: listeners, the routes (for
-/// metrics and logs), the admin listener, the access log and request ids.
+/// metrics and logs), the admin listener, the access log, request ids and the worker count.
 #[derive(Debug)]
 pub struct Site<L: 'static> {
     pub listeners: &'static [(L, ListenerSpec)],
@@ -34,6 +34,9 @@ pub struct Site<L: 'static> {
     pub admin: Option<AdminSpec>,
     pub access_log: Option<AccessLogSpec>,
     pub request_id: RequestIdSpec,
+    /// Workers to run (one single-threaded runtime each); 0: one per core. `EDGE_WORKERS`
+    /// overrides it.
+    pub workers: usize,
 }
 
 /// A route as metrics and logs name it.

@@ -64,7 +64,9 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0),
             limits: ListenerLimits {
                 max_header_size: 8192,
-                header_timeout: Duration::from_secs(10),
+                header_timeout: Duration::from_secs(1),
+                max_body: 1024,
+                ..ListenerLimits::DEFAULT
             },
             mode: ListenerMode::Http,
             tls: None,
