@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use edge_dsl::ast::{
-    Address, Balance, HostPattern, LogFormat, Method, PathMatch, PolicyKind, ProxyVersion,
+    Address, Balance, Coding, HostPattern, LogFormat, Method, PathMatch, PolicyKind, ProxyVersion,
     RequestId, RequestMatch, StatusRange,
 };
 
@@ -44,6 +44,36 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub const BASIC_AUTH_REALM: &str = "edge";
 /// Distinct rate-limit keys remembered at once; idle ones are forgotten first.
 pub const RATE_LIMIT_MAX_KEYS: u32 = 100_000;
+/// Codings offered when `algorithms` is left out, preferred first: brotli compresses text
+/// best, zstd is fastest, gzip is understood by every client.
+pub const COMPRESS_ALGORITHMS: &[Coding] = &[Coding::Brotli, Coding::Zstd, Coding::Gzip];
+/// Answers declaring fewer bytes are not worth compressing.
+pub const COMPRESS_MIN_SIZE: u64 = 1024;
+/// Media types compressed when `types` is left out: text, and the text-based application
+/// formats (images other than SVG, audio, video and archives are compressed already).
+pub const COMPRESS_TYPES: &[&str] = &[
+    "text/*",
+    "application/json",
+    "application/ld+json",
+    "application/problem+json",
+    "application/manifest+json",
+    "application/javascript",
+    "application/x-javascript",
+    "application/xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/wasm",
+    "image/svg+xml",
+    "font/ttf",
+    "font/otf",
+];
+/// The `security_headers` preset (values as OWASP's secure headers project recommends).
+pub const SECURITY_HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const SECURITY_FRAME_OPTIONS: &str = "DENY";
+pub const SECURITY_CONTENT_TYPE_OPTIONS: &str = "nosniff";
+pub const SECURITY_REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
+pub const SECURITY_PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=()";
+
 /// CORS methods when `methods` is left out (the CORS-safelisted ones).
 pub const CORS_METHODS: &[Method] = &[Method::Get, Method::Head, Method::Post];
 

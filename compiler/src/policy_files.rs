@@ -201,6 +201,8 @@ pub fn policy(
             _ => Ok(()),
         },
         PolicyKind::RateLimit(_)
+        | PolicyKind::Compress(_)
+        | PolicyKind::SecurityHeaders(_)
         | PolicyKind::Cors(_)
         | PolicyKind::Headers(_)
         | PolicyKind::Access(_) => Ok(()),

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::backend::Pooled;
+use crate::{backend::Pooled, policy::Encoder};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -36,6 +36,26 @@ enum Kind {
         body: Incoming,
         connection: Option<Pooled>,
     },
+    /// Another body, compressed as it streams (`compress` policy).
+    Compressed(Box<Compressed>),
+}
+
+/// A body and its encoder; `encoder` is `None` once the stream has been finished.
+#[derive(Debug)]
+struct Compressed {
+    inner: Body,
+    encoder: Option<Encoder>,
+    /// The inner body's trailers, sent after the last compressed bytes.
+    trailers: Option<http::HeaderMap>,
+}
+
+impl Default for Body {
+    /// An empty body.
+    fn default() -> Body {
+        Body {
+            kind: Kind::Full(None),
+        }
+    }
 }
 
 impl Body {
@@ -50,6 +70,17 @@ impl Body {
     pub(crate) fn from_bytes(bytes: Bytes) -> Body {
         Body {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// This body, compressed with `encoder` as it streams.
+    pub(crate) fn compressed(self, encoder: Encoder) -> Body {
+        Body {
+            kind: Kind::Compressed(Box::new(Compressed {
+                inner: self,
+                encoder: Some(encoder),
+                trailers: None,
+            })),
         }
     }
 
@@ -93,6 +124,7 @@ impl http_body::Body for Body {
                 }
                 Poll::Ready(frame)
             }
+            Kind::Compressed(compressed) => compressed.poll_frame(cx),
         }
     }
 
@@ -100,6 +132,9 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream { body, .. } => body.is_end_stream(),
+            Kind::Compressed(compressed) => {
+                compressed.encoder.is_none() && compressed.trailers.is_none()
+            }
         }
     }
 
@@ -107,7 +142,53 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
+            Kind::Compressed(_) => SizeHint::default(),
         }
+    }
+}
+
+impl Compressed {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        use http_body::Body as _;
+        loop {
+            let Some(encoder) = &mut self.encoder else {
+                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            };
+            let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+            let written = match frame {
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => encoder.write(&data),
+                    Err(frame) => {
+                        self.trailers = frame.into_trailers().ok();
+                        self.finish()
+                    }
+                },
+                None => self.finish(),
+            };
+            match written {
+                Ok(out) if out.is_empty() => {}
+                Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                Err(error) => {
+                    // Writing into memory fails only on an encoder fault: end the stream; the
+                    // client sees a truncated encoding rather than a wrong one.
+                    tracing::warn!(%error, "compression failed; answer cut short");
+                    self.encoder = None;
+                    self.trailers = None;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    /// Ends the encoding: the last compressed bytes.
+    fn finish(&mut self) -> std::io::Result<Bytes> {
+        self.encoder
+            .take()
+            .map_or(Ok(Bytes::new()), Encoder::finish)
     }
 }
 

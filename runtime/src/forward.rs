@@ -69,9 +69,22 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx) {
     };
 }
 
-/// Cleans an upstream response's headers before they go to the client.
+/// Headers by which an upstream response tells what runs behind the proxy; removed, so the
+/// internal topology stays hidden (a `headers` policy may set a `Server` of its own).
+const REVEALING: [HeaderName; 4] = [
+    HeaderName::from_static("server"),
+    HeaderName::from_static("x-powered-by"),
+    HeaderName::from_static("x-aspnet-version"),
+    HeaderName::from_static("x-aspnetmvc-version"),
+];
+
+/// Cleans an upstream response's headers before they go to the client: hop-by-hop headers,
+/// and the headers that reveal the servers behind the proxy.
 pub(crate) fn from_upstream(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
+    for name in REVEALING {
+        headers.remove(name);
+    }
 }
 
 /// Removes the standard hop-by-hop headers and every header that `Connection` names.
@@ -262,13 +275,18 @@ mod tests {
     }
 
     #[test]
-    fn response_hop_by_hop_headers_are_stripped() {
+    fn response_hop_by_hop_and_revealing_headers_are_stripped() {
         let mut headers = HeaderMap::new();
         headers.insert(CONNECTION, HeaderValue::from_static("close, x-internal"));
         headers.insert("x-internal", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        headers.insert(
+            "server",
+            HeaderValue::from_static("Apache/2.4.1 (internal-7)"),
+        );
+        headers.insert("x-powered-by", HeaderValue::from_static("PHP/8.3"));
         from_upstream(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type"]);

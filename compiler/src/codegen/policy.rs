@@ -2,8 +2,8 @@
 //! it, and the expression that builds it at start-up.
 
 use edge_dsl::ast::{
-    AccessRule, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey, Method,
-    PolicyKind, Rewrite,
+    AccessRule, Coding, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey,
+    Method, PolicyKind, Rewrite, Setting,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -259,6 +259,113 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
         PolicyKind::Access(rules) => {
             let rules = rules.iter().map(access_rule);
             ("Access", quote! { rules: &[#(#rules),*], }, false)
+        }
+        PolicyKind::Compress(compress) => {
+            let algorithms = if compress.algorithms.is_empty() {
+                model::COMPRESS_ALGORITHMS
+            } else {
+                &compress.algorithms
+            };
+            let algorithms = algorithms.iter().map(|coding| {
+                let variant = format_ident!(
+                    "{}",
+                    match coding {
+                        Coding::Gzip => "Gzip",
+                        Coding::Brotli => "Brotli",
+                        Coding::Zstd => "Zstd",
+                    }
+                );
+                quote! { ::edge_runtime::Coding::#variant }
+            });
+            let min_size = Literal::u64_unsuffixed(
+                compress
+                    .min_size
+                    .as_ref()
+                    .map_or(model::COMPRESS_MIN_SIZE, |m| m.value),
+            );
+            let types: Vec<&str> = if compress.types.is_empty() {
+                model::COMPRESS_TYPES.to_vec()
+            } else {
+                compress.types.iter().map(|t| t.value.as_str()).collect()
+            };
+            (
+                "Compress",
+                quote! {
+                    algorithms: &[#(#algorithms),*],
+                    min_size: #min_size,
+                    types: &[#(#types),*],
+                },
+                false,
+            )
+        }
+        PolicyKind::SecurityHeaders(security) => {
+            let mut headers: Vec<(&str, String)> = Vec::new();
+            let mut preset =
+                |name: &'static str, setting: &Setting<String>, default: &str| match setting {
+                    Setting::Preset => headers.push((name, default.to_owned())),
+                    Setting::Value(value) => headers.push((name, value.clone())),
+                    Setting::Off => {}
+                };
+            preset(
+                "x-frame-options",
+                &security.frame_options,
+                model::SECURITY_FRAME_OPTIONS,
+            );
+            preset(
+                "referrer-policy",
+                &security.referrer_policy,
+                model::SECURITY_REFERRER_POLICY,
+            );
+            preset(
+                "permissions-policy",
+                &security.permissions_policy,
+                model::SECURITY_PERMISSIONS_POLICY,
+            );
+            if security.content_type_options != Setting::Off {
+                headers.push((
+                    "x-content-type-options",
+                    model::SECURITY_CONTENT_TYPE_OPTIONS.to_owned(),
+                ));
+            }
+            if let Some(csp) = &security.csp {
+                headers.push(("content-security-policy", csp.clone()));
+            }
+            let pairs = headers
+                .iter()
+                .map(|(name, value)| {
+                    let name = header_name(name);
+                    quote! { (#name, ::edge_runtime::http::HeaderValue::from_static(#value)) }
+                })
+                .collect();
+            let pair_type = quote! {
+                (::edge_runtime::http::HeaderName, ::edge_runtime::http::HeaderValue)
+            };
+            let headers = arrays.of("headers", pair_type, pairs);
+            let hsts = match &security.hsts {
+                Setting::Off => None,
+                Setting::Preset => Some(format!(
+                    "max-age={}",
+                    model::SECURITY_HSTS_MAX_AGE.as_secs()
+                )),
+                Setting::Value(hsts) => {
+                    let mut value = format!("max-age={}", hsts.max_age.as_secs());
+                    if hsts.include_subdomains {
+                        value.push_str("; includeSubDomains");
+                    }
+                    if hsts.preload {
+                        value.push_str("; preload");
+                    }
+                    Some(value)
+                }
+            };
+            let hsts = option(hsts.map(|value| {
+                quote! { ::edge_runtime::http::HeaderValue::from_static(#value) }
+            }));
+            (
+                "SecurityHeaders",
+                quote! { headers: #headers, hsts: #hsts, },
+                false,
+            )
         }
     };
     let policy_type = format_ident!("{kind}");

@@ -184,6 +184,9 @@ async fn echo(
         *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
         return Ok(response);
     }
+    if let Some(answer) = shaped(&req) {
+        return Ok(answer);
+    }
     let delay = control.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -208,6 +211,33 @@ async fn echo(
     text.push_str(&format!("body-bytes: {bytes}\n"));
     text.extend(headers);
     Ok(hyper::Response::new(Full::new(Bytes::from(text))))
+}
+
+/// An answer of a chosen type and size, for requests with `x-respond-type` and
+/// `x-respond-size`: the body repeats a JSON-like record, and a `Server` header names the
+/// backend software (as real backends do).
+fn shaped(req: &hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>> {
+    let header = |name| req.headers().get(name)?.to_str().ok();
+    let content_type = header("x-respond-type")?.to_owned();
+    let size: usize = header("x-respond-size")?.parse().ok()?;
+    let body: Vec<u8> = br#"{"id": 42, "name": "alice", "tags": ["a", "b"]} "#
+        .iter()
+        .copied()
+        .cycle()
+        .take(size)
+        .collect();
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert("content-type", content_type.parse().ok()?);
+    headers.insert(
+        "server",
+        hyper::header::HeaderValue::from_static("internal-app/1.0"),
+    );
+    headers.insert(
+        "x-powered-by",
+        hyper::header::HeaderValue::from_static("php/8"),
+    );
+    Some(response)
 }
 
 /// A proxy binary running as a child process; stopped with SIGTERM when dropped.
@@ -364,6 +394,25 @@ impl HttpClient {
                 answers.push(task.await.map_err(|e| e.to_string()).and_then(|a| a));
             }
             answers
+        })
+    }
+
+    /// Sends `req` and returns the answer with its body as raw bytes (the text `body` of the
+    /// answer is lossy).
+    pub fn send_bytes(&self, req: hyper::Request<Full<Bytes>>) -> (Answer, Vec<u8>) {
+        self.runtime.block_on(async {
+            let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+                .await
+                .expect("the proxy answers within 30 s")
+                .expect("the proxy answers");
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes().to_vec();
+            let answer = Answer {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            (answer, body)
         })
     }
 

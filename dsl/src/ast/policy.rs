@@ -27,11 +27,13 @@ pub enum PolicyKind {
     Headers(Headers),
     Rewrite(Spanned<Rewrite>),
     Access(Vec<AccessRule>),
+    Compress(Compress),
+    SecurityHeaders(SecurityHeaders),
 }
 
 impl PolicyKind {
     /// The kinds, as written after `=`.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "jwt",
         "api_key",
         "basic_auth",
@@ -41,6 +43,8 @@ impl PolicyKind {
         "headers",
         "rewrite",
         "access",
+        "compress",
+        "security_headers",
     ];
 }
 
@@ -214,4 +218,51 @@ pub struct AccessRule {
 pub struct Cidr {
     pub addr: std::net::IpAddr,
     pub prefix: u8,
+}
+
+/// `compress { algorithms gzip br zstd  min_size 1KiB  types "text/*" ... }`
+#[derive(Clone, Debug, Default)]
+pub struct Compress {
+    /// In preference order; empty: the default (`br gzip zstd`).
+    pub algorithms: Vec<Coding>,
+    pub min_size: Option<Spanned<u64>>,
+    /// Media types or `family/*`, lower-cased; empty: the default list.
+    pub types: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    Brotli,
+    Zstd,
+}
+
+/// `security_headers { hsts 365d include_subdomains preload  frame_options deny ... }`: a preset
+/// with overrides; `off` drops a header.
+#[derive(Clone, Debug, Default)]
+pub struct SecurityHeaders {
+    pub hsts: Setting<Hsts>,
+    /// `DENY` or `SAMEORIGIN`.
+    pub frame_options: Setting<String>,
+    pub content_type_options: Setting<()>,
+    pub referrer_policy: Setting<String>,
+    pub permissions_policy: Setting<String>,
+    /// `Content-Security-Policy`; none unless given.
+    pub csp: Option<String>,
+}
+
+/// A preset header: kept as the preset has it, turned off, or given a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Setting<T> {
+    #[default]
+    Preset,
+    Off,
+    Value(T),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hsts {
+    pub max_age: Duration,
+    pub include_subdomains: bool,
+    pub preload: bool,
 }

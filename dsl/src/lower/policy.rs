@@ -1,8 +1,9 @@
 //! Lowering of `policy NAME = KIND { ... }` items: each kind's directives, typed.
 
 use crate::ast::{
-    AccessRule, ApiKey, BasicAuth, Cors, HeaderEdits, Headers, Jwt, JwtAlgorithm, JwtKeys,
-    KeySource, LimitAlgorithm, LimitKey, Policy, PolicyKind, RateLimit, Rewrite, Validate,
+    AccessRule, ApiKey, BasicAuth, Coding, Compress, Cors, HeaderEdits, Headers, Hsts, Jwt,
+    JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey, Policy, PolicyKind, RateLimit,
+    Rewrite, SecurityHeaders, Setting, Validate,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -51,6 +52,15 @@ const HEADERS: [&str; 2] = ["request", "response"];
 const HEADER_EDITS: [&str; 3] = ["set", "add", "remove"];
 const REWRITE: [&str; 3] = ["strip_prefix", "replace_prefix", "regex"];
 const ACCESS: [&str; 2] = ["allow", "deny"];
+const COMPRESS: [&str; 3] = ["algorithms", "min_size", "types"];
+const SECURITY_HEADERS: [&str; 6] = [
+    "hsts",
+    "frame_options",
+    "content_type_options",
+    "referrer_policy",
+    "permissions_policy",
+    "csp",
+];
 
 impl Lowering {
     /// `policy NAME = KIND { ... }`
@@ -104,6 +114,10 @@ impl Lowering {
                 .rewrite(&name, span, directives)
                 .map(PolicyKind::Rewrite),
             "access" => self.access(&name, span, directives).map(PolicyKind::Access),
+            "compress" => Some(PolicyKind::Compress(self.compress(directives))),
+            "security_headers" => Some(PolicyKind::SecurityHeaders(
+                self.security_headers(directives),
+            )),
             other => {
                 self.error(
                     Diagnostic::error(format!("unknown policy kind `{other}`"))
@@ -736,6 +750,177 @@ impl Lowering {
             return None;
         }
         Some(rules)
+    }
+}
+
+impl Lowering {
+    fn compress(&mut self, directives: &[Directive]) -> Compress {
+        let mut seen = Seen::new();
+        let mut compress = Compress::default();
+        for directive in directives {
+            let name = directive.name.value.as_str();
+            if COMPRESS.contains(&name) && !self.once(&mut seen, directive) {
+                continue;
+            }
+            match name {
+                "algorithms" => {
+                    let Some(args) = self.some_args(directive, "algorithms br gzip zstd") else {
+                        continue;
+                    };
+                    for arg in args {
+                        let coding = match arg.text.as_str() {
+                            "gzip" if arg.is_bare() => Coding::Gzip,
+                            "br" if arg.is_bare() => Coding::Brotli,
+                            "zstd" if arg.is_bare() => Coding::Zstd,
+                            other => {
+                                self.error(
+                                    Diagnostic::error(format!("unknown compression `{other}`"))
+                                        .with_label(Label::primary(arg.span, "not an algorithm"))
+                                        .with_suggestion(
+                                            other,
+                                            "an algorithm",
+                                            ["gzip", "br", "zstd"],
+                                        )
+                                        .with_help("the algorithms are `gzip`, `br` and `zstd`"),
+                                );
+                                continue;
+                            }
+                        };
+                        if compress.algorithms.contains(&coding) {
+                            self.error(
+                                Diagnostic::error(format!("`{}` is listed twice", arg.text))
+                                    .with_label(Label::primary(arg.span, "listed again here")),
+                            );
+                        } else {
+                            compress.algorithms.push(coding);
+                        }
+                    }
+                }
+                "min_size" => {
+                    if let Some([size]) = self.args(directive, 1, "min_size 1KiB") {
+                        compress.min_size = self.keep(literal::size(size));
+                    }
+                }
+                "types" => {
+                    compress.types = self
+                        .strings(directive, "text/*")
+                        .into_iter()
+                        .filter_map(|media| {
+                            if let Some(family) = media.value.strip_suffix("/*") {
+                                let valid = !family.is_empty()
+                                    && family
+                                        .bytes()
+                                        .all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b));
+                                if valid {
+                                    return Some(Spanned::new(
+                                        media.value.to_ascii_lowercase(),
+                                        media.span,
+                                    ));
+                                }
+                            }
+                            self.media_type(media)
+                        })
+                        .collect()
+                }
+                _ => self.unknown(directive, "in a compress policy", &COMPRESS),
+            }
+        }
+        compress
+    }
+
+    fn security_headers(&mut self, directives: &[Directive]) -> SecurityHeaders {
+        let mut seen = Seen::new();
+        let mut headers = SecurityHeaders::default();
+        for directive in directives {
+            let name = directive.name.value.as_str();
+            if SECURITY_HEADERS.contains(&name) && !self.once(&mut seen, directive) {
+                continue;
+            }
+            let off =
+                matches!(directive.args.as_slice(), [arg] if arg.is_bare() && arg.text == "off");
+            match name {
+                "hsts" if off => headers.hsts = Setting::Off,
+                "hsts" => {
+                    let usage = "hsts 365d include_subdomains preload";
+                    let Some(args) = self.some_args(directive, usage) else {
+                        continue;
+                    };
+                    let Some(max_age) = self.keep(literal::duration(&args[0])) else {
+                        continue;
+                    };
+                    let mut hsts = Hsts {
+                        max_age: max_age.value,
+                        include_subdomains: false,
+                        preload: false,
+                    };
+                    for flag in &args[1..] {
+                        match flag.text.as_str() {
+                            "include_subdomains" if flag.is_bare() => {
+                                hsts.include_subdomains = true
+                            }
+                            "preload" if flag.is_bare() => hsts.preload = true,
+                            other => self.error(
+                                Diagnostic::error(format!("unknown HSTS option `{other}`"))
+                                    .with_label(Label::primary(flag.span, "not an option"))
+                                    .with_help(
+                                        "the options are `include_subdomains` and `preload`",
+                                    ),
+                            ),
+                        }
+                    }
+                    headers.hsts = Setting::Value(hsts);
+                }
+                "frame_options" if off => headers.frame_options = Setting::Off,
+                "frame_options" => {
+                    if let Some([value]) = self.args(directive, 1, "frame_options deny") {
+                        match value.text.as_str() {
+                            "deny" if value.is_bare() => {
+                                headers.frame_options = Setting::Value("DENY".to_owned())
+                            }
+                            "sameorigin" if value.is_bare() => {
+                                headers.frame_options = Setting::Value("SAMEORIGIN".to_owned())
+                            }
+                            other => self.error(
+                                Diagnostic::error(format!("unknown frame option `{other}`"))
+                                    .with_label(Label::primary(value.span, "not a frame option"))
+                                    .with_help("write `deny`, `sameorigin` or `off`; for more, use `csp \"frame-ancestors ...\"`"),
+                            ),
+                        }
+                    }
+                }
+                "content_type_options" if off => headers.content_type_options = Setting::Off,
+                "referrer_policy" | "permissions_policy" | "csp" if !off => {
+                    let Some([value]) = self.args(directive, 1, &format!("{name} \"...\"")) else {
+                        continue;
+                    };
+                    let Some(value) = self.keep(literal::header_value(value)) else {
+                        continue;
+                    };
+                    match name {
+                        "referrer_policy" => headers.referrer_policy = Setting::Value(value.value),
+                        "permissions_policy" => {
+                            headers.permissions_policy = Setting::Value(value.value)
+                        }
+                        _ => headers.csp = Some(value.value),
+                    }
+                }
+                "referrer_policy" => headers.referrer_policy = Setting::Off,
+                "permissions_policy" => headers.permissions_policy = Setting::Off,
+                "csp" | "content_type_options" => {
+                    self.error(
+                        Diagnostic::error(format!("`{name}` takes `off` or a value"))
+                            .with_label(Label::primary(directive.head_span(), "unexpected"))
+                            .with_help(if name == "csp" {
+                                "write `csp \"default-src 'self'\"` (there is no CSP unless given)"
+                            } else {
+                                "`X-Content-Type-Options: nosniff` is on; `content_type_options off` drops it"
+                            }),
+                    );
+                }
+                _ => self.unknown(directive, "in a security_headers policy", &SECURITY_HEADERS),
+            }
+        }
+        headers
     }
 }
 

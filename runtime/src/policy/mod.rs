@@ -13,11 +13,13 @@
 mod access;
 mod api_key;
 mod basic_auth;
+mod compress;
 mod cors;
 mod headers;
 mod jwt;
 mod rate_limit;
 mod rewrite;
+mod security_headers;
 mod validate;
 
 use std::{fmt, future::Future};
@@ -29,11 +31,14 @@ use crate::{Cx, Request, Response};
 pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
+pub(crate) use compress::Encoder;
+pub use compress::{Coding, Compress, CompressSpec};
 pub use cors::{Cors, CorsSpec};
 pub use headers::{HeaderEdits, Headers, HeadersSpec};
 pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec};
 pub use rate_limit::{LimitAlgorithm, LimitKey, Rate, RateLimit, RateLimitSpec};
 pub use rewrite::{Rewrite, RewriteRule, RewriteSpec};
+pub use security_headers::{SecurityHeaders, SecurityHeadersSpec};
 pub use validate::{Validate, ValidateSpec};
 
 /// One step of a route's chain.
