@@ -104,6 +104,18 @@ pub fn check(config: &Config, base: &Path) -> Checked {
                 status: status.value,
                 location: location.value.clone(),
             }),
+            ast::Action::Serve(folder) => files::folder(base, folder).map(|root| {
+                let strip = match route.path.as_ref().map(|p| &p.value) {
+                    Some(PathMatch::Prefix(prefix)) if prefix != "/" => {
+                        prefix.trim_end_matches('/').to_owned()
+                    }
+                    _ => String::new(),
+                };
+                model::Action::Serve {
+                    root: root.display().to_string(),
+                    strip,
+                }
+            }),
         };
         if let Some(timeout) = route
             .timeout
@@ -454,16 +466,17 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         );
     }
     match &route.action.value {
-        ast::Action::Respond { .. } | ast::Action::RedirectHttps | ast::Action::Redirect { .. } => {
-            out.push(
-                Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
-                    .with_label(Label::primary(
-                        route.action.span,
-                        "there is no request to answer",
-                    ))
-                    .with_help("routes on a `mode tcp` listener only `forward`"),
-            )
-        }
+        ast::Action::Respond { .. }
+        | ast::Action::RedirectHttps
+        | ast::Action::Redirect { .. }
+        | ast::Action::Serve(_) => out.push(
+            Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
+                .with_label(Label::primary(
+                    route.action.span,
+                    "there is no request to answer",
+                ))
+                .with_help("routes on a `mode tcp` listener only `forward`"),
+        ),
         ast::Action::Forward(name) => {
             let pool = pools.iter().find(|p| p.name.value == name.value);
             if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {

@@ -141,7 +141,7 @@ fn status_of(route: Option<&Route>, method: &Method) -> Option<u16> {
         Some(Action::Respond { status, .. }) => Some(status.value),
         Some(Action::RedirectHttps) if matches!(method, Method::Get | Method::Head) => Some(301),
         Some(Action::RedirectHttps) => Some(308),
-        Some(Action::Forward(_)) => None,
+        Some(Action::Forward(_) | Action::Serve(_)) => None,
     }
 }
 

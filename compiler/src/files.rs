@@ -1,4 +1,5 @@
-//! The files a config names (TLS certificates, keys, CA bundles): resolved against the folder
+//! The files a config names (TLS certificates, keys, CA bundles, folders to serve): resolved
+//! against the folder
 //! of the `.edge` file and checked at build time, so a wrong path or a broken PEM file is a
 //! diagnostic, not a failed start. Their contents stay live data: the proxy reads them at
 //! start-up and again on SIGHUP, so a renewed certificate needs no rebuild.
@@ -103,6 +104,21 @@ pub fn private_key(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagn
         )
     })?;
     Ok(absolute(path))
+}
+
+/// A folder of files to serve.
+pub fn folder(base: &Path, folder: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
+    let path = resolve(base, &folder.value);
+    match std::fs::metadata(&path) {
+        Ok(metadata) if metadata.is_dir() => Ok(absolute(path)),
+        Ok(_) => Err(unreadable(
+            "the folder",
+            folder,
+            &path,
+            "not a folder".to_owned(),
+        )),
+        Err(error) => Err(unreadable("the folder", folder, &path, error.to_string())),
+    }
 }
 
 /// A PEM bundle of CA certificates.

@@ -204,4 +204,10 @@ pub enum Action {
         status: u16,
         location: String,
     },
+    /// Files from a folder (absolute); `strip` is the route's path prefix, removed before
+    /// lookup.
+    Serve {
+        root: String,
+        strip: String,
+    },
 }

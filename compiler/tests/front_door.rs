@@ -1,6 +1,7 @@
 //! The reverse proxy's own work on answers, as a client sees it: compression negotiated from
 //! `Accept-Encoding` (brotli that decodes to the original; small and binary answers untouched),
-//! security headers added, and the backend's `Server` header kept from the client.
+//! security headers added, the backend's `Server` header kept from the client, and static files
+//! served with validators and ranges, never from outside their folder.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use support::{build_and_start, Answer, Backends, HttpClient};
+use support::{build_and_start_with, Answer, Backends, HttpClient};
 
 fn config(backends: &Backends) -> String {
     format!(
@@ -27,6 +28,13 @@ policy squeeze = compress {{
 }}
 
 policy hardened = security_headers {{
+}}
+
+route assets {{
+    on web
+    path /static
+    use hardened
+    serve dir "public"
 }}
 
 route api {{
@@ -58,7 +66,16 @@ fn shaped(
 #[test]
 fn answers_are_compressed_when_worth_it_and_carry_security_headers() {
     let backends = Backends::start(1);
-    let (_dir, proxy) = build_and_start("front", &config(&backends), 1);
+    let (_dir, proxy) = build_and_start_with(
+        "front",
+        &config(&backends),
+        &[
+            ("public/app.js", "console.log('edge');\n"),
+            ("public/docs/index.html", "<h1>docs</h1>\n"),
+            ("secret.txt", "not for clients\n"),
+        ],
+        1,
+    );
     let base = format!("http://{}", proxy.addr("web"));
     let client = HttpClient::new();
 
@@ -109,5 +126,49 @@ fn answers_are_compressed_when_worth_it_and_carry_security_headers() {
             "the backend's Server leaked"
         );
         assert!(!answer.headers.contains_key("x-powered-by"));
+    }
+
+    // Static files: content, type, validators, ranges; nothing outside the folder.
+    let file = client.get(&format!("{base}/static/app.js"));
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, "console.log('edge');\n");
+    assert!(file.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert_eq!(file.headers["x-content-type-options"], "nosniff");
+    let etag = file.headers["etag"].clone();
+    let again = client.send(
+        hyper::Request::get(format!("{base}/static/app.js"))
+            .header("if-none-match", etag)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
+    assert_eq!(again.status, 304);
+    let part = client.send(
+        hyper::Request::get(format!("{base}/static/app.js"))
+            .header("range", "bytes=0-6")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, "console");
+    assert_eq!(part.headers["content-range"], "bytes 0-6/21");
+    assert_eq!(
+        client.get(&format!("{base}/static/docs/")).body,
+        "<h1>docs</h1>\n"
+    );
+    assert_eq!(client.get(&format!("{base}/static/docs")).status, 301);
+    for escape in [
+        "/static/../secret.txt",
+        "/static/%2e%2e/secret.txt",
+        "/static/..%2fsecret.txt",
+        "/static/%2e%2e%2fsecret.txt",
+    ] {
+        let answer = client.get(&format!("{base}{escape}"));
+        assert!(
+            !answer.body.contains("not for clients"),
+            "{escape} escaped the folder"
+        );
     }
 }

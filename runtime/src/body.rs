@@ -38,7 +38,15 @@ enum Kind {
     },
     /// Another body, compressed as it streams (`compress` policy).
     Compressed(Box<Compressed>),
+    /// Bytes of a file, read as they are sent (`serve dir`).
+    File {
+        file: tokio::fs::File,
+        remaining: u64,
+    },
 }
+
+/// How much of a file is read at a time.
+const FILE_CHUNK: u64 = 64 * 1024;
 
 /// A body and its encoder; `encoder` is `None` once the stream has been finished.
 #[derive(Debug)]
@@ -70,6 +78,16 @@ impl Body {
     pub(crate) fn from_bytes(bytes: Bytes) -> Body {
         Body {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// The next `count` bytes of `file`.
+    pub(crate) fn file(file: tokio::fs::File, count: u64) -> Body {
+        Body {
+            kind: Kind::File {
+                file,
+                remaining: count,
+            },
         }
     }
 
@@ -125,6 +143,30 @@ impl http_body::Body for Body {
                 Poll::Ready(frame)
             }
             Kind::Compressed(compressed) => compressed.poll_frame(cx),
+            Kind::File { file, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let mut chunk = vec![0; (*remaining).min(FILE_CHUNK) as usize];
+                let mut read = tokio::io::ReadBuf::new(&mut chunk);
+                let polled = tokio::io::AsyncRead::poll_read(Pin::new(file), cx, &mut read);
+                match std::task::ready!(polled) {
+                    Ok(()) if !read.filled().is_empty() => {
+                        let count = read.filled().len();
+                        chunk.truncate(count);
+                        *remaining -= count as u64;
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+                    }
+                    outcome => {
+                        // The file shrank or failed: the client sees a short answer.
+                        if let Err(error) = outcome {
+                            tracing::warn!(%error, "reading a served file failed");
+                        }
+                        *remaining = 0;
+                        Poll::Ready(None)
+                    }
+                }
+            }
         }
     }
 
@@ -135,6 +177,7 @@ impl http_body::Body for Body {
             Kind::Compressed(compressed) => {
                 compressed.encoder.is_none() && compressed.trailers.is_none()
             }
+            Kind::File { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -143,6 +186,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
             Kind::Compressed(_) => SizeHint::default(),
+            Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }

@@ -34,6 +34,7 @@ mod respond;
 mod retry;
 mod server;
 mod spec;
+mod static_files;
 mod tcp;
 mod tls;
 mod worker;
@@ -67,6 +68,7 @@ pub use spec::{
     HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
     Upstream, UpstreamTimeouts,
 };
+pub use static_files::{StaticDir, StaticSpec};
 pub use tcp::TcpConnection;
 pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsSpec};
 

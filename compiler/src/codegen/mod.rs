@@ -76,6 +76,12 @@ fn module(model: &Model) -> TokenStream {
         .unzip();
 
     let policies = Policies::new(model);
+    let serves = serve_routes(model);
+    let serve_specs = serves.iter().map(|(_, _, (name, spec))| {
+        quote! { static #name: ::edge_runtime::StaticSpec = #spec; }
+    });
+    let serve_fields: Vec<_> = serves.iter().map(|(_, field, _)| field).collect();
+    let serve_statics: Vec<_> = serves.iter().map(|(_, _, (name, _))| name).collect();
     // Every route of an HTTP listener, in id order, for metrics and logs.
     let mut route_infos = Vec::new();
     let mut routers = Vec::new();
@@ -107,7 +113,11 @@ fn module(model: &Model) -> TokenStream {
             .enumerate()
             .map(|(index, (route, name))| {
                 let fields = policies.fields_of(listener_index, index, route);
-                let body = route_body(route, &pool_fields, &fields);
+                let files = serves
+                    .iter()
+                    .find(|(at, _, _)| *at == (listener_index, index))
+                    .map(|(_, field, _)| field);
+                let body = route_body(route, &pool_fields, &fields, files);
                 let id = Literal::u32_unsuffixed(
                     u32::try_from(route_infos.len()).expect("fewer than 2^32 routes"),
                 );
@@ -208,10 +218,13 @@ fn module(model: &Model) -> TokenStream {
 
         #(#policy_specs)*
 
+        #(#serve_specs)*
+
         /// The proxy: every pool, its strategy a type, and every policy.
         pub struct Edge {
             #(#pool_fields: ::edge_runtime::Pool<#pool_types>,)*
             #(#policy_fields: #policy_types,)*
+            #(#serve_fields: ::edge_runtime::StaticDir,)*
         }
 
         impl Edge {
@@ -219,6 +232,7 @@ fn module(model: &Model) -> TokenStream {
                 Ok(Edge {
                     #(#pool_fields: ::edge_runtime::Pool::new(&#pool_statics, #pool_strategies),)*
                     #(#policy_fields: #policy_builds,)*
+                    #(#serve_fields: ::edge_runtime::StaticDir::new(&#serve_statics),)*
                 })
             }
         }
@@ -260,6 +274,42 @@ fn module(model: &Model) -> TokenStream {
             ::edge_runtime::run(&SITE, Edge::new)
         }
     }
+}
+
+/// The routes that serve files: (listener, route) → the `Edge` field, the spec's static name
+/// and value.
+type Serve = (
+    (usize, usize),
+    proc_macro2::Ident,
+    (proc_macro2::Ident, TokenStream),
+);
+
+fn serve_routes(model: &Model) -> Vec<Serve> {
+    let mut found = Vec::new();
+    for (l, listener) in model.listeners.iter().enumerate() {
+        for (r, route) in listener.routes.iter().enumerate() {
+            if let Action::Serve { root, strip } = &route.action {
+                found.push((
+                    (l, r),
+                    route.name.as_str(),
+                    quote! {
+                        ::edge_runtime::StaticSpec { root: #root, strip: #strip }
+                    },
+                ));
+            }
+        }
+    }
+    let fields = unique(found.iter().map(|(_, name, _)| *name), snake, "files_");
+    let statics = unique(
+        found.iter().map(|(_, name, _)| *name),
+        |name| snake(name).to_ascii_uppercase(),
+        "FILES_",
+    );
+    found
+        .into_iter()
+        .zip(fields.into_iter().zip(statics))
+        .map(|((at, _, spec), (field, name))| (at, field, (name, spec)))
+        .collect()
 }
 
 /// The policies the routes use: one spec per policy, and one `Edge` field per instance (one
@@ -391,6 +441,7 @@ fn route_body(
     route: &Route,
     pool_fields: &[proc_macro2::Ident],
     policies: &[&proc_macro2::Ident],
+    files: Option<&proc_macro2::Ident>,
 ) -> TokenStream {
     let action = match &route.action {
         Action::Forward(pool) => {
@@ -412,6 +463,10 @@ fn route_body(
             let status = Literal::u16_unsuffixed(*status);
             quote! { ::edge_runtime::redirect_to(#status, #location) }
         }
+        Action::Serve { .. } => match files {
+            Some(field) => quote! { self.#field.serve(&req).await },
+            None => unreachable!("every serve route has its folder field"),
+        },
     };
     if policies.is_empty() {
         return action;

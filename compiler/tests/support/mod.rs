@@ -43,7 +43,9 @@ pub fn build_and_start_with(
 ) -> (tempfile::TempDir, Proxy) {
     let dir = tempfile::tempdir().unwrap();
     for (file, content) in files {
-        std::fs::write(dir.path().join(file), content).unwrap();
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
     let file = dir.path().join(format!("{name}.edge"));
     std::fs::write(&file, config).unwrap();

@@ -373,6 +373,8 @@ pub enum Action {
         status: Spanned<u16>,
         location: Spanned<String>,
     },
+    /// `serve dir "public"`: files from a folder (relative to the config).
+    Serve(Spanned<String>),
     Respond {
         status: Spanned<u16>,
         body: Option<Spanned<String>>,

@@ -36,9 +36,9 @@ const LISTENER: [&str; 9] = [
     "idle_timeout",
     "tls",
 ];
-const ROUTE: [&str; 12] = [
+const ROUTE: [&str; 13] = [
     "on", "host", "path", "methods", "header", "query", "cookie", "use", "timeout", "forward",
-    "respond", "redirect",
+    "respond", "redirect", "serve",
 ];
 /// Route directives that may be given several times.
 const ROUTE_REPEATABLE: [&str; 4] = ["host", "header", "query", "cookie"];
@@ -371,7 +371,7 @@ impl Lowering {
         for directive in directives {
             let directive_name = directive.name.value.as_str();
             if ROUTE.contains(&directive_name) && !ROUTE_REPEATABLE.contains(&directive_name) {
-                if matches!(directive_name, "forward" | "respond" | "redirect") {
+                if matches!(directive_name, "forward" | "respond" | "redirect" | "serve") {
                     if let Some(first) = &action {
                         self.error(
                             Diagnostic::error(format!("route `{name}` has two actions"))
@@ -439,6 +439,32 @@ impl Lowering {
                     action = self.respond(directive);
                 }
                 "redirect" => action = self.redirect(directive),
+                "serve" => {
+                    let usage = "serve dir \"public\"";
+                    action = match directive.args.as_slice() {
+                        [kind, folder]
+                            if kind.is_bare()
+                                && kind.text == "dir"
+                                && directive.block.is_none() =>
+                        {
+                            self.keep(literal::text(folder, "a folder", usage))
+                                .map(|folder| {
+                                    Spanned::new(Action::Serve(folder), directive.head_span())
+                                })
+                        }
+                        _ => {
+                            self.error(
+                                Diagnostic::error("`serve` takes `dir` and a folder")
+                                    .with_label(Label::primary(
+                                        directive.head_span(),
+                                        "expected `serve dir \"FOLDER\"`",
+                                    ))
+                                    .with_help(format!("write `{usage}`")),
+                            );
+                            None
+                        }
+                    };
+                }
                 _ => self.unknown(directive, "in a route", &ROUTE),
             }
         }
@@ -452,7 +478,7 @@ impl Lowering {
             self.error(
                 Diagnostic::error(format!("route `{name}` does nothing"))
                     .with_label(Label::primary(span, "no `forward` or `respond`"))
-                    .with_help("add `forward POOL`, `respond 200 \"ok\"` or `redirect https`"),
+                    .with_help("add `forward POOL`, `respond 200 \"ok\"`, `redirect https` or `serve dir \"public\"`"),
             );
         }
         Some(Route {
