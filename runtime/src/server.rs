@@ -184,7 +184,13 @@ pub fn run<G: Gateway>(
     make: impl FnOnce() -> Result<G, LoadError>,
 ) -> ExitCode {
     init_logging();
-    let listeners = site.listeners;
+    let listeners = match bind_overrides(site.listeners) {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let tls = match load_tls(listeners) {
         Ok(tls) => tls,
         Err(error) => {
@@ -296,6 +302,34 @@ pub fn run<G: Gateway>(
         });
     });
     ExitCode::SUCCESS
+}
+
+/// The listeners with the addresses `EDGE_BIND_<NAME>` gives (an operations setting: the same
+/// binary run twice, or placed by an orchestrator, listens elsewhere than its config says).
+/// `NAME` is the listener's name in upper case. Without any such variable, `listeners` itself.
+fn bind_overrides<L: Copy>(
+    listeners: &'static [(L, ListenerSpec)],
+) -> Result<&'static [(L, ListenerSpec)], String> {
+    let variable = |spec: &ListenerSpec| format!("EDGE_BIND_{}", spec.name.to_ascii_uppercase());
+    if !listeners
+        .iter()
+        .any(|(_, spec)| std::env::var_os(variable(spec)).is_some())
+    {
+        return Ok(listeners);
+    }
+    let mut moved = Vec::with_capacity(listeners.len());
+    for &(id, spec) in listeners {
+        let name = variable(&spec);
+        let bind = match std::env::var(&name) {
+            Ok(value) => value
+                .parse()
+                .map_err(|_| format!("{name}={value} is not an address such as 127.0.0.1:8080"))?,
+            Err(_) => spec.bind,
+        };
+        moved.push((id, ListenerSpec { bind, ..spec }));
+    }
+    // Once per process, before anything is served.
+    Ok(Vec::leak(moved))
 }
 
 /// Completes once the stop flag is raised.

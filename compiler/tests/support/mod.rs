@@ -95,16 +95,24 @@ struct Control {
 
 impl Backends {
     pub fn start(count: usize) -> Backends {
+        let any: Vec<SocketAddr> = (0..count)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+            .collect();
+        Backends::start_at(&any)
+    }
+
+    /// Backends on these addresses (port 0: any free port), numbered from 1 in this order.
+    pub fn start_at(addrs_wanted: &[SocketAddr]) -> Backends {
         let mut addrs = Vec::new();
         let mut backends = Vec::new();
-        for index in 0..count {
+        for (index, &wanted) in addrs_wanted.iter().enumerate() {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
                 .build()
                 .unwrap();
             let control = Arc::new(Control::default());
-            addrs.push(runtime.block_on(serve_echo(index + 1, Arc::clone(&control))));
+            addrs.push(runtime.block_on(serve_echo(wanted, index + 1, Arc::clone(&control))));
             backends.push(Backend {
                 runtime: Some(runtime),
                 control,
@@ -151,8 +159,8 @@ impl Drop for Backends {
     }
 }
 
-async fn serve_echo(id: usize, control: Arc<Control>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+async fn serve_echo(addr: SocketAddr, id: usize, control: Arc<Control>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
@@ -253,7 +261,13 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(binary: &Path, listeners: usize) -> Proxy {
+        Proxy::start_with_env(binary, listeners, &[])
+    }
+
+    /// [`Proxy::start`] with environment variables set for the proxy.
+    pub fn start_with_env(binary: &Path, listeners: usize, env: &[(&str, &str)]) -> Proxy {
         let mut child = Command::new(binary)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

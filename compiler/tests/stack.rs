@@ -1,0 +1,90 @@
+//! The stacked chain of `examples/stack/`, as the seed draws it: a Layer 4 balancer in front of
+//! two instances of an API gateway, each routing `/users`, `/orders` and `/payments` to
+//! per-service Layer 7 pools of identical pods. The example's own `.edge` files are built with
+//! `edgec`; the pods are echo servers on the ports the gateway's pools name, so one can be
+//! killed. Requests cross all three layers while a pod is killed and a gateway is stopped; none
+//! is lost.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use support::{edgec, stderr, Backends, HttpClient, Proxy};
+
+/// Builds `examples/stack/NAME.edge` into `dir/NAME`.
+fn build(dir: &Path, name: &str) -> std::path::PathBuf {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/stack")
+        .join(format!("{name}.edge"));
+    let binary = dir.join(name);
+    let output = edgec(&[
+        "build",
+        config.to_str().unwrap(),
+        "-o",
+        binary.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    binary
+}
+
+/// A round of requests through the edge, each on its own connection, spread over the
+/// services; returns the answers that were not a 200 from the right service.
+fn round(client: &HttpClient, count: usize) -> Vec<String> {
+    let services = ["users", "orders", "payments"];
+    let requests = (0..count)
+        .map(|i| {
+            hyper::Request::get(format!("http://127.0.0.1:9400/{}/{i}", services[i % 3]))
+                .header("connection", "close")
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        })
+        .collect();
+    client
+        .send_all(requests, 8)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, answer)| match answer {
+            Ok(answer) if answer.status == 200 => {
+                let target = answer.seen("target");
+                let expected = format!("/{}/{i}", services[i % 3]);
+                (target != [expected.as_str()]).then(|| format!("{i}: reached {target:?}"))
+            }
+            Ok(answer) => Some(format!("{i}: status {}: {}", answer.status, answer.body)),
+            Err(error) => Some(format!("{i}: {error}")),
+        })
+        .collect()
+}
+
+#[test]
+fn requests_cross_the_whole_chain_and_survive_a_lost_pod_and_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = build(dir.path(), "gateway");
+    let l4 = build(dir.path(), "l4");
+    let pods: Vec<SocketAddr> = (9421..=9426)
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .collect();
+    let mut pods = Backends::start_at(&pods);
+    let mut gateway_a = Proxy::start(&gateway, 1);
+    let _gateway_b = Proxy::start_with_env(&gateway, 1, &[("EDGE_BIND_API", "127.0.0.1:9412")]);
+    let _edge = Proxy::start(&l4, 1);
+    let client = HttpClient::new();
+
+    assert_eq!(round(&client, 90), Vec::<String>::new());
+
+    // One users pod dies: its pool retries the other one and health checks take it out.
+    pods.kill_one(0);
+    assert_eq!(round(&client, 90), Vec::<String>::new());
+
+    // One gateway stops (SIGTERM: it drains); the balancer sends new connections to the other.
+    let stopping = std::thread::spawn(move || gateway_a.terminate());
+    let lost = round(&client, 150);
+    let status = stopping.join().unwrap();
+    assert_eq!(lost, Vec::<String>::new());
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(round(&client, 90), Vec::<String>::new());
+}
