@@ -54,7 +54,7 @@ fn check_accepts_a_valid_config() {
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("ok (1 listeners, 1 pools, 2 routes)"),
+        stdout.contains("ok (1 listener, 1 pool, 2 routes, 0 policies)"),
         "{stdout}"
     );
 }

@@ -46,16 +46,27 @@ enum Command {
     New { dir: PathBuf },
 }
 
+/// `1 pool`, `2 pools`, `3 policies`.
+fn counted(count: usize, noun: &str) -> String {
+    match (count, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{count} {stem}ies"),
+        (_, None) => format!("{count} {noun}s"),
+    }
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Check { file } => check(&file).map(|(source, analysis)| {
             let summary = analysis.model.as_ref().map(|model| {
                 let routes: usize = model.listeners.iter().map(|l| l.routes.len()).sum();
                 format!(
-                    "{}: ok ({} listeners, {} pools, {routes} routes)",
+                    "{}: ok ({}, {}, {}, {})",
                     source.name,
-                    model.listeners.len(),
-                    model.pools.len()
+                    counted(model.listeners.len(), "listener"),
+                    counted(model.pools.len(), "pool"),
+                    counted(routes, "route"),
+                    counted(model.policies.len(), "policy"),
                 )
             });
             println!("{}", summary.unwrap_or_default());
