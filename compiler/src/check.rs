@@ -177,6 +177,13 @@ pub fn check(config: &Config, base: &Path) -> Checked {
                 .with_help("a client following this redirect would come back here, in a loop"),
             );
         }
+        if let Some(sni) = route.sni.first().filter(|_| !tcp) {
+            diagnostics.push(
+                Diagnostic::error(format!("route `{}` matches `sni` on an HTTP listener", route.name))
+                    .with_label(Label::primary(sni.span, "only a tcp listener reads it"))
+                    .with_help("HTTP routes match the requested host with `host`; `sni` routes TLS passthrough on `mode tcp` listeners"),
+            );
+        }
         if tcp {
             tcp_route(route, &config.pools, &mut diagnostics);
         } else if let model::Action::Forward(pool) = action {
@@ -213,6 +220,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         listeners[listener].routes.push(model::Route {
             name: route.name.value.clone(),
             hosts: route.hosts.iter().map(|h| h.value.clone()).collect(),
+            sni: route.sni.iter().map(|h| h.value.clone()).collect(),
             path: route.path.as_ref().map(|p| p.value.clone()),
             methods: route.methods.iter().map(|m| m.value).collect(),
             matchers: route.matchers.iter().map(|m| m.value.clone()).collect(),
@@ -668,6 +676,14 @@ fn covers(earlier: &ast::Route, later: &ast::Route) -> bool {
                     .iter()
                     .any(|pattern| host_covers(&pattern.value, &host.value))
             }));
+    let sni = earlier.sni.is_empty()
+        || (!later.sni.is_empty()
+            && later.sni.iter().all(|name| {
+                earlier
+                    .sni
+                    .iter()
+                    .any(|pattern| host_covers(&pattern.value, &name.value))
+            }));
     let methods = earlier.methods.is_empty()
         || (!later.methods.is_empty()
             && later
@@ -689,7 +705,7 @@ fn covers(earlier: &ast::Route, later: &ast::Route) -> bool {
                     && l.value.name == condition.value.name)
         })
     });
-    hosts && methods && paths && matchers
+    hosts && sni && methods && paths && matchers
 }
 
 fn host_covers(pattern: &HostPattern, host: &HostPattern) -> bool {

@@ -179,6 +179,8 @@ pub struct Retry {
 pub struct Route {
     pub name: String,
     pub hosts: Vec<HostPattern>,
+    /// (tcp) server names of the client's TLS handshake.
+    pub sni: Vec<HostPattern>,
     pub path: Option<PathMatch>,
     pub methods: Vec<Method>,
     /// Header, query and cookie conditions.

@@ -795,3 +795,111 @@ async fn a_gateway_without_handle_tcp_closes_tcp_connections() {
         .expect("the proxy drains in time")
         .unwrap();
 }
+
+// ---- TLS passthrough: routes by the server name of the client's hello ----
+
+/// A gateway routing its tcp listener by SNI, as `edgec` generates it for `sni` routes.
+struct Passthrough {
+    a: Pool<RoundRobin>,
+    b: Pool<RoundRobin>,
+}
+
+impl Gateway for Passthrough {
+    type Listener = Port;
+
+    async fn handle(&self, _listener: Port, _req: Request, _cx: &Cx) -> Response {
+        not_found()
+    }
+
+    async fn handle_tcp(&self, _listener: Port, mut conn: TcpConnection) {
+        let route = match conn.server_name().await.unwrap_or("") {
+            "a.example.com" => Some(&self.a),
+            sni if sni.ends_with(".b.example.com") || sni == "b.example.com" => Some(&self.b),
+            _ => None,
+        };
+        if let Some(pool) = route {
+            pool.tunnel(conn).await;
+        }
+    }
+}
+
+/// A client hello for `name`, as rustls writes it.
+fn client_hello(name: &str) -> Vec<u8> {
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    hello
+}
+
+/// A server that says who it is, then echoes.
+async fn named(name: &'static [u8]) -> Backend {
+    Backend::start(move |mut stream: TcpStream| async move {
+        if stream.write_all(name).await.is_ok() {
+            echo(stream).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn tls_handshakes_go_to_the_pool_of_their_server_name_untouched() {
+    let (a, b) = (named(b"A").await, named(b"B").await);
+    let pool = |addr| tcp_pool(&[addr], Retry::NONE, ProxyProtocol::None);
+    let listeners: &'static [(Port, ListenerSpec)] = Box::leak(Box::new([(
+        Port::Tcp,
+        ListenerSpec {
+            name: "passthrough",
+            bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+            limits: ListenerLimits::DEFAULT,
+            mode: ListenerMode::Tcp(TcpSpec {
+                idle_timeout: LONG_IDLE,
+            }),
+            tls: None,
+        },
+    )]));
+    let gateway = Passthrough {
+        a: Pool::new(pool(a.addr), RoundRobin::default()),
+        b: Pool::new(pool(b.addr), RoundRobin::default()),
+    };
+    let server = Server::bind(listeners, gateway).await.unwrap();
+    let addr = server.local_addrs().next().unwrap().1;
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(async {
+        let _ = signal.await;
+    }));
+
+    for (name, expected) in [("a.example.com", b"A"), ("api.b.example.com", b"B")] {
+        let hello = client_hello(name);
+        let mut stream = connect(addr).await;
+        stream.write_all(&hello).await.unwrap();
+        // The server named by SNI answers, and gets the hello byte for byte.
+        let mut got = vec![0; 1 + hello.len()];
+        tokio::time::timeout(PATIENCE, stream.read_exact(&mut got))
+            .await
+            .expect("the chosen server answers in time")
+            .unwrap();
+        assert_eq!(&got[..1], expected, "{name}");
+        assert_eq!(&got[1..], hello, "{name}");
+    }
+    // An unknown name, or no TLS at all: the connection is closed, nothing is forwarded.
+    let mut unknown = connect(addr).await;
+    unknown
+        .write_all(&client_hello("c.example.com"))
+        .await
+        .unwrap();
+    assert!(read_until_closed(&mut unknown).await.is_empty());
+    let mut plain = connect(addr).await;
+    plain.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(read_until_closed(&mut plain).await.is_empty());
+    assert_eq!(a.accepted() + b.accepted(), 2);
+
+    let _ = shutdown.send(());
+    tokio::time::timeout(PATIENCE, serving)
+        .await
+        .unwrap()
+        .unwrap();
+}

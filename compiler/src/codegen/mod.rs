@@ -7,7 +7,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{Address, Balance, HashKey, LimitKey, LogFormat, PolicyKind, ProxyVersion};
+use edge_dsl::ast::{
+    Address, Balance, HashKey, HostPattern, LimitKey, LogFormat, PolicyKind, ProxyVersion,
+};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -92,10 +94,16 @@ fn module(model: &Model) -> TokenStream {
     {
         if let Mode::Tcp { .. } = listener.mode {
             arms.push(quote! { Listener::#variant => ::edge_runtime::not_found(), });
-            // The checker allows one route per tcp listener: it has nothing to match on.
-            if let Some(Action::Forward(pool)) = listener.routes.first().map(|r| &r.action) {
-                let field = &pool_fields[*pool];
-                tunnels.push(quote! { Listener::#variant => self.#field.tunnel(conn).await, });
+            if listener.routes.iter().all(|r| r.sni.is_empty()) {
+                // Without `sni`, the checker allows one route: it has nothing to match on.
+                if let Some(Action::Forward(pool)) = listener.routes.first().map(|r| &r.action) {
+                    let field = &pool_fields[*pool];
+                    tunnels.push(quote! { Listener::#variant => self.#field.tunnel(conn).await, });
+                }
+            } else {
+                let (tunnel, router) = sni_routes(variant, &listener.routes, &pool_fields);
+                tunnels.push(tunnel);
+                routers.push(router);
             }
             continue;
         }
@@ -162,10 +170,19 @@ fn module(model: &Model) -> TokenStream {
         .listeners
         .iter()
         .any(|l| l.mode == Mode::Http && !l.routes.is_empty());
+    let reads_sni = model
+        .listeners
+        .iter()
+        .any(|l| matches!(l.mode, Mode::Tcp { .. }) && l.routes.iter().any(|r| !r.sni.is_empty()));
+    let conn = if reads_sni {
+        quote! { mut conn }
+    } else {
+        quote! { conn }
+    };
     let handle_tcp = (!tunnels.is_empty()).then(|| {
         let rest = (tunnels.len() < model.listeners.len()).then(|| quote! { _ => {} });
         quote! {
-            async fn handle_tcp(&self, listener: Listener, conn: ::edge_runtime::TcpConnection) {
+            async fn handle_tcp(&self, listener: Listener, #conn: ::edge_runtime::TcpConnection) {
                 match listener {
                     #(#tunnels)*
                     #rest
@@ -274,6 +291,71 @@ fn module(model: &Model) -> TokenStream {
             ::edge_runtime::run(&SITE, Edge::new)
         }
     }
+}
+
+/// A `mode tcp` listener whose routes match the TLS server name: its `handle_tcp` arm, reading
+/// the name from the client's handshake, and the function that picks the route.
+fn sni_routes(
+    variant: &proc_macro2::Ident,
+    routes: &[Route],
+    pool_fields: &[proc_macro2::Ident],
+) -> (TokenStream, TokenStream) {
+    let enum_name = format_ident!("{variant}Route");
+    let fn_name = format_ident!("route_{}", snake(&variant.to_string()));
+    let variants = unique(routes.iter().map(|r| r.name.as_str()), camel, "");
+    // Routes in order; one without `sni` takes everything left (the checker makes it last).
+    let mut checks = Vec::new();
+    let mut fallback = quote! { None };
+    for (route, name) in routes.iter().zip(&variants) {
+        if route.sni.is_empty() {
+            fallback = quote! { Some(#enum_name::#name) };
+            break;
+        }
+        let conditions = route.sni.iter().map(|pattern| match pattern {
+            HostPattern::Exact(host) => quote! { sni == #host },
+            HostPattern::Suffix(suffix) => quote! { sni.ends_with(#suffix) },
+        });
+        checks.push(quote! {
+            if #(#conditions)||* {
+                return Some(#enum_name::#name);
+            }
+        });
+    }
+    let arms = routes
+        .iter()
+        .zip(&variants)
+        .filter_map(|(route, name)| match &route.action {
+            Action::Forward(pool) => {
+                let field = &pool_fields[*pool];
+                Some(quote! { Some(#enum_name::#name) => self.#field.tunnel(conn).await, })
+            }
+            _ => None,
+        });
+    let docs = routes
+        .iter()
+        .map(|route| format!(" Route `{}`.", route.name));
+    let tunnel = quote! {
+        Listener::#variant => {
+            let route = #fn_name(conn.server_name().await.unwrap_or(""));
+            match route {
+                #(#arms)*
+                None => {}
+            }
+        }
+    };
+    let router = quote! {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum #enum_name {
+            #(#[doc = #docs] #variants,)*
+        }
+
+        /// The first route whose server names include `sni` (lower-case; `""` without TLS).
+        fn #fn_name(sni: &str) -> Option<#enum_name> {
+            #(#checks)*
+            #fallback
+        }
+    };
+    (tunnel, router)
 }
 
 /// The routes that serve files: (listener, route) → the `Edge` field, the spec's static name

@@ -274,6 +274,9 @@ pub struct Route {
     pub span: Span,
     pub on: Ident,
     pub hosts: Vec<Spanned<HostPattern>>,
+    /// (tcp) `sni "a.example.com"`: the server name of the client's TLS handshake, read
+    /// without terminating it.
+    pub sni: Vec<Spanned<HostPattern>>,
     pub path: Option<Spanned<PathMatch>>,
     pub methods: Vec<Spanned<Method>>,
     /// `header`, `query` and `cookie` conditions; all must hold.

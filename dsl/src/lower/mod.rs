@@ -36,12 +36,12 @@ const LISTENER: [&str; 9] = [
     "idle_timeout",
     "tls",
 ];
-const ROUTE: [&str; 13] = [
-    "on", "host", "path", "methods", "header", "query", "cookie", "use", "timeout", "forward",
-    "respond", "redirect", "serve",
+const ROUTE: [&str; 14] = [
+    "on", "host", "sni", "path", "methods", "header", "query", "cookie", "use", "timeout",
+    "forward", "respond", "redirect", "serve",
 ];
 /// Route directives that may be given several times.
-const ROUTE_REPEATABLE: [&str; 4] = ["host", "header", "query", "cookie"];
+const ROUTE_REPEATABLE: [&str; 5] = ["host", "sni", "header", "query", "cookie"];
 
 /// Collects diagnostics while lowering goes on.
 #[derive(Default)]
@@ -362,6 +362,7 @@ impl Lowering {
         let mut seen = Seen::new();
         let mut on = None;
         let mut hosts = Vec::new();
+        let mut sni = Vec::new();
         let mut path = None;
         let mut methods = Vec::new();
         let mut matchers = Vec::new();
@@ -418,6 +419,13 @@ impl Lowering {
                     }
                 }
                 "header" | "query" | "cookie" => matchers.extend(self.request_match(directive)),
+                "sni" => {
+                    if let Some(args) = self.some_args(directive, "sni \"a.example.com\"") {
+                        for arg in args {
+                            sni.extend(self.keep(literal::host_pattern(arg)));
+                        }
+                    }
+                }
                 "use" => {
                     if let Some(args) = self.some_args(directive, "use auth, limit") {
                         uses.extend(args.iter().filter_map(|arg| self.reference(arg)));
@@ -486,6 +494,7 @@ impl Lowering {
             span,
             on: on?,
             hosts,
+            sni,
             path,
             methods,
             matchers,

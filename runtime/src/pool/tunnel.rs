@@ -36,6 +36,12 @@ impl<S: Strategy> Pool<S> {
                 return;
             }
         }
+        if !conn.preread.is_empty() {
+            if let Err(error) = server.write_all(&conn.preread).await {
+                tracing::debug!(pool, server = %upstream, %peer, %error, "cannot send the client's first bytes");
+                return;
+            }
+        }
         let mut client = conn.stream;
         match relay(&mut client, &mut server, idle_timeout).await {
             Ok(carried) => tracing::debug!(
