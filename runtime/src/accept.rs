@@ -188,7 +188,7 @@ impl Protocols {
 }
 
 /// The client IP as a header value, rendered once per connection.
-fn peer_ip(peer: SocketAddr) -> HeaderValue {
+pub(crate) fn peer_ip(peer: SocketAddr) -> HeaderValue {
     HeaderValue::from_str(&peer.ip().to_canonical().to_string())
         .expect("an IP address is a valid header value")
 }

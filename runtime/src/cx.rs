@@ -10,7 +10,7 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{host::HostName, spec::Upstream};
+use crate::{accept::peer_ip, host::HostName, spec::Upstream};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;
@@ -66,6 +66,19 @@ impl Cx {
 
     pub(crate) fn upstream(&self) -> Option<(Upstream, Option<u16>)> {
         *self.upstream.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A context for a request from `client` to `host` (`host[:port]`, checked and lower-cased
+    /// as a `Host` header is) on a plain-HTTP listener named `bench`, as the runtime builds
+    /// for each request it accepts.
+    ///
+    /// For benches that call a [`Policy`](crate::Policy) or a route's action directly
+    /// (`benches/benches/policies.rs`); not part of the runtime's contract, which generated code
+    /// keeps to. Panics if `host` is not a valid host.
+    #[doc(hidden)]
+    pub fn for_bench(client: SocketAddr, host: &str) -> Cx {
+        let host = HostName::parse(host).unwrap_or_else(|| panic!("invalid host {host:?}"));
+        Cx::new("bench", client, peer_ip(client), host, false)
     }
 
     /// The requested host: lower-cased, without port, `""` when the request named none.

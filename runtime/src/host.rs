@@ -41,6 +41,12 @@ impl HostName {
         }
     }
 
+    /// `host[:port]` checked and lower-cased as a `Host` header value is, without its port;
+    /// `None` if it is not a valid host.
+    pub(crate) fn parse(host: &str) -> Option<HostName> {
+        split_host(host.as_bytes()).ok().map(HostName::lower_case)
+    }
+
     /// Stores `host`, which [`split_host`] checked to be ASCII.
     fn lower_case(host: &[u8]) -> HostName {
         match u8::try_from(host.len()) {

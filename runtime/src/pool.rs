@@ -13,11 +13,12 @@
 
 use std::{
     fmt,
+    net::IpAddr,
     sync::{atomic::Ordering, Arc, Weak},
     time::Duration,
 };
 
-use http::Request;
+use http::{HeaderMap, Request};
 use smallvec::SmallVec;
 use tokio::time::timeout;
 
@@ -191,6 +192,25 @@ impl<S: Strategy> Pool<S> {
             retries += 1;
             (slot, req) = (next, again);
         }
+    }
+
+    /// One pick as [`Pool::forward`] makes it, without a request and without I/O: the strategy
+    /// chooses a usable server for a request with `headers` and `path` from `client`, a place
+    /// on it is taken and given back at once. The chosen server's address; `None` when no
+    /// server is usable.
+    ///
+    /// For the balancer benches (`benches/benches/balancers.rs`) only: not part of the
+    /// runtime's contract, which generated code keeps to.
+    #[doc(hidden)]
+    pub fn pick_for_bench(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        client: IpAddr,
+    ) -> Option<Upstream> {
+        let target = Target::request(headers, path, client);
+        let slot = self.acquire(&target, &mut SmallVec::new(), clock::now())?;
+        Some(slot.backend().spec.upstream)
     }
 
     /// Whether a response is a 5xx this pool would retry.

@@ -1,0 +1,176 @@
+//! What choosing a server costs, nanoseconds per pick: each balancing strategy (round robin,
+//! least connections, random with two choices, peak EWMA, consistent hashing of the client's
+//! IP and of a header) over pools of 3, 30 and 300 servers on one thread, and over 3 servers
+//! with a second thread picking from the same pool all the while (workers share a pool, its
+//! counters and its servers' state). Every proxied request and every retry makes one pick.
+//! The contended figures mean something only with two cores free for the two threads.
+//!
+//! A pick goes through `Pool::pick_for_bench`, a hook that runs exactly what `Pool::forward`
+//! does before it connects: read the clock, let the strategy choose a usable server, take a
+//! place on it (its count of requests in flight), and here give the place back at once. No
+//! I/O happens: the servers are addresses on 127.0.0.1 that nothing connects to. Requests come
+//! from 1,000 clients, each with its own `x-user` header, taken in turn. Every pick is checked
+//! to find a server, and hashing to send the same request to the same server each time.
+
+use std::{
+    hint::black_box,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use criterion::{
+    criterion_group, criterion_main, measurement::WallTime, BenchmarkGroup, BenchmarkId, Criterion,
+};
+use edge_runtime::{
+    http::{HeaderMap, HeaderValue},
+    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, ProxyProtocol, Random, Retry,
+    RoundRobin, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
+};
+
+/// The pool sizes.
+const SIZES: [usize; 3] = [3, 30, 300];
+
+/// The pool size picked from by two threads at once: the smallest, where the two share the
+/// most (the same few servers' counts of requests in flight, as well as the strategy's state).
+const CONTENDED: usize = 3;
+
+/// Distinct requests, taken in turn.
+const REQUESTS: usize = 1_000;
+
+const PATH: &str = "/orders";
+
+/// What a pick reads of one request.
+struct Req {
+    headers: HeaderMap,
+    client: IpAddr,
+}
+
+fn requests() -> Vec<Req> {
+    (0..REQUESTS)
+        .map(|i| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-user", HeaderValue::from(i));
+            let client = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i as u32);
+            Req {
+                headers,
+                client: client.into(),
+            }
+        })
+        .collect()
+}
+
+/// A pool of `size` servers balanced by `strategy`. Its spec is leaked, as generated code has
+/// it in a `static`. Built outside a tokio runtime, the pool starts no background task.
+fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
+    let servers: Vec<ServerSpec> = (0..size)
+        .map(|i| {
+            let port = 20_000 + u16::try_from(i).expect("a port");
+            ServerSpec::new(Upstream::Socket(SocketAddr::new(
+                Ipv4Addr::LOCALHOST.into(),
+                port,
+            )))
+        })
+        .collect();
+    let spec = Box::leak(Box::new(PoolSpec {
+        name: "bench",
+        servers: Box::leak(servers.into_boxed_slice()),
+        timeouts: UpstreamTimeouts::DEFAULT,
+        health: None,
+        passive: None,
+        retry: Retry::NONE,
+        proxy_protocol: ProxyProtocol::None,
+    }));
+    Pool::new(spec, strategy)
+}
+
+fn pick<S: Strategy>(pool: &Pool<S>, req: &Req) -> Option<Upstream> {
+    pool.pick_for_bench(&req.headers, PATH, req.client)
+}
+
+/// One pick per call, cycling through `reqs` from `start`.
+fn picker<'a, S: Strategy>(
+    pool: &'a Pool<S>,
+    reqs: &'a [Req],
+    start: usize,
+) -> impl FnMut() -> Option<Upstream> + 'a {
+    let mut next = start;
+    move || {
+        let req = &reqs[next];
+        next = (next + 1) % reqs.len();
+        pick(pool, black_box(req))
+    }
+}
+
+/// Benches one strategy over each pool size, and contended over [`CONTENDED`] servers;
+/// `sticky` strategies must pick the same server for the same request every time.
+fn strategy<S: Strategy>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    sticky: bool,
+    make: impl Fn() -> S,
+) {
+    let reqs = requests();
+    for size in SIZES {
+        let pool = pool(size, make());
+        for req in &reqs {
+            let first = pick(&pool, req).unwrap_or_else(|| panic!("{name}/{size}: no server"));
+            if sticky {
+                assert_eq!(pick(&pool, req), Some(first), "{name}/{size}: not sticky");
+            }
+        }
+
+        let mut alone = picker(&pool, &reqs, 0);
+        group.bench_function(BenchmarkId::new(name, size), |b| b.iter(&mut alone));
+        if size == CONTENDED {
+            contended(group, name, size, &pool, &reqs);
+        }
+    }
+}
+
+/// Picks from `pool` of `size` servers while another thread picks from it too (the other half
+/// of the requests) until measuring ends.
+fn contended<S: Strategy>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    size: usize,
+    pool: &Pool<S>,
+    reqs: &[Req],
+) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut other = picker(pool, reqs, REQUESTS / 2);
+            while !stop.load(Ordering::Relaxed) {
+                black_box(other());
+            }
+        });
+        let mut mine = picker(pool, reqs, 0);
+        let id = BenchmarkId::new(format!("{name}_2_threads"), size);
+        group.bench_function(id, |b| b.iter(&mut mine));
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+fn balancers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("balancers");
+    // A pick takes well under a microsecond: a second is millions of them, and keeps the 24
+    // cases (and `--quick`, which stops at the measurement time) short.
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
+    strategy(&mut group, "round_robin", false, RoundRobin::default);
+    strategy(&mut group, "least_conn", false, LeastConn::default);
+    strategy(&mut group, "random", false, Random::default);
+    strategy(&mut group, "ewma", false, Ewma::default);
+    strategy(&mut group, "hash_client_ip", true, || {
+        Hash::new(ClientIpKey)
+    });
+    strategy(&mut group, "hash_header", true, || {
+        Hash::new(HeaderKey::from_static("x-user"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, balancers);
+criterion_main!(benches);
