@@ -20,6 +20,7 @@ mod forward;
 mod framing;
 mod health;
 mod host;
+mod load;
 mod matching;
 mod normalize;
 mod passive;
@@ -33,6 +34,7 @@ mod respond;
 mod retry;
 mod server;
 mod spec;
+mod stream;
 mod tcp;
 mod tls;
 mod worker;
@@ -46,12 +48,13 @@ pub use balance::{
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::deadline;
+pub use load::LoadError;
 pub use matching::{cookie_is, header_is, query_is};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, Cidr,
     Cors, CorsSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys,
-    JwtSpec, KeySource, LimitAlgorithm, LimitKey, LoadError, Policy, Rate, RateLimit,
-    RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, Validate, ValidateSpec,
+    JwtSpec, KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
+    RewriteRule, RewriteSpec, Validate, ValidateSpec,
 };
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
@@ -61,8 +64,8 @@ pub use server::{
     run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
 };
 pub use spec::{
-    HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
-    Upstream, UpstreamTimeouts,
+    ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange,
+    TcpCheck, Upstream, UpstreamTimeouts, UpstreamTls,
 };
 pub use tcp::TcpConnection;
 pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsSpec};
