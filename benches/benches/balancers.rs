@@ -80,6 +80,7 @@ fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
         passive: None,
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
+        tls: None,
     }));
     Pool::new(spec, strategy)
 }

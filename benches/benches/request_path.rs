@@ -163,6 +163,7 @@ fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
         passive: None,
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
+        tls: None,
     }));
     Pool::new(spec, RoundRobin::default())
 }

@@ -47,9 +47,11 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         .map(|policy| policy_files::policy(policy, base, &mut diagnostics))
         .collect();
     let mut policy_used = vec![false; config.policies.len()];
+    let mut pool_tls = Vec::with_capacity(config.pools.len());
     for pool in &config.pools {
         duplicate_servers(pool, &mut diagnostics);
         pool_checks(pool, &mut diagnostics);
+        pool_tls.push(self::pool_tls(pool, base, &mut diagnostics));
     }
 
     let mut listeners: Vec<model::Listener> = config
@@ -288,7 +290,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     });
     let model = Model {
         listeners,
-        pools: config.pools.iter().map(pool).collect(),
+        pools: config.pools.iter().zip(pool_tls).map(pool).collect(),
         policies: policies.into_iter().flatten().collect(),
         admin,
         access_log,
@@ -320,7 +322,7 @@ const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSIVE_MAX_FAILS: u32 = 1;
 const PASSIVE_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn pool(pool: &ast::Pool) -> model::Pool {
+fn pool((pool, tls): (&ast::Pool, Option<model::PoolTls>)) -> model::Pool {
     let value = |spanned: &Option<edge_dsl::Spanned<Duration>>| spanned.as_ref().map(|s| s.value);
     let count = |spanned: &Option<edge_dsl::Spanned<u32>>, default| {
         spanned.as_ref().map_or(default, |s| s.value)
@@ -341,6 +343,7 @@ fn pool(pool: &ast::Pool) -> model::Pool {
         connect_timeout: value(&pool.timeouts.connect),
         response_timeout: value(&pool.timeouts.response),
         idle_timeout: value(&pool.timeouts.idle),
+        tunnel_timeout: value(&pool.timeouts.tunnel),
         health: pool.health.as_ref().map(|health| {
             let health = &health.value;
             model::Health {
@@ -378,7 +381,86 @@ fn pool(pool: &ast::Pool) -> model::Pool {
             }
         }),
         proxy_protocol: pool.send_proxy.as_ref().map(|s| s.value),
+        tls,
     }
+}
+
+/// Whether a pool speaks TLS to its servers: it has a `tls` block, or servers written
+/// `https://` (then all of them are, as [`pool_tls`] checks).
+fn speaks_tls(pool: &ast::Pool) -> bool {
+    pool.tls.is_some() || pool.servers.iter().any(|server| server.https)
+}
+
+/// A pool's TLS towards its servers with every file checked: `None` for a cleartext pool (and
+/// when a file is unusable, with its diagnostic). A pool without a `tls` block may not mix
+/// `https://` servers with cleartext ones (`dns_srv` entries are cleartext without one).
+fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::PoolTls> {
+    if pool.tls.is_none() {
+        let https = pool.servers.iter().find(|server| server.https)?;
+        if let Some(cleartext) = pool.servers.iter().find(|server| !server.https) {
+            out.push(
+                Diagnostic::error(format!(
+                    "pool `{}` mixes TLS and cleartext servers",
+                    pool.name
+                ))
+                .with_label(Label::primary(cleartext.address.span, "a cleartext server"))
+                .with_label(Label::secondary(https.address.span, "a TLS server"))
+                .with_help(
+                    "a pool's servers all speak TLS or none does: write each with `https://`, \
+                     or add `tls { }` to the pool to make every server TLS",
+                ),
+            );
+        }
+        return Some(model::PoolTls {
+            verify: true,
+            ..model::PoolTls::default()
+        });
+    }
+    let tls = &pool.tls.as_ref()?.value;
+    let before = out.iter().filter(|d| d.is_error()).count();
+    let ca = tls.ca.as_ref().and_then(|ca| {
+        files::ca_bundle(base, ca)
+            .map_err(|error| out.push(error))
+            .ok()
+    });
+    let client_cert = tls.client_cert.as_ref().and_then(|(cert, key)| {
+        let cert = files::certificate_chain(base, cert);
+        let key = files::private_key(base, key);
+        match (cert, key) {
+            (Ok((cert, warnings)), Ok(key)) => {
+                out.extend(warnings);
+                Some((cert.display().to_string(), key.display().to_string()))
+            }
+            (cert, key) => {
+                out.extend(cert.err());
+                out.extend(key.err());
+                None
+            }
+        }
+    });
+    let verify = tls.verify.as_ref().is_none_or(|verify| verify.value);
+    if let Some(off) = tls.verify.as_ref().filter(|_| !verify) {
+        let mut warning = Diagnostic::warning(format!(
+            "pool `{}` does not verify its servers' certificates",
+            pool.name
+        ))
+        .with_label(Label::primary(off.span, "any certificate is accepted"))
+        .with_help(
+            "anyone on the path can pose as these servers; give their CA with `ca \"ca.pem\"` \
+             and remove `verify off`",
+        );
+        if let Some(ca) = &tls.ca {
+            warning = warning.with_label(Label::secondary(ca.span, "this CA bundle is not used"));
+        }
+        out.push(warning);
+    }
+    let clean = out.iter().filter(|d| d.is_error()).count() == before;
+    clean.then(|| model::PoolTls {
+        ca: ca.map(|path| path.display().to_string()),
+        server_name: tls.sni.as_ref().map(|name| name.value.clone()),
+        client_cert,
+        verify,
+    })
 }
 
 /// A listener's TLS settings with every file checked; `None` (and diagnostics) when one is
@@ -487,6 +569,20 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         ),
         ast::Action::Forward(name) => {
             let pool = pools.iter().find(|p| p.name.value == name.value);
+            if let Some(pool) = pool.filter(|p| speaks_tls(p)) {
+                out.push(
+                    Diagnostic::error(format!(
+                        "pool `{}` speaks TLS to its servers, but route `{}` forwards a tcp connection",
+                        pool.name, route.name
+                    ))
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(pool.span, "a TLS pool"))
+                    .with_help(
+                        "tcp tunnels pass bytes through as they are, TLS included: write the \
+                         servers without `https://` and leave out the pool's `tls`",
+                    ),
+                );
+            }
             if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
                 out.push(
                     Diagnostic::error(format!(

@@ -127,10 +127,25 @@ pub struct Pool {
     pub connect_timeout: Option<Duration>,
     pub response_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    pub tunnel_timeout: Option<Duration>,
     pub health: Option<Health>,
     pub passive: Option<Passive>,
     pub retry: Option<Retry>,
     pub proxy_protocol: Option<ProxyVersion>,
+    /// TLS towards every server: from a `tls` block, or servers written `https://`.
+    pub tls: Option<PoolTls>,
+}
+
+/// TLS towards a pool's servers; file paths are absolute. `None` fields keep the runtime's
+/// defaults (built-in roots, each server's own name, no client certificate).
+#[derive(Clone, Debug, Default)]
+pub struct PoolTls {
+    pub ca: Option<String>,
+    pub server_name: Option<String>,
+    /// A client certificate chain and its key.
+    pub client_cert: Option<(String, String)>,
+    /// `false` for `verify off`.
+    pub verify: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use edge_compiler::{analyze, SourceFile};
 
 /// The code generated for an example, with the examples folder written as `$EXAMPLES` so
 /// the snapshots do not depend on where the repository is checked out (paths of files a
-/// config names are absolute in generated code).
+/// config names are absolute in generated code), formatted again after that.
 fn generate(path: &Path) -> String {
     let dir = std::path::absolute(path.parent().unwrap()).unwrap();
     let name = dir.join(path.file_name().unwrap()).display().to_string();
@@ -20,7 +20,11 @@ fn generate(path: &Path) -> String {
             source.render(&analysis.diagnostics)
         )
     });
-    code.replace(&dir.display().to_string(), "$EXAMPLES")
+    // Formatted again once the folder is replaced: where prettyplease wraps a line depends on
+    // the length of the paths in it, and so on where the repository is checked out.
+    let code = code.replace(&dir.display().to_string(), "$EXAMPLES");
+    let file = syn::parse_file(&code).expect("generated code parses");
+    prettyplease::unparse(&file)
 }
 
 fn examples() -> Vec<std::path::PathBuf> {

@@ -83,28 +83,26 @@ pub fn bind_address(arg: &Arg) -> Read<SocketAddr> {
     })
 }
 
-/// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`.
-pub fn server_address(arg: &Arg) -> Read<Address> {
-    const HELP: &str =
-        "a server is an address and a port: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`";
-    let address = if let Ok(socket) = arg.text.parse::<SocketAddr>() {
-        Address::Socket(socket)
-    } else {
-        let (host, port) = arg
-            .text
-            .rsplit_once(':')
-            .ok_or_else(|| bad(arg, "server address", HELP))?;
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| bad(arg, "server address", HELP))?;
-        if host.parse::<IpAddr>().is_ok() || !is_dns_name(host) {
-            return Err(bad(arg, "server address", HELP));
-        }
-        Address::Name {
-            host: host.to_ascii_lowercase(),
-            port,
-        }
-    };
+/// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`, and whether it was
+/// written with `https://` (`https://users.internal:8443`, or without a port for 443), which
+/// makes it a TLS server.
+pub fn server_address(arg: &Arg) -> Read<(Address, bool)> {
+    const HELP: &str = "a server is an address and a port: `10.0.0.11:8080`, `[::1]:8080` or \
+                        `users.internal:8080`; `https://` in front makes it a TLS server \
+                        (port 443 unless given)";
+    let (text, https) =
+        match arg.text.split_once("://") {
+            None => (arg.text.as_str(), false),
+            Some(("https", rest)) => (rest, true),
+            Some(("http", _)) => return Err(bad(
+                arg,
+                "server address",
+                "servers speak cleartext HTTP unless written with `https://`: leave `http://` out",
+            )),
+            Some(_) => return Err(bad(arg, "server address", HELP)),
+        };
+    let address =
+        server(text, https.then_some(443)).ok_or_else(|| bad(arg, "server address", HELP))?;
     let port = match &address {
         Address::Socket(socket) => socket.port(),
         Address::Name { port, .. } => *port,
@@ -113,7 +111,33 @@ pub fn server_address(arg: &Arg) -> Read<Address> {
     if port == 0 {
         return Err(bad(arg, "server address", "a server's port cannot be 0"));
     }
-    Ok(Spanned::new(address, arg.span))
+    Ok(Spanned::new((address, https), arg.span))
+}
+
+/// `text` as an address or a DNS name with a port; without a port, `default_port` if any.
+fn server(text: &str, default_port: Option<u16>) -> Option<Address> {
+    if let Ok(socket) = text.parse::<SocketAddr>() {
+        return Some(Address::Socket(socket));
+    }
+    let with_port = text
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
+    let (host, port) = match (with_port, default_port) {
+        (Some(split), _) => split,
+        (None, Some(port)) => (text, port),
+        (None, None) => return None,
+    };
+    let bracketed = host.strip_prefix('[').and_then(|ip| ip.strip_suffix(']'));
+    if let Ok(ip) = bracketed.unwrap_or(host).parse::<IpAddr>() {
+        // An address with its port parsed above: only one without a port gets here.
+        return with_port
+            .is_none()
+            .then_some(Address::Socket(SocketAddr::new(ip, port)));
+    }
+    is_dns_name(host).then(|| Address::Name {
+        host: host.to_ascii_lowercase(),
+        port,
+    })
 }
 
 /// An SRV name: `"_http._tcp.users.internal"`.
@@ -127,6 +151,19 @@ pub fn srv_name(arg: &Arg) -> Read<Address> {
         ));
     }
     Ok(Spanned::new(Address::Srv(name), arg.span))
+}
+
+/// The name a TLS client sends and verifies: a quoted DNS name or IP address, lower-cased.
+pub fn server_name(arg: &Arg) -> Read<String> {
+    let name = arg.text.to_ascii_lowercase();
+    if !arg.is_quoted() || !(is_dns_name(&name) || name.parse::<IpAddr>().is_ok()) {
+        return Err(bad(
+            arg,
+            "server name",
+            "a server name is a quoted DNS name or IP address, such as `\"api.internal\"`",
+        ));
+    }
+    Ok(Spanned::new(name, arg.span))
 }
 
 fn is_dns_name(host: &str) -> bool {

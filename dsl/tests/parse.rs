@@ -212,3 +212,63 @@ pool other {
         HealthCheck::Tcp
     ));
 }
+
+#[test]
+fn lowers_https_servers_and_a_pool_tls_block() {
+    let config = parse_ok(
+        r#"
+pool secure {
+    server https://api.internal
+    server https://10.0.0.5:8443
+    server https://[::1]
+    server 10.0.0.6:8080
+    tls {
+        ca "ca.pem"
+        sni "API.internal"
+        cert "client.crt"
+        key "client.key"
+        verify off
+    }
+    timeouts { tunnel 30m }
+}
+
+pool plain { server 10.0.0.7:80 }
+"#,
+    );
+    let secure = &config.pools[0];
+    let servers: Vec<(Address, bool)> = secure
+        .servers
+        .iter()
+        .map(|s| (s.address.value.clone(), s.https))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            (
+                Address::Name {
+                    host: "api.internal".into(),
+                    port: 443
+                },
+                true
+            ),
+            (Address::Socket("10.0.0.5:8443".parse().unwrap()), true),
+            (Address::Socket("[::1]:443".parse().unwrap()), true),
+            (Address::Socket("10.0.0.6:8080".parse().unwrap()), false),
+        ]
+    );
+    let tls = &secure.tls.as_ref().unwrap().value;
+    assert_eq!(tls.ca.as_ref().unwrap().value, "ca.pem");
+    assert_eq!(tls.sni.as_ref().unwrap().value, "api.internal");
+    let (cert, key) = tls.client_cert.as_ref().unwrap();
+    assert_eq!(
+        (cert.value.as_str(), key.value.as_str()),
+        ("client.crt", "client.key")
+    );
+    assert!(!tls.verify.as_ref().unwrap().value);
+    assert_eq!(
+        secure.timeouts.tunnel.as_ref().unwrap().value,
+        Duration::from_secs(1800)
+    );
+    let plain = &config.pools[1];
+    assert!(plain.tls.is_none() && !plain.servers[0].https);
+}

@@ -1,9 +1,11 @@
 //! HTTP listeners: accept connections, run the TLS handshake on TLS listeners, serve each
-//! connection with hyper (cleartext: HTTP/1.1 or HTTP/2 by preface; TLS: by ALPN), check each
-//! request (`admit`) and hand it to the gateway.
+//! connection with hyper (cleartext: HTTP/1.1 or HTTP/2 by preface; TLS: HTTP/2 when ALPN
+//! chose it, else as cleartext), check each request (`admit`) and hand it to the gateway.
 //!
 //! HTTP/1 connections are read through the framing guard (`framing`), above TLS, so it sees
-//! the plaintext requests either way.
+//! the plaintext requests either way. They are served with upgrades enabled, so a `101` from
+//! the gateway hands the connection over (`hyper::upgrade::on`) for a WebSocket tunnel; the
+//! guard then stops scanning at the first bytes that are not an HTTP request head.
 
 use std::{
     convert::Infallible,
@@ -19,7 +21,7 @@ use http::{
     header::{Entry, STRICT_TRANSPORT_SECURITY},
     HeaderName, HeaderValue,
 };
-use hyper::{server::conn::http1, server::conn::http2, service::service_fn};
+use hyper::{server::conn::http2, service::service_fn};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -86,21 +88,21 @@ pub(crate) async fn accept<G: Gateway>(
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
-            let served = match &*protocols {
-                Protocols::Cleartext(builder) => {
+            let Protocols { auto, tls } = &*protocols;
+            let served = match tls {
+                None => {
                     let io =
                         Guarded::new(stream, Arc::clone(&connection.ambiguous_framing), max_head);
                     let service = connection.service();
                     watcher
-                        .watch(builder.serve_connection(TokioIo::new(io), service))
+                        .watch(auto.serve_connection_with_upgrades(TokioIo::new(io), service))
                         .await
                 }
-                Protocols::Tls {
+                Some(TlsProtocols {
                     listener,
-                    http1,
                     http2,
                     handshake_timeout,
-                } => {
+                }) => {
                     let Some((stream, negotiated)) =
                         tls::handshake(listener, stream, peer, *handshake_timeout).await
                     else {
@@ -123,9 +125,8 @@ pub(crate) async fn accept<G: Gateway>(
                         let io = Guarded::new(stream, flag, max_head);
                         let service = connection.service();
                         watcher
-                            .watch(http1.serve_connection(TokioIo::new(io), service))
+                            .watch(auto.serve_connection_with_upgrades(TokioIo::new(io), service))
                             .await
-                            .map_err(Into::into)
                     }
                 }
             };
@@ -137,53 +138,49 @@ pub(crate) async fn accept<G: Gateway>(
 }
 
 /// How a listener's connections are served, set up once per listener and worker.
-enum Protocols {
-    /// HTTP/1.1, or HTTP/2 with prior knowledge, told apart by the first bytes.
-    Cleartext(auto::Builder<TokioExecutor>),
-    /// TLS, then the protocol ALPN agreed on.
-    Tls {
-        listener: Arc<TlsListener>,
-        http1: http1::Builder,
-        http2: http2::Builder<TokioExecutor>,
-        /// The client's time to complete the handshake: the listener's header timeout.
-        handshake_timeout: std::time::Duration,
-    },
+struct Protocols {
+    /// HTTP/1.1 (upgrades included), or HTTP/2 with prior knowledge, told apart by the first
+    /// bytes: cleartext connections, and TLS ones whose ALPN did not choose `h2`. (hyper-util
+    /// drains upgradable HTTP/1 connections gracefully only through this builder.)
+    auto: auto::Builder<TokioExecutor>,
+    /// `None` on cleartext listeners.
+    tls: Option<TlsProtocols>,
+}
+
+/// What a TLS listener adds: the handshake, then HTTP/2 when ALPN agreed on it.
+struct TlsProtocols {
+    listener: Arc<TlsListener>,
+    http2: http2::Builder<TokioExecutor>,
+    /// The client's time to complete the handshake: the listener's header timeout.
+    handshake_timeout: std::time::Duration,
 }
 
 impl Protocols {
     fn new(limits: &ListenerLimits, tls: Option<Arc<TlsListener>>) -> Protocols {
         let max_buf = limits.max_header_size.max(MIN_HEADER_BUFFER);
         let max_header_list = u32::try_from(limits.max_header_size).unwrap_or(u32::MAX);
-        let Some(listener) = tls else {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(max_buf);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(max_header_list)
-                .max_concurrent_streams(limits.max_streams);
-            return Protocols::Cleartext(builder);
-        };
-        let mut http1 = http1::Builder::new();
-        http1
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        auto.http1()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(max_buf);
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
-        http2
+        auto.http2()
             .timer(TokioTimer::new())
             .max_header_list_size(max_header_list)
             .max_concurrent_streams(limits.max_streams);
-        Protocols::Tls {
-            listener,
-            http1,
-            http2,
-            handshake_timeout: limits.header_timeout,
-        }
+        let tls = tls.map(|listener| {
+            let mut http2 = http2::Builder::new(TokioExecutor::new());
+            http2
+                .timer(TokioTimer::new())
+                .max_header_list_size(max_header_list)
+                .max_concurrent_streams(limits.max_streams);
+            TlsProtocols {
+                listener,
+                http2,
+                handshake_timeout: limits.header_timeout,
+            }
+        });
+        Protocols { auto, tls }
     }
 }
 

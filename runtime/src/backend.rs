@@ -184,20 +184,40 @@ impl Drop for Slot {
 }
 
 /// A connection lent to one response, and the request's place in its server's count.
-/// [`crate::Body`] gives the connection back when the response has ended; dropped early, the
-/// connection is closed. Either way the request stops counting as active.
+/// [`crate::Body`] gives the connection back when the response has ended, unless it was opened
+/// for one request only; dropped early, the connection is closed. Either way the request stops
+/// counting as active.
 #[derive(Debug)]
 pub(crate) struct Pooled {
     sender: Sender,
     slot: Slot,
+    /// Whether the connection goes back to the idle list at the end.
+    reuse: bool,
 }
 
 impl Pooled {
+    /// A pooled connection, given back at the end of the response.
     pub(crate) fn new(sender: Sender, slot: Slot) -> Pooled {
-        Pooled { sender, slot }
+        Pooled {
+            sender,
+            slot,
+            reuse: true,
+        }
+    }
+
+    /// A connection opened for this response only (an upgrade request that was not
+    /// upgraded), closed at its end.
+    pub(crate) fn single_use(sender: Sender, slot: Slot) -> Pooled {
+        Pooled {
+            sender,
+            slot,
+            reuse: false,
+        }
     }
 
     pub(crate) fn release(self) {
-        self.slot.backend().idle.push(self.sender);
+        if self.reuse {
+            self.slot.backend().idle.push(self.sender);
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Keep-alive HTTP/1.1 connections to one server: opening them, and the idle lists they wait
-//! in between requests.
+//! Keep-alive HTTP/1.1 connections to one server: opening them (TCP, then TLS in a pool with
+//! `tls`), and the idle lists they wait in between requests. Connections for upgrade requests
+//! are opened here too, but never kept.
 //!
 //! Each server keeps a list of idle connections per worker (most recently used first out), so a
 //! connection is only ever used by the worker thread whose runtime drives it. Idle connections
@@ -8,15 +9,20 @@
 
 use std::{
     collections::VecDeque,
+    future::Future,
+    io,
     sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, time::timeout};
 
-use crate::{body::Outgoing, error::UpstreamError, spec::Upstream, worker};
+use crate::{
+    backend::Backend, body::Outgoing, error::UpstreamError, spec::Upstream, stream::Stream,
+    tls::Connector, worker,
+};
 
 /// Idle connections kept per server and worker; more are closed when released.
 const MAX_IDLE_PER_SERVER: usize = 128;
@@ -113,46 +119,88 @@ fn lock(idle: &Mutex<VecDeque<Idle>>) -> MutexGuard<'_, VecDeque<Idle>> {
 /// Opens a TCP connection to `upstream`, with `TCP_NODELAY`. Pools resolve names in the
 /// background and connect to addresses; a name is only met here in a pool built outside a
 /// tokio runtime, and is then resolved now.
+pub(crate) async fn tcp(upstream: &Upstream) -> io::Result<TcpStream> {
+    let stream = match *upstream {
+        Upstream::Socket(addr) => TcpStream::connect(addr).await,
+        Upstream::Name(name) => TcpStream::connect(name).await,
+        Upstream::Srv(_) => Err(unresolved_srv()),
+    }?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// [`tcp`] within `connect_timeout`, for tunnels.
 pub(crate) async fn open(
     upstream: &Upstream,
     connect_timeout: Duration,
 ) -> Result<TcpStream, UpstreamError> {
-    let connecting = async {
-        match *upstream {
-            Upstream::Socket(addr) => TcpStream::connect(addr).await,
-            Upstream::Name(name) => TcpStream::connect(name).await,
-            Upstream::Srv(_) => Err(unresolved_srv()),
-        }
-    };
-    let stream = timeout(connect_timeout, connecting)
+    timeout(connect_timeout, tcp(upstream))
         .await
         .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))?
-        .map_err(UpstreamError::Connect)?;
-    stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
-    Ok(stream)
+        .map_err(UpstreamError::Connect)
 }
 
 /// The error for an SRV name met at connect time, which happens only in a pool built outside a
 /// tokio runtime, where nothing resolves names in the background.
-pub(crate) fn unresolved_srv() -> std::io::Error {
-    std::io::Error::other("SRV names are only resolved by a pool built inside a tokio runtime")
+pub(crate) fn unresolved_srv() -> io::Error {
+    io::Error::other("SRV names are only resolved by a pool built inside a tokio runtime")
 }
 
-/// Opens an HTTP/1.1 connection to `upstream` and spawns the task that drives it.
+/// Opens a keep-alive HTTP/1.1 connection to `backend` (over TLS with `tls`) and spawns the
+/// task that drives it.
 pub(crate) async fn connect(
-    upstream: &Upstream,
+    backend: &Backend,
+    tls: Option<&Connector>,
     connect_timeout: Duration,
 ) -> Result<Sender, UpstreamError> {
-    let stream = open(upstream, connect_timeout).await?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(UpstreamError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "upstream connection ended with an error");
-        }
-    });
+    let (sender, connection) = handshake(backend, tls, connect_timeout).await?;
+    tokio::spawn(drive(connection));
     Ok(sender)
+}
+
+/// Opens an HTTP/1.1 connection for one upgrade request: once the server has answered `101`,
+/// `hyper::upgrade::on` on the response gives the connection back for a tunnel.
+pub(crate) async fn connect_for_upgrade(
+    backend: &Backend,
+    tls: Option<&Connector>,
+    connect_timeout: Duration,
+) -> Result<Sender, UpstreamError> {
+    let (sender, connection) = handshake(backend, tls, connect_timeout).await?;
+    tokio::spawn(drive(connection.with_upgrades()));
+    Ok(sender)
+}
+
+/// TCP, TLS when the pool has it (both within `connect_timeout`), then HTTP/1.1.
+async fn handshake(
+    backend: &Backend,
+    tls: Option<&Connector>,
+    connect_timeout: Duration,
+) -> Result<(Sender, Connection<TokioIo<Stream>, Outgoing>), UpstreamError> {
+    let upstream = &backend.spec.upstream;
+    let connecting = async {
+        let tcp = tcp(upstream).await.map_err(UpstreamError::Connect)?;
+        match tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(tls) => tls
+                .handshake(tcp, upstream, backend.host.as_deref())
+                .await
+                .map(|tls| Stream::Tls(Box::new(tls)))
+                .map_err(UpstreamError::Tls),
+        }
+    };
+    let stream = timeout(connect_timeout, connecting)
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))??;
+    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Handshake)
+}
+
+/// Drives a connection until it closes (or is handed over after an upgrade).
+async fn drive(connection: impl Future<Output = hyper::Result<()>>) {
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "upstream connection ended with an error");
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub(crate) enum UpstreamError {
     ConnectTimeout(Duration),
     /// The TCP connection failed (refused, unreachable, name not resolved).
     Connect(io::Error),
+    /// The TLS handshake failed: the server's certificate did not verify, it wanted a client
+    /// certificate the pool has not, or it does not speak TLS.
+    Tls(io::Error),
     /// The HTTP/1 handshake over a fresh connection failed.
     Handshake(hyper::Error),
     /// No response head within the response timeout.
@@ -38,6 +41,7 @@ impl UpstreamError {
                 respond(504, "504 Gateway Timeout\n")
             }
             UpstreamError::Connect(_)
+            | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => respond(502, "502 Bad Gateway\n"),
             UpstreamError::BodyTooLarge => respond(413, "413 Content Too Large\n"),
@@ -55,6 +59,7 @@ impl fmt::Display for UpstreamError {
         match self {
             UpstreamError::ConnectTimeout(after) => write!(f, "no connection within {after:?}"),
             UpstreamError::Connect(e) => write!(f, "cannot connect: {e}"),
+            UpstreamError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             UpstreamError::Handshake(e) => write!(f, "handshake failed: {e}"),
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),

@@ -3,6 +3,11 @@
 //! Towards the upstream: hop-by-hop headers go, the URI becomes origin-form, the version
 //! HTTP/1.1, `Host` stays the client's, and the `X-Forwarded-*` / `X-Real-IP` headers say who
 //! asked. Towards the client: hop-by-hop headers go.
+//!
+//! An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade`, as a
+//! WebSocket handshake) keeps `Connection: upgrade` and its `Upgrade` towards the upstream, and
+//! a `101 Switching Protocols` answer keeps them towards the client; every other hop-by-hop
+//! header still goes.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{
@@ -11,7 +16,7 @@ use http::{
         TRANSFER_ENCODING, UPGRADE,
     },
     uri::PathAndQuery,
-    HeaderMap, HeaderName, HeaderValue, Request, Uri, Version,
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version,
 };
 use smallvec::SmallVec;
 
@@ -26,6 +31,7 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 const HTTP: HeaderValue = HeaderValue::from_static("http");
 const HTTPS: HeaderValue = HeaderValue::from_static("https");
+const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -39,9 +45,52 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     UPGRADE,
 ];
 
-/// Turns a client's request into the request sent upstream.
-pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx) {
+/// The protocols a request asks to switch to: the values of its `Upgrade` header.
+#[derive(Debug)]
+pub(crate) struct Upgrade(SmallVec<[HeaderValue; 1]>);
+
+impl Upgrade {
+    /// The upgrade `req` asks for, if it is an HTTP/1.1 `GET` with `Upgrade` and a
+    /// `Connection` header listing `upgrade`. Upgrades of other methods (and HTTP/2's
+    /// extended CONNECT) are not tunnelled: such requests are forwarded as plain requests.
+    pub(crate) fn of<B>(req: &Request<B>) -> Option<Upgrade> {
+        if req.version() != Version::HTTP_11 || req.method() != Method::GET {
+            return None;
+        }
+        let headers = req.headers();
+        let asked = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+        if !asked {
+            return None;
+        }
+        let protocols = Upgrade::protocols(headers);
+        (!protocols.0.is_empty()).then_some(protocols)
+    }
+
+    fn protocols(headers: &HeaderMap) -> Upgrade {
+        Upgrade(headers.get_all(UPGRADE).iter().cloned().collect())
+    }
+
+    /// Puts `Connection: upgrade` and the protocols back, after the hop-by-hop headers went.
+    fn restore(self, headers: &mut HeaderMap) {
+        headers.insert(CONNECTION, CONNECTION_UPGRADE);
+        for protocol in self.0 {
+            headers.append(UPGRADE, protocol);
+        }
+    }
+}
+
+/// Turns a client's request into the request sent upstream; `upgrade` is what the request
+/// asks to switch to, kept as [`Upgrade::of`] found it.
+pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgrade>) {
     strip_hop_by_hop(req.headers_mut());
+    if let Some(upgrade) = upgrade {
+        upgrade.restore(req.headers_mut());
+    }
     if let Some(authority) = req.uri().authority() {
         // An HTTP/2 `:authority` (or an HTTP/1 absolute-form target) becomes `Host`. This copy
         // is the one allocation HTTP/2 requests pay here.
@@ -85,6 +134,14 @@ pub(crate) fn from_upstream(headers: &mut HeaderMap) {
     for name in REVEALING {
         headers.remove(name);
     }
+}
+
+/// Cleans the headers of a `101 Switching Protocols`, keeping `Connection: upgrade` and the
+/// protocol switched to.
+pub(crate) fn switched_from_upstream(headers: &mut HeaderMap) {
+    let protocols = Upgrade::protocols(headers);
+    strip_hop_by_hop(headers);
+    protocols.restore(headers);
 }
 
 /// Removes the standard hop-by-hop headers and every header that `Connection` names.
@@ -185,7 +242,7 @@ mod tests {
                 ("x-kept", "yes"),
             ],
         );
-        to_upstream(&mut req, &cx());
+        to_upstream(&mut req, &cx(), None);
         let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
         assert_eq!(
             names,
@@ -207,7 +264,7 @@ mod tests {
             Version::HTTP_11,
             &[("host", "example.com"), ("connection", "host")],
         );
-        to_upstream(&mut req, &cx());
+        to_upstream(&mut req, &cx(), None);
         assert_eq!(values(req.headers(), "host"), ["example.com"]);
     }
 
@@ -225,7 +282,7 @@ mod tests {
                 ("x-forwarded-host", "evil.example"),
             ],
         );
-        to_upstream(&mut req, &cx());
+        to_upstream(&mut req, &cx(), None);
         let headers = req.headers();
         assert_eq!(
             values(headers, "x-forwarded-for"),
@@ -244,7 +301,7 @@ mod tests {
             Version::HTTP_11,
             &[("host", "example.com"), ("x-forwarded-proto", "http")],
         );
-        to_upstream(&mut req, &cx_over(true));
+        to_upstream(&mut req, &cx_over(true), None);
         assert_eq!(values(req.headers(), "x-forwarded-proto"), ["https"]);
     }
 
@@ -255,7 +312,7 @@ mod tests {
             Version::HTTP_10,
             &[("x-forwarded-host", "evil.example")],
         );
-        to_upstream(&mut req, &cx());
+        to_upstream(&mut req, &cx(), None);
         assert!(req.headers().get("x-forwarded-host").is_none());
         assert_eq!(values(req.headers(), "x-forwarded-for"), ["10.1.2.3"]);
         assert_eq!(req.version(), Version::HTTP_11);
@@ -264,7 +321,7 @@ mod tests {
     #[test]
     fn http2_authority_becomes_host_and_uri_origin_form() {
         let mut req = request("http://api.example.com:8443/x/y?z=1", Version::HTTP_2, &[]);
-        to_upstream(&mut req, &cx());
+        to_upstream(&mut req, &cx(), None);
         assert_eq!(req.uri(), "/x/y?z=1");
         assert_eq!(req.version(), Version::HTTP_11);
         assert_eq!(values(req.headers(), "host"), ["api.example.com:8443"]);
@@ -290,5 +347,74 @@ mod tests {
         from_upstream(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type"]);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_connection_upgrade_and_upgrade_only() {
+        let mut req = request(
+            "/chat",
+            Version::HTTP_11,
+            &[
+                ("host", "example.com"),
+                ("connection", "keep-alive, Upgrade, x-secret"),
+                ("upgrade", "websocket"),
+                ("x-secret", "1"),
+                ("keep-alive", "timeout=5"),
+                ("te", "trailers"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+        );
+        let upgrade = Upgrade::of(&req);
+        assert!(upgrade.is_some());
+        to_upstream(&mut req, &cx(), upgrade);
+        let headers = req.headers();
+        assert_eq!(values(headers, "connection"), ["upgrade"]);
+        assert_eq!(values(headers, "upgrade"), ["websocket"]);
+        for gone in ["x-secret", "keep-alive", "te"] {
+            assert!(headers.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(
+            values(headers, "sec-websocket-key"),
+            ["dGhlIHNhbXBsZSBub25jZQ=="]
+        );
+    }
+
+    #[test]
+    fn only_http_1_1_gets_with_both_headers_are_upgrades() {
+        let upgrade = [("connection", "upgrade"), ("upgrade", "websocket")];
+        let cases = [
+            (Method::GET, Version::HTTP_11, &upgrade[..], true),
+            (Method::POST, Version::HTTP_11, &upgrade[..], false),
+            (Method::GET, Version::HTTP_10, &upgrade[..], false),
+            (Method::GET, Version::HTTP_2, &upgrade[..], false),
+            (Method::GET, Version::HTTP_11, &upgrade[1..], false),
+            (Method::GET, Version::HTTP_11, &upgrade[..1], false),
+        ];
+        for (method, version, headers, expected) in cases {
+            let mut req = request("/", version, headers);
+            *req.method_mut() = method.clone();
+            assert_eq!(
+                Upgrade::of(&req).is_some(),
+                expected,
+                "{method} {version:?} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_101_keeps_its_upgrade_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, x-internal"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert("x-internal", HeaderValue::from_static("1"));
+        headers.insert(
+            "sec-websocket-accept",
+            HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        );
+        switched_from_upstream(&mut headers);
+        assert_eq!(values(&headers, "connection"), ["upgrade"]);
+        assert_eq!(values(&headers, "upgrade"), ["websocket"]);
+        assert!(headers.get("x-internal").is_none());
+        assert!(headers.get("sec-websocket-accept").is_some());
     }
 }

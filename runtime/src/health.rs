@@ -4,6 +4,10 @@
 //! proxies do not arrive in step). `rise` consecutive successes mark a down server up, `fall`
 //! consecutive failures mark an up server down; changes are logged with pool and server.
 //!
+//! In a pool with `tls`, checks connect over TLS as requests do: a TCP check passes once the
+//! handshake is done (so a certificate that no longer verifies takes the server down), an HTTP
+//! check sends its request over TLS.
+//!
 //! Servers start up, as in nginx (without `mandatory`) and HAProxy: the first requests are not
 //! refused before the first check has answered, and a dead server is found by the first
 //! `fall` checks, with passive health and retries covering the gap.
@@ -18,12 +22,14 @@ use bytes::Bytes;
 use http::{header::HOST, HeaderValue, Method, Request};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpStream, task::AbortHandle, time::timeout};
+use tokio::{task::AbortHandle, time::timeout};
 
 use crate::{
     backend::Backend,
-    rand,
+    conn, rand,
     spec::{HealthCheck, HttpCheck, Upstream},
+    stream::Stream,
+    tls::Connector,
 };
 
 /// Counts consecutive results and says when the server changes state.
@@ -69,6 +75,7 @@ impl Verdicts {
 pub(crate) enum CheckError {
     Timeout(Duration),
     Connect(io::Error),
+    Tls(io::Error),
     Http(hyper::Error),
     Status(u16),
     /// The check's path, or the server's address as `Host`, cannot make a request.
@@ -80,6 +87,7 @@ impl fmt::Display for CheckError {
         match self {
             CheckError::Timeout(after) => write!(f, "no answer within {after:?}"),
             CheckError::Connect(e) => write!(f, "cannot connect: {e}"),
+            CheckError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             CheckError::Http(e) => write!(f, "HTTP exchange failed: {e}"),
             CheckError::Status(status) => write!(f, "answered {status}"),
             CheckError::Request => f.write_str("the check path or the server's address is invalid"),
@@ -87,20 +95,27 @@ impl fmt::Display for CheckError {
     }
 }
 
-/// Starts a checker for `backend` on `runtime`. It ends when the backend is gone (its pool
-/// dropped, or its address left the pool and its last request ended), or when aborted.
+/// Starts a checker for `backend` on `runtime`, connecting over TLS with `tls`. It ends when
+/// the backend is gone (its pool dropped, or its address left the pool and its last request
+/// ended), or when aborted.
 pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
     pool: &'static str,
     check: HealthCheck,
     backend: &Arc<Backend>,
+    tls: Option<Arc<Connector>>,
 ) -> AbortHandle {
     runtime
-        .spawn(watch(pool, check, Arc::downgrade(backend)))
+        .spawn(watch(pool, check, Arc::downgrade(backend), tls))
         .abort_handle()
 }
 
-async fn watch(pool: &'static str, check: HealthCheck, backend: Weak<Backend>) {
+async fn watch(
+    pool: &'static str,
+    check: HealthCheck,
+    backend: Weak<Backend>,
+    tls: Option<Arc<Connector>>,
+) {
     let (rise, fall) = check.thresholds();
     let mut verdicts = Verdicts::new(rise, fall);
     let Some((upstream, host)) = backend.upgrade().map(|b| (b.spec.upstream, b.host.clone()))
@@ -108,7 +123,7 @@ async fn watch(pool: &'static str, check: HealthCheck, backend: Weak<Backend>) {
         return;
     };
     loop {
-        let result = probe(&check, upstream, host.as_deref()).await;
+        let result = probe(&check, upstream, host.as_deref(), tls.as_deref()).await;
         let Some(backend) = backend.upgrade() else {
             return;
         };
@@ -136,17 +151,20 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + 0.2 * rand::unit())
 }
 
-/// One check of one server; an HTTP check sends `host` as `Host` (the address when `None`).
+/// One check of one server, over TLS with `tls`; an HTTP check sends `host` as `Host` (the
+/// address when `None`).
 async fn probe(
     check: &HealthCheck,
     upstream: Upstream,
     host: Option<&str>,
+    tls: Option<&Connector>,
 ) -> Result<(), CheckError> {
     let limit = check.timeout();
     let attempt = async {
+        let stream = connect(upstream, host, tls).await?;
         match check {
-            HealthCheck::Tcp(_) => connect(upstream).await.map(drop),
-            HealthCheck::Http(http) => probe_http(http, upstream, host).await,
+            HealthCheck::Tcp(_) => Ok(()),
+            HealthCheck::Http(http) => probe_http(http, stream, upstream, host).await,
         }
     };
     timeout(limit, attempt)
@@ -154,18 +172,25 @@ async fn probe(
         .map_err(|_| CheckError::Timeout(limit))?
 }
 
-async fn connect(upstream: Upstream) -> Result<TcpStream, CheckError> {
-    match upstream {
-        Upstream::Socket(addr) => TcpStream::connect(addr).await,
-        Upstream::Name(name) => TcpStream::connect(name).await,
-        Upstream::Srv(_) => Err(crate::conn::unresolved_srv()),
+async fn connect(
+    upstream: Upstream,
+    host: Option<&str>,
+    tls: Option<&Connector>,
+) -> Result<Stream, CheckError> {
+    let tcp = conn::tcp(&upstream).await.map_err(CheckError::Connect)?;
+    match tls {
+        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => {
+            let tls = tls.handshake(tcp, &upstream, host).await;
+            Ok(Stream::Tls(Box::new(tls.map_err(CheckError::Tls)?)))
+        }
     }
-    .map_err(CheckError::Connect)
 }
 
-/// `GET path` on a fresh connection that is closed afterwards.
+/// `GET path` on `stream`, a fresh connection that is closed afterwards.
 async fn probe_http(
     check: &HttpCheck,
+    stream: Stream,
     upstream: Upstream,
     host: Option<&str>,
 ) -> Result<(), CheckError> {
@@ -174,7 +199,6 @@ async fn probe_http(
         None => HeaderValue::try_from(upstream.to_string()),
     }
     .map_err(|_| CheckError::Request)?;
-    let stream = connect(upstream).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(CheckError::Http)?;
@@ -301,17 +325,17 @@ mod tests {
             fall: 1,
         });
         let up = Upstream::Socket(addr);
-        assert!(probe(&http("/ok"), up, None).await.is_ok());
+        assert!(probe(&http("/ok"), up, None, None).await.is_ok());
         assert!(matches!(
-            probe(&http("/bad"), up, None).await,
+            probe(&http("/bad"), up, None, None).await,
             Err(CheckError::Status(503))
         ));
-        assert!(probe(&tcp, up, None).await.is_ok());
+        assert!(probe(&tcp, up, None, None).await.is_ok());
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gone = Upstream::Socket(closed.local_addr().unwrap());
         drop(closed);
         assert!(matches!(
-            probe(&tcp, gone, None).await,
+            probe(&tcp, gone, None, None).await,
             Err(CheckError::Connect(_))
         ));
     }

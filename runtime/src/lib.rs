@@ -20,6 +20,7 @@ mod forward;
 mod framing;
 mod health;
 mod host;
+mod load;
 mod matching;
 mod normalize;
 mod observe;
@@ -35,6 +36,7 @@ mod retry;
 mod server;
 mod spec;
 mod static_files;
+mod stream;
 mod tcp;
 mod tls;
 mod worker;
@@ -48,14 +50,15 @@ pub use balance::{
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::deadline;
+pub use load::LoadError;
 pub use matching::{cookie_is, header_is, query_is};
 pub use observe::{AccessLogSpec, AdminSpec, LogFormat, RequestIdSpec, RouteInfo, Site};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, Cidr,
     Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim, HeaderEdits, Headers,
-    HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource, LimitAlgorithm, LimitKey,
-    LoadError, Policy, Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec,
-    SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
+    HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource, LimitAlgorithm, LimitKey, Policy,
+    Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
+    SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;
@@ -65,8 +68,8 @@ pub use server::{
     run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
 };
 pub use spec::{
-    HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange, TcpCheck,
-    Upstream, UpstreamTimeouts,
+    ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange,
+    TcpCheck, Upstream, UpstreamTimeouts, UpstreamTls,
 };
 pub use static_files::{StaticDir, StaticSpec};
 pub use tcp::TcpConnection;

@@ -1,6 +1,11 @@
 //! Upstream pools: a set of servers, a balancing strategy, live per-server state, and the
 //! request loop: pick a usable server, send, and on a retryable failure try another one.
 //! Tunnels (`tunnel`) pick and retry the same way, then relay bytes instead of a request.
+//! Upgrade requests (`upgrade`, WebSockets) take one server, one fresh connection and no
+//! retry, and become a tunnel when the server agrees.
+//!
+//! A pool with `tls` reaches its servers over TLS: its rustls client configuration is built
+//! once, by [`Pool::load`], and shared by every worker, health checker and connection.
 //!
 //! Per-server state (health, requests in flight, latency, passive failures) is shared by all
 //! workers; idle connections are kept per worker (`conn`). `Pool::new` runs once, on worker 0's
@@ -24,6 +29,7 @@ use tokio::time::timeout;
 
 mod live;
 mod tunnel;
+mod upgrade;
 
 pub(crate) use live::resolved_once;
 
@@ -35,12 +41,14 @@ use crate::{
     clock::{self, Nanos},
     conn,
     error::UpstreamError,
-    forward, health,
+    forward::{self, Upgrade},
+    health,
     observe::{self, Roster},
     passive::Ejected,
     retry::{Failure, Replay},
     spec::{PoolSpec, ServerSpec, Upstream},
-    Body, Cx, Response, Strategy,
+    tls::Connector,
+    Body, Cx, LoadError, Response, Strategy,
 };
 
 /// A pool of upstream servers balanced by `S`.
@@ -49,6 +57,8 @@ pub struct Pool<S: Strategy> {
     strategy: S,
     servers: Servers<S::Table>,
     budget: RetryBudget,
+    /// The TLS client, for a pool with `tls`.
+    tls: Option<Arc<Connector>>,
 }
 
 /// The servers a pick chooses from: a fixed set, or the current one of a live set.
@@ -97,8 +107,34 @@ impl<S: Strategy> fmt::Debug for Pool<S> {
 
 impl<S: Strategy> Pool<S> {
     /// Builds the pool. Inside a tokio runtime this also starts its background tasks; with
-    /// servers given by name, that includes resolving them (see [`crate::Upstream`]).
+    /// servers given by name, that includes resolving them (see [`crate::Upstream`]). A pool
+    /// with `tls` reads files that may be unusable: build it with [`Pool::load`].
+    ///
+    /// # Panics
+    ///
+    /// When the spec's TLS files cannot be used. Generated code builds pools with `tls` with
+    /// [`Pool::load`], which reports that instead.
     pub fn new(spec: &'static PoolSpec, strategy: S) -> Self {
+        match Pool::load(spec, strategy) {
+            Ok(pool) => pool,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Builds the pool as [`Pool::new`] does, reading its TLS files first (the CA bundle, the
+    /// client certificate and its key); a file that cannot be used is a [`LoadError::Pool`]
+    /// naming it. The files are read once: new files take effect on restart.
+    pub fn load(spec: &'static PoolSpec, strategy: S) -> Result<Self, LoadError> {
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(Connector::load)
+            .transpose()
+            .map_err(|error| LoadError::Pool {
+                name: spec.name,
+                error,
+            })?
+            .map(Arc::new);
         let runtime = tokio::runtime::Handle::try_current().ok();
         let named = spec
             .servers
@@ -106,7 +142,7 @@ impl<S: Strategy> Pool<S> {
             .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
         let servers = match &runtime {
             Some(runtime) if named => {
-                let live = live::Live::start::<S>(spec, runtime);
+                let live = live::Live::start::<S>(spec, runtime, tls.clone());
                 observe::register_pool(spec.name, live.roster());
                 Servers::Live(live)
             }
@@ -122,7 +158,7 @@ impl<S: Strategy> Pool<S> {
                     runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
                     if let Some(check) = spec.health {
                         for backend in set.backends.iter() {
-                            health::spawn(runtime, spec.name, check, backend);
+                            health::spawn(runtime, spec.name, check, backend, tls.clone());
                         }
                     }
                 }
@@ -130,19 +166,30 @@ impl<S: Strategy> Pool<S> {
                 Servers::Fixed(set)
             }
         };
-        Pool {
+        Ok(Pool {
             spec,
             strategy,
             servers,
             budget: RetryBudget::default(),
-        }
+            tls,
+        })
     }
 
     /// Sends `req` to a server the strategy picks and streams its response back. Retryable
     /// failures go to other servers as the pool's `retry` allows; the last failure becomes 502
     /// or 504 (logged with pool and server). With no usable server the answer is 503 at once.
+    ///
+    /// An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade`, such as
+    /// a WebSocket handshake) goes on a fresh connection, without retries; when the server
+    /// answers `101`, the client gets the `101` and the two connections are joined until
+    /// either side closes or the tunnel is idle for `timeouts.tunnel`.
     pub async fn forward(&self, mut req: crate::Request, cx: &Cx) -> Response {
-        forward::to_upstream(&mut req, cx);
+        let upgrade = Upgrade::of(&req);
+        let upgrading = upgrade.is_some();
+        forward::to_upstream(&mut req, cx, upgrade);
+        if upgrading {
+            return self.upgrade(req, cx).await;
+        }
         let retry = &self.spec.retry;
         let replay = Replay::capture(&req, retry);
         let mut req = req.map(Outgoing::Client);
@@ -273,7 +320,7 @@ impl<S: Strategy> Pool<S> {
             .await
         {
             Some(sender) => (sender, true),
-            None => match conn::connect(&backend.spec.upstream, timeouts.connect).await {
+            None => match conn::connect(backend, self.tls.as_deref(), timeouts.connect).await {
                 Ok(sender) => (sender, false),
                 Err(error) => return Err(self.failed(backend, error, Some(req))),
             },
@@ -289,17 +336,7 @@ impl<S: Strategy> Pool<S> {
             match sent {
                 Ok(response) => {
                     self.measured(backend, started);
-                    if response.status().is_server_error() {
-                        let status = response.status();
-                        backend
-                            .stats
-                            .failed(ErrorKind::Status5xx, format_args!("answered {status}"));
-                    }
-                    if let Some(passive) = &self.spec.passive {
-                        let status_5xx = response.status().is_server_error();
-                        let ejected = backend.passive.response(passive, status_5xx, clock::now());
-                        self.log_ejection(backend, ejected);
-                    }
+                    self.answered(backend, &response);
                     let (mut parts, body) = response.into_parts();
                     forward::from_upstream(&mut parts.headers);
                     let body = Body::upstream(body, Pooled::new(sender, slot));
@@ -310,7 +347,7 @@ impl<S: Strategy> Pool<S> {
                     // sent, so a fresh connection may carry it.
                     Some(unsent) if reused => {
                         req = unsent;
-                        match conn::connect(&backend.spec.upstream, timeouts.connect).await {
+                        match conn::connect(backend, self.tls.as_deref(), timeouts.connect).await {
                             Ok(fresh) => (sender, reused) = (fresh, false),
                             Err(error) => return Err(self.failed(backend, error, Some(req))),
                         }
@@ -328,6 +365,22 @@ impl<S: Strategy> Pool<S> {
                     }
                 },
             }
+        }
+    }
+
+    /// Tells passive health and metrics that `backend` answered, with a 5xx or not.
+    fn answered<B>(&self, backend: &Backend, response: &http::Response<B>) {
+        let status = response.status();
+        if status.is_server_error() {
+            backend
+                .stats
+                .failed(ErrorKind::Status5xx, format_args!("answered {status}"));
+        }
+        if let Some(passive) = &self.spec.passive {
+            let ejected = backend
+                .passive
+                .response(passive, status.is_server_error(), clock::now());
+            self.log_ejection(backend, ejected);
         }
     }
 

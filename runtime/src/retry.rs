@@ -67,6 +67,7 @@ impl RetryOn {
     pub(crate) fn covers(&self, error: &UpstreamError) -> bool {
         match error {
             UpstreamError::Connect(_)
+            | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => self.connect_error,
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => self.timeout,

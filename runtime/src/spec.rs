@@ -1,6 +1,6 @@
 //! A pool's static description, as generated from the config: its servers, timeouts, health
-//! checks, passive health, retry policy and, for tunnels, the PROXY protocol. Plain data,
-//! constructible in a `static`.
+//! checks, passive health, retry policy, TLS towards its servers and, for tunnels, the PROXY
+//! protocol. Plain data, constructible in a `static`.
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
@@ -22,6 +22,49 @@ pub struct PoolSpec {
     pub retry: Retry,
     /// The header tunnels send to the server first; HTTP requests ignore it.
     pub proxy_protocol: ProxyProtocol,
+    /// `Some`: every server of the pool speaks TLS (requests, upgrades and HTTP health checks
+    /// go over it); `None`: cleartext. Tunnels of `mode tcp` listeners stay content-blind and
+    /// ignore it.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How a pool's servers are reached over TLS. The files are read once, when the pool is
+/// built ([`crate::Pool::load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// Path of a PEM bundle of CA certificates servers are verified against, instead of the
+    /// built-in roots (Mozilla's, from `webpki-roots`).
+    pub ca: Option<&'static str>,
+    /// The name sent by SNI and verified in the server's certificate. `None`: the host name
+    /// a server was given by (`users.internal` for `users.internal:8443`, an SRV record's
+    /// target for SRV servers), or, for a server given by address, the IP address itself
+    /// (verified against the certificate's IP address entries; no SNI is sent).
+    pub server_name: Option<&'static str>,
+    /// A client certificate to present to servers that ask for one (mTLS).
+    pub client_cert: Option<ClientCert>,
+    /// `false` accepts any server certificate, unverified (signatures of the handshake are
+    /// still checked). For tests and closed networks only.
+    pub verify: bool,
+}
+
+impl UpstreamTls {
+    /// TLS with the built-in roots, the server's own name, no client certificate, verified:
+    /// what `server https://...` means.
+    pub const DEFAULT: UpstreamTls = UpstreamTls {
+        ca: None,
+        server_name: None,
+        client_cert: None,
+        verify: true,
+    };
+}
+
+/// A client certificate chain and its key, both PEM files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCert {
+    /// Path of the PEM certificate chain, leaf first.
+    pub cert: &'static str,
+    /// Path of the PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: &'static str,
 }
 
 /// One server of a pool; for a name, every address it resolves to is a server like this one.
@@ -86,13 +129,16 @@ impl fmt::Display for Upstream {
 /// How long to wait on an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamTimeouts {
-    /// To open a TCP connection (504 when exceeded; for a tunnel, the next server is tried or
-    /// the client connection closed).
+    /// To open a TCP connection and, for TLS servers, finish the TLS handshake too (504 when
+    /// exceeded; for a tunnel, the next server is tried or the client connection closed).
     pub connect: Duration,
     /// From sending the request to receiving the response head (504 when exceeded).
     pub response: Duration,
     /// How long an unused keep-alive connection is kept.
     pub idle: Duration,
+    /// How long an upgraded connection (a WebSocket) may carry no byte either way before it is
+    /// closed (HAProxy's `timeout tunnel`).
+    pub tunnel: Duration,
 }
 
 impl UpstreamTimeouts {
@@ -100,6 +146,7 @@ impl UpstreamTimeouts {
         connect: Duration::from_secs(5),
         response: Duration::from_secs(60),
         idle: Duration::from_secs(60),
+        tunnel: Duration::from_secs(3600),
     };
 }
 
@@ -134,7 +181,7 @@ impl HealthCheck {
     }
 }
 
-/// `GET path` over a fresh HTTP/1.1 connection; healthy when the status is within `expect`
+/// `GET path` over a fresh HTTP/1.1 connection (TLS in a pool with `tls`); healthy when the status is within `expect`
 /// and arrives within `timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpCheck {
@@ -146,7 +193,7 @@ pub struct HttpCheck {
     pub fall: u32,
 }
 
-/// A TCP connect within `timeout`.
+/// A TCP connect within `timeout` (and the TLS handshake, in a pool with `tls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpCheck {
     pub interval: Duration,

@@ -15,9 +15,6 @@ use edge_runtime::{
 };
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
-};
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
@@ -25,82 +22,13 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme,
     SupportedProtocolVersion,
 };
-use support::*;
+use support::{pki::*, *};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     sync::oneshot,
 };
 use tokio_rustls::{client::TlsStream, TlsConnector};
-
-// ---- certificates ----
-
-/// A CA, and a temp dir for PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// An issued certificate and its key.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca,
-        }
-    }
-
-    /// A certificate for `names` (subject alternative names) with subject
-    /// `CN=common_name,O=Edge Tests`.
-    fn issue(&self, names: &[&str], common_name: &str) -> Leaf {
-        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Edge Tests");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
-    }
-
-    /// Writes `file` in the temp dir, replacing it; returns its path, leaked as specs need.
-    fn write(&self, file: &str, contents: &str) -> &'static str {
-        let path = self.dir.path().join(file);
-        std::fs::write(&path, contents).unwrap();
-        Box::leak(path.to_str().unwrap().to_owned().into_boxed_str())
-    }
-
-    /// Writes `leaf` as `NAME.crt` and `NAME.key`.
-    fn cert_spec(&self, name: &str, leaf: &Leaf, names: &'static [&'static str]) -> CertSpec {
-        CertSpec {
-            names,
-            cert: self.write(&format!("{name}.crt"), &leaf.cert_pem),
-            key: self.write(&format!("{name}.key"), &leaf.key_pem),
-        }
-    }
-
-    fn ca_file(&self) -> &'static str {
-        self.write("ca.crt", &self.ca.pem())
-    }
-}
 
 fn tls_spec(certs: Vec<CertSpec>) -> TlsSpec {
     TlsSpec {

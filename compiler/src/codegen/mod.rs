@@ -14,7 +14,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{Action, Health, HealthCheck, Listener, Mode, Model, Pool, Route, Server, Tls};
+use crate::model::{
+    Action, Health, HealthCheck, Listener, Mode, Model, Pool, PoolTls, Route, Server, Tls,
+};
 use crate::router::router;
 
 mod policy;
@@ -76,6 +78,16 @@ fn module(model: &Model) -> TokenStream {
         .iter()
         .map(|pool| strategy(&pool.balance))
         .unzip();
+    // A pool with TLS reads files when it is built: `load`, which can fail.
+    let pool_builds = model
+        .pools
+        .iter()
+        .zip(&pool_statics)
+        .zip(&pool_strategies)
+        .map(|((pool, name), strategy)| match pool.tls {
+            Some(_) => quote! { ::edge_runtime::Pool::load(&#name, #strategy)? },
+            None => quote! { ::edge_runtime::Pool::new(&#name, #strategy) },
+        });
 
     let policies = Policies::new(model);
     let serves = serve_routes(model);
@@ -247,7 +259,7 @@ fn module(model: &Model) -> TokenStream {
         impl Edge {
             fn new() -> Result<Self, ::edge_runtime::LoadError> {
                 Ok(Edge {
-                    #(#pool_fields: ::edge_runtime::Pool::new(&#pool_statics, #pool_strategies),)*
+                    #(#pool_fields: #pool_builds,)*
                     #(#policy_fields: #policy_builds,)*
                     #(#serve_fields: ::edge_runtime::StaticDir::new(&#serve_statics),)*
                 })
@@ -638,6 +650,7 @@ fn pool_spec(pool: &Pool) -> TokenStream {
         ("connect", pool.connect_timeout),
         ("response", pool.response_timeout),
         ("idle", pool.idle_timeout),
+        ("tunnel", pool.tunnel_timeout),
     ]
     .into_iter()
     .filter_map(|(field, timeout)| {
@@ -648,7 +661,7 @@ fn pool_spec(pool: &Pool) -> TokenStream {
         })
     })
     .collect();
-    let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 3);
+    let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 4);
     let health = option(pool.health.as_ref().map(health_check));
     let passive = option(pool.passive.as_ref().map(|passive| {
         let (max_fails, consecutive_5xx) =
@@ -680,6 +693,7 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             }
         }
     };
+    let tls = option(pool.tls.as_ref().map(upstream_tls));
     let proxy_protocol = match pool.proxy_protocol {
         None => quote! { ::edge_runtime::ProxyProtocol::None },
         Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
@@ -694,8 +708,29 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             passive: #passive,
             retry: #retry,
             proxy_protocol: #proxy_protocol,
+            tls: #tls,
         }
     }
+}
+
+/// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
+fn upstream_tls(tls: &PoolTls) -> TokenStream {
+    let mut overrides = Vec::new();
+    if let Some(ca) = &tls.ca {
+        overrides.push(quote! { ca: Some(#ca), });
+    }
+    if let Some(name) = &tls.server_name {
+        overrides.push(quote! { server_name: Some(#name), });
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        overrides.push(quote! {
+            client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
+        });
+    }
+    if !tls.verify {
+        overrides.push(quote! { verify: false, });
+    }
+    with_defaults(quote! { ::edge_runtime::UpstreamTls }, &overrides, 4)
 }
 
 fn tls_spec(tls: &Tls) -> TokenStream {

@@ -158,6 +158,22 @@ pub struct Pool {
     pub retry: Option<Spanned<Retry>>,
     /// `send_proxy v1|v2`: a PROXY protocol header at the start of each tunnel.
     pub send_proxy: Option<Spanned<ProxyVersion>>,
+    /// `tls { ... }`: every server of the pool speaks TLS.
+    pub tls: Option<Spanned<PoolTls>>,
+}
+
+/// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` in a pool: how its servers
+/// are reached over TLS.
+#[derive(Clone, Debug, Default)]
+pub struct PoolTls {
+    /// The CA bundle servers are verified against, instead of the built-in roots.
+    pub ca: Option<Spanned<String>>,
+    /// The name sent and verified (a DNS name or an IP address), instead of each server's own.
+    pub sni: Option<Spanned<String>>,
+    /// The client certificate chain and its key, presented to servers that ask.
+    pub client_cert: Option<(Spanned<String>, Spanned<String>)>,
+    /// `verify on|off`; on when absent.
+    pub verify: Option<Spanned<bool>>,
 }
 
 /// The PROXY protocol version sent to servers.
@@ -171,6 +187,8 @@ pub enum ProxyVersion {
 #[derive(Clone, Debug)]
 pub struct Server {
     pub address: Spanned<Address>,
+    /// Written with `https://`: the server speaks TLS.
+    pub https: bool,
     pub weight: Option<Spanned<u32>>,
     pub max_conns: Option<Spanned<u32>>,
     pub backup: Option<Span>,
@@ -253,6 +271,8 @@ pub struct Timeouts {
     pub connect: Option<Spanned<Duration>>,
     pub response: Option<Spanned<Duration>>,
     pub idle: Option<Spanned<Duration>>,
+    /// How long an upgraded connection (a WebSocket) may stay silent.
+    pub tunnel: Option<Spanned<Duration>>,
 }
 
 /// A server address: an IP socket address, or a DNS name with a port.

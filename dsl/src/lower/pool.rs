@@ -1,9 +1,9 @@
 //! Lowering of `pool` blocks: servers and their options, the balancing strategy, timeouts,
-//! active and passive health checks, and retries.
+//! active and passive health checks, retries and TLS towards the servers.
 
 use crate::ast::{
-    Balance, HashKey, Health, HealthCheck, Passive, Pool, ProxyVersion, Retry, RetryOn, Server,
-    Timeouts,
+    Balance, HashKey, Health, HealthCheck, Passive, Pool, PoolTls, ProxyVersion, Retry, RetryOn,
+    Server, Timeouts,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -12,11 +12,20 @@ use crate::syntax::{Arg, ArgKind, Block, Directive};
 
 use super::{Lowering, Seen};
 
-const POOL: [&str; 6] = [
-    "balance", "server", "timeouts", "health", "passive", "retry",
+const POOL: [&str; 9] = [
+    "balance",
+    "server",
+    "dns_srv",
+    "timeouts",
+    "health",
+    "passive",
+    "retry",
+    "send_proxy",
+    "tls",
 ];
 const SERVER_OPTIONS: [&str; 3] = ["weight", "max_conns", "backup"];
-const TIMEOUTS: [&str; 3] = ["connect", "response", "idle"];
+const TIMEOUTS: [&str; 4] = ["connect", "response", "idle", "tunnel"];
+const POOL_TLS: [&str; 5] = ["ca", "sni", "cert", "key", "verify"];
 const STRATEGIES: [&str; 5] = ["round_robin", "least_conn", "random", "ewma", "hash"];
 const HASH_KEYS: [&str; 4] = ["client_ip", "header(\"NAME\")", "cookie(\"NAME\")", "path"];
 const HEALTH_HTTP: [&str; 6] = ["path", "expect", "interval", "timeout", "rise", "fall"];
@@ -48,6 +57,7 @@ impl Lowering {
             passive: None,
             retry: None,
             send_proxy: None,
+            tls: None,
         };
         for directive in directives {
             match directive.name.value.as_str() {
@@ -59,6 +69,7 @@ impl Lowering {
                         if let Some(address) = self.keep(literal::srv_name(name)) {
                             pool.servers.push(Server {
                                 address,
+                                https: false,
                                 weight: None,
                                 max_conns: None,
                                 backup: None,
@@ -73,9 +84,10 @@ impl Lowering {
                     }
                 }
                 "timeouts" if self.once(&mut seen, directive) => {
-                    if let Some(block) =
-                        self.block(directive, "timeouts { connect 5s  response 60s  idle 60s }")
-                    {
+                    if let Some(block) = self.block(
+                        directive,
+                        "timeouts { connect 5s  response 60s  idle 60s  tunnel 1h }",
+                    ) {
                         self.timeouts(block, &mut pool.timeouts);
                     }
                 }
@@ -92,6 +104,7 @@ impl Lowering {
                 "send_proxy" if self.once(&mut seen, directive) => {
                     pool.send_proxy = self.send_proxy(directive);
                 }
+                "tls" if self.once(&mut seen, directive) => pool.tls = self.pool_tls(directive),
                 known if POOL.contains(&known) => {}
                 _ => self.unknown(directive, "in a pool", &POOL),
             }
@@ -127,9 +140,11 @@ impl Lowering {
                 return None;
             }
         };
-        let address = self.keep(literal::server_address(address));
+        let address = self.keep(literal::server_address(address))?;
+        let ((address, https), span) = (address.value, address.span);
         let mut server = Server {
-            address: address?,
+            address: Spanned::new(address, span),
+            https,
             weight: None,
             max_conns: None,
             backup: None,
@@ -259,6 +274,7 @@ impl Lowering {
                 "connect" => &mut timeouts.connect,
                 "response" => &mut timeouts.response,
                 "idle" => &mut timeouts.idle,
+                "tunnel" => &mut timeouts.tunnel,
                 _ => {
                     self.unknown(directive, "in `timeouts`", &TIMEOUTS);
                     continue;
@@ -266,6 +282,57 @@ impl Lowering {
             };
             if self.once(&mut seen, directive) {
                 *slot = self.duration(directive);
+            }
+        }
+    }
+
+    /// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` (the block may be
+    /// empty: TLS with the defaults).
+    fn pool_tls(&mut self, directive: &Directive) -> Option<Spanned<PoolTls>> {
+        let block = self.block(directive, "tls { ca \"ca.pem\" }")?;
+        let before = self.diagnostics.len();
+        let mut seen = Seen::new();
+        let mut tls = PoolTls::default();
+        let (mut cert, mut key) = (None, None);
+        for inner in &block.directives {
+            match inner.name.value.as_str() {
+                "ca" if self.once(&mut seen, inner) => tls.ca = self.file(inner),
+                "cert" if self.once(&mut seen, inner) => cert = self.file(inner),
+                "key" if self.once(&mut seen, inner) => key = self.file(inner),
+                "sni" if self.once(&mut seen, inner) => {
+                    if let Some([name]) = self.args(inner, 1, "sni \"api.internal\"") {
+                        tls.sni = self.keep(literal::server_name(name));
+                    }
+                }
+                "verify" if self.once(&mut seen, inner) => {
+                    if let Some([word]) = self.args(inner, 1, "verify off") {
+                        tls.verify = self.on_off(word);
+                    }
+                }
+                known if POOL_TLS.contains(&known) => {}
+                _ => self.unknown(inner, "in a pool's `tls`", &POOL_TLS),
+            }
+        }
+        match (cert, key) {
+            (Some(cert), Some(key)) => tls.client_cert = Some((cert, key)),
+            (None, None) => {}
+            (cert, _) => self.pair_missing(directive.head_span(), cert.is_some()),
+        }
+        (self.diagnostics.len() == before).then(|| Spanned::new(tls, directive.head_span()))
+    }
+
+    /// `on` or `off`.
+    fn on_off(&mut self, word: &Arg) -> Option<Spanned<bool>> {
+        match word.text.as_str() {
+            "on" if word.is_bare() => Some(Spanned::new(true, word.span)),
+            "off" if word.is_bare() => Some(Spanned::new(false, word.span)),
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("expected `on` or `off`, not `{}`", word.text))
+                        .with_label(Label::primary(word.span, "not `on` or `off`"))
+                        .with_help("write `verify off` to accept any certificate (insecure)"),
+                );
+                None
             }
         }
     }

@@ -111,7 +111,7 @@ impl Lowering {
         }
     }
 
-    fn pair_missing(&mut self, span: Span, has_cert: bool) {
+    pub(super) fn pair_missing(&mut self, span: Span, has_cert: bool) {
         let missing = if has_cert { "key" } else { "cert" };
         self.error(
             Diagnostic::error(format!(

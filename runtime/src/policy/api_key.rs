@@ -77,8 +77,8 @@ impl ApiKey {
     /// `CONSUMER sha256:HEX`, a hash appears twice, or there are no keys.
     pub fn load(spec: &'static ApiKeySpec) -> Result<ApiKey, LoadError> {
         let text = read_file(spec.name, "keys", spec.keys)?;
-        let consumers = parse(&text).map_err(|reason| LoadError {
-            policy: spec.name,
+        let consumers = parse(&text).map_err(|reason| LoadError::Policy {
+            name: spec.name,
             reason: format!("keys file {}: {reason}", spec.keys),
         })?;
         Ok(ApiKey { spec, consumers })
@@ -475,17 +475,13 @@ mod tests {
                 consumer_header: None,
             })))
             .unwrap_err();
-            assert_eq!(error.policy, "keys");
+            let (policy, reason) = error.policy_reason();
+            assert_eq!(policy, "keys");
             assert!(
-                error.reason.starts_with(&format!("keys file {path}: ")),
-                "{}",
-                error.reason
+                reason.starts_with(&format!("keys file {path}: ")),
+                "{reason}"
             );
-            assert!(
-                error.reason.contains(expected),
-                "{} / {expected}",
-                error.reason
-            );
+            assert!(reason.contains(expected), "{reason} / {expected}");
         }
         let error = ApiKey::load(Box::leak(Box::new(ApiKeySpec {
             name: "keys",
@@ -494,8 +490,7 @@ mod tests {
             consumer_header: None,
         })))
         .unwrap_err();
-        assert!(error
-            .reason
-            .starts_with("cannot read keys file /nonexistent/keys: "));
+        let (_, reason) = error.policy_reason();
+        assert!(reason.starts_with("cannot read keys file /nonexistent/keys: "));
     }
 }

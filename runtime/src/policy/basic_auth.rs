@@ -58,8 +58,8 @@ impl BasicAuth {
     /// is not bcrypt, a user appears twice, there are no users, or the realm cannot be sent in
     /// a header.
     pub fn load(spec: &'static BasicAuthSpec) -> Result<BasicAuth, LoadError> {
-        let error = |reason| LoadError {
-            policy: spec.name,
+        let error = |reason| LoadError::Policy {
+            name: spec.name,
             reason,
         };
         let text = read_file(spec.name, "htpasswd", spec.htpasswd)?;
@@ -446,18 +446,10 @@ mod tests {
             ),
             ("# nobody\n".into(), "holds no users"),
         ] {
-            let error = load(&content).unwrap_err();
-            assert_eq!(error.policy, "staff");
-            assert!(
-                error.reason.starts_with("htpasswd file /"),
-                "{}",
-                error.reason
-            );
-            assert!(
-                error.reason.contains(expected),
-                "{} / {expected}",
-                error.reason
-            );
+            let (policy, reason) = load(&content).unwrap_err().policy_reason();
+            assert_eq!(policy, "staff");
+            assert!(reason.starts_with("htpasswd file /"), "{reason}");
+            assert!(reason.contains(expected), "{reason} / {expected}");
         }
     }
 

@@ -350,8 +350,8 @@ impl Jwt {
         } else {
             Algorithms::of(spec.algorithms)
         };
-        let error = |reason| LoadError {
-            policy: spec.name,
+        let error = |reason| LoadError::Policy {
+            name: spec.name,
             reason,
         };
         let keys = match spec.keys {
@@ -1256,10 +1256,10 @@ mod tests {
 
     fn load_error(keys: impl FnOnce(&'static str) -> JwtKeys, content: &str) -> String {
         let (_file, path) = file(content);
-        let error = load(spec(keys(path))).unwrap_err();
-        assert_eq!(error.policy, "auth");
-        assert!(error.reason.contains(path), "{}", error.reason);
-        error.reason
+        let (policy, reason) = load(spec(keys(path))).unwrap_err().policy_reason();
+        assert_eq!(policy, "auth");
+        assert!(reason.contains(path), "{reason}");
+        reason
     }
 
     #[test]
@@ -1277,8 +1277,8 @@ mod tests {
         only_es256.algorithms = &[JwtAlgorithm::Es256];
         let (_file, path) = file(&rsa().public_key_pem());
         only_es256.keys = JwtKeys::Pem(path);
-        let error = load(only_es256).unwrap_err();
-        assert!(error.reason.contains("RSA key"), "{}", error.reason);
+        let (_, reason) = load(only_es256).unwrap_err().policy_reason();
+        assert!(reason.contains("RSA key"), "{reason}");
 
         assert!(load_error(JwtKeys::Jwks, "[]").contains("not a JWK set"));
         let p521 = json!({ "keys": [{ "kty": "EC", "crv": "P-521", "x": "AA", "y": "AA", "kid": "big" }] });

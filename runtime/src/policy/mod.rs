@@ -22,11 +22,11 @@ mod rewrite;
 mod security_headers;
 mod validate;
 
-use std::{fmt, future::Future};
+use std::future::Future;
 
 use http::{header::WWW_AUTHENTICATE, HeaderValue};
 
-use crate::{Cx, Request, Response};
+use crate::{Cx, LoadError, Request, Response};
 
 pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
@@ -77,26 +77,10 @@ impl Caller {
     }
 }
 
-/// A policy that cannot be built at start-up: a file that cannot be read or does not parse.
-#[derive(Debug)]
-pub struct LoadError {
-    /// The policy's name in the `.edge` file.
-    pub policy: &'static str,
-    pub reason: String,
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "policy `{}`: {}", self.policy, self.reason)
-    }
-}
-
-impl std::error::Error for LoadError {}
-
 /// Reads a text file named in a policy's spec; a failure names the file.
 fn read_file(policy: &'static str, what: &str, path: &'static str) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|e| LoadError {
-        policy,
+    std::fs::read_to_string(path).map_err(|e| LoadError::Policy {
+        name: policy,
         reason: format!("cannot read {what} file {path}: {e}"),
     })
 }

@@ -81,8 +81,8 @@ impl Rewrite {
                 pattern,
                 replacement,
             } => Rule::Regex {
-                regex: Regex::new(pattern).map_err(|e| LoadError {
-                    policy: spec.name,
+                regex: Regex::new(pattern).map_err(|e| LoadError::Policy {
+                    name: spec.name,
                     reason: format!("invalid regular expression `{pattern}`: {e}"),
                 })?,
                 replacement,
@@ -258,7 +258,8 @@ mod tests {
         })))
         .err()
         .unwrap();
-        assert_eq!(error.policy, "bad");
-        assert!(error.reason.starts_with("invalid regular expression `(`"));
+        let (policy, reason) = error.policy_reason();
+        assert_eq!(policy, "bad");
+        assert!(reason.starts_with("invalid regular expression `(`"));
     }
 }

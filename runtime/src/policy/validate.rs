@@ -60,8 +60,8 @@ impl Validate {
         let schema = spec
             .json_schema
             .map(|path| {
-                load_schema(path).map_err(|reason| LoadError {
-                    policy: spec.name,
+                load_schema(path).map_err(|reason| LoadError::Policy {
+                    name: spec.name,
                     reason,
                 })
             })

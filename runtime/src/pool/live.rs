@@ -41,6 +41,7 @@ use crate::{
     backend::Backend,
     health,
     spec::{PoolSpec, ServerSpec, Upstream},
+    tls::Connector,
     Strategy,
 };
 
@@ -99,8 +100,12 @@ impl<T: Send + Sync + 'static> Live<T> {
     }
 
     /// Starts with the pool's fixed addresses, and spawns on `runtime` the task that resolves
-    /// the names and the idle-connection reaper.
-    pub(crate) fn start<S: Strategy<Table = T>>(spec: &'static PoolSpec, runtime: &Handle) -> Self {
+    /// the names and the idle-connection reaper. Health checkers connect with `tls`.
+    pub(crate) fn start<S: Strategy<Table = T>>(
+        spec: &'static PoolSpec,
+        runtime: &Handle,
+        tls: Option<Arc<Connector>>,
+    ) -> Self {
         let fixed = spec
             .servers
             .iter()
@@ -111,7 +116,7 @@ impl<T: Send + Sync + 'static> Live<T> {
         let (ready, resolved) = watch::channel(false);
         lock(&STARTING).push((resolved, Instant::now() + spec.timeouts.connect));
         let task = runtime
-            .spawn(maintain::<S>(spec, Arc::downgrade(&set), ready))
+            .spawn(maintain::<S>(spec, Arc::downgrade(&set), ready, tls))
             .abort_handle();
         let weak = Arc::downgrade(&set);
         runtime.spawn(reap(
@@ -223,6 +228,7 @@ async fn maintain<S: Strategy>(
     spec: &'static PoolSpec,
     set: Weak<ArcSwap<ServerSet<S::Table>>>,
     ready: watch::Sender<bool>,
+    tls: Option<Arc<Connector>>,
 ) {
     let pool = spec.name;
     let mut sources: Vec<Source> = spec
@@ -269,7 +275,7 @@ async fn maintain<S: Strategy>(
             return;
         };
         if changed {
-            let next = rebuild::<S>(spec, &sources, &live.load(), &mut checkers);
+            let next = rebuild::<S>(spec, &sources, &live.load(), &mut checkers, tls.as_ref());
             tracing::debug!(pool, servers = next.backends.len(), "server set swapped");
             live.store(Arc::new(next));
         }
@@ -289,12 +295,14 @@ async fn maintain<S: Strategy>(
 }
 
 /// The set for the sources' current servers, in the spec's order: the backend of every server
-/// of `current` that stays is reused, the others are new. Health checkers follow.
+/// of `current` that stays is reused, the others are new. Health checkers follow, connecting
+/// with `tls`.
 fn rebuild<S: Strategy>(
     spec: &'static PoolSpec,
     sources: &[Source],
     current: &ServerSet<S::Table>,
     checkers: &mut HashMap<Found, AbortHandle>,
+    tls: Option<&Arc<Connector>>,
 ) -> ServerSet<S::Table> {
     let old: HashMap<Found, &Arc<Backend>> = current
         .backends
@@ -337,9 +345,9 @@ fn rebuild<S: Strategy>(
         });
         let runtime = Handle::current();
         for backend in &backends {
-            checkers
-                .entry(found_of(backend))
-                .or_insert_with(|| health::spawn(&runtime, spec.name, check, backend));
+            checkers.entry(found_of(backend)).or_insert_with(|| {
+                health::spawn(&runtime, spec.name, check, backend, tls.cloned())
+            });
         }
     }
     ServerSet::new::<S>(backends)
@@ -531,6 +539,7 @@ mod tests {
         passive: None,
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
+        tls: None,
     };
 
     /// The source of `ENTRY` having resolved to 10.0.0.N for each N of `hosts`.
@@ -565,12 +574,12 @@ mod tests {
     fn addresses_that_stay_keep_their_backend_and_state() {
         let mut checkers = HashMap::new();
         let empty = ServerSet::new::<RoundRobin>(Vec::new());
-        let first = rebuild::<RoundRobin>(&SPEC, &[source([1, 2])], &empty, &mut checkers);
+        let first = rebuild::<RoundRobin>(&SPEC, &[source([1, 2])], &empty, &mut checkers, None);
         assert_eq!(hosts(&first), ["10.0.0.1:8080", "10.0.0.2:8080"]);
         first.backends[1].set_up(false);
         let _in_flight = Slot::acquire(&first.backends[1]).unwrap();
 
-        let second = rebuild::<RoundRobin>(&SPEC, &[source([2, 3])], &first, &mut checkers);
+        let second = rebuild::<RoundRobin>(&SPEC, &[source([2, 3])], &first, &mut checkers, None);
         assert_eq!(hosts(&second), ["10.0.0.2:8080", "10.0.0.3:8080"]);
         assert!(Arc::ptr_eq(&first.backends[1], &second.backends[0]));
         assert!(!second.backends[0].is_up(0));
@@ -595,11 +604,16 @@ mod tests {
                 }
             }
         }
-        let set = rebuild::<RoundRobin>(&SPEC, &distinct, &empty, &mut checkers);
+        let set = rebuild::<RoundRobin>(&SPEC, &distinct, &empty, &mut checkers, None);
         assert_eq!(set.backends.len(), MAX_SERVERS_PER_POOL);
         // The same address from two entries is one server.
-        let twice =
-            rebuild::<RoundRobin>(&SPEC, &[source([1]), source([1])], &empty, &mut checkers);
+        let twice = rebuild::<RoundRobin>(
+            &SPEC,
+            &[source([1]), source([1])],
+            &empty,
+            &mut checkers,
+            None,
+        );
         assert_eq!(twice.backends.len(), 1);
     }
 

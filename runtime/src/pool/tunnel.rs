@@ -12,8 +12,12 @@ use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use super::Pool;
 use crate::{
-    backend::Slot, balance::Target, clock, conn, proxy_protocol::Header, relay::relay, Strategy,
-    TcpConnection,
+    backend::Slot,
+    balance::Target,
+    clock, conn,
+    proxy_protocol::Header,
+    relay::{relay, Ending},
+    Strategy, TcpConnection,
 };
 
 impl<S: Strategy> Pool<S> {
@@ -43,7 +47,14 @@ impl<S: Strategy> Pool<S> {
             }
         }
         let mut client = conn.stream;
-        match relay(&mut client, &mut server, idle_timeout).await {
+        match relay(
+            &mut client,
+            &mut server,
+            idle_timeout,
+            Ending::BothDirections,
+        )
+        .await
+        {
             Ok(carried) => tracing::debug!(
                 pool, server = %upstream, %peer,
                 to_server = carried.to_server, to_client = carried.to_client,

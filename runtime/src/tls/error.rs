@@ -1,9 +1,10 @@
-//! Why a listener's TLS files could not be used: at start-up one such error stops the process
-//! (`edge: …`, exit 1); on a reload it is logged and the listener keeps what it had.
+//! Why TLS files could not be used: a listener's (at start-up one such error stops the process,
+//! `edge: …`, exit 1; on a reload it is logged and the listener keeps what it had) or a pool's
+//! (read once when the pool is built; reported as a [`crate::LoadError`]).
 
 use std::{fmt, io};
 
-/// Which of a listener's files an error is about.
+/// Which of a listener's or a pool's files an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsFile {
     /// A PEM certificate chain.
@@ -12,6 +13,8 @@ pub enum TlsFile {
     Key,
     /// The PEM CA bundle client certificates are verified against.
     ClientCa,
+    /// The PEM CA bundle a pool's servers are verified against.
+    ServerCa,
 }
 
 impl fmt::Display for TlsFile {
@@ -20,6 +23,7 @@ impl fmt::Display for TlsFile {
             TlsFile::Certificate => "certificate",
             TlsFile::Key => "key",
             TlsFile::ClientCa => "client CA",
+            TlsFile::ServerCa => "CA",
         })
     }
 }
@@ -60,6 +64,8 @@ pub enum TlsErrorKind {
     Tickets(rustls::Error),
     /// `tls` on a `mode tcp` listener, which does not terminate TLS.
     NotHttp,
+    /// A pool's server name is neither a DNS name nor an IP address.
+    ServerName(&'static str),
 }
 
 impl TlsError {
@@ -70,15 +76,20 @@ impl TlsError {
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "listener `{}`: ", self.listener)?;
-        match &self.kind {
+        write!(f, "listener `{}`: {}", self.listener, self.kind)
+    }
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             TlsErrorKind::Read { file, path, source } => {
                 write!(f, "cannot read {file} file {path}: {source}")
             }
             TlsErrorKind::Empty { file, path } => {
                 let item = match file {
                     TlsFile::Key => "private key",
-                    TlsFile::Certificate | TlsFile::ClientCa => "certificate",
+                    TlsFile::Certificate | TlsFile::ClientCa | TlsFile::ServerCa => "certificate",
                 };
                 write!(f, "{file} file {path}: no {item} in it")
             }
@@ -91,13 +102,25 @@ impl fmt::Display for TlsError {
             TlsErrorKind::NoCertificates => f.write_str("tls has no certificate"),
             TlsErrorKind::Tickets(reason) => write!(f, "cannot make session ticket keys: {reason}"),
             TlsErrorKind::NotHttp => f.write_str("tls is only supported on HTTP listeners"),
+            TlsErrorKind::ServerName(name) => {
+                write!(
+                    f,
+                    "server name `{name}` is neither a DNS name nor an IP address"
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for TlsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        self.kind.source()
+    }
+}
+
+impl std::error::Error for TlsErrorKind {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
             TlsErrorKind::Read { source, .. } => Some(source),
             TlsErrorKind::Tickets(source) => Some(source),
             _ => None,

@@ -8,12 +8,15 @@
 //! request path and swaps it in. The session cache and ticket keys are kept across reloads.
 //! rustls takes its resolver and verifier as trait objects; that dispatch happens once per
 //! handshake, inside rustls, never per request.
+//!
+//! TLS towards upstream servers, the client side, is in `upstream`.
 
 mod error;
 mod files;
 mod handshake;
 mod reload;
 mod sni;
+mod upstream;
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -34,6 +37,7 @@ use rustls::{
 pub use error::{TlsError, TlsErrorKind, TlsFile};
 pub(crate) use handshake::handshake;
 pub use reload::CertReloader;
+pub(crate) use upstream::Connector;
 
 use crate::{ListenerMode, ListenerSpec};
 
@@ -122,8 +126,9 @@ impl TlsListener {
         let keys = tls
             .certs
             .iter()
-            .map(|cert| files::certified_key(name, cert, &provider))
-            .collect::<Result<_, _>>()?;
+            .map(|cert| files::certified_key(cert.cert, cert.key, &provider))
+            .collect::<Result<_, _>>()
+            .map_err(error)?;
         let verifier = tls
             .client_auth
             .map(|auth| verifier(name, &auth, &provider))
@@ -170,9 +175,9 @@ impl TlsListener {
         let mut errors = Vec::new();
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         for (cert, key) in self.spec.certs.iter().zip(&mut loaded.keys) {
-            match files::certified_key(self.name, cert, &self.fixed.provider) {
+            match files::certified_key(cert.cert, cert.key, &self.fixed.provider) {
                 Ok(fresh) => *key = fresh,
-                Err(error) => errors.push(error),
+                Err(kind) => errors.push(TlsError::new(self.name, kind)),
             }
         }
         if let Some(auth) = &self.spec.client_auth {
@@ -212,21 +217,16 @@ fn verifier(
     auth: &ClientAuth,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-    let roots = files::client_roots(listener, auth.ca)?;
-    let builder = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(provider));
+    let error = |kind| TlsError::new(listener, kind);
+    let roots = files::roots(TlsFile::ClientCa, auth.ca).map_err(error)?;
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
     let builder = if auth.required {
         builder
     } else {
         builder.allow_unauthenticated()
     };
-    builder.build().map_err(|reason| {
-        TlsError::new(
-            listener,
-            TlsErrorKind::Invalid {
-                file: TlsFile::ClientCa,
-                path: auth.ca,
-                reason: reason.to_string(),
-            },
-        )
-    })
+    builder
+        .build()
+        .map_err(|reason| error(files::invalid(TlsFile::ClientCa, auth.ca, reason)))
 }

@@ -4,6 +4,8 @@
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::{
     convert::Infallible,
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -154,6 +156,7 @@ pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
         passive: None,
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
+        tls: None,
     }
 }
 
