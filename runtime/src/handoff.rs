@@ -282,8 +282,9 @@ fn listening(label: &Label, fd: Option<OwnedFd>) -> Result<TcpListener, HandoffE
     Ok(TcpListener::from(socket))
 }
 
-/// Refuses a peer that runs as another user than this process (root excepted): the socket
-/// file is only open to this user, this holds even if its folder is not.
+/// Refuses a peer that runs as another user than this process (root excepted). The socket
+/// file is only open to this user; this check also holds when the file's folder lets another
+/// user put a socket of its own at the path.
 fn check_peer(control: &Socket) -> Result<(), HandoffError> {
     let peer =
         rustix::net::sockopt::socket_peercred(control).map_err(|errno| HandoffError::Io {
