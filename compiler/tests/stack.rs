@@ -69,7 +69,8 @@ fn requests_cross_the_whole_chain_and_survive_a_lost_pod_and_gateway() {
         .collect();
     let mut pods = Backends::start_at(&pods);
     let mut gateway_a = Proxy::start(&gateway, 1);
-    let _gateway_b = Proxy::start_with_env(&gateway, 1, &[("EDGE_BIND_API", "127.0.0.1:9412")]);
+    let bind = std::ffi::OsStr::new("127.0.0.1:9412");
+    let _gateway_b = Proxy::start_with(&gateway, 1, &[("EDGE_BIND_API", bind)]);
     let _edge = Proxy::start(&l4, 1);
     let client = HttpClient::new();
 

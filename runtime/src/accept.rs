@@ -18,8 +18,8 @@ use std::{
 };
 
 use http::{
-    header::{Entry, STRICT_TRANSPORT_SECURITY},
-    HeaderName, HeaderValue,
+    header::{Entry, CONNECTION, STRICT_TRANSPORT_SECURITY},
+    HeaderName, HeaderValue, Version,
 };
 use hyper::{server::conn::http2, service::service_fn};
 use hyper_util::{
@@ -44,6 +44,22 @@ const MIN_HEADER_BUFFER: usize = 8192;
 /// The verified client certificate's subject; whatever a client sends under this name is
 /// dropped.
 const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
+
+/// Raised once this process has handed its listening sockets over to a new one.
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+
+/// From now on every HTTP/1 answer carries `Connection: close`, so that each keep-alive client
+/// moves to the new process after its next request rather than sending one on a connection
+/// the drain closes (HAProxy's `idle-close-on-response`); idle connections end at their
+/// keep-alive timeout. Called when this process hands over.
+pub(crate) fn close_after_each_answer() {
+    HANDED_OVER.store(true, Ordering::Relaxed);
+}
+
+/// Whether this process has handed over (one relaxed load of a flag written once).
+pub(crate) fn handed_over() -> bool {
+    HANDED_OVER.load(Ordering::Relaxed)
+}
 
 /// Accepts connections on one HTTP listener and serves each on its own task.
 pub(crate) async fn accept<G: Gateway>(
@@ -243,6 +259,7 @@ impl<G: Gateway> Connection<G> {
             SystemTime::UNIX_EPOCH
         };
         let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
+        let close = handed_over() && req.version() <= Version::HTTP_11;
         let (mut response, route, request_id, pending) = match admit(req, ambiguous) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
@@ -296,6 +313,11 @@ impl<G: Gateway> Connection<G> {
             if let Entry::Vacant(entry) = response.headers_mut().entry(STRICT_TRANSPORT_SECURITY) {
                 entry.insert(hsts.clone());
             }
+        }
+        if close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response.map(|body| Logged::new(body, pending))
     }

@@ -10,19 +10,21 @@
 //!
 //! Servers start up, as in nginx (without `mandatory`) and HAProxy: the first requests are not
 //! refused before the first check has answered, and a dead server is found by the first
-//! `fall` checks, with passive health and retries covering the gap.
+//! `fall` checks, with passive health and retries covering the gap. `run` waits for each
+//! checker's first check before it serves ([`checked_once`]), so a process that takes over
+//! from another starts with what its checks found.
 
 use std::{
     fmt, io,
-    sync::{Arc, Weak},
-    time::Duration,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use http::{header::HOST, HeaderValue, Method, Request};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::{task::AbortHandle, time::timeout};
+use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
 use crate::{
     backend::Backend,
@@ -95,6 +97,28 @@ impl fmt::Display for CheckError {
     }
 }
 
+/// Checkers whose first check has not completed yet, and until when to wait for each.
+static FIRST_CHECKS: Mutex<Vec<(watch::Receiver<bool>, Instant)>> = Mutex::new(Vec::new());
+
+/// The checkers still worth waiting for: first check not done, and not past their time.
+fn pending_first_checks() -> std::sync::MutexGuard<'static, Vec<(watch::Receiver<bool>, Instant)>> {
+    let mut pending = FIRST_CHECKS.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Instant::now();
+    pending.retain(|(checked, until)| {
+        *until > now && !*checked.borrow() && checked.has_changed().is_ok()
+    });
+    pending
+}
+
+/// Waits until every checker started so far has completed its first check, each for at most
+/// its interval and timeout from when it started. Called before serving.
+pub(crate) async fn checked_once() {
+    let pending = pending_first_checks().clone();
+    for (mut checked, until) in pending {
+        let _ = tokio::time::timeout_at(until.into(), checked.wait_for(|done| *done)).await;
+    }
+}
+
 /// Starts a checker for `backend` on `runtime`, connecting over TLS with `tls`. It ends when
 /// the backend is gone (its pool dropped, or its address left the pool and its last request
 /// ended), or when aborted.
@@ -105,16 +129,27 @@ pub(crate) fn spawn(
     backend: &Arc<Backend>,
     tls: Option<Arc<Connector>>,
 ) -> AbortHandle {
+    let (checked, first) = watch::channel(false);
+    let until = Instant::now() + check.interval() + check.timeout();
+    pending_first_checks().push((first, until));
     runtime
-        .spawn(watch(pool, check, Arc::downgrade(backend), tls))
+        .spawn(keep_checking(
+            pool,
+            check,
+            Arc::downgrade(backend),
+            tls,
+            checked,
+        ))
         .abort_handle()
 }
 
-async fn watch(
+/// Checks `backend` until it is gone; `checked` is raised after the first check.
+async fn keep_checking(
     pool: &'static str,
     check: HealthCheck,
     backend: Weak<Backend>,
     tls: Option<Arc<Connector>>,
+    checked: watch::Sender<bool>,
 ) {
     let (rise, fall) = check.thresholds();
     let mut verdicts = Verdicts::new(rise, fall);
@@ -142,6 +177,7 @@ async fn watch(
             _ => {}
         }
         drop(backend);
+        checked.send_replace(true);
         tokio::time::sleep(jittered(check.interval())).await;
     }
 }

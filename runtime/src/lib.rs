@@ -18,6 +18,7 @@ mod deadline;
 mod error;
 mod forward;
 mod framing;
+mod handoff;
 mod health;
 mod host;
 mod load;

@@ -7,9 +7,10 @@ use std::{
     future::Future,
     io::{self, IsTerminal, Write},
     net::SocketAddr,
+    path::{Path, PathBuf},
     pin::pin,
     process::ExitCode,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -18,6 +19,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
     accept::accept,
+    handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
     observe::{self, Site},
     tcp,
     tls::{CertReloader, TlsError, TlsListener},
@@ -29,6 +31,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How often a drain after a hand-over looks whether connections are left.
+const LINGER_POLL: Duration = Duration::from_millis(20);
 
 /// Pending connections the kernel queues per listening socket.
 const LISTEN_BACKLOG: i32 = 1024;
@@ -168,13 +173,23 @@ fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
 
 /// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
 /// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
-/// sockets, calls `make()` once (which builds the policies), prints `listening NAME http://ADDR` per listener
-/// (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout once the pools'
-/// names have been resolved (each waited for up to its connect timeout), and serves with one
-/// single-threaded runtime per worker until SIGTERM or SIGINT; then every worker drains for up
-/// to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP re-reads the TLS
-/// files ([`CertReloader::reload`]). A certificate or key that cannot be used, or a listener
-/// that cannot be bound, or a policy that cannot be built, is reported on stderr in one `edge: ...` line and exits 1.
+/// sockets, calls `make()` once (which builds the policies), waits until the pools' names have
+/// been resolved (each for up to its connect timeout) and each active health check has run
+/// once (each for up to its interval and timeout), prints `listening NAME http://ADDR` per
+/// listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and
+/// serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then every
+/// worker drains for up to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP
+/// re-reads the TLS files ([`CertReloader::reload`]). A certificate or key that cannot be
+/// used, or a listener that cannot be bound, or a policy that cannot be built, is reported on
+/// stderr in one `edge: ...` line and exits 1.
+///
+/// With `EDGE_HANDOFF=PATH`, it first asks the process answering at that unix socket for its
+/// listening sockets and takes over those of its own listeners (same address; with port 0,
+/// same name), binding only the rest; once it accepts on them, it tells that process to let go
+/// (it stops accepting, drains and exits 0) and then answers at `PATH` itself, for the next
+/// upgrade. A process that hands over drains like on SIGTERM, except that its HTTP/1
+/// connections end after their next answer (`Connection: close`) or at their keep-alive
+/// timeout rather than at once. See the `handoff` module.
 ///
 /// One runtime per core rather than one work-stealing runtime: measured faster on the request
 /// path (docs/benchmarks.md), since a client connection, its upstream connection and their
@@ -203,20 +218,42 @@ pub fn run<G: Gateway>(
         eprintln!("edge: cannot open the access log: {error}");
         return ExitCode::FAILURE;
     }
-    let admin = match site.admin.map(|admin| bind_admin(admin.bind)).transpose() {
+    let handoff_path = handoff::configured();
+    let (predecessor, mut inherited) = take_over(handoff_path.as_deref());
+    let admin = site.admin.map(|admin| match inherited.admin(admin.bind) {
+        Some(socket) => Ok(socket),
+        None => bind_admin(admin.bind),
+    });
+    let admin = match admin.transpose() {
         Ok(admin) => admin,
         Err(error) => {
             eprintln!("edge: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let sockets = match bind_per_worker(listeners, workers) {
+    let sockets = match bind_per_worker(listeners, workers, &mut inherited) {
         Ok(sockets) => sockets,
         Err(error) => {
             eprintln!("edge: {error}");
             return ExitCode::FAILURE;
         }
     };
+    if inherited.len() > 0 {
+        tracing::info!(
+            sockets = inherited.len(),
+            "closing the sockets taken over for listeners this build does not have"
+        );
+    }
+    drop(inherited);
+    let offer = handoff_path.as_ref().and_then(|_| {
+        let admin = site.admin.map(|spec| spec.bind).zip(admin.as_ref());
+        offer(listeners, &sockets, admin)
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot offer the listening sockets to a next process");
+            })
+            .ok()
+    });
+    let announcement = Announcement::of(admin.as_ref(), listeners, &sockets[0]);
     let runtimes = match (0..workers)
         .map(|_| {
             tokio::runtime::Builder::new_current_thread()
@@ -244,8 +281,12 @@ pub fn run<G: Gateway>(
             return ExitCode::FAILURE;
         }
     };
-    // Pools with servers given by name resolve them once before anything is served.
-    runtimes[0].block_on(crate::pool::resolved_once());
+    // Pools with servers given by name resolve them once, and health checks run once (their
+    // checkers start with the addresses), before anything is served.
+    runtimes[0].block_on(async {
+        crate::pool::resolved_once().await;
+        crate::health::checked_once().await;
+    });
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -254,13 +295,15 @@ pub fn run<G: Gateway>(
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = announce(
-        admin.as_ref(),
-        listeners.iter().map(|(_, spec)| spec).zip(&sockets[0]),
-    ) {
-        tracing::warn!(%error, "cannot write the start-up lines to stdout");
-    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hand_over = HandOver {
+        predecessor,
+        path: handoff_path,
+        offer,
+        stop: stop.clone(),
+    };
+    // Set once this process answers hand-offs, for SIGTERM to withdraw the offer.
+    let handoffs = OnceLock::<Handoffs>::new();
     let reloader = reloader(&tls);
     let mut work = runtimes.into_iter().zip(sockets).enumerate();
     let (_, first) = work.next().expect("at least one worker");
@@ -282,8 +325,35 @@ pub fn run<G: Gateway>(
                 user1,
             } = signals;
             let signalled = async {
-                stop_signals.recv().await;
-                stop.send_replace(true);
+                tokio::select! {
+                    () = stop_signals.recv() => {
+                        if let Some(handoffs) = handoffs.get() {
+                            handoffs.withdraw();
+                        }
+                        stop.send_replace(true);
+                    }
+                    // Stopped by a hand-off.
+                    () = wait(stopped.clone()) => {}
+                }
+            };
+            let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped.clone()));
+            let starting = async {
+                // Lets the accept loops that `serving` spawns start before the predecessor
+                // stops accepting; connections arriving in between wait in the sockets' queues.
+                tokio::task::yield_now().await;
+                match tokio::task::spawn_blocking(move || hand_over.complete()).await {
+                    Ok(Some(answering)) => {
+                        if *stopped.borrow() {
+                            answering.withdraw();
+                        }
+                        let _ = handoffs.set(answering);
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::error!(%error, "the hand-off task failed"),
+                }
+                if let Err(error) = announcement.and_then(|announcement| announcement.print()) {
+                    tracing::warn!(%error, "cannot write the start-up lines to stdout");
+                }
             };
             let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
             let reopening = reopen_on_user1(user1, wait(stopped.clone()));
@@ -297,8 +367,7 @@ pub fn run<G: Gateway>(
                     None => {}
                 }
             };
-            let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped));
-            tokio::join!(signalled, reloading, reopening, admin, serving);
+            tokio::join!(signalled, serving, starting, reloading, reopening, admin);
         });
     });
     ExitCode::SUCCESS
@@ -330,6 +399,102 @@ fn bind_overrides<L: Copy>(
     }
     // Once per process, before anything is served.
     Ok(Vec::leak(moved))
+}
+
+/// Asks the process answering at `path` (when set) for its listening sockets. Nothing is
+/// taken when no process answers there, or when the exchange fails (logged): then every
+/// listener is bound afresh.
+fn take_over(path: Option<&Path>) -> (Option<Predecessor>, Inherited) {
+    let Some(path) = path else {
+        return (None, Inherited::default());
+    };
+    match handoff::take_over(path) {
+        Ok(Some((predecessor, inherited))) => {
+            tracing::info!(
+                sockets = inherited.len(),
+                "taking over the listening sockets of the running process"
+            );
+            (Some(predecessor), inherited)
+        }
+        Ok(None) => (None, Inherited::default()),
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                path = %path.display(),
+                "cannot take over the running process's sockets; binding afresh"
+            );
+            (None, Inherited::default())
+        }
+    }
+}
+
+/// A duplicate of every socket this process accepts on, for a next process.
+fn offer(
+    listeners: &'static [(impl Copy, ListenerSpec)],
+    sockets: &[Vec<Vec<std::net::TcpListener>>],
+    admin: Option<(SocketAddr, &std::net::TcpListener)>,
+) -> io::Result<Offer> {
+    let mut offer = Offer::default();
+    for worker in sockets {
+        for ((_, spec), share) in listeners.iter().zip(worker) {
+            let role = Role::Listener(spec.name.to_owned());
+            for socket in share {
+                let (role, bind) = (role.clone(), spec.bind);
+                offer.add(Label { role, bind }, socket)?;
+            }
+        }
+    }
+    if let Some((bind, socket)) = admin {
+        offer.add(
+            Label {
+                role: Role::Admin,
+                bind,
+            },
+            socket,
+        )?;
+    }
+    Ok(offer)
+}
+
+/// The hand-off steps left once this process serves: letting the predecessor go, then
+/// answering for the next upgrade.
+struct HandOver {
+    predecessor: Option<Predecessor>,
+    path: Option<PathBuf>,
+    offer: Option<Offer>,
+    stop: watch::Sender<bool>,
+}
+
+impl HandOver {
+    /// Blocks (bounded) on the control connections: run off the event loop.
+    fn complete(self) -> Option<Handoffs> {
+        if let Some(predecessor) = self.predecessor {
+            match predecessor.release() {
+                Ok(()) => tracing::info!("the previous process let go of its sockets"),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "the previous process did not confirm that it let go; if it still runs, \
+                     stop it with SIGTERM"
+                ),
+            }
+        }
+        let (path, offer, stop) = (self.path?, self.offer?, self.stop);
+        let on_release = move || {
+            crate::accept::close_after_each_answer();
+            stop.send_replace(true);
+        };
+        match handoff::serve(&path, offer, on_release) {
+            Ok(handoffs) => Some(handoffs),
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    path = %path.display(),
+                    "cannot answer hand-offs; a next process will bind afresh"
+                );
+                None
+            }
+        }
+    }
 }
 
 /// Completes once the stop flag is raised.
@@ -390,30 +555,33 @@ fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
     TcpListener::from_std(socket)
 }
 
-/// One worker: adopts its sockets into the current runtime and serves until `shutdown`.
+/// One worker: adopts its sockets (`[listener]`, one or more each) into the current runtime
+/// and serves until `shutdown`.
 async fn serve_worker<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
-    sockets: Vec<std::net::TcpListener>,
+    sockets: Vec<Vec<std::net::TcpListener>>,
     tls: Vec<Option<Arc<TlsListener>>>,
     gateway: Arc<G>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut bound = Vec::with_capacity(listeners.len());
-    for (index, (((id, spec), socket), tls)) in listeners.iter().zip(sockets).zip(tls).enumerate() {
-        let adopted = socket
-            .set_nonblocking(true)
-            .and_then(|()| Ok((socket.local_addr()?, TcpListener::from_std(socket)?)));
-        match adopted {
-            Ok((addr, listener)) => bound.push(Bound {
-                id: *id,
-                index,
-                spec,
-                listener,
-                addr,
-                tls,
-            }),
-            Err(error) => {
-                tracing::error!(listener = spec.name, %error, "cannot serve on a bound socket");
+    for (index, (((id, spec), share), tls)) in listeners.iter().zip(sockets).zip(tls).enumerate() {
+        for socket in share {
+            let adopted = socket
+                .set_nonblocking(true)
+                .and_then(|()| Ok((socket.local_addr()?, TcpListener::from_std(socket)?)));
+            match adopted {
+                Ok((addr, listener)) => bound.push(Bound {
+                    id: *id,
+                    index,
+                    spec,
+                    listener,
+                    addr,
+                    tls: tls.clone(),
+                }),
+                Err(error) => {
+                    tracing::error!(listener = spec.name, %error, "cannot serve on a bound socket");
+                }
             }
         }
     }
@@ -426,14 +594,18 @@ async fn serve_worker<G: Gateway>(
     .await;
 }
 
-/// Binds each listener once per worker with `SO_REUSEPORT`, so the kernel spreads incoming
-/// connections over the workers. Port 0 is resolved by the first socket; the other workers
-/// bind the port it got. Returns the sockets as `[worker][listener]`.
+/// Gives each worker its sockets of each listener, as `[worker][listener][socket]`. The
+/// sockets a listener takes over from a running process are dealt out in turn, so that every
+/// one is accepted from (a worker may get several); a worker left without one, and every
+/// worker of a listener that took none over, binds a socket of its own with `SO_REUSEPORT`, so
+/// the kernel spreads incoming connections over them. Port 0 is resolved by the first socket
+/// (or the one taken over); the others bind the port it got.
 fn bind_per_worker(
     listeners: &'static [(impl Copy, ListenerSpec)],
     workers: usize,
-) -> Result<Vec<Vec<std::net::TcpListener>>, BindError> {
-    let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers)
+    inherited: &mut Inherited,
+) -> Result<Vec<Vec<Vec<std::net::TcpListener>>>, BindError> {
+    let mut sockets: Vec<Vec<Vec<std::net::TcpListener>>> = (0..workers)
         .map(|_| Vec::with_capacity(listeners.len()))
         .collect();
     for (_, spec) in listeners {
@@ -442,14 +614,30 @@ fn bind_per_worker(
             addr: spec.bind,
             source,
         };
-        let mut addr = spec.bind;
-        for worker_sockets in &mut sockets {
-            let socket = reuseport_listener(addr).map_err(error)?;
-            addr = socket.local_addr().map_err(error)?;
-            worker_sockets.push(socket);
+        let taken = inherited.listener(spec.name, spec.bind);
+        let mut addr = match taken.first() {
+            Some(socket) => socket.local_addr().map_err(error)?,
+            None => spec.bind,
+        };
+        for (worker_sockets, mut share) in sockets.iter_mut().zip(deal(taken, workers)) {
+            if share.is_empty() {
+                let socket = reuseport_listener(addr).map_err(error)?;
+                addr = socket.local_addr().map_err(error)?;
+                share.push(socket);
+            }
+            worker_sockets.push(share);
         }
     }
     Ok(sockets)
+}
+
+/// Deals `items` into `hands` hands in turn: hand `i` gets items `i`, `i + hands`, ...
+fn deal<T>(items: Vec<T>, hands: usize) -> Vec<Vec<T>> {
+    let mut dealt: Vec<Vec<T>> = (0..hands).map(|_| Vec::new()).collect();
+    for (index, item) in items.into_iter().enumerate() {
+        dealt[index % hands].push(item);
+    }
+    dealt
 }
 
 fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -473,24 +661,47 @@ fn init_logging() {
         .try_init();
 }
 
-fn announce<'a>(
-    admin: Option<&std::net::TcpListener>,
-    listeners: impl Iterator<Item = (&'static ListenerSpec, &'a std::net::TcpListener)>,
-) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    if let Some(admin) = admin {
-        writeln!(out, "admin http://{}", admin.local_addr()?)?;
+/// What the start-up lines say: the admin listener's address, and each listener's.
+struct Announcement {
+    admin: Option<SocketAddr>,
+    listeners: Vec<(&'static ListenerSpec, SocketAddr)>,
+}
+
+impl Announcement {
+    /// The addresses of `admin` and of worker 0's first socket of each listener.
+    fn of(
+        admin: Option<&std::net::TcpListener>,
+        listeners: &'static [(impl Copy, ListenerSpec)],
+        sockets: &[Vec<std::net::TcpListener>],
+    ) -> io::Result<Announcement> {
+        let no_socket = || io::Error::other("a listener without a socket");
+        Ok(Announcement {
+            admin: admin.map(std::net::TcpListener::local_addr).transpose()?,
+            listeners: listeners
+                .iter()
+                .zip(sockets)
+                .map(|((_, spec), share)| {
+                    Ok((spec, share.first().ok_or_else(no_socket)?.local_addr()?))
+                })
+                .collect::<io::Result<_>>()?,
+        })
     }
-    for (spec, socket) in listeners {
-        let scheme = match (spec.mode, spec.tls) {
-            (ListenerMode::Http, None) => "http",
-            (ListenerMode::Http, Some(_)) => "https",
-            (ListenerMode::Tcp(_), _) => "tcp",
-        };
-        let (name, addr) = (spec.name, socket.local_addr()?);
-        writeln!(out, "listening {name} {scheme}://{addr}")?;
+
+    fn print(&self) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        if let Some(admin) = self.admin {
+            writeln!(out, "admin http://{admin}")?;
+        }
+        for (spec, addr) in &self.listeners {
+            let scheme = match (spec.mode, spec.tls) {
+                (ListenerMode::Http, None) => "http",
+                (ListenerMode::Http, Some(_)) => "https",
+                (ListenerMode::Tcp(_), _) => "tcp",
+            };
+            writeln!(out, "listening {} {scheme}://{addr}", spec.name)?;
+        }
+        out.flush()
     }
-    out.flush()
 }
 
 /// The signals `run` handles, registered up front.
@@ -617,6 +828,14 @@ impl<G: Gateway> Server<G> {
     /// returns once all connections are closed or after the drain deadline (30 s unless set
     /// with [`Server::drain_deadline`]), when the tunnels left are closed.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        // How long a connection may sit idle before it is closed anyway: what a drain after a
+        // hand-over waits for at most before closing idle connections.
+        let keep_alive = self
+            .bound
+            .iter()
+            .map(|bound| bound.spec.limits.header_timeout)
+            .max()
+            .unwrap_or_default();
         let graceful = Arc::new(GracefulShutdown::new());
         // Every tunnel task holds a receiver; `true` closes them.
         let (closing, tunnels) = watch::channel(false);
@@ -635,17 +854,48 @@ impl<G: Gateway> Server<G> {
         // From here on only tunnel tasks hold receivers.
         drop(tunnels);
         shutdown.await;
+        let stopped = tokio::time::Instant::now();
         accepting.abort_all();
         while accepting.join_next().await.is_some() {}
         let graceful =
             Arc::try_unwrap(graceful).expect("every accept loop has ended and dropped its handle");
         let (open, tunnels) = (graceful.count(), closing.receiver_count());
         tracing::info!(connections = open, tunnels, "stopped accepting; draining");
-        let drained = async { tokio::join!(graceful.shutdown(), closing.closed()) };
         let deadline = self.drain_deadline;
-        if tokio::time::timeout(deadline, drained).await.is_err() {
+        if crate::accept::handed_over() {
+            linger(&graceful, keep_alive.min(deadline)).await;
+        }
+        let drained = async { tokio::join!(graceful.shutdown(), closing.closed()) };
+        let left = deadline.saturating_sub(stopped.elapsed());
+        if tokio::time::timeout(left, drained).await.is_err() {
             tracing::warn!(?deadline, "drain deadline passed; closing the rest");
             closing.send_replace(true);
         }
+    }
+}
+
+/// After a hand-over, lets connections end on their own for at most `limit`: each HTTP/1
+/// connection after the answer to its next request (`Connection: close`), or at its keep-alive
+/// timeout. Closing an idle keep-alive connection at once could cut off a request the client
+/// is sending on it at that moment, which the client could not safely send again.
+async fn linger(graceful: &GracefulShutdown, limit: Duration) {
+    let ended = async {
+        while graceful.count() > 0 {
+            tokio::time::sleep(LINGER_POLL).await;
+        }
+    };
+    let _ = tokio::time::timeout(limit, ended).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deal;
+
+    #[test]
+    fn dealing_gives_every_item_to_one_hand_in_turn() {
+        assert_eq!(deal(vec![1, 2, 3], 3), [vec![1], vec![2], vec![3]]);
+        assert_eq!(deal(vec![1, 2, 3, 4, 5], 2), [vec![1, 3, 5], vec![2, 4]]);
+        assert_eq!(deal(vec![1, 2], 3), [vec![1], vec![2], vec![]]);
+        assert_eq!(deal(Vec::<u8>::new(), 2), [Vec::<u8>::new(), Vec::new()]);
     }
 }

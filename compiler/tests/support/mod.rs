@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses part of this module
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,18 @@ pub fn build_and_start_with(
     files: &[(&str, &str)],
     listeners: usize,
 ) -> (tempfile::TempDir, Proxy) {
+    let (dir, binary) = build_with(name, config, files);
+    let proxy = Proxy::start(&binary, listeners);
+    (dir, proxy)
+}
+
+/// Builds `config` (saved as `NAME.edge` in a fresh folder, with `files` beside it) with
+/// `edgec build`; the binary is `proxy` in that folder, which lives as long as the `TempDir`.
+pub fn build_with(
+    name: &str,
+    config: &str,
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     for (file, content) in files {
         let path = dir.path().join(file);
@@ -57,8 +70,7 @@ pub fn build_and_start_with(
         binary.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}\n{config}", stderr(&output));
-    let proxy = Proxy::start(&binary, listeners);
-    (dir, proxy)
+    (dir, binary)
 }
 
 /// `EDGE_CACHE_DIR` when set (CI shares it with the smoke test), else the test target folder.
@@ -261,11 +273,11 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(binary: &Path, listeners: usize) -> Proxy {
-        Proxy::start_with_env(binary, listeners, &[])
+        Proxy::start_with(binary, listeners, &[])
     }
 
-    /// [`Proxy::start`] with environment variables set for the proxy.
-    pub fn start_with_env(binary: &Path, listeners: usize, env: &[(&str, &str)]) -> Proxy {
+    /// [`Proxy::start`] with these environment variables set.
+    pub fn start_with(binary: &Path, listeners: usize, env: &[(&str, &OsStr)]) -> Proxy {
         let mut child = Command::new(binary)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -309,7 +321,12 @@ impl Proxy {
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait(Duration::from_secs(10))
+    }
+
+    /// Waits at most `limit` for the proxy to exit on its own; its exit status.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().ok()? {
                 return Some(status);
