@@ -1,4 +1,5 @@
-//! Bodies: the response body (a fixed text, or an upstream body streamed through), the request
+//! Bodies: the response body (a fixed text, or an upstream body streamed through, possibly
+//! compressed or copied for the cache on the way), the request
 //! body as the gateway sees it (the client's, possibly capped, or one read in full by a
 //! policy), and the request body sent upstream (that one, or empty when a request is sent
 //! again).
@@ -17,7 +18,10 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::{backend::Pooled, policy::Encoder};
+use crate::{
+    backend::Pooled,
+    policy::{Encoder, Filler},
+};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -38,6 +42,16 @@ enum Kind {
     },
     /// Another body, compressed as it streams (`compress` policy).
     Compressed(Box<Compressed>),
+    /// Another body, copied for the cache as it streams (`cache` policy).
+    Stored(Box<Stored>),
+}
+
+/// A body and the copy being made of it; `filler` is `None` once the copy is stored or
+/// abandoned (too large, or the stream failed).
+#[derive(Debug)]
+struct Stored {
+    inner: Body,
+    filler: Option<Filler>,
 }
 
 /// A body and its encoder; `encoder` is `None` once the stream has been finished.
@@ -84,6 +98,16 @@ impl Body {
         }
     }
 
+    /// This body, copied into `filler` as it streams and stored when it ends.
+    pub(crate) fn stored(self, filler: Filler) -> Body {
+        Body {
+            kind: Kind::Stored(Box::new(Stored {
+                inner: self,
+                filler: Some(filler),
+            })),
+        }
+    }
+
     /// Streams `body`; `connection` is released once `body` has ended.
     pub(crate) fn upstream(body: Incoming, connection: Pooled) -> Body {
         use http_body::Body as _;
@@ -125,6 +149,7 @@ impl http_body::Body for Body {
                 Poll::Ready(frame)
             }
             Kind::Compressed(compressed) => compressed.poll_frame(cx),
+            Kind::Stored(stored) => stored.poll_frame(cx),
         }
     }
 
@@ -135,6 +160,7 @@ impl http_body::Body for Body {
             Kind::Compressed(compressed) => {
                 compressed.encoder.is_none() && compressed.trailers.is_none()
             }
+            Kind::Stored(stored) => stored.inner.is_end_stream(),
         }
     }
 
@@ -143,6 +169,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
             Kind::Compressed(_) => SizeHint::default(),
+            Kind::Stored(stored) => stored.inner.size_hint(),
         }
     }
 }
@@ -189,6 +216,41 @@ impl Compressed {
         self.encoder
             .take()
             .map_or(Ok(Bytes::new()), Encoder::finish)
+    }
+}
+
+impl Stored {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        use http_body::Body as _;
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let (Some(data), Some(filler)) = (frame.data_ref(), &mut self.filler) {
+                    if !filler.push(data) {
+                        if let Some(filler) = self.filler.take() {
+                            filler.give_up();
+                        }
+                    }
+                }
+                // hyper stops polling once `is_end_stream` is true: the last frame ends it.
+                if self.inner.is_end_stream() {
+                    if let Some(filler) = self.filler.take() {
+                        filler.finish();
+                    }
+                }
+            }
+            None => {
+                if let Some(filler) = self.filler.take() {
+                    filler.finish();
+                }
+            }
+            // A broken answer is not stored; dropping the filler tells whoever waits for it.
+            Some(Err(_)) => self.filler = None,
+        }
+        Poll::Ready(frame)
     }
 }
 
