@@ -17,7 +17,7 @@ use super::{
     metrics::{sum, BUCKETS, CODES},
     roster, Observer,
 };
-use crate::{backend::Backend, backend::ErrorKind, clock};
+use crate::{backend::Backend, backend::ErrorKind, clock, policy::PurgeTarget};
 
 type AdminResponse = hyper::Response<Full<Bytes>>;
 
@@ -63,14 +63,19 @@ async fn purge(body: Incoming) -> AdminResponse {
     let Ok(urls) = std::str::from_utf8(&body) else {
         return text(StatusCode::BAD_REQUEST, "URLs are text\n".to_owned());
     };
-    let mut purged = 0;
-    for url in urls.lines().map(str::trim).filter(|line| !line.is_empty()) {
-        match crate::policy::purge_cached(url) {
-            Ok(count) => purged += count,
-            Err(bad) => return text(StatusCode::BAD_REQUEST, format!("{bad}\n")),
+    let targets: Result<Vec<_>, _> = urls
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(PurgeTarget::parse)
+        .collect();
+    match targets {
+        Ok(targets) => {
+            let purged: usize = targets.iter().map(crate::policy::purge_cached).sum();
+            text(StatusCode::OK, format!("purged {purged}\n"))
         }
+        Err(bad) => text(StatusCode::BAD_REQUEST, format!("{bad}\n")),
     }
-    text(StatusCode::OK, format!("purged {purged}\n"))
 }
 
 fn answer(method: &Method, path: &str) -> AdminResponse {

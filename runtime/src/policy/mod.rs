@@ -32,7 +32,9 @@ use crate::{Cx, Request, Response};
 pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
-pub(crate) use cache::{figures as cache_figures, purge as purge_cached, Filler};
+pub(crate) use cache::{
+    figures as cache_figures, purge as purge_cached, Filler, Target as PurgeTarget,
+};
 pub use cache::{Cache, CacheKey, CacheSpec, CacheTicket};
 pub(crate) use compress::Encoder;
 pub use compress::{Coding, Compress, CompressSpec};

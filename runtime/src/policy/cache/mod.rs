@@ -49,7 +49,7 @@ use http::{
 use freshness::{Asks, Defaults, NotStored};
 use store::{Entry, Fill, Flight, Found, Join, Key, Outcome, Store, Use};
 
-pub(crate) use store::{figures, purge, Filler};
+pub(crate) use store::{figures, purge, Filler, Target};
 
 use crate::{clock, Body, Cx, Policy, Request, Response};
 

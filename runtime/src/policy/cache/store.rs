@@ -542,20 +542,41 @@ impl fmt::Display for BadUrl {
 
 impl std::error::Error for BadUrl {}
 
-/// Forgets the answers for `url` (`http://host/path?query`, or `/path?query` for requests
-/// without a host) in every cache, whatever their variants; returns how many caches held it.
-pub(crate) fn purge(url: &str) -> Result<usize, BadUrl> {
-    let bad = || BadUrl(url.to_owned());
-    let uri: Uri = url.trim().parse().map_err(|_| bad())?;
-    let host = crate::host::host_of(Version::HTTP_2, &uri, &HeaderMap::new()).map_err(|_| bad())?;
-    let path = crate::normalize::normalize(uri.path()).map_err(|_| bad())?;
-    Ok(caches()
+/// A URL to purge, as the cache keys see it.
+#[derive(Debug)]
+pub(crate) struct Target {
+    host: crate::host::HostName,
+    path: String,
+    query: Option<String>,
+}
+
+impl Target {
+    /// Reads `http://host/path?query` (or `/path?query` for requests without a host).
+    pub(crate) fn parse(url: &str) -> Result<Target, BadUrl> {
+        let bad = || BadUrl(url.to_owned());
+        let uri: Uri = url.trim().parse().map_err(|_| bad())?;
+        let host =
+            crate::host::host_of(Version::HTTP_2, &uri, &HeaderMap::new()).map_err(|_| bad())?;
+        let path = crate::normalize::normalize(uri.path()).map_err(|_| bad())?;
+        Ok(Target {
+            host,
+            path: path.into_owned(),
+            query: uri.query().map(str::to_owned),
+        })
+    }
+}
+
+/// Forgets the answers for `target` in every cache, whatever their variants; returns how many
+/// caches held it.
+pub(crate) fn purge(target: &Target) -> usize {
+    caches()
         .iter()
         .filter(|store| {
-            let base = base_key(store.key, host.as_str(), &path, uri.query());
+            let query = target.query.as_deref();
+            let base = base_key(store.key, target.host.as_str(), &target.path, query);
             store.purge(&base)
         })
-        .count())
+        .count()
 }
 
 /// One cache's figures for the metrics.
@@ -765,11 +786,15 @@ mod tests {
             body(store.find(&base, &[], &HeaderMap::new())).unwrap(),
             "two"
         );
-        assert_eq!(purge("http://A.example:8080/p?q=1"), Ok(1));
+        assert_eq!(
+            purge(&Target::parse("http://A.example:8080/p?q=1").unwrap()),
+            1
+        );
         assert!(body(store.find(&base, &[], &gzip)).is_none());
         store.insert(&base, &[], &[], &gzip, entry("three"));
         assert_eq!(body(store.find(&base, &[], &gzip)).unwrap(), "three");
-        assert!(purge("not a url").is_err());
+        assert!(Target::parse("not a url").is_err());
+        assert!(Target::parse("http://a.example/../x").is_err());
     }
 
     #[test]
