@@ -152,6 +152,7 @@ impl Cache {
         if asks == Asks::Origin {
             return Ok(fetch.go(req));
         }
+        let arrived = clock::now();
         for _ in 0..ROUNDS {
             let now = clock::now();
             let flight = match self.store.find(&fetch.base, &fetch.values, req.headers()) {
@@ -164,6 +165,11 @@ impl Cache {
                     Use::WhileRevalidating => {
                         fetch.stale = Some(entry);
                         return Ok(fetch.go(req));
+                    }
+                    // Validated by the origin since this request arrived (it waited for
+                    // that): good for this request too, `no-cache` ones included.
+                    Use::Validate if entry.stored_at() >= arrived => {
+                        return Err(self.hit(&entry, req.headers(), HIT, now));
                     }
                     Use::Validate if head => return Ok(fetch.go(req)),
                     // Concurrent revalidations of one answer wait for one another.
@@ -503,6 +509,8 @@ mod tests {
         headers: &[],
     };
 
+    type Headers = &'static [(&'static str, &'static str)];
+
     fn spec(name: &'static str) -> &'static CacheSpec {
         Box::leak(Box::new(CacheSpec {
             name,
@@ -618,11 +626,7 @@ mod tests {
     #[tokio::test]
     async fn what_must_not_be_stored_always_goes_upstream() {
         let cache = Cache::new(spec("never"));
-        let cases: [(
-            &str,
-            &[(&'static str, &'static str)],
-            &[(&'static str, &'static str)],
-        ); 5] = [
+        let cases: [(&str, Headers, Headers); 5] = [
             (
                 "/no-store",
                 &[],
@@ -723,6 +727,38 @@ mod tests {
         let (first, _) = ask(&cache, request(Method::GET, "/dynamic", &[])).await;
         let (second, _) = ask(&cache, request(Method::GET, "/dynamic", &[])).await;
         assert!(first.is_ok() && second.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_revalidation_others_waited_for_answers_them_too() {
+        let cache = Arc::new(Cache::new(spec("no_cache")));
+        let always = || {
+            upstream(
+                200,
+                "v1",
+                &[("cache-control", "no-cache"), ("etag", "\"v1\"")],
+            )
+        };
+        through(&cache, request(Method::GET, "/n", &[]), always).await;
+        let (leader, sent) = ask(&cache, request(Method::GET, "/n", &[])).await;
+        assert_eq!(
+            sent.headers()[IF_NONE_MATCH],
+            "\"v1\"",
+            "no-cache: validated each time"
+        );
+        let waiting = {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move {
+                let mut req = request(Method::GET, "/n", &[]);
+                cache.lookup(&mut req, &cx()).await.err()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut not_modified = upstream(304, "", &[("cache-control", "no-cache")]);
+        cache.response(leader.ok().unwrap(), &mut not_modified);
+        assert_eq!(x_cache(&not_modified), "REVALIDATED");
+        let answered = waiting.await.unwrap().expect("answered from the cache");
+        assert_eq!(x_cache(&answered), "HIT");
     }
 
     #[tokio::test]

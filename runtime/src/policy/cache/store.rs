@@ -112,6 +112,11 @@ impl Entry {
         &self.body
     }
 
+    /// When it was stored (or last refreshed).
+    pub(super) fn stored_at(&self) -> Nanos {
+        self.stored_at
+    }
+
     pub(super) fn timing(&self) -> Timing {
         self.timing
     }
