@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use edge_dsl::ast::{
-    Address, Balance, Coding, HostPattern, LogFormat, Method, PathMatch, PolicyKind, ProxyVersion,
-    RequestId, RequestMatch, StatusRange,
+    Address, Balance, CacheKey, Coding, HostPattern, LogFormat, Method, PathMatch, PolicyKind,
+    ProxyVersion, RequestId, RequestMatch, StatusRange,
 };
 
 #[derive(Clone, Debug)]
@@ -73,6 +73,14 @@ pub const SECURITY_FRAME_OPTIONS: &str = "DENY";
 pub const SECURITY_CONTENT_TYPE_OPTIONS: &str = "nosniff";
 pub const SECURITY_REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 pub const SECURITY_PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=()";
+
+/// What tells cached answers apart when `key` is left out: the whole URL but its scheme.
+pub const CACHE_KEY: CacheKey = CacheKey {
+    host: true,
+    path: true,
+    query: true,
+    headers: Vec::new(),
+};
 
 /// CORS methods when `methods` is left out (the CORS-safelisted ones).
 pub const CORS_METHODS: &[Method] = &[Method::Get, Method::Head, Method::Post];

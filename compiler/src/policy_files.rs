@@ -202,6 +202,7 @@ pub fn policy(
         },
         PolicyKind::RateLimit(_)
         | PolicyKind::Compress(_)
+        | PolicyKind::Cache(_)
         | PolicyKind::SecurityHeaders(_)
         | PolicyKind::Cors(_)
         | PolicyKind::Headers(_)

@@ -1,4 +1,5 @@
-//! Bodies: the response body (a fixed text, or an upstream body streamed through), the request
+//! Bodies: the response body (a fixed text, or an upstream body streamed through, possibly
+//! compressed or copied for the cache on the way), the request
 //! body as the gateway sees it (the client's, possibly capped, or one read in full by a
 //! policy), and the request body sent upstream (that one, or empty when a request is sent
 //! again).
@@ -17,7 +18,10 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::{backend::Pooled, policy::Encoder};
+use crate::{
+    backend::Pooled,
+    policy::{Encoder, Filler},
+};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -43,6 +47,16 @@ enum Kind {
         file: tokio::fs::File,
         remaining: u64,
     },
+    /// Another body, copied for the cache as it streams (`cache` policy).
+    Stored(Box<Stored>),
+}
+
+/// A body and the copy being made of it; `filler` is `None` once the copy is stored or
+/// abandoned (too large, or the stream failed).
+#[derive(Debug)]
+struct Stored {
+    inner: Body,
+    filler: Option<Filler>,
 }
 
 /// How much of a file is read at a time.
@@ -98,6 +112,16 @@ impl Body {
                 inner: self,
                 encoder: Some(encoder),
                 trailers: None,
+            })),
+        }
+    }
+
+    /// This body, copied into `filler` as it streams and stored when it ends.
+    pub(crate) fn stored(self, filler: Filler) -> Body {
+        Body {
+            kind: Kind::Stored(Box::new(Stored {
+                inner: self,
+                filler: Some(filler),
             })),
         }
     }
@@ -167,6 +191,7 @@ impl http_body::Body for Body {
                     }
                 }
             }
+            Kind::Stored(stored) => stored.poll_frame(cx),
         }
     }
 
@@ -178,6 +203,7 @@ impl http_body::Body for Body {
                 compressed.encoder.is_none() && compressed.trailers.is_none()
             }
             Kind::File { remaining, .. } => *remaining == 0,
+            Kind::Stored(stored) => stored.inner.is_end_stream(),
         }
     }
 
@@ -187,6 +213,7 @@ impl http_body::Body for Body {
             Kind::Upstream { body, .. } => body.size_hint(),
             Kind::Compressed(_) => SizeHint::default(),
             Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Kind::Stored(stored) => stored.inner.size_hint(),
         }
     }
 }
@@ -233,6 +260,41 @@ impl Compressed {
         self.encoder
             .take()
             .map_or(Ok(Bytes::new()), Encoder::finish)
+    }
+}
+
+impl Stored {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        use http_body::Body as _;
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let (Some(data), Some(filler)) = (frame.data_ref(), &mut self.filler) {
+                    if !filler.push(data) {
+                        if let Some(filler) = self.filler.take() {
+                            filler.give_up();
+                        }
+                    }
+                }
+                // hyper stops polling once `is_end_stream` is true: the last frame ends it.
+                if self.inner.is_end_stream() {
+                    if let Some(filler) = self.filler.take() {
+                        filler.finish();
+                    }
+                }
+            }
+            None => {
+                if let Some(filler) = self.filler.take() {
+                    filler.finish();
+                }
+            }
+            // A broken answer is not stored; dropping the filler tells whoever waits for it.
+            Some(Err(_)) => self.filler = None,
+        }
+        Poll::Ready(frame)
     }
 }
 

@@ -55,11 +55,11 @@ pub use load::LoadError;
 pub use matching::{cookie_is, header_is, query_is};
 pub use observe::{AccessLogSpec, AdminSpec, LogFormat, RequestIdSpec, RouteInfo, Site};
 pub use policy::{
-    Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Caller, Cidr,
-    Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim, HeaderEdits, Headers,
-    HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource, LimitAlgorithm, LimitKey, Policy,
-    Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
-    SecurityHeadersSpec, Validate, ValidateSpec,
+    Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
+    CacheSpec, CacheTicket, Caller, Cidr, Coding, Compress, CompressSpec, Cors, CorsSpec,
+    ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec,
+    KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
+    RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use pool::Pool;
 pub use proxy_protocol::ProxyProtocol;

@@ -2,8 +2,8 @@
 //! it, and the expression that builds it at start-up.
 
 use edge_dsl::ast::{
-    AccessRule, Coding, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey,
-    Method, PolicyKind, Rewrite, Setting,
+    AccessRule, Cache, Coding, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm,
+    LimitKey, Method, PolicyKind, Rewrite, Setting,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -364,6 +364,51 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             (
                 "SecurityHeaders",
                 quote! { headers: #headers, hsts: #hsts, },
+                false,
+            )
+        }
+        PolicyKind::Cache(cache) => {
+            let max_size = cache
+                .max_size
+                .as_ref()
+                .map_or(Cache::DEFAULT_MAX_SIZE, |size| size.value);
+            let max_object = cache
+                .max_object
+                .as_ref()
+                .map_or(Cache::DEFAULT_MAX_OBJECT.min(max_size), |object| {
+                    object.value
+                });
+            let (max_size, max_object) = (
+                Literal::u64_unsuffixed(max_size),
+                Literal::u64_unsuffixed(max_object),
+            );
+            let key = cache.key.clone().unwrap_or(model::CACHE_KEY);
+            let (host, path, query) = (key.host, key.path, key.query);
+            let headers = key.headers.iter().map(|h| header_name(h)).collect();
+            let headers = arrays.of("key_headers", header_name_type(), headers);
+            let seconds = |d: &Option<edge_dsl::Spanned<std::time::Duration>>| {
+                option(d.as_ref().map(|d| duration(d.value)))
+            };
+            let default_ttl = seconds(&cache.default_ttl);
+            let stale_while_revalidate = seconds(&cache.stale_while_revalidate);
+            let stale_if_error = seconds(&cache.stale_if_error);
+            let cache_authorized = cache.cache_authorized.is_some();
+            (
+                "Cache",
+                quote! {
+                    max_size: #max_size,
+                    max_object: #max_object,
+                    key: ::edge_runtime::CacheKey {
+                        host: #host,
+                        path: #path,
+                        query: #query,
+                        headers: #headers,
+                    },
+                    default_ttl: #default_ttl,
+                    stale_while_revalidate: #stale_while_revalidate,
+                    stale_if_error: #stale_if_error,
+                    cache_authorized: #cache_authorized,
+                },
                 false,
             )
         }

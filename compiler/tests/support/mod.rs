@@ -3,13 +3,14 @@
 
 #![allow(dead_code)] // each test binary uses part of this module
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -86,8 +87,11 @@ pub fn stderr(output: &Output) -> String {
 
 /// HTTP backends that answer every request with what they saw, one `key: value` a line:
 /// `backend`, `method`, `target`, `body-bytes`, then every header as `header NAME: VALUE`.
-/// `/healthz` answers 200, or 503 once a backend is made unhealthy. Each backend runs on its
-/// own runtime, so it can be killed (every socket closed) on its own.
+/// `/healthz` answers 200, or 503 once a backend is made unhealthy. A request's
+/// `x-respond-cache-control` and `x-respond-etag` become the answer's `Cache-Control` and
+/// `ETag`, and an `If-None-Match` equal to that ETag gets a 304. Each backend counts the
+/// requests it saw per path, and runs on its own runtime, so it can be killed (every socket
+/// closed) on its own.
 pub struct Backends {
     pub addrs: Vec<SocketAddr>,
     backends: Vec<Backend>,
@@ -103,6 +107,8 @@ struct Backend {
 struct Control {
     unhealthy: AtomicBool,
     delay_ms: AtomicU64,
+    /// Requests seen, by path (`/healthz` left out).
+    seen: Mutex<HashMap<String, u64>>,
 }
 
 impl Backends {
@@ -153,6 +159,17 @@ impl Backends {
             .control
             .unhealthy
             .store(!healthy, Ordering::Relaxed);
+    }
+
+    /// How many requests for `path` the backends have seen, all together.
+    pub fn requests(&self, path: &str) -> u64 {
+        self.backends
+            .iter()
+            .map(|backend| {
+                let seen = backend.control.seen.lock().unwrap();
+                seen.get(path).copied().unwrap_or(0)
+            })
+            .sum()
     }
 
     /// Makes backend `index` wait this long before answering anything but `/healthz`.
@@ -206,7 +223,18 @@ async fn echo(
         *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
         return Ok(response);
     }
-    if let Some(answer) = shaped(&req) {
+    *control
+        .seen
+        .lock()
+        .unwrap()
+        .entry(req.uri().path().to_owned())
+        .or_default() += 1;
+    if let Some(answer) = not_modified(&req) {
+        return Ok(answer);
+    }
+    let caching = caching(&req);
+    if let Some(mut answer) = shaped(&req) {
+        answer.headers_mut().extend(caching);
         return Ok(answer);
     }
     let delay = control.delay_ms.load(Ordering::Relaxed);
@@ -232,7 +260,36 @@ async fn echo(
     }
     text.push_str(&format!("body-bytes: {bytes}\n"));
     text.extend(headers);
-    Ok(hyper::Response::new(Full::new(Bytes::from(text))))
+    let mut answer = hyper::Response::new(Full::new(Bytes::from(text)));
+    answer.headers_mut().extend(caching);
+    Ok(answer)
+}
+
+/// The `Cache-Control` and `ETag` a request asks for with `x-respond-cache-control` and
+/// `x-respond-etag`.
+fn caching(req: &hyper::Request<Incoming>) -> hyper::HeaderMap {
+    let mut headers = hyper::HeaderMap::new();
+    for (asked, given) in [
+        ("x-respond-cache-control", hyper::header::CACHE_CONTROL),
+        ("x-respond-etag", hyper::header::ETAG),
+    ] {
+        if let Some(value) = req.headers().get(asked) {
+            headers.insert(given, value.clone());
+        }
+    }
+    headers
+}
+
+/// A 304 when the request's `If-None-Match` is the ETag it asks for.
+fn not_modified(req: &hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>> {
+    let etag = req.headers().get("x-respond-etag")?;
+    if req.headers().get(hyper::header::IF_NONE_MATCH)? != etag {
+        return None;
+    }
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = hyper::StatusCode::NOT_MODIFIED;
+    response.headers_mut().extend(caching(req));
+    Some(response)
 }
 
 /// An answer of a chosen type and size, for requests with `x-respond-type` and

@@ -29,11 +29,12 @@ pub enum PolicyKind {
     Access(Vec<AccessRule>),
     Compress(Compress),
     SecurityHeaders(SecurityHeaders),
+    Cache(Cache),
 }
 
 impl PolicyKind {
     /// The kinds, as written after `=`.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "jwt",
         "api_key",
         "basic_auth",
@@ -45,6 +46,7 @@ impl PolicyKind {
         "access",
         "compress",
         "security_headers",
+        "cache",
     ];
 }
 
@@ -265,4 +267,34 @@ pub struct Hsts {
     pub max_age: Duration,
     pub include_subdomains: bool,
     pub preload: bool,
+}
+
+/// `cache { max_size S  max_object S  key PART..  default_ttl D  stale_while_revalidate D
+/// stale_if_error D  cache_authorized }`
+#[derive(Clone, Debug, Default)]
+pub struct Cache {
+    pub max_size: Option<Spanned<u64>>,
+    pub max_object: Option<Spanned<u64>>,
+    /// `None`: the default key (host, path and query).
+    pub key: Option<CacheKey>,
+    pub default_ttl: Option<Spanned<Duration>>,
+    pub stale_while_revalidate: Option<Spanned<Duration>>,
+    pub stale_if_error: Option<Spanned<Duration>>,
+    pub cache_authorized: Option<Span>,
+}
+
+impl Cache {
+    /// Bytes of stored answers kept when `max_size` is left out.
+    pub const DEFAULT_MAX_SIZE: u64 = 64 << 20;
+    /// The largest answer stored when `max_object` is left out (at most `max_size`).
+    pub const DEFAULT_MAX_OBJECT: u64 = 8 << 20;
+}
+
+/// What tells cached answers apart: parts of the URL and request headers (lower-cased).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheKey {
+    pub host: bool,
+    pub path: bool,
+    pub query: bool,
+    pub headers: Vec<String>,
 }

@@ -1,9 +1,9 @@
 //! Lowering of `policy NAME = KIND { ... }` items: each kind's directives, typed.
 
 use crate::ast::{
-    AccessRule, ApiKey, BasicAuth, Coding, Compress, Cors, HeaderEdits, Headers, Hsts, Jwt,
-    JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey, Policy, PolicyKind, RateLimit,
-    Rewrite, SecurityHeaders, Setting, Validate,
+    AccessRule, ApiKey, BasicAuth, Cache, CacheKey, Coding, Compress, Cors, HeaderEdits, Headers,
+    Hsts, Jwt, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm, LimitKey, Policy, PolicyKind,
+    RateLimit, Rewrite, SecurityHeaders, Setting, Validate,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -53,6 +53,16 @@ const HEADER_EDITS: [&str; 3] = ["set", "add", "remove"];
 const REWRITE: [&str; 3] = ["strip_prefix", "replace_prefix", "regex"];
 const ACCESS: [&str; 2] = ["allow", "deny"];
 const COMPRESS: [&str; 3] = ["algorithms", "min_size", "types"];
+const CACHE: [&str; 7] = [
+    "max_size",
+    "max_object",
+    "key",
+    "default_ttl",
+    "stale_while_revalidate",
+    "stale_if_error",
+    "cache_authorized",
+];
+const CACHE_KEY_PARTS: [&str; 4] = ["host", "path", "query", "header(\"NAME\")"];
 const SECURITY_HEADERS: [&str; 6] = [
     "hsts",
     "frame_options",
@@ -118,6 +128,7 @@ impl Lowering {
             "security_headers" => Some(PolicyKind::SecurityHeaders(
                 self.security_headers(directives),
             )),
+            "cache" => Some(PolicyKind::Cache(self.cache(directives))),
             other => {
                 self.error(
                     Diagnostic::error(format!("unknown policy kind `{other}`"))
@@ -921,6 +932,119 @@ impl Lowering {
             }
         }
         headers
+    }
+}
+
+impl Lowering {
+    fn cache(&mut self, directives: &[Directive]) -> Cache {
+        let mut seen = Seen::new();
+        let mut cache = Cache::default();
+        for directive in directives {
+            let name = directive.name.value.as_str();
+            if CACHE.contains(&name) && !self.once(&mut seen, directive) {
+                continue;
+            }
+            match name {
+                "max_size" | "max_object" => {
+                    let usage = format!("{name} 64MiB");
+                    if let Some([size]) = self.args(directive, 1, &usage) {
+                        let size = self.keep(literal::size(size));
+                        if name == "max_size" {
+                            cache.max_size = size;
+                        } else {
+                            cache.max_object = size;
+                        }
+                    }
+                }
+                "key" => cache.key = self.cache_key(directive),
+                "default_ttl" => cache.default_ttl = self.duration(directive),
+                "stale_while_revalidate" => cache.stale_while_revalidate = self.duration(directive),
+                "stale_if_error" => cache.stale_if_error = self.duration(directive),
+                "cache_authorized" => {
+                    if self.args(directive, 0, "cache_authorized").is_some() {
+                        cache.cache_authorized = Some(directive.head_span());
+                    }
+                }
+                _ => self.unknown(directive, "in a cache policy", &CACHE),
+            }
+        }
+        let max_size = cache
+            .max_size
+            .as_ref()
+            .map_or(Cache::DEFAULT_MAX_SIZE, |size| size.value);
+        if let Some(object) = cache.max_object.as_ref().filter(|o| o.value > max_size) {
+            let mut error = Diagnostic::error("`max_object` is larger than the whole cache")
+                .with_label(Label::primary(object.span, "the largest answer stored"))
+                .with_help("make `max_object` at most `max_size` (64MiB unless given)");
+            if let Some(size) = &cache.max_size {
+                error = error.with_label(Label::secondary(size.span, "the cache's size"));
+            }
+            self.error(error);
+        }
+        cache
+    }
+
+    /// `key host path query header("x-tenant")`: parts of the URL and request headers.
+    fn cache_key(&mut self, directive: &Directive) -> Option<CacheKey> {
+        let args = self.some_args(directive, "key host path query header(\"x-tenant\")")?;
+        let mut key = CacheKey::default();
+        for arg in args {
+            let twice = match (&arg.kind, arg.text.as_str()) {
+                (ArgKind::Bare, "host") => std::mem::replace(&mut key.host, true),
+                (ArgKind::Bare, "path") => std::mem::replace(&mut key.path, true),
+                (ArgKind::Bare, "query") => std::mem::replace(&mut key.query, true),
+                (ArgKind::Call(inner), "header") => {
+                    let inner = Arg {
+                        text: inner.clone(),
+                        kind: ArgKind::Quoted,
+                        span: arg.span,
+                    };
+                    let Some(name) = self.keep(literal::header_name(&inner)) else {
+                        continue;
+                    };
+                    let twice = key.headers.contains(&name.value);
+                    if !twice {
+                        key.headers.push(name.value);
+                    }
+                    twice
+                }
+                _ => {
+                    self.error(
+                        Diagnostic::error(format!("unknown cache key part `{}`", arg.text))
+                            .with_label(Label::primary(arg.span, "not a key part"))
+                            .with_suggestion(&arg.text, "a key part", ["host", "path", "query"])
+                            .with_help(format!(
+                                "the parts are {}; the method is always GET (HEAD is answered from GET's answers)",
+                                listed(&CACHE_KEY_PARTS)
+                            )),
+                    );
+                    continue;
+                }
+            };
+            if twice {
+                let part = match &arg.kind {
+                    ArgKind::Call(inner) => {
+                        format!("{}(\"{}\")", arg.text, inner.to_ascii_lowercase())
+                    }
+                    _ => arg.text.clone(),
+                };
+                self.error(
+                    Diagnostic::error(format!("`{part}` is listed twice"))
+                        .with_label(Label::primary(arg.span, "listed again here")),
+                );
+            }
+        }
+        if !key.path {
+            self.error(
+                Diagnostic::error("a cache key without `path`")
+                    .with_label(Label::primary(
+                        directive.head_span(),
+                        "no `path` in this key",
+                    ))
+                    .with_help("every path would share one answer: add `path` to the key"),
+            );
+        }
+        Some(key)
     }
 }
 

@@ -1,13 +1,14 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
 //! `/ready` (every pool has a usable server), `/status` (JSON: each pool's servers with their
-//! health, requests in flight and errors). It is served by worker 0 on its own socket, apart
+//! health, requests in flight and errors), and `POST /cache/purge` (forgets the cached answers
+//! for the URLs in its body, one a line). It is served by worker 0 on its own socket, apart
 //! from the proxied traffic; scrapes read the counters, never lock the request path.
 
 use std::{convert::Infallible, fmt::Write as _, future::Future, pin::pin, sync::atomic::Ordering};
 
 use bytes::Bytes;
 use http::{header::CONTENT_TYPE, HeaderValue, Method, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -16,7 +17,7 @@ use super::{
     metrics::{sum, BUCKETS, CODES},
     roster, Observer,
 };
-use crate::{backend::Backend, backend::ErrorKind, clock};
+use crate::{backend::Backend, backend::ErrorKind, clock, policy::PurgeTarget};
 
 type AdminResponse = hyper::Response<Full<Bytes>>;
 
@@ -34,7 +35,12 @@ pub(crate) async fn serve(listener: TcpListener, shutdown: impl Future<Output = 
         };
         tokio::spawn(async move {
             let service = service_fn(|req: hyper::Request<Incoming>| async move {
-                Ok::<_, Infallible>(answer(req.method(), req.uri().path()))
+                let answer = if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
+                    purge(req.into_body()).await
+                } else {
+                    answer(req.method(), req.uri().path())
+                };
+                Ok::<_, Infallible>(answer)
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -43,9 +49,39 @@ pub(crate) async fn serve(listener: TcpListener, shutdown: impl Future<Output = 
     }
 }
 
+/// The most a purge request may list, in bytes.
+const MAX_PURGE: usize = 64 * 1024;
+
+/// `POST /cache/purge`: every URL of the body (one a line, `http://HOST/PATH?QUERY`) is
+/// forgotten by every cache; answers how many cached URLs were forgotten.
+async fn purge(body: Incoming) -> AdminResponse {
+    let Ok(body) = Limited::new(body, MAX_PURGE).collect().await else {
+        let reason = format!("a purge lists at most {MAX_PURGE} bytes of URLs\n");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, reason);
+    };
+    let body = body.to_bytes();
+    let Ok(urls) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "URLs are text\n".to_owned());
+    };
+    let targets: Result<Vec<_>, _> = urls
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(PurgeTarget::parse)
+        .collect();
+    match targets {
+        Ok(targets) => {
+            let purged: usize = targets.iter().map(crate::policy::purge_cached).sum();
+            text(StatusCode::OK, format!("purged {purged}\n"))
+        }
+        Err(bad) => text(StatusCode::BAD_REQUEST, format!("{bad}\n")),
+    }
+}
+
 fn answer(method: &Method, path: &str) -> AdminResponse {
     if method != Method::GET && method != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n".to_owned());
+        let allowed = "GET or HEAD (POST for /cache/purge)\n".to_owned();
+        return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
     }
     let observer = super::get();
     match path {
@@ -82,7 +118,7 @@ fn answer(method: &Method, path: &str) -> AdminResponse {
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: /metrics, /healthz, /ready, /status\n".to_owned(),
+            "not found: /metrics, /healthz, /ready, /status, POST /cache/purge\n".to_owned(),
         ),
     }
 }
@@ -308,7 +344,59 @@ fn metrics(observer: &Observer) -> String {
     );
     let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
     let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
+    caches(&mut out);
     out
+}
+
+/// Each cache policy's requests by result, entries and bytes.
+fn caches(out: &mut String) {
+    let caches = crate::policy::cache_figures();
+    if caches.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "edge_cache_requests_total",
+        "counter",
+        "Requests through each cache policy: hit, miss, stale (served stale), revalidated (a 304 refreshed it), bypass (not cacheable).",
+    );
+    for cache in &caches {
+        for (result, count) in cache.results {
+            let _ = writeln!(
+                out,
+                "edge_cache_requests_total{{policy=\"{}\",result=\"{result}\"}} {count}",
+                label(cache.name)
+            );
+        }
+    }
+    family(
+        out,
+        "edge_cache_entries",
+        "gauge",
+        "Entries each cache holds (answers and per-URL records), approximately.",
+    );
+    for cache in &caches {
+        let _ = writeln!(
+            out,
+            "edge_cache_entries{{policy=\"{}\"}} {}",
+            label(cache.name),
+            cache.entries
+        );
+    }
+    family(
+        out,
+        "edge_cache_bytes",
+        "gauge",
+        "Bytes each cache holds (bodies, headers and keys), approximately.",
+    );
+    for cache in &caches {
+        let _ = writeln!(
+            out,
+            "edge_cache_bytes{{policy=\"{}\"}} {}",
+            label(cache.name),
+            cache.bytes
+        );
+    }
 }
 
 /// Each pool's servers with their health, load and errors, as JSON.

@@ -13,6 +13,7 @@
 mod access;
 mod api_key;
 mod basic_auth;
+mod cache;
 mod compress;
 mod cors;
 mod headers;
@@ -31,6 +32,10 @@ use crate::{Cx, LoadError, Request, Response};
 pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
+pub(crate) use cache::{
+    figures as cache_figures, purge as purge_cached, Filler, Target as PurgeTarget,
+};
+pub use cache::{Cache, CacheKey, CacheSpec, CacheTicket};
 pub(crate) use compress::Encoder;
 pub use compress::{Coding, Compress, CompressSpec};
 pub use cors::{Cors, CorsSpec};
