@@ -326,6 +326,15 @@ async fn listener_limits_apply() {
         format!("GET /app HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
     assert_eq!(raw_status(&raw(proxy.small, request.as_bytes()).await), 431);
     assert_eq!(raw_status(&raw(proxy.web, request.as_bytes()).await), 200);
+    // Past the default limit (64 KiB): a 100 KiB header.
+    let huge = "x".repeat(100 * 1024);
+    let request =
+        format!("GET /app HTTP/1.1\r\nHost: a\r\nX-Big: {huge}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(&raw(proxy.web, request.as_bytes()).await), 431);
+    assert_eq!(
+        raw_status(&raw(proxy.web, b"GET /app HTTP/1.0\r\n\r\n").await),
+        200
+    );
     proxy.stop().await;
 }
 
