@@ -41,6 +41,19 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     );
     bind_conflicts(&config.listeners, &mut diagnostics);
     admin_conflict(config, &mut diagnostics);
+    for (index, page) in config.error_pages.iter().enumerate() {
+        let status = &page.value.status;
+        if let Some(first) = config.error_pages[..index]
+            .iter()
+            .find(|p| p.value.status.value == status.value)
+        {
+            diagnostics.push(
+                Diagnostic::error(format!("two error pages for {}", status.value))
+                    .with_label(Label::primary(page.span, "given again here"))
+                    .with_label(Label::secondary(first.span, "first given here")),
+            );
+        }
+    }
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
@@ -302,6 +315,18 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             |r| r.value,
         ),
         workers: config.workers.as_ref().map(|w| w.value),
+        error_pages: config
+            .error_pages
+            .iter()
+            .map(|page| {
+                (
+                    page.value.status.value,
+                    page.value.body.clone(),
+                    page.value.html,
+                )
+            })
+            .collect(),
+        via: config.via.as_ref().map(|via| via.value.clone()),
     };
     Checked {
         model: Some(model),

@@ -21,6 +21,9 @@ pub struct Model {
     pub request_id: RequestId,
     /// Worker threads; `None`: one per core.
     pub workers: Option<u32>,
+    /// (status, body, html)
+    pub error_pages: Vec<(u16, String, bool)>,
+    pub via: Option<String>,
 }
 
 /// Where the admin listener binds unless `bind` says otherwise: loopback only.

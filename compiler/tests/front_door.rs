@@ -1,7 +1,8 @@
 //! The reverse proxy's own work on answers, as a client sees it: compression negotiated from
 //! `Accept-Encoding` (brotli that decodes to the original; small and binary answers untouched),
-//! security headers added, the backend's `Server` header kept from the client, and static files
-//! served with validators and ranges, never from outside their folder.
+//! security headers added, the backend's `Server` header kept from the client, static files
+//! served with validators and ranges, never from outside their folder, the proxy's own error
+//! pages and `Via`.
 
 mod support;
 
@@ -11,15 +12,28 @@ use bytes::Bytes;
 use http_body_util::Full;
 use support::{build_and_start_with, Answer, Backends, HttpClient};
 
-fn config(backends: &Backends) -> String {
+fn config(backends: &Backends, closed: std::net::SocketAddr) -> String {
     format!(
         r#"
 listener web {{
     bind 127.0.0.1:0
 }}
 
+via "edge"
+error_page 502 "<h1>Back soon</h1>" html
+
 pool app {{
     server {}
+}}
+
+pool gone {{
+    server {closed}
+}}
+
+route down {{
+    on web
+    path /down
+    forward gone
 }}
 
 policy squeeze = compress {{
@@ -66,9 +80,13 @@ fn shaped(
 #[test]
 fn answers_are_compressed_when_worth_it_and_carry_security_headers() {
     let backends = Backends::start(1);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (_dir, proxy) = build_and_start_with(
         "front",
-        &config(&backends),
+        &config(&backends, closed),
         &[
             ("public/app.js", "console.log('edge');\n"),
             ("public/docs/index.html", "<h1>docs</h1>\n"),
@@ -171,4 +189,17 @@ fn answers_are_compressed_when_worth_it_and_carry_security_headers() {
             "{escape} escaped the folder"
         );
     }
+
+    // The proxy's own error answers get the configured page; every message carries `Via`.
+    let down = client.get(&format!("{base}/down"));
+    assert_eq!(down.status, 502);
+    assert_eq!(down.body, "<h1>Back soon</h1>");
+    assert!(down.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(down.headers["via"], "1.1 edge");
+    assert_eq!(json.headers["via"], "1.1 edge");
+    let seen = client.get(&format!("{base}/anything"));
+    assert_eq!(seen.seen("header via"), ["1.1 edge"]);
 }

@@ -306,6 +306,7 @@ impl<G: Gateway> Connection<G> {
             response.status().as_u16(),
             started.elapsed(),
         );
+        observer.finish(&mut response);
         if let Some(id) = request_id {
             response.headers_mut().insert(observe::X_REQUEST_ID, id);
         }

@@ -88,6 +88,9 @@ impl Upgrade {
 /// asks to switch to, kept as [`Upgrade::of`] found it.
 pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgrade>) {
     strip_hop_by_hop(req.headers_mut());
+    if let Some(via) = &crate::observe::get().via {
+        req.headers_mut().append(http::header::VIA, via.clone());
+    }
     if let Some(upgrade) = upgrade {
         upgrade.restore(req.headers_mut());
     }

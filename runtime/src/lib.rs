@@ -53,7 +53,7 @@ pub use cx::Cx;
 pub use deadline::deadline;
 pub use load::LoadError;
 pub use matching::{cookie_is, header_is, query_is};
-pub use observe::{AccessLogSpec, AdminSpec, LogFormat, RequestIdSpec, RouteInfo, Site};
+pub use observe::{AccessLogSpec, AdminSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo, Site};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
     CacheSpec, CacheTicket, Caller, Cidr, Coding, Compress, CompressSpec, Cors, CorsSpec,

@@ -7,9 +7,15 @@ use crate::{Body, Response};
 
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
+/// Marks an answer the proxy made itself (not one from a server, nor one from the cache), so
+/// the site's error pages may replace its body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OwnAnswer;
+
 /// Answers with `status` and a `text/plain` body. A status outside 100..=999 becomes 500.
 pub fn respond(status: u16, body: &'static str) -> Response {
     let mut response = Response::new(Body::from_static(body));
+    response.extensions_mut().insert(OwnAnswer);
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
@@ -19,6 +25,7 @@ pub fn respond(status: u16, body: &'static str) -> Response {
 /// Answers with `status` and a `text/plain` body made for this request (e.g. a reason).
 pub(crate) fn respond_text(status: StatusCode, body: Bytes) -> Response {
     let mut response = Response::new(Body::from_bytes(body));
+    response.extensions_mut().insert(OwnAnswer);
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
     response

@@ -44,6 +44,8 @@ static SITE: edge_runtime::Site<Listener> = edge_runtime::Site {
     access_log: None,
     request_id: edge_runtime::RequestIdSpec::DEFAULT,
     workers: 0,
+    error_pages: &[],
+    via: None,
 };
 
 /// The old build answers `/version` with `old`; the new one with `new`, and has `/added`.

@@ -108,6 +108,8 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
         access_log: None,
         request_id: edge_runtime::RequestIdSpec::DEFAULT,
         workers: 0,
+        error_pages: &[],
+        via: None,
     }))
 }
 

@@ -227,6 +227,11 @@ fn module(model: &Model) -> TokenStream {
         quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
     };
     let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
+    let error_pages = model.error_pages.iter().map(|(status, body, html)| {
+        let status = Literal::u16_unsuffixed(*status);
+        quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
+    });
+    let via = option(model.via.as_ref().map(|via| quote! { #via }));
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
     // A chain binds every policy's ticket, `()` for most kinds, the same way.
@@ -297,6 +302,8 @@ fn module(model: &Model) -> TokenStream {
             access_log: #access_log,
             request_id: #request_id,
             workers: #workers,
+            error_pages: &[#(#error_pages),*],
+            via: #via,
         };
 
         pub fn main() -> ::std::process::ExitCode {

@@ -26,6 +26,17 @@ pub struct Config {
     pub request_id: Option<Spanned<RequestId>>,
     /// `workers N`: worker threads; one per core when absent.
     pub workers: Option<Spanned<u32>>,
+    /// `error_page STATUS "BODY" [html]`: bodies of the proxy's own error answers.
+    pub error_pages: Vec<Spanned<ErrorPage>>,
+    /// `via "NAME"`: a `Via` header on requests and answers.
+    pub via: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorPage {
+    pub status: Spanned<u16>,
+    pub body: String,
+    pub html: bool,
 }
 
 /// The admin listener.

@@ -14,7 +14,7 @@ use crate::literal;
 use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
-const ITEMS: [&str; 9] = [
+const ITEMS: [&str; 11] = [
     "listener",
     "pool",
     "route",
@@ -24,6 +24,8 @@ const ITEMS: [&str; 9] = [
     "access_log",
     "request_id",
     "workers",
+    "error_page",
+    "via",
 ];
 const LISTENER: [&str; 9] = [
     "bind",
@@ -61,6 +63,8 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
             "policy" => config.policies.extend(lowering.policy(directive)),
             "admin" | "access_log" | "request_id" => lowering.process_item(directive, &mut config),
             "workers" => lowering.workers(directive, &mut config),
+            "error_page" => config.error_pages.extend(lowering.error_page(directive)),
+            "via" => lowering.via(directive, &mut config),
             "test" => config.tests.extend(lowering.test(directive)),
             _ => lowering.unknown(directive, "at the top level", &ITEMS),
         }

@@ -1,7 +1,8 @@
 //! Lowering of the items about the process rather than its traffic: `admin { ... }`,
-//! `access_log { ... }`, `request_id { ... }` and `workers N`, each given at most once.
+//! `access_log { ... }`, `request_id { ... }`, `workers N` and `via "NAME"`, each given at most
+//! once, and `error_page STATUS "BODY"` lines.
 
-use crate::ast::{AccessLog, Admin, Config, LogFormat, RequestId};
+use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
@@ -14,6 +15,77 @@ const ACCESS_LOG: [&str; 2] = ["format", "path"];
 const REQUEST_ID: [&str; 1] = ["trust_client"];
 
 impl Lowering {
+    /// `error_page 502 "BODY" [html]`.
+    pub(super) fn error_page(&mut self, item: &Directive) -> Option<Spanned<ErrorPage>> {
+        let usage = "error_page 502 \"Back soon.\\n\"";
+        let (status, body, html) = match item.args.as_slice() {
+            [status, body] if item.block.is_none() => (status, body, false),
+            [status, body, html]
+                if item.block.is_none() && html.is_bare() && html.text == "html" =>
+            {
+                (status, body, true)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error("`error_page` takes a status, a body and optionally `html`")
+                        .with_label(Label::primary(item.head_span(), "not an error page"))
+                        .with_help(format!("write `{usage}`")),
+                );
+                return None;
+            }
+        };
+        let status = self.keep(literal::status(status))?;
+        if status.value < 400 {
+            self.error(
+                Diagnostic::error(format!("`{}` is not an error status", status.value))
+                    .with_label(Label::primary(status.span, "expected 400 to 599"))
+                    .with_help(
+                        "error pages replace the bodies of the proxy's own 4xx and 5xx answers",
+                    ),
+            );
+            return None;
+        }
+        let body = self.keep(literal::text(body, "a page", usage))?;
+        Some(Spanned::new(
+            ErrorPage {
+                status,
+                body: body.value,
+                html,
+            },
+            item.head_span(),
+        ))
+    }
+
+    /// `via "NAME"` at the top level.
+    pub(super) fn via(&mut self, item: &Directive, config: &mut Config) {
+        if let Some(first) = &config.via {
+            self.error(
+                Diagnostic::error("`via` is given twice")
+                    .with_label(Label::primary(item.head_span(), "given again here"))
+                    .with_label(Label::secondary(first.span, "first given here")),
+            );
+            return;
+        }
+        let Some([name]) = self.args(item, 1, "via \"edge\"") else {
+            return;
+        };
+        let valid = name.is_quoted()
+            && !name.text.is_empty()
+            && name
+                .text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !valid {
+            self.error(
+                Diagnostic::error(format!("invalid `via` name `{}`", name.text))
+                    .with_label(Label::primary(name.span, "not a pseudonym"))
+                    .with_help("a quoted name of letters, digits, `-`, `.` and `_`, such as `\"edge\"`; it says which proxy passed the message, never where it runs"),
+            );
+            return;
+        }
+        config.via = Some(Spanned::new(name.text.clone(), name.span));
+    }
+
     /// `workers N` at the top level.
     pub(super) fn workers(&mut self, item: &Directive, config: &mut Config) {
         if let Some(first) = &config.workers {

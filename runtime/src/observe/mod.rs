@@ -37,6 +37,19 @@ pub struct Site<L: 'static> {
     /// Workers to run (one single-threaded runtime each); 0: one per core. `EDGE_WORKERS`
     /// overrides it.
     pub workers: usize,
+    /// Bodies for the proxy's own error answers, by status (answers from servers are kept).
+    pub error_pages: &'static [ErrorPage],
+    /// `Via` added to requests sent upstream and to answers: `1.1 NAME`; `None`: no `Via`.
+    pub via: Option<&'static str>,
+}
+
+/// The body of the proxy's own answers with one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorPage {
+    pub status: u16,
+    pub body: &'static str,
+    /// `text/html` rather than `text/plain`.
+    pub html: bool,
 }
 
 /// A route as metrics and logs name it.
@@ -59,6 +72,9 @@ pub(crate) struct Observer {
     pub(crate) metrics: metrics::Metrics,
     pub(crate) access_log: Option<access_log::AccessLog>,
     pub(crate) request_id: RequestIdSpec,
+    pub(crate) error_pages: &'static [ErrorPage],
+    /// `1.1 NAME`, rendered once.
+    pub(crate) via: Option<http::HeaderValue>,
 }
 
 static OBSERVER: OnceLock<Observer> = OnceLock::new();
@@ -75,6 +91,10 @@ pub(crate) fn init<L>(site: &'static Site<L>, workers: usize) -> io::Result<()> 
         metrics: metrics::Metrics::new(workers, site.routes.len(), site.listeners.len()),
         access_log,
         request_id: site.request_id,
+        error_pages: site.error_pages,
+        via: site
+            .via
+            .and_then(|name| http::HeaderValue::try_from(format!("1.1 {name}")).ok()),
     };
     // `run` calls this once; a second call (two `run`s in one process) keeps the first.
     let _ = OBSERVER.set(observer);
@@ -89,6 +109,8 @@ pub(crate) fn get() -> &'static Observer {
         metrics: metrics::Metrics::new(1, 0, 0),
         access_log: None,
         request_id: RequestIdSpec::DEFAULT,
+        error_pages: &[],
+        via: None,
     })
 }
 
@@ -103,6 +125,38 @@ impl Observer {
     ) {
         self.metrics
             .request(crate::worker::current(), listener, route, status, elapsed);
+    }
+
+    /// Gives the proxy's own answers their configured page, and every answer the `Via`.
+    pub(crate) fn finish(&self, response: &mut crate::Response) {
+        if let Some(via) = &self.via {
+            response
+                .headers_mut()
+                .append(http::header::VIA, via.clone());
+        }
+        if self.error_pages.is_empty()
+            || response
+                .extensions()
+                .get::<crate::respond::OwnAnswer>()
+                .is_none()
+        {
+            return;
+        }
+        let status = response.status().as_u16();
+        if let Some(page) = self.error_pages.iter().find(|page| page.status == status) {
+            *response.body_mut() = crate::Body::from_static(page.body);
+            let content_type = if page.html {
+                "text/html; charset=utf-8"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let headers = response.headers_mut();
+            headers.remove(http::header::CONTENT_LENGTH);
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(content_type),
+            );
+        }
     }
 
     pub(crate) fn route_name(&self, route: Option<usize>) -> Option<&'static str> {
