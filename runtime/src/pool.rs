@@ -209,7 +209,10 @@ impl<S: Strategy> Pool<S> {
             let server = slot.backend().spec.upstream;
             let answered = self.exchange(slot, req).await;
             let status = answered.as_ref().ok().map(|r| r.status().as_u16());
-            cx.upstream_seen(server, status);
+            // Only the access log reads it: no lock per attempt without one.
+            if observe::get().access_log.is_some() {
+                cx.upstream_seen(server, status);
+            }
             let mut failure = match answered {
                 Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
                     return response

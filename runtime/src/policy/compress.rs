@@ -76,20 +76,16 @@ impl Compress {
     }
 
     fn compressible(&self, content_type: &str) -> bool {
-        let media = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        // Compared without case and without allocating: patterns are lower-case already.
+        let media = content_type.split(';').next().unwrap_or("").trim();
         self.spec
             .types
             .iter()
             .any(|pattern| match pattern.strip_suffix("/*") {
                 Some(family) => media
                     .split_once('/')
-                    .is_some_and(|(kind, _)| kind == family),
-                None => media == *pattern,
+                    .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case(family)),
+                None => media.eq_ignore_ascii_case(pattern),
             })
     }
 }
@@ -127,11 +123,15 @@ fn parse_q(text: &str) -> u16 {
         "1" => 1000,
         _ => return 0,
     };
-    let digits: String = fraction.chars().take(3).collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return 0;
     }
-    let fraction = format!("{digits:0<3}").parse::<u16>().unwrap_or(0);
+    // `0.8` → 800: each digit weighs a tenth of the one before.
+    let fraction = fraction
+        .bytes()
+        .zip([100, 10, 1])
+        .map(|(digit, weight)| u16::from(digit - b'0') * weight)
+        .sum::<u16>();
     (whole + fraction).min(1000)
 }
 
