@@ -81,6 +81,7 @@ fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
         tls: None,
+        protocol: edge_runtime::UpstreamProtocol::Http1,
     }));
     Pool::new(spec, strategy)
 }

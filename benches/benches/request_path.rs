@@ -164,6 +164,7 @@ fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
         tls: None,
+        protocol: edge_runtime::UpstreamProtocol::Http1,
     }));
     Pool::new(spec, RoundRobin::default())
 }

@@ -407,6 +407,10 @@ fn pool((pool, tls): (&ast::Pool, Option<model::PoolTls>)) -> model::Pool {
         }),
         proxy_protocol: pool.send_proxy.as_ref().map(|s| s.value),
         tls,
+        http2: pool
+            .protocol
+            .as_ref()
+            .is_some_and(|p| p.value == ast::UpstreamProtocol::Http2),
     }
 }
 

@@ -145,6 +145,8 @@ pub struct Pool {
     pub proxy_protocol: Option<ProxyVersion>,
     /// TLS towards every server: from a `tls` block, or servers written `https://`.
     pub tls: Option<PoolTls>,
+    /// `protocol h2`: HTTP/2 to the servers, instead of HTTP/1.1.
+    pub http2: bool,
 }
 
 /// TLS towards a pool's servers; file paths are absolute. `None` fields keep the runtime's

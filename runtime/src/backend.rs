@@ -1,6 +1,6 @@
 //! One server's live state, shared by every worker: whether it is up (active checks), whether
 //! passive health has taken it out, how many requests it has in flight, its latency estimate,
-//! and its idle connections.
+//! and its idle connections (HTTP/2 ones for pools with `protocol h2`).
 //!
 //! A backend is one address. It is shared (`Arc`) by the server sets that list it and by the
 //! requests in flight to it, so when a pool's membership changes, an address that stays keeps
@@ -19,6 +19,7 @@ use crate::{
     balance::Rtt,
     clock::Nanos,
     conn::{IdleLists, Sender},
+    multiplex::SharedConns,
     passive::PassiveState,
     spec::ServerSpec,
 };
@@ -32,6 +33,8 @@ pub(crate) struct Backend {
     /// `Host`.
     pub(crate) host: Option<Arc<str>>,
     pub(crate) idle: IdleLists,
+    /// HTTP/2 connections, for pools with `protocol h2`.
+    pub(crate) shared: SharedConns,
     pub(crate) passive: PassiveState,
     pub(crate) rtt: Rtt,
     /// Set by the active health checker; servers start up.
@@ -103,6 +106,7 @@ impl Backend {
             spec,
             host,
             idle: IdleLists::new(),
+            shared: SharedConns::new(),
             passive: PassiveState::default(),
             rtt: Rtt::default(),
             up: AtomicBool::new(true),
@@ -189,19 +193,26 @@ impl Drop for Slot {
 /// counting as active.
 #[derive(Debug)]
 pub(crate) struct Pooled {
-    sender: Sender,
     slot: Slot,
-    /// Whether the connection goes back to the idle list at the end.
-    reuse: bool,
+    connection: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// An HTTP/1.1 connection, back to the idle list at the end.
+    Kept(Sender),
+    /// An HTTP/1.1 connection closed at the end.
+    SingleUse(Sender),
+    /// A stream of an HTTP/2 connection, which stays with its server meanwhile.
+    Stream,
 }
 
 impl Pooled {
     /// A pooled connection, given back at the end of the response.
     pub(crate) fn new(sender: Sender, slot: Slot) -> Pooled {
         Pooled {
-            sender,
             slot,
-            reuse: true,
+            connection: Held::Kept(sender),
         }
     }
 
@@ -209,15 +220,25 @@ impl Pooled {
     /// upgraded), closed at its end.
     pub(crate) fn single_use(sender: Sender, slot: Slot) -> Pooled {
         Pooled {
-            sender,
             slot,
-            reuse: false,
+            connection: Held::SingleUse(sender),
+        }
+    }
+
+    /// A response on a stream of a shared HTTP/2 connection: only the place is held.
+    pub(crate) fn stream(slot: Slot) -> Pooled {
+        Pooled {
+            slot,
+            connection: Held::Stream,
         }
     }
 
     pub(crate) fn release(self) {
-        if self.reuse {
-            self.slot.backend().idle.push(self.sender);
+        match self.connection {
+            Held::Kept(sender) => self.slot.backend().idle.push(sender),
+            // Dropping the last sender closes the connection.
+            Held::SingleUse(sender) => drop(sender),
+            Held::Stream => {}
         }
     }
 }

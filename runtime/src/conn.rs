@@ -176,6 +176,19 @@ async fn handshake(
     tls: Option<&Connector>,
     connect_timeout: Duration,
 ) -> Result<(Sender, Connection<TokioIo<Stream>, Outgoing>), UpstreamError> {
+    let stream = stream(backend, tls, connect_timeout).await?;
+    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(UpstreamError::Handshake)
+}
+
+/// A TCP connection to `backend`, and TLS over it when the pool has it, both within
+/// `connect_timeout`.
+pub(crate) async fn stream(
+    backend: &Backend,
+    tls: Option<&Connector>,
+    connect_timeout: Duration,
+) -> Result<Stream, UpstreamError> {
     let upstream = &backend.spec.upstream;
     let connecting = async {
         let tcp = tcp(upstream).await.map_err(UpstreamError::Connect)?;
@@ -188,16 +201,13 @@ async fn handshake(
                 .map_err(UpstreamError::Tls),
         }
     };
-    let stream = timeout(connect_timeout, connecting)
+    timeout(connect_timeout, connecting)
         .await
-        .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))??;
-    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(UpstreamError::Handshake)
+        .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))?
 }
 
 /// Drives a connection until it closes (or is handed over after an upgrade).
-async fn drive(connection: impl Future<Output = hyper::Result<()>>) {
+pub(crate) async fn drive(connection: impl Future<Output = hyper::Result<()>>) {
     if let Err(error) = connection.await {
         tracing::debug!(%error, "upstream connection ended with an error");
     }

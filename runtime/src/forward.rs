@@ -15,7 +15,7 @@ use http::{
         Entry, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
         TRANSFER_ENCODING, UPGRADE,
     },
-    uri::PathAndQuery,
+    uri::{Authority, PathAndQuery, Scheme},
     HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version,
 };
 use smallvec::SmallVec;
@@ -32,6 +32,7 @@ const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const HTTP: HeaderValue = HeaderValue::from_static("http");
 const HTTPS: HeaderValue = HeaderValue::from_static("https");
 const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
+const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -119,6 +120,57 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgr
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
     };
+}
+
+/// Whether the client said it accepts trailers (`TE: trailers`, as every gRPC client does).
+pub(crate) fn accepts_trailers<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(TE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| {
+            let coding = token.split(';').next().unwrap_or_default();
+            coding.trim().eq_ignore_ascii_case("trailers")
+        })
+}
+
+/// Turns a request made ready by [`to_upstream`] into one for an HTTP/2 server: `Host`
+/// becomes `:authority` with the scheme (`https` over TLS), and `TE: trailers` is sent when
+/// the client accepts trailers (the one `TE` HTTP/2 allows, which gRPC servers require).
+/// Without `Host` (an HTTP/1.0 client), no `:authority` is sent and the scheme is `http`.
+pub(crate) fn to_http2<B>(req: &mut Request<B>, tls: bool, trailers: bool) {
+    if trailers {
+        req.headers_mut().insert(TE, TE_TRAILERS);
+    }
+    let Some(host) = req.headers_mut().remove(HOST) else {
+        return;
+    };
+    // Building the absolute URI copies the host: one allocation per request, for HTTP/2
+    // pools only.
+    let Ok(authority) = Authority::try_from(host.as_bytes()) else {
+        req.headers_mut().insert(HOST, host);
+        return;
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme(if tls { Scheme::HTTPS } else { Scheme::HTTP })
+        .authority(authority)
+        .path_and_query(path)
+        .build();
+    match uri {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            *req.version_mut() = Version::HTTP_2;
+        }
+        Err(_) => {
+            req.headers_mut().insert(HOST, host);
+        }
+    }
 }
 
 /// Headers by which an upstream response tells what runs behind the proxy; removed, so the
@@ -419,5 +471,48 @@ mod tests {
         assert_eq!(values(&headers, "upgrade"), ["websocket"]);
         assert!(headers.get("x-internal").is_none());
         assert!(headers.get("sec-websocket-accept").is_some());
+    }
+
+    #[test]
+    fn trailers_are_asked_for_by_te_trailers_only() {
+        let cases = [
+            ("trailers", true),
+            ("gzip, Trailers", true),
+            ("trailers;q=0.5", true),
+            ("gzip", false),
+            ("x-trailers", false),
+        ];
+        for (te, expected) in cases {
+            let req = request("/", Version::HTTP_2, &[("te", te)]);
+            assert_eq!(accepts_trailers(&req), expected, "{te}");
+        }
+        assert!(!accepts_trailers(&request("/", Version::HTTP_11, &[])));
+    }
+
+    #[test]
+    fn an_http2_request_has_authority_scheme_and_te_trailers() {
+        let mut req = request(
+            "/pkg.Service/Call?x=1",
+            Version::HTTP_11,
+            &[("host", "api.example.com:8443"), ("te", "trailers")],
+        );
+        to_upstream(&mut req, &cx(), None);
+        assert!(req.headers().get("te").is_none());
+        to_http2(&mut req, true, true);
+        assert_eq!(req.uri(), "https://api.example.com:8443/pkg.Service/Call?x=1");
+        assert_eq!(req.version(), Version::HTTP_2);
+        assert!(req.headers().get("host").is_none());
+        assert_eq!(values(req.headers(), "te"), ["trailers"]);
+        assert_eq!(
+            values(req.headers(), "x-forwarded-host"),
+            ["api.example.com:8443"]
+        );
+
+        // Without `Host` the request stays relative; HTTP/2 then sends `http` and no authority.
+        let mut req = request("/a", Version::HTTP_10, &[]);
+        to_upstream(&mut req, &cx(), None);
+        to_http2(&mut req, false, false);
+        assert_eq!(req.uri(), "/a");
+        assert!(req.headers().get("te").is_none());
     }
 }

@@ -23,13 +23,13 @@ use std::{
 use bytes::Bytes;
 use http::{header::HOST, HeaderValue, Method, Request};
 use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
 use crate::{
     backend::Backend,
     conn, rand,
-    spec::{HealthCheck, HttpCheck, Upstream},
+    spec::{HealthCheck, HttpCheck, PoolSpec, Upstream, UpstreamProtocol},
     stream::Stream,
     tls::Connector,
 };
@@ -119,12 +119,13 @@ pub(crate) async fn checked_once() {
     }
 }
 
-/// Starts a checker for `backend` on `runtime`, connecting over TLS with `tls`. It ends when
+/// Starts a checker for `backend` of `pool` on `runtime`, connecting over TLS with `tls` and
+/// checking HTTP in the pool's protocol. It ends when
 /// the backend is gone (its pool dropped, or its address left the pool and its last request
 /// ended), or when aborted.
 pub(crate) fn spawn(
     runtime: &tokio::runtime::Handle,
-    pool: &'static str,
+    pool: &'static PoolSpec,
     check: HealthCheck,
     backend: &Arc<Backend>,
     tls: Option<Arc<Connector>>,
@@ -145,12 +146,13 @@ pub(crate) fn spawn(
 
 /// Checks `backend` until it is gone; `checked` is raised after the first check.
 async fn keep_checking(
-    pool: &'static str,
+    spec: &'static PoolSpec,
     check: HealthCheck,
     backend: Weak<Backend>,
     tls: Option<Arc<Connector>>,
     checked: watch::Sender<bool>,
 ) {
+    let pool = spec.name;
     let (rise, fall) = check.thresholds();
     let mut verdicts = Verdicts::new(rise, fall);
     let Some((upstream, host)) = backend.upgrade().map(|b| (b.spec.upstream, b.host.clone()))
@@ -158,7 +160,14 @@ async fn keep_checking(
         return;
     };
     loop {
-        let result = probe(&check, upstream, host.as_deref(), tls.as_deref()).await;
+        let result = probe(
+            &check,
+            spec.protocol,
+            upstream,
+            host.as_deref(),
+            tls.as_deref(),
+        )
+        .await;
         let Some(backend) = backend.upgrade() else {
             return;
         };
@@ -187,10 +196,11 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + 0.2 * rand::unit())
 }
 
-/// One check of one server, over TLS with `tls`; an HTTP check sends `host` as `Host` (the
-/// address when `None`).
+/// One check of one server, over TLS with `tls`; an HTTP check speaks `protocol` and sends
+/// `host` as `Host` (the address when `None`).
 async fn probe(
     check: &HealthCheck,
+    protocol: UpstreamProtocol,
     upstream: Upstream,
     host: Option<&str>,
     tls: Option<&Connector>,
@@ -200,7 +210,12 @@ async fn probe(
         let stream = connect(upstream, host, tls).await?;
         match check {
             HealthCheck::Tcp(_) => Ok(()),
-            HealthCheck::Http(http) => probe_http(http, stream, upstream, host).await,
+            HealthCheck::Http(http) => match protocol {
+                UpstreamProtocol::Http1 => probe_http(http, stream, upstream, host).await,
+                UpstreamProtocol::Http2 => {
+                    probe_http2(http, stream, upstream, host, tls.is_some()).await
+                }
+            },
         }
     };
     timeout(limit, attempt)
@@ -254,6 +269,47 @@ async fn probe_http(
             response = &mut response => response,
             ended = connection => match ended {
                 // The server closed after answering: the answer is ready.
+                Ok(()) => response.await,
+                Err(error) => Err(error),
+            },
+        }
+        .map_err(CheckError::Http)
+    };
+    let status = exchange.await?.status().as_u16();
+    if check.expect.contains(status) {
+        Ok(())
+    } else {
+        Err(CheckError::Status(status))
+    }
+}
+
+/// `GET path` over HTTP/2 on `stream`, a fresh connection that is closed afterwards; `host`
+/// goes as `:authority`.
+async fn probe_http2(
+    check: &HttpCheck,
+    stream: Stream,
+    upstream: Upstream,
+    host: Option<&str>,
+    tls: bool,
+) -> Result<(), CheckError> {
+    let authority = host.map_or_else(|| upstream.to_string(), str::to_owned);
+    let scheme = if tls { "https" } else { "http" };
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("{scheme}://{authority}{}", check.path))
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| CheckError::Request)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .map_err(CheckError::Http)?;
+    // Driven here rather than spawned, so the connection ends with the check.
+    let exchange = async {
+        let response = sender.send_request(request);
+        tokio::pin!(response);
+        tokio::select! {
+            response = &mut response => response,
+            ended = connection => match ended {
                 Ok(()) => response.await,
                 Err(error) => Err(error),
             },
@@ -361,17 +417,21 @@ mod tests {
             fall: 1,
         });
         let up = Upstream::Socket(addr);
-        assert!(probe(&http("/ok"), up, None, None).await.is_ok());
+        assert!(probe(&http("/ok"), UpstreamProtocol::Http1, up, None, None)
+            .await
+            .is_ok());
         assert!(matches!(
-            probe(&http("/bad"), up, None, None).await,
+            probe(&http("/bad"), UpstreamProtocol::Http1, up, None, None).await,
             Err(CheckError::Status(503))
         ));
-        assert!(probe(&tcp, up, None, None).await.is_ok());
+        assert!(probe(&tcp, UpstreamProtocol::Http1, up, None, None)
+            .await
+            .is_ok());
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gone = Upstream::Socket(closed.local_addr().unwrap());
         drop(closed);
         assert!(matches!(
-            probe(&tcp, gone, None, None).await,
+            probe(&tcp, UpstreamProtocol::Http1, gone, None, None).await,
             Err(CheckError::Connect(_))
         ));
     }

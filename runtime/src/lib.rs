@@ -23,6 +23,7 @@ mod health;
 mod host;
 mod load;
 mod matching;
+mod multiplex;
 mod normalize;
 mod observe;
 mod passive;
@@ -70,7 +71,7 @@ pub use server::{
 };
 pub use spec::{
     ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange,
-    TcpCheck, Upstream, UpstreamTimeouts, UpstreamTls,
+    TcpCheck, Upstream, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
 };
 pub use static_files::{StaticDir, StaticSpec};
 pub use tcp::TcpConnection;

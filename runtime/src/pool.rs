@@ -19,14 +19,14 @@
 use std::{
     fmt,
     net::IpAddr,
-    sync::{atomic::Ordering, Arc, Weak},
+    sync::{Arc, Weak},
     time::Duration,
 };
 
 use http::{HeaderMap, Request};
 use smallvec::SmallVec;
-use tokio::time::timeout;
 
+mod exchange;
 mod live;
 mod tunnel;
 mod upgrade;
@@ -34,21 +34,20 @@ mod upgrade;
 pub(crate) use live::resolved_once;
 
 use crate::{
-    backend::{Backend, ErrorKind, Pooled, Slot},
+    backend::{Backend, ErrorKind, Slot},
     balance::{Choice, Target},
-    body::{BodyError, Outgoing},
+    body::Outgoing,
     budget::RetryBudget,
     clock::{self, Nanos},
-    conn,
     error::UpstreamError,
     forward::{self, Upgrade},
     health,
     observe::{self, Roster},
     passive::Ejected,
     retry::{Failure, Replay},
-    spec::{PoolSpec, ServerSpec, Upstream},
+    spec::{PoolSpec, ServerSpec, Upstream, UpstreamProtocol},
     tls::Connector,
-    Body, Cx, LoadError, Response, Strategy,
+    Cx, LoadError, Response, Strategy,
 };
 
 /// A pool of upstream servers balanced by `S`.
@@ -128,7 +127,7 @@ impl<S: Strategy> Pool<S> {
         let tls = spec
             .tls
             .as_ref()
-            .map(Connector::load)
+            .map(|tls| Connector::load(tls, spec.protocol))
             .transpose()
             .map_err(|error| LoadError::Pool {
                 name: spec.name,
@@ -158,7 +157,7 @@ impl<S: Strategy> Pool<S> {
                     runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
                     if let Some(check) = spec.health {
                         for backend in set.backends.iter() {
-                            health::spawn(runtime, spec.name, check, backend, tls.clone());
+                            health::spawn(runtime, spec, check, backend, tls.clone());
                         }
                     }
                 }
@@ -184,9 +183,15 @@ impl<S: Strategy> Pool<S> {
     /// answers `101`, the client gets the `101` and the two connections are joined until
     /// either side closes or the tunnel is idle for `timeouts.tunnel`.
     pub async fn forward(&self, mut req: crate::Request, cx: &Cx) -> Response {
-        let upgrade = Upgrade::of(&req);
+        let http2 = self.spec.protocol == UpstreamProtocol::Http2;
+        // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
+        let upgrade = if http2 { None } else { Upgrade::of(&req) };
         let upgrading = upgrade.is_some();
+        let trailers = http2 && forward::accepts_trailers(&req);
         forward::to_upstream(&mut req, cx, upgrade);
+        if http2 {
+            forward::to_http2(&mut req, self.tls.is_some(), trailers);
+        }
         if upgrading {
             return self.upgrade(req, cx).await;
         }
@@ -311,66 +316,6 @@ impl<S: Strategy> Pool<S> {
         None
     }
 
-    /// One attempt on one server; records what passive health and latency estimates need.
-    async fn exchange(&self, slot: Slot, req: Request<Outgoing>) -> Result<Response, Failure> {
-        let backend = slot.backend();
-        backend.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let timeouts = &self.spec.timeouts;
-        let started = clock::now();
-        let (mut sender, mut reused) = match backend
-            .idle
-            .checkout(timeouts.idle, timeouts.response)
-            .await
-        {
-            Some(sender) => (sender, true),
-            None => match conn::connect(backend, self.tls.as_deref(), timeouts.connect).await {
-                Ok(sender) => (sender, false),
-                Err(error) => return Err(self.failed(backend, error, Some(req))),
-            },
-        };
-        let mut req = req;
-        loop {
-            let sent = timeout(timeouts.response, sender.try_send_request(req)).await;
-            let Ok(sent) = sent else {
-                self.measured(backend, started);
-                let error = UpstreamError::ResponseTimeout(timeouts.response);
-                return Err(self.failed(backend, error, None));
-            };
-            match sent {
-                Ok(response) => {
-                    self.measured(backend, started);
-                    self.answered(backend, &response);
-                    let (mut parts, body) = response.into_parts();
-                    forward::from_upstream(&mut parts.headers);
-                    let body = Body::upstream(body, Pooled::new(sender, slot));
-                    return Ok(Response::from_parts(parts, body));
-                }
-                Err(mut failed) => match failed.take_message() {
-                    // A kept-alive connection closed before the request went out: nothing was
-                    // sent, so a fresh connection may carry it.
-                    Some(unsent) if reused => {
-                        req = unsent;
-                        match conn::connect(backend, self.tls.as_deref(), timeouts.connect).await {
-                            Ok(fresh) => (sender, reused) = (fresh, false),
-                            Err(error) => return Err(self.failed(backend, error, Some(req))),
-                        }
-                    }
-                    unsent => {
-                        let error = failed.into_error();
-                        if body_too_large(&error) {
-                            return Err(Failure::Error {
-                                error: UpstreamError::BodyTooLarge,
-                                unsent: None,
-                            });
-                        }
-                        let error = UpstreamError::Exchange(error);
-                        return Err(self.failed(backend, error, unsent));
-                    }
-                },
-            }
-        }
-    }
-
     /// Tells passive health and metrics that `backend` answered, with a 5xx or not.
     fn answered<B>(&self, backend: &Backend, response: &http::Response<B>) {
         let status = response.status();
@@ -437,18 +382,6 @@ impl<S: Strategy> Pool<S> {
     }
 }
 
-/// Whether an exchange failed because the client's body went past its cap.
-fn body_too_large(error: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(BodyError::TooLarge) = cause.downcast_ref::<BodyError>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
 /// What a request's pick may hash.
 fn target<'a>(req: &'a Request<Outgoing>, cx: &Cx) -> Target<'a> {
     Target::request(req.headers(), req.uri().path(), cx.client().ip())
@@ -467,6 +400,7 @@ async fn reap<T>(current: impl Fn() -> Option<Arc<ServerSet<T>>>, max_idle: Dura
         };
         for backend in set.backends.iter() {
             backend.idle.drop_stale(max_idle);
+            backend.shared.drop_stale(max_idle);
         }
     }
 }

@@ -26,6 +26,21 @@ pub struct PoolSpec {
     /// go over it); `None`: cleartext. Tunnels of `mode tcp` listeners stay content-blind and
     /// ignore it.
     pub tls: Option<UpstreamTls>,
+    /// The HTTP version requests are sent to the servers in.
+    pub protocol: UpstreamProtocol,
+}
+
+/// The HTTP version a pool speaks to its servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 over kept-alive connections, one request at a time on each (the default).
+    #[default]
+    Http1,
+    /// HTTP/2: one connection per server and worker carries every request at once. Over TLS
+    /// it is offered by ALPN (`h2`); in cleartext it is spoken from the first byte (prior
+    /// knowledge, as gRPC servers expect). Trailers pass both ways, so gRPC works end to end;
+    /// WebSocket upgrades are not tunnelled.
+    Http2,
 }
 
 /// How a pool's servers are reached over TLS. The files are read once, when the pool is

@@ -706,6 +706,11 @@ fn pool_spec(pool: &Pool) -> TokenStream {
         Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
         Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
     };
+    let protocol = if pool.http2 {
+        quote! { ::edge_runtime::UpstreamProtocol::Http2 }
+    } else {
+        quote! { ::edge_runtime::UpstreamProtocol::Http1 }
+    };
     quote! {
         ::edge_runtime::PoolSpec {
             name: #name,
@@ -716,6 +721,7 @@ fn pool_spec(pool: &Pool) -> TokenStream {
             retry: #retry,
             proxy_protocol: #proxy_protocol,
             tls: #tls,
+            protocol: #protocol,
         }
     }
 }

@@ -171,6 +171,15 @@ pub struct Pool {
     pub send_proxy: Option<Spanned<ProxyVersion>>,
     /// `tls { ... }`: every server of the pool speaks TLS.
     pub tls: Option<Spanned<PoolTls>>,
+    /// `protocol h2|http1`: the HTTP version spoken to the servers.
+    pub protocol: Option<Spanned<UpstreamProtocol>>,
+}
+
+/// The HTTP version a pool speaks to its servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    Http2,
 }
 
 /// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` in a pool: how its servers

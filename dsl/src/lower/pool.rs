@@ -3,7 +3,7 @@
 
 use crate::ast::{
     Balance, HashKey, Health, HealthCheck, Passive, Pool, PoolTls, ProxyVersion, Retry, RetryOn,
-    Server, Timeouts,
+    Server, Timeouts, UpstreamProtocol,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -12,7 +12,7 @@ use crate::syntax::{Arg, ArgKind, Block, Directive};
 
 use super::{Lowering, Seen};
 
-const POOL: [&str; 9] = [
+const POOL: [&str; 10] = [
     "balance",
     "server",
     "dns_srv",
@@ -22,6 +22,7 @@ const POOL: [&str; 9] = [
     "retry",
     "send_proxy",
     "tls",
+    "protocol",
 ];
 const SERVER_OPTIONS: [&str; 3] = ["weight", "max_conns", "backup"];
 const TIMEOUTS: [&str; 4] = ["connect", "response", "idle", "tunnel"];
@@ -58,6 +59,7 @@ impl Lowering {
             retry: None,
             send_proxy: None,
             tls: None,
+            protocol: None,
         };
         for directive in directives {
             match directive.name.value.as_str() {
@@ -105,6 +107,9 @@ impl Lowering {
                     pool.send_proxy = self.send_proxy(directive);
                 }
                 "tls" if self.once(&mut seen, directive) => pool.tls = self.pool_tls(directive),
+                "protocol" if self.once(&mut seen, directive) => {
+                    pool.protocol = self.protocol(directive);
+                }
                 known if POOL.contains(&known) => {}
                 _ => self.unknown(directive, "in a pool", &POOL),
             }
@@ -478,6 +483,26 @@ impl Lowering {
                     Diagnostic::error(format!("unknown PROXY protocol version `{}`", version.text))
                         .with_label(Label::primary(version.span, "not a version"))
                         .with_help("write `send_proxy v1` (text) or `send_proxy v2` (binary)"),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(value, directive.head_span()))
+    }
+
+    /// `protocol h2` or `protocol http1`
+    fn protocol(&mut self, directive: &Directive) -> Option<Spanned<UpstreamProtocol>> {
+        let [version] = self.args(directive, 1, "protocol h2")? else {
+            unreachable!("args checked the count")
+        };
+        let value = match version.text.as_str() {
+            "h2" if version.is_bare() => UpstreamProtocol::Http2,
+            "http1" if version.is_bare() => UpstreamProtocol::Http1,
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("unknown protocol `{}`", version.text))
+                        .with_label(Label::primary(version.span, "not a protocol"))
+                        .with_help("write `protocol h2` (HTTP/2, as gRPC servers speak) or `protocol http1` (HTTP/1.1, the default)"),
                 );
                 return None;
             }

@@ -345,9 +345,9 @@ fn rebuild<S: Strategy>(
         });
         let runtime = Handle::current();
         for backend in &backends {
-            checkers.entry(found_of(backend)).or_insert_with(|| {
-                health::spawn(&runtime, spec.name, check, backend, tls.cloned())
-            });
+            checkers
+                .entry(found_of(backend))
+                .or_insert_with(|| health::spawn(&runtime, spec, check, backend, tls.cloned()));
         }
     }
     ServerSet::new::<S>(backends)
@@ -540,6 +540,7 @@ mod tests {
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
         tls: None,
+        protocol: crate::UpstreamProtocol::Http1,
     };
 
     /// The source of `ENTRY` having resolved to 10.0.0.N for each N of `hosts`.

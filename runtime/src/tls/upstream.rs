@@ -1,6 +1,6 @@
 //! TLS towards a pool's servers (rustls client, aws-lc-rs provider): one `ClientConfig` per
 //! pool, built when the pool is built and shared by every worker, so TLS sessions are resumed
-//! across connections and workers. TLS 1.2 and 1.3, ALPN `http/1.1`; servers are verified
+//! across connections and workers. TLS 1.2 and 1.3, ALPN `http/1.1` (`h2` for HTTP/2 pools); servers are verified
 //! against Mozilla's roots (`webpki-roots`) or the pool's own CA bundle, by the name the pool
 //! gives or the server's own (an IP address for a server given by address); an optional
 //! client certificate is presented to servers that ask for one.
@@ -27,7 +27,7 @@ use super::{
     error::{TlsErrorKind, TlsFile},
     files,
 };
-use crate::spec::{Upstream, UpstreamTls};
+use crate::spec::{Upstream, UpstreamProtocol, UpstreamTls};
 
 /// A pool's TLS client: its configuration and the name servers are verified by, when the pool
 /// gives one.
@@ -39,8 +39,11 @@ pub(crate) struct Connector {
 
 impl Connector {
     /// Reads the pool's CA bundle and client certificate, if it names them, and builds its
-    /// client configuration.
-    pub(crate) fn load(spec: &UpstreamTls) -> Result<Connector, TlsErrorKind> {
+    /// client configuration, offering the pool's protocol by ALPN.
+    pub(crate) fn load(
+        spec: &UpstreamTls,
+        protocol: UpstreamProtocol,
+    ) -> Result<Connector, TlsErrorKind> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let server_name = spec
             .server_name
@@ -69,7 +72,10 @@ impl Connector {
             }
             None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![match protocol {
+            UpstreamProtocol::Http1 => b"http/1.1".to_vec(),
+            UpstreamProtocol::Http2 => b"h2".to_vec(),
+        }];
         Ok(Connector {
             config: Arc::new(config),
             server_name,
@@ -179,10 +185,13 @@ mod tests {
     use super::*;
 
     fn connector(server_name: Option<&'static str>) -> Connector {
-        Connector::load(&UpstreamTls {
-            server_name,
-            ..UpstreamTls::DEFAULT
-        })
+        Connector::load(
+            &UpstreamTls {
+                server_name,
+                ..UpstreamTls::DEFAULT
+            },
+            UpstreamProtocol::Http1,
+        )
         .unwrap()
     }
 
@@ -207,20 +216,26 @@ mod tests {
 
     #[test]
     fn an_invalid_server_name_is_a_load_error() {
-        let error = Connector::load(&UpstreamTls {
-            server_name: Some("not a name"),
-            ..UpstreamTls::DEFAULT
-        })
+        let error = Connector::load(
+            &UpstreamTls {
+                server_name: Some("not a name"),
+                ..UpstreamTls::DEFAULT
+            },
+            UpstreamProtocol::Http1,
+        )
         .unwrap_err();
         assert!(matches!(error, TlsErrorKind::ServerName("not a name")));
     }
 
     #[test]
     fn a_missing_ca_file_names_the_file() {
-        let error = Connector::load(&UpstreamTls {
-            ca: Some("/nonexistent/ca.pem"),
-            ..UpstreamTls::DEFAULT
-        })
+        let error = Connector::load(
+            &UpstreamTls {
+                ca: Some("/nonexistent/ca.pem"),
+                ..UpstreamTls::DEFAULT
+            },
+            UpstreamProtocol::Http1,
+        )
         .unwrap_err();
         assert!(error
             .to_string()

@@ -157,6 +157,7 @@ pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
         retry: Retry::NONE,
         proxy_protocol: ProxyProtocol::None,
         tls: None,
+        protocol: edge_runtime::UpstreamProtocol::Http1,
     }
 }
 

@@ -90,6 +90,11 @@ impl Pki {
     /// The acceptor of a TLS server presenting `leaf` (ALPN `http/1.1`); with `clients`, it
     /// requires a client certificate issued by that CA.
     pub fn acceptor(&self, leaf: &Leaf, clients: Option<&Pki>) -> TlsAcceptor {
+        self.acceptor_for(leaf, clients, b"http/1.1")
+    }
+
+    /// [`Pki::acceptor`] offering `protocol` by ALPN instead.
+    pub fn acceptor_for(&self, leaf: &Leaf, clients: Option<&Pki>, protocol: &[u8]) -> TlsAcceptor {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -110,7 +115,7 @@ impl Pki {
         let mut config = builder
             .with_single_cert(vec![leaf.der.clone()], key)
             .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![protocol.to_vec()];
         TlsAcceptor::from(Arc::new(config))
     }
 }

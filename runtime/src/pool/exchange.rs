@@ -1,0 +1,159 @@
+//! One attempt on one server: a connection (an idle HTTP/1.1 one or a new one; or the
+//! worker's shared HTTP/2 connection for a pool with `protocol h2`), the request sent on it,
+//! and the response head within the response timeout. A kept-alive connection found closed
+//! before the request went out is replaced once and the request sent again, since nothing
+//! reached the server.
+
+use std::sync::atomic::Ordering;
+
+use http::{Request, Version};
+use hyper::{
+    body::Incoming,
+    client::conn::{http1, TrySendError},
+};
+use tokio::time::timeout;
+
+use super::Pool;
+use crate::{
+    backend::{Backend, Pooled, Slot},
+    body::{BodyError, Outgoing},
+    clock, conn,
+    error::UpstreamError,
+    forward,
+    multiplex::Multiplexed,
+    retry::Failure,
+    spec::UpstreamProtocol,
+    Body, Response, Strategy,
+};
+
+/// The connection a request goes on.
+enum Conn {
+    /// An HTTP/1.1 connection, this request's alone until its response has ended.
+    One(http1::SendRequest<Outgoing>),
+    /// The worker's HTTP/2 connection to the server, shared with other requests.
+    Shared(Multiplexed),
+}
+
+impl Conn {
+    async fn send(
+        &mut self,
+        req: Request<Outgoing>,
+    ) -> Result<http::Response<Incoming>, TrySendError<Request<Outgoing>>> {
+        match self {
+            Conn::One(sender) => sender.try_send_request(req).await,
+            Conn::Shared(sender) => sender.try_send_request(req).await,
+        }
+    }
+
+    /// What the response body holds until it ends.
+    fn lent(self, slot: Slot) -> Pooled {
+        match self {
+            Conn::One(sender) => Pooled::new(sender, slot),
+            Conn::Shared(_) => Pooled::stream(slot),
+        }
+    }
+}
+
+impl<S: Strategy> Pool<S> {
+    /// One attempt on one server; records what passive health and latency estimates need.
+    pub(super) async fn exchange(
+        &self,
+        slot: Slot,
+        req: Request<Outgoing>,
+    ) -> Result<Response, Failure> {
+        let backend = slot.backend();
+        backend.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let timeouts = &self.spec.timeouts;
+        let started = clock::now();
+        let checked_out = match self.spec.protocol {
+            UpstreamProtocol::Http1 => backend
+                .idle
+                .checkout(timeouts.idle, timeouts.response)
+                .await
+                .map(Conn::One),
+            UpstreamProtocol::Http2 => None,
+        };
+        let (mut conn, mut reused) = match checked_out {
+            Some(conn) => (conn, true),
+            None => match self.open(backend).await {
+                // A shared connection may have served others already.
+                Ok(conn) => {
+                    let shared = matches!(conn, Conn::Shared(_));
+                    (conn, shared)
+                }
+                Err(error) => return Err(self.failed(backend, error, Some(req))),
+            },
+        };
+        let mut req = req;
+        loop {
+            let sent = timeout(timeouts.response, conn.send(req)).await;
+            let Ok(sent) = sent else {
+                self.measured(backend, started);
+                let error = UpstreamError::ResponseTimeout(timeouts.response);
+                return Err(self.failed(backend, error, None));
+            };
+            match sent {
+                Ok(response) => {
+                    self.measured(backend, started);
+                    self.answered(backend, &response);
+                    let (mut parts, body) = response.into_parts();
+                    forward::from_upstream(&mut parts.headers);
+                    // The client's connection speaks its own version whatever the server's.
+                    parts.version = Version::HTTP_11;
+                    let body = Body::upstream(body, conn.lent(slot));
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(mut failed) => match failed.take_message() {
+                    // A kept-alive connection closed before the request went out: nothing was
+                    // sent, so a fresh connection may carry it.
+                    Some(unsent) if reused => {
+                        req = unsent;
+                        match self.open(backend).await {
+                            Ok(fresh) => (conn, reused) = (fresh, false),
+                            Err(error) => return Err(self.failed(backend, error, Some(req))),
+                        }
+                    }
+                    unsent => {
+                        let error = failed.into_error();
+                        if body_too_large(&error) {
+                            return Err(Failure::Error {
+                                error: UpstreamError::BodyTooLarge,
+                                unsent: None,
+                            });
+                        }
+                        let error = UpstreamError::Exchange(error);
+                        return Err(self.failed(backend, error, unsent));
+                    }
+                },
+            }
+        }
+    }
+
+    /// A new HTTP/1.1 connection, or the worker's HTTP/2 connection (opened if it is not open).
+    async fn open(&self, backend: &Backend) -> Result<Conn, UpstreamError> {
+        let timeouts = &self.spec.timeouts;
+        let tls = self.tls.as_deref();
+        match self.spec.protocol {
+            UpstreamProtocol::Http1 => conn::connect(backend, tls, timeouts.connect)
+                .await
+                .map(Conn::One),
+            UpstreamProtocol::Http2 => backend
+                .shared
+                .get(backend, tls, timeouts.connect, timeouts.idle)
+                .await
+                .map(Conn::Shared),
+        }
+    }
+}
+
+/// Whether an exchange failed because the client's body went past its cap.
+fn body_too_large(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(BodyError::TooLarge) = cause.downcast_ref::<BodyError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
