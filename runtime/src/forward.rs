@@ -499,7 +499,10 @@ mod tests {
         to_upstream(&mut req, &cx(), None);
         assert!(req.headers().get("te").is_none());
         to_http2(&mut req, true, true);
-        assert_eq!(req.uri(), "https://api.example.com:8443/pkg.Service/Call?x=1");
+        assert_eq!(
+            req.uri(),
+            "https://api.example.com:8443/pkg.Service/Call?x=1"
+        );
         assert_eq!(req.version(), Version::HTTP_2);
         assert!(req.headers().get("host").is_none());
         assert_eq!(values(req.headers(), "te"), ["trailers"]);

@@ -75,7 +75,9 @@ pub use spec::{
 };
 pub use static_files::{StaticDir, StaticSpec};
 pub use tcp::TcpConnection;
-pub use tls::{CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsSpec};
+pub use tls::{
+    CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsOwner, TlsSpec,
+};
 
 use std::future::Future;
 

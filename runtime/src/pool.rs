@@ -46,7 +46,7 @@ use crate::{
     passive::Ejected,
     retry::{Failure, Replay},
     spec::{PoolSpec, ServerSpec, Upstream, UpstreamProtocol},
-    tls::Connector,
+    tls::{self, Connector},
     Cx, LoadError, Response, Strategy,
 };
 
@@ -122,7 +122,7 @@ impl<S: Strategy> Pool<S> {
 
     /// Builds the pool as [`Pool::new`] does, reading its TLS files first (the CA bundle, the
     /// client certificate and its key); a file that cannot be used is a [`LoadError::Pool`]
-    /// naming it. The files are read once: new files take effect on restart.
+    /// naming it. The files are read again on SIGHUP (with [`crate::CertReloader`]).
     pub fn load(spec: &'static PoolSpec, strategy: S) -> Result<Self, LoadError> {
         let tls = spec
             .tls
@@ -134,6 +134,9 @@ impl<S: Strategy> Pool<S> {
                 error,
             })?
             .map(Arc::new);
+        if let Some(tls) = &tls {
+            tls::register_upstream(spec.name, tls);
+        }
         let runtime = tokio::runtime::Handle::try_current().ok();
         let named = spec
             .servers

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use edge_runtime::{
     http::{Request, Response, StatusCode},
     HealthCheck, HttpCheck, LoadError, Passive, Pool, PoolSpec, Retry, RetryOn, RoundRobin,
-    StatusRange, TlsErrorKind, TlsFile, UpstreamTls,
+    StatusRange, TlsErrorKind, TlsFile, TlsOwner, UpstreamTls,
 };
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -156,6 +156,52 @@ async fn a_server_of_a_private_ca_is_refused_by_default_and_reached_with_its_ca(
     );
     let other = through(tls_pool(&addrs, named("other.test"))).await;
     assert_eq!(other.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn a_pools_ca_bundle_is_read_again_on_reload() {
+    let pki = Pki::new("Upstream CA");
+    let backend = TlsBackend::start("rotated", pki.acceptor(&server_leaf(&pki), None)).await;
+    let other = Pki::new("Other CA");
+    let read = |path: &str| std::fs::read_to_string(path).unwrap();
+    // The pool's bundle holds another CA at first: the server cannot be verified.
+    let bundle = pki.write("pool-ca.crt", &read(other.ca_file()));
+    let spec = tls_pool(
+        &[backend.addr],
+        UpstreamTls {
+            ca: Some(bundle),
+            ..UpstreamTls::DEFAULT
+        },
+    );
+    let proxy = Proxy::start(leak(spec)).await;
+    assert_eq!(get(proxy.web, "/app", &[]).await.status, 502);
+
+    // The right CA written in its place, and a reload: new connections verify.
+    pki.write("pool-ca.crt", &read(pki.ca_file()));
+    let _ = proxy.reloader.reload();
+    assert_eq!(get(proxy.web, "/app", &[]).await.text(), "rotated");
+
+    // A broken bundle is refused, naming the pool and the file, and the last good one stays:
+    // three requests at once need new connections, which still verify.
+    pki.write("pool-ca.crt", "not a certificate\n");
+    // (Pools of other tests in this process are reloaded too: only this one's error counts.)
+    let errors = proxy.reloader.reload().unwrap_err();
+    let ours: Vec<_> = errors
+        .iter()
+        .filter(|error| error.to_string().contains(bundle))
+        .collect();
+    assert_eq!(ours.len(), 1, "{errors:?}");
+    assert_eq!(ours[0].owner, TlsOwner::Pool("app"));
+    assert!(
+        ours[0].to_string().starts_with("pool `app`: "),
+        "{}",
+        ours[0]
+    );
+    let before = backend.connections();
+    let answers = futures_util::future::join_all((0..3).map(|_| get(proxy.web, "/app", &[]))).await;
+    assert!(answers.iter().all(|got| got.status == StatusCode::OK));
+    assert!(backend.connections() > before);
+    proxy.stop().await;
 }
 
 #[tokio::test]

@@ -31,9 +31,18 @@ impl fmt::Display for TlsFile {
 /// A TLS listener whose files cannot be used.
 #[derive(Debug)]
 pub struct TlsError {
-    /// The listener's name.
-    pub listener: &'static str,
+    /// Whose files they are.
+    pub owner: TlsOwner,
     pub kind: TlsErrorKind,
+}
+
+/// What a TLS file belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOwner {
+    /// A listener's certificates or client CA (the listener's name).
+    Listener(&'static str),
+    /// A pool's CA bundle or client certificate (the pool's name).
+    Pool(&'static str),
 }
 
 /// What is wrong; every variant about a file names it.
@@ -70,13 +79,26 @@ pub enum TlsErrorKind {
 
 impl TlsError {
     pub(crate) fn new(listener: &'static str, kind: TlsErrorKind) -> TlsError {
-        TlsError { listener, kind }
+        TlsError {
+            owner: TlsOwner::Listener(listener),
+            kind,
+        }
+    }
+
+    pub(crate) fn pool(pool: &'static str, kind: TlsErrorKind) -> TlsError {
+        TlsError {
+            owner: TlsOwner::Pool(pool),
+            kind,
+        }
     }
 }
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "listener `{}`: {}", self.listener, self.kind)
+        match self.owner {
+            TlsOwner::Listener(name) => write!(f, "listener `{name}`: {}", self.kind),
+            TlsOwner::Pool(name) => write!(f, "pool `{name}`: {}", self.kind),
+        }
     }
 }
 

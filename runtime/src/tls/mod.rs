@@ -34,10 +34,10 @@ use rustls::{
     ServerConfig,
 };
 
-pub use error::{TlsError, TlsErrorKind, TlsFile};
+pub use error::{TlsError, TlsErrorKind, TlsFile, TlsOwner};
 pub(crate) use handshake::handshake;
 pub use reload::CertReloader;
-pub(crate) use upstream::Connector;
+pub(crate) use upstream::{register as register_upstream, Connector};
 
 use crate::{ListenerMode, ListenerSpec};
 

@@ -1,12 +1,14 @@
 //! Certificate rotation without a rebuild: [`CertReloader::reload`] re-reads every TLS
-//! listener's PEM files (on SIGHUP under `run`). New handshakes use what was read; connections
-//! already open keep the certificates they were set up with.
+//! listener's PEM files, and those of every pool's TLS client (CA bundles, client
+//! certificates), on SIGHUP under `run`. New handshakes use what was read; connections already
+//! open keep the certificates they were set up with.
 
 use std::sync::Arc;
 
 use super::{TlsError, TlsListener};
 
-/// Re-reads the certificate, key and client CA files of a process's TLS listeners.
+/// Re-reads the certificate, key and client CA files of a process's TLS listeners, and the CA
+/// bundles and client certificates of its pools.
 #[derive(Debug, Clone)]
 pub struct CertReloader {
     listeners: Arc<[Arc<TlsListener>]>,
@@ -23,11 +25,12 @@ impl CertReloader {
     /// replace; each failure is logged at warn, naming the file, and returned. Blocking file
     /// I/O: run it off the event loop (`run` uses a blocking task).
     pub fn reload(&self) -> Result<(), Vec<TlsError>> {
-        let errors: Vec<TlsError> = self
+        let mut errors: Vec<TlsError> = self
             .listeners
             .iter()
             .flat_map(|listener| listener.reload())
             .collect();
+        errors.extend(super::upstream::reload());
         for error in &errors {
             tracing::warn!("certificate reload: {error}; keeping the previous one");
         }

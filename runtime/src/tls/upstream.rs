@@ -5,10 +5,18 @@
 //! gives or the server's own (an IP address for a server given by address); an optional
 //! client certificate is presented to servers that ask for one.
 //!
+//! The files are read when the pool is built and again on SIGHUP, as listener certificates are
+//! ([`reload`]): new connections use what was read; connections already open are untouched.
+//!
 //! As for listeners, rustls takes its verifier and client certificate resolver as trait
 //! objects; that dispatch happens during handshakes, inside rustls, never per request.
 
-use std::{io, sync::Arc};
+use std::{
+    io,
+    sync::{Arc, Mutex, PoisonError, Weak},
+};
+
+use arc_swap::ArcSwap;
 
 use rustls::{
     client::{
@@ -24,16 +32,19 @@ use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use super::{
-    error::{TlsErrorKind, TlsFile},
+    error::{TlsError, TlsErrorKind, TlsFile},
     files,
 };
 use crate::spec::{Upstream, UpstreamProtocol, UpstreamTls};
 
-/// A pool's TLS client: its configuration and the name servers are verified by, when the pool
-/// gives one.
+/// A pool's TLS client: its configuration (replaced by [`reload`]) and the name servers are
+/// verified by, when the pool gives one.
 #[derive(Debug)]
 pub(crate) struct Connector {
-    config: Arc<ClientConfig>,
+    spec: UpstreamTls,
+    protocol: UpstreamProtocol,
+    provider: Arc<CryptoProvider>,
+    config: ArcSwap<ClientConfig>,
     server_name: Option<ServerName<'static>>,
 }
 
@@ -49,37 +60,24 @@ impl Connector {
             .server_name
             .map(|name| ServerName::try_from(name).map_err(|_| TlsErrorKind::ServerName(name)))
             .transpose()?;
-        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .expect("the default provider supports TLS 1.2 and 1.3");
-        let builder = if spec.verify {
-            let roots = match spec.ca {
-                Some(path) => files::roots(TlsFile::ServerCa, path)?,
-                None => RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                },
-            };
-            builder.with_root_certificates(roots)
-        } else {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified(Arc::clone(&provider))))
-        };
-        let mut config = match spec.client_cert {
-            Some(identity) => {
-                let key = files::certified_key(identity.cert, identity.key, &provider)?;
-                builder.with_client_cert_resolver(Arc::new(Identity(key)))
-            }
-            None => builder.with_no_client_auth(),
-        };
-        config.alpn_protocols = vec![match protocol {
-            UpstreamProtocol::Http1 => b"http/1.1".to_vec(),
-            UpstreamProtocol::Http2 => b"h2".to_vec(),
-        }];
+        let config = client_config(spec, protocol, &provider)?;
         Ok(Connector {
-            config: Arc::new(config),
+            spec: *spec,
+            protocol,
+            provider,
+            config: ArcSwap::from_pointee(config),
             server_name,
         })
+    }
+
+    /// Reads the files again and uses what they hold for new connections; connections open
+    /// stay as they are, and TLS sessions cached so far can still be resumed. A file that
+    /// cannot be used keeps the configuration as it was.
+    fn reload(&self) -> Result<(), TlsErrorKind> {
+        let mut config = client_config(&self.spec, self.protocol, &self.provider)?;
+        config.resumption = self.config.load().resumption.clone();
+        self.config.store(Arc::new(config));
+        Ok(())
     }
 
     /// Runs the client side of the handshake with `upstream` over `tcp`. `host` is the
@@ -91,7 +89,7 @@ impl Connector {
         host: Option<&str>,
     ) -> io::Result<TlsStream<TcpStream>> {
         let name = self.name_of(upstream, host)?;
-        TlsConnector::from(Arc::clone(&self.config))
+        TlsConnector::from(self.config.load_full())
             .connect(name, tcp)
             .await
     }
@@ -118,6 +116,70 @@ impl Connector {
             )
         })
     }
+}
+
+/// The client configuration of a pool: TLS 1.2 and 1.3, the pool's roots (or none checked with
+/// `verify off`), its client certificate if any, and its protocol offered by ALPN.
+fn client_config(
+    spec: &UpstreamTls,
+    protocol: UpstreamProtocol,
+    provider: &Arc<CryptoProvider>,
+) -> Result<ClientConfig, TlsErrorKind> {
+    let builder = ClientConfig::builder_with_provider(Arc::clone(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("the default provider supports TLS 1.2 and 1.3");
+    let builder = if spec.verify {
+        let roots = match spec.ca {
+            Some(path) => files::roots(TlsFile::ServerCa, path)?,
+            None => RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        };
+        builder.with_root_certificates(roots)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(Arc::clone(provider))))
+    };
+    let mut config = match spec.client_cert {
+        Some(identity) => {
+            let key = files::certified_key(identity.cert, identity.key, provider)?;
+            builder.with_client_cert_resolver(Arc::new(Identity(key)))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![match protocol {
+        UpstreamProtocol::Http1 => b"http/1.1".to_vec(),
+        UpstreamProtocol::Http2 => b"h2".to_vec(),
+    }];
+    Ok(config)
+}
+
+/// The connectors of the process's pools, for [`reload`]; pools that are gone drop out.
+static REGISTERED: Mutex<Vec<(&'static str, Weak<Connector>)>> = Mutex::new(Vec::new());
+
+/// Lists `connector`, pool `pool`'s, for [`reload`].
+pub(crate) fn register(pool: &'static str, connector: &Arc<Connector>) {
+    let mut registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
+    registered.retain(|(_, connector)| connector.strong_count() > 0);
+    registered.push((pool, Arc::downgrade(connector)));
+}
+
+/// Re-reads the files of every pool's TLS client (with [`crate::CertReloader`], on SIGHUP
+/// under `run`). Blocking file I/O.
+pub(crate) fn reload() -> Vec<TlsError> {
+    let live: Vec<(&'static str, Arc<Connector>)> = REGISTERED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(|(pool, connector)| Some((*pool, connector.upgrade()?)))
+        .collect();
+    live.into_iter()
+        .filter_map(|(pool, connector)| {
+            let failed = connector.reload().err()?;
+            Some(TlsError::pool(pool, failed))
+        })
+        .collect()
 }
 
 /// The pool's client certificate, presented whenever a server asks for one.

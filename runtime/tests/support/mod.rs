@@ -21,8 +21,9 @@ use std::{
 use bytes::Bytes;
 use edge_runtime::{
     http::{HeaderMap, Method, Request, Response, StatusCode, Version},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, PoolSpec,
-    ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
+    not_found, respond, CertReloader, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec,
+    Pool, PoolSpec, ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Strategy, Upstream,
+    UpstreamTimeouts,
 };
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
@@ -169,6 +170,8 @@ pub fn leak(spec: PoolSpec) -> &'static PoolSpec {
 pub struct Proxy {
     pub web: SocketAddr,
     pub small: SocketAddr,
+    /// What `run` does on SIGHUP: re-reads TLS files (listeners' and pools').
+    pub reloader: CertReloader,
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<()>,
 }
@@ -186,6 +189,7 @@ impl Proxy {
         let addrs: Vec<(&str, SocketAddr)> = server.local_addrs().collect();
         assert_eq!(addrs[0].0, "web");
         assert_eq!(addrs[1].0, "small");
+        let reloader = server.cert_reloader();
         let (shutdown, signal) = oneshot::channel();
         let serving = tokio::spawn(server.serve(async {
             let _ = signal.await;
@@ -193,6 +197,7 @@ impl Proxy {
         Proxy {
             web: addrs[0].1,
             small: addrs[1].1,
+            reloader,
             shutdown,
             serving,
         }
