@@ -62,11 +62,12 @@ cp -r examples/certs "$work/certs" 2>/dev/null || true
 log "first build of $config (dependencies, not measured)"
 "$edgec" build "$config" -o "$work/proxy" >&2
 
-# Each round edits one route's path and rebuilds; the time is the whole `edgec build`.
+# Each round edits one route (the answer of `health`) and rebuilds; the time is the whole
+# `edgec build`: check, code generation, and cargo rebuilding the generated crate.
 rebuilds=()
 for round in $(seq 1 "$ROUNDS"); do
-    sed -i "s|^\(    path /users\)[0-9]*$|\1$round|" "$config"
-    grep -q "path /users$round\$" "$config" || { log "the edit did not apply"; exit 1; }
+    sed -i "s|^    respond 200 \"ok[0-9]*\\\\n\"$|    respond 200 \"ok$round\\\\n\"|" "$config"
+    grep -q "respond 200 \"ok$round" "$config" || { log "the edit did not apply"; exit 1; }
     start=$(date +%s.%N)
     "$edgec" build "$config" -o "$work/proxy" >&2
     end=$(date +%s.%N)

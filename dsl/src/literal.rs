@@ -397,13 +397,7 @@ pub fn text(arg: &Arg, what: &str, example: &str) -> Read<String> {
 
 /// A header name (quoted or bare), lower-cased: an RFC 9110 token.
 pub fn header_name(arg: &Arg) -> Read<String> {
-    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
-    let valid = !arg.text.is_empty()
-        && arg
-            .text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || TOKEN_EXTRA.contains(&b));
-    if !valid || matches!(arg.kind, ArgKind::Call(_)) {
+    if !is_token(&arg.text) || matches!(arg.kind, ArgKind::Call(_)) {
         return Err(bad(
             arg,
             "header name",
@@ -411,6 +405,15 @@ pub fn header_name(arg: &Arg) -> Read<String> {
         ));
     }
     Ok(Spanned::new(arg.text.to_ascii_lowercase(), arg.span))
+}
+
+/// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as header and cookie names are.
+pub fn is_token(text: &str) -> bool {
+    const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || TOKEN_EXTRA.contains(&b))
 }
 
 /// A header value: a quoted string of visible ASCII characters and spaces.

@@ -242,11 +242,7 @@ impl Lowering {
 
     fn hash_key(&mut self, key: &Arg) -> Option<HashKey> {
         let name = |what: &str, argument: &str| -> Result<String, Diagnostic> {
-            let valid = !argument.is_empty()
-                && argument
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if valid {
+            if literal::is_token(argument) {
                 Ok(argument.to_owned())
             } else {
                 Err(
