@@ -35,7 +35,7 @@ const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
 const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; Stripped::FIRST_REVEALING as usize - 1] = [
     KEEP_ALIVE,
     PROXY_CONNECTION,
     PROXY_AUTHENTICATE,
@@ -45,6 +45,57 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     TRANSFER_ENCODING,
     UPGRADE,
 ];
+
+/// Which of the headers the proxy strips a message has: one bit per name, `Connection` first,
+/// then [`HOP_BY_HOP`] and [`REVEALING`] in their order. Found in one pass over the names, so
+/// that only the headers present cost a lookup to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stripped(u16);
+
+impl Stripped {
+    /// The bit of `Connection`.
+    const CONNECTION: u32 = 0;
+    /// The bit of `HOP_BY_HOP[0]`; `REVEALING[0]` follows the last hop-by-hop bit.
+    const FIRST_HOP_BY_HOP: u32 = 1;
+    const FIRST_REVEALING: u32 = Stripped::FIRST_HOP_BY_HOP + 8;
+
+    fn of(headers: &HeaderMap) -> Stripped {
+        Stripped(
+            headers
+                .keys()
+                .fold(0, |bits, name| bits | Stripped::bit(name.as_str())),
+        )
+    }
+
+    /// The bit of a lower-case header name (`HeaderName::as_str`); 0 for names not stripped.
+    fn bit(name: &str) -> u16 {
+        let index = match name {
+            "connection" => 0,
+            "keep-alive" => 1,
+            "proxy-connection" => 2,
+            "proxy-authenticate" => 3,
+            "proxy-authorization" => 4,
+            "te" => 5,
+            "trailer" => 6,
+            "transfer-encoding" => 7,
+            "upgrade" => 8,
+            "server" => 9,
+            "x-powered-by" => 10,
+            "x-aspnet-version" => 11,
+            "x-aspnetmvc-version" => 12,
+            _ => return 0,
+        };
+        1 << index
+    }
+
+    fn has(self, index: u32) -> bool {
+        self.0 & (1 << index) != 0
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
 
 /// The protocols a request asks to switch to: the values of its `Upgrade` header.
 #[derive(Debug)]
@@ -88,7 +139,8 @@ impl Upgrade {
 /// Turns a client's request into the request sent upstream; `upgrade` is what the request
 /// asks to switch to, kept as [`Upgrade::of`] found it.
 pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgrade>) {
-    strip_hop_by_hop(req.headers_mut());
+    let stripped = Stripped::of(req.headers());
+    strip_hop_by_hop(req.headers_mut(), stripped);
     if let Some(via) = &crate::observe::get().via {
         req.headers_mut().append(http::header::VIA, via.clone());
     }
@@ -185,9 +237,12 @@ const REVEALING: [HeaderName; 4] = [
 /// Cleans an upstream response's headers before they go to the client: hop-by-hop headers,
 /// and the headers that reveal the servers behind the proxy.
 pub(crate) fn from_upstream(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    for name in REVEALING {
-        headers.remove(name);
+    let stripped = Stripped::of(headers);
+    strip_hop_by_hop(headers, stripped);
+    for (index, name) in (Stripped::FIRST_REVEALING..).zip(REVEALING) {
+        if stripped.has(index) {
+            headers.remove(name);
+        }
     }
 }
 
@@ -195,30 +250,54 @@ pub(crate) fn from_upstream(headers: &mut HeaderMap) {
 /// protocol switched to.
 pub(crate) fn switched_from_upstream(headers: &mut HeaderMap) {
     let protocols = Upgrade::protocols(headers);
-    strip_hop_by_hop(headers);
+    strip_hop_by_hop(headers, Stripped::of(headers));
     protocols.restore(headers);
 }
 
-/// Removes the standard hop-by-hop headers and every header that `Connection` names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
-        let (_, values) = entry.remove_entry_mult();
-        let values: SmallVec<[HeaderValue; 2]> = values.collect();
-        for token in values
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-        {
-            // `Host` is end-to-end whatever the client claims.
-            if !token.eq_ignore_ascii_case("host") {
+/// Removes the standard hop-by-hop headers and every header that `Connection` names;
+/// `stripped` is what [`Stripped::of`] found in `headers`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, stripped: Stripped) {
+    if stripped.is_empty() {
+        return;
+    }
+    if stripped.has(Stripped::CONNECTION) {
+        if let Entry::Occupied(entry) = headers.entry(CONNECTION) {
+            let (_, values) = entry.remove_entry_mult();
+            let values: SmallVec<[HeaderValue; 2]> = values.collect();
+            for token in values
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+            {
+                // `Host` is end-to-end whatever the client claims; a stripped name that is
+                // absent (`keep-alive`, most often) needs no lookup.
+                if token.eq_ignore_ascii_case("host") || absent(token, stripped) {
+                    continue;
+                }
                 headers.remove(token);
             }
         }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (index, name) in (Stripped::FIRST_HOP_BY_HOP..).zip(HOP_BY_HOP) {
+        if stripped.has(index) {
+            headers.remove(name);
+        }
     }
+}
+
+/// Whether `token` names a header [`Stripped`] knows and did not find.
+fn absent(token: &str, stripped: Stripped) -> bool {
+    const LONGEST: usize = "x-aspnetmvc-version".len();
+    if token.len() > LONGEST {
+        return false;
+    }
+    let mut lower = [0; LONGEST];
+    let lower = &mut lower[..token.len()];
+    lower.copy_from_slice(token.as_bytes());
+    lower.make_ascii_lowercase();
+    let bit = std::str::from_utf8(lower).map_or(0, Stripped::bit);
+    bit != 0 && stripped.0 & bit == 0
 }
 
 /// Appends the client's IP to any `X-Forwarded-For` it sent (kept, but never trusted).
@@ -274,6 +353,29 @@ mod tests {
             .iter()
             .map(|v| v.to_str().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn every_stripped_name_has_its_own_bit() {
+        assert_eq!(
+            Stripped::bit(CONNECTION.as_str()),
+            1 << Stripped::CONNECTION
+        );
+        for (index, name) in (Stripped::FIRST_HOP_BY_HOP..).zip(HOP_BY_HOP) {
+            assert_eq!(Stripped::bit(name.as_str()), 1 << index, "{name}");
+        }
+        for (index, name) in (Stripped::FIRST_REVEALING..).zip(REVEALING) {
+            assert_eq!(Stripped::bit(name.as_str()), 1 << index, "{name}");
+        }
+        assert_eq!(Stripped::bit("host"), 0);
+        assert_eq!(Stripped::bit("x-forwarded-for"), 0);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        assert!(Stripped::of(&headers).is_empty());
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        assert!(absent("Keep-Alive", Stripped::of(&headers)));
+        assert!(!absent("TE", Stripped::of(&headers)));
+        assert!(!absent("x-other", Stripped::of(&headers)));
     }
 
     #[test]

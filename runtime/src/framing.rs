@@ -11,6 +11,7 @@
 
 use std::{
     io,
+    mem::MaybeUninit,
     pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -193,9 +194,10 @@ impl Scanner {
             self.partial.extend_from_slice(bytes);
         }
         let head = if kept > 0 { &self.partial[..] } else { bytes };
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        match request.parse(head) {
+        // Left uninitialised: the parser writes the headers it finds (no 3 KiB fill per head).
+        let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut []);
+        match request.parse_with_uninit_headers(head, &mut headers) {
             Ok(httparse::Status::Complete(len)) => {
                 let framing = framing(request.headers);
                 self.partial.clear();
