@@ -35,37 +35,34 @@ pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<Head
         .filter(|id| id.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned();
     let id = trusted.unwrap_or_else(|| {
-        let mut text = Vec::with_capacity(32);
-        hex(&[crate::rand::next(), crate::rand::next()], &mut text);
-        header_value(text)
+        let mut text = [0; 32];
+        hex(crate::rand::next(), &mut text[..16]);
+        hex(crate::rand::next(), &mut text[16..]);
+        header_value(&text)
     });
     headers.insert(X_REQUEST_ID, id.clone());
     if !headers.get(TRACEPARENT).is_some_and(valid_traceparent) {
-        let mut text = Vec::with_capacity(55);
-        text.extend_from_slice(b"00-");
-        hex(&[crate::rand::next(), crate::rand::next()], &mut text);
-        text.push(b'-');
-        hex(&[crate::rand::next()], &mut text);
-        text.extend_from_slice(b"-01");
-        headers.insert(TRACEPARENT, header_value(text));
+        // `00-` trace id `-` parent id `-01`
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        hex(crate::rand::next(), &mut text[3..19]);
+        hex(crate::rand::next(), &mut text[19..35]);
+        hex(crate::rand::next(), &mut text[36..52]);
+        headers.insert(TRACEPARENT, header_value(&text));
     }
     Some(id)
 }
 
-/// Lower-case hex digits of `words`, appended to `out`.
-fn hex(words: &[u64], out: &mut Vec<u8>) {
+/// The 16 lower-case hex digits of `word` into `out` (16 bytes).
+fn hex(word: u64, out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for word in words {
-        for shift in (0..16).rev() {
-            out.push(DIGITS[((word >> (shift * 4)) & 0xf) as usize]);
-        }
+    for (i, digit) in out.iter_mut().take(16).enumerate() {
+        *digit = DIGITS[((word >> (60 - 4 * i)) & 0xf) as usize];
     }
 }
 
-/// The bytes as a header value, without copying them again (one allocation per value).
-fn header_value(text: Vec<u8>) -> HeaderValue {
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
-        .expect("hex digits and dashes are a valid header value")
+/// The bytes as a header value (one allocation per value).
+fn header_value(text: &[u8]) -> HeaderValue {
+    HeaderValue::from_bytes(text).expect("hex digits and dashes are a valid header value")
 }
 
 /// `00-<32 hex trace id, not all zero>-<16 hex parent id, not all zero>-<2 hex flags>`.
@@ -95,6 +92,10 @@ mod tests {
         headers.insert(X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
         let id = apply(&mut headers, RequestIdSpec::DEFAULT).unwrap();
         assert_eq!(id.len(), 32);
+        assert!(id
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)));
         assert_eq!(headers[X_REQUEST_ID], id);
         assert!(valid_traceparent(&headers[TRACEPARENT]));
     }
