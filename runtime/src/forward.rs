@@ -12,8 +12,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{
     header::{
-        Entry, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
-        TRANSFER_ENCODING, UPGRADE,
+        Entry, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING,
+        UPGRADE,
     },
     uri::{Authority, PathAndQuery, Scheme},
     HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version,
@@ -34,14 +34,15 @@ const HTTPS: HeaderValue = HeaderValue::from_static("https");
 const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
 const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1). `Trailer` is
+/// not one: it names the trailer fields a message carries end to end (§6.6.2), and hyper sends
+/// a message's trailers over HTTP/1.1 only when it declares them there.
 const HOP_BY_HOP: [HeaderName; Stripped::FIRST_REVEALING as usize - 1] = [
     KEEP_ALIVE,
     PROXY_CONNECTION,
     PROXY_AUTHENTICATE,
     PROXY_AUTHORIZATION,
     TE,
-    TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
 ];
@@ -55,9 +56,11 @@ struct Stripped(u16);
 impl Stripped {
     /// The bit of `Connection`.
     const CONNECTION: u32 = 0;
+    /// The bit of `TE`.
+    const TE: u32 = 5;
     /// The bit of `HOP_BY_HOP[0]`; `REVEALING[0]` follows the last hop-by-hop bit.
     const FIRST_HOP_BY_HOP: u32 = 1;
-    const FIRST_REVEALING: u32 = Stripped::FIRST_HOP_BY_HOP + 8;
+    const FIRST_REVEALING: u32 = Stripped::FIRST_HOP_BY_HOP + 7;
 
     fn of(headers: &HeaderMap) -> Stripped {
         Stripped(
@@ -76,13 +79,12 @@ impl Stripped {
             "proxy-authenticate" => 3,
             "proxy-authorization" => 4,
             "te" => 5,
-            "trailer" => 6,
-            "transfer-encoding" => 7,
-            "upgrade" => 8,
-            "server" => 9,
-            "x-powered-by" => 10,
-            "x-aspnet-version" => 11,
-            "x-aspnetmvc-version" => 12,
+            "transfer-encoding" => 6,
+            "upgrade" => 7,
+            "server" => 8,
+            "x-powered-by" => 9,
+            "x-aspnet-version" => 10,
+            "x-aspnetmvc-version" => 11,
             _ => return 0,
         };
         1 << index
@@ -140,7 +142,12 @@ impl Upgrade {
 /// asks to switch to, kept as [`Upgrade::of`] found it.
 pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgrade>) {
     let stripped = Stripped::of(req.headers());
+    let trailers = stripped.has(Stripped::TE) && accepts_trailers(req);
     strip_hop_by_hop(req.headers_mut(), stripped);
+    if trailers {
+        // The one `TE` passed on: servers send trailers only to clients that take them.
+        req.headers_mut().insert(TE, TE_TRAILERS);
+    }
     if let Some(via) = &crate::observe::get().via {
         req.headers_mut().append(http::header::VIA, via.clone());
     }
@@ -175,7 +182,7 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgr
 }
 
 /// Whether the client said it accepts trailers (`TE: trailers`, as every gRPC client does).
-pub(crate) fn accepts_trailers<B>(req: &Request<B>) -> bool {
+fn accepts_trailers<B>(req: &Request<B>) -> bool {
     req.headers()
         .get_all(TE)
         .iter()
@@ -188,13 +195,9 @@ pub(crate) fn accepts_trailers<B>(req: &Request<B>) -> bool {
 }
 
 /// Turns a request made ready by [`to_upstream`] into one for an HTTP/2 server: `Host`
-/// becomes `:authority` with the scheme (`https` over TLS), and `TE: trailers` is sent when
-/// the client accepts trailers (the one `TE` HTTP/2 allows, which gRPC servers require).
-/// Without `Host` (an HTTP/1.0 client), no `:authority` is sent and the scheme is `http`.
-pub(crate) fn to_http2<B>(req: &mut Request<B>, tls: bool, trailers: bool) {
-    if trailers {
-        req.headers_mut().insert(TE, TE_TRAILERS);
-    }
+/// becomes `:authority` with the scheme (`https` over TLS). Without `Host` (an HTTP/1.0
+/// client), no `:authority` is sent and the scheme is `http`.
+pub(crate) fn to_http2<B>(req: &mut Request<B>, tls: bool) {
     let Some(host) = req.headers_mut().remove(HOST) else {
         return;
     };
@@ -392,7 +395,7 @@ mod tests {
                 ("keep-alive", "timeout=5"),
                 ("proxy-connection", "keep-alive"),
                 ("proxy-authorization", "Basic x"),
-                ("te", "trailers"),
+                ("te", "trailers, deflate"),
                 ("trailer", "x-checksum"),
                 ("transfer-encoding", "chunked"),
                 ("upgrade", "h2c"),
@@ -401,11 +404,16 @@ mod tests {
         );
         to_upstream(&mut req, &cx(), None);
         let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+        // `Trailer` is end to end: it declares the trailers the body ends with; of `TE`, only
+        // `trailers` is passed on.
+        assert_eq!(values(req.headers(), "te"), ["trailers"]);
         assert_eq!(
             names,
             [
                 "host",
                 "x-kept",
+                "trailer",
+                "te",
                 "x-forwarded-for",
                 "x-real-ip",
                 "x-forwarded-proto",
@@ -517,7 +525,7 @@ mod tests {
                 ("upgrade", "websocket"),
                 ("x-secret", "1"),
                 ("keep-alive", "timeout=5"),
-                ("te", "trailers"),
+                ("te", "deflate"),
                 ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
             ],
         );
@@ -599,8 +607,8 @@ mod tests {
             &[("host", "api.example.com:8443"), ("te", "trailers")],
         );
         to_upstream(&mut req, &cx(), None);
-        assert!(req.headers().get("te").is_none());
-        to_http2(&mut req, true, true);
+        assert_eq!(values(req.headers(), "te"), ["trailers"]);
+        to_http2(&mut req, true);
         assert_eq!(
             req.uri(),
             "https://api.example.com:8443/pkg.Service/Call?x=1"
@@ -616,7 +624,7 @@ mod tests {
         // Without `Host` the request stays relative; HTTP/2 then sends `http` and no authority.
         let mut req = request("/a", Version::HTTP_10, &[]);
         to_upstream(&mut req, &cx(), None);
-        to_http2(&mut req, false, false);
+        to_http2(&mut req, false);
         assert_eq!(req.uri(), "/a");
         assert!(req.headers().get("te").is_none());
     }

@@ -190,10 +190,9 @@ impl<S: Strategy> Pool<S> {
         // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
         let upgrade = if http2 { None } else { Upgrade::of(&req) };
         let upgrading = upgrade.is_some();
-        let trailers = http2 && forward::accepts_trailers(&req);
         forward::to_upstream(&mut req, cx, upgrade);
         if http2 {
-            forward::to_http2(&mut req, self.tls.is_some(), trailers);
+            forward::to_http2(&mut req, self.tls.is_some());
         }
         if upgrading {
             return self.upgrade(req, cx).await;

@@ -94,7 +94,7 @@ async fn headers_named_in_connection_do_not_reach_the_backend() {
             ("keep-alive", "timeout=1"),
             ("proxy-authorization", "Basic eDp5"),
             ("upgrade", "h2c"),
-            ("te", "trailers"),
+            ("te", "deflate"),
             ("x-kept", "1"),
         ],
     )
@@ -479,4 +479,78 @@ async fn a_taken_port_is_a_clear_bind_error() {
         message.starts_with(&format!("cannot bind listener `web` to {addr}: ")),
         "{message}"
     );
+}
+
+/// A backend that answers `sum: <the request's x-sum trailer>` and ends its chunked answer with
+/// an `x-checksum` trailer carrying the same value, declared in `Trailer` (hyper sends it only
+/// to a request with `TE: trailers`).
+async fn trailer_echo() -> std::net::SocketAddr {
+    use http_body_util::{BodyExt, StreamBody};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async {
+                let collected = req.into_body().collect().await?;
+                let sum = collected
+                    .trailers()
+                    .and_then(|t| t.get("x-sum").cloned())
+                    .unwrap_or(http::HeaderValue::from_static("none"));
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("x-checksum", sum.clone());
+                let frames = vec![
+                    Ok::<_, hyper::Error>(http_body::Frame::data(Bytes::from(format!(
+                        "sum: {}\n",
+                        sum.to_str().unwrap()
+                    )))),
+                    Ok(http_body::Frame::trailers(trailers)),
+                ];
+                let body = StreamBody::new(futures_util::stream::iter(frames));
+                let response = http::Response::builder()
+                    .header("trailer", "x-checksum")
+                    .body(body)
+                    .unwrap();
+                Ok::<_, hyper::Error>(response)
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn declared_trailers_pass_both_ways_over_http1() {
+    use http_body_util::{BodyExt, StreamBody};
+    let backend = trailer_echo().await;
+    let proxy = Proxy::start(pool(&[backend], UpstreamTimeouts::DEFAULT)).await;
+    let stream = tokio::net::TcpStream::connect(proxy.web).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-sum", http::HeaderValue::from_static("42"));
+    let frames = vec![
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(b"abc"))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ];
+    let req = Request::post("/upload")
+        .header("host", "example.com")
+        .header("trailer", "x-sum")
+        .header("te", "trailers")
+        .body(StreamBody::new(futures_util::stream::iter(frames)))
+        .unwrap();
+    let exchange = async {
+        let response = sender.send_request(req).await.unwrap();
+        response.into_body().collect().await.unwrap()
+    };
+    let collected = tokio::time::timeout(PATIENCE, exchange).await.unwrap();
+    let trailers = collected.trailers().cloned();
+    assert_eq!(collected.to_bytes(), "sum: 42\n");
+    assert_eq!(trailers.unwrap()["x-checksum"], "42");
+    proxy.stop().await;
 }
