@@ -15,7 +15,9 @@
 //! from another starts with what its checks found.
 
 use std::{
-    fmt, io,
+    fmt,
+    future::Future,
+    io,
     sync::{Arc, Mutex, PoisonError, Weak},
     time::{Duration, Instant},
 };
@@ -23,6 +25,7 @@ use std::{
 use bytes::Bytes;
 use http::{header::HOST, HeaderValue, Method, Request};
 use http_body_util::Empty;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
@@ -260,27 +263,7 @@ async fn probe_http(
         .header(http::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
         .map_err(|_| CheckError::Request)?;
-    // The connection is driven here rather than spawned, so it ends with the check.
-    let exchange = async {
-        let response = sender.send_request(request);
-        tokio::pin!(response);
-        tokio::select! {
-            biased;
-            response = &mut response => response,
-            ended = connection => match ended {
-                // The server closed after answering: the answer is ready.
-                Ok(()) => response.await,
-                Err(error) => Err(error),
-            },
-        }
-        .map_err(CheckError::Http)
-    };
-    let status = exchange.await?.status().as_u16();
-    if check.expect.contains(status) {
-        Ok(())
-    } else {
-        Err(CheckError::Status(status))
-    }
+    judged(check, sender.send_request(request), connection).await
 }
 
 /// `GET path` over HTTP/2 on `stream`, a fresh connection that is closed afterwards; `host`
@@ -303,20 +286,27 @@ async fn probe_http2(
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
             .map_err(CheckError::Http)?;
-    // Driven here rather than spawned, so the connection ends with the check.
-    let exchange = async {
-        let response = sender.send_request(request);
-        tokio::pin!(response);
-        tokio::select! {
-            response = &mut response => response,
-            ended = connection => match ended {
-                Ok(()) => response.await,
-                Err(error) => Err(error),
-            },
-        }
-        .map_err(CheckError::Http)
+    judged(check, sender.send_request(request), connection).await
+}
+
+/// Waits for the answer to a check's request while driving its connection (here rather than
+/// spawned, so the connection ends with the check), and judges its status.
+async fn judged(
+    check: &HttpCheck,
+    response: impl Future<Output = hyper::Result<http::Response<Incoming>>>,
+    connection: impl Future<Output = hyper::Result<()>>,
+) -> Result<(), CheckError> {
+    tokio::pin!(response);
+    let answered = tokio::select! {
+        biased;
+        response = &mut response => response,
+        ended = connection => match ended {
+            // The server closed after answering: the answer is ready.
+            Ok(()) => response.await,
+            Err(error) => Err(error),
+        },
     };
-    let status = exchange.await?.status().as_u16();
+    let status = answered.map_err(CheckError::Http)?.status().as_u16();
     if check.expect.contains(status) {
         Ok(())
     } else {
