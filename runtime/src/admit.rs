@@ -1,8 +1,9 @@
 //! The checks every request passes before the gateway sees it ("secure by default").
 //!
-//! Ambiguous framing, a missing or invalid host and an unnormalisable path are refused with 400.
-//! A path that is not in normal form is rewritten in the URI (query untouched), so the gateway
-//! routes on exactly the path the backend will receive.
+//! Ambiguous framing, a missing, invalid or conflicting host and an unnormalisable path are
+//! refused with 400. The request's one host is settled here (`host::settle`): it leaves as the
+//! only `Host` with an origin-form target. A path that is not in normal form is rewritten in the
+//! URI (query untouched), so the gateway routes on exactly the path the backend will receive.
 
 use std::borrow::Cow;
 
@@ -13,7 +14,7 @@ use http::{
 };
 
 use crate::{
-    host::{host_of, BadHost, HostName},
+    host::{settle, BadHost, HostName},
     normalize::{normalize, BadPath},
 };
 
@@ -38,7 +39,7 @@ pub(crate) fn admit<B>(
     {
         return Err(Refusal::AmbiguousFraming);
     }
-    let host = host_of(req.version(), req.uri(), headers).map_err(Refusal::Host)?;
+    let host = settle(&mut req).map_err(Refusal::Host)?;
     if let Cow::Owned(path) = normalize(req.uri().path()).map_err(Refusal::Path)? {
         *req.uri_mut() = with_path(req.uri(), path)?;
     }
@@ -85,7 +86,7 @@ mod tests {
             ("/a/../hello", "/hello"),
             ("//x?y=1", "/x?y=1"),
             ("/%7e/./b?q=/../", "/~/b?q=/../"),
-            ("http://example.com/a//b?x", "http://example.com/a/b?x"),
+            ("http://example.com/a//b?x", "/a/b?x"),
         ];
         for (input, expected) in cases {
             let (req, _) = admit(request(input, &[HOST]), false).unwrap();

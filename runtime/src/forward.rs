@@ -1,7 +1,7 @@
 //! Header and URI rewriting between the client and an upstream (RFC 9110 §7.6).
 //!
-//! Towards the upstream: hop-by-hop headers go, the URI becomes origin-form, the version
-//! HTTP/1.1, `Host` stays the client's, and the `X-Forwarded-*` / `X-Real-IP` headers say who
+//! Towards the upstream: hop-by-hop headers go, the version becomes HTTP/1.1, `Host` stays the
+//! one admission settled (the target is already origin-form), and the `X-Forwarded-*` / `X-Real-IP` headers say who
 //! asked. Towards the client: hop-by-hop headers go.
 //!
 //! An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade`, as a
@@ -153,21 +153,6 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgr
     }
     if let Some(upgrade) = upgrade {
         upgrade.restore(req.headers_mut());
-    }
-    if let Some(authority) = req.uri().authority() {
-        // An HTTP/2 `:authority` (or an HTTP/1 absolute-form target) becomes `Host`. This copy
-        // is the one allocation HTTP/2 requests pay here.
-        if !req.headers().contains_key(HOST) {
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-                req.headers_mut().insert(HOST, host);
-            }
-        }
-        let path = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *req.uri_mut() = Uri::from(path);
     }
     *req.version_mut() = Version::HTTP_11;
 
@@ -481,19 +466,6 @@ mod tests {
         assert!(req.headers().get("x-forwarded-host").is_none());
         assert_eq!(values(req.headers(), "x-forwarded-for"), ["10.1.2.3"]);
         assert_eq!(req.version(), Version::HTTP_11);
-    }
-
-    #[test]
-    fn http2_authority_becomes_host_and_uri_origin_form() {
-        let mut req = request("http://api.example.com:8443/x/y?z=1", Version::HTTP_2, &[]);
-        to_upstream(&mut req, &cx(), None);
-        assert_eq!(req.uri(), "/x/y?z=1");
-        assert_eq!(req.version(), Version::HTTP_11);
-        assert_eq!(values(req.headers(), "host"), ["api.example.com:8443"]);
-        assert_eq!(
-            values(req.headers(), "x-forwarded-host"),
-            ["api.example.com:8443"]
-        );
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! The request's host: where it comes from, how it is checked, and its lower-cased form.
+//! The request's one host: where it comes from, how it is checked, and its lower-cased form.
 //!
-//! HTTP/2 requests carry it in the `:authority` pseudo-header (the URI's authority), HTTP/1 in
-//! the `Host` header. The port is stripped; IPv6 literals keep their brackets (`[::1]`), as in
-//! a URI. Names up to [`INLINE`] bytes are kept inline, so the common case does not allocate.
+//! A request may name its host twice: in the target's authority (HTTP/2's `:authority`, an
+//! HTTP/1 absolute-form target such as `GET http://example.com/x`) and in `Host`. [`settle`]
+//! decides once which one counts, refuses requests where the two disagree, and leaves the
+//! request with that host as its only `Host` and an origin-form target, so routing, policies,
+//! the cache key, redirects and the headers sent upstream can only ever see one host.
+//!
+//! The routing form drops the port and one trailing dot (`Example.COM.:80` is `example.com`);
+//! IPv6 literals keep their brackets (`[::1]`), as in a URI. Names up to [`INLINE`] bytes are
+//! kept inline, so the common case does not allocate.
 
-use http::{header::HOST, HeaderMap, Uri, Version};
+use http::{header::HOST, uri::PathAndQuery, HeaderValue, Request, Uri, Version};
 
 /// Longest host kept without allocating.
 const INLINE: usize = 64;
@@ -18,6 +24,8 @@ pub(crate) enum BadHost {
     Repeated,
     /// A `Host` that is not `host[:port]`.
     Invalid,
+    /// An HTTP/2 `:authority` and a `host` field that name different hosts (RFC 9113 §8.3.1).
+    Conflicting,
 }
 
 /// A lower-cased host name without its port.
@@ -47,8 +55,13 @@ impl HostName {
         split_host(host.as_bytes()).ok().map(HostName::lower_case)
     }
 
-    /// Stores `host`, which [`split_host`] checked to be ASCII.
+    /// Stores `host`, which [`split_host`] checked to be ASCII, without one trailing dot (a
+    /// fully qualified name is the same host).
     fn lower_case(host: &[u8]) -> HostName {
+        let host = match host {
+            [name @ .., b'.'] if !name.is_empty() => name,
+            _ => host,
+        };
         match u8::try_from(host.len()) {
             Ok(len) if host.len() <= INLINE => {
                 let mut bytes = [0; INLINE];
@@ -72,24 +85,52 @@ impl std::fmt::Debug for HostName {
     }
 }
 
-/// Finds, checks and lower-cases the host of a request.
-pub(crate) fn host_of(
-    version: Version,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<HostName, BadHost> {
-    if version == Version::HTTP_2 {
-        if let Some(authority) = uri.authority() {
-            return split_host(authority.as_str().as_bytes()).map(HostName::lower_case);
-        }
-    }
+/// Decides the host of `req`, checks it and returns its routing form. The request is left with
+/// that host as its one `Host` header and an origin-form target (`/path?query`).
+///
+/// - A target with an authority (HTTP/2's `:authority`, an HTTP/1 absolute-form target) names
+///   the host. Over HTTP/2 a `host` field that says otherwise makes the request malformed (RFC
+///   9113 §8.3.1); over HTTP/1 the received `Host` is replaced (RFC 9112 §3.2.2), though an
+///   HTTP/1.1 request must still carry one, and only one.
+/// - Otherwise the one `Host` header names it; an HTTP/1.1 request without one is refused,
+///   older ones and HTTP/2 requests without `:authority` have an empty host.
+pub(crate) fn settle<B>(req: &mut Request<B>) -> Result<HostName, BadHost> {
+    let version = req.version();
+    let headers = req.headers();
     let mut values = headers.get_all(HOST).iter();
-    match (values.next(), values.next()) {
-        (None, _) if version == Version::HTTP_11 => Err(BadHost::Missing),
-        (None, _) => Ok(HostName::EMPTY),
-        (Some(_), Some(_)) => Err(BadHost::Repeated),
-        (Some(value), None) => split_host(value.as_bytes()).map(HostName::lower_case),
+    let (first, repeated) = (values.next(), values.next().is_some());
+    if repeated {
+        return Err(BadHost::Repeated);
     }
+    let Some(authority) = req.uri().authority() else {
+        return match first {
+            None if version == Version::HTTP_11 => Err(BadHost::Missing),
+            None => Ok(HostName::EMPTY),
+            Some(value) => split_host(value.as_bytes()).map(HostName::lower_case),
+        };
+    };
+    let authority = authority.as_str();
+    let host = split_host(authority.as_bytes()).map(HostName::lower_case)?;
+    match (version, first) {
+        (Version::HTTP_2, Some(value))
+            if !value.as_bytes().eq_ignore_ascii_case(authority.as_bytes()) =>
+        {
+            return Err(BadHost::Conflicting)
+        }
+        (Version::HTTP_11, None) => return Err(BadHost::Missing),
+        _ => {}
+    }
+    // The authority was checked to be `host[:port]` in ASCII: a valid header value. This copy
+    // is the one allocation HTTP/2 requests pay for their host.
+    let value = HeaderValue::from_str(authority).map_err(|_| BadHost::Invalid)?;
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    req.headers_mut().insert(HOST, value);
+    *req.uri_mut() = Uri::from(path);
+    Ok(host)
 }
 
 /// Checks `host[:port]` and returns the host part. An empty value is allowed (RFC 9112 §3.2).
@@ -134,13 +175,16 @@ fn split_host(value: &[u8]) -> Result<&[u8], BadHost> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     const HOSTS: &[(&str, Result<&str, BadHost>)] = &[
         ("example.com", Ok("example.com")),
         ("Example.COM", Ok("example.com")),
         ("example.com:8080", Ok("example.com")),
         ("EXAMPLE.com:", Ok("example.com")),
+        ("example.com.", Ok("example.com")),
+        ("Example.com.:443", Ok("example.com")),
+        ("example.com..", Ok("example.com.")),
+        (".", Ok(".")),
         ("127.0.0.1:80", Ok("127.0.0.1")),
         ("[::1]", Ok("[::1]")),
         ("[::1]:80", Ok("[::1]")),
@@ -162,19 +206,26 @@ mod tests {
         ("::1", Err(BadHost::Invalid)),
     ];
 
-    fn with_host(values: &[&str]) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for value in values {
-            headers.append(HOST, HeaderValue::from_str(value).unwrap());
+    fn request(version: Version, uri: &str, hosts: &[&str]) -> Request<()> {
+        let mut builder = Request::builder().version(version).uri(uri);
+        for value in hosts {
+            builder = builder.header(HOST, *value);
         }
-        headers
+        builder.body(()).unwrap()
+    }
+
+    fn hosts(req: &Request<()>) -> Vec<&str> {
+        req.headers()
+            .get_all(HOST)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
     }
 
     #[test]
     fn host_header_values() {
-        let uri = Uri::from_static("/");
         for &(value, expected) in HOSTS {
-            let got = host_of(Version::HTTP_11, &uri, &with_host(&[value]));
+            let got = settle(&mut request(Version::HTTP_11, "/", &[value]));
             assert_eq!(
                 got.as_ref().map(HostName::as_str),
                 expected.as_ref().map(|h| *h),
@@ -186,41 +237,73 @@ mod tests {
     #[test]
     fn long_names_are_kept_whole() {
         let long = format!("{}.Example.com", "a".repeat(200));
-        let host = host_of(
-            Version::HTTP_11,
-            &Uri::from_static("/"),
-            &with_host(&[&long]),
-        )
-        .unwrap();
+        let host = settle(&mut request(Version::HTTP_11, "/", &[&long])).unwrap();
         assert_eq!(host.as_str(), long.to_ascii_lowercase());
         assert!(matches!(host, HostName::Heap(_)));
     }
 
     #[test]
     fn missing_and_repeated() {
-        let uri = Uri::from_static("/");
-        let none = HeaderMap::new();
-        assert_eq!(
-            host_of(Version::HTTP_11, &uri, &none).unwrap_err(),
-            BadHost::Missing
-        );
-        assert_eq!(host_of(Version::HTTP_10, &uri, &none).unwrap().as_str(), "");
-        let two = with_host(&["a", "b"]);
-        assert_eq!(
-            host_of(Version::HTTP_11, &uri, &two).unwrap_err(),
-            BadHost::Repeated
-        );
+        let missing = settle(&mut request(Version::HTTP_11, "/", &[]));
+        assert_eq!(missing.unwrap_err(), BadHost::Missing);
+        let old = settle(&mut request(Version::HTTP_10, "/", &[])).unwrap();
+        assert_eq!(old.as_str(), "");
+        for version in [Version::HTTP_11, Version::HTTP_2] {
+            let two = settle(&mut request(version, "/", &["a", "b"]));
+            assert_eq!(two.unwrap_err(), BadHost::Repeated, "{version:?}");
+            let two = settle(&mut request(version, "http://a/", &["a", "a"]));
+            assert_eq!(two.unwrap_err(), BadHost::Repeated, "{version:?}");
+        }
     }
 
     #[test]
-    fn http2_uses_the_authority() {
-        let uri = Uri::from_static("http://API.example.com:8443/x");
-        let headers = with_host(&["other.example"]);
-        let host = host_of(Version::HTTP_2, &uri, &headers).unwrap();
-        assert_eq!(host.as_str(), "api.example.com");
-        let host = host_of(Version::HTTP_2, &Uri::from_static("/x"), &headers).unwrap();
-        assert_eq!(host.as_str(), "other.example");
-        let host = host_of(Version::HTTP_2, &Uri::from_static("/x"), &HeaderMap::new()).unwrap();
-        assert_eq!(host.as_str(), "");
+    fn http2_authority_is_the_host_and_a_different_host_field_is_refused() {
+        let mut req = request(Version::HTTP_2, "http://API.example.com:8443/x?y", &[]);
+        assert_eq!(settle(&mut req).unwrap().as_str(), "api.example.com");
+        assert_eq!(hosts(&req), ["API.example.com:8443"]);
+        assert_eq!(req.uri(), "/x?y");
+
+        let mut req = request(
+            Version::HTTP_2,
+            "https://www.example.com/",
+            &["WWW.example.com"],
+        );
+        assert_eq!(settle(&mut req).unwrap().as_str(), "www.example.com");
+        assert_eq!(hosts(&req), ["www.example.com"]);
+
+        for other in ["admin.example.com", "www.example.com:8443", ""] {
+            let mut req = request(Version::HTTP_2, "https://www.example.com/", &[other]);
+            assert_eq!(
+                settle(&mut req).unwrap_err(),
+                BadHost::Conflicting,
+                "{other}"
+            );
+        }
+
+        let mut req = request(Version::HTTP_2, "/x", &["other.example"]);
+        assert_eq!(settle(&mut req).unwrap().as_str(), "other.example");
+        let mut req = request(Version::HTTP_2, "/x", &[]);
+        assert_eq!(settle(&mut req).unwrap().as_str(), "");
+    }
+
+    #[test]
+    fn an_absolute_form_target_names_the_host_over_http1() {
+        let mut req = request(Version::HTTP_10, "http://Admin.example.com/x", &[]);
+        assert_eq!(settle(&mut req).unwrap().as_str(), "admin.example.com");
+        assert_eq!(hosts(&req), ["Admin.example.com"]);
+        assert_eq!(req.uri(), "/x");
+
+        let mut req = request(
+            Version::HTTP_11,
+            "http://admin.example.com/x",
+            &["www.example.com"],
+        );
+        assert_eq!(settle(&mut req).unwrap().as_str(), "admin.example.com");
+        assert_eq!(hosts(&req), ["admin.example.com"]);
+
+        let mut req = request(Version::HTTP_11, "http://admin.example.com/x", &[]);
+        assert_eq!(settle(&mut req).unwrap_err(), BadHost::Missing);
+        let mut req = request(Version::HTTP_11, "http://user@admin.example.com/x", &["a"]);
+        assert_eq!(settle(&mut req).unwrap_err(), BadHost::Invalid);
     }
 }

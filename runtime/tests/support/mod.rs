@@ -621,6 +621,37 @@ pub async fn get_h2(addr: SocketAddr, uri: &str) -> Got {
         .expect("the proxy answers in time")
 }
 
+/// Sends `req` over HTTP/2 with prior knowledge exactly as given (`:authority` from its URI,
+/// every field including `host` as is), with `body` as its data; the h2 crate's client, which
+/// checks nothing of what it is asked to send.
+pub async fn h2_send(addr: SocketAddr, req: Request<()>, body: &'static [u8]) -> Got {
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(connection);
+        let mut sender = sender.ready().await.unwrap();
+        let (response, mut stream) = sender.send_request(req, body.is_empty()).unwrap();
+        if !body.is_empty() {
+            stream.send_data(Bytes::from_static(body), true).unwrap();
+        }
+        let (parts, mut received) = response.await.unwrap().into_parts();
+        let mut body = Vec::new();
+        while let Some(chunk) = received.data().await {
+            let chunk = chunk.unwrap();
+            let _ = received.flow_control().release_capacity(chunk.len());
+            body.extend_from_slice(&chunk);
+        }
+        Got {
+            status: parts.status,
+            headers: parts.headers,
+            body: Bytes::from(body),
+        }
+    };
+    tokio::time::timeout(PATIENCE, exchange)
+        .await
+        .expect("the proxy answers in time")
+}
+
 /// Writes `request` as raw bytes and reads until the proxy closes the connection.
 pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();

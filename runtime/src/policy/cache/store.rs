@@ -24,7 +24,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use http::{
     header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED},
-    HeaderMap, HeaderName, StatusCode, Uri, Version,
+    HeaderMap, HeaderName, StatusCode, Uri,
 };
 use tokio::sync::watch;
 
@@ -560,8 +560,10 @@ impl Target {
     pub(crate) fn parse(url: &str) -> Result<Target, BadUrl> {
         let bad = || BadUrl(url.to_owned());
         let uri: Uri = url.trim().parse().map_err(|_| bad())?;
-        let host =
-            crate::host::host_of(Version::HTTP_2, &uri, &HeaderMap::new()).map_err(|_| bad())?;
+        let host = match uri.authority() {
+            Some(authority) => crate::host::HostName::parse(authority.as_str()).ok_or_else(bad)?,
+            None => crate::host::HostName::EMPTY,
+        };
         let path = crate::normalize::normalize(uri.path()).map_err(|_| bad())?;
         Ok(Target {
             host,
