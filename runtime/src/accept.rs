@@ -2,6 +2,9 @@
 //! connection with hyper (cleartext: HTTP/1.1 or HTTP/2 by preface; TLS: HTTP/2 when ALPN
 //! chose it, else as cleartext), check each request (`admit`) and hand it to the gateway.
 //!
+//! Each connection is driven by its watchdog (`watchdog`), which closes it past a deadline of
+//! its listener and stops it gracefully on a drain.
+//!
 //! HTTP/1 connections are read through the framing guard (`framing`), above TLS, so it sees
 //! the plaintext requests either way. They are served with upgrades enabled, so a `101` from
 //! the gateway hands the connection over (`hyper::upgrade::on`) for a WebSocket tunnel; the
@@ -14,7 +17,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Instant, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use http::{
@@ -24,7 +27,7 @@ use http::{
 use hyper::{server::conn::http2, service::service_fn};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
 use tokio::sync::Semaphore;
 
@@ -35,11 +38,15 @@ use crate::{
     respond::bad_request,
     server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
     tls::{self, TlsListener},
+    watchdog::{self, Activity, Drain},
     Cx, Gateway, Request, RequestBody,
 };
 
 /// hyper refuses a smaller HTTP/1 read buffer.
 const MIN_HEADER_BUFFER: usize = 8192;
+
+/// How long an HTTP/2 client may take to answer a PING before its connection is closed.
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The verified client certificate's subject; whatever a client sends under this name is
 /// dropped.
@@ -65,10 +72,10 @@ pub(crate) fn handed_over() -> bool {
 pub(crate) async fn accept<G: Gateway>(
     bound: Bound<G::Listener>,
     gateway: Arc<G>,
-    graceful: Arc<GracefulShutdown>,
+    drain: Arc<Drain>,
 ) {
-    let limits = bound.spec.limits;
-    let protocols = Arc::new(Protocols::new(&limits, bound.tls.clone()));
+    let limits = &bound.spec.limits;
+    let protocols = Arc::new(Protocols::new(limits, bound.tls.clone()));
     let share = (limits.max_connections as usize).div_ceil(crate::worker::count());
     let room = Arc::new(Semaphore::new(share.max(1)));
     loop {
@@ -84,6 +91,7 @@ pub(crate) async fn accept<G: Gateway>(
             }
         };
         let counted = observe::get().connection(bound.index);
+        let activity = Activity::new();
         let connection = Connection {
             gateway: Arc::clone(&gateway),
             id: bound.id,
@@ -91,28 +99,30 @@ pub(crate) async fn accept<G: Gateway>(
             name: bound.spec.name,
             peer,
             peer_ip: peer_ip(peer),
-            ambiguous_framing: Arc::new(AtomicBool::new(false)),
+            activity: Arc::clone(&activity),
             tls: None,
             max_body: limits.max_body,
+            body_timeout: limits.body_timeout,
         };
         // Taken now, so the drain waits for connections still in their handshake too.
-        let watcher = graceful.watcher();
+        let signal = drain.signal();
         let protocols = Arc::clone(&protocols);
-        let max_head = bound.spec.limits.max_header_size;
+        let limits = bound.spec.limits;
         tokio::spawn(async move {
             let _counted = (counted, place);
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
             let Protocols { auto, tls } = &*protocols;
+            let max_head = limits.max_header_size;
             let served = match tls {
                 None => {
-                    let io =
-                        Guarded::new(stream, Arc::clone(&connection.ambiguous_framing), max_head);
+                    let io = Guarded::new(stream, Arc::clone(&activity), max_head);
                     let service = connection.service();
-                    watcher
-                        .watch(auto.serve_connection_with_upgrades(TokioIo::new(io), service))
+                    let conn = auto.serve_connection_with_upgrades(TokioIo::new(io), service);
+                    watchdog::watch(conn, &activity, &limits, signal)
                         .await
+                        .map_err(watchdog::Closed::boxed)
                 }
                 Some(TlsProtocols {
                     listener,
@@ -131,18 +141,19 @@ pub(crate) async fn accept<G: Gateway>(
                         hsts: listener.hsts().cloned(),
                     });
                     if negotiated.h2 {
+                        let io = Guarded::unscanned(stream, Arc::clone(&activity));
                         let service = connection.service();
-                        watcher
-                            .watch(http2.serve_connection(TokioIo::new(stream), service))
+                        let conn = http2.serve_connection(TokioIo::new(io), service);
+                        watchdog::watch(conn, &activity, &limits, signal)
                             .await
-                            .map_err(Into::into)
+                            .map_err(watchdog::Closed::boxed)
                     } else {
-                        let flag = Arc::clone(&connection.ambiguous_framing);
-                        let io = Guarded::new(stream, flag, max_head);
+                        let io = Guarded::new(stream, Arc::clone(&activity), max_head);
                         let service = connection.service();
-                        watcher
-                            .watch(auto.serve_connection_with_upgrades(TokioIo::new(io), service))
+                        let conn = auto.serve_connection_with_upgrades(TokioIo::new(io), service);
+                        watchdog::watch(conn, &activity, &limits, signal)
                             .await
+                            .map_err(watchdog::Closed::boxed)
                     }
                 }
             };
@@ -176,20 +187,26 @@ impl Protocols {
         let max_buf = limits.max_header_size.max(MIN_HEADER_BUFFER);
         let max_header_list = u32::try_from(limits.max_header_size).unwrap_or(u32::MAX);
         let mut auto = auto::Builder::new(TokioExecutor::new());
+        // Heads are timed by the connection's watchdog, not by a timer hyper would set per
+        // request.
         auto.http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
+            .header_read_timeout(None)
             .max_buf_size(max_buf);
         auto.http2()
             .timer(TokioTimer::new())
             .max_header_list_size(max_header_list)
-            .max_concurrent_streams(limits.max_streams);
+            .max_concurrent_streams(limits.max_streams)
+            .keep_alive_interval(Some(limits.ping_interval))
+            .keep_alive_timeout(PING_TIMEOUT);
         let tls = tls.map(|listener| {
             let mut http2 = http2::Builder::new(TokioExecutor::new());
             http2
                 .timer(TokioTimer::new())
                 .max_header_list_size(max_header_list)
-                .max_concurrent_streams(limits.max_streams);
+                .max_concurrent_streams(limits.max_streams)
+                .keep_alive_interval(Some(limits.ping_interval))
+                .keep_alive_timeout(PING_TIMEOUT);
             TlsProtocols {
                 listener,
                 http2,
@@ -215,12 +232,14 @@ struct Connection<G: Gateway> {
     name: &'static str,
     peer: SocketAddr,
     peer_ip: HeaderValue,
-    /// Set by the connection's [`Guarded`] reader.
-    ambiguous_framing: Arc<AtomicBool>,
+    /// What the connection's watchdog reads; its framing flag is set by [`Guarded`].
+    activity: Arc<Activity>,
     /// Set once the TLS handshake is done; `None` on cleartext listeners.
     tls: Option<TlsConnection>,
     /// The listener's body limit (0: none).
     max_body: u64,
+    /// The listener's longest wait for a request body's next bytes.
+    body_timeout: std::time::Duration,
 }
 
 /// What a TLS connection adds to its requests and responses.
@@ -248,13 +267,14 @@ impl<G: Gateway> Connection<G> {
             // allocation per request costs less than those copies (measured with callgrind:
             // docs/benchmarks.md).
             Box::pin(async move {
-                let req = req.map(RequestBody::client);
+                let req = req.map(|body| RequestBody::client(body, connection.body_timeout));
                 Ok::<_, Infallible>(connection.handle(req).await)
             })
         })
     }
 
     async fn handle(&self, req: Request) -> http::Response<Logged> {
+        let in_flight = self.activity.request();
         let observer = observe::get();
         let started = Instant::now();
         let logging = observer.access_log.is_some();
@@ -263,7 +283,7 @@ impl<G: Gateway> Connection<G> {
         } else {
             SystemTime::UNIX_EPOCH
         };
-        let ambiguous = self.ambiguous_framing.load(Ordering::Relaxed);
+        let ambiguous = self.activity.ambiguous_framing.load(Ordering::Relaxed);
         let close = handed_over() && req.version() <= Version::HTTP_11;
         let (mut response, route, request_id, pending) = match admit(req, ambiguous) {
             Ok((mut req, host)) => {
@@ -325,6 +345,6 @@ impl<G: Gateway> Connection<G> {
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        response.map(|body| Logged::new(body, pending))
+        response.map(|body| Logged::new(body, pending, in_flight))
     }
 }

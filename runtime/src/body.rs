@@ -12,6 +12,7 @@ use std::{
         Arc,
     },
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use hyper::body::Incoming;
 
 use crate::{
     backend::Pooled,
+    clock::{self, Nanos},
     policy::{Encoder, Filler},
 };
 
@@ -300,7 +302,9 @@ impl Stored {
 
 /// A request body as the gateway and its policies see it: the client's body, streamed, or a
 /// body a policy has read in full (and put back). It may carry a size cap: past the cap, the
-/// stream ends in [`BodyError::TooLarge`], and forwarding such a request answers 413.
+/// stream ends in [`BodyError::TooLarge`], and forwarding such a request answers 413. A client
+/// that sends no byte of its body for the listener's body timeout ends it in
+/// [`BodyError::TimedOut`] (nginx's `client_body_timeout`).
 #[derive(Debug)]
 pub struct RequestBody {
     kind: RequestKind,
@@ -308,13 +312,57 @@ pub struct RequestBody {
     allowed: u64,
     /// Where the bytes read are counted, for the access log.
     counted: Option<Arc<AtomicU64>>,
+    /// How far the body has been sent upstream, when an exchange watches it.
+    sending: Option<Arc<Sending>>,
 }
 
 #[derive(Debug)]
 enum RequestKind {
-    Client(Incoming),
+    Client(ClientBody),
     /// `None` once sent (or when empty).
     Full(Option<Bytes>),
+}
+
+/// The client's body stream and its idle timer.
+#[derive(Debug)]
+struct ClientBody {
+    body: Incoming,
+    /// Longest wait for the next bytes.
+    timeout: Duration,
+    /// Armed when a read finds nothing to read, and only then: a body that arrives with its
+    /// head never allocates one.
+    idle: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+}
+
+impl ClientBody {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        use http_body::Body as _;
+        use std::future::Future as _;
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            self.armed = false;
+            return Poll::Ready(frame.map(|frame| frame.map_err(BodyError::Client)));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let idle = match &mut self.idle {
+            Some(idle) if self.armed => idle,
+            Some(idle) => {
+                idle.as_mut().reset(deadline);
+                idle
+            }
+            None => self
+                .idle
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.armed = true;
+        match idle.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Why a request body could not be read.
@@ -324,6 +372,26 @@ pub enum BodyError {
     Client(hyper::Error),
     /// The body is longer than the cap set with [`RequestBody::limit`].
     TooLarge,
+    /// The client sent nothing of its body for the listener's body timeout.
+    TimedOut,
+}
+
+/// What went wrong with a client's body, as the answer tells it: `413`, `400` or `408`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFault {
+    TooLarge,
+    Broken,
+    TimedOut,
+}
+
+impl BodyError {
+    pub(crate) fn fault(&self) -> BodyFault {
+        match self {
+            BodyError::Client(_) => BodyFault::Broken,
+            BodyError::TooLarge => BodyFault::TooLarge,
+            BodyError::TimedOut => BodyFault::TimedOut,
+        }
+    }
 }
 
 impl fmt::Display for BodyError {
@@ -331,6 +399,7 @@ impl fmt::Display for BodyError {
         match self {
             BodyError::Client(e) => write!(f, "reading the request body failed: {e}"),
             BodyError::TooLarge => f.write_str("the request body is larger than allowed"),
+            BodyError::TimedOut => f.write_str("the client stopped sending its request body"),
         }
     }
 }
@@ -339,17 +408,85 @@ impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BodyError::Client(e) => Some(e),
-            BodyError::TooLarge => None,
+            BodyError::TooLarge | BodyError::TimedOut => None,
+        }
+    }
+}
+
+/// How far a request body has been sent upstream: shared by the body, which the upstream
+/// connection polls, and the exchange waiting for the answer, whose response timeout only
+/// runs once the body has been sent (a client trickling its body is not a slow server).
+#[derive(Debug, Default)]
+pub(crate) struct Sending {
+    /// Frames handed on, times four; plus [`Sending::WAITING`] while the body waits for the
+    /// client's next bytes, plus [`Sending::ENDED`] once it has ended.
+    state: AtomicU64,
+    /// When the body ended ([`clock::now`]).
+    ended_at: AtomicU64,
+}
+
+/// Where a body being sent stands, as [`Sending::progress`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Waiting for the client's next bytes: the client's time, bounded by its body timeout.
+    Client,
+    /// Frames handed on so far, while the upstream side has the next move: a count that does
+    /// not change means the server is not reading.
+    Moving(u64),
+    /// Ended at this time ([`clock::now`]).
+    Ended(Nanos),
+}
+
+impl Sending {
+    const ENDED: u64 = 1;
+    const WAITING: u64 = 2;
+    const FRAME: u64 = 4;
+
+    pub(crate) fn progress(&self) -> Progress {
+        let state = self.state.load(Ordering::Acquire);
+        if state & Sending::ENDED != 0 {
+            Progress::Ended(self.ended_at.load(Ordering::Relaxed))
+        } else if state & Sending::WAITING != 0 {
+            Progress::Client
+        } else {
+            Progress::Moving(state / Sending::FRAME)
+        }
+    }
+
+    fn waiting(&self, waiting: bool) {
+        if waiting {
+            self.state.fetch_or(Sending::WAITING, Ordering::Relaxed);
+        } else {
+            self.state.fetch_and(!Sending::WAITING, Ordering::Relaxed);
+        }
+    }
+
+    fn frame(&self) {
+        self.state.fetch_add(Sending::FRAME, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self.state.load(Ordering::Relaxed) & Sending::ENDED == 0 {
+            self.ended_at.store(clock::now(), Ordering::Relaxed);
+            self.state.fetch_or(Sending::ENDED, Ordering::Release);
         }
     }
 }
 
 impl RequestBody {
-    pub(crate) fn client(body: Incoming) -> RequestBody {
+    /// The client's body; a wait of more than `timeout` for its next bytes ends it in
+    /// [`BodyError::TimedOut`].
+    pub(crate) fn client(body: Incoming, timeout: Duration) -> RequestBody {
         RequestBody {
-            kind: RequestKind::Client(body),
+            kind: RequestKind::Client(ClientBody {
+                body,
+                timeout,
+                idle: None,
+                armed: false,
+            }),
             allowed: u64::MAX,
             counted: None,
+            sending: None,
         }
     }
 
@@ -359,7 +496,20 @@ impl RequestBody {
             kind: RequestKind::Full((!bytes.is_empty()).then_some(bytes)),
             allowed: u64::MAX,
             counted: None,
+            sending: None,
         }
+    }
+
+    /// Reports how far this body has been sent to the returned [`Sending`]; `None` (and no
+    /// allocation) for a body that has already ended.
+    pub(crate) fn watch_sending(&mut self) -> Option<Arc<Sending>> {
+        use http_body::Body as _;
+        if self.is_end_stream() {
+            return None;
+        }
+        let sending = Arc::new(Sending::default());
+        self.sending = Some(Arc::clone(&sending));
+        Some(sending)
     }
 
     /// Adds the length of every data frame read from now on to `counter`.
@@ -409,16 +559,39 @@ impl http_body::Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let frame = match &mut this.kind {
-            RequestKind::Client(body) => match std::task::ready!(Pin::new(body).poll_frame(cx)) {
-                Some(Ok(frame)) => frame,
-                Some(Err(e)) => return Poll::Ready(Some(Err(BodyError::Client(e)))),
-                None => return Poll::Ready(None),
+            RequestKind::Client(body) => match body.poll_frame(cx) {
+                Poll::Pending => {
+                    if let Some(sending) = &this.sending {
+                        sending.waiting(true);
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {
+                    if let Some(sending) = &this.sending {
+                        sending.end();
+                    }
+                    return Poll::Ready(None);
+                }
             },
             RequestKind::Full(bytes) => match bytes.take() {
                 Some(bytes) => Frame::data(bytes),
-                None => return Poll::Ready(None),
+                None => {
+                    if let Some(sending) = &this.sending {
+                        sending.end();
+                    }
+                    return Poll::Ready(None);
+                }
             },
         };
+        if let Some(sending) = &this.sending {
+            sending.waiting(false);
+            sending.frame();
+            if this.is_end_stream() {
+                sending.end();
+            }
+        }
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
             if let Some(counted) = &this.counted {
@@ -437,14 +610,14 @@ impl http_body::Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            RequestKind::Client(body) => body.is_end_stream(),
+            RequestKind::Client(client) => client.body.is_end_stream(),
             RequestKind::Full(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            RequestKind::Client(body) => body.size_hint(),
+            RequestKind::Client(client) => client.body.size_hint(),
             RequestKind::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
@@ -458,6 +631,16 @@ impl http_body::Body for RequestBody {
 pub(crate) enum Outgoing {
     Client(RequestBody),
     Empty,
+}
+
+impl Outgoing {
+    /// See [`RequestBody::watch_sending`].
+    pub(crate) fn watch_sending(&mut self) -> Option<Arc<Sending>> {
+        match self {
+            Outgoing::Client(body) => body.watch_sending(),
+            Outgoing::Empty => None,
+        }
+    }
 }
 
 impl http_body::Body for Outgoing {

@@ -4,7 +4,7 @@ use std::{fmt, io, time::Duration};
 
 use http::{header::RETRY_AFTER, HeaderValue};
 
-use crate::{respond, Response};
+use crate::{body::BodyFault, respond, Response};
 
 /// How long a client is asked to wait when no server can take its request.
 const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
@@ -27,14 +27,15 @@ pub(crate) enum UpstreamError {
     Exchange(hyper::Error),
     /// No server of the pool is usable: all down, or all at their connection cap.
     Unavailable,
-    /// The client's body went past the cap a policy set while it was being sent; not the
-    /// server's fault.
-    BodyTooLarge,
+    /// The client's body failed while it was being sent: past the cap a policy set, malformed
+    /// or cut off, or stalled past the body timeout. The client's fault, never the server's:
+    /// not counted against it, never retried.
+    ClientBody(BodyFault),
 }
 
 impl UpstreamError {
     /// The answer the client gets: 504 for timeouts, 503 with `Retry-After` when no server is
-    /// usable, 502 otherwise. No detail leaks.
+    /// usable, 413, 400 or 408 for the client's own body, 502 otherwise. No detail leaks.
     pub(crate) fn response(&self) -> Response {
         match self {
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => {
@@ -44,7 +45,13 @@ impl UpstreamError {
             | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => respond(502, "502 Bad Gateway\n"),
-            UpstreamError::BodyTooLarge => respond(413, "413 Content Too Large\n"),
+            UpstreamError::ClientBody(BodyFault::TooLarge) => {
+                respond(413, "413 Content Too Large\n")
+            }
+            UpstreamError::ClientBody(BodyFault::Broken) => {
+                respond(400, "400 Bad Request: the request body could not be read\n")
+            }
+            UpstreamError::ClientBody(BodyFault::TimedOut) => respond(408, "408 Request Timeout\n"),
             UpstreamError::Unavailable => {
                 let mut response = respond(503, "503 Service Unavailable\n");
                 response.headers_mut().insert(RETRY_AFTER, RETRY_AFTER_SECS);
@@ -64,7 +71,9 @@ impl fmt::Display for UpstreamError {
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
             UpstreamError::Unavailable => f.write_str("no server is usable"),
-            UpstreamError::BodyTooLarge => f.write_str("the request body is larger than allowed"),
+            UpstreamError::ClientBody(fault) => {
+                write!(f, "the client's request body failed: {fault:?}")
+            }
         }
     }
 }

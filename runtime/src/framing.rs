@@ -8,19 +8,21 @@
 //! ambiguous head it raises a per-connection flag, which the request checks turn into a 400
 //! before the gateway runs. The scan stops on anything it does not follow (an HTTP/2 preface,
 //! a malformed head, which hyper refuses itself) and after raising the flag.
+//!
+//! The same reader tells the connection's watchdog when a head has begun and not yet ended,
+//! and when a write waits for the client to take bytes (`watchdog::Activity`).
 
 use std::{
     io,
     mem::MaybeUninit,
     pin::Pin,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{atomic::Ordering, Arc},
     task::{Context, Poll},
 };
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::watchdog::Activity;
 
 /// hyper's default limit on the number of request headers.
 const MAX_HEADERS: usize = 100;
@@ -30,16 +32,26 @@ const MAX_HEADERS: usize = 100;
 pub(crate) struct Guarded<T> {
     io: T,
     scanner: Scanner,
-    ambiguous: Arc<AtomicBool>,
+    activity: Arc<Activity>,
 }
 
 impl<T> Guarded<T> {
-    /// Watches `io`; `ambiguous` is set once a request with ambiguous framing has been read.
-    pub(crate) fn new(io: T, ambiguous: Arc<AtomicBool>, max_head: usize) -> Self {
+    /// Watches `io`; `activity.ambiguous_framing` is set once a request with ambiguous framing
+    /// has been read.
+    pub(crate) fn new(io: T, activity: Arc<Activity>, max_head: usize) -> Self {
         Guarded {
             io,
             scanner: Scanner::new(max_head),
-            ambiguous,
+            activity,
+        }
+    }
+
+    /// Reports writes only, for a connection that is not HTTP/1 (HTTP/2 chosen by ALPN).
+    pub(crate) fn unscanned(io: T, activity: Arc<Activity>) -> Self {
+        Guarded {
+            io,
+            scanner: Scanner::off(),
+            activity,
         }
     }
 }
@@ -53,8 +65,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         let this = self.get_mut();
         let before = buf.filled().len();
         std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if this.scanner.feed(&buf.filled()[before..]) == Verdict::Ambiguous {
-            this.ambiguous.store(true, Ordering::Relaxed);
+        if this.scanner.state != State::Off {
+            if this.scanner.feed(&buf.filled()[before..]) == Verdict::Ambiguous {
+                this.activity
+                    .ambiguous_framing
+                    .store(true, Ordering::Relaxed);
+            }
+            this.activity.head(!this.scanner.partial.is_empty());
         }
         Poll::Ready(Ok(()))
     }
@@ -66,7 +83,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.activity.write(written.is_pending());
+        written
     }
 
     fn poll_write_vectored(
@@ -74,7 +94,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.activity.write(written.is_pending());
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -82,7 +105,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        this.activity.write(flushed.is_pending());
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -145,6 +171,14 @@ impl Scanner {
             state: State::Head,
             partial: Vec::new(),
             max_head,
+        }
+    }
+
+    fn off() -> Self {
+        Scanner {
+            state: State::Off,
+            partial: Vec::new(),
+            max_head: 0,
         }
     }
 

@@ -41,6 +41,7 @@ mod static_files;
 mod stream;
 mod tcp;
 mod tls;
+mod watchdog;
 mod worker;
 
 pub use http;

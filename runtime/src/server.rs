@@ -14,7 +14,6 @@ use std::{
     time::Duration,
 };
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
@@ -23,6 +22,7 @@ use crate::{
     observe::{self, Site},
     tcp,
     tls::{CertReloader, TlsError, TlsListener},
+    watchdog::Drain,
     worker, Gateway, LoadError, TlsSpec,
 };
 
@@ -74,8 +74,22 @@ pub struct ListenerLimits {
     /// Largest request head in bytes (HTTP/1 read buffer, at least 8192; HTTP/2 header list).
     /// Larger heads get 431.
     pub max_header_size: usize,
-    /// How long a client may take to send a request head; also the keep-alive idle timeout.
+    /// How long a client may take to send its first request head once connected (the TLS
+    /// handshake included, and an HTTP/2 client its preface), and any later head once it has
+    /// sent its first byte (nginx's `client_header_timeout`).
     pub header_timeout: Duration,
+    /// How long a connection may stay idle between requests (HTTP/1.1 keep-alive), or without
+    /// an open stream (HTTP/2), before it is closed (nginx's `keepalive_timeout`).
+    pub keepalive_timeout: Duration,
+    /// Longest wait for the next bytes of a request body; a client past it gets 408 (nginx's
+    /// `client_body_timeout`).
+    pub body_timeout: Duration,
+    /// Longest a client may leave an answer unread (the connection takes no byte) before the
+    /// connection is closed (nginx's `send_timeout`).
+    pub send_timeout: Duration,
+    /// An HTTP/2 connection that has sent nothing for this long is sent a PING; one that does
+    /// not answer within 20 s is closed, so dead clients do not keep streams open.
+    pub ping_interval: Duration,
     /// Largest request body in bytes (0: no limit); larger bodies get 413, while they stream.
     pub max_body: u64,
     /// Client connections open at once on this listener; past it, new connections wait in the
@@ -89,6 +103,10 @@ impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
         max_header_size: 64 * 1024,
         header_timeout: Duration::from_secs(10),
+        keepalive_timeout: Duration::from_secs(75),
+        body_timeout: Duration::from_secs(60),
+        send_timeout: Duration::from_secs(60),
+        ping_interval: Duration::from_secs(60),
         max_body: 0,
         max_connections: 50_000,
         max_streams: 128,
@@ -833,19 +851,17 @@ impl<G: Gateway> Server<G> {
         let keep_alive = self
             .bound
             .iter()
-            .map(|bound| bound.spec.limits.header_timeout)
+            .map(|bound| bound.spec.limits.keepalive_timeout)
             .max()
             .unwrap_or_default();
-        let graceful = Arc::new(GracefulShutdown::new());
+        let drain = Arc::new(Drain::new());
         // Every tunnel task holds a receiver; `true` closes them.
         let (closing, tunnels) = watch::channel(false);
         let mut accepting = JoinSet::new();
         for bound in self.bound {
             let gateway = Arc::clone(&self.gateway);
             match bound.spec.mode {
-                ListenerMode::Http => {
-                    accepting.spawn(accept(bound, gateway, Arc::clone(&graceful)))
-                }
+                ListenerMode::Http => accepting.spawn(accept(bound, gateway, Arc::clone(&drain))),
                 ListenerMode::Tcp(spec) => {
                     accepting.spawn(tcp::accept(bound, spec, gateway, tunnels.clone()))
                 }
@@ -857,15 +873,15 @@ impl<G: Gateway> Server<G> {
         let stopped = tokio::time::Instant::now();
         accepting.abort_all();
         while accepting.join_next().await.is_some() {}
-        let graceful =
-            Arc::try_unwrap(graceful).expect("every accept loop has ended and dropped its handle");
-        let (open, tunnels) = (graceful.count(), closing.receiver_count());
+        let drain =
+            Arc::try_unwrap(drain).expect("every accept loop has ended and dropped its handle");
+        let (open, tunnels) = (drain.count(), closing.receiver_count());
         tracing::info!(connections = open, tunnels, "stopped accepting; draining");
         let deadline = self.drain_deadline;
         if crate::accept::handed_over() {
-            linger(&graceful, keep_alive.min(deadline)).await;
+            linger(&drain, keep_alive.min(deadline)).await;
         }
-        let drained = async { tokio::join!(graceful.shutdown(), closing.closed()) };
+        let drained = async { tokio::join!(drain.shutdown(), closing.closed()) };
         let left = deadline.saturating_sub(stopped.elapsed());
         if tokio::time::timeout(left, drained).await.is_err() {
             tracing::warn!(?deadline, "drain deadline passed; closing the rest");
@@ -878,9 +894,9 @@ impl<G: Gateway> Server<G> {
 /// connection after the answer to its next request (`Connection: close`), or at its keep-alive
 /// timeout. Closing an idle keep-alive connection at once could cut off a request the client
 /// is sending on it at that moment, which the client could not safely send again.
-async fn linger(graceful: &GracefulShutdown, limit: Duration) {
+async fn linger(drain: &Drain, limit: Duration) {
     let ended = async {
-        while graceful.count() > 0 {
+        while drain.count() > 0 {
             tokio::time::sleep(LINGER_POLL).await;
         }
     };

@@ -614,9 +614,18 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         let size = Literal::usize_unsuffixed(usize::try_from(size).unwrap_or(usize::MAX));
         overrides.push(quote! { max_header_size: #size, });
     }
-    if let Some(timeout) = listener.header_timeout {
-        let timeout = duration(timeout);
-        overrides.push(quote! { header_timeout: #timeout, });
+    let timeouts = [
+        (listener.header_timeout, quote! { header_timeout }),
+        (listener.keepalive_timeout, quote! { keepalive_timeout }),
+        (listener.body_timeout, quote! { body_timeout }),
+        (listener.send_timeout, quote! { send_timeout }),
+        (listener.ping_interval, quote! { ping_interval }),
+    ];
+    for (timeout, field) in timeouts {
+        if let Some(timeout) = timeout {
+            let timeout = duration(timeout);
+            overrides.push(quote! { #field: #timeout, });
+        }
     }
     if let Some(size) = listener.max_body {
         let size = Literal::u64_unsuffixed(size);
@@ -630,7 +639,7 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         let count = number(count);
         overrides.push(quote! { max_streams: #count, });
     }
-    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 5);
+    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 9);
     let mode = match listener.mode {
         Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
         Mode::Tcp { idle_timeout } => {

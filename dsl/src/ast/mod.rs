@@ -111,6 +111,14 @@ pub struct Listener {
     pub mode: Option<Spanned<Mode>>,
     pub max_header_size: Option<Spanned<u64>>,
     pub header_timeout: Option<Spanned<Duration>>,
+    /// How long a connection may be idle between requests (HTTP/2: without a stream).
+    pub keepalive_timeout: Option<Spanned<Duration>>,
+    /// Longest wait for the next bytes of a request body.
+    pub body_timeout: Option<Spanned<Duration>>,
+    /// Longest a client may leave an answer unread.
+    pub send_timeout: Option<Spanned<Duration>>,
+    /// HTTP/2: how long a client connection may send nothing before it is sent a PING.
+    pub ping_interval: Option<Spanned<Duration>>,
     pub max_body: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<u32>>,
     pub max_streams: Option<Spanned<u32>>,

@@ -27,11 +27,15 @@ const ITEMS: [&str; 11] = [
     "error_page",
     "via",
 ];
-const LISTENER: [&str; 9] = [
+const LISTENER: [&str; 13] = [
     "bind",
     "mode",
     "max_header_size",
     "header_timeout",
+    "keepalive_timeout",
+    "body_timeout",
+    "send_timeout",
+    "ping_interval",
     "max_body",
     "max_connections",
     "max_streams",
@@ -241,6 +245,10 @@ impl Lowering {
             mode: None,
             max_header_size: None,
             header_timeout: None,
+            keepalive_timeout: None,
+            body_timeout: None,
+            send_timeout: None,
+            ping_interval: None,
             max_body: None,
             max_connections: None,
             max_streams: None,
@@ -265,6 +273,26 @@ impl Lowering {
                 "header_timeout" if self.once(&mut seen, directive) => {
                     if let Some([duration]) = self.args(directive, 1, "header_timeout 10s") {
                         listener.header_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                "keepalive_timeout" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "keepalive_timeout 75s") {
+                        listener.keepalive_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                "body_timeout" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "body_timeout 60s") {
+                        listener.body_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                "send_timeout" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "send_timeout 60s") {
+                        listener.send_timeout = self.keep(literal::duration(duration));
+                    }
+                }
+                "ping_interval" if self.once(&mut seen, directive) => {
+                    if let Some([duration]) = self.args(directive, 1, "ping_interval 60s") {
+                        listener.ping_interval = self.keep(literal::duration(duration));
                     }
                 }
                 "tls" if self.once(&mut seen, directive) => listener.tls = self.tls(directive),
@@ -297,6 +325,22 @@ impl Lowering {
             (
                 "header_timeout",
                 listener.header_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "keepalive_timeout",
+                listener.keepalive_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "body_timeout",
+                listener.body_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "send_timeout",
+                listener.send_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "ping_interval",
+                listener.ping_interval.as_ref().map(|s| s.span),
             ),
             ("max_body", listener.max_body.as_ref().map(|s| s.span)),
             (

@@ -19,7 +19,7 @@ use http::header::{REFERER, USER_AGENT};
 use http_body::{Frame, SizeHint};
 
 use super::access_log::Record;
-use crate::{Body, Cx, Request};
+use crate::{watchdog::InFlight, Body, Cx, Request};
 
 /// A request's access-log record while its answer is on the way.
 pub(crate) struct Pending {
@@ -123,11 +123,17 @@ impl Pending {
 pub(crate) struct Logged {
     body: Body,
     pending: Option<Box<Pending>>,
+    /// Keeps the connection busy for its watchdog until the answer has been sent.
+    _in_flight: InFlight,
 }
 
 impl Logged {
-    pub(crate) fn new(body: Body, pending: Option<Box<Pending>>) -> Logged {
-        Logged { body, pending }
+    pub(crate) fn new(body: Body, pending: Option<Box<Pending>>, in_flight: InFlight) -> Logged {
+        Logged {
+            body,
+            pending,
+            _in_flight: in_flight,
+        }
     }
 }
 

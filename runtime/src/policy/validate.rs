@@ -131,6 +131,7 @@ impl Validate {
         let bytes = match req.body_mut().read_to_end(max).await {
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => return Some(too_large()),
+            Err(BodyError::TimedOut) => return Some(respond(408, "408 Request Timeout\n")),
             Err(error @ BodyError::Client(_)) => {
                 tracing::debug!(policy = self.spec.name, %error, "request body not read");
                 return Some(respond(
@@ -469,13 +470,15 @@ mod tests {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let service = service_fn(
             move |req: http::Request<hyper::body::Incoming>| async move {
-                let mut req = req.map(RequestBody::client);
+                let body_timeout = std::time::Duration::from_secs(5);
+                let mut req = req.map(|body| RequestBody::client(body, body_timeout));
                 let response = match policy.request(&mut req, &cx()).await {
                     Err(response) => response,
                     Ok(()) => match req.body_mut().read_to_end(u64::MAX).await {
                         Ok(_) => respond(200, "read\n"),
                         Err(BodyError::TooLarge) => respond(200, "too large\n"),
                         Err(BodyError::Client(_)) => respond(200, "client error\n"),
+                        Err(BodyError::TimedOut) => respond(200, "timed out\n"),
                     },
                 };
                 Ok::<_, std::convert::Infallible>(response)

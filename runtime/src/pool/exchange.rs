@@ -1,10 +1,12 @@
 //! One attempt on one server: a connection (an idle HTTP/1.1 one or a new one; or the
 //! worker's shared HTTP/2 connection for a pool with `protocol h2`), the request sent on it,
-//! and the response head within the response timeout. A kept-alive connection found closed
-//! before the request went out is replaced once and the request sent again, since nothing
-//! reached the server.
+//! and the response head within the response timeout, counted from the end of the request
+//! body. A kept-alive connection found closed before the request went out is replaced once and
+//! the request sent again, since nothing reached the server. A failure of the client's own body
+//! (too large, malformed, stalled) is the client's: answered for it, never counted against the
+//! server.
 
-use std::sync::atomic::Ordering;
+use std::{future::Future, pin::pin, sync::atomic::Ordering, time::Duration};
 
 use http::{Request, Version};
 use hyper::{
@@ -16,7 +18,7 @@ use tokio::time::timeout;
 use super::Pool;
 use crate::{
     backend::{Backend, Pooled, Slot},
-    body::{BodyError, Outgoing},
+    body::{BodyError, BodyFault, Outgoing, Progress, Sending},
     clock, conn,
     error::UpstreamError,
     forward,
@@ -89,9 +91,10 @@ impl<S: Strategy> Pool<S> {
             },
         };
         let mut req = req;
+        let sending = req.body_mut().watch_sending();
         loop {
-            let sent = timeout(timeouts.response, conn.send(req)).await;
-            let Ok(sent) = sent else {
+            let sent = answered_within(timeouts.response, sending.as_deref(), conn.send(req)).await;
+            let Some(sent) = sent else {
                 self.measured(backend, started);
                 let error = UpstreamError::ResponseTimeout(timeouts.response);
                 return Err(self.failed(backend, error, None));
@@ -119,9 +122,9 @@ impl<S: Strategy> Pool<S> {
                     }
                     unsent => {
                         let error = failed.into_error();
-                        if body_too_large(&error) {
+                        if let Some(fault) = body_fault(&error) {
                             return Err(Failure::Error {
-                                error: UpstreamError::BodyTooLarge,
+                                error: UpstreamError::ClientBody(fault),
                                 unsent: None,
                             });
                         }
@@ -150,14 +153,45 @@ impl<S: Strategy> Pool<S> {
     }
 }
 
-/// Whether an exchange failed because the client's body went past its cap.
-fn body_too_large(error: &hyper::Error) -> bool {
+/// Waits for `answer` until `limit` has passed since the request body was sent (for a request
+/// without a body, `limit` from now). While the body waits for the client's bytes the clock
+/// does not run: the client's body timeout bounds that. A body the server stops taking for a
+/// whole `limit` is the server's timeout. `None` when the time ran out.
+async fn answered_within<F: Future>(
+    limit: Duration,
+    sending: Option<&Sending>,
+    answer: F,
+) -> Option<F::Output> {
+    let mut answer = pin!(answer);
+    let mut wait = limit;
+    let mut frames = None;
+    loop {
+        if let Ok(answered) = timeout(wait, answer.as_mut()).await {
+            return Some(answered);
+        }
+        wait = match sending?.progress() {
+            Progress::Ended(at) => {
+                let since = Duration::from_nanos(clock::now().saturating_sub(at));
+                limit.checked_sub(since).filter(|left| !left.is_zero())?
+            }
+            Progress::Client => limit,
+            Progress::Moving(now) if frames != Some(now) => {
+                frames = Some(now);
+                limit
+            }
+            Progress::Moving(_) => return None,
+        };
+    }
+}
+
+/// What went wrong with the client's body, when that is why an exchange failed.
+fn body_fault(error: &hyper::Error) -> Option<BodyFault> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        if let Some(BodyError::TooLarge) = cause.downcast_ref::<BodyError>() {
-            return true;
+        if let Some(error) = cause.downcast_ref::<BodyError>() {
+            return Some(error.fault());
         }
         source = cause.source();
     }
-    false
+    None
 }

@@ -68,6 +68,9 @@ pub static LISTENERS: &[(Listener, ListenerSpec)] = &[
             limits: ListenerLimits {
                 max_header_size: 8192,
                 header_timeout: Duration::from_secs(1),
+                keepalive_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
+                send_timeout: Duration::from_secs(1),
                 max_body: 1024,
                 ..ListenerLimits::DEFAULT
             },
@@ -661,6 +664,23 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
         .await
         .expect("the proxy closes the connection in time")
         .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Writes each part of `request` in turn, waiting `pause` after each, then reads until the
+/// proxy closes the connection; what the proxy said, even if it closed before all was written.
+pub async fn raw_slowly(addr: SocketAddr, request: &[&[u8]], pause: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for part in request {
+        if stream.write_all(part).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the proxy closes the connection in time");
     String::from_utf8_lossy(&answer).into_owned()
 }
 
