@@ -95,6 +95,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             max_body: listener.max_body.as_ref().map(|s| s.value),
             max_connections: listener.max_connections.as_ref().map(|c| c.value),
             max_streams: listener.max_streams.as_ref().map(|c| c.value),
+            underscores_in_headers: listener.underscores_in_headers.as_ref().map(|u| u.value),
             routes: Vec::new(),
         })
         .collect();

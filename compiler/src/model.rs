@@ -103,6 +103,7 @@ pub struct Listener {
     pub max_body: Option<u64>,
     pub max_connections: Option<u32>,
     pub max_streams: Option<u32>,
+    pub underscores_in_headers: Option<bool>,
     /// The routes attached to this listener, in the order they are tried.
     pub routes: Vec<Route>,
 }

@@ -22,7 +22,7 @@ use std::{
 
 use http::{
     header::{Entry, CONNECTION, STRICT_TRANSPORT_SECURITY},
-    HeaderName, HeaderValue, Version,
+    HeaderValue, Version,
 };
 use hyper::{server::conn::http2, service::service_fn};
 use hyper_util::{
@@ -36,6 +36,7 @@ use crate::{
     framing::Guarded,
     observe::{self, Logged, Pending},
     respond::bad_request,
+    scrub::X_CLIENT_CERT_SUBJECT,
     server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
     tls::{self, TlsListener},
     watchdog::{self, Activity, Drain},
@@ -47,10 +48,6 @@ const MIN_HEADER_BUFFER: usize = 8192;
 
 /// How long an HTTP/2 client may take to answer a PING before its connection is closed.
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The verified client certificate's subject; whatever a client sends under this name is
-/// dropped.
-const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
 
 /// Raised once this process has handed its listening sockets over to a new one.
 static HANDED_OVER: AtomicBool = AtomicBool::new(false);
@@ -103,6 +100,7 @@ pub(crate) async fn accept<G: Gateway>(
             tls: None,
             max_body: limits.max_body,
             body_timeout: limits.body_timeout,
+            underscores: limits.underscores_in_headers,
         };
         // Taken now, so the drain waits for connections still in their handshake too.
         let signal = drain.signal();
@@ -240,6 +238,8 @@ struct Connection<G: Gateway> {
     max_body: u64,
     /// The listener's longest wait for a request body's next bytes.
     body_timeout: std::time::Duration,
+    /// Whether header names with `_` pass.
+    underscores: bool,
 }
 
 /// What a TLS connection adds to its requests and responses.
@@ -267,7 +267,8 @@ impl<G: Gateway> Connection<G> {
             // allocation per request costs less than those copies (measured with callgrind:
             // docs/benchmarks.md).
             Box::pin(async move {
-                let req = req.map(|body| RequestBody::client(body, connection.body_timeout));
+                let (timeout, underscores) = (connection.body_timeout, connection.underscores);
+                let req = req.map(|body| RequestBody::client(body, timeout, underscores));
                 Ok::<_, Infallible>(connection.handle(req).await)
             })
         })
@@ -285,10 +286,13 @@ impl<G: Gateway> Connection<G> {
         };
         let ambiguous = self.activity.ambiguous_framing.load(Ordering::Relaxed);
         let close = handed_over() && req.version() <= Version::HTTP_11;
-        let (mut response, route, request_id, pending) = match admit(req, ambiguous) {
+        let (mut response, route, request_id, pending) = match admit(
+            req,
+            ambiguous,
+            self.underscores,
+        ) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
-                headers.remove(X_CLIENT_CERT_SUBJECT);
                 if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref()) {
                     headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
                 }

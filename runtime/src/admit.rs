@@ -16,6 +16,7 @@ use http::{
 use crate::{
     host::{settle, BadHost, HostName},
     normalize::{normalize, BadPath},
+    scrub::scrub,
 };
 
 /// Why a request was refused.
@@ -27,11 +28,13 @@ pub(crate) enum Refusal {
     Path(BadPath),
 }
 
-/// Checks `req` and normalises its path; returns the request and its host.
-/// `ambiguous_framing` is what the connection's framing guard saw on the wire.
+/// Checks `req`, drops the client fields that could pass for the proxy's own (`scrub`; names
+/// with `_` too unless `underscores`) and normalises its path; returns the request and its
+/// host. `ambiguous_framing` is what the connection's framing guard saw on the wire.
 pub(crate) fn admit<B>(
     mut req: Request<B>,
     ambiguous_framing: bool,
+    underscores: bool,
 ) -> Result<(Request<B>, HostName), Refusal> {
     let headers = req.headers();
     if ambiguous_framing
@@ -40,6 +43,7 @@ pub(crate) fn admit<B>(
         return Err(Refusal::AmbiguousFraming);
     }
     let host = settle(&mut req).map_err(Refusal::Host)?;
+    scrub(req.headers_mut(), underscores);
     if let Cow::Owned(path) = normalize(req.uri().path()).map_err(Refusal::Path)? {
         *req.uri_mut() = with_path(req.uri(), path)?;
     }
@@ -75,7 +79,7 @@ mod tests {
 
     #[test]
     fn a_normal_request_passes_unchanged() {
-        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), false).unwrap();
+        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), false, false).unwrap();
         assert_eq!(req.uri(), "/a/b?c=%2e%2e");
         assert_eq!(host.as_str(), "example.com");
     }
@@ -89,7 +93,7 @@ mod tests {
             ("http://example.com/a//b?x", "/a/b?x"),
         ];
         for (input, expected) in cases {
-            let (req, _) = admit(request(input, &[HOST]), false).unwrap();
+            let (req, _) = admit(request(input, &[HOST]), false, false).unwrap();
             assert_eq!(req.uri(), expected, "{input}");
         }
     }
@@ -119,10 +123,10 @@ mod tests {
         ];
         for (req, expected) in cases {
             let uri = req.uri().clone();
-            assert_eq!(admit(req, false).unwrap_err(), expected, "{uri}");
+            assert_eq!(admit(req, false, false).unwrap_err(), expected, "{uri}");
         }
         assert_eq!(
-            admit(request("/", &[HOST]), true).unwrap_err(),
+            admit(request("/", &[HOST]), true, false).unwrap_err(),
             Refusal::AmbiguousFraming
         );
     }
@@ -131,7 +135,7 @@ mod tests {
     fn http10_without_host_is_allowed() {
         let mut req = request("/", &[]);
         *req.version_mut() = Version::HTTP_10;
-        let (_, host) = admit(req, false).unwrap();
+        let (_, host) = admit(req, false, false).unwrap();
         assert_eq!(host.as_str(), "");
     }
 }

@@ -327,6 +327,8 @@ enum RequestKind {
 #[derive(Debug)]
 struct ClientBody {
     body: Incoming,
+    /// Whether trailer names with `_` pass (`scrub::trailer_allowed`).
+    underscores: bool,
     /// Longest wait for the next bytes.
     timeout: Duration,
     /// Armed when a read finds nothing to read, and only then: a body that arrives with its
@@ -344,7 +346,28 @@ impl ClientBody {
         use std::future::Future as _;
         if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
             self.armed = false;
-            return Poll::Ready(frame.map(|frame| frame.map_err(BodyError::Client)));
+            let frame = match frame {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => return Poll::Ready(Some(Err(BodyError::Client(error)))),
+                None => return Poll::Ready(None),
+            };
+            // A client's trailers cannot pass for fields the proxy sets.
+            let frame = match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    let underscores = self.underscores;
+                    let doomed: Vec<_> = trailers
+                        .keys()
+                        .filter(|name| !crate::scrub::trailer_allowed(name, underscores))
+                        .cloned()
+                        .collect();
+                    for name in doomed {
+                        trailers.remove(name);
+                    }
+                    Frame::trailers(trailers)
+                }
+                Err(frame) => frame,
+            };
+            return Poll::Ready(Some(Ok(frame)));
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         let idle = match &mut self.idle {
@@ -475,11 +498,13 @@ impl Sending {
 
 impl RequestBody {
     /// The client's body; a wait of more than `timeout` for its next bytes ends it in
-    /// [`BodyError::TimedOut`].
-    pub(crate) fn client(body: Incoming, timeout: Duration) -> RequestBody {
+    /// [`BodyError::TimedOut`]. Its trailers lose the fields a client may not send there
+    /// (names with `_` among them unless `underscores`).
+    pub(crate) fn client(body: Incoming, timeout: Duration, underscores: bool) -> RequestBody {
         RequestBody {
             kind: RequestKind::Client(ClientBody {
                 body,
+                underscores,
                 timeout,
                 idle: None,
                 armed: false,

@@ -35,6 +35,7 @@ mod redirect;
 mod relay;
 mod respond;
 mod retry;
+mod scrub;
 mod server;
 mod spec;
 mod static_files;

@@ -98,6 +98,9 @@ pub struct ListenerLimits {
     pub max_connections: u32,
     /// HTTP/2 streams a client may have open at once on one connection.
     pub max_streams: u32,
+    /// Whether header names with `_` pass; by default they are dropped, since CGI-style
+    /// servers read `X_Real_IP` as `X-Real-IP` (nginx's `underscores_in_headers`).
+    pub underscores_in_headers: bool,
 }
 impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
@@ -110,6 +113,7 @@ impl ListenerLimits {
         max_body: 0,
         max_connections: 50_000,
         max_streams: 128,
+        underscores_in_headers: false,
     };
 }
 

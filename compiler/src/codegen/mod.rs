@@ -639,7 +639,10 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         let count = number(count);
         overrides.push(quote! { max_streams: #count, });
     }
-    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 9);
+    if let Some(allowed) = listener.underscores_in_headers {
+        overrides.push(quote! { underscores_in_headers: #allowed, });
+    }
+    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 10);
     let mode = match listener.mode {
         Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
         Mode::Tcp { idle_timeout } => {

@@ -122,6 +122,8 @@ pub struct Listener {
     pub max_body: Option<Spanned<u64>>,
     pub max_connections: Option<Spanned<u32>>,
     pub max_streams: Option<Spanned<u32>>,
+    /// `underscores_in_headers on`: header names with `_` pass instead of being dropped.
+    pub underscores_in_headers: Option<Spanned<bool>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
     /// `tls { ... }`: terminate TLS on this listener.

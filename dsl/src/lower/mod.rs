@@ -27,7 +27,7 @@ const ITEMS: [&str; 11] = [
     "error_page",
     "via",
 ];
-const LISTENER: [&str; 13] = [
+const LISTENER: [&str; 14] = [
     "bind",
     "mode",
     "max_header_size",
@@ -39,6 +39,7 @@ const LISTENER: [&str; 13] = [
     "max_body",
     "max_connections",
     "max_streams",
+    "underscores_in_headers",
     "idle_timeout",
     "tls",
 ];
@@ -252,6 +253,7 @@ impl Lowering {
             max_body: None,
             max_connections: None,
             max_streams: None,
+            underscores_in_headers: None,
             idle_timeout: None,
             tls: None,
         };
@@ -307,6 +309,12 @@ impl Lowering {
                 "max_streams" if self.once(&mut seen, directive) => {
                     listener.max_streams = self.count(directive, 1, 10_000);
                 }
+                "underscores_in_headers" if self.once(&mut seen, directive) => {
+                    if let Some([word]) = self.args(directive, 1, "underscores_in_headers on") {
+                        listener.underscores_in_headers =
+                            self.on_off(word, "underscores_in_headers on");
+                    }
+                }
                 "idle_timeout" if self.once(&mut seen, directive) => {
                     if let Some([duration]) = self.args(directive, 1, "idle_timeout 10m") {
                         listener.idle_timeout = self.keep(literal::duration(duration));
@@ -348,6 +356,10 @@ impl Lowering {
                 listener.max_connections.as_ref().map(|s| s.span),
             ),
             ("max_streams", listener.max_streams.as_ref().map(|s| s.span)),
+            (
+                "underscores_in_headers",
+                listener.underscores_in_headers.as_ref().map(|s| s.span),
+            ),
         ];
         for (directive, span) in http_only {
             if let Some(span) = span.filter(|_| tcp) {

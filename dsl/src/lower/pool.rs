@@ -307,7 +307,7 @@ impl Lowering {
                 }
                 "verify" if self.once(&mut seen, inner) => {
                     if let Some([word]) = self.args(inner, 1, "verify off") {
-                        tls.verify = self.on_off(word);
+                        tls.verify = self.on_off(word, "verify off");
                     }
                 }
                 known if POOL_TLS.contains(&known) => {}
@@ -322,8 +322,8 @@ impl Lowering {
         (self.diagnostics.len() == before).then(|| Spanned::new(tls, directive.head_span()))
     }
 
-    /// `on` or `off`.
-    fn on_off(&mut self, word: &Arg) -> Option<Spanned<bool>> {
+    /// `on` or `off`; `example` shows the directive written right.
+    pub(super) fn on_off(&mut self, word: &Arg, example: &str) -> Option<Spanned<bool>> {
         match word.text.as_str() {
             "on" if word.is_bare() => Some(Spanned::new(true, word.span)),
             "off" if word.is_bare() => Some(Spanned::new(false, word.span)),
@@ -331,7 +331,7 @@ impl Lowering {
                 self.error(
                     Diagnostic::error(format!("expected `on` or `off`, not `{}`", word.text))
                         .with_label(Label::primary(word.span, "not `on` or `off`"))
-                        .with_help("write `verify off` to accept any certificate (insecure)"),
+                        .with_help(format!("write `{example}`")),
                 );
                 None
             }

@@ -471,7 +471,7 @@ mod tests {
         let service = service_fn(
             move |req: http::Request<hyper::body::Incoming>| async move {
                 let body_timeout = std::time::Duration::from_secs(5);
-                let mut req = req.map(|body| RequestBody::client(body, body_timeout));
+                let mut req = req.map(|body| RequestBody::client(body, body_timeout, false));
                 let response = match policy.request(&mut req, &cx()).await {
                     Err(response) => response,
                     Ok(()) => match req.body_mut().read_to_end(u64::MAX).await {

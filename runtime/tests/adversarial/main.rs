@@ -6,4 +6,5 @@ mod support;
 
 mod body;
 mod deadlines;
+mod headers;
 mod host;
