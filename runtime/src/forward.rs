@@ -4,10 +4,11 @@
 //! one admission settled (the target is already origin-form), and the `X-Forwarded-*` / `X-Real-IP` headers say who
 //! asked. Towards the client: hop-by-hop headers go.
 //!
-//! An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade`, as a
+//! An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade: websocket`, a
 //! WebSocket handshake) keeps `Connection: upgrade` and its `Upgrade` towards the upstream, and
 //! a `101 Switching Protocols` answer keeps them towards the client; every other hop-by-hop
-//! header still goes.
+//! header still goes. Other protocols (`h2c` above all, which would let the client talk to the
+//! server past every route and policy) are not tunnelled: such requests go as plain ones.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{
@@ -103,10 +104,14 @@ impl Stripped {
 #[derive(Debug)]
 pub(crate) struct Upgrade(SmallVec<[HeaderValue; 1]>);
 
+/// The one protocol tunnelled after a `101`.
+const WEBSOCKET: &str = "websocket";
+
 impl Upgrade {
-    /// The upgrade `req` asks for, if it is an HTTP/1.1 `GET` with `Upgrade` and a
-    /// `Connection` header listing `upgrade`. Upgrades of other methods (and HTTP/2's
-    /// extended CONNECT) are not tunnelled: such requests are forwarded as plain requests.
+    /// The upgrade `req` asks for, if it is an HTTP/1.1 `GET` with a `Connection` header listing
+    /// `upgrade` and an `Upgrade` naming only `websocket`. Other protocols, upgrades of other
+    /// methods (and HTTP/2's extended CONNECT) are not tunnelled: such requests are forwarded
+    /// as plain requests, without their `Upgrade`.
     pub(crate) fn of<B>(req: &Request<B>) -> Option<Upgrade> {
         if req.version() != Version::HTTP_11 || req.method() != Method::GET {
             return None;
@@ -122,7 +127,16 @@ impl Upgrade {
             return None;
         }
         let protocols = Upgrade::protocols(headers);
-        (!protocols.0.is_empty()).then_some(protocols)
+        let websocket_only = protocols
+            .0
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .all(|token| {
+                token
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(WEBSOCKET.as_bytes())
+            });
+        (!protocols.0.is_empty() && websocket_only).then_some(protocols)
     }
 
     fn protocols(headers: &HeaderMap) -> Upgrade {
@@ -526,6 +540,24 @@ mod tests {
             (Method::GET, Version::HTTP_2, &upgrade[..], false),
             (Method::GET, Version::HTTP_11, &upgrade[1..], false),
             (Method::GET, Version::HTTP_11, &upgrade[..1], false),
+            (
+                Method::GET,
+                Version::HTTP_11,
+                &[("connection", "upgrade"), ("upgrade", "h2c")][..],
+                false,
+            ),
+            (
+                Method::GET,
+                Version::HTTP_11,
+                &[("connection", "upgrade"), ("upgrade", "websocket, h2c")][..],
+                false,
+            ),
+            (
+                Method::GET,
+                Version::HTTP_11,
+                &[("connection", "Upgrade"), ("upgrade", "WebSocket")][..],
+                true,
+            ),
         ];
         for (method, version, headers, expected) in cases {
             let mut req = request("/", version, headers);

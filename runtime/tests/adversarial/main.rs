@@ -8,3 +8,4 @@ mod body;
 mod deadlines;
 mod headers;
 mod host;
+mod upgrade;
