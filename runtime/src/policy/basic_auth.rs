@@ -8,7 +8,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::{header::AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::{
+    header::{AUTHORIZATION, RETRY_AFTER},
+    HeaderMap, HeaderName, HeaderValue,
+};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
@@ -40,6 +43,23 @@ pub struct BasicAuth {
     /// Credentials that passed, by SHA-256 of `user:password`.
     verified: Mutex<ahash::HashMap<[u8; 32], Arc<User>>>,
     challenge: HeaderValue,
+    /// Password checks (one bcrypt each) running at once; past [`BasicAuth::checks`], a check
+    /// is refused with 503 at once rather than queued, so a flood of wrong passwords holds at
+    /// most half the cores and never the blocking pool that file reads share.
+    checking: tokio::sync::Semaphore,
+}
+
+/// Why a request's credentials were not accepted.
+enum Refused {
+    /// No check could start: as many as allowed are running.
+    Busy,
+    Bad(&'static str),
+}
+
+impl From<&'static str> for Refused {
+    fn from(why: &'static str) -> Refused {
+        Refused::Bad(why)
+    }
 }
 
 #[derive(Debug)]
@@ -78,11 +98,18 @@ impl BasicAuth {
             decoy,
             verified: Mutex::new(ahash::HashMap::default()),
             challenge,
+            checking: tokio::sync::Semaphore::new(BasicAuth::checks()),
         })
     }
 
+    /// Password checks allowed at once: half the cores, at least one.
+    fn checks() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores / 2).max(1)
+    }
+
     /// The user whose credentials `headers` carry, or why there is none.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<User>, &'static str> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<User>, Refused> {
         let credentials = credentials(headers)?;
         let key: [u8; 32] = Sha256::digest(&credentials).into();
         if let Some(user) = self.lock().get(&key) {
@@ -99,6 +126,9 @@ impl BasicAuth {
             .cloned();
         let against = Arc::clone(user.as_ref().unwrap_or(&self.decoy));
         let password = password.to_vec();
+        let Ok(_permit) = self.checking.try_acquire() else {
+            return Err(Refused::Busy);
+        };
         let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &against.hash))
             .await
             .map_err(|_| "password check did not finish")?;
@@ -111,8 +141,8 @@ impl BasicAuth {
                 remembered.insert(key, Arc::clone(&user));
                 Ok(user)
             }
-            (None, _) => Err("unknown user"),
-            (Some(_), _) => Err("wrong password"),
+            (None, _) => Err(Refused::Bad("unknown user")),
+            (Some(_), _) => Err(Refused::Bad("wrong password")),
         }
     }
 
@@ -125,10 +155,23 @@ impl Policy for BasicAuth {
     type Ticket = ();
 
     async fn request(&self, req: &mut Request, _cx: &Cx) -> Result<(), Response> {
-        let user = self.authenticate(req.headers()).await.map_err(|why| {
-            tracing::debug!(policy = self.spec.name, why, "request refused");
-            unauthorized("401 Unauthorized\n", self.challenge.clone())
-        })?;
+        let user = self
+            .authenticate(req.headers())
+            .await
+            .map_err(|refused| match refused {
+                Refused::Busy => {
+                    tracing::debug!(policy = self.spec.name, "password checks busy: refused");
+                    let mut response = crate::respond(503, "503 Service Unavailable\n");
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                    response
+                }
+                Refused::Bad(why) => {
+                    tracing::debug!(policy = self.spec.name, why, "request refused");
+                    unauthorized("401 Unauthorized\n", self.challenge.clone())
+                }
+            })?;
         req.headers_mut().remove(AUTHORIZATION);
         if let Some(name) = &self.spec.consumer_header {
             req.headers_mut().insert(name.clone(), user.header.clone());

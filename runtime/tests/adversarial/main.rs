@@ -8,4 +8,5 @@ mod body;
 mod deadlines;
 mod headers;
 mod host;
+mod policies;
 mod upgrade;

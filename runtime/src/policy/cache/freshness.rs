@@ -10,8 +10,13 @@ use http::{
     HeaderMap, HeaderName, StatusCode,
 };
 
-/// The `Cache-Control` directives the cache acts on. Durations are whole seconds; a directive
-/// given twice keeps its smaller value, a malformed duration counts as 0 (RFC 9111 §4.2.1).
+/// The longest duration an upstream can give (RFC 9111 §1.2.2: a larger delta-seconds, or one
+/// too large to parse, counts as 2^31 seconds), so that sums of them never overflow.
+const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// The `Cache-Control` directives the cache acts on. Durations are whole seconds, at most
+/// [`MAX_DELTA_SECONDS`]; a directive given twice keeps its smaller value, a malformed
+/// duration counts as 0 (RFC 9111 §4.2.1).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Directives {
     pub no_store: bool,
@@ -45,11 +50,7 @@ impl Directives {
     }
 
     fn apply(&mut self, name: &str, argument: Option<&str>) {
-        let seconds = || {
-            argument
-                .and_then(|a| a.parse::<u64>().ok())
-                .unwrap_or_default()
-        };
+        let seconds = || argument.map_or(0, delta_seconds);
         let smaller = |old: Option<u64>, new: u64| Some(old.map_or(new, |old| old.min(new)));
         match name.to_ascii_lowercase().as_str() {
             "no-store" => self.no_store = true,
@@ -276,7 +277,11 @@ impl Timing {
         } else {
             self.stale_window()
         };
-        Some(self.lifetime.saturating_sub(self.initial_age) + stale)
+        Some(
+            self.lifetime
+                .saturating_sub(self.initial_age)
+                .saturating_add(stale),
+        )
     }
 }
 
@@ -292,7 +297,8 @@ fn lifetime(directives: &Directives, headers: &HeaderMap, now: SystemTime) -> Op
         return Some(Duration::ZERO);
     };
     let date = headers.get(DATE).and_then(http_date).unwrap_or(now);
-    Some(expires.duration_since(date).unwrap_or_default())
+    let lifetime = expires.duration_since(date).unwrap_or_default();
+    Some(lifetime.min(Duration::from_secs(MAX_DELTA_SECONDS)))
 }
 
 /// The age of an answer when received, in whole seconds: the larger of its `Age` and the time
@@ -301,8 +307,7 @@ fn age(headers: &HeaderMap, now: SystemTime) -> Duration {
     let age_value = headers
         .get(AGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+        .map_or(0, delta_seconds);
     let apparent = headers
         .get(DATE)
         .and_then(http_date)
@@ -312,7 +317,18 @@ fn age(headers: &HeaderMap, now: SystemTime) -> Duration {
             Some(now.saturating_sub(date))
         })
         .unwrap_or(0);
-    Duration::from_secs(age_value.max(apparent))
+    Duration::from_secs(age_value.max(apparent).min(MAX_DELTA_SECONDS))
+}
+
+/// A delta-seconds value: digits, at most [`MAX_DELTA_SECONDS`] (also when too long to parse);
+/// 0 when malformed.
+fn delta_seconds(text: &str) -> u64 {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    text.parse::<u64>()
+        .map_or(MAX_DELTA_SECONDS, |n| n.min(MAX_DELTA_SECONDS))
 }
 
 pub(super) fn http_date(value: &http::HeaderValue) -> Option<SystemTime> {

@@ -51,7 +51,7 @@ use store::{Entry, Fill, Flight, Found, Join, Key, Outcome, Store, Use};
 
 pub(crate) use store::{figures, purge, Filler, Target};
 
-use crate::{clock, Body, Cx, Policy, Request, Response};
+use crate::{clock, Body, Caller, Cx, Policy, Request, Response};
 
 /// A `cache` policy as written in the `.edge` file.
 #[derive(Debug)]
@@ -124,11 +124,21 @@ impl Cache {
     }
 
     /// The request step: an answer from the cache, or what the response step needs.
+    ///
+    /// A request is authorized (RFC 9111 §3.5) when it carries `Authorization` or a policy
+    /// before this one authenticated it (and may have removed the credential): its answer is
+    /// only stored with `cache_authorized`, and then under a key that holds who asked (the
+    /// consumer a policy found, else the credential itself), so one user's answer never
+    /// reaches another. A `GET` or `HEAD` with a body is not answered from the cache: the body
+    /// may change the answer, and the key does not hold it.
     async fn lookup(&self, req: &mut Request, cx: &Cx) -> Result<CacheTicket, Response> {
+        use http_body::Body as _;
         let head = req.method() == Method::HEAD;
-        let authorized = req.headers().contains_key(AUTHORIZATION);
+        let caller = Caller::of(req);
+        let authorized = req.headers().contains_key(AUTHORIZATION) || caller.is_some();
         let asks = freshness::request_asks(req.headers());
         if !(head || req.method() == Method::GET)
+            || !req.body().is_end_stream()
             || req.headers().contains_key(RANGE)
             || asks == Asks::NoStore
             || (authorized && !self.spec.cache_authorized)
@@ -139,6 +149,10 @@ impl Cache {
         let base = store::base_key(&self.spec.key, cx.host(), uri.path(), uri.query());
         let mut values = Vec::new();
         store::header_values(&mut values, self.spec.key.headers, req.headers());
+        if authorized {
+            let consumer = caller.and_then(|caller| caller.consumer.as_deref());
+            store::who_asked(&mut values, consumer, req.headers().get(AUTHORIZATION));
+        }
         let mut fetch = Fetch {
             base,
             values,

@@ -122,7 +122,8 @@ impl Entry {
     }
 
     pub(super) fn age(&self, now: Nanos) -> Duration {
-        self.timing.initial_age + Duration::from_nanos(now.saturating_sub(self.stored_at))
+        let held = Duration::from_nanos(now.saturating_sub(self.stored_at));
+        self.timing.initial_age.saturating_add(held)
     }
 
     pub(super) fn usable(&self, now: Nanos) -> Use {
@@ -133,7 +134,11 @@ impl Entry {
         if age < self.timing.lifetime {
             Use::Fresh
         } else if !self.timing.never_stale
-            && age < self.timing.lifetime + self.timing.stale_while_revalidate
+            && age
+                < self
+                    .timing
+                    .lifetime
+                    .saturating_add(self.timing.stale_while_revalidate)
         {
             Use::WhileRevalidating
         } else {
@@ -145,7 +150,11 @@ impl Entry {
     /// `stale-while-revalidate`).
     pub(super) fn usable_on_error(&self, now: Nanos) -> bool {
         !self.timing.never_stale
-            && self.age(now) < self.timing.lifetime + self.timing.stale_window()
+            && self.age(now)
+                < self
+                    .timing
+                    .lifetime
+                    .saturating_add(self.timing.stale_window())
     }
 
     /// Lets one request revalidate it: true for the first caller, and again once a claim is
@@ -501,6 +510,28 @@ pub(super) fn header_values(out: &mut Vec<u8>, names: &[HeaderName], request: &H
         }
         out.push(0);
     }
+}
+
+/// Who asked for an authorized answer, after the header values: the consumer a policy found,
+/// else the `Authorization` value (a 1 byte first, so no header value can pose as it).
+pub(super) fn who_asked(
+    out: &mut Vec<u8>,
+    consumer: Option<&str>,
+    authorization: Option<&http::HeaderValue>,
+) {
+    out.push(1);
+    match (consumer, authorization) {
+        (Some(consumer), _) => {
+            out.push(b'c');
+            out.extend_from_slice(consumer.as_bytes());
+        }
+        (None, Some(authorization)) => {
+            out.push(b'a');
+            out.extend_from_slice(authorization.as_bytes());
+        }
+        (None, None) => {}
+    }
+    out.push(0);
 }
 
 fn variant_key(generation: u64, values: &[u8], vary: &[HeaderName], request: &HeaderMap) -> Key {
