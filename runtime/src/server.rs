@@ -639,7 +639,10 @@ fn bind_per_worker(
         let taken = inherited.listener(spec.name, spec.bind);
         let mut addr = match taken.first() {
             Some(socket) => socket.local_addr().map_err(error)?,
-            None => spec.bind,
+            None => {
+                not_served_by_another(spec.bind).map_err(error)?;
+                spec.bind
+            }
         };
         for (worker_sockets, mut share) in sockets.iter_mut().zip(deal(taken, workers)) {
             if share.is_empty() {
@@ -660,6 +663,18 @@ fn deal<T>(items: Vec<T>, hands: usize) -> Vec<Vec<T>> {
         dealt[index % hands].push(item);
     }
     dealt
+}
+
+/// Fails with `AddrInUse` when another process already listens at `addr` (port 0 aside): the
+/// worker sockets share their port with `SO_REUSEPORT`, which would as gladly share it with a
+/// second copy of the proxy. A socket without that option cannot be bound where any socket
+/// listens, so one is bound and closed first. Outside a hand-off, where the sockets are taken
+/// over rather than bound.
+fn not_served_by_another(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(addr).map(drop)
 }
 
 fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {

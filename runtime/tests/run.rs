@@ -187,6 +187,35 @@ fn run_reports_a_taken_port_and_exits_1() {
     );
 }
 
+/// A second copy of a proxy on an address the first one serves is a start-up error naming the
+/// address (as nginx's `bind() failed (98: Address already in use)`), not a silent share of the
+/// port through `SO_REUSEPORT`, each copy with its own config.
+#[test]
+fn a_second_copy_on_a_served_address_is_a_start_up_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut first = spawn_child(&format!("taken:{port}"));
+    let stdout = lines(first.stdout.take().unwrap());
+    assert_eq!(announced(&stdout, "http").port(), port);
+
+    let mut second = spawn_child(&format!("taken:{port}"));
+    let stderr = lines(second.stderr.take().unwrap());
+    assert_eq!(wait(&mut second), Some(1));
+    let errors: Vec<String> = std::iter::from_fn(|| stderr.recv_timeout(PATIENCE).ok()).collect();
+    let expected = format!("edge: cannot bind listener `web` to 127.0.0.1:{port}: ");
+    assert!(
+        errors
+            .iter()
+            .any(|line| line.starts_with(&expected) && line.contains("in use")),
+        "{errors:?}"
+    );
+    signal(&first, "TERM");
+    assert_eq!(wait(&mut first), Some(0));
+}
+
 /// A CA and the leaf certificates it issues for `localhost`, as PEM.
 struct Pki {
     dir: tempfile::TempDir,
