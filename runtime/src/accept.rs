@@ -29,7 +29,6 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
-use tokio::sync::Semaphore;
 
 use crate::{
     admit::admit,
@@ -37,7 +36,7 @@ use crate::{
     observe::{self, Logged, Pending},
     respond::bad_request,
     scrub::X_CLIENT_CERT_SUBJECT,
-    server::{Bound, ListenerLimits, ACCEPT_BACKOFF},
+    server::{connection_room, Bound, ListenerLimits, ACCEPT_BACKOFF},
     tls::{self, TlsListener},
     watchdog::{self, Activity, Drain},
     Cx, Gateway, Request, RequestBody,
@@ -73,8 +72,7 @@ pub(crate) async fn accept<G: Gateway>(
 ) {
     let limits = &bound.spec.limits;
     let protocols = Arc::new(Protocols::new(limits, bound.tls.clone()));
-    let share = (limits.max_connections as usize).div_ceil(crate::worker::count());
-    let room = Arc::new(Semaphore::new(share.max(1)));
+    let room = connection_room(limits);
     loop {
         let Ok(place) = Arc::clone(&room).acquire_owned().await else {
             return;

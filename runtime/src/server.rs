@@ -35,6 +35,15 @@ pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How often a drain after a hand-over looks whether connections are left.
 const LINGER_POLL: Duration = Duration::from_millis(20);
 
+/// This worker's share of a listener's connection cap, as permits: each connection holds one
+/// while it is open; past the share, new connections wait in the kernel's queue. Each worker
+/// takes an equal share (as nginx's `worker_connections`), since the kernel spreads
+/// connections evenly over the workers.
+pub(crate) fn connection_room(limits: &ListenerLimits) -> Arc<tokio::sync::Semaphore> {
+    let share = (limits.max_connections as usize).div_ceil(worker::count());
+    Arc::new(tokio::sync::Semaphore::new(share.max(1)))
+}
+
 /// Pending connections the kernel queues per listening socket.
 const LISTEN_BACKLOG: i32 = 1024;
 
@@ -92,9 +101,10 @@ pub struct ListenerLimits {
     pub ping_interval: Duration,
     /// Largest request body in bytes (0: no limit); larger bodies get 413, while they stream.
     pub max_body: u64,
-    /// Client connections open at once on this listener; past it, new connections wait in the
-    /// kernel's queue until one closes. Each worker takes its share (as nginx's
-    /// `worker_connections`), since the kernel spreads connections evenly over the workers.
+    /// Client connections open at once on this listener (HTTP or `mode tcp`); past it, new
+    /// connections wait in the kernel's queue until one closes. Each worker takes its share
+    /// (as nginx's `worker_connections`), since the kernel spreads connections evenly over the
+    /// workers.
     pub max_connections: u32,
     /// HTTP/2 streams a client may have open at once on one connection.
     pub max_streams: u32,

@@ -91,7 +91,11 @@ pub(crate) async fn accept<G: Gateway>(
     closing: watch::Receiver<bool>,
 ) {
     let name = bound.spec.name;
+    let room = crate::server::connection_room(&bound.spec.limits);
     loop {
+        let Ok(place) = Arc::clone(&room).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match bound.listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -116,6 +120,7 @@ pub(crate) async fn accept<G: Gateway>(
         };
         let (gateway, mut closing, id) = (Arc::clone(&gateway), closing.clone(), bound.id);
         tokio::spawn(async move {
+            let _place = place;
             tokio::select! {
                 () = gateway.handle_tcp(id, conn) => {}
                 _ = closing.wait_for(|closing| *closing) => {

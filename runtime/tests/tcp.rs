@@ -77,6 +77,7 @@ struct Setup {
     bind: IpAddr,
     idle_timeout: Duration,
     drain_deadline: Duration,
+    max_connections: u32,
 }
 
 impl Default for Setup {
@@ -85,6 +86,7 @@ impl Default for Setup {
             bind: Ipv4Addr::LOCALHOST.into(),
             idle_timeout: LONG_IDLE,
             drain_deadline: PATIENCE,
+            max_connections: ListenerLimits::DEFAULT.max_connections,
         }
     }
 }
@@ -119,7 +121,10 @@ impl Proxy {
                 ListenerSpec {
                     name: "tcp_in",
                     bind: SocketAddr::new(setup.bind, 0),
-                    limits: ListenerLimits::DEFAULT,
+                    limits: ListenerLimits {
+                        max_connections: setup.max_connections,
+                        ..ListenerLimits::DEFAULT
+                    },
                     mode: ListenerMode::Tcp(TcpSpec {
                         idle_timeout: setup.idle_timeout,
                     }),
@@ -902,4 +907,43 @@ async fn tls_handshakes_go_to_the_pool_of_their_server_name_untouched() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A `mode tcp` listener caps its open connections as HTTP ones do: past `max_connections`,
+/// a new connection waits in the kernel's queue, unserved, until one closes, instead of
+/// taking file descriptors until the process has none left.
+#[tokio::test]
+async fn a_tcp_listener_caps_its_connections() {
+    let backend = Backend::echo().await;
+    let setup = Setup {
+        max_connections: 2,
+        ..Setup::default()
+    };
+    let pool = tcp_pool(&[backend.addr], Retry::NONE, ProxyProtocol::None);
+    let proxy = Proxy::start_with(pool, RoundRobin::default(), setup).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(proxy.tcp).await;
+        stream.write_all(b"ping").await.unwrap();
+        let mut echoed = [0; 4];
+        tokio::time::timeout(PATIENCE, stream.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        open.push(stream);
+    }
+    let mut third = connect(proxy.tcp).await;
+    third.write_all(b"ping").await.unwrap();
+    let mut echoed = [0; 4];
+    let waited = tokio::time::timeout(Duration::from_millis(300), third.read_exact(&mut echoed));
+    assert!(waited.await.is_err(), "a third connection was served");
+    drop(open.pop());
+    tokio::time::timeout(PATIENCE, third.read_exact(&mut echoed))
+        .await
+        .expect("served once a place is free")
+        .unwrap();
+    assert_eq!(&echoed, b"ping");
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 3);
+    drop((open, third));
+    proxy.stop().await;
 }

@@ -351,10 +351,6 @@ impl Lowering {
                 listener.ping_interval.as_ref().map(|s| s.span),
             ),
             ("max_body", listener.max_body.as_ref().map(|s| s.span)),
-            (
-                "max_connections",
-                listener.max_connections.as_ref().map(|s| s.span),
-            ),
             ("max_streams", listener.max_streams.as_ref().map(|s| s.span)),
             (
                 "underscores_in_headers",
