@@ -96,6 +96,9 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             max_connections: listener.max_connections.as_ref().map(|c| c.value),
             max_streams: listener.max_streams.as_ref().map(|c| c.value),
             underscores_in_headers: listener.underscores_in_headers.as_ref().map(|u| u.value),
+            allow_encoded_slashes: listener.allow_encoded_slashes.as_ref().map(|u| u.value),
+            allow_semicolons: listener.allow_semicolons.as_ref().map(|u| u.value),
+            case_insensitive_paths: listener.case_insensitive_paths.as_ref().map(|u| u.value),
             routes: Vec::new(),
         })
         .collect();
@@ -182,6 +185,29 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             .mode
             .as_ref()
             .is_some_and(|m| m.value == ast::Mode::Tcp);
+        let folded = config.listeners[listener]
+            .case_insensitive_paths
+            .as_ref()
+            .is_some_and(|on| on.value);
+        if let Some(path) = route.path.as_ref().filter(|_| folded) {
+            let text = match &path.value {
+                PathMatch::Prefix(text) | PathMatch::Exact(text) => text,
+            };
+            if text.bytes().any(|b| b.is_ascii_uppercase()) {
+                diagnostics.push(
+                    Diagnostic::error(format!(
+                        "route `{}` matches a path with upper-case letters",
+                        route.name
+                    ))
+                    .with_label(Label::primary(path.span, "never matches"))
+                    .with_label(Label::secondary(
+                        route.on.span,
+                        "this listener lower-cases request paths (`case_insensitive_paths on`)",
+                    ))
+                    .with_help(format!("write `{}`", text.to_ascii_lowercase())),
+                );
+            }
+        }
         if matches!(action, model::Action::RedirectHttps)
             && config.listeners[listener].tls.is_some()
         {

@@ -104,6 +104,9 @@ pub struct Listener {
     pub max_connections: Option<u32>,
     pub max_streams: Option<u32>,
     pub underscores_in_headers: Option<bool>,
+    pub allow_encoded_slashes: Option<bool>,
+    pub allow_semicolons: Option<bool>,
+    pub case_insensitive_paths: Option<bool>,
     /// The routes attached to this listener, in the order they are tried.
     pub routes: Vec<Route>,
 }

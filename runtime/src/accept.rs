@@ -31,8 +31,9 @@ use hyper_util::{
 };
 
 use crate::{
-    admit::admit,
+    admit::{admit, Rules},
     framing::Guarded,
+    normalize::PathRules,
     observe::{self, Logged, Pending},
     respond::bad_request,
     scrub::X_CLIENT_CERT_SUBJECT,
@@ -98,7 +99,14 @@ pub(crate) async fn accept<G: Gateway>(
             tls: None,
             max_body: limits.max_body,
             body_timeout: limits.body_timeout,
-            underscores: limits.underscores_in_headers,
+            rules: Rules {
+                underscores: limits.underscores_in_headers,
+                paths: PathRules {
+                    encoded_slashes: limits.allow_encoded_slashes,
+                    semicolons: limits.allow_semicolons,
+                    lower_case: limits.case_insensitive_paths,
+                },
+            },
         };
         // Taken now, so the drain waits for connections still in their handshake too.
         let signal = drain.signal();
@@ -236,8 +244,8 @@ struct Connection<G: Gateway> {
     max_body: u64,
     /// The listener's longest wait for a request body's next bytes.
     body_timeout: std::time::Duration,
-    /// Whether header names with `_` pass.
-    underscores: bool,
+    /// What the listener lets through beyond the defaults.
+    rules: Rules,
 }
 
 /// What a TLS connection adds to its requests and responses.
@@ -265,7 +273,8 @@ impl<G: Gateway> Connection<G> {
             // allocation per request costs less than those copies (measured with callgrind:
             // docs/benchmarks.md).
             Box::pin(async move {
-                let (timeout, underscores) = (connection.body_timeout, connection.underscores);
+                let (timeout, underscores) =
+                    (connection.body_timeout, connection.rules.underscores);
                 let req = req.map(|body| RequestBody::client(body, timeout, underscores));
                 Ok::<_, Infallible>(connection.handle(req).await)
             })
@@ -284,11 +293,7 @@ impl<G: Gateway> Connection<G> {
         };
         let ambiguous = self.activity.ambiguous_framing.load(Ordering::Relaxed);
         let close = handed_over() && req.version() <= Version::HTTP_11;
-        let (mut response, route, request_id, pending) = match admit(
-            req,
-            ambiguous,
-            self.underscores,
-        ) {
+        let (mut response, route, request_id, pending) = match admit(req, ambiguous, self.rules) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
                 if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref()) {

@@ -15,7 +15,7 @@ use http::{
 
 use crate::{
     host::{settle, BadHost, HostName},
-    normalize::{normalize, BadPath},
+    normalize::{normalize, BadPath, PathRules},
     scrub::scrub,
 };
 
@@ -28,13 +28,29 @@ pub(crate) enum Refusal {
     Path(BadPath),
 }
 
-/// Checks `req`, drops the client fields that could pass for the proxy's own (`scrub`; names
-/// with `_` too unless `underscores`) and normalises its path; returns the request and its
-/// host. `ambiguous_framing` is what the connection's framing guard saw on the wire.
+/// What a listener lets through beyond the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// Header names with `_`.
+    pub(crate) underscores: bool,
+    pub(crate) paths: PathRules,
+}
+
+impl Rules {
+    #[cfg(test)]
+    pub(crate) const STRICT: Rules = Rules {
+        underscores: false,
+        paths: PathRules::STRICT,
+    };
+}
+
+/// Checks `req`, drops the client fields that could pass for the proxy's own (`scrub`) and
+/// normalises its path, as `rules` say; returns the request and its host.
+/// `ambiguous_framing` is what the connection's framing guard saw on the wire.
 pub(crate) fn admit<B>(
     mut req: Request<B>,
     ambiguous_framing: bool,
-    underscores: bool,
+    rules: Rules,
 ) -> Result<(Request<B>, HostName), Refusal> {
     let headers = req.headers();
     if ambiguous_framing
@@ -43,8 +59,8 @@ pub(crate) fn admit<B>(
         return Err(Refusal::AmbiguousFraming);
     }
     let host = settle(&mut req).map_err(Refusal::Host)?;
-    scrub(req.headers_mut(), underscores);
-    if let Cow::Owned(path) = normalize(req.uri().path()).map_err(Refusal::Path)? {
+    scrub(req.headers_mut(), rules.underscores);
+    if let Cow::Owned(path) = normalize(req.uri().path(), rules.paths).map_err(Refusal::Path)? {
         *req.uri_mut() = with_path(req.uri(), path)?;
     }
     Ok((req, host))
@@ -79,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_normal_request_passes_unchanged() {
-        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), false, false).unwrap();
+        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), false, Rules::STRICT).unwrap();
         assert_eq!(req.uri(), "/a/b?c=%2e%2e");
         assert_eq!(host.as_str(), "example.com");
     }
@@ -93,7 +109,7 @@ mod tests {
             ("http://example.com/a//b?x", "/a/b?x"),
         ];
         for (input, expected) in cases {
-            let (req, _) = admit(request(input, &[HOST]), false, false).unwrap();
+            let (req, _) = admit(request(input, &[HOST]), false, Rules::STRICT).unwrap();
             assert_eq!(req.uri(), expected, "{input}");
         }
     }
@@ -123,10 +139,14 @@ mod tests {
         ];
         for (req, expected) in cases {
             let uri = req.uri().clone();
-            assert_eq!(admit(req, false, false).unwrap_err(), expected, "{uri}");
+            assert_eq!(
+                admit(req, false, Rules::STRICT).unwrap_err(),
+                expected,
+                "{uri}"
+            );
         }
         assert_eq!(
-            admit(request("/", &[HOST]), true, false).unwrap_err(),
+            admit(request("/", &[HOST]), true, Rules::STRICT).unwrap_err(),
             Refusal::AmbiguousFraming
         );
     }
@@ -135,7 +155,7 @@ mod tests {
     fn http10_without_host_is_allowed() {
         let mut req = request("/", &[]);
         *req.version_mut() = Version::HTTP_10;
-        let (_, host) = admit(req, false, false).unwrap();
+        let (_, host) = admit(req, false, Rules::STRICT).unwrap();
         assert_eq!(host.as_str(), "");
     }
 }

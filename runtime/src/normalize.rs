@@ -4,6 +4,12 @@
 //! hex, repeated slashes are merged and dot-segments (also percent-encoded ones) are resolved as
 //! in RFC 3986 §5.2.4, except that `..` above the root is an error rather than ignored. A path
 //! that is already normal is returned borrowed, without allocating.
+//!
+//! Some backends read a path differently from its normal form: nginx and IIS decode `%2F` into
+//! a separator, IIS takes `\` as one, Tomcat and Spring drop `;` path parameters (so
+//! `/public/..;/admin` is `/admin` to them), IIS ignores case. A route guarding `/admin` would
+//! be walked around, so by default such paths are refused ([`PathRules::STRICT`]); a listener
+//! may allow them, or fold case.
 
 use std::borrow::Cow;
 
@@ -16,21 +22,76 @@ pub(crate) enum BadPath {
     BadPercent,
     /// A `..` segment would climb above the root.
     AboveRoot,
+    /// `%2F`, `%5C` or `\`, which some backends read as a separator.
+    EncodedSlash,
+    /// A `;`, which some backends read as the start of path parameters.
+    Semicolon,
 }
 
-/// Returns the normal form of `path`, borrowed when `path` is already normal.
-pub(crate) fn normalize(path: &str) -> Result<Cow<'_, str>, BadPath> {
+/// What a listener lets through in paths, beyond their normal form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathRules {
+    /// `%2F`, `%5C` and `\` pass (kept as sent).
+    pub(crate) encoded_slashes: bool,
+    /// `;` passes.
+    pub(crate) semicolons: bool,
+    /// ASCII letters are lower-cased (percent-encodings keep upper-case hex), so routes and
+    /// the backend see `/ADMIN` as `/admin`.
+    pub(crate) lower_case: bool,
+}
+
+impl PathRules {
+    /// The default: nothing a backend could read as another path.
+    #[cfg(test)]
+    pub(crate) const STRICT: PathRules = PathRules {
+        encoded_slashes: false,
+        semicolons: false,
+        lower_case: false,
+    };
+
+    /// Everything passes, case kept (for URLs given by an operator, such as cache purges).
+    pub(crate) const PERMISSIVE: PathRules = PathRules {
+        encoded_slashes: true,
+        semicolons: true,
+        lower_case: false,
+    };
+}
+
+/// Returns the normal form of `path` under `rules`, borrowed when `path` is already normal.
+pub(crate) fn normalize(path: &str, rules: PathRules) -> Result<Cow<'_, str>, BadPath> {
     if !path.starts_with('/') {
         return Err(BadPath::NotAbsolute);
     }
-    if is_normal(path.as_bytes()) {
+    refuse_ambiguous(path.as_bytes(), rules)?;
+    if is_normal(path.as_bytes(), rules.lower_case) {
         return Ok(Cow::Borrowed(path));
     }
-    rebuild(path).map(Cow::Owned)
+    rebuild(path, rules.lower_case).map(Cow::Owned)
+}
+
+/// Refuses what `rules` does not let through: separators in disguise and path parameters.
+fn refuse_ambiguous(path: &[u8], rules: PathRules) -> Result<(), BadPath> {
+    if rules.encoded_slashes && rules.semicolons {
+        return Ok(());
+    }
+    for (at, &byte) in path.iter().enumerate() {
+        match byte {
+            b';' if !rules.semicolons => return Err(BadPath::Semicolon),
+            b'\\' if !rules.encoded_slashes => return Err(BadPath::EncodedSlash),
+            b'%' if !rules.encoded_slashes => {
+                let escaped = path.get(at + 1..at + 3).unwrap_or_default();
+                if escaped.eq_ignore_ascii_case(b"2f") || escaped.eq_ignore_ascii_case(b"5c") {
+                    return Err(BadPath::EncodedSlash);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The fast check: true when [`rebuild`] would return `path` unchanged.
-fn is_normal(path: &[u8]) -> bool {
+fn is_normal(path: &[u8], lower_case: bool) -> bool {
     let mut segment_start = 1;
     let mut i = 1;
     while i <= path.len() {
@@ -53,6 +114,7 @@ fn is_normal(path: &[u8]) -> bool {
                 }
                 _ => return false,
             },
+            Some(byte) if lower_case && byte.is_ascii_uppercase() => return false,
             Some(_) => {}
         }
         i += 1;
@@ -61,7 +123,7 @@ fn is_normal(path: &[u8]) -> bool {
 }
 
 /// The slow path: decode each segment, then resolve empty and dot segments on a stack.
-fn rebuild(path: &str) -> Result<String, BadPath> {
+fn rebuild(path: &str, lower_case: bool) -> Result<String, BadPath> {
     let mut out = String::with_capacity(path.len());
     // Byte offsets in `out` where each kept segment starts (at its leading `/`).
     let mut starts: smallvec::SmallVec<[usize; 16]> = smallvec::SmallVec::new();
@@ -72,6 +134,9 @@ fn rebuild(path: &str) -> Result<String, BadPath> {
         let last = segments.peek().is_none();
         decoded.clear();
         decode_segment(raw, &mut decoded)?;
+        if lower_case {
+            lower_outside_escapes(&mut decoded);
+        }
         match decoded.as_str() {
             "" | "." => trailing_slash = last,
             ".." => {
@@ -124,6 +189,21 @@ fn decode_segment(raw: &str, out: &mut String) -> Result<(), BadPath> {
         }
     }
     Ok(())
+}
+
+/// Lower-cases the ASCII letters of a decoded segment, but the hex digits of its escapes.
+fn lower_outside_escapes(segment: &mut String) {
+    let mut bytes = std::mem::take(segment).into_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            i += 3;
+        } else {
+            bytes[i].make_ascii_lowercase();
+            i += 1;
+        }
+    }
+    *segment = String::from_utf8(bytes).expect("ASCII case changes keep UTF-8 valid");
 }
 
 fn is_unreserved(byte: u8) -> bool {
@@ -206,7 +286,8 @@ mod tests {
     #[test]
     fn normal_forms() {
         for &(input, expected) in NORMAL {
-            let got = normalize(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+            let got = normalize(input, PathRules::PERMISSIVE)
+                .unwrap_or_else(|e| panic!("{input}: {e:?}"));
             match expected {
                 None => assert!(
                     matches!(got, Cow::Borrowed(p) if p == input),
@@ -223,8 +304,59 @@ mod tests {
     #[test]
     fn bad_paths() {
         for &(input, expected) in BAD {
-            assert_eq!(normalize(input), Err(expected), "{input}");
+            assert_eq!(
+                normalize(input, PathRules::PERMISSIVE),
+                Err(expected),
+                "{input}"
+            );
         }
+    }
+
+    #[test]
+    fn strict_rules_refuse_what_backends_read_as_another_path() {
+        let refused = [
+            ("/admin%2Fusers", BadPath::EncodedSlash),
+            ("/admin%2fusers", BadPath::EncodedSlash),
+            ("/x%5C..%5Cadmin", BadPath::EncodedSlash),
+            ("/x\\..\\admin", BadPath::EncodedSlash),
+            ("/public/..;/admin/", BadPath::Semicolon),
+            ("/admin;x/users", BadPath::Semicolon),
+        ];
+        for (input, expected) in refused {
+            assert_eq!(
+                normalize(input, PathRules::STRICT),
+                Err(expected),
+                "{input}"
+            );
+        }
+        let only_semicolons = PathRules {
+            semicolons: true,
+            ..PathRules::STRICT
+        };
+        assert!(normalize("/a;jsessionid=1", only_semicolons).is_ok());
+        assert_eq!(
+            normalize("/a%2Fb", only_semicolons),
+            Err(BadPath::EncodedSlash)
+        );
+        assert!(normalize("/%252F", PathRules::STRICT).is_ok());
+    }
+
+    #[test]
+    fn folded_case_keeps_escapes_upper_case() {
+        let folded = PathRules {
+            lower_case: true,
+            ..PathRules::STRICT
+        };
+        let cases = [
+            ("/ADMIN", "/admin"),
+            ("/Admin/Users/", "/admin/users/"),
+            ("/A%C3%A9B", "/a%C3%A9b"),
+            ("/%41", "/a"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize(input, folded).unwrap(), expected, "{input}");
+        }
+        assert!(matches!(normalize("/admin", folded), Ok(Cow::Borrowed(_))));
     }
 
     #[test]
@@ -232,7 +364,7 @@ mod tests {
         for &(input, expected) in NORMAL {
             let once = expected.unwrap_or(input);
             assert!(
-                matches!(normalize(once), Ok(Cow::Borrowed(p)) if p == once),
+                matches!(normalize(once, PathRules::PERMISSIVE), Ok(Cow::Borrowed(p)) if p == once),
                 "{once} (from {input}) is not a fixed point"
             );
         }
@@ -252,11 +384,11 @@ mod tests {
             }
             for path in &next {
                 let path = format!("/{path}");
-                match rebuild(&path) {
+                match rebuild(&path, false) {
                     Ok(rebuilt) => {
-                        assert_eq!(is_normal(path.as_bytes()), rebuilt == path, "{path}")
+                        assert_eq!(is_normal(path.as_bytes(), false), rebuilt == path, "{path}")
                     }
-                    Err(_) => assert!(!is_normal(path.as_bytes()), "{path}"),
+                    Err(_) => assert!(!is_normal(path.as_bytes(), false), "{path}"),
                 }
             }
             paths = next;

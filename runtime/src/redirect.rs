@@ -63,7 +63,12 @@ mod tests {
         if let Some(host) = host {
             builder = builder.header("host", host);
         }
-        let (req, host) = admit(builder.body(()).unwrap(), false, false).unwrap();
+        let (req, host) = admit(
+            builder.body(()).unwrap(),
+            false,
+            crate::admit::Rules::STRICT,
+        )
+        .unwrap();
         let cx = Cx::new(
             "web",
             "127.0.0.1:5555".parse().unwrap(),
@@ -98,7 +103,7 @@ mod tests {
     fn no_host_is_a_bad_request() {
         let mut req = http::Request::get("/").body(()).unwrap();
         *req.version_mut() = http::Version::HTTP_10;
-        let (req, host) = admit(req, false, false).unwrap();
+        let (req, host) = admit(req, false, crate::admit::Rules::STRICT).unwrap();
         let cx = Cx::new(
             "web",
             "127.0.0.1:5555".parse().unwrap(),

@@ -111,6 +111,16 @@ pub struct ListenerLimits {
     /// Whether header names with `_` pass; by default they are dropped, since CGI-style
     /// servers read `X_Real_IP` as `X-Real-IP` (nginx's `underscores_in_headers`).
     pub underscores_in_headers: bool,
+    /// Whether `%2F`, `%5C` and `\` may appear in paths (kept as sent); by default such a
+    /// request gets 400, since nginx and IIS backends read them as separators and a route
+    /// guarding `/admin` would not see `/admin%2Fusers` (Apache's `AllowEncodedSlashes`).
+    pub allow_encoded_slashes: bool,
+    /// Whether `;` may appear in paths; by default such a request gets 400, since Tomcat and
+    /// Spring backends drop path parameters and read `/public/..;/admin` as `/admin`.
+    pub allow_semicolons: bool,
+    /// Whether paths are lower-cased (ASCII) before routing and forwarding, for backends that
+    /// ignore case (IIS): `/ADMIN` then meets the routes of `/admin`.
+    pub case_insensitive_paths: bool,
 }
 impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
@@ -124,6 +134,9 @@ impl ListenerLimits {
         max_connections: 50_000,
         max_streams: 128,
         underscores_in_headers: false,
+        allow_encoded_slashes: false,
+        allow_semicolons: false,
+        case_insensitive_paths: false,
     };
 }
 

@@ -639,10 +639,27 @@ fn listener_spec(listener: &Listener) -> TokenStream {
         let count = number(count);
         overrides.push(quote! { max_streams: #count, });
     }
-    if let Some(allowed) = listener.underscores_in_headers {
-        overrides.push(quote! { underscores_in_headers: #allowed, });
+    let switches = [
+        (
+            listener.underscores_in_headers,
+            quote! { underscores_in_headers },
+        ),
+        (
+            listener.allow_encoded_slashes,
+            quote! { allow_encoded_slashes },
+        ),
+        (listener.allow_semicolons, quote! { allow_semicolons }),
+        (
+            listener.case_insensitive_paths,
+            quote! { case_insensitive_paths },
+        ),
+    ];
+    for (switch, field) in switches {
+        if let Some(on) = switch {
+            overrides.push(quote! { #field: #on, });
+        }
     }
-    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 10);
+    let limits = with_defaults(quote! { ::edge_runtime::ListenerLimits }, &overrides, 13);
     let mode = match listener.mode {
         Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
         Mode::Tcp { idle_timeout } => {

@@ -124,6 +124,12 @@ pub struct Listener {
     pub max_streams: Option<Spanned<u32>>,
     /// `underscores_in_headers on`: header names with `_` pass instead of being dropped.
     pub underscores_in_headers: Option<Spanned<bool>>,
+    /// `allow_encoded_slashes on`: `%2F`, `%5C` and `\` may appear in request paths.
+    pub allow_encoded_slashes: Option<Spanned<bool>>,
+    /// `allow_semicolons on`: `;` may appear in request paths.
+    pub allow_semicolons: Option<Spanned<bool>>,
+    /// `case_insensitive_paths on`: request paths are lower-cased before routing.
+    pub case_insensitive_paths: Option<Spanned<bool>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
     /// `tls { ... }`: terminate TLS on this listener.

@@ -27,7 +27,7 @@ const ITEMS: [&str; 11] = [
     "error_page",
     "via",
 ];
-const LISTENER: [&str; 14] = [
+const LISTENER: [&str; 17] = [
     "bind",
     "mode",
     "max_header_size",
@@ -40,6 +40,9 @@ const LISTENER: [&str; 14] = [
     "max_connections",
     "max_streams",
     "underscores_in_headers",
+    "allow_encoded_slashes",
+    "allow_semicolons",
+    "case_insensitive_paths",
     "idle_timeout",
     "tls",
 ];
@@ -254,6 +257,9 @@ impl Lowering {
             max_connections: None,
             max_streams: None,
             underscores_in_headers: None,
+            allow_encoded_slashes: None,
+            allow_semicolons: None,
+            case_insensitive_paths: None,
             idle_timeout: None,
             tls: None,
         };
@@ -309,10 +315,21 @@ impl Lowering {
                 "max_streams" if self.once(&mut seen, directive) => {
                     listener.max_streams = self.count(directive, 1, 10_000);
                 }
-                "underscores_in_headers" if self.once(&mut seen, directive) => {
-                    if let Some([word]) = self.args(directive, 1, "underscores_in_headers on") {
-                        listener.underscores_in_headers =
-                            self.on_off(word, "underscores_in_headers on");
+                switch @ ("underscores_in_headers"
+                | "allow_encoded_slashes"
+                | "allow_semicolons"
+                | "case_insensitive_paths")
+                    if self.once(&mut seen, directive) =>
+                {
+                    let usage = format!("{switch} on");
+                    if let Some([word]) = self.args(directive, 1, &usage) {
+                        let value = self.on_off(word, &usage);
+                        *match switch {
+                            "underscores_in_headers" => &mut listener.underscores_in_headers,
+                            "allow_encoded_slashes" => &mut listener.allow_encoded_slashes,
+                            "allow_semicolons" => &mut listener.allow_semicolons,
+                            _ => &mut listener.case_insensitive_paths,
+                        } = value;
                     }
                 }
                 "idle_timeout" if self.once(&mut seen, directive) => {
@@ -355,6 +372,18 @@ impl Lowering {
             (
                 "underscores_in_headers",
                 listener.underscores_in_headers.as_ref().map(|s| s.span),
+            ),
+            (
+                "allow_encoded_slashes",
+                listener.allow_encoded_slashes.as_ref().map(|s| s.span),
+            ),
+            (
+                "allow_semicolons",
+                listener.allow_semicolons.as_ref().map(|s| s.span),
+            ),
+            (
+                "case_insensitive_paths",
+                listener.case_insensitive_paths.as_ref().map(|s| s.span),
             ),
         ];
         for (directive, span) in http_only {

@@ -8,5 +8,6 @@ mod body;
 mod deadlines;
 mod headers;
 mod host;
+mod paths;
 mod policies;
 mod upgrade;

@@ -595,7 +595,8 @@ impl Target {
             Some(authority) => crate::host::HostName::parse(authority.as_str()).ok_or_else(bad)?,
             None => crate::host::HostName::EMPTY,
         };
-        let path = crate::normalize::normalize(uri.path()).map_err(|_| bad())?;
+        let rules = crate::normalize::PathRules::PERMISSIVE;
+        let path = crate::normalize::normalize(uri.path(), rules).map_err(|_| bad())?;
         Ok(Target {
             host,
             path: path.into_owned(),
