@@ -226,6 +226,7 @@ fn limiter(algorithm: LimitAlgorithm, rate: Rate, burst: u32, max_keys: u32) -> 
         burst,
         algorithm,
         max_keys,
+        ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
     })))
 }
 

@@ -159,6 +159,13 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     .as_ref()
                     .map_or(model::RATE_LIMIT_MAX_KEYS, |m| m.value),
             );
+            let ipv6_prefix = match &limit.ipv6_prefix {
+                Some(prefix) => {
+                    let prefix = number(prefix.value);
+                    quote! { #prefix }
+                }
+                None => quote! { ::edge_runtime::RateLimitSpec::IPV6_PREFIX },
+            };
             (
                 "RateLimit",
                 quote! {
@@ -167,6 +174,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     burst: #burst,
                     algorithm: #algorithm,
                     max_keys: #max_keys,
+                    ipv6_prefix: #ipv6_prefix,
                 },
                 false,
             )

@@ -126,7 +126,8 @@ pub struct BasicAuth {
     pub consumer_header: Option<Spanned<String>>,
 }
 
-/// `rate_limit { key K  rate N/s  burst N  algorithm token_bucket|gcra  max_keys N }`
+/// `rate_limit { key K  rate N/s  burst N  algorithm token_bucket|gcra  max_keys N
+/// ipv6_prefix N }`
 #[derive(Clone, Debug)]
 pub struct RateLimit {
     pub key: LimitKey,
@@ -134,6 +135,8 @@ pub struct RateLimit {
     pub burst: Option<Spanned<u32>>,
     pub algorithm: LimitAlgorithm,
     pub max_keys: Option<Spanned<u32>>,
+    /// How many leading bits of an IPv6 client address make its key (1 to 128).
+    pub ipv6_prefix: Option<Spanned<u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

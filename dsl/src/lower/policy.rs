@@ -25,7 +25,14 @@ const JWT: [&str; 8] = [
 ];
 const API_KEY: [&str; 4] = ["keys", "header", "query", "consumer_header"];
 const BASIC_AUTH: [&str; 3] = ["htpasswd", "realm", "consumer_header"];
-const RATE_LIMIT: [&str; 5] = ["key", "rate", "burst", "algorithm", "max_keys"];
+const RATE_LIMIT: [&str; 6] = [
+    "key",
+    "rate",
+    "burst",
+    "algorithm",
+    "max_keys",
+    "ipv6_prefix",
+];
 const LIMIT_KEYS: [&str; 5] = [
     "client_ip",
     "header(\"NAME\")",
@@ -394,6 +401,7 @@ impl Lowering {
         let mut burst = None;
         let mut algorithm = LimitAlgorithm::TokenBucket;
         let mut max_keys = None;
+        let mut ipv6_prefix = None;
         for directive in directives {
             let directive_name = directive.name.value.as_str();
             if RATE_LIMIT.contains(&directive_name) && !self.once(&mut seen, directive) {
@@ -427,6 +435,7 @@ impl Lowering {
                     }
                 }
                 "max_keys" => max_keys = self.count(directive, 1, 100_000_000),
+                "ipv6_prefix" => ipv6_prefix = self.count(directive, 1, 128),
                 _ => self.unknown(directive, "in a rate_limit policy", &RATE_LIMIT),
             }
         }
@@ -440,6 +449,7 @@ impl Lowering {
             burst,
             algorithm,
             max_keys,
+            ipv6_prefix,
         })
     }
 

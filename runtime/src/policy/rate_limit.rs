@@ -12,10 +12,14 @@
 //!   time (TAT) per key. A request at `now` passes when `max(TAT, now) - now ≤ (burst - 1) · T`
 //!   and then moves TAT on by `T`, so `burst` requests pass at once from idle.
 //!
-//! A key is the client's IP (an IPv4-mapped IPv6 address counts as the IPv4 address), a
-//! header's value, a claim of the verified token (a string or a number), the consumer, or one
-//! key for the whole route. When the header, claim or consumer is absent (or empty), the
-//! client's IP is the key instead, so unauthenticated callers are still limited one by one.
+//! A key is the client's IP (an IPv4-mapped IPv6 address counts as the IPv4 address; an IPv6
+//! client counts by its network, a /64 unless `ipv6_prefix` says otherwise, since one
+//! subscriber holds a whole /64 and could otherwise take a new key per request), a header's
+//! value, a claim of the verified token (a string or a number), the consumer, or one key for
+//! the whole route. When the header, claim or consumer is absent (or empty), the client's IP
+//! is the key instead, so unauthenticated callers are still limited one by one. A text key is
+//! kept as a 128-bit digest (two keyed hashes with seeds drawn at start-up), so a key costs
+//! the same few bytes whatever the length of the header a client sends.
 //!
 //! State is shared by every worker: a power-of-two number of shards (up to 32, at most
 //! `max_keys`), each a map behind its own mutex, picked by the key's hash; a lookup holds one
@@ -26,7 +30,9 @@
 //! soonest are forgotten down to three quarters (found by sampling 32 keys). Those are the
 //! keys forgetting forgives least: a one-off key seen a moment ago goes before a busy key
 //! last seen a little earlier, where least-recently-seen would do the opposite. This costs
-//! two passes over one shard once per quarter-shard of new keys.
+//! two passes over one shard once per quarter-shard of new keys. Keys whose bucket is full
+//! again are also swept from a shard once a minute at most, when a request meets it, so idle
+//! keys leave with time and not only under pressure.
 //!
 //! The answers to requests the policy counted carry `RateLimit-Limit` (the burst),
 //! `RateLimit-Remaining` (requests that would pass right now) and `RateLimit-Reset` (seconds
@@ -64,6 +70,14 @@ pub struct RateLimitSpec {
     pub algorithm: LimitAlgorithm,
     /// The most keys tracked at once; 0 counts as 1.
     pub max_keys: u32,
+    /// How many leading bits of an IPv6 client address make its key (1 to 128; 64 by
+    /// default, one subscriber's network).
+    pub ipv6_prefix: u8,
+}
+
+impl RateLimitSpec {
+    /// The IPv6 prefix length clients are keyed by when the config does not say.
+    pub const IPV6_PREFIX: u8 = 64;
 }
 
 /// What a bucket is for. `Header`, `Claim` and `Consumer` fall back to the client's IP when
@@ -100,6 +114,8 @@ pub enum LimitAlgorithm {
 pub struct RateLimit {
     spec: &'static RateLimitSpec,
     limiter: Limiter,
+    /// The two keyed hashes a text key is kept as.
+    digests: [ahash::RandomState; 2],
     /// `RateLimit-Limit`, the burst.
     limit: HeaderValue,
     numbers: Numbers,
@@ -147,6 +163,7 @@ impl RateLimit {
         RateLimit {
             spec,
             limiter,
+            digests: [ahash::RandomState::new(), ahash::RandomState::new()],
             limit: HeaderValue::from(burst),
             numbers: Numbers::new(burst.max(params.capacity.div_ceil(SECOND))),
         }
@@ -180,28 +197,31 @@ impl RateLimit {
     }
 
     fn key(&self, req: &Request, cx: &Cx) -> Key {
-        let text: Option<Box<[u8]>> = match &self.spec.key {
+        let digest = match &self.spec.key {
             LimitKey::Route => return Key::Route,
             LimitKey::ClientIp => None,
             LimitKey::Header(name) => req
                 .headers()
                 .get(name)
-                .map(|value| Box::from(value.as_bytes())),
+                .and_then(|value| self.digest(value.as_bytes())),
             LimitKey::Claim(claim) => Caller::of(req)
                 .and_then(|caller| caller.claims.as_ref())
                 .and_then(|claims| match claims.get(*claim)? {
-                    serde_json::Value::String(s) => Some(Box::from(s.as_bytes())),
-                    serde_json::Value::Number(n) => Some(n.to_string().into_bytes().into()),
+                    serde_json::Value::String(s) => self.digest(s.as_bytes()),
+                    serde_json::Value::Number(n) => self.digest(n.to_string().as_bytes()),
                     _ => None,
                 }),
             LimitKey::Consumer => Caller::of(req)
                 .and_then(|caller| caller.consumer.as_deref())
-                .map(|consumer| Box::from(consumer.as_bytes())),
+                .and_then(|consumer| self.digest(consumer.as_bytes())),
         };
-        match text {
-            Some(text) if !text.is_empty() => Key::Text(text),
-            _ => Key::Ip(cx.client().ip().to_canonical()),
-        }
+        digest.unwrap_or_else(|| Key::Ip(network(cx.client().ip(), self.spec.ipv6_prefix)))
+    }
+
+    /// The key of a text value; `None` for an empty one.
+    fn digest(&self, text: &[u8]) -> Option<Key> {
+        let [first, second] = &self.digests;
+        (!text.is_empty()).then(|| Key::Digest([first.hash_one(text), second.hash_one(text)]))
     }
 
     fn stamp(&self, quota: Quota, headers: &mut HeaderMap) {
@@ -250,13 +270,32 @@ impl Numbers {
     }
 }
 
-/// What a bucket is for, as stored: an IP address needs no allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a bucket is for, as stored: a fixed size, so no key allocates and every key costs the
+/// same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
+    /// An IPv4 address, or an IPv6 network.
     Ip(IpAddr),
-    Text(Box<[u8]>),
+    /// A text value's two keyed hashes.
+    Digest([u64; 2]),
     Route,
 }
+
+/// The address a client is keyed by: IPv4 as is (IPv4-mapped IPv6 included), IPv6 cut to its
+/// first `prefix` bits.
+fn network(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(prefix.clamp(1, 128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
+/// How often a shard forgets the keys whose bucket is full again, at most.
+const SWEEP_EVERY: Nanos = 60 * SECOND;
 
 /// The bucket's shape in nanoseconds.
 #[derive(Debug, Clone, Copy)]
@@ -394,7 +433,11 @@ impl Limiter {
     }
 }
 
-type Shard<S> = HashMap<Key, S, ahash::RandomState>;
+/// One shard's keys, and when its idle keys were last swept.
+struct Shard<S> {
+    keys: HashMap<Key, S, ahash::RandomState>,
+    swept_at: Nanos,
+}
 
 /// The buckets of every key, sharded.
 struct Table<A: Algorithm> {
@@ -414,7 +457,12 @@ impl<A: Algorithm> Table<A> {
             params,
             hasher: ahash::RandomState::new(),
             shards: (0..shards)
-                .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        keys: HashMap::with_hasher(ahash::RandomState::new()),
+                        swept_at: clock::now(),
+                    })
+                })
                 .collect(),
             per_shard: usize::try_from(max_keys / shards)
                 .unwrap_or(usize::MAX)
@@ -423,10 +471,19 @@ impl<A: Algorithm> Table<A> {
     }
 
     fn take(&self, key: Key, now: Nanos) -> Decision {
-        let index = self.hasher.hash_one(&key) as usize & (self.shards.len() - 1);
-        let mut shard = self.shards[index]
+        let index = self.hasher.hash_one(key) as usize & (self.shards.len() - 1);
+        let mut guard = self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let shard = &mut *guard;
+        if now.saturating_sub(shard.swept_at) >= SWEEP_EVERY {
+            shard.swept_at = now;
+            let params = &self.params;
+            shard
+                .keys
+                .retain(|_, state| A::full_at(params, state) > now);
+        }
+        let shard = &mut shard.keys;
         let full = shard.len() >= self.per_shard;
         let entry = match shard.entry(key) {
             Entry::Occupied(mut entry) => return A::take(&self.params, entry.get_mut(), now),
@@ -436,7 +493,7 @@ impl<A: Algorithm> Table<A> {
         let decision = A::take(&self.params, &mut state, now);
         if full {
             let key = entry.into_key();
-            self.evict(&mut shard, now);
+            self.evict(shard, now);
             shard.insert(key, state);
         } else {
             entry.insert(state);
@@ -446,7 +503,7 @@ impl<A: Algorithm> Table<A> {
 
     /// Makes room in a full shard: forgets the keys whose bucket is full, then, if less than
     /// a quarter of the shard is free, the keys closest to a full bucket.
-    fn evict(&self, shard: &mut Shard<A::State>, now: Nanos) {
+    fn evict(&self, shard: &mut HashMap<Key, A::State, ahash::RandomState>, now: Nanos) {
         const SAMPLES: usize = 32;
         let keep = self.per_shard - (self.per_shard / 4).max(1);
         let stride = (shard.len() / SAMPLES).max(1);
@@ -487,7 +544,10 @@ impl<A: Algorithm> Table<A> {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                shard.keys.len()
+            })
             .sum()
     }
 }
@@ -513,6 +573,7 @@ mod tests {
             burst: 10,
             algorithm,
             max_keys,
+            ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
         }))
     }
 
@@ -634,6 +695,7 @@ mod tests {
             burst: 2,
             algorithm: LimitAlgorithm::TokenBucket,
             max_keys: 1,
+            ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
         }));
         let limit = RateLimit::new(spec);
         let (req, cx) = (request(), cx("192.0.2.7:4000"));
@@ -659,14 +721,26 @@ mod tests {
         );
         let mapped = cx("[::ffff:192.0.2.7]:1");
         assert_eq!(header.key(&req, &mapped), header.key(&req, &v4));
+        // An IPv6 client counts by its /64: another address of the network is the same key.
         let v6 = cx("[2001:db8::1]:1");
         assert_eq!(
             header.key(&req, &v6),
-            Key::Ip(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)))
+            Key::Ip(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0)))
+        );
+        let same_network = cx("[2001:db8::ffff:1:2:3]:1");
+        assert_eq!(header.key(&req, &same_network), header.key(&req, &v6));
+        assert_ne!(
+            header.key(&req, &cx("[2001:db8:0:1::1]:1")),
+            header.key(&req, &v6)
         );
         req.headers_mut()
             .insert("x-api-key", HeaderValue::from_static("k1"));
-        assert_eq!(header.key(&req, &v4), Key::Text(Box::from(&b"k1"[..])));
+        let k1 = header.key(&req, &v4);
+        assert!(matches!(k1, Key::Digest(_)));
+        assert_eq!(header.key(&req, &v6), k1);
+        req.headers_mut()
+            .insert("x-api-key", HeaderValue::from_static("k2"));
+        assert_ne!(header.key(&req, &v4), k1);
 
         let claim = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Claim("tier"), 100));
         let consumer = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Consumer, 100));
@@ -678,8 +752,46 @@ mod tests {
             consumer: Some("alice".into()),
             claims: Some(claims),
         });
-        assert_eq!(claim.key(&req, &v4), Key::Text(Box::from(&b"3"[..])));
-        assert_eq!(consumer.key(&req, &v4), Key::Text(Box::from(&b"alice"[..])));
+        assert_eq!(claim.key(&req, &v4), claim.digest(b"3").unwrap());
+        assert_eq!(consumer.key(&req, &v4), consumer.digest(b"alice").unwrap());
+    }
+
+    #[test]
+    fn ipv6_networks_follow_the_prefix() {
+        let ip: IpAddr = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff".parse().unwrap();
+        let cases = [
+            (128, "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"),
+            (64, "2001:db8:aaaa:bbbb::"),
+            (48, "2001:db8:aaaa::"),
+            (1, "::"),
+            (0, "::"),
+        ];
+        for (prefix, expected) in cases {
+            assert_eq!(network(ip, prefix).to_string(), expected, "/{prefix}");
+        }
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(network(v4, 64), v4);
+    }
+
+    #[test]
+    fn idle_keys_are_swept_with_time() {
+        let limit = RateLimit::new(spec(
+            LimitAlgorithm::TokenBucket,
+            LimitKey::ClientIp,
+            10_000,
+        ));
+        let start = clock::now();
+        for n in 0..1000 {
+            assert!(limit.limiter.take(ip(n), start).allowed);
+        }
+        assert_eq!(limit.limiter.len(), 1000);
+        // A minute later every bucket is full again: each shard a request meets forgets its
+        // idle keys (a thousand new keys meet all 32 shards).
+        let later = start + SWEEP_EVERY + 1;
+        for n in 1000..2000 {
+            assert!(limit.limiter.take(ip(n), later).allowed);
+        }
+        assert_eq!(limit.limiter.len(), 1000);
     }
 
     /// Sends one request from each of `keys` distinct IPs: the first half at one instant (none
