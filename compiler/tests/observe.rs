@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::{build_and_start, Backends, HttpClient};
 
-fn config(backends: &Backends, log: &str) -> String {
+fn config(backends: &Backends, log: &str, keys: &str) -> String {
     let server = backends.addrs[0];
     format!(
         r#"
@@ -49,6 +49,18 @@ route hello {{
     on api
     path = /hello
     respond 200 "hello\n"
+}}
+
+policy partners = api_key {{
+    keys "{keys}"
+    query "api_key"
+}}
+
+route partners {{
+    on api
+    path /partners
+    use partners
+    forward users_service
 }}
 "#
     )
@@ -91,8 +103,15 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
     let mut backends = Backends::start(1);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    let (_config_dir, proxy) =
-        build_and_start("observe", &config(&backends, log.to_str().unwrap()), 1);
+    let keys = dir.path().join("keys.txt");
+    // The SHA-256 of `k3y-0f-alice`.
+    std::fs::write(
+        &keys,
+        "alice sha256:51d55dec8a02eecc8f3b27704fe0dd581ba0f4a733ac2fca1560735b29494e6b\n",
+    )
+    .unwrap();
+    let config = config(&backends, log.to_str().unwrap(), keys.to_str().unwrap());
+    let (_config_dir, proxy) = build_and_start("observe", &config, 1);
     let admin = format!("http://{}", proxy.admin.expect("an admin line"));
     let base = format!("http://{}", proxy.addr("api"));
     let client = HttpClient::new();
@@ -107,6 +126,11 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
     }
     assert_eq!(client.get(&format!("{base}/hello")).status, 200);
     assert_eq!(client.get(&format!("{base}/nowhere")).status, 404);
+    // API keys in the query, right and wrong, never reach the access log.
+    let keyed = client.get(&format!("{base}/partners?x=1&api_key=k3y-0f-alice"));
+    assert_eq!(keyed.status, 200);
+    let guessed = client.get(&format!("{base}/partners?api_key=wrong-secret&y=2"));
+    assert_eq!(guessed.status, 401);
 
     let metrics = client.get(&format!("{admin}/metrics"));
     assert_eq!(metrics.status, 200);
@@ -137,9 +161,10 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
         1.0
     );
     let server = format!(r#"pool="users_service",server="{}""#, backends.addrs[0]);
+    // The users route's 100, and the request with the right API key.
     assert_eq!(
         series[&format!("edge_upstream_requests_total{{{server}}}")],
-        100.0
+        101.0
     );
     assert_eq!(series[&format!("edge_upstream_up{{{server}}}")], 1.0);
     assert!(series[r#"edge_connections_total{listener="api"}"#] >= 1.0);
@@ -168,7 +193,7 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
     assert_eq!(status["pools"][0]["servers"][0]["up"], false);
 
     // One access-log line per request, with every field.
-    let expected = 102;
+    let expected = 104;
     let deadline = Instant::now() + Duration::from_secs(10);
     let lines = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -198,11 +223,24 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
         assert!(first.get(field).is_some(), "no `{field}` in {first}");
     }
     assert_eq!(first["path"], "/users/0");
+    for secret in ["k3y-0f-alice", "wrong-secret"] {
+        assert!(
+            !lines.iter().any(|line| line.contains(secret)),
+            "an API key reached the access log"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|line| line.contains(r#""path":"/partners?x=1""#)));
+    assert!(lines
+        .iter()
+        .any(|line| line.contains(r#""path":"/partners?y=2""#)));
     assert_eq!(first["route"], "users");
     assert_eq!(first["upstream"], backends.addrs[0].to_string());
     assert_eq!(first["upstream_status"], 200);
     assert!(first["bytes_out"].as_u64().unwrap() > 0);
-    let last: serde_json::Value = serde_json::from_str(&lines[expected - 1]).unwrap();
-    assert_eq!(last["status"], 404);
-    assert_eq!(last["route"], serde_json::Value::Null);
+    // The 404 came before the two requests with API keys.
+    let missed: serde_json::Value = serde_json::from_str(&lines[expected - 3]).unwrap();
+    assert_eq!(missed["status"], 404);
+    assert_eq!(missed["route"], serde_json::Value::Null);
 }

@@ -28,6 +28,9 @@ pub struct Cx {
     route: AtomicU32,
     /// The last server tried, and its answer's status if it gave one.
     upstream: Mutex<Option<(Upstream, Option<u16>)>>,
+    /// The target the access log shows instead of the one received, when a policy took a
+    /// secret out of it (an API key in the query).
+    logged_target: Mutex<Option<Box<str>>>,
 }
 
 impl Cx {
@@ -46,6 +49,7 @@ impl Cx {
             tls,
             route: AtomicU32::new(NO_ROUTE),
             upstream: Mutex::new(None),
+            logged_target: Mutex::new(None),
         }
     }
 
@@ -66,6 +70,19 @@ impl Cx {
 
     pub(crate) fn upstream(&self) -> Option<(Upstream, Option<u16>)> {
         *self.upstream.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Has the access log show `target` (a path and query without a secret) for this request.
+    pub(crate) fn log_target(&self, target: &str) {
+        *self.logged_target.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.into());
+    }
+
+    /// The target set with [`Cx::log_target`], if any.
+    pub(crate) fn logged_target(&self) -> Option<Box<str>> {
+        self.logged_target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// A context for a request from `client` to `host` (`host[:port]`, checked and lower-cased

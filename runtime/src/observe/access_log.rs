@@ -3,8 +3,9 @@
 //! Lines are formatted and written by a thread of their own, fed through a bounded channel:
 //! a request only moves its record into the channel, never waits for the disk, and never wakes
 //! the writer, which writes what has arrived every 100 ms in one write. When the
-//! writer falls behind and the channel is full, the record is dropped and counted
-//! (`edge_access_log_dropped_total`). SIGUSR1 reopens the file (after logrotate moved it).
+//! writer falls behind and the channel is full, or the records waiting hold more than
+//! [`MAX_QUEUED_BYTES`], the record is dropped and counted (`edge_access_log_dropped_total`).
+//! SIGUSR1 reopens the file (after logrotate moved it).
 
 use std::{
     fmt,
@@ -12,8 +13,9 @@ use std::{
     io::{self, BufWriter, Write},
     net::IpAddr,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
+        Arc,
     },
     time::{Duration, SystemTime},
 };
@@ -26,6 +28,11 @@ use crate::spec::Upstream;
 
 /// Records waiting for the writer; past this, records are dropped.
 const CAPACITY: usize = 64 * 1024;
+
+/// Bytes the records waiting for the writer may hold (their texts and a fixed part each); past
+/// this, records are dropped, so clients sending long targets and headers cannot grow the
+/// queue past it.
+const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 /// How often the writer writes what has arrived (nginx's `flush=`, Envoy's file flush
 /// interval): lines reach the file at most this late.
@@ -45,6 +52,19 @@ pub enum LogFormat {
     Json,
     /// Apache/nginx combined, followed by duration, request id, route, upstream and its status.
     Combined,
+}
+
+impl Record {
+    /// What the record holds in memory, roughly: its texts and a fixed part.
+    pub(crate) fn weight(&self) -> usize {
+        let text = |value: &Option<HeaderValue>| value.as_ref().map_or(0, HeaderValue::len);
+        std::mem::size_of::<Pending>()
+            + self.host.len()
+            + self.target.len()
+            + text(&self.request_id)
+            + text(&self.referer)
+            + text(&self.user_agent)
+    }
 }
 
 /// What is known of a request once its answer has been sent.
@@ -78,6 +98,8 @@ enum Message {
 pub(crate) struct AccessLog {
     sender: SyncSender<Message>,
     dropped: AtomicU64,
+    /// Bytes held by the records in the channel ([`Record::weight`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl AccessLog {
@@ -85,20 +107,30 @@ impl AccessLog {
     pub(crate) fn start(spec: AccessLogSpec) -> io::Result<AccessLog> {
         let out = Output::open(spec.path)?;
         let (sender, receiver) = mpsc::sync_channel(CAPACITY);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let written = Arc::clone(&queued);
         std::thread::Builder::new()
             .name("edge-access-log".to_owned())
-            .spawn(move || write_lines(receiver, out, spec.format))?;
+            .spawn(move || write_lines(receiver, out, spec.format, &written))?;
         Ok(AccessLog {
             sender,
             dropped: AtomicU64::new(0),
+            queued,
         })
     }
 
     /// Hands a finished record to the writer; never blocks.
     pub(crate) fn log(&self, entry: Box<Pending>) {
+        let weight = entry.record().weight();
+        if self.queued.fetch_add(weight, Ordering::Relaxed) + weight > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match self.sender.try_send(Message::Line(entry)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(weight, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -168,7 +200,12 @@ fn append(path: &str) -> io::Result<File> {
 /// It polls rather than waiting on the channel, so a request's send never has a sleeping
 /// receiver to wake: no system call on the request path (waking it per line cost two `futex`
 /// calls per request, and one `write` per line).
-fn write_lines(receiver: Receiver<Message>, mut out: Output, format: LogFormat) {
+fn write_lines(
+    receiver: Receiver<Message>,
+    mut out: Output,
+    format: LogFormat,
+    queued: &AtomicUsize,
+) {
     let mut line = Vec::with_capacity(512);
     loop {
         let mut wrote = false;
@@ -184,6 +221,7 @@ fn write_lines(receiver: Receiver<Message>, mut out: Output, format: LogFormat) 
             match message {
                 Message::Line(entry) => {
                     let record = entry.record();
+                    queued.fetch_sub(record.weight(), Ordering::Relaxed);
                     line.clear();
                     match format {
                         LogFormat::Json => json(record, &mut line),
@@ -415,6 +453,41 @@ mod tests {
             String::from_utf8(line).unwrap(),
             "127.0.0.1 - - [27/Nov/2026:23:00:00 +0000] \"GET /users/1?x=\\\"y\\\" HTTP/1.1\" 200 42 \"-\" \"curl/8\" 0.012 \"abc\" users 127.0.0.1:9101 200"
         );
+    }
+
+    /// Records holding long targets fill the queue's byte budget long before its count: past
+    /// it they are dropped and counted, and the budget comes back as the writer drains.
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path: &'static str = Box::leak(
+            dir.path()
+                .join("access.log")
+                .display()
+                .to_string()
+                .into_boxed_str(),
+        );
+        let log = AccessLog::start(AccessLogSpec {
+            format: LogFormat::Combined,
+            path: Some(path),
+        })
+        .unwrap();
+        let long = "/".repeat(1024 * 1024);
+        for _ in 0..64 {
+            let mut record = record();
+            record.target = long.as_str().into();
+            log.log(Pending::finished(record));
+        }
+        assert!(log.dropped() > 0, "64 MiB of records were all queued");
+        assert!(log.queued.load(Ordering::Relaxed) <= MAX_QUEUED_BYTES);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while log.queued.load(Ordering::Relaxed) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queue never drained"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]

@@ -59,8 +59,10 @@ impl Pending {
                 route: None,
                 upstream: None,
                 request_id,
-                referer: headers.get(REFERER).cloned(),
-                user_agent: headers.get(USER_AGENT).cloned(),
+                // Copied: a value parsed by hyper shares the connection's whole read buffer,
+                // which a record waiting in the log's queue would otherwise keep alive.
+                referer: headers.get(REFERER).map(owned),
+                user_agent: headers.get(USER_AGENT).map(owned),
             },
             started: started.0,
             bytes_in,
@@ -116,7 +118,18 @@ impl Pending {
         self.record.status = status;
         self.record.route = route;
         self.record.upstream = cx.and_then(Cx::upstream);
+        if let Some(target) = cx.and_then(Cx::logged_target) {
+            self.record.target = target;
+        }
     }
+}
+
+/// `value` in memory of its own.
+fn owned(value: &http::HeaderValue) -> http::HeaderValue {
+    let mut copy = http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+        .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 /// The body sent to the client.

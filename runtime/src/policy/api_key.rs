@@ -84,10 +84,14 @@ impl ApiKey {
         Ok(ApiKey { spec, consumers })
     }
 
-    fn check(&self, req: &mut Request) -> Result<(), Refusal> {
+    fn check(&self, req: &mut Request, cx: &Cx) -> Result<(), Refusal> {
         let Presented::Key { hash, stripped } = self.presented(req) else {
             return Err(Refusal::NoKey);
         };
+        if let Some(rest) = &stripped {
+            // The key never reaches the access log, valid or not.
+            cx.log_target(rest);
+        }
         let consumer = self.consumers.get(&hash).ok_or(Refusal::UnknownKey)?;
         match stripped {
             Some(rest) => *req.uri_mut() = without_key(req.uri(), rest).ok_or(Refusal::BadUri)?,
@@ -129,9 +133,9 @@ impl Policy for ApiKey {
     fn request(
         &self,
         req: &mut Request,
-        _cx: &Cx,
+        cx: &Cx,
     ) -> impl Future<Output = Result<(), Response>> + Send {
-        std::future::ready(self.check(req).map_err(|refusal| {
+        std::future::ready(self.check(req, cx).map_err(|refusal| {
             tracing::debug!(policy = self.spec.name, ?refusal, "request refused");
             match refusal {
                 Refusal::NoKey => unauthorized("401 Unauthorized: no API key\n", CHALLENGE),

@@ -600,9 +600,7 @@ mod tests {
 
     /// How many of `n` requests of one key at `now` pass.
     fn passed<A: Algorithm>(table: &Table<A>, key: &Key, n: usize, now: Nanos) -> usize {
-        (0..n)
-            .filter(|_| table.take(*key, now).allowed)
-            .count()
+        (0..n).filter(|_| table.take(*key, now).allowed).count()
     }
 
     fn burst_then_rate<A: Algorithm>() {
