@@ -318,11 +318,13 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     }
 
     let admin = config.admin.as_ref().map(|admin| {
-        admin
+        let bind = admin
             .value
             .bind
             .as_ref()
-            .map_or(model::ADMIN_BIND, |b| b.value)
+            .map_or(model::ADMIN_BIND, |b| b.value);
+        let token_env = admin.value.token_env.as_ref().map(|t| t.value.clone());
+        (bind, token_env)
     });
     let access_log = config.access_log.as_ref().map(|log| {
         let path = log.value.path.as_ref().map(|path| {

@@ -14,8 +14,8 @@ pub struct Model {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub policies: Vec<Policy>,
-    /// The admin listener's address.
-    pub admin: Option<SocketAddr>,
+    /// The admin listener's address, and the variable holding its token.
+    pub admin: Option<(SocketAddr, Option<String>)>,
     /// The access log's format and file (absolute; `None`: stdout).
     pub access_log: Option<(LogFormat, Option<String>)>,
     pub request_id: RequestId,

@@ -145,6 +145,7 @@ fn the_cache_spares_the_backend_and_keeps_variants_apart() {
 
     // A purge over the admin listener forgets a URL, whatever its variants.
     let purge = hyper::Request::post(format!("{admin}/cache/purge"))
+        .header("content-type", "text/uri-list")
         .body(Full::new(Bytes::from(format!("{base}/fresh\n"))))
         .unwrap();
     let purged = client.send(purge);

@@ -83,6 +83,24 @@ pub fn bind_address(arg: &Arg) -> Read<SocketAddr> {
     })
 }
 
+/// The name of an environment variable that holds a secret (never the secret itself):
+/// letters, digits and `_`, not starting with a digit, as `EDGE_ADMIN_TOKEN`.
+pub fn env_name(arg: &Arg) -> Read<String> {
+    let text = &arg.text;
+    let valid = !text.is_empty()
+        && !text.starts_with(|c: char| c.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(bad(
+            arg,
+            "environment variable name",
+            "name the variable that holds the secret, as `EDGE_ADMIN_TOKEN`; the secret itself \
+             never goes in the config",
+        ));
+    }
+    Ok(Spanned::new(text.clone(), arg.span))
+}
+
 /// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`, and whether it was
 /// written with `https://` (`https://users.internal:8443`, or without a port for 443), which
 /// makes it a TLS server.

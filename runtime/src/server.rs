@@ -263,6 +263,17 @@ pub fn run<G: Gateway>(
         eprintln!("edge: cannot open the access log: {error}");
         return ExitCode::FAILURE;
     }
+    let admin_token = match site
+        .admin
+        .and_then(|admin| admin.token_env)
+        .map(admin_token)
+    {
+        Some(Err(error)) => {
+            eprintln!("edge: {error}");
+            return ExitCode::FAILURE;
+        }
+        token => token.and_then(Result::ok),
+    };
     let handoff_path = handoff::configured();
     let (predecessor, mut inherited) = take_over(handoff_path.as_deref());
     let admin = site.admin.map(|admin| match inherited.admin(admin.bind) {
@@ -405,7 +416,7 @@ pub fn run<G: Gateway>(
             let admin_stop = wait(stopped.clone());
             let admin = async move {
                 match admin.map(adopt) {
-                    Some(Ok(admin)) => observe::serve_admin(admin, admin_stop).await,
+                    Some(Ok(admin)) => observe::serve_admin(admin, admin_token, admin_stop).await,
                     Some(Err(error)) => {
                         tracing::error!(%error, "cannot serve the admin listener");
                     }
@@ -581,6 +592,16 @@ async fn reopen_on_user1(mut user1: tokio::signal::unix::Signal, stop: impl Futu
                 }
             }
         }
+    }
+}
+
+/// The admin token from the environment variable `name`; unset or empty stops the start.
+fn admin_token(name: &'static str) -> Result<Arc<str>, String> {
+    match std::env::var(name) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().into()),
+        _ => Err(format!(
+            "the admin listener's token variable {name} is not set (admin {{ token_env }})"
+        )),
     }
 }
 

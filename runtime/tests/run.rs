@@ -82,6 +82,17 @@ fn child() {
         let code = edge_runtime::run(site(listeners), || Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
+    if mode == "admin" {
+        let site = Box::leak(Box::new(edge_runtime::Site {
+            admin: Some(edge_runtime::AdminSpec {
+                bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                token_env: Some("EDGE_TEST_ADMIN_TOKEN"),
+            }),
+            ..*site(LISTENERS)
+        }));
+        let code = edge_runtime::run(site, || Ok(Edge));
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    }
     let listeners = match mode.strip_prefix("taken:") {
         None => LISTENERS,
         Some(port) => Box::leak(Box::new([(
@@ -114,8 +125,13 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
 }
 
 fn spawn_child(mode: &str) -> Child {
+    spawn_child_with(mode, &[])
+}
+
+fn spawn_child_with(mode: &str, env: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .envs(env.iter().copied())
         .env("EDGE_RUN_CHILD", mode)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -214,6 +230,92 @@ fn a_second_copy_on_a_served_address_is_a_start_up_error() {
     );
     signal(&first, "TERM");
     assert_eq!(wait(&mut first), Some(0));
+}
+
+/// One request on a fresh connection to `addr`, read to its end.
+fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// The admin listener with `token_env`: every request but the probes needs the bearer token,
+/// a purge needs `Content-Type: text/uri-list` (which no page can send cross-site without a
+/// preflight), and a connection that sends no head is closed. Without the variable set, the
+/// proxy does not start.
+#[test]
+fn the_admin_listener_needs_its_token_and_a_purge_its_media_type() {
+    let mut unset = spawn_child("admin");
+    let stderr = lines(unset.stderr.take().unwrap());
+    assert_eq!(wait(&mut unset), Some(1));
+    let errors: Vec<String> = std::iter::from_fn(|| stderr.recv_timeout(PATIENCE).ok()).collect();
+    assert!(
+        errors
+            .iter()
+            .any(|line| line.contains("EDGE_TEST_ADMIN_TOKEN")),
+        "{errors:?}"
+    );
+
+    let mut child = spawn_child_with("admin", &[("EDGE_TEST_ADMIN_TOKEN", "s3cret")]);
+    let stdout = lines(child.stdout.take().unwrap());
+    let admin: SocketAddr = loop {
+        let line = stdout.recv_timeout(PATIENCE).expect("an admin line");
+        if let Some((_, url)) = line.split_once("admin http://") {
+            break url.parse().unwrap();
+        }
+    };
+    let get = |path: &str, token: &str| {
+        exchange(
+            admin,
+            &format!("GET {path} HTTP/1.1\r\nHost: a\r\n{token}Connection: close\r\n\r\n"),
+        )
+    };
+    let bearer = "Authorization: Bearer s3cret\r\n";
+    assert!(get("/metrics", "").starts_with("HTTP/1.1 401"));
+    assert!(get("/metrics", "Authorization: Bearer s3cre7\r\n").starts_with("HTTP/1.1 401"));
+    assert!(get("/status", "").starts_with("HTTP/1.1 401"));
+    assert!(get("/metrics", bearer).starts_with("HTTP/1.1 200"));
+    assert!(get("/healthz", "").starts_with("HTTP/1.1 200"));
+    assert!(get("/ready", "").starts_with("HTTP/1.1 200"));
+
+    let purge = |content_type: &str| {
+        let body = "http://example.com/\n";
+        exchange(
+            admin,
+            &format!(
+                "POST /cache/purge HTTP/1.1\r\nHost: a\r\n{bearer}Content-Type: {content_type}\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    for simple in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ] {
+        assert!(purge(simple).starts_with("HTTP/1.1 415"), "{simple}");
+    }
+    let purged = purge("text/uri-list");
+    assert!(purged.starts_with("HTTP/1.1 200"), "{purged}");
+
+    // A connection that never sends its head is closed (within the admin's 10 s).
+    let mut silent = TcpStream::connect(admin).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    silent.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    let mut rest = Vec::new();
+    assert!(
+        silent.read_to_end(&mut rest).is_ok(),
+        "still open after 20 s"
+    );
+
+    signal(&child, "TERM");
+    assert_eq!(wait(&mut child), Some(0));
 }
 
 /// A CA and the leaf certificates it issues for `localhost`, as PEM.

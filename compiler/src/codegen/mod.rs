@@ -208,9 +208,10 @@ fn module(model: &Model) -> TokenStream {
         (quote! { _req }, quote! { _cx })
     };
 
-    let admin = option(model.admin.map(|bind| {
-        let bind = socket_addr(bind);
-        quote! { ::edge_runtime::AdminSpec { bind: #bind } }
+    let admin = option(model.admin.as_ref().map(|(bind, token_env)| {
+        let bind = socket_addr(*bind);
+        let token_env = option(token_env.as_ref().map(|name| quote! { #name }));
+        quote! { ::edge_runtime::AdminSpec { bind: #bind, token_env: #token_env } }
     }));
     let access_log = option(model.access_log.as_ref().map(|(format, path)| {
         let format = match format {

@@ -44,6 +44,8 @@ pub struct ErrorPage {
 pub struct Admin {
     /// `None`: the default, 127.0.0.1:9900.
     pub bind: Option<Spanned<SocketAddr>>,
+    /// The environment variable that holds the admin bearer token.
+    pub token_env: Option<Spanned<String>>,
 }
 
 /// The access log.

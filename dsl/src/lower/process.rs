@@ -10,7 +10,7 @@ use crate::syntax::Directive;
 
 use super::{Lowering, Seen};
 
-const ADMIN: [&str; 1] = ["bind"];
+const ADMIN: [&str; 2] = ["bind", "token_env"];
 const ACCESS_LOG: [&str; 2] = ["format", "path"];
 const REQUEST_ID: [&str; 1] = ["trust_client"];
 
@@ -141,7 +141,10 @@ impl Lowering {
         let mut seen = Seen::new();
         match kind {
             "admin" => {
-                let mut admin = Admin { bind: None };
+                let mut admin = Admin {
+                    bind: None,
+                    token_env: None,
+                };
                 for directive in &block.directives {
                     match directive.name.value.as_str() {
                         "bind" if self.once(&mut seen, directive) => {
@@ -149,7 +152,13 @@ impl Lowering {
                                 admin.bind = self.keep(literal::bind_address(addr));
                             }
                         }
-                        "bind" => {}
+                        "token_env" if self.once(&mut seen, directive) => {
+                            let usage = "token_env \"EDGE_ADMIN_TOKEN\"";
+                            if let Some([name]) = self.args(directive, 1, usage) {
+                                admin.token_env = self.keep(literal::env_name(name));
+                            }
+                        }
+                        "bind" | "token_env" => {}
                         _ => self.unknown(directive, "in `admin`", &ADMIN),
                     }
                 }

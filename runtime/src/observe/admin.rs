@@ -3,15 +3,31 @@
 //! health, requests in flight and errors), and `POST /cache/purge` (forgets the cached answers
 //! for the URLs in its body, one a line). It is served by worker 0 on its own socket, apart
 //! from the proxied traffic; scrapes read the counters, never lock the request path.
+//!
+//! It defends itself like a listener: a head must arrive within [`HEADER_TIMEOUT`], at most
+//! [`MAX_CONNECTIONS`] are open at once, and with a token (`token_env`) every request but
+//! `/healthz` and `/ready` must carry `Authorization: Bearer TOKEN`. A purge must be sent as
+//! `Content-Type: text/uri-list`, which a browser cannot send to another site without asking
+//! first (a CORS preflight, which is never answered): a page cannot purge the cache.
 
-use std::{convert::Infallible, fmt::Write as _, future::Future, pin::pin, sync::atomic::Ordering};
+use std::{
+    convert::Infallible,
+    fmt::Write as _,
+    future::Future,
+    pin::pin,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use bytes::Bytes;
-use http::{header::CONTENT_TYPE, HeaderValue, Method, StatusCode};
+use http::{
+    header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
+    HeaderMap, HeaderValue, Method, StatusCode,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::Semaphore};
 
 use super::{
     metrics::{sum, BUCKETS, CODES},
@@ -21,32 +37,93 @@ use crate::{backend::Backend, backend::ErrorKind, clock, policy::PurgeTarget};
 
 type AdminResponse = hyper::Response<Full<Bytes>>;
 
-/// Serves the admin endpoints on `listener` until `shutdown` completes.
-pub(crate) async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+/// How long a client has to send a request head (and how long a kept-alive connection may
+/// idle).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Admin connections open at once; more wait in the kernel's queue.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Serves the admin endpoints on `listener` until `shutdown` completes; with `token`, requests
+/// must carry it as a bearer token.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    token: Option<Arc<str>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut shutdown = pin!(shutdown);
+    let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                let place = Arc::clone(&room).acquire_owned().await;
+                (place, listener.accept().await)
+            } => accepted,
             () = &mut shutdown => return,
         };
-        let Ok((stream, _)) = accepted else {
+        let (Ok(place), Ok((stream, _))) = accepted else {
             tokio::time::sleep(crate::server::ACCEPT_BACKOFF).await;
             continue;
         };
+        let token = token.clone();
         tokio::spawn(async move {
-            let service = service_fn(|req: hyper::Request<Incoming>| async move {
-                let answer = if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
-                    purge(req.into_body()).await
-                } else {
-                    answer(req.method(), req.uri().path())
-                };
-                Ok::<_, Infallible>(answer)
+            let _place = place;
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                let token = token.clone();
+                async move {
+                    if let Some(refused) = refuse(&req, token.as_deref()) {
+                        return Ok::<_, Infallible>(refused);
+                    }
+                    let answer =
+                        if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
+                            let (head, body) = req.into_parts();
+                            purge(&head.headers, body).await
+                        } else {
+                            answer(req.method(), req.uri().path())
+                        };
+                    Ok(answer)
+                }
             });
             let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
+}
+
+/// The answer to a request without the token (when one is set): `401`. `/healthz` and `/ready`
+/// need none, for load balancers' and orchestrators' probes.
+fn refuse(req: &hyper::Request<Incoming>, token: Option<&str>) -> Option<AdminResponse> {
+    let token = token?;
+    if matches!(req.uri().path(), "/healthz" | "/ready") {
+        return None;
+    }
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    if presented.is_some_and(|presented| same(presented, token.as_bytes())) {
+        return None;
+    }
+    let mut refused = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n".to_owned());
+    refused.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer realm="edge-admin""#),
+    );
+    Some(refused)
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell how
+/// much of a guess was right.
+fn same(presented: &[u8], token: &[u8]) -> bool {
+    presented.len() == token.len()
+        && presented
+            .iter()
+            .zip(token)
+            .fold(0, |differ, (a, b)| differ | (a ^ b))
+            == 0
 }
 
 /// The most a purge request may list, in bytes.
@@ -54,7 +131,16 @@ const MAX_PURGE: usize = 64 * 1024;
 
 /// `POST /cache/purge`: every URL of the body (one a line, `http://HOST/PATH?QUERY`) is
 /// forgotten by every cache; answers how many cached URLs were forgotten.
-async fn purge(body: Incoming) -> AdminResponse {
+async fn purge(headers: &HeaderMap, body: Incoming) -> AdminResponse {
+    let uri_list = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/uri-list"));
+    if !uri_list {
+        let reason = "a purge is sent as `Content-Type: text/uri-list`\n".to_owned();
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
+    }
     let Ok(body) = Limited::new(body, MAX_PURGE).collect().await else {
         let reason = format!("a purge lists at most {MAX_PURGE} bytes of URLs\n");
         return text(StatusCode::PAYLOAD_TOO_LARGE, reason);

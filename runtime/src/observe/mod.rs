@@ -63,6 +63,9 @@ pub struct RouteInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminSpec {
     pub bind: SocketAddr,
+    /// The environment variable holding the bearer token every admin request but `/healthz`
+    /// and `/ready` must carry; `None`: no token (keep the listener on loopback).
+    pub token_env: Option<&'static str>,
 }
 
 /// The process's observability state.
