@@ -218,11 +218,26 @@ route chat {{
     );
     assert_eq!(client.get(&format!("http://{web}/roots")).status, 502);
 
+    // Only WebSockets are tunnelled: another protocol goes as a plain request, and the server's
+    // `101` to a request that asked for no upgrade is a bad gateway, not a tunnel.
+    let mut other = TcpStream::connect(web).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    other
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade, close\r\nUpgrade: echo\r\n\r\n",
+        )
+        .unwrap();
+    let mut refused = String::new();
+    let _ = other.read_to_string(&mut refused);
+    assert!(refused.starts_with("HTTP/1.1 502"), "{refused}");
+
     // An upgraded connection echoes both ways, then is closed after 500 ms of silence.
     let mut tcp = TcpStream::connect(web).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     tcp.write_all(
-        b"GET /chat HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        b"GET /chat HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
     .unwrap();
     let mut reader = BufReader::new(tcp.try_clone().unwrap());
@@ -238,7 +253,10 @@ route chat {{
         }
         head.push(line.to_ascii_lowercase());
     }
-    assert!(head.contains(&"upgrade: echo\r\n".to_owned()), "{head:?}");
+    assert!(
+        head.contains(&"upgrade: websocket\r\n".to_owned()),
+        "{head:?}"
+    );
     assert!(
         head.contains(&"connection: upgrade\r\n".to_owned()),
         "{head:?}"

@@ -292,7 +292,8 @@ impl<G: Gateway> Connection<G> {
             SystemTime::UNIX_EPOCH
         };
         let ambiguous = self.activity.ambiguous_framing.load(Ordering::Relaxed);
-        let close = handed_over() && req.version() <= Version::HTTP_11;
+        let http1 = req.version() <= Version::HTTP_11;
+        let mut close = handed_over() && http1;
         let (mut response, route, request_id, pending) = match admit(req, ambiguous, self.rules) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
@@ -329,6 +330,9 @@ impl<G: Gateway> Connection<G> {
                 if let Some(pending) = &mut pending {
                     pending.answered(400, None, None);
                 }
+                // What follows a refused head on the same connection cannot be trusted to
+                // start a request (a smuggled one would): the connection ends with the answer.
+                close = http1;
                 (bad_request(), None, None, pending)
             }
         };

@@ -25,6 +25,10 @@ pub(crate) enum UpstreamError {
     ResponseTimeout(Duration),
     /// The connection broke while sending the request or reading the response head.
     Exchange(hyper::Error),
+    /// The server answered `101 Switching Protocols` to a request that asked for no upgrade
+    /// (or for one that is not tunnelled): passing it on would hand the client's connection to
+    /// a protocol no route or policy sees.
+    UnaskedSwitch,
     /// No server of the pool is usable: all down, or all at their connection cap.
     Unavailable,
     /// The client's body failed while it was being sent: past the cap a policy set, malformed
@@ -44,7 +48,8 @@ impl UpstreamError {
             UpstreamError::Connect(_)
             | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
-            | UpstreamError::Exchange(_) => respond(502, "502 Bad Gateway\n"),
+            | UpstreamError::Exchange(_)
+            | UpstreamError::UnaskedSwitch => respond(502, "502 Bad Gateway\n"),
             UpstreamError::ClientBody(BodyFault::TooLarge) => {
                 respond(413, "413 Content Too Large\n")
             }
@@ -70,6 +75,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Handshake(e) => write!(f, "handshake failed: {e}"),
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
+            UpstreamError::UnaskedSwitch => f.write_str("switched protocols unasked"),
             UpstreamError::Unavailable => f.write_str("no server is usable"),
             UpstreamError::ClientBody(fault) => {
                 write!(f, "the client's request body failed: {fault:?}")

@@ -343,7 +343,7 @@ impl<S: Strategy> Pool<S> {
     ) -> Failure {
         let kind = match error {
             UpstreamError::ResponseTimeout(_) => ErrorKind::Timeout,
-            UpstreamError::Exchange(_) => ErrorKind::Broken,
+            UpstreamError::Exchange(_) | UpstreamError::UnaskedSwitch => ErrorKind::Broken,
             _ => ErrorKind::Connect,
         };
         backend.stats.failed(kind, &error);

@@ -71,7 +71,9 @@ impl RetryOn {
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_) => self.connect_error,
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => self.timeout,
-            UpstreamError::Unavailable | UpstreamError::ClientBody(_) => false,
+            UpstreamError::Unavailable
+            | UpstreamError::ClientBody(_)
+            | UpstreamError::UnaskedSwitch => false,
         }
     }
 }

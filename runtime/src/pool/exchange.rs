@@ -100,6 +100,11 @@ impl<S: Strategy> Pool<S> {
                 return Err(self.failed(backend, error, None));
             };
             match sent {
+                Ok(response) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => {
+                    // The connection now speaks something else: it is dropped, not pooled.
+                    self.measured(backend, started);
+                    return Err(self.failed(backend, UpstreamError::UnaskedSwitch, None));
+                }
                 Ok(response) => {
                     self.measured(backend, started);
                     self.answered(backend, &response);

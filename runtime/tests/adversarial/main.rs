@@ -5,9 +5,11 @@
 mod support;
 
 mod body;
+mod classics;
 mod deadlines;
 mod headers;
 mod host;
+mod http2;
 mod paths;
 mod policies;
 mod upgrade;
