@@ -412,3 +412,78 @@ mod tests {
         assert_eq!(scanner.state, State::Off);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds `bytes` in pieces cut at `cuts`; whether a request was found ambiguous.
+    fn verdict(bytes: &[u8], cuts: &[usize]) -> bool {
+        let mut scanner = Scanner::new(8192);
+        let mut ambiguous = false;
+        let mut start = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(bytes.len());
+        for cut in cuts {
+            if cut > start {
+                ambiguous |= scanner.feed(&bytes[start..cut]) == Verdict::Ambiguous;
+                start = cut;
+            }
+        }
+        ambiguous
+    }
+
+    /// A few pipelined requests, each with a body framed by `Content-Length`, chunks, both or
+    /// neither.
+    fn requests() -> impl Strategy<Value = Vec<u8>> {
+        let one = (0u8..4, "[a-z]{0,8}").prop_map(|(framing, body)| {
+            let mut request = b"POST /x HTTP/1.1\r\nHost: a\r\n".to_vec();
+            let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+            let (head, payload) = match framing {
+                0 => (format!("Content-Length: {}\r\n", body.len()), body),
+                1 => ("Transfer-Encoding: chunked\r\n".to_owned(), chunked),
+                2 => (
+                    format!(
+                        "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+                        body.len()
+                    ),
+                    chunked,
+                ),
+                _ => (String::new(), String::new()),
+            };
+            request.extend_from_slice(head.as_bytes());
+            request.extend_from_slice(b"\r\n");
+            request.extend_from_slice(payload.as_bytes());
+            request
+        });
+        proptest::collection::vec(one, 1..4).prop_map(|requests| requests.concat())
+    }
+
+    proptest! {
+        /// Where the reads fall never changes what the guard sees: a smuggling attempt split
+        /// across any reads is still found, and a clean stream is never flagged.
+        #[test]
+        fn the_verdict_does_not_depend_on_how_reads_fall(
+            bytes in requests(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let whole = verdict(&bytes, &[]);
+            prop_assert_eq!(verdict(&bytes, &cuts), whole);
+            let text = String::from_utf8_lossy(&bytes);
+            let smuggling = text.contains("Content-Length") && text.contains("Transfer-Encoding")
+                && text.split("POST").any(|r| r.contains("Content-Length") && r.contains("Transfer-Encoding"));
+            prop_assert_eq!(whole, smuggling, "{}", text);
+        }
+
+        /// Arbitrary bytes in arbitrary reads never panic the guard.
+        #[test]
+        fn any_bytes_in_any_reads_are_safe(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            verdict(&bytes, &cuts);
+        }
+    }
+}

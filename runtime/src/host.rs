@@ -307,3 +307,46 @@ mod tests {
         assert_eq!(settle(&mut req).unwrap_err(), BadHost::Invalid);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any `Host` value either is refused or gives a lower-case host without port that
+        /// reads back as itself.
+        #[test]
+        fn hosts_parse_to_a_fixed_point(value in "[a-zA-Z0-9.:\\[\\]@_~ -]{0,30}") {
+            if let Some(host) = HostName::parse(&value) {
+                let text = host.as_str();
+                prop_assert_eq!(text, text.to_ascii_lowercase());
+                let again = HostName::parse(text).expect("a parsed host parses");
+                prop_assert_eq!(again.as_str(), text);
+                prop_assert!(!text.contains('@') && !text.contains(' '));
+            }
+        }
+
+        /// Settling never panics, and a settled request has one `Host` and no authority left.
+        #[test]
+        fn settled_requests_have_one_host(
+            authority in "[a-zA-Z0-9.:-]{0,20}",
+            host in proptest::option::of("[a-zA-Z0-9.:-]{0,20}"),
+            h2 in any::<bool>(),
+        ) {
+            let uri = if authority.is_empty() { "/x".to_owned() } else { format!("http://{authority}/x") };
+            let Ok(uri) = uri.parse::<Uri>() else { return Ok(()) };
+            let mut builder = Request::builder()
+                .uri(uri)
+                .version(if h2 { Version::HTTP_2 } else { Version::HTTP_11 });
+            if let Some(host) = &host {
+                builder = builder.header(HOST, host.as_str());
+            }
+            let Ok(mut req) = builder.body(()) else { return Ok(()) };
+            if settle(&mut req).is_ok() {
+                prop_assert!(req.uri().authority().is_none());
+                prop_assert!(req.headers().get_all(HOST).iter().count() <= 1);
+            }
+        }
+    }
+}

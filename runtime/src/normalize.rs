@@ -395,3 +395,51 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FOLDED: PathRules = PathRules {
+        lower_case: true,
+        ..PathRules::STRICT
+    };
+
+    proptest! {
+        /// Whatever a client sends, a normalised path is a fixed point, has no empty, `.` or
+        /// `..` segment, and under the strict rules no separator in disguise and no `;`: the
+        /// router and the backend see one path.
+        #[test]
+        fn normal_forms_are_fixed_points_without_ambiguity(
+            path in "/[a-zA-Z0-9./%;\\\\~_-]{0,40}",
+        ) {
+            for rules in [PathRules::STRICT, PathRules::PERMISSIVE, FOLDED] {
+                let Ok(once) = normalize(&path, rules) else { continue };
+                let twice = normalize(&once, rules).unwrap();
+                prop_assert!(matches!(twice, Cow::Borrowed(p) if p == once), "{path} -> {once}");
+                let segments: Vec<&str> = once[1..].split('/').collect();
+                let last = segments.len() - 1;
+                for (index, segment) in segments.iter().enumerate() {
+                    prop_assert!(*segment != "." && *segment != "..", "{once}");
+                    prop_assert!(!segment.is_empty() || index == last, "{once}");
+                }
+                if !rules.encoded_slashes {
+                    let upper = once.to_ascii_uppercase();
+                    prop_assert!(!upper.contains("%2F") && !upper.contains("%5C"), "{once}");
+                    prop_assert!(!once.contains('\\'), "{once}");
+                }
+                if !rules.semicolons {
+                    prop_assert!(!once.contains(';'), "{once}");
+                }
+                if rules.lower_case {
+                    let outside_escapes = once.split('%').enumerate().all(|(i, part)| {
+                        let part = if i == 0 { part } else { part.get(2..).unwrap_or("") };
+                        !part.bytes().any(|b| b.is_ascii_uppercase())
+                    });
+                    prop_assert!(outside_escapes, "{once}");
+                }
+            }
+        }
+    }
+}
