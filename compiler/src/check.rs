@@ -155,6 +155,21 @@ pub fn check(config: &Config, base: &Path) -> Checked {
                 .with_help("`timeout` bounds the wait for a pool's answer"),
             );
         }
+        if let Some(upgrade) = route
+            .upgrades
+            .first()
+            .filter(|_| !matches!(route.action.value, ast::Action::Forward(_)))
+        {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` tunnels upgrades but does not forward",
+                    route.name
+                ))
+                .with_label(Label::primary(upgrade.span, "nothing to tunnel to"))
+                .with_label(Label::secondary(route.action.span, "answered at the edge"))
+                .with_help("`upgrade` names the protocols tunnelled to a pool's server"),
+            );
+        }
         let mut uses = Vec::new();
         for (index, name) in route.uses.iter().enumerate() {
             if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
@@ -272,6 +287,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             matchers: route.matchers.iter().map(|m| m.value.clone()).collect(),
             policies: uses,
             timeout: route.timeout.as_ref().map(|t| t.value),
+            upgrades: route.upgrades.iter().map(|u| u.value.clone()).collect(),
             action,
         });
     }

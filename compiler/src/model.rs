@@ -223,8 +223,10 @@ pub struct Route {
     pub matchers: Vec<RequestMatch>,
     /// Indices into `Model::policies`, in `use` order.
     pub policies: Vec<usize>,
-    /// The longest wait for the answer's head.
+    /// The longest wait for the answer's head, policies included.
     pub timeout: Option<Duration>,
+    /// The protocols tunnelled after a `101`; empty: the runtime's default (`websocket`).
+    pub upgrades: Vec<String>,
     pub action: Action,
 }
 

@@ -104,15 +104,15 @@ impl Stripped {
 #[derive(Debug)]
 pub(crate) struct Upgrade(SmallVec<[HeaderValue; 1]>);
 
-/// The one protocol tunnelled after a `101`.
-const WEBSOCKET: &str = "websocket";
+/// The protocols tunnelled after a `101` unless a route names others.
+pub(crate) const WEBSOCKET_ONLY: &[&str] = &["websocket"];
 
 impl Upgrade {
     /// The upgrade `req` asks for, if it is an HTTP/1.1 `GET` with a `Connection` header listing
-    /// `upgrade` and an `Upgrade` naming only `websocket`. Other protocols, upgrades of other
-    /// methods (and HTTP/2's extended CONNECT) are not tunnelled: such requests are forwarded
-    /// as plain requests, without their `Upgrade`.
-    pub(crate) fn of<B>(req: &Request<B>) -> Option<Upgrade> {
+    /// `upgrade` and an `Upgrade` naming only protocols of `allowed` (lower-case). Other
+    /// protocols, upgrades of other methods (and HTTP/2's extended CONNECT) are not tunnelled:
+    /// such requests are forwarded as plain requests, without their `Upgrade`.
+    pub(crate) fn of<B>(req: &Request<B>, allowed: &[&str]) -> Option<Upgrade> {
         if req.version() != Version::HTTP_11 || req.method() != Method::GET {
             return None;
         }
@@ -127,16 +127,19 @@ impl Upgrade {
             return None;
         }
         let protocols = Upgrade::protocols(headers);
-        let websocket_only = protocols
+        let all_allowed = protocols
             .0
             .iter()
             .flat_map(|value| value.as_bytes().split(|&b| b == b','))
             .all(|token| {
-                token
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(WEBSOCKET.as_bytes())
+                let token = token.trim_ascii();
+                // `h2c` never: the client would talk HTTP/2 past every route and policy.
+                !token.eq_ignore_ascii_case(b"h2c")
+                    && allowed
+                        .iter()
+                        .any(|protocol| token.eq_ignore_ascii_case(protocol.as_bytes()))
             });
-        (!protocols.0.is_empty() && websocket_only).then_some(protocols)
+        (!protocols.0.is_empty() && all_allowed).then_some(protocols)
     }
 
     fn protocols(headers: &HeaderMap) -> Upgrade {
@@ -515,7 +518,7 @@ mod tests {
                 ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
             ],
         );
-        let upgrade = Upgrade::of(&req);
+        let upgrade = Upgrade::of(&req, WEBSOCKET_ONLY);
         assert!(upgrade.is_some());
         to_upstream(&mut req, &cx(), upgrade);
         let headers = req.headers();
@@ -563,11 +566,28 @@ mod tests {
             let mut req = request("/", version, headers);
             *req.method_mut() = method.clone();
             assert_eq!(
-                Upgrade::of(&req).is_some(),
+                Upgrade::of(&req, WEBSOCKET_ONLY).is_some(),
                 expected,
                 "{method} {version:?} {headers:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_route_may_allow_other_protocols_but_never_h2c() {
+        let request = |protocol: &str| {
+            request(
+                "/",
+                Version::HTTP_11,
+                &[("connection", "upgrade"), ("upgrade", protocol)],
+            )
+        };
+        let allowed: &[&str] = &["websocket", "echo"];
+        assert!(Upgrade::of(&request("Echo"), allowed).is_some());
+        assert!(Upgrade::of(&request("echo, websocket"), allowed).is_some());
+        assert!(Upgrade::of(&request("echo"), WEBSOCKET_ONLY).is_none());
+        assert!(Upgrade::of(&request("h2c"), &["h2c"]).is_none());
+        assert!(Upgrade::of(&request("echo, h2c"), &["echo", "h2c"]).is_none());
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub use balance::{
 };
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
-pub use deadline::deadline;
+pub use deadline::Deadline;
 pub use load::LoadError;
 pub use matching::{cookie_is, header_is, query_is};
 pub use observe::{AccessLogSpec, AdminSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo, Site};

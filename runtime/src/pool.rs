@@ -181,14 +181,31 @@ impl<S: Strategy> Pool<S> {
     /// failures go to other servers as the pool's `retry` allows; the last failure becomes 502
     /// or 504 (logged with pool and server). With no usable server the answer is 503 at once.
     ///
-    /// An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade`, such as
-    /// a WebSocket handshake) goes on a fresh connection, without retries; when the server
+    /// An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade:
+    /// websocket`, a WebSocket handshake) goes on a fresh connection, without retries; when the server
     /// answers `101`, the client gets the `101` and the two connections are joined until
     /// either side closes or the tunnel is idle for `timeouts.tunnel`.
-    pub async fn forward(&self, mut req: crate::Request, cx: &Cx) -> Response {
+    pub async fn forward(&self, req: crate::Request, cx: &Cx) -> Response {
+        self.forward_upgrading(req, cx, forward::WEBSOCKET_ONLY)
+            .await
+    }
+
+    /// [`Pool::forward`], tunnelling upgrades to the protocols of `upgrades` (lower-case,
+    /// as a route's `upgrade` directive lists them) instead of WebSockets only. `h2c` is never
+    /// tunnelled, whatever the list.
+    pub async fn forward_upgrading(
+        &self,
+        mut req: crate::Request,
+        cx: &Cx,
+        upgrades: &'static [&'static str],
+    ) -> Response {
         let http2 = self.spec.protocol == UpstreamProtocol::Http2;
         // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
-        let upgrade = if http2 { None } else { Upgrade::of(&req) };
+        let upgrade = if http2 {
+            None
+        } else {
+            Upgrade::of(&req, upgrades)
+        };
         let upgrading = upgrade.is_some();
         forward::to_upstream(&mut req, cx, upgrade);
         if http2 {

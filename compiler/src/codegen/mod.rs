@@ -538,8 +538,37 @@ impl Policies {
     }
 }
 
-/// A route's answer: its action, under its timeout, behind its policy chain.
+/// A route's answer: its action behind its policy chain, the whole under its timeout.
 fn route_body(
+    route: &Route,
+    pool_fields: &[proc_macro2::Ident],
+    policies: &[&proc_macro2::Ident],
+    files: Option<&proc_macro2::Ident>,
+) -> TokenStream {
+    let chained = chain(route, pool_fields, policies, files);
+    match route.timeout {
+        // One deadline bounds the action (so its 504 still passes the policies' response
+        // steps) and the whole chain (so a policy that waits spends the same budget).
+        Some(timeout) if !policies.is_empty() => {
+            let timeout = duration(timeout);
+            quote! {{
+                let deadline = ::edge_runtime::Deadline::after(#timeout);
+                deadline.bound(async move { #chained }).await
+            }}
+        }
+        Some(timeout) => {
+            let timeout = duration(timeout);
+            quote! {{
+                let deadline = ::edge_runtime::Deadline::after(#timeout);
+                #chained
+            }}
+        }
+        None => chained,
+    }
+}
+
+/// A route's action behind its policy chain.
+fn chain(
     route: &Route,
     pool_fields: &[proc_macro2::Ident],
     policies: &[&proc_macro2::Ident],
@@ -548,12 +577,15 @@ fn route_body(
     let action = match &route.action {
         Action::Forward(pool) => {
             let field = &pool_fields[*pool];
+            let forward = if route.upgrades.is_empty() {
+                quote! { self.#field.forward(req, cx) }
+            } else {
+                let upgrades = &route.upgrades;
+                quote! { self.#field.forward_upgrading(req, cx, &[#(#upgrades),*]) }
+            };
             match route.timeout {
-                Some(timeout) => {
-                    let timeout = duration(timeout);
-                    quote! { ::edge_runtime::deadline(#timeout, self.#field.forward(req, cx)).await }
-                }
-                None => quote! { self.#field.forward(req, cx).await },
+                Some(_) => quote! { deadline.bound(#forward).await },
+                None => quote! { #forward.await },
             }
         }
         Action::Respond { status, body } => {

@@ -341,8 +341,11 @@ pub struct Route {
     pub matchers: Vec<Spanned<RequestMatch>>,
     /// `use a, b, c`: the policies the request goes through, in order.
     pub uses: Vec<Ident>,
-    /// `timeout D`: the longest wait for the answer's head.
+    /// `timeout D`: the longest wait for the answer's head, policies included.
     pub timeout: Option<Spanned<Duration>>,
+    /// `upgrade websocket x-proto`: the protocols tunnelled after a `101` (default:
+    /// `websocket`).
+    pub upgrades: Vec<Spanned<String>>,
     pub action: Spanned<Action>,
 }
 

@@ -46,9 +46,9 @@ const LISTENER: [&str; 17] = [
     "idle_timeout",
     "tls",
 ];
-const ROUTE: [&str; 14] = [
+const ROUTE: [&str; 15] = [
     "on", "host", "sni", "path", "methods", "header", "query", "cookie", "use", "timeout",
-    "forward", "respond", "redirect", "serve",
+    "upgrade", "forward", "respond", "redirect", "serve",
 ];
 /// Route directives that may be given several times.
 const ROUTE_REPEATABLE: [&str; 5] = ["host", "sni", "header", "query", "cookie"];
@@ -453,6 +453,7 @@ impl Lowering {
         let mut matchers = Vec::new();
         let mut uses = Vec::new();
         let mut timeout = None;
+        let mut upgrades = Vec::new();
         let mut action: Option<Spanned<Action>> = None;
         for directive in directives {
             let directive_name = directive.name.value.as_str();
@@ -521,6 +522,11 @@ impl Lowering {
                         timeout = self.keep(literal::duration(duration));
                     }
                 }
+                "upgrade" => {
+                    if let Some(args) = self.some_args(directive, "upgrade websocket") {
+                        upgrades.extend(args.iter().filter_map(|arg| self.upgrade(arg)));
+                    }
+                }
                 "forward" => {
                     if let Some([pool]) = self.args(directive, 1, "forward POOL") {
                         action = self
@@ -585,8 +591,35 @@ impl Lowering {
             matchers,
             uses,
             timeout,
+            upgrades,
             action: action?,
         })
+    }
+
+    /// A protocol a route tunnels after a `101`: a token, never `h2c`.
+    fn upgrade(&mut self, arg: &Arg) -> Option<Spanned<String>> {
+        let protocol = arg.text.to_ascii_lowercase();
+        if !arg.is_bare() || !literal::is_token(&protocol) {
+            self.error(
+                Diagnostic::error(format!("invalid upgrade protocol `{}`", arg.text))
+                    .with_label(Label::primary(arg.span, "not a protocol name"))
+                    .with_help("write the protocol as clients send it in `Upgrade`: `websocket`"),
+            );
+            return None;
+        }
+        if protocol == "h2c" {
+            self.error(
+                Diagnostic::error("`h2c` is never tunnelled")
+                    .with_label(Label::primary(arg.span, "not allowed"))
+                    .with_help(
+                        "after an h2c upgrade the client would talk HTTP/2 to the server past \
+                         every route and policy; clients reach HTTP/2 servers through the \
+                         proxy with `protocol h2` on the pool",
+                    ),
+            );
+            return None;
+        }
+        Some(Spanned::new(protocol, arg.span))
     }
 
     /// `redirect https`, or `redirect STATUS "LOCATION"`.
