@@ -440,7 +440,11 @@ mod properties {
     fn requests() -> impl Strategy<Value = Vec<u8>> {
         let one = (0u8..4, "[a-z]{0,8}").prop_map(|(framing, body)| {
             let mut request = b"POST /x HTTP/1.1\r\nHost: a\r\n".to_vec();
-            let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+            let chunked = if body.is_empty() {
+                "0\r\n\r\n".to_owned()
+            } else {
+                format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+            };
             let (head, payload) = match framing {
                 0 => (format!("Content-Length: {}\r\n", body.len()), body),
                 1 => ("Transfer-Encoding: chunked\r\n".to_owned(), chunked),

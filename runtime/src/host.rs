@@ -153,9 +153,11 @@ fn split_host(value: &[u8]) -> Result<&[u8], BadHost> {
     } else {
         let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
         let (host, rest) = value.split_at(end);
-        if !host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        let empty_label = host.first() == Some(&b'.') || host.windows(2).any(|w| w == b"..");
+        if empty_label
+            || !host
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
         {
             return Err(BadHost::Invalid);
         }
@@ -183,8 +185,10 @@ mod tests {
         ("EXAMPLE.com:", Ok("example.com")),
         ("example.com.", Ok("example.com")),
         ("Example.com.:443", Ok("example.com")),
-        ("example.com..", Ok("example.com.")),
-        (".", Ok(".")),
+        ("example.com..", Err(BadHost::Invalid)),
+        ("a..b", Err(BadHost::Invalid)),
+        (".example.com", Err(BadHost::Invalid)),
+        (".", Err(BadHost::Invalid)),
         ("127.0.0.1:80", Ok("127.0.0.1")),
         ("[::1]", Ok("[::1]")),
         ("[::1]:80", Ok("[::1]")),

@@ -210,19 +210,23 @@ pub(crate) async fn watch<C: GracefulConnection>(
     let mut timer = pin!(tokio::time::sleep_until(until(
         activity.check(now, limits).unwrap_or(now)
     )));
+    // Made once and polled again on every wake-up, rather than made anew in each round of
+    // the loop: registering a waiter takes a lock, and the loop turns several times a request.
+    // The drain signal only ever turns true.
+    let mut drained = pin!(drain.changed());
+    let mut head_begun = pin!(activity.head_begun.notified());
     // Set once the connection was told to go away for being idle.
     let mut expired: Option<Expired> = None;
     loop {
         tokio::select! {
             biased;
             ended = conn.as_mut() => return ended.map_err(Closed::Error),
-            changed = drain.changed(), if !draining => {
+            _ = drained.as_mut(), if !draining => {
                 draining = true;
-                if changed.is_err() || *drain.borrow() {
-                    conn.as_mut().graceful_shutdown();
-                }
+                conn.as_mut().graceful_shutdown();
             }
-            () = activity.head_begun.notified(), if expired.is_none() => {
+            () = head_begun.as_mut(), if expired.is_none() => {
+                head_begun.set(activity.head_begun.notified());
                 look_again(activity, limits, timer.as_mut());
             }
             () = timer.as_mut() => {
