@@ -12,16 +12,19 @@
 //! the watchdog, since its deadline is sooner than the idle one.
 
 use std::{
+    future::poll_fn,
     pin::pin,
     sync::{
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc,
     },
+    task::{Context, Poll},
     time::Duration,
 };
 
+use atomic_waker::AtomicWaker;
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::{
     clock::{self, Nanos},
@@ -50,9 +53,11 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// Since when a write has waited for the client to take bytes; [`NEVER`] when none waits.
     blocked_since: AtomicU64,
-    /// Poked when a head is left incomplete, whose deadline may come before the one the
-    /// watchdog sleeps until.
-    head_begun: Notify,
+    /// Set, and the watchdog woken, when a head is left incomplete, whose deadline may come
+    /// before the one the watchdog sleeps until. A lock-free waker, not a `Notify`: the
+    /// watchdog polls it on every turn of its loop, several times a request.
+    head_begun: AtomicBool,
+    watchdog: AtomicWaker,
 }
 
 /// Why a connection was closed.
@@ -76,7 +81,8 @@ impl Activity {
             idle_since: AtomicU64::new(clock::now()),
             head_since: AtomicU64::new(NEVER),
             blocked_since: AtomicU64::new(NEVER),
-            head_begun: Notify::new(),
+            head_begun: AtomicBool::new(false),
+            watchdog: AtomicWaker::new(),
         })
     }
 
@@ -93,7 +99,8 @@ impl Activity {
         match (in_head, since == NEVER) {
             (true, true) => {
                 self.head_since.store(clock::now(), Ordering::Relaxed);
-                self.head_begun.notify_one();
+                self.head_begun.store(true, Ordering::Release);
+                self.watchdog.wake();
             }
             (false, false) => self.head_since.store(NEVER, Ordering::Relaxed),
             _ => {}
@@ -107,6 +114,17 @@ impl Activity {
             (true, true) => self.blocked_since.store(clock::now(), Ordering::Relaxed),
             (false, false) => self.blocked_since.store(NEVER, Ordering::Relaxed),
             _ => {}
+        }
+    }
+
+    /// Ready once a head began since the last time it was; registers the watchdog's waker.
+    fn poll_head_begun(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.watchdog.register(cx.waker());
+        if self.head_begun.load(Ordering::Acquire) && self.head_begun.swap(false, Ordering::AcqRel)
+        {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 
@@ -210,11 +228,9 @@ pub(crate) async fn watch<C: GracefulConnection>(
     let mut timer = pin!(tokio::time::sleep_until(until(
         activity.check(now, limits).unwrap_or(now)
     )));
-    // Made once and polled again on every wake-up, rather than made anew in each round of
-    // the loop: registering a waiter takes a lock, and the loop turns several times a request.
-    // The drain signal only ever turns true.
+    // Made once and polled again on every wake-up, rather than made anew in each turn of the
+    // loop, which comes several times a request. The drain signal only ever turns true.
     let mut drained = pin!(drain.changed());
-    let mut head_begun = pin!(activity.head_begun.notified());
     // Set once the connection was told to go away for being idle.
     let mut expired: Option<Expired> = None;
     loop {
@@ -225,8 +241,7 @@ pub(crate) async fn watch<C: GracefulConnection>(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = head_begun.as_mut(), if expired.is_none() => {
-                head_begun.set(activity.head_begun.notified());
+            () = poll_fn(|cx| activity.poll_head_begun(cx)), if expired.is_none() => {
                 look_again(activity, limits, timer.as_mut());
             }
             () = timer.as_mut() => {
@@ -322,7 +337,8 @@ mod tests {
             idle_since: AtomicU64::new(start),
             head_since: AtomicU64::new(NEVER),
             blocked_since: AtomicU64::new(NEVER),
-            head_begun: Notify::new(),
+            head_begun: AtomicBool::new(false),
+            watchdog: AtomicWaker::new(),
         }
     }
 
