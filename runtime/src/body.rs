@@ -354,15 +354,7 @@ impl ClientBody {
             // A client's trailers cannot pass for fields the proxy sets.
             let frame = match frame.into_trailers() {
                 Ok(mut trailers) => {
-                    let underscores = self.underscores;
-                    let doomed: Vec<_> = trailers
-                        .keys()
-                        .filter(|name| !crate::scrub::trailer_allowed(name, underscores))
-                        .cloned()
-                        .collect();
-                    for name in doomed {
-                        trailers.remove(name);
-                    }
+                    crate::scrub::scrub_trailers(&mut trailers, self.underscores);
                     Frame::trailers(trailers)
                 }
                 Err(frame) => frame,

@@ -10,7 +10,7 @@
 //! - names with `_` unless the listener allows them (as nginx's `underscores_in_headers`):
 //!   CGI and WSGI servers read `X_Real_IP` as `X-Real-IP`.
 //!
-//! Request trailers get the same treatment ([`trailer_allowed`]), plus the fields a trailer
+//! Request trailers get the same treatment ([`scrub_trailers`]), plus the fields a trailer
 //! may never carry (RFC 9110 §6.5.1): framing, routing, authentication.
 
 use http::{header::CONNECTION, HeaderMap, HeaderName, HeaderValue};
@@ -91,10 +91,22 @@ fn scrub_connection(headers: &mut HeaderMap) {
     }
 }
 
+/// Drops from a request's trailers the fields [`trailer_allowed`] refuses.
+pub(crate) fn scrub_trailers(trailers: &mut HeaderMap, underscores: bool) {
+    let doomed: SmallVec<[HeaderName; 2]> = trailers
+        .keys()
+        .filter(|name| !trailer_allowed(name, underscores))
+        .cloned()
+        .collect();
+    for name in doomed {
+        trailers.remove(name);
+    }
+}
+
 /// Whether a request trailer field named `name` may pass: not one the proxy owns or sets
 /// (forwarding and identity fields, request ids), not one RFC 9110 §6.5.1 keeps out of
 /// trailers, and without `_` unless `underscores`.
-pub(crate) fn trailer_allowed(name: &HeaderName, underscores: bool) -> bool {
+fn trailer_allowed(name: &HeaderName, underscores: bool) -> bool {
     let text = name.as_str();
     let set_by_proxy = proxy_owned(text)
         || text.starts_with("x-forwarded-")

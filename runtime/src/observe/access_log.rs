@@ -455,10 +455,8 @@ mod tests {
         );
     }
 
-    /// Records holding long targets fill the queue's byte budget long before its count: past
-    /// it they are dropped and counted, and the budget comes back as the writer drains.
-    #[test]
-    fn the_queue_is_bounded_in_bytes() {
+    /// A log writing to `access.log` in a new temporary folder (kept while the folder lives).
+    fn file_log(format: LogFormat) -> (tempfile::TempDir, &'static str, AccessLog) {
         let dir = tempfile::tempdir().unwrap();
         let path: &'static str = Box::leak(
             dir.path()
@@ -468,10 +466,18 @@ mod tests {
                 .into_boxed_str(),
         );
         let log = AccessLog::start(AccessLogSpec {
-            format: LogFormat::Combined,
+            format,
             path: Some(path),
         })
         .unwrap();
+        (dir, path, log)
+    }
+
+    /// Records holding long targets fill the queue's byte budget long before its count: past
+    /// it they are dropped and counted, and the budget comes back as the writer drains.
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let (_dir, _, log) = file_log(LogFormat::Combined);
         let long = "/".repeat(1024 * 1024);
         for _ in 0..64 {
             let mut record = record();
@@ -492,19 +498,7 @@ mod tests {
 
     #[test]
     fn a_file_log_gets_every_line_and_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let path: &'static str = Box::leak(
-            dir.path()
-                .join("access.log")
-                .display()
-                .to_string()
-                .into_boxed_str(),
-        );
-        let log = AccessLog::start(AccessLogSpec {
-            format: LogFormat::Json,
-            path: Some(path),
-        })
-        .unwrap();
+        let (dir, path, log) = file_log(LogFormat::Json);
         log.log(Pending::finished(record()));
         // Moved away as logrotate does; the next line goes to a new file after SIGUSR1.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
