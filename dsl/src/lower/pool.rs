@@ -8,46 +8,106 @@ use crate::ast::{
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
-use crate::syntax::{Arg, ArgKind, Block, Directive};
+use crate::syntax::{Arg, ArgKind, Directive};
 
-use super::{Lowering, Seen};
+use super::table::Args::{Block, Exactly, Own};
+use super::table::{add, set, unread, Given, Rule, Table};
+use super::values::listed;
+use super::Lowering;
 
-const POOL: [&str; 10] = [
-    "balance",
-    "server",
-    "dns_srv",
-    "timeouts",
-    "health",
-    "passive",
-    "retry",
-    "send_proxy",
-    "tls",
-    "protocol",
-];
+const POOL: Table = Table {
+    place: "in a pool",
+    rules: &[
+        Rule::once("balance", Own, "balance round_robin"),
+        Rule::many(
+            "server",
+            Own,
+            "server 10.0.0.11:8080 weight 2 max_conns 100 backup",
+        )
+        .required("server 127.0.0.1:8080"),
+        Rule::many(
+            "dns_srv",
+            Exactly(1),
+            "dns_srv \"_http._tcp.users.internal\"",
+        )
+        .instead_of("server"),
+        Rule::once(
+            "timeouts",
+            Block,
+            "timeouts { connect 5s  response 60s  idle 60s  tunnel 1h }",
+        ),
+        Rule::once(
+            "health",
+            Own,
+            "health http { path \"/healthz\" }` or `health tcp",
+        ),
+        Rule::once(
+            "passive",
+            Block,
+            "passive { max_fails 3  fail_timeout 30s }",
+        ),
+        Rule::once("retry", Own, "retry 2 on connect_error timeout"),
+        Rule::once("send_proxy", Exactly(1), "send_proxy v2"),
+        Rule::once("tls", Block, "tls { ca \"ca.pem\" }"),
+        Rule::once("protocol", Exactly(1), "protocol h2"),
+    ],
+};
+const TIMEOUTS: Table = Table {
+    place: "in `timeouts`",
+    rules: &[
+        Rule::once("connect", Exactly(1), "connect 5s"),
+        Rule::once("response", Exactly(1), "response 5s"),
+        Rule::once("idle", Exactly(1), "idle 5s"),
+        Rule::once("tunnel", Exactly(1), "tunnel 5s"),
+    ],
+};
+const POOL_TLS: Table = Table {
+    place: "in a pool's `tls`",
+    rules: &[
+        Rule::once("ca", Exactly(1), "ca \"path/to/file.pem\""),
+        Rule::once("sni", Exactly(1), "sni \"api.internal\""),
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
+        Rule::once("verify", Exactly(1), "verify off"),
+    ],
+};
+const HEALTH_HTTP: Table = Table {
+    place: "in `health http`",
+    rules: &[
+        Rule::once("path", Exactly(1), "path \"/healthz\""),
+        Rule::once("expect", Exactly(1), "expect 200..299"),
+        Rule::once("interval", Exactly(1), "interval 5s"),
+        Rule::once("timeout", Exactly(1), "timeout 5s"),
+        Rule::once("rise", Exactly(1), "rise 1"),
+        Rule::once("fall", Exactly(1), "fall 1"),
+    ],
+};
+const HEALTH_TCP: Table = Table {
+    place: "in `health tcp`",
+    rules: &[
+        Rule::once("interval", Exactly(1), "interval 5s"),
+        Rule::once("timeout", Exactly(1), "timeout 5s"),
+        Rule::once("rise", Exactly(1), "rise 1"),
+        Rule::once("fall", Exactly(1), "fall 1"),
+    ],
+};
+const PASSIVE: Table = Table {
+    place: "in `passive`",
+    rules: &[
+        Rule::once("max_fails", Exactly(1), "max_fails 1"),
+        Rule::once("fail_timeout", Exactly(1), "fail_timeout 5s"),
+        Rule::once("consecutive_5xx", Exactly(1), "consecutive_5xx 1"),
+    ],
+};
 const SERVER_OPTIONS: [&str; 3] = ["weight", "max_conns", "backup"];
-const TIMEOUTS: [&str; 4] = ["connect", "response", "idle", "tunnel"];
-const POOL_TLS: [&str; 5] = ["ca", "sni", "cert", "key", "verify"];
 const STRATEGIES: [&str; 5] = ["round_robin", "least_conn", "random", "ewma", "hash"];
 const HASH_KEYS: [&str; 4] = ["client_ip", "header(\"NAME\")", "cookie(\"NAME\")", "path"];
-const HEALTH_HTTP: [&str; 6] = ["path", "expect", "interval", "timeout", "rise", "fall"];
-const HEALTH_TCP: [&str; 4] = ["interval", "timeout", "rise", "fall"];
-const PASSIVE: [&str; 3] = ["max_fails", "fail_timeout", "consecutive_5xx"];
 const RETRY_ON: [&str; 3] = ["connect_error", "timeout", "5xx"];
 
-/// A list of names for help lines: "`a`, `b`, `c`".
-pub(super) fn listed(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Lowering {
-    pub(super) fn pool(&mut self, item: &Directive) -> Option<Pool> {
+    pub(super) fn pool(&mut self, item: Given<'_>) -> Option<Pool> {
         let (name, span, directives) = self.item(item)?;
         let before = self.diagnostics.len();
-        let mut seen = Seen::new();
         let mut pool = Pool {
             balance: Spanned::new(Balance::RoundRobin, span),
             name,
@@ -61,83 +121,52 @@ impl Lowering {
             tls: None,
             protocol: None,
         };
-        for directive in directives {
-            match directive.name.value.as_str() {
-                "server" => pool.servers.extend(self.server(directive)),
-                "dns_srv" => {
-                    if let Some([name]) =
-                        self.args(directive, 1, "dns_srv \"_http._tcp.users.internal\"")
-                    {
-                        if let Some(address) = self.keep(literal::srv_name(name)) {
-                            pool.servers.push(Server {
-                                address,
-                                https: false,
-                                weight: None,
-                                max_conns: None,
-                                backup: None,
-                                span: directive.head_span(),
-                            });
-                        }
-                    }
+        let taken = self.directives(&POOL, directives, |lower, given| {
+            let p = &mut pool;
+            match given.name() {
+                "server" => add(&mut p.servers, lower.server(given)),
+                "dns_srv" => add(
+                    &mut p.servers,
+                    lower
+                        .keep(literal::srv_name(given.arg()))
+                        .map(|address| Server {
+                            address,
+                            https: false,
+                            weight: None,
+                            max_conns: None,
+                            backup: None,
+                            span: given.head(),
+                        }),
+                ),
+                "balance" => lower
+                    .balance(given)
+                    .map(|balance| p.balance = balance)
+                    .is_some(),
+                "timeouts" => {
+                    lower.timeouts(given.inner, &mut p.timeouts);
+                    true
                 }
-                "balance" if self.once(&mut seen, directive) => {
-                    if let Some(balance) = self.balance(directive) {
-                        pool.balance = balance;
-                    }
+                "health" => set(&mut p.health, lower.health(given)),
+                "passive" => {
+                    let passive = lower.passive(given.inner);
+                    set(&mut p.passive, Some(Spanned::new(passive, given.head())))
                 }
-                "timeouts" if self.once(&mut seen, directive) => {
-                    if let Some(block) = self.block(
-                        directive,
-                        "timeouts { connect 5s  response 60s  idle 60s  tunnel 1h }",
-                    ) {
-                        self.timeouts(block, &mut pool.timeouts);
-                    }
-                }
-                "health" if self.once(&mut seen, directive) => pool.health = self.health(directive),
-                "passive" if self.once(&mut seen, directive) => {
-                    if let Some(block) =
-                        self.block(directive, "passive { max_fails 3  fail_timeout 30s }")
-                    {
-                        pool.passive =
-                            Some(Spanned::new(self.passive(block), directive.head_span()));
-                    }
-                }
-                "retry" if self.once(&mut seen, directive) => pool.retry = self.retry(directive),
-                "send_proxy" if self.once(&mut seen, directive) => {
-                    pool.send_proxy = self.send_proxy(directive);
-                }
-                "tls" if self.once(&mut seen, directive) => pool.tls = self.pool_tls(directive),
-                "protocol" if self.once(&mut seen, directive) => {
-                    pool.protocol = self.protocol(directive);
-                }
-                known if POOL.contains(&known) => {}
-                _ => self.unknown(directive, "in a pool", &POOL),
+                "retry" => set(&mut p.retry, lower.retry(given)),
+                "send_proxy" => set(&mut p.send_proxy, lower.send_proxy(given)),
+                "tls" => set(&mut p.tls, lower.pool_tls(given)),
+                "protocol" => set(&mut p.protocol, lower.protocol(given)),
+                name => unread(name),
             }
-        }
-        if pool.servers.is_empty() && self.diagnostics.len() == before {
-            self.missing("pool", &pool.name, span, "server", "server 127.0.0.1:8080");
+        });
+        if self.diagnostics.len() == before {
+            self.require(&POOL, &taken, "pool", &pool.name, span);
         }
         Some(pool)
     }
 
-    /// The block of a directive that takes a block and no arguments.
-    pub(super) fn block<'d>(&mut self, directive: &'d Directive, usage: &str) -> Option<&'d Block> {
-        match &directive.block {
-            Some(block) if directive.args.is_empty() => Some(block),
-            _ => {
-                self.error(
-                    Diagnostic::error(format!("`{}` takes a block", directive.name))
-                        .with_label(Label::primary(directive.head_span(), "expected `{ ... }`"))
-                        .with_help(format!("write `{usage}`")),
-                );
-                None
-            }
-        }
-    }
-
     /// `server ADDR [weight N] [max_conns N] [backup]`
-    fn server(&mut self, directive: &Directive) -> Option<Server> {
-        let usage = "server 10.0.0.11:8080 weight 2 max_conns 100 backup";
+    fn server(&mut self, given: Given<'_>) -> Option<Server> {
+        let (directive, usage) = (given.directive, given.usage);
         let (address, options) = match directive.args.split_first() {
             Some((address, options)) if directive.block.is_none() => (address, options),
             _ => {
@@ -197,8 +226,8 @@ impl Lowering {
         ok.then_some(server)
     }
 
-    fn balance(&mut self, directive: &Directive) -> Option<Spanned<Balance>> {
-        let usage = "balance round_robin";
+    fn balance(&mut self, given: Given<'_>) -> Option<Spanned<Balance>> {
+        let (directive, usage) = (given.directive, given.usage);
         if directive.block.is_some() || directive.args.is_empty() {
             self.args(directive, 1, usage);
             return None;
@@ -268,104 +297,47 @@ impl Lowering {
         key.map_err(|diagnostic| self.error(diagnostic)).ok()
     }
 
-    fn timeouts(&mut self, block: &Block, timeouts: &mut Timeouts) {
-        let mut seen = Seen::new();
-        for directive in &block.directives {
-            let slot = match directive.name.value.as_str() {
+    fn timeouts(&mut self, directives: &[Directive], timeouts: &mut Timeouts) {
+        self.directives(&TIMEOUTS, directives, |lower, given| {
+            let slot = match given.name() {
                 "connect" => &mut timeouts.connect,
                 "response" => &mut timeouts.response,
                 "idle" => &mut timeouts.idle,
                 "tunnel" => &mut timeouts.tunnel,
-                _ => {
-                    self.unknown(directive, "in `timeouts`", &TIMEOUTS);
-                    continue;
-                }
+                name => unread(name),
             };
-            if self.once(&mut seen, directive) {
-                *slot = self.duration(directive);
-            }
-        }
+            set(slot, lower.keep(literal::duration(given.arg())))
+        });
     }
 
     /// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` (the block may be
     /// empty: TLS with the defaults).
-    fn pool_tls(&mut self, directive: &Directive) -> Option<Spanned<PoolTls>> {
-        let block = self.block(directive, "tls { ca \"ca.pem\" }")?;
+    fn pool_tls(&mut self, given: Given<'_>) -> Option<Spanned<PoolTls>> {
         let before = self.diagnostics.len();
-        let mut seen = Seen::new();
         let mut tls = PoolTls::default();
         let (mut cert, mut key) = (None, None);
-        for inner in &block.directives {
-            match inner.name.value.as_str() {
-                "ca" if self.once(&mut seen, inner) => tls.ca = self.file(inner),
-                "cert" if self.once(&mut seen, inner) => cert = self.file(inner),
-                "key" if self.once(&mut seen, inner) => key = self.file(inner),
-                "sni" if self.once(&mut seen, inner) => {
-                    if let Some([name]) = self.args(inner, 1, "sni \"api.internal\"") {
-                        tls.sni = self.keep(literal::server_name(name));
-                    }
-                }
-                "verify" if self.once(&mut seen, inner) => {
-                    if let Some([word]) = self.args(inner, 1, "verify off") {
-                        tls.verify = self.on_off(word, "verify off");
-                    }
-                }
-                known if POOL_TLS.contains(&known) => {}
-                _ => self.unknown(inner, "in a pool's `tls`", &POOL_TLS),
+        self.directives(&POOL_TLS, given.inner, |lower, inner| {
+            let arg = inner.arg();
+            match inner.name() {
+                "ca" => set(&mut tls.ca, lower.file(arg, inner.usage)),
+                "cert" => set(&mut cert, lower.file(arg, inner.usage)),
+                "key" => set(&mut key, lower.file(arg, inner.usage)),
+                "sni" => set(&mut tls.sni, lower.keep(literal::server_name(arg))),
+                "verify" => set(&mut tls.verify, lower.on_off(arg, inner.usage)),
+                name => unread(name),
             }
-        }
+        });
         match (cert, key) {
             (Some(cert), Some(key)) => tls.client_cert = Some((cert, key)),
             (None, None) => {}
-            (cert, _) => self.pair_missing(directive.head_span(), cert.is_some()),
+            (cert, _) => self.pair_missing(given.head(), cert.is_some()),
         }
-        (self.diagnostics.len() == before).then(|| Spanned::new(tls, directive.head_span()))
-    }
-
-    /// `on` or `off`; `example` shows the directive written right.
-    pub(super) fn on_off(&mut self, word: &Arg, example: &str) -> Option<Spanned<bool>> {
-        match word.text.as_str() {
-            "on" if word.is_bare() => Some(Spanned::new(true, word.span)),
-            "off" if word.is_bare() => Some(Spanned::new(false, word.span)),
-            _ => {
-                self.error(
-                    Diagnostic::error(format!("expected `on` or `off`, not `{}`", word.text))
-                        .with_label(Label::primary(word.span, "not `on` or `off`"))
-                        .with_help(format!("write `{example}`")),
-                );
-                None
-            }
-        }
-    }
-
-    pub(super) fn duration(
-        &mut self,
-        directive: &Directive,
-    ) -> Option<Spanned<std::time::Duration>> {
-        let usage = format!("{} 5s", directive.name);
-        let [duration] = self.args(directive, 1, &usage)? else {
-            unreachable!("args checked the count")
-        };
-        self.keep(literal::duration(duration))
-    }
-
-    pub(super) fn count(
-        &mut self,
-        directive: &Directive,
-        min: u32,
-        max: u32,
-    ) -> Option<Spanned<u32>> {
-        let usage = format!("{} {min}", directive.name);
-        let [count] = self.args(directive, 1, &usage)? else {
-            unreachable!("args checked the count")
-        };
-        self.keep(literal::count(count, min, max))
+        (self.diagnostics.len() == before).then(|| Spanned::new(tls, given.head()))
     }
 
     /// `health http { ... }` or `health tcp { ... }` (the block may be left out for defaults).
-    fn health(&mut self, directive: &Directive) -> Option<Spanned<Health>> {
-        let usage = "health http { path \"/healthz\" }` or `health tcp";
-        let (check, known): (HealthCheck, &[&str]) = match directive.args.as_slice() {
+    fn health(&mut self, given: Given<'_>) -> Option<Spanned<Health>> {
+        let (check, table) = match given.args {
             [kind] if kind.is_bare() && kind.text == "http" => (
                 HealthCheck::Http {
                     path: None,
@@ -377,11 +349,8 @@ impl Lowering {
             _ => {
                 self.error(
                     Diagnostic::error("`health` takes `http` or `tcp`")
-                        .with_label(Label::primary(
-                            directive.head_span(),
-                            "expected `http` or `tcp`",
-                        ))
-                        .with_help(format!("write `{usage}`")),
+                        .with_label(Label::primary(given.head(), "expected `http` or `tcp`"))
+                        .with_help(format!("write `{}`", given.usage)),
                 );
                 return None;
             }
@@ -394,44 +363,24 @@ impl Lowering {
             fall: None,
         };
         let before = self.diagnostics.len();
-        let mut seen = Seen::new();
-        let directives = directive.block.as_ref().map_or(&[][..], |b| &b.directives);
-        for inner in directives {
-            let name = inner.name.value.as_str();
-            if !known.contains(&name) {
-                self.unknown(
-                    inner,
-                    &format!("in `health {}`", directive.args[0].text),
-                    known,
-                );
-                continue;
-            }
-            if !self.once(&mut seen, inner) {
-                continue;
-            }
-            match (name, &mut health.check) {
-                ("interval", _) => health.interval = self.duration(inner),
-                ("timeout", _) => health.timeout = self.duration(inner),
-                ("rise", _) => health.rise = self.count(inner, 1, 1000),
-                ("fall", _) => health.fall = self.count(inner, 1, 1000),
-                ("path", HealthCheck::Http { path, .. }) => {
-                    *path = self.health_path(inner);
-                }
+        self.directives(table, given.inner, |lower, inner| {
+            let arg = inner.arg();
+            match (inner.name(), &mut health.check) {
+                ("interval", _) => set(&mut health.interval, lower.keep(literal::duration(arg))),
+                ("timeout", _) => set(&mut health.timeout, lower.keep(literal::duration(arg))),
+                ("rise", _) => set(&mut health.rise, lower.keep(literal::count(arg, 1, 1000))),
+                ("fall", _) => set(&mut health.fall, lower.keep(literal::count(arg, 1, 1000))),
+                ("path", HealthCheck::Http { path, .. }) => set(path, lower.health_path(arg)),
                 ("expect", HealthCheck::Http { expect, .. }) => {
-                    if let Some([range]) = self.args(inner, 1, "expect 200..299") {
-                        *expect = self.keep(literal::status_range(range));
-                    }
+                    set(expect, lower.keep(literal::status_range(arg)))
                 }
-                _ => unreachable!("the known directives are matched above"),
+                (name, _) => unread(name),
             }
-        }
-        (self.diagnostics.len() == before).then(|| Spanned::new(health, directive.head_span()))
+        });
+        (self.diagnostics.len() == before).then(|| Spanned::new(health, given.head()))
     }
 
-    fn health_path(&mut self, directive: &Directive) -> Option<Spanned<String>> {
-        let [path] = self.args(directive, 1, "path \"/healthz\"")? else {
-            unreachable!("args checked the count")
-        };
+    fn health_path(&mut self, path: &Arg) -> Option<Spanned<String>> {
         let valid = path.text.starts_with('/') && path.text.bytes().all(|b| b.is_ascii_graphic());
         if !valid {
             self.error(
@@ -446,31 +395,32 @@ impl Lowering {
         Some(Spanned::new(path.text.clone(), path.span))
     }
 
-    fn passive(&mut self, block: &Block) -> Passive {
+    fn passive(&mut self, directives: &[Directive]) -> Passive {
         let mut passive = Passive::default();
-        let mut seen = Seen::new();
-        for directive in &block.directives {
-            if !PASSIVE.contains(&directive.name.value.as_str()) {
-                self.unknown(directive, "in `passive`", &PASSIVE);
-                continue;
+        self.directives(&PASSIVE, directives, |lower, given| {
+            let arg = given.arg();
+            match given.name() {
+                "max_fails" => set(
+                    &mut passive.max_fails,
+                    lower.keep(literal::count(arg, 1, 1000)),
+                ),
+                "fail_timeout" => set(
+                    &mut passive.fail_timeout,
+                    lower.keep(literal::duration(arg)),
+                ),
+                "consecutive_5xx" => set(
+                    &mut passive.consecutive_5xx,
+                    lower.keep(literal::count(arg, 1, 1000)),
+                ),
+                name => unread(name),
             }
-            if !self.once(&mut seen, directive) {
-                continue;
-            }
-            match directive.name.value.as_str() {
-                "max_fails" => passive.max_fails = self.count(directive, 1, 1000),
-                "fail_timeout" => passive.fail_timeout = self.duration(directive),
-                _ => passive.consecutive_5xx = self.count(directive, 1, 1000),
-            }
-        }
+        });
         passive
     }
 
     /// `send_proxy v1` or `send_proxy v2`
-    fn send_proxy(&mut self, directive: &Directive) -> Option<Spanned<ProxyVersion>> {
-        let [version] = self.args(directive, 1, "send_proxy v2")? else {
-            unreachable!("args checked the count")
-        };
+    fn send_proxy(&mut self, given: Given<'_>) -> Option<Spanned<ProxyVersion>> {
+        let version = given.arg();
         let value = match version.text.as_str() {
             "v1" if version.is_bare() => ProxyVersion::V1,
             "v2" if version.is_bare() => ProxyVersion::V2,
@@ -483,14 +433,12 @@ impl Lowering {
                 return None;
             }
         };
-        Some(Spanned::new(value, directive.head_span()))
+        Some(Spanned::new(value, given.head()))
     }
 
     /// `protocol h2` or `protocol http1`
-    fn protocol(&mut self, directive: &Directive) -> Option<Spanned<UpstreamProtocol>> {
-        let [version] = self.args(directive, 1, "protocol h2")? else {
-            unreachable!("args checked the count")
-        };
+    fn protocol(&mut self, given: Given<'_>) -> Option<Spanned<UpstreamProtocol>> {
+        let version = given.arg();
         let value = match version.text.as_str() {
             "h2" if version.is_bare() => UpstreamProtocol::Http2,
             "http1" if version.is_bare() => UpstreamProtocol::Http1,
@@ -503,12 +451,12 @@ impl Lowering {
                 return None;
             }
         };
-        Some(Spanned::new(value, directive.head_span()))
+        Some(Spanned::new(value, given.head()))
     }
 
     /// `retry N [on connect_error timeout 5xx]`
-    fn retry(&mut self, directive: &Directive) -> Option<Spanned<Retry>> {
-        let usage = "retry 2 on connect_error timeout";
+    fn retry(&mut self, given: Given<'_>) -> Option<Spanned<Retry>> {
+        let (directive, usage) = (given.directive, given.usage);
         let (attempts, rest) = match directive.args.split_first() {
             Some(split) if directive.block.is_none() => split,
             _ => {

@@ -6,18 +6,35 @@ use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
-use crate::syntax::Directive;
+use crate::syntax::Arg;
 
-use super::{Lowering, Seen};
+use super::table::Args::Exactly;
+use super::table::{set, unread, Given, Rule, Table};
+use super::Lowering;
 
-const ADMIN: [&str; 2] = ["bind", "token_env"];
-const ACCESS_LOG: [&str; 2] = ["format", "path"];
-const REQUEST_ID: [&str; 1] = ["trust_client"];
+const ADMIN: Table = Table {
+    place: "in `admin`",
+    rules: &[
+        Rule::once("bind", Exactly(1), "bind 127.0.0.1:9900"),
+        Rule::once("token_env", Exactly(1), "token_env \"EDGE_ADMIN_TOKEN\""),
+    ],
+};
+const ACCESS_LOG: Table = Table {
+    place: "in `access_log`",
+    rules: &[
+        Rule::once("format", Exactly(1), "format json"),
+        Rule::once("path", Exactly(1), "path \"path/to/file.pem\""),
+    ],
+};
+const REQUEST_ID: Table = Table {
+    place: "in `request_id`",
+    rules: &[Rule::once("trust_client", Exactly(0), "trust_client")],
+};
 
 impl Lowering {
     /// `error_page 502 "BODY" [html]`.
-    pub(super) fn error_page(&mut self, item: &Directive) -> Option<Spanned<ErrorPage>> {
-        let usage = "error_page 502 \"Back soon.\\n\"";
+    pub(super) fn error_page(&mut self, given: Given<'_>) -> Option<Spanned<ErrorPage>> {
+        let (item, usage) = (given.directive, given.usage);
         let (status, body, html) = match item.args.as_slice() {
             [status, body] if item.block.is_none() => (status, body, false),
             [status, body, html]
@@ -57,17 +74,18 @@ impl Lowering {
     }
 
     /// `via "NAME"` at the top level.
-    pub(super) fn via(&mut self, item: &Directive, config: &mut Config) {
+    pub(super) fn via(&mut self, given: Given<'_>, config: &mut Config) -> bool {
+        let item = given.directive;
         if let Some(first) = &config.via {
             self.error(
                 Diagnostic::error("`via` is given twice")
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first.span, "first given here")),
             );
-            return;
+            return false;
         }
-        let Some([name]) = self.args(item, 1, "via \"edge\"") else {
-            return;
+        let Some([name]) = self.args(item, 1, given.usage) else {
+            return false;
         };
         let valid = name.is_quoted()
             && !name.text.is_empty()
@@ -81,27 +99,38 @@ impl Lowering {
                     .with_label(Label::primary(name.span, "not a pseudonym"))
                     .with_help("a quoted name of letters, digits, `-`, `.` and `_`, such as `\"edge\"`; it says which proxy passed the message, never where it runs"),
             );
-            return;
+            return false;
         }
-        config.via = Some(Spanned::new(name.text.clone(), name.span));
+        set(
+            &mut config.via,
+            Some(Spanned::new(name.text.clone(), name.span)),
+        )
     }
 
     /// `workers N` at the top level.
-    pub(super) fn workers(&mut self, item: &Directive, config: &mut Config) {
+    pub(super) fn workers(&mut self, given: Given<'_>, config: &mut Config) -> bool {
+        let item = given.directive;
         if let Some(first) = &config.workers {
             self.error(
                 Diagnostic::error("`workers` is given twice")
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first.span, "first given here")),
             );
-            return;
+            return false;
         }
-        config.workers = self.count(item, 1, 1024);
+        let Some([count]) = self.args(item, 1, given.usage) else {
+            return false;
+        };
+        set(
+            &mut config.workers,
+            self.keep(literal::count(count, 1, 1024)),
+        )
     }
 
     /// `admin`, `access_log` or `request_id` at the top level.
-    pub(super) fn process_item(&mut self, item: &Directive, config: &mut Config) {
-        let kind = item.name.value.as_str();
+    pub(super) fn process_item(&mut self, given: Given<'_>, config: &mut Config) -> bool {
+        let item = given.directive;
+        let kind = given.name();
         let first = match kind {
             "admin" => config.admin.as_ref().map(|a| a.span),
             "access_log" => config.access_log.as_ref().map(|a| a.span),
@@ -113,106 +142,83 @@ impl Lowering {
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first, "first given here")),
             );
-            return;
+            return false;
         }
         let span = item.head_span();
         if kind == "request_id" {
             if let [off] = item.args.as_slice() {
                 if off.is_bare() && off.text == "off" && item.block.is_none() {
-                    config.request_id = Some(Spanned::new(
-                        RequestId {
-                            enabled: false,
-                            trust_client: false,
-                        },
-                        span,
-                    ));
-                    return;
+                    let off = RequestId {
+                        enabled: false,
+                        trust_client: false,
+                    };
+                    return set(&mut config.request_id, Some(Spanned::new(off, span)));
                 }
             }
         }
-        let usage = match kind {
-            "admin" => "admin { bind 127.0.0.1:9900 }",
-            "access_log" => "access_log { format json  path \"access.log\" }",
-            _ => "request_id { trust_client }` or `request_id off",
+        let Some(block) = self.block(item, given.usage) else {
+            return false;
         };
-        let Some(block) = self.block(item, usage) else {
-            return;
-        };
-        let mut seen = Seen::new();
+        let directives = &block.directives;
         match kind {
             "admin" => {
                 let mut admin = Admin {
                     bind: None,
                     token_env: None,
                 };
-                for directive in &block.directives {
-                    match directive.name.value.as_str() {
-                        "bind" if self.once(&mut seen, directive) => {
-                            if let Some([addr]) = self.args(directive, 1, "bind 127.0.0.1:9900") {
-                                admin.bind = self.keep(literal::bind_address(addr));
-                            }
-                        }
-                        "token_env" if self.once(&mut seen, directive) => {
-                            let usage = "token_env \"EDGE_ADMIN_TOKEN\"";
-                            if let Some([name]) = self.args(directive, 1, usage) {
-                                admin.token_env = self.keep(literal::env_name(name));
-                            }
-                        }
-                        "bind" | "token_env" => {}
-                        _ => self.unknown(directive, "in `admin`", &ADMIN),
-                    }
-                }
-                config.admin = Some(Spanned::new(admin, span));
+                self.directives(&ADMIN, directives, |lower, given| match given.name() {
+                    "bind" => set(
+                        &mut admin.bind,
+                        lower.keep(literal::bind_address(given.arg())),
+                    ),
+                    "token_env" => set(
+                        &mut admin.token_env,
+                        lower.keep(literal::env_name(given.arg())),
+                    ),
+                    name => unread(name),
+                });
+                set(&mut config.admin, Some(Spanned::new(admin, span)))
             }
             "access_log" => {
                 let mut log = AccessLog {
                     format: LogFormat::Combined,
                     path: None,
                 };
-                for directive in &block.directives {
-                    let name = directive.name.value.as_str();
-                    if ACCESS_LOG.contains(&name) && !self.once(&mut seen, directive) {
-                        continue;
-                    }
-                    match name {
-                        "format" => {
-                            if let Some([format]) = self.args(directive, 1, "format json") {
-                                match format.text.as_str() {
-                                    "json" if format.is_bare() => log.format = LogFormat::Json,
-                                    "combined" if format.is_bare() => {
-                                        log.format = LogFormat::Combined
-                                    }
-                                    other => self.error(
-                                        Diagnostic::error(format!("unknown log format `{other}`"))
-                                            .with_label(Label::primary(format.span, "not a format"))
-                                            .with_help("the formats are `combined` (the default) and `json`"),
-                                    ),
-                                }
-                            }
-                        }
-                        "path" => log.path = self.file(directive),
-                        _ => self.unknown(directive, "in `access_log`", &ACCESS_LOG),
-                    }
-                }
-                config.access_log = Some(Spanned::new(log, span));
+                self.directives(&ACCESS_LOG, directives, |lower, given| match given.name() {
+                    "format" => lower
+                        .log_format(given.arg())
+                        .map(|format| log.format = format)
+                        .is_some(),
+                    "path" => set(&mut log.path, lower.file(given.arg(), given.usage)),
+                    name => unread(name),
+                });
+                set(&mut config.access_log, Some(Spanned::new(log, span)))
             }
             _ => {
                 let mut request_id = RequestId {
                     enabled: true,
                     trust_client: false,
                 };
-                for directive in &block.directives {
-                    match directive.name.value.as_str() {
-                        "trust_client" if self.once(&mut seen, directive) => {
-                            if self.args(directive, 0, "trust_client").is_some() {
-                                request_id.trust_client = true;
-                            }
-                        }
-                        "trust_client" => {}
-                        _ => self.unknown(directive, "in `request_id`", &REQUEST_ID),
-                    }
-                }
-                config.request_id = Some(Spanned::new(request_id, span));
+                self.directives(&REQUEST_ID, directives, |_, _| {
+                    request_id.trust_client = true;
+                    true
+                });
+                set(&mut config.request_id, Some(Spanned::new(request_id, span)))
+            }
+        }
+    }
+
+    fn log_format(&mut self, format: &Arg) -> Option<LogFormat> {
+        match format.text.as_str() {
+            "json" if format.is_bare() => Some(LogFormat::Json),
+            "combined" if format.is_bare() => Some(LogFormat::Combined),
+            other => {
+                self.error(
+                    Diagnostic::error(format!("unknown log format `{other}`"))
+                        .with_label(Label::primary(format.span, "not a format"))
+                        .with_help("the formats are `combined` (the default) and `json`"),
+                );
+                None
             }
         }
     }

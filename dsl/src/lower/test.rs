@@ -7,13 +7,14 @@ use crate::literal;
 use crate::span::Spanned;
 use crate::syntax::Directive;
 
-use super::{Lowering, Seen};
+use super::table::{Given, Seen};
+use super::Lowering;
 
 const USAGE: &str = "GET https://api.example.com/users/42 -> users";
 
 impl Lowering {
-    pub(super) fn test(&mut self, directive: &Directive) -> Option<Test> {
-        let usage = "test \"users are routed\" { GET /users/42 -> users }";
+    pub(super) fn test(&mut self, given: Given<'_>) -> Option<Test> {
+        let (directive, usage) = (given.directive, given.usage);
         let (name, block) = match (directive.args.as_slice(), &directive.block) {
             ([name], Some(block)) if name.is_quoted() => {
                 (Spanned::new(name.text.clone(), name.span), block)

@@ -8,34 +8,46 @@ use crate::literal;
 use crate::span::{Span, Spanned};
 use crate::syntax::{Block, Directive};
 
-use super::{Lowering, Seen};
+use super::table::Args::{Exactly, Own};
+use super::table::{add, set, unread, Given, Rule, Table};
+use super::Lowering;
 
-const TLS: [&str; 5] = ["cert", "key", "sni", "client_ca", "hsts"];
-const CERTIFICATE: [&str; 2] = ["cert", "key"];
+const TLS: Table = Table {
+    place: "in `tls`",
+    rules: &[
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
+        Rule::many(
+            "sni",
+            Own,
+            "sni \"api.example.com\" { cert \"api.crt\"  key \"api.key\" }",
+        ),
+        Rule::once("client_ca", Own, "client_ca \"path/to/file.pem\""),
+        Rule::once("hsts", Exactly(1), "hsts 365d"),
+    ],
+};
+const CERTIFICATE: Table = Table {
+    place: "in `sni`",
+    rules: &[
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
+    ],
+};
 
 impl Lowering {
-    pub(super) fn tls(&mut self, directive: &Directive) -> Option<Spanned<Tls>> {
-        let block = self.block(directive, "tls { cert \"site.crt\"  key \"site.key\" }")?;
+    /// A listener's `tls { ... }`.
+    pub(super) fn tls(&mut self, given: Given<'_>) -> Option<Spanned<Tls>> {
         let before = self.diagnostics.len();
-        let mut seen = Seen::new();
         let mut tls = Tls::default();
         let (mut cert, mut key) = (None, None);
-        for inner in &block.directives {
-            match inner.name.value.as_str() {
-                "cert" if self.once(&mut seen, inner) => cert = self.file(inner),
-                "key" if self.once(&mut seen, inner) => key = self.file(inner),
-                "sni" => tls.certificates.extend(self.sni(inner)),
-                "client_ca" if self.once(&mut seen, inner) => tls.client_ca = self.client_ca(inner),
-                "hsts" if self.once(&mut seen, inner) => {
-                    let [max_age] = self.args(inner, 1, "hsts 365d")? else {
-                        unreachable!("args checked the count")
-                    };
-                    tls.hsts = self.keep(literal::duration(max_age));
-                }
-                known if TLS.contains(&known) => {}
-                _ => self.unknown(inner, "in `tls`", &TLS),
-            }
-        }
+        self.directives(&TLS, given.inner, |lower, inner| match inner.name() {
+            "cert" => set(&mut cert, lower.file(inner.arg(), inner.usage)),
+            "key" => set(&mut key, lower.file(inner.arg(), inner.usage)),
+            "sni" => add(&mut tls.certificates, lower.sni(inner)),
+            "client_ca" => set(&mut tls.client_ca, lower.client_ca(inner)),
+            "hsts" => set(&mut tls.hsts, lower.keep(literal::duration(inner.arg()))),
+            name => unread(name),
+        });
         match (cert, key) {
             (Some(cert), Some(key)) => tls.certificates.insert(
                 0,
@@ -43,25 +55,25 @@ impl Lowering {
                     names: Vec::new(),
                     cert,
                     key,
-                    span: directive.head_span(),
+                    span: given.head(),
                 },
             ),
             (None, None) => {}
-            (cert, _) => self.pair_missing(directive.head_span(), cert.is_some()),
+            (cert, _) => self.pair_missing(given.head(), cert.is_some()),
         }
         if tls.certificates.is_empty() && self.diagnostics.len() == before {
             self.error(
                 Diagnostic::error("`tls` has no certificate")
-                    .with_label(Label::primary(directive.head_span(), "no `cert` and `key`"))
+                    .with_label(Label::primary(given.head(), "no `cert` and `key`"))
                     .with_help("add `cert \"site.crt\"` and `key \"site.key\"`, or `sni` blocks"),
             );
         }
-        (self.diagnostics.len() == before).then(|| Spanned::new(tls, directive.head_span()))
+        (self.diagnostics.len() == before).then(|| Spanned::new(tls, given.head()))
     }
 
     /// `sni "a.example.com" "*.example.com" { cert ".."  key ".." }`
-    fn sni(&mut self, directive: &Directive) -> Option<Certificate> {
-        let usage = "sni \"api.example.com\" { cert \"api.crt\"  key \"api.key\" }";
+    fn sni(&mut self, given: Given<'_>) -> Option<Certificate> {
+        let (directive, usage) = (given.directive, given.usage);
         let Some(block) = directive
             .block
             .as_ref()
@@ -92,16 +104,15 @@ impl Lowering {
     }
 
     fn certificate_files(&mut self, block: &Block) -> Option<(Spanned<String>, Spanned<String>)> {
-        let mut seen = Seen::new();
         let (mut cert, mut key) = (None, None);
-        for inner in &block.directives {
-            match inner.name.value.as_str() {
-                "cert" if self.once(&mut seen, inner) => cert = self.file(inner),
-                "key" if self.once(&mut seen, inner) => key = self.file(inner),
-                known if CERTIFICATE.contains(&known) => {}
-                _ => self.unknown(inner, "in `sni`", &CERTIFICATE),
+        self.directives(&CERTIFICATE, &block.directives, |lower, inner| {
+            let file = lower.file(inner.arg(), inner.usage);
+            match inner.name() {
+                "cert" => set(&mut cert, file),
+                "key" => set(&mut key, file),
+                name => unread(name),
             }
-        }
+        });
         match (cert, key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (cert, _) => {
@@ -122,25 +133,9 @@ impl Lowering {
         );
     }
 
-    /// A quoted file path.
-    pub(super) fn file(&mut self, directive: &Directive) -> Option<Spanned<String>> {
-        let usage = format!("{} \"path/to/file.pem\"", directive.name);
-        let [path] = self.args(directive, 1, &usage)? else {
-            unreachable!("args checked the count")
-        };
-        if !path.is_quoted() || path.text.is_empty() {
-            self.error(
-                Diagnostic::error("a file path is a quoted string")
-                    .with_label(Label::primary(path.span, "expected a quoted path"))
-                    .with_help(format!("write `{usage}`")),
-            );
-            return None;
-        }
-        Some(Spanned::new(path.text.clone(), path.span))
-    }
-
     /// `client_ca "ca.pem"` or `client_ca "ca.pem" optional`
-    fn client_ca(&mut self, directive: &Directive) -> Option<ClientCa> {
+    fn client_ca(&mut self, given: Given<'_>) -> Option<ClientCa> {
+        let directive = given.directive;
         let optional = match directive.args.get(1) {
             None => false,
             Some(word)
@@ -163,7 +158,10 @@ impl Lowering {
             args: directive.args[..1.min(directive.args.len())].to_vec(),
             ..directive.clone()
         };
-        let ca = self.file(&first)?;
+        let [path] = self.args(&first, 1, given.usage)? else {
+            unreachable!("args checked the count")
+        };
+        let ca = self.file(path, given.usage)?;
         Some(ClientCa { ca, optional })
     }
 }

@@ -1,0 +1,210 @@
+//! Lowering of `listener` blocks: the address, the mode, the limits and timeouts of the client
+//! side, the request-head switches and TLS, with the options that only fit one mode refused.
+
+use crate::ast::{Listener, Mode};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::literal;
+use crate::span::{Span, Spanned};
+
+use super::table::Args::{Block, Exactly};
+use super::table::{set, unread, Given, Rule, Table};
+use super::Lowering;
+
+const LISTENER: Table = Table {
+    place: "in a listener",
+    rules: &[
+        Rule::once("bind", Exactly(1), "bind 127.0.0.1:8080").required("bind 127.0.0.1:8080"),
+        Rule::once("mode", Exactly(1), "mode tcp"),
+        Rule::once("max_header_size", Exactly(1), "max_header_size 64KiB"),
+        Rule::once("header_timeout", Exactly(1), "header_timeout 10s"),
+        Rule::once("keepalive_timeout", Exactly(1), "keepalive_timeout 75s"),
+        Rule::once("body_timeout", Exactly(1), "body_timeout 60s"),
+        Rule::once("send_timeout", Exactly(1), "send_timeout 60s"),
+        Rule::once("ping_interval", Exactly(1), "ping_interval 60s"),
+        Rule::once("max_body", Exactly(1), "max_body 10MiB"),
+        Rule::once("max_connections", Exactly(1), "max_connections 1"),
+        Rule::once("max_streams", Exactly(1), "max_streams 1"),
+        Rule::once(
+            "underscores_in_headers",
+            Exactly(1),
+            "underscores_in_headers on",
+        ),
+        Rule::once(
+            "allow_encoded_slashes",
+            Exactly(1),
+            "allow_encoded_slashes on",
+        ),
+        Rule::once("allow_semicolons", Exactly(1), "allow_semicolons on"),
+        Rule::once(
+            "case_insensitive_paths",
+            Exactly(1),
+            "case_insensitive_paths on",
+        ),
+        Rule::once("idle_timeout", Exactly(1), "idle_timeout 10m"),
+        Rule::once("tls", Block, "tls { cert \"site.crt\"  key \"site.key\" }"),
+    ],
+};
+
+impl Lowering {
+    pub(super) fn listener(&mut self, item: Given<'_>) -> Option<Listener> {
+        let (name, span, directives) = self.item(item)?;
+        let before = self.diagnostics.len();
+        let mut bind = None;
+        let mut listener = Listener {
+            name,
+            span,
+            bind: Spanned::new(literal::ANY_ADDRESS, span),
+            mode: None,
+            max_header_size: None,
+            header_timeout: None,
+            keepalive_timeout: None,
+            body_timeout: None,
+            send_timeout: None,
+            ping_interval: None,
+            max_body: None,
+            max_connections: None,
+            max_streams: None,
+            underscores_in_headers: None,
+            allow_encoded_slashes: None,
+            allow_semicolons: None,
+            case_insensitive_paths: None,
+            idle_timeout: None,
+            tls: None,
+        };
+        let taken = self.directives(&LISTENER, directives, |lower, given| {
+            let arg = || given.arg();
+            let l = &mut listener;
+            match given.name() {
+                "bind" => set(&mut bind, lower.keep(literal::bind_address(arg()))),
+                "mode" => set(&mut l.mode, lower.mode(arg())),
+                "max_header_size" => set(&mut l.max_header_size, lower.keep(literal::size(arg()))),
+                "header_timeout" => {
+                    set(&mut l.header_timeout, lower.keep(literal::duration(arg())))
+                }
+                "keepalive_timeout" => set(
+                    &mut l.keepalive_timeout,
+                    lower.keep(literal::duration(arg())),
+                ),
+                "body_timeout" => set(&mut l.body_timeout, lower.keep(literal::duration(arg()))),
+                "send_timeout" => set(&mut l.send_timeout, lower.keep(literal::duration(arg()))),
+                "ping_interval" => set(&mut l.ping_interval, lower.keep(literal::duration(arg()))),
+                "max_body" => set(&mut l.max_body, lower.keep(literal::size(arg()))),
+                "max_connections" => set(
+                    &mut l.max_connections,
+                    lower.keep(literal::count(arg(), 1, 10_000_000)),
+                ),
+                "max_streams" => set(
+                    &mut l.max_streams,
+                    lower.keep(literal::count(arg(), 1, 10_000)),
+                ),
+                "underscores_in_headers" => lower.switch(given, &mut l.underscores_in_headers),
+                "allow_encoded_slashes" => lower.switch(given, &mut l.allow_encoded_slashes),
+                "allow_semicolons" => lower.switch(given, &mut l.allow_semicolons),
+                "case_insensitive_paths" => lower.switch(given, &mut l.case_insensitive_paths),
+                "idle_timeout" => set(&mut l.idle_timeout, lower.keep(literal::duration(arg()))),
+                "tls" => set(&mut l.tls, lower.tls(given)),
+                name => unread(name),
+            }
+        });
+        self.mode_fit(&listener);
+        if self.diagnostics.len() == before {
+            self.require(&LISTENER, &taken, "listener", &listener.name, span);
+        }
+        listener.bind = bind?;
+        Some(listener)
+    }
+
+    fn switch(&mut self, given: Given<'_>, slot: &mut Option<Spanned<bool>>) -> bool {
+        set(slot, self.on_off(given.arg(), given.usage))
+    }
+
+    fn mode(&mut self, mode: &crate::syntax::Arg) -> Option<Spanned<Mode>> {
+        let value = match mode.text.as_str() {
+            "tcp" if mode.is_bare() => Mode::Tcp,
+            "http" if mode.is_bare() => Mode::Http,
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("unknown listener mode `{}`", mode.text))
+                        .with_label(Label::primary(mode.span, "not a mode"))
+                        .with_help("the modes are `http` (the default) and `tcp`"),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(value, mode.span))
+    }
+
+    /// Refuses the options of the other mode: HTTP ones on a tcp listener, `idle_timeout` on an
+    /// HTTP one.
+    fn mode_fit(&mut self, listener: &Listener) {
+        let tcp = listener.mode.as_ref().is_some_and(|m| m.value == Mode::Tcp);
+        let span = |value: Option<Span>| value.filter(|_| tcp);
+        let http_only = [
+            (
+                "max_header_size",
+                listener.max_header_size.as_ref().map(|s| s.span),
+            ),
+            (
+                "header_timeout",
+                listener.header_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "keepalive_timeout",
+                listener.keepalive_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "body_timeout",
+                listener.body_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "send_timeout",
+                listener.send_timeout.as_ref().map(|s| s.span),
+            ),
+            (
+                "ping_interval",
+                listener.ping_interval.as_ref().map(|s| s.span),
+            ),
+            ("max_body", listener.max_body.as_ref().map(|s| s.span)),
+            ("max_streams", listener.max_streams.as_ref().map(|s| s.span)),
+            (
+                "underscores_in_headers",
+                listener.underscores_in_headers.as_ref().map(|s| s.span),
+            ),
+            (
+                "allow_encoded_slashes",
+                listener.allow_encoded_slashes.as_ref().map(|s| s.span),
+            ),
+            (
+                "allow_semicolons",
+                listener.allow_semicolons.as_ref().map(|s| s.span),
+            ),
+            (
+                "case_insensitive_paths",
+                listener.case_insensitive_paths.as_ref().map(|s| s.span),
+            ),
+        ];
+        for (directive, at) in http_only {
+            if let Some(at) = span(at) {
+                self.error(
+                    Diagnostic::error(format!("`{directive}` is for HTTP listeners"))
+                        .with_label(Label::primary(at, "this listener is `mode tcp`"))
+                        .with_help("a tcp listener forwards bytes and never reads a request head"),
+                );
+            }
+        }
+        if let Some(tls) = listener.tls.as_ref().filter(|_| tcp) {
+            self.error(
+                Diagnostic::error("`tls` is for HTTP listeners")
+                    .with_label(Label::primary(tls.span, "this listener is `mode tcp`"))
+                    .with_help("a tcp listener passes TLS through untouched; terminate it on an HTTP listener"),
+            );
+        }
+        if let Some(idle) = listener.idle_timeout.as_ref().filter(|_| !tcp) {
+            self.error(
+                Diagnostic::error("`idle_timeout` is for tcp listeners")
+                    .with_label(Label::primary(idle.span, "this listener speaks HTTP"))
+                    .with_help("add `mode tcp`, or use `header_timeout` for HTTP clients"),
+            );
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `policy NAME = jwt { ... }`: where the keys are, the algorithms, issuers and audiences
+//! accepted, the clock leeway, the claims required and the claims forwarded as headers.
+
+use crate::ast::{Jwt, JwtAlgorithm, JwtKeys};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::literal;
+use crate::span::Spanned;
+use crate::syntax::Arg;
+
+use super::Item;
+use crate::lower::table::Args::{Exactly, OneOrMore, Own};
+use crate::lower::table::{add, set, unread, Given, Rule, Table};
+use crate::lower::Lowering;
+
+/// The two key sources say themselves when both are given.
+const JWT: Table = Table {
+    place: "in a jwt policy",
+    rules: &[
+        Rule::once("jwks", Own, "jwks \"path/to/file.pem\"").required("jwks \"jwks.json\""),
+        Rule::once("public_key", Own, "public_key \"path/to/file.pem\"").instead_of("jwks"),
+        Rule::once("algorithms", OneOrMore, "algorithms RS256 ES256"),
+        Rule::once("issuer", OneOrMore, "issuer \"https://auth.example.com\""),
+        Rule::once("audience", OneOrMore, "audience \"my-api\""),
+        Rule::once("leeway", Exactly(1), "leeway 5s"),
+        Rule::once("require", OneOrMore, "require exp sub"),
+        Rule::many(
+            "forward_claim",
+            Exactly(2),
+            "forward_claim sub \"x-user-id\"",
+        ),
+    ],
+};
+
+impl Lowering {
+    pub(super) fn jwt(&mut self, policy: &Item<'_>) -> Option<Jwt> {
+        let head = policy.head;
+        let mut keys: Option<Spanned<JwtKeys>> = None;
+        let mut jwt = Jwt {
+            keys: Spanned::new(JwtKeys::Jwks(Spanned::new(String::new(), head)), head),
+            algorithms: Vec::new(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: None,
+            required: None,
+            forward: Vec::new(),
+        };
+        let taken = self.directives(&JWT, policy.directives, |lower, given| {
+            let args = given.args;
+            match given.name() {
+                "jwks" | "public_key" => {
+                    if let Some(first) = &keys {
+                        lower.error(
+                            Diagnostic::error(format!(
+                                "policy `{}` has two key sources",
+                                policy.name
+                            ))
+                            .with_label(Label::primary(given.head(), "second"))
+                            .with_label(Label::secondary(first.span, "first"))
+                            .with_help("give either `jwks \"file\"` or `public_key \"file\"`"),
+                        );
+                        return false;
+                    }
+                    let source = lower.key_file(given).map(|file| {
+                        let source = if given.name() == "jwks" {
+                            JwtKeys::Jwks(file)
+                        } else {
+                            JwtKeys::Pem(file)
+                        };
+                        Spanned::new(source, given.head())
+                    });
+                    set(&mut keys, source)
+                }
+                "algorithms" => add(
+                    &mut jwt.algorithms,
+                    args.iter().filter_map(|arg| lower.keep(algorithm(arg))),
+                ),
+                "issuer" => {
+                    jwt.issuers = lower.strings(given);
+                    !jwt.issuers.is_empty()
+                }
+                "audience" => {
+                    jwt.audiences = lower.strings(given);
+                    !jwt.audiences.is_empty()
+                }
+                "leeway" => set(&mut jwt.leeway, lower.keep(literal::duration(given.arg()))),
+                "require" => set(
+                    &mut jwt.required,
+                    Some(
+                        args.iter()
+                            .map(|arg| Spanned::new(arg.text.clone(), arg.span))
+                            .collect(),
+                    ),
+                ),
+                "forward_claim" => {
+                    let [claim, header] = args else {
+                        unreachable!("the table gives two arguments")
+                    };
+                    let forward = lower
+                        .keep(literal::header_name(header))
+                        .map(|header| (Spanned::new(claim.text.clone(), claim.span), header));
+                    add(&mut jwt.forward, forward)
+                }
+                name => unread(name),
+            }
+        });
+        self.require(&JWT, &taken, "policy", policy.name, head);
+        jwt.keys = keys?;
+        Some(jwt)
+    }
+
+    /// `jwks "FILE"` or `public_key "FILE"`.
+    fn key_file(&mut self, given: Given<'_>) -> Option<Spanned<String>> {
+        let [path] = self.args(given.directive, 1, given.usage)? else {
+            unreachable!("args checked the count")
+        };
+        self.file(path, given.usage)
+    }
+}
+
+/// A JWT algorithm name as RFC 7518 writes it: `RS256`, `EdDSA`...
+fn algorithm(arg: &Arg) -> Result<Spanned<JwtAlgorithm>, Diagnostic> {
+    JwtAlgorithm::ALL
+        .iter()
+        .find(|(name, _)| *name == arg.text)
+        .map(|(_, algorithm)| Spanned::new(*algorithm, arg.span))
+        .ok_or_else(|| {
+            let names: Vec<&str> = JwtAlgorithm::ALL.iter().map(|(name, _)| *name).collect();
+            Diagnostic::error(format!("unknown JWT algorithm `{}`", arg.text))
+                .with_label(Label::primary(arg.span, "not an algorithm"))
+                .with_suggestion(&arg.text, "an algorithm", names.iter().copied())
+                .with_help(format!(
+                    "the algorithms are {} (`none` is never accepted)",
+                    names.join(", ")
+                ))
+        })
+}

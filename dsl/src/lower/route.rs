@@ -1,0 +1,310 @@
+//! Lowering of `route` blocks: what a request must match (listener, hosts, SNI, path, methods,
+//! headers, query parameters, cookies), the policies it uses, its timeout and upgrades, and its
+//! one action: forward, respond, redirect or serve.
+
+use crate::ast::{Action, RequestMatch, RequestPart, Route};
+use crate::diagnostic::{Diagnostic, Label};
+use crate::literal;
+use crate::span::Spanned;
+use crate::syntax::Arg;
+
+use super::table::Args::{Exactly, OneOrMore, Own};
+use super::table::{add, set, unread, Given, Rule, Table};
+use super::Lowering;
+
+/// The actions say themselves when a route has two.
+const ROUTE: Table = Table {
+    place: "in a route",
+    rules: &[
+        Rule::once("on", Exactly(1), "on LISTENER").required("on web"),
+        Rule::many("host", OneOrMore, "host \"api.example.com\""),
+        Rule::many("sni", OneOrMore, "sni \"a.example.com\""),
+        Rule::once("path", Own, "path /users` or `path = /health"),
+        Rule::once("methods", OneOrMore, "methods GET HEAD"),
+        Rule::many("header", Own, "header \"name\" \"value\""),
+        Rule::many("query", Own, "query \"name\" \"value\""),
+        Rule::many("cookie", Own, "cookie \"name\" \"value\""),
+        Rule::once("use", OneOrMore, "use auth, limit"),
+        Rule::once("timeout", Exactly(1), "timeout 5s"),
+        Rule::once("upgrade", OneOrMore, "upgrade websocket"),
+        Rule::many("forward", Own, "forward POOL"),
+        Rule::many("respond", Own, "respond 200 \"body\""),
+        Rule::many(
+            "redirect",
+            Own,
+            "redirect https` or `redirect 301 \"https://example.com/\"",
+        ),
+        Rule::many("serve", Own, "serve dir \"public\""),
+    ],
+};
+
+impl Lowering {
+    pub(super) fn route(&mut self, item: Given<'_>) -> Option<Route> {
+        let (name, span, directives) = self.item(item)?;
+        let before = self.diagnostics.len();
+        let mut on = None;
+        let mut hosts = Vec::new();
+        let mut sni = Vec::new();
+        let mut path = None;
+        let mut methods = Vec::new();
+        let mut matchers = Vec::new();
+        let mut uses = Vec::new();
+        let mut timeout = None;
+        let mut upgrades = Vec::new();
+        let mut action: Option<Spanned<Action>> = None;
+        let taken = self.directives(&ROUTE, directives, |lower, given| {
+            let args = given.args;
+            match given.name() {
+                "on" => set(&mut on, lower.reference(given.arg())),
+                "host" => add(
+                    &mut hosts,
+                    args.iter()
+                        .filter_map(|arg| lower.keep(literal::host_pattern(arg))),
+                ),
+                "sni" => add(
+                    &mut sni,
+                    args.iter()
+                        .filter_map(|arg| lower.keep(literal::host_pattern(arg))),
+                ),
+                "path" => set(&mut path, lower.path(given)),
+                "methods" => add(
+                    &mut methods,
+                    args.iter()
+                        .filter_map(|arg| lower.keep(literal::method(arg))),
+                ),
+                "header" | "query" | "cookie" => add(&mut matchers, lower.request_match(given)),
+                "use" => add(
+                    &mut uses,
+                    args.iter().filter_map(|arg| lower.reference(arg)),
+                ),
+                "timeout" => set(&mut timeout, lower.keep(literal::duration(given.arg()))),
+                "upgrade" => add(
+                    &mut upgrades,
+                    args.iter().filter_map(|arg| lower.upgrade(arg)),
+                ),
+                "forward" | "respond" | "redirect" | "serve" => {
+                    if let Some(first) = &action {
+                        lower.error(
+                            Diagnostic::error(format!("route `{name}` has two actions"))
+                                .with_label(Label::primary(given.head(), "second action"))
+                                .with_label(Label::secondary(first.span, "first action"))
+                                .with_help("a route either forwards to a pool or responds itself"),
+                        );
+                        return false;
+                    }
+                    set(&mut action, lower.action(given))
+                }
+                name => unread(name),
+            }
+        });
+        if self.diagnostics.len() > before {
+            return None;
+        }
+        self.require(&ROUTE, &taken, "route", &name, span);
+        if action.is_none() {
+            self.error(
+                Diagnostic::error(format!("route `{name}` does nothing"))
+                    .with_label(Label::primary(span, "no `forward` or `respond`"))
+                    .with_help("add `forward POOL`, `respond 200 \"ok\"`, `redirect https` or `serve dir \"public\"`"),
+            );
+        }
+        Some(Route {
+            name,
+            span,
+            on: on?,
+            hosts,
+            sni,
+            path,
+            methods,
+            matchers,
+            uses,
+            timeout,
+            upgrades,
+            action: action?,
+        })
+    }
+
+    /// `path /users` (a prefix) or `path = /health` (exact).
+    fn path(&mut self, given: Given<'_>) -> Option<Spanned<crate::ast::PathMatch>> {
+        let directive = given.directive;
+        match directive.args.as_slice() {
+            [eq, exact] if eq.text == "=" && eq.is_bare() && directive.block.is_none() => {
+                self.keep(literal::path(exact, true))
+            }
+            _ => self
+                .args(directive, 1, given.usage)
+                .and_then(|args| self.keep(literal::path(&args[0], false))),
+        }
+    }
+
+    /// `forward POOL`, `respond ..`, `redirect ..` or `serve dir ".."`.
+    fn action(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
+        let directive = given.directive;
+        match given.name() {
+            "forward" => {
+                let [pool] = self.args(directive, 1, given.usage)? else {
+                    unreachable!("args checked the count")
+                };
+                self.reference(pool)
+                    .map(|pool| Spanned::new(Action::Forward(pool), given.head()))
+            }
+            "respond" => self.respond(given),
+            "redirect" => self.redirect(given),
+            _ => self.serve(given),
+        }
+    }
+
+    /// `serve dir "FOLDER"`
+    fn serve(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
+        let directive = given.directive;
+        match directive.args.as_slice() {
+            [kind, folder] if kind.is_bare() && kind.text == "dir" && directive.block.is_none() => {
+                self.keep(literal::text(folder, "a folder", given.usage))
+                    .map(|folder| Spanned::new(Action::Serve(folder), given.head()))
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error("`serve` takes `dir` and a folder")
+                        .with_label(Label::primary(
+                            given.head(),
+                            "expected `serve dir \"FOLDER\"`",
+                        ))
+                        .with_help(format!("write `{}`", given.usage)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A protocol a route tunnels after a `101`: a token, never `h2c`.
+    fn upgrade(&mut self, arg: &Arg) -> Option<Spanned<String>> {
+        let protocol = arg.text.to_ascii_lowercase();
+        if !arg.is_bare() || !literal::is_token(&protocol) {
+            self.error(
+                Diagnostic::error(format!("invalid upgrade protocol `{}`", arg.text))
+                    .with_label(Label::primary(arg.span, "not a protocol name"))
+                    .with_help("write the protocol as clients send it in `Upgrade`: `websocket`"),
+            );
+            return None;
+        }
+        if protocol == "h2c" {
+            self.error(
+                Diagnostic::error("`h2c` is never tunnelled")
+                    .with_label(Label::primary(arg.span, "not allowed"))
+                    .with_help(
+                        "after an h2c upgrade the client would talk HTTP/2 to the server past \
+                         every route and policy; clients reach HTTP/2 servers through the \
+                         proxy with `protocol h2` on the pool",
+                    ),
+            );
+            return None;
+        }
+        Some(Spanned::new(protocol, arg.span))
+    }
+
+    /// `redirect https`, or `redirect STATUS "LOCATION"`.
+    fn redirect(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
+        let (directive, usage) = (given.directive, given.usage);
+        let action = match directive.args.as_slice() {
+            [scheme] if directive.block.is_none() && scheme.is_bare() && scheme.text == "https" => {
+                Action::RedirectHttps
+            }
+            [status, location] if directive.block.is_none() => {
+                let status = self.keep(literal::status(status));
+                let location = self.keep(literal::header_value(location));
+                let status = status?;
+                if !matches!(status.value, 301 | 302 | 303 | 307 | 308) {
+                    self.error(
+                        Diagnostic::error(format!("`{}` is not a redirect status", status.value))
+                            .with_label(Label::primary(
+                                status.span,
+                                "expected 301, 302, 303, 307 or 308",
+                            ))
+                            .with_help("301 and 308 are permanent, 302, 303 and 307 temporary"),
+                    );
+                    return None;
+                }
+                Action::Redirect {
+                    status,
+                    location: location?,
+                }
+            }
+            [other] if directive.block.is_none() => {
+                self.error(
+                    Diagnostic::error(format!("cannot redirect to `{}`", other.text))
+                        .with_label(Label::primary(
+                            other.span,
+                            "expected `https` or a status and a location",
+                        ))
+                        .with_help(format!("write `{usage}`")),
+                );
+                return None;
+            }
+            _ => {
+                self.args(directive, 2, usage);
+                return None;
+            }
+        };
+        Some(Spanned::new(action, directive.head_span()))
+    }
+
+    /// `header "x-beta" ["1"]`, `query "version" ["2"]`, `cookie "canary" ["yes"]`.
+    fn request_match(&mut self, given: Given<'_>) -> Option<Spanned<RequestMatch>> {
+        let (directive, usage) = (given.directive, given.usage);
+        let part = match directive.name.value.as_str() {
+            "header" => RequestPart::Header,
+            "query" => RequestPart::Query,
+            _ => RequestPart::Cookie,
+        };
+        let (name, value) = match directive.args.as_slice() {
+            [name] if directive.block.is_none() => (name, None),
+            [name, value] if directive.block.is_none() => (name, Some(value)),
+            _ => {
+                self.args(directive, 2, usage);
+                return None;
+            }
+        };
+        let name = match part {
+            RequestPart::Header => self.keep(literal::header_name(name)),
+            _ => self.keep(literal::text(name, "the name", usage)),
+        };
+        let value = match value {
+            Some(value) => Some(self.keep(literal::header_value(value))?.value),
+            None => None,
+        };
+        Some(Spanned::new(
+            RequestMatch {
+                part,
+                name: name?.value,
+                value,
+            },
+            directive.head_span(),
+        ))
+    }
+
+    fn respond(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
+        let (directive, usage) = (given.directive, given.usage);
+        let (status, body) = match directive.args.as_slice() {
+            [status] if directive.block.is_none() => (status, None),
+            [status, body] if directive.block.is_none() && body.is_quoted() => (status, Some(body)),
+            [_, body] if !body.is_quoted() => {
+                self.error(
+                    Diagnostic::error("a response body is a quoted string")
+                        .with_label(Label::primary(body.span, "not quoted"))
+                        .with_help(format!("write `{usage}`")),
+                );
+                return None;
+            }
+            _ => {
+                self.args(directive, 2, usage);
+                return None;
+            }
+        };
+        let status = self.keep(literal::status(status))?;
+        let body = body.map(|body| Spanned::new(body.text.clone(), body.span));
+        Some(Spanned::new(
+            Action::Respond { status, body },
+            directive.head_span(),
+        ))
+    }
+}

@@ -1,0 +1,360 @@
+//! The directive tables every block is lowered from, and the one check that applies them: an
+//! unknown directive (with a "did you mean"), a directive given twice, arguments of the wrong
+//! shape, a required directive left out. A directive that passes is handed to the block's
+//! meaning, which reads its values.
+
+use crate::diagnostic::{Diagnostic, Label};
+use crate::span::{Ident, Span};
+use crate::syntax::{Arg, Directive};
+
+use super::Lowering;
+
+/// What a directive takes after its name.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Args {
+    /// Exactly this many arguments and no block.
+    Exactly(usize),
+    /// One or more arguments and no block.
+    OneOrMore,
+    /// A block and no arguments.
+    Block,
+    /// A shape of its own (`path = /x`, `server ADDR weight 2`, `hsts off`...), checked by its
+    /// meaning.
+    Own,
+}
+
+/// Whether a directive may be given more than once in its block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Repeat {
+    Once,
+    Many,
+}
+
+/// Whether a block must give a directive.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Need {
+    Optional,
+    /// Required; the example is offered when it is missing.
+    Required(&'static str),
+    /// Taken in place of the required directive so named (`public_key` for `jwks`).
+    Instead(&'static str),
+}
+
+/// One directive a block accepts.
+#[derive(Debug)]
+pub(super) struct Rule {
+    pub name: &'static str,
+    pub args: Args,
+    pub repeat: Repeat,
+    pub need: Need,
+    /// The directive written right, shown when its arguments are wrong.
+    pub usage: &'static str,
+}
+
+impl Rule {
+    /// A directive that may be given once.
+    pub(super) const fn once(name: &'static str, args: Args, usage: &'static str) -> Rule {
+        Rule {
+            name,
+            args,
+            repeat: Repeat::Once,
+            need: Need::Optional,
+            usage,
+        }
+    }
+
+    /// A directive that may be given any number of times.
+    pub(super) const fn many(name: &'static str, args: Args, usage: &'static str) -> Rule {
+        Rule {
+            repeat: Repeat::Many,
+            ..Rule::once(name, args, usage)
+        }
+    }
+
+    /// The block must give this directive.
+    pub(super) const fn required(self, example: &'static str) -> Rule {
+        Rule {
+            need: Need::Required(example),
+            ..self
+        }
+    }
+
+    /// This directive does the job of the required directive `name`.
+    pub(super) const fn instead_of(self, name: &'static str) -> Rule {
+        Rule {
+            need: Need::Instead(name),
+            ..self
+        }
+    }
+}
+
+/// The directives of one kind of block, in the order its help lists them.
+#[derive(Debug)]
+pub(super) struct Table {
+    /// Where the block is, as messages say it: "in a listener", "in `tls`".
+    pub place: &'static str,
+    pub rules: &'static [Rule],
+}
+
+impl Table {
+    pub(super) fn names(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
+        self.rules.iter().map(|rule| rule.name)
+    }
+}
+
+/// A directive whose name, repetition and arguments passed its table.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Given<'d> {
+    pub directive: &'d Directive,
+    pub args: &'d [Arg],
+    /// The directives of its block (none when it has no block).
+    pub inner: &'d [Directive],
+    pub usage: &'static str,
+}
+
+impl<'d> Given<'d> {
+    pub(super) fn name(&self) -> &'d str {
+        &self.directive.name.value
+    }
+
+    pub(super) fn head(&self) -> Span {
+        self.directive.head_span()
+    }
+
+    /// The first argument; for directives the table gives at least one.
+    pub(super) fn arg(&self) -> &'d Arg {
+        &self.args[0]
+    }
+}
+
+/// The directives of a block already given, each with where it first appeared.
+pub(super) struct Seen<'a> {
+    first: Vec<(&'a str, Span)>,
+}
+
+impl<'a> Seen<'a> {
+    pub(super) fn new() -> Self {
+        Seen { first: Vec::new() }
+    }
+}
+
+/// The directives whose meaning was taken, for the required ones.
+pub(super) struct Taken(Vec<&'static str>);
+
+/// Stores a lowered value, saying whether there was one.
+pub(super) fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+    *slot = value;
+    slot.is_some()
+}
+
+/// Appends lowered values, saying whether there was any.
+pub(super) fn add<T>(list: &mut Vec<T>, values: impl IntoIterator<Item = T>) -> bool {
+    let before = list.len();
+    list.extend(values);
+    list.len() > before
+}
+
+impl Lowering {
+    /// Checks a block's directives against its table, in order, and hands each one that passes
+    /// to `meaning`, which returns whether it took the directive's value.
+    pub(super) fn directives<'d>(
+        &mut self,
+        table: &Table,
+        directives: &'d [Directive],
+        mut meaning: impl FnMut(&mut Lowering, Given<'d>) -> bool,
+    ) -> Taken {
+        let mut seen = Seen::new();
+        let mut taken = Vec::new();
+        for directive in directives {
+            let name = directive.name.value.as_str();
+            let Some(rule) = table.rules.iter().find(|rule| rule.name == name) else {
+                self.unknown(directive, table.place, table.names());
+                continue;
+            };
+            if rule.repeat == Repeat::Once && !self.once(&mut seen, directive) {
+                continue;
+            }
+            let Some(given) = self.shape(directive, rule) else {
+                continue;
+            };
+            if meaning(self, given) {
+                taken.push(rule.name);
+            }
+        }
+        Taken(taken)
+    }
+
+    /// Reports each required directive of `table` that was not taken, in table order.
+    pub(super) fn require(
+        &mut self,
+        table: &Table,
+        taken: &Taken,
+        kind: &str,
+        item: &Ident,
+        head: Span,
+    ) {
+        for rule in table.rules {
+            let Need::Required(example) = rule.need else {
+                continue;
+            };
+            let stands_in = |other: &Rule| {
+                other.name == rule.name
+                    || matches!(other.need, Need::Instead(name) if name == rule.name)
+            };
+            let given = table
+                .rules
+                .iter()
+                .any(|other| stands_in(other) && taken.0.contains(&other.name));
+            if !given {
+                self.missing(kind, item, head, rule.name, example);
+            }
+        }
+    }
+
+    fn shape<'d>(&mut self, directive: &'d Directive, rule: &Rule) -> Option<Given<'d>> {
+        let (args, inner) = match rule.args {
+            Args::Exactly(count) => (self.args(directive, count, rule.usage)?, &[][..]),
+            Args::OneOrMore => (self.some_args(directive, rule.usage)?, &[][..]),
+            Args::Block => (&[][..], &self.block(directive, rule.usage)?.directives[..]),
+            Args::Own => (
+                &directive.args[..],
+                directive
+                    .block
+                    .as_ref()
+                    .map_or(&[][..], |block| &block.directives[..]),
+            ),
+        };
+        Some(Given {
+            directive,
+            args,
+            inner,
+            usage: rule.usage,
+        })
+    }
+
+    pub(super) fn unknown<'a>(
+        &mut self,
+        directive: &Directive,
+        place: &str,
+        known: impl Iterator<Item = &'a str> + Clone,
+    ) {
+        let name = &directive.name.value;
+        self.error(
+            Diagnostic::error(format!("unknown directive `{name}` {place}"))
+                .with_label(Label::primary(directive.name.span, "not known here"))
+                .with_suggestion(name, "a directive", known.clone())
+                .with_help(format!(
+                    "{place}, the directives are: {}",
+                    known
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+        );
+    }
+
+    /// Reports a second occurrence of a directive that may appear once.
+    pub(super) fn once<'a>(&mut self, seen: &mut Seen<'a>, directive: &'a Directive) -> bool {
+        let name = directive.name.value.as_str();
+        if let Some((_, first)) = seen.first.iter().find(|(n, _)| *n == name) {
+            self.error(
+                Diagnostic::error(format!("`{name}` is given twice"))
+                    .with_label(Label::primary(directive.head_span(), "given again here"))
+                    .with_label(Label::secondary(*first, "first given here")),
+            );
+            return false;
+        }
+        seen.first.push((name, directive.head_span()));
+        true
+    }
+
+    /// Checks that a directive has no block and exactly `count` arguments.
+    pub(super) fn args<'d>(
+        &mut self,
+        directive: &'d Directive,
+        count: usize,
+        usage: &str,
+    ) -> Option<&'d [Arg]> {
+        if let Some(block) = &directive.block {
+            self.error(
+                Diagnostic::error(format!("`{}` takes no block", directive.name))
+                    .with_label(Label::primary(block.span, "unexpected block"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        if directive.args.len() != count {
+            let message = match count {
+                1 => "one argument".to_owned(),
+                n => format!("{n} arguments"),
+            };
+            self.error(
+                Diagnostic::error(format!("`{}` takes {message}", directive.name))
+                    .with_label(Label::primary(
+                        directive.head_span(),
+                        format!("{} given", directive.args.len()),
+                    ))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        Some(&directive.args)
+    }
+
+    /// Checks that a directive has no block and at least one argument.
+    pub(super) fn some_args<'d>(
+        &mut self,
+        directive: &'d Directive,
+        usage: &str,
+    ) -> Option<&'d [Arg]> {
+        if directive.args.is_empty() || directive.block.is_some() {
+            self.error(
+                Diagnostic::error(format!("`{}` takes one or more arguments", directive.name))
+                    .with_label(Label::primary(directive.head_span(), "expected arguments"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        Some(&directive.args)
+    }
+
+    /// The block of a directive that takes a block and no arguments.
+    pub(super) fn block<'d>(
+        &mut self,
+        directive: &'d Directive,
+        usage: &str,
+    ) -> Option<&'d crate::syntax::Block> {
+        match &directive.block {
+            Some(block) if directive.args.is_empty() => Some(block),
+            _ => {
+                self.error(
+                    Diagnostic::error(format!("`{}` takes a block", directive.name))
+                        .with_label(Label::primary(directive.head_span(), "expected `{ ... }`"))
+                        .with_help(format!("write `{usage}`")),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn missing(
+        &mut self,
+        kind: &str,
+        name: &Ident,
+        head: Span,
+        what: &str,
+        example: &str,
+    ) {
+        self.error(
+            Diagnostic::error(format!("{kind} `{name}` has no `{what}`"))
+                .with_label(Label::primary(head, format!("`{what}` is required")))
+                .with_help(format!("add a line such as `{example}`")),
+        );
+    }
+}
+
+/// The arm of a meaning for a name its table lists but it does not read: a mistake in the
+/// lowering itself, found by the first test that uses the directive.
+pub(super) fn unread(name: &str) -> ! {
+    unreachable!("`{name}` is in a table but its meaning does not read it")
+}
