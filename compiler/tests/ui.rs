@@ -1,6 +1,7 @@
-//! UI tests: each `tests/ui/NAME.edge` is checked and its rendered diagnostics compared with
-//! `tests/ui/NAME.stderr`, exactly. Run with `BLESS=1` to write the expected files after a
-//! deliberate change, then review the diff.
+//! UI tests of the checks: each `tests/ui/NAME.edge` parses, is checked, and its rendered
+//! diagnostics are compared with `tests/ui/NAME.stderr`, exactly. Run with `BLESS=1` to write the
+//! expected files after a deliberate change, then review the diff. Syntax and lowering mistakes
+//! are the language's own UI tests, in `dsl/tests/ui`.
 
 use std::path::Path;
 
@@ -21,6 +22,10 @@ fn diagnostics_match_expected_output() {
     for case in &cases {
         let name = format!("tests/ui/{}", case.file_name().unwrap().to_string_lossy());
         let source = SourceFile::new(&name, std::fs::read_to_string(case).unwrap());
+        assert!(
+            edge_dsl::parse(&source).is_ok(),
+            "{name} does not parse: its diagnostics belong in dsl/tests/ui"
+        );
         let analysis = analyze(&source);
         assert!(
             !analysis.diagnostics.is_empty(),

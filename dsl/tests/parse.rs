@@ -1,5 +1,5 @@
 //! Parser tests: what valid files lower to, spans included. Error output is covered by the UI
-//! tests in `compiler/tests/ui`.
+//! tests in `tests/ui`.
 
 use std::time::Duration;
 
