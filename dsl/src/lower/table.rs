@@ -358,3 +358,74 @@ impl Lowering {
 pub(super) fn unread(name: &str) -> ! {
     unreachable!("`{name}` is in a table but its meaning does not read it")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Args::{Block, Exactly, OneOrMore};
+    use super::{Lowering, Rule, Table};
+    use crate::span::{Ident, Span};
+
+    const BLOCK: Table = Table {
+        place: "in a test block",
+        rules: &[
+            Rule::once("port", Exactly(1), "port 80").required("port 8080"),
+            Rule::many("alias", OneOrMore, "alias a b"),
+            Rule::once("spare", Exactly(1), "spare 81").instead_of("port"),
+            Rule::once("inner", Block, "inner { }"),
+        ],
+    };
+
+    /// Lowers `text` against `BLOCK`, taking every argument whose text is not `bad`, and
+    /// returns the messages in order.
+    fn messages(text: &str) -> Vec<String> {
+        let directives = crate::syntax::parse(text).expect("valid syntax");
+        let mut lowering = Lowering::default();
+        let taken = lowering.directives(&BLOCK, &directives, |_, given| {
+            given.args.iter().all(|arg| arg.text != "bad")
+        });
+        let name = Ident::new("b".to_owned(), Span::default());
+        lowering.require(&BLOCK, &taken, "block", &name, Span::default());
+        lowering
+            .diagnostics
+            .into_iter()
+            .map(|diagnostic| {
+                let help = diagnostic.help.join(" | ");
+                format!("{} [{help}]", diagnostic.message)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accepts_what_the_table_says() {
+        assert!(messages("port 80\nalias a b\nalias c\ninner { x }\n").is_empty());
+    }
+
+    #[test]
+    fn reports_in_order_unknown_twice_and_arity() {
+        assert_eq!(
+            messages("prot 80\nport 80\nport 81\nalias\ninner 1\nspare 1 2\n"),
+            [
+                "unknown directive `prot` in a test block [a directive with a similar name \
+                 exists: `port` | in a test block, the directives are: `port`, `alias`, \
+                 `spare`, `inner`]",
+                "`port` is given twice []",
+                "`alias` takes one or more arguments [write `alias a b`]",
+                "`inner` takes a block [write `inner { }`]",
+                "`spare` takes one argument [write `spare 81`]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_required_directive_is_taken_by_its_value_or_a_stand_in() {
+        assert_eq!(
+            messages("alias a\n"),
+            ["block `b` has no `port` [add a line such as `port 8080`]"]
+        );
+        assert_eq!(
+            messages("port bad\n"),
+            ["block `b` has no `port` [add a line such as `port 8080`]"]
+        );
+        assert!(messages("spare 81\n").is_empty());
+    }
+}

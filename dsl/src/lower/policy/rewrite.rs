@@ -7,7 +7,7 @@ use crate::span::Spanned;
 
 use super::Item;
 use crate::lower::table::Args::Exactly;
-use crate::lower::table::{set, Given, Rule, Table};
+use crate::lower::table::{set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// The rules may each be written more than once; a second rule says itself.
@@ -58,7 +58,7 @@ impl Lowering {
                     to: exact_path(to?.value),
                 })
             }
-            _ => {
+            "regex" => {
                 let pattern = self.keep(literal::text(&args[0], "a pattern", given.usage));
                 let replacement = self.keep(literal::text(&args[1], "a replacement", given.usage));
                 Some(Rewrite::Regex {
@@ -66,6 +66,7 @@ impl Lowering {
                     replacement: replacement?.value,
                 })
             }
+            name => unread(name),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::literal;
 
 use super::Item;
 use crate::lower::table::Args::Own;
-use crate::lower::table::{Given, Rule, Table};
+use crate::lower::table::{unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// Each takes `off` or a value, so each reads its own arguments.
@@ -56,7 +56,7 @@ impl Lowering {
                         _ => h.csp = Some(value.value),
                     }
                 }
-                (name, _) => {
+                (name @ ("csp" | "content_type_options"), _) => {
                     lower.error(
                         Diagnostic::error(format!("`{name}` takes `off` or a value"))
                             .with_label(Label::primary(given.head(), "unexpected"))
@@ -68,6 +68,7 @@ impl Lowering {
                     );
                     return false;
                 }
+                (name, _) => unread(name),
             }
             true
         });
