@@ -20,9 +20,9 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::{
-    backend::Pooled,
     clock::{self, Nanos},
     policy::{Encoder, Filler},
+    upstream::backend::Pooled,
 };
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
@@ -354,7 +354,7 @@ impl ClientBody {
             // A client's trailers cannot pass for fields the proxy sets.
             let frame = match frame.into_trailers() {
                 Ok(mut trailers) => {
-                    crate::scrub::scrub_trailers(&mut trailers, self.underscores);
+                    crate::downstream::scrub::scrub_trailers(&mut trailers, self.underscores);
                     Frame::trailers(trailers)
                 }
                 Err(frame) => frame,

@@ -10,7 +10,7 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{accept::peer_ip, host::HostName, spec::Upstream};
+use crate::{downstream::accept::peer_ip, downstream::host::HostName, upstream::spec::Upstream};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;

@@ -512,7 +512,7 @@ impl Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{downstream::host::HostName, RequestBody};
     use bytes::Bytes;
     use http_body_util::BodyExt;
 
