@@ -24,12 +24,13 @@ pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::Deadline;
 pub use downstream::{
-    listener::{ListenerLimits, ListenerMode, ListenerSpec, TcpSpec},
+    listener::{
+        CertSpec, ClientAuth, ListenerLimits, ListenerMode, ListenerSpec, TcpSpec, TlsSpec,
+    },
     matching::{cookie_is, header_is, query_is},
     redirect::{redirect_https, redirect_to},
     static_files::{StaticDir, StaticSpec},
     tcp::TcpConnection,
-    tls::{CertSpec, ClientAuth, TlsSpec},
 };
 pub use load::LoadError;
 pub use policy::{

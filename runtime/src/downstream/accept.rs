@@ -32,8 +32,9 @@ use hyper_util::{
 
 use crate::{
     downstream::admit::{admit, Rules},
+    downstream::bound::{connection_room, Bound, ACCEPT_BACKOFF},
     downstream::framing::Guarded,
-    downstream::listener::{connection_room, Bound, ListenerLimits, ACCEPT_BACKOFF},
+    downstream::listener::ListenerLimits,
     downstream::normalize::PathRules,
     downstream::scrub::X_CLIENT_CERT_SUBJECT,
     downstream::tls::{self, TlsListener},

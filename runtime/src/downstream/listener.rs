@@ -1,23 +1,7 @@
-//! A listener as generated from the config (its address, mode, TLS and the limits on what a
-//! client may send), and a listener once bound.
+//! A listener as generated from the config: its address, its mode, its TLS certificates and
+//! the limits on what a client may send.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
-
-use tokio::net::TcpListener;
-
-use crate::{downstream::tls::TlsListener, process::worker, TlsSpec};
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
-pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// This worker's share of a listener's connection cap, as permits: each connection holds one
-/// while it is open; past the share, new connections wait in the kernel's queue. Each worker
-/// takes an equal share (as nginx's `worker_connections`), since the kernel spreads
-/// connections evenly over the workers.
-pub(crate) fn connection_room(limits: &ListenerLimits) -> Arc<tokio::sync::Semaphore> {
-    let share = (limits.max_connections as usize).div_ceil(worker::count());
-    Arc::new(tokio::sync::Semaphore::new(share.max(1)))
-}
+use std::{net::SocketAddr, time::Duration};
 
 /// A listener, as generated from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,14 +96,37 @@ impl ListenerLimits {
     };
 }
 
-/// A listener bound to its address, with its TLS state.
-pub(crate) struct Bound<L> {
-    pub(crate) id: L,
-    /// The listener's position among the listeners, for metrics.
-    pub(crate) index: usize,
-    pub(crate) spec: &'static ListenerSpec,
-    pub(crate) listener: TcpListener,
-    pub(crate) addr: SocketAddr,
-    /// The listener's TLS state, shared by the workers; `None` for cleartext.
-    pub(crate) tls: Option<Arc<TlsListener>>,
+/// A listener's TLS settings, as generated from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// The certificates served, chosen by SNI; at least one.
+    pub certs: &'static [CertSpec],
+    /// Client certificates asked for and verified; `None` asks for none.
+    pub client_auth: Option<ClientAuth>,
+    /// `Some(max_age)` adds `Strict-Transport-Security: max-age=N` (whole seconds) to every
+    /// response on this listener that has none.
+    pub hsts: Option<Duration>,
+}
+
+/// One certificate chain and its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertSpec {
+    /// The SNI names it serves: exact (`api.example.com`) or one-label wildcards
+    /// (`*.example.com`), case-insensitive. Empty: the default certificate, for clients whose
+    /// SNI matches no other (or who send none).
+    pub names: &'static [&'static str],
+    /// Path of the PEM certificate chain, leaf first.
+    pub cert: &'static str,
+    /// Path of the PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: &'static str,
+}
+
+/// Client certificate verification (mTLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// Path of the PEM bundle of CA certificates client certificates must chain to.
+    pub ca: &'static str,
+    /// `true`: a client without a valid certificate fails the handshake. `false`: a client may
+    /// send none, but one it sends must be valid.
+    pub required: bool,
 }

@@ -10,7 +10,8 @@ use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{io::AsyncReadExt, net::TcpStream, sync::watch};
 
 use crate::{
-    downstream::listener::{Bound, TcpSpec, ACCEPT_BACKOFF},
+    downstream::bound::{Bound, ACCEPT_BACKOFF},
+    downstream::listener::TcpSpec,
     Gateway,
 };
 
@@ -91,7 +92,7 @@ pub(crate) async fn accept<G: Gateway>(
     closing: watch::Receiver<bool>,
 ) {
     let name = bound.spec.name;
-    let room = crate::downstream::listener::connection_room(&bound.spec.limits);
+    let room = crate::downstream::bound::connection_room(&bound.spec.limits);
     loop {
         let Ok(place) = Arc::clone(&room).acquire_owned().await else {
             return;

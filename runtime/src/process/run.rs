@@ -18,7 +18,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
     downstream::accept::accept,
-    downstream::listener::{Bound, ListenerMode, ListenerSpec},
+    downstream::bound::Bound,
+    downstream::listener::{ListenerMode, ListenerSpec},
     downstream::tcp,
     downstream::tls::TlsListener,
     downstream::watchdog::Drain,

@@ -31,7 +31,6 @@ use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
 use crate::{
     rand,
-    upstream::backend::http1,
     upstream::backend::Backend,
     upstream::spec::{HealthCheck, HttpCheck, PoolSpec, Upstream, UpstreamProtocol},
     upstream::stream::Stream,
@@ -232,7 +231,9 @@ async fn connect(
     host: Option<&str>,
     tls: Option<&Connector>,
 ) -> Result<Stream, CheckError> {
-    let tcp = http1::tcp(&upstream).await.map_err(CheckError::Connect)?;
+    let tcp = crate::upstream::stream::tcp(&upstream)
+        .await
+        .map_err(CheckError::Connect)?;
     match tls {
         None => Ok(Stream::Plain(tcp)),
         Some(tls) => {

@@ -101,9 +101,7 @@ impl Connector {
             (Some(host), _) => host,
             (None, Upstream::Socket(addr)) => return Ok(ServerName::IpAddress(addr.ip().into())),
             (None, Upstream::Name(name)) => name,
-            (None, Upstream::Srv(_)) => {
-                return Err(crate::upstream::backend::http1::unresolved_srv())
-            }
+            (None, Upstream::Srv(_)) => return Err(crate::upstream::stream::unresolved_srv()),
         };
         let name = authority
             .rsplit_once(':')

@@ -15,10 +15,7 @@
 mod handshake;
 mod sni;
 
-use std::{
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
@@ -34,47 +31,12 @@ use rustls::{
 pub(crate) use handshake::handshake;
 
 use crate::{
+    downstream::listener::{ClientAuth, ListenerMode, ListenerSpec, TlsSpec},
     tls::{files, TlsError, TlsErrorKind, TlsFile},
-    ListenerMode, ListenerSpec,
 };
 
 /// TLS sessions remembered server-side per listener (resumption by session id).
 const SESSION_CACHE: usize = 4096;
-
-/// A listener's TLS settings, as generated from the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TlsSpec {
-    /// The certificates served, chosen by SNI; at least one.
-    pub certs: &'static [CertSpec],
-    /// Client certificates asked for and verified; `None` asks for none.
-    pub client_auth: Option<ClientAuth>,
-    /// `Some(max_age)` adds `Strict-Transport-Security: max-age=N` (whole seconds) to every
-    /// response on this listener that has none.
-    pub hsts: Option<Duration>,
-}
-
-/// One certificate chain and its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CertSpec {
-    /// The SNI names it serves: exact (`api.example.com`) or one-label wildcards
-    /// (`*.example.com`), case-insensitive. Empty: the default certificate, for clients whose
-    /// SNI matches no other (or who send none).
-    pub names: &'static [&'static str],
-    /// Path of the PEM certificate chain, leaf first.
-    pub cert: &'static str,
-    /// Path of the PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: &'static str,
-}
-
-/// Client certificate verification (mTLS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAuth {
-    /// Path of the PEM bundle of CA certificates client certificates must chain to.
-    pub ca: &'static str,
-    /// `true`: a client without a valid certificate fails the handshake. `false`: a client may
-    /// send none, but one it sends must be valid.
-    pub required: bool,
-}
 
 /// A TLS listener's live state, shared by every worker.
 #[derive(Debug)]

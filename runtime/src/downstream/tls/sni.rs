@@ -13,7 +13,7 @@ use rustls::{
     sign::CertifiedKey,
 };
 
-use super::CertSpec;
+use crate::downstream::listener::CertSpec;
 
 /// The certificate resolver rustls calls during each handshake.
 #[derive(Debug)]

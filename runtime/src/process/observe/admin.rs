@@ -62,7 +62,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => return,
         };
         let (Ok(place), Ok((stream, _))) = accepted else {
-            tokio::time::sleep(crate::downstream::listener::ACCEPT_BACKOFF).await;
+            tokio::time::sleep(crate::downstream::bound::ACCEPT_BACKOFF).await;
             continue;
         };
         let token = token.clone();

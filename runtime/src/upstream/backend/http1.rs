@@ -10,18 +10,17 @@
 use std::{
     collections::VecDeque,
     future::Future,
-    io,
     sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpStream, time::timeout};
+use tokio::time::timeout;
 
 use crate::{
     body::Outgoing, process::worker, upstream::backend::Backend, upstream::error::UpstreamError,
-    upstream::spec::Upstream, upstream::stream::Stream, upstream::tls::Connector,
+    upstream::stream::Stream, upstream::tls::Connector,
 };
 
 /// Idle connections kept per server and worker; more are closed when released.
@@ -116,36 +115,6 @@ fn lock(idle: &Mutex<VecDeque<Idle>>) -> MutexGuard<'_, VecDeque<Idle>> {
     idle.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Opens a TCP connection to `upstream`, with `TCP_NODELAY`. Pools resolve names in the
-/// background and connect to addresses; a name is only met here in a pool built outside a
-/// tokio runtime, and is then resolved now.
-pub(crate) async fn tcp(upstream: &Upstream) -> io::Result<TcpStream> {
-    let stream = match *upstream {
-        Upstream::Socket(addr) => TcpStream::connect(addr).await,
-        Upstream::Name(name) => TcpStream::connect(name).await,
-        Upstream::Srv(_) => Err(unresolved_srv()),
-    }?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// [`tcp`] within `connect_timeout`, for tunnels.
-pub(crate) async fn open(
-    upstream: &Upstream,
-    connect_timeout: Duration,
-) -> Result<TcpStream, UpstreamError> {
-    timeout(connect_timeout, tcp(upstream))
-        .await
-        .map_err(|_| UpstreamError::ConnectTimeout(connect_timeout))?
-        .map_err(UpstreamError::Connect)
-}
-
-/// The error for an SRV name met at connect time, which happens only in a pool built outside a
-/// tokio runtime, where nothing resolves names in the background.
-pub(crate) fn unresolved_srv() -> io::Error {
-    io::Error::other("SRV names are only resolved by a pool built inside a tokio runtime")
-}
-
 /// Opens a keep-alive HTTP/1.1 connection to `backend` (over TLS with `tls`) and spawns the
 /// task that drives it.
 pub(crate) async fn connect(
@@ -191,7 +160,9 @@ pub(crate) async fn stream(
 ) -> Result<Stream, UpstreamError> {
     let upstream = &backend.spec.upstream;
     let connecting = async {
-        let tcp = tcp(upstream).await.map_err(UpstreamError::Connect)?;
+        let tcp = crate::upstream::stream::tcp(upstream)
+            .await
+            .map_err(UpstreamError::Connect)?;
         match tls {
             None => Ok(Stream::Plain(tcp)),
             Some(tls) => tls

@@ -8,6 +8,9 @@
 
 pub(crate) mod http1;
 pub(crate) mod http2;
+mod rtt;
+
+pub(crate) use rtt::Rtt;
 
 use std::{
     fmt,
@@ -22,7 +25,6 @@ use crate::{
     clock::Nanos,
     upstream::backend::http1::{IdleLists, Sender},
     upstream::backend::http2::SharedConns,
-    upstream::balance::Rtt,
     upstream::passive::PassiveState,
     upstream::spec::ServerSpec,
 };

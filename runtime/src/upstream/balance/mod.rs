@@ -14,7 +14,6 @@ mod random;
 mod round_robin;
 
 pub use ewma::Ewma;
-pub(crate) use ewma::Rtt;
 pub use hash::Hash;
 pub use key::{ClientIpKey, CookieKey, HashKey, HeaderKey, PathKey};
 pub use least_conn::LeastConn;

@@ -13,7 +13,6 @@ use tokio::{io::AsyncWriteExt, net::TcpStream};
 use super::Pool;
 use crate::{
     clock,
-    upstream::backend::http1,
     upstream::backend::Slot,
     upstream::balance::Target,
     upstream::proxy_protocol::Header,
@@ -86,7 +85,11 @@ impl<S: Strategy> Pool<S> {
             excluded.push(slot.backend().id());
             let backend = slot.backend();
             let started = clock::now();
-            let error = match http1::open(&backend.spec.upstream, self.spec.timeouts.connect).await
+            let error = match crate::upstream::stream::open(
+                &backend.spec.upstream,
+                self.spec.timeouts.connect,
+            )
+            .await
             {
                 Ok(server) => {
                     self.measured(backend, started);
