@@ -354,7 +354,7 @@ impl ClientBody {
             // A client's trailers cannot pass for fields the proxy sets.
             let frame = match frame.into_trailers() {
                 Ok(mut trailers) => {
-                    crate::downstream::scrub::scrub_trailers(&mut trailers, self.underscores);
+                    crate::fields::scrub_trailers(&mut trailers, self.underscores);
                     Frame::trailers(trailers)
                 }
                 Err(frame) => frame,

@@ -5,21 +5,27 @@
 //! arrive as `static` specs, strategies as type parameters.
 #![forbid(unsafe_code)]
 
+mod address;
 mod body;
 mod clock;
 mod cx;
 mod deadline;
 mod downstream;
+mod fields;
+mod host_name;
 mod load;
+mod observe;
 mod policy;
 mod process;
 mod rand;
 mod respond;
 mod tls;
 mod upstream;
+mod worker;
 
 pub use http;
 
+pub use address::Upstream;
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::Deadline;
@@ -33,6 +39,7 @@ pub use downstream::{
     tcp::TcpConnection,
 };
 pub use load::LoadError;
+pub use observe::{AccessLogSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
     CacheSpec, CacheTicket, Caller, Cidr, Coding, Compress, CompressSpec, Cors, CorsSpec,
@@ -40,8 +47,9 @@ pub use policy::{
     KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
     RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
+pub use process::site::Site;
 pub use process::{
-    observe::{AccessLogSpec, AdminSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo, Site},
+    admin::AdminSpec,
     reload::CertReloader,
     run::{run, BindError, Server, StartError},
 };
@@ -56,7 +64,7 @@ pub use upstream::{
     proxy_protocol::ProxyProtocol,
     spec::{
         ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec,
-        StatusRange, TcpCheck, Upstream, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
+        StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
     },
 };
 

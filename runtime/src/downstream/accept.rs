@@ -31,15 +31,17 @@ use hyper_util::{
 };
 
 use crate::{
+    cx::peer_ip,
     downstream::admit::{admit, Rules},
     downstream::bound::{connection_room, Bound, ACCEPT_BACKOFF},
     downstream::framing::Guarded,
     downstream::listener::ListenerLimits,
+    downstream::logged::Logged,
     downstream::normalize::PathRules,
     downstream::scrub::X_CLIENT_CERT_SUBJECT,
     downstream::tls::{self, TlsListener},
     downstream::watchdog::{self, Activity, Drain},
-    process::observe::{self, Logged, Pending},
+    observe::{self, access_log::Pending},
     respond::bad_request,
     Cx, Gateway, Request, RequestBody,
 };
@@ -220,12 +222,6 @@ impl Protocols {
         });
         Protocols { auto, tls }
     }
-}
-
-/// The client IP as a header value, rendered once per connection.
-pub(crate) fn peer_ip(peer: SocketAddr) -> HeaderValue {
-    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
-        .expect("an IP address is a valid header value")
 }
 
 /// One client connection.

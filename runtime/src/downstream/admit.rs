@@ -14,9 +14,10 @@ use http::{
 };
 
 use crate::{
-    downstream::host::{settle, BadHost, HostName},
+    downstream::host::{settle, BadHost},
     downstream::normalize::{normalize, BadPath, PathRules},
     downstream::scrub::scrub,
+    host_name::HostName,
 };
 
 /// Why a request was refused.

@@ -10,7 +10,7 @@ use crate::{
         listener::{ListenerLimits, ListenerSpec},
         tls::TlsListener,
     },
-    process::worker,
+    worker,
 };
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.

@@ -6,14 +6,12 @@
 //! request with that host as its only `Host` and an origin-form target, so routing, policies,
 //! the cache key, redirects and the headers sent upstream can only ever see one host.
 //!
-//! The routing form drops the port and one trailing dot (`Example.COM.:80` is `example.com`);
-//! IPv6 literals keep their brackets (`[::1]`), as in a URI. Names up to [`INLINE`] bytes are
-//! kept inline, so the common case does not allocate.
+//! The routing form ([`HostName`]) drops the port and one trailing dot (`Example.COM.:80` is
+//! `example.com`); IPv6 literals keep their brackets (`[::1]`), as in a URI.
 
 use http::{header::HOST, uri::PathAndQuery, HeaderValue, Request, Uri, Version};
 
-/// Longest host kept without allocating.
-const INLINE: usize = 64;
+use crate::host_name::HostName;
 
 /// Why a request's host is refused; the request gets a 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,63 +24,6 @@ pub(crate) enum BadHost {
     Invalid,
     /// An HTTP/2 `:authority` and a `host` field that name different hosts (RFC 9113 §8.3.1).
     Conflicting,
-}
-
-/// A lower-cased host name without its port.
-#[derive(Clone)]
-pub(crate) enum HostName {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<str>),
-}
-
-impl HostName {
-    pub(crate) const EMPTY: HostName = HostName::Inline {
-        len: 0,
-        bytes: [0; INLINE],
-    };
-
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            HostName::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
-                .expect("a host name is checked to be ASCII before it is stored"),
-            HostName::Heap(name) => name,
-        }
-    }
-
-    /// `host[:port]` checked and lower-cased as a `Host` header value is, without its port;
-    /// `None` if it is not a valid host.
-    pub(crate) fn parse(host: &str) -> Option<HostName> {
-        split_host(host.as_bytes()).ok().map(HostName::lower_case)
-    }
-
-    /// Stores `host`, which [`split_host`] checked to be ASCII, without one trailing dot (a
-    /// fully qualified name is the same host).
-    fn lower_case(host: &[u8]) -> HostName {
-        let host = match host {
-            [name @ .., b'.'] if !name.is_empty() => name,
-            _ => host,
-        };
-        match u8::try_from(host.len()) {
-            Ok(len) if host.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
-                for (to, from) in bytes.iter_mut().zip(host) {
-                    *to = from.to_ascii_lowercase();
-                }
-                HostName::Inline { len, bytes }
-            }
-            _ => HostName::Heap(
-                String::from_utf8_lossy(host)
-                    .to_ascii_lowercase()
-                    .into_boxed_str(),
-            ),
-        }
-    }
-}
-
-impl std::fmt::Debug for HostName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_str().fmt(f)
-    }
 }
 
 /// Decides the host of `req`, checks it and returns its routing form. The request is left with
@@ -106,11 +47,11 @@ pub(crate) fn settle<B>(req: &mut Request<B>) -> Result<HostName, BadHost> {
         return match first {
             None if version == Version::HTTP_11 => Err(BadHost::Missing),
             None => Ok(HostName::EMPTY),
-            Some(value) => split_host(value.as_bytes()).map(HostName::lower_case),
+            Some(value) => HostName::from_bytes(value.as_bytes()).ok_or(BadHost::Invalid),
         };
     };
     let authority = authority.as_str();
-    let host = split_host(authority.as_bytes()).map(HostName::lower_case)?;
+    let host = HostName::from_bytes(authority.as_bytes()).ok_or(BadHost::Invalid)?;
     match (version, first) {
         (Version::HTTP_2, Some(value))
             if !value.as_bytes().eq_ignore_ascii_case(authority.as_bytes()) =>
@@ -131,47 +72,6 @@ pub(crate) fn settle<B>(req: &mut Request<B>) -> Result<HostName, BadHost> {
     req.headers_mut().insert(HOST, value);
     *req.uri_mut() = Uri::from(path);
     Ok(host)
-}
-
-/// Checks `host[:port]` and returns the host part. An empty value is allowed (RFC 9112 §3.2).
-fn split_host(value: &[u8]) -> Result<&[u8], BadHost> {
-    let (host, port) = if value.first() == Some(&b'[') {
-        let close = value
-            .iter()
-            .position(|&b| b == b']')
-            .ok_or(BadHost::Invalid)?;
-        let (host, rest) = value.split_at(close + 1);
-        let inner = &host[1..close];
-        if inner.is_empty()
-            || !inner
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err(BadHost::Invalid);
-        }
-        (host, rest)
-    } else {
-        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
-        let (host, rest) = value.split_at(end);
-        let empty_label = host.first() == Some(&b'.') || host.windows(2).any(|w| w == b"..");
-        if empty_label
-            || !host
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        {
-            return Err(BadHost::Invalid);
-        }
-        (host, rest)
-    };
-    match port {
-        [] => Ok(host),
-        [b':', digits @ ..]
-            if !host.is_empty() && digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit) =>
-        {
-            Ok(host)
-        }
-        _ => Err(BadHost::Invalid),
-    }
 }
 
 #[cfg(test)]
@@ -318,19 +218,6 @@ mod properties {
     use proptest::prelude::*;
 
     proptest! {
-        /// Any `Host` value either is refused or gives a lower-case host without port that
-        /// reads back as itself.
-        #[test]
-        fn hosts_parse_to_a_fixed_point(value in "[a-zA-Z0-9.:\\[\\]@_~ -]{0,30}") {
-            if let Some(host) = HostName::parse(&value) {
-                let text = host.as_str();
-                prop_assert_eq!(text, text.to_ascii_lowercase());
-                let again = HostName::parse(text).expect("a parsed host parses");
-                prop_assert_eq!(again.as_str(), text);
-                prop_assert!(!text.contains('@') && !text.contains(' '));
-            }
-        }
-
         /// Settling never panics, and a settled request has one `Host` and no authority left.
         #[test]
         fn settled_requests_have_one_host(

@@ -11,6 +11,7 @@ pub(crate) mod bound;
 pub(crate) mod framing;
 pub(crate) mod host;
 pub(crate) mod listener;
+pub(crate) mod logged;
 pub(crate) mod matching;
 pub(crate) mod normalize;
 pub(crate) mod redirect;

@@ -10,31 +10,19 @@
 //! - names with `_` unless the listener allows them (as nginx's `underscores_in_headers`):
 //!   CGI and WSGI servers read `X_Real_IP` as `X-Real-IP`.
 //!
-//! Request trailers get the same treatment ([`scrub_trailers`]), plus the fields a trailer
-//! may never carry (RFC 9110 §6.5.1): framing, routing, authentication.
+//! Request trailers get the same treatment as they stream (`crate::fields`), plus the fields a
+//! trailer may never carry.
 
 use http::{header::CONNECTION, HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
+
+use crate::fields::proxy_owned;
 
 /// The verified client certificate's subject, which the proxy sets on TLS listeners.
 pub(crate) const X_CLIENT_CERT_SUBJECT: HeaderName =
     HeaderName::from_static("x-client-cert-subject");
 
 const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
-
-/// Whether a lower-case name is one only the proxy may set.
-fn proxy_owned(name: &str) -> bool {
-    matches!(
-        name,
-        "forwarded"
-            | "x-forwarded-port"
-            | "x-forwarded-prefix"
-            | "x-forwarded-server"
-            | "x-original-url"
-            | "x-rewrite-url"
-            | "x-client-cert-subject"
-    )
-}
 
 /// Drops from `headers` the fields described in the module documentation; `underscores`
 /// whether names with `_` are allowed. One pass over the names; fields are only removed, by
@@ -89,58 +77,6 @@ fn scrub_connection(headers: &mut HeaderMap) {
     } else {
         headers.remove(CONNECTION);
     }
-}
-
-/// Drops from a request's trailers the fields [`trailer_allowed`] refuses.
-pub(crate) fn scrub_trailers(trailers: &mut HeaderMap, underscores: bool) {
-    let doomed: SmallVec<[HeaderName; 2]> = trailers
-        .keys()
-        .filter(|name| !trailer_allowed(name, underscores))
-        .cloned()
-        .collect();
-    for name in doomed {
-        trailers.remove(name);
-    }
-}
-
-/// Whether a request trailer field named `name` may pass: not one the proxy owns or sets
-/// (forwarding and identity fields, request ids), not one RFC 9110 §6.5.1 keeps out of
-/// trailers, and without `_` unless `underscores`.
-fn trailer_allowed(name: &HeaderName, underscores: bool) -> bool {
-    let text = name.as_str();
-    let set_by_proxy = proxy_owned(text)
-        || text.starts_with("x-forwarded-")
-        || matches!(
-            text,
-            "x-real-ip" | "x-request-id" | "traceparent" | "tracestate" | "via"
-        );
-    let never_in_trailers = matches!(
-        text,
-        "host"
-            | "authorization"
-            | "proxy-authorization"
-            | "cookie"
-            | "content-length"
-            | "content-type"
-            | "content-encoding"
-            | "content-range"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "connection"
-            | "keep-alive"
-            | "upgrade"
-            | "expect"
-            | "range"
-            | "if-match"
-            | "if-none-match"
-            | "if-modified-since"
-            | "if-unmodified-since"
-            | "if-range"
-            | "cache-control"
-            | "max-forwards"
-    );
-    !set_by_proxy && !never_in_trailers && (underscores || !text.contains('_'))
 }
 
 #[cfg(test)]
@@ -210,28 +146,5 @@ mod tests {
         let mut map = headers(&[("connection", "close, x-a"), ("x-a", "1")]);
         scrub(&mut map, false);
         assert!(map.is_empty());
-    }
-
-    #[test]
-    fn trailers_may_not_carry_what_the_proxy_sets_or_routes_on() {
-        for name in [
-            "x-forwarded-for",
-            "x-forwarded-anything",
-            "x-real-ip",
-            "forwarded",
-            "x-client-cert-subject",
-            "host",
-            "authorization",
-            "content-length",
-            "x_user",
-        ] {
-            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
-            assert!(!trailer_allowed(&name, false), "{name}");
-        }
-        for name in ["x-checksum", "grpc-status", "server-timing"] {
-            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
-            assert!(trailer_allowed(&name, false), "{name}");
-        }
-        assert!(trailer_allowed(&HeaderName::from_static("x_sum"), true));
     }
 }

@@ -3,8 +3,8 @@
 //! certificates on SIGHUP (`reload`), drains on SIGTERM and hands its sockets to a successor
 //! on an upgrade (`handoff`).
 
+pub(crate) mod admin;
 pub(crate) mod handoff;
-pub(crate) mod observe;
 pub(crate) mod reload;
 pub(crate) mod run;
-pub(crate) mod worker;
+pub(crate) mod site;

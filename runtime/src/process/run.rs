@@ -23,12 +23,12 @@ use crate::{
     downstream::tcp,
     downstream::tls::TlsListener,
     downstream::watchdog::Drain,
+    observe,
     process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
-    process::observe::{self, Site},
     process::reload::CertReloader,
-    process::worker,
+    process::{admin, site::Site},
     tls::TlsError,
-    Gateway, LoadError,
+    worker, Gateway, LoadError,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -159,7 +159,16 @@ pub fn run<G: Gateway>(
         }
     };
     let workers = worker::configured(site.workers);
-    if let Err(error) = observe::init(site, workers) {
+    let setup = observe::Setup {
+        routes: site.routes,
+        listeners: site.listeners.iter().map(|(_, spec)| spec.name).collect(),
+        access_log: site.access_log,
+        request_id: site.request_id,
+        error_pages: site.error_pages,
+        via: site.via,
+        workers,
+    };
+    if let Err(error) = observe::init(setup) {
         eprintln!("edge: cannot open the access log: {error}");
         return ExitCode::FAILURE;
     }
@@ -316,7 +325,7 @@ pub fn run<G: Gateway>(
             let admin_stop = wait(stopped.clone());
             let admin = async move {
                 match admin.map(adopt) {
-                    Some(Ok(admin)) => observe::serve_admin(admin, admin_token, admin_stop).await,
+                    Some(Ok(admin)) => admin::serve(admin, admin_token, admin_stop).await,
                     Some(Err(error)) => {
                         tracing::error!(%error, "cannot serve the admin listener");
                     }

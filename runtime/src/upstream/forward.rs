@@ -165,7 +165,7 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgr
         // The one `TE` passed on: servers send trailers only to clients that take them.
         req.headers_mut().insert(TE, TE_TRAILERS);
     }
-    if let Some(via) = &crate::process::observe::get().via {
+    if let Some(via) = &crate::observe::get().via {
         req.headers_mut().append(http::header::VIA, via.clone());
     }
     if let Some(upgrade) = upgrade {
@@ -328,7 +328,7 @@ fn append_forwarded_for(headers: &mut HeaderMap, client_ip: &HeaderValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::downstream::host::HostName;
+    use crate::host_name::HostName;
 
     fn cx() -> Cx {
         cx_over(false)

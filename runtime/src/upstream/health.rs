@@ -30,9 +30,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
 use crate::{
+    address::Upstream,
     rand,
     upstream::backend::Backend,
-    upstream::spec::{HealthCheck, HttpCheck, PoolSpec, Upstream, UpstreamProtocol},
+    upstream::spec::{HealthCheck, HttpCheck, PoolSpec, UpstreamProtocol},
     upstream::stream::Stream,
     upstream::tls::Connector,
 };

@@ -16,6 +16,7 @@ pub(crate) mod pool;
 pub(crate) mod proxy_protocol;
 pub(crate) mod relay;
 pub(crate) mod retry;
+pub(crate) mod roster;
 pub(crate) mod spec;
 pub(crate) mod stream;
 pub(crate) mod tls;

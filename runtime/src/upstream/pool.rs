@@ -34,9 +34,10 @@ mod upgrade;
 pub(crate) use live::resolved_once;
 
 use crate::{
+    address::Upstream,
     body::Outgoing,
     clock::{self, Nanos},
-    process::observe::{self, Roster},
+    observe,
     upstream::backend::{Backend, ErrorKind, Slot},
     upstream::balance::{Choice, Target},
     upstream::budget::RetryBudget,
@@ -45,7 +46,8 @@ use crate::{
     upstream::health,
     upstream::passive::Ejected,
     upstream::retry::{Failure, Replay},
-    upstream::spec::{PoolSpec, ServerSpec, Upstream, UpstreamProtocol},
+    upstream::roster::{self, Roster},
+    upstream::spec::{PoolSpec, ServerSpec, UpstreamProtocol},
     upstream::tls::{self, Connector},
     Cx, LoadError, Response, Strategy,
 };
@@ -145,7 +147,7 @@ impl<S: Strategy> Pool<S> {
         let servers = match &runtime {
             Some(runtime) if named => {
                 let live = live::Live::start::<S>(spec, runtime, tls.clone());
-                observe::register_pool(spec.name, live.roster());
+                roster::register(spec.name, live.roster());
                 Servers::Live(live)
             }
             _ => {
@@ -164,7 +166,7 @@ impl<S: Strategy> Pool<S> {
                         }
                     }
                 }
-                observe::register_pool(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
+                roster::register(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
                 Servers::Fixed(set)
             }
         };

@@ -16,7 +16,7 @@ use tokio::{
 };
 use tokio_rustls::client::TlsStream;
 
-use crate::upstream::{error::UpstreamError, spec::Upstream};
+use crate::{address::Upstream, upstream::error::UpstreamError};
 
 /// An open connection to a server.
 #[derive(Debug)]

@@ -32,7 +32,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
 use crate::tls::{files, TlsError, TlsErrorKind, TlsFile};
-use crate::upstream::spec::{Upstream, UpstreamProtocol, UpstreamTls};
+use crate::{
+    address::Upstream,
+    upstream::spec::{UpstreamProtocol, UpstreamTls},
+};
 
 /// A pool's TLS client: its configuration (replaced by [`reload`]) and the name servers are
 /// verified by, when the pool gives one.

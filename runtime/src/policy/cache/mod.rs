@@ -512,7 +512,7 @@ impl Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{downstream::host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use bytes::Bytes;
     use http_body_util::BodyExt;
 

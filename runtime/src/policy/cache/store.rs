@@ -581,7 +581,7 @@ impl std::error::Error for BadUrl {}
 /// A URL to purge, as the cache keys see it.
 #[derive(Debug)]
 pub(crate) struct Target {
-    host: crate::downstream::host::HostName,
+    host: crate::host_name::HostName,
     path: String,
     query: Option<String>,
 }
@@ -593,9 +593,9 @@ impl Target {
         let uri: Uri = url.trim().parse().map_err(|_| bad())?;
         let host = match uri.authority() {
             Some(authority) => {
-                crate::downstream::host::HostName::parse(authority.as_str()).ok_or_else(bad)?
+                crate::host_name::HostName::parse(authority.as_str()).ok_or_else(bad)?
             }
-            None => crate::downstream::host::HostName::EMPTY,
+            None => crate::host_name::HostName::EMPTY,
         };
         let rules = crate::downstream::normalize::PathRules::PERMISSIVE;
         let path = crate::downstream::normalize::normalize(uri.path(), rules).map_err(|_| bad())?;

@@ -19,8 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::time::timeout;
 
 use crate::{
-    body::Outgoing, process::worker, upstream::backend::Backend, upstream::error::UpstreamError,
-    upstream::stream::Stream, upstream::tls::Connector,
+    body::Outgoing, upstream::backend::Backend, upstream::error::UpstreamError,
+    upstream::stream::Stream, upstream::tls::Connector, worker,
 };
 
 /// Idle connections kept per server and worker; more are closed when released.

@@ -17,11 +17,11 @@ use tokio::sync::watch;
 
 use crate::{
     body::Outgoing,
-    process::worker,
     upstream::backend::http1::{self, drive},
     upstream::backend::Backend,
     upstream::error::UpstreamError,
     upstream::tls::Connector,
+    worker,
 };
 
 /// The sending half of an HTTP/2 connection: cloned for each request.

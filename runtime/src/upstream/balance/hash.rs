@@ -95,7 +95,7 @@ mod tests {
 
     use super::super::{testing::*, HeaderKey};
     use super::*;
-    use crate::upstream::spec::Upstream;
+    use crate::address::Upstream;
 
     const KEYS: usize = 1_000;
 

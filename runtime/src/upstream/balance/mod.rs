@@ -206,10 +206,7 @@ pub(crate) mod testing {
     use std::{net::Ipv4Addr, sync::Arc};
 
     use super::*;
-    use crate::{
-        upstream::backend::Slot,
-        upstream::spec::{ServerSpec, Upstream},
-    };
+    use crate::{address::Upstream, upstream::backend::Slot, upstream::spec::ServerSpec};
 
     pub(crate) struct Bench {
         pub(crate) servers: &'static [ServerSpec],

@@ -11,7 +11,7 @@ use std::sync::{
 };
 
 use super::{Choice, Strategy, Target};
-use crate::{process::worker, upstream::spec::ServerSpec};
+use crate::{upstream::spec::ServerSpec, worker};
 
 /// Smooth weighted round robin; plain rotation when all weights are equal.
 #[derive(Debug, Default)]

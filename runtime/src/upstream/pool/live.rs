@@ -38,9 +38,10 @@ use tokio::{runtime::Handle, sync::watch, task::AbortHandle, task::JoinSet};
 
 use super::{reap, ServerSet};
 use crate::{
+    address::Upstream,
     upstream::backend::Backend,
     upstream::health,
-    upstream::spec::{PoolSpec, ServerSpec, Upstream},
+    upstream::spec::{PoolSpec, ServerSpec},
     upstream::tls::Connector,
     Strategy,
 };
@@ -82,7 +83,7 @@ impl<T> Drop for Live<T> {
     }
 }
 
-impl<T: Send + Sync> crate::process::observe::Roster for ArcSwap<ServerSet<T>> {
+impl<T: Send + Sync> crate::upstream::roster::Roster for ArcSwap<ServerSet<T>> {
     fn backends(&self) -> Vec<Arc<Backend>> {
         self.load().backends.to_vec()
     }
@@ -90,8 +91,8 @@ impl<T: Send + Sync> crate::process::observe::Roster for ArcSwap<ServerSet<T>> {
 
 impl<T: Send + Sync + 'static> Live<T> {
     /// The set as the admin listener lists it.
-    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::process::observe::Roster> {
-        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::process::observe::Roster>
+    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::upstream::roster::Roster> {
+        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::upstream::roster::Roster>
     }
 
     /// The current set: a lock-free load, held for one pick.

@@ -14,6 +14,7 @@ use std::{
     convert::Infallible,
     fmt::Write as _,
     future::Future,
+    net::SocketAddr,
     pin::pin,
     sync::{atomic::Ordering, Arc},
     time::Duration,
@@ -29,11 +30,24 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use super::{
-    metrics::{sum, BUCKETS, CODES},
-    roster, Observer,
-};
 use crate::{clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind};
+use crate::{
+    observe::{
+        self,
+        metrics::{sum, RouteRow, BUCKETS, CODES},
+        Observer,
+    },
+    upstream::roster,
+};
+
+/// The admin listener: metrics, health and status, on its own address (loopback by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSpec {
+    pub bind: SocketAddr,
+    /// The environment variable holding the bearer token every admin request but `/healthz`
+    /// and `/ready` must carry; `None`: no token (keep the listener on loopback).
+    pub token_env: Option<&'static str>,
+}
 
 type AdminResponse = hyper::Response<Full<Bytes>>;
 
@@ -169,7 +183,7 @@ fn answer(method: &Method, path: &str) -> AdminResponse {
         let allowed = "GET or HEAD (POST for /cache/purge)\n".to_owned();
         return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
     }
-    let observer = super::get();
+    let observer = observe::get();
     match path {
         "/metrics" => {
             let mut response = text(StatusCode::OK, metrics(observer));
@@ -236,7 +250,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 fn metrics(observer: &Observer) -> String {
     let mut out = String::with_capacity(4096);
     let m = &observer.metrics;
-    let routes: Vec<(String, Vec<&super::metrics::RouteRow>)> = observer
+    let routes: Vec<(String, Vec<&RouteRow>)> = observer
         .routes
         .iter()
         .enumerate()
