@@ -22,6 +22,7 @@ use std::{
 };
 
 use crate::{
+    body::{Held, Lease, Lessor},
     clock::Nanos,
     upstream::backend::http1::{IdleLists, Sender},
     upstream::backend::http2::SharedConns,
@@ -155,10 +156,12 @@ impl fmt::Display for Backend {
     }
 }
 
-/// One request in flight to one server, counted in its `active` from `acquire` until dropped.
+/// One request in flight to one server, counted in its `active` from `acquire` until dropped,
+/// or until the answer's body ends once the slot is lent to it.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    backend: Arc<Backend>,
+    /// `None` once lent: the answer's [`Lease`] counts the request from then on.
+    backend: Option<Arc<Backend>>,
 }
 
 impl Slot {
@@ -177,73 +180,42 @@ impl Slot {
                 .ok()?;
         }
         Some(Slot {
-            backend: Arc::clone(backend),
+            backend: Some(Arc::clone(backend)),
         })
     }
 
     pub(crate) fn backend(&self) -> &Backend {
-        &self.backend
+        self.backend
+            .as_deref()
+            .expect("a slot holds its backend until it is lent, which consumes it")
+    }
+
+    /// Hands the request's place, and the connection the answer came on, to the answer's body:
+    /// a kept-alive connection goes back to the idle list when the body ends; dropped early,
+    /// the connection is closed. Either way the request stops counting as active then.
+    pub(crate) fn lend(mut self, connection: Held) -> Lease {
+        let backend = self
+            .backend
+            .take()
+            .expect("a slot holds its backend until it is lent, which consumes it");
+        Lease::new(backend, connection)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.backend.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(backend) = &self.backend {
+            backend.finished();
+        }
     }
 }
 
-/// A connection lent to one response, and the request's place in its server's count.
-/// [`crate::Body`] gives the connection back when the response has ended, unless it was opened
-/// for one request only; dropped early, the connection is closed. Either way the request stops
-/// counting as active.
-#[derive(Debug)]
-pub(crate) struct Pooled {
-    slot: Slot,
-    connection: Held,
-}
-
-#[derive(Debug)]
-enum Held {
-    /// An HTTP/1.1 connection, back to the idle list at the end.
-    Kept(Sender),
-    /// An HTTP/1.1 connection closed at the end.
-    SingleUse(Sender),
-    /// A stream of an HTTP/2 connection, which stays with its server meanwhile.
-    Stream,
-}
-
-impl Pooled {
-    /// A pooled connection, given back at the end of the response.
-    pub(crate) fn new(sender: Sender, slot: Slot) -> Pooled {
-        Pooled {
-            slot,
-            connection: Held::Kept(sender),
-        }
+impl Lessor for Backend {
+    fn take_back(&self, sender: Sender) {
+        self.idle.push(sender);
     }
 
-    /// A connection opened for this response only (an upgrade request that was not
-    /// upgraded), closed at its end.
-    pub(crate) fn single_use(sender: Sender, slot: Slot) -> Pooled {
-        Pooled {
-            slot,
-            connection: Held::SingleUse(sender),
-        }
-    }
-
-    /// A response on a stream of a shared HTTP/2 connection: only the place is held.
-    pub(crate) fn stream(slot: Slot) -> Pooled {
-        Pooled {
-            slot,
-            connection: Held::Stream,
-        }
-    }
-
-    pub(crate) fn release(self) {
-        match self.connection {
-            Held::Kept(sender) => self.slot.backend().idle.push(sender),
-            // Dropping the last sender closes the connection.
-            Held::SingleUse(sender) => drop(sender),
-            Held::Stream => {}
-        }
+    fn finished(&self) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
     }
 }

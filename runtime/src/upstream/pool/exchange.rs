@@ -15,10 +15,11 @@ use tokio::time::timeout;
 use super::Pool;
 use crate::{
     body::{BodyError, BodyFault, Outgoing, Progress, Sending},
+    body::{Held, Lease},
     clock,
     upstream::backend::http1,
     upstream::backend::http2::Multiplexed,
-    upstream::backend::{Backend, Pooled, Slot},
+    upstream::backend::{Backend, Slot},
     upstream::error::UpstreamError,
     upstream::forward,
     upstream::retry::Failure,
@@ -46,11 +47,11 @@ impl Conn {
     }
 
     /// What the response body holds until it ends.
-    fn lent(self, slot: Slot) -> Pooled {
-        match self {
-            Conn::One(sender) => Pooled::new(sender, slot),
-            Conn::Shared(_) => Pooled::stream(slot),
-        }
+    fn lent(self, slot: Slot) -> Lease {
+        slot.lend(match self {
+            Conn::One(sender) => Held::Kept(sender),
+            Conn::Shared(_) => Held::Stream,
+        })
     }
 }
 

@@ -18,10 +18,11 @@ use tokio::time::timeout;
 
 use super::{target, Pool};
 use crate::{
+    body::Held,
     body::Outgoing,
     clock,
     upstream::backend::http1,
-    upstream::backend::{Pooled, Slot},
+    upstream::backend::Slot,
     upstream::error::UpstreamError,
     upstream::forward,
     upstream::relay::{relay, Ending},
@@ -53,7 +54,7 @@ impl<S: Strategy> Pool<S> {
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (mut parts, body) = response.into_parts();
             forward::from_upstream(&mut parts.headers);
-            let body = Body::upstream(body, Pooled::single_use(sender, slot));
+            let body = Body::upstream(body, slot.lend(Held::SingleUse(sender)));
             return Response::from_parts(parts, body);
         }
         let server = hyper::upgrade::on(&mut response);
