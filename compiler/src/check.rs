@@ -7,6 +7,7 @@ use std::time::Duration;
 use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, StatusRange};
 use edge_dsl::{Diagnostic, Ident, Label};
 
+use crate::matching::under_prefix;
 use crate::model::{self, Model};
 use crate::{config_tests, files, policy_files};
 
@@ -899,16 +900,5 @@ fn path_covers(earlier: &PathMatch, later: &PathMatch) -> bool {
         (PathMatch::Prefix(prefix), PathMatch::Exact(path) | PathMatch::Prefix(path)) => {
             under_prefix(path, prefix)
         }
-    }
-}
-
-/// Whether `path` is `prefix` or lies under it on a segment boundary. The runtime's
-/// generated matcher applies exactly this rule.
-pub fn under_prefix(path: &str, prefix: &str) -> bool {
-    if prefix.ends_with('/') {
-        path.starts_with(prefix)
-    } else {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 }

@@ -9,7 +9,7 @@ use edge_dsl::ast::{
 };
 use edge_dsl::{Diagnostic, Label};
 
-use crate::check::under_prefix;
+use crate::matching::under_prefix;
 
 /// Checks every test of `config`, whose names are known to resolve.
 pub fn run(config: &Config, out: &mut Vec<Diagnostic>) {

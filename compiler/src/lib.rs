@@ -16,6 +16,7 @@ mod codegen;
 mod config_tests;
 mod files;
 mod ident;
+mod matching;
 pub mod model;
 mod policy_files;
 mod router;

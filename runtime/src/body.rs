@@ -19,11 +19,11 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::{
-    backend::Pooled,
-    clock::{self, Nanos},
-    policy::{Encoder, Filler},
-};
+use crate::clock::{self, Nanos};
+
+mod lease;
+
+pub(crate) use lease::{Held, Lease, Lessor};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -36,42 +36,37 @@ pub struct Body {
 enum Kind {
     /// A body known in full; `None` once sent (or when empty).
     Full(Option<Bytes>),
-    /// An upstream response body. Its connection goes back to the pool at end of stream;
+    /// An upstream response body. Its connection goes back to its server at end of stream;
     /// if the body is dropped before that, the connection is dropped with it.
     Upstream {
         body: Incoming,
-        connection: Option<Pooled>,
+        connection: Option<Lease>,
     },
-    /// Another body, compressed as it streams (`compress` policy).
-    Compressed(Box<Compressed>),
+    /// Another body as a policy transforms it while it streams: compressed (`compress`),
+    /// copied for the cache (`cache`). Behind a trait object, so bodies know no policy: one
+    /// indirect call per frame, on answers whose every frame is encoded or copied anyway
+    /// (the box itself was there before, to keep `Body` small).
+    Wrapped(Pin<Box<dyn Transformed>>),
     /// Bytes of a file, read as they are sent (`serve dir`).
     File {
         file: tokio::fs::File,
         remaining: u64,
     },
-    /// Another body, copied for the cache as it streams (`cache` policy).
-    Stored(Box<Stored>),
 }
 
-/// A body and the copy being made of it; `filler` is `None` once the copy is stored or
-/// abandoned (too large, or the stream failed).
-#[derive(Debug)]
-struct Stored {
-    inner: Body,
-    filler: Option<Filler>,
+/// A body a policy made of another, as it streams.
+pub(crate) trait Transformed:
+    http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + fmt::Debug
+{
+}
+
+impl<B> Transformed for B where
+    B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + fmt::Debug
+{
 }
 
 /// How much of a file is read at a time.
 const FILE_CHUNK: u64 = 64 * 1024;
-
-/// A body and its encoder; `encoder` is `None` once the stream has been finished.
-#[derive(Debug)]
-struct Compressed {
-    inner: Body,
-    encoder: Option<Encoder>,
-    /// The inner body's trailers, sent after the last compressed bytes.
-    trailers: Option<http::HeaderMap>,
-}
 
 impl Default for Body {
     /// An empty body.
@@ -107,29 +102,15 @@ impl Body {
         }
     }
 
-    /// This body, compressed with `encoder` as it streams.
-    pub(crate) fn compressed(self, encoder: Encoder) -> Body {
+    /// `body`, a transformation of another body made by a policy.
+    pub(crate) fn wrap(body: impl Transformed + 'static) -> Body {
         Body {
-            kind: Kind::Compressed(Box::new(Compressed {
-                inner: self,
-                encoder: Some(encoder),
-                trailers: None,
-            })),
-        }
-    }
-
-    /// This body, copied into `filler` as it streams and stored when it ends.
-    pub(crate) fn stored(self, filler: Filler) -> Body {
-        Body {
-            kind: Kind::Stored(Box::new(Stored {
-                inner: self,
-                filler: Some(filler),
-            })),
+            kind: Kind::Wrapped(Box::pin(body)),
         }
     }
 
     /// Streams `body`; `connection` is released once `body` has ended.
-    pub(crate) fn upstream(body: Incoming, connection: Pooled) -> Body {
+    pub(crate) fn upstream(body: Incoming, connection: Lease) -> Body {
         use http_body::Body as _;
         let connection = if body.is_end_stream() {
             connection.release();
@@ -168,7 +149,7 @@ impl http_body::Body for Body {
                 }
                 Poll::Ready(frame)
             }
-            Kind::Compressed(compressed) => compressed.poll_frame(cx),
+            Kind::Wrapped(body) => body.as_mut().poll_frame(cx),
             Kind::File { file, remaining } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
@@ -193,7 +174,6 @@ impl http_body::Body for Body {
                     }
                 }
             }
-            Kind::Stored(stored) => stored.poll_frame(cx),
         }
     }
 
@@ -201,11 +181,8 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream { body, .. } => body.is_end_stream(),
-            Kind::Compressed(compressed) => {
-                compressed.encoder.is_none() && compressed.trailers.is_none()
-            }
+            Kind::Wrapped(body) => body.is_end_stream(),
             Kind::File { remaining, .. } => *remaining == 0,
-            Kind::Stored(stored) => stored.inner.is_end_stream(),
         }
     }
 
@@ -213,90 +190,9 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
-            Kind::Compressed(_) => SizeHint::default(),
+            Kind::Wrapped(body) => body.size_hint(),
             Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
-            Kind::Stored(stored) => stored.inner.size_hint(),
         }
-    }
-}
-
-impl Compressed {
-    fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        use http_body::Body as _;
-        loop {
-            let Some(encoder) = &mut self.encoder else {
-                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
-            };
-            let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-            let written = match frame {
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => encoder.write(&data),
-                    Err(frame) => {
-                        self.trailers = frame.into_trailers().ok();
-                        self.finish()
-                    }
-                },
-                None => self.finish(),
-            };
-            match written {
-                Ok(out) if out.is_empty() => {}
-                Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
-                Err(error) => {
-                    // Writing into memory fails only on an encoder fault: end the stream; the
-                    // client sees a truncated encoding rather than a wrong one.
-                    tracing::warn!(%error, "compression failed; answer cut short");
-                    self.encoder = None;
-                    self.trailers = None;
-                    return Poll::Ready(None);
-                }
-            }
-        }
-    }
-
-    /// Ends the encoding: the last compressed bytes.
-    fn finish(&mut self) -> std::io::Result<Bytes> {
-        self.encoder
-            .take()
-            .map_or(Ok(Bytes::new()), Encoder::finish)
-    }
-}
-
-impl Stored {
-    fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        use http_body::Body as _;
-        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        match &frame {
-            Some(Ok(frame)) => {
-                if let (Some(data), Some(filler)) = (frame.data_ref(), &mut self.filler) {
-                    if !filler.push(data) {
-                        if let Some(filler) = self.filler.take() {
-                            filler.give_up();
-                        }
-                    }
-                }
-                // hyper stops polling once `is_end_stream` is true: the last frame ends it.
-                if self.inner.is_end_stream() {
-                    if let Some(filler) = self.filler.take() {
-                        filler.finish();
-                    }
-                }
-            }
-            None => {
-                if let Some(filler) = self.filler.take() {
-                    filler.finish();
-                }
-            }
-            // A broken answer is not stored; dropping the filler tells whoever waits for it.
-            Some(Err(_)) => self.filler = None,
-        }
-        Poll::Ready(frame)
     }
 }
 
@@ -354,7 +250,7 @@ impl ClientBody {
             // A client's trailers cannot pass for fields the proxy sets.
             let frame = match frame.into_trailers() {
                 Ok(mut trailers) => {
-                    crate::scrub::scrub_trailers(&mut trailers, self.underscores);
+                    crate::fields::scrub_trailers(&mut trailers, self.underscores);
                     Frame::trailers(trailers)
                 }
                 Err(frame) => frame,

@@ -10,7 +10,7 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{accept::peer_ip, host::HostName, spec::Upstream};
+use crate::{address::Upstream, host_name::HostName};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;
@@ -121,4 +121,10 @@ impl Cx {
     pub(crate) fn client_ip(&self) -> &HeaderValue {
         &self.client_ip
     }
+}
+
+/// The client IP as a header value, rendered once per connection.
+pub(crate) fn peer_ip(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .expect("an IP address is a valid header value")
 }

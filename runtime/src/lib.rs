@@ -5,58 +5,41 @@
 //! arrive as `static` specs, strategies as type parameters.
 #![forbid(unsafe_code)]
 
-mod accept;
-mod admit;
-mod backend;
-mod balance;
+mod address;
 mod body;
-mod budget;
 mod clock;
-mod conn;
 mod cx;
 mod deadline;
-mod error;
-mod forward;
-mod framing;
-mod handoff;
-mod health;
-mod host;
+mod downstream;
+mod fields;
+mod host_name;
 mod load;
-mod matching;
-mod multiplex;
-mod normalize;
 mod observe;
-mod passive;
 mod policy;
-mod pool;
-mod proxy_protocol;
+mod process;
 mod rand;
-mod redirect;
-mod relay;
 mod respond;
-mod retry;
-mod scrub;
-mod server;
-mod spec;
-mod static_files;
-mod stream;
-mod tcp;
 mod tls;
-mod watchdog;
+mod upstream;
 mod worker;
 
 pub use http;
 
-pub use balance::{
-    ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random, RoundRobin,
-    Strategy,
-};
+pub use address::Upstream;
 pub use body::{Body, BodyError, RequestBody};
 pub use cx::Cx;
 pub use deadline::Deadline;
+pub use downstream::{
+    listener::{
+        CertSpec, ClientAuth, ListenerLimits, ListenerMode, ListenerSpec, TcpSpec, TlsSpec,
+    },
+    matching::{cookie_is, header_is, query_is},
+    redirect::{redirect_https, redirect_to},
+    static_files::{StaticDir, StaticSpec},
+    tcp::TcpConnection,
+};
 pub use load::LoadError;
-pub use matching::{cookie_is, header_is, query_is};
-pub use observe::{AccessLogSpec, AdminSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo, Site};
+pub use observe::{AccessLogSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
     CacheSpec, CacheTicket, Caller, Cidr, Coding, Compress, CompressSpec, Cors, CorsSpec,
@@ -64,21 +47,25 @@ pub use policy::{
     KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
     RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
-pub use pool::Pool;
-pub use proxy_protocol::ProxyProtocol;
-pub use redirect::{redirect_https, redirect_to};
+pub use process::site::Site;
+pub use process::{
+    admin::AdminSpec,
+    reload::CertReloader,
+    run::{run, BindError, Server, StartError},
+};
 pub use respond::{not_found, respond};
-pub use server::{
-    run, BindError, ListenerLimits, ListenerMode, ListenerSpec, Server, StartError, TcpSpec,
-};
-pub use spec::{
-    ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec, StatusRange,
-    TcpCheck, Upstream, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
-};
-pub use static_files::{StaticDir, StaticSpec};
-pub use tcp::TcpConnection;
-pub use tls::{
-    CertReloader, CertSpec, ClientAuth, TlsError, TlsErrorKind, TlsFile, TlsOwner, TlsSpec,
+pub use tls::{TlsError, TlsErrorKind, TlsFile, TlsOwner};
+pub use upstream::{
+    balance::{
+        ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random,
+        RoundRobin, Strategy,
+    },
+    pool::Pool,
+    proxy_protocol::ProxyProtocol,
+    spec::{
+        ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec,
+        StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
+    },
 };
 
 use std::future::Future;

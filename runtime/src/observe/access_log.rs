@@ -17,14 +17,17 @@ use std::{
         mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
         Arc,
     },
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
-use http::{HeaderValue, Method, Version};
+use bytes::Bytes;
+use http::{
+    header::{REFERER, USER_AGENT},
+    HeaderValue, Method, Version,
+};
 use serde::Serialize;
 
-use super::logged::Pending;
-use crate::spec::Upstream;
+use crate::{address::Upstream, Cx, Request};
 
 /// Records waiting for the writer; past this, records are dropped.
 const CAPACITY: usize = 64 * 1024;
@@ -395,6 +398,128 @@ impl fmt::Display for ClfTime {
             &text[11..19]
         )
     }
+}
+
+/// A request's access-log record while its answer is on the way.
+pub(crate) struct Pending {
+    record: Record,
+    started: Instant,
+    bytes_in: Arc<AtomicU64>,
+}
+
+impl Pending {
+    /// Starts the record of `req` (already admitted, with its id set); counts its body's bytes.
+    pub(crate) fn start(
+        req: &mut Request,
+        cx: &Cx,
+        started: (Instant, SystemTime),
+        request_id: Option<http::HeaderValue>,
+    ) -> Box<Pending> {
+        let bytes_in = Arc::new(AtomicU64::new(0));
+        req.body_mut().count_into(Arc::clone(&bytes_in));
+        let headers = req.headers();
+        Box::new(Pending {
+            record: Record {
+                time: started.1,
+                client: cx.client().ip(),
+                method: req.method().clone(),
+                host: cx.host().into(),
+                target: req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .into(),
+                version: req.version(),
+                status: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: std::time::Duration::ZERO,
+                listener: cx.listener(),
+                route: None,
+                upstream: None,
+                request_id,
+                // Copied: a value parsed by hyper shares the connection's whole read buffer,
+                // which a record waiting in the log's queue would otherwise keep alive.
+                referer: headers.get(REFERER).map(owned),
+                user_agent: headers.get(USER_AGENT).map(owned),
+            },
+            started: started.0,
+            bytes_in,
+        })
+    }
+
+    /// A record for a request refused before it reached the gateway.
+    pub(crate) fn refused(
+        client: IpAddr,
+        listener: &'static str,
+        started: (Instant, SystemTime),
+    ) -> Box<Pending> {
+        Box::new(Pending {
+            record: Record {
+                time: started.1,
+                client,
+                method: http::Method::GET,
+                host: "".into(),
+                target: "-".into(),
+                version: http::Version::HTTP_11,
+                status: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: std::time::Duration::ZERO,
+                listener,
+                route: None,
+                upstream: None,
+                request_id: None,
+                referer: None,
+                user_agent: None,
+            },
+            started: started.0,
+            bytes_in: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    pub(crate) fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Counts `bytes` more of the answer as sent.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.record.bytes_out += bytes as u64;
+    }
+
+    /// Completes the record once the answer is done: the time taken, the request body's bytes.
+    pub(crate) fn complete(&mut self) {
+        self.record.duration = self.started.elapsed();
+        self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
+    }
+
+    /// A record already complete (for tests of the writer).
+    #[cfg(test)]
+    pub(crate) fn finished(record: Record) -> Box<Pending> {
+        Box::new(Pending {
+            record,
+            started: Instant::now(),
+            bytes_in: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// What the gateway did: the answer's status, the route and the server it reached.
+    pub(crate) fn answered(&mut self, status: u16, cx: Option<&Cx>, route: Option<&'static str>) {
+        self.record.status = status;
+        self.record.route = route;
+        self.record.upstream = cx.and_then(Cx::upstream);
+        if let Some(target) = cx.and_then(Cx::logged_target) {
+            self.record.target = target;
+        }
+    }
+}
+
+/// `value` in memory of its own.
+fn owned(value: &http::HeaderValue) -> http::HeaderValue {
+    let mut copy = http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+        .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 #[cfg(test)]

@@ -1,47 +1,21 @@
-//! Observability: request metrics, the access log, request ids, and the admin listener that
-//! shows them (`/metrics`, `/healthz`, `/ready`, `/status`).
+//! Observability both sides record into while serving: request metrics (per-worker rows),
+//! the access log, request ids, the proxy's own error pages and `Via`. The admin listener that
+//! shows them is the process's (`process::admin`).
 //!
-//! One [`Observer`] per process, set up by `run` from the generated [`Site`] before anything is
+//! One [`Observer`] per process, set up by `run` from the generated `Site` before anything is
 //! served; code that serves without `run` (tests, benches) gets a default one (no routes known,
 //! no access log, request ids on).
 
-mod access_log;
-mod admin;
-mod logged;
-mod metrics;
+pub(crate) mod access_log;
+pub(crate) mod metrics;
 mod request_id;
-mod roster;
 
-use std::{io, net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{io, sync::OnceLock, time::Duration};
 
 pub use access_log::{AccessLogSpec, LogFormat};
 pub use request_id::RequestIdSpec;
 
-pub(crate) use admin::serve as serve_admin;
-pub(crate) use logged::{Logged, Pending};
 pub(crate) use request_id::{apply as apply_request_id, X_REQUEST_ID};
-pub(crate) use roster::{register as register_pool, Roster};
-
-use crate::ListenerSpec;
-
-/// Everything a config says about the process beyond its gateway: listeners, the routes (for
-/// metrics and logs), the admin listener, the access log, request ids and the worker count.
-#[derive(Debug)]
-pub struct Site<L: 'static> {
-    pub listeners: &'static [(L, ListenerSpec)],
-    /// Every route; its position is the id the gateway reports with [`crate::Cx::matched`].
-    pub routes: &'static [RouteInfo],
-    pub admin: Option<AdminSpec>,
-    pub access_log: Option<AccessLogSpec>,
-    pub request_id: RequestIdSpec,
-    /// Workers to run (one single-threaded runtime each); 0: one per core. `EDGE_WORKERS`
-    /// overrides it.
-    pub workers: usize,
-    /// Bodies for the proxy's own error answers, by status (answers from servers are kept).
-    pub error_pages: &'static [ErrorPage],
-    /// `Via` added to requests sent upstream and to answers: `1.1 NAME`; `None`: no `Via`.
-    pub via: Option<&'static str>,
-}
 
 /// The body of the proxy's own answers with one status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,15 +33,6 @@ pub struct RouteInfo {
     pub listener: &'static str,
 }
 
-/// The admin listener: metrics, health and status, on its own address (loopback by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdminSpec {
-    pub bind: SocketAddr,
-    /// The environment variable holding the bearer token every admin request but `/healthz`
-    /// and `/ready` must carry; `None`: no token (keep the listener on loopback).
-    pub token_env: Option<&'static str>,
-}
-
 /// The process's observability state.
 pub(crate) struct Observer {
     pub(crate) routes: &'static [RouteInfo],
@@ -82,20 +47,32 @@ pub(crate) struct Observer {
 
 static OBSERVER: OnceLock<Observer> = OnceLock::new();
 
-/// Sets up the process's observer for `site` with `workers` workers; opens the access log.
-pub(crate) fn init<L>(site: &'static Site<L>, workers: usize) -> io::Result<()> {
-    let access_log = site
+/// What the observer is set up from: the parts of the generated `Site` it records against.
+pub(crate) struct Setup {
+    pub(crate) routes: &'static [RouteInfo],
+    /// The listeners' names, in order.
+    pub(crate) listeners: Vec<&'static str>,
+    pub(crate) access_log: Option<AccessLogSpec>,
+    pub(crate) request_id: RequestIdSpec,
+    pub(crate) error_pages: &'static [ErrorPage],
+    pub(crate) via: Option<&'static str>,
+    pub(crate) workers: usize,
+}
+
+/// Sets up the process's observer; opens the access log.
+pub(crate) fn init(setup: Setup) -> io::Result<()> {
+    let access_log = setup
         .access_log
         .map(access_log::AccessLog::start)
         .transpose()?;
     let observer = Observer {
-        routes: site.routes,
-        listeners: site.listeners.iter().map(|(_, spec)| spec.name).collect(),
-        metrics: metrics::Metrics::new(workers, site.routes.len(), site.listeners.len()),
+        routes: setup.routes,
+        metrics: metrics::Metrics::new(setup.workers, setup.routes.len(), setup.listeners.len()),
+        listeners: setup.listeners,
         access_log,
-        request_id: site.request_id,
-        error_pages: site.error_pages,
-        via: site
+        request_id: setup.request_id,
+        error_pages: setup.error_pages,
+        via: setup
             .via
             .and_then(|name| http::HeaderValue::try_from(format!("1.1 {name}")).ok()),
     };

@@ -137,7 +137,7 @@ impl Policy for Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use bytes::Bytes;
     use http::{HeaderValue, StatusCode};
     use std::net::{Ipv4Addr, Ipv6Addr};

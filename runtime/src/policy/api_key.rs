@@ -273,7 +273,7 @@ mod tests {
     use http::{header::WWW_AUTHENTICATE, StatusCode};
 
     use super::*;
-    use crate::{body::RequestBody, host::HostName};
+    use crate::{body::RequestBody, host_name::HostName};
 
     /// SHA-256 of `key`, as the keys file writes it.
     fn hashed(key: &str) -> String {

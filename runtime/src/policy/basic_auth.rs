@@ -308,7 +308,7 @@ mod tests {
     use http::{header::WWW_AUTHENTICATE, StatusCode};
 
     use super::*;
-    use crate::{body::RequestBody, host::HostName};
+    use crate::{body::RequestBody, host_name::HostName};
 
     const CHALLENGE: &str = r#"Basic realm="staff", charset="UTF-8""#;
 

@@ -8,6 +8,8 @@
 use std::{
     future::{ready, Future},
     io::{self, Write},
+    pin::Pin,
+    task::{Context, Poll},
 };
 
 use bytes::Bytes;
@@ -18,8 +20,9 @@ use http::{
     },
     HeaderMap, HeaderValue, Method, StatusCode,
 };
+use http_body::Frame;
 
-use crate::{Cx, Policy, Request, Response};
+use crate::{Body, Cx, Policy, Request, Response};
 
 /// A compression algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +201,74 @@ impl Policy for Compress {
         headers.remove(CONTENT_LENGTH);
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
         let body = std::mem::take(resp.body_mut());
-        *resp.body_mut() = body.compressed(Encoder::new(coding));
+        *resp.body_mut() = Body::wrap(Compressed {
+            inner: body,
+            encoder: Some(Encoder::new(coding)),
+            trailers: None,
+        });
+    }
+}
+
+/// An answer and its encoder; `encoder` is `None` once the stream has been finished.
+#[derive(Debug)]
+struct Compressed {
+    inner: Body,
+    encoder: Option<Encoder>,
+    /// The inner body's trailers, sent after the last compressed bytes.
+    trailers: Option<http::HeaderMap>,
+}
+
+impl http_body::Body for Compressed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(encoder) = &mut this.encoder else {
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            };
+            let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
+            let written = match frame {
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => encoder.write(&data),
+                    Err(frame) => {
+                        this.trailers = frame.into_trailers().ok();
+                        this.finish()
+                    }
+                },
+                None => this.finish(),
+            };
+            match written {
+                Ok(out) if out.is_empty() => {}
+                Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                Err(error) => {
+                    // Writing into memory fails only on an encoder fault: end the stream; the
+                    // client sees a truncated encoding rather than a wrong one.
+                    tracing::warn!(%error, "compression failed; answer cut short");
+                    this.encoder = None;
+                    this.trailers = None;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.encoder.is_none() && self.trailers.is_none()
+    }
+}
+
+impl Compressed {
+    /// Ends the encoding: the last compressed bytes.
+    fn finish(&mut self) -> std::io::Result<Bytes> {
+        self.encoder
+            .take()
+            .map_or(Ok(Bytes::new()), Encoder::finish)
     }
 }
 

@@ -228,7 +228,7 @@ fn varies_on_origin(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use bytes::Bytes;
     use std::time::Duration;
 

@@ -83,7 +83,7 @@ impl Policy for Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, respond, RequestBody};
+    use crate::{host_name::HostName, respond, RequestBody};
     use bytes::Bytes;
 
     // Header names and values hold a `Bytes`: arrays of them are statics of their own, not

@@ -722,7 +722,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{body::RequestBody, host::HostName};
+    use crate::{body::RequestBody, host_name::HostName};
 
     const SECRET: &[u8] = b"a shared secret of 32 bytes long";
     const ISSUER: &str = "https://issuer.example";

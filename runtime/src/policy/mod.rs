@@ -32,11 +32,8 @@ use crate::{Cx, LoadError, Request, Response};
 pub use access::{Access, AccessRule, AccessSpec, Cidr};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
-pub(crate) use cache::{
-    figures as cache_figures, purge as purge_cached, Filler, Target as PurgeTarget,
-};
+pub(crate) use cache::{figures as cache_figures, purge as purge_cached, Target as PurgeTarget};
 pub use cache::{Cache, CacheKey, CacheSpec, CacheTicket};
-pub(crate) use compress::Encoder;
 pub use compress::{Coding, Compress, CompressSpec};
 pub use cors::{Cors, CorsSpec};
 pub use headers::{HeaderEdits, Headers, HeadersSpec};

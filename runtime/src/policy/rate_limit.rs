@@ -555,7 +555,7 @@ impl<A: Algorithm> Table<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use bytes::Bytes;
     use http::StatusCode;
     use std::net::{Ipv4Addr, Ipv6Addr};

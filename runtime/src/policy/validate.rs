@@ -238,7 +238,7 @@ impl fmt::Write for Capped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use http_body_util::BodyExt;
     use std::io::Write as _;
 

@@ -30,6 +30,7 @@
 
 mod freshness;
 mod store;
+mod stored;
 
 use std::{
     future::Future,
@@ -49,7 +50,8 @@ use http::{
 use freshness::{Asks, Defaults, NotStored};
 use store::{Entry, Fill, Flight, Found, Join, Key, Outcome, Store, Use};
 
-pub(crate) use store::{figures, purge, Filler, Target};
+use store::Filler;
+pub(crate) use store::{figures, purge, Target};
 
 use crate::{clock, Body, Caller, Cx, Policy, Request, Response};
 
@@ -340,7 +342,10 @@ impl Cache {
             filler.finish();
         } else {
             let body = std::mem::take(resp.body_mut());
-            *resp.body_mut() = body.stored(filler);
+            *resp.body_mut() = Body::wrap(stored::Stored {
+                inner: body,
+                filler: Some(filler),
+            });
         }
     }
 
@@ -512,7 +517,7 @@ impl Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
     use bytes::Bytes;
     use http_body_util::BodyExt;
 

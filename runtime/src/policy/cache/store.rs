@@ -581,7 +581,7 @@ impl std::error::Error for BadUrl {}
 /// A URL to purge, as the cache keys see it.
 #[derive(Debug)]
 pub(crate) struct Target {
-    host: crate::host::HostName,
+    host: crate::host_name::HostName,
     path: String,
     query: Option<String>,
 }
@@ -592,11 +592,13 @@ impl Target {
         let bad = || BadUrl(url.to_owned());
         let uri: Uri = url.trim().parse().map_err(|_| bad())?;
         let host = match uri.authority() {
-            Some(authority) => crate::host::HostName::parse(authority.as_str()).ok_or_else(bad)?,
-            None => crate::host::HostName::EMPTY,
+            Some(authority) => {
+                crate::host_name::HostName::parse(authority.as_str()).ok_or_else(bad)?
+            }
+            None => crate::host_name::HostName::EMPTY,
         };
-        let rules = crate::normalize::PathRules::PERMISSIVE;
-        let path = crate::normalize::normalize(uri.path(), rules).map_err(|_| bad())?;
+        let rules = crate::downstream::normalize::PathRules::PERMISSIVE;
+        let path = crate::downstream::normalize::normalize(uri.path(), rules).map_err(|_| bad())?;
         Ok(Target {
             host,
             path: path.into_owned(),

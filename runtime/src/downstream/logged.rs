@@ -1,0 +1,75 @@
+//! The response body as the client connection sends it: the gateway's body, plus, when the
+//! access log is on, the request's record, completed with the bytes sent and the time taken
+//! and handed to the log writer when the body is done (sent in full, or dropped because the
+//! client went away).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+use crate::{
+    downstream::watchdog::InFlight,
+    observe::{self, access_log::Pending},
+    Body,
+};
+
+/// The body sent to the client.
+pub(crate) struct Logged {
+    body: Body,
+    pending: Option<Box<Pending>>,
+    /// Keeps the connection busy for its watchdog until the answer has been sent.
+    _in_flight: InFlight,
+}
+
+impl Logged {
+    pub(crate) fn new(body: Body, pending: Option<Box<Pending>>, in_flight: InFlight) -> Logged {
+        Logged {
+            body,
+            pending,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
+        pending.complete();
+        if let Some(log) = &observe::get().access_log {
+            log.log(pending);
+        }
+    }
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if let (Some(pending), Some(Ok(frame))) = (&mut this.pending, &frame) {
+            if let Some(data) = frame.data_ref() {
+                pending.sent(data.len());
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

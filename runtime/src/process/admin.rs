@@ -1,0 +1,543 @@
+//! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
+//! `/ready` (every pool has a usable server), `/status` (JSON: each pool's servers with their
+//! health, requests in flight and errors), and `POST /cache/purge` (forgets the cached answers
+//! for the URLs in its body, one a line). It is served by worker 0 on its own socket, apart
+//! from the proxied traffic; scrapes read the counters, never lock the request path.
+//!
+//! It defends itself like a listener: a head must arrive within [`HEADER_TIMEOUT`], at most
+//! [`MAX_CONNECTIONS`] are open at once, and with a token (`token_env`) every request but
+//! `/healthz` and `/ready` must carry `Authorization: Bearer TOKEN`. A purge must be sent as
+//! `Content-Type: text/uri-list`, which a browser cannot send to another site without asking
+//! first (a CORS preflight, which is never answered): a page cannot purge the cache.
+
+use std::{
+    convert::Infallible,
+    fmt::Write as _,
+    future::Future,
+    net::SocketAddr,
+    pin::pin,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{
+    header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
+    HeaderMap, HeaderValue, Method, StatusCode,
+};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::Semaphore};
+
+use crate::{clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind};
+use crate::{
+    observe::{
+        self,
+        metrics::{sum, RouteRow, BUCKETS, CODES},
+        Observer,
+    },
+    upstream::roster,
+};
+
+/// The admin listener: metrics, health and status, on its own address (loopback by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSpec {
+    pub bind: SocketAddr,
+    /// The environment variable holding the bearer token every admin request but `/healthz`
+    /// and `/ready` must carry; `None`: no token (keep the listener on loopback).
+    pub token_env: Option<&'static str>,
+}
+
+type AdminResponse = hyper::Response<Full<Bytes>>;
+
+/// How long a client has to send a request head (and how long a kept-alive connection may
+/// idle).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Admin connections open at once; more wait in the kernel's queue.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Serves the admin endpoints on `listener` until `shutdown` completes; with `token`, requests
+/// must carry it as a bearer token.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    token: Option<Arc<str>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = pin!(shutdown);
+    let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            accepted = async {
+                let place = Arc::clone(&room).acquire_owned().await;
+                (place, listener.accept().await)
+            } => accepted,
+            () = &mut shutdown => return,
+        };
+        let (Ok(place), Ok((stream, _))) = accepted else {
+            tokio::time::sleep(crate::downstream::bound::ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let token = token.clone();
+        tokio::spawn(async move {
+            let _place = place;
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                let token = token.clone();
+                async move {
+                    if let Some(refused) = refuse(&req, token.as_deref()) {
+                        return Ok::<_, Infallible>(refused);
+                    }
+                    let answer =
+                        if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
+                            let (head, body) = req.into_parts();
+                            purge(&head.headers, body).await
+                        } else {
+                            answer(req.method(), req.uri().path())
+                        };
+                    Ok(answer)
+                }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The answer to a request without the token (when one is set): `401`. `/healthz` and `/ready`
+/// need none, for load balancers' and orchestrators' probes.
+fn refuse(req: &hyper::Request<Incoming>, token: Option<&str>) -> Option<AdminResponse> {
+    let token = token?;
+    if matches!(req.uri().path(), "/healthz" | "/ready") {
+        return None;
+    }
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    if presented.is_some_and(|presented| same(presented, token.as_bytes())) {
+        return None;
+    }
+    let mut refused = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n".to_owned());
+    refused.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer realm="edge-admin""#),
+    );
+    Some(refused)
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell how
+/// much of a guess was right.
+fn same(presented: &[u8], token: &[u8]) -> bool {
+    presented.len() == token.len()
+        && presented
+            .iter()
+            .zip(token)
+            .fold(0, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
+/// The most a purge request may list, in bytes.
+const MAX_PURGE: usize = 64 * 1024;
+
+/// `POST /cache/purge`: every URL of the body (one a line, `http://HOST/PATH?QUERY`) is
+/// forgotten by every cache; answers how many cached URLs were forgotten.
+async fn purge(headers: &HeaderMap, body: Incoming) -> AdminResponse {
+    let uri_list = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/uri-list"));
+    if !uri_list {
+        let reason = "a purge is sent as `Content-Type: text/uri-list`\n".to_owned();
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason);
+    }
+    let Ok(body) = Limited::new(body, MAX_PURGE).collect().await else {
+        let reason = format!("a purge lists at most {MAX_PURGE} bytes of URLs\n");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, reason);
+    };
+    let body = body.to_bytes();
+    let Ok(urls) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "URLs are text\n".to_owned());
+    };
+    let targets: Result<Vec<_>, _> = urls
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(PurgeTarget::parse)
+        .collect();
+    match targets {
+        Ok(targets) => {
+            let purged: usize = targets.iter().map(crate::policy::purge_cached).sum();
+            text(StatusCode::OK, format!("purged {purged}\n"))
+        }
+        Err(bad) => text(StatusCode::BAD_REQUEST, format!("{bad}\n")),
+    }
+}
+
+fn answer(method: &Method, path: &str) -> AdminResponse {
+    if method != Method::GET && method != Method::HEAD {
+        let allowed = "GET or HEAD (POST for /cache/purge)\n".to_owned();
+        return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
+    }
+    let observer = observe::get();
+    match path {
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, metrics(observer));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
+        "/ready" => {
+            let pools = roster::pools();
+            let now = clock::now();
+            let down: Vec<&str> = pools
+                .iter()
+                .filter(|(_, backends)| !backends.iter().any(|b| b.is_up(now)))
+                .map(|(pool, _)| *pool)
+                .collect();
+            if down.is_empty() {
+                text(StatusCode::OK, "ready\n".to_owned())
+            } else {
+                let body = format!("not ready: no usable server in {}\n", down.join(", "));
+                text(StatusCode::SERVICE_UNAVAILABLE, body)
+            }
+        }
+        "/status" => {
+            let mut response = text(StatusCode::OK, status());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: /metrics, /healthz, /ready, /status, POST /cache/purge\n".to_owned(),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> AdminResponse {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A label value, escaped as the exposition format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Every metric in the Prometheus text format. Names and labels are stable across rebuilds:
+/// routes, listeners and pools are labelled by their names in the config.
+fn metrics(observer: &Observer) -> String {
+    let mut out = String::with_capacity(4096);
+    let m = &observer.metrics;
+    let routes: Vec<(String, Vec<&RouteRow>)> = observer
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(id, route)| {
+            let labels = format!(
+                "listener=\"{}\",route=\"{}\"",
+                label(route.listener),
+                label(route.name)
+            );
+            (labels, m.route_rows(id).collect())
+        })
+        .chain(observer.listeners.iter().enumerate().map(|(id, listener)| {
+            let labels = format!("listener=\"{}\",route=\"\"", label(listener));
+            (labels, m.unrouted_rows(id).collect())
+        }))
+        .collect();
+
+    family(
+        &mut out,
+        "edge_requests_total",
+        "counter",
+        "Requests answered, by route (empty: no route matched) and status class.",
+    );
+    for (labels, rows) in &routes {
+        for (index, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let count = sum(rows.iter().copied(), |r| &r.classes[index]);
+            let _ = writeln!(
+                out,
+                "edge_requests_total{{{labels},class=\"{class}\"}} {count}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_responses_total",
+        "counter",
+        "Answers with the statuses policies and the proxy give (401, 403, 404, 405, 413, 415, 429, 431, 502, 503, 504), by route.",
+    );
+    for (labels, rows) in &routes {
+        for (index, code) in CODES.iter().enumerate() {
+            let count = sum(rows.iter().copied(), |r| &r.codes[index]);
+            if count > 0 {
+                let _ = writeln!(
+                    out,
+                    "edge_responses_total{{{labels},code=\"{code}\"}} {count}"
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "edge_request_duration_seconds",
+        "histogram",
+        "Time from a request's head to its answer's head, by route.",
+    );
+    for (labels, rows) in &routes {
+        let mut cumulative = 0;
+        for (index, bound) in BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_owned()))
+            .enumerate()
+        {
+            cumulative += sum(rows.iter().copied(), |r| &r.buckets[index]);
+            let _ = writeln!(
+                out,
+                "edge_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let nanos = sum(rows.iter().copied(), |r| &r.sum_nanos);
+        let _ = writeln!(
+            out,
+            "edge_request_duration_seconds_sum{{{labels}}} {}\nedge_request_duration_seconds_count{{{labels}}} {cumulative}",
+            nanos as f64 / 1e9
+        );
+    }
+
+    let listener_counts = [
+        (
+            "edge_connections_total",
+            "Connections accepted, by listener.",
+            "counter",
+        ),
+        (
+            "edge_connections_open",
+            "Connections open now, by listener.",
+            "gauge",
+        ),
+        (
+            "edge_tls_handshake_failures_total",
+            "TLS handshakes that failed, by listener.",
+            "counter",
+        ),
+    ];
+    for (name, help, kind) in listener_counts {
+        family(&mut out, name, kind, help);
+        for (id, listener) in observer.listeners.iter().enumerate() {
+            let rows = || m.listener_rows(id);
+            let accepted = sum(rows(), |r| &r.accepted);
+            let value = match name {
+                "edge_connections_total" => accepted,
+                "edge_connections_open" => accepted.saturating_sub(sum(rows(), |r| &r.closed)),
+                _ => sum(rows(), |r| &r.tls_failures),
+            };
+            let _ = writeln!(out, "{name}{{listener=\"{}\"}} {value}", label(listener));
+        }
+    }
+
+    let pools = roster::pools();
+    let now = clock::now();
+    let server_labels = |pool: &str, backend: &Backend| {
+        format!(
+            "pool=\"{}\",server=\"{}\"",
+            label(pool),
+            label(&backend.spec.upstream.to_string())
+        )
+    };
+    family(
+        &mut out,
+        "edge_upstream_requests_total",
+        "counter",
+        "Attempts sent to each server.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let requests = backend.stats.requests.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_upstream_requests_total{{{}}} {requests}",
+                server_labels(pool, backend)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_errors_total",
+        "counter",
+        "Failed attempts by kind: connect (no connection or TLS), timeout (no answer in time), 5xx, broken (the connection failed mid-exchange).",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            for kind in ErrorKind::ALL {
+                let count = backend.stats.errors[kind as usize].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "edge_upstream_errors_total{{{},kind=\"{}\"}} {count}",
+                    server_labels(pool, backend),
+                    kind.name()
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_active_requests",
+        "gauge",
+        "Requests in flight to each server.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let _ = writeln!(
+                out,
+                "edge_upstream_active_requests{{{}}} {}",
+                server_labels(pool, backend),
+                backend.active()
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_upstream_up",
+        "gauge",
+        "1 when a server is usable (health checks and passive health), else 0.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let up = u8::from(backend.is_up(now));
+            let _ = writeln!(
+                out,
+                "edge_upstream_up{{{}}} {up}",
+                server_labels(pool, backend)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "edge_access_log_dropped_total",
+        "counter",
+        "Access log lines dropped because the writer fell behind.",
+    );
+    let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
+    let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
+    caches(&mut out);
+    out
+}
+
+/// Each cache policy's requests by result, entries and bytes.
+fn caches(out: &mut String) {
+    let caches = crate::policy::cache_figures();
+    if caches.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "edge_cache_requests_total",
+        "counter",
+        "Requests through each cache policy: hit, miss, stale (served stale), revalidated (a 304 refreshed it), bypass (not cacheable).",
+    );
+    for cache in &caches {
+        for (result, count) in cache.results {
+            let _ = writeln!(
+                out,
+                "edge_cache_requests_total{{policy=\"{}\",result=\"{result}\"}} {count}",
+                label(cache.name)
+            );
+        }
+    }
+    family(
+        out,
+        "edge_cache_entries",
+        "gauge",
+        "Entries each cache holds (answers and per-URL records), approximately.",
+    );
+    for cache in &caches {
+        let _ = writeln!(
+            out,
+            "edge_cache_entries{{policy=\"{}\"}} {}",
+            label(cache.name),
+            cache.entries
+        );
+    }
+    family(
+        out,
+        "edge_cache_bytes",
+        "gauge",
+        "Bytes each cache holds (bodies, headers and keys), approximately.",
+    );
+    for cache in &caches {
+        let _ = writeln!(
+            out,
+            "edge_cache_bytes{{policy=\"{}\"}} {}",
+            label(cache.name),
+            cache.bytes
+        );
+    }
+}
+
+/// Each pool's servers with their health, load and errors, as JSON.
+fn status() -> String {
+    let now = clock::now();
+    let pools: Vec<serde_json::Value> = roster::pools()
+        .into_iter()
+        .map(|(pool, backends)| {
+            let servers: Vec<serde_json::Value> = backends
+                .iter()
+                .map(|backend| {
+                    let errors: serde_json::Map<String, serde_json::Value> = ErrorKind::ALL
+                        .iter()
+                        .map(|&kind| {
+                            let count = backend.stats.errors[kind as usize].load(Ordering::Relaxed);
+                            (kind.name().to_owned(), count.into())
+                        })
+                        .collect();
+                    let last_error = backend.stats.last_error().map(|(at, error)| {
+                        serde_json::json!({
+                            "at": humantime::format_rfc3339_millis(at).to_string(),
+                            "error": error,
+                        })
+                    });
+                    serde_json::json!({
+                        "server": backend.spec.upstream.to_string(),
+                        "host": backend.host.as_deref(),
+                        "up": backend.is_up(now),
+                        "backup": backend.spec.backup,
+                        "weight": backend.spec.weight,
+                        "active_requests": backend.active(),
+                        "requests": backend.stats.requests.load(Ordering::Relaxed),
+                        "errors": errors,
+                        "last_error": last_error,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "pool": pool, "servers": servers })
+        })
+        .collect();
+    let mut body = serde_json::json!({ "pools": pools }).to_string();
+    body.push('\n');
+    body
+}

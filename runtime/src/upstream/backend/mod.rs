@@ -1,0 +1,221 @@
+//! One server's live state, shared by every worker: whether it is up (active checks), whether
+//! passive health has taken it out, how many requests it has in flight, its latency estimate,
+//! and its idle connections (HTTP/2 ones for pools with `protocol h2`).
+//!
+//! A backend is one address. It is shared (`Arc`) by the server sets that list it and by the
+//! requests in flight to it, so when a pool's membership changes, an address that stays keeps
+//! its state, and one that left lives on until its last request has ended.
+
+pub(crate) mod http1;
+pub(crate) mod http2;
+mod rtt;
+
+pub(crate) use rtt::Rtt;
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::SystemTime,
+};
+
+use crate::{
+    body::{Held, Lease, Lessor},
+    clock::Nanos,
+    upstream::backend::http1::{IdleLists, Sender},
+    upstream::backend::http2::SharedConns,
+    upstream::passive::PassiveState,
+    upstream::spec::ServerSpec,
+};
+
+#[derive(Debug)]
+pub(crate) struct Backend {
+    /// For an address found by a name, the entry's spec with `upstream` set to the address
+    /// (and, for SRV, the record's weight and tier).
+    pub(crate) spec: ServerSpec,
+    /// The `host:port` the address was found by, if any: for logs, and as the health check's
+    /// `Host`.
+    pub(crate) host: Option<Arc<str>>,
+    pub(crate) idle: IdleLists,
+    /// HTTP/2 connections, for pools with `protocol h2`.
+    pub(crate) shared: SharedConns,
+    pub(crate) passive: PassiveState,
+    pub(crate) rtt: Rtt,
+    /// Set by the active health checker; servers start up.
+    up: AtomicBool,
+    /// Requests sent and whose response has not ended yet.
+    active: AtomicU32,
+    /// Counts for the admin listener.
+    pub(crate) stats: Stats,
+}
+
+/// What went wrong with an attempt, as metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// No connection (refused, unreachable, timed out, handshake failed).
+    Connect = 0,
+    /// No response head within the response timeout.
+    Timeout = 1,
+    /// A 5xx answer.
+    Status5xx = 2,
+    /// The connection failed while the request or the response head was on the way.
+    Broken = 3,
+}
+
+impl ErrorKind {
+    pub(crate) const ALL: [ErrorKind; 4] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Status5xx,
+        ErrorKind::Broken,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Status5xx => "5xx",
+            ErrorKind::Broken => "broken",
+        }
+    }
+}
+
+/// A server's request and error counts, and its last error.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: [AtomicU64; 4],
+    /// Only written when an attempt fails.
+    last_error: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl Stats {
+    pub(crate) fn failed(&self, kind: ErrorKind, error: impl fmt::Display) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some((SystemTime::now(), error.to_string()));
+    }
+
+    pub(crate) fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Backend {
+    pub(crate) fn new(spec: ServerSpec, host: Option<Arc<str>>) -> Backend {
+        Backend {
+            spec,
+            host,
+            idle: IdleLists::new(),
+            shared: SharedConns::new(),
+            passive: PassiveState::default(),
+            rtt: Rtt::default(),
+            up: AtomicBool::new(true),
+            active: AtomicU32::new(0),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Identifies this backend among all live ones (its address in memory), so a request can
+    /// remember the servers it tried across a change of the server set.
+    pub(crate) fn id(&self) -> usize {
+        self as *const Backend as usize
+    }
+
+    /// Up for the health checker and not taken out by passive health.
+    pub(crate) fn is_up(&self, now: Nanos) -> bool {
+        self.up.load(Ordering::Relaxed) && !self.passive.is_out(now)
+    }
+
+    pub(crate) fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    pub(crate) fn active(&self) -> u32 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Below `max_conns`, if it has one.
+    pub(crate) fn has_room(&self) -> bool {
+        self.spec.max_conns == 0 || self.active() < self.spec.max_conns
+    }
+}
+
+/// `10.0.0.1:8080`, or `users.internal:8080 (10.0.0.1:8080)` for an address found by name.
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "{host} ({})", self.spec.upstream),
+            None => self.spec.upstream.fmt(f),
+        }
+    }
+}
+
+/// One request in flight to one server, counted in its `active` from `acquire` until dropped,
+/// or until the answer's body ends once the slot is lent to it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// `None` once lent: the answer's [`Lease`] counts the request from then on.
+    backend: Option<Arc<Backend>>,
+}
+
+impl Slot {
+    /// Counts a request to `backend`; `None` if it is at `max_conns` (another worker may have
+    /// taken the last place since the strategy looked).
+    pub(crate) fn acquire(backend: &Arc<Backend>) -> Option<Slot> {
+        let max = backend.spec.max_conns;
+        if max == 0 {
+            backend.active.fetch_add(1, Ordering::Relaxed);
+        } else {
+            backend
+                .active
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |active| {
+                    (active < max).then_some(active + 1)
+                })
+                .ok()?;
+        }
+        Some(Slot {
+            backend: Some(Arc::clone(backend)),
+        })
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        self.backend
+            .as_deref()
+            .expect("a slot holds its backend until it is lent, which consumes it")
+    }
+
+    /// Hands the request's place, and the connection the answer came on, to the answer's body:
+    /// a kept-alive connection goes back to the idle list when the body ends; dropped early,
+    /// the connection is closed. Either way the request stops counting as active then.
+    pub(crate) fn lend(mut self, connection: Held) -> Lease {
+        let backend = self
+            .backend
+            .take()
+            .expect("a slot holds its backend until it is lent, which consumes it");
+        Lease::new(backend, connection)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(backend) = &self.backend {
+            backend.finished();
+        }
+    }
+}
+
+impl Lessor for Backend {
+    fn take_back(&self, sender: Sender) {
+        self.idle.push(sender);
+    }
+
+    fn finished(&self) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}

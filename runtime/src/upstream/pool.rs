@@ -1,0 +1,427 @@
+//! Upstream pools: a set of servers, a balancing strategy, live per-server state, and the
+//! request loop: pick a usable server, send, and on a retryable failure try another one.
+//! Tunnels (`tunnel`) pick and retry the same way, then relay bytes instead of a request.
+//! Upgrade requests (`upgrade`, WebSockets) take one server, one fresh connection and no
+//! retry, and become a tunnel when the server agrees.
+//!
+//! A pool with `tls` reaches its servers over TLS: its rustls client configuration is built
+//! once, by [`Pool::load`], and shared by every worker, health checker and connection.
+//!
+//! Per-server state (health, requests in flight, latency, passive failures) is shared by all
+//! workers; idle connections are kept per worker (`conn`). `Pool::new` runs once, on worker 0's
+//! runtime, and starts the background tasks there: the idle-connection reaper and, with active
+//! health checks, one checker per server. They end when the pool is dropped.
+//!
+//! The server set is fixed when every server is an address. A pool with names (`live`) keeps
+//! its set behind an `ArcSwap` that a background task replaces as the names resolve to other
+//! addresses; each pick loads the current set once, without a lock.
+
+use std::{
+    fmt,
+    net::IpAddr,
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use http::{HeaderMap, Request};
+use smallvec::SmallVec;
+
+mod exchange;
+mod live;
+mod tunnel;
+mod upgrade;
+
+pub(crate) use live::resolved_once;
+
+use crate::{
+    address::Upstream,
+    body::Outgoing,
+    clock::{self, Nanos},
+    observe,
+    upstream::backend::{Backend, ErrorKind, Slot},
+    upstream::balance::{Choice, Target},
+    upstream::budget::RetryBudget,
+    upstream::error::UpstreamError,
+    upstream::forward::{self, Upgrade},
+    upstream::health,
+    upstream::passive::Ejected,
+    upstream::retry::{Failure, Replay},
+    upstream::roster::{self, Roster},
+    upstream::spec::{PoolSpec, ServerSpec, UpstreamProtocol},
+    upstream::tls::{self, Connector},
+    Cx, LoadError, Response, Strategy,
+};
+
+/// A pool of upstream servers balanced by `S`.
+pub struct Pool<S: Strategy> {
+    spec: &'static PoolSpec,
+    strategy: S,
+    servers: Servers<S::Table>,
+    budget: RetryBudget,
+    /// The TLS client, for a pool with `tls`.
+    tls: Option<Arc<Connector>>,
+}
+
+/// The servers a pick chooses from: a fixed set, or the current one of a live set.
+enum Servers<T> {
+    Fixed(Arc<ServerSet<T>>),
+    Live(live::Live<T>),
+}
+
+/// One set of servers with the strategy's table for it. Indices into `backends` are only
+/// meaningful within the set.
+#[derive(Debug)]
+pub(crate) struct ServerSet<T> {
+    pub(crate) backends: Box<[Arc<Backend>]>,
+    /// Indices of the primary servers, and of the backups.
+    primaries: Box<[usize]>,
+    backups: Box<[usize]>,
+    table: T,
+}
+
+impl<T> ServerSet<T> {
+    /// A set of `backends`, in this order, with the table `S` builds for it.
+    pub(crate) fn new<S: Strategy<Table = T>>(backends: Vec<Arc<Backend>>) -> ServerSet<T> {
+        let specs: Vec<ServerSpec> = backends.iter().map(|backend| backend.spec).collect();
+        let (backups, primaries): (Vec<usize>, Vec<usize>) =
+            (0..specs.len()).partition(|&index| specs[index].backup);
+        ServerSet {
+            table: S::table(&specs),
+            backends: backends.into(),
+            primaries: primaries.into(),
+            backups: backups.into(),
+        }
+    }
+}
+
+impl<T: Send + Sync> Roster for ServerSet<T> {
+    fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends.to_vec()
+    }
+}
+
+impl<S: Strategy> fmt::Debug for Pool<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool").field("spec", self.spec).finish()
+    }
+}
+
+impl<S: Strategy> Pool<S> {
+    /// Builds the pool. Inside a tokio runtime this also starts its background tasks; with
+    /// servers given by name, that includes resolving them (see [`crate::Upstream`]). A pool
+    /// with `tls` reads files that may be unusable: build it with [`Pool::load`].
+    ///
+    /// # Panics
+    ///
+    /// When the spec's TLS files cannot be used. Generated code builds pools with `tls` with
+    /// [`Pool::load`], which reports that instead.
+    pub fn new(spec: &'static PoolSpec, strategy: S) -> Self {
+        match Pool::load(spec, strategy) {
+            Ok(pool) => pool,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Builds the pool as [`Pool::new`] does, reading its TLS files first (the CA bundle, the
+    /// client certificate and its key); a file that cannot be used is a [`LoadError::Pool`]
+    /// naming it. The files are read again on SIGHUP (with [`crate::CertReloader`]).
+    pub fn load(spec: &'static PoolSpec, strategy: S) -> Result<Self, LoadError> {
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(|tls| Connector::load(tls, spec.protocol))
+            .transpose()
+            .map_err(|error| LoadError::Pool {
+                name: spec.name,
+                error,
+            })?
+            .map(Arc::new);
+        if let Some(tls) = &tls {
+            tls::register(spec.name, tls);
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let named = spec
+            .servers
+            .iter()
+            .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
+        let servers = match &runtime {
+            Some(runtime) if named => {
+                let live = live::Live::start::<S>(spec, runtime, tls.clone());
+                roster::register(spec.name, live.roster());
+                Servers::Live(live)
+            }
+            _ => {
+                let backends = spec
+                    .servers
+                    .iter()
+                    .map(|&server| Arc::new(Backend::new(server, None)))
+                    .collect();
+                let set = Arc::new(ServerSet::new::<S>(backends));
+                if let Some(runtime) = &runtime {
+                    let weak = Arc::downgrade(&set);
+                    runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
+                    if let Some(check) = spec.health {
+                        for backend in set.backends.iter() {
+                            health::spawn(runtime, spec, check, backend, tls.clone());
+                        }
+                    }
+                }
+                roster::register(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
+                Servers::Fixed(set)
+            }
+        };
+        Ok(Pool {
+            spec,
+            strategy,
+            servers,
+            budget: RetryBudget::default(),
+            tls,
+        })
+    }
+
+    /// Sends `req` to a server the strategy picks and streams its response back. Retryable
+    /// failures go to other servers as the pool's `retry` allows; the last failure becomes 502
+    /// or 504 (logged with pool and server). With no usable server the answer is 503 at once.
+    ///
+    /// An upgrade request (an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade:
+    /// websocket`, a WebSocket handshake) goes on a fresh connection, without retries; when the server
+    /// answers `101`, the client gets the `101` and the two connections are joined until
+    /// either side closes or the tunnel is idle for `timeouts.tunnel`.
+    pub async fn forward(&self, req: crate::Request, cx: &Cx) -> Response {
+        self.forward_upgrading(req, cx, forward::WEBSOCKET_ONLY)
+            .await
+    }
+
+    /// [`Pool::forward`], tunnelling upgrades to the protocols of `upgrades` (lower-case,
+    /// as a route's `upgrade` directive lists them) instead of WebSockets only. `h2c` is never
+    /// tunnelled, whatever the list.
+    pub async fn forward_upgrading(
+        &self,
+        mut req: crate::Request,
+        cx: &Cx,
+        upgrades: &'static [&'static str],
+    ) -> Response {
+        let http2 = self.spec.protocol == UpstreamProtocol::Http2;
+        // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
+        let upgrade = if http2 {
+            None
+        } else {
+            Upgrade::of(&req, upgrades)
+        };
+        let upgrading = upgrade.is_some();
+        forward::to_upstream(&mut req, cx, upgrade);
+        if http2 {
+            forward::to_http2(&mut req, self.tls.is_some());
+        }
+        if upgrading {
+            return self.upgrade(req, cx).await;
+        }
+        let retry = &self.spec.retry;
+        let replay = Replay::capture(&req, retry);
+        let mut req = req.map(Outgoing::Client);
+        let now = clock::now();
+        if retry.attempts > 0 {
+            self.budget.request(now);
+        }
+        // Servers tried by this request, or found full when taking a place.
+        let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
+        let Some(mut slot) = self.acquire(&target(&req, cx), &mut excluded, now) else {
+            tracing::debug!(pool = self.spec.name, "no usable server");
+            return UpstreamError::Unavailable.response();
+        };
+        let mut retries = 0;
+        loop {
+            excluded.push(slot.backend().id());
+            let server = slot.backend().spec.upstream;
+            let answered = self.exchange(slot, req).await;
+            let status = answered.as_ref().ok().map(|r| r.status().as_u16());
+            // Only the access log reads it: no lock per attempt without one.
+            if observe::get().access_log.is_some() {
+                cx.upstream_seen(server, status);
+            }
+            let mut failure = match answered {
+                Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
+                    return response
+                }
+                Ok(response) => Failure::Status(response),
+                Err(failure) => failure,
+            };
+            if let Failure::Error { error, .. } = &failure {
+                tracing::warn!(pool = self.spec.name, server = %server, %error, "upstream request failed");
+            }
+            let again = if retries < retry.attempts {
+                failure.again(&retry.on, replay.as_ref())
+            } else {
+                None
+            };
+            let Some(again) = again else {
+                return failure.into_response();
+            };
+            let now = clock::now();
+            let Some(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
+                return failure.into_response();
+            };
+            if !self.budget.try_retry(now) {
+                tracing::debug!(pool = self.spec.name, "retry budget spent");
+                return failure.into_response();
+            }
+            retries += 1;
+            (slot, req) = (next, again);
+        }
+    }
+
+    /// One pick as [`Pool::forward`] makes it, without a request and without I/O: the strategy
+    /// chooses a usable server for a request with `headers` and `path` from `client`, a place
+    /// on it is taken and given back at once. The chosen server's address; `None` when no
+    /// server is usable.
+    ///
+    /// For the balancer benches (`benches/benches/balancers.rs`) only: not part of the
+    /// runtime's contract, which generated code keeps to.
+    #[doc(hidden)]
+    pub fn pick_for_bench(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+        client: IpAddr,
+    ) -> Option<Upstream> {
+        let target = Target::request(headers, path, client);
+        let slot = self.acquire(&target, &mut SmallVec::new(), clock::now())?;
+        Some(slot.backend().spec.upstream)
+    }
+
+    /// Whether a response is a 5xx this pool would retry.
+    fn retries_status(&self, response: &Response, replay: Option<&Replay>) -> bool {
+        let retry = &self.spec.retry;
+        retry.on.status_5xx
+            && retry.attempts > 0
+            && replay.is_some()
+            && response.status().is_server_error()
+    }
+
+    /// Takes a place on a usable server of the current set: a primary if any is usable, else
+    /// a backup. `excluded` holds the [`Backend::id`]s of servers not to pick.
+    fn acquire(
+        &self,
+        target: &Target<'_>,
+        excluded: &mut SmallVec<[usize; 4]>,
+        now: Nanos,
+    ) -> Option<Slot> {
+        match &self.servers {
+            Servers::Fixed(set) => self.acquire_in(set, target, excluded, now),
+            Servers::Live(live) => self.acquire_in(&live.load(), target, excluded, now),
+        }
+    }
+
+    fn acquire_in(
+        &self,
+        set: &ServerSet<S::Table>,
+        target: &Target<'_>,
+        excluded: &mut SmallVec<[usize; 4]>,
+        now: Nanos,
+    ) -> Option<Slot> {
+        for (members, backup) in [(&set.primaries, false), (&set.backups, true)] {
+            // Each round either returns or excludes one more server.
+            for _ in 0..=members.len() {
+                let choice = Choice::new(&set.backends, members, backup, excluded, now);
+                let Some(index) = self.strategy.pick(&set.table, &choice, target) else {
+                    break;
+                };
+                let backend = &set.backends[index];
+                match Slot::acquire(backend) {
+                    Some(slot) => return Some(slot),
+                    // Another request took the last place meanwhile.
+                    None => excluded.push(backend.id()),
+                }
+            }
+        }
+        None
+    }
+
+    /// Tells passive health and metrics that `backend` answered, with a 5xx or not.
+    fn answered<B>(&self, backend: &Backend, response: &http::Response<B>) {
+        let status = response.status();
+        if status.is_server_error() {
+            backend
+                .stats
+                .failed(ErrorKind::Status5xx, format_args!("answered {status}"));
+        }
+        if let Some(passive) = &self.spec.passive {
+            let ejected = backend
+                .passive
+                .response(passive, status.is_server_error(), clock::now());
+            self.log_ejection(backend, ejected);
+        }
+    }
+
+    /// Counts a failed attempt for passive health and metrics.
+    fn failed(
+        &self,
+        backend: &Backend,
+        error: UpstreamError,
+        unsent: Option<Request<Outgoing>>,
+    ) -> Failure {
+        let kind = match error {
+            UpstreamError::ResponseTimeout(_) => ErrorKind::Timeout,
+            UpstreamError::Exchange(_) | UpstreamError::UnaskedSwitch => ErrorKind::Broken,
+            _ => ErrorKind::Connect,
+        };
+        backend.stats.failed(kind, &error);
+        self.count_failure(backend);
+        Failure::Error { error, unsent }
+    }
+
+    /// Tells passive health that an attempt on `backend` failed.
+    fn count_failure(&self, backend: &Backend) {
+        if let Some(passive) = &self.spec.passive {
+            let ejected = backend.passive.failure(passive, clock::now());
+            self.log_ejection(backend, ejected);
+        }
+    }
+
+    /// Feeds the latency estimate, for strategies that use it.
+    fn measured(&self, backend: &Backend, started: Nanos) {
+        if S::MEASURES_LATENCY {
+            let now = clock::now();
+            backend.rtt.observe(now.saturating_sub(started), now);
+        }
+    }
+
+    fn log_ejection(&self, backend: &Backend, ejected: Option<Ejected>) {
+        let Some(why) = ejected else {
+            return;
+        };
+        let out_for = self.spec.passive.map_or(Duration::ZERO, |p| p.fail_timeout);
+        let server = backend;
+        match why {
+            Ejected::Failures(fails) => {
+                tracing::warn!(pool = self.spec.name, %server, fails, ?out_for, "server taken out (passive health: failures)");
+            }
+            Ejected::Consecutive5xx(count) => {
+                tracing::warn!(pool = self.spec.name, %server, count, ?out_for, "server taken out (passive health: consecutive 5xx)");
+            }
+        }
+    }
+}
+
+/// What a request's pick may hash.
+fn target<'a>(req: &'a Request<Outgoing>, cx: &Cx) -> Target<'a> {
+    Target::request(req.headers(), req.uri().path(), cx.client().ip())
+}
+
+/// Drops stale idle connections of the current set until the pool is gone (`current`
+/// gives `None`).
+async fn reap<T>(current: impl Fn() -> Option<Arc<ServerSet<T>>>, max_idle: Duration) {
+    let mut tick = tokio::time::interval((max_idle / 2).max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(set) = current() else {
+            return;
+        };
+        for backend in set.backends.iter() {
+            backend.idle.drop_stale(max_idle);
+            backend.shared.drop_stale(max_idle);
+        }
+    }
+}

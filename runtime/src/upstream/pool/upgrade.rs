@@ -1,0 +1,118 @@
+//! Upgrade requests (HTTP/1.1 `Connection: upgrade`, as WebSocket handshakes use): one server,
+//! one fresh connection opened for this request only, no retry (an upgrade changes state on
+//! the server, and the client can reconnect). A `101` answer is returned to the client and the
+//! two connections, once hyper has handed both over, are joined by a tunnel that ends when
+//! either side closes or nothing moves for `timeouts.tunnel`. Any other answer is forwarded
+//! as usual, on a connection that is closed afterwards rather than pooled.
+//!
+//! The tunnel holds the request's place on its server while open, so `max_conns` and
+//! least-connections count open WebSockets. It runs on the worker that took the request.
+
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use smallvec::SmallVec;
+use tokio::time::timeout;
+
+use super::{target, Pool};
+use crate::{
+    body::Held,
+    body::Outgoing,
+    clock,
+    upstream::backend::http1,
+    upstream::backend::Slot,
+    upstream::error::UpstreamError,
+    upstream::forward,
+    upstream::relay::{relay, Ending},
+    Body, Cx, Response, Strategy,
+};
+
+impl<S: Strategy> Pool<S> {
+    /// Forwards an upgrade request, already rewritten for the upstream.
+    pub(super) async fn upgrade(&self, mut req: crate::Request, cx: &Cx) -> Response {
+        // Taken before the request goes: hyper gives the client's connection back through it
+        // once the `101` has been written.
+        let client = hyper::upgrade::on(&mut req);
+        let req = req.map(Outgoing::Client);
+        let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
+        let Some(slot) = self.acquire(&target(&req, cx), &mut excluded, clock::now()) else {
+            tracing::debug!(pool = self.spec.name, "no usable server");
+            return UpstreamError::Unavailable.response();
+        };
+        let response = match self.ask(&slot, req).await {
+            Ok(response) => response,
+            Err(error) => {
+                let server = slot.backend();
+                tracing::warn!(pool = self.spec.name, %server, %error, "upgrade request failed");
+                self.count_failure(server);
+                return error.response();
+            }
+        };
+        let (sender, mut response) = response;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let (mut parts, body) = response.into_parts();
+            forward::from_upstream(&mut parts.headers);
+            let body = Body::upstream(body, slot.lend(Held::SingleUse(sender)));
+            return Response::from_parts(parts, body);
+        }
+        let server = hyper::upgrade::on(&mut response);
+        let (mut parts, _) = response.into_parts();
+        forward::switched_from_upstream(&mut parts.headers);
+        let (pool, idle) = (self.spec.name, self.spec.timeouts.tunnel);
+        tokio::spawn(tunnel(pool, client, server, slot, idle));
+        Response::from_parts(parts, Body::from_static(""))
+    }
+
+    /// Sends the request on a fresh connection to the slot's server and waits for the answer's
+    /// head; returns the connection's sender with it, as the answer's body still needs it.
+    async fn ask(
+        &self,
+        slot: &Slot,
+        req: Request<Outgoing>,
+    ) -> Result<(http1::Sender, http::Response<hyper::body::Incoming>), UpstreamError> {
+        let backend = slot.backend();
+        let timeouts = &self.spec.timeouts;
+        let started = clock::now();
+        let mut sender =
+            http1::connect_for_upgrade(backend, self.tls.as_deref(), timeouts.connect).await?;
+        let response = timeout(timeouts.response, sender.send_request(req))
+            .await
+            .map_err(|_| UpstreamError::ResponseTimeout(timeouts.response))?
+            .map_err(UpstreamError::Exchange)?;
+        self.measured(backend, started);
+        self.answered(backend, &response);
+        Ok((sender, response))
+    }
+}
+
+/// Joins the client's and the server's upgraded connections until either side closes or the
+/// tunnel is idle for `idle`; `slot` keeps the place on the server until then.
+async fn tunnel(
+    pool: &'static str,
+    client: OnUpgrade,
+    server: OnUpgrade,
+    slot: Slot,
+    idle: Duration,
+) {
+    let upstream = slot.backend();
+    let (client, server) = match tokio::try_join!(client, server) {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!(pool, server = %upstream, %error, "upgrade not completed");
+            return;
+        }
+    };
+    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+    match relay(&mut client, &mut server, idle, Ending::EitherSide).await {
+        Ok(carried) => tracing::debug!(
+            pool, server = %upstream,
+            to_server = carried.to_server, to_client = carried.to_client,
+            "upgraded connection closed"
+        ),
+        Err(error) => {
+            tracing::debug!(pool, server = %upstream, %error, "upgraded connection ended");
+        }
+    }
+}
