@@ -18,6 +18,7 @@ mod observe;
 mod policy;
 mod process;
 mod rand;
+mod registry;
 mod respond;
 mod tls;
 mod upstream;

@@ -18,7 +18,7 @@ use std::{
     fmt,
     future::Future,
     io,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -29,6 +29,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{sync::watch, task::AbortHandle, time::timeout};
 
+use crate::registry::Firsts;
 use crate::{
     address::Upstream,
     rand,
@@ -102,25 +103,12 @@ impl fmt::Display for CheckError {
 }
 
 /// Checkers whose first check has not completed yet, and until when to wait for each.
-static FIRST_CHECKS: Mutex<Vec<(watch::Receiver<bool>, Instant)>> = Mutex::new(Vec::new());
-
-/// The checkers still worth waiting for: first check not done, and not past their time.
-fn pending_first_checks() -> std::sync::MutexGuard<'static, Vec<(watch::Receiver<bool>, Instant)>> {
-    let mut pending = FIRST_CHECKS.lock().unwrap_or_else(PoisonError::into_inner);
-    let now = Instant::now();
-    pending.retain(|(checked, until)| {
-        *until > now && !*checked.borrow() && checked.has_changed().is_ok()
-    });
-    pending
-}
+static FIRST_CHECKS: Firsts = Firsts::new();
 
 /// Waits until every checker started so far has completed its first check, each for at most
 /// its interval and timeout from when it started. Called before serving.
 pub(crate) async fn checked_once() {
-    let pending = pending_first_checks().clone();
-    for (mut checked, until) in pending {
-        let _ = tokio::time::timeout_at(until.into(), checked.wait_for(|done| *done)).await;
-    }
+    FIRST_CHECKS.wait().await;
 }
 
 /// Starts a checker for `backend` of `pool` on `runtime`, connecting over TLS with `tls` and
@@ -134,9 +122,7 @@ pub(crate) fn spawn(
     backend: &Arc<Backend>,
     tls: Option<Arc<Connector>>,
 ) -> AbortHandle {
-    let (checked, first) = watch::channel(false);
-    let until = Instant::now() + check.interval() + check.timeout();
-    pending_first_checks().push((first, until));
+    let checked = FIRST_CHECKS.start(Instant::now() + check.interval() + check.timeout());
     runtime
         .spawn(keep_checking(
             pool,

@@ -11,10 +11,7 @@
 //! As for listeners, rustls takes its verifier and client certificate resolver as trait
 //! objects; that dispatch happens during handshakes, inside rustls, never per request.
 
-use std::{
-    io,
-    sync::{Arc, Mutex, PoisonError, Weak},
-};
+use std::{io, sync::Arc};
 
 use arc_swap::ArcSwap;
 
@@ -31,6 +28,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
+use crate::registry::Started;
 use crate::tls::{files, TlsError, TlsErrorKind, TlsFile};
 use crate::{
     address::Upstream,
@@ -156,25 +154,19 @@ fn client_config(
 }
 
 /// The connectors of the process's pools, for [`reload`]; pools that are gone drop out.
-static REGISTERED: Mutex<Vec<(&'static str, Weak<Connector>)>> = Mutex::new(Vec::new());
+static REGISTERED: Started<Connector> = Started::new();
 
 /// Lists `connector`, pool `pool`'s, for [`reload`].
 pub(crate) fn register(pool: &'static str, connector: &Arc<Connector>) {
-    let mut registered = REGISTERED.lock().unwrap_or_else(PoisonError::into_inner);
-    registered.retain(|(_, connector)| connector.strong_count() > 0);
-    registered.push((pool, Arc::downgrade(connector)));
+    REGISTERED.register(pool, Arc::downgrade(connector));
 }
 
 /// Re-reads the files of every pool's TLS client (with [`crate::CertReloader`], on SIGHUP
 /// under `run`). Blocking file I/O.
 pub(crate) fn reload() -> Vec<TlsError> {
-    let live: Vec<(&'static str, Arc<Connector>)> = REGISTERED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(|(pool, connector)| Some((*pool, connector.upgrade()?)))
-        .collect();
-    live.into_iter()
+    REGISTERED
+        .live()
+        .into_iter()
         .filter_map(|(pool, connector)| {
             let failed = connector.reload().err()?;
             Some(TlsError::pool(pool, failed))

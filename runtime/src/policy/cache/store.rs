@@ -16,7 +16,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, PoisonError, Weak,
+        Arc, Mutex, PoisonError,
     },
     time::{Duration, Instant},
 };
@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use super::freshness::{http_date, Timing};
 use super::CacheKey;
 use crate::clock::{self, Nanos};
+use crate::registry::Started;
 
 pub(super) type Key = Box<[u8]>;
 
@@ -545,21 +546,14 @@ fn variant_key(generation: u64, values: &[u8], vary: &[HeaderName], request: &He
 }
 
 /// Every cache of the process, for purges and metrics.
-static CACHES: Mutex<Vec<Weak<Store>>> = Mutex::new(Vec::new());
+static CACHES: Started<Store> = Started::new();
 
 fn register(store: &Arc<Store>) {
-    let mut caches = CACHES.lock().unwrap_or_else(PoisonError::into_inner);
-    caches.retain(|cache| cache.strong_count() > 0);
-    caches.push(Arc::downgrade(store));
+    CACHES.register(store.name, Arc::downgrade(store));
 }
 
 fn caches() -> Vec<Arc<Store>> {
-    CACHES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect()
+    CACHES.live().into_iter().map(|(_, store)| store).collect()
 }
 
 /// A purge request naming something that is not a URL a client could ask for.

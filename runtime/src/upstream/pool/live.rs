@@ -23,7 +23,7 @@
 use std::{
     collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -37,6 +37,7 @@ use hickory_resolver::{
 use tokio::{runtime::Handle, sync::watch, task::AbortHandle, task::JoinSet};
 
 use super::{reap, ServerSet};
+use crate::registry::Firsts;
 use crate::{
     address::Upstream,
     upstream::backend::Backend,
@@ -114,8 +115,7 @@ impl<T: Send + Sync + 'static> Live<T> {
             .map(|&server| Arc::new(Backend::new(server, None)))
             .collect();
         let set = Arc::new(ArcSwap::from_pointee(ServerSet::new::<S>(fixed)));
-        let (ready, resolved) = watch::channel(false);
-        lock(&STARTING).push((resolved, Instant::now() + spec.timeouts.connect));
+        let ready = STARTING.start(Instant::now() + spec.timeouts.connect);
         let task = runtime
             .spawn(maintain::<S>(spec, Arc::downgrade(&set), ready, tls))
             .abort_handle();
@@ -129,26 +129,12 @@ impl<T: Send + Sync + 'static> Live<T> {
 }
 
 /// Pools whose names have not been resolved once yet, and until when to wait for each.
-static STARTING: Mutex<Vec<(watch::Receiver<bool>, Instant)>> = Mutex::new(Vec::new());
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+static STARTING: Firsts = Firsts::new();
 
 /// Waits until every pool built so far has resolved its names once, each for at most its
 /// connect timeout from when it was built. Called before serving.
 pub(crate) async fn resolved_once() {
-    let pending: Vec<_> = {
-        let mut starting = lock(&STARTING);
-        let now = Instant::now();
-        starting.retain(|(resolved, until)| {
-            *until > now && !*resolved.borrow() && resolved.has_changed().is_ok()
-        });
-        starting.clone()
-    };
-    for (mut resolved, until) in pending {
-        let _ = tokio::time::timeout_at(until.into(), resolved.wait_for(|done| *done)).await;
-    }
+    STARTING.wait().await;
 }
 
 /// One server found for an entry of the pool: its spec (with an address as upstream) and the
