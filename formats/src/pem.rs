@@ -28,6 +28,8 @@ pub struct PemKey {
 /// Why a PEM file is refused. `line` is that of the section's `BEGIN` line, from 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
+    /// The file is not UTF-8 text: this line is the first that is not.
+    NotUtf8 { line: usize },
     /// A section without its `END` line.
     Unterminated { line: usize },
     /// A section whose body is not base64.
@@ -83,6 +85,13 @@ pub fn parse(bytes: &[u8], allowed: Algorithms) -> Result<PemKey, Error> {
 
 /// The key of the first section that gives one.
 fn first_key(bytes: &[u8]) -> Result<PublicKey, Error> {
+    // PEM is text; the whole file is, not only its sections.
+    if let Some(index) = bytes
+        .split(|&b| b == b'\n')
+        .position(|line| std::str::from_utf8(line).is_err())
+    {
+        return Err(Error::NotUtf8 { line: index + 1 });
+    }
     let mut open: Option<(usize, &[u8], Vec<u8>)> = None;
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = line.trim_ascii();
@@ -210,6 +219,7 @@ fn rsa(der: &[u8]) -> der::Result<PublicKey> {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::NotUtf8 { line } => write!(f, "line {line} is not UTF-8 text"),
             Error::Unterminated { line } => {
                 write!(f, "the PEM section of line {line} has no matching END line")
             }
@@ -353,6 +363,9 @@ mod tests {
         let all = Algorithms::ALL;
         assert_eq!(parse(b"not pem", all), Err(Error::NoKey));
         assert_eq!(parse(b"", all), Err(Error::NoKey));
+        let mut latin1 = ed25519().into_bytes();
+        latin1.extend_from_slice(b"issuer: M\xfcnchen\n");
+        assert_eq!(parse(&latin1, all), Err(Error::NotUtf8 { line: 4 }));
         assert_eq!(
             parse(b"\n-----BEGIN PUBLIC KEY-----\nAAAA\n", all),
             Err(Error::Unterminated { line: 2 })
