@@ -4,157 +4,90 @@
 
 use std::path::{Path, PathBuf};
 
-use edge_dsl::ast::{self, JwtKeys, PolicyKind, Rewrite};
+use edge_dsl::ast::{self, JwtAlgorithm, JwtKeys, PolicyKind, Rewrite};
 use edge_dsl::{Diagnostic, Label, Spanned};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
+use edge_formats::public_key::{Algorithm, Algorithms};
+use edge_formats::{api_keys as api_key_file, htpasswd as htpasswd_file, jwks as jwks_file, pem};
 
 use crate::files::{absolute, resolve, unreadable};
 use crate::model;
 
-fn read(what: &str, base: &Path, file: &Spanned<String>) -> Result<(PathBuf, String), Diagnostic> {
+fn read(what: &str, base: &Path, file: &Spanned<String>) -> Result<(PathBuf, Vec<u8>), Diagnostic> {
     let path = resolve(base, &file.value);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|error| unreadable(what, file, &path, error.to_string()))?;
-    Ok((path, text))
+    let bytes =
+        std::fs::read(&path).map_err(|error| unreadable(what, file, &path, error.to_string()))?;
+    Ok((path, bytes))
 }
 
-/// A JWKS file: a JSON object whose `keys` hold at least one key of a type JWT policies use.
-pub fn jwks(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let (path, text) = read("the key set", base, file)?;
-    let fail = |reason: String| unreadable("the key set", file, &path, reason);
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|error| fail(format!("not JSON: {error}")))?;
-    let keys = value
-        .get("keys")
-        .and_then(|keys| keys.as_array())
-        .ok_or_else(|| fail("no `keys` array (expected a JWKS, RFC 7517)".to_owned()))?;
-    if keys.is_empty() {
-        return Err(fail("the `keys` array is empty".to_owned()));
+/// Reads the file as the proxy will (with the same reader), so a file accepted here loads.
+fn check<T, E: std::fmt::Display>(
+    what: &str,
+    base: &Path,
+    file: &Spanned<String>,
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<PathBuf, Diagnostic> {
+    let (path, bytes) = read(what, base, file)?;
+    match parse(&bytes) {
+        Ok(_) => Ok(absolute(path)),
+        Err(error) => Err(unreadable(what, file, &path, error.to_string())),
     }
-    for (index, key) in keys.iter().enumerate() {
-        let needs: &[&str] = match key.get("kty").and_then(|kty| kty.as_str()) {
-            Some("oct") => &["k"],
-            Some("RSA") => &["n", "e"],
-            Some("EC") => &["crv", "x", "y"],
-            Some("OKP") => &["crv", "x"],
-            Some(other) => {
-                return Err(fail(format!(
-                    "key {} has unknown type `{other}`",
-                    index + 1
-                )))
-            }
-            None => return Err(fail(format!("key {} has no `kty`", index + 1))),
-        };
-        if let Some(missing) = needs.iter().find(|member| key.get(**member).is_none()) {
-            return Err(fail(format!("key {} has no `{missing}`", index + 1)));
-        }
-    }
-    Ok(absolute(path))
 }
 
-/// A PEM public key (SubjectPublicKeyInfo) or certificate whose key verifies tokens.
-pub fn public_key(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let path = resolve(base, &file.value);
-    if SubjectPublicKeyInfoDer::from_pem_file(&path).is_err()
-        && CertificateDer::from_pem_file(&path).is_err()
-    {
-        let reason = match std::fs::metadata(&path) {
-            Err(error) => error.to_string(),
-            Ok(_) => "no PEM `PUBLIC KEY` or `CERTIFICATE` in it".to_owned(),
-        };
-        return Err(unreadable("the public key", file, &path, reason));
-    }
-    Ok(absolute(path))
+/// A JWKS file with at least one signing key for the `allowed` algorithms.
+pub fn jwks(
+    base: &Path,
+    file: &Spanned<String>,
+    allowed: Algorithms,
+) -> Result<PathBuf, Diagnostic> {
+    check("the key set", base, file, |bytes| {
+        jwks_file::parse(bytes, allowed)
+    })
 }
 
-/// An htpasswd file of bcrypt entries (`htpasswd -B`).
+/// A PEM public key or certificate whose key verifies tokens of an `allowed` algorithm.
+pub fn public_key(
+    base: &Path,
+    file: &Spanned<String>,
+    allowed: Algorithms,
+) -> Result<PathBuf, Diagnostic> {
+    check("the public key", base, file, |bytes| {
+        pem::parse(bytes, allowed)
+    })
+}
+
+/// An htpasswd file of bcrypt entries (`htpasswd -B`), each user once.
 pub fn htpasswd(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let (path, text) = read("the password file", base, file)?;
-    let mut users = 0;
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let reason = match line.split_once(':') {
-            None => "is not `user:hash`",
-            Some(("", _)) => "has no user name",
-            Some((_, hash)) if is_bcrypt(hash) => {
-                users += 1;
-                continue;
-            }
-            Some(_) => "is not a bcrypt entry (make it with `htpasswd -B`)",
-        };
-        return Err(unreadable(
-            "the password file",
-            file,
-            &path,
-            format!("line {} {reason}", number + 1),
-        ));
-    }
-    if users == 0 {
-        return Err(unreadable(
-            "the password file",
-            file,
-            &path,
-            "holds no user".to_owned(),
-        ));
-    }
-    Ok(absolute(path))
-}
-
-fn is_bcrypt(hash: &str) -> bool {
-    let bytes = hash.as_bytes();
-    hash.len() == 60
-        && matches!(&hash[..4], "$2a$" | "$2b$" | "$2y$")
-        && bytes[4].is_ascii_digit()
-        && bytes[5].is_ascii_digit()
-        && bytes[6] == b'$'
+    check("the password file", base, file, htpasswd_file::parse)
 }
 
 /// An API key file: `CONSUMER sha256:HEX` per line, each key hash once.
 pub fn api_keys(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let (path, text) = read("the key file", base, file)?;
-    let mut seen = std::collections::HashSet::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let hash = line
-            .split_once(char::is_whitespace)
-            .and_then(|(_, hash)| hash.trim().strip_prefix("sha256:"))
-            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        let reason = match hash {
-            None => "is not `CONSUMER sha256:HEX` (64 hex digits of the key's SHA-256)",
-            Some(hex) if !seen.insert(hex.to_ascii_lowercase()) => "repeats a key",
-            Some(_) => continue,
-        };
-        return Err(unreadable(
-            "the key file",
-            file,
-            &path,
-            format!("line {} {reason}", number + 1),
-        ));
+    check("the key file", base, file, api_key_file::parse)
+}
+
+/// The algorithms a `jwt` policy allows: those it names, or every one.
+fn allowed(algorithms: &[Spanned<JwtAlgorithm>]) -> Algorithms {
+    if algorithms.is_empty() {
+        return Algorithms::ALL;
     }
-    if seen.is_empty() {
-        return Err(unreadable(
-            "the key file",
-            file,
-            &path,
-            "holds no key".to_owned(),
-        ));
-    }
-    Ok(absolute(path))
+    algorithms
+        .iter()
+        .filter_map(|algorithm| {
+            JwtAlgorithm::ALL
+                .iter()
+                .find(|(_, known)| *known == algorithm.value)
+                .and_then(|(name, _)| Algorithm::from_name(name))
+        })
+        .map(Algorithms::one)
+        .fold(Algorithms::NONE, Algorithms::union)
 }
 
 /// A JSON Schema that compiles.
 pub fn json_schema(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let (path, text) = read("the schema", base, file)?;
+    let (path, bytes) = read("the schema", base, file)?;
     let fail = |reason: String| unreadable("the schema", file, &path, reason);
     let schema: serde_json::Value =
-        serde_json::from_str(&text).map_err(|error| fail(format!("not JSON: {error}")))?;
+        serde_json::from_slice(&bytes).map_err(|error| fail(format!("not JSON: {error}")))?;
     jsonschema::validator_for(&schema)
         .map_err(|error| fail(format!("not a valid JSON Schema: {error}")))?;
     Ok(absolute(path))
@@ -184,10 +117,13 @@ pub fn policy(
 ) -> Option<model::Policy> {
     let mut kind = policy.kind.value.clone();
     let checked = match &mut kind {
-        PolicyKind::Jwt(jwt) => match &mut jwt.keys.value {
-            JwtKeys::Jwks(file) => absolute_in(file, |file| jwks(base, file)),
-            JwtKeys::Pem(file) => absolute_in(file, |file| public_key(base, file)),
-        },
+        PolicyKind::Jwt(jwt) => {
+            let allowed = allowed(&jwt.algorithms);
+            match &mut jwt.keys.value {
+                JwtKeys::Jwks(file) => absolute_in(file, |file| jwks(base, file, allowed)),
+                JwtKeys::Pem(file) => absolute_in(file, |file| public_key(base, file, allowed)),
+            }
+        }
         PolicyKind::ApiKey(api_key) => absolute_in(&mut api_key.keys, |file| api_keys(base, file)),
         PolicyKind::BasicAuth(basic) => {
             absolute_in(&mut basic.htpasswd, |file| htpasswd(base, file))

@@ -73,11 +73,11 @@ enum Refusal {
 const CHALLENGE: HeaderValue = HeaderValue::from_static(r#"ApiKey realm="edge""#);
 
 impl ApiKey {
-    /// Reads the keys file; fails when it cannot be read, a line is not a comment or
-    /// `CONSUMER sha256:HEX`, a hash appears twice, or there are no keys.
+    /// Reads the keys file; fails when it cannot be read or is not a key file (see
+    /// [`edge_formats::api_keys`]).
     pub fn load(spec: &'static ApiKeySpec) -> Result<ApiKey, LoadError> {
         let text = read_file(spec.name, "keys", spec.keys)?;
-        let consumers = parse(&text).map_err(|reason| LoadError::Policy {
+        let consumers = consumers(text.as_bytes()).map_err(|reason| LoadError::Policy {
             name: spec.name,
             reason: format!("keys file {}: {reason}", spec.keys),
         })?;
@@ -212,57 +212,24 @@ fn percent_decoded_hash(text: &[u8]) -> [u8; 32] {
 }
 
 /// The consumers of a keys file, by hash of key.
-fn parse(text: &str) -> Result<ahash::HashMap<[u8; 32], Consumer>, String> {
-    let mut consumers = ahash::HashMap::default();
-    let mut lines_of = ahash::HashMap::default();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.split_whitespace();
-        let (Some(name), Some(hash), None) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(format!("line {number}: expected `CONSUMER sha256:HEX`"));
-        };
-        let hash = hash
-            .strip_prefix("sha256:")
-            .and_then(hex_digest)
-            .ok_or_else(|| {
-                format!("line {number}: expected `sha256:` and 64 hex digits after the consumer")
+fn consumers(bytes: &[u8]) -> Result<ahash::HashMap<[u8; 32], Consumer>, String> {
+    let file = edge_formats::api_keys::parse(bytes).map_err(|error| error.to_string())?;
+    file.keys()
+        .iter()
+        .map(|key| {
+            let header = HeaderValue::from_str(key.consumer()).map_err(|_| {
+                format!(
+                    "consumer `{}` cannot be sent as a header value",
+                    key.consumer()
+                )
             })?;
-        let header = HeaderValue::from_str(name).map_err(|_| {
-            format!("line {number}: the consumer name cannot be sent as a header value")
-        })?;
-        if let Some(first) = lines_of.insert(hash, number) {
-            return Err(format!("line {number}: the same key as line {first}"));
-        }
-        consumers.insert(
-            hash,
-            Consumer {
-                name: name.into(),
+            let consumer = Consumer {
+                name: key.consumer().into(),
                 header,
-            },
-        );
-    }
-    if consumers.is_empty() {
-        return Err("no keys".into());
-    }
-    Ok(consumers)
-}
-
-/// 64 hex digits as 32 bytes.
-fn hex_digest(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut digest = [0; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
-        let digit = |b: u8| char::from(b).to_digit(16);
-        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
-    }
-    Some(digest)
+            };
+            Ok((*key.digest(), consumer))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -440,6 +407,8 @@ mod tests {
         assert_eq!(percent_decoded_hash(b"%zz%4"), digest("%zz%4"));
     }
 
+    /// The file is read by `edge_formats::api_keys` (whose tests cover the format); a refusal
+    /// names the file and the line.
     #[test]
     fn bad_lines_fail_to_load_with_their_number() {
         let source = || KeySource::Query("api_key");
@@ -447,29 +416,17 @@ mod tests {
         for (content, expected) in [
             (
                 format!("{good}partner {}\n", hashed("p")),
-                "line 2: expected `sha256:`",
-            ),
-            (
-                format!("{good}partner sha256:{}\n", &hashed("p")[1..]),
-                "line 2: expected `sha256:`",
-            ),
-            (
-                format!("{good}partner sha256:{}g\n", &hashed("p")[1..]),
-                "line 2: expected `sha256:`",
-            ),
-            (
-                format!("{good}partner\n"),
-                "line 2: expected `CONSUMER sha256:HEX`",
+                "line 2 is not `CONSUMER sha256:HEX`",
             ),
             (
                 format!("{good}partner sha256:{} extra\n", hashed("p")),
-                "line 2: expected `CONSUMER",
+                "line 2 is not `CONSUMER sha256:HEX`",
             ),
             (
                 format!("{good}# the same key\n{good}"),
-                "line 3: the same key as line 1",
+                "line 3 repeats the key of line 1",
             ),
-            ("# nothing yet\n".into(), "no keys"),
+            ("# nothing yet\n".into(), "holds no key"),
         ] {
             let (_file, path) = file(&content);
             let error = ApiKey::load(Box::leak(Box::new(ApiKeySpec {

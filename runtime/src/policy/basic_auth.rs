@@ -74,16 +74,15 @@ struct User {
 const VERIFIED_CAPACITY: usize = 1024;
 
 impl BasicAuth {
-    /// Reads the htpasswd file; fails when it cannot be read, a line is not `user:hash`, a hash
-    /// is not bcrypt, a user appears twice, there are no users, or the realm cannot be sent in
-    /// a header.
+    /// Reads the htpasswd file; fails when it cannot be read, is not an htpasswd file of
+    /// bcrypt entries (see [`edge_formats::htpasswd`]), or the realm cannot be sent in a header.
     pub fn load(spec: &'static BasicAuthSpec) -> Result<BasicAuth, LoadError> {
         let error = |reason| LoadError::Policy {
             name: spec.name,
             reason,
         };
         let text = read_file(spec.name, "htpasswd", spec.htpasswd)?;
-        let users = parse(&text)
+        let users = users(text.as_bytes())
             .map_err(|reason| error(format!("htpasswd file {}: {reason}", spec.htpasswd)))?;
         let decoy = users
             .values()
@@ -249,55 +248,21 @@ fn base64_decode(text: &[u8]) -> Option<SmallVec<[u8; 128]>> {
 }
 
 /// The users of an htpasswd file, by name.
-fn parse(text: &str) -> Result<ahash::HashMap<Box<str>, Arc<User>>, String> {
-    let mut users = ahash::HashMap::default();
-    for (index, line) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((name, hash)) = line.split_once(':').filter(|(name, _)| !name.is_empty()) else {
-            return Err(format!("line {number}: expected `user:hash`"));
-        };
-        check_hash(hash).map_err(|reason| format!("line {number}: {reason}"))?;
-        let header = HeaderValue::from_str(name).map_err(|_| {
-            format!("line {number}: the user name cannot be sent as a header value")
-        })?;
-        let user = User {
-            name: name.into(),
-            hash: hash.into(),
-            header,
-        };
-        if users.insert(name.into(), Arc::new(user)).is_some() {
-            return Err(format!("line {number}: user `{name}` appears twice"));
-        }
-    }
-    Ok(users)
-}
-
-/// Accepts a well-formed bcrypt hash (`$2y$`, `$2b$` or `$2a$`).
-fn check_hash(hash: &str) -> Result<(), String> {
-    let bcrypt = ["$2y$", "$2b$", "$2a$"];
-    if !bcrypt.iter().any(|prefix| hash.starts_with(prefix)) {
-        let kind = if hash.starts_with("$apr1$") {
-            "MD5 (`$apr1$`)"
-        } else if hash.starts_with("{SHA}") {
-            "SHA-1 (`{SHA}`)"
-        } else {
-            "crypt or plain text"
-        };
-        return Err(format!(
-            "only bcrypt hashes (`htpasswd -B`) are supported, this one is {kind}"
-        ));
-    }
-    let parts: bcrypt::HashParts = hash
-        .parse()
-        .map_err(|e| format!("malformed bcrypt hash ({e})"))?;
-    if !(4..=31).contains(&parts.get_cost()) {
-        return Err(format!("bcrypt cost {} is out of range", parts.get_cost()));
-    }
-    Ok(())
+fn users(bytes: &[u8]) -> Result<ahash::HashMap<Box<str>, Arc<User>>, String> {
+    let file = edge_formats::htpasswd::parse(bytes).map_err(|error| error.to_string())?;
+    file.users()
+        .iter()
+        .map(|user| {
+            let header = HeaderValue::from_str(user.name())
+                .map_err(|_| format!("user `{}` cannot be sent as a header value", user.name()))?;
+            let user = User {
+                name: user.name().into(),
+                hash: user.hash().into(),
+                header,
+            };
+            Ok((user.name.clone(), Arc::new(user)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -458,36 +423,26 @@ mod tests {
         assert_eq!(policy.lock().len(), 1);
     }
 
+    /// The file is read by `edge_formats::htpasswd` (whose tests cover the format); a refusal
+    /// names the file and the line.
     #[test]
     fn only_bcrypt_entries_load() {
         let good = htpasswd();
         for (content, expected) in [
             (
                 format!("{good}carol:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n"),
-                "line 5: only bcrypt hashes (`htpasswd -B`) are supported, this one is MD5",
-            ),
-            (
-                format!("{good}carol:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"),
-                "line 5: only bcrypt hashes (`htpasswd -B`) are supported, this one is SHA-1",
-            ),
-            (
-                format!("{good}carol:abJnggxhB/yWI\n"),
-                "line 5: only bcrypt hashes (`htpasswd -B`) are supported, this one is crypt",
+                "line 5 is not a bcrypt entry (make it with `htpasswd -B`)",
             ),
             (
                 format!("{good}carol:$2y$05$tooshort\n"),
-                "line 5: malformed bcrypt hash",
+                "line 5 has a malformed bcrypt hash",
             ),
-            (format!("{good}carol\n"), "line 5: expected `user:hash`"),
-            (
-                format!("{good}:$2y$05$tooshort\n"),
-                "line 5: expected `user:hash`",
-            ),
+            (format!("{good}carol\n"), "line 5 is not `user:hash`"),
             (
                 format!("{good}{good}"),
-                "line 6: user `alice` appears twice",
+                "line 6 repeats user `alice` of line 2",
             ),
-            ("# nobody\n".into(), "holds no users"),
+            ("# nobody\n".into(), "holds no user"),
         ] {
             let (policy, reason) = load(&content).unwrap_err().policy_reason();
             assert_eq!(policy, "staff");

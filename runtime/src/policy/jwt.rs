@@ -10,20 +10,13 @@
 
 use std::{future::Future, time::Duration};
 
+use edge_formats::public_key::{self as keys, Algorithms, PublicKey};
 use http::{header::AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use jsonwebtoken::{
     errors::{Error as JwtError, ErrorKind},
-    jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm},
-    Algorithm, DecodingKey, DecodingKeyKind, Validation,
+    Algorithm, DecodingKey, Validation,
 };
-use rustls_pki_types::pem::{PemObject, SectionKind};
-use serde::Deserialize;
 use serde_json::{Map, Value};
-use x509_cert::{
-    der::{asn1::ObjectIdentifier, Decode},
-    spki::SubjectPublicKeyInfoOwned,
-    Certificate,
-};
 
 use super::{read_file, unauthorized, Caller, LoadError, Policy};
 use crate::{Cx, Request, Response};
@@ -108,20 +101,6 @@ struct Key {
     decoding: DecodingKey,
 }
 
-/// A set of [`JwtAlgorithm`]s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Algorithms(u16);
-
-/// What a key is, which decides the algorithms it may verify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyType {
-    Hmac,
-    Rsa,
-    P256,
-    P384,
-    Ed25519,
-}
-
 /// Why a request is refused: no token, or a token that does not pass, each with its
 /// `error_description`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,94 +175,21 @@ impl JwtAlgorithm {
         }
     }
 
-    /// The signature algorithm a JWK's `alg` names; `None` for encryption algorithms.
-    fn of_jwk(algorithm: KeyAlgorithm) -> Result<Option<JwtAlgorithm>, String> {
-        Ok(Some(match algorithm {
-            KeyAlgorithm::HS256 => JwtAlgorithm::Hs256,
-            KeyAlgorithm::HS384 => JwtAlgorithm::Hs384,
-            KeyAlgorithm::HS512 => JwtAlgorithm::Hs512,
-            KeyAlgorithm::RS256 => JwtAlgorithm::Rs256,
-            KeyAlgorithm::RS384 => JwtAlgorithm::Rs384,
-            KeyAlgorithm::RS512 => JwtAlgorithm::Rs512,
-            KeyAlgorithm::PS256 => JwtAlgorithm::Ps256,
-            KeyAlgorithm::PS384 => JwtAlgorithm::Ps384,
-            KeyAlgorithm::PS512 => JwtAlgorithm::Ps512,
-            KeyAlgorithm::ES256 => JwtAlgorithm::Es256,
-            KeyAlgorithm::ES384 => JwtAlgorithm::Es384,
-            KeyAlgorithm::EdDSA => JwtAlgorithm::EdDsa,
-            KeyAlgorithm::RSA1_5 | KeyAlgorithm::RSA_OAEP | KeyAlgorithm::RSA_OAEP_256 => {
-                return Ok(None)
-            }
-            KeyAlgorithm::UNKNOWN_ALGORITHM => return Err("its `alg` is not supported".into()),
-        }))
-    }
-}
-
-impl Algorithms {
-    const NONE: Algorithms = Algorithms(0);
-
-    fn of(algorithms: &[JwtAlgorithm]) -> Algorithms {
-        algorithms.iter().fold(Algorithms::NONE, |set, &alg| {
-            set.union(Algorithms::one(alg))
-        })
-    }
-
-    const fn one(algorithm: JwtAlgorithm) -> Algorithms {
-        Algorithms(1 << algorithm as u16)
-    }
-
-    fn contains(self, algorithm: JwtAlgorithm) -> bool {
-        self.0 & Algorithms::one(algorithm).0 != 0
-    }
-
-    fn union(self, other: Algorithms) -> Algorithms {
-        Algorithms(self.0 | other.0)
-    }
-
-    fn intersection(self, other: Algorithms) -> Algorithms {
-        Algorithms(self.0 & other.0)
-    }
-
-    fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
-
-impl KeyType {
-    fn algorithms(self) -> Algorithms {
-        use JwtAlgorithm::*;
-        Algorithms::of(match self {
-            KeyType::Hmac => &[Hs256, Hs384, Hs512],
-            KeyType::Rsa => &[Rs256, Rs384, Rs512, Ps256, Ps384, Ps512],
-            KeyType::P256 => &[Es256],
-            KeyType::P384 => &[Es384],
-            KeyType::Ed25519 => &[EdDsa],
-        })
-    }
-
-    fn describe(self) -> &'static str {
+    /// The same algorithm as the key files' readers name it.
+    fn format(self) -> keys::Algorithm {
         match self {
-            KeyType::Hmac => "an HMAC secret",
-            KeyType::Rsa => "an RSA key",
-            KeyType::P256 => "a P-256 key",
-            KeyType::P384 => "a P-384 key",
-            KeyType::Ed25519 => "an Ed25519 key",
-        }
-    }
-
-    /// Checks the length of a key's bytes where it is fixed.
-    fn check(self, key: &DecodingKey) -> Result<(), String> {
-        let expected = match self {
-            KeyType::Rsa => return Ok(()),
-            KeyType::Hmac => 1..=usize::MAX,
-            // An uncompressed point: 0x04, then x and y.
-            KeyType::P256 => 65..=65,
-            KeyType::P384 => 97..=97,
-            KeyType::Ed25519 => 32..=32,
-        };
-        match key.kind() {
-            DecodingKeyKind::SecretOrDer(bytes) if expected.contains(&bytes.len()) => Ok(()),
-            _ => Err(format!("it is not {}", self.describe())),
+            JwtAlgorithm::Hs256 => keys::Algorithm::Hs256,
+            JwtAlgorithm::Hs384 => keys::Algorithm::Hs384,
+            JwtAlgorithm::Hs512 => keys::Algorithm::Hs512,
+            JwtAlgorithm::Rs256 => keys::Algorithm::Rs256,
+            JwtAlgorithm::Rs384 => keys::Algorithm::Rs384,
+            JwtAlgorithm::Rs512 => keys::Algorithm::Rs512,
+            JwtAlgorithm::Ps256 => keys::Algorithm::Ps256,
+            JwtAlgorithm::Ps384 => keys::Algorithm::Ps384,
+            JwtAlgorithm::Ps512 => keys::Algorithm::Ps512,
+            JwtAlgorithm::Es256 => keys::Algorithm::Es256,
+            JwtAlgorithm::Es384 => keys::Algorithm::Es384,
+            JwtAlgorithm::EdDsa => keys::Algorithm::EdDsa,
         }
     }
 }
@@ -342,13 +248,16 @@ impl Refusal {
 }
 
 impl Jwt {
-    /// Reads and parses the keys; fails when the file cannot be read, is not a JWK set or a PEM
-    /// public key, or holds no key for the allowed algorithms.
+    /// Reads the keys; fails when the file cannot be read or holds no key for the allowed
+    /// algorithms (see [`edge_formats::jwks`] and [`edge_formats::pem`]).
     pub fn load(spec: &'static JwtSpec) -> Result<Jwt, LoadError> {
         let allowed = if spec.algorithms.is_empty() {
-            Algorithms::of(&JwtAlgorithm::ALL)
+            Algorithms::ALL
         } else {
-            Algorithms::of(spec.algorithms)
+            spec.algorithms
+                .iter()
+                .map(|algorithm| Algorithms::one(algorithm.format()))
+                .fold(Algorithms::NONE, Algorithms::union)
         };
         let error = |reason| LoadError::Policy {
             name: spec.name,
@@ -356,33 +265,30 @@ impl Jwt {
         };
         let keys = match spec.keys {
             JwtKeys::Jwks(path) => {
-                let keys = jwks(&read_file(spec.name, "JWKS", path)?, allowed)
-                    .map_err(|reason| error(format!("JWKS file {path}: {reason}")))?;
-                if keys.is_empty() {
-                    return Err(error(format!(
-                        "JWKS file {path} holds no signing key for the allowed algorithms"
-                    )));
-                }
-                keys
+                let text = read_file(spec.name, "JWKS", path)?;
+                edge_formats::jwks::parse(text.as_bytes(), allowed)
+                    .map_err(|reason| error(format!("JWKS file {path}: {reason}")))?
+                    .keys()
+                    .iter()
+                    .map(|key| Key {
+                        kid: key.kid().map(Into::into),
+                        algorithms: key.algorithms(),
+                        decoding: decoding(key.public_key()),
+                    })
+                    .collect()
             }
             JwtKeys::Pem(path) => {
-                let (key_type, decoding) = pem(&read_file(spec.name, "PEM", path)?)
+                let text = read_file(spec.name, "PEM", path)?;
+                let key = edge_formats::pem::parse(text.as_bytes(), allowed)
                     .map_err(|reason| error(format!("PEM file {path}: {reason}")))?;
-                let algorithms = key_type.algorithms().intersection(allowed);
-                if algorithms.is_empty() {
-                    return Err(error(format!(
-                        "PEM file {path} holds {}, which none of the allowed algorithms uses",
-                        key_type.describe()
-                    )));
-                }
                 vec![Key {
                     kid: None,
-                    algorithms,
-                    decoding,
+                    algorithms: key.algorithms(),
+                    decoding: decoding(key.public_key()),
                 }]
             }
         };
-        let algorithms = keys
+        let algorithms: Algorithms = keys
             .iter()
             .fold(Algorithms::NONE, |set, key| set.union(key.algorithms));
         Ok(Jwt {
@@ -412,7 +318,7 @@ impl Jwt {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| refuse(Refusal::Malformed, &e))?;
         let algorithm = JwtAlgorithm::of(header.alg);
-        if !self.algorithms.contains(algorithm) {
+        if !self.algorithms.contains(algorithm.format()) {
             return Err(refuse(
                 Refusal::AlgorithmNotAllowed,
                 &"no key is for this algorithm",
@@ -428,7 +334,7 @@ impl Jwt {
         let validation = &self.validations[algorithm as usize];
         let mut outcome = Refusal::UnknownKey;
         for key in candidates {
-            if !key.algorithms.contains(algorithm) {
+            if !key.algorithms.contains(algorithm.format()) {
                 if outcome == Refusal::UnknownKey {
                     outcome = Refusal::AlgorithmNotAllowed;
                 }
@@ -570,142 +476,16 @@ fn validations(spec: &JwtSpec) -> [Validation; JwtAlgorithm::ALL.len()] {
     })
 }
 
-/// The signing keys of a JWK set usable with `allowed`.
-fn jwks(text: &str, allowed: Algorithms) -> Result<Vec<Key>, String> {
-    #[derive(Deserialize)]
-    struct KeySet {
-        keys: Vec<Value>,
-    }
-    let set: KeySet = serde_json::from_str(text).map_err(|e| format!("not a JWK set ({e})"))?;
-    let mut keys = Vec::with_capacity(set.keys.len());
-    for (index, value) in set.keys.iter().enumerate() {
-        let kid = value.get("kid").and_then(Value::as_str);
-        let name = || match kid {
-            Some(kid) => format!("key `{kid}`"),
-            None => format!("key {}", index + 1),
-        };
-        if value.get("use").and_then(Value::as_str) == Some("enc") {
-            continue;
+/// The verifier's key for a key the files gave.
+fn decoding(key: &PublicKey) -> DecodingKey {
+    match key {
+        PublicKey::Hmac(secret) => DecodingKey::from_secret(secret),
+        PublicKey::Rsa { modulus, exponent } => {
+            DecodingKey::from_rsa_raw_components(modulus, exponent)
         }
-        let jwk = Jwk::deserialize(value).map_err(|e| format!("{}: {e}", name()))?;
-        let Some((key_type, algorithms)) =
-            jwk_type(&jwk).map_err(|e| format!("{}: {e}", name()))?
-        else {
-            continue;
-        };
-        let decoding = DecodingKey::from_jwk(&jwk)
-            .map_err(|e| format!("{}: {e}", name()))
-            .and_then(|decoding| match key_type.check(&decoding) {
-                Ok(()) => Ok(decoding),
-                Err(e) => Err(format!("{}: {e}", name())),
-            })?;
-        let algorithms = algorithms.intersection(allowed);
-        if !algorithms.is_empty() {
-            keys.push(Key {
-                kid: kid.map(Into::into),
-                algorithms,
-                decoding,
-            });
-        }
+        PublicKey::P256(point) | PublicKey::P384(point) => DecodingKey::from_ec_der(point),
+        PublicKey::Ed25519(key) => DecodingKey::from_ed_der(key),
     }
-    Ok(keys)
-}
-
-/// What a JWK is and the algorithms it is for; `None` for an encryption key.
-fn jwk_type(jwk: &Jwk) -> Result<Option<(KeyType, Algorithms)>, String> {
-    let key_type = match &jwk.algorithm {
-        AlgorithmParameters::OctetKey(_) => KeyType::Hmac,
-        AlgorithmParameters::RSA(_) => KeyType::Rsa,
-        AlgorithmParameters::EllipticCurve(params) => match params.curve {
-            EllipticCurve::P256 => KeyType::P256,
-            EllipticCurve::P384 => KeyType::P384,
-            ref curve => return Err(format!("EC keys on {curve:?} are not supported")),
-        },
-        AlgorithmParameters::OctetKeyPair(params) => match params.curve {
-            EllipticCurve::Ed25519 => KeyType::Ed25519,
-            ref curve => return Err(format!("OKP keys on {curve:?} are not supported")),
-        },
-    };
-    let algorithms = match jwk.common.key_algorithm {
-        None => key_type.algorithms(),
-        Some(alg) => match JwtAlgorithm::of_jwk(alg)? {
-            None => return Ok(None),
-            Some(algorithm) if key_type.algorithms().contains(algorithm) => {
-                Algorithms::one(algorithm)
-            }
-            Some(algorithm) => {
-                return Err(format!(
-                    "its `alg` {algorithm:?} is not for {}",
-                    key_type.describe()
-                ))
-            }
-        },
-    };
-    Ok(Some((key_type, algorithms)))
-}
-
-/// The public key of a PEM file: the first public key or certificate in it.
-fn pem(text: &str) -> Result<(KeyType, DecodingKey), String> {
-    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes()) {
-        let (kind, der) = section.map_err(|e| format!("not valid PEM ({e})"))?;
-        let spki = match kind {
-            SectionKind::PublicKey => SubjectPublicKeyInfoOwned::from_der(&der)
-                .map_err(|e| format!("the public key cannot be parsed ({e})"))?,
-            SectionKind::Certificate => {
-                Certificate::from_der(&der)
-                    .map_err(|e| format!("the certificate cannot be parsed ({e})"))?
-                    .tbs_certificate
-                    .subject_public_key_info
-            }
-            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
-                return Err("it holds a private key; give the public key or a certificate".into())
-            }
-            _ => continue,
-        };
-        return public_key(&spki);
-    }
-    // PKCS#1 `RSA PUBLIC KEY`, which the PEM reader above does not know.
-    if text.contains("-----BEGIN RSA PUBLIC KEY-----") {
-        return DecodingKey::from_rsa_pem(text.as_bytes())
-            .map(|key| (KeyType::Rsa, key))
-            .map_err(|e| format!("the RSA public key cannot be parsed ({e})"));
-    }
-    Err("it holds no PEM public key or certificate".into())
-}
-
-/// The key of a `SubjectPublicKeyInfo`.
-fn public_key(spki: &SubjectPublicKeyInfoOwned) -> Result<(KeyType, DecodingKey), String> {
-    const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-    const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-    const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-    const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-    const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
-
-    let bits = spki
-        .subject_public_key
-        .as_bytes()
-        .ok_or("the public key is not a whole number of bytes")?;
-    let oid = spki.algorithm.oid;
-    let (key_type, key) = if oid == RSA {
-        (KeyType::Rsa, DecodingKey::from_rsa_der(bits))
-    } else if oid == ED25519 {
-        (KeyType::Ed25519, DecodingKey::from_ed_der(bits))
-    } else if oid == EC {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-        match curve {
-            Some(curve) if curve == P256 => (KeyType::P256, DecodingKey::from_ec_der(bits)),
-            Some(curve) if curve == P384 => (KeyType::P384, DecodingKey::from_ec_der(bits)),
-            _ => return Err("EC keys are supported on P-256 and P-384 only".into()),
-        }
-    } else {
-        return Err(format!("keys of algorithm {oid} are not supported"));
-    };
-    key_type.check(&key)?;
-    Ok((key_type, key))
 }
 
 #[cfg(test)]
@@ -714,7 +494,7 @@ mod tests {
 
     use bytes::Bytes;
     use http::{header::WWW_AUTHENTICATE, StatusCode};
-    use jsonwebtoken::{encode, get_current_timestamp, EncodingKey, Header};
+    use jsonwebtoken::{encode, get_current_timestamp, jwk::Jwk, EncodingKey, Header};
     use rcgen::{
         CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
         PKCS_RSA_SHA256,
