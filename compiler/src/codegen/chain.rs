@@ -43,7 +43,11 @@ impl Chains {
     /// and of `Edge`'s own methods.
     fn add(&mut self, fields: &[&Ident]) -> Ident {
         let names: Vec<String> = fields.iter().copied().map(policy_name).collect();
-        let mut method = format_ident!("{}", names.join("_"));
+        let name = names.join("_");
+        let mut method = match syn::parse_str::<Ident>(&name) {
+            Ok(method) => method,
+            Err(_) => format_ident!("chain_{name}"),
+        };
         let taken = |method: &Ident| {
             method == "handle_tcp" || self.chains.iter().any(|(_, known)| known == method)
         };
@@ -201,5 +205,50 @@ fn action(route: &Route, pool_fields: &[Ident], files: Option<&Ident>) -> TokenS
             Some(field) => quote! { self.#field.serve(&req).await },
             None => unreachable!("every serve route has its folder field"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idents(names: &[&str]) -> Vec<Ident> {
+        names.iter().map(|name| format_ident!("{name}")).collect()
+    }
+
+    #[test]
+    fn routes_with_the_same_policies_share_one_method() {
+        let (a, b) = (
+            idents(&["policy_cors", "policy_auth"]),
+            idents(&["policy_auth", "policy_cors"]),
+        );
+        let mut chains = Chains::default();
+        let first = chains.of(&a.iter().collect::<Vec<_>>()).unwrap();
+        let again = chains.of(&a.iter().collect::<Vec<_>>()).unwrap();
+        let other = chains.of(&b.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(first.to_string(), again.to_string());
+        assert_eq!(first.to_string(), "self . cors_auth ()");
+        assert_eq!(other.to_string(), "self . auth_cors ()");
+        assert_eq!(chains.methods().len(), 2);
+    }
+
+    #[test]
+    fn one_policy_is_its_field_and_none_is_no_chain() {
+        let one = idents(&["policy_auth"]);
+        let mut chains = Chains::default();
+        assert!(chains.import().is_none());
+        assert!(chains.of(&[]).is_none());
+        let chain = chains.of(&one.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(chain.to_string(), "self . policy_auth");
+        assert!(chains.methods().is_empty());
+        assert!(chains.import().is_some());
+    }
+
+    #[test]
+    fn method_names_stay_clear_of_handle_tcp() {
+        let fields = idents(&["policy_handle", "policy_tcp"]);
+        let mut chains = Chains::default();
+        let chain = chains.of(&fields.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(chain.to_string(), "self . handle_tcp_0 ()");
     }
 }
