@@ -1,34 +1,33 @@
-//! Snapshot tests of the code generated for every example, plus the properties the generated
-//! code must always have: deterministic output and no dynamic dispatch or maps.
+//! Snapshot tests of the code generated for every example, exactly as `edgec expand` prints
+//! it, plus the properties the generated code must always have: deterministic output and no
+//! dynamic dispatch or maps.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use edge_compiler::{analyze, SourceFile};
-
-/// The code generated for an example, with the examples folder written as `$EXAMPLES` so
-/// the snapshots do not depend on where the repository is checked out (paths of files a
-/// config names are absolute in generated code), formatted again after that.
-fn generate(path: &Path) -> String {
-    let dir = std::path::absolute(path.parent().unwrap()).unwrap();
-    let name = dir.join(path.file_name().unwrap()).display().to_string();
-    let source = SourceFile::new(name, std::fs::read_to_string(path).unwrap());
-    let analysis = analyze(&source);
-    let code = analysis.generate(&source.name).unwrap_or_else(|| {
-        panic!(
-            "{} has errors:\n{}",
-            source.name,
-            source.render(&analysis.diagnostics)
-        )
-    });
-    // Formatted again once the folder is replaced: where prettyplease wraps a line depends on
-    // the length of the paths in it, and so on where the repository is checked out.
-    let code = code.replace(&dir.display().to_string(), "$EXAMPLES");
-    let file = syn::parse_file(&code).expect("generated code parses");
-    prettyplease::unparse(&file)
+/// What `edgec expand` prints for an example, with the examples folder written as
+/// `$EXAMPLES`: generated code names that folder on one line (`config_dir!`) and in its
+/// header, so the snapshots do not depend on where the repository is checked out.
+fn expand(path: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_edgec"))
+        .arg("expand")
+        .arg(path)
+        .output()
+        .expect("edgec runs");
+    assert!(
+        output.status.success(),
+        "{} has errors:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let code = String::from_utf8(output.stdout).expect("generated code is UTF-8");
+    let dir = path.parent().unwrap().display().to_string();
+    code.replace(&dir, "$EXAMPLES")
 }
 
-fn examples() -> Vec<std::path::PathBuf> {
+fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir = std::path::absolute(dir).unwrap();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -43,22 +42,22 @@ fn examples() -> Vec<std::path::PathBuf> {
 fn generated_code_matches_snapshots() {
     for path in examples() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        insta::assert_snapshot!(stem, generate(&path));
+        insta::assert_snapshot!(stem, expand(&path));
     }
 }
 
 #[test]
 fn generated_code_is_deterministic() {
     for path in examples() {
-        assert_eq!(generate(&path), generate(&path), "{}", path.display());
+        assert_eq!(expand(&path), expand(&path), "{}", path.display());
     }
 }
 
 #[test]
-fn generated_code_has_no_dynamic_dispatch_or_maps() {
+fn generated_code_has_no_dynamic_dispatch_maps_or_lint_exceptions() {
     for path in examples() {
-        let code = generate(&path);
-        for banned in ["dyn ", "HashMap", "BTreeMap", "Box<"] {
+        let code = expand(&path);
+        for banned in ["dyn ", "HashMap", "BTreeMap", "Box<", "#[allow"] {
             assert!(
                 !code.contains(banned),
                 "{} generates `{banned}`",
@@ -66,4 +65,16 @@ fn generated_code_has_no_dynamic_dispatch_or_maps() {
             );
         }
     }
+}
+
+#[test]
+fn each_distinct_policy_chain_is_written_once() {
+    let code = expand(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api_gateway.edge"));
+    let chain = "(&self.policy_browser, (&self.policy_auth, &self.policy_limit))";
+    assert_eq!(code.matches(chain).count(), 1, "{code}");
+    assert_eq!(
+        code.matches("self.browser_auth_limit()").count(),
+        2,
+        "{code}"
+    );
 }

@@ -53,7 +53,8 @@ impl Cx {
         }
     }
 
-    /// Reports which route answers this request: its position in the generated `ROUTES`.
+    /// Reports which route answers this request: its position in the generated `ROUTES`, which
+    /// generated code passes as its `Route` variant's discriminant (`route as u32`).
     pub fn matched(&self, route: u32) {
         self.route.store(route, Ordering::Relaxed);
     }

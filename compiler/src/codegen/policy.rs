@@ -8,7 +8,7 @@ use edge_dsl::ast::{
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 
-use super::{duration, ip_addr, number, option};
+use super::{duration, ip_addr, number, option, ConfigDir};
 use crate::model::{self, Policy};
 
 /// What the generated module needs to know about one policy.
@@ -53,7 +53,11 @@ fn header_name_type() -> TokenStream {
 }
 
 /// `spec` is the name of the spec's `static`.
-pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated {
+pub(super) fn generate(
+    policy: &Policy,
+    spec: &proc_macro2::Ident,
+    config_dir: &ConfigDir,
+) -> Generated {
     let name = &policy.name;
     let mut arrays = Arrays {
         spec,
@@ -63,11 +67,11 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
         PolicyKind::Jwt(jwt) => {
             let keys = match &jwt.keys.value {
                 JwtKeys::Jwks(file) => {
-                    let file = &file.value;
+                    let file = config_dir.path(&file.value);
                     quote! { ::edge_runtime::JwtKeys::Jwks(#file) }
                 }
                 JwtKeys::Pem(file) => {
-                    let file = &file.value;
+                    let file = config_dir.path(&file.value);
                     quote! { ::edge_runtime::JwtKeys::Pem(#file) }
                 }
             };
@@ -112,7 +116,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     quote! { ::edge_runtime::KeySource::Query(#parameter) }
                 }
             };
-            let keys = &api_key.keys.value;
+            let keys = config_dir.path(&api_key.keys.value);
             let consumer_header = consumer_header(api_key.consumer_header.as_ref());
             (
                 "ApiKey",
@@ -121,7 +125,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             )
         }
         PolicyKind::BasicAuth(basic) => {
-            let htpasswd = &basic.htpasswd.value;
+            let htpasswd = config_dir.path(&basic.htpasswd.value);
             let realm = basic
                 .realm
                 .as_ref()
@@ -195,10 +199,12 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     .as_ref()
                     .map(|m| Literal::u64_unsuffixed(m.value).into_token_stream()),
             );
-            let json_schema = option(validate.json_schema.as_ref().map(|file| {
-                let file = &file.value;
-                quote! { #file }
-            }));
+            let json_schema = option(
+                validate
+                    .json_schema
+                    .as_ref()
+                    .map(|file| config_dir.path(&file.value)),
+            );
             (
                 "Validate",
                 quote! {
