@@ -156,7 +156,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-    use crate::{host::HostName, RequestBody};
+    use crate::{host_name::HostName, RequestBody};
 
     /// Passes (or refuses with 401) and marks each response it edits with its name.
     struct Mark {
