@@ -19,7 +19,6 @@ mod ident;
 mod matching;
 pub mod model;
 mod policy_files;
-mod router;
 
 pub use builder::{compile, Builder, Error};
 pub use edge_dsl::{Diagnostic, Severity, SourceFile};

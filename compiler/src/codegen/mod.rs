@@ -18,14 +18,15 @@ use crate::ident::{camel, snake, unique};
 use crate::model::{
     Action, Health, HealthCheck, Listener, Mode, Model, Pool, PoolTls, Route, Server, Tls,
 };
-use crate::router::router;
 use chain::Chains;
 use config_dir::ConfigDir;
+use router::router;
 
 mod chain;
 mod config_dir;
 mod helpers;
 mod policy;
+mod router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
 pub fn generate(model: &Model, source: &str) -> String {
