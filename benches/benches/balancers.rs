@@ -24,9 +24,10 @@ use criterion::{
 };
 use edge_runtime::{
     http::{HeaderMap, HeaderValue},
-    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, ProxyProtocol, Random, Retry,
-    RoundRobin, ServerSpec, Strategy, Upstream, UpstreamTimeouts,
+    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, Random, RoundRobin, ServerSpec,
+    Strategy, Upstream,
 };
+use edge_testkit::{leak, server, spec};
 
 /// The pool sizes.
 const SIZES: [usize; 3] = [3, 30, 300];
@@ -66,23 +67,13 @@ fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
     let servers: Vec<ServerSpec> = (0..size)
         .map(|i| {
             let port = 20_000 + u16::try_from(i).expect("a port");
-            ServerSpec::new(Upstream::Socket(SocketAddr::new(
-                Ipv4Addr::LOCALHOST.into(),
-                port,
-            )))
+            server(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
         })
         .collect();
-    let spec = Box::leak(Box::new(PoolSpec {
+    let spec = leak(PoolSpec {
         name: "bench",
-        servers: Box::leak(servers.into_boxed_slice()),
-        timeouts: UpstreamTimeouts::DEFAULT,
-        health: None,
-        passive: None,
-        retry: Retry::NONE,
-        proxy_protocol: ProxyProtocol::None,
-        tls: None,
-        protocol: edge_runtime::UpstreamProtocol::Http1,
-    }));
+        ..spec(servers)
+    });
     Pool::new(spec, strategy)
 }
 

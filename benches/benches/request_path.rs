@@ -28,9 +28,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_runtime::{
     http::{Method, Request, Response},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, PoolSpec,
-    ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Upstream, UpstreamTimeouts,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, RoundRobin,
+    Server,
 };
+use edge_testkit::{leak, server, spec};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -153,20 +154,7 @@ impl Gateway for Edge {
 /// The pool in front of `backend`. Generated code has its spec in a `static`; the backend's
 /// port is only known at run time here, so the spec is leaked instead.
 fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
-    let servers: &'static [ServerSpec] =
-        Box::leak(Box::new([ServerSpec::new(Upstream::Socket(backend))]));
-    let spec: &'static PoolSpec = Box::leak(Box::new(PoolSpec {
-        name: "app",
-        servers,
-        timeouts: UpstreamTimeouts::DEFAULT,
-        health: None,
-        passive: None,
-        retry: Retry::NONE,
-        proxy_protocol: ProxyProtocol::None,
-        tls: None,
-        protocol: edge_runtime::UpstreamProtocol::Http1,
-    }));
-    Pool::new(spec, RoundRobin::default())
+    Pool::new(leak(spec(vec![server(backend)])), RoundRobin::default())
 }
 
 // ---- backend and proxy, each on its own thread and single-threaded runtime ----

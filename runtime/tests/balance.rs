@@ -3,8 +3,6 @@
 //! connection caps, latency-aware strategies, consistent hashing, and requests that must not
 //! be re-sent. Real sockets on 127.0.0.1:0, real hyper backends; every loop is bounded.
 
-mod support;
-
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
@@ -16,8 +14,8 @@ use edge_runtime::{
     Ewma, Hash, HeaderKey, HealthCheck, HttpCheck, LeastConn, Passive, PoolSpec, Retry, RetryOn,
     ServerSpec, StatusRange, Strategy, TcpCheck, UpstreamTimeouts,
 };
+use edge_testkit::*;
 use http_body_util::Full;
-use support::*;
 
 const RETRY_ERRORS: Retry = Retry {
     attempts: 2,

@@ -7,8 +7,6 @@
 //! The DNS server is one per test binary (`EDGE_DNS_SERVER` is read when a pool is built);
 //! each test uses names of its own.
 
-mod support;
-
 use std::{
     collections::{HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
@@ -22,6 +20,7 @@ use std::{
 use edge_runtime::{
     http::StatusCode, HealthCheck, HttpCheck, PoolSpec, ServerSpec, StatusRange, Upstream,
 };
+use edge_testkit::*;
 use hickory_proto::{
     op::{Message, MessageType, ResponseCode},
     rr::{
@@ -29,7 +28,6 @@ use hickory_proto::{
         Name, RData, Record, RecordType,
     },
 };
-use support::*;
 
 // ---- a tiny authoritative DNS server ----
 

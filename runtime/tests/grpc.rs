@@ -4,8 +4,6 @@
 //! and bidirectional calls, statuses carried in trailers, large streams, HTTP/1.1 clients, TLS
 //! with ALPN and HTTP/2 health checks.
 
-mod support;
-
 use std::{
     convert::Infallible,
     net::SocketAddr,
@@ -22,11 +20,11 @@ use edge_runtime::{
     http::{HeaderMap, StatusCode, Version},
     HealthCheck, HttpCheck, PoolSpec, StatusRange, UpstreamProtocol, UpstreamTls,
 };
+use edge_testkit::{pki::*, *};
 use futures_util::{stream, Stream, StreamExt};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{pki::*, *};
 use tokio::{net::TcpListener, sync::mpsc, task::AbortHandle, time::timeout};
 use tokio_rustls::TlsAcceptor;
 use tonic::{

@@ -1,8 +1,6 @@
 //! End-to-end tests of the runtime: a gateway shaped like generated code, started in-process on
 //! 127.0.0.1:0 in front of real hyper backends, driven by real clients and raw sockets.
 
-mod support;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,8 +8,8 @@ use edge_runtime::{
     http::{Request, StatusCode, Version},
     ListenerLimits, ListenerMode, ListenerSpec, Server, UpstreamTimeouts,
 };
+use edge_testkit::*;
 use http_body_util::Full;
-use support::*;
 
 #[tokio::test]
 async fn direct_answers_and_not_found() {

@@ -5,8 +5,6 @@
 //! bodies, answers left unread, HTTP/2 rapid resets, requests refused at admission. Good
 //! clients keep being served all along. Everything is bounded in count and time.
 
-mod support;
-
 use std::{
     net::SocketAddr,
     sync::{
@@ -17,7 +15,7 @@ use std::{
 };
 
 use edge_runtime::http::Request;
-use support::*;
+use edge_testkit::*;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 /// A backend that keeps nothing of what it answers (the test suite's records every request,

@@ -4,8 +4,6 @@
 //! Everything binds 127.0.0.1:0 (one case [::1]:0 when the host has IPv6); every wait is
 //! bounded by `PATIENCE`, every loop by a count.
 
-mod support;
-
 use std::{
     future::Future,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -21,7 +19,7 @@ use edge_runtime::{
     Pool, PoolSpec, ProxyProtocol, Request, Response, Retry, RetryOn, RoundRobin, Server,
     ServerSpec, Strategy, TcpConnection, TcpSpec,
 };
-use support::{closed_port, leak, pattern, server, spec, PATIENCE};
+use edge_testkit::{closed_port, leak, pattern, server, spec, PATIENCE};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket, TcpStream},
@@ -754,7 +752,7 @@ async fn tunnels_still_open_at_the_drain_deadline_are_closed() {
 async fn http_and_tcp_listeners_side_by_side() {
     let backend = Backend::echo().await;
     let proxy = Proxy::start(tcp_pool(&[backend.addr], Retry::NONE, ProxyProtocol::None)).await;
-    let answer = support::raw(
+    let answer = edge_testkit::raw(
         proxy.web,
         b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
@@ -769,8 +767,8 @@ async fn http_and_tcp_listeners_side_by_side() {
 
 #[tokio::test]
 async fn a_gateway_without_handle_tcp_closes_tcp_connections() {
-    let listeners: &'static [(support::Listener, ListenerSpec)] = Box::leak(Box::new([(
-        support::Listener::Web,
+    let listeners: &'static [(edge_testkit::Listener, ListenerSpec)] = Box::leak(Box::new([(
+        edge_testkit::Listener::Web,
         ListenerSpec {
             name: "tcp_in",
             bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
@@ -783,7 +781,7 @@ async fn a_gateway_without_handle_tcp_closes_tcp_connections() {
     )]));
     let backend = Backend::echo().await;
     let pool = tcp_pool(&[backend.addr], Retry::NONE, ProxyProtocol::None);
-    let server = Server::bind(listeners, support::Edge::new(pool))
+    let server = Server::bind(listeners, edge_testkit::Edge::new(pool))
         .await
         .unwrap();
     let (_, addr) = server.local_addrs().next().unwrap();

@@ -3,8 +3,6 @@
 //! (tokio-rustls under hyper's HTTP/1.1 and HTTP/2 clients, and raw bytes where a real client
 //! cannot misbehave enough).
 
-mod support;
-
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
@@ -13,6 +11,7 @@ use edge_runtime::{
     CertReloader, CertSpec, ClientAuth, ListenerLimits, ListenerMode, ListenerSpec, Server,
     StartError, TlsErrorKind, TlsFile, TlsSpec, UpstreamTimeouts,
 };
+use edge_testkit::{pki::*, *};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::{
@@ -22,7 +21,6 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme,
     SupportedProtocolVersion,
 };
-use support::{pki::*, *};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

@@ -2,8 +2,6 @@
 //! certificates of their own CA made with rcgen, the proxy started in-process on 127.0.0.1:0
 //! in front of them, and a plain HTTP/1.1 client.
 
-mod support;
-
 use std::{
     net::SocketAddr,
     sync::{
@@ -19,10 +17,10 @@ use edge_runtime::{
     HealthCheck, HttpCheck, LoadError, Passive, Pool, PoolSpec, Retry, RetryOn, RoundRobin,
     StatusRange, TlsErrorKind, TlsFile, TlsOwner, UpstreamTls,
 };
+use edge_testkit::{pki::*, *};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use support::{pki::*, *};
 use tokio::{net::TcpListener, task::AbortHandle};
 use tokio_rustls::TlsAcceptor;
 

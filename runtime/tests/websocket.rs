@@ -1,8 +1,6 @@
 //! WebSocket (HTTP/1.1 upgrade) tunnelling end to end: a real WebSocket echo server and
 //! client (tokio-tungstenite) on both sides of the proxy, started in-process on 127.0.0.1:0.
 
-mod support;
-
 use std::{
     net::SocketAddr,
     sync::{
@@ -17,9 +15,9 @@ use edge_runtime::{
     ListenerLimits, ListenerMode, ListenerSpec, PoolSpec, Retry, RetryOn, Server, ServerSpec,
     TlsSpec, UpstreamTimeouts, UpstreamTls,
 };
+use edge_testkit::{pki::*, *};
 use futures_util::{SinkExt, StreamExt};
 use rustls::{pki_types::ServerName, ClientConfig, RootCertStore};
-use support::{pki::*, *};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},

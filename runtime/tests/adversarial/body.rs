@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use edge_runtime::{Passive, UpstreamTimeouts};
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// One passive failure takes a server out: what a client must not be able to cause.
 fn strict_pool(

@@ -1,7 +1,7 @@
 //! The classic attacks on an HTTP/1 front door, as raw bytes: smuggling by framing, bytes that
 //! have no place in a head, huge heads, pipelining, spoofed forwarding headers.
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// Each of these is refused before the gateway runs, so nothing reaches the backend.
 #[tokio::test]

@@ -10,7 +10,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// Reads until the proxy closes `stream`; how long that took. Panics if it stays open for
 /// [`PATIENCE`].

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use edge_runtime::{http::Request, UpstreamTimeouts};
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// A client cannot delete what the proxy adds (here the request id and trace context) by
 /// naming it in `Connection`; the fields it names itself still go.

@@ -2,7 +2,7 @@
 
 use edge_runtime::http::{Request, StatusCode, Version};
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// An HTTP/2 request whose `host` field names another host than its `:authority` is malformed
 /// (RFC 9113 §8.3.1): refused, never routed by one and forwarded with the other.

@@ -10,7 +10,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// Opens streams and cancels each at once: the proxy gives up on the connection (GOAWAY)
 /// long before the thousandth, and what reached the backend is a fraction of it.

@@ -1,9 +1,6 @@
 //! The adversarial suite: every hole found in the front door, as the bytes an attacker sends,
 //! each asserting what the client got and what reached the server. One module per theme.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod body;
 mod classics;
 mod deadlines;

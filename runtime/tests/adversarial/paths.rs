@@ -9,7 +9,7 @@ use edge_runtime::{
 };
 use tokio::sync::oneshot;
 
-use crate::support::*;
+use edge_testkit::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Door {

@@ -20,7 +20,7 @@ use edge_runtime::{
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
 
-use crate::support::*;
+use edge_testkit::*;
 
 /// What a request for `/shared/...`, `/private/...` or `/authorized/...` passes through.
 struct Chained {

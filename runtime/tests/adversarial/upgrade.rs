@@ -1,7 +1,7 @@
 //! Upgrades: only WebSockets are tunnelled past routing and policies; `h2c` and anything else
 //! go as plain requests, without their `Upgrade`.
 
-use crate::support::*;
+use edge_testkit::*;
 
 #[tokio::test]
 async fn h2c_and_unknown_upgrades_are_not_tunnelled() {

@@ -3,14 +3,13 @@
 //! Tokens are minted with jsonwebtoken, as an identity provider would; each refusal is checked
 //! never to reach a backend.
 
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use edge_e2e::build_and_start_with;
+use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
 use jsonwebtoken::{encode, EncodingKey, Header};
-use support::{build_and_start_with, Answer, Backends, HttpClient};
 
 /// The HS256 key of `JWKS`, as raw bytes.
 const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
@@ -32,7 +31,7 @@ const SCHEMA: &str = r#"{
     "properties": { "amount": { "type": "number" } }
 }"#;
 
-fn config(backends: &Backends) -> String {
+fn config(backends: &EchoBackends) -> String {
     let [users, orders, payments] = [0, 1, 2].map(|i| backends.addrs[i]);
     format!(
         r#"
@@ -142,7 +141,7 @@ fn refill() {
 
 #[test]
 fn a_gateway_authenticates_limits_and_validates_before_any_service_sees_a_request() {
-    let backends = Backends::start(3);
+    let backends = EchoBackends::start(3);
     let (_dir, proxy) = build_and_start_with(
         "api",
         &config(&backends),

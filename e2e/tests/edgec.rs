@@ -1,13 +1,12 @@
 //! `edgec` as a user runs it: `check`, `expand`, `new`, and `build` of a real proxy binary that
 //! is then driven over loopback with a real HTTP client against real backends.
 
-mod support;
-
 use std::path::Path;
 
 use bytes::Bytes;
+use edge_e2e::{edgec, stderr, ProxyProcess};
+use edge_testkit::{EchoBackends, HttpClient};
 use http_body_util::Full;
-use support::{edgec, stderr, Backends, HttpClient, Proxy};
 
 /// The tour's config, with the backends' and the listener's ports filled in.
 fn tour_config(listen_port: u16, servers: &[std::net::SocketAddr]) -> String {
@@ -137,14 +136,14 @@ fn new_scaffolds_a_crate_with_a_valid_starter_config() {
 /// must not see; with every backend gone the client gets a 502, and SIGTERM stops it cleanly.
 #[test]
 fn build_gives_a_proxy_that_answers_and_forwards() {
-    let mut backends = Backends::start(2);
+    let mut backends = EchoBackends::start(2);
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "ok.edge", &tour_config(0, &backends.addrs));
     let binary = dir.path().join("proxy");
     let output = edgec(&["build", &file, "-o", binary.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
 
-    let mut proxy = Proxy::start(&binary, 1);
+    let mut proxy = ProxyProcess::start(&binary, 1);
     let base = format!("http://{}", proxy.addr("web"));
     let client = HttpClient::new();
 

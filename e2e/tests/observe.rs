@@ -4,14 +4,13 @@
 //! makes `/ready` fail), that every proxied request gives exactly one log line with its fields,
 //! and that request ids reach the backend and the client.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use support::{build_and_start, Backends, HttpClient};
+use edge_e2e::build_and_start;
+use edge_testkit::{EchoBackends, HttpClient};
 
-fn config(backends: &Backends, log: &str, keys: &str) -> String {
+fn config(backends: &EchoBackends, log: &str, keys: &str) -> String {
     let server = backends.addrs[0];
     format!(
         r#"
@@ -100,7 +99,7 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
 
 #[test]
 fn metrics_logs_and_request_ids_account_for_every_request() {
-    let mut backends = Backends::start(1);
+    let mut backends = EchoBackends::start(1);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     let keys = dir.path().join("keys.txt");

@@ -1,13 +1,11 @@
 //! Layer 4 as a user sees it: a proxy built by `edgec build` with a `mode tcp` listener
 //! tunnels a 10 MB echo round trip intact, respects half-close, and spreads connections.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use support::build_and_start;
+use edge_e2e::build_and_start;
 
 /// A TCP echo server on its own thread: echoes until the client's EOF, then writes `bye N`
 /// (N its id) and closes.

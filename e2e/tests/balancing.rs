@@ -4,15 +4,14 @@
 //! health taking servers out and back, consistent hashing moving only the keys of a server that
 //! leaves, least-connections and EWMA avoiding a slow server, and a fast 503 when all are down.
 
-mod support;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use edge_e2e::build_and_start;
+use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
-use support::{build_and_start, Answer, Backends, HttpClient};
 
 fn servers(addrs: &[SocketAddr], options: &[&str]) -> String {
     addrs
@@ -75,10 +74,10 @@ fn placement(client: &HttpClient, url: &str, users: usize) -> Vec<String> {
 
 #[test]
 fn pools_balance_fail_over_and_heal() {
-    let weighted = Backends::start(3);
-    let mut failover = Backends::start(3);
-    let hashed = Backends::start(5);
-    let slow_pair = Backends::start(2);
+    let weighted = EchoBackends::start(3);
+    let mut failover = EchoBackends::start(3);
+    let hashed = EchoBackends::start(5);
+    let slow_pair = EchoBackends::start(2);
     let config = format!(
         "listener web {{\n    bind 127.0.0.1:0\n}}\n
 pool weighted {{\n{}}}\n

@@ -5,15 +5,14 @@
 //! killed. Requests cross all three layers while a pod is killed and a gateway is stopped; none
 //! is lost.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
+use edge_e2e::{edgec, stderr, ProxyProcess};
+use edge_testkit::{EchoBackends, HttpClient};
 use http_body_util::Full;
-use support::{edgec, stderr, Backends, HttpClient, Proxy};
 
 /// Builds `examples/stack/NAME.edge` into `dir/NAME`.
 fn build(dir: &Path, name: &str) -> std::path::PathBuf {
@@ -81,11 +80,11 @@ fn requests_cross_the_whole_chain_and_survive_a_lost_pod_and_gateway() {
     let pods: Vec<SocketAddr> = (9421..=9426)
         .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
         .collect();
-    let mut pods = Backends::start_at(&pods);
-    let mut gateway_a = Proxy::start(&gateway, 1);
+    let mut pods = EchoBackends::start_at(&pods);
+    let mut gateway_a = ProxyProcess::start(&gateway, 1);
     let bind = std::ffi::OsStr::new("127.0.0.1:9412");
-    let _gateway_b = Proxy::start_with(&gateway, 1, &[("EDGE_BIND_API", bind)]);
-    let _edge = Proxy::start(&l4, 1);
+    let _gateway_b = ProxyProcess::start_with(&gateway, 1, &[("EDGE_BIND_API", bind)]);
+    let _edge = ProxyProcess::start(&l4, 1);
     let client = HttpClient::new();
 
     assert_eq!(round(&client, 90), Vec::<String>::new());

@@ -11,8 +11,6 @@
 //! every HTTP client does; the test also checks that this never happened, since the old
 //! process only closes a connection after answering on it with `Connection: close`.
 
-mod support;
-
 use std::{
     net::SocketAddr,
     sync::{
@@ -24,10 +22,11 @@ use std::{
 };
 
 use bytes::Bytes;
+use edge_e2e::{build_with, ProxyProcess};
+use edge_testkit::{EchoBackends, HttpClient};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use support::{build_with, Backends, HttpClient, Proxy};
 
 /// Requests of the load, and connections they are sent on at once.
 const TOTAL: usize = 20_000;
@@ -228,7 +227,7 @@ fn wait_for(tally: &Tally, count: usize) {
 
 #[test]
 fn replacing_the_binary_under_load_loses_no_request() {
-    let backends = Backends::start(2);
+    let backends = EchoBackends::start(2);
     let (_old_dir, old_binary) = build_with("upgrade_old", &config(&backends.addrs, ""), &[]);
     let (_new_dir, new_binary) = build_with("upgrade_new", &config(&backends.addrs, ADDED), &[]);
     let handoff_dir = tempfile::tempdir().unwrap();
@@ -239,7 +238,7 @@ fn replacing_the_binary_under_load_loses_no_request() {
             ("EDGE_WORKERS", std::ffi::OsStr::new(workers)),
         ]
     };
-    let mut old = Proxy::start_with(&old_binary, 1, &env("2"));
+    let mut old = ProxyProcess::start_with(&old_binary, 1, &env("2"));
     let addr = old.addr("web");
 
     let tally = Arc::new(Tally::default());
@@ -261,7 +260,7 @@ fn replacing_the_binary_under_load_loses_no_request() {
     wait_for(&tally, TOTAL / 3);
     let started = tally.done.load(Ordering::Relaxed);
     // Three workers take over the two sockets of the old process's two workers, and bind one.
-    let mut new = Proxy::start_with(&new_binary, 1, &env("3"));
+    let mut new = ProxyProcess::start_with(&new_binary, 1, &env("3"));
     let taken_over = tally.done.load(Ordering::Relaxed);
     assert_eq!(
         new.addr("web"),

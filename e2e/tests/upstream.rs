@@ -3,66 +3,15 @@
 //! refuses one the built-in roots do not know, tunnels an upgraded connection until it falls
 //! idle, and stops in one line when a TLS file is gone at start-up.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
-use support::{build_and_start_with, HttpClient};
-
-/// A CA of the tests' own.
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// A certificate for `names` issued by `ca`: (certificate PEM, key PEM).
-fn issue(ca: &CertifiedIssuer<'static, KeyPair>, names: &[&str]) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, ca)
-        .unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-/// The configuration of an HTTPS server presenting `(cert, key)`, asking clients for a
-/// certificate of `clients` when given.
-fn server_config(
-    (cert, key): &(String, String),
-    clients: Option<&CertifiedIssuer<'static, KeyPair>>,
-) -> Arc<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = match clients {
-        Some(clients) => {
-            let mut roots = RootCertStore::empty();
-            roots.add(clients.der().clone()).unwrap();
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-            builder.with_client_cert_verifier(verifier)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-    Arc::new(builder.with_single_cert(chain, key).unwrap())
-}
+use edge_e2e::build_and_start_with;
+use edge_testkit::{pki::Pki, HttpClient};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// An HTTPS server on its own threads: answers each request with `body` and closes.
 fn https_server(config: Arc<ServerConfig>, body: &'static str) -> SocketAddr {
@@ -140,12 +89,15 @@ fn read_head(stream: &mut impl Read) -> Option<String> {
 
 #[test]
 fn tls_pools_and_upgraded_connections_through_a_built_proxy() {
-    let servers = ca("Upstream CA");
-    let clients = ca("Client CA");
-    let server_cert = issue(&servers, &["localhost", "127.0.0.1"]);
-    let (client_cert, client_key) = issue(&clients, &["edge"]);
-    let mtls = https_server(server_config(&server_cert, Some(&clients)), "mtls");
-    let private = https_server(server_config(&server_cert, None), "private");
+    let servers = Pki::new("Upstream CA");
+    let clients = Pki::new("Client CA");
+    let server_cert = servers.issue(&["localhost", "127.0.0.1"], "upstream");
+    let client_cert = clients.issue(&["edge"], "edge");
+    let mtls = https_server(
+        servers.server_config(&server_cert, Some(&clients), &[]),
+        "mtls",
+    );
+    let private = https_server(servers.server_config(&server_cert, None, &[]), "private");
     let upgrades = upgrade_server();
     let config = format!(
         r#"listener web {{
@@ -208,9 +160,9 @@ route plain_chat {{
 "#
     );
     let files = [
-        ("ca.pem", servers.pem()),
-        ("client.crt", client_cert),
-        ("client.key", client_key),
+        ("ca.pem", servers.ca.pem()),
+        ("client.crt", client_cert.cert_pem),
+        ("client.key", client_cert.key_pem),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(f, c)| (*f, c.as_str())).collect();
     let (dir, mut proxy) = build_and_start_with("upstream", &config, &files, 1);

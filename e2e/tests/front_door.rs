@@ -4,15 +4,14 @@
 //! served with validators and ranges, never from outside their folder, the proxy's own error
 //! pages and `Via`.
 
-mod support;
-
 use std::io::Read;
 
 use bytes::Bytes;
+use edge_e2e::build_and_start_with;
+use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
-use support::{build_and_start_with, Answer, Backends, HttpClient};
 
-fn config(backends: &Backends, closed: std::net::SocketAddr) -> String {
+fn config(backends: &EchoBackends, closed: std::net::SocketAddr) -> String {
     format!(
         r#"
 listener web {{
@@ -79,7 +78,7 @@ fn shaped(
 
 #[test]
 fn answers_are_compressed_when_worth_it_and_carry_security_headers() {
-    let backends = Backends::start(1);
+    let backends = EchoBackends::start(1);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

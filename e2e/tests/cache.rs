@@ -4,16 +4,15 @@
 //! stale answer is revalidated with its ETag and stands in when the backend is gone; a purge
 //! over the admin listener forgets a URL; the metrics count hits.
 
-mod support;
-
 use std::io::Read;
 use std::time::Duration;
 
 use bytes::Bytes;
+use edge_e2e::build_and_start;
+use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
-use support::{build_and_start, Answer, Backends, HttpClient};
 
-fn config(backends: &Backends) -> String {
+fn config(backends: &EchoBackends) -> String {
     format!(
         r#"
 listener web {{
@@ -64,7 +63,7 @@ fn x_cache(answer: &Answer) -> &str {
 
 #[test]
 fn the_cache_spares_the_backend_and_keeps_variants_apart() {
-    let mut backends = Backends::start(1);
+    let mut backends = EchoBackends::start(1);
     let (_dir, proxy) = build_and_start("cache", &config(&backends), 1);
     let base = format!("http://{}", proxy.addr("web"));
     let admin = format!("http://{}", proxy.admin.expect("an admin line"));

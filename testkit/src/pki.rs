@@ -1,6 +1,6 @@
 //! Test certificates: a CA made with rcgen, certificates it issues, their PEM files in a temp
-//! dir, and the rustls acceptor of a server that presents one (optionally asking clients for
-//! a certificate of another CA).
+//! dir, and the rustls configuration (or tokio acceptor) of a server that presents one
+//! (optionally asking clients for a certificate of another CA).
 
 use std::sync::Arc;
 
@@ -95,6 +95,17 @@ impl Pki {
 
     /// [`Pki::acceptor`] offering `protocol` by ALPN instead.
     pub fn acceptor_for(&self, leaf: &Leaf, clients: Option<&Pki>, protocol: &[u8]) -> TlsAcceptor {
+        TlsAcceptor::from(self.server_config(leaf, clients, &[protocol]))
+    }
+
+    /// The configuration of a TLS server presenting `leaf` and offering `protocols` by ALPN
+    /// (none: no ALPN); with `clients`, it requires a client certificate issued by that CA.
+    pub fn server_config(
+        &self,
+        leaf: &Leaf,
+        clients: Option<&Pki>,
+        protocols: &[&[u8]],
+    ) -> Arc<ServerConfig> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -115,7 +126,7 @@ impl Pki {
         let mut config = builder
             .with_single_cert(vec![leaf.der.clone()], key)
             .unwrap();
-        config.alpn_protocols = vec![protocol.to_vec()];
-        TlsAcceptor::from(Arc::new(config))
+        config.alpn_protocols = protocols.iter().map(|protocol| protocol.to_vec()).collect();
+        Arc::new(config)
     }
 }
