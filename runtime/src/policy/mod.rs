@@ -84,11 +84,17 @@ pub trait Policy: Send + Sync {
     }
 }
 
+/// A policy borrowed from the gateway, as chains hold them. Its request step is the policy's own
+/// future, not one wrapped around it, so a chain's state machine nests one level per pair only.
 impl<P: Policy + ?Sized> Policy for &P {
     type Ticket = P::Ticket;
 
-    async fn request(&self, req: &mut Request, cx: &Cx) -> Result<Self::Ticket, Response> {
-        (**self).request(req, cx).await
+    fn request(
+        &self,
+        req: &mut Request,
+        cx: &Cx,
+    ) -> impl Future<Output = Result<Self::Ticket, Response>> + Send {
+        (**self).request(req, cx)
     }
 
     fn response(&self, ticket: Self::Ticket, resp: &mut Response) {
