@@ -20,28 +20,77 @@ pub struct Checked {
 /// Checks `config`; the files it names are resolved against `base`, the config's folder.
 pub fn check(config: &Config, base: &Path) -> Checked {
     let mut diagnostics = Vec::new();
+    top_level(config, &mut diagnostics);
+    let policies: Vec<Option<model::Policy>> = config
+        .policies
+        .iter()
+        .map(|policy| policy_files::policy(policy, base, &mut diagnostics))
+        .collect();
+    let mut used = Used {
+        pools: vec![false; config.pools.len()],
+        policies: vec![false; config.policies.len()],
+    };
+    let mut pool_tls = Vec::with_capacity(config.pools.len());
+    for pool in &config.pools {
+        duplicate_servers(pool, &mut diagnostics);
+        pool_checks(pool, &mut diagnostics);
+        pool_tls.push(self::pool_tls(pool, base, &mut diagnostics));
+    }
+    let mut listeners: Vec<model::Listener> = config
+        .listeners
+        .iter()
+        .map(|listener| self::listener(listener, base, &mut diagnostics))
+        .collect();
+    let mut attached: Vec<Vec<&ast::Route>> = vec![Vec::new(); listeners.len()];
+    for route in &config.routes {
+        if let Some((listener, checked)) =
+            self::route(config, base, route, &attached, &mut used, &mut diagnostics)
+        {
+            attached[listener].push(route);
+            listeners[listener].routes.push(checked);
+        }
+    }
+
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        config_tests::run(config, &mut diagnostics);
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Checked {
+            model: None,
+            diagnostics,
+        };
+    }
+    unused(config, &attached, &used, &mut diagnostics);
+    let model = model(config, base, listeners, pool_tls, policies);
+    Checked {
+        model: Some(model),
+        diagnostics,
+    }
+}
+
+/// What the routes refer to, for the warnings about what nothing uses.
+struct Used {
+    pools: Vec<bool>,
+    policies: Vec<bool>,
+}
+
+/// Checks across the top-level items: names given twice, listeners (and the admin listener)
+/// on one address, error pages given twice.
+fn top_level(config: &Config, diagnostics: &mut Vec<Diagnostic>) {
     duplicates(
         "listener",
         config.listeners.iter().map(|l| &l.name),
-        &mut diagnostics,
+        diagnostics,
     );
-    duplicates(
-        "pool",
-        config.pools.iter().map(|p| &p.name),
-        &mut diagnostics,
-    );
-    duplicates(
-        "route",
-        config.routes.iter().map(|r| &r.name),
-        &mut diagnostics,
-    );
+    duplicates("pool", config.pools.iter().map(|p| &p.name), diagnostics);
+    duplicates("route", config.routes.iter().map(|r| &r.name), diagnostics);
     duplicates(
         "policy",
         config.policies.iter().map(|p| &p.name),
-        &mut diagnostics,
+        diagnostics,
     );
-    bind_conflicts(&config.listeners, &mut diagnostics);
-    admin_conflict(config, &mut diagnostics);
+    bind_conflicts(&config.listeners, diagnostics);
+    admin_conflict(config, diagnostics);
     for (index, page) in config.error_pages.iter().enumerate() {
         let status = &page.value.status;
         if let Some(first) = config.error_pages[..index]
@@ -55,231 +104,95 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             );
         }
     }
-    let policies: Vec<Option<model::Policy>> = config
-        .policies
-        .iter()
-        .map(|policy| policy_files::policy(policy, base, &mut diagnostics))
-        .collect();
-    let mut policy_used = vec![false; config.policies.len()];
-    let mut pool_tls = Vec::with_capacity(config.pools.len());
-    for pool in &config.pools {
-        duplicate_servers(pool, &mut diagnostics);
-        pool_checks(pool, &mut diagnostics);
-        pool_tls.push(self::pool_tls(pool, base, &mut diagnostics));
-    }
+}
 
-    let mut listeners: Vec<model::Listener> = config
-        .listeners
-        .iter()
-        .map(|listener| model::Listener {
-            tls: listener
-                .tls
-                .as_ref()
-                .and_then(|tls| self::tls(&tls.value, base, &mut diagnostics)),
-            name: listener.name.value.clone(),
-            bind: listener.bind.value,
-            mode: match listener.mode.as_ref().map(|m| m.value) {
-                Some(ast::Mode::Tcp) => model::Mode::Tcp {
-                    idle_timeout: listener
-                        .idle_timeout
-                        .as_ref()
-                        .map_or(TCP_IDLE_TIMEOUT, |t| t.value),
-                },
-                Some(ast::Mode::Http) | None => model::Mode::Http,
+/// A listener as the model holds it, its TLS files read; routes are attached later.
+fn listener(
+    listener: &ast::Listener,
+    base: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> model::Listener {
+    model::Listener {
+        tls: listener
+            .tls
+            .as_ref()
+            .and_then(|tls| self::tls(&tls.value, base, diagnostics)),
+        name: listener.name.value.clone(),
+        bind: listener.bind.value,
+        mode: match listener.mode.as_ref().map(|m| m.value) {
+            Some(ast::Mode::Tcp) => model::Mode::Tcp {
+                idle_timeout: listener
+                    .idle_timeout
+                    .as_ref()
+                    .map_or(TCP_IDLE_TIMEOUT, |t| t.value),
             },
-            max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
-            header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
-            keepalive_timeout: listener.keepalive_timeout.as_ref().map(|t| t.value),
-            body_timeout: listener.body_timeout.as_ref().map(|t| t.value),
-            send_timeout: listener.send_timeout.as_ref().map(|t| t.value),
-            ping_interval: listener.ping_interval.as_ref().map(|t| t.value),
-            max_body: listener.max_body.as_ref().map(|s| s.value),
-            max_connections: listener.max_connections.as_ref().map(|c| c.value),
-            max_streams: listener.max_streams.as_ref().map(|c| c.value),
-            underscores_in_headers: listener.underscores_in_headers.as_ref().map(|u| u.value),
-            allow_encoded_slashes: listener.allow_encoded_slashes.as_ref().map(|u| u.value),
-            allow_semicolons: listener.allow_semicolons.as_ref().map(|u| u.value),
-            case_insensitive_paths: listener.case_insensitive_paths.as_ref().map(|u| u.value),
-            routes: Vec::new(),
-        })
-        .collect();
-    let mut attached: Vec<Vec<&ast::Route>> = vec![Vec::new(); listeners.len()];
-    let mut pool_used = vec![false; config.pools.len()];
+            Some(ast::Mode::Http) | None => model::Mode::Http,
+        },
+        max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
+        header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
+        keepalive_timeout: listener.keepalive_timeout.as_ref().map(|t| t.value),
+        body_timeout: listener.body_timeout.as_ref().map(|t| t.value),
+        send_timeout: listener.send_timeout.as_ref().map(|t| t.value),
+        ping_interval: listener.ping_interval.as_ref().map(|t| t.value),
+        max_body: listener.max_body.as_ref().map(|s| s.value),
+        max_connections: listener.max_connections.as_ref().map(|c| c.value),
+        max_streams: listener.max_streams.as_ref().map(|c| c.value),
+        underscores_in_headers: listener.underscores_in_headers.as_ref().map(|u| u.value),
+        allow_encoded_slashes: listener.allow_encoded_slashes.as_ref().map(|u| u.value),
+        allow_semicolons: listener.allow_semicolons.as_ref().map(|u| u.value),
+        case_insensitive_paths: listener.case_insensitive_paths.as_ref().map(|u| u.value),
+        routes: Vec::new(),
+    }
+}
 
-    for route in &config.routes {
-        let listener = resolve(
-            &route.on,
-            "listener",
-            config.listeners.iter().map(|l| &l.name),
+/// Checks one route against the items it names and the routes before it on its listener
+/// (`attached`); returns its listener and the route as the model holds it, or `None` when
+/// its listener or action could not be resolved.
+fn route(
+    config: &Config,
+    base: &Path,
+    route: &ast::Route,
+    attached: &[Vec<&ast::Route>],
+    used: &mut Used,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(usize, model::Route)> {
+    let listener = resolve(
+        &route.on,
+        "listener",
+        config.listeners.iter().map(|l| &l.name),
+    );
+    let action = action(config, base, route, &mut used.pools);
+    answered_at_the_edge(route, diagnostics);
+    let uses = uses(config, route, &mut used.policies, diagnostics);
+    let (listener, action) = match (listener, action) {
+        (Ok(listener), Ok(action)) => (listener, action),
+        (listener, action) => {
+            diagnostics.extend(listener.err());
+            diagnostics.extend(action.err());
+            return None;
+        }
+    };
+    on_its_listener(config, route, listener, &action, diagnostics);
+    if let Some(earlier) = attached[listener]
+        .iter()
+        .find(|earlier| covers(earlier, route))
+    {
+        diagnostics.push(
+            Diagnostic::error(format!("route `{}` can never match", route.name))
+                .with_label(Label::primary(route.span, "unreachable route"))
+                .with_label(Label::secondary(
+                    earlier.span,
+                    format!(
+                        "`{}` comes first and matches every request this one would",
+                        earlier.name
+                    ),
+                ))
+                .with_help("routes are tried in order: move the more specific route above"),
         );
-        let action = match &route.action.value {
-            ast::Action::Forward(pool) => {
-                resolve(pool, "pool", config.pools.iter().map(|p| &p.name)).map(|index| {
-                    pool_used[index] = true;
-                    model::Action::Forward(index)
-                })
-            }
-            ast::Action::Respond { status, body } => Ok(model::Action::Respond {
-                status: status.value,
-                body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
-            }),
-            ast::Action::RedirectHttps => Ok(model::Action::RedirectHttps),
-            ast::Action::Redirect { status, location } => Ok(model::Action::Redirect {
-                status: status.value,
-                location: location.value.clone(),
-            }),
-            ast::Action::Serve(folder) => files::folder(base, folder).map(|root| {
-                let strip = match route.path.as_ref().map(|p| &p.value) {
-                    Some(PathMatch::Prefix(prefix)) if prefix != "/" => {
-                        prefix.trim_end_matches('/').to_owned()
-                    }
-                    _ => String::new(),
-                };
-                model::Action::Serve {
-                    root: root.display().to_string(),
-                    strip,
-                }
-            }),
-        };
-        if let Some(timeout) = route
-            .timeout
-            .as_ref()
-            .filter(|_| !matches!(route.action.value, ast::Action::Forward(_)))
-        {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "route `{}` has a timeout but does not forward",
-                    route.name
-                ))
-                .with_label(Label::primary(timeout.span, "nothing to wait for"))
-                .with_label(Label::secondary(route.action.span, "answered at the edge"))
-                .with_help("`timeout` bounds the wait for a pool's answer"),
-            );
-        }
-        if let Some(upgrade) = route
-            .upgrades
-            .first()
-            .filter(|_| !matches!(route.action.value, ast::Action::Forward(_)))
-        {
-            diagnostics.push(
-                Diagnostic::error(format!(
-                    "route `{}` tunnels upgrades but does not forward",
-                    route.name
-                ))
-                .with_label(Label::primary(upgrade.span, "nothing to tunnel to"))
-                .with_label(Label::secondary(route.action.span, "answered at the edge"))
-                .with_help("`upgrade` names the protocols tunnelled to a pool's server"),
-            );
-        }
-        let mut uses = Vec::new();
-        for (index, name) in route.uses.iter().enumerate() {
-            if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
-                diagnostics.push(
-                    Diagnostic::error(format!("route `{}` uses `{name}` twice", route.name))
-                        .with_label(Label::primary(name.span, "used again here"))
-                        .with_label(Label::secondary(first.span, "first used here")),
-                );
-                continue;
-            }
-            match resolve(name, "policy", config.policies.iter().map(|p| &p.name)) {
-                Ok(policy) => {
-                    policy_used[policy] = true;
-                    uses.push(policy);
-                }
-                Err(error) => diagnostics.push(error),
-            }
-        }
-        let (listener, action) = match (listener, action) {
-            (Ok(listener), Ok(action)) => (listener, action),
-            (listener, action) => {
-                diagnostics.extend(listener.err());
-                diagnostics.extend(action.err());
-                continue;
-            }
-        };
-        let tcp = config.listeners[listener]
-            .mode
-            .as_ref()
-            .is_some_and(|m| m.value == ast::Mode::Tcp);
-        let folded = config.listeners[listener]
-            .case_insensitive_paths
-            .as_ref()
-            .is_some_and(|on| on.value);
-        if let Some(path) = route.path.as_ref().filter(|_| folded) {
-            let text = match &path.value {
-                PathMatch::Prefix(text) | PathMatch::Exact(text) => text,
-            };
-            if text.bytes().any(|b| b.is_ascii_uppercase()) {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "route `{}` matches a path with upper-case letters",
-                        route.name
-                    ))
-                    .with_label(Label::primary(path.span, "never matches"))
-                    .with_label(Label::secondary(
-                        route.on.span,
-                        "this listener lower-cases request paths (`case_insensitive_paths on`)",
-                    ))
-                    .with_help(format!("write `{}`", text.to_ascii_lowercase())),
-                );
-            }
-        }
-        if matches!(action, model::Action::RedirectHttps)
-            && config.listeners[listener].tls.is_some()
-        {
-            diagnostics.push(
-                Diagnostic::warning(format!(
-                    "route `{}` redirects to HTTPS on a TLS listener",
-                    route.name
-                ))
-                .with_label(Label::primary(
-                    route.action.span,
-                    "clients are already on HTTPS",
-                ))
-                .with_help("a client following this redirect would come back here, in a loop"),
-            );
-        }
-        if let Some(sni) = route.sni.first().filter(|_| !tcp) {
-            diagnostics.push(
-                Diagnostic::error(format!("route `{}` matches `sni` on an HTTP listener", route.name))
-                    .with_label(Label::primary(sni.span, "only a tcp listener reads it"))
-                    .with_help("HTTP routes match the requested host with `host`; `sni` routes TLS passthrough on `mode tcp` listeners"),
-            );
-        }
-        if tcp {
-            tcp_route(route, &config.pools, &mut diagnostics);
-        } else if let model::Action::Forward(pool) = action {
-            if let Some(send_proxy) = &config.pools[pool].send_proxy {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
-                        route.name, config.pools[pool].name
-                    ))
-                    .with_label(Label::primary(route.action.span, "an HTTP route"))
-                    .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
-                    .with_help("forward to this pool from routes on `mode tcp` listeners only"),
-                );
-            }
-        }
-        if let Some(earlier) = attached[listener]
-            .iter()
-            .find(|earlier| covers(earlier, route))
-        {
-            diagnostics.push(
-                Diagnostic::error(format!("route `{}` can never match", route.name))
-                    .with_label(Label::primary(route.span, "unreachable route"))
-                    .with_label(Label::secondary(
-                        earlier.span,
-                        format!(
-                            "`{}` comes first and matches every request this one would",
-                            earlier.name
-                        ),
-                    ))
-                    .with_help("routes are tried in order: move the more specific route above"),
-            );
-        }
-        attached[listener].push(route);
-        listeners[listener].routes.push(model::Route {
+    }
+    Some((
+        listener,
+        model::Route {
             name: route.name.value.clone(),
             hosts: route.hosts.iter().map(|h| h.value.clone()).collect(),
             sni: route.sni.iter().map(|h| h.value.clone()).collect(),
@@ -290,19 +203,186 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             timeout: route.timeout.as_ref().map(|t| t.value),
             upgrades: route.upgrades.iter().map(|u| u.value.clone()).collect(),
             action,
-        });
-    }
+        },
+    ))
+}
 
-    if !diagnostics.iter().any(Diagnostic::is_error) {
-        config_tests::run(config, &mut diagnostics);
+/// A route's action with its names resolved and its folder read; marks a forwarded-to pool
+/// as used.
+fn action(
+    config: &Config,
+    base: &Path,
+    route: &ast::Route,
+    pool_used: &mut [bool],
+) -> Result<model::Action, Diagnostic> {
+    match &route.action.value {
+        ast::Action::Forward(pool) => resolve(pool, "pool", config.pools.iter().map(|p| &p.name))
+            .map(|index| {
+                pool_used[index] = true;
+                model::Action::Forward(index)
+            }),
+        ast::Action::Respond { status, body } => Ok(model::Action::Respond {
+            status: status.value,
+            body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
+        }),
+        ast::Action::RedirectHttps => Ok(model::Action::RedirectHttps),
+        ast::Action::Redirect { status, location } => Ok(model::Action::Redirect {
+            status: status.value,
+            location: location.value.clone(),
+        }),
+        ast::Action::Serve(folder) => files::folder(base, folder).map(|root| {
+            let strip = match route.path.as_ref().map(|p| &p.value) {
+                Some(PathMatch::Prefix(prefix)) if prefix != "/" => {
+                    prefix.trim_end_matches('/').to_owned()
+                }
+                _ => String::new(),
+            };
+            model::Action::Serve {
+                root: root.display().to_string(),
+                strip,
+            }
+        }),
     }
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Checked {
-            model: None,
-            diagnostics,
+}
+
+/// A `timeout` or an `upgrade` on a route that answers without a pool.
+fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
+    if matches!(route.action.value, ast::Action::Forward(_)) {
+        return;
+    }
+    if let Some(timeout) = &route.timeout {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "route `{}` has a timeout but does not forward",
+                route.name
+            ))
+            .with_label(Label::primary(timeout.span, "nothing to wait for"))
+            .with_label(Label::secondary(route.action.span, "answered at the edge"))
+            .with_help("`timeout` bounds the wait for a pool's answer"),
+        );
+    }
+    if let Some(upgrade) = route.upgrades.first() {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "route `{}` tunnels upgrades but does not forward",
+                route.name
+            ))
+            .with_label(Label::primary(upgrade.span, "nothing to tunnel to"))
+            .with_label(Label::secondary(route.action.span, "answered at the edge"))
+            .with_help("`upgrade` names the protocols tunnelled to a pool's server"),
+        );
+    }
+}
+
+/// The policies a route uses, resolved, each once; marks them as used.
+fn uses(
+    config: &Config,
+    route: &ast::Route,
+    policy_used: &mut [bool],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<usize> {
+    let mut uses = Vec::new();
+    for (index, name) in route.uses.iter().enumerate() {
+        if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
+            diagnostics.push(
+                Diagnostic::error(format!("route `{}` uses `{name}` twice", route.name))
+                    .with_label(Label::primary(name.span, "used again here"))
+                    .with_label(Label::secondary(first.span, "first used here")),
+            );
+            continue;
+        }
+        match resolve(name, "policy", config.policies.iter().map(|p| &p.name)) {
+            Ok(policy) => {
+                policy_used[policy] = true;
+                uses.push(policy);
+            }
+            Err(error) => diagnostics.push(error),
+        }
+    }
+    uses
+}
+
+/// What a route may ask of the listener it is on: no upper-case path where paths are folded,
+/// no HTTPS redirect on TLS, `sni` only on tcp listeners, the PROXY protocol only from them.
+fn on_its_listener(
+    config: &Config,
+    route: &ast::Route,
+    listener: usize,
+    action: &model::Action,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let tcp = config.listeners[listener]
+        .mode
+        .as_ref()
+        .is_some_and(|m| m.value == ast::Mode::Tcp);
+    let folded = config.listeners[listener]
+        .case_insensitive_paths
+        .as_ref()
+        .is_some_and(|on| on.value);
+    if let Some(path) = route.path.as_ref().filter(|_| folded) {
+        let text = match &path.value {
+            PathMatch::Prefix(text) | PathMatch::Exact(text) => text,
         };
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` matches a path with upper-case letters",
+                    route.name
+                ))
+                .with_label(Label::primary(path.span, "never matches"))
+                .with_label(Label::secondary(
+                    route.on.span,
+                    "this listener lower-cases request paths (`case_insensitive_paths on`)",
+                ))
+                .with_help(format!("write `{}`", text.to_ascii_lowercase())),
+            );
+        }
     }
-    for (listener, routes) in config.listeners.iter().zip(&attached) {
+    if matches!(action, model::Action::RedirectHttps) && config.listeners[listener].tls.is_some() {
+        diagnostics.push(
+            Diagnostic::warning(format!(
+                "route `{}` redirects to HTTPS on a TLS listener",
+                route.name
+            ))
+            .with_label(Label::primary(
+                route.action.span,
+                "clients are already on HTTPS",
+            ))
+            .with_help("a client following this redirect would come back here, in a loop"),
+        );
+    }
+    if let Some(sni) = route.sni.first().filter(|_| !tcp) {
+        diagnostics.push(
+            Diagnostic::error(format!("route `{}` matches `sni` on an HTTP listener", route.name))
+                .with_label(Label::primary(sni.span, "only a tcp listener reads it"))
+                .with_help("HTTP routes match the requested host with `host`; `sni` routes TLS passthrough on `mode tcp` listeners"),
+        );
+    }
+    if tcp {
+        tcp_route(route, &config.pools, diagnostics);
+    } else if let model::Action::Forward(pool) = *action {
+        if let Some(send_proxy) = &config.pools[pool].send_proxy {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
+                    route.name, config.pools[pool].name
+                ))
+                .with_label(Label::primary(route.action.span, "an HTTP route"))
+                .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
+                .with_help("forward to this pool from routes on `mode tcp` listeners only"),
+            );
+        }
+    }
+}
+
+/// Warnings about listeners without routes and pools and policies nothing uses.
+fn unused(
+    config: &Config,
+    attached: &[Vec<&ast::Route>],
+    used: &Used,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (listener, routes) in config.listeners.iter().zip(attached) {
         if routes.is_empty() {
             diagnostics.push(
                 Diagnostic::warning(format!("listener `{}` has no routes", listener.name))
@@ -311,7 +391,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             );
         }
     }
-    for (pool, used) in config.pools.iter().zip(pool_used) {
+    for (pool, used) in config.pools.iter().zip(&used.pools) {
         if !used {
             diagnostics.push(
                 Diagnostic::warning(format!("pool `{}` is never used", pool.name))
@@ -323,8 +403,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             );
         }
     }
-
-    for (policy, used) in config.policies.iter().zip(policy_used) {
+    for (policy, used) in config.policies.iter().zip(&used.policies) {
         if !used {
             diagnostics.push(
                 Diagnostic::warning(format!("policy `{}` is never used", policy.name))
@@ -333,7 +412,16 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             );
         }
     }
+}
 
+/// The model of a checked config.
+fn model(
+    config: &Config,
+    base: &Path,
+    listeners: Vec<model::Listener>,
+    pool_tls: Vec<Option<model::PoolTls>>,
+    policies: Vec<Option<model::Policy>>,
+) -> Model {
     let admin = config.admin.as_ref().map(|admin| {
         let bind = admin
             .value
@@ -351,7 +439,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         });
         (log.value.format, path)
     });
-    let model = Model {
+    Model {
         listeners,
         pools: config.pools.iter().zip(pool_tls).map(pool).collect(),
         policies: policies.into_iter().flatten().collect(),
@@ -377,10 +465,6 @@ pub fn check(config: &Config, base: &Path) -> Checked {
             })
             .collect(),
         via: config.via.as_ref().map(|via| via.value.clone()),
-    };
-    Checked {
-        model: Some(model),
-        diagnostics,
     }
 }
 
