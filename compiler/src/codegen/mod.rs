@@ -149,52 +149,17 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
             quote! { Route::#name => #body, }
         })
         .collect::<Vec<_>>();
-    let mut routers = Vec::new();
-    let mut choices = Vec::new();
-    let mut tunnels = Vec::new();
-    for (listener_index, (listener, variant)) in
-        model.listeners.iter().zip(&listener_variants).enumerate()
-    {
-        if let Mode::Tcp { .. } = listener.mode {
-            choices.push(quote! { Listener::#variant => None, });
-            if listener.routes.iter().all(|r| r.sni.is_empty()) {
-                // Without `sni`, the checker allows one route: it has nothing to match on.
-                if let Some(Action::Forward(pool)) = listener.routes.first().map(|r| &r.action) {
-                    let field = &pool_fields[*pool];
-                    tunnels.push(quote! { Listener::#variant => self.#field.tunnel(conn).await, });
-                }
-            } else {
-                let (tunnel, router) = sni_routes(variant, &listener.routes, &pool_fields);
-                tunnels.push(tunnel);
-                routers.push(router);
-            }
-            continue;
-        }
-        let variants: Vec<Ident> = http_routes
-            .iter()
-            .zip(&route_variants)
-            .filter(|((l, _, _), _)| *l == listener_index)
-            .map(|(_, name)| name.clone())
-            .collect();
-        match listener.routes.as_slice() {
-            [] => choices.push(quote! { Listener::#variant => None, }),
-            [only] if takes_all(only) => {
-                let name = &variants[0];
-                choices.push(quote! { Listener::#variant => Some(Route::#name), });
-            }
-            routes => {
-                let fn_name = format_ident!("route_{}", snake(&variant.to_string()));
-                let request = routes
-                    .iter()
-                    .any(|r| !r.matchers.is_empty())
-                    .then(|| quote! { , &req });
-                choices.push(quote! {
-                    Listener::#variant => #fn_name(req.method(), cx.host(), req.uri().path() #request),
-                });
-                routers.push(router(&fn_name, &format_ident!("Route"), routes, &variants));
-            }
-        }
-    }
+    let Dispatch {
+        choices,
+        tunnels,
+        routers,
+    } = dispatch(
+        model,
+        &listener_variants,
+        &http_routes,
+        &route_variants,
+        &pool_fields,
+    );
     let reads_sni = model
         .listeners
         .iter()
@@ -262,31 +227,7 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         }
     });
 
-    let admin = option(model.admin.as_ref().map(|(bind, token_env)| {
-        let bind = socket_addr(*bind);
-        let token_env = option(token_env.as_ref().map(|name| quote! { #name }));
-        quote! { ::edge_runtime::AdminSpec { bind: #bind, token_env: #token_env } }
-    }));
-    let access_log = option(model.access_log.as_ref().map(|(format, path)| {
-        let format = match format {
-            LogFormat::Json => quote! { ::edge_runtime::LogFormat::Json },
-            LogFormat::Combined => quote! { ::edge_runtime::LogFormat::Combined },
-        };
-        let path = option(path.as_ref().map(|path| config_dir.path(path)));
-        quote! { ::edge_runtime::AccessLogSpec { format: #format, path: #path } }
-    }));
-    let request_id = if model.request_id.enabled && !model.request_id.trust_client {
-        quote! { ::edge_runtime::RequestIdSpec::DEFAULT }
-    } else {
-        let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
-        quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
-    };
-    let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
-    let error_pages = model.error_pages.iter().map(|(status, body, html)| {
-        let status = Literal::u16_unsuffixed(*status);
-        quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
-    });
-    let via = option(model.via.as_ref().map(|via| quote! { #via }));
+    let site = site(model, config_dir);
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
     let chain_methods = chains.methods();
@@ -350,6 +291,110 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         #[doc = #routes_doc]
         pub static ROUTES: &[::edge_runtime::RouteInfo] = &[#(#route_infos),*];
 
+        #site
+
+        pub fn main() -> ::std::process::ExitCode {
+            ::edge_runtime::run(&SITE, Edge::new)
+        }
+    }
+}
+
+/// How requests and connections reach their routes: per HTTP listener the `match` arm that
+/// chooses a route, per tcp listener its tunnel, and the router functions both call.
+struct Dispatch {
+    choices: Vec<TokenStream>,
+    tunnels: Vec<TokenStream>,
+    routers: Vec<TokenStream>,
+}
+
+fn dispatch(
+    model: &Model,
+    listener_variants: &[Ident],
+    http_routes: &[(usize, usize, &Route)],
+    route_variants: &[Ident],
+    pool_fields: &[Ident],
+) -> Dispatch {
+    let mut routers = Vec::new();
+    let mut choices = Vec::new();
+    let mut tunnels = Vec::new();
+    for (listener_index, (listener, variant)) in
+        model.listeners.iter().zip(listener_variants).enumerate()
+    {
+        if let Mode::Tcp { .. } = listener.mode {
+            choices.push(quote! { Listener::#variant => None, });
+            if listener.routes.iter().all(|r| r.sni.is_empty()) {
+                // Without `sni`, the checker allows one route: it has nothing to match on.
+                if let Some(Action::Forward(pool)) = listener.routes.first().map(|r| &r.action) {
+                    let field = &pool_fields[*pool];
+                    tunnels.push(quote! { Listener::#variant => self.#field.tunnel(conn).await, });
+                }
+            } else {
+                let (tunnel, router) = sni_routes(variant, &listener.routes, pool_fields);
+                tunnels.push(tunnel);
+                routers.push(router);
+            }
+            continue;
+        }
+        let variants: Vec<Ident> = http_routes
+            .iter()
+            .zip(route_variants)
+            .filter(|((l, _, _), _)| *l == listener_index)
+            .map(|(_, name)| name.clone())
+            .collect();
+        match listener.routes.as_slice() {
+            [] => choices.push(quote! { Listener::#variant => None, }),
+            [only] if takes_all(only) => {
+                let name = &variants[0];
+                choices.push(quote! { Listener::#variant => Some(Route::#name), });
+            }
+            routes => {
+                let fn_name = format_ident!("route_{}", snake(&variant.to_string()));
+                let request = routes
+                    .iter()
+                    .any(|r| !r.matchers.is_empty())
+                    .then(|| quote! { , &req });
+                choices.push(quote! {
+                    Listener::#variant => #fn_name(req.method(), cx.host(), req.uri().path() #request),
+                });
+                routers.push(router(&fn_name, &format_ident!("Route"), routes, &variants));
+            }
+        }
+    }
+    Dispatch {
+        choices,
+        tunnels,
+        routers,
+    }
+}
+
+/// The `SITE` static: listeners, routes, and what the process reports about them.
+fn site(model: &Model, config_dir: &ConfigDir) -> TokenStream {
+    let admin = option(model.admin.as_ref().map(|(bind, token_env)| {
+        let bind = socket_addr(*bind);
+        let token_env = option(token_env.as_ref().map(|name| quote! { #name }));
+        quote! { ::edge_runtime::AdminSpec { bind: #bind, token_env: #token_env } }
+    }));
+    let access_log = option(model.access_log.as_ref().map(|(format, path)| {
+        let format = match format {
+            LogFormat::Json => quote! { ::edge_runtime::LogFormat::Json },
+            LogFormat::Combined => quote! { ::edge_runtime::LogFormat::Combined },
+        };
+        let path = option(path.as_ref().map(|path| config_dir.path(path)));
+        quote! { ::edge_runtime::AccessLogSpec { format: #format, path: #path } }
+    }));
+    let request_id = if model.request_id.enabled && !model.request_id.trust_client {
+        quote! { ::edge_runtime::RequestIdSpec::DEFAULT }
+    } else {
+        let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
+        quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+    };
+    let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
+    let error_pages = model.error_pages.iter().map(|(status, body, html)| {
+        let status = Literal::u16_unsuffixed(*status);
+        quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
+    });
+    let via = option(model.via.as_ref().map(|via| quote! { #via }));
+    quote! {
         /// Listeners, routes, and what the process reports about them.
         pub static SITE: ::edge_runtime::Site<Listener> = ::edge_runtime::Site {
             listeners: LISTENERS,
@@ -361,10 +406,6 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
             error_pages: &[#(#error_pages),*],
             via: #via,
         };
-
-        pub fn main() -> ::std::process::ExitCode {
-            ::edge_runtime::run(&SITE, Edge::new)
-        }
     }
 }
 
