@@ -24,8 +24,8 @@ use criterion::{
 };
 use edge_runtime::{
     http::{HeaderMap, HeaderValue},
-    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, Random, RoundRobin, ServerSpec,
-    Strategy, Upstream,
+    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, Process, Random, RoundRobin,
+    ServerSpec, Strategy, Upstream,
 };
 use edge_testkit::{leak, server, spec};
 
@@ -74,7 +74,7 @@ fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
         name: "bench",
         ..spec(servers)
     });
-    Pool::new(spec, strategy)
+    Pool::new(spec, strategy, Process::new().pools())
 }
 
 fn pick<S: Strategy>(pool: &Pool<S>, req: &Req) -> Option<Upstream> {

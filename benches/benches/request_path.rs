@@ -28,8 +28,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_runtime::{
     http::{Method, Request, Response},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, RoundRobin,
-    Server,
+    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, Process,
+    RoundRobin, Server,
 };
 use edge_testkit::{leak, server, spec};
 use http_body_util::{BodyExt, Empty, Full};
@@ -153,8 +153,9 @@ impl Gateway for Edge {
 
 /// The pool in front of `backend`. Generated code has its spec in a `static`; the backend's
 /// port is only known at run time here, so the spec is leaked instead.
-fn app_pool(backend: SocketAddr) -> Pool<RoundRobin> {
-    Pool::new(leak(spec(vec![server(backend)])), RoundRobin::default())
+fn app_pool(process: &Process, backend: SocketAddr) -> Pool<RoundRobin> {
+    let spec = leak(spec(vec![server(backend)]));
+    Pool::new(spec, RoundRobin::default(), process.pools())
 }
 
 // ---- backend and proxy, each on its own thread and single-threaded runtime ----
@@ -198,10 +199,12 @@ fn start_backend() -> SocketAddr {
 /// The proxy in front of `backend`, its allocations counted as the marked thread's.
 fn start_proxy(backend: SocketAddr) -> SocketAddr {
     spawn_runtime_thread("proxy", true, move || async move {
+        let process = Process::new();
         let server = Server::bind(
+            &process,
             LISTENERS,
             Edge {
-                pool_app: app_pool(backend),
+                pool_app: app_pool(&process, backend),
             },
         )
         .await

@@ -86,17 +86,19 @@ impl Cx {
             .take()
     }
 
-    /// A context for a request from `client` to `host` (`host[:port]`, checked and lower-cased
-    /// as a `Host` header is) on a plain-HTTP listener named `bench`, as the runtime builds
-    /// for each request it accepts.
-    ///
-    /// For benches that call a [`Policy`](crate::Policy) or a route's action directly
-    /// (`benches/benches/policies.rs`); not part of the runtime's contract, which generated code
-    /// keeps to. Panics if `host` is not a valid host.
-    #[doc(hidden)]
-    pub fn for_bench(client: SocketAddr, host: &str) -> Cx {
-        let host = HostName::parse(host).unwrap_or_else(|| panic!("invalid host {host:?}"));
-        Cx::new("bench", client, peer_ip(client), host, false)
+    /// The context of a request from `client` to `host` (`host[:port]`, checked and lower-cased
+    /// as a `Host` header is) on the listener named `listener`, as the runtime builds it for
+    /// each request it admits: for calling a [`Gateway`](crate::Gateway) or a
+    /// [`Policy`](crate::Policy) without a connection (tests, and the policy benches in
+    /// `benches/benches/policies.rs`). `None` when `host` is not a valid host.
+    pub fn outside_connection(
+        listener: &'static str,
+        client: SocketAddr,
+        host: &str,
+        tls: bool,
+    ) -> Option<Cx> {
+        let host = HostName::parse(host)?;
+        Some(Cx::new(listener, client, peer_ip(client), host, tls))
     }
 
     /// The requested host: lower-cased, without port, `""` when the request named none.

@@ -49,6 +49,7 @@ pub use policy::{
     RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use process::site::Site;
+pub use process::Process;
 pub use process::{
     admin::AdminSpec,
     reload::CertReloader,
@@ -62,6 +63,7 @@ pub use upstream::{
         RoundRobin, Strategy,
     },
     pool::Pool,
+    pools::Pools,
     proxy_protocol::ProxyProtocol,
     spec::{
         ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec,

@@ -73,7 +73,7 @@ fn child() {
         return;
     };
     let new = build == "new";
-    let code = edge_runtime::run(&SITE, || Ok(Edge { new }));
+    let code = edge_runtime::run(&SITE, |_| Ok(Edge { new }));
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use edge_runtime::{
     http::{Request, StatusCode, Version},
-    ListenerLimits, ListenerMode, ListenerSpec, Server, UpstreamTimeouts,
+    ListenerLimits, ListenerMode, ListenerSpec, Process, Server, UpstreamTimeouts,
 };
 use edge_testkit::*;
 use http_body_util::Full;
@@ -471,7 +471,10 @@ async fn a_taken_port_is_a_clear_bind_error() {
     )]));
     let backend = Backend::start("a").await;
     let app = pool(&[backend.addr], UpstreamTimeouts::DEFAULT);
-    let error = Server::bind(listeners, Edge::new(app)).await.unwrap_err();
+    let process = Process::new();
+    let error = Server::bind(&process, listeners, Edge::new(&process, app))
+        .await
+        .unwrap_err();
     let message = error.to_string();
     assert!(
         message.starts_with(&format!("cannot bind listener `web` to {addr}: ")),

@@ -79,7 +79,7 @@ fn child() {
                 ..LISTENERS[0].1
             },
         )]));
-        let code = edge_runtime::run(site(listeners), || Ok(Edge));
+        let code = edge_runtime::run(site(listeners), |_| Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     if mode == "admin" {
@@ -90,7 +90,7 @@ fn child() {
             }),
             ..*site(LISTENERS)
         }));
-        let code = edge_runtime::run(site, || Ok(Edge));
+        let code = edge_runtime::run(site, |_| Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     let listeners = match mode.strip_prefix("taken:") {
@@ -106,7 +106,7 @@ fn child() {
             },
         )])),
     };
-    let code = edge_runtime::run(site(listeners), || Ok(Edge));
+    let code = edge_runtime::run(site(listeners), |_| Ok(Edge));
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
 }
 

@@ -16,7 +16,7 @@ use std::{
 
 use edge_runtime::{
     not_found, respond, ClientIpKey, Cx, Gateway, Hash, ListenerLimits, ListenerMode, ListenerSpec,
-    Pool, PoolSpec, ProxyProtocol, Request, Response, Retry, RetryOn, RoundRobin, Server,
+    Pool, PoolSpec, Process, ProxyProtocol, Request, Response, Retry, RetryOn, RoundRobin, Server,
     ServerSpec, Strategy, TcpConnection, TcpSpec,
 };
 use edge_testkit::{closed_port, leak, pattern, server, spec, PATIENCE};
@@ -130,10 +130,11 @@ impl Proxy {
                 },
             ),
         ]));
+        let process = Process::new();
         let gateway = L4 {
-            pool: Pool::new(pool, strategy),
+            pool: Pool::new(pool, strategy, process.pools()),
         };
-        let server = Server::bind(listeners, gateway)
+        let server = Server::bind(&process, listeners, gateway)
             .await
             .unwrap()
             .drain_deadline(setup.drain_deadline);
@@ -781,7 +782,8 @@ async fn a_gateway_without_handle_tcp_closes_tcp_connections() {
     )]));
     let backend = Backend::echo().await;
     let pool = tcp_pool(&[backend.addr], Retry::NONE, ProxyProtocol::None);
-    let server = Server::bind(listeners, edge_testkit::Edge::new(pool))
+    let process = Process::new();
+    let server = Server::bind(&process, listeners, edge_testkit::Edge::new(&process, pool))
         .await
         .unwrap();
     let (_, addr) = server.local_addrs().next().unwrap();
@@ -864,11 +866,12 @@ async fn tls_handshakes_go_to_the_pool_of_their_server_name_untouched() {
             tls: None,
         },
     )]));
+    let process = Process::new();
     let gateway = Passthrough {
-        a: Pool::new(pool(a.addr), RoundRobin::default()),
-        b: Pool::new(pool(b.addr), RoundRobin::default()),
+        a: Pool::new(pool(a.addr), RoundRobin::default(), process.pools()),
+        b: Pool::new(pool(b.addr), RoundRobin::default(), process.pools()),
     };
-    let server = Server::bind(listeners, gateway).await.unwrap();
+    let server = Server::bind(&process, listeners, gateway).await.unwrap();
     let addr = server.local_addrs().next().unwrap().1;
     let (shutdown, signal) = oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(async {

@@ -8,8 +8,8 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use bytes::Bytes;
 use edge_runtime::{
     http::{Request, StatusCode},
-    CertReloader, CertSpec, ClientAuth, ListenerLimits, ListenerMode, ListenerSpec, Server,
-    StartError, TlsErrorKind, TlsFile, TlsSpec, UpstreamTimeouts,
+    CertReloader, CertSpec, ClientAuth, ListenerLimits, ListenerMode, ListenerSpec, Process,
+    Server, StartError, TlsErrorKind, TlsFile, TlsSpec, UpstreamTimeouts,
 };
 use edge_testkit::{pki::*, *};
 use http_body_util::{BodyExt, Full};
@@ -62,7 +62,10 @@ struct TlsProxy {
 impl TlsProxy {
     async fn start(tls: TlsSpec, backend: &Backend) -> TlsProxy {
         let app = pool(&[backend.addr], UpstreamTimeouts::DEFAULT);
-        let server = Server::bind(listeners(tls), Edge::new(app)).await.unwrap();
+        let process = Process::new();
+        let server = Server::bind(&process, listeners(tls), Edge::new(&process, app))
+            .await
+            .unwrap();
         let addr = server.local_addrs().next().unwrap().1;
         let reloader = server.cert_reloader();
         let (shutdown, signal) = oneshot::channel();
@@ -537,7 +540,10 @@ async fn start_up_errors_name_the_file_and_the_reason() {
         (empty, "no private key in it"),
     ] {
         let tls = tls_spec(vec![CertSpec { key, ..spec }]);
-        let Err(StartError::Tls(error)) = Server::bind(listeners(tls), Edge::new(app)).await else {
+        let process = Process::new();
+        let Err(StartError::Tls(error)) =
+            Server::bind(&process, listeners(tls), Edge::new(&process, app)).await
+        else {
             panic!("{key} was accepted");
         };
         let message = error.to_string();
@@ -556,7 +562,8 @@ async fn start_up_errors_name_the_file_and_the_reason() {
         cert,
         key,
     }]);
-    let error = Server::bind(listeners(tls), Edge::new(app))
+    let process = Process::new();
+    let error = Server::bind(&process, listeners(tls), Edge::new(&process, app))
         .await
         .unwrap_err()
         .to_string();
@@ -815,7 +822,10 @@ async fn tls_needs_an_http_listener_and_a_certificate() {
         ),
         (no_cert, "listener `secure`: tls has no certificate"),
     ] {
-        let error = Server::bind(listeners, Edge::new(app)).await.unwrap_err();
+        let process = Process::new();
+        let error = Server::bind(&process, listeners, Edge::new(&process, app))
+            .await
+            .unwrap_err();
         assert_eq!(error.to_string(), expected);
     }
 }

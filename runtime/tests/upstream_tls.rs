@@ -14,8 +14,8 @@ use std::{
 use bytes::Bytes;
 use edge_runtime::{
     http::{Request, Response, StatusCode},
-    HealthCheck, HttpCheck, LoadError, Passive, Pool, PoolSpec, Retry, RetryOn, RoundRobin,
-    StatusRange, TlsErrorKind, TlsFile, TlsOwner, UpstreamTls,
+    HealthCheck, HttpCheck, LoadError, Passive, Pool, PoolSpec, Process, Retry, RetryOn,
+    RoundRobin, StatusRange, TlsErrorKind, TlsFile, TlsOwner, UpstreamTls,
 };
 use edge_testkit::{pki::*, *};
 use http_body_util::Full;
@@ -351,7 +351,7 @@ fn unusable_files_are_load_errors_naming_the_pool_and_the_file() {
     let empty = pki.write("empty.pem", "");
     let load = |tls: UpstreamTls| {
         let spec = leak(tls_pool(&["127.0.0.1:1".parse().unwrap()], tls));
-        match Pool::load(spec, RoundRobin::default()) {
+        match Pool::load(spec, RoundRobin::default(), Process::new().pools()) {
             Ok(_) => panic!("{tls:?} loaded"),
             Err(error) => error,
         }

@@ -12,8 +12,8 @@ use std::{
 
 use edge_runtime::{
     http::{HeaderMap, StatusCode},
-    ListenerLimits, ListenerMode, ListenerSpec, PoolSpec, Retry, RetryOn, Server, ServerSpec,
-    TlsSpec, UpstreamTimeouts, UpstreamTls,
+    ListenerLimits, ListenerMode, ListenerSpec, PoolSpec, Process, Retry, RetryOn, Server,
+    ServerSpec, TlsSpec, UpstreamTimeouts, UpstreamTls,
 };
 use edge_testkit::{pki::*, *};
 use futures_util::{SinkExt, StreamExt};
@@ -358,7 +358,10 @@ async fn websockets_pass_a_tls_listener() {
         },
     )]));
     let app = pool(&[echo.addr], UpstreamTimeouts::DEFAULT);
-    let server = Server::bind(listeners, Edge::new(app)).await.unwrap();
+    let process = Process::new();
+    let server = Server::bind(&process, listeners, Edge::new(&process, app))
+        .await
+        .unwrap();
     let addr = server.local_addrs().next().unwrap().1;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.serve(async {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use edge_runtime::{
     http::Method, not_found, respond, CertReloader, Cx, Gateway, ListenerLimits, ListenerMode,
-    ListenerSpec, Pool, PoolSpec, ProxyProtocol, Retry, RoundRobin, Server, ServerSpec, Strategy,
-    Upstream, UpstreamTimeouts,
+    ListenerSpec, Pool, PoolSpec, Process, ProxyProtocol, Retry, RoundRobin, Server, ServerSpec,
+    Strategy, Upstream, UpstreamTimeouts,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -56,15 +56,16 @@ pub struct Edge<S: Strategy = RoundRobin> {
 }
 
 impl Edge {
-    pub fn new(app: &'static PoolSpec) -> Self {
-        Edge::with(app, RoundRobin::default())
+    pub fn new(process: &Process, app: &'static PoolSpec) -> Self {
+        Edge::with(process, app, RoundRobin::default())
     }
 }
 
 impl<S: Strategy> Edge<S> {
-    pub fn with(app: &'static PoolSpec, strategy: S) -> Self {
+    /// The gateway of `process` (which lists its pool), with a pool balanced by `strategy`.
+    pub fn with(process: &Process, app: &'static PoolSpec, strategy: S) -> Self {
         Edge {
-            app: Pool::new(app, strategy),
+            app: Pool::new(app, strategy, process.pools()),
         }
     }
 }
@@ -157,7 +158,8 @@ impl Proxy {
 
     /// Starts the proxy with a pool balanced by `strategy`.
     pub async fn start_with<S: Strategy>(app: &'static PoolSpec, strategy: S) -> Proxy {
-        let server = Server::bind(LISTENERS, Edge::with(app, strategy))
+        let process = Process::new();
+        let server = Server::bind(&process, LISTENERS, Edge::with(&process, app, strategy))
             .await
             .unwrap();
         let addrs: Vec<(&str, SocketAddr)> = server.local_addrs().collect();

@@ -97,8 +97,8 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         .zip(&pool_statics)
         .zip(&pool_strategies)
         .map(|((pool, name), strategy)| match pool.tls {
-            Some(_) => quote! { ::edge_runtime::Pool::load(&#name, #strategy)? },
-            None => quote! { ::edge_runtime::Pool::new(&#name, #strategy) },
+            Some(_) => quote! { ::edge_runtime::Pool::load(&#name, #strategy, process.pools())? },
+            None => quote! { ::edge_runtime::Pool::new(&#name, #strategy, process.pools()) },
         });
 
     let policies = Policies::new(model, config_dir);
@@ -230,6 +230,12 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
     let site = site(model, config_dir);
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
+    // What the builds take from the process: its pools and caches lists, when there are any.
+    let process = if model.pools.is_empty() && !policies.any_cached() {
+        quote! { _process }
+    } else {
+        quote! { process }
+    };
     let chain_methods = chains.methods();
     let policy_import = chains.import();
     let config_dir = config_dir.definition();
@@ -265,7 +271,7 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         }
 
         impl Edge {
-            fn new() -> Result<Self, ::edge_runtime::LoadError> {
+            fn new(#process: &::edge_runtime::Process) -> Result<Self, ::edge_runtime::LoadError> {
                 Ok(Edge {
                     #(#pool_fields: #pool_builds,)*
                     #(#policy_fields: #policy_builds,)*
@@ -599,6 +605,11 @@ impl Policies {
             .collect()
     }
 
+    /// Whether a policy is listed in the process's caches when built.
+    fn any_cached(&self) -> bool {
+        self.specs.iter().any(|(_, _, generated)| generated.cached)
+    }
+
     /// Each instance's field, type and the expression that builds it in `Edge::new`.
     fn fields(
         &self,
@@ -615,6 +626,8 @@ impl Policies {
             out.1.push(ty);
             out.2.push(if generated.loads {
                 quote! { #ty::load(&#name)? }
+            } else if generated.cached {
+                quote! { #ty::new(&#name, process.caches()) }
             } else {
                 quote! { #ty::new(&#name) }
             });

@@ -21,6 +21,8 @@ pub(super) struct Generated {
     pub policy_type: TokenStream,
     /// Whether building it reads files (`load`, fallible) or not (`new`).
     pub loads: bool,
+    /// Whether it is listed in the process's caches when built.
+    pub cached: bool,
     /// Statics the spec refers to: arrays of header names and values cannot be temporaries in
     /// a `static` (a `HeaderName` holds `Bytes`, which has interior mutability).
     pub arrays: Vec<TokenStream>,
@@ -434,6 +436,7 @@ pub(super) fn generate(
         spec: quote! { ::edge_runtime::#spec_type { name: #name, #fields } },
         policy_type: quote! { ::edge_runtime::#policy_type },
         loads,
+        cached: kind == "Cache",
         arrays: arrays.statics,
     }
 }

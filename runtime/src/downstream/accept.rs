@@ -13,10 +13,7 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{atomic::Ordering, Arc},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -35,6 +32,7 @@ use crate::{
     downstream::admit::{admit, Rules},
     downstream::bound::{connection_room, Bound, ACCEPT_BACKOFF},
     downstream::framing::Guarded,
+    downstream::front::Front,
     downstream::listener::ListenerLimits,
     downstream::logged::Logged,
     downstream::normalize::PathRules,
@@ -52,26 +50,11 @@ const MIN_HEADER_BUFFER: usize = 8192;
 /// How long an HTTP/2 client may take to answer a PING before its connection is closed.
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Raised once this process has handed its listening sockets over to a new one.
-static HANDED_OVER: AtomicBool = AtomicBool::new(false);
-
-/// From now on every HTTP/1 answer carries `Connection: close`, so that each keep-alive client
-/// moves to the new process after its next request rather than sending one on a connection
-/// the drain closes (HAProxy's `idle-close-on-response`); idle connections end at their
-/// keep-alive timeout. Called when this process hands over.
-pub(crate) fn close_after_each_answer() {
-    HANDED_OVER.store(true, Ordering::Relaxed);
-}
-
-/// Whether this process has handed over (one relaxed load of a flag written once).
-pub(crate) fn handed_over() -> bool {
-    HANDED_OVER.load(Ordering::Relaxed)
-}
-
 /// Accepts connections on one HTTP listener and serves each on its own task.
 pub(crate) async fn accept<G: Gateway>(
     bound: Bound<G::Listener>,
     gateway: Arc<G>,
+    front: Arc<Front>,
     drain: Arc<Drain>,
 ) {
     let limits = &bound.spec.limits;
@@ -89,10 +72,11 @@ pub(crate) async fn accept<G: Gateway>(
                 continue;
             }
         };
-        let counted = observe::get().connection(bound.index);
+        let counted = Counted::new(&front, bound.index);
         let activity = Activity::new();
         let connection = Connection {
             gateway: Arc::clone(&gateway),
+            front: Arc::clone(&front),
             id: bound.id,
             index: bound.index,
             name: bound.spec.name,
@@ -139,7 +123,7 @@ pub(crate) async fn accept<G: Gateway>(
                     let Some((stream, negotiated)) =
                         tls::handshake(listener, stream, peer, *handshake_timeout).await
                     else {
-                        observe::get().tls_failure(connection.index);
+                        connection.front.observer.tls_failure(connection.index);
                         return;
                     };
                     let mut connection = connection;
@@ -224,9 +208,32 @@ impl Protocols {
     }
 }
 
+/// An open connection, counted as closed when dropped.
+struct Counted {
+    front: Arc<Front>,
+    listener: usize,
+}
+
+impl Counted {
+    fn new(front: &Arc<Front>, listener: usize) -> Counted {
+        front.observer.accepted(listener);
+        Counted {
+            front: Arc::clone(front),
+            listener,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.front.observer.closed(self.listener);
+    }
+}
+
 /// One client connection.
 struct Connection<G: Gateway> {
     gateway: Arc<G>,
+    front: Arc<Front>,
     id: G::Listener,
     /// The listener's position in the site's listeners, for metrics.
     index: usize,
@@ -280,7 +287,7 @@ impl<G: Gateway> Connection<G> {
 
     async fn handle(&self, req: Request) -> http::Response<Logged> {
         let in_flight = self.activity.request();
-        let observer = observe::get();
+        let observer = &self.front.observer;
         let started = Instant::now();
         let logging = observer.access_log.is_some();
         let time = if logging {
@@ -290,7 +297,7 @@ impl<G: Gateway> Connection<G> {
         };
         let ambiguous = self.activity.ambiguous_framing.load(Ordering::Relaxed);
         let http1 = req.version() <= Version::HTTP_11;
-        let mut close = handed_over() && http1;
+        let mut close = self.front.handed_over() && http1;
         let (mut response, route, request_id, pending) = match admit(req, ambiguous, self.rules) {
             Ok((mut req, host)) => {
                 let headers = req.headers_mut();
@@ -353,6 +360,7 @@ impl<G: Gateway> Connection<G> {
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        let pending = pending.zip(observer.access_log.clone());
         response.map(|body| Logged::new(body, pending, in_flight))
     }
 }

@@ -5,6 +5,7 @@
 
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -13,20 +14,25 @@ use http_body::{Frame, SizeHint};
 
 use crate::{
     downstream::watchdog::InFlight,
-    observe::{self, access_log::Pending},
+    observe::access_log::{AccessLog, Pending},
     Body,
 };
 
 /// The body sent to the client.
 pub(crate) struct Logged {
     body: Body,
-    pending: Option<Box<Pending>>,
+    /// The record, and the log it goes to.
+    pending: Option<(Box<Pending>, Arc<AccessLog>)>,
     /// Keeps the connection busy for its watchdog until the answer has been sent.
     _in_flight: InFlight,
 }
 
 impl Logged {
-    pub(crate) fn new(body: Body, pending: Option<Box<Pending>>, in_flight: InFlight) -> Logged {
+    pub(crate) fn new(
+        body: Body,
+        pending: Option<(Box<Pending>, Arc<AccessLog>)>,
+        in_flight: InFlight,
+    ) -> Logged {
         Logged {
             body,
             pending,
@@ -37,13 +43,11 @@ impl Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        let Some(mut pending) = self.pending.take() else {
+        let Some((mut pending, log)) = self.pending.take() else {
             return;
         };
         pending.complete();
-        if let Some(log) = &observe::get().access_log {
-            log.log(pending);
-        }
+        log.log(pending);
     }
 }
 
@@ -57,7 +61,7 @@ impl http_body::Body for Logged {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
-        if let (Some(pending), Some(Ok(frame))) = (&mut this.pending, &frame) {
+        if let (Some((pending, _)), Some(Ok(frame))) = (&mut this.pending, &frame) {
             if let Some(data) = frame.data_ref() {
                 pending.sent(data.len());
             }

@@ -9,6 +9,7 @@ pub(crate) mod accept;
 pub(crate) mod admit;
 pub(crate) mod bound;
 pub(crate) mod framing;
+pub(crate) mod front;
 pub(crate) mod host;
 pub(crate) mod listener;
 pub(crate) mod logged;

@@ -2,15 +2,15 @@
 //! the access log, request ids, the proxy's own error pages and `Via`. The admin listener that
 //! shows them is the process's (`process::admin`).
 //!
-//! One [`Observer`] per process, set up by `run` from the generated `Site` before anything is
-//! served; code that serves without `run` (tests, benches) gets a default one (no routes known,
-//! no access log, request ids on).
+//! One [`Observer`] per process (`crate::Process`), set up by `run` from the generated `Site`
+//! before anything is served; a process built without a site (tests, benches) gets a quiet one
+//! (no routes known, no access log, request ids on).
 
 pub(crate) mod access_log;
 pub(crate) mod metrics;
 mod request_id;
 
-use std::{io, sync::OnceLock, time::Duration};
+use std::{io, sync::Arc, time::Duration};
 
 pub use access_log::{AccessLogSpec, LogFormat};
 pub use request_id::RequestIdSpec;
@@ -38,14 +38,12 @@ pub(crate) struct Observer {
     pub(crate) routes: &'static [RouteInfo],
     pub(crate) listeners: Vec<&'static str>,
     pub(crate) metrics: metrics::Metrics,
-    pub(crate) access_log: Option<access_log::AccessLog>,
+    pub(crate) access_log: Option<Arc<access_log::AccessLog>>,
     pub(crate) request_id: RequestIdSpec,
     pub(crate) error_pages: &'static [ErrorPage],
     /// `1.1 NAME`, rendered once.
     pub(crate) via: Option<http::HeaderValue>,
 }
-
-static OBSERVER: OnceLock<Observer> = OnceLock::new();
 
 /// What the observer is set up from: the parts of the generated `Site` it records against.
 pub(crate) struct Setup {
@@ -59,42 +57,44 @@ pub(crate) struct Setup {
     pub(crate) workers: usize,
 }
 
-/// Sets up the process's observer; opens the access log.
-pub(crate) fn init(setup: Setup) -> io::Result<()> {
-    let access_log = setup
-        .access_log
-        .map(access_log::AccessLog::start)
-        .transpose()?;
-    let observer = Observer {
-        routes: setup.routes,
-        metrics: metrics::Metrics::new(setup.workers, setup.routes.len(), setup.listeners.len()),
-        listeners: setup.listeners,
-        access_log,
-        request_id: setup.request_id,
-        error_pages: setup.error_pages,
-        via: setup
-            .via
-            .and_then(|name| http::HeaderValue::try_from(format!("1.1 {name}")).ok()),
-    };
-    // `run` calls this once; a second call (two `run`s in one process) keeps the first.
-    let _ = OBSERVER.set(observer);
-    Ok(())
-}
-
-/// The process's observer.
-pub(crate) fn get() -> &'static Observer {
-    OBSERVER.get_or_init(|| Observer {
-        routes: &[],
-        listeners: Vec::new(),
-        metrics: metrics::Metrics::new(1, 0, 0),
-        access_log: None,
-        request_id: RequestIdSpec::DEFAULT,
-        error_pages: &[],
-        via: None,
-    })
-}
-
 impl Observer {
+    /// The observer of a process serving `setup`; opens the access log.
+    pub(crate) fn new(setup: Setup) -> io::Result<Observer> {
+        let access_log = setup
+            .access_log
+            .map(access_log::AccessLog::start)
+            .transpose()?
+            .map(Arc::new);
+        Ok(Observer {
+            routes: setup.routes,
+            metrics: metrics::Metrics::new(
+                setup.workers,
+                setup.routes.len(),
+                setup.listeners.len(),
+            ),
+            listeners: setup.listeners,
+            access_log,
+            request_id: setup.request_id,
+            error_pages: setup.error_pages,
+            via: setup
+                .via
+                .and_then(|name| http::HeaderValue::try_from(format!("1.1 {name}")).ok()),
+        })
+    }
+
+    /// The observer of a process without a site: no routes known, no access log.
+    pub(crate) fn quiet() -> Observer {
+        Observer {
+            routes: &[],
+            listeners: Vec::new(),
+            metrics: metrics::Metrics::new(1, 0, 0),
+            access_log: None,
+            request_id: RequestIdSpec::DEFAULT,
+            error_pages: &[],
+            via: None,
+        }
+    }
+
     /// Records one answered request in the metrics.
     pub(crate) fn request(
         &self,
@@ -146,32 +146,25 @@ impl Observer {
     }
 
     /// Counts a connection accepted on `listener`, until the returned guard is dropped.
-    pub(crate) fn connection(&'static self, listener: usize) -> ConnectionGuard {
-        let row = self.metrics.listener(crate::worker::current(), listener);
-        if let Some(row) = row {
+    /// Counts a connection accepted on `listener`.
+    pub(crate) fn accepted(&self, listener: usize) {
+        if let Some(row) = self.metrics.listener(crate::worker::current(), listener) {
             row.accepted
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        ConnectionGuard { row }
+    }
+
+    /// Counts a connection of `listener` closed.
+    pub(crate) fn closed(&self, listener: usize) {
+        if let Some(row) = self.metrics.listener(crate::worker::current(), listener) {
+            row.closed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn tls_failure(&self, listener: usize) {
         if let Some(row) = self.metrics.listener(crate::worker::current(), listener) {
             row.tls_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// An open connection, counted as closed when dropped.
-pub(crate) struct ConnectionGuard {
-    row: Option<&'static metrics::ListenerRow>,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        if let Some(row) = self.row {
-            row.closed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }

@@ -32,12 +32,10 @@ use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind};
 use crate::{
-    observe::{
-        self,
-        metrics::{sum, RouteRow, BUCKETS, CODES},
-        Observer,
-    },
-    upstream::roster,
+    observe::metrics::{sum, RouteRow, BUCKETS, CODES},
+    policy::Caches,
+    process::Process,
+    upstream::pools::Pools,
 };
 
 /// The admin listener: metrics, health and status, on its own address (loopback by default).
@@ -58,11 +56,12 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Admin connections open at once; more wait in the kernel's queue.
 const MAX_CONNECTIONS: usize = 64;
 
-/// Serves the admin endpoints on `listener` until `shutdown` completes; with `token`, requests
-/// must carry it as a bearer token.
+/// Serves the admin endpoints of `process` on `listener` until `shutdown` completes; with
+/// `token`, requests must carry it as a bearer token.
 pub(crate) async fn serve(
     listener: TcpListener,
     token: Option<Arc<str>>,
+    process: &Process,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut shutdown = pin!(shutdown);
@@ -79,11 +78,11 @@ pub(crate) async fn serve(
             tokio::time::sleep(crate::downstream::bound::ACCEPT_BACKOFF).await;
             continue;
         };
-        let token = token.clone();
+        let (token, process) = (token.clone(), process.clone());
         tokio::spawn(async move {
             let _place = place;
             let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let token = token.clone();
+                let (token, process) = (token.clone(), process.clone());
                 async move {
                     if let Some(refused) = refuse(&req, token.as_deref()) {
                         return Ok::<_, Infallible>(refused);
@@ -91,9 +90,9 @@ pub(crate) async fn serve(
                     let answer =
                         if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
                             let (head, body) = req.into_parts();
-                            purge(&head.headers, body).await
+                            purge(&head.headers, body, process.caches()).await
                         } else {
-                            answer(req.method(), req.uri().path())
+                            answer(req.method(), req.uri().path(), &process)
                         };
                     Ok(answer)
                 }
@@ -145,7 +144,7 @@ const MAX_PURGE: usize = 64 * 1024;
 
 /// `POST /cache/purge`: every URL of the body (one a line, `http://HOST/PATH?QUERY`) is
 /// forgotten by every cache; answers how many cached URLs were forgotten.
-async fn purge(headers: &HeaderMap, body: Incoming) -> AdminResponse {
+async fn purge(headers: &HeaderMap, body: Incoming, caches: &Caches) -> AdminResponse {
     let uri_list = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -171,22 +170,21 @@ async fn purge(headers: &HeaderMap, body: Incoming) -> AdminResponse {
         .collect();
     match targets {
         Ok(targets) => {
-            let purged: usize = targets.iter().map(crate::policy::purge_cached).sum();
+            let purged: usize = targets.iter().map(|target| caches.purge(target)).sum();
             text(StatusCode::OK, format!("purged {purged}\n"))
         }
         Err(bad) => text(StatusCode::BAD_REQUEST, format!("{bad}\n")),
     }
 }
 
-fn answer(method: &Method, path: &str) -> AdminResponse {
+fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
     if method != Method::GET && method != Method::HEAD {
         let allowed = "GET or HEAD (POST for /cache/purge)\n".to_owned();
         return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
     }
-    let observer = observe::get();
     match path {
         "/metrics" => {
-            let mut response = text(StatusCode::OK, metrics(observer));
+            let mut response = text(StatusCode::OK, metrics(process));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -195,7 +193,7 @@ fn answer(method: &Method, path: &str) -> AdminResponse {
         }
         "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
         "/ready" => {
-            let pools = roster::pools();
+            let pools = process.pools().rosters();
             let now = clock::now();
             let down: Vec<&str> = pools
                 .iter()
@@ -210,7 +208,7 @@ fn answer(method: &Method, path: &str) -> AdminResponse {
             }
         }
         "/status" => {
-            let mut response = text(StatusCode::OK, status());
+            let mut response = text(StatusCode::OK, status(process.pools()));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -247,7 +245,8 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Every metric in the Prometheus text format. Names and labels are stable across rebuilds:
 /// routes, listeners and pools are labelled by their names in the config.
-fn metrics(observer: &Observer) -> String {
+fn metrics(process: &Process) -> String {
+    let observer = process.observer();
     let mut out = String::with_capacity(4096);
     let m = &observer.metrics;
     let routes: Vec<(String, Vec<&RouteRow>)> = observer
@@ -359,7 +358,7 @@ fn metrics(observer: &Observer) -> String {
         }
     }
 
-    let pools = roster::pools();
+    let pools = process.pools().rosters();
     let now = clock::now();
     let server_labels = |pool: &str, backend: &Backend| {
         format!(
@@ -444,13 +443,13 @@ fn metrics(observer: &Observer) -> String {
     );
     let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
     let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
-    caches(&mut out);
+    caches(&mut out, process.caches());
     out
 }
 
 /// Each cache policy's requests by result, entries and bytes.
-fn caches(out: &mut String) {
-    let caches = crate::policy::cache_figures();
+fn caches(out: &mut String, caches: &Caches) {
+    let caches = caches.figures();
     if caches.is_empty() {
         return;
     }
@@ -500,9 +499,10 @@ fn caches(out: &mut String) {
 }
 
 /// Each pool's servers with their health, load and errors, as JSON.
-fn status() -> String {
+fn status(pools: &Pools) -> String {
     let now = clock::now();
-    let pools: Vec<serde_json::Value> = roster::pools()
+    let pools: Vec<serde_json::Value> = pools
+        .rosters()
         .into_iter()
         .map(|(pool, backends)| {
             let servers: Vec<serde_json::Value> = backends

@@ -5,19 +5,24 @@
 
 use std::sync::Arc;
 
-use crate::{downstream::tls::TlsListener, tls::TlsError};
+use crate::{downstream::tls::TlsListener, tls::TlsError, upstream::pools::Pools};
 
 /// Re-reads the certificate, key and client CA files of a process's TLS listeners, and the CA
 /// bundles and client certificates of its pools.
 #[derive(Debug, Clone)]
 pub struct CertReloader {
     listeners: Arc<[Arc<TlsListener>]>,
+    pools: Pools,
 }
 
 impl CertReloader {
-    pub(crate) fn new(listeners: impl IntoIterator<Item = Arc<TlsListener>>) -> CertReloader {
+    pub(crate) fn new(
+        listeners: impl IntoIterator<Item = Arc<TlsListener>>,
+        pools: Pools,
+    ) -> CertReloader {
         CertReloader {
             listeners: listeners.into_iter().collect(),
+            pools,
         }
     }
 
@@ -30,7 +35,7 @@ impl CertReloader {
             .iter()
             .flat_map(|listener| listener.reload())
             .collect();
-        errors.extend(crate::upstream::tls::reload());
+        errors.extend(self.pools.reload_tls());
         for error in &errors {
             tracing::warn!("certificate reload: {error}; keeping the previous one");
         }

@@ -23,10 +23,10 @@ use crate::{
     downstream::tcp,
     downstream::tls::TlsListener,
     downstream::watchdog::Drain,
-    observe,
+    observe::{self, Observer},
     process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
     process::reload::CertReloader,
-    process::{admin, site::Site},
+    process::{admin, site::Site, Process},
     tls::TlsError,
     worker, Gateway, LoadError,
 };
@@ -112,13 +112,14 @@ fn load_tls(
         .collect()
 }
 
-fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
-    CertReloader::new(tls.iter().flatten().cloned())
+fn reloader(tls: &[Option<Arc<TlsListener>>], process: &Process) -> CertReloader {
+    CertReloader::new(tls.iter().flatten().cloned(), process.pools().clone())
 }
 
 /// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
 /// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
-/// sockets, calls `make()` once (which builds the policies), waits until the pools' names have
+/// sockets, calls `make()` once with the [`Process`] it builds (which builds the pools and
+/// policies into it), waits until the pools' names have
 /// been resolved (each for up to its connect timeout) and each active health check has run
 /// once (each for up to its interval and timeout), prints `listening NAME http://ADDR` per
 /// listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and
@@ -141,7 +142,7 @@ fn reloader(tls: &[Option<Arc<TlsListener>>]) -> CertReloader {
 /// wake-ups stay on one thread.
 pub fn run<G: Gateway>(
     site: &'static Site<G::Listener>,
-    make: impl FnOnce() -> Result<G, LoadError>,
+    make: impl FnOnce(&Process) -> Result<G, LoadError>,
 ) -> ExitCode {
     init_logging();
     let listeners = match bind_overrides(site.listeners) {
@@ -168,10 +169,13 @@ pub fn run<G: Gateway>(
         via: site.via,
         workers,
     };
-    if let Err(error) = observe::init(setup) {
-        eprintln!("edge: cannot open the access log: {error}");
-        return ExitCode::FAILURE;
-    }
+    let process = match Observer::new(setup) {
+        Ok(observer) => Process::observed(observer),
+        Err(error) => {
+            eprintln!("edge: cannot open the access log: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let admin_token = match site
         .admin
         .and_then(|admin| admin.token_env)
@@ -237,7 +241,7 @@ pub fn run<G: Gateway>(
     let (gateway, signals) = {
         // Pools start their background tasks, and signals register, on worker 0's runtime.
         let _entered = runtimes[0].enter();
-        (make().map(Arc::new), Signals::install())
+        (make(&process).map(Arc::new), Signals::install())
     };
     let gateway = match gateway {
         Ok(gateway) => gateway,
@@ -248,10 +252,7 @@ pub fn run<G: Gateway>(
     };
     // Pools with servers given by name resolve them once, and health checks run once (their
     // checkers start with the addresses), before anything is served.
-    runtimes[0].block_on(async {
-        crate::upstream::pool::resolved_once().await;
-        crate::upstream::health::checked_once().await;
-    });
+    runtimes[0].block_on(process.pools().started());
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -266,18 +267,21 @@ pub fn run<G: Gateway>(
         path: handoff_path,
         offer,
         stop: stop.clone(),
+        process: process.clone(),
     };
     // Set once this process answers hand-offs, for SIGTERM to withdraw the offer.
     let handoffs = OnceLock::<Handoffs>::new();
-    let reloader = reloader(&tls);
+    let reloader = reloader(&tls, &process);
     let mut work = runtimes.into_iter().zip(sockets).enumerate();
     let (_, first) = work.next().expect("at least one worker");
     std::thread::scope(|scope| {
         for (index, (runtime, sockets)) in work {
             let (gateway, stopped, tls) = (Arc::clone(&gateway), stopped.clone(), tls.clone());
+            let process = process.clone();
             scope.spawn(move || {
                 worker::enter(index);
-                let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped));
+                let serving =
+                    serve_worker(listeners, sockets, tls, (gateway, process), wait(stopped));
                 runtime.block_on(serving);
             });
         }
@@ -301,7 +305,13 @@ pub fn run<G: Gateway>(
                     () = wait(stopped.clone()) => {}
                 }
             };
-            let serving = serve_worker(listeners, sockets, tls, gateway, wait(stopped.clone()));
+            let serving = serve_worker(
+                listeners,
+                sockets,
+                tls,
+                (gateway, process.clone()),
+                wait(stopped.clone()),
+            );
             let starting = async {
                 // Lets the accept loops that `serving` spawns start before the predecessor
                 // stops accepting; connections arriving in between wait in the sockets' queues.
@@ -321,11 +331,12 @@ pub fn run<G: Gateway>(
                 }
             };
             let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
-            let reopening = reopen_on_user1(user1, wait(stopped.clone()));
+            let reopening = reopen_on_user1(user1, &process, wait(stopped.clone()));
             let admin_stop = wait(stopped.clone());
+            let process = &process;
             let admin = async move {
                 match admin.map(adopt) {
-                    Some(Ok(admin)) => admin::serve(admin, admin_token, admin_stop).await,
+                    Some(Ok(admin)) => admin::serve(admin, admin_token, process, admin_stop).await,
                     Some(Err(error)) => {
                         tracing::error!(%error, "cannot serve the admin listener");
                     }
@@ -428,6 +439,7 @@ struct HandOver {
     path: Option<PathBuf>,
     offer: Option<Offer>,
     stop: watch::Sender<bool>,
+    process: Process,
 }
 
 impl HandOver {
@@ -444,8 +456,9 @@ impl HandOver {
             }
         }
         let (path, offer, stop) = (self.path?, self.offer?, self.stop);
+        let front = Arc::clone(self.process.front());
         let on_release = move || {
-            crate::downstream::accept::close_after_each_answer();
+            front.close_after_each_answer();
             stop.send_replace(true);
         };
         match handoff::serve(&path, offer, on_release) {
@@ -489,13 +502,17 @@ async fn reload_on_hangup(
 }
 
 /// Reopens the access log on each SIGUSR1 (after logrotate moved it) until `stop` completes.
-async fn reopen_on_user1(mut user1: tokio::signal::unix::Signal, stop: impl Future<Output = ()>) {
+async fn reopen_on_user1(
+    mut user1: tokio::signal::unix::Signal,
+    process: &Process,
+    stop: impl Future<Output = ()>,
+) {
     let mut stop = pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => return,
             _ = user1.recv() => {
-                if let Some(log) = &observe::get().access_log {
+                if let Some(log) = &process.observer().access_log {
                     tracing::info!("SIGUSR1: reopening the access log");
                     log.reopen();
                 }
@@ -531,12 +548,12 @@ fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
 }
 
 /// One worker: adopts its sockets (`[listener]`, one or more each) into the current runtime
-/// and serves until `shutdown`.
+/// and serves with `gateway` of `process` until `shutdown`.
 async fn serve_worker<G: Gateway>(
     listeners: &'static [(G::Listener, ListenerSpec)],
     sockets: Vec<Vec<std::net::TcpListener>>,
     tls: Vec<Option<Arc<TlsListener>>>,
-    gateway: Arc<G>,
+    (gateway, process): (Arc<G>, Process),
     shutdown: impl Future<Output = ()>,
 ) {
     let mut bound = Vec::with_capacity(listeners.len());
@@ -562,6 +579,7 @@ async fn serve_worker<G: Gateway>(
     }
     Server {
         gateway,
+        process,
         bound,
         drain_deadline: DRAIN_DEADLINE,
     }
@@ -735,6 +753,7 @@ impl StopSignals {
 /// Bound listeners and the gateway that will answer on them.
 pub struct Server<G: Gateway> {
     gateway: Arc<G>,
+    process: Process,
     bound: Vec<Bound<G::Listener>>,
     drain_deadline: Duration,
 }
@@ -752,13 +771,15 @@ impl<G: Gateway> fmt::Debug for Server<G> {
 
 impl<G: Gateway> Server<G> {
     /// Loads every TLS listener's certificates, then binds every listener, in order; the first
-    /// failure is returned. First waits, as `run` does, until the pools built so far have
-    /// resolved their names once (each for at most its connect timeout).
+    /// failure is returned. First waits, as `run` does, until the pools of `process` (those
+    /// `gateway` was built with) have resolved their names once (each for at most its connect
+    /// timeout).
     pub async fn bind(
+        process: &Process,
         listeners: &'static [(G::Listener, ListenerSpec)],
         gateway: G,
     ) -> Result<Server<G>, StartError> {
-        crate::upstream::pool::resolved_once().await;
+        process.pools().resolving().wait().await;
         let tls = load_tls(listeners)?;
         let mut bound = Vec::with_capacity(listeners.len());
         for (index, ((id, spec), tls)) in listeners.iter().zip(tls).enumerate() {
@@ -780,6 +801,7 @@ impl<G: Gateway> Server<G> {
         }
         Ok(Server {
             gateway: Arc::new(gateway),
+            process: process.clone(),
             bound,
             drain_deadline: DRAIN_DEADLINE,
         })
@@ -794,7 +816,8 @@ impl<G: Gateway> Server<G> {
     /// Re-reads the certificate files of this server's TLS listeners when called (what `run`
     /// does on SIGHUP).
     pub fn cert_reloader(&self) -> CertReloader {
-        CertReloader::new(self.bound.iter().filter_map(|bound| bound.tls.clone()))
+        let listeners = self.bound.iter().filter_map(|bound| bound.tls.clone());
+        CertReloader::new(listeners, self.process.pools().clone())
     }
 
     /// Each listener's name and the address it actually listens on.
@@ -822,7 +845,10 @@ impl<G: Gateway> Server<G> {
         for bound in self.bound {
             let gateway = Arc::clone(&self.gateway);
             match bound.spec.mode {
-                ListenerMode::Http => accepting.spawn(accept(bound, gateway, Arc::clone(&drain))),
+                ListenerMode::Http => {
+                    let front = Arc::clone(self.process.front());
+                    accepting.spawn(accept(bound, gateway, front, Arc::clone(&drain)))
+                }
                 ListenerMode::Tcp(spec) => {
                     accepting.spawn(tcp::accept(bound, spec, gateway, tunnels.clone()))
                 }
@@ -839,7 +865,7 @@ impl<G: Gateway> Server<G> {
         let (open, tunnels) = (drain.count(), closing.receiver_count());
         tracing::info!(connections = open, tunnels, "stopped accepting; draining");
         let deadline = self.drain_deadline;
-        if crate::downstream::accept::handed_over() {
+        if self.process.front().handed_over() {
             linger(&drain, keep_alive.min(deadline)).await;
         }
         let drained = async { tokio::join!(drain.shutdown(), closing.closed()) };

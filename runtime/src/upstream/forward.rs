@@ -156,8 +156,13 @@ impl Upgrade {
 }
 
 /// Turns a client's request into the request sent upstream; `upgrade` is what the request
-/// asks to switch to, kept as [`Upgrade::of`] found it.
-pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgrade>) {
+/// asks to switch to, kept as [`Upgrade::of`] found it; `via`, the process's `Via` value.
+pub(crate) fn to_upstream<B>(
+    req: &mut Request<B>,
+    cx: &Cx,
+    upgrade: Option<Upgrade>,
+    via: Option<&HeaderValue>,
+) {
     let stripped = Stripped::of(req.headers());
     let trailers = stripped.has(Stripped::TE) && accepts_trailers(req);
     strip_hop_by_hop(req.headers_mut(), stripped);
@@ -165,7 +170,7 @@ pub(crate) fn to_upstream<B>(req: &mut Request<B>, cx: &Cx, upgrade: Option<Upgr
         // The one `TE` passed on: servers send trailers only to clients that take them.
         req.headers_mut().insert(TE, TE_TRAILERS);
     }
-    if let Some(via) = &crate::observe::get().via {
+    if let Some(via) = via {
         req.headers_mut().append(http::header::VIA, via.clone());
     }
     if let Some(upgrade) = upgrade {
@@ -404,7 +409,7 @@ mod tests {
                 ("x-kept", "yes"),
             ],
         );
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
         // `Trailer` is end to end: it declares the trailers the body ends with; of `TE`, only
         // `trailers` is passed on.
@@ -431,7 +436,7 @@ mod tests {
             Version::HTTP_11,
             &[("host", "example.com"), ("connection", "host")],
         );
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         assert_eq!(values(req.headers(), "host"), ["example.com"]);
     }
 
@@ -449,7 +454,7 @@ mod tests {
                 ("x-forwarded-host", "evil.example"),
             ],
         );
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         let headers = req.headers();
         assert_eq!(
             values(headers, "x-forwarded-for"),
@@ -468,7 +473,7 @@ mod tests {
             Version::HTTP_11,
             &[("host", "example.com"), ("x-forwarded-proto", "http")],
         );
-        to_upstream(&mut req, &cx_over(true), None);
+        to_upstream(&mut req, &cx_over(true), None, None);
         assert_eq!(values(req.headers(), "x-forwarded-proto"), ["https"]);
     }
 
@@ -479,7 +484,7 @@ mod tests {
             Version::HTTP_10,
             &[("x-forwarded-host", "evil.example")],
         );
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         assert!(req.headers().get("x-forwarded-host").is_none());
         assert_eq!(values(req.headers(), "x-forwarded-for"), ["10.1.2.3"]);
         assert_eq!(req.version(), Version::HTTP_11);
@@ -520,7 +525,7 @@ mod tests {
         );
         let upgrade = Upgrade::of(&req, WEBSOCKET_ONLY);
         assert!(upgrade.is_some());
-        to_upstream(&mut req, &cx(), upgrade);
+        to_upstream(&mut req, &cx(), upgrade, None);
         let headers = req.headers();
         assert_eq!(values(headers, "connection"), ["upgrade"]);
         assert_eq!(values(headers, "upgrade"), ["websocket"]);
@@ -630,7 +635,7 @@ mod tests {
             Version::HTTP_11,
             &[("host", "api.example.com:8443"), ("te", "trailers")],
         );
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         assert_eq!(values(req.headers(), "te"), ["trailers"]);
         to_http2(&mut req, true);
         assert_eq!(
@@ -647,7 +652,7 @@ mod tests {
 
         // Without `Host` the request stays relative; HTTP/2 then sends `http` and no authority.
         let mut req = request("/a", Version::HTTP_10, &[]);
-        to_upstream(&mut req, &cx(), None);
+        to_upstream(&mut req, &cx(), None, None);
         to_http2(&mut req, false);
         assert_eq!(req.uri(), "/a");
         assert!(req.headers().get("te").is_none());

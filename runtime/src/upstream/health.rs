@@ -11,7 +11,7 @@
 //! Servers start up, as in nginx (without `mandatory`) and HAProxy: the first requests are not
 //! refused before the first check has answered, and a dead server is found by the first
 //! `fall` checks, with passive health and retries covering the gap. `run` waits for each
-//! checker's first check before it serves ([`checked_once`]), so a process that takes over
+//! checker's first check before it serves (`Pools::started`), so a process that takes over
 //! from another starts with what its checks found.
 
 use std::{
@@ -102,17 +102,8 @@ impl fmt::Display for CheckError {
     }
 }
 
-/// Checkers whose first check has not completed yet, and until when to wait for each.
-static FIRST_CHECKS: Firsts = Firsts::new();
-
-/// Waits until every checker started so far has completed its first check, each for at most
-/// its interval and timeout from when it started. Called before serving.
-pub(crate) async fn checked_once() {
-    FIRST_CHECKS.wait().await;
-}
-
 /// Starts a checker for `backend` of `pool` on `runtime`, connecting over TLS with `tls` and
-/// checking HTTP in the pool's protocol. It ends when
+/// checking HTTP in the pool's protocol; its first check is listed in `firsts`. It ends when
 /// the backend is gone (its pool dropped, or its address left the pool and its last request
 /// ended), or when aborted.
 pub(crate) fn spawn(
@@ -121,8 +112,9 @@ pub(crate) fn spawn(
     check: HealthCheck,
     backend: &Arc<Backend>,
     tls: Option<Arc<Connector>>,
+    firsts: &Firsts,
 ) -> AbortHandle {
-    let checked = FIRST_CHECKS.start(Instant::now() + check.interval() + check.timeout());
+    let checked = firsts.start(Instant::now() + check.interval() + check.timeout());
     runtime
         .spawn(keep_checking(
             pool,

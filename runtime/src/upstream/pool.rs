@@ -31,13 +31,10 @@ mod live;
 mod tunnel;
 mod upgrade;
 
-pub(crate) use live::resolved_once;
-
 use crate::{
     address::Upstream,
     body::Outgoing,
     clock::{self, Nanos},
-    observe,
     upstream::backend::{Backend, ErrorKind, Slot},
     upstream::balance::{Choice, Target},
     upstream::budget::RetryBudget,
@@ -45,10 +42,10 @@ use crate::{
     upstream::forward::{self, Upgrade},
     upstream::health,
     upstream::passive::Ejected,
+    upstream::pools::{Forwarding, Pools, Roster},
     upstream::retry::{Failure, Replay},
-    upstream::roster::{self, Roster},
     upstream::spec::{PoolSpec, ServerSpec, UpstreamProtocol},
-    upstream::tls::{self, Connector},
+    upstream::tls::Connector,
     Cx, LoadError, Response, Strategy,
 };
 
@@ -60,6 +57,8 @@ pub struct Pool<S: Strategy> {
     budget: RetryBudget,
     /// The TLS client, for a pool with `tls`.
     tls: Option<Arc<Connector>>,
+    /// What the process asks of every request forwarded.
+    forwarding: Forwarding,
 }
 
 /// The servers a pick chooses from: a fixed set, or the current one of a live set.
@@ -107,7 +106,9 @@ impl<S: Strategy> fmt::Debug for Pool<S> {
 }
 
 impl<S: Strategy> Pool<S> {
-    /// Builds the pool. Inside a tokio runtime this also starts its background tasks; with
+    /// Builds the pool, one of the process's `pools` (which list it for the admin listener
+    /// and for certificate reloads, and wait for its first name resolution and health checks
+    /// before serving). Inside a tokio runtime this also starts its background tasks; with
     /// servers given by name, that includes resolving them (see [`crate::Upstream`]). A pool
     /// with `tls` reads files that may be unusable: build it with [`Pool::load`].
     ///
@@ -115,8 +116,8 @@ impl<S: Strategy> Pool<S> {
     ///
     /// When the spec's TLS files cannot be used. Generated code builds pools with `tls` with
     /// [`Pool::load`], which reports that instead.
-    pub fn new(spec: &'static PoolSpec, strategy: S) -> Self {
-        match Pool::load(spec, strategy) {
+    pub fn new(spec: &'static PoolSpec, strategy: S, pools: &Pools) -> Self {
+        match Pool::load(spec, strategy, pools) {
             Ok(pool) => pool,
             Err(error) => panic!("{error}"),
         }
@@ -125,7 +126,7 @@ impl<S: Strategy> Pool<S> {
     /// Builds the pool as [`Pool::new`] does, reading its TLS files first (the CA bundle, the
     /// client certificate and its key); a file that cannot be used is a [`LoadError::Pool`]
     /// naming it. The files are read again on SIGHUP (with [`crate::CertReloader`]).
-    pub fn load(spec: &'static PoolSpec, strategy: S) -> Result<Self, LoadError> {
+    pub fn load(spec: &'static PoolSpec, strategy: S, pools: &Pools) -> Result<Self, LoadError> {
         let tls = spec
             .tls
             .as_ref()
@@ -137,7 +138,7 @@ impl<S: Strategy> Pool<S> {
             })?
             .map(Arc::new);
         if let Some(tls) = &tls {
-            tls::register(spec.name, tls);
+            pools.register_connector(spec.name, tls);
         }
         let runtime = tokio::runtime::Handle::try_current().ok();
         let named = spec
@@ -146,8 +147,8 @@ impl<S: Strategy> Pool<S> {
             .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
         let servers = match &runtime {
             Some(runtime) if named => {
-                let live = live::Live::start::<S>(spec, runtime, tls.clone());
-                roster::register(spec.name, live.roster());
+                let live = live::Live::start::<S>(spec, runtime, tls.clone(), pools);
+                pools.register(spec.name, live.roster());
                 Servers::Live(live)
             }
             _ => {
@@ -162,11 +163,12 @@ impl<S: Strategy> Pool<S> {
                     runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
                     if let Some(check) = spec.health {
                         for backend in set.backends.iter() {
-                            health::spawn(runtime, spec, check, backend, tls.clone());
+                            let checked = pools.checking();
+                            health::spawn(runtime, spec, check, backend, tls.clone(), checked);
                         }
                     }
                 }
-                roster::register(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
+                pools.register(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
                 Servers::Fixed(set)
             }
         };
@@ -176,6 +178,7 @@ impl<S: Strategy> Pool<S> {
             servers,
             budget: RetryBudget::default(),
             tls,
+            forwarding: pools.forwarding().clone(),
         })
     }
 
@@ -209,7 +212,7 @@ impl<S: Strategy> Pool<S> {
             Upgrade::of(&req, upgrades)
         };
         let upgrading = upgrade.is_some();
-        forward::to_upstream(&mut req, cx, upgrade);
+        forward::to_upstream(&mut req, cx, upgrade, self.forwarding.via.as_ref());
         if http2 {
             forward::to_http2(&mut req, self.tls.is_some());
         }
@@ -236,7 +239,7 @@ impl<S: Strategy> Pool<S> {
             let answered = self.exchange(slot, req).await;
             let status = answered.as_ref().ok().map(|r| r.status().as_u16());
             // Only the access log reads it: no lock per attempt without one.
-            if observe::get().access_log.is_some() {
+            if self.forwarding.report_server {
                 cx.upstream_seen(server, status);
             }
             let mut failure = match answered {

@@ -6,7 +6,7 @@
 //! client certificate is presented to servers that ask for one.
 //!
 //! The files are read when the pool is built and again on SIGHUP, as listener certificates are
-//! ([`reload`]): new connections use what was read; connections already open are untouched.
+//! ([`Connector::reload`]): new connections use what was read; connections already open are untouched.
 //!
 //! As for listeners, rustls takes its verifier and client certificate resolver as trait
 //! objects; that dispatch happens during handshakes, inside rustls, never per request.
@@ -28,8 +28,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
-use crate::registry::Started;
-use crate::tls::{files, TlsError, TlsErrorKind, TlsFile};
+use crate::tls::{files, TlsErrorKind, TlsFile};
 use crate::{
     address::Upstream,
     upstream::spec::{UpstreamProtocol, UpstreamTls},
@@ -71,7 +70,7 @@ impl Connector {
     /// Reads the files again and uses what they hold for new connections; connections open
     /// stay as they are, and TLS sessions cached so far can still be resumed. A file that
     /// cannot be used keeps the configuration as it was.
-    fn reload(&self) -> Result<(), TlsErrorKind> {
+    pub(crate) fn reload(&self) -> Result<(), TlsErrorKind> {
         let mut config = client_config(&self.spec, self.protocol, &self.provider)?;
         config.resumption = self.config.load().resumption.clone();
         self.config.store(Arc::new(config));
@@ -151,27 +150,6 @@ fn client_config(
         UpstreamProtocol::Http2 => b"h2".to_vec(),
     }];
     Ok(config)
-}
-
-/// The connectors of the process's pools, for [`reload`]; pools that are gone drop out.
-static REGISTERED: Started<Connector> = Started::new();
-
-/// Lists `connector`, pool `pool`'s, for [`reload`].
-pub(crate) fn register(pool: &'static str, connector: &Arc<Connector>) {
-    REGISTERED.register(pool, Arc::downgrade(connector));
-}
-
-/// Re-reads the files of every pool's TLS client (with [`crate::CertReloader`], on SIGHUP
-/// under `run`). Blocking file I/O.
-pub(crate) fn reload() -> Vec<TlsError> {
-    REGISTERED
-        .live()
-        .into_iter()
-        .filter_map(|(pool, connector)| {
-            let failed = connector.reload().err()?;
-            Some(TlsError::pool(pool, failed))
-        })
-        .collect()
 }
 
 /// The pool's client certificate, presented whenever a server asks for one.

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use edge_runtime::{
-    respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, RoundRobin, Server,
-    UpstreamTimeouts,
+    respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, Process, RoundRobin,
+    Server, UpstreamTimeouts,
 };
 use tokio::sync::oneshot;
 
@@ -72,13 +72,15 @@ impl Gateway for Guarded {
 }
 
 async fn start(backend: &Backend) -> (Vec<SocketAddr>, oneshot::Sender<()>) {
+    let process = Process::new();
     let gateway = Guarded {
         pool: Pool::new(
             pool(&[backend.addr], UpstreamTimeouts::DEFAULT),
             RoundRobin::default(),
+            process.pools(),
         ),
     };
-    let server = Server::bind(DOORS, gateway).await.unwrap();
+    let server = Server::bind(&process, DOORS, gateway).await.unwrap();
     let addrs = server.local_addrs().map(|(_, addr)| addr).collect();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.serve(async {

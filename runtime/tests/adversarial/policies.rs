@@ -15,7 +15,7 @@ use bytes::Bytes;
 use edge_runtime::{
     http::{Request, Response},
     respond, BasicAuth, BasicAuthSpec, Cache, CacheKey, CacheSpec, Cx, Gateway, Policy, Pool,
-    RoundRobin, Server, UpstreamTimeouts,
+    Process, RoundRobin, Server, UpstreamTimeouts,
 };
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
@@ -180,16 +180,18 @@ async fn start(origin: &Origin) -> Running {
         consumer_header: Some(edge_runtime::http::HeaderName::from_static("x-user")),
     })))
     .unwrap();
+    let process = Process::new();
     let gateway = Chained {
         auth,
-        cache: Cache::new(cache_spec("pages", false)),
-        authorized_cache: Cache::new(cache_spec("per_user", true)),
+        cache: Cache::new(cache_spec("pages", false), process.caches()),
+        authorized_cache: Cache::new(cache_spec("per_user", true), process.caches()),
         pool: Pool::new(
             pool(&[origin.addr], UpstreamTimeouts::DEFAULT),
             RoundRobin::default(),
+            process.pools(),
         ),
     };
-    let server = Server::bind(LISTENERS, gateway).await.unwrap();
+    let server = Server::bind(&process, LISTENERS, gateway).await.unwrap();
     let web = server.local_addrs().next().unwrap().1;
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.serve(async {

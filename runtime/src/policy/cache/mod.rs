@@ -50,8 +50,9 @@ use http::{
 use freshness::{Asks, Defaults, NotStored};
 use store::{Entry, Fill, Flight, Found, Join, Key, Outcome, Store, Use};
 
+pub use store::Caches;
 use store::Filler;
-pub(crate) use store::{figures, purge, Target};
+pub(crate) use store::Target;
 
 use crate::{clock, Body, Caller, Cx, Policy, Request, Response};
 
@@ -112,10 +113,14 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(spec: &'static CacheSpec) -> Cache {
+    /// Builds the cache, one of the process's `caches` (which lists it for purges and
+    /// metrics).
+    pub fn new(spec: &'static CacheSpec, caches: &Caches) -> Cache {
+        let store = Store::new(spec.name, &spec.key, spec.max_size);
+        caches.register(&store);
         Cache {
             spec,
-            store: Store::new(spec.name, &spec.key, spec.max_size),
+            store,
             defaults: Defaults {
                 ttl: spec.default_ttl,
                 stale_while_revalidate: spec.stale_while_revalidate,
@@ -608,7 +613,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fresh_answer_is_served_from_the_cache_with_its_age() {
-        let cache = Cache::new(spec("fresh"));
+        let cache = Cache::new(spec("fresh"), &Caches::new());
         let fresh = || upstream(200, "hello", &[("cache-control", "max-age=60")]);
         let (first, body, sent) = through(&cache, request(Method::GET, "/a?x=1", &[]), fresh).await;
         assert_eq!((x_cache(&first), &body[..]), ("MISS", &b"hello"[..]));
@@ -644,7 +649,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_must_not_be_stored_always_goes_upstream() {
-        let cache = Cache::new(spec("never"));
+        let cache = Cache::new(spec("never"), &Caches::new());
         let cases: [(&str, Headers, Headers); 5] = [
             (
                 "/no-store",
@@ -685,7 +690,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_larger_than_max_object_is_not_stored() {
-        let cache = Cache::new(spec("large"));
+        let cache = Cache::new(spec("large"), &Caches::new());
         let big: &'static str = Box::leak("x".repeat(2000).into_boxed_str());
         for _ in 0..2 {
             let (_, body, sent) = through(&cache, request(Method::GET, "/big", &[]), || {
@@ -699,7 +704,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_wait_for_the_first() {
-        let cache = Cache::new(spec("burst"));
+        let cache = Cache::new(spec("burst"), &Caches::new());
         let (leader, _) = ask(&cache, request(Method::GET, "/burst", &[])).await;
         let Ok(ticket) = leader else {
             panic!("the first request goes upstream");
@@ -725,7 +730,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_go_upstream_when_the_answer_cannot_be_stored() {
-        let cache = Arc::new(Cache::new(spec("dynamic")));
+        let cache = Arc::new(Cache::new(spec("dynamic"), &Caches::new()));
         let (leader, _) = ask(&cache, request(Method::GET, "/dynamic", &[])).await;
         let Ok(ticket) = leader else {
             panic!("the first request goes upstream");
@@ -750,7 +755,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_revalidation_others_waited_for_answers_them_too() {
-        let cache = Arc::new(Cache::new(spec("no_cache")));
+        let cache = Arc::new(Cache::new(spec("no_cache"), &Caches::new()));
         let always = || {
             upstream(
                 200,
@@ -782,7 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn stale_answers_are_revalidated_and_stand_in_for_errors() {
-        let cache = Cache::new(spec("stale"));
+        let cache = Cache::new(spec("stale"), &Caches::new());
         let tagged = || {
             upstream(
                 200,

@@ -380,15 +380,13 @@ impl Store {
             })
             .expire_after(Expiry)
             .build_with_hasher(ahash::RandomState::new());
-        let store = Arc::new(Store {
+        Arc::new(Store {
             name,
             key,
             map,
             flights: Flights::new(),
             counters: Counters::default(),
-        });
-        register(&store);
-        store
+        })
     }
 
     /// The stored answer for a request, if any: `base` is the request's base key and
@@ -545,15 +543,49 @@ fn variant_key(generation: u64, values: &[u8], vary: &[HeaderName], request: &He
     key.into()
 }
 
-/// Every cache of the process, for purges and metrics.
-static CACHES: Started<Store> = Started::new();
+/// Every cache of a process, for purges and metrics: each `cache` policy lists its store here
+/// when it is built. Cheap to clone (one shared list).
+#[derive(Clone)]
+pub struct Caches(Arc<Started<Store>>);
 
-fn register(store: &Arc<Store>) {
-    CACHES.register(store.name, Arc::downgrade(store));
+impl fmt::Debug for Caches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.live().into_iter().map(|(name, _)| name))
+            .finish()
+    }
 }
 
-fn caches() -> Vec<Arc<Store>> {
-    CACHES.live().into_iter().map(|(_, store)| store).collect()
+impl Caches {
+    pub(crate) fn new() -> Caches {
+        Caches(Arc::new(Started::new()))
+    }
+
+    pub(super) fn register(&self, store: &Arc<Store>) {
+        self.0.register(store.name, Arc::downgrade(store));
+    }
+
+    fn live(&self) -> Vec<Arc<Store>> {
+        self.0.live().into_iter().map(|(_, store)| store).collect()
+    }
+
+    /// Forgets the answers for `target` in every cache, whatever their variants; returns how
+    /// many caches held it.
+    pub(crate) fn purge(&self, target: &Target) -> usize {
+        self.live()
+            .iter()
+            .filter(|store| {
+                let query = target.query.as_deref();
+                let base = base_key(store.key, target.host.as_str(), &target.path, query);
+                store.purge(&base)
+            })
+            .count()
+    }
+
+    /// Every cache's figures, in the order they were built.
+    pub(crate) fn figures(&self) -> Vec<Figures> {
+        self.live().iter().map(|store| store.figures()).collect()
+    }
 }
 
 /// A purge request naming something that is not a URL a client could ask for.
@@ -601,19 +633,6 @@ impl Target {
     }
 }
 
-/// Forgets the answers for `target` in every cache, whatever their variants; returns how many
-/// caches held it.
-pub(crate) fn purge(target: &Target) -> usize {
-    caches()
-        .iter()
-        .filter(|store| {
-            let query = target.query.as_deref();
-            let base = base_key(store.key, target.host.as_str(), &target.path, query);
-            store.purge(&base)
-        })
-        .count()
-}
-
 /// One cache's figures for the metrics.
 pub(crate) struct Figures {
     pub name: &'static str,
@@ -623,27 +642,24 @@ pub(crate) struct Figures {
     pub bytes: u64,
 }
 
-/// Every cache's figures, in the order they were built.
-pub(crate) fn figures() -> Vec<Figures> {
-    caches()
-        .iter()
-        .map(|store| {
-            let c = &store.counters;
-            let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-            Figures {
-                name: store.name,
-                results: [
-                    ("hit", read(&c.hit)),
-                    ("miss", read(&c.miss)),
-                    ("stale", read(&c.stale)),
-                    ("revalidated", read(&c.revalidated)),
-                    ("bypass", read(&c.bypass)),
-                ],
-                entries: store.map.entry_count(),
-                bytes: store.map.weighted_size(),
-            }
-        })
-        .collect()
+impl Store {
+    /// This cache's figures for the metrics.
+    fn figures(&self) -> Figures {
+        let c = &self.counters;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Figures {
+            name: self.name,
+            results: [
+                ("hit", read(&c.hit)),
+                ("miss", read(&c.miss)),
+                ("stale", read(&c.stale)),
+                ("revalidated", read(&c.revalidated)),
+                ("bypass", read(&c.bypass)),
+            ],
+            entries: self.map.entry_count(),
+            bytes: self.map.weighted_size(),
+        }
+    }
 }
 
 /// An answer on its way to the client that is being copied for the cache; stored when its
@@ -811,7 +827,11 @@ mod tests {
 
     #[test]
     fn a_new_vary_or_a_purge_drops_every_variant() {
+        let (caches, elsewhere) = (Caches::new(), Caches::new());
         let store = Store::new("test_purge", &KEY, 1 << 20);
+        let other = Store::new("test_purge", &KEY, 1 << 20);
+        caches.register(&store);
+        elsewhere.register(&other);
         let base = base_key(&KEY, "a.example", "/p", Some("q=1"));
         let gzip = request(&[("accept-encoding", "gzip")]);
         let vary = vec![HeaderName::from_static("accept-encoding")];
@@ -821,11 +841,14 @@ mod tests {
             body(store.find(&base, &[], &HeaderMap::new())).unwrap(),
             "two"
         );
+        other.insert(&base, &[], &[], &gzip, entry("two"));
         assert_eq!(
-            purge(&Target::parse("http://A.example:8080/p?q=1").unwrap()),
+            caches.purge(&Target::parse("http://A.example:8080/p?q=1").unwrap()),
             1
         );
         assert!(body(store.find(&base, &[], &gzip)).is_none());
+        // Another process's cache is its own.
+        assert_eq!(body(other.find(&base, &[], &gzip)).unwrap(), "two");
         store.insert(&base, &[], &[], &gzip, entry("three"));
         assert_eq!(body(store.find(&base, &[], &gzip)).unwrap(), "three");
         assert!(Target::parse("not a url").is_err());

@@ -42,6 +42,7 @@ use crate::{
     address::Upstream,
     upstream::backend::Backend,
     upstream::health,
+    upstream::pools::Pools,
     upstream::spec::{PoolSpec, ServerSpec},
     upstream::tls::Connector,
     Strategy,
@@ -84,7 +85,7 @@ impl<T> Drop for Live<T> {
     }
 }
 
-impl<T: Send + Sync> crate::upstream::roster::Roster for ArcSwap<ServerSet<T>> {
+impl<T: Send + Sync> crate::upstream::pools::Roster for ArcSwap<ServerSet<T>> {
     fn backends(&self) -> Vec<Arc<Backend>> {
         self.load().backends.to_vec()
     }
@@ -92,8 +93,8 @@ impl<T: Send + Sync> crate::upstream::roster::Roster for ArcSwap<ServerSet<T>> {
 
 impl<T: Send + Sync + 'static> Live<T> {
     /// The set as the admin listener lists it.
-    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::upstream::roster::Roster> {
-        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::upstream::roster::Roster>
+    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::upstream::pools::Roster> {
+        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::upstream::pools::Roster>
     }
 
     /// The current set: a lock-free load, held for one pick.
@@ -102,11 +103,13 @@ impl<T: Send + Sync + 'static> Live<T> {
     }
 
     /// Starts with the pool's fixed addresses, and spawns on `runtime` the task that resolves
-    /// the names and the idle-connection reaper. Health checkers connect with `tls`.
+    /// the names and the idle-connection reaper. Health checkers connect with `tls`; the first
+    /// resolution and the first checks are listed in `pools`.
     pub(crate) fn start<S: Strategy<Table = T>>(
         spec: &'static PoolSpec,
         runtime: &Handle,
         tls: Option<Arc<Connector>>,
+        pools: &Pools,
     ) -> Self {
         let fixed = spec
             .servers
@@ -115,10 +118,11 @@ impl<T: Send + Sync + 'static> Live<T> {
             .map(|&server| Arc::new(Backend::new(server, None)))
             .collect();
         let set = Arc::new(ArcSwap::from_pointee(ServerSet::new::<S>(fixed)));
-        let ready = STARTING.start(Instant::now() + spec.timeouts.connect);
-        let task = runtime
-            .spawn(maintain::<S>(spec, Arc::downgrade(&set), ready, tls))
-            .abort_handle();
+        let ready = pools
+            .resolving()
+            .start(Instant::now() + spec.timeouts.connect);
+        let maintained = maintain::<S>(spec, Arc::downgrade(&set), ready, tls, pools.clone());
+        let task = runtime.spawn(maintained).abort_handle();
         let weak = Arc::downgrade(&set);
         runtime.spawn(reap(
             move || weak.upgrade().map(|set| set.load_full()),
@@ -126,15 +130,6 @@ impl<T: Send + Sync + 'static> Live<T> {
         ));
         Live { set, task }
     }
-}
-
-/// Pools whose names have not been resolved once yet, and until when to wait for each.
-static STARTING: Firsts = Firsts::new();
-
-/// Waits until every pool built so far has resolved its names once, each for at most its
-/// connect timeout from when it was built. Called before serving.
-pub(crate) async fn resolved_once() {
-    STARTING.wait().await;
 }
 
 /// One server found for an entry of the pool: its spec (with an address as upstream) and the
@@ -216,6 +211,7 @@ async fn maintain<S: Strategy>(
     set: Weak<ArcSwap<ServerSet<S::Table>>>,
     ready: watch::Sender<bool>,
     tls: Option<Arc<Connector>>,
+    pools: Pools,
 ) {
     let pool = spec.name;
     let mut sources: Vec<Source> = spec
@@ -262,7 +258,12 @@ async fn maintain<S: Strategy>(
             return;
         };
         if changed {
-            let next = rebuild::<S>(spec, &sources, &live.load(), &mut checkers, tls.as_ref());
+            let checks = Checks {
+                running: &mut checkers,
+                tls: tls.as_ref(),
+                firsts: pools.checking(),
+            };
+            let next = rebuild::<S>(spec, &sources, &live.load(), checks);
             tracing::debug!(pool, servers = next.backends.len(), "server set swapped");
             live.store(Arc::new(next));
         }
@@ -282,14 +283,12 @@ async fn maintain<S: Strategy>(
 }
 
 /// The set for the sources' current servers, in the spec's order: the backend of every server
-/// of `current` that stays is reused, the others are new. Health checkers follow, connecting
-/// with `tls`.
+/// of `current` that stays is reused, the others are new. Health checkers follow.
 fn rebuild<S: Strategy>(
     spec: &'static PoolSpec,
     sources: &[Source],
     current: &ServerSet<S::Table>,
-    checkers: &mut HashMap<Found, AbortHandle>,
-    tls: Option<&Arc<Connector>>,
+    checks: Checks<'_>,
 ) -> ServerSet<S::Table> {
     let old: HashMap<Found, &Arc<Backend>> = current
         .backends
@@ -323,7 +322,7 @@ fn rebuild<S: Strategy>(
         );
     }
     if let Some(check) = spec.health {
-        checkers.retain(|found, checker| {
+        checks.running.retain(|found, checker| {
             let stays = kept.contains(found);
             if !stays {
                 checker.abort();
@@ -332,12 +331,28 @@ fn rebuild<S: Strategy>(
         });
         let runtime = Handle::current();
         for backend in &backends {
-            checkers
-                .entry(found_of(backend))
-                .or_insert_with(|| health::spawn(&runtime, spec, check, backend, tls.cloned()));
+            checks.running.entry(found_of(backend)).or_insert_with(|| {
+                health::spawn(
+                    &runtime,
+                    spec,
+                    check,
+                    backend,
+                    checks.tls.cloned(),
+                    checks.firsts,
+                )
+            });
         }
     }
     ServerSet::new::<S>(backends)
+}
+
+/// A pool's health checkers by server, and what new ones are started with.
+struct Checks<'a> {
+    running: &'a mut HashMap<Found, AbortHandle>,
+    /// What checkers connect with.
+    tls: Option<&'a Arc<Connector>>,
+    /// Where their first checks are listed.
+    firsts: &'a Firsts,
 }
 
 fn found_of(backend: &Backend) -> Found {
@@ -553,6 +568,18 @@ mod tests {
         }
     }
 
+    /// What a pool without health checks rebuilds with.
+    fn unchecked<'a>(
+        running: &'a mut HashMap<Found, AbortHandle>,
+        firsts: &'a Firsts,
+    ) -> Checks<'a> {
+        Checks {
+            running,
+            tls: None,
+            firsts,
+        }
+    }
+
     fn hosts<T>(set: &ServerSet<T>) -> Vec<String> {
         set.backends
             .iter()
@@ -562,14 +589,24 @@ mod tests {
 
     #[test]
     fn addresses_that_stay_keep_their_backend_and_state() {
-        let mut checkers = HashMap::new();
+        let (mut checkers, firsts) = (HashMap::new(), Firsts::new());
         let empty = ServerSet::new::<RoundRobin>(Vec::new());
-        let first = rebuild::<RoundRobin>(&SPEC, &[source([1, 2])], &empty, &mut checkers, None);
+        let first = rebuild::<RoundRobin>(
+            &SPEC,
+            &[source([1, 2])],
+            &empty,
+            unchecked(&mut checkers, &firsts),
+        );
         assert_eq!(hosts(&first), ["10.0.0.1:8080", "10.0.0.2:8080"]);
         first.backends[1].set_up(false);
         let _in_flight = Slot::acquire(&first.backends[1]).unwrap();
 
-        let second = rebuild::<RoundRobin>(&SPEC, &[source([2, 3])], &first, &mut checkers, None);
+        let second = rebuild::<RoundRobin>(
+            &SPEC,
+            &[source([2, 3])],
+            &first,
+            unchecked(&mut checkers, &firsts),
+        );
         assert_eq!(hosts(&second), ["10.0.0.2:8080", "10.0.0.3:8080"]);
         assert!(Arc::ptr_eq(&first.backends[1], &second.backends[0]));
         assert!(!second.backends[0].is_up(0));
@@ -583,7 +620,7 @@ mod tests {
 
     #[test]
     fn servers_are_capped_per_pool() {
-        let mut checkers = HashMap::new();
+        let (mut checkers, firsts) = (HashMap::new(), Firsts::new());
         let empty = ServerSet::new::<RoundRobin>(Vec::new());
         let sources: Vec<Source> = (0..5).map(|_| source(1..=60)).collect();
         let mut distinct = sources;
@@ -594,15 +631,15 @@ mod tests {
                 }
             }
         }
-        let set = rebuild::<RoundRobin>(&SPEC, &distinct, &empty, &mut checkers, None);
+        let set =
+            rebuild::<RoundRobin>(&SPEC, &distinct, &empty, unchecked(&mut checkers, &firsts));
         assert_eq!(set.backends.len(), MAX_SERVERS_PER_POOL);
         // The same address from two entries is one server.
         let twice = rebuild::<RoundRobin>(
             &SPEC,
             &[source([1]), source([1])],
             &empty,
-            &mut checkers,
-            None,
+            unchecked(&mut checkers, &firsts),
         );
         assert_eq!(twice.backends.len(), 1);
     }
