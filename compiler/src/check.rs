@@ -2,14 +2,13 @@
 //! that would bind the same address and routes that can never match, and builds the Model.
 
 use std::path::Path;
-use std::time::Duration;
 
-use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, StatusRange};
-use edge_dsl::{Diagnostic, Ident, Label};
+use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, UpstreamProtocol};
+use edge_dsl::{Diagnostic, Ident, Label, Spanned};
 
 use crate::matching::under_prefix;
-use crate::model::{self, Model};
-use crate::{config_tests, files, policy_files};
+use crate::model::{self, defaults, Model};
+use crate::{config_tests, files, instances, policy_model};
 
 /// The model when the config is valid, and every diagnostic (errors and warnings) found.
 pub struct Checked {
@@ -24,7 +23,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
-        .map(|policy| policy_files::policy(policy, base, &mut diagnostics))
+        .map(|policy| policy_model::policy(policy, base, &mut diagnostics))
         .collect();
     let mut used = Used {
         pools: vec![false; config.pools.len()],
@@ -121,26 +120,25 @@ fn listener(
         bind: listener.bind.value,
         mode: match listener.mode.as_ref().map(|m| m.value) {
             Some(ast::Mode::Tcp) => model::Mode::Tcp {
-                idle_timeout: listener
-                    .idle_timeout
-                    .as_ref()
-                    .map_or(TCP_IDLE_TIMEOUT, |t| t.value),
+                idle_timeout: value(&listener.idle_timeout).unwrap_or(defaults::TCP_IDLE_TIMEOUT),
             },
             Some(ast::Mode::Http) | None => model::Mode::Http,
         },
-        max_header_size: listener.max_header_size.as_ref().map(|s| s.value),
-        header_timeout: listener.header_timeout.as_ref().map(|t| t.value),
-        keepalive_timeout: listener.keepalive_timeout.as_ref().map(|t| t.value),
-        body_timeout: listener.body_timeout.as_ref().map(|t| t.value),
-        send_timeout: listener.send_timeout.as_ref().map(|t| t.value),
-        ping_interval: listener.ping_interval.as_ref().map(|t| t.value),
-        max_body: listener.max_body.as_ref().map(|s| s.value),
-        max_connections: listener.max_connections.as_ref().map(|c| c.value),
-        max_streams: listener.max_streams.as_ref().map(|c| c.value),
-        underscores_in_headers: listener.underscores_in_headers.as_ref().map(|u| u.value),
-        allow_encoded_slashes: listener.allow_encoded_slashes.as_ref().map(|u| u.value),
-        allow_semicolons: listener.allow_semicolons.as_ref().map(|u| u.value),
-        case_insensitive_paths: listener.case_insensitive_paths.as_ref().map(|u| u.value),
+        limits: model::Limits {
+            max_header_size: value(&listener.max_header_size),
+            header_timeout: value(&listener.header_timeout),
+            keepalive_timeout: value(&listener.keepalive_timeout),
+            body_timeout: value(&listener.body_timeout),
+            send_timeout: value(&listener.send_timeout),
+            ping_interval: value(&listener.ping_interval),
+            max_body: value(&listener.max_body),
+            max_connections: value(&listener.max_connections),
+            max_streams: value(&listener.max_streams),
+            underscores_in_headers: value(&listener.underscores_in_headers),
+            allow_encoded_slashes: value(&listener.allow_encoded_slashes),
+            allow_semicolons: value(&listener.allow_semicolons),
+            case_insensitive_paths: value(&listener.case_insensitive_paths),
+        },
         routes: Vec::new(),
     }
 }
@@ -418,74 +416,51 @@ fn unused(
 fn model(
     config: &Config,
     base: &Path,
-    listeners: Vec<model::Listener>,
-    pool_tls: Vec<Option<model::PoolTls>>,
+    mut listeners: Vec<model::Listener>,
+    pool_tls: Vec<Option<model::UpstreamTls>>,
     policies: Vec<Option<model::Policy>>,
 ) -> Model {
-    let admin = config.admin.as_ref().map(|admin| {
-        let bind = admin
-            .value
-            .bind
-            .as_ref()
-            .map_or(model::ADMIN_BIND, |b| b.value);
-        let token_env = admin.value.token_env.as_ref().map(|t| t.value.clone());
-        (bind, token_env)
+    let (policies, instances) = instances::assign(&mut listeners, policies);
+    let admin = config.admin.as_ref().map(|admin| model::Admin {
+        bind: value(&admin.value.bind).unwrap_or(defaults::ADMIN_BIND),
+        token_env: value(&admin.value.token_env),
     });
-    let access_log = config.access_log.as_ref().map(|log| {
-        let path = log.value.path.as_ref().map(|path| {
+    let access_log = config.access_log.as_ref().map(|log| model::AccessLog {
+        format: log.value.format,
+        path: log.value.path.as_ref().map(|path| {
             files::absolute(files::resolve(base, &path.value))
                 .display()
                 .to_string()
-        });
-        (log.value.format, path)
+        }),
     });
     Model {
         listeners,
         pools: config.pools.iter().zip(pool_tls).map(pool).collect(),
-        policies: policies.into_iter().flatten().collect(),
+        policies,
+        instances,
         admin,
         access_log,
-        request_id: config.request_id.as_ref().map_or(
-            ast::RequestId {
-                enabled: true,
-                trust_client: false,
-            },
-            |r| r.value,
-        ),
-        workers: config.workers.as_ref().map(|w| w.value),
+        request_id: value(&config.request_id),
+        workers: config.workers.as_ref().map_or(0, |w| w.value as usize),
         error_pages: config
             .error_pages
             .iter()
-            .map(|page| {
-                (
-                    page.value.status.value,
-                    page.value.body.clone(),
-                    page.value.html,
-                )
+            .map(|page| model::ErrorPage {
+                status: page.value.status.value,
+                body: page.value.body.clone(),
+                html: page.value.html,
             })
             .collect(),
-        via: config.via.as_ref().map(|via| via.value.clone()),
+        via: value(&config.via),
     }
 }
 
-/// Defaults of active health checks (HAProxy's `rise 2 fall 3`, a quicker interval).
-const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
-const HEALTH_RISE: u32 = 2;
-const HEALTH_FALL: u32 = 3;
-const HEALTH_PATH: &str = "/";
-const HEALTH_EXPECT: StatusRange = StatusRange { min: 200, max: 399 };
-/// How long a tcp tunnel may stay silent (nginx's `proxy_timeout` in its stream module).
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Defaults of passive health (nginx's `max_fails=1 fail_timeout=10s`).
-const PASSIVE_MAX_FAILS: u32 = 1;
-const PASSIVE_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The value of an optional directive.
+fn value<T: Clone>(spanned: &Option<Spanned<T>>) -> Option<T> {
+    spanned.as_ref().map(|s| s.value.clone())
+}
 
-fn pool((pool, tls): (&ast::Pool, Option<model::PoolTls>)) -> model::Pool {
-    let value = |spanned: &Option<edge_dsl::Spanned<Duration>>| spanned.as_ref().map(|s| s.value);
-    let count = |spanned: &Option<edge_dsl::Spanned<u32>>, default| {
-        spanned.as_ref().map_or(default, |s| s.value)
-    };
+fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> model::Pool {
     model::Pool {
         name: pool.name.value.clone(),
         balance: pool.balance.value.clone(),
@@ -493,40 +468,30 @@ fn pool((pool, tls): (&ast::Pool, Option<model::PoolTls>)) -> model::Pool {
             .servers
             .iter()
             .map(|server| model::Server {
-                address: server.address.value.clone(),
-                weight: count(&server.weight, 1),
-                max_conns: count(&server.max_conns, 0),
+                upstream: server.address.value.clone(),
+                weight: value(&server.weight).unwrap_or(defaults::SERVER_WEIGHT),
+                max_conns: value(&server.max_conns).unwrap_or(defaults::SERVER_MAX_CONNS),
                 backup: server.backup.is_some(),
             })
             .collect(),
-        connect_timeout: value(&pool.timeouts.connect),
-        response_timeout: value(&pool.timeouts.response),
-        idle_timeout: value(&pool.timeouts.idle),
-        tunnel_timeout: value(&pool.timeouts.tunnel),
-        health: pool.health.as_ref().map(|health| {
-            let health = &health.value;
-            model::Health {
-                check: match &health.check {
-                    ast::HealthCheck::Http { path, expect } => model::HealthCheck::Http {
-                        path: path
-                            .as_ref()
-                            .map_or(HEALTH_PATH.to_owned(), |p| p.value.clone()),
-                        expect: expect.as_ref().map_or(HEALTH_EXPECT, |e| e.value),
-                    },
-                    ast::HealthCheck::Tcp => model::HealthCheck::Tcp,
-                },
-                interval: value(&health.interval).unwrap_or(HEALTH_INTERVAL),
-                timeout: value(&health.timeout).unwrap_or(HEALTH_TIMEOUT),
-                rise: count(&health.rise, HEALTH_RISE),
-                fall: count(&health.fall, HEALTH_FALL),
-            }
-        }),
+        timeouts: model::Timeouts {
+            connect: value(&pool.timeouts.connect),
+            response: value(&pool.timeouts.response),
+            idle: value(&pool.timeouts.idle),
+            tunnel: value(&pool.timeouts.tunnel),
+        },
+        health: pool
+            .health
+            .as_ref()
+            .map(|health| health_check(&health.value)),
         passive: pool.passive.as_ref().map(|passive| {
             let passive = &passive.value;
             model::Passive {
-                max_fails: count(&passive.max_fails, PASSIVE_MAX_FAILS),
-                fail_timeout: value(&passive.fail_timeout).unwrap_or(PASSIVE_FAIL_TIMEOUT),
-                consecutive_5xx: count(&passive.consecutive_5xx, 0),
+                max_fails: value(&passive.max_fails).unwrap_or(defaults::PASSIVE_MAX_FAILS),
+                fail_timeout: value(&passive.fail_timeout)
+                    .unwrap_or(defaults::PASSIVE_FAIL_TIMEOUT),
+                consecutive_5xx: value(&passive.consecutive_5xx)
+                    .unwrap_or(defaults::PASSIVE_CONSECUTIVE_5XX),
             }
         }),
         retry: pool.retry.as_ref().map(|retry| {
@@ -534,17 +499,44 @@ fn pool((pool, tls): (&ast::Pool, Option<model::PoolTls>)) -> model::Pool {
             let on = |condition| retry.on.iter().any(|on| on.value == condition);
             model::Retry {
                 attempts: retry.attempts.value,
-                connect_error: retry.on.is_empty() || on(RetryOn::ConnectError),
-                timeout: retry.on.is_empty() || on(RetryOn::Timeout),
-                status_5xx: on(RetryOn::Status5xx),
+                on: if retry.on.is_empty() {
+                    defaults::RETRY_ON
+                } else {
+                    model::RetryOn {
+                        connect_error: on(RetryOn::ConnectError),
+                        timeout: on(RetryOn::Timeout),
+                        status_5xx: on(RetryOn::Status5xx),
+                    }
+                },
             }
         }),
-        proxy_protocol: pool.send_proxy.as_ref().map(|s| s.value),
+        proxy_protocol: value(&pool.send_proxy),
         tls,
-        http2: pool
-            .protocol
-            .as_ref()
-            .is_some_and(|p| p.value == ast::UpstreamProtocol::Http2),
+        protocol: value(&pool.protocol).unwrap_or(UpstreamProtocol::Http1),
+    }
+}
+
+/// An active health check with every default applied.
+fn health_check(health: &ast::Health) -> model::HealthCheck {
+    let interval = value(&health.interval).unwrap_or(defaults::HEALTH_INTERVAL);
+    let timeout = value(&health.timeout).unwrap_or(defaults::HEALTH_TIMEOUT);
+    let rise = value(&health.rise).unwrap_or(defaults::HEALTH_RISE);
+    let fall = value(&health.fall).unwrap_or(defaults::HEALTH_FALL);
+    match &health.check {
+        ast::HealthCheck::Http { path, expect } => model::HealthCheck::Http(model::HttpCheck {
+            path: value(path).unwrap_or_else(|| defaults::HEALTH_PATH.to_owned()),
+            expect: value(expect).unwrap_or(defaults::HEALTH_EXPECT),
+            interval,
+            timeout,
+            rise,
+            fall,
+        }),
+        ast::HealthCheck::Tcp => model::HealthCheck::Tcp(model::TcpCheck {
+            interval,
+            timeout,
+            rise,
+            fall,
+        }),
     }
 }
 
@@ -557,7 +549,11 @@ fn speaks_tls(pool: &ast::Pool) -> bool {
 /// A pool's TLS towards its servers with every file checked: `None` for a cleartext pool (and
 /// when a file is unusable, with its diagnostic). A pool without a `tls` block may not mix
 /// `https://` servers with cleartext ones (`dns_srv` entries are cleartext without one).
-fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::PoolTls> {
+fn pool_tls(
+    pool: &ast::Pool,
+    base: &Path,
+    out: &mut Vec<Diagnostic>,
+) -> Option<model::UpstreamTls> {
     if pool.tls.is_none() {
         let https = pool.servers.iter().find(|server| server.https)?;
         if let Some(cleartext) = pool.servers.iter().find(|server| !server.https) {
@@ -574,10 +570,7 @@ fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<
                 ),
             );
         }
-        return Some(model::PoolTls {
-            verify: true,
-            ..model::PoolTls::default()
-        });
+        return Some(model::UpstreamTls::default());
     }
     let tls = &pool.tls.as_ref()?.value;
     let before = out.iter().filter(|d| d.is_error()).count();
@@ -592,7 +585,10 @@ fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<
         match (cert, key) {
             (Ok((cert, warnings)), Ok(key)) => {
                 out.extend(warnings);
-                Some((cert.display().to_string(), key.display().to_string()))
+                Some(model::ClientCert {
+                    cert: cert.display().to_string(),
+                    key: key.display().to_string(),
+                })
             }
             (cert, key) => {
                 out.extend(cert.err());
@@ -601,8 +597,7 @@ fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<
             }
         }
     });
-    let verify = tls.verify.as_ref().is_none_or(|verify| verify.value);
-    if let Some(off) = tls.verify.as_ref().filter(|_| !verify) {
+    if let Some(off) = tls.verify.as_ref().filter(|verify| !verify.value) {
         let mut warning = Diagnostic::warning(format!(
             "pool `{}` does not verify its servers' certificates",
             pool.name
@@ -618,11 +613,11 @@ fn pool_tls(pool: &ast::Pool, base: &Path, out: &mut Vec<Diagnostic>) -> Option<
         out.push(warning);
     }
     let clean = out.iter().filter(|d| d.is_error()).count() == before;
-    clean.then(|| model::PoolTls {
+    clean.then(|| model::UpstreamTls {
         ca: ca.map(|path| path.display().to_string()),
-        server_name: tls.sni.as_ref().map(|name| name.value.clone()),
+        server_name: value(&tls.sni),
         client_cert,
-        verify,
+        verify: value(&tls.verify),
     })
 }
 
@@ -653,14 +648,14 @@ fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::
             );
         }
     }
-    let mut certificates = Vec::new();
+    let mut certs = Vec::new();
     for certificate in &tls.certificates {
         let cert = files::certificate_chain(base, &certificate.cert);
         let key = files::private_key(base, &certificate.key);
         match (cert, key) {
             (Ok((cert, warnings)), Ok(key)) => {
                 out.extend(warnings);
-                certificates.push(model::Certificate {
+                certs.push(model::Cert {
                     names: certificate
                         .names
                         .iter()
@@ -679,17 +674,20 @@ fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::
             }
         }
     }
-    let client_ca = tls.client_ca.as_ref().and_then(|client| {
+    let client_auth = tls.client_ca.as_ref().and_then(|client| {
         files::ca_bundle(base, &client.ca)
             .map_err(|error| out.push(error))
             .ok()
-            .map(|path| (path.display().to_string(), !client.optional))
+            .map(|path| model::ClientAuth {
+                ca: path.display().to_string(),
+                required: !client.optional,
+            })
     });
     let clean = out.iter().filter(|d| d.is_error()).count() == before;
     clean.then(|| model::Tls {
-        certificates,
-        client_ca,
-        hsts: tls.hsts.as_ref().map(|h| h.value),
+        certs,
+        client_auth,
+        hsts: value(&tls.hsts),
     })
 }
 
@@ -801,7 +799,7 @@ fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
         let interval = health
             .interval
             .as_ref()
-            .map_or(HEALTH_INTERVAL, |i| i.value);
+            .map_or(defaults::HEALTH_INTERVAL, |i| i.value);
         if let Some(timeout) = health.timeout.as_ref().filter(|t| t.value > interval) {
             out.push(
                 Diagnostic::warning("the health check timeout is longer than its interval")
@@ -865,7 +863,7 @@ fn admin_conflict(config: &Config, out: &mut Vec<Diagnostic>) {
         .value
         .bind
         .as_ref()
-        .map_or((model::ADMIN_BIND, admin.span), |b| (b.value, b.span));
+        .map_or((defaults::ADMIN_BIND, admin.span), |b| (b.value, b.span));
     if let Some(listener) = config
         .listeners
         .iter()

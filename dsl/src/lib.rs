@@ -13,6 +13,7 @@ mod literal;
 mod lower;
 mod span;
 mod syntax;
+pub mod value;
 
 pub use diagnostic::{closest, Diagnostic, Label, Severity, SourceFile};
 pub use span::{Ident, Span, Spanned};

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use edge_dsl::ast::Address;
+use edge_dsl::value::Address;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -28,8 +28,8 @@ pub(super) fn helpers(model: &Model) -> TokenStream {
         .listeners
         .iter()
         .map(|listener| listener.bind)
-        .chain(model.admin.as_ref().map(|(bind, _)| *bind))
-        .chain(servers.filter_map(|server| match server.address {
+        .chain(model.admin.as_ref().map(|admin| admin.bind))
+        .chain(servers.filter_map(|server| match server.upstream {
             Address::Socket(addr) => Some(addr),
             _ => None,
         }))
@@ -54,7 +54,7 @@ pub(super) fn helpers(model: &Model) -> TokenStream {
         .pools
         .iter()
         .flat_map(|pool| &pool.servers)
-        .any(|server| matches!(server.address, Address::Socket(_)) && is_plain_server(server));
+        .any(|server| matches!(server.upstream, Address::Socket(_)) && is_plain_server(server));
     let server = plain_socket_server.then(|| {
         quote! {
             /// The server at `addr`, with the default weight.

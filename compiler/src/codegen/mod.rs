@@ -8,15 +8,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{
-    Address, Balance, HashKey, HostPattern, LimitKey, LogFormat, PolicyKind, ProxyVersion,
+use edge_dsl::value::{
+    Address, Balance, HashKey, HostPattern, LogFormat, ProxyVersion, UpstreamProtocol,
 };
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
 use crate::model::{
-    Action, Health, HealthCheck, Listener, Mode, Model, Pool, PoolTls, Route, Server, Tls,
+    Action, HealthCheck, Listener, Mode, Model, Pool, Route, Server, Tls, UpstreamTls,
 };
 use chain::Chains;
 use config_dir::ConfigDir;
@@ -140,7 +140,7 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         .iter()
         .zip(&route_variants)
         .map(|(&(l, r, route), name)| {
-            let chain = chains.of(&policies.fields_of(l, r, route));
+            let chain = chains.of(&policies.fields_of(route));
             let files = serves
                 .iter()
                 .find(|(at, _, _)| *at == (l, r))
@@ -369,28 +369,29 @@ fn dispatch(
 
 /// The `SITE` static: listeners, routes, and what the process reports about them.
 fn site(model: &Model, config_dir: &ConfigDir) -> TokenStream {
-    let admin = option(model.admin.as_ref().map(|(bind, token_env)| {
-        let bind = socket_addr(*bind);
-        let token_env = option(token_env.as_ref().map(|name| quote! { #name }));
+    let admin = option(model.admin.as_ref().map(|admin| {
+        let bind = socket_addr(admin.bind);
+        let token_env = option(admin.token_env.as_ref().map(|name| quote! { #name }));
         quote! { ::edge_runtime::AdminSpec { bind: #bind, token_env: #token_env } }
     }));
-    let access_log = option(model.access_log.as_ref().map(|(format, path)| {
-        let format = match format {
+    let access_log = option(model.access_log.as_ref().map(|log| {
+        let format = match log.format {
             LogFormat::Json => quote! { ::edge_runtime::LogFormat::Json },
             LogFormat::Combined => quote! { ::edge_runtime::LogFormat::Combined },
         };
-        let path = option(path.as_ref().map(|path| config_dir.path(path)));
+        let path = option(log.path.as_ref().map(|path| config_dir.path(path)));
         quote! { ::edge_runtime::AccessLogSpec { format: #format, path: #path } }
     }));
-    let request_id = if model.request_id.enabled && !model.request_id.trust_client {
-        quote! { ::edge_runtime::RequestIdSpec::DEFAULT }
-    } else {
-        let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
-        quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+    let request_id = match model.request_id {
+        None => quote! { ::edge_runtime::RequestIdSpec::DEFAULT },
+        Some(request_id) => {
+            let (enabled, trust_client) = (request_id.enabled, request_id.trust_client);
+            quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+        }
     };
-    let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
-    let error_pages = model.error_pages.iter().map(|(status, body, html)| {
-        let status = Literal::u16_unsuffixed(*status);
+    let workers = Literal::usize_unsuffixed(model.workers);
+    let error_pages = model.error_pages.iter().map(|page| {
+        let (status, body, html) = (Literal::u16_unsuffixed(page.status), &page.body, page.html);
         quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
     });
     let via = option(model.via.as_ref().map(|via| quote! { #via }));
@@ -519,77 +520,47 @@ fn serve_routes(model: &Model, config_dir: &ConfigDir) -> Vec<Serve> {
         .collect()
 }
 
-/// The policies the routes use: one spec per policy, and one `Edge` field per instance (one
-/// per policy, but one per route for a rate limit keyed by route, whose bucket is the route's).
+/// The policies the routes use: one spec per policy, and one `Edge` field per instance.
 struct Policies {
-    /// Per used policy: its index in the model, its static's name and what it generates.
-    specs: Vec<(usize, proc_macro2::Ident, policy::Generated)>,
-    /// Per instance: the field's name and the index into `specs`.
-    instances: Vec<(proc_macro2::Ident, usize)>,
-    /// (listener, route, policy) → instance, for per-route instances; policy → instance else.
-    per_route: Vec<((usize, usize, usize), usize)>,
-    shared: Vec<(usize, usize)>,
+    /// Per policy of the model: its static's name and what it generates.
+    specs: Vec<(proc_macro2::Ident, policy::Generated)>,
+    /// Per instance of the model: the field's name.
+    fields: Vec<proc_macro2::Ident>,
+    /// Per instance: the index into `specs`.
+    spec_of: Vec<usize>,
 }
 
 impl Policies {
     fn new(model: &Model, config_dir: &ConfigDir) -> Policies {
-        let per_route = |policy: usize| matches!(&model.policies[policy].kind, PolicyKind::RateLimit(limit) if limit.key == LimitKey::Route);
-        let mut used = Vec::new();
-        let mut instance_names = Vec::new();
-        let mut instance_of = Vec::new();
-        for (l, listener) in model.listeners.iter().enumerate() {
-            for (r, route) in listener.routes.iter().enumerate() {
-                for &p in &route.policies {
-                    if !used.contains(&p) {
-                        used.push(p);
-                    }
-                    let name = &model.policies[p].name;
-                    if per_route(p) {
-                        instance_names.push(format!("{name}_{}", route.name));
-                        instance_of.push((p, Some((l, r))));
-                    } else if !instance_of.iter().any(|(q, _)| *q == p) {
-                        instance_names.push(name.clone());
-                        instance_of.push((p, None));
-                    }
-                }
-            }
-        }
         let statics = unique(
-            used.iter().map(|&p| model.policies[p].name.as_str()),
+            model.policies.iter().map(|p| p.name.as_str()),
             |name| snake(name).to_ascii_uppercase(),
             "POLICY_",
         );
-        let fields = unique(instance_names.iter().map(String::as_str), snake, "policy_");
-        let specs: Vec<_> = used
+        let specs = model
+            .policies
             .iter()
             .zip(statics)
-            .map(|(&p, name)| {
-                let generated = policy::generate(&model.policies[p], &name, config_dir);
-                (p, name, generated)
+            .map(|(policy, name)| {
+                let generated = policy::generate(policy, &name, config_dir);
+                (name, generated)
             })
             .collect();
-        let spec_of = |p: usize| specs.iter().position(|(q, _, _)| *q == p).unwrap_or(0);
-        let mut policies = Policies {
-            instances: Vec::new(),
-            per_route: Vec::new(),
-            shared: Vec::new(),
-            specs: Vec::new(),
-        };
-        for (index, ((p, place), field)) in instance_of.into_iter().zip(fields).enumerate() {
-            policies.instances.push((field, spec_of(p)));
-            match place {
-                Some((l, r)) => policies.per_route.push(((l, r, p), index)),
-                None => policies.shared.push((p, index)),
-            }
+        Policies {
+            specs,
+            fields: unique(
+                model.instances.iter().map(|i| i.name.as_str()),
+                snake,
+                "policy_",
+            ),
+            spec_of: model.instances.iter().map(|i| i.policy).collect(),
         }
-        policies.specs = specs;
-        policies
     }
 
     fn specs(&self) -> Vec<TokenStream> {
         self.specs
             .iter()
-            .map(|(_, name, generated)| {
+            .map(|(name, generated)| {
                 let (ty, spec, arrays) = (&generated.spec_type, &generated.spec, &generated.arrays);
                 quote! {
                     #(#arrays)*
@@ -608,8 +579,8 @@ impl Policies {
         Vec<TokenStream>,
     ) {
         let mut out = (Vec::new(), Vec::new(), Vec::new());
-        for (field, spec) in &self.instances {
-            let (_, name, generated) = &self.specs[*spec];
+        for (field, spec) in self.fields.iter().zip(&self.spec_of) {
+            let (name, generated) = &self.specs[*spec];
             let ty = &generated.policy_type;
             out.0.push(field);
             out.1.push(ty);
@@ -623,23 +594,8 @@ impl Policies {
     }
 
     /// The fields of a route's policies, in `use` order.
-    fn fields_of(&self, listener: usize, index: usize, route: &Route) -> Vec<&proc_macro2::Ident> {
-        route
-            .policies
-            .iter()
-            .filter_map(|&p| {
-                let instance = self
-                    .per_route
-                    .iter()
-                    .find(|(key, _)| *key == (listener, index, p))
-                    .map(|(_, instance)| *instance)
-                    .or_else(|| {
-                        let shared = self.shared.iter().find(|(q, _)| *q == p);
-                        shared.map(|(_, instance)| *instance)
-                    })?;
-                Some(&self.instances[instance].0)
-            })
-            .collect()
+    fn fields_of(&self, route: &Route) -> Vec<&proc_macro2::Ident> {
+        route.policies.iter().map(|&i| &self.fields[i]).collect()
     }
 }
 
@@ -676,16 +632,17 @@ fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> TokenStream {
 /// The fields of `ListenerLimits` a listener overrides.
 fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
     let mut overrides = Vec::new();
-    if let Some(size) = listener.max_header_size {
+    let limits = &listener.limits;
+    if let Some(size) = limits.max_header_size {
         let size = Literal::usize_unsuffixed(usize::try_from(size).unwrap_or(usize::MAX));
         overrides.push(quote! { max_header_size: #size, });
     }
     let timeouts = [
-        (listener.header_timeout, quote! { header_timeout }),
-        (listener.keepalive_timeout, quote! { keepalive_timeout }),
-        (listener.body_timeout, quote! { body_timeout }),
-        (listener.send_timeout, quote! { send_timeout }),
-        (listener.ping_interval, quote! { ping_interval }),
+        (limits.header_timeout, quote! { header_timeout }),
+        (limits.keepalive_timeout, quote! { keepalive_timeout }),
+        (limits.body_timeout, quote! { body_timeout }),
+        (limits.send_timeout, quote! { send_timeout }),
+        (limits.ping_interval, quote! { ping_interval }),
     ];
     for (timeout, field) in timeouts {
         if let Some(timeout) = timeout {
@@ -693,30 +650,30 @@ fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
             overrides.push(quote! { #field: #timeout, });
         }
     }
-    if let Some(size) = listener.max_body {
+    if let Some(size) = limits.max_body {
         let size = Literal::u64_unsuffixed(size);
         overrides.push(quote! { max_body: #size, });
     }
-    if let Some(count) = listener.max_connections {
+    if let Some(count) = limits.max_connections {
         let count = number(count);
         overrides.push(quote! { max_connections: #count, });
     }
-    if let Some(count) = listener.max_streams {
+    if let Some(count) = limits.max_streams {
         let count = number(count);
         overrides.push(quote! { max_streams: #count, });
     }
     let switches = [
         (
-            listener.underscores_in_headers,
+            limits.underscores_in_headers,
             quote! { underscores_in_headers },
         ),
         (
-            listener.allow_encoded_slashes,
+            limits.allow_encoded_slashes,
             quote! { allow_encoded_slashes },
         ),
-        (listener.allow_semicolons, quote! { allow_semicolons }),
+        (limits.allow_semicolons, quote! { allow_semicolons }),
         (
-            listener.case_insensitive_paths,
+            limits.case_insensitive_paths,
             quote! { case_insensitive_paths },
         ),
     ];
@@ -732,10 +689,10 @@ fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
     let name = &pool.name;
     let servers = pool.servers.iter().map(server_spec);
     let overrides: Vec<TokenStream> = [
-        ("connect", pool.connect_timeout),
-        ("response", pool.response_timeout),
-        ("idle", pool.idle_timeout),
-        ("tunnel", pool.tunnel_timeout),
+        ("connect", pool.timeouts.connect),
+        ("response", pool.timeouts.response),
+        ("idle", pool.timeouts.idle),
+        ("tunnel", pool.timeouts.tunnel),
     ]
     .into_iter()
     .filter_map(|(field, timeout)| {
@@ -764,8 +721,11 @@ fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
         None => quote! { ::edge_runtime::Retry::NONE },
         Some(retry) => {
             let attempts = number(retry.attempts);
-            let (connect_error, timeout, status_5xx) =
-                (retry.connect_error, retry.timeout, retry.status_5xx);
+            let (connect_error, timeout, status_5xx) = (
+                retry.on.connect_error,
+                retry.on.timeout,
+                retry.on.status_5xx,
+            );
             quote! {
                 ::edge_runtime::Retry {
                     attempts: #attempts,
@@ -784,10 +744,9 @@ fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
         Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
         Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
     };
-    let protocol = if pool.http2 {
-        quote! { ::edge_runtime::UpstreamProtocol::Http2 }
-    } else {
-        quote! { ::edge_runtime::UpstreamProtocol::Http1 }
+    let protocol = match pool.protocol {
+        UpstreamProtocol::Http1 => quote! { ::edge_runtime::UpstreamProtocol::Http1 },
+        UpstreamProtocol::Http2 => quote! { ::edge_runtime::UpstreamProtocol::Http2 },
     };
     quote! {
         ::edge_runtime::PoolSpec {
@@ -805,7 +764,7 @@ fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
 }
 
 /// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
-fn upstream_tls(tls: &PoolTls, config_dir: &ConfigDir) -> TokenStream {
+fn upstream_tls(tls: &UpstreamTls, config_dir: &ConfigDir) -> TokenStream {
     let mut overrides = Vec::new();
     if let Some(ca) = &tls.ca {
         let ca = config_dir.path(ca);
@@ -814,20 +773,23 @@ fn upstream_tls(tls: &PoolTls, config_dir: &ConfigDir) -> TokenStream {
     if let Some(name) = &tls.server_name {
         overrides.push(quote! { server_name: Some(#name), });
     }
-    if let Some((cert, key)) = &tls.client_cert {
-        let (cert, key) = (config_dir.path(cert), config_dir.path(key));
+    if let Some(client_cert) = &tls.client_cert {
+        let (cert, key) = (
+            config_dir.path(&client_cert.cert),
+            config_dir.path(&client_cert.key),
+        );
         overrides.push(quote! {
             client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
         });
     }
-    if !tls.verify {
-        overrides.push(quote! { verify: false, });
+    if let Some(verify) = tls.verify {
+        overrides.push(quote! { verify: #verify, });
     }
     with_defaults(quote! { ::edge_runtime::UpstreamTls }, &overrides, 4)
 }
 
 fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
-    let certs = tls.certificates.iter().map(|certificate| {
+    let certs = tls.certs.iter().map(|certificate| {
         let names = &certificate.names;
         let (cert, key) = (
             config_dir.path(&certificate.cert),
@@ -841,8 +803,8 @@ fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
             }
         }
     });
-    let client_auth = option(tls.client_ca.as_ref().map(|(ca, required)| {
-        let ca = config_dir.path(ca);
+    let client_auth = option(tls.client_auth.as_ref().map(|client_auth| {
+        let (ca, required) = (config_dir.path(&client_auth.ca), client_auth.required);
         quote! { ::edge_runtime::ClientAuth { ca: #ca, required: #required } }
     }));
     let hsts = option(tls.hsts.map(duration));
@@ -856,11 +818,11 @@ fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
 }
 
 fn server_spec(server: &Server) -> TokenStream {
-    if let (Address::Socket(addr), true) = (&server.address, helpers::is_plain_server(server)) {
+    if let (Address::Socket(addr), true) = (&server.upstream, helpers::is_plain_server(server)) {
         let addr = socket_addr(*addr);
         return quote! { server(#addr) };
     }
-    let upstream = match &server.address {
+    let upstream = match &server.upstream {
         Address::Socket(addr) => {
             let addr = socket_addr(*addr);
             quote! { ::edge_runtime::Upstream::Socket(#addr) }
@@ -889,15 +851,16 @@ fn server_spec(server: &Server) -> TokenStream {
     }
 }
 
-fn health_check(health: &Health) -> TokenStream {
-    let (interval, timeout) = (duration(health.interval), duration(health.timeout));
-    let (rise, fall) = (number(health.rise), number(health.fall));
-    match &health.check {
-        HealthCheck::Http { path, expect } => {
+fn health_check(health: &HealthCheck) -> TokenStream {
+    match health {
+        HealthCheck::Http(check) => {
+            let path = &check.path;
             let (min, max) = (
-                Literal::u16_unsuffixed(expect.min),
-                Literal::u16_unsuffixed(expect.max),
+                Literal::u16_unsuffixed(check.expect.min),
+                Literal::u16_unsuffixed(check.expect.max),
             );
+            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
+            let (rise, fall) = (number(check.rise), number(check.fall));
             quote! {
                 ::edge_runtime::HealthCheck::Http(::edge_runtime::HttpCheck {
                     path: #path,
@@ -909,14 +872,18 @@ fn health_check(health: &Health) -> TokenStream {
                 })
             }
         }
-        HealthCheck::Tcp => quote! {
-            ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
-                interval: #interval,
-                timeout: #timeout,
-                rise: #rise,
-                fall: #fall,
-            })
-        },
+        HealthCheck::Tcp(check) => {
+            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
+            let (rise, fall) = (number(check.rise), number(check.fall));
+            quote! {
+                ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
+                    interval: #interval,
+                    timeout: #timeout,
+                    rise: #rise,
+                    fall: #fall,
+                })
+            }
+        }
     }
 }
 

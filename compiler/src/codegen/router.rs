@@ -13,7 +13,7 @@
 //! - routes without a path condition are candidates everywhere, so they are looked up by host
 //!   class instead, and the earlier of the two hits wins.
 
-use edge_dsl::ast::{HostPattern, Method, PathMatch, RequestPart};
+use edge_dsl::value::{HostPattern, Method, PathMatch, RequestPart};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
