@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use edge_dsl::ast::{self, Config, HostPattern, PathMatch, RetryOn, UpstreamProtocol};
-use edge_dsl::{Diagnostic, Ident, Label, Spanned};
+use edge_dsl::{Diagnostic, Ident, Label, Span, Spanned};
 
-use crate::matching::under_prefix;
+use crate::matching::covers;
 use crate::model::{self, defaults, Model};
 use crate::{config_tests, files, instances, policy_model};
 
@@ -43,15 +43,23 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     let mut attached: Vec<Vec<&ast::Route>> = vec![Vec::new(); listeners.len()];
     for route in &config.routes {
         if let Some((listener, checked)) =
-            self::route(config, base, route, &attached, &mut used, &mut diagnostics)
+            self::route(config, base, route, &mut used, &mut diagnostics)
         {
+            let earlier = &listeners[listener].routes;
+            if let Some(index) = earlier.iter().position(|e| covers(e, &checked)) {
+                unreachable(route, attached[listener][index], &mut diagnostics);
+            }
             attached[listener].push(route);
             listeners[listener].routes.push(checked);
         }
     }
 
     if !diagnostics.iter().any(Diagnostic::is_error) {
-        config_tests::run(config, &mut diagnostics);
+        let route_spans: Vec<Vec<Span>> = attached
+            .iter()
+            .map(|routes| routes.iter().map(|route| route.span).collect())
+            .collect();
+        config_tests::run(config, &listeners, &route_spans, &mut diagnostics);
     }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Checked {
@@ -143,14 +151,12 @@ fn listener(
     }
 }
 
-/// Checks one route against the items it names and the routes before it on its listener
-/// (`attached`); returns its listener and the route as the model holds it, or `None` when
-/// its listener or action could not be resolved.
+/// Checks one route against the items it names; returns its listener and the route as the
+/// model holds it, or `None` when its listener or action could not be resolved.
 fn route(
     config: &Config,
     base: &Path,
     route: &ast::Route,
-    attached: &[Vec<&ast::Route>],
     used: &mut Used,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(usize, model::Route)> {
@@ -171,23 +177,6 @@ fn route(
         }
     };
     on_its_listener(config, route, listener, &action, diagnostics);
-    if let Some(earlier) = attached[listener]
-        .iter()
-        .find(|earlier| covers(earlier, route))
-    {
-        diagnostics.push(
-            Diagnostic::error(format!("route `{}` can never match", route.name))
-                .with_label(Label::primary(route.span, "unreachable route"))
-                .with_label(Label::secondary(
-                    earlier.span,
-                    format!(
-                        "`{}` comes first and matches every request this one would",
-                        earlier.name
-                    ),
-                ))
-                .with_help("routes are tried in order: move the more specific route above"),
-        );
-    }
     Some((
         listener,
         model::Route {
@@ -203,6 +192,22 @@ fn route(
             action,
         },
     ))
+}
+
+/// A route that an earlier route on its listener shadows.
+fn unreachable(route: &ast::Route, earlier: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.push(
+        Diagnostic::error(format!("route `{}` can never match", route.name))
+            .with_label(Label::primary(route.span, "unreachable route"))
+            .with_label(Label::secondary(
+                earlier.span,
+                format!(
+                    "`{}` comes first and matches every request this one would",
+                    earlier.name
+                ),
+            ))
+            .with_help("routes are tried in order: move the more specific route above"),
+    );
 }
 
 /// A route's action with its names resolved and its folder read; marks a forwarded-to pool
@@ -919,68 +924,6 @@ fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
                         "to send a server more traffic, give it a weight: `server ADDR weight 2`",
                     ),
             );
-        }
-    }
-}
-
-/// Whether every request that `later` matches is already matched by `earlier`.
-fn covers(earlier: &ast::Route, later: &ast::Route) -> bool {
-    let hosts = earlier.hosts.is_empty()
-        || (!later.hosts.is_empty()
-            && later.hosts.iter().all(|host| {
-                earlier
-                    .hosts
-                    .iter()
-                    .any(|pattern| host_covers(&pattern.value, &host.value))
-            }));
-    let sni = earlier.sni.is_empty()
-        || (!later.sni.is_empty()
-            && later.sni.iter().all(|name| {
-                earlier
-                    .sni
-                    .iter()
-                    .any(|pattern| host_covers(&pattern.value, &name.value))
-            }));
-    let methods = earlier.methods.is_empty()
-        || (!later.methods.is_empty()
-            && later
-                .methods
-                .iter()
-                .all(|m| earlier.methods.iter().any(|e| e.value == m.value)));
-    let paths = match (&earlier.path, &later.path) {
-        (None, _) => true,
-        (Some(earlier), None) => earlier.value == PathMatch::Prefix("/".to_owned()),
-        (Some(earlier), Some(later)) => path_covers(&earlier.value, &later.value),
-    };
-    // A later route asking for more (or the same) request conditions is shadowed; one that
-    // does not ask for an earlier route's condition may still match without it.
-    let matchers = earlier.matchers.iter().all(|condition| {
-        later.matchers.iter().any(|l| {
-            l.value == condition.value
-                || (condition.value.value.is_none()
-                    && l.value.part == condition.value.part
-                    && l.value.name == condition.value.name)
-        })
-    });
-    hosts && sni && methods && paths && matchers
-}
-
-fn host_covers(pattern: &HostPattern, host: &HostPattern) -> bool {
-    match (pattern, host) {
-        (HostPattern::Exact(a), HostPattern::Exact(b)) => a == b,
-        (HostPattern::Suffix(suffix), HostPattern::Exact(b) | HostPattern::Suffix(b)) => {
-            b.ends_with(suffix.as_str())
-        }
-        (HostPattern::Exact(_), HostPattern::Suffix(_)) => false,
-    }
-}
-
-fn path_covers(earlier: &PathMatch, later: &PathMatch) -> bool {
-    match (earlier, later) {
-        (PathMatch::Exact(a), PathMatch::Exact(b)) => a == b,
-        (PathMatch::Exact(_), PathMatch::Prefix(_)) => false,
-        (PathMatch::Prefix(prefix), PathMatch::Exact(path) | PathMatch::Prefix(path)) => {
-            under_prefix(path, prefix)
         }
     }
 }
