@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use edge_dsl::ast::{self, PolicyKind, Setting};
+use edge_dsl::ast::{self, KeySource, PolicyKind, Setting};
 use edge_dsl::{Diagnostic, Spanned};
 
 use crate::model::{self, defaults};
@@ -19,7 +19,10 @@ pub fn policy(
         PolicyKind::Jwt(jwt) => self::jwt(jwt, base).map(model::PolicyKind::Jwt),
         PolicyKind::ApiKey(api_key) => policy_files::api_keys(base, &api_key.keys).map(|keys| {
             model::PolicyKind::ApiKey(model::ApiKey {
-                source: api_key.source.clone(),
+                source: api_key
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| KeySource::Header(defaults::API_KEY_HEADER.to_owned())),
                 keys: keys.display().to_string(),
                 consumer_header: value(&api_key.consumer_header),
             })
@@ -152,10 +155,10 @@ fn rewrite(rewrite: &ast::Rewrite) -> Result<model::PolicyKind, Diagnostic> {
 /// A rate limit; its burst is its rate's count unless given.
 fn rate_limit(limit: &ast::RateLimit) -> model::PolicyKind {
     model::PolicyKind::RateLimit(model::RateLimit {
-        key: limit.key.clone(),
+        key: limit.key.clone().unwrap_or(defaults::RATE_LIMIT_KEY),
         rate: limit.rate.value,
         burst: value(&limit.burst).unwrap_or(limit.rate.value.count),
-        algorithm: limit.algorithm,
+        algorithm: limit.algorithm.unwrap_or(defaults::RATE_LIMIT_ALGORITHM),
         max_keys: value(&limit.max_keys).unwrap_or(defaults::RATE_LIMIT_MAX_KEYS),
         ipv6_prefix: value(&limit.ipv6_prefix),
     })
@@ -260,14 +263,11 @@ fn security_headers(security: &ast::SecurityHeaders) -> model::PolicyKind {
     model::PolicyKind::SecurityHeaders(model::SecurityHeaders { headers, hsts })
 }
 
-/// A cache; its sizes default to the ones the parser checked them against
-/// (`ast::Cache::DEFAULT_MAX_SIZE` and `DEFAULT_MAX_OBJECT`).
 fn cache(cache: &ast::Cache) -> model::PolicyKind {
-    let max_size = value(&cache.max_size).unwrap_or(ast::Cache::DEFAULT_MAX_SIZE);
+    let max_size = value(&cache.max_size).unwrap_or(defaults::CACHE_MAX_SIZE);
     model::PolicyKind::Cache(model::Cache {
         max_size,
-        max_object: value(&cache.max_object)
-            .unwrap_or(ast::Cache::DEFAULT_MAX_OBJECT.min(max_size)),
+        max_object: value(&cache.max_object).unwrap_or(defaults::CACHE_MAX_OBJECT.min(max_size)),
         key: cache.key.clone().unwrap_or(defaults::CACHE_KEY),
         default_ttl: value(&cache.default_ttl),
         stale_while_revalidate: value(&cache.stale_while_revalidate),

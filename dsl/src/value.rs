@@ -231,3 +231,9 @@ pub struct CacheKey {
     pub query: bool,
     pub headers: Vec<String>,
 }
+
+/// Bytes of stored answers a cache keeps when `max_size` is left out; the parser checks a
+/// given `max_object` against it.
+pub const CACHE_MAX_SIZE: u64 = 64 << 20;
+/// The largest answer a cache stores when `max_object` is left out (at most `max_size`).
+pub const CACHE_MAX_OBJECT: u64 = 8 << 20;

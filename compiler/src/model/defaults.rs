@@ -1,10 +1,13 @@
 //! The defaults the checker applies while it builds the Model, for what a config leaves out
-//! and the runtime has no const for.
+//! and the runtime has no const for. The cache's sizes are the language's own consts, since
+//! the parser checks a given `max_object` against the default `max_size`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::value::{CacheKey, Coding, Method, StatusRange};
+use edge_dsl::value::{CacheKey, Coding, LimitAlgorithm, LimitKey, Method, StatusRange};
+
+pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
 
 use super::RetryOn;
 
@@ -44,8 +47,14 @@ pub const JWT_LEEWAY: Duration = Duration::from_secs(60);
 /// Claims a token must carry unless `require` says otherwise.
 pub const JWT_REQUIRED: &[&str] = &["exp"];
 
+/// The header an API key is read from unless `header` or `query` says otherwise.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
 pub const BASIC_AUTH_REALM: &str = "edge";
 
+/// What a rate limit counts by, and how, unless `key` and `algorithm` say otherwise.
+pub const RATE_LIMIT_KEY: LimitKey = LimitKey::ClientIp;
+pub const RATE_LIMIT_ALGORITHM: LimitAlgorithm = LimitAlgorithm::TokenBucket;
 /// Distinct rate-limit keys remembered at once; idle ones are forgotten first.
 pub const RATE_LIMIT_MAX_KEYS: u32 = 100_000;
 

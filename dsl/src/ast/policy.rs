@@ -77,7 +77,8 @@ pub enum JwtKeys {
 #[derive(Clone, Debug)]
 pub struct ApiKey {
     pub keys: Spanned<String>,
-    pub source: KeySource,
+    /// `None`: the default header.
+    pub source: Option<KeySource>,
     pub consumer_header: Option<Spanned<String>>,
 }
 
@@ -93,10 +94,12 @@ pub struct BasicAuth {
 /// ipv6_prefix N }`
 #[derive(Clone, Debug)]
 pub struct RateLimit {
-    pub key: LimitKey,
+    /// `None`: the default key, the client's address.
+    pub key: Option<LimitKey>,
     pub rate: Spanned<Rate>,
     pub burst: Option<Spanned<u32>>,
-    pub algorithm: LimitAlgorithm,
+    /// `None`: the default algorithm.
+    pub algorithm: Option<LimitAlgorithm>,
     pub max_keys: Option<Spanned<u32>>,
     /// How many leading bits of an IPv6 client address make its key (1 to 128).
     pub ipv6_prefix: Option<Spanned<u32>>,
@@ -211,11 +214,4 @@ pub struct Cache {
     pub stale_while_revalidate: Option<Spanned<Duration>>,
     pub stale_if_error: Option<Spanned<Duration>>,
     pub cache_authorized: Option<Span>,
-}
-
-impl Cache {
-    /// Bytes of stored answers kept when `max_size` is left out.
-    pub const DEFAULT_MAX_SIZE: u64 = 64 << 20;
-    /// The largest answer stored when `max_object` is left out (at most `max_size`).
-    pub const DEFAULT_MAX_OBJECT: u64 = 8 << 20;
 }
