@@ -425,7 +425,9 @@ fn model(
     pool_tls: Vec<Option<model::UpstreamTls>>,
     policies: Vec<Option<model::Policy>>,
 ) -> Model {
-    let (policies, instances) = instances::assign(&mut listeners, policies);
+    // Without errors, every policy passed its checks: indices stay those of the config.
+    let policies: Vec<model::Policy> = policies.into_iter().flatten().collect();
+    let instances = instances::assign(&mut listeners, &policies);
     let admin = config.admin.as_ref().map(|admin| model::Admin {
         bind: value(&admin.value.bind).unwrap_or(defaults::ADMIN_BIND),
         token_env: value(&admin.value.token_env),

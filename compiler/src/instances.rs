@@ -6,34 +6,17 @@ use edge_dsl::value::LimitKey;
 
 use crate::model::{Instance, Listener, Policy, PolicyKind};
 
-/// Given every policy as written (by index; `None` for one that failed its checks) and
-/// listeners whose routes refer to those indices, returns the used policies in the order first
-/// used and their instances, and points each route at its instances instead.
-pub fn assign(
-    listeners: &mut [Listener],
-    mut written: Vec<Option<Policy>>,
-) -> (Vec<Policy>, Vec<Instance>) {
-    let mut policies = Vec::new();
-    // Written index → index in `policies`, once used.
-    let mut used: Vec<Option<usize>> = vec![None; written.len()];
-    // Written index → its shared instance, once made.
-    let mut shared: Vec<Option<usize>> = vec![None; written.len()];
+/// Given the Model's policies and listeners whose routes refer to them (by index), returns
+/// the instances, in the order routes first use them, and points each route at its
+/// instances instead.
+pub fn assign(listeners: &mut [Listener], policies: &[Policy]) -> Vec<Instance> {
+    // Policy index → its shared instance, once made.
+    let mut shared: Vec<Option<usize>> = vec![None; policies.len()];
     let mut instances = Vec::new();
     for listener in listeners {
         for route in &mut listener.routes {
             let mut assigned = Vec::with_capacity(route.policies.len());
-            for &p in &route.policies {
-                let policy = match used[p] {
-                    Some(policy) => policy,
-                    None => {
-                        let Some(taken) = written[p].take() else {
-                            continue;
-                        };
-                        policies.push(taken);
-                        used[p] = Some(policies.len() - 1);
-                        policies.len() - 1
-                    }
-                };
+            for &policy in &route.policies {
                 let name = &policies[policy].name;
                 let instance = if per_route(&policies[policy]) {
                     instances.push(Instance {
@@ -41,14 +24,14 @@ pub fn assign(
                         name: format!("{name}_{}", route.name),
                     });
                     instances.len() - 1
-                } else if let Some(instance) = shared[p] {
+                } else if let Some(instance) = shared[policy] {
                     instance
                 } else {
                     instances.push(Instance {
                         policy,
                         name: name.clone(),
                     });
-                    shared[p] = Some(instances.len() - 1);
+                    shared[policy] = Some(instances.len() - 1);
                     instances.len() - 1
                 };
                 assigned.push(instance);
@@ -56,7 +39,7 @@ pub fn assign(
             route.policies = assigned;
         }
     }
-    (policies, instances)
+    instances
 }
 
 /// Whether each route using the policy has an instance of its own.

@@ -520,9 +520,10 @@ fn serve_routes(model: &Model, config_dir: &ConfigDir) -> Vec<Serve> {
         .collect()
 }
 
-/// The policies the routes use: one spec per policy, and one `Edge` field per instance.
+/// The policies the routes use: one spec per policy with instances, in the order first used,
+/// and one `Edge` field per instance.
 struct Policies {
-    /// Per policy of the model: its static's name and what it generates.
+    /// Per used policy: its static's name and what it generates.
     specs: Vec<(proc_macro2::Ident, policy::Generated)>,
     /// Per instance of the model: the field's name.
     fields: Vec<proc_macro2::Ident>,
@@ -532,17 +533,22 @@ struct Policies {
 
 impl Policies {
     fn new(model: &Model, config_dir: &ConfigDir) -> Policies {
+        let mut used: Vec<usize> = Vec::new();
+        for instance in &model.instances {
+            if !used.contains(&instance.policy) {
+                used.push(instance.policy);
+            }
+        }
         let statics = unique(
-            model.policies.iter().map(|p| p.name.as_str()),
+            used.iter().map(|&p| model.policies[p].name.as_str()),
             |name| snake(name).to_ascii_uppercase(),
             "POLICY_",
         );
-        let specs = model
-            .policies
+        let specs = used
             .iter()
             .zip(statics)
-            .map(|(policy, name)| {
-                let generated = policy::generate(policy, &name, config_dir);
+            .map(|(&p, name)| {
+                let generated = policy::generate(&model.policies[p], &name, config_dir);
                 (name, generated)
             })
             .collect();
@@ -553,7 +559,11 @@ impl Policies {
                 snake,
                 "policy_",
             ),
-            spec_of: model.instances.iter().map(|i| i.policy).collect(),
+            spec_of: model
+                .instances
+                .iter()
+                .map(|i| used.iter().position(|&p| p == i.policy).unwrap_or(0))
+                .collect(),
         }
     }
 

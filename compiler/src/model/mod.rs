@@ -35,7 +35,7 @@ pub use route::{Action, Instance, Route};
 pub struct Model {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
-    /// The policies routes use, in the order first used.
+    /// Every policy, in the order written.
     pub policies: Vec<Policy>,
     /// The policy objects the proxy holds, which routes refer to.
     pub instances: Vec<Instance>,
