@@ -124,3 +124,88 @@ fn path_covers(earlier: &PathMatch, later: &PathMatch) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Action;
+
+    fn route(hosts: Vec<HostPattern>, path: Option<PathMatch>, methods: Vec<Method>) -> Route {
+        Route {
+            name: "r".to_owned(),
+            hosts,
+            sni: Vec::new(),
+            path,
+            methods,
+            matchers: Vec::new(),
+            policies: Vec::new(),
+            timeout: None,
+            upgrades: Vec::new(),
+            action: Action::RedirectHttps,
+        }
+    }
+
+    fn get<'a>(host: &'a str, path: &'a str) -> Request<'a> {
+        Request {
+            method: Method::Get,
+            host,
+            path,
+        }
+    }
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        let users = PathMatch::Prefix("/users".to_owned());
+        assert!(path_matches(&users, "/users"));
+        assert!(path_matches(&users, "/users/42"));
+        assert!(!path_matches(&users, "/usersx"));
+        let below = PathMatch::Prefix("/users/".to_owned());
+        assert!(!path_matches(&below, "/users"));
+        assert!(path_matches(&below, "/users/42"));
+    }
+
+    #[test]
+    fn a_route_matches_on_host_method_and_path() {
+        let api = route(
+            vec![HostPattern::Suffix(".example.com".to_owned())],
+            Some(PathMatch::Exact("/health".to_owned())),
+            vec![Method::Get],
+        );
+        assert!(matches(&api, &get("api.example.com", "/health")));
+        assert!(!matches(&api, &get("example.com", "/health")));
+        assert!(!matches(&api, &get("api.example.com", "/health/x")));
+        let post = Request {
+            method: Method::Post,
+            ..get("api.example.com", "/health")
+        };
+        assert!(!matches(&api, &post));
+    }
+
+    #[test]
+    fn path_root_is_every_path() {
+        let root = route(
+            Vec::new(),
+            Some(PathMatch::Prefix("/".to_owned())),
+            Vec::new(),
+        );
+        let none = route(Vec::new(), None, Vec::new());
+        assert!(path_matcher(&root).is_none());
+        assert!(covers(&root, &none) && covers(&none, &root));
+        let routes = [
+            route(
+                Vec::new(),
+                Some(PathMatch::Exact("/a".to_owned())),
+                Vec::new(),
+            ),
+            root,
+        ];
+        assert_eq!(
+            first_match(&routes, &get("", "/b")).map(|(i, _)| i),
+            Some(1)
+        );
+        assert_eq!(
+            first_match(&routes, &get("", "/a")).map(|(i, _)| i),
+            Some(0)
+        );
+    }
+}
