@@ -8,18 +8,9 @@ use edge_dsl::value::Address;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::listener_limits;
-use crate::model::{Listener, Mode, Model, Server};
-
-/// A plain-HTTP listener without TLS whose limits are the defaults: `http_listener(name, bind)`.
-pub(super) fn is_plain_http(listener: &Listener) -> bool {
-    listener.mode == Mode::Http && listener.tls.is_none() && listener_limits(listener).is_empty()
-}
-
-/// A server with the default weight, no connection limit, not a backup: `ServerSpec::new`.
-pub(super) fn is_plain_server(server: &Server) -> bool {
-    server.weight == 1 && server.max_conns == 0 && !server.backup
-}
+use super::listener::is_plain_http;
+use super::pool::is_plain_server;
+use crate::model::{Mode, Model};
 
 /// The helpers `model`'s module uses.
 pub(super) fn helpers(model: &Model) -> TokenStream {

@@ -1,6 +1,7 @@
 //! Code generation: the checked Model becomes one Rust module (tokens built with `quote!`,
 //! parsed into a `syn::File`, pretty-printed) that wires the runtime's typed building blocks:
-//! a `Listener` enum, one static spec per listener and pool, an `Edge` struct whose fields are
+//! a `Listener` enum, one static spec per listener and pool (see [`listener`] and [`pool`]),
+//! an `Edge` struct whose fields are
 //! the pools with their strategy as a type and the policies, a generated router per listener,
 //! one `Edge` method per distinct policy chain (see [`chain`]), and `main`. Files the config
 //! names are written relative to its folder (see [`config_dir`]).
@@ -8,24 +9,24 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::value::{
-    Address, Balance, HashKey, HostPattern, LogFormat, ProxyVersion, UpstreamProtocol,
-};
+use edge_dsl::value::{HostPattern, LogFormat};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{
-    Action, HealthCheck, Listener, Mode, Model, Pool, Route, Server, Tls, UpstreamTls,
-};
+use crate::model::{Action, Mode, Model, Route};
 use chain::Chains;
 use config_dir::ConfigDir;
+use listener::listener_spec;
+use pool::{pool_spec, strategy};
 use router::router;
 
 mod chain;
 mod config_dir;
 mod helpers;
+mod listener;
 mod policy;
+mod pool;
 mod router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
@@ -609,294 +610,6 @@ impl Policies {
     }
 }
 
-fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> TokenStream {
-    let name = &listener.name;
-    let bind = socket_addr(listener.bind);
-    if helpers::is_plain_http(listener) {
-        return quote! { http_listener(#name, #bind) };
-    }
-    let limits = with_defaults(
-        quote! { ::edge_runtime::ListenerLimits },
-        &listener_limits(listener),
-        13,
-    );
-    let mode = match listener.mode {
-        Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
-        Mode::Tcp { idle_timeout } => {
-            let idle_timeout = duration(idle_timeout);
-            quote! { ::edge_runtime::ListenerMode::Tcp(::edge_runtime::TcpSpec { idle_timeout: #idle_timeout }) }
-        }
-    };
-    let tls = option(listener.tls.as_ref().map(|tls| tls_spec(tls, config_dir)));
-    quote! {
-        ::edge_runtime::ListenerSpec {
-            name: #name,
-            bind: #bind,
-            limits: #limits,
-            mode: #mode,
-            tls: #tls,
-        }
-    }
-}
-
-/// The fields of `ListenerLimits` a listener overrides.
-fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
-    let mut overrides = Vec::new();
-    let limits = &listener.limits;
-    if let Some(size) = limits.max_header_size {
-        let size = Literal::usize_unsuffixed(usize::try_from(size).unwrap_or(usize::MAX));
-        overrides.push(quote! { max_header_size: #size, });
-    }
-    let timeouts = [
-        (limits.header_timeout, quote! { header_timeout }),
-        (limits.keepalive_timeout, quote! { keepalive_timeout }),
-        (limits.body_timeout, quote! { body_timeout }),
-        (limits.send_timeout, quote! { send_timeout }),
-        (limits.ping_interval, quote! { ping_interval }),
-    ];
-    for (timeout, field) in timeouts {
-        if let Some(timeout) = timeout {
-            let timeout = duration(timeout);
-            overrides.push(quote! { #field: #timeout, });
-        }
-    }
-    if let Some(size) = limits.max_body {
-        let size = Literal::u64_unsuffixed(size);
-        overrides.push(quote! { max_body: #size, });
-    }
-    if let Some(count) = limits.max_connections {
-        let count = number(count);
-        overrides.push(quote! { max_connections: #count, });
-    }
-    if let Some(count) = limits.max_streams {
-        let count = number(count);
-        overrides.push(quote! { max_streams: #count, });
-    }
-    let switches = [
-        (
-            limits.underscores_in_headers,
-            quote! { underscores_in_headers },
-        ),
-        (
-            limits.allow_encoded_slashes,
-            quote! { allow_encoded_slashes },
-        ),
-        (limits.allow_semicolons, quote! { allow_semicolons }),
-        (
-            limits.case_insensitive_paths,
-            quote! { case_insensitive_paths },
-        ),
-    ];
-    for (switch, field) in switches {
-        if let Some(on) = switch {
-            overrides.push(quote! { #field: #on, });
-        }
-    }
-    overrides
-}
-
-fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
-    let name = &pool.name;
-    let servers = pool.servers.iter().map(server_spec);
-    let overrides: Vec<TokenStream> = [
-        ("connect", pool.timeouts.connect),
-        ("response", pool.timeouts.response),
-        ("idle", pool.timeouts.idle),
-        ("tunnel", pool.timeouts.tunnel),
-    ]
-    .into_iter()
-    .filter_map(|(field, timeout)| {
-        let field = format_ident!("{field}");
-        timeout.map(|timeout| {
-            let timeout = duration(timeout);
-            quote! { #field: #timeout, }
-        })
-    })
-    .collect();
-    let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 4);
-    let health = option(pool.health.as_ref().map(health_check));
-    let passive = option(pool.passive.as_ref().map(|passive| {
-        let (max_fails, consecutive_5xx) =
-            (number(passive.max_fails), number(passive.consecutive_5xx));
-        let fail_timeout = duration(passive.fail_timeout);
-        quote! {
-            ::edge_runtime::Passive {
-                max_fails: #max_fails,
-                fail_timeout: #fail_timeout,
-                consecutive_5xx: #consecutive_5xx,
-            }
-        }
-    }));
-    let retry = match &pool.retry {
-        None => quote! { ::edge_runtime::Retry::NONE },
-        Some(retry) => {
-            let attempts = number(retry.attempts);
-            let (connect_error, timeout, status_5xx) = (
-                retry.on.connect_error,
-                retry.on.timeout,
-                retry.on.status_5xx,
-            );
-            quote! {
-                ::edge_runtime::Retry {
-                    attempts: #attempts,
-                    on: ::edge_runtime::RetryOn {
-                        connect_error: #connect_error,
-                        timeout: #timeout,
-                        status_5xx: #status_5xx,
-                    },
-                }
-            }
-        }
-    };
-    let tls = option(pool.tls.as_ref().map(|tls| upstream_tls(tls, config_dir)));
-    let proxy_protocol = match pool.proxy_protocol {
-        None => quote! { ::edge_runtime::ProxyProtocol::None },
-        Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
-        Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
-    };
-    let protocol = match pool.protocol {
-        UpstreamProtocol::Http1 => quote! { ::edge_runtime::UpstreamProtocol::Http1 },
-        UpstreamProtocol::Http2 => quote! { ::edge_runtime::UpstreamProtocol::Http2 },
-    };
-    quote! {
-        ::edge_runtime::PoolSpec {
-            name: #name,
-            servers: &[#(#servers),*],
-            timeouts: #timeouts,
-            health: #health,
-            passive: #passive,
-            retry: #retry,
-            proxy_protocol: #proxy_protocol,
-            tls: #tls,
-            protocol: #protocol,
-        }
-    }
-}
-
-/// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
-fn upstream_tls(tls: &UpstreamTls, config_dir: &ConfigDir) -> TokenStream {
-    let mut overrides = Vec::new();
-    if let Some(ca) = &tls.ca {
-        let ca = config_dir.path(ca);
-        overrides.push(quote! { ca: Some(#ca), });
-    }
-    if let Some(name) = &tls.server_name {
-        overrides.push(quote! { server_name: Some(#name), });
-    }
-    if let Some(client_cert) = &tls.client_cert {
-        let (cert, key) = (
-            config_dir.path(&client_cert.cert),
-            config_dir.path(&client_cert.key),
-        );
-        overrides.push(quote! {
-            client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
-        });
-    }
-    if let Some(verify) = tls.verify {
-        overrides.push(quote! { verify: #verify, });
-    }
-    with_defaults(quote! { ::edge_runtime::UpstreamTls }, &overrides, 4)
-}
-
-fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
-    let certs = tls.certs.iter().map(|certificate| {
-        let names = &certificate.names;
-        let (cert, key) = (
-            config_dir.path(&certificate.cert),
-            config_dir.path(&certificate.key),
-        );
-        quote! {
-            ::edge_runtime::CertSpec {
-                names: &[#(#names),*],
-                cert: #cert,
-                key: #key,
-            }
-        }
-    });
-    let client_auth = option(tls.client_auth.as_ref().map(|client_auth| {
-        let (ca, required) = (config_dir.path(&client_auth.ca), client_auth.required);
-        quote! { ::edge_runtime::ClientAuth { ca: #ca, required: #required } }
-    }));
-    let hsts = option(tls.hsts.map(duration));
-    quote! {
-        ::edge_runtime::TlsSpec {
-            certs: &[#(#certs),*],
-            client_auth: #client_auth,
-            hsts: #hsts,
-        }
-    }
-}
-
-fn server_spec(server: &Server) -> TokenStream {
-    if let (Address::Socket(addr), true) = (&server.upstream, helpers::is_plain_server(server)) {
-        let addr = socket_addr(*addr);
-        return quote! { server(#addr) };
-    }
-    let upstream = match &server.upstream {
-        Address::Socket(addr) => {
-            let addr = socket_addr(*addr);
-            quote! { ::edge_runtime::Upstream::Socket(#addr) }
-        }
-        Address::Name { host, port } => {
-            let authority = format!("{host}:{port}");
-            quote! { ::edge_runtime::Upstream::Name(#authority) }
-        }
-        Address::Srv(name) => quote! { ::edge_runtime::Upstream::Srv(#name) },
-    };
-    if helpers::is_plain_server(server) {
-        return quote! { ::edge_runtime::ServerSpec::new(#upstream) };
-    }
-    let (weight, max_conns, backup) = (
-        number(server.weight),
-        number(server.max_conns),
-        server.backup,
-    );
-    quote! {
-        ::edge_runtime::ServerSpec {
-            upstream: #upstream,
-            weight: #weight,
-            max_conns: #max_conns,
-            backup: #backup,
-        }
-    }
-}
-
-fn health_check(health: &HealthCheck) -> TokenStream {
-    match health {
-        HealthCheck::Http(check) => {
-            let path = &check.path;
-            let (min, max) = (
-                Literal::u16_unsuffixed(check.expect.min),
-                Literal::u16_unsuffixed(check.expect.max),
-            );
-            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
-            let (rise, fall) = (number(check.rise), number(check.fall));
-            quote! {
-                ::edge_runtime::HealthCheck::Http(::edge_runtime::HttpCheck {
-                    path: #path,
-                    expect: ::edge_runtime::StatusRange { min: #min, max: #max },
-                    interval: #interval,
-                    timeout: #timeout,
-                    rise: #rise,
-                    fall: #fall,
-                })
-            }
-        }
-        HealthCheck::Tcp(check) => {
-            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
-            let (rise, fall) = (number(check.rise), number(check.fall));
-            quote! {
-                ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
-                    interval: #interval,
-                    timeout: #timeout,
-                    rise: #rise,
-                    fall: #fall,
-                })
-            }
-        }
-    }
-}
-
 fn number(value: u32) -> Literal {
     Literal::u32_unsuffixed(value)
 }
@@ -915,44 +628,6 @@ fn with_defaults(ty: TokenStream, overrides: &[TokenStream], fields: usize) -> T
         0 => quote! { #ty::DEFAULT },
         n if n == fields => quote! { #ty { #(#overrides)* } },
         _ => quote! { #ty { #(#overrides)* ..#ty::DEFAULT } },
-    }
-}
-
-/// The strategy's type, and the expression that builds it.
-fn strategy(balance: &Balance) -> (TokenStream, TokenStream) {
-    let simple = |name: &str| {
-        let ty = format_ident!("{name}");
-        (
-            quote! { ::edge_runtime::#ty },
-            quote! { ::edge_runtime::#ty::default() },
-        )
-    };
-    match balance {
-        Balance::RoundRobin => simple("RoundRobin"),
-        Balance::LeastConn => simple("LeastConn"),
-        Balance::Random => simple("Random"),
-        Balance::Ewma => simple("Ewma"),
-        Balance::Hash(key) => {
-            let (key_type, key) = match key {
-                HashKey::ClientIp => (
-                    quote! { ClientIpKey },
-                    quote! { ::edge_runtime::ClientIpKey },
-                ),
-                HashKey::Path => (quote! { PathKey }, quote! { ::edge_runtime::PathKey }),
-                HashKey::Header(name) => (
-                    quote! { HeaderKey },
-                    quote! { ::edge_runtime::HeaderKey::from_static(#name) },
-                ),
-                HashKey::Cookie(name) => (
-                    quote! { CookieKey },
-                    quote! { ::edge_runtime::CookieKey::new(#name) },
-                ),
-            };
-            (
-                quote! { ::edge_runtime::Hash<::edge_runtime::#key_type> },
-                quote! { ::edge_runtime::Hash::new(#key) },
-            )
-        }
     }
 }
 
