@@ -40,7 +40,8 @@ pub(super) fn model(
         instances,
         admin,
         access_log,
-        request_id: value(&config.request_id),
+        // `request_id { }` sets nothing: request ids on, client ids not trusted.
+        request_id: value(&config.request_id).filter(|r| !r.enabled || r.trust_client),
         workers: config.workers.as_ref().map_or(0, |w| w.value as usize),
         error_pages: config
             .error_pages

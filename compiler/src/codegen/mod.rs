@@ -1,10 +1,10 @@
 //! Code generation: the checked Model becomes one Rust module (tokens built with `quote!`,
 //! parsed into a `syn::File`, pretty-printed) that wires the runtime's typed building blocks:
 //! a `Listener` enum, one static spec per listener and pool (see [`listener`] and [`pool`]),
-//! an `Edge` struct whose fields are
-//! the pools with their strategy as a type and the policies, a generated router per listener,
-//! one `Edge` method per distinct policy chain (see [`chain`]), and `main`. Files the config
-//! names are written relative to its folder (see [`config_dir`]).
+//! an `Edge` struct whose fields are the pools with their strategy as a type and the policy
+//! instances, a generated router per listener, one `Edge` method per distinct policy chain
+//! (see [`chain`]), and `main`. Files the config names are written relative to its folder
+//! (see [`config_dir`]). It decides nothing the Model does not say: it prints it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

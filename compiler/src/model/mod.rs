@@ -1,15 +1,18 @@
 //! The checked Model, the compiler's one intermediate form: names resolved to indices, file
-//! paths absolute, routes grouped by listener in match order, no spans and no AST types.
-//! Code generation prints it and nothing else; `test` blocks are routed against it.
+//! paths absolute, routes grouped by listener in match order, policy instances decided, no
+//! spans and no AST types. Code generation prints it and nothing else; `test` blocks are
+//! routed against it.
 //!
 //! Field names are the runtime specs' own (`PoolSpec::protocol` is [`Pool::protocol`]).
 //!
 //! Defaults follow one rule: a default the runtime publishes as a const of its spec
 //! (`ListenerLimits::DEFAULT`, `UpstreamTimeouts::DEFAULT`, `UpstreamTls::DEFAULT`,
 //! `RequestIdSpec::DEFAULT`, `RateLimitSpec::IPV6_PREFIX`) stays the runtime's: the Model holds
-//! `None` for what the config leaves out, and the generated code names the const. Every other
+//! `None` for what the config leaves out (and only for that: a value written out is kept,
+//! even when it equals the default), and the generated code names the const. Every other
 //! default is applied by the checker while it builds the Model, from the consts of
-//! [`defaults`], so the Model holds the value the proxy runs with.
+//! [`defaults`], so the Model holds the value the proxy runs with. (A route's `upgrades` left
+//! empty is not a default but the runtime's plain `forward`, which tunnels WebSocket.)
 
 pub mod defaults;
 mod listener;
