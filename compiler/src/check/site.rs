@@ -26,7 +26,7 @@ pub(super) fn model(
         token_env: value(&admin.value.token_env),
     });
     let access_log = config.access_log.as_ref().map(|log| model::AccessLog {
-        format: log.value.format,
+        format: log.value.format.unwrap_or(defaults::ACCESS_LOG_FORMAT),
         path: log.value.path.as_ref().map(|path| {
             files::absolute(files::resolve(base, &path.value))
                 .display()

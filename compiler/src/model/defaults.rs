@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::value::{CacheKey, Coding, LimitAlgorithm, LimitKey, Method, StatusRange};
+use edge_dsl::value::{CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange};
 
 pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
 
@@ -13,6 +13,9 @@ use super::RetryOn;
 
 /// Where the admin listener binds unless `bind` says otherwise: loopback only.
 pub const ADMIN_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9900);
+
+/// The access log's format unless `format` says otherwise: Apache's combined log format.
+pub const ACCESS_LOG_FORMAT: LogFormat = LogFormat::Combined;
 
 /// How long a tcp tunnel may stay silent (nginx's `proxy_timeout` in its stream module).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);

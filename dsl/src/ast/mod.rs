@@ -52,7 +52,8 @@ pub struct Admin {
 /// The access log.
 #[derive(Clone, Debug)]
 pub struct AccessLog {
-    pub format: LogFormat,
+    /// `None`: the default format.
+    pub format: Option<LogFormat>,
     /// A file, as written (relative to the config); `None`: stdout.
     pub path: Option<Spanned<String>>,
 }
