@@ -46,3 +46,66 @@ pub fn assign(listeners: &mut [Listener], policies: &[Policy]) -> Vec<Instance> 
 fn per_route(policy: &Policy) -> bool {
     matches!(&policy.kind, PolicyKind::RateLimit(limit) if limit.key == LimitKey::Route)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use edge_dsl::value::{LimitAlgorithm, Rate};
+
+    use super::*;
+    use crate::model::{Action, Limits, Mode, RateLimit, Route};
+
+    fn limit(name: &str, key: LimitKey) -> Policy {
+        Policy {
+            name: name.to_owned(),
+            kind: PolicyKind::RateLimit(RateLimit {
+                key,
+                rate: Rate {
+                    count: 1,
+                    per: Duration::from_secs(1),
+                },
+                burst: 1,
+                algorithm: LimitAlgorithm::TokenBucket,
+                max_keys: 1,
+                ipv6_prefix: None,
+            }),
+        }
+    }
+
+    fn route(name: &str, policies: Vec<usize>) -> Route {
+        Route {
+            name: name.to_owned(),
+            hosts: Vec::new(),
+            sni: Vec::new(),
+            path: None,
+            methods: Vec::new(),
+            matchers: Vec::new(),
+            policies,
+            timeout: None,
+            upgrades: Vec::new(),
+            action: Action::RedirectHttps,
+        }
+    }
+
+    #[test]
+    fn a_limit_keyed_by_route_has_an_instance_per_route() {
+        let policies = [
+            limit("shared", LimitKey::ClientIp),
+            limit("own", LimitKey::Route),
+        ];
+        let mut listeners = [Listener {
+            name: "web".to_owned(),
+            bind: "127.0.0.1:80".parse().unwrap(),
+            limits: Limits::default(),
+            mode: Mode::Http,
+            tls: None,
+            routes: vec![route("a", vec![1, 0]), route("b", vec![0, 1])],
+        }];
+        let instances = assign(&mut listeners, &policies);
+        let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["own_a", "shared", "own_b"]);
+        assert_eq!(listeners[0].routes[0].policies, [0, 1]);
+        assert_eq!(listeners[0].routes[1].policies, [1, 2]);
+    }
+}

@@ -1,7 +1,7 @@
 //! Checks of a pool (servers listed twice, only backups, more retries than servers, a health
 //! check slower than its interval) and the pool as the Model holds it, its defaults applied.
 
-use edge_dsl::ast::{self, RetryOn, UpstreamProtocol};
+use edge_dsl::ast::{self, RetryOn};
 use edge_dsl::{Diagnostic, Label};
 
 use super::value;
@@ -131,7 +131,7 @@ pub(super) fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> mod
         }),
         proxy_protocol: value(&pool.send_proxy),
         tls,
-        protocol: value(&pool.protocol).unwrap_or(UpstreamProtocol::Http1),
+        protocol: value(&pool.protocol).unwrap_or(defaults::UPSTREAM_PROTOCOL),
     }
 }
 

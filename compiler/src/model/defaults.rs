@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::value::{CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange};
+use edge_dsl::value::{
+    CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange, UpstreamProtocol,
+};
 
 pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
 
@@ -23,6 +25,9 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// A server's share of the traffic, and its cap on requests in flight (0: none).
 pub const SERVER_WEIGHT: u32 = 1;
 pub const SERVER_MAX_CONNS: u32 = 0;
+
+/// What a pool speaks to its servers unless `protocol` says otherwise.
+pub const UPSTREAM_PROTOCOL: UpstreamProtocol = UpstreamProtocol::Http1;
 
 /// Active health checks (HAProxy's `rise 2 fall 3`, a quicker interval).
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
