@@ -1,5 +1,6 @@
 //! The `.edge` language: its pest grammar, a typed AST in which every node carries its span,
-//! and rustc-style diagnostics.
+//! the span-free values the AST and the compiler's model share ([`value`]), and rustc-style
+//! diagnostics.
 //!
 //! ```
 //! let source = edge_dsl::SourceFile::new("ok.edge", "listener web {\n    bind 127.0.0.1:8080\n}\n");

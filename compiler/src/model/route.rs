@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use edge_dsl::value::{HostPattern, Method, PathMatch, RequestMatch};
 
+/// A route: what it matches (see `crate::matching`), the policies it goes through and what
+/// it does.
 #[derive(Clone, Debug)]
 pub struct Route {
     pub name: String,
@@ -24,6 +26,7 @@ pub struct Route {
     pub action: Action,
 }
 
+/// What a route does with a request it matches.
 #[derive(Clone, Debug)]
 pub enum Action {
     /// Forward to the pool with this index in `Model::pools`.
