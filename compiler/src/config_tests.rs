@@ -1,46 +1,50 @@
-//! Runs a config's `test` blocks at build time: each request is routed as the generated router
-//! routes it (the first route of its listener, in order, whose host, method and path match)
-//! and compared with what the test expects. A failed expectation is an error like any other.
-//! Test requests carry no headers, cookies or query, so routes that ask for them do not
-//! match; a route with policies has no status known at build time.
+//! Runs a config's `test` blocks at build time against the Model: each request is routed by
+//! [`matching`] (the rule the generated router is compiled from: the first route of its
+//! listener, in order, whose conditions hold) and compared with what the test expects. A
+//! failed expectation is an error like any other. Test requests carry no headers, cookies or
+//! query, so routes that ask for them do not match; a route with policies has no status known
+//! at build time. Tests are not part of the Model: they are read from the AST, and the spans
+//! of the routes they reach come from a side table.
 
-use edge_dsl::ast::{
-    Action, Case, Config, Expect, HostPattern, Method, Mode, PathMatch, Route, Test,
-};
-use edge_dsl::{Diagnostic, Label};
+use edge_dsl::ast::{Case, Config, Expect, Method, Test};
+use edge_dsl::{Diagnostic, Label, Span};
 
-use crate::matching::under_prefix;
+use crate::matching::{self, Request};
+use crate::model::{Action, Listener, Mode, Route};
 
-/// Checks every test of `config`, whose names are known to resolve.
-pub fn run(config: &Config, out: &mut Vec<Diagnostic>) {
+/// Checks every test of `config` against the Model's `listeners`, whose routes were written
+/// at `route_spans` (per listener, per route).
+pub fn run(
+    config: &Config,
+    listeners: &[Listener],
+    route_spans: &[Vec<Span>],
+    out: &mut Vec<Diagnostic>,
+) {
     for test in &config.tests {
-        let Some(listener) = listener(config, test, out) else {
+        let Some(listener) = listener(listeners, test, out) else {
             continue;
         };
-        let routes: Vec<&Route> = config
-            .routes
-            .iter()
-            .filter(|route| route.on.value == listener)
-            .collect();
         for case in &test.cases {
-            check_case(test, case, &routes, config, out);
+            check_case(
+                test,
+                case,
+                &listeners[listener].routes,
+                &route_spans[listener],
+                config,
+                out,
+            );
         }
     }
 }
 
 /// The listener a test's requests arrive on: its `on`, or the only HTTP listener.
-fn listener<'a>(config: &'a Config, test: &Test, out: &mut Vec<Diagnostic>) -> Option<&'a str> {
-    let http: Vec<&str> = config
-        .listeners
-        .iter()
-        .filter(|l| l.mode.as_ref().is_none_or(|m| m.value == Mode::Http))
-        .map(|l| l.name.value.as_str())
+fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> Option<usize> {
+    let http: Vec<usize> = (0..listeners.len())
+        .filter(|&l| listeners[l].mode == Mode::Http)
         .collect();
     match &test.on {
-        Some(on) => match config.listeners.iter().find(|l| l.name.value == on.value) {
-            Some(listener) if http.contains(&listener.name.value.as_str()) => {
-                Some(&listener.name.value)
-            }
+        Some(on) => match listeners.iter().position(|l| l.name == on.value) {
+            Some(listener) if http.contains(&listener) => Some(listener),
             Some(_) => {
                 out.push(
                     Diagnostic::error(format!(
@@ -59,7 +63,7 @@ fn listener<'a>(config: &'a Config, test: &Test, out: &mut Vec<Diagnostic>) -> O
                         .with_suggestion(
                             &on.value,
                             "a listener",
-                            config.listeners.iter().map(|l| l.name.value.as_str()),
+                            listeners.iter().map(|l| l.name.as_str()),
                         ),
                 );
                 None
@@ -86,12 +90,18 @@ fn listener<'a>(config: &'a Config, test: &Test, out: &mut Vec<Diagnostic>) -> O
 fn check_case(
     test: &Test,
     case: &Case,
-    routes: &[&Route],
+    routes: &[Route],
+    spans: &[Span],
     config: &Config,
     out: &mut Vec<Diagnostic>,
 ) {
-    let matched = routes.iter().find(|route| matches(route, case)).copied();
-    let request = format!("{} {}{}", case.method.value.as_str(), case.host, case.path);
+    let request = Request {
+        method: case.method.value,
+        host: &case.host,
+        path: &case.path,
+    };
+    let matched = matching::first_match(routes, &request);
+    let shown = format!("{} {}{}", case.method.value.as_str(), case.host, case.path);
     let fails = match &case.expect.value {
         Expect::Route(expected) => {
             if !config.routes.iter().any(|r| r.name.value == expected.value) {
@@ -106,24 +116,26 @@ fn check_case(
                 );
                 return;
             }
-            matched.is_none_or(|route| route.name.value != expected.value)
+            matched.is_none_or(|(_, route)| route.name != expected.value)
         }
-        Expect::Status(status) => status_of(matched, &case.method.value) != Some(*status),
+        Expect::Status(status) => {
+            status_of(matched.map(|(_, route)| route), case.method.value) != Some(*status)
+        }
     };
     if !fails {
         return;
     }
     let outcome = match matched {
-        Some(route) => format!("reaches route `{}`", route.name),
+        Some((_, route)) => format!("reaches route `{}`", route.name),
         None => "matches no route (404)".to_owned(),
     };
     let mut diagnostic = Diagnostic::error(format!(
-        "test `{}` failed: {request} {outcome}",
+        "test `{}` failed: {shown} {outcome}",
         test.name.value
     ))
     .with_label(Label::primary(case.expect.span, "expected here"));
-    if let Some(route) = matched {
-        diagnostic = diagnostic.with_label(Label::secondary(route.span, "the route it reaches"));
+    if let Some((index, _)) = matched {
+        diagnostic = diagnostic.with_label(Label::secondary(spans[index], "the route it reaches"));
     }
     out.push(
         diagnostic.with_help("routes are tried in the order written; the first that matches wins"),
@@ -131,33 +143,15 @@ fn check_case(
 }
 
 /// The status a request gets without reaching a pool, when it is decided by the config.
-fn status_of(route: Option<&Route>, method: &Method) -> Option<u16> {
-    if route.is_some_and(|r| !r.uses.is_empty()) {
+fn status_of(route: Option<&Route>, method: Method) -> Option<u16> {
+    if route.is_some_and(|r| !r.policies.is_empty()) {
         return None;
     }
-    match route.map(|r| &r.action.value) {
+    match route.map(|r| &r.action) {
         None => Some(404),
-        Some(Action::Redirect { status, .. }) => Some(status.value),
-        Some(Action::Respond { status, .. }) => Some(status.value),
+        Some(Action::Redirect { status, .. } | Action::Respond { status, .. }) => Some(*status),
         Some(Action::RedirectHttps) if matches!(method, Method::Get | Method::Head) => Some(301),
         Some(Action::RedirectHttps) => Some(308),
-        Some(Action::Forward(_) | Action::Serve(_)) => None,
+        Some(Action::Forward(_) | Action::Serve { .. }) => None,
     }
-}
-
-/// Whether `route` matches the request of `case`: the rule the generated router applies.
-fn matches(route: &Route, case: &Case) -> bool {
-    let host = route.hosts.is_empty()
-        || route.hosts.iter().any(|pattern| match &pattern.value {
-            HostPattern::Exact(exact) => *exact == case.host,
-            HostPattern::Suffix(suffix) => case.host.ends_with(suffix.as_str()),
-        });
-    let method =
-        route.methods.is_empty() || route.methods.iter().any(|m| m.value == case.method.value);
-    let path = match route.path.as_ref().map(|p| &p.value) {
-        None => true,
-        Some(PathMatch::Exact(exact)) => *exact == case.path,
-        Some(PathMatch::Prefix(prefix)) => under_prefix(&case.path, prefix),
-    };
-    host && method && path && route.matchers.is_empty()
 }

@@ -16,9 +16,11 @@ mod codegen;
 mod config_tests;
 mod files;
 mod ident;
+mod instances;
 mod matching;
 pub mod model;
 mod policy_files;
+mod policy_model;
 
 pub use builder::{compile, Builder, Error};
 pub use edge_dsl::{Diagnostic, Severity, SourceFile};

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use edge_dsl::ast::{self, JwtAlgorithm, JwtKeys, PolicyKind, Rewrite};
+use edge_dsl::value::JwtAlgorithm;
 use edge_dsl::{Diagnostic, Label, Spanned};
 use edge_formats::public_key::{Algorithm, Algorithms};
 use edge_formats::{api_keys as api_key_file, htpasswd as htpasswd_file, jwks as jwks_file, pem};
 
 use crate::files::{absolute, resolve, unreadable};
-use crate::model;
 
 fn read(what: &str, base: &Path, file: &Spanned<String>) -> Result<(PathBuf, Vec<u8>), Diagnostic> {
     let path = resolve(base, &file.value);
@@ -66,7 +65,7 @@ pub fn api_keys(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnost
 }
 
 /// The algorithms a `jwt` policy allows: those it names, or every one.
-fn allowed(algorithms: &[Spanned<JwtAlgorithm>]) -> Algorithms {
+pub fn allowed(algorithms: &[JwtAlgorithm]) -> Algorithms {
     if algorithms.is_empty() {
         return Algorithms::ALL;
     }
@@ -75,7 +74,7 @@ fn allowed(algorithms: &[Spanned<JwtAlgorithm>]) -> Algorithms {
         .filter_map(|algorithm| {
             JwtAlgorithm::ALL
                 .iter()
-                .find(|(_, known)| *known == algorithm.value)
+                .find(|(_, known)| known == algorithm)
                 .and_then(|(name, _)| Algorithm::from_name(name))
         })
         .map(Algorithms::one)
@@ -106,61 +105,4 @@ pub fn regex(pattern: &Spanned<String>) -> Result<(), Diagnostic> {
                     "the syntax is that of the `regex` crate (no look-around or back-references)",
                 )
         })
-}
-
-/// The policy with every file it names checked and made absolute, and its patterns compiled;
-/// `None` (and diagnostics) when one is unusable.
-pub fn policy(
-    policy: &ast::Policy,
-    base: &Path,
-    out: &mut Vec<Diagnostic>,
-) -> Option<model::Policy> {
-    let mut kind = policy.kind.value.clone();
-    let checked = match &mut kind {
-        PolicyKind::Jwt(jwt) => {
-            let allowed = allowed(&jwt.algorithms);
-            match &mut jwt.keys.value {
-                JwtKeys::Jwks(file) => absolute_in(file, |file| jwks(base, file, allowed)),
-                JwtKeys::Pem(file) => absolute_in(file, |file| public_key(base, file, allowed)),
-            }
-        }
-        PolicyKind::ApiKey(api_key) => absolute_in(&mut api_key.keys, |file| api_keys(base, file)),
-        PolicyKind::BasicAuth(basic) => {
-            absolute_in(&mut basic.htpasswd, |file| htpasswd(base, file))
-        }
-        PolicyKind::Validate(validate) => match &mut validate.json_schema {
-            Some(file) => absolute_in(file, |file| json_schema(base, file)),
-            None => Ok(()),
-        },
-        PolicyKind::Rewrite(rewrite) => match &rewrite.value {
-            Rewrite::Regex { pattern, .. } => regex(pattern),
-            _ => Ok(()),
-        },
-        PolicyKind::RateLimit(_)
-        | PolicyKind::Compress(_)
-        | PolicyKind::Cache(_)
-        | PolicyKind::SecurityHeaders(_)
-        | PolicyKind::Cors(_)
-        | PolicyKind::Headers(_)
-        | PolicyKind::Access(_) => Ok(()),
-    };
-    match checked {
-        Ok(()) => Some(model::Policy {
-            name: policy.name.value.clone(),
-            kind,
-        }),
-        Err(error) => {
-            out.push(error);
-            None
-        }
-    }
-}
-
-/// Replaces the written path with the checked absolute one.
-fn absolute_in(
-    file: &mut Spanned<String>,
-    check: impl FnOnce(&Spanned<String>) -> Result<PathBuf, Diagnostic>,
-) -> Result<(), Diagnostic> {
-    file.value = check(file)?.display().to_string();
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `.edge` language: its pest grammar, a typed AST in which every node carries its span,
-//! and rustc-style diagnostics.
+//! the span-free values the AST and the compiler's model share ([`value`]), and rustc-style
+//! diagnostics.
 //!
 //! ```
 //! let source = edge_dsl::SourceFile::new("ok.edge", "listener web {\n    bind 127.0.0.1:8080\n}\n");
@@ -13,6 +14,7 @@ mod literal;
 mod lower;
 mod span;
 mod syntax;
+pub mod value;
 
 pub use diagnostic::{closest, Diagnostic, Label, Severity, SourceFile};
 pub use span::{Ident, Span, Spanned};

@@ -4,22 +4,13 @@
 
 use std::net::SocketAddr;
 
-use edge_dsl::ast::Address;
+use edge_dsl::value::Address;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::listener_limits;
-use crate::model::{Listener, Mode, Model, Server};
-
-/// A plain-HTTP listener without TLS whose limits are the defaults: `http_listener(name, bind)`.
-pub(super) fn is_plain_http(listener: &Listener) -> bool {
-    listener.mode == Mode::Http && listener.tls.is_none() && listener_limits(listener).is_empty()
-}
-
-/// A server with the default weight, no connection limit, not a backup: `ServerSpec::new`.
-pub(super) fn is_plain_server(server: &Server) -> bool {
-    server.weight == 1 && server.max_conns == 0 && !server.backup
-}
+use super::listener::is_plain_http;
+use super::pool::is_plain_server;
+use crate::model::{Mode, Model};
 
 /// The helpers `model`'s module uses.
 pub(super) fn helpers(model: &Model) -> TokenStream {
@@ -28,8 +19,8 @@ pub(super) fn helpers(model: &Model) -> TokenStream {
         .listeners
         .iter()
         .map(|listener| listener.bind)
-        .chain(model.admin.as_ref().map(|(bind, _)| *bind))
-        .chain(servers.filter_map(|server| match server.address {
+        .chain(model.admin.as_ref().map(|admin| admin.bind))
+        .chain(servers.filter_map(|server| match server.upstream {
             Address::Socket(addr) => Some(addr),
             _ => None,
         }))
@@ -54,7 +45,7 @@ pub(super) fn helpers(model: &Model) -> TokenStream {
         .pools
         .iter()
         .flat_map(|pool| &pool.servers)
-        .any(|server| matches!(server.address, Address::Socket(_)) && is_plain_server(server));
+        .any(|server| matches!(server.upstream, Address::Socket(_)) && is_plain_server(server));
     let server = plain_socket_server.then(|| {
         quote! {
             /// The server at `addr`, with the default weight.

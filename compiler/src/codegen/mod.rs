@@ -1,31 +1,32 @@
 //! Code generation: the checked Model becomes one Rust module (tokens built with `quote!`,
 //! parsed into a `syn::File`, pretty-printed) that wires the runtime's typed building blocks:
-//! a `Listener` enum, one static spec per listener and pool, an `Edge` struct whose fields are
-//! the pools with their strategy as a type and the policies, a generated router per listener,
-//! one `Edge` method per distinct policy chain (see [`chain`]), and `main`. Files the config
-//! names are written relative to its folder (see [`config_dir`]).
+//! a `Listener` enum, one static spec per listener and pool (see [`listener`] and [`pool`]),
+//! an `Edge` struct whose fields are the pools with their strategy as a type and the policy
+//! instances, a generated router per listener, one `Edge` method per distinct policy chain
+//! (see [`chain`]), and `main`. Files the config names are written relative to its folder
+//! (see [`config_dir`]). It decides nothing the Model does not say: it prints it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use edge_dsl::ast::{
-    Address, Balance, HashKey, HostPattern, LimitKey, LogFormat, PolicyKind, ProxyVersion,
-};
+use edge_dsl::value::{HostPattern, LogFormat};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ident::{camel, snake, unique};
-use crate::model::{
-    Action, Health, HealthCheck, Listener, Mode, Model, Pool, PoolTls, Route, Server, Tls,
-};
+use crate::model::{Action, Mode, Model, Route};
 use chain::Chains;
 use config_dir::ConfigDir;
+use listener::listener_spec;
+use pool::{pool_spec, strategy};
 use router::router;
 
 mod chain;
 mod config_dir;
 mod helpers;
+mod listener;
 mod policy;
+mod pool;
 mod router;
 
 /// Generates the module for `model`, formatted, with an `@generated` header naming `source`.
@@ -140,7 +141,7 @@ fn module(model: &Model, config_dir: &ConfigDir) -> TokenStream {
         .iter()
         .zip(&route_variants)
         .map(|(&(l, r, route), name)| {
-            let chain = chains.of(&policies.fields_of(l, r, route));
+            let chain = chains.of(&policies.fields_of(route));
             let files = serves
                 .iter()
                 .find(|(at, _, _)| *at == (l, r))
@@ -375,28 +376,29 @@ fn dispatch(
 
 /// The `SITE` static: listeners, routes, and what the process reports about them.
 fn site(model: &Model, config_dir: &ConfigDir) -> TokenStream {
-    let admin = option(model.admin.as_ref().map(|(bind, token_env)| {
-        let bind = socket_addr(*bind);
-        let token_env = option(token_env.as_ref().map(|name| quote! { #name }));
+    let admin = option(model.admin.as_ref().map(|admin| {
+        let bind = socket_addr(admin.bind);
+        let token_env = option(admin.token_env.as_ref().map(|name| quote! { #name }));
         quote! { ::edge_runtime::AdminSpec { bind: #bind, token_env: #token_env } }
     }));
-    let access_log = option(model.access_log.as_ref().map(|(format, path)| {
-        let format = match format {
+    let access_log = option(model.access_log.as_ref().map(|log| {
+        let format = match log.format {
             LogFormat::Json => quote! { ::edge_runtime::LogFormat::Json },
             LogFormat::Combined => quote! { ::edge_runtime::LogFormat::Combined },
         };
-        let path = option(path.as_ref().map(|path| config_dir.path(path)));
+        let path = option(log.path.as_ref().map(|path| config_dir.path(path)));
         quote! { ::edge_runtime::AccessLogSpec { format: #format, path: #path } }
     }));
-    let request_id = if model.request_id.enabled && !model.request_id.trust_client {
-        quote! { ::edge_runtime::RequestIdSpec::DEFAULT }
-    } else {
-        let (enabled, trust_client) = (model.request_id.enabled, model.request_id.trust_client);
-        quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+    let request_id = match model.request_id {
+        None => quote! { ::edge_runtime::RequestIdSpec::DEFAULT },
+        Some(request_id) => {
+            let (enabled, trust_client) = (request_id.enabled, request_id.trust_client);
+            quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
+        }
     };
-    let workers = Literal::usize_unsuffixed(model.workers.map_or(0, |w| w as usize));
-    let error_pages = model.error_pages.iter().map(|(status, body, html)| {
-        let status = Literal::u16_unsuffixed(*status);
+    let workers = Literal::usize_unsuffixed(model.workers);
+    let error_pages = model.error_pages.iter().map(|page| {
+        let (status, body, html) = (Literal::u16_unsuffixed(page.status), &page.body, page.html);
         quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
     });
     let via = option(model.via.as_ref().map(|via| quote! { #via }));
@@ -525,39 +527,23 @@ fn serve_routes(model: &Model, config_dir: &ConfigDir) -> Vec<Serve> {
         .collect()
 }
 
-/// The policies the routes use: one spec per policy, and one `Edge` field per instance (one
-/// per policy, but one per route for a rate limit keyed by route, whose bucket is the route's).
+/// The policies the routes use: one spec per policy with instances, in the order first used,
+/// and one `Edge` field per instance.
 struct Policies {
-    /// Per used policy: its index in the model, its static's name and what it generates.
-    specs: Vec<(usize, proc_macro2::Ident, policy::Generated)>,
-    /// Per instance: the field's name and the index into `specs`.
-    instances: Vec<(proc_macro2::Ident, usize)>,
-    /// (listener, route, policy) → instance, for per-route instances; policy → instance else.
-    per_route: Vec<((usize, usize, usize), usize)>,
-    shared: Vec<(usize, usize)>,
+    /// Per used policy: its static's name and what it generates.
+    specs: Vec<(proc_macro2::Ident, policy::Generated)>,
+    /// Per instance of the model: the field's name.
+    fields: Vec<proc_macro2::Ident>,
+    /// Per instance: the index into `specs`.
+    spec_of: Vec<usize>,
 }
 
 impl Policies {
     fn new(model: &Model, config_dir: &ConfigDir) -> Policies {
-        let per_route = |policy: usize| matches!(&model.policies[policy].kind, PolicyKind::RateLimit(limit) if limit.key == LimitKey::Route);
-        let mut used = Vec::new();
-        let mut instance_names = Vec::new();
-        let mut instance_of = Vec::new();
-        for (l, listener) in model.listeners.iter().enumerate() {
-            for (r, route) in listener.routes.iter().enumerate() {
-                for &p in &route.policies {
-                    if !used.contains(&p) {
-                        used.push(p);
-                    }
-                    let name = &model.policies[p].name;
-                    if per_route(p) {
-                        instance_names.push(format!("{name}_{}", route.name));
-                        instance_of.push((p, Some((l, r))));
-                    } else if !instance_of.iter().any(|(q, _)| *q == p) {
-                        instance_names.push(name.clone());
-                        instance_of.push((p, None));
-                    }
-                }
+        let mut used: Vec<usize> = Vec::new();
+        for instance in &model.instances {
+            if !used.contains(&instance.policy) {
+                used.push(instance.policy);
             }
         }
         let statics = unique(
@@ -565,37 +551,33 @@ impl Policies {
             |name| snake(name).to_ascii_uppercase(),
             "POLICY_",
         );
-        let fields = unique(instance_names.iter().map(String::as_str), snake, "policy_");
-        let specs: Vec<_> = used
+        let specs = used
             .iter()
             .zip(statics)
             .map(|(&p, name)| {
                 let generated = policy::generate(&model.policies[p], &name, config_dir);
-                (p, name, generated)
+                (name, generated)
             })
             .collect();
-        let spec_of = |p: usize| specs.iter().position(|(q, _, _)| *q == p).unwrap_or(0);
-        let mut policies = Policies {
-            instances: Vec::new(),
-            per_route: Vec::new(),
-            shared: Vec::new(),
-            specs: Vec::new(),
-        };
-        for (index, ((p, place), field)) in instance_of.into_iter().zip(fields).enumerate() {
-            policies.instances.push((field, spec_of(p)));
-            match place {
-                Some((l, r)) => policies.per_route.push(((l, r, p), index)),
-                None => policies.shared.push((p, index)),
-            }
+        Policies {
+            specs,
+            fields: unique(
+                model.instances.iter().map(|i| i.name.as_str()),
+                snake,
+                "policy_",
+            ),
+            spec_of: model
+                .instances
+                .iter()
+                .map(|i| used.iter().position(|&p| p == i.policy).unwrap_or(0))
+                .collect(),
         }
-        policies.specs = specs;
-        policies
     }
 
     fn specs(&self) -> Vec<TokenStream> {
         self.specs
             .iter()
-            .map(|(_, name, generated)| {
+            .map(|(name, generated)| {
                 let (ty, spec, arrays) = (&generated.spec_type, &generated.spec, &generated.arrays);
                 quote! {
                     #(#arrays)*
@@ -619,8 +601,8 @@ impl Policies {
         Vec<TokenStream>,
     ) {
         let mut out = (Vec::new(), Vec::new(), Vec::new());
-        for (field, spec) in &self.instances {
-            let (_, name, generated) = &self.specs[*spec];
+        for (field, spec) in self.fields.iter().zip(&self.spec_of) {
+            let (name, generated) = &self.specs[*spec];
             let ty = &generated.policy_type;
             out.0.push(field);
             out.1.push(ty);
@@ -636,300 +618,8 @@ impl Policies {
     }
 
     /// The fields of a route's policies, in `use` order.
-    fn fields_of(&self, listener: usize, index: usize, route: &Route) -> Vec<&proc_macro2::Ident> {
-        route
-            .policies
-            .iter()
-            .filter_map(|&p| {
-                let instance = self
-                    .per_route
-                    .iter()
-                    .find(|(key, _)| *key == (listener, index, p))
-                    .map(|(_, instance)| *instance)
-                    .or_else(|| {
-                        let shared = self.shared.iter().find(|(q, _)| *q == p);
-                        shared.map(|(_, instance)| *instance)
-                    })?;
-                Some(&self.instances[instance].0)
-            })
-            .collect()
-    }
-}
-
-fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> TokenStream {
-    let name = &listener.name;
-    let bind = socket_addr(listener.bind);
-    if helpers::is_plain_http(listener) {
-        return quote! { http_listener(#name, #bind) };
-    }
-    let limits = with_defaults(
-        quote! { ::edge_runtime::ListenerLimits },
-        &listener_limits(listener),
-        13,
-    );
-    let mode = match listener.mode {
-        Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
-        Mode::Tcp { idle_timeout } => {
-            let idle_timeout = duration(idle_timeout);
-            quote! { ::edge_runtime::ListenerMode::Tcp(::edge_runtime::TcpSpec { idle_timeout: #idle_timeout }) }
-        }
-    };
-    let tls = option(listener.tls.as_ref().map(|tls| tls_spec(tls, config_dir)));
-    quote! {
-        ::edge_runtime::ListenerSpec {
-            name: #name,
-            bind: #bind,
-            limits: #limits,
-            mode: #mode,
-            tls: #tls,
-        }
-    }
-}
-
-/// The fields of `ListenerLimits` a listener overrides.
-fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
-    let mut overrides = Vec::new();
-    if let Some(size) = listener.max_header_size {
-        let size = Literal::usize_unsuffixed(usize::try_from(size).unwrap_or(usize::MAX));
-        overrides.push(quote! { max_header_size: #size, });
-    }
-    let timeouts = [
-        (listener.header_timeout, quote! { header_timeout }),
-        (listener.keepalive_timeout, quote! { keepalive_timeout }),
-        (listener.body_timeout, quote! { body_timeout }),
-        (listener.send_timeout, quote! { send_timeout }),
-        (listener.ping_interval, quote! { ping_interval }),
-    ];
-    for (timeout, field) in timeouts {
-        if let Some(timeout) = timeout {
-            let timeout = duration(timeout);
-            overrides.push(quote! { #field: #timeout, });
-        }
-    }
-    if let Some(size) = listener.max_body {
-        let size = Literal::u64_unsuffixed(size);
-        overrides.push(quote! { max_body: #size, });
-    }
-    if let Some(count) = listener.max_connections {
-        let count = number(count);
-        overrides.push(quote! { max_connections: #count, });
-    }
-    if let Some(count) = listener.max_streams {
-        let count = number(count);
-        overrides.push(quote! { max_streams: #count, });
-    }
-    let switches = [
-        (
-            listener.underscores_in_headers,
-            quote! { underscores_in_headers },
-        ),
-        (
-            listener.allow_encoded_slashes,
-            quote! { allow_encoded_slashes },
-        ),
-        (listener.allow_semicolons, quote! { allow_semicolons }),
-        (
-            listener.case_insensitive_paths,
-            quote! { case_insensitive_paths },
-        ),
-    ];
-    for (switch, field) in switches {
-        if let Some(on) = switch {
-            overrides.push(quote! { #field: #on, });
-        }
-    }
-    overrides
-}
-
-fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
-    let name = &pool.name;
-    let servers = pool.servers.iter().map(server_spec);
-    let overrides: Vec<TokenStream> = [
-        ("connect", pool.connect_timeout),
-        ("response", pool.response_timeout),
-        ("idle", pool.idle_timeout),
-        ("tunnel", pool.tunnel_timeout),
-    ]
-    .into_iter()
-    .filter_map(|(field, timeout)| {
-        let field = format_ident!("{field}");
-        timeout.map(|timeout| {
-            let timeout = duration(timeout);
-            quote! { #field: #timeout, }
-        })
-    })
-    .collect();
-    let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 4);
-    let health = option(pool.health.as_ref().map(health_check));
-    let passive = option(pool.passive.as_ref().map(|passive| {
-        let (max_fails, consecutive_5xx) =
-            (number(passive.max_fails), number(passive.consecutive_5xx));
-        let fail_timeout = duration(passive.fail_timeout);
-        quote! {
-            ::edge_runtime::Passive {
-                max_fails: #max_fails,
-                fail_timeout: #fail_timeout,
-                consecutive_5xx: #consecutive_5xx,
-            }
-        }
-    }));
-    let retry = match &pool.retry {
-        None => quote! { ::edge_runtime::Retry::NONE },
-        Some(retry) => {
-            let attempts = number(retry.attempts);
-            let (connect_error, timeout, status_5xx) =
-                (retry.connect_error, retry.timeout, retry.status_5xx);
-            quote! {
-                ::edge_runtime::Retry {
-                    attempts: #attempts,
-                    on: ::edge_runtime::RetryOn {
-                        connect_error: #connect_error,
-                        timeout: #timeout,
-                        status_5xx: #status_5xx,
-                    },
-                }
-            }
-        }
-    };
-    let tls = option(pool.tls.as_ref().map(|tls| upstream_tls(tls, config_dir)));
-    let proxy_protocol = match pool.proxy_protocol {
-        None => quote! { ::edge_runtime::ProxyProtocol::None },
-        Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
-        Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
-    };
-    let protocol = if pool.http2 {
-        quote! { ::edge_runtime::UpstreamProtocol::Http2 }
-    } else {
-        quote! { ::edge_runtime::UpstreamProtocol::Http1 }
-    };
-    quote! {
-        ::edge_runtime::PoolSpec {
-            name: #name,
-            servers: &[#(#servers),*],
-            timeouts: #timeouts,
-            health: #health,
-            passive: #passive,
-            retry: #retry,
-            proxy_protocol: #proxy_protocol,
-            tls: #tls,
-            protocol: #protocol,
-        }
-    }
-}
-
-/// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
-fn upstream_tls(tls: &PoolTls, config_dir: &ConfigDir) -> TokenStream {
-    let mut overrides = Vec::new();
-    if let Some(ca) = &tls.ca {
-        let ca = config_dir.path(ca);
-        overrides.push(quote! { ca: Some(#ca), });
-    }
-    if let Some(name) = &tls.server_name {
-        overrides.push(quote! { server_name: Some(#name), });
-    }
-    if let Some((cert, key)) = &tls.client_cert {
-        let (cert, key) = (config_dir.path(cert), config_dir.path(key));
-        overrides.push(quote! {
-            client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
-        });
-    }
-    if !tls.verify {
-        overrides.push(quote! { verify: false, });
-    }
-    with_defaults(quote! { ::edge_runtime::UpstreamTls }, &overrides, 4)
-}
-
-fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
-    let certs = tls.certificates.iter().map(|certificate| {
-        let names = &certificate.names;
-        let (cert, key) = (
-            config_dir.path(&certificate.cert),
-            config_dir.path(&certificate.key),
-        );
-        quote! {
-            ::edge_runtime::CertSpec {
-                names: &[#(#names),*],
-                cert: #cert,
-                key: #key,
-            }
-        }
-    });
-    let client_auth = option(tls.client_ca.as_ref().map(|(ca, required)| {
-        let ca = config_dir.path(ca);
-        quote! { ::edge_runtime::ClientAuth { ca: #ca, required: #required } }
-    }));
-    let hsts = option(tls.hsts.map(duration));
-    quote! {
-        ::edge_runtime::TlsSpec {
-            certs: &[#(#certs),*],
-            client_auth: #client_auth,
-            hsts: #hsts,
-        }
-    }
-}
-
-fn server_spec(server: &Server) -> TokenStream {
-    if let (Address::Socket(addr), true) = (&server.address, helpers::is_plain_server(server)) {
-        let addr = socket_addr(*addr);
-        return quote! { server(#addr) };
-    }
-    let upstream = match &server.address {
-        Address::Socket(addr) => {
-            let addr = socket_addr(*addr);
-            quote! { ::edge_runtime::Upstream::Socket(#addr) }
-        }
-        Address::Name { host, port } => {
-            let authority = format!("{host}:{port}");
-            quote! { ::edge_runtime::Upstream::Name(#authority) }
-        }
-        Address::Srv(name) => quote! { ::edge_runtime::Upstream::Srv(#name) },
-    };
-    if helpers::is_plain_server(server) {
-        return quote! { ::edge_runtime::ServerSpec::new(#upstream) };
-    }
-    let (weight, max_conns, backup) = (
-        number(server.weight),
-        number(server.max_conns),
-        server.backup,
-    );
-    quote! {
-        ::edge_runtime::ServerSpec {
-            upstream: #upstream,
-            weight: #weight,
-            max_conns: #max_conns,
-            backup: #backup,
-        }
-    }
-}
-
-fn health_check(health: &Health) -> TokenStream {
-    let (interval, timeout) = (duration(health.interval), duration(health.timeout));
-    let (rise, fall) = (number(health.rise), number(health.fall));
-    match &health.check {
-        HealthCheck::Http { path, expect } => {
-            let (min, max) = (
-                Literal::u16_unsuffixed(expect.min),
-                Literal::u16_unsuffixed(expect.max),
-            );
-            quote! {
-                ::edge_runtime::HealthCheck::Http(::edge_runtime::HttpCheck {
-                    path: #path,
-                    expect: ::edge_runtime::StatusRange { min: #min, max: #max },
-                    interval: #interval,
-                    timeout: #timeout,
-                    rise: #rise,
-                    fall: #fall,
-                })
-            }
-        }
-        HealthCheck::Tcp => quote! {
-            ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
-                interval: #interval,
-                timeout: #timeout,
-                rise: #rise,
-                fall: #fall,
-            })
-        },
+    fn fields_of(&self, route: &Route) -> Vec<&proc_macro2::Ident> {
+        route.policies.iter().map(|&i| &self.fields[i]).collect()
     }
 }
 
@@ -951,44 +641,6 @@ fn with_defaults(ty: TokenStream, overrides: &[TokenStream], fields: usize) -> T
         0 => quote! { #ty::DEFAULT },
         n if n == fields => quote! { #ty { #(#overrides)* } },
         _ => quote! { #ty { #(#overrides)* ..#ty::DEFAULT } },
-    }
-}
-
-/// The strategy's type, and the expression that builds it.
-fn strategy(balance: &Balance) -> (TokenStream, TokenStream) {
-    let simple = |name: &str| {
-        let ty = format_ident!("{name}");
-        (
-            quote! { ::edge_runtime::#ty },
-            quote! { ::edge_runtime::#ty::default() },
-        )
-    };
-    match balance {
-        Balance::RoundRobin => simple("RoundRobin"),
-        Balance::LeastConn => simple("LeastConn"),
-        Balance::Random => simple("Random"),
-        Balance::Ewma => simple("Ewma"),
-        Balance::Hash(key) => {
-            let (key_type, key) = match key {
-                HashKey::ClientIp => (
-                    quote! { ClientIpKey },
-                    quote! { ::edge_runtime::ClientIpKey },
-                ),
-                HashKey::Path => (quote! { PathKey }, quote! { ::edge_runtime::PathKey }),
-                HashKey::Header(name) => (
-                    quote! { HeaderKey },
-                    quote! { ::edge_runtime::HeaderKey::from_static(#name) },
-                ),
-                HashKey::Cookie(name) => (
-                    quote! { CookieKey },
-                    quote! { ::edge_runtime::CookieKey::new(#name) },
-                ),
-            };
-            (
-                quote! { ::edge_runtime::Hash<::edge_runtime::#key_type> },
-                quote! { ::edge_runtime::Hash::new(#key) },
-            )
-        }
     }
 }
 

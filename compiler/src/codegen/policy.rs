@@ -1,15 +1,14 @@
 //! Code generation for policies: each policy's `static` spec, the runtime type that enforces
 //! it, and the expression that builds it at start-up.
 
-use edge_dsl::ast::{
-    AccessRule, Cache, Coding, HeaderEdits, JwtAlgorithm, JwtKeys, KeySource, LimitAlgorithm,
-    LimitKey, Method, PolicyKind, Rewrite, Setting,
-};
+use std::time::Duration;
+
+use edge_dsl::value::{Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 
 use super::{duration, ip_addr, number, option, ConfigDir};
-use crate::model::{self, Policy};
+use crate::model::{AccessRule, HeaderEdits, JwtKeys, Policy, PolicyKind, RewriteRule};
 
 /// What the generated module needs to know about one policy.
 pub(super) struct Generated {
@@ -67,29 +66,24 @@ pub(super) fn generate(
     };
     let (kind, fields, loads) = match &policy.kind {
         PolicyKind::Jwt(jwt) => {
-            let keys = match &jwt.keys.value {
+            let keys = match &jwt.keys {
                 JwtKeys::Jwks(file) => {
-                    let file = config_dir.path(&file.value);
+                    let file = config_dir.path(file);
                     quote! { ::edge_runtime::JwtKeys::Jwks(#file) }
                 }
                 JwtKeys::Pem(file) => {
-                    let file = config_dir.path(&file.value);
+                    let file = config_dir.path(file);
                     quote! { ::edge_runtime::JwtKeys::Pem(#file) }
                 }
             };
-            let algorithms = jwt.algorithms.iter().map(|a| algorithm(a.value));
-            let issuers = jwt.issuers.iter().map(|i| &i.value);
-            let audiences = jwt.audiences.iter().map(|a| &a.value);
-            let leeway = duration(jwt.leeway.as_ref().map_or(model::JWT_LEEWAY, |l| l.value));
-            let required: Vec<&str> = match &jwt.required {
-                Some(required) => required.iter().map(|r| r.value.as_str()).collect(),
-                None => model::JWT_REQUIRED.to_vec(),
-            };
+            let algorithms = jwt.algorithms.iter().map(|a| algorithm(*a));
+            let (issuers, audiences, required) = (&jwt.issuers, &jwt.audiences, &jwt.required);
+            let leeway = duration(jwt.leeway);
             let forward = jwt
                 .forward
                 .iter()
-                .map(|(claim, header)| {
-                    let (claim, header) = (&claim.value, header_name(&header.value));
+                .map(|forward| {
+                    let (claim, header) = (&forward.claim, header_name(&forward.header));
                     quote! { ::edge_runtime::ForwardClaim { claim: #claim, header: #header } }
                 })
                 .collect();
@@ -118,8 +112,8 @@ pub(super) fn generate(
                     quote! { ::edge_runtime::KeySource::Query(#parameter) }
                 }
             };
-            let keys = config_dir.path(&api_key.keys.value);
-            let consumer_header = consumer_header(api_key.consumer_header.as_ref());
+            let keys = config_dir.path(&api_key.keys);
+            let consumer_header = consumer_header(api_key.consumer_header.as_deref());
             (
                 "ApiKey",
                 quote! { source: #source, keys: #keys, consumer_header: #consumer_header, },
@@ -127,12 +121,9 @@ pub(super) fn generate(
             )
         }
         PolicyKind::BasicAuth(basic) => {
-            let htpasswd = config_dir.path(&basic.htpasswd.value);
-            let realm = basic
-                .realm
-                .as_ref()
-                .map_or(model::BASIC_AUTH_REALM, |r| r.value.as_str());
-            let consumer_header = consumer_header(basic.consumer_header.as_ref());
+            let htpasswd = config_dir.path(&basic.htpasswd);
+            let realm = &basic.realm;
+            let consumer_header = consumer_header(basic.consumer_header.as_deref());
             (
                 "BasicAuth",
                 quote! { htpasswd: #htpasswd, realm: #realm, consumer_header: #consumer_header, },
@@ -150,24 +141,18 @@ pub(super) fn generate(
                 LimitKey::Consumer => quote! { ::edge_runtime::LimitKey::Consumer },
                 LimitKey::Route => quote! { ::edge_runtime::LimitKey::Route },
             };
-            let rate = limit.rate.value;
-            let (count, per) = (number(rate.count), duration(rate.per));
-            let burst = number(limit.burst.as_ref().map_or(rate.count, |b| b.value));
+            let (count, per) = (number(limit.rate.count), duration(limit.rate.per));
+            let burst = number(limit.burst);
             let algorithm = match limit.algorithm {
                 LimitAlgorithm::TokenBucket => {
                     quote! { ::edge_runtime::LimitAlgorithm::TokenBucket }
                 }
                 LimitAlgorithm::Gcra => quote! { ::edge_runtime::LimitAlgorithm::Gcra },
             };
-            let max_keys = number(
-                limit
-                    .max_keys
-                    .as_ref()
-                    .map_or(model::RATE_LIMIT_MAX_KEYS, |m| m.value),
-            );
-            let ipv6_prefix = match &limit.ipv6_prefix {
+            let max_keys = number(limit.max_keys);
+            let ipv6_prefix = match limit.ipv6_prefix {
                 Some(prefix) => {
-                    let prefix = number(prefix.value);
+                    let prefix = number(prefix);
                     quote! { #prefix }
                 }
                 None => quote! { ::edge_runtime::RateLimitSpec::IPV6_PREFIX },
@@ -186,26 +171,25 @@ pub(super) fn generate(
             )
         }
         PolicyKind::Validate(validate) => {
-            let methods = validate.methods.iter().map(|m| method(m.value));
+            let methods = validate.methods.iter().map(|m| method(*m));
             let required_headers = validate
                 .required_headers
                 .iter()
-                .map(|h| header_name(&h.value))
+                .map(|h| header_name(h))
                 .collect();
             let required_headers =
                 arrays.of("required_headers", header_name_type(), required_headers);
-            let content_types = validate.content_types.iter().map(|c| &c.value);
+            let content_types = &validate.content_types;
             let max_body = option(
                 validate
                     .max_body
-                    .as_ref()
-                    .map(|m| Literal::u64_unsuffixed(m.value).into_token_stream()),
+                    .map(|m| Literal::u64_unsuffixed(m).into_token_stream()),
             );
             let json_schema = option(
                 validate
                     .json_schema
                     .as_ref()
-                    .map(|file| config_dir.path(&file.value)),
+                    .map(|file| config_dir.path(file)),
             );
             (
                 "Validate",
@@ -220,18 +204,14 @@ pub(super) fn generate(
             )
         }
         PolicyKind::Cors(cors) => {
-            let origins = cors.origins.iter().map(|o| &o.value);
-            let methods: Vec<TokenStream> = if cors.methods.is_empty() {
-                model::CORS_METHODS.iter().map(|m| method(*m)).collect()
-            } else {
-                cors.methods.iter().map(|m| method(m.value)).collect()
-            };
-            let headers = cors.headers.iter().map(|h| header_name(&h.value)).collect();
+            let origins = &cors.origins;
+            let methods = cors.methods.iter().map(|m| method(*m));
+            let headers = cors.headers.iter().map(|h| header_name(h)).collect();
             let headers = arrays.of("headers", header_name_type(), headers);
-            let expose = cors.expose.iter().map(|h| header_name(&h.value)).collect();
+            let expose = cors.expose.iter().map(|h| header_name(h)).collect();
             let expose = arrays.of("expose", header_name_type(), expose);
-            let credentials = cors.credentials.is_some();
-            let max_age = option(cors.max_age.as_ref().map(|m| duration(m.value)));
+            let credentials = cors.credentials;
+            let max_age = option(cors.max_age.map(duration));
             (
                 "Cors",
                 quote! {
@@ -255,34 +235,28 @@ pub(super) fn generate(
             )
         }
         PolicyKind::Rewrite(rewrite) => {
-            let rule = match &rewrite.value {
-                Rewrite::StripPrefix(prefix) => {
+            let rule = match &rewrite.rule {
+                RewriteRule::StripPrefix(prefix) => {
                     quote! { ::edge_runtime::RewriteRule::StripPrefix(#prefix) }
                 }
-                Rewrite::ReplacePrefix { from, to } => {
+                RewriteRule::ReplacePrefix { from, to } => {
                     quote! { ::edge_runtime::RewriteRule::ReplacePrefix { from: #from, to: #to } }
                 }
-                Rewrite::Regex {
+                RewriteRule::Regex {
                     pattern,
                     replacement,
                 } => {
-                    let pattern = &pattern.value;
                     quote! { ::edge_runtime::RewriteRule::Regex { pattern: #pattern, replacement: #replacement } }
                 }
             };
             ("Rewrite", quote! { rule: #rule, }, true)
         }
-        PolicyKind::Access(rules) => {
-            let rules = rules.iter().map(access_rule);
+        PolicyKind::Access(access) => {
+            let rules = access.rules.iter().map(access_rule);
             ("Access", quote! { rules: &[#(#rules),*], }, false)
         }
         PolicyKind::Compress(compress) => {
-            let algorithms = if compress.algorithms.is_empty() {
-                model::COMPRESS_ALGORITHMS
-            } else {
-                &compress.algorithms
-            };
-            let algorithms = algorithms.iter().map(|coding| {
+            let algorithms = compress.algorithms.iter().map(|coding| {
                 let variant = format_ident!(
                     "{}",
                     match coding {
@@ -293,17 +267,8 @@ pub(super) fn generate(
                 );
                 quote! { ::edge_runtime::Coding::#variant }
             });
-            let min_size = Literal::u64_unsuffixed(
-                compress
-                    .min_size
-                    .as_ref()
-                    .map_or(model::COMPRESS_MIN_SIZE, |m| m.value),
-            );
-            let types: Vec<&str> = if compress.types.is_empty() {
-                model::COMPRESS_TYPES.to_vec()
-            } else {
-                compress.types.iter().map(|t| t.value.as_str()).collect()
-            };
+            let min_size = Literal::u64_unsuffixed(compress.min_size);
+            let types = &compress.types;
             (
                 "Compress",
                 quote! {
@@ -315,66 +280,12 @@ pub(super) fn generate(
             )
         }
         PolicyKind::SecurityHeaders(security) => {
-            let mut headers: Vec<(&str, String)> = Vec::new();
-            let mut preset =
-                |name: &'static str, setting: &Setting<String>, default: &str| match setting {
-                    Setting::Preset => headers.push((name, default.to_owned())),
-                    Setting::Value(value) => headers.push((name, value.clone())),
-                    Setting::Off => {}
-                };
-            preset(
-                "x-frame-options",
-                &security.frame_options,
-                model::SECURITY_FRAME_OPTIONS,
-            );
-            preset(
-                "referrer-policy",
-                &security.referrer_policy,
-                model::SECURITY_REFERRER_POLICY,
-            );
-            preset(
-                "permissions-policy",
-                &security.permissions_policy,
-                model::SECURITY_PERMISSIONS_POLICY,
-            );
-            if security.content_type_options != Setting::Off {
-                headers.push((
-                    "x-content-type-options",
-                    model::SECURITY_CONTENT_TYPE_OPTIONS.to_owned(),
-                ));
-            }
-            if let Some(csp) = &security.csp {
-                headers.push(("content-security-policy", csp.clone()));
-            }
-            let pairs = headers
-                .iter()
-                .map(|(name, value)| {
-                    let name = header_name(name);
-                    quote! { (#name, ::edge_runtime::http::HeaderValue::from_static(#value)) }
-                })
-                .collect();
+            let pairs = header_pairs(&security.headers);
             let pair_type = quote! {
                 (::edge_runtime::http::HeaderName, ::edge_runtime::http::HeaderValue)
             };
             let headers = arrays.of("headers", pair_type, pairs);
-            let hsts = match &security.hsts {
-                Setting::Off => None,
-                Setting::Preset => Some(format!(
-                    "max-age={}",
-                    model::SECURITY_HSTS_MAX_AGE.as_secs()
-                )),
-                Setting::Value(hsts) => {
-                    let mut value = format!("max-age={}", hsts.max_age.as_secs());
-                    if hsts.include_subdomains {
-                        value.push_str("; includeSubDomains");
-                    }
-                    if hsts.preload {
-                        value.push_str("; preload");
-                    }
-                    Some(value)
-                }
-            };
-            let hsts = option(hsts.map(|value| {
+            let hsts = option(security.hsts.as_ref().map(|value| {
                 quote! { ::edge_runtime::http::HeaderValue::from_static(#value) }
             }));
             (
@@ -384,31 +295,19 @@ pub(super) fn generate(
             )
         }
         PolicyKind::Cache(cache) => {
-            let max_size = cache
-                .max_size
-                .as_ref()
-                .map_or(Cache::DEFAULT_MAX_SIZE, |size| size.value);
-            let max_object = cache
-                .max_object
-                .as_ref()
-                .map_or(Cache::DEFAULT_MAX_OBJECT.min(max_size), |object| {
-                    object.value
-                });
             let (max_size, max_object) = (
-                Literal::u64_unsuffixed(max_size),
-                Literal::u64_unsuffixed(max_object),
+                Literal::u64_unsuffixed(cache.max_size),
+                Literal::u64_unsuffixed(cache.max_object),
             );
-            let key = cache.key.clone().unwrap_or(model::CACHE_KEY);
+            let key = &cache.key;
             let (host, path, query) = (key.host, key.path, key.query);
             let headers = key.headers.iter().map(|h| header_name(h)).collect();
             let headers = arrays.of("key_headers", header_name_type(), headers);
-            let seconds = |d: &Option<edge_dsl::Spanned<std::time::Duration>>| {
-                option(d.as_ref().map(|d| duration(d.value)))
-            };
-            let default_ttl = seconds(&cache.default_ttl);
-            let stale_while_revalidate = seconds(&cache.stale_while_revalidate);
-            let stale_if_error = seconds(&cache.stale_if_error);
-            let cache_authorized = cache.cache_authorized.is_some();
+            let seconds = |d: Option<Duration>| option(d.map(duration));
+            let default_ttl = seconds(cache.default_ttl);
+            let stale_while_revalidate = seconds(cache.stale_while_revalidate);
+            let stale_if_error = seconds(cache.stale_if_error);
+            let cache_authorized = cache.cache_authorized;
             (
                 "Cache",
                 quote! {
@@ -445,8 +344,19 @@ fn header_name(name: &str) -> TokenStream {
     quote! { ::edge_runtime::http::HeaderName::from_static(#name) }
 }
 
-fn consumer_header(header: Option<&edge_dsl::Spanned<String>>) -> TokenStream {
-    option(header.map(|h| header_name(&h.value)))
+fn consumer_header(header: Option<&str>) -> TokenStream {
+    option(header.map(header_name))
+}
+
+/// `(HeaderName, HeaderValue)` literals.
+fn header_pairs(pairs: &[(String, String)]) -> Vec<TokenStream> {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            let name = header_name(name);
+            quote! { (#name, ::edge_runtime::http::HeaderValue::from_static(#value)) }
+        })
+        .collect()
 }
 
 fn method(method: Method) -> TokenStream {
@@ -474,23 +384,19 @@ fn algorithm(algorithm: JwtAlgorithm) -> TokenStream {
 }
 
 fn edits(edits: &HeaderEdits, side: &str, arrays: &mut Arrays<'_>) -> TokenStream {
-    if edits.set.is_empty() && edits.add.is_empty() && edits.remove.is_empty() {
+    if edits.is_none() {
         return quote! { ::edge_runtime::HeaderEdits::NONE };
     }
-    let pairs = |list: &[(edge_dsl::Spanned<String>, edge_dsl::Spanned<String>)]| {
-        list.iter()
-            .map(|(name, value)| {
-                let (name, value) = (header_name(&name.value), &value.value);
-                quote! { (#name, ::edge_runtime::http::HeaderValue::from_static(#value)) }
-            })
-            .collect::<Vec<_>>()
-    };
     let pair_type = quote! {
         (::edge_runtime::http::HeaderName, ::edge_runtime::http::HeaderValue)
     };
-    let set = arrays.of(&format!("{side}_set"), pair_type.clone(), pairs(&edits.set));
-    let add = arrays.of(&format!("{side}_add"), pair_type, pairs(&edits.add));
-    let remove = edits.remove.iter().map(|h| header_name(&h.value)).collect();
+    let set = arrays.of(
+        &format!("{side}_set"),
+        pair_type.clone(),
+        header_pairs(&edits.set),
+    );
+    let add = arrays.of(&format!("{side}_add"), pair_type, header_pairs(&edits.add));
+    let remove = edits.remove.iter().map(|h| header_name(h)).collect();
     let remove = arrays.of(&format!("{side}_remove"), header_name_type(), remove);
     quote! {
         ::edge_runtime::HeaderEdits {
@@ -503,7 +409,7 @@ fn edits(edits: &HeaderEdits, side: &str, arrays: &mut Arrays<'_>) -> TokenStrea
 
 fn access_rule(rule: &AccessRule) -> TokenStream {
     let allow = rule.allow;
-    let net = rule.net.value;
+    let net = rule.net;
     let addr = ip_addr(net.addr);
     let prefix = Literal::u8_unsuffixed(net.prefix);
     quote! {

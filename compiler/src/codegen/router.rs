@@ -1,6 +1,7 @@
 //! Generates a listener's router: a function that maps (method, host, path) to the first of the
-//! listener's routes, in the order written, whose conditions all hold. Routes with header,
-//! query or cookie conditions make it take the request too; those are checked last.
+//! listener's routes, in the order written, whose conditions all hold, as [`crate::matching`]
+//! defines them (the `test` blocks route by that module too). Routes with header, query or
+//! cookie conditions make it take the request too; those are checked last.
 //!
 //! Small tables become one chain of direct comparisons, which is fastest when short. Larger
 //! tables become a decision tree whose size grows with the table, not with its square:
@@ -13,10 +14,11 @@
 //! - routes without a path condition are candidates everywhere, so they are looked up by host
 //!   class instead, and the earlier of the two hits wins.
 
-use edge_dsl::ast::{HostPattern, Method, PathMatch, RequestPart};
+use edge_dsl::value::{HostPattern, Method, PathMatch, RequestPart};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
+use crate::matching::{host_matches, path_matcher};
 use crate::model::Route;
 
 /// Up to this many routes, a chain of comparisons beats the tree (the router bench).
@@ -62,14 +64,6 @@ fn parameter(name: &str, used: bool) -> Ident {
     } else {
         format_ident!("_{name}")
     }
-}
-
-/// The route's path matcher, or `None` when it matches every path (`path /` included).
-fn path_matcher(route: &Route) -> Option<&PathMatch> {
-    route
-        .path
-        .as_ref()
-        .filter(|path| **path != PathMatch::Prefix("/".to_owned()))
 }
 
 /// Host classes: 0 is a host no route names, then each exact host named by some route, then
@@ -123,12 +117,7 @@ impl HostClasses {
         if patterns.is_empty() {
             return None;
         }
-        let accepts = |class: &str| {
-            patterns.iter().any(|pattern| match pattern {
-                HostPattern::Exact(exact) => exact == class,
-                HostPattern::Suffix(suffix) => class.ends_with(suffix.as_str()),
-            })
-        };
+        let accepts = |class: &str| patterns.iter().any(|pattern| host_matches(pattern, class));
         // A suffix class's name starts with `.`, so no exact pattern accepts it.
         Some(
             self.all()

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::span::{Ident, Span, Spanned};
 
+pub use crate::value::*;
 pub use policy::*;
 
 /// A whole `.edge` file, each kind of item in source order.
@@ -51,22 +52,10 @@ pub struct Admin {
 /// The access log.
 #[derive(Clone, Debug)]
 pub struct AccessLog {
-    pub format: LogFormat,
+    /// `None`: the default format.
+    pub format: Option<LogFormat>,
     /// A file, as written (relative to the config); `None`: stdout.
     pub path: Option<Spanned<String>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Combined,
-}
-
-/// Request ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestId {
-    pub enabled: bool,
-    pub trust_client: bool,
 }
 
 /// `test "NAME" { [on LISTENER]  METHOD URL -> ROUTE|STATUS ... }`: routing expectations
@@ -193,13 +182,6 @@ pub struct Pool {
     pub protocol: Option<Spanned<UpstreamProtocol>>,
 }
 
-/// The HTTP version a pool speaks to its servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamProtocol {
-    Http1,
-    Http2,
-}
-
 /// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` in a pool: how its servers
 /// are reached over TLS.
 #[derive(Clone, Debug, Default)]
@@ -214,13 +196,6 @@ pub struct PoolTls {
     pub verify: Option<Spanned<bool>>,
 }
 
-/// The PROXY protocol version sent to servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProxyVersion {
-    V1,
-    V2,
-}
-
 /// `server ADDR [weight N] [max_conns N] [backup]`
 #[derive(Clone, Debug)]
 pub struct Server {
@@ -232,26 +207,6 @@ pub struct Server {
     pub backup: Option<Span>,
     /// The whole directive.
     pub span: Span,
-}
-
-/// How a pool picks a server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Balance {
-    RoundRobin,
-    LeastConn,
-    Random,
-    Ewma,
-    Hash(HashKey),
-}
-
-/// What `balance hash` hashes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HashKey {
-    ClientIp,
-    /// A request header, lower-cased.
-    Header(String),
-    Cookie(String),
-    Path,
 }
 
 /// `health http { ... }` or `health tcp { ... }`; `None` fields keep the documented defaults.
@@ -271,13 +226,6 @@ pub enum HealthCheck {
         expect: Option<Spanned<StatusRange>>,
     },
     Tcp,
-}
-
-/// An inclusive range of statuses: `200..299`, or one status `200`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusRange {
-    pub min: u16,
-    pub max: u16,
 }
 
 /// `passive { max_fails N  fail_timeout D  consecutive_5xx N }`
@@ -313,18 +261,6 @@ pub struct Timeouts {
     pub tunnel: Option<Spanned<Duration>>,
 }
 
-/// A server address: an IP socket address, or a DNS name with a port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    Socket(SocketAddr),
-    Name {
-        host: String,
-        port: u16,
-    },
-    /// `dns_srv "_http._tcp.users.internal"`: servers from SRV records.
-    Srv(String),
-}
-
 /// `route NAME { on LISTENER ... forward POOL | respond STATUS "BODY" }`
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -347,83 +283,6 @@ pub struct Route {
     /// `websocket`).
     pub upgrades: Vec<Spanned<String>>,
     pub action: Spanned<Action>,
-}
-
-/// A condition on the request beyond method, host and path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestMatch {
-    pub part: RequestPart,
-    /// The header (lower-cased), query parameter or cookie name.
-    pub name: String,
-    /// The exact value required; `None`: present with any value.
-    pub value: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestPart {
-    Header,
-    Query,
-    Cookie,
-}
-
-/// A `host` pattern, lower-cased.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostPattern {
-    /// `"api.example.com"`
-    Exact(String),
-    /// `"*.example.com"`, kept as the suffix `".example.com"`.
-    Suffix(String),
-}
-
-/// A `path` matcher; paths are normalised (the runtime matches normalised request paths).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PathMatch {
-    /// `path /users`: `/users` and everything under `/users/`.
-    Prefix(String),
-    /// `path = /health`: exactly `/health`.
-    Exact(String),
-}
-
-/// An HTTP method, upper-case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Delete,
-    Patch,
-    Options,
-    Connect,
-    Trace,
-}
-
-impl Method {
-    pub const ALL: [Method; 9] = [
-        Method::Get,
-        Method::Head,
-        Method::Post,
-        Method::Put,
-        Method::Delete,
-        Method::Patch,
-        Method::Options,
-        Method::Connect,
-        Method::Trace,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Patch => "PATCH",
-            Method::Options => "OPTIONS",
-            Method::Connect => "CONNECT",
-            Method::Trace => "TRACE",
-        }
-    }
 }
 
 /// What a route does with a request it matches.

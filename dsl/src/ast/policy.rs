@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use crate::ast::Method;
 use crate::span::{Ident, Span, Spanned};
+use crate::value::{
+    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, Rate,
+};
 
 /// `policy NAME = KIND { ... }`
 #[derive(Clone, Debug)]
@@ -71,51 +73,13 @@ pub enum JwtKeys {
     Pem(Spanned<String>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JwtAlgorithm {
-    Hs256,
-    Hs384,
-    Hs512,
-    Rs256,
-    Rs384,
-    Rs512,
-    Ps256,
-    Ps384,
-    Ps512,
-    Es256,
-    Es384,
-    EdDsa,
-}
-
-impl JwtAlgorithm {
-    pub const ALL: [(&'static str, JwtAlgorithm); 12] = [
-        ("HS256", JwtAlgorithm::Hs256),
-        ("HS384", JwtAlgorithm::Hs384),
-        ("HS512", JwtAlgorithm::Hs512),
-        ("RS256", JwtAlgorithm::Rs256),
-        ("RS384", JwtAlgorithm::Rs384),
-        ("RS512", JwtAlgorithm::Rs512),
-        ("PS256", JwtAlgorithm::Ps256),
-        ("PS384", JwtAlgorithm::Ps384),
-        ("PS512", JwtAlgorithm::Ps512),
-        ("ES256", JwtAlgorithm::Es256),
-        ("ES384", JwtAlgorithm::Es384),
-        ("EdDSA", JwtAlgorithm::EdDsa),
-    ];
-}
-
 /// `api_key { keys "f"  header "x-api-key" | query "api_key"  consumer_header "x-consumer" }`
 #[derive(Clone, Debug)]
 pub struct ApiKey {
     pub keys: Spanned<String>,
-    pub source: KeySource,
+    /// `None`: the default header.
+    pub source: Option<KeySource>,
     pub consumer_header: Option<Spanned<String>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeySource {
-    Header(String),
-    Query(String),
 }
 
 /// `basic_auth { htpasswd "f"  realm "r"  consumer_header "x-consumer" }`
@@ -130,35 +94,15 @@ pub struct BasicAuth {
 /// ipv6_prefix N }`
 #[derive(Clone, Debug)]
 pub struct RateLimit {
-    pub key: LimitKey,
+    /// `None`: the default key, the client's address.
+    pub key: Option<LimitKey>,
     pub rate: Spanned<Rate>,
     pub burst: Option<Spanned<u32>>,
-    pub algorithm: LimitAlgorithm,
+    /// `None`: the default algorithm.
+    pub algorithm: Option<LimitAlgorithm>,
     pub max_keys: Option<Spanned<u32>>,
     /// How many leading bits of an IPv6 client address make its key (1 to 128).
     pub ipv6_prefix: Option<Spanned<u32>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LimitKey {
-    ClientIp,
-    Header(String),
-    Claim(String),
-    Consumer,
-    Route,
-}
-
-/// `10/s`: `count` requests per `per`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub per: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LimitAlgorithm {
-    TokenBucket,
-    Gcra,
 }
 
 /// `validate { methods ..  required_headers ..  content_type ..  max_body S  json_schema "f" }`
@@ -218,13 +162,6 @@ pub struct AccessRule {
     pub net: Spanned<Cidr>,
 }
 
-/// An IP network: an address with its prefix length (a host: 32 or 128).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: std::net::IpAddr,
-    pub prefix: u8,
-}
-
 /// `compress { algorithms gzip br zstd  min_size 1KiB  types "text/*" ... }`
 #[derive(Clone, Debug, Default)]
 pub struct Compress {
@@ -233,13 +170,6 @@ pub struct Compress {
     pub min_size: Option<Spanned<u64>>,
     /// Media types or `family/*`, lower-cased; empty: the default list.
     pub types: Vec<Spanned<String>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Coding {
-    Gzip,
-    Brotli,
-    Zstd,
 }
 
 /// `security_headers { hsts 365d include_subdomains preload  frame_options deny ... }`: a preset
@@ -284,20 +214,4 @@ pub struct Cache {
     pub stale_while_revalidate: Option<Spanned<Duration>>,
     pub stale_if_error: Option<Spanned<Duration>>,
     pub cache_authorized: Option<Span>,
-}
-
-impl Cache {
-    /// Bytes of stored answers kept when `max_size` is left out.
-    pub const DEFAULT_MAX_SIZE: u64 = 64 << 20;
-    /// The largest answer stored when `max_object` is left out (at most `max_size`).
-    pub const DEFAULT_MAX_OBJECT: u64 = 8 << 20;
-}
-
-/// What tells cached answers apart: parts of the URL and request headers (lower-cased).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CacheKey {
-    pub host: bool,
-    pub path: bool,
-    pub query: bool,
-    pub headers: Vec<String>,
 }

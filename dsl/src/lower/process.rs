@@ -181,13 +181,13 @@ impl Lowering {
             }
             "access_log" => {
                 let mut log = AccessLog {
-                    format: LogFormat::Combined,
+                    format: None,
                     path: None,
                 };
                 self.directives(&ACCESS_LOG, directives, |lower, given| match given.name() {
                     "format" => lower
                         .log_format(given.arg())
-                        .map(|format| log.format = format)
+                        .map(|format| log.format = Some(format))
                         .is_some(),
                     "path" => set(&mut log.path, lower.file(given.arg(), given.usage)),
                     name => unread(name),

@@ -64,7 +64,7 @@ impl Lowering {
         self.require(&API_KEY, &taken, "policy", policy.name, policy.head);
         Some(ApiKey {
             keys: keys?,
-            source: source.map_or_else(|| KeySource::Header("x-api-key".to_owned()), |s| s.value),
+            source: source.map(|s| s.value),
             consumer_header,
         })
     }

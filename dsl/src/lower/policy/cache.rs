@@ -2,7 +2,7 @@
 //! are keyed by, how long they are kept and served stale, and whether authorised requests are
 //! cached.
 
-use crate::ast::{Cache, CacheKey};
+use crate::ast::{Cache, CacheKey, CACHE_MAX_SIZE};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::syntax::{Arg, ArgKind};
@@ -51,7 +51,7 @@ impl Lowering {
         let max_size = cache
             .max_size
             .as_ref()
-            .map_or(Cache::DEFAULT_MAX_SIZE, |size| size.value);
+            .map_or(CACHE_MAX_SIZE, |size| size.value);
         if let Some(object) = cache.max_object.as_ref().filter(|o| o.value > max_size) {
             let mut error = Diagnostic::error("`max_object` is larger than the whole cache")
                 .with_label(Label::primary(object.span, "the largest answer stored"))

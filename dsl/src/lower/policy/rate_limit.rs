@@ -33,21 +33,21 @@ const LIMIT_KEYS: [&str; 5] = [
 
 impl Lowering {
     pub(super) fn rate_limit(&mut self, policy: &Item<'_>) -> Option<RateLimit> {
-        let mut key = LimitKey::ClientIp;
+        let mut key = None;
         let mut rate = None;
         let mut burst = None;
-        let mut algorithm = LimitAlgorithm::TokenBucket;
+        let mut algorithm = None;
         let mut max_keys = None;
         let mut ipv6_prefix = None;
         let taken = self.directives(&RATE_LIMIT, policy.directives, |lower, given| {
             let arg = given.arg();
             match given.name() {
-                "key" => lower.limit_key(arg).map(|read| key = read).is_some(),
+                "key" => lower.limit_key(arg).map(|read| key = Some(read)).is_some(),
                 "rate" => set(&mut rate, lower.keep(literal::rate(arg))),
                 "burst" => set(&mut burst, lower.keep(literal::count(arg, 1, 1_000_000))),
                 "algorithm" => lower
                     .limit_algorithm(arg)
-                    .map(|read| algorithm = read)
+                    .map(|read| algorithm = Some(read))
                     .is_some(),
                 "max_keys" => set(
                     &mut max_keys,

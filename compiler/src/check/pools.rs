@@ -1,0 +1,160 @@
+//! Checks of a pool (servers listed twice, only backups, more retries than servers, a health
+//! check slower than its interval) and the pool as the Model holds it, its defaults applied.
+
+use edge_dsl::ast::{self, RetryOn};
+use edge_dsl::{Diagnostic, Label};
+
+use super::value;
+use crate::model::{self, defaults};
+
+/// Checks of a pool's servers, health check and retries taken together.
+pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
+    if !pool.servers.is_empty() && pool.servers.iter().all(|s| s.backup.is_some()) {
+        out.push(
+            Diagnostic::error(format!("pool `{}` has only backup servers", pool.name))
+                .with_label(Label::primary(pool.span, "no primary server"))
+                .with_help("backup servers are used only when every primary server is down"),
+        );
+    }
+    // Names may stand for several servers; only a pool of addresses has a known size.
+    let fixed = pool
+        .servers
+        .iter()
+        .all(|s| matches!(s.address.value, ast::Address::Socket(_)));
+    if let Some(retry) = pool.retry.as_ref().filter(|_| fixed) {
+        let servers = pool.servers.len() as u32;
+        if retry.value.attempts.value >= servers {
+            out.push(
+                Diagnostic::warning(format!(
+                    "pool `{}` has {servers} server{} but asks for {} retries",
+                    pool.name,
+                    if servers == 1 { "" } else { "s" },
+                    retry.value.attempts.value
+                ))
+                .with_label(Label::primary(
+                    retry.value.attempts.span,
+                    "more than can be used",
+                ))
+                .with_help(format!(
+                    "each retry goes to a different server: at most {} can happen",
+                    servers.saturating_sub(1)
+                )),
+            );
+        }
+    }
+    if let Some(health) = &pool.health {
+        let health = &health.value;
+        let interval = health
+            .interval
+            .as_ref()
+            .map_or(defaults::HEALTH_INTERVAL, |i| i.value);
+        if let Some(timeout) = health.timeout.as_ref().filter(|t| t.value > interval) {
+            out.push(
+                Diagnostic::warning("the health check timeout is longer than its interval")
+                    .with_label(Label::primary(timeout.span, "longer than the interval"))
+                    .with_help(
+                        "a check must end before the next one starts; make the timeout shorter",
+                    ),
+            );
+        }
+    }
+}
+
+pub(super) fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
+    for (index, server) in pool.servers.iter().enumerate() {
+        let address = &server.address;
+        if let Some(first) = pool.servers[..index]
+            .iter()
+            .find(|s| s.address.value == address.value)
+        {
+            out.push(
+                Diagnostic::error(format!("pool `{}` lists a server twice", pool.name))
+                    .with_label(Label::primary(address.span, "listed again here"))
+                    .with_label(Label::secondary(first.address.span, "first listed here"))
+                    .with_help(
+                        "to send a server more traffic, give it a weight: `server ADDR weight 2`",
+                    ),
+            );
+        }
+    }
+}
+
+pub(super) fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> model::Pool {
+    model::Pool {
+        name: pool.name.value.clone(),
+        balance: pool.balance.value.clone(),
+        servers: pool
+            .servers
+            .iter()
+            .map(|server| model::Server {
+                upstream: server.address.value.clone(),
+                weight: value(&server.weight).unwrap_or(defaults::SERVER_WEIGHT),
+                max_conns: value(&server.max_conns).unwrap_or(defaults::SERVER_MAX_CONNS),
+                backup: server.backup.is_some(),
+            })
+            .collect(),
+        timeouts: model::Timeouts {
+            connect: value(&pool.timeouts.connect),
+            response: value(&pool.timeouts.response),
+            idle: value(&pool.timeouts.idle),
+            tunnel: value(&pool.timeouts.tunnel),
+        },
+        health: pool
+            .health
+            .as_ref()
+            .map(|health| health_check(&health.value)),
+        passive: pool.passive.as_ref().map(|passive| {
+            let passive = &passive.value;
+            model::Passive {
+                max_fails: value(&passive.max_fails).unwrap_or(defaults::PASSIVE_MAX_FAILS),
+                fail_timeout: value(&passive.fail_timeout)
+                    .unwrap_or(defaults::PASSIVE_FAIL_TIMEOUT),
+                consecutive_5xx: value(&passive.consecutive_5xx)
+                    .unwrap_or(defaults::PASSIVE_CONSECUTIVE_5XX),
+            }
+        }),
+        retry: pool.retry.as_ref().map(|retry| {
+            let retry = &retry.value;
+            let on = |condition| retry.on.iter().any(|on| on.value == condition);
+            model::Retry {
+                attempts: retry.attempts.value,
+                on: if retry.on.is_empty() {
+                    defaults::RETRY_ON
+                } else {
+                    model::RetryOn {
+                        connect_error: on(RetryOn::ConnectError),
+                        timeout: on(RetryOn::Timeout),
+                        status_5xx: on(RetryOn::Status5xx),
+                    }
+                },
+            }
+        }),
+        proxy_protocol: value(&pool.send_proxy),
+        tls,
+        protocol: value(&pool.protocol).unwrap_or(defaults::UPSTREAM_PROTOCOL),
+    }
+}
+
+/// An active health check with every default applied.
+fn health_check(health: &ast::Health) -> model::HealthCheck {
+    let interval = value(&health.interval).unwrap_or(defaults::HEALTH_INTERVAL);
+    let timeout = value(&health.timeout).unwrap_or(defaults::HEALTH_TIMEOUT);
+    let rise = value(&health.rise).unwrap_or(defaults::HEALTH_RISE);
+    let fall = value(&health.fall).unwrap_or(defaults::HEALTH_FALL);
+    match &health.check {
+        ast::HealthCheck::Http { path, expect } => model::HealthCheck::Http(model::HttpCheck {
+            path: value(path).unwrap_or_else(|| defaults::HEALTH_PATH.to_owned()),
+            expect: value(expect).unwrap_or(defaults::HEALTH_EXPECT),
+            interval,
+            timeout,
+            rise,
+            fall,
+        }),
+        ast::HealthCheck::Tcp => model::HealthCheck::Tcp(model::TcpCheck {
+            interval,
+            timeout,
+            rise,
+            fall,
+        }),
+    }
+}

@@ -1,0 +1,311 @@
+//! Checks of one route: the items it names, what it may ask of its listener, and the route as
+//! the Model holds it.
+
+use std::path::Path;
+
+use edge_dsl::ast::{self, Config, PathMatch};
+use edge_dsl::{Diagnostic, Label};
+
+use super::tls::speaks_tls;
+use super::{resolve, Used};
+use crate::files;
+use crate::model;
+
+/// Checks one route against the items it names; returns its listener and the route as the
+/// model holds it, or `None` when its listener or action could not be resolved.
+pub(super) fn route(
+    config: &Config,
+    base: &Path,
+    route: &ast::Route,
+    used: &mut Used,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(usize, model::Route)> {
+    let listener = resolve(
+        &route.on,
+        "listener",
+        config.listeners.iter().map(|l| &l.name),
+    );
+    let action = action(config, base, route, &mut used.pools);
+    answered_at_the_edge(route, diagnostics);
+    let uses = uses(config, route, &mut used.policies, diagnostics);
+    let (listener, action) = match (listener, action) {
+        (Ok(listener), Ok(action)) => (listener, action),
+        (listener, action) => {
+            diagnostics.extend(listener.err());
+            diagnostics.extend(action.err());
+            return None;
+        }
+    };
+    on_its_listener(config, route, listener, &action, diagnostics);
+    Some((
+        listener,
+        model::Route {
+            name: route.name.value.clone(),
+            hosts: route.hosts.iter().map(|h| h.value.clone()).collect(),
+            sni: route.sni.iter().map(|h| h.value.clone()).collect(),
+            path: route.path.as_ref().map(|p| p.value.clone()),
+            methods: route.methods.iter().map(|m| m.value).collect(),
+            matchers: route.matchers.iter().map(|m| m.value.clone()).collect(),
+            policies: uses,
+            timeout: route.timeout.as_ref().map(|t| t.value),
+            upgrades: route.upgrades.iter().map(|u| u.value.clone()).collect(),
+            action,
+        },
+    ))
+}
+
+/// A route that an earlier route on its listener shadows.
+pub(super) fn unreachable(
+    route: &ast::Route,
+    earlier: &ast::Route,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    diagnostics.push(
+        Diagnostic::error(format!("route `{}` can never match", route.name))
+            .with_label(Label::primary(route.span, "unreachable route"))
+            .with_label(Label::secondary(
+                earlier.span,
+                format!(
+                    "`{}` comes first and matches every request this one would",
+                    earlier.name
+                ),
+            ))
+            .with_help("routes are tried in order: move the more specific route above"),
+    );
+}
+
+/// A route's action with its names resolved and its folder read; marks a forwarded-to pool
+/// as used.
+fn action(
+    config: &Config,
+    base: &Path,
+    route: &ast::Route,
+    pool_used: &mut [bool],
+) -> Result<model::Action, Diagnostic> {
+    match &route.action.value {
+        ast::Action::Forward(pool) => resolve(pool, "pool", config.pools.iter().map(|p| &p.name))
+            .map(|index| {
+                pool_used[index] = true;
+                model::Action::Forward(index)
+            }),
+        ast::Action::Respond { status, body } => Ok(model::Action::Respond {
+            status: status.value,
+            body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
+        }),
+        ast::Action::RedirectHttps => Ok(model::Action::RedirectHttps),
+        ast::Action::Redirect { status, location } => Ok(model::Action::Redirect {
+            status: status.value,
+            location: location.value.clone(),
+        }),
+        ast::Action::Serve(folder) => files::folder(base, folder).map(|root| {
+            let strip = match route.path.as_ref().map(|p| &p.value) {
+                Some(PathMatch::Prefix(prefix)) if prefix != "/" => {
+                    prefix.trim_end_matches('/').to_owned()
+                }
+                _ => String::new(),
+            };
+            model::Action::Serve {
+                root: root.display().to_string(),
+                strip,
+            }
+        }),
+    }
+}
+
+/// A `timeout` or an `upgrade` on a route that answers without a pool.
+fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
+    if matches!(route.action.value, ast::Action::Forward(_)) {
+        return;
+    }
+    if let Some(timeout) = &route.timeout {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "route `{}` has a timeout but does not forward",
+                route.name
+            ))
+            .with_label(Label::primary(timeout.span, "nothing to wait for"))
+            .with_label(Label::secondary(route.action.span, "answered at the edge"))
+            .with_help("`timeout` bounds the wait for a pool's answer"),
+        );
+    }
+    if let Some(upgrade) = route.upgrades.first() {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "route `{}` tunnels upgrades but does not forward",
+                route.name
+            ))
+            .with_label(Label::primary(upgrade.span, "nothing to tunnel to"))
+            .with_label(Label::secondary(route.action.span, "answered at the edge"))
+            .with_help("`upgrade` names the protocols tunnelled to a pool's server"),
+        );
+    }
+}
+
+/// The policies a route uses, resolved, each once; marks them as used.
+fn uses(
+    config: &Config,
+    route: &ast::Route,
+    policy_used: &mut [bool],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<usize> {
+    let mut uses = Vec::new();
+    for (index, name) in route.uses.iter().enumerate() {
+        if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
+            diagnostics.push(
+                Diagnostic::error(format!("route `{}` uses `{name}` twice", route.name))
+                    .with_label(Label::primary(name.span, "used again here"))
+                    .with_label(Label::secondary(first.span, "first used here")),
+            );
+            continue;
+        }
+        match resolve(name, "policy", config.policies.iter().map(|p| &p.name)) {
+            Ok(policy) => {
+                policy_used[policy] = true;
+                uses.push(policy);
+            }
+            Err(error) => diagnostics.push(error),
+        }
+    }
+    uses
+}
+
+/// What a route may ask of the listener it is on: no upper-case path where paths are folded,
+/// no HTTPS redirect on TLS, `sni` only on tcp listeners, the PROXY protocol only from them.
+fn on_its_listener(
+    config: &Config,
+    route: &ast::Route,
+    listener: usize,
+    action: &model::Action,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let tcp = config.listeners[listener]
+        .mode
+        .as_ref()
+        .is_some_and(|m| m.value == ast::Mode::Tcp);
+    let folded = config.listeners[listener]
+        .case_insensitive_paths
+        .as_ref()
+        .is_some_and(|on| on.value);
+    if let Some(path) = route.path.as_ref().filter(|_| folded) {
+        let text = match &path.value {
+            PathMatch::Prefix(text) | PathMatch::Exact(text) => text,
+        };
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` matches a path with upper-case letters",
+                    route.name
+                ))
+                .with_label(Label::primary(path.span, "never matches"))
+                .with_label(Label::secondary(
+                    route.on.span,
+                    "this listener lower-cases request paths (`case_insensitive_paths on`)",
+                ))
+                .with_help(format!("write `{}`", text.to_ascii_lowercase())),
+            );
+        }
+    }
+    if matches!(action, model::Action::RedirectHttps) && config.listeners[listener].tls.is_some() {
+        diagnostics.push(
+            Diagnostic::warning(format!(
+                "route `{}` redirects to HTTPS on a TLS listener",
+                route.name
+            ))
+            .with_label(Label::primary(
+                route.action.span,
+                "clients are already on HTTPS",
+            ))
+            .with_help("a client following this redirect would come back here, in a loop"),
+        );
+    }
+    if let Some(sni) = route.sni.first().filter(|_| !tcp) {
+        diagnostics.push(
+            Diagnostic::error(format!("route `{}` matches `sni` on an HTTP listener", route.name))
+                .with_label(Label::primary(sni.span, "only a tcp listener reads it"))
+                .with_help("HTTP routes match the requested host with `host`; `sni` routes TLS passthrough on `mode tcp` listeners"),
+        );
+    }
+    if tcp {
+        tcp_route(route, &config.pools, diagnostics);
+    } else if let model::Action::Forward(pool) = *action {
+        if let Some(send_proxy) = &config.pools[pool].send_proxy {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
+                    route.name, config.pools[pool].name
+                ))
+                .with_label(Label::primary(route.action.span, "an HTTP route"))
+                .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
+                .with_help("forward to this pool from routes on `mode tcp` listeners only"),
+            );
+        }
+    }
+}
+
+/// A route on a `mode tcp` listener: no request to match on and nothing to respond with, and
+/// a pool whose strategy can work without a request.
+fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>) {
+    let matchers = route
+        .hosts
+        .iter()
+        .map(|h| h.span)
+        .chain(route.path.as_ref().map(|p| p.span))
+        .chain(route.methods.iter().map(|m| m.span))
+        .chain(route.matchers.iter().map(|m| m.span))
+        .chain(route.uses.iter().map(|u| u.span))
+        .chain(route.timeout.as_ref().map(|t| t.span));
+    for span in matchers {
+        out.push(
+            Diagnostic::error(format!(
+                "route `{}` matches requests on a tcp listener",
+                route.name
+            ))
+            .with_label(Label::primary(
+                span,
+                "a tcp listener sees bytes, not requests",
+            ))
+            .with_help("routes on a `mode tcp` listener only `forward`"),
+        );
+    }
+    match &route.action.value {
+        ast::Action::Respond { .. }
+        | ast::Action::RedirectHttps
+        | ast::Action::Redirect { .. }
+        | ast::Action::Serve(_) => out.push(
+            Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
+                .with_label(Label::primary(
+                    route.action.span,
+                    "there is no request to answer",
+                ))
+                .with_help("routes on a `mode tcp` listener only `forward`"),
+        ),
+        ast::Action::Forward(name) => {
+            let pool = pools.iter().find(|p| p.name.value == name.value);
+            if let Some(pool) = pool.filter(|p| speaks_tls(p)) {
+                out.push(
+                    Diagnostic::error(format!(
+                        "pool `{}` speaks TLS to its servers, but route `{}` forwards a tcp connection",
+                        pool.name, route.name
+                    ))
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(pool.span, "a TLS pool"))
+                    .with_help(
+                        "tcp tunnels pass bytes through as they are, TLS included: write the \
+                         servers without `https://` and leave out the pool's `tls`",
+                    ),
+                );
+            }
+            if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
+                out.push(
+                    Diagnostic::error(format!(
+                        "pool `{}` hashes a request, but route `{}` forwards a tcp connection",
+                        pool.name, route.name
+                    ))
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(pool.balance.span, "needs an HTTP request"))
+                    .with_help("tcp routes can hash `client_ip`; headers, cookies and paths need HTTP"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Code generation for pools: each one's `PoolSpec` (servers, timeouts as overrides of
+//! `UpstreamTimeouts::DEFAULT`, health, retries, TLS, protocol) and its strategy's type.
+
+use edge_dsl::value::{Address, Balance, HashKey, ProxyVersion, UpstreamProtocol};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use super::{duration, number, option, socket_addr, with_defaults, ConfigDir};
+use crate::model::{HealthCheck, Pool, Server, UpstreamTls};
+
+/// A server with the default weight, no connection limit, not a backup: `ServerSpec::new`.
+pub(super) fn is_plain_server(server: &Server) -> bool {
+    server.weight == 1 && server.max_conns == 0 && !server.backup
+}
+
+pub(super) fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
+    let name = &pool.name;
+    let servers = pool.servers.iter().map(server_spec);
+    let overrides: Vec<TokenStream> = [
+        ("connect", pool.timeouts.connect),
+        ("response", pool.timeouts.response),
+        ("idle", pool.timeouts.idle),
+        ("tunnel", pool.timeouts.tunnel),
+    ]
+    .into_iter()
+    .filter_map(|(field, timeout)| {
+        let field = format_ident!("{field}");
+        timeout.map(|timeout| {
+            let timeout = duration(timeout);
+            quote! { #field: #timeout, }
+        })
+    })
+    .collect();
+    let timeouts = with_defaults(quote! { ::edge_runtime::UpstreamTimeouts }, &overrides, 4);
+    let health = option(pool.health.as_ref().map(health_check));
+    let passive = option(pool.passive.as_ref().map(|passive| {
+        let (max_fails, consecutive_5xx) =
+            (number(passive.max_fails), number(passive.consecutive_5xx));
+        let fail_timeout = duration(passive.fail_timeout);
+        quote! {
+            ::edge_runtime::Passive {
+                max_fails: #max_fails,
+                fail_timeout: #fail_timeout,
+                consecutive_5xx: #consecutive_5xx,
+            }
+        }
+    }));
+    let retry = match &pool.retry {
+        None => quote! { ::edge_runtime::Retry::NONE },
+        Some(retry) => {
+            let attempts = number(retry.attempts);
+            let (connect_error, timeout, status_5xx) = (
+                retry.on.connect_error,
+                retry.on.timeout,
+                retry.on.status_5xx,
+            );
+            quote! {
+                ::edge_runtime::Retry {
+                    attempts: #attempts,
+                    on: ::edge_runtime::RetryOn {
+                        connect_error: #connect_error,
+                        timeout: #timeout,
+                        status_5xx: #status_5xx,
+                    },
+                }
+            }
+        }
+    };
+    let tls = option(pool.tls.as_ref().map(|tls| upstream_tls(tls, config_dir)));
+    let proxy_protocol = match pool.proxy_protocol {
+        None => quote! { ::edge_runtime::ProxyProtocol::None },
+        Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
+        Some(ProxyVersion::V2) => quote! { ::edge_runtime::ProxyProtocol::V2 },
+    };
+    let protocol = match pool.protocol {
+        UpstreamProtocol::Http1 => quote! { ::edge_runtime::UpstreamProtocol::Http1 },
+        UpstreamProtocol::Http2 => quote! { ::edge_runtime::UpstreamProtocol::Http2 },
+    };
+    quote! {
+        ::edge_runtime::PoolSpec {
+            name: #name,
+            servers: &[#(#servers),*],
+            timeouts: #timeouts,
+            health: #health,
+            passive: #passive,
+            retry: #retry,
+            proxy_protocol: #proxy_protocol,
+            tls: #tls,
+            protocol: #protocol,
+        }
+    }
+}
+
+/// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
+fn upstream_tls(tls: &UpstreamTls, config_dir: &ConfigDir) -> TokenStream {
+    let mut overrides = Vec::new();
+    if let Some(ca) = &tls.ca {
+        let ca = config_dir.path(ca);
+        overrides.push(quote! { ca: Some(#ca), });
+    }
+    if let Some(name) = &tls.server_name {
+        overrides.push(quote! { server_name: Some(#name), });
+    }
+    if let Some(client_cert) = &tls.client_cert {
+        let (cert, key) = (
+            config_dir.path(&client_cert.cert),
+            config_dir.path(&client_cert.key),
+        );
+        overrides.push(quote! {
+            client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
+        });
+    }
+    if let Some(verify) = tls.verify {
+        overrides.push(quote! { verify: #verify, });
+    }
+    with_defaults(quote! { ::edge_runtime::UpstreamTls }, &overrides, 4)
+}
+
+fn server_spec(server: &Server) -> TokenStream {
+    if let (Address::Socket(addr), true) = (&server.upstream, is_plain_server(server)) {
+        let addr = socket_addr(*addr);
+        return quote! { server(#addr) };
+    }
+    let upstream = match &server.upstream {
+        Address::Socket(addr) => {
+            let addr = socket_addr(*addr);
+            quote! { ::edge_runtime::Upstream::Socket(#addr) }
+        }
+        Address::Name { host, port } => {
+            let authority = format!("{host}:{port}");
+            quote! { ::edge_runtime::Upstream::Name(#authority) }
+        }
+        Address::Srv(name) => quote! { ::edge_runtime::Upstream::Srv(#name) },
+    };
+    if is_plain_server(server) {
+        return quote! { ::edge_runtime::ServerSpec::new(#upstream) };
+    }
+    let (weight, max_conns, backup) = (
+        number(server.weight),
+        number(server.max_conns),
+        server.backup,
+    );
+    quote! {
+        ::edge_runtime::ServerSpec {
+            upstream: #upstream,
+            weight: #weight,
+            max_conns: #max_conns,
+            backup: #backup,
+        }
+    }
+}
+
+fn health_check(health: &HealthCheck) -> TokenStream {
+    match health {
+        HealthCheck::Http(check) => {
+            let path = &check.path;
+            let (min, max) = (
+                Literal::u16_unsuffixed(check.expect.min),
+                Literal::u16_unsuffixed(check.expect.max),
+            );
+            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
+            let (rise, fall) = (number(check.rise), number(check.fall));
+            quote! {
+                ::edge_runtime::HealthCheck::Http(::edge_runtime::HttpCheck {
+                    path: #path,
+                    expect: ::edge_runtime::StatusRange { min: #min, max: #max },
+                    interval: #interval,
+                    timeout: #timeout,
+                    rise: #rise,
+                    fall: #fall,
+                })
+            }
+        }
+        HealthCheck::Tcp(check) => {
+            let (interval, timeout) = (duration(check.interval), duration(check.timeout));
+            let (rise, fall) = (number(check.rise), number(check.fall));
+            quote! {
+                ::edge_runtime::HealthCheck::Tcp(::edge_runtime::TcpCheck {
+                    interval: #interval,
+                    timeout: #timeout,
+                    rise: #rise,
+                    fall: #fall,
+                })
+            }
+        }
+    }
+}
+
+/// The strategy's type, and the expression that builds it.
+pub(super) fn strategy(balance: &Balance) -> (TokenStream, TokenStream) {
+    let simple = |name: &str| {
+        let ty = format_ident!("{name}");
+        (
+            quote! { ::edge_runtime::#ty },
+            quote! { ::edge_runtime::#ty::default() },
+        )
+    };
+    match balance {
+        Balance::RoundRobin => simple("RoundRobin"),
+        Balance::LeastConn => simple("LeastConn"),
+        Balance::Random => simple("Random"),
+        Balance::Ewma => simple("Ewma"),
+        Balance::Hash(key) => {
+            let (key_type, key) = match key {
+                HashKey::ClientIp => (
+                    quote! { ClientIpKey },
+                    quote! { ::edge_runtime::ClientIpKey },
+                ),
+                HashKey::Path => (quote! { PathKey }, quote! { ::edge_runtime::PathKey }),
+                HashKey::Header(name) => (
+                    quote! { HeaderKey },
+                    quote! { ::edge_runtime::HeaderKey::from_static(#name) },
+                ),
+                HashKey::Cookie(name) => (
+                    quote! { CookieKey },
+                    quote! { ::edge_runtime::CookieKey::new(#name) },
+                ),
+            };
+            (
+                quote! { ::edge_runtime::Hash<::edge_runtime::#key_type> },
+                quote! { ::edge_runtime::Hash::new(#key) },
+            )
+        }
+    }
+}
