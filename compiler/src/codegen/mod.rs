@@ -589,7 +589,7 @@ impl Policies {
 
     /// Whether a policy is listed in the process's caches when built.
     fn any_cached(&self) -> bool {
-        self.specs.iter().any(|(_, _, generated)| generated.cached)
+        self.specs.iter().any(|(_, generated)| generated.cached)
     }
 
     /// Each instance's field, type and the expression that builds it in `Edge::new`.
