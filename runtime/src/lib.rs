@@ -52,8 +52,10 @@ pub use process::site::Site;
 pub use process::Process;
 pub use process::{
     admin::AdminSpec,
+    bind::{BindError, StartError},
     reload::CertReloader,
-    run::{run, BindError, Server, StartError},
+    run::run,
+    server::Server,
 };
 pub use respond::{not_found, respond};
 pub use tls::{TlsError, TlsErrorKind, TlsFile, TlsOwner};

@@ -4,9 +4,12 @@
 //! on an upgrade (`handoff`). What one process holds beyond its gateway is a [`Process`].
 
 pub(crate) mod admin;
+pub(crate) mod bind;
 pub(crate) mod handoff;
 pub(crate) mod reload;
 pub(crate) mod run;
+pub(crate) mod server;
+pub(crate) mod signals;
 pub(crate) mod site;
 
 use std::sync::Arc;
