@@ -188,8 +188,10 @@ impl Cache {
                         return Ok(fetch.go(req));
                     }
                     // Validated by the origin since this request arrived (it waited for
-                    // that): good for this request too, `no-cache` ones included.
-                    Use::Validate if entry.stored_at() >= arrived => {
+                    // that): good for this request too, `no-cache` ones included. Strictly
+                    // since: an answer stored in the tick the request arrived in may predate
+                    // it, and is validated again.
+                    Use::Validate if entry.stored_at() > arrived => {
                         return Err(self.hit(&entry, req.headers(), HIT, now));
                     }
                     Use::Validate if head => return Ok(fetch.go(req)),
@@ -647,6 +649,20 @@ mod tests {
         assert_eq!(not_modified.headers()[ETAG], "\"t1\"");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_ages_with_the_clock_and_goes_upstream_once_stale() {
+        let cache = Cache::new(spec("ageing"), &Caches::new());
+        let fresh = || upstream(200, "hello", &[("cache-control", "max-age=60")]);
+        through(&cache, request(Method::GET, "/aged", &[]), fresh).await;
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let (hit, _, sent) = through(&cache, request(Method::GET, "/aged", &[]), fresh).await;
+        assert!(sent.is_none(), "fresh for 60 s");
+        assert_eq!(hit.headers()[AGE], "30");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let (_, _, sent) = through(&cache, request(Method::GET, "/aged", &[]), fresh).await;
+        assert!(sent.is_some(), "stale after 60 s: asked upstream again");
+    }
+
     #[tokio::test]
     async fn what_must_not_be_stored_always_goes_upstream() {
         let cache = Cache::new(spec("never"), &Caches::new());
@@ -728,7 +744,7 @@ mod tests {
         assert_eq!(x_cache(&hit), "HIT");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn waiters_go_upstream_when_the_answer_cannot_be_stored() {
         let cache = Arc::new(Cache::new(spec("dynamic"), &Caches::new()));
         let (leader, _) = ask(&cache, request(Method::GET, "/dynamic", &[])).await;
@@ -753,7 +769,7 @@ mod tests {
         assert!(first.is_ok() && second.is_ok());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_revalidation_others_waited_for_answers_them_too() {
         let cache = Arc::new(Cache::new(spec("no_cache"), &Caches::new()));
         let always = || {
