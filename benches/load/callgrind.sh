@@ -5,13 +5,17 @@
 #   benches/load/callgrind.sh EDGE_PROXY [EDGE_PROXY...]   # binaries built from bench.edge
 #
 # Environment: REQUESTS (20000, per measured run), CONNS (64), WARMUP_REQUESTS (2000),
-# STRACE_REQUESTS (5000), PROXIES (the binaries given, then nginx and haproxy; set to e.g.
-# "nginx" to skip the Edge ones), KEEP_WORK=1 keeps the temp dir (configs, callgrind files).
+# STRACE_REQUESTS (5000), PROXIES (the binaries given, then nginx, haproxy and the two reference
+# peers hyper-min and raw-min; set to e.g. "nginx" to skip the Edge ones), PEERS_DIR (where the
+# reference peers are built, target/bench-peers/release: see benches/load/README.md),
+# KEEP_WORK=1 keeps the temp dir (configs, callgrind files).
 #
 # The same setup as run.sh, scenario a (1 KiB over HTTP/1.1 keep-alive, round robin over three
 # nginx backends with upstream keep-alive, forwarding headers set): the backends on
 # 127.0.0.1:18301-18303 and the proxy under test on its run.sh port (Edge 18310, nginx 18320,
-# HAProxy 18330), one at a time. Each proxy runs under `valgrind --tool=callgrind` (nginx with
+# HAProxy 18330, hyper-min 18340, raw-min 18350), one at a time. The reference peers
+# (../shared/bench-peers) show the floor: hyper-min is plain hyper with hyper-util's pooled
+# client setting only X-Forwarded-For, raw-min httparse on reused buffers. Each proxy runs under `valgrind --tool=callgrind` (nginx with
 # one worker and no master process, HAProxy with one thread); after WARMUP_REQUESTS the
 # counters are zeroed, `h2load --h1 -n REQUESTS -c CONNS -t 1` runs, and the counters are
 # dumped: instructions per request are the dump's total over REQUESTS. Then the proxy runs
@@ -36,6 +40,10 @@ BACKENDS=(18301 18302 18303)
 EDGE_PORT=18310
 NGINX_PORT=18320
 HAPROXY_PORT=18330
+HYPER_MIN_PORT=18340
+RAW_MIN_PORT=18350
+here=$(cd "$(dirname "$0")" && pwd)
+PEERS_DIR=${PEERS_DIR:-$here/../../target/bench-peers/release}
 
 work=$(mktemp -d /tmp/edge-callgrind.XXXXXX)
 pids=()
@@ -163,6 +171,11 @@ command_of() {
     case $1 in
         nginx) echo "nginx -p $work -e $work/nginx.err -c $work/nginx.conf" ;;
         haproxy) echo "haproxy -db -f $work/haproxy.cfg" ;;
+        hyper-min | raw-min)
+            local port
+            port=$(port_of "$1")
+            echo "$PEERS_DIR/$1 127.0.0.1:$port 127.0.0.1:${BACKENDS[0]} 127.0.0.1:${BACKENDS[1]} 127.0.0.1:${BACKENDS[2]}"
+            ;;
         *) echo "$1" ;;
     esac
 }
@@ -170,6 +183,8 @@ port_of() {
     case $1 in
         nginx) echo $NGINX_PORT ;;
         haproxy) echo $HAPROXY_PORT ;;
+        hyper-min) echo $HYPER_MIN_PORT ;;
+        raw-min) echo $RAW_MIN_PORT ;;
         *) echo $EDGE_PORT ;;
     esac
 }
@@ -242,8 +257,18 @@ syscalls() { # name index
 }
 
 if [ -z "${PROXIES:-}" ]; then
-    PROXIES="$* nginx haproxy"
+    PROXIES="$* nginx haproxy hyper-min raw-min"
 fi
+for name in $PROXIES; do
+    case $name in
+        hyper-min | raw-min)
+            [ -x "$PEERS_DIR/$name" ] || {
+                echo "no $PEERS_DIR/$name: build the reference peers first (benches/load/README.md)" >&2
+                exit 2
+            }
+            ;;
+    esac
+done
 echo "| proxy | instructions/request | syscalls/request | syscalls by name, per request |"
 echo "|---|---|---|---|"
 index=0
@@ -254,6 +279,6 @@ for name in $PROXIES; do
     echo "strace: $name" >&2
     IFS='|' read -r calls detail <<<"$(syscalls "$name" "$index")"
     label=$name
-    case $name in nginx | haproxy) ;; *) label="edge ($(basename "$name"))" ;; esac
+    case $name in nginx | haproxy | hyper-min | raw-min) ;; *) label="edge ($(basename "$name"))" ;; esac
     echo "| $label | $ir | $calls | $detail |"
 done
