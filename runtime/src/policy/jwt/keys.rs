@@ -19,14 +19,7 @@ pub(super) struct Key {
 /// Reads the keys; fails when the file cannot be read or holds no key for the allowed
 /// algorithms (see [`edge_formats::jwks`] and [`edge_formats::pem`]).
 pub(super) fn load(spec: &JwtSpec) -> Result<Vec<Key>, LoadError> {
-    let allowed = if spec.algorithms.is_empty() {
-        Algorithms::ALL
-    } else {
-        spec.algorithms
-            .iter()
-            .map(|algorithm| Algorithms::one(algorithm.format()))
-            .fold(Algorithms::NONE, Algorithms::union)
-    };
+    let allowed = Algorithms::allowed(spec.algorithms);
     let error = |reason| LoadError::Policy {
         name: spec.name,
         reason,

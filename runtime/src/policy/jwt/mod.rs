@@ -12,6 +12,7 @@
 //! the token, [`verify`] checks it, [`refusal`] answers when there is none or it does not
 //! pass, and [`forward`] admits the request.
 
+mod algorithm;
 mod bearer;
 #[cfg(test)]
 mod fixtures;

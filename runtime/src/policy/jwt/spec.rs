@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use edge_formats::public_key as keys;
 use http::HeaderName;
-use jsonwebtoken::Algorithm;
 
 /// How a `jwt` policy checks tokens.
 #[derive(Debug)]
@@ -40,22 +38,11 @@ pub enum JwtKeys {
     Pem(&'static str),
 }
 
-/// A signature algorithm a token may use: its header's `alg`, `HS256` to `EdDSA`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum JwtAlgorithm {
-    Hs256,
-    Hs384,
-    Hs512,
-    Rs256,
-    Rs384,
-    Rs512,
-    Ps256,
-    Ps384,
-    Ps512,
-    Es256,
-    Es384,
-    EdDsa,
-}
+/// A signature algorithm a token may use: the key files' readers' [`Algorithm`], which the
+/// compiler's checks and the language's names use too.
+///
+/// [`Algorithm`]: edge_formats::public_key::Algorithm
+pub use edge_formats::public_key::Algorithm as JwtAlgorithm;
 
 /// A claim forwarded upstream as a request header. A client-sent copy of the header is
 /// always removed; the header is set only when the token carries the claim.
@@ -65,73 +52,4 @@ pub struct ForwardClaim {
     pub claim: &'static str,
     /// The request header it is set as: a string as is, other JSON values compact.
     pub header: HeaderName,
-}
-
-impl JwtAlgorithm {
-    pub(super) const ALL: [JwtAlgorithm; 12] = [
-        JwtAlgorithm::Hs256,
-        JwtAlgorithm::Hs384,
-        JwtAlgorithm::Hs512,
-        JwtAlgorithm::Rs256,
-        JwtAlgorithm::Rs384,
-        JwtAlgorithm::Rs512,
-        JwtAlgorithm::Ps256,
-        JwtAlgorithm::Ps384,
-        JwtAlgorithm::Ps512,
-        JwtAlgorithm::Es256,
-        JwtAlgorithm::Es384,
-        JwtAlgorithm::EdDsa,
-    ];
-
-    pub(super) fn algorithm(self) -> Algorithm {
-        match self {
-            JwtAlgorithm::Hs256 => Algorithm::HS256,
-            JwtAlgorithm::Hs384 => Algorithm::HS384,
-            JwtAlgorithm::Hs512 => Algorithm::HS512,
-            JwtAlgorithm::Rs256 => Algorithm::RS256,
-            JwtAlgorithm::Rs384 => Algorithm::RS384,
-            JwtAlgorithm::Rs512 => Algorithm::RS512,
-            JwtAlgorithm::Ps256 => Algorithm::PS256,
-            JwtAlgorithm::Ps384 => Algorithm::PS384,
-            JwtAlgorithm::Ps512 => Algorithm::PS512,
-            JwtAlgorithm::Es256 => Algorithm::ES256,
-            JwtAlgorithm::Es384 => Algorithm::ES384,
-            JwtAlgorithm::EdDsa => Algorithm::EdDSA,
-        }
-    }
-
-    pub(super) fn of(algorithm: Algorithm) -> JwtAlgorithm {
-        match algorithm {
-            Algorithm::HS256 => JwtAlgorithm::Hs256,
-            Algorithm::HS384 => JwtAlgorithm::Hs384,
-            Algorithm::HS512 => JwtAlgorithm::Hs512,
-            Algorithm::RS256 => JwtAlgorithm::Rs256,
-            Algorithm::RS384 => JwtAlgorithm::Rs384,
-            Algorithm::RS512 => JwtAlgorithm::Rs512,
-            Algorithm::PS256 => JwtAlgorithm::Ps256,
-            Algorithm::PS384 => JwtAlgorithm::Ps384,
-            Algorithm::PS512 => JwtAlgorithm::Ps512,
-            Algorithm::ES256 => JwtAlgorithm::Es256,
-            Algorithm::ES384 => JwtAlgorithm::Es384,
-            Algorithm::EdDSA => JwtAlgorithm::EdDsa,
-        }
-    }
-
-    /// The same algorithm as the key files' readers name it.
-    pub(super) fn format(self) -> keys::Algorithm {
-        match self {
-            JwtAlgorithm::Hs256 => keys::Algorithm::Hs256,
-            JwtAlgorithm::Hs384 => keys::Algorithm::Hs384,
-            JwtAlgorithm::Hs512 => keys::Algorithm::Hs512,
-            JwtAlgorithm::Rs256 => keys::Algorithm::Rs256,
-            JwtAlgorithm::Rs384 => keys::Algorithm::Rs384,
-            JwtAlgorithm::Rs512 => keys::Algorithm::Rs512,
-            JwtAlgorithm::Ps256 => keys::Algorithm::Ps256,
-            JwtAlgorithm::Ps384 => keys::Algorithm::Ps384,
-            JwtAlgorithm::Ps512 => keys::Algorithm::Ps512,
-            JwtAlgorithm::Es256 => keys::Algorithm::Es256,
-            JwtAlgorithm::Es384 => keys::Algorithm::Es384,
-            JwtAlgorithm::EdDsa => keys::Algorithm::EdDsa,
-        }
-    }
 }

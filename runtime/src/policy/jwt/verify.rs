@@ -6,6 +6,7 @@
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
+use super::algorithm;
 use super::refusal::Refusal;
 use super::spec::{JwtAlgorithm, JwtSpec};
 use super::Jwt;
@@ -22,8 +23,8 @@ impl Jwt {
         };
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| refuse(Refusal::Malformed, &e))?;
-        let algorithm = JwtAlgorithm::of(header.alg);
-        if !self.algorithms.contains(algorithm.format()) {
+        let algorithm = algorithm::of(header.alg);
+        if !self.algorithms.contains(algorithm) {
             return Err(refuse(
                 Refusal::AlgorithmNotAllowed,
                 &"no key is for this algorithm",
@@ -39,7 +40,7 @@ impl Jwt {
         let validation = &self.validations[algorithm as usize];
         let mut outcome = Refusal::UnknownKey;
         for key in candidates {
-            if !key.algorithms.contains(algorithm.format()) {
+            if !key.algorithms.contains(algorithm) {
                 if outcome == Refusal::UnknownKey {
                     outcome = Refusal::AlgorithmNotAllowed;
                 }
@@ -101,7 +102,7 @@ pub(super) fn validations(spec: &JwtSpec) -> [Validation; JwtAlgorithm::ALL.len(
     }
     JwtAlgorithm::ALL.map(|algorithm| {
         let mut validation = base.clone();
-        validation.algorithms = vec![algorithm.algorithm()];
+        validation.algorithms = vec![algorithm::verifier(algorithm)];
         validation
     })
 }
