@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use edge_dsl::value::JwtAlgorithm;
 use edge_dsl::{Diagnostic, Label, Spanned};
-use edge_formats::public_key::{Algorithm, Algorithms};
+use edge_formats::public_key::Algorithms;
 use edge_formats::{api_keys as api_key_file, htpasswd as htpasswd_file, jwks as jwks_file, pem};
 
 use crate::files::{absolute, resolve, unreadable};
@@ -62,23 +61,6 @@ pub fn htpasswd(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnost
 /// An API key file: `CONSUMER sha256:HEX` per line, each key hash once.
 pub fn api_keys(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
     check("the key file", base, file, api_key_file::parse)
-}
-
-/// The algorithms a `jwt` policy allows: those it names, or every one.
-pub fn allowed(algorithms: &[JwtAlgorithm]) -> Algorithms {
-    if algorithms.is_empty() {
-        return Algorithms::ALL;
-    }
-    algorithms
-        .iter()
-        .filter_map(|algorithm| {
-            JwtAlgorithm::ALL
-                .iter()
-                .find(|(_, known)| known == algorithm)
-                .and_then(|(name, _)| Algorithm::from_name(name))
-        })
-        .map(Algorithms::one)
-        .fold(Algorithms::NONE, Algorithms::union)
 }
 
 /// A JSON Schema that compiles.

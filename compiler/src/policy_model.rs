@@ -5,6 +5,7 @@ use std::path::Path;
 
 use edge_dsl::ast::{self, KeySource, PolicyKind, Setting};
 use edge_dsl::{Diagnostic, Spanned};
+use edge_formats::public_key::Algorithms;
 
 use crate::model::{self, defaults};
 use crate::policy_files;
@@ -80,7 +81,7 @@ fn values<T: Clone>(spanned: &[Spanned<T>]) -> Vec<T> {
 
 fn jwt(jwt: &ast::Jwt, base: &Path) -> Result<model::Jwt, Diagnostic> {
     let algorithms = values(&jwt.algorithms);
-    let allowed = policy_files::allowed(&algorithms);
+    let allowed = Algorithms::allowed(&algorithms);
     let keys = match &jwt.keys.value {
         ast::JwtKeys::Jwks(file) => model::JwtKeys::Jwks(
             policy_files::jwks(base, file, allowed)?

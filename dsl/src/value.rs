@@ -148,38 +148,9 @@ impl Method {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JwtAlgorithm {
-    Hs256,
-    Hs384,
-    Hs512,
-    Rs256,
-    Rs384,
-    Rs512,
-    Ps256,
-    Ps384,
-    Ps512,
-    Es256,
-    Es384,
-    EdDsa,
-}
-
-impl JwtAlgorithm {
-    pub const ALL: [(&'static str, JwtAlgorithm); 12] = [
-        ("HS256", JwtAlgorithm::Hs256),
-        ("HS384", JwtAlgorithm::Hs384),
-        ("HS512", JwtAlgorithm::Hs512),
-        ("RS256", JwtAlgorithm::Rs256),
-        ("RS384", JwtAlgorithm::Rs384),
-        ("RS512", JwtAlgorithm::Rs512),
-        ("PS256", JwtAlgorithm::Ps256),
-        ("PS384", JwtAlgorithm::Ps384),
-        ("PS512", JwtAlgorithm::Ps512),
-        ("ES256", JwtAlgorithm::Es256),
-        ("ES384", JwtAlgorithm::Es384),
-        ("EdDSA", JwtAlgorithm::EdDsa),
-    ];
-}
+/// A JWT signature algorithm, written in the language as RFC 7518 names it
+/// ([`JwtAlgorithm::name`]): the type the key files' readers and the proxy use too.
+pub use edge_formats::public_key::Algorithm as JwtAlgorithm;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {

@@ -50,6 +50,10 @@ route f { on web; path /static/; forward app }
 
     let pool = &config.pools[0];
     assert_eq!(
+        pool.balance.as_ref().unwrap().value,
+        edge_dsl::ast::Balance::RoundRobin
+    );
+    assert_eq!(
         pool.servers[0].address.value,
         Address::Socket("10.0.0.1:80".parse().unwrap())
     );
@@ -168,11 +172,12 @@ pool other {
     dns_srv "_http._tcp.Users.internal."
     health tcp
 }
+pool plain { server 10.0.0.4:80 }
 "#,
     );
     let pool = &config.pools[0];
     assert_eq!(
-        pool.balance.value,
+        pool.balance.as_ref().unwrap().value,
         Balance::Hash(HashKey::Header("x-user".into()))
     );
     assert_eq!(pool.servers[0].weight.as_ref().unwrap().value, 3);
@@ -204,13 +209,15 @@ pool other {
     );
     let other = &config.pools[1];
     assert_eq!(
-        other.balance.value,
+        other.balance.as_ref().unwrap().value,
         Balance::Hash(HashKey::Cookie("sid".into()))
     );
     assert!(matches!(
         other.health.as_ref().unwrap().value.check,
         HealthCheck::Tcp
     ));
+    // Left out, the strategy is left to the compiler's defaults.
+    assert!(config.pools[2].balance.is_none());
 }
 
 #[test]

@@ -2,6 +2,10 @@
 //! material of a supported type, and the signature algorithms a key may be used with. The
 //! representation is neutral, so reading a file does not need a JWT library; the proxy turns
 //! it into its verifier's keys.
+//!
+//! [`Algorithm`] is the one list of JWT algorithms: the language names them by
+//! [`Algorithm::name`] (the `edge-dsl` crate's `JwtAlgorithm`) and the generated code by
+//! variant (the runtime's `JwtAlgorithm`).
 
 use std::fmt;
 
@@ -30,7 +34,7 @@ pub enum KeyKind {
     Ed25519,
 }
 
-/// A signature algorithm a token may use: its header's `alg`.
+/// A signature algorithm a token may use: its header's `alg`, `HS256` to `EdDSA`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     Hs256,
@@ -149,6 +153,15 @@ impl Algorithm {
 impl Algorithms {
     pub const NONE: Algorithms = Algorithms(0);
     pub const ALL: Algorithms = Algorithms((1 << Algorithm::ALL.len()) - 1);
+
+    /// The algorithms a `jwt` policy accepts: those it names, or every one when it names none.
+    pub fn allowed(named: &[Algorithm]) -> Algorithms {
+        if named.is_empty() {
+            Algorithms::ALL
+        } else {
+            Algorithms::of(named)
+        }
+    }
 
     pub fn of(algorithms: &[Algorithm]) -> Algorithms {
         algorithms.iter().fold(Algorithms::NONE, |set, &alg| {

@@ -82,7 +82,7 @@ pub(super) fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
 pub(super) fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> model::Pool {
     model::Pool {
         name: pool.name.value.clone(),
-        balance: pool.balance.value.clone(),
+        balance: value(&pool.balance).unwrap_or(defaults::POOL_BALANCE),
         servers: pool
             .servers
             .iter()

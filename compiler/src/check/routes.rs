@@ -295,14 +295,15 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
                     ),
                 );
             }
-            if let Some(pool) = pool.filter(|p| matches!(&p.balance.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
+            let balance = pool.and_then(|p| Some((p, p.balance.as_ref()?)));
+            if let Some((pool, balance)) = balance.filter(|(_, b)| matches!(&b.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
                 out.push(
                     Diagnostic::error(format!(
                         "pool `{}` hashes a request, but route `{}` forwards a tcp connection",
                         pool.name, route.name
                     ))
                     .with_label(Label::primary(route.action.span, "a tcp tunnel"))
-                    .with_label(Label::secondary(pool.balance.span, "needs an HTTP request"))
+                    .with_label(Label::secondary(balance.span, "needs an HTTP request"))
                     .with_help("tcp routes can hash `client_ip`; headers, cookies and paths need HTTP"),
                 );
             }

@@ -364,22 +364,9 @@ fn method(method: Method) -> TokenStream {
     quote! { ::edge_runtime::http::Method::#constant }
 }
 
+/// The runtime's `JwtAlgorithm` is this type, so its variant is named as `Debug` writes it.
 fn algorithm(algorithm: JwtAlgorithm) -> TokenStream {
-    let variant = match algorithm {
-        JwtAlgorithm::Hs256 => "Hs256",
-        JwtAlgorithm::Hs384 => "Hs384",
-        JwtAlgorithm::Hs512 => "Hs512",
-        JwtAlgorithm::Rs256 => "Rs256",
-        JwtAlgorithm::Rs384 => "Rs384",
-        JwtAlgorithm::Rs512 => "Rs512",
-        JwtAlgorithm::Ps256 => "Ps256",
-        JwtAlgorithm::Ps384 => "Ps384",
-        JwtAlgorithm::Ps512 => "Ps512",
-        JwtAlgorithm::Es256 => "Es256",
-        JwtAlgorithm::Es384 => "Es384",
-        JwtAlgorithm::EdDsa => "EdDsa",
-    };
-    let variant = format_ident!("{variant}");
+    let variant = format_ident!("{algorithm:?}");
     quote! { ::edge_runtime::JwtAlgorithm::#variant }
 }
 

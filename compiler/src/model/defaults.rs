@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use edge_dsl::value::{
-    CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange, UpstreamProtocol,
+    Balance, CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange,
+    UpstreamProtocol,
 };
 
 pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
@@ -25,6 +26,9 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// A server's share of the traffic, and its cap on requests in flight (0: none).
 pub const SERVER_WEIGHT: u32 = 1;
 pub const SERVER_MAX_CONNS: u32 = 0;
+
+/// How a pool spreads requests over its servers unless `balance` says otherwise.
+pub const POOL_BALANCE: Balance = Balance::RoundRobin;
 
 /// What a pool speaks to its servers unless `protocol` says otherwise.
 pub const UPSTREAM_PROTOCOL: UpstreamProtocol = UpstreamProtocol::Http1;

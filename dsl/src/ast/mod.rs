@@ -168,7 +168,8 @@ pub enum Mode {
 pub struct Pool {
     pub name: Ident,
     pub span: Span,
-    pub balance: Spanned<Balance>,
+    /// `balance STRATEGY`; left out, the checker applies its default.
+    pub balance: Option<Spanned<Balance>>,
     pub servers: Vec<Server>,
     pub timeouts: Timeouts,
     pub health: Option<Spanned<Health>>,

@@ -109,7 +109,7 @@ impl Lowering {
         let (name, span, directives) = self.item(item)?;
         let before = self.diagnostics.len();
         let mut pool = Pool {
-            balance: Spanned::new(Balance::RoundRobin, span),
+            balance: None,
             name,
             span,
             servers: Vec::new(),
@@ -138,10 +138,7 @@ impl Lowering {
                             span: given.head(),
                         }),
                 ),
-                "balance" => lower
-                    .balance(given)
-                    .map(|balance| p.balance = balance)
-                    .is_some(),
+                "balance" => set(&mut p.balance, lower.balance(given)),
                 "timeouts" => {
                     lower.timeouts(given.inner, &mut p.timeouts);
                     true

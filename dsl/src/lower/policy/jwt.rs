@@ -119,12 +119,10 @@ impl Lowering {
 
 /// A JWT algorithm name as RFC 7518 writes it: `RS256`, `EdDSA`...
 fn algorithm(arg: &Arg) -> Result<Spanned<JwtAlgorithm>, Diagnostic> {
-    JwtAlgorithm::ALL
-        .iter()
-        .find(|(name, _)| *name == arg.text)
-        .map(|(_, algorithm)| Spanned::new(*algorithm, arg.span))
+    JwtAlgorithm::from_name(&arg.text)
+        .map(|algorithm| Spanned::new(algorithm, arg.span))
         .ok_or_else(|| {
-            let names: Vec<&str> = JwtAlgorithm::ALL.iter().map(|(name, _)| *name).collect();
+            let names = JwtAlgorithm::ALL.map(JwtAlgorithm::name);
             Diagnostic::error(format!("unknown JWT algorithm `{}`", arg.text))
                 .with_label(Label::primary(arg.span, "not an algorithm"))
                 .with_suggestion(&arg.text, "an algorithm", names.iter().copied())
