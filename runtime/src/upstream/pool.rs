@@ -217,7 +217,10 @@ impl<S: Strategy> Pool<S> {
             forward::to_http2(&mut req, self.tls.is_some());
         }
         if upgrading {
-            return self.upgrade(req, cx).await;
+            // Boxed: the upgrade's future (3.2 KiB: the tunnel's) would otherwise be part of
+            // every request's, and every move of it; upgrades are rare and long-lived, so one
+            // allocation each costs less.
+            return Box::pin(self.upgrade(req, cx)).await;
         }
         let retry = &self.spec.retry;
         let replay = Replay::capture(&req, retry);
