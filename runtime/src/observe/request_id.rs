@@ -3,6 +3,7 @@
 //! log; a W3C `traceparent` is passed through, or started when the client sent none (or a
 //! malformed one), so upstream services can join the trace.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -24,33 +25,45 @@ impl RequestIdSpec {
     };
 }
 
-/// Gives the request its id and trace context; returns the id.
+/// Gives the request its id and trace context; returns the id. A trace started here takes the
+/// request's id as its trace id, so the access log's id finds the trace.
 pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<HeaderValue> {
     if !spec.enabled {
         return None;
     }
-    let trusted = headers
-        .get(X_REQUEST_ID)
-        .filter(|id| spec.trust_client && (1..=128).contains(&id.len()))
+    let trusted = spec
+        .trust_client
+        .then(|| headers.get(X_REQUEST_ID))
+        .flatten()
+        .filter(|id| (1..=128).contains(&id.len()))
         .filter(|id| id.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned();
-    let id = trusted.unwrap_or_else(|| {
-        let mut text = [0; 32];
-        hex(crate::rand::next(), &mut text[..16]);
-        hex(crate::rand::next(), &mut text[16..]);
-        header_value(&text)
-    });
+    let traced = headers.get(TRACEPARENT).is_some_and(valid_traceparent);
+    let id = match (trusted, traced) {
+        (Some(id), true) => id,
+        (trusted, traced) => {
+            // `00-` trace id `-` parent id `-01`, then the request's id.
+            let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01\
+                              00000000000000000000000000000000";
+            hex(crate::rand::next(), &mut text[3..19]);
+            hex(crate::rand::next(), &mut text[19..35]);
+            hex(crate::rand::next(), &mut text[36..52]);
+            let (trace_id, id) = text.split_at_mut(TRACEPARENT_LEN);
+            id.copy_from_slice(&trace_id[3..35]);
+            let mut cut = ids::cut(&text);
+            let generated = cut.split_off(TRACEPARENT_LEN);
+            if !traced {
+                headers.insert(TRACEPARENT, header_value(cut));
+            }
+            trusted.unwrap_or_else(|| header_value(generated))
+        }
+    };
     headers.insert(X_REQUEST_ID, id.clone());
-    if !headers.get(TRACEPARENT).is_some_and(valid_traceparent) {
-        // `00-` trace id `-` parent id `-01`
-        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
-        hex(crate::rand::next(), &mut text[3..19]);
-        hex(crate::rand::next(), &mut text[19..35]);
-        hex(crate::rand::next(), &mut text[36..52]);
-        headers.insert(TRACEPARENT, header_value(&text));
-    }
     Some(id)
 }
+
+/// The length of a `traceparent` value.
+const TRACEPARENT_LEN: usize = 55;
 
 /// The 16 lower-case hex digits of `word` into `out` (16 bytes).
 fn hex(word: u64, out: &mut [u8]) {
@@ -60,9 +73,37 @@ fn hex(word: u64, out: &mut [u8]) {
     }
 }
 
-/// The bytes as a header value (one allocation per value).
-fn header_value(text: &[u8]) -> HeaderValue {
-    HeaderValue::from_bytes(text).expect("hex digits and dashes are a valid header value")
+/// Hex digits and dashes as a header value.
+fn header_value(text: Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(text).expect("hex digits and dashes are a valid header value")
+}
+
+/// Where this thread's generated ids are written: one small buffer cut into the ids it hands
+/// out, so an id costs a reference count rather than an allocation of its own. A buffer is
+/// replaced when full and freed when its last id is; small, so that a long-lived request
+/// keeps little besides its own id alive.
+mod ids {
+    use std::cell::RefCell;
+
+    use bytes::{Bytes, BytesMut};
+
+    /// About eleven requests' ids and traces.
+    const BUFFER: usize = 1024;
+
+    thread_local! {
+        static IDS: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    }
+
+    /// `text`, copied into this thread's buffer.
+    pub(super) fn cut(text: &[u8]) -> Bytes {
+        IDS.with_borrow_mut(|ids| {
+            if ids.capacity() < text.len() {
+                *ids = BytesMut::with_capacity(BUFFER.max(text.len()));
+            }
+            ids.extend_from_slice(text);
+            ids.split_to(text.len()).freeze()
+        })
+    }
 }
 
 /// `00-<32 hex trace id, not all zero>-<16 hex parent id, not all zero>-<2 hex flags>`.
@@ -98,6 +139,33 @@ mod tests {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)));
         assert_eq!(headers[X_REQUEST_ID], id);
         assert!(valid_traceparent(&headers[TRACEPARENT]));
+    }
+
+    #[test]
+    fn a_started_trace_carries_the_request_id_and_ids_differ() {
+        let mut seen = std::collections::HashSet::new();
+        // Enough requests to fill several of the thread's id buffers.
+        for _ in 0..100 {
+            let mut headers = HeaderMap::new();
+            let id = apply(&mut headers, RequestIdSpec::DEFAULT).unwrap();
+            let trace = headers[TRACEPARENT].to_str().unwrap();
+            assert!(valid_traceparent(&headers[TRACEPARENT]));
+            assert_eq!(&trace[3..35], id.to_str().unwrap());
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn a_client_trace_is_kept_beside_a_generated_id() {
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_static(trace));
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
+        let id = apply(&mut headers, RequestIdSpec::DEFAULT).unwrap();
+        assert_eq!(headers[TRACEPARENT], trace);
+        assert_eq!(id.len(), 32);
+        assert_ne!(id, "client-chosen", "not trusted");
+        assert_eq!(headers[X_REQUEST_ID], id);
     }
 
     #[test]
