@@ -12,8 +12,10 @@
 # Three nginx backends (1 worker each, 1 KiB and 64 KiB files) on 127.0.0.1:18301-18303; the
 # proxies round robin over them with upstream keep-alive and X-Forwarded-For, no logging:
 # Edge (bench.edge, EDGE_WORKERS=1) on 18310 (TLS 18311), nginx (1 worker) on 18320 (TLS 18321), HAProxy
-# (nbthread 1) on 18330 (TLS 18331). The proxy under test runs on CPU 0; backends and load
-# generators on CPU 1. Scenarios: a) HTTP/1.1 keep-alive 1 KiB, b) a new connection per
+# (nbthread 1) on 18330 (TLS 18331), and, when built (benches/load/README.md), the reference
+# peers of ../shared/bench-peers in the plain keep-alive scenarios a and c: hyper-min on 18340
+# and raw-min on 18350 (PEERS_DIR, default target/bench-peers/release). The proxy under test
+# runs on CPU 0; backends and load generators on CPU 1. Scenarios: a) HTTP/1.1 keep-alive 1 KiB, b) a new connection per
 # request, c) 64 KiB responses, d) TLS HTTP/1.1, e) TLS HTTP/2 (h2load), f) RSS with
 # IDLE_CONNS idle keep-alive connections. Prints one markdown table of medians over ROUNDS
 # (see benches/load/README.md). Loopback only; every run is bounded; everything started here
@@ -44,7 +46,18 @@ NGINX_PORT=18320
 NGINX_TLS=18321
 HAPROXY_PORT=18330
 HAPROXY_TLS=18331
+HYPER_MIN_PORT=18340
+RAW_MIN_PORT=18350
 PROXIES=(edge nginx haproxy)
+PEERS_DIR=${PEERS_DIR:-$repo/target/bench-peers/release}
+PEERS=()
+for peer in hyper-min raw-min; do
+    [ -x "$PEERS_DIR/$peer" ] && PEERS+=("$peer")
+done
+if [ ${#PEERS[@]} -lt 2 ]; then
+    echo "note: the reference peers are not built in $PEERS_DIR (benches/load/README.md); measuring without them" >&2
+fi
+PROXIES+=("${PEERS[@]}")
 
 # ---- tools ----
 
@@ -261,6 +274,19 @@ backend backends
     server b3 127.0.0.1:${BACKENDS[2]}
 CONF
 
+port_of() { # proxy tls?
+    case "$1${2:-}" in
+        edge) echo $EDGE_PORT ;;
+        edgetls) echo $EDGE_TLS ;;
+        nginx) echo $NGINX_PORT ;;
+        nginxtls) echo $NGINX_TLS ;;
+        haproxy) echo $HAPROXY_PORT ;;
+        haproxytls) echo $HAPROXY_TLS ;;
+        hyper-min) echo $HYPER_MIN_PORT ;;
+        raw-min) echo $RAW_MIN_PORT ;;
+    esac
+}
+
 declare -A pid_of
 EDGE_WORKERS=1 RUST_LOG=warn taskset -c 0 "$work/edge-proxy" >"$work/edge.out" 2>"$work/edge.err" &
 pid_of[edge]=$!
@@ -269,6 +295,13 @@ pid_of[nginx]=$!
 taskset -c 0 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
 pid_of[haproxy]=$!
 pids+=("${pid_of[edge]}" "${pid_of[nginx]}" "${pid_of[haproxy]}")
+for peer in "${PEERS[@]}"; do
+    taskset -c 0 "$PEERS_DIR/$peer" "127.0.0.1:$(port_of "$peer")" "127.0.0.1:${BACKENDS[0]}" \
+        "127.0.0.1:${BACKENDS[1]}" "127.0.0.1:${BACKENDS[2]}" >"$work/$peer.out" 2>&1 &
+    pid_of[$peer]=$!
+    pids+=("${pid_of[$peer]}")
+    wait_port "$(port_of "$peer")"
+done
 
 for port in "${BACKENDS[@]}" $EDGE_PORT $EDGE_TLS $NGINX_PORT $NGINX_TLS $HAPROXY_PORT $HAPROXY_TLS; do
     wait_port "$port"
@@ -336,17 +369,6 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-port_of() { # proxy tls?
-    case "$1${2:-}" in
-        edge) echo $EDGE_PORT ;;
-        edgetls) echo $EDGE_TLS ;;
-        nginx) echo $NGINX_PORT ;;
-        nginxtls) echo $NGINX_TLS ;;
-        haproxy) echo $HAPROXY_PORT ;;
-        haproxytls) echo $HAPROXY_TLS ;;
-    esac
-}
-
 # Appends "scenario proxy req/s p50_ms p99_ms cpu_us_per_req errors" to $work/results.
 record() {
     local scenario=$1 proxy=$2 rps=$3 p50=$4 p99=$5 requests=$6 t0=$7 t1=$8 errors=$9
@@ -397,6 +419,15 @@ run_h2load() {
 
 SCENARIOS=(a_keepalive_1k b_new_conn_1k c_keepalive_64k d_tls_h1_1k e_tls_h2_1k)
 
+# Whether PROXY takes part in SCENARIO: the reference peers speak plain HTTP/1.1 keep-alive
+# only (they would keep a `Connection: close` connection open).
+takes_part() { # scenario proxy
+    case $2 in
+        hyper-min | raw-min) [[ $1 == a_keepalive_1k || $1 == c_keepalive_64k ]] ;;
+        *) true ;;
+    esac
+}
+
 measure() { # scenario proxy
     local scenario=$1 proxy=$2 port
     case $scenario in
@@ -415,13 +446,15 @@ measure() { # scenario proxy
 }
 
 : >"$work/results"
-total=$((ROUNDS * ${#SCENARIOS[@]} * 3))
+total=$((ROUNDS * (${#SCENARIOS[@]} * 3 + 2 * ${#PEERS[@]})))
 done_runs=0
 for round in $(seq "$ROUNDS"); do
     # Rotate which proxy goes first, so none always runs right after another's load.
-    order=("${PROXIES[@]:$(((round - 1) % 3))}" "${PROXIES[@]:0:$(((round - 1) % 3))}")
+    first=$(((round - 1) % ${#PROXIES[@]}))
+    order=("${PROXIES[@]:$first}" "${PROXIES[@]:0:$first}")
     for scenario in "${SCENARIOS[@]}"; do
         for proxy in "${order[@]}"; do
+            takes_part "$scenario" "$proxy" || continue
             done_runs=$((done_runs + 1))
             echo "round $round/$ROUNDS, run $done_runs/$total: $scenario $proxy" >&2
             measure "$scenario" "$proxy"
@@ -468,6 +501,7 @@ done
     echo "|---|---|---|---|---|---|---|"
     for scenario in "${SCENARIOS[@]}"; do
         for proxy in "${PROXIES[@]}"; do
+            takes_part "$scenario" "$proxy" || continue
             awk -v s="$scenario" -v p="$proxy" '
                 function median(list,   a, n, i, j, t) {
                     n = split(list, a, " ")
