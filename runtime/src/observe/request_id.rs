@@ -39,24 +39,31 @@ pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<Head
         .filter(|id| id.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned();
     let traced = headers.get(TRACEPARENT).is_some_and(valid_traceparent);
-    let id = match (trusted, traced) {
-        (Some(id), true) => id,
-        (trusted, traced) => {
-            // `00-` trace id `-` parent id `-01`, then the request's id.
-            let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01\
-                              00000000000000000000000000000000";
-            hex(crate::rand::next(), &mut text[3..19]);
-            hex(crate::rand::next(), &mut text[19..35]);
-            hex(crate::rand::next(), &mut text[36..52]);
-            let (trace_id, id) = text.split_at_mut(TRACEPARENT_LEN);
-            id.copy_from_slice(&trace_id[3..35]);
-            let mut cut = ids::cut(&text);
-            let generated = cut.split_off(TRACEPARENT_LEN);
-            if !traced {
-                headers.insert(TRACEPARENT, header_value(cut));
-            }
-            trusted.unwrap_or_else(|| header_value(generated))
-        }
+    let id = if traced {
+        trusted.unwrap_or_else(|| {
+            let mut id = [0; 32];
+            hex(crate::rand::next(), &mut id[..16]);
+            hex(crate::rand::next(), &mut id[16..]);
+            header_value(ids::cut(&id))
+        })
+    } else {
+        // `00-` trace id `-` parent id `-01`, then the request's id: the trace id again.
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01\
+                          00000000000000000000000000000000";
+        hex(crate::rand::next(), &mut text[3..19]);
+        hex(crate::rand::next(), &mut text[19..35]);
+        hex(crate::rand::next(), &mut text[36..52]);
+        let (trace, id) = text.split_at_mut(TRACEPARENT_LEN);
+        id.copy_from_slice(&trace[3..35]);
+        let used = if trusted.is_some() {
+            TRACEPARENT_LEN
+        } else {
+            text.len()
+        };
+        let mut trace = ids::cut(&text[..used]);
+        let generated = trace.split_off(TRACEPARENT_LEN);
+        headers.insert(TRACEPARENT, header_value(trace));
+        trusted.unwrap_or_else(|| header_value(generated))
     };
     headers.insert(X_REQUEST_ID, id.clone());
     Some(id)
@@ -166,6 +173,18 @@ mod tests {
         assert_eq!(id.len(), 32);
         assert_ne!(id, "client-chosen", "not trusted");
         assert_eq!(headers[X_REQUEST_ID], id);
+    }
+
+    #[test]
+    fn a_trusted_client_id_gets_a_trace_of_its_own() {
+        let spec = RequestIdSpec {
+            enabled: true,
+            trust_client: true,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
+        assert_eq!(apply(&mut headers, spec).unwrap(), "client-chosen");
+        assert!(valid_traceparent(&headers[TRACEPARENT]));
     }
 
     #[test]
