@@ -5,7 +5,7 @@
 //! again).
 
 use std::{
-    fmt,
+    fmt, io,
     pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -19,11 +19,14 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::clock::{self, Nanos};
+use crate::{
+    clock::{self, Nanos},
+    http1::client::Answer,
+};
 
 mod lease;
 
-pub(crate) use lease::{Held, Lease, Lessor};
+pub(crate) use lease::{Lease, Lessor};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
 /// or gets one from [`crate::Pool::forward`].
@@ -36,12 +39,16 @@ pub struct Body {
 enum Kind {
     /// A body known in full; `None` once sent (or when empty).
     Full(Option<Bytes>),
-    /// An upstream response body. Its connection goes back to its server at end of stream;
-    /// if the body is dropped before that, the connection is dropped with it.
+    /// An upstream response body read by hyper (HTTP/2, and answers to upgrade requests).
+    /// The lease ends with the stream; if the body is dropped before that, the connection
+    /// is dropped with it.
     Upstream {
         body: Incoming,
         connection: Option<Lease>,
     },
+    /// An upstream HTTP/1.1 answer's body, read from its connection, which goes back to its
+    /// server through the lease once the body has ended; dropped early, both are dropped.
+    Answer { body: Answer, lease: Lease },
     /// Another body as a policy transforms it while it streams: compressed (`compress`),
     /// copied for the cache (`cache`). Behind a trait object, so bodies know no policy: one
     /// indirect call per frame, on answers whose every frame is encoded or copied anyway
@@ -56,12 +63,12 @@ enum Kind {
 
 /// A body a policy made of another, as it streams.
 pub(crate) trait Transformed:
-    http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + fmt::Debug
+    http_body::Body<Data = Bytes, Error = io::Error> + Send + Sync + fmt::Debug
 {
 }
 
 impl<B> Transformed for B where
-    B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + fmt::Debug
+    B: http_body::Body<Data = Bytes, Error = io::Error> + Send + Sync + fmt::Debug
 {
 }
 
@@ -112,40 +119,71 @@ impl Body {
     /// Streams `body`; `connection` is released once `body` has ended.
     pub(crate) fn upstream(body: Incoming, connection: Lease) -> Body {
         use http_body::Body as _;
-        let connection = if body.is_end_stream() {
-            connection.release();
-            None
-        } else {
-            Some(connection)
-        };
+        // Dropped at once for an answer that has ended already.
+        let connection = (!body.is_end_stream()).then_some(connection);
         Body {
             kind: Kind::Upstream { body, connection },
         }
+    }
+
+    /// Streams an HTTP/1.1 answer's `body`; its connection goes back through `lease` at the
+    /// end.
+    pub(crate) fn answer(body: Answer, lease: Lease) -> Body {
+        let mut answer = Body {
+            kind: Kind::Answer { body, lease },
+        };
+        if answer.is_answer_end() {
+            answer.end_answer();
+        }
+        answer
+    }
+
+    fn is_answer_end(&self) -> bool {
+        matches!(&self.kind, Kind::Answer { body, .. } if body.is_end_stream())
+    }
+
+    /// An HTTP/1.1 answer has ended: its connection goes back to its server if it can carry
+    /// another request.
+    fn end_answer(&mut self) {
+        if let Kind::Answer { body, lease } = std::mem::take(&mut self.kind) {
+            lease.give_back(body.into_reusable());
+        }
+    }
+}
+
+impl Default for Kind {
+    fn default() -> Kind {
+        Kind::Full(None)
     }
 }
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.get_mut().kind {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Upstream { body, connection } => {
                 let frame = std::task::ready!(Pin::new(&mut *body).poll_frame(cx));
+                // hyper stops polling once `is_end_stream` is true, so the lease ends on the
+                // last frame as well as on `None` or an error.
+                if !matches!(frame, Some(Ok(_))) || body.is_end_stream() {
+                    *connection = None;
+                }
+                Poll::Ready(frame.map(|frame| frame.map_err(io::Error::other)))
+            }
+            Kind::Answer { body, .. } => {
+                let frame = std::task::ready!(body.poll_frame(cx));
                 match &frame {
-                    // hyper stops polling once `is_end_stream` is true, so release on the
-                    // last frame as well as on `None`.
                     Some(Ok(_)) if !body.is_end_stream() => {}
-                    Some(Ok(_)) | None => {
-                        if let Some(connection) = connection.take() {
-                            connection.release();
-                        }
-                    }
-                    Some(Err(_)) => *connection = None,
+                    Some(Ok(_)) | None => this.end_answer(),
+                    // The connection is closed with the body: what is left of it is unknown.
+                    Some(Err(_)) => this.kind = Kind::Full(None),
                 }
                 Poll::Ready(frame)
             }
@@ -181,6 +219,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream { body, .. } => body.is_end_stream(),
+            Kind::Answer { body, .. } => body.is_end_stream(),
             Kind::Wrapped(body) => body.is_end_stream(),
             Kind::File { remaining, .. } => *remaining == 0,
         }
@@ -190,6 +229,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Upstream { body, .. } => body.size_hint(),
+            Kind::Answer { body, .. } => body.size_hint(),
             Kind::Wrapped(body) => body.size_hint(),
             Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }

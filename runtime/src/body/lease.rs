@@ -8,47 +8,41 @@ use std::{fmt, sync::Arc};
 use hyper::client::conn::http1::SendRequest;
 
 use super::Outgoing;
+use crate::http1::client::Connection;
 
 /// Where a lent connection goes back: its server.
 pub(crate) trait Lessor: Send + Sync + fmt::Debug {
     /// Takes back a kept-alive HTTP/1.1 connection whose answer has ended.
-    fn take_back(&self, sender: SendRequest<Outgoing>);
+    fn take_back(&self, connection: Connection);
 
     /// An answer given on one of its connections has ended or been dropped.
     fn finished(&self);
 }
 
-/// How the connection an answer came on is held until the answer ends.
-#[derive(Debug)]
-pub(crate) enum Held {
-    /// An HTTP/1.1 connection, back to its server's idle list at the end.
-    Kept(SendRequest<Outgoing>),
-    /// An HTTP/1.1 connection closed at the end (opened for this request only).
-    SingleUse(SendRequest<Outgoing>),
-    /// A stream of an HTTP/2 connection, which stays with its server meanwhile.
-    Stream,
-}
-
-/// A connection lent to one answer, and the request's place in its server's count.
+/// A connection lent to one answer, and the request's place in its server's count. Dropped
+/// when the answer ends. An HTTP/1.1 answer's body holds its connection itself and gives it
+/// back ([`Lease::give_back`]); an HTTP/2 answer's stream needs nothing held.
 #[derive(Debug)]
 pub(crate) struct Lease {
     server: Arc<dyn Lessor>,
-    connection: Held,
+    /// A connection opened for one upgrade request that was answered without switching: held
+    /// only to be closed with the lease.
+    _single_use: Option<SendRequest<Outgoing>>,
 }
 
 impl Lease {
-    pub(crate) fn new(server: Arc<dyn Lessor>, connection: Held) -> Lease {
-        Lease { server, connection }
+    pub(crate) fn new(server: Arc<dyn Lessor>, single_use: Option<SendRequest<Outgoing>>) -> Lease {
+        Lease {
+            server,
+            _single_use: single_use,
+        }
     }
 
-    /// The answer has ended: a kept-alive connection goes back to its server, a single-use
-    /// one is closed.
-    pub(crate) fn release(mut self) {
-        match std::mem::replace(&mut self.connection, Held::Stream) {
-            Held::Kept(sender) => self.server.take_back(sender),
-            // Dropping the last sender closes the connection.
-            Held::SingleUse(sender) => drop(sender),
-            Held::Stream => {}
+    /// The answer has ended on `connection`, which goes back to its server if it can carry
+    /// another request.
+    pub(crate) fn give_back(self, connection: Option<Connection>) {
+        if let Some(connection) = connection {
+            self.server.take_back(connection);
         }
     }
 }

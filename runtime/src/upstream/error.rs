@@ -4,7 +4,7 @@ use std::{fmt, io, time::Duration};
 
 use http::{header::RETRY_AFTER, HeaderValue};
 
-use crate::{body::BodyFault, respond, Response};
+use crate::{body::BodyFault, http1::client::Broken, respond, Response};
 
 /// How long a client is asked to wait when no server can take its request.
 const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("1");
@@ -23,8 +23,11 @@ pub(crate) enum UpstreamError {
     Handshake(hyper::Error),
     /// No response head within the response timeout.
     ResponseTimeout(Duration),
-    /// The connection broke while sending the request or reading the response head.
+    /// The connection broke while sending the request or reading the response head (hyper's
+    /// client: HTTP/2, upgrades).
     Exchange(hyper::Error),
+    /// The same, on an HTTP/1.1 connection of Edge's own client; or the head was refused.
+    Broken(Broken),
     /// The server answered `101 Switching Protocols` to a request that asked for no upgrade
     /// (or for one that is not tunnelled): passing it on would hand the client's connection to
     /// a protocol no route or policy sees.
@@ -49,6 +52,7 @@ impl UpstreamError {
             | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
             | UpstreamError::Exchange(_)
+            | UpstreamError::Broken(_)
             | UpstreamError::UnaskedSwitch => respond(502, "502 Bad Gateway\n"),
             UpstreamError::ClientBody(BodyFault::TooLarge) => {
                 respond(413, "413 Content Too Large\n")
@@ -75,6 +79,7 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Handshake(e) => write!(f, "handshake failed: {e}"),
             UpstreamError::ResponseTimeout(after) => write!(f, "no response within {after:?}"),
             UpstreamError::Exchange(e) => write!(f, "exchange failed: {e}"),
+            UpstreamError::Broken(e) => write!(f, "exchange failed: {e}"),
             UpstreamError::UnaskedSwitch => f.write_str("switched protocols unasked"),
             UpstreamError::Unavailable => f.write_str("no server is usable"),
             UpstreamError::ClientBody(fault) => {

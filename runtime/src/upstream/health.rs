@@ -33,9 +33,9 @@ use crate::registry::Firsts;
 use crate::{
     address::Upstream,
     rand,
+    stream::Stream,
     upstream::backend::Backend,
     upstream::spec::{HealthCheck, HttpCheck, PoolSpec, UpstreamProtocol},
-    upstream::stream::Stream,
     upstream::tls::Connector,
 };
 

@@ -344,8 +344,7 @@ impl<S: Strategy> Pool<S> {
     }
 
     /// Tells passive health and metrics that `backend` answered, with a 5xx or not.
-    fn answered<B>(&self, backend: &Backend, response: &http::Response<B>) {
-        let status = response.status();
+    fn answered(&self, backend: &Backend, status: http::StatusCode) {
         if status.is_server_error() {
             backend
                 .stats
@@ -368,7 +367,9 @@ impl<S: Strategy> Pool<S> {
     ) -> Failure {
         let kind = match error {
             UpstreamError::ResponseTimeout(_) => ErrorKind::Timeout,
-            UpstreamError::Exchange(_) | UpstreamError::UnaskedSwitch => ErrorKind::Broken,
+            UpstreamError::Exchange(_)
+            | UpstreamError::Broken(_)
+            | UpstreamError::UnaskedSwitch => ErrorKind::Broken,
             _ => ErrorKind::Connect,
         };
         backend.stats.failed(kind, &error);

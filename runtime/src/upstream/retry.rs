@@ -33,7 +33,8 @@ impl Replay {
         let could_resend = on.timeout || on.status_5xx || on.connect_error;
         (retry.attempts > 0
             && could_resend
-            && idempotent(req.method())
+            // RFC 9110 §9.2.2.
+            && req.method().is_idempotent()
             && req.body().is_end_stream())
         .then(|| Replay {
             method: req.method().clone(),
@@ -54,14 +55,6 @@ impl Replay {
     }
 }
 
-/// RFC 9110 §9.2.2, without CONNECT's tunnels.
-fn idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
-    )
-}
-
 impl RetryOn {
     /// Whether a failed exchange is one of the enabled conditions.
     pub(crate) fn covers(&self, error: &UpstreamError) -> bool {
@@ -69,7 +62,8 @@ impl RetryOn {
             UpstreamError::Connect(_)
             | UpstreamError::Tls(_)
             | UpstreamError::Handshake(_)
-            | UpstreamError::Exchange(_) => self.connect_error,
+            | UpstreamError::Exchange(_)
+            | UpstreamError::Broken(_) => self.connect_error,
             UpstreamError::ConnectTimeout(_) | UpstreamError::ResponseTimeout(_) => self.timeout,
             UpstreamError::Unavailable
             | UpstreamError::ClientBody(_)

@@ -22,9 +22,10 @@ use std::{
 };
 
 use crate::{
-    body::{Held, Lease, Lessor},
+    body::{Lease, Lessor},
     clock::Nanos,
-    upstream::backend::http1::{IdleLists, Sender},
+    http1::client::Connection,
+    upstream::backend::http1::IdleLists,
     upstream::backend::http2::SharedConns,
     upstream::passive::PassiveState,
     upstream::spec::ServerSpec,
@@ -190,15 +191,15 @@ impl Slot {
             .expect("a slot holds its backend until it is lent, which consumes it")
     }
 
-    /// Hands the request's place, and the connection the answer came on, to the answer's body:
-    /// a kept-alive connection goes back to the idle list when the body ends; dropped early,
-    /// the connection is closed. Either way the request stops counting as active then.
-    pub(crate) fn lend(mut self, connection: Held) -> Lease {
+    /// Hands the request's place to the answer's body, with the connection of an upgrade
+    /// request answered without switching (closed at the end): the request stops counting as
+    /// active when the body ends or is dropped.
+    pub(crate) fn lend(mut self, single_use: Option<http1::Sender>) -> Lease {
         let backend = self
             .backend
             .take()
             .expect("a slot holds its backend until it is lent, which consumes it");
-        Lease::new(backend, connection)
+        Lease::new(backend, single_use)
     }
 }
 
@@ -211,8 +212,8 @@ impl Drop for Slot {
 }
 
 impl Lessor for Backend {
-    fn take_back(&self, sender: Sender) {
-        self.idle.push(sender);
+    fn take_back(&self, connection: Connection) {
+        self.idle.push(connection);
     }
 
     fn finished(&self) {

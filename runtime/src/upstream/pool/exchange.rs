@@ -1,22 +1,25 @@
 //! One attempt on one server: a connection (an idle HTTP/1.1 one or a new one; or the
 //! worker's shared HTTP/2 connection for a pool with `protocol h2`), the request sent on it,
 //! and the response head within the response timeout, counted from the end of the request
-//! body. A kept-alive connection found closed before the request went out is replaced once and
-//! the request sent again, since nothing reached the server. A failure of the client's own body
-//! (too large, malformed, stalled) is the client's: answered for it, never counted against the
-//! server.
+//! body. A kept-alive connection that turns out closed before anything of the answer arrived
+//! is replaced once and the request sent again, when the request can go again as it is (no
+//! body taken) and its method is idempotent or nothing was sent at all. A failure of the
+//! client's own body (too large, malformed, stalled) is the client's: answered for it, never
+//! counted against the server.
 
 use std::{future::Future, pin::pin, sync::atomic::Ordering, time::Duration};
 
-use http::{Request, Version};
-use hyper::{body::Incoming, client::conn::TrySendError};
+use http::{Request, StatusCode, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
 use tokio::time::timeout;
 
 use super::Pool;
 use crate::{
     body::{BodyError, BodyFault, Outgoing, Progress, Sending},
-    body::{Held, Lease},
     clock,
+    http1::client::{Answer, Connection, SendError},
+    http1::response::Head,
     upstream::backend::http1,
     upstream::backend::http2::Multiplexed,
     upstream::backend::{Backend, Slot},
@@ -29,30 +32,21 @@ use crate::{
 
 /// The connection a request goes on.
 enum Conn {
-    /// An HTTP/1.1 connection, this request's alone until its response has ended.
-    One(hyper::client::conn::http1::SendRequest<Outgoing>),
+    /// An HTTP/1.1 connection, this request's alone until its answer's body has ended.
+    One(Connection),
     /// The worker's HTTP/2 connection to the server, shared with other requests.
     Shared(Multiplexed),
 }
 
-impl Conn {
-    async fn send(
-        &mut self,
-        req: Request<Outgoing>,
-    ) -> Result<http::Response<Incoming>, TrySendError<Request<Outgoing>>> {
-        match self {
-            Conn::One(sender) => sender.try_send_request(req).await,
-            Conn::Shared(sender) => sender.try_send_request(req).await,
-        }
-    }
-
-    /// What the response body holds until it ends.
-    fn lent(self, slot: Slot) -> Lease {
-        slot.lend(match self {
-            Conn::One(sender) => Held::Kept(sender),
-            Conn::Shared(_) => Held::Stream,
-        })
-    }
+/// What one try on one connection gave.
+enum Tried {
+    /// An HTTP/1.1 answer's head, and its body still on the connection.
+    One(Head, Answer),
+    /// An HTTP/2 answer.
+    Shared(http::Response<Incoming>),
+    /// Nothing of the answer arrived, and the request can go again as it is.
+    Unsent(Request<Outgoing>, UpstreamError),
+    Failed(Failure),
 }
 
 impl<S: Strategy> Pool<S> {
@@ -64,21 +58,18 @@ impl<S: Strategy> Pool<S> {
     ) -> Result<Response, Failure> {
         let backend = slot.backend();
         backend.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let timeouts = &self.spec.timeouts;
         let started = clock::now();
         let checked_out = match self.spec.protocol {
             UpstreamProtocol::Http1 => backend
                 .idle
-                .checkout(timeouts.idle, timeouts.response)
-                .await
+                .checkout(self.spec.timeouts.idle)
                 .map(Conn::One),
             UpstreamProtocol::Http2 => None,
         };
         // Opening a connection (TCP, TLS, HTTP/2 handshakes) is boxed: its future would make
-        // this one 1.6 KiB larger, and hyper keeps room for the request future in every client
-        // connection, idle ones included (10,000 idle connections: 16 MiB). The allocation is
-        // paid once per new upstream connection, not per request.
-        let (mut conn, mut reused) = match checked_out {
+        // this one 1.6 KiB larger. The allocation is paid once per new upstream connection,
+        // not per request.
+        let (conn, reused) = match checked_out {
             Some(conn) => (conn, true),
             None => match Box::pin(self.open(backend)).await {
                 // A shared connection may have served others already.
@@ -91,53 +82,132 @@ impl<S: Strategy> Pool<S> {
         };
         let mut req = req;
         let sending = req.body_mut().watch_sending();
-        loop {
-            let sent = answered_within(timeouts.response, sending.as_deref(), conn.send(req)).await;
-            let Some(sent) = sent else {
-                self.measured(backend, started);
-                let error = UpstreamError::ResponseTimeout(timeouts.response);
-                return Err(self.failed(backend, error, None));
-            };
-            match sent {
-                Ok(response) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => {
-                    // The connection now speaks something else: it is dropped, not pooled.
-                    self.measured(backend, started);
-                    return Err(self.failed(backend, UpstreamError::UnaskedSwitch, None));
-                }
-                Ok(response) => {
-                    self.measured(backend, started);
-                    self.answered(backend, &response);
-                    let (mut parts, body) = response.into_parts();
-                    forward::from_upstream(&mut parts.headers);
-                    // The client's connection speaks its own version whatever the server's.
-                    parts.version = Version::HTTP_11;
-                    let body = Body::upstream(body, conn.lent(slot));
-                    return Ok(Response::from_parts(parts, body));
-                }
-                Err(mut failed) => match failed.take_message() {
-                    // A kept-alive connection closed before the request went out: nothing was
-                    // sent, so a fresh connection may carry it.
-                    Some(unsent) if reused => {
-                        req = unsent;
-                        match Box::pin(self.open(backend)).await {
-                            Ok(fresh) => (conn, reused) = (fresh, false),
-                            Err(error) => return Err(self.failed(backend, error, Some(req))),
-                        }
+        let mut tried = self
+            .try_on(backend, conn, req, sending.as_deref(), started)
+            .await;
+        if reused {
+            if let Tried::Unsent(req, _) = tried {
+                tried = match Box::pin(self.open(backend)).await {
+                    Ok(fresh) => {
+                        let sending = sending.as_deref();
+                        self.try_on(backend, fresh, req, sending, started).await
                     }
-                    unsent => {
-                        let error = failed.into_error();
-                        if let Some(fault) = body_fault(&error) {
-                            return Err(Failure::Error {
-                                error: UpstreamError::ClientBody(fault),
-                                unsent: None,
-                            });
-                        }
-                        let error = UpstreamError::Exchange(error);
-                        return Err(self.failed(backend, error, unsent));
-                    }
-                },
+                    Err(error) => return Err(self.failed(backend, error, Some(req))),
+                };
             }
         }
+        let lease = |slot: Slot| slot.lend(None);
+        match tried {
+            Tried::One(head, body) => {
+                let mut headers = head.headers;
+                forward::from_upstream(&mut headers);
+                let mut response = Response::new(Body::answer(body, lease(slot)));
+                *response.status_mut() = head.status;
+                *response.headers_mut() = headers;
+                Ok(response)
+            }
+            Tried::Shared(response) => {
+                let (mut parts, body) = response.into_parts();
+                forward::from_upstream(&mut parts.headers);
+                // The client's connection speaks its own version whatever the server's.
+                parts.version = Version::HTTP_11;
+                Ok(Response::from_parts(
+                    parts,
+                    Body::upstream(body, lease(slot)),
+                ))
+            }
+            Tried::Unsent(req, error) => Err(self.failed(backend, error, Some(req))),
+            Tried::Failed(failure) => Err(failure),
+        }
+    }
+
+    /// Sends `req` on `conn` and waits for the answer's head within the response timeout.
+    async fn try_on(
+        &self,
+        backend: &Backend,
+        conn: Conn,
+        mut req: Request<Outgoing>,
+        sending: Option<&Sending>,
+        started: clock::Nanos,
+    ) -> Tried {
+        let limit = self.spec.timeouts.response;
+        match conn {
+            Conn::One(mut one) => {
+                let resendable = req.method().is_idempotent() && req.body().is_end_stream();
+                let Some(sent) = answered_within(limit, sending, one.send(&mut req)).await else {
+                    return self.timed_out(backend, started);
+                };
+                match sent {
+                    Ok(head) => match self.answered_head(backend, head.status, started) {
+                        Some(failed) => failed,
+                        None => {
+                            let body = Answer::new(one, &head);
+                            Tried::One(head, body)
+                        }
+                    },
+                    Err(failed) => match failed.error {
+                        SendError::Body(error) => client_body(error.fault()),
+                        SendError::Broken(broken) if failed.resendable && resendable => {
+                            Tried::Unsent(req, UpstreamError::Broken(broken))
+                        }
+                        SendError::Broken(broken) => {
+                            let error = UpstreamError::Broken(broken);
+                            Tried::Failed(self.failed(backend, error, None))
+                        }
+                    },
+                }
+            }
+            Conn::Shared(mut shared) => {
+                let sent = answered_within(limit, sending, shared.try_send_request(req)).await;
+                let Some(sent) = sent else {
+                    return self.timed_out(backend, started);
+                };
+                match sent {
+                    Ok(response) => match self.answered_head(backend, response.status(), started) {
+                        Some(failed) => failed,
+                        None => Tried::Shared(response),
+                    },
+                    Err(mut failed) => match failed.take_message() {
+                        Some(unsent) => {
+                            Tried::Unsent(unsent, UpstreamError::Exchange(failed.into_error()))
+                        }
+                        None => {
+                            let error = failed.into_error();
+                            match body_fault(&error) {
+                                Some(fault) => client_body(fault),
+                                None => {
+                                    let error = UpstreamError::Exchange(error);
+                                    Tried::Failed(self.failed(backend, error, None))
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// Records an answer's head; a `101` nobody asked for fails the attempt (the connection
+    /// now speaks something else, so it is dropped, not pooled).
+    fn answered_head(
+        &self,
+        backend: &Backend,
+        status: StatusCode,
+        started: clock::Nanos,
+    ) -> Option<Tried> {
+        self.measured(backend, started);
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            let error = UpstreamError::UnaskedSwitch;
+            return Some(Tried::Failed(self.failed(backend, error, None)));
+        }
+        self.answered(backend, status);
+        None
+    }
+
+    fn timed_out(&self, backend: &Backend, started: clock::Nanos) -> Tried {
+        self.measured(backend, started);
+        let error = UpstreamError::ResponseTimeout(self.spec.timeouts.response);
+        Tried::Failed(self.failed(backend, error, None))
     }
 
     /// A new HTTP/1.1 connection, or the worker's HTTP/2 connection (opened if it is not open).
@@ -155,6 +225,14 @@ impl<S: Strategy> Pool<S> {
                 .map(Conn::Shared),
         }
     }
+}
+
+/// The client's body failed: answered for the client, not counted against the server.
+fn client_body(fault: BodyFault) -> Tried {
+    Tried::Failed(Failure::Error {
+        error: UpstreamError::ClientBody(fault),
+        unsent: None,
+    })
 }
 
 /// Waits for `answer` until `limit` has passed since the request body was sent (for a request

@@ -18,7 +18,6 @@ use tokio::time::timeout;
 
 use super::{target, Pool};
 use crate::{
-    body::Held,
     body::Outgoing,
     clock,
     upstream::backend::http1,
@@ -54,7 +53,7 @@ impl<S: Strategy> Pool<S> {
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (mut parts, body) = response.into_parts();
             forward::from_upstream(&mut parts.headers);
-            let body = Body::upstream(body, slot.lend(Held::SingleUse(sender)));
+            let body = Body::upstream(body, slot.lend(Some(sender)));
             return Response::from_parts(parts, body);
         }
         let server = hyper::upgrade::on(&mut response);
@@ -82,7 +81,7 @@ impl<S: Strategy> Pool<S> {
             .map_err(|_| UpstreamError::ResponseTimeout(timeouts.response))?
             .map_err(UpstreamError::Exchange)?;
         self.measured(backend, started);
-        self.answered(backend, &response);
+        self.answered(backend, response.status());
         Ok((sender, response))
     }
 }
