@@ -120,6 +120,10 @@ pub(crate) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>,
         reading.note(&name, &value)?;
         headers.append(name, value);
     }
+    if reading.transfer.is_some() && reading.length.is_some() {
+        // The length is not the body's: it must not travel on with it (RFC 9112 §6.3).
+        headers.remove(header::CONTENT_LENGTH);
+    }
     let framing = reading.framing(status, method)?;
     let keep_alive = reading.keep_alive() && framing != Framing::UntilClose;
     Ok(Some(Head {
@@ -304,8 +308,10 @@ mod tests {
 
     #[test]
     fn transfer_encoding_beside_a_length_wins_and_ends_the_connection() {
-        let head = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(framing(head), (Framing::Chunked, false));
+        let text = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(text), (Framing::Chunked, false));
+        let head = parsed(text, Method::GET).unwrap().unwrap();
+        assert!(!head.headers.contains_key(header::CONTENT_LENGTH));
     }
 
     #[test]
