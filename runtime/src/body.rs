@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use crate::{
     clock::{self, Nanos},
     http1::client::Answer,
+    http1::pipe::Pipe,
 };
 
 mod lease;
@@ -262,7 +263,7 @@ enum RequestKind {
 /// The client's body stream and its idle timer.
 #[derive(Debug)]
 struct ClientBody {
-    body: Incoming,
+    body: Source,
     /// Whether trailer names with `_` pass (`scrub::trailer_allowed`).
     underscores: bool,
     /// Longest wait for the next bytes.
@@ -273,14 +274,53 @@ struct ClientBody {
     armed: bool,
 }
 
+/// Where a client's body comes from.
+#[derive(Debug)]
+enum Source {
+    /// Read by hyper: HTTP/2 streams, and requests hyper serves after a hand-over.
+    Hyper(Incoming),
+    /// Read by Edge's HTTP/1 engine from the connection, as the request asks for it.
+    Pipe(Pipe),
+}
+
+impl Source {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        use http_body::Body as _;
+        match self {
+            Source::Hyper(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(io::Error::other))),
+            Source::Pipe(pipe) => pipe.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        use http_body::Body as _;
+        match self {
+            Source::Hyper(body) => body.is_end_stream(),
+            Source::Pipe(pipe) => pipe.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        use http_body::Body as _;
+        match self {
+            Source::Hyper(body) => body.size_hint(),
+            Source::Pipe(pipe) => pipe.size_hint(),
+        }
+    }
+}
+
 impl ClientBody {
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        use http_body::Body as _;
         use std::future::Future as _;
-        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+        if let Poll::Ready(frame) = self.body.poll_frame(cx) {
             self.armed = false;
             let frame = match frame {
                 Some(Ok(frame)) => frame,
@@ -320,7 +360,7 @@ impl ClientBody {
 #[derive(Debug)]
 pub enum BodyError {
     /// The client's stream failed (reset, malformed framing, connection lost).
-    Client(hyper::Error),
+    Client(io::Error),
     /// The body is longer than the cap set with [`RequestBody::limit`].
     TooLarge,
     /// The client sent nothing of its body for the listener's body timeout.
@@ -425,10 +465,19 @@ impl Sending {
 }
 
 impl RequestBody {
-    /// The client's body; a wait of more than `timeout` for its next bytes ends it in
-    /// [`BodyError::TimedOut`]. Its trailers lose the fields a client may not send there
-    /// (names with `_` among them unless `underscores`).
+    /// The client's body as hyper reads it; a wait of more than `timeout` for its next bytes
+    /// ends it in [`BodyError::TimedOut`]. Its trailers lose the fields a client may not send
+    /// there (names with `_` among them unless `underscores`).
     pub(crate) fn client(body: Incoming, timeout: Duration, underscores: bool) -> RequestBody {
+        RequestBody::from_client(Source::Hyper(body), timeout, underscores)
+    }
+
+    /// The client's body as Edge's HTTP/1 engine reads it; see [`RequestBody::client`].
+    pub(crate) fn piped(body: Pipe, timeout: Duration, underscores: bool) -> RequestBody {
+        RequestBody::from_client(Source::Pipe(body), timeout, underscores)
+    }
+
+    fn from_client(body: Source, timeout: Duration, underscores: bool) -> RequestBody {
         RequestBody {
             kind: RequestKind::Client(ClientBody {
                 body,

@@ -46,17 +46,14 @@ impl Rules {
 }
 
 /// Checks `req`, drops the client fields that could pass for the proxy's own (`scrub`) and
-/// normalises its path, as `rules` say; returns the request and its host.
-/// `ambiguous_framing` is what the connection's framing guard saw on the wire.
+/// normalises its path, as `rules` say; returns the request and its host. The HTTP/1 engine
+/// keeps both framing fields of a head that has them, for this check to refuse it.
 pub(crate) fn admit<B>(
     mut req: Request<B>,
-    ambiguous_framing: bool,
     rules: Rules,
 ) -> Result<(Request<B>, HostName), Refusal> {
     let headers = req.headers();
-    if ambiguous_framing
-        || (headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH))
-    {
+    if headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH) {
         return Err(Refusal::AmbiguousFraming);
     }
     let host = settle(&mut req).map_err(Refusal::Host)?;
@@ -96,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_normal_request_passes_unchanged() {
-        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), false, Rules::STRICT).unwrap();
+        let (req, host) = admit(request("/a/b?c=%2e%2e", &[HOST]), Rules::STRICT).unwrap();
         assert_eq!(req.uri(), "/a/b?c=%2e%2e");
         assert_eq!(host.as_str(), "example.com");
     }
@@ -110,7 +107,7 @@ mod tests {
             ("http://example.com/a//b?x", "/a/b?x"),
         ];
         for (input, expected) in cases {
-            let (req, _) = admit(request(input, &[HOST]), false, Rules::STRICT).unwrap();
+            let (req, _) = admit(request(input, &[HOST]), Rules::STRICT).unwrap();
             assert_eq!(req.uri(), expected, "{input}");
         }
     }
@@ -140,23 +137,15 @@ mod tests {
         ];
         for (req, expected) in cases {
             let uri = req.uri().clone();
-            assert_eq!(
-                admit(req, false, Rules::STRICT).unwrap_err(),
-                expected,
-                "{uri}"
-            );
+            assert_eq!(admit(req, Rules::STRICT).unwrap_err(), expected, "{uri}");
         }
-        assert_eq!(
-            admit(request("/", &[HOST]), true, Rules::STRICT).unwrap_err(),
-            Refusal::AmbiguousFraming
-        );
     }
 
     #[test]
     fn http10_without_host_is_allowed() {
         let mut req = request("/", &[]);
         *req.version_mut() = Version::HTTP_10;
-        let (_, host) = admit(req, false, Rules::STRICT).unwrap();
+        let (_, host) = admit(req, Rules::STRICT).unwrap();
         assert_eq!(host.as_str(), "");
     }
 }

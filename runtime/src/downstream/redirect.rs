@@ -65,7 +65,6 @@ mod tests {
         }
         let (req, host) = admit(
             builder.body(()).unwrap(),
-            false,
             crate::downstream::admit::Rules::STRICT,
         )
         .unwrap();
@@ -103,7 +102,7 @@ mod tests {
     fn no_host_is_a_bad_request() {
         let mut req = http::Request::get("/").body(()).unwrap();
         *req.version_mut() = http::Version::HTTP_10;
-        let (req, host) = admit(req, false, crate::downstream::admit::Rules::STRICT).unwrap();
+        let (req, host) = admit(req, crate::downstream::admit::Rules::STRICT).unwrap();
         let cx = Cx::new(
             "web",
             "127.0.0.1:5555".parse().unwrap(),

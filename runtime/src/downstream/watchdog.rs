@@ -5,15 +5,15 @@
 //! a stopping server reaches connections the same way.
 //!
 //! One timer per connection, not per request: the connection's [`Activity`] is written by the
-//! request service (requests in flight), the framing guard (heads begun) and the I/O wrapper
+//! request service (requests in flight), the HTTP/1 engine (heads begun) and the I/O wrapper
 //! (writes blocked) as plain atomic stores, and [`watch`] reads it only when its timer fires,
 //! then sleeps until the next deadline that can have passed by then. An idle connection wakes
 //! once, at its deadline; a busy one once per shortest timeout. A head left incomplete pokes
 //! the watchdog, since its deadline is sooner than the idle one.
 
 use std::{
-    future::poll_fn,
-    pin::pin,
+    future::{poll_fn, Future},
+    pin::{pin, Pin},
     sync::{
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
         Arc,
@@ -23,7 +23,6 @@ use std::{
 };
 
 use atomic_waker::AtomicWaker;
-use hyper_util::server::graceful::GracefulConnection;
 use tokio::sync::watch;
 
 use crate::{
@@ -41,8 +40,8 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// What the watchdog knows of one client connection.
 #[derive(Debug)]
 pub(crate) struct Activity {
-    /// Set by the framing guard when a request's framing is ambiguous.
-    pub(crate) ambiguous_framing: AtomicBool,
+    /// Set when the server stops: the connection ends once its request in flight is answered.
+    stopping: AtomicBool,
     /// Requests admitted whose answers have not been sent (HTTP/2: open streams).
     in_flight: AtomicU32,
     /// Whether a request has been answered on this connection.
@@ -75,7 +74,7 @@ impl Activity {
     /// A connection accepted now.
     pub(crate) fn new() -> Arc<Activity> {
         Arc::new(Activity {
-            ambiguous_framing: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             served: AtomicBool::new(false),
             idle_since: AtomicU64::new(clock::now()),
@@ -93,7 +92,7 @@ impl Activity {
         InFlight(Arc::clone(self))
     }
 
-    /// The framing guard read bytes: `in_head` whether a request head is begun and incomplete.
+    /// Bytes of a request head were read: `in_head` whether a head is begun and incomplete.
     pub(crate) fn head(&self, in_head: bool) {
         let since = self.head_since.load(Ordering::Relaxed);
         match (in_head, since == NEVER) {
@@ -105,6 +104,15 @@ impl Activity {
             (false, false) => self.head_since.store(NEVER, Ordering::Relaxed),
             _ => {}
         }
+    }
+
+    /// Tells the connection to end after its request in flight (if any) has been answered.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     /// A write to the client: `blocked` whether it waits for the client to take bytes.
@@ -183,8 +191,8 @@ impl Drop for InFlight {
     }
 }
 
-/// Connections that stop gracefully when the server drains (hyper-util's `GracefulShutdown`,
-/// joined with the deadlines in [`watch`]).
+/// Connections that stop gracefully when the server drains (as hyper-util's
+/// `GracefulShutdown` does, joined with the deadlines in [`watch`]).
 #[derive(Debug)]
 pub(crate) struct Drain(watch::Sender<bool>);
 
@@ -212,17 +220,27 @@ impl Drain {
 }
 
 /// Drives `conn` until it ends, closing it when it passes a deadline of `limits`, and stopping
-/// it gracefully (after its requests in flight; HTTP/2 with GOAWAY) when `drain` says so.
-pub(crate) async fn watch<C: GracefulConnection>(
+/// it gracefully (after its requests in flight; HTTP/2 with GOAWAY) when `drain` says so: the
+/// activity is told to stop, which Edge's HTTP/1 engine reads, and `stop` is called on `conn`,
+/// which hyper's HTTP/2 server needs.
+pub(crate) async fn watch<C, E>(
     conn: C,
+    stop: impl Fn(Pin<&mut C>),
     activity: &Activity,
     limits: &ListenerLimits,
     mut drain: watch::Receiver<bool>,
-) -> Result<(), Closed<C::Error>> {
+) -> Result<(), Closed<E>>
+where
+    C: Future<Output = Result<(), E>>,
+{
     let mut conn = pin!(conn);
+    let stop = |conn: Pin<&mut C>| {
+        activity.stop();
+        stop(conn);
+    };
     let mut draining = *drain.borrow_and_update();
     if draining {
-        conn.as_mut().graceful_shutdown();
+        stop(conn.as_mut());
     }
     let now = clock::now();
     let mut timer = pin!(tokio::time::sleep_until(until(
@@ -239,7 +257,7 @@ pub(crate) async fn watch<C: GracefulConnection>(
             ended = conn.as_mut() => return ended.map_err(Closed::Error),
             _ = drained.as_mut(), if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                stop(conn.as_mut());
             }
             () = poll_fn(|cx| activity.poll_head_begun(cx)), if expired.is_none() => {
                 look_again(activity, limits, timer.as_mut());
@@ -254,7 +272,7 @@ pub(crate) async fn watch<C: GracefulConnection>(
                         // An idle HTTP/1.1 connection closes at once; an HTTP/2 one says
                         // GOAWAY first, so a request racing with it is not lost unseen.
                         expired = Some(why);
-                        conn.as_mut().graceful_shutdown();
+                        stop(conn.as_mut());
                         timer.as_mut().reset(tokio::time::Instant::now() + GOAWAY_GRACE);
                     }
                     Err(why) => return Err(Closed::Expired(why)),
@@ -288,13 +306,13 @@ fn until(at: Nanos) -> tokio::time::Instant {
 /// Why a connection ended other than by itself.
 #[derive(Debug)]
 pub(crate) enum Closed<E> {
-    /// hyper's error.
+    /// The connection's own error.
     Error(E),
     Expired(Expired),
 }
 
 impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> Closed<E> {
-    /// The same, with hyper's error boxed: HTTP/1 and HTTP/2 connections report differently.
+    /// The same, with the error boxed: HTTP/1 and HTTP/2 connections report differently.
     pub(crate) fn boxed(self) -> Closed<Box<dyn std::error::Error + Send + Sync>> {
         match self {
             Closed::Error(error) => Closed::Error(error.into()),
@@ -331,7 +349,7 @@ mod tests {
 
     fn at(start: Nanos) -> Activity {
         Activity {
-            ambiguous_framing: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             served: AtomicBool::new(false),
             idle_since: AtomicU64::new(start),

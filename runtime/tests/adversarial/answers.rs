@@ -2,7 +2,7 @@
 //! kept-alive connection, lengths that disagree, heads too large. Each server here is a raw
 //! socket that writes exactly the bytes under test for every request it reads.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use edge_runtime::UpstreamTimeouts;
 use tokio::{
@@ -107,4 +107,25 @@ async fn malformed_answers_are_502() {
         assert!(!got.text().contains("abc"));
         proxy.stop().await;
     }
+}
+/// A chunked answer whose coding breaks midway ends the client's answer short, rather than
+/// passing the server's bytes on as if they were body.
+#[tokio::test]
+async fn a_broken_chunked_answer_is_cut_short() {
+    let server =
+        answering(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZZ\r\n").await;
+    let proxy = proxy_to(server).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        raw(proxy.web, b"GET /app HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+    )
+    .await
+    .expect("the connection ends");
+    assert_eq!(raw_status(&answer), 200);
+    assert!(!answer.contains("ZZ"), "{answer}");
+    assert!(
+        !answer.ends_with("0\r\n\r\n"),
+        "a cut answer must not look complete: {answer}"
+    );
+    proxy.stop().await;
 }

@@ -1,7 +1,8 @@
 //! Upgrade requests (HTTP/1.1 `Connection: upgrade`, as WebSocket handshakes use): one server,
 //! one fresh connection opened for this request only, no retry (an upgrade changes state on
 //! the server, and the client can reconnect). A `101` answer is returned to the client and the
-//! two connections, once hyper has handed both over, are joined by a tunnel that ends when
+//! two connections, once both are handed over (the client's by Edge's HTTP/1 engine once the
+//! `101` is written, the server's by hyper's client), are joined by a tunnel that ends when
 //! either side closes or nothing moves for `timeouts.tunnel`. Any other answer is forwarded
 //! as usual, on a connection that is closed afterwards rather than pooled.
 //!
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 use hyper::upgrade::OnUpgrade;
+
+use crate::http1::upgrade::Pending;
 use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use tokio::time::timeout;
@@ -31,9 +34,9 @@ use crate::{
 impl<S: Strategy> Pool<S> {
     /// Forwards an upgrade request, already rewritten for the upstream.
     pub(super) async fn upgrade(&self, mut req: crate::Request, cx: &Cx) -> Response {
-        // Taken before the request goes: hyper gives the client's connection back through it
-        // once the `101` has been written.
-        let client = hyper::upgrade::on(&mut req);
+        // Taken before the request goes: Edge's HTTP/1 engine gives the client's connection
+        // through it once the `101` has been written.
+        let client = crate::http1::upgrade::on(&mut req);
         let req = req.map(Outgoing::Client);
         let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
         let Some(slot) = self.acquire(&target(&req, cx), &mut excluded, clock::now()) else {
@@ -90,20 +93,24 @@ impl<S: Strategy> Pool<S> {
 /// tunnel is idle for `idle`; `slot` keeps the place on the server until then.
 async fn tunnel(
     pool: &'static str,
-    client: OnUpgrade,
+    client: Pending,
     server: OnUpgrade,
     slot: Slot,
     idle: Duration,
 ) {
     let upstream = slot.backend();
-    let (client, server) = match tokio::try_join!(client, server) {
-        Ok(upgraded) => upgraded,
-        Err(error) => {
+    let (client, server) = tokio::join!(client.switched(), server);
+    let (mut client, mut server) = match (client, server) {
+        (Ok(client), Ok(server)) => (client, TokioIo::new(server)),
+        (Err(error), _) => {
+            tracing::debug!(pool, server = %upstream, %error, "upgrade not completed");
+            return;
+        }
+        (_, Err(error)) => {
             tracing::debug!(pool, server = %upstream, %error, "upgrade not completed");
             return;
         }
     };
-    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
     match relay(&mut client, &mut server, idle, Ending::EitherSide).await {
         Ok(carried) => tracing::debug!(
             pool, server = %upstream,
