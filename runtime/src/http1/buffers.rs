@@ -1,9 +1,12 @@
 //! Read buffers lent to connections while a message is on them, and kept per worker thread in
-//! between, so an idle connection holds none and a busy one does not allocate per request.
+//! between, so an idle connection holds none and a busy one does not allocate per request; the
+//! same for the header maps of parsed heads, which are large enough (a few KiB) that their
+//! allocation is not a cheap one (hyper keeps one per connection for the same reason).
 
 use std::cell::RefCell;
 
 use bytes::BytesMut;
+use http::HeaderMap;
 
 /// The room a read buffer starts with: a typical head and a small body in one read.
 pub(crate) const SIZE: usize = 8 * 1024;
@@ -11,8 +14,12 @@ pub(crate) const SIZE: usize = 8 * 1024;
 /// Buffers kept per worker thread; more are freed when given back.
 const KEPT: usize = 64;
 
+/// Maps kept with no more room than this many fields; larger ones are freed.
+const MAP_ROOM: usize = 64;
+
 thread_local! {
     static FREE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty buffer with room for at least [`SIZE`] bytes.
@@ -39,6 +46,31 @@ pub(crate) fn give(mut buf: BytesMut) {
     });
 }
 
+/// An empty header map with room for `fields`.
+pub(crate) fn header_map(fields: usize) -> HeaderMap {
+    match MAPS.with(|maps| maps.borrow_mut().pop()) {
+        Some(mut map) => {
+            map.reserve(fields);
+            map
+        }
+        None => HeaderMap::with_capacity(fields),
+    }
+}
+
+/// Gives `map` back for another head; its fields are dropped.
+pub(crate) fn give_header_map(mut map: HeaderMap) {
+    if map.capacity() == 0 || map.capacity() > MAP_ROOM {
+        return;
+    }
+    map.clear();
+    MAPS.with(|maps| {
+        let mut maps = maps.borrow_mut();
+        if maps.len() < KEPT {
+            maps.push(map);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +85,17 @@ mod tests {
         let again = take();
         assert!(again.is_empty());
         assert_eq!(again.as_ptr(), pointer);
+    }
+
+    #[test]
+    fn a_header_map_given_back_is_taken_again_empty() {
+        let mut map = header_map(4);
+        map.insert("x-a", http::HeaderValue::from_static("b"));
+        let capacity = map.capacity();
+        give_header_map(map);
+        let again = header_map(2);
+        assert!(again.is_empty());
+        assert_eq!(again.capacity(), capacity);
     }
 
     #[test]

@@ -117,7 +117,8 @@ impl Connection {
     }
 
     /// Sends `req` and reads its answer's head, skipping interim (`1xx`) answers other than
-    /// `101`. The body is sent whole before the answer is read.
+    /// `101`. The body is sent whole before the answer is read, unless the server closes the
+    /// connection on it after answering early.
     pub(crate) async fn send<B>(&mut self, req: &mut Request<B>) -> Result<Head, Failed<B::Error>>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
@@ -130,13 +131,27 @@ impl Connection {
         let method = req.method().clone();
         let sent = self.write_request(&mut out, req.body_mut(), framing).await;
         buffers::give(out);
-        if let Err(error) = sent {
-            return Err(Failed {
-                resendable: false,
+        match sent {
+            Ok(()) => self.read_head(&method).await,
+            // A server may answer before it has the whole body (a refusal, often) and close
+            // the connection: its answer stands, on a connection not used again.
+            Err(SendError::Broken(Broken::Write(error))) => {
+                match self.read_head::<B::Error>(&method).await {
+                    Ok(head) => Ok(Head {
+                        keep_alive: false,
+                        ..head
+                    }),
+                    Err(_) => Err(Failed {
+                        error: Broken::Write(error).into(),
+                        resendable: false,
+                    }),
+                }
+            }
+            Err(error) => Err(Failed {
                 error,
-            });
+                resendable: false,
+            }),
         }
-        self.read_head(&method).await
     }
 
     async fn write_request<B>(

@@ -8,6 +8,7 @@
 pub(crate) mod buffers;
 pub(crate) mod chunked;
 pub(crate) mod client;
+pub(crate) mod fields;
 pub(crate) mod pipe;
 pub(crate) mod request;
 pub(crate) mod response;

@@ -6,6 +6,8 @@
 use bytes::{BufMut, BytesMut};
 use http::{header, HeaderMap, Method, Uri};
 
+use crate::http1::fields;
+
 /// How a request's body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyFraming {
@@ -64,40 +66,12 @@ pub(crate) fn encode(
         BodyFraming::None => {}
         BodyFraming::Length(length) => {
             out.put_slice(b"content-length: ");
-            out.put_slice(itoa(length).as_bytes());
+            out.put_slice(fields::decimal(length).as_bytes());
             out.put_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.put_slice(b"\r\n");
-}
-
-/// `value` in decimal, without allocating.
-fn itoa(value: u64) -> Decimal {
-    let mut digits = [0; 20];
-    let mut start = digits.len();
-    let mut rest = value;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    Decimal { digits, start }
-}
-
-/// A number's decimal digits.
-struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    fn as_bytes(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
 }
 
 #[cfg(test)]
@@ -162,12 +136,5 @@ mod tests {
             BodyFraming::of(&Method::POST, false, None),
             BodyFraming::Chunked
         );
-    }
-
-    #[test]
-    fn decimals_are_written_whole() {
-        assert_eq!(itoa(0).as_bytes(), b"0");
-        assert_eq!(itoa(1024).as_bytes(), b"1024");
-        assert_eq!(itoa(u64::MAX).as_bytes(), u64::MAX.to_string().as_bytes());
     }
 }

@@ -9,11 +9,17 @@ use bytes::BytesMut;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use smallvec::SmallVec;
 
+use crate::http1::{buffers, fields};
+
 /// The most fields a response head may have (hyper's default).
 pub(crate) const MAX_HEADERS: usize = 100;
 
 /// The longest response head accepted (nginx's `proxy_buffer_size` is 4–8 KiB).
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Fields an answer may gain on its way to the client (request id, security headers, `Via`),
+/// room for which is made at once rather than by growing the map.
+const ROOM: usize = 8;
 
 /// A parsed response head.
 #[derive(Debug)]
@@ -110,7 +116,7 @@ pub(crate) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>,
         .collect();
     let head = buf.split_to(length).freeze();
     let mut reading = Reading::new(version);
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = buffers::header_map(spans.len() + ROOM);
     for span in &spans {
         let name = HeaderName::from_bytes(&head[span.name..span.name + span.name_len])
             .map_err(|_| HeadError::InvalidField)?;
@@ -165,8 +171,8 @@ impl Reading {
 
     fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HeadError> {
         if name == header::CONTENT_LENGTH {
-            for item in value.as_bytes().split(|&b| b == b',') {
-                let length = parse_length(trim(item)).ok_or(HeadError::InvalidLength)?;
+            for item in fields::tokens(value.as_bytes()) {
+                let length = fields::parse_length(item).ok_or(HeadError::InvalidLength)?;
                 if self.length.is_some_and(|seen| seen != length) {
                     return Err(HeadError::InvalidLength);
                 }
@@ -177,10 +183,9 @@ impl Reading {
                 return Err(HeadError::TransferEncodingInHttp10);
             }
             // Only the last coding of the last field counts.
-            let last = value.as_bytes().rsplit(|&b| b == b',').next().map(trim);
-            self.transfer = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            self.transfer = Some(fields::ends_chunked(value.as_bytes()));
         } else if name == header::CONNECTION {
-            for token in value.as_bytes().split(|&b| b == b',').map(trim) {
+            for token in fields::tokens(value.as_bytes()) {
                 self.close |= token.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -213,29 +218,6 @@ impl Reading {
             _ => !self.close,
         };
         persistent && !(self.transfer.is_some() && self.length.is_some())
-    }
-}
-
-/// A `Content-Length` value: digits only, no sign, no overflow.
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |length, &digit| {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        length.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    })
-}
-
-/// `bytes` without the spaces and tabs around it.
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
-    match (start, end) {
-        (Some(start), Some(end)) => &bytes[start..=end],
-        _ => &[],
     }
 }
 

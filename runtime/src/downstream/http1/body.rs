@@ -175,6 +175,11 @@ impl BodyReader {
         self.broken = true;
     }
 
+    /// Whether the whole body has been read from the connection.
+    pub(crate) fn is_read(&self) -> bool {
+        matches!(self.remaining, Remaining::Done) && !self.broken
+    }
+
     /// Once the answer has been sent: skips what is left of the body if the buffer holds it
     /// all. Whether the connection can carry another request (a body not read to its end
     /// leaves the connection in the middle of it).

@@ -7,14 +7,20 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use smallvec::SmallVec;
+
+use crate::http1::{buffers, fields};
 
 /// The most fields a request head may have (hyper's default).
 const MAX_FIELDS: usize = 100;
 
 /// The longest request target accepted (hyper's limit).
 const MAX_TARGET: usize = u16::MAX as usize - 1;
+
+/// Fields a request may gain on its way upstream (forwarding fields, request id, trace
+/// context), room for which is made at once rather than by growing the map.
+const ROOM: usize = 8;
 
 /// The start of the HTTP/2 connection preface, as `httparse` would meet it.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -126,7 +132,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>,
     let head = buf.split_to(length).freeze();
     let uri =
         Uri::from_maybe_shared(head.slice(target.range())).map_err(|_| HeadError::Malformed)?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = buffers::header_map(spans.len() + ROOM);
     for (name, value) in &spans {
         let name = HeaderName::from_bytes(&head[name.range()]).map_err(|_| HeadError::Malformed)?;
         let value = HeaderValue::from_maybe_shared(head.slice(value.range()))
@@ -194,7 +200,7 @@ impl Reading {
 
     fn look(&mut self, name: &[u8], value: &[u8]) {
         if name.eq_ignore_ascii_case(b"content-length") {
-            let length = parse_length(value).ok_or(HeadError::InvalidLength);
+            let length = fields::parse_length(value).ok_or(HeadError::InvalidLength);
             self.length = match (self.length, length) {
                 (Some(Ok(seen)), Ok(length)) if seen != length => {
                     Some(Err(HeadError::InvalidLength))
@@ -203,10 +209,9 @@ impl Reading {
                 (_, length) => Some(length),
             };
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value.rsplit(|&b| b == b',').next().map(trim);
-            self.transfer = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            self.transfer = Some(fields::ends_chunked(value));
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',').map(trim) {
+            for token in fields::tokens(value) {
                 self.close |= token.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -245,29 +250,6 @@ impl Reading {
             _ => !self.close,
         };
         framed && persistent
-    }
-}
-
-/// A `Content-Length` value: digits only, no sign, no list, no overflow.
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |length, &digit| {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        length.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    })
-}
-
-/// `bytes` without the spaces and tabs around it.
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
-    match (start, end) {
-        (Some(start), Some(end)) => &bytes[start..=end],
-        _ => &[],
     }
 }
 
@@ -408,5 +390,153 @@ mod tests {
         let head = parse(&mut buf, MAX).unwrap().expect("a whole head");
         let value = head.request.headers()["x-long"].as_bytes().as_ptr() as usize;
         assert!(range.contains(&value));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::http1::chunked::{Decoder, Step};
+    use proptest::prelude::*;
+
+    /// What the engine makes of one request in a stream.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        /// A request and its body, read to the end.
+        Request(Vec<u8>),
+        /// A request with both framings: admission refuses it and nothing after it is read.
+        Ambiguous,
+        /// A head or body the engine refuses; nothing after it is read.
+        Refused,
+    }
+
+    /// Reads `bytes`, arriving in pieces cut at `cuts`, as the engine does: each head parsed
+    /// once, its body skipped by its framing, until the stream ends or a request ends it.
+    fn read(bytes: &[u8], cuts: &[usize]) -> Vec<Seen> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(bytes.len());
+        let mut pieces = cuts.into_iter().scan(0, |start, cut| {
+            let piece = &bytes[*start..cut.max(*start)];
+            *start = cut.max(*start);
+            Some(piece)
+        });
+        let mut buf = BytesMut::new();
+        let mut seen = Vec::new();
+        let mut more = |buf: &mut BytesMut| match pieces.next() {
+            Some(piece) => {
+                buf.extend_from_slice(piece);
+                true
+            }
+            None => false,
+        };
+        loop {
+            let head = loop {
+                match parse(&mut buf, 8192) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) if more(&mut buf) => {}
+                    Ok(None) => return seen,
+                    Err(_) => {
+                        seen.push(Seen::Refused);
+                        return seen;
+                    }
+                }
+            };
+            let headers = head.request.headers();
+            if headers.contains_key(http::header::TRANSFER_ENCODING)
+                && headers.contains_key(http::header::CONTENT_LENGTH)
+            {
+                seen.push(Seen::Ambiguous);
+                return seen;
+            }
+            let mut body = Vec::new();
+            match head.body {
+                BodyLength::None => {}
+                BodyLength::Length(length) => {
+                    let length = usize::try_from(length).unwrap();
+                    while buf.len() < length {
+                        if !more(&mut buf) {
+                            return seen;
+                        }
+                    }
+                    body.extend_from_slice(&buf.split_to(length));
+                }
+                BodyLength::Chunked => {
+                    let mut decoder = Decoder::new();
+                    loop {
+                        match decoder.decode(&mut buf) {
+                            Ok(Step::Data(data)) => body.extend_from_slice(&data),
+                            Ok(Step::End(_)) => break,
+                            Ok(Step::More) if more(&mut buf) => {}
+                            Ok(Step::More) => return seen,
+                            Err(_) => {
+                                seen.push(Seen::Refused);
+                                return seen;
+                            }
+                        }
+                    }
+                }
+            }
+            seen.push(Seen::Request(body));
+        }
+    }
+
+    /// A few pipelined requests, each with a body framed by `Content-Length`, chunks, both or
+    /// neither.
+    fn requests() -> impl Strategy<Value = Vec<u8>> {
+        let one = (0u8..4, "[a-z]{0,8}").prop_map(|(framing, body)| {
+            let mut request = b"POST /x HTTP/1.1\r\nHost: a\r\n".to_vec();
+            let chunked = if body.is_empty() {
+                "0\r\n\r\n".to_owned()
+            } else {
+                format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+            };
+            let (head, payload) = match framing {
+                0 => (format!("Content-Length: {}\r\n", body.len()), body),
+                1 => ("Transfer-Encoding: chunked\r\n".to_owned(), chunked),
+                2 => (
+                    format!(
+                        "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+                        body.len()
+                    ),
+                    chunked,
+                ),
+                _ => (String::new(), String::new()),
+            };
+            request.extend_from_slice(head.as_bytes());
+            request.extend_from_slice(b"\r\n");
+            request.extend_from_slice(payload.as_bytes());
+            request
+        });
+        proptest::collection::vec(one, 1..4).prop_map(|requests| requests.concat())
+    }
+
+    proptest! {
+        /// Where the reads fall never changes what the engine reads: a smuggling attempt split
+        /// across any reads is still found, a clean stream is never flagged, and every body is
+        /// read whole.
+        #[test]
+        fn what_is_read_does_not_depend_on_how_reads_fall(
+            bytes in requests(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let whole = read(&bytes, &[]);
+            prop_assert_eq!(&read(&bytes, &cuts), &whole);
+            let text = String::from_utf8_lossy(&bytes);
+            let smuggling = text
+                .split("POST")
+                .any(|r| r.contains("Content-Length") && r.contains("Transfer-Encoding"));
+            prop_assert_eq!(whole.contains(&Seen::Ambiguous), smuggling, "{}", text);
+            prop_assert!(!whole.contains(&Seen::Refused), "{}", text);
+        }
+
+        /// Arbitrary bytes in arbitrary reads never panic the engine's reading.
+        #[test]
+        fn any_bytes_in_any_reads_are_safe(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            prop_assert_eq!(read(&bytes, &cuts), read(&bytes, &[]));
+        }
     }
 }

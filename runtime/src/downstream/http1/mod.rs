@@ -16,6 +16,7 @@ mod write;
 use std::{
     future::{poll_fn, Future},
     io,
+    mem::MaybeUninit,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -27,7 +28,7 @@ use http::{Method, StatusCode};
 use http_body::Body as _;
 use hyper::server::conn::http2 as hyper2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::{
     body::BodyReader,
@@ -50,10 +51,14 @@ use crate::{
 /// small answer leaves in one write; larger ones are written from where they are.
 const COPIED: usize = 4 * 1024;
 
-/// How long a refused client may go on sending before its connection is closed anyway; what
-/// it sent is read meanwhile, so that closing does not reset the connection before the
-/// refusal has been read.
+/// The most read on the stack while a connection waits for its next request; a longer head
+/// is read on into a pooled buffer.
+const FIRST_READ: usize = 2048;
+
+/// How long, and how much, a client whose connection is closing with bytes unread may go on
+/// sending before the connection is closed anyway (`close`).
 const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// The error a served connection ends with.
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -154,17 +159,16 @@ where
         }
         let keep_alive = answer(&mut io, response, asked, &mut reader, &mut buf, &activity).await?;
         if !(keep_alive && reader.finish(&mut buf)) {
-            if serving.tls {
-                io.shutdown().await?;
-            }
-            return Ok(());
+            let unread = !reader.is_read() || !buf.is_empty();
+            return close(io, serving.tls, unread).await;
         }
     }
 }
 
-/// Waits for the first bytes of a connection's next request without holding a buffer: one is
-/// taken from the worker's pool for each look and given back when nothing has arrived.
-/// `None` when the client closed the connection or the server is stopping.
+/// Waits for the first bytes of a connection's next request without holding a buffer: they
+/// are read on the stack, and copied (a typical head: a few hundred bytes) into a buffer taken
+/// from the worker's pool once they are there. `None` when the client closed the connection or
+/// the server is stopping.
 fn poll_first_bytes<T: AsyncRead + Unpin>(
     cx: &mut Context<'_>,
     io: &mut T,
@@ -173,14 +177,15 @@ fn poll_first_bytes<T: AsyncRead + Unpin>(
     if activity.is_stopping() {
         return Poll::Ready(Ok(None));
     }
-    let mut buf = buffers::take();
-    match tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut buf) {
-        Poll::Ready(Ok(read)) if read > 0 => Poll::Ready(Ok(Some(buf))),
-        polled => {
-            buffers::give(buf);
-            polled.map_ok(|_| None)
-        }
+    let mut first = [const { MaybeUninit::<u8>::uninit() }; FIRST_READ];
+    let mut first = ReadBuf::uninit(&mut first);
+    std::task::ready!(Pin::new(io).poll_read(cx, &mut first))?;
+    if first.filled().is_empty() {
+        return Poll::Ready(Ok(None));
     }
+    let mut buf = buffers::take();
+    buf.extend_from_slice(first.filled());
+    Poll::Ready(Ok(Some(buf)))
 }
 
 /// Reads what has arrived into `buf`, making room first; `Ok(0)` at the end of the stream.
@@ -207,7 +212,7 @@ async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     let exact = body.size_hint().exact();
     let stopping = activity.is_stopping();
     let (framing, keep_alive) = write::head(&parts, ended, exact, asked, stopping, &mut out);
-    drop(parts);
+    buffers::give_header_map(parts.headers);
     let sent = match framing {
         Framing::None => Ok(true),
         framing => send_body(io, &mut out, &mut body, framing, reader, buf).await,
@@ -343,15 +348,36 @@ async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut io: T, status: u16) -> Re
     let written = write_out(&mut io, &mut out).await;
     buffers::give(out);
     written?;
-    io.shutdown().await?;
-    let mut sink = [0; 1024];
-    let _ = tokio::time::timeout(LINGER, async {
-        while matches!(
-            tokio::io::AsyncReadExt::read(&mut io, &mut sink).await,
-            Ok(1..)
-        ) {}
-    })
-    .await;
+    close(io, true, true).await
+}
+
+/// Closes a connection after its last answer: with `close_notify` first (`tls`), and, when
+/// the client may have sent bytes nobody read (`unread`: a body not taken, a pipelined
+/// request), half-closed first while what it sends is read and dropped for a moment, so that
+/// closing does not reset the connection before the client has read the answer (nginx's
+/// lingering close). A cleartext connection read to its end is just dropped: no shutdown, no
+/// extra read.
+async fn close<T: AsyncRead + AsyncWrite + Unpin>(
+    mut io: T,
+    tls: bool,
+    unread: bool,
+) -> Result<(), Error> {
+    if tls || unread {
+        io.shutdown().await?;
+    }
+    if unread {
+        let mut sink = [0; 1024];
+        let mut drained = 0;
+        let _ = tokio::time::timeout(LINGER, async {
+            while drained < LINGER_BYTES {
+                match tokio::io::AsyncReadExt::read(&mut io, &mut sink).await {
+                    Ok(read @ 1..) => drained += read,
+                    _ => break,
+                }
+            }
+        })
+        .await;
+    }
     Ok(())
 }
 

@@ -29,10 +29,10 @@ pub(crate) enum Framing {
     UntilClose,
 }
 
-/// Appends the head of the answer `parts` to `out`: its body says whether it has `ended`
-/// already and its `exact` length if known; `close` when the connection ends after it
-/// whatever the client asked. Returns the body's framing and whether the connection stays
-/// open afterwards.
+/// Appends the head of the answer `parts` to `out`, in one pass over its fields: its body
+/// says whether it has `ended` already and its `exact` length if known; `close` when the
+/// connection ends after it whatever the client asked. Returns the body's framing and whether
+/// the connection stays open afterwards.
 pub(crate) fn head(
     parts: &Parts,
     ended: bool,
@@ -44,18 +44,6 @@ pub(crate) fn head(
     let status = parts.status;
     let no_content = status.is_informational() || status == StatusCode::NO_CONTENT;
     let bodiless = asked.head || no_content || status == StatusCode::NOT_MODIFIED;
-    let declared = declared_length(parts);
-    let framing = match (bodiless, ended, exact, declared) {
-        (true, ..) => Framing::None,
-        (false, true, _, _) => Framing::Length(0),
-        (false, false, Some(length), _) | (false, false, None, Some(length)) => {
-            Framing::Length(length)
-        }
-        (false, false, None, None) if asked.version == Version::HTTP_11 => Framing::Chunked,
-        (false, false, None, None) => Framing::UntilClose,
-    };
-    let closing = has_token(parts, b"close");
-    let keep_alive = asked.keep_alive && !close && !closing && framing != Framing::UntilClose;
     out.put_slice(match asked.version {
         Version::HTTP_10 => b"HTTP/1.0 ",
         _ => b"HTTP/1.1 ",
@@ -65,39 +53,55 @@ pub(crate) fn head(
     out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.put_slice(b"\r\n");
     // A bodiless answer keeps the length it describes (of the body a GET would get), except
-    // where no body can ever be.
-    let keep_length = bodiless && !no_content && framing == Framing::None;
+    // where no body can ever be; any other's length is Edge's to write.
+    let keep_length = bodiless && !no_content;
+    let mut seen = Seen::default();
     for (name, value) in &parts.headers {
-        if name == header::TRANSFER_ENCODING || (name == header::CONTENT_LENGTH && !keep_length) {
+        if name == header::TRANSFER_ENCODING {
             continue;
+        }
+        if name == header::CONTENT_LENGTH {
+            seen.length(value.as_bytes());
+            if !keep_length {
+                continue;
+            }
+        } else if name == header::CONNECTION {
+            seen.connection(value.as_bytes());
+        } else if name == header::DATE {
+            seen.date = true;
         }
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());
         out.put_slice(b"\r\n");
     }
-    match framing {
-        Framing::Length(length) => {
-            out.put_slice(b"content-length: ");
-            out.put_slice(decimal(length).as_bytes());
-            out.put_slice(b"\r\n");
+    let declared = seen.length.and_then(Result::ok);
+    let framing = match (bodiless, ended, exact, declared) {
+        (true, ..) => Framing::None,
+        (false, true, _, _) => Framing::Length(0),
+        (false, false, Some(length), _) | (false, false, None, Some(length)) => {
+            Framing::Length(length)
         }
+        (false, false, None, None) if asked.version == Version::HTTP_11 => Framing::Chunked,
+        (false, false, None, None) => Framing::UntilClose,
+    };
+    let keep_alive = asked.keep_alive && !close && !seen.close && framing != Framing::UntilClose;
+    match framing {
+        Framing::Length(length) => put_length(length, out),
         Framing::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
-        Framing::None if asked.head && declared.is_none() => {
+        Framing::None if asked.head && seen.length.is_none() => {
             if let Some(length) = exact.filter(|&length| length > 0) {
-                out.put_slice(b"content-length: ");
-                out.put_slice(decimal(length).as_bytes());
-                out.put_slice(b"\r\n");
+                put_length(length, out);
             }
         }
         Framing::None | Framing::UntilClose => {}
     }
-    if !keep_alive && !closing && asked.version == Version::HTTP_11 {
+    if !keep_alive && !seen.close && asked.version == Version::HTTP_11 {
         out.put_slice(b"connection: close\r\n");
-    } else if keep_alive && asked.version == Version::HTTP_10 && !has_token(parts, b"keep-alive") {
+    } else if keep_alive && asked.version == Version::HTTP_10 && !seen.keep_alive {
         out.put_slice(b"connection: keep-alive\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !seen.date {
         out.put_slice(b"date: ");
         put_date(out);
         out.put_slice(b"\r\n");
@@ -106,28 +110,39 @@ pub(crate) fn head(
     (framing, keep_alive)
 }
 
-/// The answer's own `Content-Length`, when it has exactly one valid value.
-fn declared_length(parts: &Parts) -> Option<u64> {
-    let mut values = parts.headers.get_all(header::CONTENT_LENGTH).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let digits = value.as_bytes();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// What the answer's own fields said, as they were written.
+#[derive(Default)]
+struct Seen {
+    /// Its `Content-Length`: `Err` when there are several or it is no number.
+    length: Option<Result<u64, ()>>,
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive`.
+    keep_alive: bool,
+    date: bool,
 }
 
-/// Whether the answer's `Connection` fields name `token`.
-fn has_token(parts: &Parts, token: &[u8]) -> bool {
-    parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+impl Seen {
+    fn length(&mut self, digits: &[u8]) {
+        let length = match self.length {
+            None => crate::http1::fields::parse_length(digits).ok_or(()),
+            Some(_) => Err(()),
+        };
+        self.length = Some(length);
+    }
+
+    fn connection(&mut self, value: &[u8]) {
+        for token in crate::http1::fields::tokens(value) {
+            self.close |= token.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+}
+
+fn put_length(length: u64, out: &mut BytesMut) {
+    out.put_slice(b"content-length: ");
+    out.put_slice(crate::http1::fields::decimal(length).as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 /// The refusal written for a head that could not be parsed: `status`, no body, and the
@@ -178,34 +193,6 @@ fn put_date(out: &mut BytesMut) {
         }
         out.put_slice(&date.text);
     });
-}
-
-/// `value` in decimal, without allocating.
-fn decimal(value: u64) -> Decimal {
-    let mut digits = [0; 20];
-    let mut start = digits.len();
-    let mut rest = value;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    Decimal { digits, start }
-}
-
-/// A number's decimal digits.
-struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    fn as_bytes(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
 }
 
 #[cfg(test)]

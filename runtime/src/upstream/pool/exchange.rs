@@ -18,6 +18,7 @@ use super::Pool;
 use crate::{
     body::{BodyError, BodyFault, Outgoing, Progress, Sending},
     clock,
+    http1::buffers,
     http1::client::{Answer, Connection, SendError},
     http1::response::Head,
     upstream::backend::http1,
@@ -141,6 +142,8 @@ impl<S: Strategy> Pool<S> {
                     Ok(head) => match self.answered_head(backend, head.status, started) {
                         Some(failed) => failed,
                         None => {
+                            // The request has gone: its fields' map serves another head.
+                            buffers::give_header_map(std::mem::take(req.headers_mut()));
                             let body = Answer::new(one, &head);
                             Tried::One(head, body)
                         }
