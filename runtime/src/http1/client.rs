@@ -20,7 +20,7 @@ use crate::{
     http1::buffers,
     http1::chunked::{self, Decoder, Step},
     http1::request::{self, BodyFraming},
-    http1::response::{self, Framing, Head, HeadError},
+    http1::response::{self, Framing, Head, HeadError, Stripped},
     stream::Stream,
 };
 
@@ -117,9 +117,14 @@ impl Connection {
     }
 
     /// Sends `req` and reads its answer's head, skipping interim (`1xx`) answers other than
-    /// `101`. The body is sent whole before the answer is read, unless the server closes the
-    /// connection on it after answering early.
-    pub(crate) async fn send<B>(&mut self, req: &mut Request<B>) -> Result<Head, Failed<B::Error>>
+    /// `101`; the answer's fields that `stripped` names are left out (`response::parse`). The
+    /// body is sent whole before the answer is read, unless the server closes the connection
+    /// on it after answering early.
+    pub(crate) async fn send<B>(
+        &mut self,
+        req: &mut Request<B>,
+        stripped: Stripped,
+    ) -> Result<Head, Failed<B::Error>>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
     {
@@ -132,11 +137,11 @@ impl Connection {
         let sent = self.write_request(&mut out, req.body_mut(), framing).await;
         buffers::give(out);
         match sent {
-            Ok(()) => self.read_head(&method).await,
+            Ok(()) => self.read_head(&method, stripped).await,
             // A server may answer before it has the whole body (a refusal, often) and close
             // the connection: its answer stands, on a connection not used again.
             Err(SendError::Broken(Broken::Write(error))) => {
-                match self.read_head::<B::Error>(&method).await {
+                match self.read_head::<B::Error>(&method, stripped).await {
                     Ok(head) => Ok(Head {
                         keep_alive: false,
                         ..head
@@ -257,14 +262,18 @@ impl Connection {
     }
 
     /// Reads until a final answer's head is complete.
-    async fn read_head<E>(&mut self, method: &http::Method) -> Result<Head, Failed<E>> {
+    async fn read_head<E>(
+        &mut self,
+        method: &http::Method,
+        stripped: Stripped,
+    ) -> Result<Head, Failed<E>> {
         if self.buf.capacity() == 0 {
             self.buf = buffers::take();
         }
         let mut received = false;
         loop {
             if !self.buf.is_empty() {
-                match response::parse(&mut self.buf, method) {
+                match response::parse(&mut self.buf, method, stripped) {
                     Ok(Some(head)) if head.status.is_informational() && head.status != 101 => {
                         continue
                     }

@@ -5,7 +5,7 @@
 
 use std::{fmt, mem::MaybeUninit};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use smallvec::SmallVec;
 
@@ -78,9 +78,19 @@ impl fmt::Display for HeadError {
 
 impl std::error::Error for HeadError {}
 
+/// Which of an answer's fields never reach the map, whatever its `Connection` says: the
+/// hop-by-hop and revealing fields the proxy drops (`forward::stripped_from_answers`).
+pub(crate) type Stripped = fn(&HeaderName) -> bool;
+
 /// Parses the response head at the front of `buf`, the answer to a `method` request. `None`
-/// when the head is not complete yet; otherwise the head's bytes are taken off `buf`.
-pub(crate) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, HeadError> {
+/// when the head is not complete yet; otherwise the head's bytes are taken off `buf`. The
+/// fields `stripped` names, and those the answer's `Connection` names (but `Host`), are read
+/// for framing and persistence and left out of the map: one pass does the proxy's hygiene.
+pub(crate) fn parse(
+    buf: &mut BytesMut,
+    method: &Method,
+    stripped: Stripped,
+) -> Result<Option<Head>, HeadError> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -124,7 +134,19 @@ pub(crate) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>,
             HeaderValue::from_maybe_shared(head.slice(span.value..span.value + span.value_len))
                 .map_err(|_| HeadError::InvalidField)?;
         reading.note(&name, &value)?;
-        headers.append(name, value);
+        if !stripped(&name) {
+            headers.append(name, value);
+        }
+    }
+    // Fields the answer's `Connection` names are its connection's, not its own.
+    if !reading.listed.is_empty() {
+        for listed in &reading.listed {
+            if let Ok(name) = HeaderName::from_bytes(listed) {
+                if name != header::HOST {
+                    headers.remove(name);
+                }
+            }
+        }
     }
     if reading.transfer.is_some() && reading.length.is_some() {
         // The length is not the body's: it must not travel on with it (RFC 9112 §6.3).
@@ -156,6 +178,8 @@ struct Reading {
     transfer: Option<bool>,
     close: bool,
     keep_alive: bool,
+    /// Other fields `Connection` names.
+    listed: SmallVec<[Bytes; 2]>,
 }
 
 impl Reading {
@@ -166,6 +190,7 @@ impl Reading {
             transfer: None,
             close: false,
             keep_alive: false,
+            listed: SmallVec::new(),
         }
     }
 
@@ -186,8 +211,13 @@ impl Reading {
             self.transfer = Some(fields::ends_chunked(value.as_bytes()));
         } else if name == header::CONNECTION {
             for token in fields::tokens(value.as_bytes()) {
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                } else if !token.is_empty() {
+                    self.listed.push(Bytes::copy_from_slice(token));
+                }
             }
         }
         Ok(())
@@ -226,7 +256,7 @@ mod tests {
     use super::*;
 
     fn parsed(head: &str, method: Method) -> Result<Option<Head>, HeadError> {
-        parse(&mut BytesMut::from(head), &method)
+        parse(&mut BytesMut::from(head), &method, |_| false)
     }
 
     fn framing(head: &str) -> (Framing, bool) {
@@ -237,7 +267,7 @@ mod tests {
     #[test]
     fn a_head_is_taken_off_the_buffer_and_the_body_left() {
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
-        let head = parse(&mut buf, &Method::GET).unwrap().unwrap();
+        let head = parse(&mut buf, &Method::GET, |_| false).unwrap().unwrap();
         assert_eq!(head.status, StatusCode::OK);
         assert_eq!(head.headers["x-a"], "b");
         assert_eq!(head.framing, Framing::Length(5));
@@ -353,11 +383,25 @@ mod tests {
     }
 
     #[test]
+    fn stripped_fields_and_those_connection_names_stay_out() {
+        let text = "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop, Host\r\nServer: nginx\r\n\
+                    X-Hop: 1\r\nHost: h\r\nX-End: 2\r\nContent-Length: 0\r\n\r\n";
+        let stripped: Stripped = |name| name == header::SERVER || name == header::CONNECTION;
+        let head = parse(&mut BytesMut::from(text), &Method::GET, stripped)
+            .unwrap()
+            .unwrap();
+        let mut names: Vec<&str> = head.headers.keys().map(|name| name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "host", "x-end"]);
+        assert!(head.keep_alive);
+    }
+
+    #[test]
     fn values_are_slices_of_the_bytes_read() {
         let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nX-Long: abcdefghijklmnop\r\n\r\n");
         let start = buf.as_ptr() as usize;
         let end = start + buf.len();
-        let head = parse(&mut buf, &Method::GET).unwrap().unwrap();
+        let head = parse(&mut buf, &Method::GET, |_| false).unwrap().unwrap();
         let value = head.headers["x-long"].as_bytes().as_ptr() as usize;
         assert!((start..end).contains(&value));
     }

@@ -244,6 +244,12 @@ const REVEALING: [HeaderName; 4] = [
     HeaderName::from_static("x-aspnetmvc-version"),
 ];
 
+/// Whether an answer's field is one [`from_upstream`] removes whatever the answer's
+/// `Connection` says: for Edge's HTTP/1 client, which leaves them out as it parses.
+pub(crate) fn stripped_from_answers(name: &HeaderName) -> bool {
+    Stripped::bit(name.as_str()) != 0
+}
+
 /// Cleans an upstream response's headers before they go to the client: hop-by-hop headers,
 /// and the headers that reveal the servers behind the proxy.
 pub(crate) fn from_upstream(headers: &mut HeaderMap) {

@@ -100,11 +100,10 @@ impl<S: Strategy> Pool<S> {
         let lease = |slot: Slot| slot.lend(None);
         match tried {
             Tried::One(head, body) => {
-                let mut headers = head.headers;
-                forward::from_upstream(&mut headers);
+                // Its fields were cleaned as they were parsed.
                 let mut response = Response::new(Body::answer(body, lease(slot)));
                 *response.status_mut() = head.status;
-                *response.headers_mut() = headers;
+                *response.headers_mut() = head.headers;
                 Ok(response)
             }
             Tried::Shared(response) => {
@@ -135,7 +134,13 @@ impl<S: Strategy> Pool<S> {
         match conn {
             Conn::One(mut one) => {
                 let resendable = req.method().is_idempotent() && req.body().is_end_stream();
-                let Some(sent) = answered_within(limit, sending, one.send(&mut req)).await else {
+                let Some(sent) = answered_within(
+                    limit,
+                    sending,
+                    one.send(&mut req, forward::stripped_from_answers),
+                )
+                .await
+                else {
                     return self.timed_out(backend, started);
                 };
                 match sent {
