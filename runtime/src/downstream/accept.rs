@@ -7,7 +7,7 @@
 //! its listener and stops it gracefully on a drain; writes reach the connection through
 //! `reported`, which tells the watchdog when one waits for the client.
 
-use std::{sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -75,77 +75,133 @@ pub(crate) async fn accept<G: Gateway>(
                 },
             },
         };
-        // Taken now, so the drain waits for connections still in their handshake too.
-        let signal = drain.signal();
-        let protocols = Arc::clone(&protocols);
-        let limits = bound.spec.limits;
-        tokio::spawn(async move {
-            let _counted = (counted, place);
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-            let Protocols { h2c, tls } = &*protocols;
-            let max_head = limits.max_header_size;
-            let served = match tls {
-                None => {
-                    let io = Reported::new(stream, Arc::clone(&activity));
-                    let serving = Serving {
-                        connection,
-                        http2: h2c,
-                        max_head,
-                        tls: false,
-                    };
-                    watchdog::watch(
-                        http1::serve(io, serving),
-                        |_| {},
-                        &activity,
-                        &limits,
-                        signal,
-                    )
-                    .await
-                }
-                Some(TlsProtocols {
-                    listener,
-                    http2,
-                    handshake_timeout,
-                }) => {
-                    let Some((stream, negotiated)) =
-                        tls::handshake(listener, stream, peer, *handshake_timeout).await
-                    else {
-                        connection.front.observer.tls_failure(connection.index);
-                        return;
-                    };
-                    let mut connection = connection;
-                    connection.tls = Some(TlsConnection {
-                        client_subject: negotiated.client_subject,
-                        hsts: listener.hsts().cloned(),
-                    });
-                    let io = Reported::new(stream, Arc::clone(&activity));
-                    if negotiated.h2 {
-                        let service = connection.service();
-                        let conn = http2.serve_connection(TokioIo::new(io), service);
-                        let stop = |conn: std::pin::Pin<&mut _>| {
-                            http2::Connection::graceful_shutdown(conn);
-                        };
-                        watchdog::watch(conn, stop, &activity, &limits, signal)
-                            .await
-                            .map_err(watchdog::Closed::boxed)
-                    } else {
-                        let serving = Serving {
-                            connection,
-                            http2: h2c,
-                            max_head,
-                            tls: true,
-                        };
-                        let conn = http1::serve(io, serving);
-                        watchdog::watch(conn, |_| {}, &activity, &limits, signal).await
-                    }
-                }
-            };
-            if let Err(error) = served {
-                tracing::debug!(%peer, %error, "client connection ended with an error");
-            }
-        });
+        let accepted = Accepted {
+            _counted: (counted, place),
+            connection,
+            activity,
+            // Taken now, so the drain waits for connections still in their handshake too.
+            signal: drain.signal(),
+            limits: bound.spec.limits,
+            protocols: Arc::clone(&protocols),
+            peer,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        // Two kinds of task, so that a cleartext connection's task has no room for a TLS one's
+        // state (a task is allocated for the largest state its future can be in).
+        if protocols.tls.is_none() {
+            tokio::spawn(cleartext(stream, accepted));
+        } else {
+            tokio::spawn(over_tls(stream, accepted));
+        }
+    }
+}
+
+/// What every accepted connection's task starts from.
+struct Accepted<G: Gateway> {
+    /// Counted as open, and holding its place under the listener's connection cap, until the
+    /// task ends.
+    _counted: (Counted, tokio::sync::OwnedSemaphorePermit),
+    connection: Connection<G>,
+    activity: Arc<Activity>,
+    signal: tokio::sync::watch::Receiver<bool>,
+    limits: ListenerLimits,
+    protocols: Arc<Protocols>,
+    peer: std::net::SocketAddr,
+}
+
+/// Serves a cleartext connection with Edge's HTTP/1 engine (which hands h2c to hyper).
+async fn cleartext<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<G>) {
+    let Accepted {
+        connection,
+        activity,
+        signal,
+        limits,
+        protocols,
+        peer,
+        ..
+    } = accepted;
+    let io = Reported::new(stream, Arc::clone(&activity));
+    let serving = Serving {
+        connection,
+        http2: &protocols.h2c,
+        max_head: limits.max_header_size,
+        tls: false,
+    };
+    let served = watchdog::watch(
+        http1::serve(io, serving),
+        |_| {},
+        &activity,
+        &limits,
+        signal,
+    )
+    .await;
+    if let Err(error) = served {
+        tracing::debug!(%peer, %error, "client connection ended with an error");
+    }
+}
+
+/// Runs the TLS handshake, then serves the connection: HTTP/2 with hyper when ALPN chose it,
+/// else with Edge's HTTP/1 engine.
+async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<G>) {
+    let Accepted {
+        mut connection,
+        activity,
+        signal,
+        limits,
+        protocols,
+        peer,
+        ..
+    } = accepted;
+    let Some(TlsProtocols {
+        listener,
+        http2,
+        handshake_timeout,
+    }) = &protocols.tls
+    else {
+        return;
+    };
+    let Some((stream, negotiated)) =
+        tls::handshake(listener, stream, peer, *handshake_timeout).await
+    else {
+        connection.front.observer.tls_failure(connection.index);
+        return;
+    };
+    connection.tls = Some(TlsConnection {
+        client_subject: negotiated.client_subject,
+        hsts: listener.hsts().cloned(),
+    });
+    let io = Reported::new(stream, Arc::clone(&activity));
+    let served = if negotiated.h2 {
+        let service = connection.service();
+        // Boxed, once per connection: hyper's HTTP/2 connection is several KiB that TLS
+        // HTTP/1.1 connections, sharing this task's type, would otherwise carry too.
+        let conn = Box::pin(http2.serve_connection(TokioIo::new(io), service));
+        let stop = |conn: Pin<&mut Pin<Box<http2::Connection<_, _, _>>>>| {
+            conn.get_mut().as_mut().graceful_shutdown();
+        };
+        watchdog::watch(conn, stop, &activity, &limits, signal)
+            .await
+            .map_err(watchdog::Closed::boxed)
+    } else {
+        let serving = Serving {
+            connection,
+            http2: &protocols.h2c,
+            max_head: limits.max_header_size,
+            tls: true,
+        };
+        watchdog::watch(
+            http1::serve(io, serving),
+            |_| {},
+            &activity,
+            &limits,
+            signal,
+        )
+        .await
+    };
+    if let Err(error) = served {
+        tracing::debug!(%peer, %error, "client connection ended with an error");
     }
 }
 

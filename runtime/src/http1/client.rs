@@ -24,6 +24,9 @@ use crate::{
     stream::Stream,
 };
 
+/// The most an answer's body is read at once.
+const BODY_READ: usize = 64 * 1024;
+
 /// Body bytes up to this size are copied behind the head or the chunk's size line, so that
 /// they leave in one write; larger ones are written as they are.
 const COPIED: usize = 16 * 1024;
@@ -420,8 +423,16 @@ impl Answer {
                 },
                 Remaining::Length(_) | Remaining::UntilClose | Remaining::Chunked(_) => {}
             }
-            if buf.capacity() - buf.len() < buffers::SIZE / 4 {
-                buf.reserve(buffers::SIZE);
+            // Room for what the body still holds, up to a large read: a big answer comes in a
+            // few reads and leaves in as many writes.
+            let room = match self.remaining {
+                Remaining::Length(left) => {
+                    usize::try_from(left).map_or(BODY_READ, |left| left.min(BODY_READ))
+                }
+                Remaining::Chunked(_) | Remaining::UntilClose | Remaining::Done => BODY_READ,
+            };
+            if buf.capacity() - buf.len() < room.min(buffers::SIZE) {
+                buf.reserve(room);
             }
             let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.conn.io), cx, buf);
             match std::task::ready!(read) {

@@ -366,17 +366,20 @@ async fn close<T: AsyncRead + AsyncWrite + Unpin>(
         io.shutdown().await?;
     }
     if unread {
-        let mut sink = [0; 1024];
+        // A pooled buffer, not one on the stack: the task would keep room for it all along.
+        let mut sink = buffers::take();
         let mut drained = 0;
         let _ = tokio::time::timeout(LINGER, async {
             while drained < LINGER_BYTES {
-                match tokio::io::AsyncReadExt::read(&mut io, &mut sink).await {
+                sink.clear();
+                match read_more(&mut io, &mut sink).await {
                     Ok(read @ 1..) => drained += read,
                     _ => break,
                 }
             }
         })
         .await;
+        buffers::give(sink);
     }
     Ok(())
 }
@@ -420,10 +423,13 @@ where
 {
     let activity = Arc::clone(&serving.connection.activity);
     let io = TokioIo::new(Rewound::new(buf.freeze(), io));
-    let conn = serving
-        .http2
-        .serve_connection(io, serving.connection.service());
-    let mut conn = std::pin::pin!(conn);
+    // Boxed, once per h2c connection: inline, hyper's HTTP/2 connection would make every
+    // HTTP/1 connection's task several KiB larger.
+    let mut conn = Box::pin(
+        serving
+            .http2
+            .serve_connection(io, serving.connection.service()),
+    );
     until_stopped(&activity, conn.as_mut(), |conn| conn.graceful_shutdown()).await?;
     Ok(())
 }
