@@ -113,47 +113,15 @@ struct Accepted<G: Gateway> {
 
 /// Serves a cleartext connection with Edge's HTTP/1 engine (which hands h2c to hyper).
 async fn cleartext<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<G>) {
-    let Accepted {
-        connection,
-        activity,
-        signal,
-        limits,
-        protocols,
-        peer,
-        ..
-    } = accepted;
-    let io = Reported::new(stream, Arc::clone(&activity));
-    let serving = Serving {
-        connection,
-        http2: &protocols.h2c,
-        max_head: limits.max_header_size,
-        tls: false,
-    };
-    let served = watchdog::watch(
-        http1::serve(io, serving),
-        |_| {},
-        &activity,
-        &limits,
-        signal,
-    )
-    .await;
-    if let Err(error) = served {
-        tracing::debug!(%peer, %error, "client connection ended with an error");
-    }
+    let io = Reported::new(stream, Arc::clone(&accepted.activity));
+    let peer = accepted.peer;
+    ended(peer, accepted.http1(io, false).await);
 }
 
 /// Runs the TLS handshake, then serves the connection: HTTP/2 with hyper when ALPN chose it,
 /// else with Edge's HTTP/1 engine.
-async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<G>) {
-    let Accepted {
-        mut connection,
-        activity,
-        signal,
-        limits,
-        protocols,
-        peer,
-        ..
-    } = accepted;
+async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, mut accepted: Accepted<G>) {
+    let protocols = Arc::clone(&accepted.protocols);
     let Some(TlsProtocols {
         listener,
         http2,
@@ -162,6 +130,7 @@ async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<
     else {
         return;
     };
+    let (peer, connection) = (accepted.peer, &mut accepted.connection);
     let Some((stream, negotiated)) =
         tls::handshake(listener, stream, peer, *handshake_timeout).await
     else {
@@ -172,34 +141,47 @@ async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<
         client_subject: negotiated.client_subject,
         hsts: listener.hsts().cloned(),
     });
-    let io = Reported::new(stream, Arc::clone(&activity));
-    let served = if negotiated.h2 {
-        let service = connection.service();
-        // Boxed, once per connection: hyper's HTTP/2 connection is several KiB that TLS
-        // HTTP/1.1 connections, sharing this task's type, would otherwise carry too.
-        let conn = Box::pin(http2.serve_connection(TokioIo::new(io), service));
-        let stop = |conn: Pin<&mut Pin<Box<http2::Connection<_, _, _>>>>| {
-            conn.get_mut().as_mut().graceful_shutdown();
-        };
-        watchdog::watch(conn, stop, &activity, &limits, signal)
-            .await
-            .map_err(watchdog::Closed::boxed)
-    } else {
-        let serving = Serving {
-            connection,
-            http2: &protocols.h2c,
-            max_head: limits.max_header_size,
-            tls: true,
-        };
-        watchdog::watch(
-            http1::serve(io, serving),
-            |_| {},
-            &activity,
-            &limits,
-            signal,
-        )
-        .await
+    let io = Reported::new(stream, Arc::clone(&accepted.activity));
+    if !negotiated.h2 {
+        return ended(peer, accepted.http1(io, true).await);
+    }
+    let Accepted {
+        connection,
+        activity,
+        signal,
+        limits,
+        ..
+    } = accepted;
+    // Boxed, once per connection: hyper's HTTP/2 connection is several KiB that TLS
+    // HTTP/1.1 connections, sharing this task's type, would otherwise carry too.
+    let conn = Box::pin(http2.serve_connection(TokioIo::new(io), connection.service()));
+    let stop = |conn: Pin<&mut Pin<Box<http2::Connection<_, _, _>>>>| {
+        conn.get_mut().as_mut().graceful_shutdown();
     };
+    let served = watchdog::watch(conn, stop, &activity, &limits, signal).await;
+    ended(peer, served.map_err(watchdog::Closed::boxed));
+}
+
+impl<G: Gateway> Accepted<G> {
+    /// Serves `io` (cleartext, or decrypted with `tls`) with Edge's HTTP/1 engine, under the
+    /// connection's watchdog.
+    async fn http1<T>(self, io: T, tls: bool) -> Result<(), watchdog::Closed<http1::Error>>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let serving = Serving {
+            connection: self.connection,
+            http2: &self.protocols.h2c,
+            max_head: self.limits.max_header_size,
+            tls,
+        };
+        let conn = http1::serve(io, serving);
+        watchdog::watch(conn, |_| {}, &self.activity, &self.limits, self.signal).await
+    }
+}
+
+/// Logs how a connection ended, if not well.
+fn ended(peer: std::net::SocketAddr, served: Result<(), watchdog::Closed<http1::Error>>) {
     if let Err(error) = served {
         tracing::debug!(%peer, %error, "client connection ended with an error");
     }

@@ -14,6 +14,9 @@ pub(crate) const SIZE: usize = 8 * 1024;
 /// Buffers kept per worker thread; more are freed when given back.
 const KEPT: usize = 64;
 
+/// How many of the buffers given back last are looked at for one whose allocation is free.
+const LOOKED_AT: usize = 4;
+
 /// Maps kept with no more room than this many fields; larger ones are freed.
 const MAP_ROOM: usize = 64;
 
@@ -22,14 +25,18 @@ thread_local! {
     static MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
 }
 
-/// An empty buffer with room for at least [`SIZE`] bytes.
+/// An empty buffer with room for at least [`SIZE`] bytes: one given back whose bytes nothing
+/// refers to any more (an answer's data may still be on its way to the client), else a new one.
 pub(crate) fn take() -> BytesMut {
-    let mut buf = FREE
-        .with(|free| free.borrow_mut().pop())
-        .unwrap_or_default();
-    // Reclaims the buffer's own allocation when no `Bytes` split off it is alive any more.
-    buf.reserve(SIZE);
-    buf
+    FREE.with(|free| {
+        let mut free = free.borrow_mut();
+        let last = free.len();
+        (last.saturating_sub(LOOKED_AT)..last)
+            .rev()
+            .find(|&at| free[at].try_reclaim(SIZE))
+            .map(|at| free.swap_remove(at))
+    })
+    .unwrap_or_else(|| BytesMut::with_capacity(SIZE))
 }
 
 /// Gives `buf` back for another connection; what it still holds is dropped.
@@ -96,6 +103,22 @@ mod tests {
         let again = header_map(2);
         assert!(again.is_empty());
         assert_eq!(again.capacity(), capacity);
+    }
+
+    #[test]
+    fn a_buffer_whose_bytes_are_still_held_is_left_for_later() {
+        let mut buf = take();
+        let start = buf.as_ptr();
+        buf.extend_from_slice(b"data on its way");
+        let held = buf.split().freeze();
+        give(buf);
+        // Its bytes are still referred to: a fresh buffer, and this one stays in the pool.
+        let fresh = take();
+        assert_ne!(fresh.as_ptr(), start);
+        drop(held);
+        let again = take();
+        assert_eq!(again.as_ptr(), start);
+        give(fresh);
     }
 
     #[test]
