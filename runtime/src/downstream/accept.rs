@@ -7,7 +7,11 @@
 //! its listener and stops it gracefully on a drain; writes reach the connection through
 //! `reported`, which tells the watchdog when one waits for the client.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    pin::{pin, Pin},
+    sync::Arc,
+    time::Duration,
+};
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -154,11 +158,9 @@ async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, mut accepted: Accep
     } = accepted;
     // Boxed, once per connection: hyper's HTTP/2 connection is several KiB that TLS
     // HTTP/1.1 connections, sharing this task's type, would otherwise carry too.
-    let conn = Box::pin(http2.serve_connection(TokioIo::new(io), connection.service()));
-    let stop = |conn: Pin<&mut Pin<Box<http2::Connection<_, _, _>>>>| {
-        conn.get_mut().as_mut().graceful_shutdown();
-    };
-    let served = watchdog::watch(conn, stop, &activity, &limits, signal).await;
+    let mut conn = Box::pin(http2.serve_connection(TokioIo::new(io), connection.service()));
+    let stop = |conn: Pin<&mut http2::Connection<_, _, _>>| conn.graceful_shutdown();
+    let served = watchdog::watch(conn.as_mut(), stop, &activity, &limits, signal).await;
     ended(peer, served.map_err(watchdog::Closed::boxed));
 }
 
@@ -175,7 +177,7 @@ impl<G: Gateway> Accepted<G> {
             max_head: self.limits.max_header_size,
             tls,
         };
-        let conn = http1::serve(io, serving);
+        let conn = pin!(http1::serve(io, serving));
         watchdog::watch(conn, |_| {}, &self.activity, &self.limits, self.signal).await
     }
 }

@@ -223,8 +223,11 @@ impl Drain {
 /// it gracefully (after its requests in flight; HTTP/2 with GOAWAY) when `drain` says so: the
 /// activity is told to stop, which Edge's HTTP/1 engine reads, and `stop` is called on `conn`,
 /// which hyper's HTTP/2 server needs.
+///
+/// `conn` comes pinned by the caller: taken by value, it would be held twice by this future
+/// (the argument, then the pinned local), and a connection's task would carry both.
 pub(crate) async fn watch<C, E>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     stop: impl Fn(Pin<&mut C>),
     activity: &Activity,
     limits: &ListenerLimits,
@@ -233,7 +236,6 @@ pub(crate) async fn watch<C, E>(
 where
     C: Future<Output = Result<(), E>>,
 {
-    let mut conn = pin!(conn);
     let stop = |conn: Pin<&mut C>| {
         activity.stop();
         stop(conn);
