@@ -85,7 +85,7 @@ pub(crate) async fn accept<G: Gateway>(
             activity,
             // Taken now, so the drain waits for connections still in their handshake too.
             signal: drain.signal(),
-            limits: bound.spec.limits,
+            limits: &bound.spec.limits,
             protocols: Arc::clone(&protocols),
             peer,
         };
@@ -110,7 +110,7 @@ struct Accepted<G: Gateway> {
     connection: Connection<G>,
     activity: Arc<Activity>,
     signal: tokio::sync::watch::Receiver<bool>,
-    limits: ListenerLimits,
+    limits: &'static ListenerLimits,
     protocols: Arc<Protocols>,
     peer: std::net::SocketAddr,
 }
@@ -160,7 +160,7 @@ async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, mut accepted: Accep
     // HTTP/1.1 connections, sharing this task's type, would otherwise carry too.
     let mut conn = Box::pin(http2.serve_connection(TokioIo::new(io), connection.service()));
     let stop = |conn: Pin<&mut http2::Connection<_, _, _>>| conn.graceful_shutdown();
-    let served = watchdog::watch(conn.as_mut(), stop, &activity, &limits, signal).await;
+    let served = watchdog::watch(conn.as_mut(), stop, &activity, limits, signal).await;
     ended(peer, served.map_err(watchdog::Closed::boxed));
 }
 
@@ -178,7 +178,7 @@ impl<G: Gateway> Accepted<G> {
             tls,
         };
         let conn = pin!(http1::serve(io, serving));
-        watchdog::watch(conn, |_| {}, &self.activity, &self.limits, self.signal).await
+        watchdog::watch(conn, |_| {}, &self.activity, self.limits, self.signal).await
     }
 }
 
