@@ -6,20 +6,22 @@
 #   ROUNDS=1 DURATION=2s benches/load/run.sh     # smoke run (not a result)
 #
 # Environment: ROUNDS (3), DURATION (10s, whole seconds), WARMUP (2s, before every measured
-# run), IDLE_CONNS (10000, the RSS scenario), EDGE_CACHE_DIR (default target/edge-load),
+# run), SCENARIOS (the measured ones, space-separated names as in the table; all by default),
+# IDLE_CONNS (10000, the RSS scenario; 0 skips it), EDGE_CACHE_DIR (default target/edge-load),
 # KEEP_WORK=1 keeps the temp dir (configs, raw outputs) for inspection.
 #
 # Three nginx backends (1 worker each, 1 KiB and 64 KiB files) on 127.0.0.1:18301-18303; the
 # proxies round robin over them with upstream keep-alive and X-Forwarded-For, no logging:
-# Edge (bench.edge, EDGE_WORKERS=1) on 18310 (TLS 18311), nginx (1 worker) on 18320 (TLS 18321), HAProxy
-# (nbthread 1) on 18330 (TLS 18331), and, when built (benches/load/README.md), the reference
-# peers of ../shared/bench-peers in the plain keep-alive scenarios a and c: hyper-min on 18340
-# and raw-min on 18350 (PEERS_DIR, default target/bench-peers/release). The proxy under test
-# runs on CPU 0; backends and load generators on CPU 1. Scenarios: a) HTTP/1.1 keep-alive 1 KiB, b) a new connection per
-# request, c) 64 KiB responses, d) TLS HTTP/1.1, e) TLS HTTP/2 (h2load), f) RSS with
-# IDLE_CONNS idle keep-alive connections. Prints one markdown table of medians over ROUNDS
-# (see benches/load/README.md). Loopback only; every run is bounded; everything started here
-# is stopped on exit.
+# Edge (bench.edge, EDGE_WORKERS=1) on 18310 (TLS 18311, Layer 4 18312), nginx (1 worker) on
+# 18320 (TLS 18321, stream module 18322), HAProxy (nbthread 1) on 18330 (TLS 18331, mode tcp
+# 18332), and, when built (benches/load/README.md), the reference peers of ../shared/bench-peers
+# in the plain keep-alive scenarios a and c: hyper-min on 18340 and raw-min on 18350 (PEERS_DIR,
+# default target/bench-peers/release). The proxy under test runs on CPU 0; backends and load
+# generators on CPU 1. Scenarios: a) HTTP/1.1 keep-alive 1 KiB, b) a new connection per request,
+# c) 64 KiB responses, d) TLS HTTP/1.1, e) TLS HTTP/2 (h2load), f) RSS with IDLE_CONNS idle
+# keep-alive connections, g) Layer 4 (a TCP tunnel per connection, a new connection per
+# request). Prints one markdown table of medians over ROUNDS (see benches/load/README.md).
+# Loopback only; every run is bounded; everything started here is stopped on exit.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -48,6 +50,9 @@ HAPROXY_PORT=18330
 HAPROXY_TLS=18331
 HYPER_MIN_PORT=18340
 RAW_MIN_PORT=18350
+EDGE_TCP=18312
+NGINX_TCP=18322
+HAPROXY_TCP=18332
 PROXIES=(edge nginx haproxy)
 PEERS_DIR=${PEERS_DIR:-$repo/target/bench-peers/release}
 PEERS=()
@@ -63,6 +68,8 @@ PROXIES+=("${PEERS[@]}")
 
 missing=()
 command -v nginx >/dev/null || missing+=(nginx-light)
+# nginx's Layer 4 proxy (the stream module) is a separate package in Debian.
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
@@ -148,6 +155,16 @@ route all_tls {
     on web_tls
     forward backends
 }
+
+listener l4 {
+    bind 127.0.0.1:$EDGE_TCP
+    mode tcp
+}
+
+route all_tcp {
+    on l4
+    forward backends
+}
 EDGE
 echo "building edgec and the Edge proxy (EDGE_CACHE_DIR=$EDGE_CACHE_DIR)" >&2
 (cd "$repo" && cargo build --release --bin edgec >&2)
@@ -195,6 +212,7 @@ else
     tls_listen="listen 127.0.0.1:$NGINX_TLS ssl http2 backlog=4096;"
 fi
 cat >"$work/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes 1;
 daemon off;
 pid $work/nginx.pid;
@@ -232,6 +250,17 @@ http {
         location / { proxy_pass http://backends; }
     }
 }
+stream {
+    upstream tcp_backends {
+        server 127.0.0.1:${BACKENDS[0]};
+        server 127.0.0.1:${BACKENDS[1]};
+        server 127.0.0.1:${BACKENDS[2]};
+    }
+    server {
+        listen 127.0.0.1:$NGINX_TCP backlog=4096;
+        proxy_pass tcp_backends;
+    }
+}
 CONF
 
 # HAProxy: one thread, keep-alive both sides, connections to servers shared, same headers.
@@ -267,6 +296,18 @@ frontend tls
     http-request set-header X-Forwarded-Host %[req.hdr(host)]
     default_backend backends
 
+frontend tcp
+    mode tcp
+    bind 127.0.0.1:$HAPROXY_TCP
+    default_backend tcp_backends
+
+backend tcp_backends
+    mode tcp
+    balance roundrobin
+    server b1 127.0.0.1:${BACKENDS[0]}
+    server b2 127.0.0.1:${BACKENDS[1]}
+    server b3 127.0.0.1:${BACKENDS[2]}
+
 backend backends
     balance roundrobin
     server b1 127.0.0.1:${BACKENDS[0]}
@@ -278,6 +319,9 @@ port_of() { # proxy tls?
     case "$1${2:-}" in
         edge) echo $EDGE_PORT ;;
         edgetls) echo $EDGE_TLS ;;
+        edgetcp) echo $EDGE_TCP ;;
+        nginxtcp) echo $NGINX_TCP ;;
+        haproxytcp) echo $HAPROXY_TCP ;;
         nginx) echo $NGINX_PORT ;;
         nginxtls) echo $NGINX_TLS ;;
         haproxy) echo $HAPROXY_PORT ;;
@@ -303,18 +347,21 @@ for peer in "${PEERS[@]}"; do
     wait_port "$(port_of "$peer")"
 done
 
-for port in "${BACKENDS[@]}" $EDGE_PORT $EDGE_TLS $NGINX_PORT $NGINX_TLS $HAPROXY_PORT $HAPROXY_TLS; do
+for port in "${BACKENDS[@]}" $EDGE_PORT $EDGE_TLS $EDGE_TCP $NGINX_PORT $NGINX_TLS $NGINX_TCP \
+    $HAPROXY_PORT $HAPROXY_TLS $HAPROXY_TCP; do
     wait_port "$port"
 done
 
-# Every proxy answers /1k and /64k in full, over plain and TLS, before measuring.
-python3 - "$EDGE_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$EDGE_TLS" "$NGINX_TLS" "$HAPROXY_TLS" <<'PY'
+# Every proxy answers /1k and /64k in full, over plain HTTP, TLS and its Layer 4 listener,
+# before measuring.
+python3 - "$EDGE_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$EDGE_TCP" "$NGINX_TCP" "$HAPROXY_TCP" \
+    "$EDGE_TLS" "$NGINX_TLS" "$HAPROXY_TLS" <<'PY'
 import ssl, sys, urllib.request
 ctx = ssl.create_default_context()
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
 ports = sys.argv[1:]
 for i, port in enumerate(ports):
-    scheme = "https" if i >= 3 else "http"
+    scheme = "https" if i >= 6 else "http"
     for path, size in (("/1k", 1024), ("/64k", 65536)):
         with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", context=ctx, timeout=5) as r:
             body = r.read()
@@ -417,7 +464,7 @@ run_h2load() {
     record "$scenario" "$proxy" "${rps:-0}" "$p50" "$p99" "${requests:-0}" "$t0" "$t1" "${failed:-}"
 }
 
-SCENARIOS=(a_keepalive_1k b_new_conn_1k c_keepalive_64k d_tls_h1_1k e_tls_h2_1k)
+read -r -a SCENARIOS <<<"${SCENARIOS:-a_keepalive_1k b_new_conn_1k c_keepalive_64k d_tls_h1_1k e_tls_h2_1k g_tcp_new_conn_1k}"
 
 # Whether PROXY takes part in SCENARIO: the reference peers speak plain HTTP/1.1 keep-alive
 # only (they would keep a `Connection: close` connection open).
@@ -433,6 +480,8 @@ measure() { # scenario proxy
     case $scenario in
         a_keepalive_1k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy")/1k" ;;
         b_new_conn_1k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy")/1k" -H "Connection: close" ;;
+        # Layer 4: each connection tunnelled to a backend, which closes it after its answer.
+        g_tcp_new_conn_1k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy" tcp)/1k" -H "Connection: close" ;;
         c_keepalive_64k) run_wrk "$1" "$2" "http://127.0.0.1:$(port_of "$proxy")/64k" ;;
         d_tls_h1_1k | e_tls_h2_1k)
             port=$(port_of "$proxy" tls)
@@ -446,7 +495,12 @@ measure() { # scenario proxy
 }
 
 : >"$work/results"
-total=$((ROUNDS * (${#SCENARIOS[@]} * 3 + 2 * ${#PEERS[@]})))
+total=0
+for scenario in "${SCENARIOS[@]}"; do
+    for proxy in "${PROXIES[@]}"; do
+        if takes_part "$scenario" "$proxy"; then total=$((total + ROUNDS)); fi
+    done
+done
 done_runs=0
 for round in $(seq "$ROUNDS"); do
     # Rotate which proxy goes first, so none always runs right after another's load.
@@ -464,7 +518,8 @@ done
 
 # ---- RSS with IDLE_CONNS idle keep-alive connections, once per proxy ----
 
-for proxy in "${PROXIES[@]}"; do
+: >"$work/rss"
+[ "$IDLE_CONNS" -gt 0 ] && for proxy in "${PROXIES[@]}"; do
     pid=${pid_of[$proxy]}
     port=$(port_of "$proxy")
     echo "RSS: $IDLE_CONNS idle connections to $proxy" >&2

