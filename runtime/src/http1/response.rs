@@ -130,13 +130,15 @@ pub(crate) fn parse(
     for span in &spans {
         let name = HeaderName::from_bytes(&head[span.name..span.name + span.name_len])
             .map_err(|_| HeadError::InvalidField)?;
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(span.value..span.value + span.value_len))
-                .map_err(|_| HeadError::InvalidField)?;
-        reading.note(&name, &value)?;
-        if !stripped(&name) {
-            headers.append(name, value);
+        let value = span.value..span.value + span.value_len;
+        reading.note(&name, &head[value.clone()])?;
+        // A field left out needs no value of its own.
+        if stripped(&name) {
+            continue;
         }
+        let value = HeaderValue::from_maybe_shared(head.slice(value))
+            .map_err(|_| HeadError::InvalidField)?;
+        headers.append(name, value);
     }
     // Fields the answer's `Connection` names are its connection's, not its own.
     if !reading.listed.is_empty() {
@@ -194,9 +196,9 @@ impl Reading {
         }
     }
 
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HeadError> {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), HeadError> {
         if name == header::CONTENT_LENGTH {
-            for item in fields::tokens(value.as_bytes()) {
+            for item in fields::tokens(value) {
                 let length = fields::parse_length(item).ok_or(HeadError::InvalidLength)?;
                 if self.length.is_some_and(|seen| seen != length) {
                     return Err(HeadError::InvalidLength);
@@ -208,9 +210,9 @@ impl Reading {
                 return Err(HeadError::TransferEncodingInHttp10);
             }
             // Only the last coding of the last field counts.
-            self.transfer = Some(fields::ends_chunked(value.as_bytes()));
+            self.transfer = Some(fields::ends_chunked(value));
         } else if name == header::CONNECTION {
-            for token in fields::tokens(value.as_bytes()) {
+            for token in fields::tokens(value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
