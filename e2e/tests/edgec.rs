@@ -206,3 +206,35 @@ fn build_gives_a_proxy_that_answers_and_forwards() {
     let status = proxy.terminate().expect("the proxy exits after SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+/// Two configs of the same file name in different folders (`prod/edge.edge` and
+/// `staging/edge.edge`) share edgec's cache; each build gives the proxy of its own config,
+/// also when it is rebuilt after the other with nothing changed.
+#[test]
+fn same_named_configs_each_build_their_own_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |port: u16| {
+        format!(
+            "listener web {{\n    bind 127.0.0.1:{port}\n}}\n\nroute hello {{\n    on web\n    respond 200 \"hello\\n\"\n}}\n"
+        )
+    };
+    let build = |folder: &str, port: u16| {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        let file = write(&dir.path().join(folder), "edge.edge", &config(port));
+        let binary = dir.path().join(folder).join("proxy");
+        let output = edgec(&["build", &file, "-o", binary.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        binary
+    };
+    let listens_on = |binary: &Path| {
+        let proxy = ProxyProcess::start(binary, 1);
+        proxy.addr("web").port()
+    };
+    let prod = build("prod", 9461);
+    let staging = build("staging", 9462);
+    assert_eq!(listens_on(&staging), 9462);
+    // Up to date: cargo builds nothing, and the binary must still be prod's.
+    let prod_again = build("prod", 9461);
+    assert_eq!(listens_on(&prod_again), 9461);
+    assert_eq!(listens_on(&prod), 9461);
+}

@@ -128,8 +128,12 @@ pub fn build(config: &Path, debug: bool) -> Result<PathBuf, String> {
     let name = package_name(&stem);
     let cache = cache_dir()?;
     let key = fnv1a(config.as_os_str().as_encoded_bytes());
-    let dir = cache.join("crates").join(format!("{name}-{key:016x}"));
-    stamp(&dir, &name, &config.display().to_string())?;
+    // The crate, and so its binary, is named for the config's path too: every cached crate
+    // shares one target folder, where `release/NAME` would hold whichever same-named config
+    // was built last, and cargo does not copy it again for a crate that is up to date.
+    let package = format!("{name}-{key:016x}");
+    let dir = cache.join("crates").join(&package);
+    stamp(&dir, &package, &config.display().to_string())?;
     let target = cache.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -151,7 +155,7 @@ pub fn build(config: &Path, debug: bool) -> Result<PathBuf, String> {
     }
     Ok(target
         .join(if debug { "debug" } else { "release" })
-        .join(name))
+        .join(package))
 }
 
 /// Replaces this process with the built proxy.
