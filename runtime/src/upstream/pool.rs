@@ -18,6 +18,7 @@
 
 use std::{
     fmt,
+    future::Future,
     net::IpAddr,
     sync::{Arc, Weak},
     time::Duration,
@@ -190,9 +191,15 @@ impl<S: Strategy> Pool<S> {
     /// websocket`, a WebSocket handshake) goes on a fresh connection, without retries; when the server
     /// answers `101`, the client gets the `101` and the two connections are joined until
     /// either side closes or the tunnel is idle for `timeouts.tunnel`.
-    pub async fn forward(&self, req: crate::Request, cx: &Cx) -> Response {
+    ///
+    /// Not an `async fn` of its own: one would hold the request twice more (its argument, and
+    /// the future it awaits), in every proxied request's future.
+    pub fn forward<'a>(
+        &'a self,
+        req: crate::Request,
+        cx: &'a Cx,
+    ) -> impl Future<Output = Response> + Send + 'a {
         self.forward_upgrading(req, cx, forward::WEBSOCKET_ONLY)
-            .await
     }
 
     /// [`Pool::forward`], tunnelling upgrades to the protocols of `upgrades` (lower-case,

@@ -7,7 +7,12 @@
 //! client's own body (too large, malformed, stalled) is the client's: answered for it, never
 //! counted against the server.
 
-use std::{future::Future, pin::pin, sync::atomic::Ordering, time::Duration};
+use std::{
+    future::Future,
+    pin::{pin, Pin},
+    sync::atomic::Ordering,
+    time::Duration,
+};
 
 use http::{Request, StatusCode, Version};
 use http_body::Body as _;
@@ -134,13 +139,11 @@ impl<S: Strategy> Pool<S> {
         match conn {
             Conn::One(mut one) => {
                 let resendable = req.method().is_idempotent() && req.body().is_end_stream();
-                let Some(sent) = answered_within(
-                    limit,
-                    sending,
-                    one.send(&mut req, forward::stripped_from_answers),
-                )
-                .await
-                else {
+                let sent = {
+                    let answer = pin!(one.send(&mut req, forward::stripped_from_answers));
+                    answered_within(limit, sending, answer).await
+                };
+                let Some(sent) = sent else {
                     return self.timed_out(backend, started);
                 };
                 match sent {
@@ -166,7 +169,8 @@ impl<S: Strategy> Pool<S> {
                 }
             }
             Conn::Shared(mut shared) => {
-                let sent = answered_within(limit, sending, shared.try_send_request(req)).await;
+                let answer = pin!(shared.try_send_request(req));
+                let sent = answered_within(limit, sending, answer).await;
                 let Some(sent) = sent else {
                     return self.timed_out(backend, started);
                 };
@@ -247,12 +251,15 @@ fn client_body(fault: BodyFault) -> Tried {
 /// without a body, `limit` from now). While the body waits for the client's bytes the clock
 /// does not run: the client's body timeout bounds that. A body the server stops taking for a
 /// whole `limit` is the server's timeout. `None` when the time ran out.
+///
+/// The answer's future comes pinned where the caller built it: an `async fn` keeps its
+/// arguments apart from its locals, so pinning it here would hold it twice (864 bytes more in
+/// every request's future).
 async fn answered_within<F: Future>(
     limit: Duration,
     sending: Option<&Sending>,
-    answer: F,
+    mut answer: Pin<&mut F>,
 ) -> Option<F::Output> {
-    let mut answer = pin!(answer);
     let mut wait = limit;
     let mut frames = None;
     loop {
