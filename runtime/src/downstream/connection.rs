@@ -5,6 +5,7 @@
 
 use std::{
     convert::Infallible,
+    future::Future,
     net::SocketAddr,
     sync::Arc,
     time::{Instant, SystemTime},
@@ -83,81 +84,94 @@ impl<G: Gateway> Connection<G> {
     }
 
     /// Admits and answers one request.
-    pub(crate) async fn handle(&self, req: Request) -> http::Response<Logged> {
-        let in_flight = self.activity.request();
-        let observer = &self.front.observer;
-        let started = Instant::now();
-        let logging = observer.access_log.is_some();
-        let time = if logging {
-            SystemTime::now()
-        } else {
-            SystemTime::UNIX_EPOCH
-        };
-        let http1 = req.version() <= Version::HTTP_11;
-        let mut close = self.front.handed_over() && http1;
-        let (mut response, route, request_id, pending) = match admit(req, self.rules) {
-            Ok((mut req, host)) => {
-                let headers = req.headers_mut();
-                if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref()) {
-                    headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
+    #[allow(clippy::manual_async_fn)] // on purpose, see below
+    pub(crate) fn handle(
+        &self,
+        req: Request,
+    ) -> impl Future<Output = http::Response<Logged>> + Send + '_ {
+        // A plain `fn` around an `async move` block: an `async fn` would hold the request
+        // twice, once as an argument and once as a local.
+        async move {
+            let in_flight = self.activity.request();
+            let observer = &self.front.observer;
+            let started = Instant::now();
+            let logging = observer.access_log.is_some();
+            let time = if logging {
+                SystemTime::now()
+            } else {
+                SystemTime::UNIX_EPOCH
+            };
+            let http1 = req.version() <= Version::HTTP_11;
+            let mut close = self.front.handed_over() && http1;
+            let (mut response, route, request_id, pending) = match admit(req, self.rules) {
+                Ok((mut req, host)) => {
+                    let headers = req.headers_mut();
+                    if let Some(subject) = self.tls.as_ref().and_then(|t| t.client_subject.as_ref())
+                    {
+                        headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
+                    }
+                    let request_id = observe::apply_request_id(headers, observer.request_id);
+                    let too_large =
+                        self.max_body > 0 && req.body_mut().limit(self.max_body).is_err();
+                    let cx = Cx::new(
+                        self.name,
+                        self.peer,
+                        self.peer_ip.clone(),
+                        host,
+                        self.tls.is_some(),
+                    );
+                    let mut pending = logging.then(|| {
+                        Pending::start(&mut req, &cx, (started, time), request_id.clone())
+                    });
+                    let response = if too_large {
+                        crate::respond::respond(413, "413 Content Too Large\n")
+                    } else {
+                        self.gateway.handle(self.id, req, &cx).await
+                    };
+                    let route = cx.route();
+                    if let Some(pending) = &mut pending {
+                        let status = response.status().as_u16();
+                        pending.answered(status, Some(&cx), observer.route_name(route));
+                    }
+                    (response, route, request_id, pending)
                 }
-                let request_id = observe::apply_request_id(headers, observer.request_id);
-                let too_large = self.max_body > 0 && req.body_mut().limit(self.max_body).is_err();
-                let cx = Cx::new(
-                    self.name,
-                    self.peer,
-                    self.peer_ip.clone(),
-                    host,
-                    self.tls.is_some(),
-                );
-                let mut pending = logging
-                    .then(|| Pending::start(&mut req, &cx, (started, time), request_id.clone()));
-                let response = if too_large {
-                    crate::respond::respond(413, "413 Content Too Large\n")
-                } else {
-                    self.gateway.handle(self.id, req, &cx).await
-                };
-                let route = cx.route();
-                if let Some(pending) = &mut pending {
-                    let status = response.status().as_u16();
-                    pending.answered(status, Some(&cx), observer.route_name(route));
+                Err(refusal) => {
+                    tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
+                    let mut pending = logging
+                        .then(|| Pending::refused(self.peer.ip(), self.name, (started, time)));
+                    if let Some(pending) = &mut pending {
+                        pending.answered(400, None, None);
+                    }
+                    // What follows a refused head on the same connection cannot be trusted to
+                    // start a request (a smuggled one would): the connection ends with the answer.
+                    close = http1;
+                    (bad_request(), None, None, pending)
                 }
-                (response, route, request_id, pending)
+            };
+            observer.request(
+                self.index,
+                route,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+            observer.finish(&mut response);
+            if let Some(id) = request_id {
+                response.headers_mut().insert(observe::X_REQUEST_ID, id);
             }
-            Err(refusal) => {
-                tracing::debug!(listener = self.name, peer = %self.peer, ?refusal, "request refused");
-                let mut pending =
-                    logging.then(|| Pending::refused(self.peer.ip(), self.name, (started, time)));
-                if let Some(pending) = &mut pending {
-                    pending.answered(400, None, None);
+            if let Some(hsts) = self.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
+                if let Entry::Vacant(entry) =
+                    response.headers_mut().entry(STRICT_TRANSPORT_SECURITY)
+                {
+                    entry.insert(hsts.clone());
                 }
-                // What follows a refused head on the same connection cannot be trusted to
-                // start a request (a smuggled one would): the connection ends with the answer.
-                close = http1;
-                (bad_request(), None, None, pending)
             }
-        };
-        observer.request(
-            self.index,
-            route,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
-        observer.finish(&mut response);
-        if let Some(id) = request_id {
-            response.headers_mut().insert(observe::X_REQUEST_ID, id);
-        }
-        if let Some(hsts) = self.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
-            if let Entry::Vacant(entry) = response.headers_mut().entry(STRICT_TRANSPORT_SECURITY) {
-                entry.insert(hsts.clone());
+            if close {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
             }
+            let pending = pending.zip(observer.access_log.clone());
+            response.map(|body| Logged::new(body, pending, in_flight))
         }
-        if close {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        let pending = pending.zip(observer.access_log.clone());
-        response.map(|body| Logged::new(body, pending, in_flight))
     }
 }

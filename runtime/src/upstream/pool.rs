@@ -205,81 +205,86 @@ impl<S: Strategy> Pool<S> {
     /// [`Pool::forward`], tunnelling upgrades to the protocols of `upgrades` (lower-case,
     /// as a route's `upgrade` directive lists them) instead of WebSockets only. `h2c` is never
     /// tunnelled, whatever the list.
-    pub async fn forward_upgrading(
-        &self,
+    #[allow(clippy::manual_async_fn)] // on purpose, see below
+    pub fn forward_upgrading<'a>(
+        &'a self,
         mut req: crate::Request,
-        cx: &Cx,
+        cx: &'a Cx,
         upgrades: &'static [&'static str],
-    ) -> Response {
-        let http2 = self.spec.protocol == UpstreamProtocol::Http2;
-        // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
-        let upgrade = if http2 {
-            None
-        } else {
-            Upgrade::of(&req, upgrades)
-        };
-        let upgrading = upgrade.is_some();
-        forward::to_upstream(&mut req, cx, upgrade, self.forwarding.via.as_ref());
-        if http2 {
-            forward::to_http2(&mut req, self.tls.is_some());
-        }
-        if upgrading {
-            // Boxed: the upgrade's future (3.2 KiB: the tunnel's) would otherwise be part of
-            // every request's, and every move of it; upgrades are rare and long-lived, so one
-            // allocation each costs less.
-            return Box::pin(self.upgrade(req, cx)).await;
-        }
-        let retry = &self.spec.retry;
-        let replay = Replay::capture(&req, retry);
-        let mut req = req.map(Outgoing::Client);
-        let now = clock::now();
-        if retry.attempts > 0 {
-            self.budget.request(now);
-        }
-        // Servers tried by this request, or found full when taking a place.
-        let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-        let Some(mut slot) = self.acquire(&target(&req, cx), &mut excluded, now) else {
-            tracing::debug!(pool = self.spec.name, "no usable server");
-            return UpstreamError::Unavailable.response();
-        };
-        let mut retries = 0;
-        loop {
-            excluded.push(slot.backend().id());
-            let server = slot.backend().spec.upstream;
-            let answered = self.exchange(slot, req).await;
-            let status = answered.as_ref().ok().map(|r| r.status().as_u16());
-            // Only the access log reads it: no lock per attempt without one.
-            if self.forwarding.report_server {
-                cx.upstream_seen(server, status);
-            }
-            let mut failure = match answered {
-                Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
-                    return response
-                }
-                Ok(response) => Failure::Status(response),
-                Err(failure) => failure,
-            };
-            if let Failure::Error { error, .. } = &failure {
-                tracing::warn!(pool = self.spec.name, server = %server, %error, "upstream request failed");
-            }
-            let again = if retries < retry.attempts {
-                failure.again(&retry.on, replay.as_ref())
-            } else {
+    ) -> impl Future<Output = Response> + Send + 'a {
+        // A plain `fn` around an `async move` block: an `async fn` would hold the request
+        // twice, once as an argument and once as a local, in every proxied request's future.
+        async move {
+            let http2 = self.spec.protocol == UpstreamProtocol::Http2;
+            // HTTP/2 servers are not sent upgrades: such a request goes as a plain one.
+            let upgrade = if http2 {
                 None
+            } else {
+                Upgrade::of(&req, upgrades)
             };
-            let Some(again) = again else {
-                return failure.into_response();
-            };
-            let now = clock::now();
-            let Some(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
-                return failure.into_response();
-            };
-            if !self.budget.try_retry(now) {
-                tracing::debug!(pool = self.spec.name, "retry budget spent");
-                return failure.into_response();
+            let upgrading = upgrade.is_some();
+            forward::to_upstream(&mut req, cx, upgrade, self.forwarding.via.as_ref());
+            if http2 {
+                forward::to_http2(&mut req, self.tls.is_some());
             }
-            retries += 1;
-            (slot, req) = (next, again);
+            if upgrading {
+                // Boxed: the upgrade's future (3.2 KiB: the tunnel's) would otherwise be part of
+                // every request's, and every move of it; upgrades are rare and long-lived, so one
+                // allocation each costs less.
+                return Box::pin(self.upgrade(req, cx)).await;
+            }
+            let retry = &self.spec.retry;
+            let replay = Replay::capture(&req, retry);
+            let mut req = req.map(Outgoing::Client);
+            let now = clock::now();
+            if retry.attempts > 0 {
+                self.budget.request(now);
+            }
+            // Servers tried by this request, or found full when taking a place.
+            let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
+            let Some(mut slot) = self.acquire(&target(&req, cx), &mut excluded, now) else {
+                tracing::debug!(pool = self.spec.name, "no usable server");
+                return UpstreamError::Unavailable.response();
+            };
+            let mut retries = 0;
+            loop {
+                excluded.push(slot.backend().id());
+                let server = slot.backend().spec.upstream;
+                let answered = self.exchange(slot, req).await;
+                let status = answered.as_ref().ok().map(|r| r.status().as_u16());
+                // Only the access log reads it: no lock per attempt without one.
+                if self.forwarding.report_server {
+                    cx.upstream_seen(server, status);
+                }
+                let mut failure = match answered {
+                    Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
+                        return response
+                    }
+                    Ok(response) => Failure::Status(response),
+                    Err(failure) => failure,
+                };
+                if let Failure::Error { error, .. } = &failure {
+                    tracing::warn!(pool = self.spec.name, server = %server, %error, "upstream request failed");
+                }
+                let again = if retries < retry.attempts {
+                    failure.again(&retry.on, replay.as_ref())
+                } else {
+                    None
+                };
+                let Some(again) = again else {
+                    return failure.into_response();
+                };
+                let now = clock::now();
+                let Some(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
+                    return failure.into_response();
+                };
+                if !self.budget.try_retry(now) {
+                    tracing::debug!(pool = self.spec.name, "retry budget spent");
+                    return failure.into_response();
+                }
+                retries += 1;
+                (slot, req) = (next, again);
+            }
         }
     }
 
