@@ -110,7 +110,6 @@ pub(crate) async fn accept<G: Gateway>(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        // The accepted socket's own address: the listener's, with a wildcard bind resolved.
         let conn = TcpConnection {
             stream,
             peer,
