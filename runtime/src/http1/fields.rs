@@ -1,6 +1,10 @@
 //! Small readers and writers of field values that both sides of the wire share: a
 //! `Content-Length`'s digits, the comma-separated tokens of `Connection` and
-//! `Transfer-Encoding`, and lengths written in decimal without allocating.
+//! `Transfer-Encoding`, lengths written in decimal without allocating, and the values of
+//! heads `httparse` accepted.
+
+use bytes::Bytes;
+use http::HeaderValue;
 
 /// A `Content-Length` value: digits only, no sign, no list, no overflow.
 pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
@@ -13,6 +17,20 @@ pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
         }
         length.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
     })
+}
+
+/// A field value of a head `httparse` accepted, as the slice of the head's bytes it is.
+///
+/// `httparse` accepts in a value exactly the bytes `HeaderValue` does (tab, space, visible
+/// ASCII and obs-text; never a control character), so checking them a second time is waste:
+/// 950 instructions of a keep-alive request's 28,200 (`docs/benchmarks.md`). hyper builds its
+/// values the same way. Debug builds check anyway (`http` does), and a test holds the two
+/// byte sets equal.
+#[allow(unsafe_code)]
+pub(crate) fn parsed_value(value: Bytes) -> HeaderValue {
+    // SAFETY: `value` is a field value `httparse` parsed, so every byte of it is one
+    // `HeaderValue` accepts (`accepted_value_bytes_are_the_same` below).
+    unsafe { HeaderValue::from_maybe_shared_unchecked(value) }
 }
 
 /// The comma-separated items of a field value, without the spaces around them.
@@ -58,6 +76,26 @@ impl Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_value_bytes_are_the_same() {
+        for byte in 0..=u8::MAX {
+            let value = [b'a', byte, b'a'];
+            let mut request = b"GET / HTTP/1.1\r\nX: ".to_vec();
+            request.extend_from_slice(&value);
+            request.extend_from_slice(b"\r\n\r\n");
+            let mut response = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+            response.extend_from_slice(&value);
+            response.extend_from_slice(b"\r\n\r\n");
+            let http = HeaderValue::from_bytes(&value).is_ok();
+            let mut fields = [httparse::EMPTY_HEADER; 1];
+            let parsed = httparse::Request::new(&mut fields).parse(&request);
+            assert_eq!(parsed.is_ok(), http, "request, byte {byte:#04x}");
+            let mut fields = [httparse::EMPTY_HEADER; 1];
+            let parsed = httparse::Response::new(&mut fields).parse(&response);
+            assert_eq!(parsed.is_ok(), http, "response, byte {byte:#04x}");
+        }
+    }
 
     #[test]
     fn lengths_are_digits_only() {

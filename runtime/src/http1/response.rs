@@ -6,7 +6,7 @@
 use std::{fmt, mem::MaybeUninit};
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{header, HeaderMap, HeaderName, Method, StatusCode, Version};
 use smallvec::SmallVec;
 
 use crate::http1::{buffers, fields};
@@ -136,9 +136,7 @@ pub(crate) fn parse(
         if stripped(&name) {
             continue;
         }
-        let value = HeaderValue::from_maybe_shared(head.slice(value))
-            .map_err(|_| HeadError::InvalidField)?;
-        headers.append(name, value);
+        headers.append(name, fields::parsed_value(head.slice(value)));
     }
     // Fields the answer's `Connection` names are its connection's, not its own.
     if !reading.listed.is_empty() {

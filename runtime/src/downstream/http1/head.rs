@@ -7,7 +7,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderName, Method, Request, Uri, Version};
 use smallvec::SmallVec;
 
 use crate::http1::{buffers, fields};
@@ -135,9 +135,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>,
     let mut headers = buffers::header_map(spans.len() + ROOM);
     for (name, value) in &spans {
         let name = HeaderName::from_bytes(&head[name.range()]).map_err(|_| HeadError::Malformed)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value.range()))
-            .map_err(|_| HeadError::Malformed)?;
-        headers.append(name, value);
+        headers.append(name, fields::parsed_value(head.slice(value.range())));
     }
     let mut req = Request::new(());
     *req.method_mut() = method;
