@@ -6,15 +6,21 @@
 //! [`Connection::is_usable`] before it carries another request.
 
 use std::{
-    fmt, io,
+    fmt,
+    future::Future,
+    io,
     pin::Pin,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Request};
 use http_body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::{
+    io::{AsyncRead, AsyncWriteExt, ReadBuf},
+    time::Sleep,
+};
 
 use crate::{
     http1::buffers,
@@ -23,6 +29,10 @@ use crate::{
     http1::response::{self, Framing, Head, HeadError, Stripped},
     stream::Stream,
 };
+
+/// Where a connection's timer is set while no answer is awaited: it is reset before each
+/// wait, so this only needs to be later than any.
+const IDLE_TIMER: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// The most an answer's body is read at once.
 const BODY_READ: usize = 64 * 1024;
@@ -34,6 +44,17 @@ const COPIED: usize = 16 * 1024;
 /// An open HTTP/1.1 connection to a server.
 #[derive(Debug)]
 pub(crate) struct Connection {
+    wire: Wire,
+    /// The timer that bounds the wait for an answer on this connection, reset in place for
+    /// each request: one timer entry per connection rather than one per request, which cost
+    /// 800 instructions a request. Its deadlines only move later while it is registered, and
+    /// tokio then moves the entry in its wheel only when the earlier deadline comes.
+    timer: Pin<Box<Sleep>>,
+}
+
+/// The socket and what was read from it.
+#[derive(Debug)]
+struct Wire {
     io: Stream,
     /// Bytes read and not used yet; an empty handle, holding no memory, while idle.
     buf: BytesMut,
@@ -101,10 +122,14 @@ impl std::error::Error for Broken {
 }
 
 impl Connection {
+    /// A connection over `io`; in a Tokio runtime with time enabled (its timer is made here).
     pub(crate) fn new(io: Stream) -> Connection {
         Connection {
-            io,
-            buf: BytesMut::new(),
+            wire: Wire {
+                io,
+                buf: BytesMut::new(),
+            },
+            timer: Box::pin(tokio::time::sleep(IDLE_TIMER)),
         }
     }
 
@@ -114,16 +139,34 @@ impl Connection {
         let mut probe = [0; 1];
         let mut probe = ReadBuf::new(&mut probe);
         let mut cx = Context::from_waker(Waker::noop());
-        Pin::new(&mut self.io)
+        Pin::new(&mut self.wire.io)
             .poll_read(&mut cx, &mut probe)
             .is_pending()
     }
 
+    /// Sends `req` and reads its answer's head (the future, [`Wire::send`]), and the
+    /// connection's timer, for the caller to bound the wait with.
+    pub(crate) fn send<'a, B>(
+        &'a mut self,
+        req: &'a mut Request<B>,
+        stripped: Stripped,
+    ) -> (
+        impl Future<Output = Result<Head, Failed<B::Error>>> + 'a,
+        Pin<&'a mut Sleep>,
+    )
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+    {
+        (self.wire.send(req, stripped), self.timer.as_mut())
+    }
+}
+
+impl Wire {
     /// Sends `req` and reads its answer's head, skipping interim (`1xx`) answers other than
     /// `101`; the answer's fields that `stripped` names are left out (`response::parse`). The
     /// body is sent whole before the answer is read, unless the server closes the connection
     /// on it after answering early.
-    pub(crate) async fn send<B>(
+    async fn send<B>(
         &mut self,
         req: &mut Request<B>,
         stripped: Stripped,
@@ -379,10 +422,10 @@ impl Answer {
     /// Once the body has ended: its connection, if it can carry another request (the server
     /// keeps it open and sent nothing beyond the answer).
     pub(crate) fn into_reusable(mut self) -> Option<Connection> {
-        if !self.is_end_stream() || !self.keep_alive || !self.conn.buf.is_empty() {
+        if !self.is_end_stream() || !self.keep_alive || !self.conn.wire.buf.is_empty() {
             return None;
         }
-        self.conn.rest();
+        self.conn.wire.rest();
         Some(self.conn)
     }
 
@@ -391,7 +434,7 @@ impl Answer {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         loop {
-            let buf = &mut self.conn.buf;
+            let buf = &mut self.conn.wire.buf;
             match &mut self.remaining {
                 Remaining::Done => return Poll::Ready(None),
                 Remaining::Length(left) if !buf.is_empty() => {
@@ -434,7 +477,7 @@ impl Answer {
             if buf.capacity() - buf.len() < room.min(buffers::SIZE) {
                 buf.reserve(room);
             }
-            let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.conn.io), cx, buf);
+            let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.conn.wire.io), cx, buf);
             match std::task::ready!(read) {
                 Ok(0) if matches!(self.remaining, Remaining::UntilClose) => {
                     self.remaining = Remaining::Done;

@@ -8,16 +8,17 @@
 //! counted against the server.
 
 use std::{
-    future::Future,
+    future::{poll_fn, Future},
     pin::{pin, Pin},
     sync::atomic::Ordering,
+    task::Poll,
     time::Duration,
 };
 
 use http::{Request, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
-use tokio::time::timeout;
+use tokio::time::{Instant, Sleep};
 
 use super::Pool;
 use crate::{
@@ -148,8 +149,8 @@ impl<S: Strategy> Pool<S> {
                 Conn::One(mut one) => {
                     let resendable = req.method().is_idempotent() && req.body().is_end_stream();
                     let sent = {
-                        let answer = pin!(one.send(&mut req, forward::stripped_from_answers));
-                        answered_within(limit, sending, answer).await
+                        let (answer, timer) = one.send(&mut req, forward::stripped_from_answers);
+                        answered_within(limit, sending, pin!(answer), timer).await
                     };
                     let Some(sent) = sent else {
                         return self.timed_out(backend, started);
@@ -178,7 +179,8 @@ impl<S: Strategy> Pool<S> {
                 }
                 Conn::Shared(mut shared) => {
                     let answer = pin!(shared.try_send_request(req));
-                    let sent = answered_within(limit, sending, answer).await;
+                    let timer = pin!(tokio::time::sleep(limit));
+                    let sent = answered_within(limit, sending, answer, timer).await;
                     let Some(sent) = sent else {
                         return self.timed_out(backend, started);
                     };
@@ -265,17 +267,25 @@ fn client_body(fault: BodyFault) -> Tried {
 ///
 /// The answer's future comes pinned where the caller built it: an `async fn` keeps its
 /// arguments apart from its locals, so pinning it here would hold it twice (864 bytes more in
-/// every request's future).
+/// every request's future). The timer is the caller's too, reset here for each wait: an
+/// HTTP/1.1 connection's own, kept from one request to the next.
 async fn answered_within<F: Future>(
     limit: Duration,
     sending: Option<&Sending>,
     mut answer: Pin<&mut F>,
+    mut timer: Pin<&mut Sleep>,
 ) -> Option<F::Output> {
     let mut wait = limit;
     let mut frames = None;
     loop {
-        if let Ok(answered) = timeout(wait, answer.as_mut()).await {
-            return Some(answered);
+        timer.as_mut().reset(Instant::now() + wait);
+        let answered = poll_fn(|cx| match answer.as_mut().poll(cx) {
+            Poll::Ready(answered) => Poll::Ready(Some(answered)),
+            Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        if answered.is_some() {
+            return answered;
         }
         wait = match sending?.progress() {
             Progress::Ended(at) => {
