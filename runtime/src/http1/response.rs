@@ -128,7 +128,7 @@ pub(crate) fn parse(
     let mut reading = Reading::new(version);
     let mut headers = buffers::header_map(spans.len() + ROOM);
     for span in &spans {
-        let name = HeaderName::from_bytes(&head[span.name..span.name + span.name_len])
+        let name = fields::field_name(&head[span.name..span.name + span.name_len])
             .map_err(|_| HeadError::InvalidField)?;
         let value = span.value..span.value + span.value_len;
         reading.note(&name, &head[value.clone()])?;

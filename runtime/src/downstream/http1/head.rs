@@ -7,7 +7,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::{HeaderName, Method, Request, Uri, Version};
+use http::{Method, Request, Uri, Version};
 use smallvec::SmallVec;
 
 use crate::http1::{buffers, fields};
@@ -134,7 +134,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>,
         Uri::from_maybe_shared(head.slice(target.range())).map_err(|_| HeadError::Malformed)?;
     let mut headers = buffers::header_map(spans.len() + ROOM);
     for (name, value) in &spans {
-        let name = HeaderName::from_bytes(&head[name.range()]).map_err(|_| HeadError::Malformed)?;
+        let name = fields::field_name(&head[name.range()]).map_err(|_| HeadError::Malformed)?;
         headers.append(name, fields::parsed_value(head.slice(value.range())));
     }
     let mut req = Request::new(());
