@@ -10,11 +10,16 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Runs `edgec` with the given arguments, with the shared test cache for built proxies.
+/// Runs `edgec` with the given arguments, with the shared test cache for built proxies. The
+/// proxies are built without the whole-program optimisation of the generated crate's release
+/// profile: it changes their speed, not their behaviour, and would make each of the tests'
+/// many builds four times longer.
 pub fn edgec(args: &[&str]) -> Output {
     Command::new(edgec_binary())
         .args(args)
         .env("EDGE_CACHE_DIR", cache_dir())
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4")
         .output()
         .expect("edgec runs")
 }
