@@ -12,6 +12,8 @@ mod clock;
 mod cx;
 mod deadline;
 mod downstream;
+#[cfg(feature = "engine-bench")]
+pub mod engine_bench;
 mod fields;
 mod host_name;
 mod http1;

@@ -38,7 +38,7 @@ pub(crate) struct Rules {
 }
 
 impl Rules {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "engine-bench"))]
     pub(crate) const STRICT: Rules = Rules {
         underscores: false,
         paths: PathRules::STRICT,

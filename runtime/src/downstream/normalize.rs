@@ -42,7 +42,7 @@ pub(crate) struct PathRules {
 
 impl PathRules {
     /// The default: nothing a backend could read as another path.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "engine-bench"))]
     pub(crate) const STRICT: PathRules = PathRules {
         encoded_slashes: false,
         semicolons: false,

@@ -10,8 +10,8 @@
 //! hyper's HTTP/2 server (h2c), with the bytes read put back (`http1::rewound`).
 
 mod body;
-mod head;
-mod write;
+pub(crate) mod head;
+pub(crate) mod write;
 
 use std::{
     future::{poll_fn, Future},
