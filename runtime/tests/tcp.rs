@@ -76,6 +76,8 @@ struct Setup {
     idle_timeout: Duration,
     drain_deadline: Duration,
     max_connections: u32,
+    /// The tcp listener's `accept_proxy`.
+    accept_proxy: bool,
 }
 
 impl Default for Setup {
@@ -85,6 +87,7 @@ impl Default for Setup {
             idle_timeout: LONG_IDLE,
             drain_deadline: PATIENCE,
             max_connections: ListenerLimits::DEFAULT.max_connections,
+            accept_proxy: false,
         }
     }
 }
@@ -121,6 +124,7 @@ impl Proxy {
                     bind: SocketAddr::new(setup.bind, 0),
                     limits: ListenerLimits {
                         max_connections: setup.max_connections,
+                        accept_proxy: setup.accept_proxy,
                         ..ListenerLimits::DEFAULT
                     },
                     mode: ListenerMode::Tcp(TcpSpec {
@@ -626,6 +630,47 @@ async fn announced(version: ProxyProtocol, bind: IpAddr) -> (Announced, SocketAd
     drop(client);
     proxy.stop().await;
     (got, client_addr, listener)
+}
+
+#[tokio::test]
+async fn an_accept_proxy_listener_tunnels_for_the_client_its_header_names() {
+    let (backend, mut reports) = proxy_protocol_backend().await;
+    let pool = tcp_pool(&[backend.addr], Retry::NONE, ProxyProtocol::V2);
+    let setup = Setup {
+        accept_proxy: true,
+        ..Setup::default()
+    };
+    let proxy = Proxy::start_with(pool, RoundRobin::default(), setup).await;
+    let v1 = b"PROXY TCP4 203.0.113.7 192.0.2.1 5555 443\r\n".to_vec();
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[203, 0, 113, 7, 192, 0, 2, 1]);
+    v2.extend_from_slice(&5555u16.to_be_bytes());
+    v2.extend_from_slice(&443u16.to_be_bytes());
+    for header in [v1, v2] {
+        let mut client = connect(proxy.tcp).await;
+        client.write_all(&header).await.unwrap();
+        round_trip(&mut client, b"after the header").await;
+        let got = tokio::time::timeout(PATIENCE, reports.recv())
+            .await
+            .expect("the backend reports in time")
+            .unwrap();
+        // The pool's own header passes on the client and the address it connected to.
+        let expected = Announced {
+            version: 2,
+            source: "203.0.113.7:5555".parse().unwrap(),
+            destination: "192.0.2.1:443".parse().unwrap(),
+        };
+        assert_eq!(got, expected);
+    }
+    // Without a header the connection is closed, and the backend never hears of it.
+    let mut client = connect(proxy.tcp).await;
+    client
+        .write_all(b"no header, just bytes\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_until_closed(&mut client).await, b"");
+    assert_eq!(backend.accepted(), 2);
+    proxy.stop().await;
 }
 
 #[tokio::test]

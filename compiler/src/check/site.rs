@@ -89,6 +89,7 @@ pub(super) fn listener(
             allow_encoded_slashes: value(&listener.allow_encoded_slashes),
             allow_semicolons: value(&listener.allow_semicolons),
             case_insensitive_paths: value(&listener.case_insensitive_paths),
+            accept_proxy: value(&listener.accept_proxy),
         },
         routes: Vec::new(),
     }

@@ -89,6 +89,7 @@ fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
             limits.case_insensitive_paths,
             quote! { case_insensitive_paths },
         ),
+        (limits.accept_proxy, quote! { accept_proxy }),
     ];
     for (switch, field) in switches {
         if let Some(on) = switch {

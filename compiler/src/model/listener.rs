@@ -33,6 +33,7 @@ pub struct Limits {
     pub allow_encoded_slashes: Option<bool>,
     pub allow_semicolons: Option<bool>,
     pub case_insensitive_paths: Option<bool>,
+    pub accept_proxy: Option<bool>,
 }
 
 /// `ListenerMode`: what a listener speaks.

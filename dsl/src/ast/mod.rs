@@ -121,6 +121,8 @@ pub struct Listener {
     pub allow_semicolons: Option<Spanned<bool>>,
     /// `case_insensitive_paths on`: request paths are lower-cased before routing.
     pub case_insensitive_paths: Option<Spanned<bool>>,
+    /// `accept_proxy on`: connections start with a PROXY protocol header naming the client.
+    pub accept_proxy: Option<Spanned<bool>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
     /// `tls { ... }`: terminate TLS on this listener.

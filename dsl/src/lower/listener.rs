@@ -40,6 +40,7 @@ const LISTENER: Table = Table {
             Exactly(1),
             "case_insensitive_paths on",
         ),
+        Rule::once("accept_proxy", Exactly(1), "accept_proxy on"),
         Rule::once("idle_timeout", Exactly(1), "idle_timeout 10m"),
         Rule::once("tls", Block, "tls { cert \"site.crt\"  key \"site.key\" }"),
     ],
@@ -68,6 +69,7 @@ impl Lowering {
             allow_encoded_slashes: None,
             allow_semicolons: None,
             case_insensitive_paths: None,
+            accept_proxy: None,
             idle_timeout: None,
             tls: None,
         };
@@ -101,6 +103,7 @@ impl Lowering {
                 "allow_encoded_slashes" => lower.switch(given, &mut l.allow_encoded_slashes),
                 "allow_semicolons" => lower.switch(given, &mut l.allow_semicolons),
                 "case_insensitive_paths" => lower.switch(given, &mut l.case_insensitive_paths),
+                "accept_proxy" => lower.switch(given, &mut l.accept_proxy),
                 "idle_timeout" => set(&mut l.idle_timeout, lower.keep(literal::duration(arg()))),
                 "tls" => set(&mut l.tls, lower.tls(given)),
                 name => unread(name),

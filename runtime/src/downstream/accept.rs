@@ -25,6 +25,7 @@ use crate::{
     downstream::http1::{self, Serving},
     downstream::listener::ListenerLimits,
     downstream::normalize::PathRules,
+    downstream::proxy_header,
     downstream::reported::Reported,
     downstream::tls::{self, TlsListener},
     downstream::watchdog::{self, Activity, Drain},
@@ -120,7 +121,10 @@ struct Accepted<G: Gateway> {
 }
 
 /// Serves a cleartext connection with Edge's HTTP/1 engine (which hands h2c to hyper).
-async fn cleartext<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted<G>) {
+async fn cleartext<G: Gateway>(mut stream: tokio::net::TcpStream, mut accepted: Accepted<G>) {
+    if !accepted.proxied(&mut stream).await {
+        return;
+    }
     let io = Reported::new(stream, Arc::clone(&accepted.activity));
     let peer = accepted.peer;
     ended(peer, accepted.http1(io, false).await);
@@ -128,7 +132,10 @@ async fn cleartext<G: Gateway>(stream: tokio::net::TcpStream, accepted: Accepted
 
 /// Runs the TLS handshake, then serves the connection: HTTP/2 with hyper when ALPN chose it,
 /// else with Edge's HTTP/1 engine.
-async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, mut accepted: Accepted<G>) {
+async fn over_tls<G: Gateway>(mut stream: tokio::net::TcpStream, mut accepted: Accepted<G>) {
+    if !accepted.proxied(&mut stream).await {
+        return;
+    }
     let protocols = Arc::clone(&accepted.protocols);
     let Some(TlsProtocols {
         listener,
@@ -169,6 +176,29 @@ async fn over_tls<G: Gateway>(stream: tokio::net::TcpStream, mut accepted: Accep
 }
 
 impl<G: Gateway> Accepted<G> {
+    /// On an `accept_proxy` listener, reads the PROXY protocol header the connection starts
+    /// with and makes its client the connection's. `false` when the connection is refused
+    /// (closed by the caller).
+    async fn proxied(&mut self, stream: &mut tokio::net::TcpStream) -> bool {
+        if !self.limits.accept_proxy {
+            return true;
+        }
+        match proxy_header::receive(stream, self.limits.header_timeout).await {
+            Ok(Some(addresses)) => {
+                self.peer = addresses.client;
+                self.connection.peer = addresses.client;
+                self.connection.peer_ip = peer_ip(addresses.client);
+                true
+            }
+            Ok(None) => true,
+            Err(error) => {
+                let (listener, peer) = (self.connection.name, self.peer);
+                tracing::debug!(listener, %peer, %error, "connection refused");
+                false
+            }
+        }
+    }
+
     /// Serves `io` (cleartext, or decrypted with `tls`) with Edge's HTTP/1 engine, under the
     /// connection's watchdog.
     async fn http1<T>(self, io: T, tls: bool) -> Result<(), watchdog::Closed<http1::Error>>

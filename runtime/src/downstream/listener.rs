@@ -77,6 +77,11 @@ pub struct ListenerLimits {
     /// Whether paths are lower-cased (ASCII) before routing and forwarding, for backends that
     /// ignore case (IIS): `/ADMIN` then meets the routes of `/admin`.
     pub case_insensitive_paths: bool,
+    /// Whether every connection starts with a PROXY protocol header (version 1 or 2) from the
+    /// load balancer in front, whose client then is the connection's client (for routing,
+    /// policies, logs and the forwarding fields). A connection without a valid header within
+    /// `header_timeout` is closed (HAProxy's `accept-proxy`, nginx's `proxy_protocol`).
+    pub accept_proxy: bool,
 }
 impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
@@ -93,6 +98,7 @@ impl ListenerLimits {
         allow_encoded_slashes: false,
         allow_semicolons: false,
         case_insensitive_paths: false,
+        accept_proxy: false,
     };
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod listener;
 pub(crate) mod logged;
 pub(crate) mod matching;
 pub(crate) mod normalize;
+pub(crate) mod proxy_header;
 pub(crate) mod redirect;
 pub(crate) mod reported;
 pub(crate) mod scrub;

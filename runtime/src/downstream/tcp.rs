@@ -12,6 +12,7 @@ use tokio::{io::AsyncReadExt, net::TcpStream, sync::watch};
 use crate::{
     downstream::bound::{Bound, ACCEPT_BACKOFF},
     downstream::listener::TcpSpec,
+    downstream::proxy_header,
     Gateway,
 };
 
@@ -20,6 +21,9 @@ use crate::{
 pub struct TcpConnection {
     pub(crate) stream: TcpStream,
     peer: SocketAddr,
+    /// The address the client connected to as a PROXY protocol header gave it, on an
+    /// `accept_proxy` listener.
+    announced_local: Option<SocketAddr>,
     /// The listener's address, for when the connection's own cannot be read.
     bound: SocketAddr,
     listener: &'static str,
@@ -47,15 +51,18 @@ impl fmt::Debug for TcpConnection {
 }
 
 impl TcpConnection {
-    /// The client's address.
+    /// The client's address (on an `accept_proxy` listener, as its PROXY protocol header
+    /// says).
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
 
-    /// The address the client connected to: asked of the socket when needed (a system call
-    /// most tunnels never make), as a listener on an unspecified address has many.
+    /// The address the client connected to: on an `accept_proxy` listener, as its PROXY
+    /// protocol header says; else asked of the socket when needed (a system call most tunnels
+    /// never make), as a listener on an unspecified address has many.
     pub fn local(&self) -> SocketAddr {
-        self.stream.local_addr().unwrap_or(self.bound)
+        self.announced_local
+            .unwrap_or_else(|| self.stream.local_addr().unwrap_or(self.bound))
     }
 
     /// The name of the listener that accepted the connection.
@@ -110,9 +117,10 @@ pub(crate) async fn accept<G: Gateway>(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let conn = TcpConnection {
+        let mut conn = TcpConnection {
             stream,
             peer,
+            announced_local: None,
             bound: bound.addr,
             listener: name,
             idle_timeout: tcp.idle_timeout,
@@ -120,10 +128,28 @@ pub(crate) async fn accept<G: Gateway>(
             server_name: None,
         };
         let (gateway, mut closing, id) = (Arc::clone(&gateway), closing.clone(), bound.id);
+        let proxy_header = bound
+            .spec
+            .limits
+            .accept_proxy
+            .then_some(bound.spec.limits.header_timeout);
         // Boxed, as HTTP connections' tasks are (`accept`): spawning then moves a pointer
         // rather than the tunnel's whole state, several times.
         tokio::spawn(Box::pin(async move {
             let _place = place;
+            if let Some(within) = proxy_header {
+                match proxy_header::receive(&mut conn.stream, within).await {
+                    Ok(Some(addresses)) => {
+                        conn.peer = addresses.client;
+                        conn.announced_local = Some(addresses.local);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::debug!(listener = name, %peer, %error, "connection refused");
+                        return;
+                    }
+                }
+            }
             tokio::select! {
                 () = gateway.handle_tcp(id, conn) => {}
                 _ = closing.wait_for(|closing| *closing) => {
@@ -196,6 +222,7 @@ mod tests {
         let mut conn = TcpConnection {
             stream,
             peer,
+            announced_local: None,
             bound: addr,
             listener: "edge",
             idle_timeout: Duration::from_secs(1),
