@@ -3,9 +3,11 @@
 //! per-service Layer 7 pools of identical pods. The example's own `.edge` files are built with
 //! `edgec`; the pods are echo servers on the ports the gateway's pools name, so one can be
 //! killed. Requests cross all three layers while a pod is killed and a gateway is stopped; none
-//! is lost.
+//! is lost. The balancer tells the gateways who each client is (PROXY protocol): two clients on
+//! different addresses have a rate limit each, and the pods see each one's address.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -72,6 +74,60 @@ fn round(client: &HttpClient, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// A POST to `path` through the edge from `source` (every 127.0.0.x is this machine on
+/// Linux), on a connection of its own: the status and the whole answer.
+fn post_from(source: Ipv4Addr, path: &str) -> (u16, String) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    socket
+        .connect(&SocketAddr::from(([127, 0, 0, 1], 9400)).into())
+        .unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: api.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+/// Checkout attempts from two clients: the first runs out of its own (5 at once, in each of
+/// the two gateways), the second still has all of its, and the pods see each one's address.
+fn each_client_is_itself(first: Ipv4Addr, second: Ipv4Addr) {
+    let mut refused = false;
+    for attempt in 0..11 {
+        let (status, answer) = post_from(first, "/payments/checkout");
+        match status {
+            200 => {
+                let seen = format!("header x-forwarded-for: {first}\n");
+                assert!(answer.contains(&seen), "{attempt}: {answer}");
+            }
+            429 => {
+                refused = true;
+                break;
+            }
+            _ => panic!("{attempt}: {answer}"),
+        }
+    }
+    assert!(refused, "{first} was never limited");
+    let (status, answer) = post_from(second, "/payments/checkout");
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.contains(&format!("header x-forwarded-for: {second}\n")),
+        "{answer}"
+    );
+}
+
 #[test]
 fn requests_cross_the_whole_chain_and_survive_a_lost_pod_and_gateway() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,6 +144,7 @@ fn requests_cross_the_whole_chain_and_survive_a_lost_pod_and_gateway() {
     let client = HttpClient::new();
 
     assert_eq!(round(&client, 90), Vec::<String>::new());
+    each_client_is_itself(Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
 
     // One users pod dies: its pool retries the other one and health checks take it out.
     pods.kill_one(0);
