@@ -78,3 +78,22 @@ fn each_distinct_policy_chain_is_written_once() {
         "{code}"
     );
 }
+
+#[test]
+fn written_process_and_listener_settings_are_generated_over_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stopping.edge");
+    std::fs::write(
+        &config,
+        "listener behind_lb {\n    bind 127.0.0.1:8080\n    accept_proxy on\n}\n\n\
+         shutdown {\n    drain_delay 5s\n}\n\n\
+         route hello {\n    on behind_lb\n    respond 200 \"hi\"\n}\n",
+    )
+    .unwrap();
+    let code = expand(&config);
+    assert!(code.contains("accept_proxy: true,"), "{code}");
+    let shutdown = "shutdown: ::edge_runtime::ShutdownSpec {\n        \
+                    drain_delay: ::std::time::Duration::from_secs(5),\n        \
+                    ..::edge_runtime::ShutdownSpec::DEFAULT\n    },";
+    assert!(code.contains(shutdown), "{code}");
+}

@@ -53,7 +53,7 @@ pub use policy::{
     KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
     RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
-pub use process::site::Site;
+pub use process::site::{ShutdownSpec, Site};
 pub use process::Process;
 pub use process::{
     admin::AdminSpec,

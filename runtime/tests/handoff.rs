@@ -43,6 +43,7 @@ static SITE: edge_runtime::Site<Listener> = edge_runtime::Site {
     admin: None,
     access_log: None,
     request_id: edge_runtime::RequestIdSpec::DEFAULT,
+    shutdown: edge_runtime::ShutdownSpec::DEFAULT,
     workers: 0,
     error_pages: &[],
     via: None,

@@ -82,6 +82,21 @@ fn child() {
         let code = edge_runtime::run(site(listeners), |_| Ok(Edge));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
+    if mode == "drain" {
+        let site = Box::leak(Box::new(edge_runtime::Site {
+            admin: Some(edge_runtime::AdminSpec {
+                bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                token_env: None,
+            }),
+            shutdown: edge_runtime::ShutdownSpec {
+                drain_delay: Duration::from_secs(2),
+                drain_timeout: Duration::from_secs(5),
+            },
+            ..*site(LISTENERS)
+        }));
+        let code = edge_runtime::run(site, |_| Ok(Edge));
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    }
     if mode == "admin" {
         let site = Box::leak(Box::new(edge_runtime::Site {
             admin: Some(edge_runtime::AdminSpec {
@@ -118,6 +133,7 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
         admin: None,
         access_log: None,
         request_id: edge_runtime::RequestIdSpec::DEFAULT,
+        shutdown: edge_runtime::ShutdownSpec::DEFAULT,
         workers: 0,
         error_pages: &[],
         via: None,
@@ -230,6 +246,63 @@ fn a_second_copy_on_a_served_address_is_a_start_up_error() {
     );
     signal(&first, "TERM");
     assert_eq!(wait(&mut first), Some(0));
+}
+
+/// SIGTERM with a drain delay: `/ready` says 503 at once while requests are still served
+/// (their answers closing their connections), then the listener stops accepting and the
+/// process exits 0.
+#[test]
+fn sigterm_says_not_ready_serves_through_the_delay_then_drains() {
+    let mut child = spawn_child("drain");
+    let stdout = lines(child.stdout.take().unwrap());
+    let mut admin = None;
+    let web = loop {
+        let line = stdout.recv_timeout(PATIENCE).expect("the start-up lines");
+        if let Some((_, url)) = line.split_once("admin http://") {
+            admin = Some(url.parse::<SocketAddr>().unwrap());
+        } else if let Some((_, url)) = line.split_once("web http://") {
+            break url.parse::<SocketAddr>().unwrap();
+        }
+    };
+    let admin = admin.expect("the admin line comes first");
+    let get = |addr: SocketAddr, path: &str| {
+        exchange(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let ready = get(admin, "/ready");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    signal(&child, "TERM");
+    // Within the two-second delay: not ready, and still serving.
+    let mut not_ready = String::new();
+    for _ in 0..50 {
+        not_ready = get(admin, "/ready");
+        if not_ready.starts_with("HTTP/1.1 503") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(not_ready.ends_with("draining\n"), "{not_ready}");
+    // A kept-alive connection's answer now closes it, so its client reconnects elsewhere.
+    let served = exchange(
+        web,
+        "GET /hello HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    assert!(
+        served
+            .to_ascii_lowercase()
+            .contains("connection: close\r\n"),
+        "{served}"
+    );
+    // Then the listener stops accepting, and the process exits.
+    assert_eq!(wait(&mut child), Some(0));
+    assert!(
+        TcpStream::connect(web).is_err(),
+        "still accepting after the exit"
+    );
 }
 
 /// One request on a fresh connection to `addr`, read to its end.

@@ -42,6 +42,10 @@ pub(super) fn model(
         access_log,
         // `request_id { }` sets nothing: request ids on, client ids not trusted.
         request_id: value(&config.request_id).filter(|r| !r.enabled || r.trust_client),
+        shutdown: config.shutdown.as_ref().map(|shutdown| model::Shutdown {
+            drain_delay: value(&shutdown.value.drain_delay),
+            drain_timeout: value(&shutdown.value.drain_timeout),
+        }),
         workers: config.workers.as_ref().map_or(0, |w| w.value as usize),
         error_pages: config
             .error_pages

@@ -396,6 +396,22 @@ fn site(model: &Model, config_dir: &ConfigDir) -> TokenStream {
             quote! { ::edge_runtime::RequestIdSpec { enabled: #enabled, trust_client: #trust_client } }
         }
     };
+    let shutdown = {
+        let set = model.shutdown.map(|shutdown| {
+            [
+                shutdown.drain_delay.map(|delay| {
+                    let delay = duration(delay);
+                    quote! { drain_delay: #delay, }
+                }),
+                shutdown.drain_timeout.map(|timeout| {
+                    let timeout = duration(timeout);
+                    quote! { drain_timeout: #timeout, }
+                }),
+            ]
+        });
+        let overrides: Vec<TokenStream> = set.into_iter().flatten().flatten().collect();
+        with_defaults(quote! { ::edge_runtime::ShutdownSpec }, &overrides, 2)
+    };
     let workers = Literal::usize_unsuffixed(model.workers);
     let error_pages = model.error_pages.iter().map(|page| {
         let (status, body, html) = (Literal::u16_unsuffixed(page.status), &page.body, page.html);
@@ -410,6 +426,7 @@ fn site(model: &Model, config_dir: &ConfigDir) -> TokenStream {
             admin: #admin,
             access_log: #access_log,
             request_id: #request_id,
+            shutdown: #shutdown,
             workers: #workers,
             error_pages: &[#(#error_pages),*],
             via: #via,

@@ -21,6 +21,7 @@ mod pool;
 mod route;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use edge_dsl::value::{LogFormat, RequestId};
 
@@ -46,6 +47,8 @@ pub struct Model {
     pub access_log: Option<AccessLog>,
     /// `None`: the runtime's `RequestIdSpec::DEFAULT`.
     pub request_id: Option<RequestId>,
+    /// `None`: the runtime's `ShutdownSpec::DEFAULT`.
+    pub shutdown: Option<Shutdown>,
     /// Worker threads; 0: one per core.
     pub workers: usize,
     pub error_pages: Vec<ErrorPage>,
@@ -58,6 +61,13 @@ pub struct Admin {
     pub bind: SocketAddr,
     /// The environment variable holding the admin bearer token.
     pub token_env: Option<String>,
+}
+
+/// `ShutdownSpec`: what the config sets; `None` keeps the runtime's default.
+#[derive(Clone, Copy, Debug)]
+pub struct Shutdown {
+    pub drain_delay: Option<Duration>,
+    pub drain_timeout: Option<Duration>,
 }
 
 /// `AccessLogSpec`.

@@ -25,6 +25,8 @@ pub struct Config {
     pub access_log: Option<Spanned<AccessLog>>,
     /// `request_id { trust_client }` or `request_id off`.
     pub request_id: Option<Spanned<RequestId>>,
+    /// `shutdown { drain_delay D  drain_timeout D }`: how the process stops on SIGTERM.
+    pub shutdown: Option<Spanned<Shutdown>>,
     /// `workers N`: worker threads; one per core when absent.
     pub workers: Option<Spanned<u32>>,
     /// `error_page STATUS "BODY" [html]`: bodies of the proxy's own error answers.
@@ -47,6 +49,15 @@ pub struct Admin {
     pub bind: Option<Spanned<SocketAddr>>,
     /// The environment variable that holds the admin bearer token.
     pub token_env: Option<Spanned<String>>,
+}
+
+/// How the process stops on SIGTERM.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    /// How long `/ready` says 503 while the proxy still serves, before it stops accepting.
+    pub drain_delay: Option<Spanned<Duration>>,
+    /// How long connections may take to finish once it stopped accepting.
+    pub drain_timeout: Option<Spanned<Duration>>,
 }
 
 /// The access log.

@@ -50,6 +50,11 @@ const ITEMS: Table = Table {
             Own,
             "request_id { trust_client }` or `request_id off",
         ),
+        Rule::many(
+            "shutdown",
+            Own,
+            "shutdown { drain_delay 5s  drain_timeout 30s }",
+        ),
         Rule::many("workers", Own, "workers 1"),
         Rule::many("error_page", Own, "error_page 502 \"Back soon.\\n\""),
         Rule::many("via", Own, "via \"edge\""),
@@ -75,7 +80,9 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
         "workers" => lower.workers(given, &mut config),
         "error_page" => table::add(&mut config.error_pages, lower.error_page(given)),
         "via" => lower.via(given, &mut config),
-        "admin" | "access_log" | "request_id" => lower.process_item(given, &mut config),
+        "admin" | "access_log" | "request_id" | "shutdown" => {
+            lower.process_item(given, &mut config)
+        }
         name => table::unread(name),
     });
     if lowering.diagnostics.is_empty() {

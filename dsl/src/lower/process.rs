@@ -1,8 +1,8 @@
 //! Lowering of the items about the process rather than its traffic: `admin { ... }`,
-//! `access_log { ... }`, `request_id { ... }`, `workers N` and `via "NAME"`, each given at most
-//! once, and `error_page STATUS "BODY"` lines.
+//! `access_log { ... }`, `request_id { ... }`, `shutdown { ... }`, `workers N` and
+//! `via "NAME"`, each given at most once, and `error_page STATUS "BODY"` lines.
 
-use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId};
+use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId, Shutdown};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
@@ -24,6 +24,13 @@ const ACCESS_LOG: Table = Table {
     rules: &[
         Rule::once("format", Exactly(1), "format json"),
         Rule::once("path", Exactly(1), "path \"path/to/file.pem\""),
+    ],
+};
+const SHUTDOWN: Table = Table {
+    place: "in `shutdown`",
+    rules: &[
+        Rule::once("drain_delay", Exactly(1), "drain_delay 5s"),
+        Rule::once("drain_timeout", Exactly(1), "drain_timeout 30s"),
     ],
 };
 const REQUEST_ID: Table = Table {
@@ -127,13 +134,14 @@ impl Lowering {
         )
     }
 
-    /// `admin`, `access_log` or `request_id` at the top level.
+    /// `admin`, `access_log`, `request_id` or `shutdown` at the top level.
     pub(super) fn process_item(&mut self, given: Given<'_>, config: &mut Config) -> bool {
         let item = given.directive;
         let kind = given.name();
         let first = match kind {
             "admin" => config.admin.as_ref().map(|a| a.span),
             "access_log" => config.access_log.as_ref().map(|a| a.span),
+            "shutdown" => config.shutdown.as_ref().map(|s| s.span),
             _ => config.request_id.as_ref().map(|r| r.span),
         };
         if let Some(first) = first {
@@ -193,6 +201,24 @@ impl Lowering {
                     name => unread(name),
                 });
                 set(&mut config.access_log, Some(Spanned::new(log, span)))
+            }
+            "shutdown" => {
+                let mut shutdown = Shutdown {
+                    drain_delay: None,
+                    drain_timeout: None,
+                };
+                self.directives(&SHUTDOWN, directives, |lower, given| match given.name() {
+                    "drain_delay" => set(
+                        &mut shutdown.drain_delay,
+                        lower.keep(literal::duration(given.arg())),
+                    ),
+                    "drain_timeout" => set(
+                        &mut shutdown.drain_timeout,
+                        lower.keep(literal::duration(given.arg())),
+                    ),
+                    name => unread(name),
+                });
+                set(&mut config.shutdown, Some(Spanned::new(shutdown, span)))
             }
             _ => {
                 let mut request_id = RequestId {

@@ -102,7 +102,7 @@ impl<G: Gateway> Connection<G> {
                 SystemTime::UNIX_EPOCH
             };
             let http1 = req.version() <= Version::HTTP_11;
-            let mut close = self.front.handed_over() && http1;
+            let mut close = self.front.closes_each_answer() && http1;
             let (mut response, route, request_id, pending) = match admit(req, self.rules) {
                 Ok((mut req, host)) => {
                     let headers = req.headers_mut();

@@ -1,6 +1,7 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
-//! `/ready` (every pool has a usable server), `/status` (JSON: each pool's servers with their
-//! health, requests in flight and errors), and `POST /cache/purge` (forgets the cached answers
+//! `/ready` (the proxy should get traffic: started and not draining), `/status` (JSON: each
+//! pool's servers with their health, requests in flight and errors), and `POST /cache/purge`
+//! (forgets the cached answers
 //! for the URLs in its body, one a line). It is served by worker 0 on its own socket, apart
 //! from the proxied traffic; scrapes read the counters, never lock the request path.
 //!
@@ -192,21 +193,10 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
             response
         }
         "/healthz" => text(StatusCode::OK, "ok\n".to_owned()),
-        "/ready" => {
-            let pools = process.pools().rosters();
-            let now = clock::now();
-            let down: Vec<&str> = pools
-                .iter()
-                .filter(|(_, backends)| !backends.iter().any(|b| b.is_up(now)))
-                .map(|(pool, _)| *pool)
-                .collect();
-            if down.is_empty() {
-                text(StatusCode::OK, "ready\n".to_owned())
-            } else {
-                let body = format!("not ready: no usable server in {}\n", down.join(", "));
-                text(StatusCode::SERVICE_UNAVAILABLE, body)
-            }
-        }
+        // Whether this proxy should get traffic, not whether its servers are up: a pool
+        // without a live server would otherwise take every replica out of its service at once.
+        "/ready" if process.front().is_ready() => text(StatusCode::OK, "ready\n".to_owned()),
+        "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
         "/status" => {
             let mut response = text(StatusCode::OK, status(process.pools()));
             response

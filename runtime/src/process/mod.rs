@@ -164,9 +164,12 @@ mod tests {
         );
         assert!(a.caches().figures().is_empty());
         assert_eq!(b.caches().figures().len(), 1);
-        a.front().close_after_each_answer();
+        a.front().hand_over();
         assert!(a.front().handed_over());
         assert!(!b.front().handed_over());
+        b.front().begin_draining();
+        assert!(a.front().is_ready() && !b.front().is_ready());
+        assert!(b.front().closes_each_answer() && !b.front().handed_over());
     }
 
     #[test]

@@ -8,12 +8,17 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, OnceLock,
+    },
+    time::Duration,
 };
 
 use tokio::sync::watch;
 
 use crate::{
+    downstream::front::Front,
     downstream::listener::{ListenerMode, ListenerSpec},
     downstream::tls::TlsListener,
     observe::{self, Observer},
@@ -21,7 +26,7 @@ use crate::{
     process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
     process::reload::CertReloader,
     process::server::serve_worker,
-    process::signals::{reload_on_hangup, reopen_on_user1, wait, Signals},
+    process::signals::{reload_on_hangup, reopen_on_user1, wait, Signals, Stop, StopSignals},
     process::{admin, site::Site, Process},
     worker, Gateway, LoadError,
 };
@@ -37,8 +42,10 @@ fn reloader(tls: &[Option<Arc<TlsListener>>], process: &Process) -> CertReloader
 /// been resolved (each for up to its connect timeout) and each active health check has run
 /// once (each for up to its interval and timeout), prints `listening NAME http://ADDR` per
 /// listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and
-/// serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then every
-/// worker drains for up to 30 s (open tunnels are closed then) and the process exits 0. SIGHUP
+/// serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then, after the
+/// site's drain delay on SIGTERM (`/ready` answering 503 meanwhile), every worker stops
+/// accepting and drains for up to its drain timeout (open tunnels are closed then), the admin
+/// listener answering until the end, and the process exits 0 ([`crate::ShutdownSpec`]). SIGHUP
 /// re-reads the TLS files ([`CertReloader::reload`]). A certificate or key that cannot be
 /// used, or a listener that cannot be bound, or a policy that cannot be built, is reported on
 /// stderr in one `edge: ...` line and exits 1.
@@ -176,6 +183,11 @@ pub fn run<G: Gateway>(
         }
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = site.shutdown;
+    // Raised on SIGTERM or SIGINT (not on a hand-over): the admin listener then answers until
+    // every worker has drained.
+    let signalled = AtomicBool::new(false);
+    let finishing = Finishing::new(workers);
     let hand_over = HandOver {
         predecessor,
         path: handoff_path,
@@ -191,41 +203,60 @@ pub fn run<G: Gateway>(
     std::thread::scope(|scope| {
         for (index, (runtime, sockets)) in work {
             let (gateway, stopped, tls) = (Arc::clone(&gateway), stopped.clone(), tls.clone());
-            let process = process.clone();
+            let (process, finishing) = (process.clone(), &finishing);
             scope.spawn(move || {
                 worker::enter(index);
-                let serving =
-                    serve_worker(listeners, sockets, tls, (gateway, process), wait(stopped));
+                let drain = shutdown.drain_timeout;
+                let serving = serve_worker(
+                    listeners,
+                    sockets,
+                    tls,
+                    (gateway, process),
+                    drain,
+                    wait(stopped),
+                );
                 runtime.block_on(serving);
+                finishing.one_done();
             });
         }
         let (runtime, sockets) = first;
         worker::enter(0);
         runtime.block_on(async {
             let Signals {
-                stop: stop_signals,
+                stop: mut stop_signals,
                 hangup,
                 user1,
             } = signals;
-            let signalled = async {
+            let front = Arc::clone(process.front());
+            let (signalled, finishing) = (&signalled, &finishing);
+            let stopping = async {
                 tokio::select! {
-                    () = stop_signals.recv() => {
+                    signal = stop_signals.recv() => {
                         if let Some(handoffs) = handoffs.get() {
                             handoffs.withdraw();
                         }
+                        signalled.store(true, Ordering::Release);
+                        delay_drain(signal, &mut stop_signals, shutdown.drain_delay, &front).await;
                         stop.send_replace(true);
                     }
                     // Stopped by a hand-off.
                     () = wait(stopped.clone()) => {}
                 }
             };
-            let serving = serve_worker(
-                listeners,
-                sockets,
-                tls,
-                (gateway, process.clone()),
-                wait(stopped.clone()),
-            );
+            let serving = async {
+                let drain = shutdown.drain_timeout;
+                let gateway = (gateway, process.clone());
+                serve_worker(
+                    listeners,
+                    sockets,
+                    tls,
+                    gateway,
+                    drain,
+                    wait(stopped.clone()),
+                )
+                .await;
+                finishing.one_done();
+            };
             let starting = async {
                 // Lets the accept loops that `serving` spawns start before the predecessor
                 // stops accepting; connections arriving in between wait in the sockets' queues.
@@ -246,7 +277,16 @@ pub fn run<G: Gateway>(
             };
             let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
             let reopening = reopen_on_user1(user1, &process, wait(stopped.clone()));
-            let admin_stop = wait(stopped.clone());
+            let admin_stop = {
+                let (stopped, drained) = (stopped.clone(), finishing.drained());
+                async move {
+                    wait(stopped).await;
+                    // After a hand-over the successor answers on the same socket: stop now.
+                    if signalled.load(Ordering::Acquire) {
+                        wait(drained).await;
+                    }
+                }
+            };
             let process = &process;
             let admin = async move {
                 match admin.map(adopt) {
@@ -257,7 +297,7 @@ pub fn run<G: Gateway>(
                     None => {}
                 }
             };
-            tokio::join!(signalled, serving, starting, reloading, reopening, admin);
+            tokio::join!(stopping, serving, starting, reloading, reopening, admin);
         });
     });
     ExitCode::SUCCESS
@@ -344,7 +384,7 @@ impl HandOver {
         let (path, offer, stop) = (self.path?, self.offer?, self.stop);
         let front = Arc::clone(self.process.front());
         let on_release = move || {
-            front.close_after_each_answer();
+            front.hand_over();
             stop.send_replace(true);
         };
         match handoff::serve(&path, offer, on_release) {
@@ -422,5 +462,48 @@ impl Announcement {
             writeln!(out, "listening {} {scheme}://{addr}", spec.name)?;
         }
         out.flush()
+    }
+}
+
+/// On SIGTERM, with a drain delay: `/ready` answers 503 (and HTTP/1 answers close their
+/// connections) while everything is still served, for `delay` or until a second signal, so
+/// that load balancers stop sending clients before the listeners stop accepting. SIGINT starts
+/// the drain at once.
+async fn delay_drain(first: Stop, signals: &mut StopSignals, delay: Duration, front: &Front) {
+    front.begin_draining();
+    if first == Stop::Interrupt || delay.is_zero() {
+        tracing::info!(signal = ?first, "draining");
+        return;
+    }
+    tracing::info!(?delay, "SIGTERM: not ready; serving until the drain starts");
+    tokio::select! {
+        () = tokio::time::sleep(delay) => tracing::info!("draining"),
+        second = signals.recv() => tracing::info!(signal = ?second, "draining now"),
+    }
+}
+
+/// Counts the workers still serving; the last to finish its drain raises [`Finishing::drained`].
+struct Finishing {
+    left: AtomicUsize,
+    done: watch::Sender<bool>,
+}
+
+impl Finishing {
+    fn new(workers: usize) -> Finishing {
+        Finishing {
+            left: AtomicUsize::new(workers),
+            done: watch::Sender::new(false),
+        }
+    }
+
+    fn one_done(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.send_replace(true);
+        }
+    }
+
+    /// Raised once every worker has drained.
+    fn drained(&self) -> watch::Receiver<bool> {
+        self.done.subscribe()
     }
 }

@@ -15,12 +15,12 @@ use crate::{
     downstream::watchdog::Drain,
     process::bind::{load_tls, BindError, StartError},
     process::reload::CertReloader,
-    process::Process,
+    process::{site::ShutdownSpec, Process},
     Gateway,
 };
 
-/// How long in-flight requests may take to finish after a shutdown signal.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after a shutdown signal, unless told.
+const DRAIN_DEADLINE: Duration = ShutdownSpec::DEFAULT.drain_timeout;
 
 /// How often a drain after a hand-over looks whether connections are left.
 const LINGER_POLL: Duration = Duration::from_millis(20);
@@ -32,6 +32,7 @@ pub(super) async fn serve_worker<G: Gateway>(
     sockets: Vec<Vec<std::net::TcpListener>>,
     tls: Vec<Option<Arc<TlsListener>>>,
     (gateway, process): (Arc<G>, Process),
+    drain_deadline: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut bound = Vec::with_capacity(listeners.len());
@@ -59,7 +60,7 @@ pub(super) async fn serve_worker<G: Gateway>(
         gateway,
         process,
         bound,
-        drain_deadline: DRAIN_DEADLINE,
+        drain_deadline,
     }
     .serve(shutdown)
     .await;

@@ -64,11 +64,22 @@ impl Signals {
     }
 }
 
+/// Which signal asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// SIGTERM: an orchestrator or a service manager, which load balancers may still send
+    /// clients to for a while.
+    Terminate,
+    /// SIGINT: a person at a terminal.
+    Interrupt,
+}
+
 impl StopSignals {
-    pub(super) async fn recv(mut self) {
+    /// The next SIGTERM or SIGINT.
+    pub(super) async fn recv(&mut self) -> Stop {
         tokio::select! {
-            _ = self.terminate.recv() => tracing::info!("SIGTERM: draining"),
-            _ = self.interrupt.recv() => tracing::info!("SIGINT: draining"),
+            _ = self.terminate.recv() => Stop::Terminate,
+            _ = self.interrupt.recv() => Stop::Interrupt,
         }
     }
 }

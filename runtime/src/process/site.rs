@@ -1,5 +1,7 @@
 //! The process as the config describes it beyond its gateway.
 
+use std::time::Duration;
+
 use crate::{
     observe::{AccessLogSpec, ErrorPage, RequestIdSpec, RouteInfo},
     process::admin::AdminSpec,
@@ -16,6 +18,7 @@ pub struct Site<L: 'static> {
     pub admin: Option<AdminSpec>,
     pub access_log: Option<AccessLogSpec>,
     pub request_id: RequestIdSpec,
+    pub shutdown: ShutdownSpec,
     /// Workers to run (one single-threaded runtime each); 0: one per core. `EDGE_WORKERS`
     /// overrides it.
     pub workers: usize,
@@ -23,4 +26,22 @@ pub struct Site<L: 'static> {
     pub error_pages: &'static [ErrorPage],
     /// `Via` added to requests sent upstream and to answers: `1.1 NAME`; `None`: no `Via`.
     pub via: Option<&'static str>,
+}
+
+/// How the process stops on SIGTERM: `/ready` answers 503 for `drain_delay` while everything
+/// is still served (so that load balancers and Kubernetes stop sending new clients), then the
+/// listeners stop accepting and connections have `drain_timeout` to finish; the admin
+/// listener answers until the end. SIGINT, or a second signal during the delay, skips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownSpec {
+    pub drain_delay: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl ShutdownSpec {
+    /// No delay (nothing to tell when nothing watches `/ready`), 30 s to drain.
+    pub const DEFAULT: ShutdownSpec = ShutdownSpec {
+        drain_delay: Duration::ZERO,
+        drain_timeout: Duration::from_secs(30),
+    };
 }
