@@ -213,4 +213,35 @@ mod tests {
             expected
         );
     }
+
+    /// What a pool sends, a listener with `accept_proxy` reads back whole, and nothing more.
+    #[tokio::test]
+    async fn an_accepting_listener_reads_what_a_pool_sends() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        for version in [ProxyProtocol::V1, ProxyProtocol::V2] {
+            for (source, destination) in [
+                ("203.0.113.7:5555", "192.0.2.1:443"),
+                ("[2001:db8::7]:5555", "[2001:db8::1]:443"),
+            ] {
+                let mut sender = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                    .await
+                    .unwrap();
+                let (mut accepted, _) = listener.accept().await.unwrap();
+                sender
+                    .write_all(&header(version, source, destination))
+                    .await
+                    .unwrap();
+                sender.write_all(b"after").await.unwrap();
+                let within = std::time::Duration::from_secs(5);
+                let read = crate::downstream::proxy_header::receive(&mut accepted, within);
+                let addresses = read.await.unwrap().expect("a client");
+                assert_eq!(addresses.client, source.parse().unwrap(), "{version:?}");
+                assert_eq!(addresses.local, destination.parse().unwrap(), "{version:?}");
+                let mut after = [0; 5];
+                accepted.read_exact(&mut after).await.unwrap();
+                assert_eq!(&after, b"after");
+            }
+        }
+    }
 }
