@@ -98,6 +98,7 @@ mod tests {
             name: "web".to_owned(),
             bind: "127.0.0.1:80".parse().unwrap(),
             limits: Limits::default(),
+            trusted_proxies: Vec::new(),
             mode: Mode::Http,
             tls: None,
             routes: vec![route("a", vec![1, 0]), route("b", vec![0, 1])],

@@ -85,13 +85,18 @@ fn written_process_and_listener_settings_are_generated_over_the_defaults() {
     let config = dir.path().join("stopping.edge");
     std::fs::write(
         &config,
-        "listener behind_lb {\n    bind 127.0.0.1:8080\n    accept_proxy on\n}\n\n\
+        "listener behind_lb {\n    bind 127.0.0.1:8080\n    accept_proxy on\n    \
+         trusted_proxies 10.0.0.0/8\n}\n\n\
          shutdown {\n    drain_delay 5s\n}\n\n\
          route hello {\n    on behind_lb\n    respond 200 \"hi\"\n}\n",
     )
     .unwrap();
     let code = expand(&config);
     assert!(code.contains("accept_proxy: true,"), "{code}");
+    let trusted = "::std::net::Ipv4Addr::new(10, 0, 0, 0),\n                        ),\n                        \
+                   prefix: 8,";
+    assert!(code.contains("trusted_proxies: &["), "{code}");
+    assert!(code.contains(trusted), "{code}");
     let shutdown = "shutdown: ::edge_runtime::ShutdownSpec {\n        \
                     drain_delay: ::std::time::Duration::from_secs(5),\n        \
                     ..::edge_runtime::ShutdownSpec::DEFAULT\n    },";

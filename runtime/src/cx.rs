@@ -24,6 +24,9 @@ pub struct Cx {
     client_ip: HeaderValue,
     host: HostName,
     tls: bool,
+    /// The address of the trusted proxy the request came through (`trusted_proxies`), whose
+    /// forwarding fields are kept; `None` when the peer is the client or untrusted.
+    trusted_hop: Option<HeaderValue>,
     /// The route the gateway took, for metrics and the access log.
     route: AtomicU32,
     /// The last server tried, and its answer's status if it gave one.
@@ -47,10 +50,24 @@ impl Cx {
             client_ip,
             host,
             tls,
+            trusted_hop: None,
             route: AtomicU32::new(NO_ROUTE),
             upstream: Mutex::new(None),
             logged_target: Mutex::new(None),
         }
+    }
+
+    /// The context of a request that came through the trusted proxy at `hop`.
+    pub(crate) fn behind(self, hop: HeaderValue) -> Cx {
+        Cx {
+            trusted_hop: Some(hop),
+            ..self
+        }
+    }
+
+    /// The trusted proxy the request came through, rendered for `X-Forwarded-For`.
+    pub(crate) fn trusted_hop(&self) -> Option<&HeaderValue> {
+        self.trusted_hop.as_ref()
     }
 
     /// Reports which route answers this request: its position in the generated `ROUTES`, which

@@ -8,6 +8,7 @@
 
 mod address;
 mod body;
+mod cidr;
 mod clock;
 mod cx;
 mod deadline;
@@ -33,6 +34,7 @@ pub use http;
 
 pub use address::Upstream;
 pub use body::{Body, BodyError, RequestBody};
+pub use cidr::Cidr;
 pub use cx::Cx;
 pub use deadline::Deadline;
 pub use downstream::{
@@ -48,10 +50,10 @@ pub use load::LoadError;
 pub use observe::{AccessLogSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
-    CacheSpec, CacheTicket, Caller, Cidr, Coding, Compress, CompressSpec, Cors, CorsSpec,
-    ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec,
-    KeySource, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
-    RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
+    CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim,
+    HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource,
+    LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule,
+    RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use process::site::{ShutdownSpec, Site};
 pub use process::Process;

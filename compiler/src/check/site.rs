@@ -95,6 +95,11 @@ pub(super) fn listener(
             case_insensitive_paths: value(&listener.case_insensitive_paths),
             accept_proxy: value(&listener.accept_proxy),
         },
+        trusted_proxies: listener
+            .trusted_proxies
+            .as_ref()
+            .map(|nets| nets.value.iter().map(|net| net.value).collect())
+            .unwrap_or_default(),
         routes: Vec::new(),
     }
 }

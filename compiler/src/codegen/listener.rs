@@ -4,7 +4,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use super::{duration, number, option, socket_addr, with_defaults, ConfigDir};
+use super::{duration, ip_addr, number, option, socket_addr, with_defaults, ConfigDir};
 use crate::model::{Listener, Mode, Tls};
 
 /// A plain-HTTP listener without TLS whose limits are the defaults: `http_listener(name, bind)`.
@@ -21,7 +21,7 @@ pub(super) fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> Toke
     let limits = with_defaults(
         quote! { ::edge_runtime::ListenerLimits },
         &listener_limits(listener),
-        13,
+        15,
     );
     let mode = match listener.mode {
         Mode::Http => quote! { ::edge_runtime::ListenerMode::Http },
@@ -95,6 +95,13 @@ fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
         if let Some(on) = switch {
             overrides.push(quote! { #field: #on, });
         }
+    }
+    if !listener.trusted_proxies.is_empty() {
+        let nets = listener.trusted_proxies.iter().map(|net| {
+            let (addr, prefix) = (ip_addr(net.addr), Literal::u8_unsuffixed(net.prefix));
+            quote! { ::edge_runtime::Cidr { addr: #addr, prefix: #prefix } }
+        });
+        overrides.push(quote! { trusted_proxies: &[#(#nets),*], });
     }
     overrides
 }

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use edge_dsl::value::Cidr;
+
 use super::Route;
 
 /// `ListenerSpec`, with its routes in the order they are tried.
@@ -12,6 +14,8 @@ pub struct Listener {
     pub name: String,
     pub bind: SocketAddr,
     pub limits: Limits,
+    /// `ListenerLimits::trusted_proxies`; empty: nobody's forwarding fields are believed.
+    pub trusted_proxies: Vec<Cidr>,
     pub mode: Mode,
     pub tls: Option<Tls>,
     pub routes: Vec<Route>,

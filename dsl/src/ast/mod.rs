@@ -134,6 +134,8 @@ pub struct Listener {
     pub case_insensitive_paths: Option<Spanned<bool>>,
     /// `accept_proxy on`: connections start with a PROXY protocol header naming the client.
     pub accept_proxy: Option<Spanned<bool>>,
+    /// `trusted_proxies CIDR...`: peers whose forwarding fields are believed.
+    pub trusted_proxies: Option<Spanned<Vec<Spanned<Cidr>>>>,
     /// (tcp) how long a tunnel may stay silent in both directions.
     pub idle_timeout: Option<Spanned<Duration>>,
     /// `tls { ... }`: terminate TLS on this listener.

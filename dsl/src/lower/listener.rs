@@ -6,7 +6,7 @@ use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Span, Spanned};
 
-use super::table::Args::{Block, Exactly};
+use super::table::Args::{Block, Exactly, OneOrMore};
 use super::table::{set, unread, Given, Rule, Table};
 use super::Lowering;
 
@@ -41,6 +41,11 @@ const LISTENER: Table = Table {
             "case_insensitive_paths on",
         ),
         Rule::once("accept_proxy", Exactly(1), "accept_proxy on"),
+        Rule::once(
+            "trusted_proxies",
+            OneOrMore,
+            "trusted_proxies 10.0.0.0/8 192.0.2.10",
+        ),
         Rule::once("idle_timeout", Exactly(1), "idle_timeout 10m"),
         Rule::once("tls", Block, "tls { cert \"site.crt\"  key \"site.key\" }"),
     ],
@@ -70,6 +75,7 @@ impl Lowering {
             allow_semicolons: None,
             case_insensitive_paths: None,
             accept_proxy: None,
+            trusted_proxies: None,
             idle_timeout: None,
             tls: None,
         };
@@ -104,6 +110,16 @@ impl Lowering {
                 "allow_semicolons" => lower.switch(given, &mut l.allow_semicolons),
                 "case_insensitive_paths" => lower.switch(given, &mut l.case_insensitive_paths),
                 "accept_proxy" => lower.switch(given, &mut l.accept_proxy),
+                "trusted_proxies" => {
+                    let nets: Vec<_> = given
+                        .args
+                        .iter()
+                        .filter_map(|arg| lower.keep(literal::cidr(arg)))
+                        .collect();
+                    let span = given.directive.head_span();
+                    nets.len() == given.args.len()
+                        && set(&mut l.trusted_proxies, Some(Spanned::new(nets, span)))
+                }
                 "idle_timeout" => set(&mut l.idle_timeout, lower.keep(literal::duration(arg()))),
                 "tls" => set(&mut l.tls, lower.tls(given)),
                 name => unread(name),
@@ -184,6 +200,10 @@ impl Lowering {
             (
                 "case_insensitive_paths",
                 listener.case_insensitive_paths.as_ref().map(|s| s.span),
+            ),
+            (
+                "trusted_proxies",
+                listener.trusted_proxies.as_ref().map(|s| s.span),
             ),
         ];
         for (directive, at) in http_only {

@@ -21,6 +21,7 @@ use crate::{
     downstream::admit::Rules,
     downstream::bound::{connection_room, Bound, ACCEPT_BACKOFF},
     downstream::connection::{Connection, TlsConnection},
+    downstream::forwarded,
     downstream::front::Front,
     downstream::http1::{self, Serving},
     downstream::listener::ListenerLimits,
@@ -78,7 +79,9 @@ pub(crate) async fn accept<G: Gateway>(
                     semicolons: limits.allow_semicolons,
                     lower_case: limits.case_insensitive_paths,
                 },
+                trusted: forwarded::trusts(limits.trusted_proxies, peer.ip()),
             },
+            trusted_proxies: limits.trusted_proxies,
         };
         let accepted = Accepted {
             _counted: (counted, place),
@@ -185,9 +188,12 @@ impl<G: Gateway> Accepted<G> {
         }
         match proxy_header::receive(stream, self.limits.header_timeout).await {
             Ok(Some(addresses)) => {
-                self.peer = addresses.client;
-                self.connection.peer = addresses.client;
-                self.connection.peer_ip = peer_ip(addresses.client);
+                let client = addresses.client;
+                self.peer = client;
+                self.connection.peer = client;
+                self.connection.peer_ip = peer_ip(client);
+                let trusted = forwarded::trusts(self.limits.trusted_proxies, client.ip());
+                self.connection.rules.trusted = trusted;
                 true
             }
             Ok(None) => true,

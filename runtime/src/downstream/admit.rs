@@ -35,6 +35,9 @@ pub(crate) struct Rules {
     /// Header names with `_`.
     pub(crate) underscores: bool,
     pub(crate) paths: PathRules,
+    /// The connection comes from one of the listener's `trusted_proxies`: its `Forwarded`
+    /// is kept.
+    pub(crate) trusted: bool,
 }
 
 impl Rules {
@@ -42,6 +45,7 @@ impl Rules {
     pub(crate) const STRICT: Rules = Rules {
         underscores: false,
         paths: PathRules::STRICT,
+        trusted: false,
     };
 }
 
@@ -57,7 +61,7 @@ pub(crate) fn admit<B>(
         return Err(Refusal::AmbiguousFraming);
     }
     let host = settle(&mut req).map_err(Refusal::Host)?;
-    scrub(req.headers_mut(), rules.underscores);
+    scrub(req.headers_mut(), rules.underscores, rules.trusted);
     if let Cow::Owned(path) = normalize(req.uri().path(), rules.paths).map_err(Refusal::Path)? {
         *req.uri_mut() = with_path(req.uri(), path)?;
     }

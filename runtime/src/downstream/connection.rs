@@ -18,11 +18,15 @@ use http::{
 use hyper::service::service_fn;
 
 use crate::{
+    cidr::Cidr,
+    cx::peer_ip,
     downstream::admit::{admit, Rules},
+    downstream::forwarded,
     downstream::front::Front,
     downstream::logged::Logged,
     downstream::scrub::X_CLIENT_CERT_SUBJECT,
     downstream::watchdog::Activity,
+    host_name::HostName,
     observe::{self, access_log::Pending},
     respond::bad_request,
     Cx, Gateway, Request, RequestBody,
@@ -46,8 +50,10 @@ pub(crate) struct Connection<G: Gateway> {
     pub(crate) max_body: u64,
     /// The listener's longest wait for a request body's next bytes.
     pub(crate) body_timeout: std::time::Duration,
-    /// What the listener lets through beyond the defaults.
+    /// What the listener lets through beyond the defaults; whether the peer is trusted.
     pub(crate) rules: Rules,
+    /// The listener's `trusted_proxies`.
+    pub(crate) trusted_proxies: &'static [Cidr],
 }
 
 /// What a TLS connection adds to its requests and responses.
@@ -57,6 +63,23 @@ pub(crate) struct TlsConnection {
 }
 
 impl<G: Gateway> Connection<G> {
+    /// A request's context: its client is the peer, or behind a trusted proxy the client its
+    /// `X-Forwarded-For` names (`downstream::forwarded`).
+    fn context(&self, headers: &http::HeaderMap, host: HostName) -> Cx {
+        let tls = self.tls.is_some();
+        if !self.rules.trusted {
+            return Cx::new(self.name, self.peer, self.peer_ip.clone(), host, tls);
+        }
+        let cx = match forwarded::real_client(headers, self.trusted_proxies) {
+            Some(ip) => {
+                let client = SocketAddr::new(ip, 0);
+                Cx::new(self.name, client, peer_ip(client), host, tls)
+            }
+            None => Cx::new(self.name, self.peer, self.peer_ip.clone(), host, tls),
+        };
+        cx.behind(self.peer_ip.clone())
+    }
+
     /// The hyper service answering this connection's requests (HTTP/2).
     pub(crate) fn service(
         self,
@@ -113,13 +136,7 @@ impl<G: Gateway> Connection<G> {
                     let request_id = observe::apply_request_id(headers, observer.request_id);
                     let too_large =
                         self.max_body > 0 && req.body_mut().limit(self.max_body).is_err();
-                    let cx = Cx::new(
-                        self.name,
-                        self.peer,
-                        self.peer_ip.clone(),
-                        host,
-                        self.tls.is_some(),
-                    );
+                    let cx = self.context(req.headers(), host);
                     let mut pending = logging.then(|| {
                         Pending::start(&mut req, &cx, (started, time), request_id.clone())
                     });

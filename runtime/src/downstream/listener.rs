@@ -3,6 +3,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::cidr::Cidr;
+
 /// A listener, as generated from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerSpec {
@@ -82,6 +84,12 @@ pub struct ListenerLimits {
     /// policies, logs and the forwarding fields). A connection without a valid header within
     /// `header_timeout` is closed (HAProxy's `accept-proxy`, nginx's `proxy_protocol`).
     pub accept_proxy: bool,
+    /// Peers whose forwarding fields are believed (load balancers and proxies in front): from
+    /// them, the client is the right-most address of `X-Forwarded-For` not among these
+    /// networks, and `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded` pass as sent.
+    /// From anyone else `X-Forwarded-For` is replaced by the peer's address, the other two set
+    /// by the proxy and `Forwarded` dropped. Empty: nobody's are believed.
+    pub trusted_proxies: &'static [Cidr],
 }
 impl ListenerLimits {
     pub const DEFAULT: ListenerLimits = ListenerLimits {
@@ -99,6 +107,7 @@ impl ListenerLimits {
         allow_semicolons: false,
         case_insensitive_paths: false,
         accept_proxy: false,
+        trusted_proxies: &[],
     };
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod accept;
 pub(crate) mod admit;
 pub(crate) mod bound;
 pub(crate) mod connection;
+pub(crate) mod forwarded;
 pub(crate) mod front;
 pub(crate) mod host;
 pub(crate) mod http1;

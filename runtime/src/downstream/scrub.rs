@@ -4,9 +4,11 @@
 //! - fields named in `Connection` (a client must not be able to delete what the proxy adds
 //!   later by naming it there); `Connection` keeps only its `upgrade` option;
 //! - forwarding fields a backend believes and the proxy does not set itself (RFC 7239
-//!   `Forwarded`, `X-Forwarded-Port/Prefix/Server`, `X-Original-URL`, `X-Rewrite-URL`) and
-//!   the verified client certificate's subject; `X-Forwarded-For` is kept and appended to,
-//!   `X-Forwarded-Proto/Host` and `X-Real-IP` are overwritten when forwarding;
+//!   `Forwarded`, unless the peer is one of the listener's `trusted_proxies`,
+//!   `X-Forwarded-Port/Prefix/Server`, `X-Original-URL`, `X-Rewrite-URL`) and the verified
+//!   client certificate's subject; `X-Forwarded-For`, `X-Forwarded-Proto/Host` and `X-Real-IP`
+//!   are replaced when forwarding (a trusted peer's first three are kept, its
+//!   `X-Forwarded-For` appended to);
 //! - names with `_` unless the listener allows them (as nginx's `underscores_in_headers`):
 //!   CGI and WSGI servers read `X_Real_IP` as `X-Real-IP`.
 //!
@@ -25,16 +27,18 @@ pub(crate) const X_CLIENT_CERT_SUBJECT: HeaderName =
 const CONNECTION_UPGRADE: HeaderValue = HeaderValue::from_static("upgrade");
 
 /// Drops from `headers` the fields described in the module documentation; `underscores`
-/// whether names with `_` are allowed. One pass over the names; fields are only removed, by
-/// name, when present.
-pub(crate) fn scrub(headers: &mut HeaderMap, underscores: bool) {
+/// whether names with `_` are allowed, `trusted` whether the peer is a trusted proxy. One pass
+/// over the names; fields are only removed, by name, when present.
+pub(crate) fn scrub(headers: &mut HeaderMap, underscores: bool, trusted: bool) {
     let mut doomed: SmallVec<[HeaderName; 2]> = SmallVec::new();
     let mut connection = false;
     for name in headers.keys() {
         let text = name.as_str();
         if text == "connection" {
             connection = true;
-        } else if proxy_owned(text) || (!underscores && text.contains('_')) {
+        } else if (proxy_owned(text) && !(trusted && text == "forwarded"))
+            || (!underscores && text.contains('_'))
+        {
             doomed.push(name.clone());
         }
     }
@@ -116,12 +120,17 @@ mod tests {
             ("x-forwarded-for", "1.2.3.4"),
             ("x-kept", "1"),
         ]);
-        scrub(&mut map, false);
+        scrub(&mut map, false, false);
         assert_eq!(names(&map), ["host", "x-forwarded-for", "x-kept"]);
 
         let mut map = headers(&[("x_tenant", "1"), ("forwarded", "for=1.2.3.4")]);
-        scrub(&mut map, true);
+        scrub(&mut map, true, false);
         assert_eq!(names(&map), ["x_tenant"]);
+
+        // A trusted proxy's `Forwarded` is believed; nothing else of the list is.
+        let mut map = headers(&[("forwarded", "for=1.2.3.4"), ("x-forwarded-port", "443")]);
+        scrub(&mut map, false, true);
+        assert_eq!(names(&map), ["forwarded"]);
     }
 
     #[test]
@@ -136,7 +145,7 @@ mod tests {
             ("upgrade", "websocket"),
             ("keep-alive", "timeout=5"),
         ]);
-        scrub(&mut map, false);
+        scrub(&mut map, false, false);
         assert_eq!(
             names(&map),
             ["connection", "host", "keep-alive", "te", "upgrade"]
@@ -144,7 +153,7 @@ mod tests {
         assert_eq!(map["connection"], "upgrade");
 
         let mut map = headers(&[("connection", "close, x-a"), ("x-a", "1")]);
-        scrub(&mut map, false);
+        scrub(&mut map, false, false);
         assert!(map.is_empty());
     }
 }

@@ -31,7 +31,7 @@ use http::{header::WWW_AUTHENTICATE, HeaderValue};
 
 use crate::{Cx, LoadError, Request, Response};
 
-pub use access::{Access, AccessRule, AccessSpec, Cidr};
+pub use access::{Access, AccessRule, AccessSpec};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
 pub(crate) use cache::Target as PurgeTarget;

@@ -179,13 +179,26 @@ pub(crate) fn to_upstream<B>(
     *req.version_mut() = Version::HTTP_11;
 
     let headers = req.headers_mut();
-    append_forwarded_for(headers, cx.client_ip());
+    let trusted = cx.trusted_hop();
+    match trusted {
+        // A trusted proxy's chain goes on, with that proxy added.
+        Some(hop) => append_forwarded_for(headers, hop),
+        // Anyone else's list is not believed: it names the client alone.
+        None => {
+            headers.insert(X_FORWARDED_FOR, cx.client_ip().clone());
+        }
+    }
     headers.insert(X_REAL_IP, cx.client_ip().clone());
-    headers.insert(X_FORWARDED_PROTO, if cx.is_tls() { HTTPS } else { HTTP });
-    match headers.get(HOST).cloned() {
-        Some(host) => headers.insert(X_FORWARDED_HOST, host),
-        None => headers.remove(X_FORWARDED_HOST),
-    };
+    let believed = trusted.is_some();
+    if !(believed && headers.contains_key(X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, if cx.is_tls() { HTTPS } else { HTTP });
+    }
+    if !(believed && headers.contains_key(X_FORWARDED_HOST)) {
+        match headers.get(HOST).cloned() {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
+    }
 }
 
 /// Whether the client said it accepts trailers (`TE: trailers`, as every gRPC client does).
@@ -446,9 +459,9 @@ mod tests {
         assert_eq!(values(req.headers(), "host"), ["example.com"]);
     }
 
-    #[test]
-    fn forwarding_headers() {
-        let mut req = request(
+    /// What a client sends in the forwarding fields, claiming to be someone else.
+    fn spoofed() -> Request<()> {
+        request(
             "/a?b=c",
             Version::HTTP_11,
             &[
@@ -459,17 +472,34 @@ mod tests {
                 ("x-forwarded-proto", "https"),
                 ("x-forwarded-host", "evil.example"),
             ],
-        );
+        )
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let mut req = spoofed();
         to_upstream(&mut req, &cx(), None, None);
         let headers = req.headers();
-        assert_eq!(
-            values(headers, "x-forwarded-for"),
-            ["1.1.1.1, 2.2.2.2, 10.1.2.3"]
-        );
+        assert_eq!(values(headers, "x-forwarded-for"), ["10.1.2.3"]);
         assert_eq!(values(headers, "x-real-ip"), ["10.1.2.3"]);
         assert_eq!(values(headers, "x-forwarded-proto"), ["http"]);
         assert_eq!(values(headers, "x-forwarded-host"), ["Example.com:8080"]);
         assert_eq!(req.uri(), "/a?b=c");
+    }
+
+    #[test]
+    fn a_trusted_proxys_forwarding_fields_are_kept() {
+        let mut req = spoofed();
+        let hop = HeaderValue::from_static("192.0.2.10");
+        to_upstream(&mut req, &cx().behind(hop), None, None);
+        let headers = req.headers();
+        assert_eq!(
+            values(headers, "x-forwarded-for"),
+            ["1.1.1.1, 2.2.2.2, 192.0.2.10"]
+        );
+        assert_eq!(values(headers, "x-real-ip"), ["10.1.2.3"]);
+        assert_eq!(values(headers, "x-forwarded-proto"), ["https"]);
+        assert_eq!(values(headers, "x-forwarded-host"), ["evil.example"]);
     }
 
     #[test]

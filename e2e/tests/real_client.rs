@@ -1,8 +1,12 @@
-//! `accept_proxy` as a load balancer in front uses it: a built proxy takes the client a PROXY
-//! protocol header names (version 1 or 2, before plain HTTP or before a TLS handshake) as the
-//! request's client: in the forwarding headers the backend sees, and in a `client_ip` rate
-//! limit, which counts each announced client apart though all arrive from one address. A
-//! connection without a header is closed unanswered.
+//! The real client behind the proxies in front, as a built proxy learns it.
+//!
+//! - `accept_proxy`: the client a PROXY protocol header names (version 1 or 2, before plain
+//!   HTTP or before a TLS handshake) is the request's client, in the forwarding headers the
+//!   backend sees and in a `client_ip` rate limit, which counts each announced client apart
+//!   though all arrive from one address. A connection without a header is closed unanswered.
+//! - `trusted_proxies`: from a listed peer, the client is the right-most untrusted address of
+//!   `X-Forwarded-For`, and its `X-Forwarded-Proto/Host` and `Forwarded` pass; from anyone
+//!   else the list names the peer alone and the rest is the proxy's own.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -174,4 +178,123 @@ fn the_client_a_proxy_header_names_is_the_requests_client() {
         answer.contains("header x-forwarded-proto: https\n"),
         "{answer}"
     );
+}
+
+fn trusting_config(backend: SocketAddr) -> String {
+    format!(
+        r#"listener public {{
+    bind 127.0.0.1:0
+}}
+
+listener behind_proxies {{
+    bind 127.0.0.1:0
+    trusted_proxies 127.0.0.0/8 10.0.0.0/8
+}}
+
+pool app {{
+    server {backend}
+}}
+
+policy one_each = rate_limit {{
+    key client_ip
+    rate 1/m
+    burst 1
+}}
+
+route public {{
+    on public
+    forward app
+}}
+
+route limited {{
+    on behind_proxies
+    path /limited
+    use one_each
+    forward app
+}}
+
+route behind {{
+    on behind_proxies
+    forward app
+}}
+"#
+    )
+}
+
+/// A GET of `path` with `fields` (each `Name: value`); the whole answer.
+fn get_with(addr: SocketAddr, path: &str, fields: &[&str]) -> String {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n");
+    for field in fields {
+        request.push_str(field);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    let mut stream = connect(addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn only_trusted_proxies_name_the_client() {
+    let backends = EchoBackends::start(1);
+    let (_dir, proxy) =
+        build_and_start_with("trusting", &trusting_config(backends.addrs[0]), &[], 2);
+    let spoofing = [
+        "X-Forwarded-For: 198.51.100.4, 203.0.113.9, 10.1.2.3",
+        "X-Forwarded-Proto: https",
+        "X-Forwarded-Host: shop.example",
+        "Forwarded: for=203.0.113.9;proto=https",
+    ];
+
+    // From an untrusted peer: none of it is believed.
+    let answer = get_with(proxy.addr("public"), "/", &spoofing);
+    assert!(
+        answer.contains("header x-forwarded-for: 127.0.0.1\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("header x-real-ip: 127.0.0.1\n"), "{answer}");
+    assert!(
+        answer.contains("header x-forwarded-proto: http\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("header x-forwarded-host: app.test\n"),
+        "{answer}"
+    );
+    assert!(!answer.contains("header forwarded:"), "{answer}");
+
+    // From a trusted one (this test's 127.0.0.1): the client is the right-most address no
+    // trusted proxy has, the chain goes on, and the rest passes as sent.
+    let behind = proxy.addr("behind_proxies");
+    let answer = get_with(behind, "/", &spoofing);
+    assert!(
+        answer.contains("header x-forwarded-for: 198.51.100.4, 203.0.113.9, 10.1.2.3, 127.0.0.1\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("header x-real-ip: 203.0.113.9\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("header x-forwarded-proto: https\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("header x-forwarded-host: shop.example\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("header forwarded: for=203.0.113.9;proto=https\n"),
+        "{answer}"
+    );
+
+    // A client limit counts the clients the trusted proxies name, each on its own.
+    let first = get_with(behind, "/limited", &["X-Forwarded-For: 203.0.113.20"]);
+    let again = get_with(behind, "/limited", &["X-Forwarded-For: 203.0.113.20"]);
+    let other = get_with(behind, "/limited", &["X-Forwarded-For: 203.0.113.21"]);
+    assert_eq!(status(&first), "200", "{first}");
+    assert_eq!(status(&again), "429", "{again}");
+    assert_eq!(status(&other), "200", "{other}");
 }
