@@ -22,9 +22,9 @@ pub struct ListenerSpec {
 /// What a listener does with its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerMode {
-    /// Serves HTTP/1.1 and cleartext HTTP/2; requests go to [`Gateway::handle`].
+    /// Serves HTTP/1.1 and cleartext HTTP/2; requests go to [`Gateway::handle`](crate::Gateway::handle).
     Http,
-    /// Layer 4: connections go unparsed to [`Gateway::handle_tcp`].
+    /// Layer 4: connections go unparsed to [`Gateway::handle_tcp`](crate::Gateway::handle_tcp).
     Tcp(TcpSpec),
 }
 
