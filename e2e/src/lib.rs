@@ -122,6 +122,15 @@ pub fn build_with(
     (dir, binary)
 }
 
+/// A connection to `addr` whose reads give up after 30 s, for raw-socket tests.
+pub fn connect(addr: SocketAddr) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
 /// `EDGE_CACHE_DIR` when set (CI shares it with the smoke test), else `edge-cache` in the
 /// target folder's `tmp` (where cargo points integration tests for scratch files).
 pub fn cache_dir() -> PathBuf {

@@ -9,11 +9,10 @@
 //!   else the list names the peer alone and the rest is the proxy's own.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use edge_e2e::build_and_start_with;
+use edge_e2e::{build_and_start_with, connect};
 use edge_testkit::{pki::Pki, EchoBackends};
 use rustls::{pki_types::ServerName, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -80,14 +79,6 @@ fn v2(client: SocketAddr) -> Vec<u8> {
     header.extend_from_slice(&client.port().to_be_bytes());
     header.extend_from_slice(&80u16.to_be_bytes());
     header
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream
 }
 
 /// Sends `header` then a GET of `path` on a new connection; the whole answer.

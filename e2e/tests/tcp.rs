@@ -2,10 +2,9 @@
 //! tunnels a 10 MB echo round trip intact, respects half-close, and spreads connections.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Shutdown, SocketAddr, TcpListener};
 
-use edge_e2e::build_and_start;
+use edge_e2e::{build_and_start, connect};
 
 /// A TCP echo server on its own thread: echoes until the client's EOF, then writes `bye N`
 /// (N its id) and closes.
@@ -33,14 +32,6 @@ fn echo_server(id: usize) -> SocketAddr {
         }
     });
     addr
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream
 }
 
 #[test]

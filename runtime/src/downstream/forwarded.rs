@@ -7,9 +7,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::cidr::Cidr;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Whether `peer` is one of `trusted`.
 pub(crate) fn trusts(trusted: &[Cidr], peer: IpAddr) -> bool {
@@ -21,15 +23,11 @@ pub(crate) fn trusts(trusted: &[Cidr], peer: IpAddr) -> bool {
 /// its last item is not an address, and the peer itself is then the client. Items after one
 /// that is not an address are not looked at: nothing trusted vouches for them.
 pub(crate) fn real_client(headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
-    let values: Vec<&[u8]> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|value| value.as_bytes())
-        .collect();
-    let items = values
+    let items = headers
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .rev()
-        .flat_map(|value| value.rsplit(|&byte| byte == b','));
+        .flat_map(|value| value.as_bytes().rsplit(|&byte| byte == b','));
     let mut client = None;
     for item in items {
         let Some(ip) = address(item.trim_ascii()) else {
