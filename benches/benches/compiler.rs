@@ -42,7 +42,7 @@ fn compiler(c: &mut Criterion) {
         b.iter(|| analyze(black_box(&source)))
     });
     group.bench_function("generate", |b| {
-        b.iter(|| analysis.generate(black_box("large.edge")))
+        b.iter(|| analysis.generate(black_box(&source)))
     });
     group.finish();
 }

@@ -1,10 +1,11 @@
 //! The build API for a crate's `build.rs`: compiles a `.edge` file into `$OUT_DIR`, tells cargo
-//! when to rerun, and fails the build with rendered diagnostics when the file is wrong.
+//! when to rerun and when the config was compiled (`EDGE_BUILT_AT`, shown by the proxy's
+//! `--version`), and fails the build with rendered diagnostics when the file is wrong.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::{analyze, SourceFile};
+use crate::{analyze_with, Options, SourceFile};
 
 /// Why a build could not produce its module.
 pub enum Error {
@@ -41,7 +42,11 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {}
 
-/// Compiles `config` into `$OUT_DIR/edge_config.rs` with default settings.
+/// The variable that, set to `1`, builds with [`Builder::files_at_start`].
+pub const FILES_AT_START_VAR: &str = "EDGE_FILES_AT_START";
+
+/// Compiles `config` into `$OUT_DIR/edge_config.rs` with default settings, and files left for
+/// start-up when `EDGE_FILES_AT_START=1`.
 pub fn compile(config: impl AsRef<Path>) -> Result<(), Error> {
     Builder::new(config).compile().map(drop)
 }
@@ -52,6 +57,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     file_name: String,
     cargo_directives: bool,
+    options: Options,
 }
 
 impl Builder {
@@ -61,6 +67,9 @@ impl Builder {
             out_dir: None,
             file_name: "edge_config.rs".to_owned(),
             cargo_directives: true,
+            options: Options {
+                files_at_start: std::env::var(FILES_AT_START_VAR).is_ok_and(|v| v == "1"),
+            },
         }
     }
 
@@ -82,26 +91,38 @@ impl Builder {
         self
     }
 
+    /// Whether files the config names may be absent here, to be checked by the proxy when it
+    /// starts (default: `EDGE_FILES_AT_START=1`). Present files are checked either way.
+    pub fn files_at_start(&mut self, enabled: bool) -> &mut Self {
+        self.options.files_at_start = enabled;
+        self
+    }
+
     /// Checks the config and writes the module, returning its path. The file is rewritten only
     /// when its content changes, so an unchanged config does not trigger a rebuild.
     pub fn compile(&self) -> Result<PathBuf, Error> {
         if self.cargo_directives {
             println!("cargo:rerun-if-changed={}", self.config.display());
+            println!("cargo:rerun-if-env-changed={FILES_AT_START_VAR}");
         }
         let text = std::fs::read_to_string(&self.config).map_err(|source| Error::Io {
             path: self.config.clone(),
             source,
         })?;
         let source = SourceFile::new(self.config.display().to_string(), text);
-        let analysis = analyze(&source);
+        let analysis = analyze_with(&source, self.options);
         let rendered = source.render(&analysis.diagnostics);
-        let Some(code) = analysis.generate(&source.name) else {
+        let Some(code) = analysis.generate(&source) else {
             return Err(Error::Invalid(rendered));
         };
         if self.cargo_directives {
             for line in rendered.lines().filter(|line| !line.is_empty()) {
                 println!("cargo:warning={line}");
             }
+            for deferred in &analysis.deferred {
+                println!("cargo:warning={deferred}");
+            }
+            println!("cargo:rustc-env=EDGE_BUILT_AT={}", built_at());
         }
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
@@ -113,6 +134,15 @@ impl Builder {
         write_if_changed(&path, &code)?;
         Ok(path)
     }
+}
+
+/// Now, or `SOURCE_DATE_EPOCH` for a reproducible build, in RFC 3339.
+fn built_at() -> String {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .map(|seconds| std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds));
+    humantime::format_rfc3339_seconds(epoch.unwrap_or_else(std::time::SystemTime::now)).to_string()
 }
 
 fn write_if_changed(path: &Path, content: &str) -> Result<(), Error> {

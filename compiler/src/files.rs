@@ -1,9 +1,13 @@
-//! The files a config names (TLS certificates, keys, CA bundles, folders to serve): resolved
-//! against the folder
-//! of the `.edge` file and checked at build time, so a wrong path or a broken PEM file is a
-//! diagnostic, not a failed start. Their contents stay live data: the proxy reads them at
-//! start-up and again on SIGHUP, so a renewed certificate needs no rebuild.
+//! The files a config names (TLS certificates, keys, CA bundles, folders to serve), checked at
+//! build time so a wrong path or a broken PEM file is a diagnostic, not a failed start. Their
+//! contents stay live data: the proxy reads them at start-up and again on SIGHUP, so a renewed
+//! certificate needs no rebuild. Paths keep the form they are written in: a relative one is
+//! relative to the config's folder here, and to the proxy's run-time root where it runs
+//! (`--root`, `EDGE_ROOT`, else this folder). When the files come only where the proxy runs
+//! ([`Folder::files_at_start`]), an absent one is noted as deferred instead of refused.
 
+use std::cell::RefCell;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,15 +18,77 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// Certificates expiring sooner than this get a warning.
 const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Where `written` is: relative paths start from the config's folder.
-pub(crate) fn resolve(base: &Path, written: &str) -> PathBuf {
-    base.join(written)
+/// The config's folder as the checker reads the files in it.
+pub struct Folder {
+    base: PathBuf,
+    files_at_start: bool,
+    deferred: RefCell<Vec<Deferred>>,
 }
 
-/// The path as the proxy will open it: absolute, so it does not depend on where the proxy
-/// is started.
-pub(crate) fn absolute(path: PathBuf) -> PathBuf {
-    std::path::absolute(&path).unwrap_or(path)
+/// A file absent at build time, left for the proxy to check when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    /// What the file is: `the certificate`, `the key set`...
+    pub what: &'static str,
+    /// The path as the config writes it.
+    pub written: String,
+    /// Where it was looked for at build time.
+    pub looked_at: PathBuf,
+}
+
+impl fmt::Display for Deferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} `{}` is not here ({}): the proxy checks it when it starts",
+            self.what,
+            self.written,
+            self.looked_at.display()
+        )
+    }
+}
+
+impl Folder {
+    /// `base` is the config's folder; with `files_at_start`, absent files are deferred.
+    pub fn new(base: &Path, files_at_start: bool) -> Folder {
+        Folder {
+            base: base.to_owned(),
+            files_at_start,
+            deferred: RefCell::default(),
+        }
+    }
+
+    /// Where `written` is on this machine: relative paths start from the config's folder.
+    pub(crate) fn resolve(&self, written: &str) -> PathBuf {
+        self.base.join(written)
+    }
+
+    /// With files at start-up, `written` absent here is noted and `true`: skip its checks.
+    pub(crate) fn defers(&self, what: &'static str, written: &Spanned<String>) -> bool {
+        let looked_at = self.resolve(&written.value);
+        let absent = matches!(
+            std::fs::symlink_metadata(&looked_at),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound
+        );
+        if self.files_at_start && absent {
+            self.deferred.borrow_mut().push(Deferred {
+                what,
+                written: written.value.clone(),
+                looked_at: std::path::absolute(&looked_at).unwrap_or(looked_at),
+            });
+        }
+        self.files_at_start && absent
+    }
+
+    /// The files left for start-up, in the order met.
+    pub fn into_deferred(self) -> Vec<Deferred> {
+        self.deferred.into_inner()
+    }
+}
+
+/// The path as the proxy opens it: as written, relative ones from its run-time root.
+fn as_written(file: &Spanned<String>) -> PathBuf {
+    PathBuf::from(&file.value)
 }
 
 pub(crate) fn unreadable(
@@ -39,10 +105,13 @@ pub(crate) fn unreadable(
 /// A PEM certificate chain: at least one certificate; warnings when the first (the server's
 /// own) has expired or expires within 30 days.
 pub fn certificate_chain(
-    base: &Path,
+    folder: &Folder,
     file: &Spanned<String>,
 ) -> Result<(PathBuf, Vec<Diagnostic>), Diagnostic> {
-    let path = resolve(base, &file.value);
+    if folder.defers("the certificate", file) {
+        return Ok((as_written(file), Vec::new()));
+    }
+    let path = folder.resolve(&file.value);
     let chain =
         certificates(&path).map_err(|reason| unreadable("the certificate", file, &path, reason))?;
     let mut warnings = Vec::new();
@@ -68,7 +137,7 @@ pub fn certificate_chain(
             );
         }
     }
-    Ok((absolute(path), warnings))
+    Ok((as_written(file), warnings))
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -93,8 +162,11 @@ fn leaf_expiry(cert: &CertificateDer<'_>) -> Option<i64> {
 }
 
 /// A PEM private key (PKCS#8, PKCS#1 or SEC1).
-pub fn private_key(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let path = resolve(base, &file.value);
+pub fn private_key(folder: &Folder, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
+    if folder.defers("the key", file) {
+        return Ok(as_written(file));
+    }
+    let path = folder.resolve(&file.value);
     PrivateKeyDer::from_pem_file(&path).map_err(|error| {
         unreadable(
             "the key",
@@ -103,29 +175,35 @@ pub fn private_key(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagn
             format!("no PEM private key: {error}"),
         )
     })?;
-    Ok(absolute(path))
+    Ok(as_written(file))
 }
 
 /// A folder of files to serve.
-pub fn folder(base: &Path, folder: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let path = resolve(base, &folder.value);
+pub fn served_folder(folder: &Folder, served: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
+    if folder.defers("the folder", served) {
+        return Ok(as_written(served));
+    }
+    let path = folder.resolve(&served.value);
     match std::fs::metadata(&path) {
-        Ok(metadata) if metadata.is_dir() => Ok(absolute(path)),
+        Ok(metadata) if metadata.is_dir() => Ok(as_written(served)),
         Ok(_) => Err(unreadable(
             "the folder",
-            folder,
+            served,
             &path,
             "not a folder".to_owned(),
         )),
-        Err(error) => Err(unreadable("the folder", folder, &path, error.to_string())),
+        Err(error) => Err(unreadable("the folder", served, &path, error.to_string())),
     }
 }
 
 /// A PEM bundle of CA certificates.
-pub fn ca_bundle(base: &Path, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
-    let path = resolve(base, &file.value);
+pub fn ca_bundle(folder: &Folder, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
+    if folder.defers("the CA bundle", file) {
+        return Ok(as_written(file));
+    }
+    let path = folder.resolve(&file.value);
     certificates(&path).map_err(|reason| unreadable("the CA bundle", file, &path, reason))?;
-    Ok(absolute(path))
+    Ok(as_written(file))
 }
 
 #[cfg(test)]
@@ -146,7 +224,7 @@ mod tests {
     fn warnings(not_after: time::OffsetDateTime) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
         let file = certificate(dir.path(), not_after);
-        let (_, warnings) = certificate_chain(dir.path(), &file).unwrap();
+        let (_, warnings) = certificate_chain(&Folder::new(dir.path(), false), &file).unwrap();
         warnings.into_iter().map(|w| w.message).collect()
     }
 
@@ -165,14 +243,43 @@ mod tests {
     }
 
     #[test]
-    fn resolves_relative_paths_from_the_config_folder_to_absolute_ones() {
+    fn keeps_paths_as_written_for_the_run_time_root() {
         let dir = tempfile::tempdir().unwrap();
         let file = certificate(
             dir.path(),
             time::OffsetDateTime::now_utc() + time::Duration::days(90),
         );
-        let (path, _) = certificate_chain(dir.path(), &file).unwrap();
-        assert!(path.is_absolute());
-        assert_eq!(path, dir.path().join("site.crt"));
+        let (path, _) = certificate_chain(&Folder::new(dir.path(), false), &file).unwrap();
+        assert_eq!(path, Path::new("site.crt"));
+    }
+
+    #[test]
+    fn defers_only_absent_files_and_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let absent = Spanned::new("certs/absent.crt".to_owned(), edge_dsl::Span::new(0, 8));
+        assert!(certificate_chain(&Folder::new(dir.path(), false), &absent).is_err());
+
+        let folder = Folder::new(dir.path(), true);
+        let (path, warnings) = certificate_chain(&folder, &absent).unwrap();
+        assert_eq!(
+            (path.as_path(), warnings.len()),
+            (Path::new("certs/absent.crt"), 0)
+        );
+        std::fs::write(dir.path().join("broken.key"), "not a key").unwrap();
+        let broken = Spanned::new("broken.key".to_owned(), edge_dsl::Span::new(0, 8));
+        assert!(
+            private_key(&folder, &broken).is_err(),
+            "present files are still checked"
+        );
+        let deferred = folder.into_deferred();
+        assert_eq!(deferred.len(), 1);
+        assert_eq!(deferred[0].written, "certs/absent.crt");
+        assert_eq!(
+            deferred[0].to_string(),
+            format!(
+                "the certificate `certs/absent.crt` is not here ({}): the proxy checks it when it starts",
+                dir.path().join("certs/absent.crt").display()
+            )
+        );
     }
 }

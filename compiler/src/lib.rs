@@ -22,8 +22,18 @@ pub mod model;
 mod policy_files;
 mod policy_model;
 
-pub use builder::{compile, Builder, Error};
+pub use builder::{compile, Builder, Error, FILES_AT_START_VAR};
 pub use edge_dsl::{Diagnostic, Severity, SourceFile};
+pub use files::Deferred;
+
+/// How a config is checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The files the config names may be absent here: those that are are left for the proxy
+    /// to check when it starts (see [`Analysis::deferred`]), for builds on a machine that does
+    /// not hold the production certificates and keys.
+    pub files_at_start: bool,
+}
 
 /// The outcome of checking one `.edge` file.
 pub struct Analysis {
@@ -31,33 +41,43 @@ pub struct Analysis {
     pub model: Option<model::Model>,
     /// Every error and warning, in the order found.
     pub diagnostics: Vec<Diagnostic>,
+    /// The files absent at build time, checked by the proxy at start-up instead.
+    pub deferred: Vec<Deferred>,
 }
 
 impl Analysis {
-    /// The generated Rust module, when the file has no errors.
-    pub fn generate(&self, source_name: &str) -> Option<String> {
+    /// The generated Rust module for `source` (the file analysed), when it has no errors.
+    pub fn generate(&self, source: &SourceFile) -> Option<String> {
         self.model
             .as_ref()
-            .map(|model| codegen::generate(model, source_name))
+            .map(|model| codegen::generate(model, source))
     }
 }
 
-/// Parses and checks one `.edge` file.
+/// Parses and checks one `.edge` file, every file it names present.
 pub fn analyze(source: &SourceFile) -> Analysis {
+    analyze_with(source, Options::default())
+}
+
+/// Parses and checks one `.edge` file.
+pub fn analyze_with(source: &SourceFile, options: Options) -> Analysis {
     match edge_dsl::parse(source) {
         Ok(config) => {
             let base = std::path::Path::new(&source.name)
                 .parent()
                 .unwrap_or(std::path::Path::new(""));
-            let checked = check::check(&config, base);
+            let folder = files::Folder::new(base, options.files_at_start);
+            let checked = check::check(&config, &folder);
             Analysis {
                 model: checked.model,
                 diagnostics: checked.diagnostics,
+                deferred: folder.into_deferred(),
             }
         }
         Err(diagnostics) => Analysis {
             model: None,
             diagnostics,
+            deferred: Vec::new(),
         },
     }
 }

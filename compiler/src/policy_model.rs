@@ -1,7 +1,7 @@
 //! A policy as written becomes the Model's: every file it names checked and made absolute,
 //! its patterns compiled, every default applied and the `security_headers` preset resolved.
 
-use std::path::Path;
+use crate::files::Folder;
 
 use edge_dsl::ast::{self, KeySource, PolicyKind, Setting};
 use edge_dsl::{Diagnostic, Spanned};
@@ -13,12 +13,12 @@ use crate::policy_files;
 /// The policy's Model; `None` (and diagnostics) when a file or pattern it names is unusable.
 pub fn policy(
     policy: &ast::Policy,
-    base: &Path,
+    folder: &Folder,
     out: &mut Vec<Diagnostic>,
 ) -> Option<model::Policy> {
     let kind = match &policy.kind.value {
-        PolicyKind::Jwt(jwt) => self::jwt(jwt, base).map(model::PolicyKind::Jwt),
-        PolicyKind::ApiKey(api_key) => policy_files::api_keys(base, &api_key.keys).map(|keys| {
+        PolicyKind::Jwt(jwt) => self::jwt(jwt, folder).map(model::PolicyKind::Jwt),
+        PolicyKind::ApiKey(api_key) => policy_files::api_keys(folder, &api_key.keys).map(|keys| {
             model::PolicyKind::ApiKey(model::ApiKey {
                 source: api_key
                     .source
@@ -29,7 +29,7 @@ pub fn policy(
             })
         }),
         PolicyKind::BasicAuth(basic) => {
-            policy_files::htpasswd(base, &basic.htpasswd).map(|htpasswd| {
+            policy_files::htpasswd(folder, &basic.htpasswd).map(|htpasswd| {
                 model::PolicyKind::BasicAuth(model::BasicAuth {
                     htpasswd: htpasswd.display().to_string(),
                     realm: value(&basic.realm)
@@ -38,7 +38,7 @@ pub fn policy(
                 })
             })
         }
-        PolicyKind::Validate(validate) => self::validate(validate, base),
+        PolicyKind::Validate(validate) => self::validate(validate, folder),
         PolicyKind::Rewrite(rewrite) => self::rewrite(&rewrite.value),
         PolicyKind::RateLimit(limit) => Ok(rate_limit(limit)),
         PolicyKind::Cors(cors) => Ok(self::cors(cors)),
@@ -79,17 +79,17 @@ fn values<T: Clone>(spanned: &[Spanned<T>]) -> Vec<T> {
     spanned.iter().map(|s| s.value.clone()).collect()
 }
 
-fn jwt(jwt: &ast::Jwt, base: &Path) -> Result<model::Jwt, Diagnostic> {
+fn jwt(jwt: &ast::Jwt, folder: &Folder) -> Result<model::Jwt, Diagnostic> {
     let algorithms = values(&jwt.algorithms);
     let allowed = Algorithms::allowed(&algorithms);
     let keys = match &jwt.keys.value {
         ast::JwtKeys::Jwks(file) => model::JwtKeys::Jwks(
-            policy_files::jwks(base, file, allowed)?
+            policy_files::jwks(folder, file, allowed)?
                 .display()
                 .to_string(),
         ),
         ast::JwtKeys::Pem(file) => model::JwtKeys::Pem(
-            policy_files::public_key(base, file, allowed)?
+            policy_files::public_key(folder, file, allowed)?
                 .display()
                 .to_string(),
         ),
@@ -118,9 +118,13 @@ fn jwt(jwt: &ast::Jwt, base: &Path) -> Result<model::Jwt, Diagnostic> {
     })
 }
 
-fn validate(validate: &ast::Validate, base: &Path) -> Result<model::PolicyKind, Diagnostic> {
+fn validate(validate: &ast::Validate, folder: &Folder) -> Result<model::PolicyKind, Diagnostic> {
     let json_schema = match &validate.json_schema {
-        Some(file) => Some(policy_files::json_schema(base, file)?.display().to_string()),
+        Some(file) => Some(
+            policy_files::json_schema(folder, file)?
+                .display()
+                .to_string(),
+        ),
         None => None,
     };
     Ok(model::PolicyKind::Validate(model::Validate {

@@ -190,6 +190,11 @@ impl ProxyProcess {
         }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn addr(&self, listener: &str) -> SocketAddr {
         self.listeners
             .iter()

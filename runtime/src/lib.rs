@@ -25,6 +25,7 @@ mod process;
 mod rand;
 mod registry;
 mod respond;
+mod root;
 mod stream;
 mod tls;
 mod upstream;
@@ -47,7 +48,7 @@ pub use downstream::{
     tcp::TcpConnection,
 };
 pub use load::LoadError;
-pub use observe::{AccessLogSpec, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
+pub use observe::{AccessLogSpec, BuildInfo, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
 pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
     CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim,
@@ -61,7 +62,7 @@ pub use process::{
     admin::AdminSpec,
     bind::{BindError, StartError},
     reload::CertReloader,
-    run::run,
+    run::{run, run_with_args},
     server::Server,
 };
 pub use respond::{not_found, respond};

@@ -37,6 +37,9 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
     },
 )];
 
+/// The test binary's own arguments are the harness's: the proxy gets none.
+const NO_ARGS: [std::ffi::OsString; 0] = [];
+
 static SITE: edge_runtime::Site<Listener> = edge_runtime::Site {
     listeners: LISTENERS,
     routes: &[],
@@ -47,6 +50,7 @@ static SITE: edge_runtime::Site<Listener> = edge_runtime::Site {
     workers: 0,
     error_pages: &[],
     via: None,
+    build: edge_testkit::TEST_BUILD,
 };
 
 /// The old build answers `/version` with `old`; the new one with `new`, and has `/added`.
@@ -74,7 +78,7 @@ fn child() {
         return;
     };
     let new = build == "new";
-    let code = edge_runtime::run(&SITE, |_| Ok(Edge { new }));
+    let code = edge_runtime::run_with_args(&SITE, |_| Ok(Edge { new }), NO_ARGS);
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
 }
 

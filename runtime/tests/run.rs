@@ -79,7 +79,7 @@ fn child() {
                 ..LISTENERS[0].1
             },
         )]));
-        let code = edge_runtime::run(site(listeners), |_| Ok(Edge));
+        let code = edge_runtime::run_with_args(site(listeners), |_| Ok(Edge), NO_ARGS);
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     if mode == "drain" {
@@ -94,7 +94,7 @@ fn child() {
             },
             ..*site(LISTENERS)
         }));
-        let code = edge_runtime::run(site, |_| Ok(Edge));
+        let code = edge_runtime::run_with_args(site, |_| Ok(Edge), NO_ARGS);
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     if mode == "admin" {
@@ -105,7 +105,7 @@ fn child() {
             }),
             ..*site(LISTENERS)
         }));
-        let code = edge_runtime::run(site, |_| Ok(Edge));
+        let code = edge_runtime::run_with_args(site, |_| Ok(Edge), NO_ARGS);
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     let listeners = match mode.strip_prefix("taken:") {
@@ -121,9 +121,12 @@ fn child() {
             },
         )])),
     };
-    let code = edge_runtime::run(site(listeners), |_| Ok(Edge));
+    let code = edge_runtime::run_with_args(site(listeners), |_| Ok(Edge), NO_ARGS);
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
 }
+
+/// The test binary's own arguments are the harness's: the proxy gets none.
+const NO_ARGS: [std::ffi::OsString; 0] = [];
 
 /// A site of these listeners, without routes, admin listener or access log.
 fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime::Site<Listener> {
@@ -137,6 +140,7 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
         workers: 0,
         error_pages: &[],
         via: None,
+        build: edge_testkit::TEST_BUILD,
     }))
 }
 

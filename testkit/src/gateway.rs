@@ -14,6 +14,15 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{Backend, PATIENCE};
 
+/// What a test proxy says of its build: a config of no text.
+pub const TEST_BUILD: edge_runtime::BuildInfo = edge_runtime::BuildInfo {
+    config_name: "test.edge",
+    config_sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    built_at: None,
+    root: ".",
+    config_text: "",
+};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listener {
     Web,

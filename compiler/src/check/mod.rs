@@ -8,7 +8,7 @@ mod routes;
 mod site;
 mod tls;
 
-use std::path::Path;
+use crate::files::Folder;
 
 use edge_dsl::ast::{self, Config};
 use edge_dsl::{Diagnostic, Ident, Label, Span, Spanned};
@@ -23,14 +23,14 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Checks `config`; the files it names are resolved against `base`, the config's folder.
-pub fn check(config: &Config, base: &Path) -> Checked {
+/// Checks `config`; the files it names are read from `folder`, the config's folder.
+pub fn check(config: &Config, folder: &Folder) -> Checked {
     let mut diagnostics = Vec::new();
     top_level(config, &mut diagnostics);
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
-        .map(|policy| policy_model::policy(policy, base, &mut diagnostics))
+        .map(|policy| policy_model::policy(policy, folder, &mut diagnostics))
         .collect();
     let mut used = Used {
         pools: vec![false; config.pools.len()],
@@ -40,17 +40,17 @@ pub fn check(config: &Config, base: &Path) -> Checked {
     for pool in &config.pools {
         pools::duplicate_servers(pool, &mut diagnostics);
         pools::pool_checks(pool, &mut diagnostics);
-        pool_tls.push(tls::pool_tls(pool, base, &mut diagnostics));
+        pool_tls.push(tls::pool_tls(pool, folder, &mut diagnostics));
     }
     let mut listeners: Vec<model::Listener> = config
         .listeners
         .iter()
-        .map(|listener| site::listener(listener, base, &mut diagnostics))
+        .map(|listener| site::listener(listener, folder, &mut diagnostics))
         .collect();
     let mut attached: Vec<Vec<&ast::Route>> = vec![Vec::new(); listeners.len()];
     for route in &config.routes {
         if let Some((listener, checked)) =
-            routes::route(config, base, route, &mut used, &mut diagnostics)
+            routes::route(config, folder, route, &mut used, &mut diagnostics)
         {
             let earlier = &listeners[listener].routes;
             if let Some(index) = earlier.iter().position(|e| covers(e, &checked)) {
@@ -75,7 +75,7 @@ pub fn check(config: &Config, base: &Path) -> Checked {
         };
     }
     unused(config, &attached, &used, &mut diagnostics);
-    let model = site::model(config, base, listeners, pool_tls, policies);
+    let model = site::model(config, listeners, pool_tls, policies);
     Checked {
         model: Some(model),
         diagnostics,

@@ -1,7 +1,7 @@
 //! Checks of one route: the items it names, what it may ask of its listener, and the route as
 //! the Model holds it.
 
-use std::path::Path;
+use crate::files::Folder;
 
 use edge_dsl::ast::{self, Config, PathMatch};
 use edge_dsl::{Diagnostic, Label};
@@ -15,7 +15,7 @@ use crate::model;
 /// model holds it, or `None` when its listener or action could not be resolved.
 pub(super) fn route(
     config: &Config,
-    base: &Path,
+    folder: &Folder,
     route: &ast::Route,
     used: &mut Used,
     diagnostics: &mut Vec<Diagnostic>,
@@ -25,7 +25,7 @@ pub(super) fn route(
         "listener",
         config.listeners.iter().map(|l| &l.name),
     );
-    let action = action(config, base, route, &mut used.pools);
+    let action = action(config, folder, route, &mut used.pools);
     answered_at_the_edge(route, diagnostics);
     let uses = uses(config, route, &mut used.policies, diagnostics);
     let (listener, action) = match (listener, action) {
@@ -78,7 +78,7 @@ pub(super) fn unreachable(
 /// as used.
 fn action(
     config: &Config,
-    base: &Path,
+    folder: &Folder,
     route: &ast::Route,
     pool_used: &mut [bool],
 ) -> Result<model::Action, Diagnostic> {
@@ -97,7 +97,7 @@ fn action(
             status: status.value,
             location: location.value.clone(),
         }),
-        ast::Action::Serve(folder) => files::folder(base, folder).map(|root| {
+        ast::Action::Serve(served) => files::served_folder(folder, served).map(|root| {
             let strip = match route.path.as_ref().map(|p| &p.value) {
                 Some(PathMatch::Prefix(prefix)) if prefix != "/" => {
                     prefix.trim_end_matches('/').to_owned()

@@ -1,19 +1,18 @@
 //! The Model of a checked config: its listeners, pools, policies and their instances, and the
 //! process settings, with the defaults the runtime has no const for applied.
 
-use std::path::Path;
+use crate::files::Folder;
 
 use edge_dsl::ast::{self, Config};
 use edge_dsl::Diagnostic;
 
 use super::{pools, tls, value};
+use crate::instances;
 use crate::model::{self, defaults, Model};
-use crate::{files, instances};
 
 /// The model of a checked config.
 pub(super) fn model(
     config: &Config,
-    base: &Path,
     mut listeners: Vec<model::Listener>,
     pool_tls: Vec<Option<model::UpstreamTls>>,
     policies: Vec<Option<model::Policy>>,
@@ -27,11 +26,8 @@ pub(super) fn model(
     });
     let access_log = config.access_log.as_ref().map(|log| model::AccessLog {
         format: log.value.format.unwrap_or(defaults::ACCESS_LOG_FORMAT),
-        path: log.value.path.as_ref().map(|path| {
-            files::absolute(files::resolve(base, &path.value))
-                .display()
-                .to_string()
-        }),
+        // As written: a relative path is relative to the proxy's run-time root.
+        path: log.value.path.as_ref().map(|path| path.value.clone()),
     });
     Model {
         listeners,
@@ -63,14 +59,14 @@ pub(super) fn model(
 /// A listener as the model holds it, its TLS files read; routes are attached later.
 pub(super) fn listener(
     listener: &ast::Listener,
-    base: &Path,
+    folder: &Folder,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> model::Listener {
     model::Listener {
         tls: listener
             .tls
             .as_ref()
-            .and_then(|tls| tls::tls(&tls.value, base, diagnostics)),
+            .and_then(|tls| tls::tls(&tls.value, folder, diagnostics)),
         name: listener.name.value.clone(),
         bind: listener.bind.value,
         mode: match listener.mode.as_ref().map(|m| m.value) {

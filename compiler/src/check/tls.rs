@@ -1,7 +1,7 @@
 //! TLS settings with every file they name checked: a listener's certificates and client CA,
 //! and how a pool reaches its servers over TLS.
 
-use std::path::Path;
+use crate::files::Folder;
 
 use edge_dsl::ast::{self, HostPattern};
 use edge_dsl::{Diagnostic, Label};
@@ -21,7 +21,7 @@ pub(super) fn speaks_tls(pool: &ast::Pool) -> bool {
 /// `https://` servers with cleartext ones (`dns_srv` entries are cleartext without one).
 pub(super) fn pool_tls(
     pool: &ast::Pool,
-    base: &Path,
+    folder: &Folder,
     out: &mut Vec<Diagnostic>,
 ) -> Option<model::UpstreamTls> {
     if pool.tls.is_none() {
@@ -45,13 +45,13 @@ pub(super) fn pool_tls(
     let tls = &pool.tls.as_ref()?.value;
     let before = out.iter().filter(|d| d.is_error()).count();
     let ca = tls.ca.as_ref().and_then(|ca| {
-        files::ca_bundle(base, ca)
+        files::ca_bundle(folder, ca)
             .map_err(|error| out.push(error))
             .ok()
     });
     let client_cert = tls.client_cert.as_ref().and_then(|(cert, key)| {
-        let cert = files::certificate_chain(base, cert);
-        let key = files::private_key(base, key);
+        let cert = files::certificate_chain(folder, cert);
+        let key = files::private_key(folder, key);
         match (cert, key) {
             (Ok((cert, warnings)), Ok(key)) => {
                 out.extend(warnings);
@@ -93,7 +93,11 @@ pub(super) fn pool_tls(
 
 /// A listener's TLS settings with every file checked; `None` (and diagnostics) when one is
 /// unusable or certificates conflict.
-pub(super) fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Option<model::Tls> {
+pub(super) fn tls(
+    tls: &ast::Tls,
+    folder: &Folder,
+    out: &mut Vec<Diagnostic>,
+) -> Option<model::Tls> {
     let before = out.iter().filter(|d| d.is_error()).count();
     let mut defaults = tls.certificates.iter().filter(|c| c.names.is_empty());
     if let (Some(first), Some(second)) = (defaults.next(), defaults.next()) {
@@ -120,8 +124,8 @@ pub(super) fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Opt
     }
     let mut certs = Vec::new();
     for certificate in &tls.certificates {
-        let cert = files::certificate_chain(base, &certificate.cert);
-        let key = files::private_key(base, &certificate.key);
+        let cert = files::certificate_chain(folder, &certificate.cert);
+        let key = files::private_key(folder, &certificate.key);
         match (cert, key) {
             (Ok((cert, warnings)), Ok(key)) => {
                 out.extend(warnings);
@@ -145,7 +149,7 @@ pub(super) fn tls(tls: &ast::Tls, base: &Path, out: &mut Vec<Diagnostic>) -> Opt
         }
     }
     let client_auth = tls.client_ca.as_ref().and_then(|client| {
-        files::ca_bundle(base, &client.ca)
+        files::ca_bundle(folder, &client.ca)
             .map_err(|error| out.push(error))
             .ok()
             .map(|path| model::ClientAuth {

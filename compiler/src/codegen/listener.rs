@@ -4,7 +4,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use super::{duration, ip_addr, number, option, socket_addr, with_defaults, ConfigDir};
+use super::{duration, ip_addr, number, option, socket_addr, with_defaults};
 use crate::model::{Listener, Mode, Tls};
 
 /// A plain-HTTP listener without TLS whose limits are the defaults: `http_listener(name, bind)`.
@@ -12,7 +12,7 @@ pub(super) fn is_plain_http(listener: &Listener) -> bool {
     listener.mode == Mode::Http && listener.tls.is_none() && listener_limits(listener).is_empty()
 }
 
-pub(super) fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> TokenStream {
+pub(super) fn listener_spec(listener: &Listener) -> TokenStream {
     let name = &listener.name;
     let bind = socket_addr(listener.bind);
     if is_plain_http(listener) {
@@ -30,7 +30,7 @@ pub(super) fn listener_spec(listener: &Listener, config_dir: &ConfigDir) -> Toke
             quote! { ::edge_runtime::ListenerMode::Tcp(::edge_runtime::TcpSpec { idle_timeout: #idle_timeout }) }
         }
     };
-    let tls = option(listener.tls.as_ref().map(|tls| tls_spec(tls, config_dir)));
+    let tls = option(listener.tls.as_ref().map(tls_spec));
     quote! {
         ::edge_runtime::ListenerSpec {
             name: #name,
@@ -106,13 +106,10 @@ fn listener_limits(listener: &Listener) -> Vec<TokenStream> {
     overrides
 }
 
-fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
+fn tls_spec(tls: &Tls) -> TokenStream {
     let certs = tls.certs.iter().map(|certificate| {
         let names = &certificate.names;
-        let (cert, key) = (
-            config_dir.path(&certificate.cert),
-            config_dir.path(&certificate.key),
-        );
+        let (cert, key) = (&certificate.cert, &certificate.key);
         quote! {
             ::edge_runtime::CertSpec {
                 names: &[#(#names),*],
@@ -122,7 +119,7 @@ fn tls_spec(tls: &Tls, config_dir: &ConfigDir) -> TokenStream {
         }
     });
     let client_auth = option(tls.client_auth.as_ref().map(|client_auth| {
-        let (ca, required) = (config_dir.path(&client_auth.ca), client_auth.required);
+        let (ca, required) = (&client_auth.ca, client_auth.required);
         quote! { ::edge_runtime::ClientAuth { ca: #ca, required: #required } }
     }));
     let hsts = option(tls.hsts.map(duration));

@@ -7,7 +7,7 @@ use edge_dsl::value::{Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey,
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 
-use super::{duration, ip_addr, number, option, ConfigDir};
+use super::{duration, ip_addr, number, option};
 use crate::model::{AccessRule, HeaderEdits, JwtKeys, Policy, PolicyKind, RewriteRule};
 
 /// What the generated module needs to know about one policy.
@@ -54,11 +54,7 @@ fn header_name_type() -> TokenStream {
 }
 
 /// `spec` is the name of the spec's `static`.
-pub(super) fn generate(
-    policy: &Policy,
-    spec: &proc_macro2::Ident,
-    config_dir: &ConfigDir,
-) -> Generated {
+pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated {
     let name = &policy.name;
     let mut arrays = Arrays {
         spec,
@@ -68,11 +64,9 @@ pub(super) fn generate(
         PolicyKind::Jwt(jwt) => {
             let keys = match &jwt.keys {
                 JwtKeys::Jwks(file) => {
-                    let file = config_dir.path(file);
                     quote! { ::edge_runtime::JwtKeys::Jwks(#file) }
                 }
                 JwtKeys::Pem(file) => {
-                    let file = config_dir.path(file);
                     quote! { ::edge_runtime::JwtKeys::Pem(#file) }
                 }
             };
@@ -112,7 +106,7 @@ pub(super) fn generate(
                     quote! { ::edge_runtime::KeySource::Query(#parameter) }
                 }
             };
-            let keys = config_dir.path(&api_key.keys);
+            let keys = &api_key.keys;
             let consumer_header = consumer_header(api_key.consumer_header.as_deref());
             (
                 "ApiKey",
@@ -121,7 +115,7 @@ pub(super) fn generate(
             )
         }
         PolicyKind::BasicAuth(basic) => {
-            let htpasswd = config_dir.path(&basic.htpasswd);
+            let htpasswd = &basic.htpasswd;
             let realm = &basic.realm;
             let consumer_header = consumer_header(basic.consumer_header.as_deref());
             (
@@ -185,12 +179,7 @@ pub(super) fn generate(
                     .max_body
                     .map(|m| Literal::u64_unsuffixed(m).into_token_stream()),
             );
-            let json_schema = option(
-                validate
-                    .json_schema
-                    .as_ref()
-                    .map(|file| config_dir.path(file)),
-            );
+            let json_schema = option(validate.json_schema.as_ref().map(|file| quote! { #file }));
             (
                 "Validate",
                 quote! {

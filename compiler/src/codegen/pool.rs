@@ -5,7 +5,7 @@ use edge_dsl::value::{Address, Balance, HashKey, ProxyVersion, UpstreamProtocol}
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{duration, number, option, socket_addr, with_defaults, ConfigDir};
+use super::{duration, number, option, socket_addr, with_defaults};
 use crate::model::{HealthCheck, Pool, Server, UpstreamTls};
 
 /// A server with the default weight, no connection limit, not a backup: `ServerSpec::new`.
@@ -13,7 +13,7 @@ pub(super) fn is_plain_server(server: &Server) -> bool {
     server.weight == 1 && server.max_conns == 0 && !server.backup
 }
 
-pub(super) fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
+pub(super) fn pool_spec(pool: &Pool) -> TokenStream {
     let name = &pool.name;
     let servers = pool.servers.iter().map(server_spec);
     let overrides: Vec<TokenStream> = [
@@ -66,7 +66,7 @@ pub(super) fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
             }
         }
     };
-    let tls = option(pool.tls.as_ref().map(|tls| upstream_tls(tls, config_dir)));
+    let tls = option(pool.tls.as_ref().map(upstream_tls));
     let proxy_protocol = match pool.proxy_protocol {
         None => quote! { ::edge_runtime::ProxyProtocol::None },
         Some(ProxyVersion::V1) => quote! { ::edge_runtime::ProxyProtocol::V1 },
@@ -92,20 +92,16 @@ pub(super) fn pool_spec(pool: &Pool, config_dir: &ConfigDir) -> TokenStream {
 }
 
 /// `UpstreamTls::DEFAULT`, or a literal with what the pool's `tls` block sets.
-fn upstream_tls(tls: &UpstreamTls, config_dir: &ConfigDir) -> TokenStream {
+fn upstream_tls(tls: &UpstreamTls) -> TokenStream {
     let mut overrides = Vec::new();
     if let Some(ca) = &tls.ca {
-        let ca = config_dir.path(ca);
         overrides.push(quote! { ca: Some(#ca), });
     }
     if let Some(name) = &tls.server_name {
         overrides.push(quote! { server_name: Some(#name), });
     }
     if let Some(client_cert) = &tls.client_cert {
-        let (cert, key) = (
-            config_dir.path(&client_cert.cert),
-            config_dir.path(&client_cert.key),
-        );
+        let (cert, key) = (&client_cert.cert, &client_cert.key);
         overrides.push(quote! {
             client_cert: Some(::edge_runtime::ClientCert { cert: #cert, key: #key }),
         });

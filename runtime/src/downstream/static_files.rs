@@ -25,7 +25,7 @@ use crate::{respond, Body, Request, Response};
 /// A `serve dir` route.
 #[derive(Debug)]
 pub struct StaticSpec {
-    /// The folder, absolute.
+    /// The folder; a relative path is relative to the run-time root.
     pub root: &'static str,
     /// The route's path prefix, removed from request paths before they are looked up
     /// (`path /assets` + `/assets/app.js` → `ROOT/app.js`); `""` when the route has none.
@@ -47,7 +47,7 @@ const BYTES: HeaderValue = HeaderValue::from_static("bytes");
 
 impl StaticDir {
     pub fn new(spec: &'static StaticSpec) -> StaticDir {
-        let root = match std::fs::canonicalize(spec.root) {
+        let root = match std::fs::canonicalize(crate::root::resolve(spec.root)) {
             Ok(root) => Some(root),
             Err(error) => {
                 tracing::warn!(folder = spec.root, %error, "cannot serve files: every request gets 404");

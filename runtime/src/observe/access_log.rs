@@ -12,6 +12,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, BufWriter, Write},
     net::IpAddr,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
@@ -45,7 +46,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessLogSpec {
     pub format: LogFormat,
-    /// An absolute path, appended to; `None` writes to stdout.
+    /// A file appended to (a relative path from the run-time root); `None` writes to stdout.
     pub path: Option<&'static str>,
 }
 
@@ -152,14 +153,20 @@ impl AccessLog {
 
 enum Output {
     Stdout(BufWriter<io::Stdout>),
-    File(&'static str, BufWriter<File>),
+    File(PathBuf, BufWriter<File>),
 }
 
 impl Output {
     fn open(path: Option<&'static str>) -> io::Result<Output> {
         Ok(match path {
             None => Output::Stdout(BufWriter::new(io::stdout())),
-            Some(path) => Output::File(path, BufWriter::new(append(path)?)),
+            Some(path) => {
+                let path = crate::root::resolve(path);
+                let file = append(&path).map_err(|error| {
+                    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+                })?;
+                Output::File(path, BufWriter::new(file))
+            }
         })
     }
 
@@ -172,7 +179,8 @@ impl Output {
             match append(path) {
                 Ok(file) => *out = BufWriter::new(file),
                 Err(error) => {
-                    tracing::warn!(path = *path, %error, "cannot reopen the access log; keeping the old file");
+                    let path = path.display();
+                    tracing::warn!(%path, %error, "cannot reopen the access log; keeping the old file");
                 }
             }
         }
@@ -195,7 +203,7 @@ impl Write for Output {
     }
 }
 
-fn append(path: &str) -> io::Result<File> {
+fn append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 

@@ -7,12 +7,14 @@
 //! (no routes known, no access log, request ids on).
 
 pub(crate) mod access_log;
+mod build_info;
 pub(crate) mod metrics;
 mod request_id;
 
 use std::{io, sync::Arc, time::Duration};
 
 pub use access_log::{AccessLogSpec, LogFormat};
+pub use build_info::BuildInfo;
 pub use request_id::RequestIdSpec;
 
 pub(crate) use request_id::{apply as apply_request_id, X_REQUEST_ID};
@@ -43,6 +45,8 @@ pub(crate) struct Observer {
     pub(crate) error_pages: &'static [ErrorPage],
     /// `1.1 NAME`, rendered once.
     pub(crate) via: Option<http::HeaderValue>,
+    /// The config the process was built from; `None` without a site.
+    pub(crate) build: Option<BuildInfo>,
 }
 
 /// What the observer is set up from: the parts of the generated `Site` it records against.
@@ -54,6 +58,7 @@ pub(crate) struct Setup {
     pub(crate) request_id: RequestIdSpec,
     pub(crate) error_pages: &'static [ErrorPage],
     pub(crate) via: Option<&'static str>,
+    pub(crate) build: BuildInfo,
     pub(crate) workers: usize,
 }
 
@@ -79,6 +84,7 @@ impl Observer {
             via: setup
                 .via
                 .and_then(|name| http::HeaderValue::try_from(format!("1.1 {name}")).ok()),
+            build: Some(setup.build),
         })
     }
 
@@ -92,6 +98,7 @@ impl Observer {
             request_id: RequestIdSpec::DEFAULT,
             error_pages: &[],
             via: None,
+            build: None,
         }
     }
 

@@ -141,11 +141,13 @@ impl Caller {
     }
 }
 
-/// Reads a text file named in a policy's spec; a failure names the file.
+/// Reads a text file named in a policy's spec (a relative path from the run-time root); a
+/// failure names the file where it was looked for.
 fn read_file(policy: &'static str, what: &str, path: &'static str) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|e| LoadError::Policy {
+    let path = crate::root::resolve(path);
+    std::fs::read_to_string(&path).map_err(|e| LoadError::Policy {
         name: policy,
-        reason: format!("cannot read {what} file {path}: {e}"),
+        reason: format!("cannot read {what} file {}: {e}", path.display()),
     })
 }
 

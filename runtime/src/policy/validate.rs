@@ -176,10 +176,13 @@ impl Policy for Validate {
     }
 }
 
-/// Reads and compiles a JSON Schema file; the error is a reason naming the file.
+/// Reads and compiles a JSON Schema file (a relative path from the run-time root); the error
+/// is a reason naming the file.
 fn load_schema(path: &str) -> Result<jsonschema::Validator, String> {
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read JSON schema file {path}: {e}"))?;
+    let path = crate::root::resolve(path);
+    let text = std::fs::read(&path);
+    let path = path.display();
+    let text = text.map_err(|e| format!("cannot read JSON schema file {path}: {e}"))?;
     let schema: Value = serde_json::from_slice(&text)
         .map_err(|e| format!("JSON schema file {path} is not valid JSON: {e}"))?;
     jsonschema::validator_for(&schema)

@@ -34,6 +34,7 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use crate::{clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind};
 use crate::{
     observe::metrics::{sum, RouteRow, BUCKETS, CODES},
+    observe::BuildInfo,
     policy::Caches,
     process::Process,
     upstream::pools::Pools,
@@ -257,6 +258,21 @@ fn metrics(process: &Process) -> String {
         }))
         .collect();
 
+    if let Some(build) = observer.build {
+        family(
+            &mut out,
+            "edge_build_info",
+            "gauge",
+            "The Edge version and the config this proxy was built from (always 1).",
+        );
+        let _ = writeln!(
+            out,
+            "edge_build_info{{version=\"{}\",config=\"{}\",config_sha256=\"{}\"}} 1",
+            BuildInfo::EDGE_VERSION,
+            label(build.config_name),
+            build.config_sha256
+        );
+    }
     family(
         &mut out,
         "edge_requests_total",

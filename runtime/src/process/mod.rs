@@ -4,13 +4,17 @@
 //! on an upgrade (`handoff`). What one process holds beyond its gateway is a [`Process`].
 
 pub(crate) mod admin;
+mod args;
 pub(crate) mod bind;
 pub(crate) mod handoff;
+mod notify;
 pub(crate) mod reload;
 pub(crate) mod run;
 pub(crate) mod server;
 pub(crate) mod signals;
 pub(crate) mod site;
+mod startup;
+mod upgrade;
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
-//! `run`: the generated proxy as the whole OS process. Loads, binds (`bind`), builds the
-//! gateway into a [`Process`], takes over from a predecessor and offers its sockets to a
-//! successor (`handoff`), announces its listeners, then serves one worker per core (`server`)
-//! and answers signals (`signals`) until it drains.
+//! `run`: the generated proxy as the whole OS process. Reads its command line (`args`), loads
+//! everything it will read before binding (`startup`; `--check` stops there), binds (`bind`),
+//! takes over from a predecessor and offers its sockets to a successor (`handoff`), announces
+//! its listeners (and tells a service manager, `notify`), then serves one worker per core
+//! (`server`) and answers signals (`signals`, `upgrade`) until it drains.
 
 use std::{
     io::{self, IsTerminal, Write},
@@ -21,34 +22,42 @@ use crate::{
     downstream::front::Front,
     downstream::listener::{ListenerMode, ListenerSpec},
     downstream::tls::TlsListener,
-    observe::{self, Observer},
-    process::bind::{adopt, bind_admin, bind_overrides, bind_per_worker, load_tls},
+    process::args::{Action, Args, USAGE},
+    process::bind::{adopt, bind_admin, bind_per_worker},
     process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
     process::reload::CertReloader,
     process::server::serve_worker,
     process::signals::{reload_on_hangup, reopen_on_user1, wait, Signals, Stop, StopSignals},
-    process::{admin, site::Site, Process},
-    worker, Gateway, LoadError,
+    process::startup::{load, Loaded},
+    process::upgrade::{upgrade_on_user2, Upgrader},
+    process::{admin, notify, site::Site, Process},
+    root, worker, Gateway, LoadError,
 };
 
 fn reloader(tls: &[Option<Arc<TlsListener>>], process: &Process) -> CertReloader {
     CertReloader::new(tls.iter().flatten().cloned(), process.pools().clone())
 }
 
-/// Runs a gateway as the whole process. It loads every TLS listener's certificates, binds
-/// every listener once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT`
-/// sockets, calls `make()` once with the [`Process`] it builds (which builds the pools and
-/// policies into it), waits until the pools' names have
-/// been resolved (each for up to its connect timeout) and each active health check has run
-/// once (each for up to its interval and timeout), prints `listening NAME http://ADDR` per
-/// listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a `mode tcp` one) on stdout, and
-/// serves with one single-threaded runtime per worker until SIGTERM or SIGINT; then, after the
-/// site's drain delay on SIGTERM (`/ready` answering 503 meanwhile), every worker stops
-/// accepting and drains for up to its drain timeout (open tunnels are closed then), the admin
-/// listener answering until the end, and the process exits 0 ([`crate::ShutdownSpec`]). SIGHUP
-/// re-reads the TLS files ([`CertReloader::reload`]). A certificate or key that cannot be
-/// used, or a listener that cannot be bound, or a policy that cannot be built, is reported on
-/// stderr in one `edge: ...` line and exits 1.
+/// Runs a gateway as the whole process, as its command line asks (`--help` lists the flags):
+/// serving by default; `--check` loads everything and binds nothing; `--version` and
+/// `--print-config` tell the build. Relative file paths start from the run-time root
+/// (`--root`, `EDGE_ROOT`, else the config's folder where it was built).
+///
+/// To serve, it loads every TLS listener's certificates and every file the gateway's policies
+/// and pools name (calling `make()` once with the [`Process`] it builds), binds every listener
+/// once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, waits
+/// until the pools' names have been resolved (each for up to its connect timeout) and each
+/// active health check has run once (each for up to its interval and timeout), prints
+/// `listening NAME http://ADDR` per listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a
+/// `mode tcp` one) on stdout, tells a service manager it is ready (`NOTIFY_SOCKET`), and serves
+/// with one single-threaded runtime per worker until SIGTERM or SIGINT; then, after the site's
+/// drain delay on SIGTERM (`/ready` answering 503 meanwhile), every worker stops accepting and
+/// drains for up to its drain timeout (open tunnels are closed then), the admin listener
+/// answering until the end, and the process exits 0 ([`crate::ShutdownSpec`]). SIGHUP re-reads
+/// the TLS files ([`CertReloader::reload`]); SIGUSR2 starts the binary again to take over (see
+/// `upgrade`). A file that cannot be used, a listener that cannot be bound, or a policy that
+/// cannot be built, is reported on stderr in one `edge: ...` line before anything is bound
+/// where it can be, and exits 1.
 ///
 /// With `EDGE_HANDOFF=PATH`, it first asks the process answering at that unix socket for its
 /// listening sockets and takes over those of its own listeners (same address; with port 0,
@@ -65,49 +74,75 @@ pub fn run<G: Gateway>(
     site: &'static Site<G::Listener>,
     make: impl FnOnce(&Process) -> Result<G, LoadError>,
 ) -> ExitCode {
+    run_with_args(site, make, std::env::args_os().skip(1))
+}
+
+/// [`run`] with the given arguments (those after the program's name) rather than the
+/// process's: for a program that embeds the proxy and has a command line of its own.
+pub fn run_with_args<G: Gateway>(
+    site: &'static Site<G::Listener>,
+    make: impl FnOnce(&Process) -> Result<G, LoadError>,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> ExitCode {
+    let args = match Args::parse(args) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("edge: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let said = match args.action {
+        Action::Version => writeln!(io::stdout(), "{}", site.build.version_line()),
+        Action::PrintConfig => write!(io::stdout(), "{}", site.build.config_text),
+        Action::Help => write!(io::stdout(), "{USAGE}"),
+        Action::Serve | Action::Check => return start(site, make, args),
+    };
+    match said {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("edge: cannot write to stdout: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads, then with `--check` reports and exits; else binds and serves.
+fn start<G: Gateway>(
+    site: &'static Site<G::Listener>,
+    make: impl FnOnce(&Process) -> Result<G, LoadError>,
+    args: Args,
+) -> ExitCode {
+    root::set(root::choose(args.root, site.build.root));
     init_logging();
-    let listeners = match bind_overrides(site.listeners) {
-        Ok(listeners) => listeners,
+    let loaded = match load(site, make) {
+        Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("edge: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let tls = match load_tls(listeners) {
-        Ok(tls) => tls,
-        Err(error) => {
-            eprintln!("edge: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let workers = worker::configured(site.workers);
-    let setup = observe::Setup {
-        routes: site.routes,
-        listeners: site.listeners.iter().map(|(_, spec)| spec.name).collect(),
-        access_log: site.access_log,
-        request_id: site.request_id,
-        error_pages: site.error_pages,
-        via: site.via,
+    if args.action == Action::Check {
+        println!(
+            "edge: {} ({}): every file loads; nothing was bound",
+            site.build.config_name,
+            &site.build.config_sha256[..12.min(site.build.config_sha256.len())]
+        );
+        return ExitCode::SUCCESS;
+    }
+    serve(site, loaded)
+}
+
+/// Binds, hands over, announces and serves until the process drains.
+fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::Listener>) -> ExitCode {
+    let Loaded {
+        listeners,
+        tls,
         workers,
-    };
-    let process = match Observer::new(setup) {
-        Ok(observer) => Process::observed(observer),
-        Err(error) => {
-            eprintln!("edge: cannot open the access log: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let admin_token = match site
-        .admin
-        .and_then(|admin| admin.token_env)
-        .map(admin_token)
-    {
-        Some(Err(error)) => {
-            eprintln!("edge: {error}");
-            return ExitCode::FAILURE;
-        }
-        token => token.and_then(Result::ok),
-    };
+        process,
+        admin_token,
+        runtimes,
+        gateway,
+    } = loaded;
     let handoff_path = handoff::configured();
     let (predecessor, mut inherited) = take_over(handoff_path.as_deref());
     let admin = site.admin.map(|admin| match inherited.admin(admin.bind) {
@@ -144,32 +179,11 @@ pub fn run<G: Gateway>(
             .ok()
     });
     let announcement = Announcement::of(admin.as_ref(), listeners, &sockets[0]);
-    let runtimes = match (0..workers)
-        .map(|_| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        })
-        .collect::<io::Result<Vec<_>>>()
-    {
-        Ok(runtimes) => runtimes,
-        Err(error) => {
-            eprintln!("edge: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    worker::set_count(workers);
-    let (gateway, signals) = {
-        // Pools start their background tasks, and signals register, on worker 0's runtime.
+    let upgrader = Upgrader::new(handoff_path.is_some());
+    let signals = {
+        // Signals register on worker 0's runtime.
         let _entered = runtimes[0].enter();
-        (make(&process).map(Arc::new), Signals::install())
-    };
-    let gateway = match gateway {
-        Ok(gateway) => gateway,
-        Err(error) => {
-            eprintln!("edge: {error}");
-            return ExitCode::FAILURE;
-        }
+        Signals::install()
     };
     // Pools with servers given by name resolve them once, and health checks run once (their
     // checkers start with the addresses), before anything is served.
@@ -226,6 +240,7 @@ pub fn run<G: Gateway>(
                 stop: mut stop_signals,
                 hangup,
                 user1,
+                user2,
             } = signals;
             let front = Arc::clone(process.front());
             let (signalled, finishing) = (&signalled, &finishing);
@@ -236,6 +251,7 @@ pub fn run<G: Gateway>(
                             handoffs.withdraw();
                         }
                         signalled.store(true, Ordering::Release);
+                        notify::stopping();
                         delay_drain(signal, &mut stop_signals, shutdown.drain_delay, &front).await;
                         stop.send_replace(true);
                     }
@@ -261,6 +277,9 @@ pub fn run<G: Gateway>(
                 // Lets the accept loops that `serving` spawns start before the predecessor
                 // stops accepting; connections arriving in between wait in the sockets' queues.
                 tokio::task::yield_now().await;
+                // Ready (and the service's main process) before the predecessor is told to
+                // let go: a service manager that saw it exit first would stop the service.
+                notify::ready();
                 match tokio::task::spawn_blocking(move || hand_over.complete()).await {
                     Ok(Some(answering)) => {
                         if *stopped.borrow() {
@@ -277,6 +296,8 @@ pub fn run<G: Gateway>(
             };
             let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
             let reopening = reopen_on_user1(user1, &process, wait(stopped.clone()));
+            let upgrading =
+                upgrade_on_user2(user2, upgrader, stopped.clone(), wait(stopped.clone()));
             let admin_stop = {
                 let (stopped, drained) = (stopped.clone(), finishing.drained());
                 async move {
@@ -297,7 +318,7 @@ pub fn run<G: Gateway>(
                     None => {}
                 }
             };
-            tokio::join!(stopping, serving, starting, reloading, reopening, admin);
+            tokio::join!(stopping, serving, starting, reloading, reopening, upgrading, admin);
         });
     });
     ExitCode::SUCCESS
@@ -398,16 +419,6 @@ impl HandOver {
                 None
             }
         }
-    }
-}
-
-/// The admin token from the environment variable `name`; unset or empty stops the start.
-fn admin_token(name: &'static str) -> Result<Arc<str>, String> {
-    match std::env::var(name) {
-        Ok(token) if !token.trim().is_empty() => Ok(token.trim().into()),
-        _ => Err(format!(
-            "the admin listener's token variable {name} is not set (admin {{ token_env }})"
-        )),
     }
 }
 

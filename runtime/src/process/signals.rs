@@ -1,5 +1,5 @@
 //! The signals `run` answers: SIGTERM and SIGINT drain, SIGHUP reloads certificates, SIGUSR1
-//! reopens the access log.
+//! reopens the access log, SIGUSR2 upgrades the binary (see `upgrade`).
 
 use std::{
     future::Future,
@@ -42,6 +42,8 @@ pub(super) struct Signals {
     pub(super) hangup: tokio::signal::unix::Signal,
     /// Reopens the access log.
     pub(super) user1: tokio::signal::unix::Signal,
+    /// Starts the binary again, for it to take over.
+    pub(super) user2: tokio::signal::unix::Signal,
 }
 
 /// SIGTERM and SIGINT.
@@ -60,6 +62,7 @@ impl Signals {
             },
             hangup: signal(SignalKind::hangup())?,
             user1: signal(SignalKind::user_defined1())?,
+            user2: signal(SignalKind::user_defined2())?,
         })
     }
 }

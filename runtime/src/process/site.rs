@@ -1,9 +1,9 @@
-//! The process as the config describes it beyond its gateway.
+//! The process as the config describes it beyond its gateway, and the config it was built from.
 
 use std::time::Duration;
 
 use crate::{
-    observe::{AccessLogSpec, ErrorPage, RequestIdSpec, RouteInfo},
+    observe::{AccessLogSpec, BuildInfo, ErrorPage, RequestIdSpec, RouteInfo},
     process::admin::AdminSpec,
     ListenerSpec,
 };
@@ -26,6 +26,8 @@ pub struct Site<L: 'static> {
     pub error_pages: &'static [ErrorPage],
     /// `Via` added to requests sent upstream and to answers: `1.1 NAME`; `None`: no `Via`.
     pub via: Option<&'static str>,
+    /// The config the proxy was built from.
+    pub build: BuildInfo,
 }
 
 /// How the process stops on SIGTERM: `/ready` answers 503 for `drain_delay` while everything

@@ -2,6 +2,7 @@
 //! `edge: …`, exit 1; on a reload it is logged and the listener keeps what it had) or a pool's
 //! (read once when the pool is built; reported as a [`crate::LoadError`]).
 
+use std::path::PathBuf;
 use std::{fmt, io};
 
 /// Which of a listener's or a pool's files an error is about.
@@ -51,22 +52,19 @@ pub enum TlsErrorKind {
     /// The file cannot be read.
     Read {
         file: TlsFile,
-        path: &'static str,
+        path: PathBuf,
         source: io::Error,
     },
     /// The file holds no PEM item of the kind needed (no certificate, no private key).
-    Empty { file: TlsFile, path: &'static str },
+    Empty { file: TlsFile, path: PathBuf },
     /// The file's PEM, or what it holds, cannot be used.
     Invalid {
         file: TlsFile,
-        path: &'static str,
+        path: PathBuf,
         reason: String,
     },
     /// The key is not the one the certificate was issued for.
-    KeyMismatch {
-        cert: &'static str,
-        key: &'static str,
-    },
+    KeyMismatch { cert: PathBuf, key: PathBuf },
     /// `tls` without any certificate.
     NoCertificates,
     /// The session ticket keys could not be made.
@@ -106,19 +104,20 @@ impl fmt::Display for TlsErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TlsErrorKind::Read { file, path, source } => {
-                write!(f, "cannot read {file} file {path}: {source}")
+                write!(f, "cannot read {file} file {}: {source}", path.display())
             }
             TlsErrorKind::Empty { file, path } => {
                 let item = match file {
                     TlsFile::Key => "private key",
                     TlsFile::Certificate | TlsFile::ClientCa | TlsFile::ServerCa => "certificate",
                 };
-                write!(f, "{file} file {path}: no {item} in it")
+                write!(f, "{file} file {}: no {item} in it", path.display())
             }
             TlsErrorKind::Invalid { file, path, reason } => {
-                write!(f, "{file} file {path}: {reason}")
+                write!(f, "{file} file {}: {reason}", path.display())
             }
             TlsErrorKind::KeyMismatch { cert, key } => {
+                let (key, cert) = (key.display(), cert.display());
                 write!(f, "key file {key} does not match certificate file {cert}")
             }
             TlsErrorKind::NoCertificates => f.write_str("tls has no certificate"),

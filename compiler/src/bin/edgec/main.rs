@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use edge_compiler::{analyze, Diagnostic, SourceFile};
+use edge_compiler::{analyze_with, Diagnostic, Options, SourceFile};
 
 #[derive(Parser)]
 #[command(
@@ -20,12 +20,38 @@ struct Cli {
     command: Command,
 }
 
+/// Where the files a config names are checked.
+#[derive(clap::Args, Clone, Copy)]
+struct FileChecks {
+    /// Files the config names (certificates, keys, key sets, password files, schemas) may be
+    /// absent here: the proxy checks those when it starts, relative paths from its run-time
+    /// root (`--root` or `EDGE_ROOT`). Files that are present are checked all the same.
+    #[arg(long)]
+    files_at_start: bool,
+}
+
+impl FileChecks {
+    fn options(self) -> Options {
+        Options {
+            files_at_start: self.files_at_start,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check a config and print its diagnostics; exits 1 when it has errors.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        files: FileChecks,
+    },
     /// Print the Rust code a config compiles to.
-    Expand { file: PathBuf },
+    Expand {
+        file: PathBuf,
+        #[command(flatten)]
+        files: FileChecks,
+    },
     /// Build a proxy binary from a config.
     Build {
         file: PathBuf,
@@ -35,12 +61,16 @@ enum Command {
         /// Build without optimisations (faster to build, slower to run).
         #[arg(long)]
         debug: bool,
+        #[command(flatten)]
+        files: FileChecks,
     },
     /// Build a proxy from a config and run it.
     Run {
         file: PathBuf,
         #[arg(long)]
         debug: bool,
+        #[command(flatten)]
+        files: FileChecks,
     },
     /// Create a crate that builds a proxy from its own `.edge` file.
     New { dir: PathBuf },
@@ -57,7 +87,7 @@ fn counted(count: usize, noun: &str) -> String {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Check { file } => check(&file).map(|(source, analysis)| {
+        Command::Check { file, files } => check(&file, files).map(|(source, analysis)| {
             let summary = analysis.model.as_ref().map(|model| {
                 let routes: usize = model.listeners.iter().map(|l| l.routes.len()).sum();
                 format!(
@@ -71,22 +101,22 @@ fn main() -> ExitCode {
             });
             println!("{}", summary.unwrap_or_default());
         }),
-        Command::Expand { file } => check(&file).map(|(source, analysis)| {
-            print!("{}", analysis.generate(&source.name).unwrap_or_default())
-        }),
+        Command::Expand { file, files } => check(&file, files)
+            .map(|(source, analysis)| print!("{}", analysis.generate(&source).unwrap_or_default())),
         Command::Build {
             file,
             output,
             debug,
-        } => check(&file).and_then(|_| {
-            let binary = scaffold::build(&file, debug)?;
+            files,
+        } => check(&file, files).and_then(|_| {
+            let binary = scaffold::build(&file, debug, files.files_at_start)?;
             std::fs::copy(&binary, &output)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             eprintln!("edgec: built {}", output.display());
             Ok(())
         }),
-        Command::Run { file, debug } => check(&file).and_then(|_| {
-            let binary = scaffold::build(&file, debug)?;
+        Command::Run { file, debug, files } => check(&file, files).and_then(|_| {
+            let binary = scaffold::build(&file, debug, files.files_at_start)?;
             Err(scaffold::exec(&binary))
         }),
         Command::New { dir } => scaffold::new(&dir).map(|()| {
@@ -108,14 +138,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads and checks a config, printing its diagnostics; an `Err` when it has errors (already
-/// reported, so the message is empty) or cannot be read.
-fn check(path: &Path) -> Result<(SourceFile, edge_compiler::Analysis), String> {
+/// Reads and checks a config, printing its diagnostics and the files left for start-up; an
+/// `Err` when it has errors (already reported, so the message is empty) or cannot be read.
+fn check(path: &Path, files: FileChecks) -> Result<(SourceFile, edge_compiler::Analysis), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let source = SourceFile::new(path.display().to_string(), text);
-    let analysis = analyze(&source);
+    let analysis = analyze_with(&source, files.options());
     source.emit_to_stderr(&analysis.diagnostics);
+    for deferred in &analysis.deferred {
+        eprintln!("note: {deferred}");
+    }
     if analysis.diagnostics.iter().any(Diagnostic::is_error) {
         let errors = analysis.diagnostics.iter().filter(|d| d.is_error()).count();
         eprintln!(

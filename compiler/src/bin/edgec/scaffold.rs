@@ -116,8 +116,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Builds the proxy for `config` in the cache and returns the binary's path.
-pub fn build(config: &Path, debug: bool) -> Result<PathBuf, String> {
+/// Builds the proxy for `config` in the cache and returns the binary's path; with
+/// `files_at_start`, files absent here are left for the proxy to check when it starts.
+pub fn build(config: &Path, debug: bool, files_at_start: bool) -> Result<PathBuf, String> {
     let config = config
         .canonicalize()
         .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
@@ -142,7 +143,11 @@ pub fn build(config: &Path, debug: bool) -> Result<PathBuf, String> {
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target);
+        .arg(&target)
+        .env(
+            edge_compiler::FILES_AT_START_VAR,
+            if files_at_start { "1" } else { "0" },
+        );
     if !debug {
         command.arg("--release");
     }

@@ -185,7 +185,11 @@ fn verifier(
     } else {
         builder.allow_unauthenticated()
     };
-    builder
-        .build()
-        .map_err(|reason| error(files::invalid(TlsFile::ClientCa, auth.ca, reason)))
+    builder.build().map_err(|reason| {
+        error(files::invalid(
+            TlsFile::ClientCa,
+            &crate::root::resolve(auth.ca),
+            reason,
+        ))
+    })
 }
