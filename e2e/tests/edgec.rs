@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use edge_e2e::{edgec, stderr, ProxyProcess};
+use edge_e2e::{cache_dir, edgec, stderr, ProxyProcess};
 use edge_testkit::{EchoBackends, HttpClient};
 use http_body_util::Full;
 
@@ -129,6 +129,112 @@ fn new_scaffolds_a_crate_with_a_valid_starter_config() {
         Some(1),
         "new must not overwrite a crate"
     );
+}
+
+fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// `edgec new` inside the checkout takes the Edge crates by a relative path, and the crate
+/// builds a proxy that runs; `--edge-git` and `--edge-version` write manifests cargo reads
+/// (the git one resolved from this repository at its current commit).
+#[test]
+fn new_crates_take_edge_from_a_path_a_git_repository_or_a_registry() {
+    // Inside the checkout (cargo's target folder), so a relative path exists.
+    let within = tempfile::tempdir_in(cache_dir().parent().unwrap()).unwrap();
+    let crate_dir = within.path().join("kept");
+    let output = edgec(&["new", crate_dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("edge-runtime = { path = \"../../"),
+        "{manifest}"
+    );
+    let built = cargo()
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(cache_dir().join("target"))
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
+    let binary = cache_dir().join("target/release/kept");
+    let version = std::process::Command::new(&binary)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&version.stdout);
+    assert!(line.contains("(proxy.edge sha256:"), "{line}");
+
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let head = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repository)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    let url = format!("file://{}", repository.canonicalize().unwrap().display());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let git_crate = elsewhere.path().join("from-git");
+    let output = edgec(&[
+        "new",
+        git_crate.to_str().unwrap(),
+        "--edge-git",
+        &url,
+        "--edge-rev",
+        &head,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = std::fs::read_to_string(git_crate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "edge-runtime = {{ git = \"{url}\", rev = \"{head}\" }}"
+        )),
+        "{manifest}"
+    );
+    let metadata = cargo()
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(git_crate.join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(metadata.status.success(), "{}", stderr(&metadata));
+    let resolved = String::from_utf8_lossy(&metadata.stdout);
+    assert!(
+        resolved.contains(&format!("git+{url}?rev={head}")),
+        "edge-runtime comes from git"
+    );
+
+    let registry_crate = elsewhere.path().join("from-registry");
+    let output = edgec(&[
+        "new",
+        registry_crate.to_str().unwrap(),
+        "--edge-version",
+        "0.1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = std::fs::read_to_string(registry_crate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("edge-runtime = { version = \"0.1\" }"),
+        "{manifest}"
+    );
+    let read = cargo()
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(registry_crate.join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", stderr(&read));
+
+    let both = edgec(&["new", "x", "--edge-git", &url, "--edge-version", "0.1"]);
+    assert_eq!(both.status.code(), Some(2), "one source at a time");
 }
 
 /// The tour, end to end: `edgec build` gives a binary that answers `/hello` itself and

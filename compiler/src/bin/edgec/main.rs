@@ -38,6 +38,46 @@ impl FileChecks {
     }
 }
 
+/// Where a new crate takes the Edge crates from; by default the sources this `edgec` was
+/// built from (or `EDGE_SOURCE_DIR`), by a path relative to the crate when they share a
+/// folder.
+#[derive(clap::Args)]
+struct EdgeSource {
+    /// The Edge sources in this folder (holding `runtime/` and `compiler/`).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["edge_git", "edge_version"])]
+    edge_path: Option<PathBuf>,
+    /// The Edge repository at this git URL.
+    #[arg(long, value_name = "URL", conflicts_with = "edge_version")]
+    edge_git: Option<String>,
+    /// With `--edge-git`: the commit, tag or branch to build.
+    #[arg(long, value_name = "REV", requires = "edge_git")]
+    edge_rev: Option<String>,
+    /// The Edge crates of a registry, at this version requirement.
+    #[arg(long, value_name = "VERSION")]
+    edge_version: Option<String>,
+}
+
+impl EdgeSource {
+    fn source(self) -> Result<scaffold::Source, String> {
+        if let Some(url) = self.edge_git {
+            return Ok(scaffold::Source::Git {
+                url,
+                rev: self.edge_rev,
+            });
+        }
+        if let Some(version) = self.edge_version {
+            return Ok(scaffold::Source::Version(version));
+        }
+        match self.edge_path {
+            Some(dir) => dir
+                .canonicalize()
+                .map(scaffold::Source::Path)
+                .map_err(|e| format!("cannot find the Edge sources at {}: {e}", dir.display())),
+            None => scaffold::Source::checkout(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check a config and print its diagnostics; exits 1 when it has errors.
@@ -73,7 +113,11 @@ enum Command {
         files: FileChecks,
     },
     /// Create a crate that builds a proxy from its own `.edge` file.
-    New { dir: PathBuf },
+    New {
+        dir: PathBuf,
+        #[command(flatten)]
+        edge: EdgeSource,
+    },
 }
 
 /// `1 pool`, `2 pools`, `3 policies`.
@@ -119,13 +163,16 @@ fn main() -> ExitCode {
             let binary = scaffold::build(&file, debug, files.files_at_start)?;
             Err(scaffold::exec(&binary))
         }),
-        Command::New { dir } => scaffold::new(&dir).map(|()| {
-            println!(
-                "created {}: `cd {}` then `cargo run --release`",
-                dir.display(),
-                dir.display()
-            );
-        }),
+        Command::New { dir, edge } => edge
+            .source()
+            .and_then(|source| scaffold::new(&dir, &source))
+            .map(|()| {
+                println!(
+                    "created {}: `cd {}` then `cargo run --release`",
+                    dir.display(),
+                    dir.display()
+                );
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! Stamps proxy crates out of `templates/`: `edgec new` writes one for the user to keep;
-//! `edgec build` and `edgec run` keep one per config in a cache folder, all sharing one target
-//! directory so a rebuild after an edit recompiles only the generated crate.
+//! Stamps proxy crates out of `templates/`: `edgec new` writes one for the user to keep, taking
+//! the Edge crates from a path, a git repository or a registry ([`Source`]); `edgec build` and
+//! `edgec run` keep one per config in a cache folder, all sharing one target directory so a
+//! rebuild after an edit recompiles only the generated crate.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,8 +44,65 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn toml_string(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
+fn toml_string(text: &str) -> String {
+    format!("{text:?}")
+}
+
+/// Where a stamped crate takes `edge-runtime` and `edge-compiler` from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A folder holding the Edge sources (`runtime/`, `compiler/`): written relative to the
+    /// crate when both are under one folder besides `/`, so they can move together.
+    Path(PathBuf),
+    /// A git repository, at a commit, tag or branch (`rev`), else its default branch.
+    Git { url: String, rev: Option<String> },
+    /// A registry (crates.io, or one cargo is configured for), at this version requirement.
+    Version(String),
+}
+
+impl Source {
+    /// The Edge sources this `edgec` was built from, or `EDGE_SOURCE_DIR`.
+    pub fn checkout() -> Result<Source, String> {
+        source_dir()
+            .canonicalize()
+            .map(Source::Path)
+            .map_err(|e| format!("cannot find the Edge sources (set EDGE_SOURCE_DIR): {e}"))
+    }
+
+    /// The dependency on `krate` as an inline TOML value, for a crate in `dir`, with `extra`
+    /// keys (`default-features = false`) appended.
+    fn dependency(&self, krate: &str, dir: &Path, extra: &str) -> String {
+        let table = match self {
+            Source::Path(sources) => {
+                let folder = sources.join(krate);
+                let path = relative(dir, &folder).unwrap_or(folder);
+                format!("path = {}", toml_string(&path.display().to_string()))
+            }
+            Source::Git { url, rev } => match rev {
+                Some(rev) => format!("git = {}, rev = {}", toml_string(url), toml_string(rev)),
+                None => format!("git = {}", toml_string(url)),
+            },
+            Source::Version(version) => format!("version = {}", toml_string(version)),
+        };
+        format!("{{ {table}{extra} }}")
+    }
+}
+
+/// `to` as a path relative to the folder `from` (both absolute), when they share a folder
+/// other than `/`.
+fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common < 2 {
+        return None;
+    }
+    let ups = from.components().count() - common;
+    let mut path: PathBuf = std::iter::repeat_n("..", ups).collect();
+    path.extend(to.components().skip(common));
+    Some(path)
 }
 
 /// A package name from a file or folder name: `my proxy.edge` → `my-proxy`.
@@ -67,21 +125,29 @@ fn package_name(stem: &str) -> String {
     }
 }
 
-/// Writes a crate that compiles `config` (a path as the crate's build script sees it).
-fn stamp(dir: &Path, name: &str, config: &str) -> Result<(), String> {
-    let sources = source_dir()
+/// Writes a crate that compiles `config` (a path as the crate's build script sees it), with
+/// the Edge crates from `source`.
+fn stamp(dir: &Path, name: &str, config: &str, source: &Source) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let at = dir
         .canonicalize()
-        .map_err(|e| format!("cannot find the Edge sources (set EDGE_SOURCE_DIR): {e}"))?;
+        .map_err(|e| format!("cannot find {}: {e}", dir.display()))?;
     let manifest = CARGO_TOML
         .replace("{{name}}", name)
-        .replace("{{runtime}}", &toml_string(&sources.join("runtime")))
-        .replace("{{compiler}}", &toml_string(&sources.join("compiler")));
+        .replace("{{runtime}}", &source.dependency("runtime", &at, ""))
+        .replace(
+            "{{compiler}}",
+            &source.dependency("compiler", &at, ", default-features = false"),
+        );
     write(&dir.join("Cargo.toml"), &manifest)?;
     write(
         &dir.join("build.rs"),
         &BUILD_RS.replace("{{config}}", &format!("{config:?}")),
     )?;
     write(&dir.join("src/main.rs"), MAIN_RS)?;
+    // The versions the Edge sources were tested with (cargo updates the Edge crates' own
+    // entries for a git or registry source).
+    let sources = source_dir();
     if let Ok(lock) = std::fs::read_to_string(sources.join("Cargo.lock")) {
         if !dir.join("Cargo.lock").exists() {
             write(&dir.join("Cargo.lock"), &lock)?;
@@ -90,8 +156,8 @@ fn stamp(dir: &Path, name: &str, config: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `edgec new DIR`: a crate with its own starter config.
-pub fn new(dir: &Path) -> Result<(), String> {
+/// `edgec new DIR`: a crate with its own starter config, the Edge crates from `source`.
+pub fn new(dir: &Path, source: &Source) -> Result<(), String> {
     if dir
         .read_dir()
         .is_ok_and(|mut entries| entries.next().is_some())
@@ -104,7 +170,7 @@ pub fn new(dir: &Path) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "proxy".to_owned());
-    stamp(dir, &package_name(&stem), "proxy.edge")?;
+    stamp(dir, &package_name(&stem), "proxy.edge", source)?;
     write(&dir.join("proxy.edge"), STARTER)?;
     write(&dir.join(".gitignore"), GITIGNORE)
 }
@@ -134,7 +200,12 @@ pub fn build(config: &Path, debug: bool, files_at_start: bool) -> Result<PathBuf
     // was built last, and cargo does not copy it again for a crate that is up to date.
     let package = format!("{name}-{key:016x}");
     let dir = cache.join("crates").join(&package);
-    stamp(&dir, &package, &config.display().to_string())?;
+    stamp(
+        &dir,
+        &package,
+        &config.display().to_string(),
+        &Source::checkout()?,
+    )?;
     let target = cache.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -168,4 +239,45 @@ pub fn exec(binary: &Path) -> String {
     use std::os::unix::process::CommandExt;
     let error = Command::new(binary).exec();
     format!("cannot start {}: {error}", binary.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_relative_when_they_share_a_folder() {
+        let from = Path::new("/work/app/proxy");
+        assert_eq!(
+            relative(from, Path::new("/work/edge/runtime")),
+            Some(PathBuf::from("../../edge/runtime"))
+        );
+        assert_eq!(
+            relative(from, Path::new("/work/app/proxy/vendor/runtime")),
+            Some(PathBuf::from("vendor/runtime"))
+        );
+        assert_eq!(relative(from, Path::new("/opt/edge/runtime")), None);
+    }
+
+    #[test]
+    fn dependencies_name_their_source() {
+        let dir = Path::new("/work/app/proxy");
+        let path = Source::Path(PathBuf::from("/work/edge"));
+        assert_eq!(
+            path.dependency("compiler", dir, ", default-features = false"),
+            r#"{ path = "../../edge/compiler", default-features = false }"#
+        );
+        let git = Source::Git {
+            url: "https://git.example.com/edge.git".to_owned(),
+            rev: Some("v0.1.0".to_owned()),
+        };
+        assert_eq!(
+            git.dependency("runtime", dir, ""),
+            r#"{ git = "https://git.example.com/edge.git", rev = "v0.1.0" }"#
+        );
+        assert_eq!(
+            Source::Version("0.1".to_owned()).dependency("runtime", dir, ""),
+            r#"{ version = "0.1" }"#
+        );
+    }
 }
