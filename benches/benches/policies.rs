@@ -10,6 +10,9 @@
 //!   reaches), and 1,000,000 client IPs in turn at 10 requests per second each, with
 //!   `max_keys` 1,000,000 (all kept) and 100,000 (new keys evict old ones); both algorithms.
 //!   The table is filled before measuring.
+//! - `stored_rate_limit`: the same limit kept in a real Redis (`redis-server`, started by the
+//!   bench on loopback) against kept in the process, awaited on a single-threaded runtime: a
+//!   hot key (one round trip takes 32 requests) and a key asked about on every request.
 //! - `validate`: a 200-byte JSON payment body checked against a small JSON Schema, and the
 //!   method and content type only.
 //!
@@ -32,9 +35,11 @@ use criterion::{
 };
 use edge_runtime::{
     http::{header, HeaderName, Method},
-    Cx, ForwardClaim, Jwt, JwtKeys, JwtSpec, LimitAlgorithm, LimitKey, Policy, Rate, RateLimit,
-    RateLimitSpec, Request, RequestBody, Validate, ValidateSpec,
+    Cx, ForwardClaim, Jwt, JwtKeys, JwtSpec, LimitAlgorithm, LimitKey, OnStoreError, Policy, Rate,
+    RateLimit, RateLimitSpec, Request, RequestBody, StorePassword, StoreSpec, Stores, Validate,
+    ValidateSpec,
 };
+use edge_testkit::RedisServer;
 use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
 use serde_json::json;
@@ -225,7 +230,18 @@ fn jwt(c: &mut Criterion) {
 const DISTINCT: u32 = 1_000_000;
 
 fn limiter(algorithm: LimitAlgorithm, rate: Rate, burst: u32, max_keys: u32) -> RateLimit {
-    RateLimit::new(Box::leak(Box::new(RateLimitSpec {
+    stored_limiter(algorithm, rate, burst, max_keys, None)
+}
+
+/// A limit kept in `store` when given, in the process else.
+fn stored_limiter(
+    algorithm: LimitAlgorithm,
+    rate: Rate,
+    burst: u32,
+    max_keys: u32,
+    store: Option<&'static StoreSpec>,
+) -> RateLimit {
+    let spec = Box::leak(Box::new(RateLimitSpec {
         name: "limit",
         key: LimitKey::ClientIp,
         rate,
@@ -233,7 +249,10 @@ fn limiter(algorithm: LimitAlgorithm, rate: Rate, burst: u32, max_keys: u32) -> 
         algorithm,
         max_keys,
         ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
-    })))
+        store,
+        on_store_error: OnStoreError::Deny,
+    }));
+    RateLimit::load(spec, "limit", &Stores::default()).expect("the limit loads")
 }
 
 /// A request from `client`.
@@ -291,6 +310,49 @@ fn rate_limit(c: &mut Criterion) {
     group.finish();
 }
 
+/// A limit kept in a real Redis (started here, on loopback) against the same limit kept in
+/// the process, both awaited on a single-threaded runtime as a worker awaits them: a hot key
+/// (a billion a second, a burst of a million: a round trip takes 32 requests at once), and a
+/// key asked about on every request (a burst of 19: batches of one).
+fn stored_rate_limit(c: &mut Criterion) {
+    let redis = RedisServer::start();
+    let store: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
+        name: "shared",
+        url: Box::leak(redis.url().into_boxed_str()),
+        password: StorePassword::None,
+        timeout: Duration::from_millis(100),
+        prefix: "edge:bench:",
+    }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let unlimited = Rate {
+        count: 1_000_000_000,
+        per: Duration::from_secs(1),
+    };
+    let mut group = group(c, "stored_rate_limit");
+    for (case, burst, store) in [
+        ("local/hot_key", 1_000_000, None),
+        ("redis/hot_key", 1_000_000, Some(store)),
+        ("redis/every_request", 19, Some(store)),
+    ] {
+        let policy = stored_limiter(LimitAlgorithm::Gcra, unlimited, burst, 100_000, store);
+        group.bench_function(case, |b| {
+            b.iter_batched(
+                || from(CLIENT),
+                |(mut req, cx)| {
+                    let outcome = runtime.block_on(policy.request(black_box(&mut req), &cx));
+                    assert!(outcome.is_ok(), "refused");
+                    (outcome, req, cx)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 // ---- validate ----
 
 const SCHEMA: &str =
@@ -343,5 +405,5 @@ fn validate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jwt, rate_limit, validate);
+criterion_group!(benches, jwt, rate_limit, stored_rate_limit, validate);
 criterion_main!(benches);

@@ -206,6 +206,27 @@ pub fn ca_bundle(folder: &Folder, file: &Spanned<String>) -> Result<PathBuf, Dia
     Ok(as_written(file))
 }
 
+/// A file holding a store's password: readable UTF-8 text, not empty once the line breaks
+/// that end it are dropped, as the proxy reads it. Its content stays out of the generated code.
+pub fn password_file(folder: &Folder, file: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
+    const WHAT: &str = "the password file";
+    if folder.defers(WHAT, file) {
+        return Ok(as_written(file));
+    }
+    let path = folder.resolve(&file.value);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| unreadable(WHAT, file, &path, error.to_string()))?;
+    if text.trim_end_matches(['\r', '\n']).is_empty() {
+        return Err(unreadable(
+            WHAT,
+            file,
+            &path,
+            "the file is empty".to_owned(),
+        ));
+    }
+    Ok(as_written(file))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +272,30 @@ mod tests {
         );
         let (path, _) = certificate_chain(&Folder::new(dir.path(), false), &file).unwrap();
         assert_eq!(path, Path::new("site.crt"));
+    }
+
+    #[test]
+    fn a_password_file_must_hold_a_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            Spanned::new(name.to_owned(), edge_dsl::Span::new(0, 8))
+        };
+        let here = Folder::new(dir.path(), false);
+        let held = file("held.pass", "s3cret\n");
+        assert_eq!(password_file(&here, &held).unwrap(), Path::new("held.pass"));
+        for empty in [file("empty.pass", ""), file("newline.pass", "\r\n\n")] {
+            let error = password_file(&here, &empty).unwrap_err();
+            assert_eq!(error.labels[0].message, "the file is empty");
+        }
+        let absent = Spanned::new("absent.pass".to_owned(), edge_dsl::Span::new(0, 8));
+        assert!(password_file(&here, &absent).is_err());
+        let at_start = Folder::new(dir.path(), true);
+        assert_eq!(
+            password_file(&at_start, &absent).unwrap(),
+            Path::new("absent.pass")
+        );
+        assert_eq!(at_start.into_deferred()[0].what, "the password file");
     }
 
     #[test]

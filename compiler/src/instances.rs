@@ -51,7 +51,7 @@ fn per_route(policy: &Policy) -> bool {
 mod tests {
     use std::time::Duration;
 
-    use edge_dsl::value::{LimitAlgorithm, Rate};
+    use edge_dsl::value::{LimitAlgorithm, OnStoreError, Rate};
 
     use super::*;
     use crate::model::{Action, Limits, Mode, RateLimit, Route};
@@ -69,6 +69,8 @@ mod tests {
                 algorithm: LimitAlgorithm::TokenBucket,
                 max_keys: 1,
                 ipv6_prefix: None,
+                store: None,
+                on_store_error: OnStoreError::Local,
             }),
         }
     }

@@ -67,7 +67,7 @@ pub fn analyze_with(source: &SourceFile, options: Options) -> Analysis {
                 .parent()
                 .unwrap_or(std::path::Path::new(""));
             let folder = files::Folder::new(base, options.files_at_start);
-            let checked = check::check(&config, &folder);
+            let checked = check::check(&config, &folder, &source.name);
             Analysis {
                 model: checked.model,
                 diagnostics: checked.diagnostics,

@@ -1,19 +1,22 @@
-//! A policy as written becomes the Model's: every file it names checked and made absolute,
-//! its patterns compiled, every default applied and the `security_headers` preset resolved.
+//! A policy as written becomes the Model's: every file it names checked, its patterns
+//! compiled, the store it names resolved, every default applied and the `security_headers`
+//! preset resolved.
 
 use crate::files::Folder;
 
 use edge_dsl::ast::{self, KeySource, PolicyKind, Setting};
-use edge_dsl::{Diagnostic, Spanned};
+use edge_dsl::{Diagnostic, Ident, Spanned};
 use edge_formats::public_key::Algorithms;
 
 use crate::model::{self, defaults};
 use crate::policy_files;
 
-/// The policy's Model; `None` (and diagnostics) when a file or pattern it names is unusable.
+/// The policy's Model; `None` (and diagnostics) when a file, pattern or store it names is
+/// unusable. `store_named` is the checker's resolution of a store's name to its index.
 pub fn policy(
     policy: &ast::Policy,
     folder: &Folder,
+    store_named: &impl Fn(&Ident) -> Result<usize, Diagnostic>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<model::Policy> {
     let kind = match &policy.kind.value {
@@ -40,7 +43,7 @@ pub fn policy(
         }
         PolicyKind::Validate(validate) => self::validate(validate, folder),
         PolicyKind::Rewrite(rewrite) => self::rewrite(&rewrite.value),
-        PolicyKind::RateLimit(limit) => Ok(rate_limit(limit)),
+        PolicyKind::RateLimit(limit) => rate_limit(limit, store_named),
         PolicyKind::Cors(cors) => Ok(self::cors(cors)),
         PolicyKind::Headers(headers) => Ok(model::PolicyKind::Headers(model::Headers {
             request: edits(&headers.request),
@@ -158,15 +161,21 @@ fn rewrite(rewrite: &ast::Rewrite) -> Result<model::PolicyKind, Diagnostic> {
 }
 
 /// A rate limit; its burst is its rate's count unless given.
-fn rate_limit(limit: &ast::RateLimit) -> model::PolicyKind {
-    model::PolicyKind::RateLimit(model::RateLimit {
+fn rate_limit(
+    limit: &ast::RateLimit,
+    store_named: &impl Fn(&Ident) -> Result<usize, Diagnostic>,
+) -> Result<model::PolicyKind, Diagnostic> {
+    let store = limit.store.as_ref().map(store_named).transpose()?;
+    Ok(model::PolicyKind::RateLimit(model::RateLimit {
         key: limit.key.clone().unwrap_or(defaults::RATE_LIMIT_KEY),
         rate: limit.rate.value,
         burst: value(&limit.burst).unwrap_or(limit.rate.value.count),
         algorithm: limit.algorithm.unwrap_or(defaults::RATE_LIMIT_ALGORITHM),
         max_keys: value(&limit.max_keys).unwrap_or(defaults::RATE_LIMIT_MAX_KEYS),
         ipv6_prefix: value(&limit.ipv6_prefix),
-    })
+        store,
+        on_store_error: value(&limit.on_store_error).unwrap_or(defaults::RATE_LIMIT_ON_STORE_ERROR),
+    }))
 }
 
 fn cors(cors: &ast::Cors) -> model::PolicyKind {

@@ -102,3 +102,90 @@ fn written_process_and_listener_settings_are_generated_over_the_defaults() {
                     ..::edge_runtime::ShutdownSpec::DEFAULT\n    },";
     assert!(code.contains(shutdown), "{code}");
 }
+
+#[test]
+fn stores_are_generated_for_the_rate_limits_that_use_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::fs::write(dir.path().join("secrets/redis.pass"), "s3cret\n").unwrap();
+    let config = dir.path().join("gateway.edge");
+    std::fs::write(
+        &config,
+        r#"listener web {
+    bind 127.0.0.1:8080
+}
+
+store shared = redis {
+    url "redis://127.0.0.1:6379/0"
+    password_env REDIS_PASSWORD
+}
+
+store vault = redis {
+    url "rediss://edge@redis.internal"
+    password_file "secrets/redis.pass"
+    timeout 20ms
+    prefix "edge:prod:"
+}
+
+store spare = redis {
+    url "redis://127.0.0.1"
+}
+
+policy limit = rate_limit {
+    rate 20/s
+    store shared
+}
+
+policy strict = rate_limit {
+    rate 5/s
+    store vault
+    on_store_error deny
+}
+
+route hello {
+    on web
+    use limit, strict
+    respond 200 "hi"
+}
+"#,
+    )
+    .unwrap();
+    // Checked and generated without a Redis server; `spare` is only a warning.
+    let code = expand(&config);
+    let shared =
+        "static STORE_SHARED: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
+                  name: \"shared\",\n    \
+                  url: \"redis://127.0.0.1:6379/0\",\n    \
+                  password: ::edge_runtime::StorePassword::Env(\"REDIS_PASSWORD\"),\n    \
+                  timeout: ::edge_runtime::StoreSpec::TIMEOUT,\n    \
+                  prefix: \"edge:gateway:\",\n};";
+    assert!(code.contains(shared), "{code}");
+    let vault = "static STORE_VAULT: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
+                 name: \"vault\",\n    \
+                 url: \"rediss://edge@redis.internal\",\n    \
+                 password: ::edge_runtime::StorePassword::File(\"secrets/redis.pass\"),\n    \
+                 timeout: ::std::time::Duration::from_millis(20),\n    \
+                 prefix: \"edge:prod:\",\n};";
+    assert!(code.contains(vault), "{code}");
+    assert!(
+        !code.contains("STORE_SPARE"),
+        "an unused store is dead code: {code}"
+    );
+    assert!(
+        !code.contains("s3cret"),
+        "the password stays out of the code"
+    );
+    for (store, on_error) in [("STORE_SHARED", "Local"), ("STORE_VAULT", "Deny")] {
+        let fields = format!(
+            "store: Some(&{store}),\n    on_store_error: ::edge_runtime::OnStoreError::{on_error},"
+        );
+        assert!(code.contains(&fields), "{code}");
+    }
+    // The limits start their stores from the process, which no pool needs here.
+    assert!(code.contains("process: &::edge_runtime::Process"), "{code}");
+    assert!(!code.contains("_process"), "{code}");
+    assert!(
+        code.contains("::edge_runtime::RateLimit::load(\n                &POLICY_STRICT,\n                \"strict\",\n                process.stores(),\n            )?"),
+        "{code}"
+    );
+}

@@ -101,6 +101,89 @@ pub fn env_name(arg: &Arg) -> Read<String> {
     Ok(Spanned::new(text.clone(), arg.span))
 }
 
+/// A Redis server's URL: `redis://HOST[:PORT][/DB]`, or `rediss://` for TLS, with an optional
+/// user name (`redis://edge@HOST`), kept as written. A password is refused: it would sit in
+/// the config and the binary.
+pub fn redis_url(arg: &Arg) -> Read<String> {
+    const WHAT: &str = "Redis URL";
+    const FORM: &str = "a Redis URL is `redis://HOST[:PORT][/DB]`, or `rediss://...` for TLS, \
+                        such as `\"redis://10.0.0.5:6379/0\"`";
+    let url = text(arg, "a Redis URL", "url \"redis://127.0.0.1:6379\"")?;
+    let rest = ["redis://", "rediss://"]
+        .iter()
+        .find_map(|scheme| url.value.strip_prefix(scheme))
+        .ok_or_else(|| {
+            bad(
+                arg,
+                WHAT,
+                "the scheme is `redis://`, or `rediss://` for TLS",
+            )
+        })?;
+    // Before anything else, since a password may hold any character.
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            return Err(Diagnostic::error("the Redis URL holds a password")
+                .with_label(Label::primary(arg.span, "a password in the config"))
+                .with_help(
+                    "give it with `password_env NAME` (an environment variable) or \
+                     `password_file \"FILE\"`, so that the secret never sits in the config or \
+                     the binary",
+                ));
+        }
+        Some((user, rest)) => (Some(user), rest),
+        None => (None, rest),
+    };
+    if rest.contains(['?', '#']) {
+        return Err(bad(
+            arg,
+            WHAT,
+            "a Redis URL has no query or fragment: the store's directives say the rest",
+        ));
+    }
+    let user_name = |user: &str| {
+        !user.is_empty()
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+    };
+    if user.is_some_and(|user| !user_name(user)) {
+        return Err(bad(
+            arg,
+            WHAT,
+            "a user name is letters, digits, `-`, `.`, `_` and `~` (others %-escaped), as \
+             `redis://edge@10.0.0.5`",
+        ));
+    }
+    let (address, database) = match rest.split_once('/') {
+        Some((address, database)) => (address, Some(database)),
+        None => (rest, None),
+    };
+    if database.is_some_and(|database| database.parse::<u32>().is_err()) {
+        return Err(bad(
+            arg,
+            WHAT,
+            "the database is a number after the address, such as `/0`",
+        ));
+    }
+    let ipv6 = |ip: &str| ip.parse::<std::net::Ipv6Addr>().is_ok();
+    let (host, port) = match address.strip_prefix('[').map(|rest| rest.split_once(']')) {
+        Some(Some((ip, ""))) => (ipv6(ip), None),
+        Some(Some((ip, port))) => (ipv6(ip) && port.starts_with(':'), port.strip_prefix(':')),
+        Some(None) => (false, None),
+        None => match address.rsplit_once(':') {
+            Some((host, port)) => (is_dns_name(host), Some(port)),
+            None => (is_dns_name(address), None),
+        },
+    };
+    if !host {
+        return Err(bad(arg, WHAT, FORM));
+    }
+    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+        return Err(bad(arg, WHAT, "the port is a number from 1 to 65535"));
+    }
+    Ok(url)
+}
+
 /// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`, and whether it was
 /// written with `https://` (`https://users.internal:8443`, or without a port for 443), which
 /// makes it a TLS server.

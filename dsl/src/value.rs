@@ -180,6 +180,17 @@ pub enum LimitAlgorithm {
     Gcra,
 }
 
+/// What a request gets when its rate limit's store does not answer in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// This proxy's own bucket decides, at the policy's rate.
+    Local,
+    /// The request passes.
+    Allow,
+    /// The request gets `503`.
+    Deny,
+}
+
 /// An IP network: an address with its prefix length (a host: 32 or 128).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {

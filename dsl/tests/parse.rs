@@ -279,3 +279,58 @@ pool plain { server 10.0.0.7:80 }
     let plain = &config.pools[1];
     assert!(plain.tls.is_none() && !plain.servers[0].https);
 }
+
+#[test]
+fn lowers_stores_and_the_rate_limits_that_use_them() {
+    let config = parse_ok(
+        r#"
+store shared = redis {
+    url "rediss://edge@redis.internal:6380/3"
+    password_env REDIS_PASSWORD
+    timeout 20ms
+    prefix "edge:gateway:"
+}
+
+store local_redis = redis { url "redis://[::1]"; password_file "secrets/redis.pass" }
+store plain = redis { url "redis://127.0.0.1:6379/0" }
+
+policy limit = rate_limit {
+    rate 20/s
+    store shared
+    on_store_error deny
+}
+"#,
+    );
+    use edge_dsl::ast::{OnStoreError, StoreKind, StorePassword};
+    let redis = |index: usize| {
+        let StoreKind::Redis(redis) = &config.stores[index].kind.value;
+        redis
+    };
+    let shared = redis(0);
+    assert_eq!(config.stores[0].name.value, "shared");
+    assert_eq!(shared.url.value, "rediss://edge@redis.internal:6380/3");
+    assert!(matches!(
+        &shared.password.as_ref().unwrap().value,
+        StorePassword::Env(name) if name.value == "REDIS_PASSWORD"
+    ));
+    assert_eq!(
+        shared.timeout.as_ref().unwrap().value,
+        Duration::from_millis(20)
+    );
+    assert_eq!(shared.prefix.as_ref().unwrap().value, "edge:gateway:");
+    assert!(matches!(
+        &redis(1).password.as_ref().unwrap().value,
+        StorePassword::File(file) if file.value == "secrets/redis.pass"
+    ));
+    let plain = redis(2);
+    assert!(plain.password.is_none() && plain.timeout.is_none() && plain.prefix.is_none());
+
+    let edge_dsl::ast::PolicyKind::RateLimit(limit) = &config.policies[0].kind.value else {
+        panic!("a rate limit");
+    };
+    assert_eq!(limit.store.as_ref().unwrap().value, "shared");
+    assert_eq!(
+        limit.on_store_error.as_ref().unwrap().value,
+        OnStoreError::Deny
+    );
+}

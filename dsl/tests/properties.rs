@@ -68,6 +68,16 @@ const WORDS: &[&str] = &[
     "off",
     "ipv6_prefix",
     "129",
+    "store",
+    "redis",
+    "url",
+    "\"redis://edge@[::1]:6379/0\"",
+    "\"rediss://:x@h\"",
+    "password_env",
+    "password_file",
+    "prefix",
+    "on_store_error",
+    "local",
     "é",
     "\t",
 ];
@@ -95,6 +105,11 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         check(&text)?;
+    }
+
+    #[test]
+    fn arbitrary_redis_urls_never_panic(url in "(redis|rediss)://[^\"\\\\\n]{0,40}") {
+        check(&format!("store s = redis {{\n    url \"{url}\"\n}}\n"))?;
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the end-to-end tests share: `edgec` (built once per test run), configs built into
 //! proxy binaries in fresh folders, and those proxies run as child processes that report
-//! where they listen. Backends and clients come from `edge-testkit`.
+//! where they listen. Backends, clients and a real Redis come from `edge-testkit`.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

@@ -26,6 +26,7 @@ mod rand;
 mod registry;
 mod respond;
 mod root;
+mod store;
 mod stream;
 mod tls;
 mod upstream;
@@ -53,8 +54,8 @@ pub use policy::{
     Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
     CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim,
     HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource,
-    LimitAlgorithm, LimitKey, Policy, Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule,
-    RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
+    LimitAlgorithm, LimitKey, OnStoreError, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
+    RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use process::site::{ShutdownSpec, Site};
 pub use process::Process;
@@ -66,6 +67,7 @@ pub use process::{
     server::Server,
 };
 pub use respond::{not_found, respond};
+pub use store::{StorePassword, StoreSpec, Stores};
 pub use tls::{TlsError, TlsErrorKind, TlsFile, TlsOwner};
 pub use upstream::{
     balance::{

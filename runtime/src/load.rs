@@ -14,6 +14,12 @@ pub enum LoadError {
         name: &'static str,
         reason: String,
     },
+    /// A store cannot be used: its password cannot be read, or its address is wrong.
+    Store {
+        /// The store's name in the `.edge` file.
+        name: &'static str,
+        reason: String,
+    },
     /// A pool's TLS files (CA bundle, client certificate and key) cannot be used, or its
     /// server name is invalid.
     Pool {
@@ -27,6 +33,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Policy { name, reason } => write!(f, "policy `{name}`: {reason}"),
+            LoadError::Store { name, reason } => write!(f, "store `{name}`: {reason}"),
             LoadError::Pool { name, error } => write!(f, "pool `{name}`: {error}"),
         }
     }
@@ -35,7 +42,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LoadError::Policy { .. } => None,
+            LoadError::Policy { .. } | LoadError::Store { .. } => None,
             LoadError::Pool { error, .. } => Some(error),
         }
     }

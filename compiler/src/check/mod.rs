@@ -1,11 +1,12 @@
 //! Semantic checks: resolves names (with "did you mean" help), rejects duplicates, listeners
 //! that would bind the same address and routes that can never match, and builds the Model.
 //! This module runs the checks in order and holds those across the top-level items; routes,
-//! pools, TLS settings and the Model's assembly have modules of their own.
+//! pools, stores, TLS settings and the Model's assembly have modules of their own.
 
 mod pools;
 mod routes;
 mod site;
+mod stores;
 mod tls;
 
 use crate::files::Folder;
@@ -23,18 +24,26 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Checks `config`; the files it names are read from `folder`, the config's folder.
-pub fn check(config: &Config, folder: &Folder) -> Checked {
+/// Checks `config`, read from the file `config_name`; the files it names are read from
+/// `folder`, the config's folder.
+pub fn check(config: &Config, folder: &Folder, config_name: &str) -> Checked {
     let mut diagnostics = Vec::new();
     top_level(config, &mut diagnostics);
+    let stores: Vec<Option<model::Store>> = config
+        .stores
+        .iter()
+        .map(|store| stores::store(store, folder, config_name, &mut diagnostics))
+        .collect();
+    let store_named = |name: &Ident| resolve(name, "store", config.stores.iter().map(|s| &s.name));
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
-        .map(|policy| policy_model::policy(policy, folder, &mut diagnostics))
+        .map(|policy| policy_model::policy(policy, folder, &store_named, &mut diagnostics))
         .collect();
     let mut used = Used {
         pools: vec![false; config.pools.len()],
         policies: vec![false; config.policies.len()],
+        stores: stores::named(&policies, config.stores.len()),
     };
     let mut pool_tls = Vec::with_capacity(config.pools.len());
     for pool in &config.pools {
@@ -75,17 +84,19 @@ pub fn check(config: &Config, folder: &Folder) -> Checked {
         };
     }
     unused(config, &attached, &used, &mut diagnostics);
-    let model = site::model(config, listeners, pool_tls, policies);
+    let model = site::model(config, listeners, pool_tls, policies, stores);
     Checked {
         model: Some(model),
         diagnostics,
     }
 }
 
-/// What the routes refer to, for the warnings about what nothing uses.
+/// What the routes (and the policies) refer to, for the warnings about what nothing uses.
 pub(super) struct Used {
     pub(super) pools: Vec<bool>,
     pub(super) policies: Vec<bool>,
+    /// Named by a rate limit's `store`.
+    pub(super) stores: Vec<bool>,
 }
 
 /// Checks across the top-level items: names given twice, listeners (and the admin listener)
@@ -103,6 +114,7 @@ fn top_level(config: &Config, diagnostics: &mut Vec<Diagnostic>) {
         config.policies.iter().map(|p| &p.name),
         diagnostics,
     );
+    duplicates("store", config.stores.iter().map(|s| &s.name), diagnostics);
     bind_conflicts(&config.listeners, diagnostics);
     admin_conflict(config, diagnostics);
     for (index, page) in config.error_pages.iter().enumerate() {
@@ -120,7 +132,7 @@ fn top_level(config: &Config, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Warnings about listeners without routes and pools and policies nothing uses.
+/// Warnings about listeners without routes and pools, policies and stores nothing uses.
 fn unused(
     config: &Config,
     attached: &[Vec<&ast::Route>],
@@ -154,6 +166,21 @@ fn unused(
                 Diagnostic::warning(format!("policy `{}` is never used", policy.name))
                     .with_label(Label::primary(policy.span, "no route uses it"))
                     .with_help(format!("attach it to a route with `use {}`", policy.name)),
+            );
+        }
+    }
+    for (store, used) in config.stores.iter().zip(&used.stores) {
+        if !used {
+            diagnostics.push(
+                Diagnostic::warning(format!("store `{}` is never used", store.name))
+                    .with_label(Label::primary(
+                        store.span,
+                        "no rate limit keeps its buckets here",
+                    ))
+                    .with_help(format!(
+                        "share a rate limit's buckets through it with `store {}` in the policy",
+                        store.name
+                    )),
             );
         }
     }

@@ -1,5 +1,5 @@
-//! The Model of a checked config: its listeners, pools, policies and their instances, and the
-//! process settings, with the defaults the runtime has no const for applied.
+//! The Model of a checked config: its listeners, pools, policies and their instances, stores,
+//! and the process settings, with the defaults the runtime has no const for applied.
 
 use crate::files::Folder;
 
@@ -16,9 +16,12 @@ pub(super) fn model(
     mut listeners: Vec<model::Listener>,
     pool_tls: Vec<Option<model::UpstreamTls>>,
     policies: Vec<Option<model::Policy>>,
+    stores: Vec<Option<model::Store>>,
 ) -> Model {
-    // Without errors, every policy passed its checks: indices stay those of the config.
+    // Without errors, every policy and store passed its checks: indices stay those of the
+    // config.
     let policies: Vec<model::Policy> = policies.into_iter().flatten().collect();
+    let stores: Vec<model::Store> = stores.into_iter().flatten().collect();
     let instances = instances::assign(&mut listeners, &policies);
     let admin = config.admin.as_ref().map(|admin| model::Admin {
         bind: value(&admin.value.bind).unwrap_or(defaults::ADMIN_BIND),
@@ -33,6 +36,7 @@ pub(super) fn model(
         listeners,
         pools: config.pools.iter().zip(pool_tls).map(pools::pool).collect(),
         policies,
+        stores,
         instances,
         admin,
         access_log,

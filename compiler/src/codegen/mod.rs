@@ -1,12 +1,13 @@
 //! Code generation: the checked Model becomes one Rust module (tokens built with `quote!`,
 //! parsed into a `syn::File`, pretty-printed) that wires the runtime's typed building blocks:
-//! a `Listener` enum, one static spec per listener and pool (see [`listener`] and [`pool`]),
-//! an `Edge` struct whose fields are the pools with their strategy as a type and the policy
-//! instances, a generated router per listener, one `Edge` method per distinct policy chain
-//! (see [`chain`]), and `main`. Files the config names are written as the config writes them,
-//! relative ones resolved by the proxy against its run-time root; the config itself is kept
-//! for `--version` and `--print-config` (see [`build_info`]). It decides nothing the Model
-//! does not say: it prints it.
+//! a `Listener` enum, one static spec per listener, pool and store a rate limit keeps its
+//! buckets in (see [`listener`], [`pool`] and [`store`]), an `Edge` struct whose fields are
+//! the pools with their strategy as a type and the policy instances, a generated router per
+//! listener, one `Edge` method per distinct policy chain (see [`chain`]), and `main`. Files
+//! the config names are written as the config writes them, relative ones resolved by the
+//! proxy against its run-time root; the config itself is kept for `--version` and
+//! `--print-config` (see [`build_info`]). It decides nothing the Model does not say: it
+//! prints it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::ident::{camel, snake, unique};
 use crate::model::{Action, Mode, Model, Route};
 use chain::Chains;
 use listener::listener_spec;
+use policy::Build;
 use pool::{pool_spec, strategy};
 use router::router;
 
@@ -30,6 +32,7 @@ mod listener;
 mod policy;
 mod pool;
 mod router;
+mod store;
 
 /// Generates the module for `model`, checked from `source`, formatted, with an `@generated`
 /// header naming it.
@@ -107,7 +110,20 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
             None => quote! { ::edge_runtime::Pool::new(&#name, #strategy, process.pools()) },
         });
 
-    let policies = Policies::new(model);
+    let store_statics = unique(
+        model.stores.iter().map(|s| s.name.as_str()),
+        |name| snake(name).to_ascii_uppercase(),
+        "STORE_",
+    );
+    let policies = Policies::new(model, &store_statics);
+    // Only the stores a generated spec refers to: another would be dead code.
+    let store_specs = policies.stores().into_iter().map(|index| {
+        let (name, spec) = (
+            &store_statics[index],
+            store::store_spec(&model.stores[index]),
+        );
+        quote! { static #name: ::edge_runtime::StoreSpec = #spec; }
+    });
     let mut chains = Chains::default();
     let serves = serve_routes(model);
     let serve_specs = serves.iter().map(|(_, _, (name, spec))| {
@@ -237,8 +253,8 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
     let build_info = build_info::build_info(source);
     let policy_specs = policies.specs();
     let (policy_fields, policy_types, policy_builds) = policies.fields();
-    // What the builds take from the process: its pools and caches lists, when there are any.
-    let process = if model.pools.is_empty() && !policies.any_cached() {
+    // What the builds take from the process: its pools, caches and stores, when they do.
+    let process = if model.pools.is_empty() && !policies.use_process() {
         quote! { _process }
     } else {
         quote! { process }
@@ -262,6 +278,8 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         pub static LISTENERS: &[(Listener, ::edge_runtime::ListenerSpec)] = &[#(#listener_specs),*];
 
         #(#pool_specs)*
+
+        #(#store_specs)*
 
         #(#policy_specs)*
 
@@ -558,10 +576,14 @@ struct Policies {
     fields: Vec<proc_macro2::Ident>,
     /// Per instance: the index into `specs`.
     spec_of: Vec<usize>,
+    /// Per instance: its name (the policy's, or `POLICY_ROUTE` for a limit keyed by route),
+    /// which names its buckets in a store.
+    instances: Vec<String>,
 }
 
 impl Policies {
-    fn new(model: &Model) -> Policies {
+    /// `stores` are the names of the Model's stores' statics.
+    fn new(model: &Model, stores: &[proc_macro2::Ident]) -> Policies {
         let mut used: Vec<usize> = Vec::new();
         for instance in &model.instances {
             if !used.contains(&instance.policy) {
@@ -577,7 +599,7 @@ impl Policies {
             .iter()
             .zip(statics)
             .map(|(&p, name)| {
-                let generated = policy::generate(&model.policies[p], &name);
+                let generated = policy::generate(&model.policies[p], &name, stores);
                 (name, generated)
             })
             .collect();
@@ -588,6 +610,7 @@ impl Policies {
                 snake,
                 "policy_",
             ),
+            instances: model.instances.iter().map(|i| i.name.clone()).collect(),
             spec_of: model
                 .instances
                 .iter()
@@ -609,9 +632,23 @@ impl Policies {
             .collect()
     }
 
-    /// Whether a policy is listed in the process's caches when built.
-    fn any_cached(&self) -> bool {
-        self.specs.iter().any(|(_, generated)| generated.cached)
+    /// Whether building a policy takes something from the process (its caches, its stores).
+    fn use_process(&self) -> bool {
+        self.specs
+            .iter()
+            .any(|(_, generated)| generated.build.uses_process())
+    }
+
+    /// The stores the specs refer to, as indices into the Model's, in its order.
+    fn stores(&self) -> Vec<usize> {
+        let mut stores: Vec<usize> = self
+            .specs
+            .iter()
+            .filter_map(|(_, generated)| generated.store)
+            .collect();
+        stores.sort_unstable();
+        stores.dedup();
+        stores
     }
 
     /// Each instance's field, type and the expression that builds it in `Edge::new`.
@@ -623,17 +660,17 @@ impl Policies {
         Vec<TokenStream>,
     ) {
         let mut out = (Vec::new(), Vec::new(), Vec::new());
-        for (field, spec) in self.fields.iter().zip(&self.spec_of) {
+        for ((field, spec), instance) in self.fields.iter().zip(&self.spec_of).zip(&self.instances)
+        {
             let (name, generated) = &self.specs[*spec];
             let ty = &generated.policy_type;
             out.0.push(field);
             out.1.push(ty);
-            out.2.push(if generated.loads {
-                quote! { #ty::load(&#name)? }
-            } else if generated.cached {
-                quote! { #ty::new(&#name, process.caches()) }
-            } else {
-                quote! { #ty::new(&#name) }
+            out.2.push(match generated.build {
+                Build::New => quote! { #ty::new(&#name) },
+                Build::Load => quote! { #ty::load(&#name)? },
+                Build::Cached => quote! { #ty::new(&#name, process.caches()) },
+                Build::Stores => quote! { #ty::load(&#name, #instance, process.stores())? },
             });
         }
         out

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use edge_dsl::value::{Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method};
+use edge_dsl::value::{
+    Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, OnStoreError,
+};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 
@@ -18,13 +20,34 @@ pub(super) struct Generated {
     pub spec: TokenStream,
     /// The type of the `Edge` field that enforces it.
     pub policy_type: TokenStream,
-    /// Whether building it reads files (`load`, fallible) or not (`new`).
-    pub loads: bool,
-    /// Whether it is listed in the process's caches when built.
-    pub cached: bool,
+    /// How `Edge::new` builds it.
+    pub build: Build,
+    /// The store its spec refers to, an index into the Model's stores.
+    pub store: Option<usize>,
     /// Statics the spec refers to: arrays of header names and values cannot be temporaries in
     /// a `static` (a `HeaderName` holds `Bytes`, which has interior mutability).
     pub arrays: Vec<TokenStream>,
+}
+
+/// How `Edge::new` builds a policy from its spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Build {
+    /// `Type::new(&SPEC)`.
+    New,
+    /// `Type::load(&SPEC)?`: it reads files, which can fail.
+    Load,
+    /// `Type::new(&SPEC, process.caches())`: listed in the process's caches.
+    Cached,
+    /// `Type::load(&SPEC, process.stores())?`: its store, if any, is started (its password
+    /// read), which can fail.
+    Stores,
+}
+
+impl Build {
+    /// Whether the build takes something from the process.
+    pub(super) fn uses_process(self) -> bool {
+        matches!(self, Build::Cached | Build::Stores)
+    }
 }
 
 /// Arrays of header types, each its own `static` named after the spec's.
@@ -53,14 +76,19 @@ fn header_name_type() -> TokenStream {
     HEADER_NAME.parse().expect("a path")
 }
 
-/// `spec` is the name of the spec's `static`.
-pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated {
+/// `spec` is the name of the spec's `static`; `stores` are those of the Model's stores.
+pub(super) fn generate(
+    policy: &Policy,
+    spec: &proc_macro2::Ident,
+    stores: &[proc_macro2::Ident],
+) -> Generated {
     let name = &policy.name;
     let mut arrays = Arrays {
         spec,
         statics: Vec::new(),
     };
-    let (kind, fields, loads) = match &policy.kind {
+    let mut store = None;
+    let (kind, fields, build) = match &policy.kind {
         PolicyKind::Jwt(jwt) => {
             let keys = match &jwt.keys {
                 JwtKeys::Jwks(file) => {
@@ -93,7 +121,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     required: &[#(#required),*],
                     forward: #forward,
                 },
-                true,
+                Build::Load,
             )
         }
         PolicyKind::ApiKey(api_key) => {
@@ -111,7 +139,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             (
                 "ApiKey",
                 quote! { source: #source, keys: #keys, consumer_header: #consumer_header, },
-                true,
+                Build::Load,
             )
         }
         PolicyKind::BasicAuth(basic) => {
@@ -121,7 +149,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             (
                 "BasicAuth",
                 quote! { htpasswd: #htpasswd, realm: #realm, consumer_header: #consumer_header, },
-                true,
+                Build::Load,
             )
         }
         PolicyKind::RateLimit(limit) => {
@@ -151,6 +179,19 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                 }
                 None => quote! { ::edge_runtime::RateLimitSpec::IPV6_PREFIX },
             };
+            store = limit.store;
+            let store_spec = option(limit.store.map(|index| {
+                let name = &stores[index];
+                quote! { &#name }
+            }));
+            let on_store_error = format_ident!(
+                "{}",
+                match limit.on_store_error {
+                    OnStoreError::Local => "Local",
+                    OnStoreError::Allow => "Allow",
+                    OnStoreError::Deny => "Deny",
+                }
+            );
             (
                 "RateLimit",
                 quote! {
@@ -160,8 +201,10 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     algorithm: #algorithm,
                     max_keys: #max_keys,
                     ipv6_prefix: #ipv6_prefix,
+                    store: #store_spec,
+                    on_store_error: ::edge_runtime::OnStoreError::#on_store_error,
                 },
-                false,
+                Build::Stores,
             )
         }
         PolicyKind::Validate(validate) => {
@@ -189,7 +232,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     max_body: #max_body,
                     json_schema: #json_schema,
                 },
-                true,
+                Build::Load,
             )
         }
         PolicyKind::Cors(cors) => {
@@ -211,7 +254,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     credentials: #credentials,
                     max_age: #max_age,
                 },
-                false,
+                Build::New,
             )
         }
         PolicyKind::Headers(headers) => {
@@ -220,7 +263,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             (
                 "Headers",
                 quote! { request: #request, response: #response, },
-                false,
+                Build::New,
             )
         }
         PolicyKind::Rewrite(rewrite) => {
@@ -238,11 +281,11 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     quote! { ::edge_runtime::RewriteRule::Regex { pattern: #pattern, replacement: #replacement } }
                 }
             };
-            ("Rewrite", quote! { rule: #rule, }, true)
+            ("Rewrite", quote! { rule: #rule, }, Build::Load)
         }
         PolicyKind::Access(access) => {
             let rules = access.rules.iter().map(access_rule);
-            ("Access", quote! { rules: &[#(#rules),*], }, false)
+            ("Access", quote! { rules: &[#(#rules),*], }, Build::New)
         }
         PolicyKind::Compress(compress) => {
             let algorithms = compress.algorithms.iter().map(|coding| {
@@ -265,7 +308,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     min_size: #min_size,
                     types: &[#(#types),*],
                 },
-                false,
+                Build::New,
             )
         }
         PolicyKind::SecurityHeaders(security) => {
@@ -280,7 +323,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
             (
                 "SecurityHeaders",
                 quote! { headers: #headers, hsts: #hsts, },
-                false,
+                Build::New,
             )
         }
         PolicyKind::Cache(cache) => {
@@ -313,7 +356,7 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
                     stale_if_error: #stale_if_error,
                     cache_authorized: #cache_authorized,
                 },
-                false,
+                Build::Cached,
             )
         }
     };
@@ -323,8 +366,8 @@ pub(super) fn generate(policy: &Policy, spec: &proc_macro2::Ident) -> Generated 
         spec_type: quote! { ::edge_runtime::#spec_type },
         spec: quote! { ::edge_runtime::#spec_type { name: #name, #fields } },
         policy_type: quote! { ::edge_runtime::#policy_type },
-        loads,
-        cached: kind == "Cache",
+        build,
+        store,
         arrays: arrays.statics,
     }
 }

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use edge_dsl::value::{
-    Balance, CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, StatusRange,
-    UpstreamProtocol,
+    Balance, CacheKey, Coding, LimitAlgorithm, LimitKey, LogFormat, Method, OnStoreError,
+    StatusRange, UpstreamProtocol,
 };
 
 pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
@@ -69,6 +69,15 @@ pub const RATE_LIMIT_KEY: LimitKey = LimitKey::ClientIp;
 pub const RATE_LIMIT_ALGORITHM: LimitAlgorithm = LimitAlgorithm::TokenBucket;
 /// Distinct rate-limit keys remembered at once; idle ones are forgotten first.
 pub const RATE_LIMIT_MAX_KEYS: u32 = 100_000;
+/// While a rate limit's store does not answer, this proxy's own bucket decides.
+pub const RATE_LIMIT_ON_STORE_ERROR: OnStoreError = OnStoreError::Local;
+
+/// What a store's keys start with unless `prefix` says otherwise: `edge:`, the stem of the
+/// config's file and `:` (`edge:gateway:` for `gateway.edge`), so that two configs sharing
+/// one server keep their keys apart.
+pub fn store_prefix(config_stem: &str) -> String {
+    format!("edge:{config_stem}:")
+}
 
 /// CORS methods when `methods` is left out (the CORS-safelisted ones).
 pub const CORS_METHODS: &[Method] = &[Method::Get, Method::Head, Method::Post];

@@ -7,7 +7,7 @@
 //!
 //! Defaults follow one rule: a default the runtime publishes as a const of its spec
 //! (`ListenerLimits::DEFAULT`, `UpstreamTimeouts::DEFAULT`, `UpstreamTls::DEFAULT`,
-//! `RequestIdSpec::DEFAULT`, `RateLimitSpec::IPV6_PREFIX`) stays the runtime's: the Model holds
+//! `RequestIdSpec::DEFAULT`, `RateLimitSpec::IPV6_PREFIX`, `StoreSpec::TIMEOUT`) stays the runtime's: the Model holds
 //! `None` for what the config leaves out (and only for that: a value written out is kept,
 //! even when it equals the default), and the generated code names the const. Every other
 //! default is applied by the checker while it builds the Model, from the consts of
@@ -19,6 +19,7 @@ mod listener;
 mod policy;
 mod pool;
 mod route;
+mod store;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,15 +33,18 @@ pub use pool::{
     UpstreamTls,
 };
 pub use route::{Action, Instance, Route};
+pub use store::{Store, StorePassword};
 
-/// `Site`: the listeners with their routes, the pools and policies they use, and what the
-/// process reports.
+/// `Site`: the listeners with their routes, the pools, policies and stores they use, and what
+/// the process reports.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     /// Every policy, in the order written.
     pub policies: Vec<Policy>,
+    /// Every store, in the order written; rate limits refer to them by index.
+    pub stores: Vec<Store>,
     /// The policy objects the proxy holds, which routes refer to.
     pub instances: Vec<Instance>,
     pub admin: Option<Admin>,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use edge_dsl::value::{
-    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, Rate,
+    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method,
+    OnStoreError, Rate,
 };
 
 /// A policy a route uses, under the name it was given.
@@ -88,6 +89,10 @@ pub struct RateLimit {
     pub max_keys: u32,
     /// `None`: the runtime's `RateLimitSpec::IPV6_PREFIX`.
     pub ipv6_prefix: Option<u32>,
+    /// The store the buckets are kept in, an index into `Model::stores`; `None`: this
+    /// process's own.
+    pub store: Option<usize>,
+    pub on_store_error: OnStoreError,
 }
 
 /// `ValidateSpec`.

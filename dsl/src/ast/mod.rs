@@ -2,6 +2,7 @@
 //! node carrying its span. Names are not resolved yet; that is the compiler's job.
 
 mod policy;
+mod store;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use crate::span::{Ident, Span, Spanned};
 
 pub use crate::value::*;
 pub use policy::*;
+pub use store::*;
 
 /// A whole `.edge` file, each kind of item in source order.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +20,7 @@ pub struct Config {
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
     pub policies: Vec<Policy>,
+    pub stores: Vec<Store>,
     pub tests: Vec<Test>,
     /// `admin { bind ADDR }`: metrics, health and status.
     pub admin: Option<Spanned<Admin>>,

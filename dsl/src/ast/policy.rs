@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::span::{Ident, Span, Spanned};
 use crate::value::{
-    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, Rate,
+    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method,
+    OnStoreError, Rate,
 };
 
 /// `policy NAME = KIND { ... }`
@@ -91,7 +92,7 @@ pub struct BasicAuth {
 }
 
 /// `rate_limit { key K  rate N/s  burst N  algorithm token_bucket|gcra  max_keys N
-/// ipv6_prefix N }`
+/// ipv6_prefix N  store NAME  on_store_error local|allow|deny }`
 #[derive(Clone, Debug)]
 pub struct RateLimit {
     /// `None`: the default key, the client's address.
@@ -103,6 +104,10 @@ pub struct RateLimit {
     pub max_keys: Option<Spanned<u32>>,
     /// How many leading bits of an IPv6 client address make its key (1 to 128).
     pub ipv6_prefix: Option<Spanned<u32>>,
+    /// `store NAME`: the buckets are kept in this store, shared with other proxies.
+    pub store: Option<Ident>,
+    /// What a request gets when the store does not answer; only given with `store`.
+    pub on_store_error: Option<Spanned<OnStoreError>>,
 }
 
 /// `validate { methods ..  required_headers ..  content_type ..  max_body S  json_schema "f" }`

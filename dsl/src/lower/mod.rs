@@ -8,6 +8,7 @@ mod policy;
 mod pool;
 mod process;
 mod route;
+mod store;
 mod table;
 mod test;
 mod tls;
@@ -20,6 +21,7 @@ use crate::syntax::{Arg, Directive};
 
 use table::Args::Own;
 use table::{Given, Rule, Table};
+use values::listed;
 
 /// The items of a file. Each reads its own head, and the process-level ones say themselves
 /// when they are given twice.
@@ -33,6 +35,11 @@ const ITEMS: Table = Table {
             "policy",
             Own,
             "policy NAME = KIND { ... }`, such as `policy auth = jwt { ... }",
+        ),
+        Rule::many(
+            "store",
+            Own,
+            "store NAME = KIND { ... }`, such as `store shared = redis { ... }",
         ),
         Rule::many(
             "test",
@@ -61,6 +68,14 @@ const ITEMS: Table = Table {
     ],
 };
 
+/// An item with a kind (`policy NAME = KIND`, `store NAME = KIND`), as each kind is lowered:
+/// its name and head, for the messages about what it lacks, and its block's directives.
+struct Item<'d> {
+    name: Ident,
+    head: Span,
+    directives: &'d [Directive],
+}
+
 /// Collects diagnostics while lowering goes on.
 #[derive(Default)]
 struct Lowering {
@@ -76,6 +91,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
         "pool" => table::add(&mut config.pools, lower.pool(given)),
         "route" => table::add(&mut config.routes, lower.route(given)),
         "policy" => table::add(&mut config.policies, lower.policy(given)),
+        "store" => table::add(&mut config.stores, lower.store(given)),
         "test" => table::add(&mut config.tests, lower.test(given)),
         "workers" => lower.workers(given, &mut config),
         "error_page" => table::add(&mut config.error_pages, lower.error_page(given)),
@@ -147,6 +163,63 @@ impl Lowering {
             return None;
         };
         Some((name, directive.head_span(), &block.directives))
+    }
+
+    /// `ITEM NAME = KIND { ... }` (`policy auth = jwt { ... }`, `store shared = redis { ... }`):
+    /// checks the head and returns the item with the kind as written.
+    fn kinded_item<'d>(&mut self, given: Given<'d>) -> Option<(Item<'d>, &'d Arg)> {
+        let directive = given.directive;
+        let what = given.name();
+        let usage = format!("write `{}`", given.usage);
+        let (name, kind) = match directive.args.as_slice() {
+            [name, eq, kind]
+                if name.is_bare()
+                    && is_identifier(&name.text)
+                    && eq.is_bare()
+                    && eq.text == "="
+                    && kind.is_bare() =>
+            {
+                (Ident::new(name.text.clone(), name.span), kind)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "a {what} is written `{what} NAME = KIND {{ ... }}`"
+                    ))
+                    .with_label(Label::primary(
+                        directive.head_span(),
+                        format!("not a {what} head"),
+                    ))
+                    .with_help(usage),
+                );
+                return None;
+            }
+        };
+        let head = directive.head_span();
+        let Some(block) = &directive.block else {
+            self.error(
+                Diagnostic::error(format!("{what} `{name}` has no block"))
+                    .with_label(Label::primary(head, "a `{` must follow"))
+                    .with_help(usage),
+            );
+            return None;
+        };
+        let item = Item {
+            name,
+            head,
+            directives: &block.directives,
+        };
+        Some((item, kind))
+    }
+
+    /// A kind after `=` that is not one of `kinds`.
+    fn unknown_kind(&mut self, what: &str, kind: &Arg, kinds: &[&str]) {
+        self.error(
+            Diagnostic::error(format!("unknown {what} kind `{}`", kind.text))
+                .with_label(Label::primary(kind.span, format!("not a {what} kind")))
+                .with_suggestion(&kind.text, "a kind", kinds.iter().copied())
+                .with_help(format!("the kinds are {}", listed(kinds))),
+        );
     }
 
     /// A reference to a named item: an unquoted identifier.

@@ -37,6 +37,7 @@ use crate::{
     observe::BuildInfo,
     policy::Caches,
     process::Process,
+    store::{Decided, StoreError, Stores, ROUND_TRIP_BUCKETS_US},
     upstream::pools::Pools,
 };
 
@@ -450,7 +451,79 @@ fn metrics(process: &Process) -> String {
     let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
     let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
     caches(&mut out, process.caches());
+    stores(&mut out, process.stores());
     out
+}
+
+/// Each store's round trips, failures by kind, and the rate-limit decisions taken with it.
+fn stores(out: &mut String, stores: &Stores) {
+    let stores = stores.live();
+    if stores.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "edge_store_round_trip_seconds",
+        "histogram",
+        "Round trips to each store that got an answer in time.",
+    );
+    for store in &stores {
+        let name = label(store.spec().name);
+        let figures = store.figures();
+        let mut count = 0;
+        for (bucket, bound) in figures.round_trips.iter().zip(
+            ROUND_TRIP_BUCKETS_US
+                .iter()
+                .map(|us| format!("{}", *us as f64 / 1e6))
+                .chain(["+Inf".to_owned()]),
+        ) {
+            count += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_store_round_trip_seconds_bucket{{store=\"{name}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let sum = figures.round_trip_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "edge_store_round_trip_seconds_sum{{store=\"{name}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "edge_store_round_trip_seconds_count{{store=\"{name}\"}} {count}"
+        );
+    }
+    family(
+        out,
+        "edge_store_errors_total",
+        "counter",
+        "Calls to each store that failed: timeout (no answer within its deadline), connection, reply (an error answer).",
+    );
+    for store in &stores {
+        let name = label(store.spec().name);
+        for (kind, errors) in StoreError::KINDS.iter().zip(&store.figures().errors) {
+            let errors = errors.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_store_errors_total{{store=\"{name}\",kind=\"{kind}\"}} {errors}"
+            );
+        }
+    }
+    family(
+        out,
+        "edge_rate_limit_decisions_total",
+        "counter",
+        "Decisions of rate limits kept in each store: batch (from requests taken earlier, no round trip), store (a round trip), fallback (on_store_error, the store not answering).",
+    );
+    for store in &stores {
+        let name = label(store.spec().name);
+        for (taken, count) in Decided::LABELS.iter().zip(store.figures().decisions()) {
+            let _ = writeln!(
+                out,
+                "edge_rate_limit_decisions_total{{store=\"{name}\",decided=\"{taken}\"}} {count}"
+            );
+        }
+    }
 }
 
 /// Each cache policy's requests by result, entries and bytes.

@@ -22,6 +22,7 @@ use crate::{
     downstream::front::Front,
     observe::Observer,
     policy::Caches,
+    store::Stores,
     upstream::pools::{Forwarding, Pools},
 };
 
@@ -34,6 +35,7 @@ pub struct Process {
     front: Arc<Front>,
     pools: Pools,
     caches: Caches,
+    stores: Stores,
 }
 
 impl Process {
@@ -53,6 +55,7 @@ impl Process {
             front: Arc::new(Front::new(observer)),
             pools: Pools::new(forwarding),
             caches: Caches::new(),
+            stores: Stores::default(),
         }
     }
 
@@ -64,6 +67,11 @@ impl Process {
     /// Where the process's caches are listed: pass it to [`crate::Cache::new`].
     pub fn caches(&self) -> &Caches {
         &self.caches
+    }
+
+    /// Where the process's shared stores are started: pass it to [`crate::RateLimit::load`].
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     pub(crate) fn front(&self) -> &Arc<Front> {

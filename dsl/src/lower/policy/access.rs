@@ -39,7 +39,7 @@ impl Lowering {
             }
             rules.len() > before
         });
-        self.require(&ACCESS, &taken, "policy", policy.name, policy.head);
+        self.require(&ACCESS, &taken, "policy", &policy.name, policy.head);
         (!rules.is_empty()).then_some(rules)
     }
 

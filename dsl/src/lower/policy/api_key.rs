@@ -61,7 +61,7 @@ impl Lowering {
                 name => unread(name),
             }
         });
-        self.require(&API_KEY, &taken, "policy", policy.name, policy.head);
+        self.require(&API_KEY, &taken, "policy", &policy.name, policy.head);
         Some(ApiKey {
             keys: keys?,
             source: source.map(|s| s.value),

@@ -41,7 +41,7 @@ impl Lowering {
                 name => unread(name),
             }
         });
-        self.require(&BASIC_AUTH, &taken, "policy", policy.name, policy.head);
+        self.require(&BASIC_AUTH, &taken, "policy", &policy.name, policy.head);
         Some(BasicAuth {
             htpasswd: htpasswd?,
             realm,

@@ -55,7 +55,7 @@ impl Lowering {
                 name => unread(name),
             }
         });
-        self.require(&CORS, &taken, "policy", policy.name, policy.head);
+        self.require(&CORS, &taken, "policy", &policy.name, policy.head);
         if cors.origins.is_empty() {
             return None;
         }

@@ -103,7 +103,7 @@ impl Lowering {
                 name => unread(name),
             }
         });
-        self.require(&JWT, &taken, "policy", policy.name, head);
+        self.require(&JWT, &taken, "policy", &policy.name, head);
         jwt.keys = keys?;
         Some(jwt)
     }

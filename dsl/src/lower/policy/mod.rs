@@ -17,60 +17,16 @@ mod validate;
 use crate::ast::{Method, Policy, PolicyKind};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
-use crate::span::{Ident, Span, Spanned};
-use crate::syntax::Directive;
+use crate::span::Spanned;
 
 use super::table::Given;
-use super::values::listed;
-use super::{is_identifier, Lowering};
-
-/// What every kind is lowered with: the policy's name and head, for the messages about what it
-/// lacks, and its block's directives.
-struct Item<'d> {
-    name: &'d Ident,
-    head: Span,
-    directives: &'d [Directive],
-}
+use super::{Item, Lowering};
 
 impl Lowering {
     /// `policy NAME = KIND { ... }`
     pub(super) fn policy(&mut self, given: Given<'_>) -> Option<Policy> {
-        let item = given.directive;
-        let usage = format!("write `{}`", given.usage);
-        let (name, kind) = match item.args.as_slice() {
-            [name, eq, kind]
-                if name.is_bare()
-                    && is_identifier(&name.text)
-                    && eq.is_bare()
-                    && eq.text == "="
-                    && kind.is_bare() =>
-            {
-                (Ident::new(name.text.clone(), name.span), kind)
-            }
-            _ => {
-                self.error(
-                    Diagnostic::error("a policy is written `policy NAME = KIND { ... }`")
-                        .with_label(Label::primary(item.head_span(), "not a policy head"))
-                        .with_help(usage),
-                );
-                return None;
-            }
-        };
-        let span = item.head_span();
-        let Some(block) = &item.block else {
-            self.error(
-                Diagnostic::error(format!("policy `{name}` has no block"))
-                    .with_label(Label::primary(span, "a `{` must follow"))
-                    .with_help(usage),
-            );
-            return None;
-        };
+        let (policy, kind) = self.kinded_item(given)?;
         let before = self.diagnostics.len();
-        let policy = Item {
-            name: &name,
-            head: span,
-            directives: &block.directives,
-        };
         let lowered = match kind.text.as_str() {
             "jwt" => self.jwt(&policy).map(PolicyKind::Jwt),
             "api_key" => self.api_key(&policy).map(PolicyKind::ApiKey),
@@ -84,13 +40,8 @@ impl Lowering {
             "compress" => Some(PolicyKind::Compress(self.compress(&policy))),
             "security_headers" => Some(PolicyKind::SecurityHeaders(self.security_headers(&policy))),
             "cache" => Some(PolicyKind::Cache(self.cache(&policy))),
-            other => {
-                self.error(
-                    Diagnostic::error(format!("unknown policy kind `{other}`"))
-                        .with_label(Label::primary(kind.span, "not a policy kind"))
-                        .with_suggestion(other, "a kind", PolicyKind::NAMES.iter().copied())
-                        .with_help(format!("the kinds are {}", listed(&PolicyKind::NAMES))),
-                );
+            _ => {
+                self.unknown_kind("policy", kind, &PolicyKind::NAMES);
                 return None;
             }
         };
@@ -98,8 +49,8 @@ impl Lowering {
             return None;
         }
         Some(Policy {
-            name,
-            span,
+            name: policy.name,
+            span: policy.head,
             kind: Spanned::new(lowered?, kind.span),
         })
     }

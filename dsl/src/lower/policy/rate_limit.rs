@@ -1,9 +1,11 @@
 //! `policy NAME = rate_limit { ... }`: what requests are counted by, the rate and burst, the
-//! algorithm, and the bounds on the keys kept.
+//! algorithm, the bounds on the keys kept, and the store that shares the buckets with other
+//! proxies.
 
-use crate::ast::{LimitAlgorithm, LimitKey, RateLimit};
+use crate::ast::{LimitAlgorithm, LimitKey, OnStoreError, RateLimit};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
+use crate::span::Spanned;
 use crate::syntax::{Arg, ArgKind};
 
 use super::Item;
@@ -21,8 +23,11 @@ const RATE_LIMIT: Table = Table {
         Rule::once("algorithm", Exactly(1), "algorithm token_bucket"),
         Rule::once("max_keys", Exactly(1), "max_keys 1"),
         Rule::once("ipv6_prefix", Exactly(1), "ipv6_prefix 1"),
+        Rule::once("store", Exactly(1), "store shared"),
+        Rule::once("on_store_error", Exactly(1), "on_store_error local"),
     ],
 };
+const ON_STORE_ERROR: [&str; 3] = ["local", "allow", "deny"];
 const LIMIT_KEYS: [&str; 5] = [
     "client_ip",
     "header(\"NAME\")",
@@ -39,6 +44,9 @@ impl Lowering {
         let mut algorithm = None;
         let mut max_keys = None;
         let mut ipv6_prefix = None;
+        let mut store = None;
+        let mut store_given = false;
+        let mut on_store_error = None;
         let taken = self.directives(&RATE_LIMIT, policy.directives, |lower, given| {
             let arg = given.arg();
             match given.name() {
@@ -54,10 +62,29 @@ impl Lowering {
                     lower.keep(literal::count(arg, 1, 100_000_000)),
                 ),
                 "ipv6_prefix" => set(&mut ipv6_prefix, lower.keep(literal::count(arg, 1, 128))),
+                "store" => {
+                    store_given = true;
+                    set(&mut store, lower.reference(arg))
+                }
+                "on_store_error" => set(&mut on_store_error, lower.on_store_error(arg)),
                 name => unread(name),
             }
         });
-        self.require(&RATE_LIMIT, &taken, "policy", policy.name, policy.head);
+        self.require(&RATE_LIMIT, &taken, "policy", &policy.name, policy.head);
+        if let Some(on_error) = on_store_error.as_ref().filter(|_| !store_given) {
+            self.error(
+                Diagnostic::error("`on_store_error` only applies with a store")
+                    .with_label(Label::primary(
+                        on_error.span,
+                        format!("policy `{}` has no `store`", policy.name),
+                    ))
+                    .with_help(
+                        "add `store NAME` to keep the buckets in a store shared with other \
+                         proxies, or remove this line: without a store, this proxy's own \
+                         buckets always decide",
+                    ),
+            );
+        }
         Some(RateLimit {
             key,
             rate: rate?,
@@ -65,7 +92,31 @@ impl Lowering {
             algorithm,
             max_keys,
             ipv6_prefix,
+            store,
+            on_store_error,
         })
+    }
+
+    /// `local`, `allow` or `deny`.
+    fn on_store_error(&mut self, arg: &Arg) -> Option<Spanned<OnStoreError>> {
+        let value = match arg.text.as_str() {
+            "local" if arg.is_bare() => OnStoreError::Local,
+            "allow" if arg.is_bare() => OnStoreError::Allow,
+            "deny" if arg.is_bare() => OnStoreError::Deny,
+            other => {
+                self.error(
+                    Diagnostic::error(format!("unknown `on_store_error` choice `{other}`"))
+                        .with_label(Label::primary(arg.span, "not a choice"))
+                        .with_suggestion(other, "a choice", ON_STORE_ERROR)
+                        .with_help(
+                            "`local` (the default): this proxy's own bucket decides; `allow`: \
+                             requests pass; `deny`: requests get 503",
+                        ),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(value, arg.span))
     }
 
     fn limit_algorithm(&mut self, arg: &Arg) -> Option<LimitAlgorithm> {

@@ -40,7 +40,7 @@ impl Lowering {
             }
             set(&mut rule, Some(Spanned::new(read, given.head())))
         });
-        self.require(&REWRITE, &taken, "policy", policy.name, policy.head);
+        self.require(&REWRITE, &taken, "policy", &policy.name, policy.head);
         rule
     }
 

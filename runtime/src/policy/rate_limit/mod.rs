@@ -39,9 +39,12 @@
 //! until the bucket is full), after the IETF httpapi rate-limit headers draft, replacing any
 //! the upstream sent; a 429 also carries `Retry-After` (whole seconds, at least 1).
 
+mod global;
+
 use std::{
+    borrow::Cow,
     collections::{hash_map::Entry, HashMap},
-    future::{ready, Future},
+    future::Future,
     net::IpAddr,
     sync::{Mutex, PoisonError},
     time::Duration,
@@ -54,7 +57,9 @@ use http::{
 
 use crate::{
     clock::{self, Nanos},
-    respond, Caller, Cx, Policy, Request, Response,
+    respond,
+    store::{Decided, StoreSpec, Stores},
+    Caller, Cx, LoadError, Policy, Request, Response,
 };
 
 /// A `rate_limit` policy as written in the `.edge` file.
@@ -73,6 +78,22 @@ pub struct RateLimitSpec {
     /// How many leading bits of an IPv6 client address make its key (1 to 128; 64 by
     /// default, one subscriber's network).
     pub ipv6_prefix: u8,
+    /// The store the buckets are kept in, shared with the other proxies that use it; `None`:
+    /// in this process only.
+    pub store: Option<&'static StoreSpec>,
+    /// What a request gets when the store does not answer in time.
+    pub on_store_error: OnStoreError,
+}
+
+/// What a request gets when its limit's store does not answer in time (or at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// This process's own bucket decides, with the policy's rate (the default).
+    Local,
+    /// The request passes.
+    Allow,
+    /// The request gets `503`.
+    Deny,
 }
 
 impl RateLimitSpec {
@@ -113,7 +134,10 @@ pub enum LimitAlgorithm {
 /// The `rate_limit` policy.
 pub struct RateLimit {
     spec: &'static RateLimitSpec,
+    /// The buckets of this process: all of them without a store, the fallback with one.
     limiter: Limiter,
+    /// The buckets in the store, when the policy names one.
+    global: Option<global::Global>,
     /// The two keyed hashes a text key is kept as.
     digests: [ahash::RandomState; 2],
     /// `RateLimit-Limit`, the burst.
@@ -147,7 +171,29 @@ const MAX_SHARDS: u32 = 32;
 const SECOND: Nanos = 1_000_000_000;
 
 impl RateLimit {
-    pub fn new(spec: &'static RateLimitSpec) -> RateLimit {
+    /// The policy of `spec`, as the instance `instance` (the policy's name, or
+    /// `POLICY_ROUTE` for a limit keyed by route, each route's bucket its own); with a store,
+    /// the store started in `stores` (its password read: a missing one is the error), the
+    /// instance's buckets named after it there.
+    pub fn load(
+        spec: &'static RateLimitSpec,
+        instance: &str,
+        stores: &Stores,
+    ) -> Result<RateLimit, LoadError> {
+        let mut limit = RateLimit::local(spec);
+        if let Some(store) = spec.store {
+            let store = stores.get(store)?;
+            limit.global = Some(global::Global::new(
+                store,
+                instance,
+                spec.burst.max(1),
+                spec.max_keys.max(1),
+            ));
+        }
+        Ok(limit)
+    }
+
+    fn local(spec: &'static RateLimitSpec) -> RateLimit {
         let params = Params::new(spec.rate, spec.burst);
         let max_keys = spec.max_keys.max(1);
         // A power of two no larger than `max_keys`, so every shard holds at least one key and
@@ -163,15 +209,22 @@ impl RateLimit {
         RateLimit {
             spec,
             limiter,
+            global: None,
             digests: [ahash::RandomState::new(), ahash::RandomState::new()],
             limit: HeaderValue::from(burst),
             numbers: Numbers::new(burst.max(params.capacity.div_ceil(SECOND))),
         }
     }
 
-    /// The request step at time `now`: the quota left, or how long to wait.
+    /// The request step at time `now`, in this process only: the quota left, or how long to
+    /// wait.
+    #[cfg(test)]
     fn check(&self, req: &Request, cx: &Cx, now: Nanos) -> Result<Quota, Limited> {
-        let decision = self.limiter.take(self.key(req, cx), now);
+        self.judge(self.limiter.take(self.key(req, cx), now))
+    }
+
+    /// The quota left after `decision`, or how long to wait.
+    fn judge(&self, decision: Decision) -> Result<Quota, Limited> {
         let params = self.limiter.params();
         let quota = Quota {
             remaining: decision.credit / params.interval,
@@ -187,6 +240,39 @@ impl RateLimit {
         }
     }
 
+    /// The decision for `key` with the store: from what this process holds, else by a round
+    /// trip, else by `on_store_error`.
+    async fn decide(&self, global: &global::Global, step: Step) -> Result<Decision, Response> {
+        let (key, material, now) = match step {
+            Step::Decided(decision) => return Ok(decision),
+            Step::Ask(key, material, now) => (key, material, now),
+        };
+        let params = self.limiter.params();
+        match global.ask(key, &material, now, params).await {
+            Ok(decision) => {
+                global.decided(Decided::Store);
+                Ok(decision)
+            }
+            Err(_) => {
+                global.decided(Decided::Fallback);
+                match self.spec.on_store_error {
+                    OnStoreError::Local => Ok(self.limiter.take(key, now)),
+                    OnStoreError::Allow => Ok(Decision {
+                        allowed: true,
+                        credit: params.capacity - params.interval,
+                    }),
+                    OnStoreError::Deny => {
+                        let mut response = respond(503, "503 Service Unavailable\n");
+                        response
+                            .headers_mut()
+                            .insert(RETRY_AFTER, self.numbers.get(1));
+                        Err(response)
+                    }
+                }
+            }
+        }
+    }
+
     /// The 429 for a limited request.
     fn too_many(&self, limited: Limited) -> Response {
         let mut response = respond(429, "429 Too Many Requests\n");
@@ -196,32 +282,49 @@ impl RateLimit {
         response
     }
 
-    fn key(&self, req: &Request, cx: &Cx) -> Key {
-        let digest = match &self.spec.key {
-            LimitKey::Route => return Key::Route,
+    /// What the request's bucket is for: the header's, claim's or consumer's value, else the
+    /// client's network.
+    fn material<'r>(&self, req: &'r Request, cx: &Cx) -> Material<'r> {
+        let text: Option<Cow<'r, [u8]>> = match &self.spec.key {
+            LimitKey::Route => return Material::Route,
             LimitKey::ClientIp => None,
             LimitKey::Header(name) => req
                 .headers()
                 .get(name)
-                .and_then(|value| self.digest(value.as_bytes())),
+                .map(|value| Cow::Borrowed(value.as_bytes())),
             LimitKey::Claim(claim) => Caller::of(req)
                 .and_then(|caller| caller.claims.as_ref())
                 .and_then(|claims| match claims.get(*claim)? {
-                    serde_json::Value::String(s) => self.digest(s.as_bytes()),
-                    serde_json::Value::Number(n) => self.digest(n.to_string().as_bytes()),
+                    serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_bytes())),
+                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string().into_bytes())),
                     _ => None,
                 }),
             LimitKey::Consumer => Caller::of(req)
                 .and_then(|caller| caller.consumer.as_deref())
-                .and_then(|consumer| self.digest(consumer.as_bytes())),
+                .map(|consumer| Cow::Borrowed(consumer.as_bytes())),
         };
-        digest.unwrap_or_else(|| Key::Ip(network(cx.client().ip(), self.spec.ipv6_prefix)))
+        match text {
+            Some(text) if !text.is_empty() => Material::Text(text),
+            _ => Material::Ip(network(cx.client().ip(), self.spec.ipv6_prefix)),
+        }
     }
 
-    /// The key of a text value; `None` for an empty one.
-    fn digest(&self, text: &[u8]) -> Option<Key> {
+    fn key(&self, req: &Request, cx: &Cx) -> Key {
+        self.key_of(&self.material(req, cx))
+    }
+
+    fn key_of(&self, material: &Material<'_>) -> Key {
+        match material {
+            Material::Ip(ip) => Key::Ip(*ip),
+            Material::Text(text) => self.digest(text),
+            Material::Route => Key::Route,
+        }
+    }
+
+    /// The key of a text value.
+    fn digest(&self, text: &[u8]) -> Key {
         let [first, second] = &self.digests;
-        (!text.is_empty()).then(|| Key::Digest([first.hash_one(text), second.hash_one(text)]))
+        Key::Digest([first.hash_one(text), second.hash_one(text)])
     }
 
     fn stamp(&self, quota: Quota, headers: &mut HeaderMap) {
@@ -239,10 +342,35 @@ impl Policy for RateLimit {
         req: &mut Request,
         cx: &Cx,
     ) -> impl Future<Output = Result<Quota, Response>> + Send {
-        ready(self.check(req, cx, clock::now()).map_err(|limited| {
-            tracing::debug!(policy = self.spec.name, client = %cx.client(), "rate limited");
-            self.too_many(limited)
-        }))
+        let now = clock::now();
+        let step = match &self.global {
+            None => Step::Decided(self.limiter.take(self.key(req, cx), now)),
+            Some(global) => {
+                let material = self.material(req, cx);
+                let key = self.key_of(&material);
+                match global.held(key, now, self.limiter.params()) {
+                    Some(decision) => {
+                        global.decided(Decided::Batch);
+                        Step::Decided(decision)
+                    }
+                    None => Step::Ask(key, material.into_owned(), now),
+                }
+            }
+        };
+        let client = cx.client();
+        async move {
+            let decision = match &self.global {
+                Some(global) => self.decide(global, step).await?,
+                None => match step {
+                    Step::Decided(decision) => decision,
+                    Step::Ask(key, _, now) => self.limiter.take(key, now),
+                },
+            };
+            self.judge(decision).map_err(|limited| {
+                tracing::debug!(policy = self.spec.name, %client, "rate limited");
+                self.too_many(limited)
+            })
+        }
     }
 
     fn response(&self, quota: Quota, resp: &mut Response) {
@@ -268,6 +396,31 @@ impl Numbers {
             .cloned()
             .unwrap_or_else(|| HeaderValue::from(n))
     }
+}
+
+/// What a request's bucket is for, before it is made a [`Key`] (or, with a store, a name).
+#[derive(Debug, Clone)]
+enum Material<'r> {
+    Ip(IpAddr),
+    Text(Cow<'r, [u8]>),
+    Route,
+}
+
+impl Material<'_> {
+    fn into_owned(self) -> Material<'static> {
+        match self {
+            Material::Ip(ip) => Material::Ip(ip),
+            Material::Text(text) => Material::Text(Cow::Owned(text.into_owned())),
+            Material::Route => Material::Route,
+        }
+    }
+}
+
+/// Where a request's decision stands before anything is awaited.
+enum Step {
+    Decided(Decision),
+    /// The store must be asked about this key.
+    Ask(Key, Material<'static>, Nanos),
 }
 
 /// What a bucket is for, as stored: a fixed size, so no key allocates and every key costs the
@@ -574,6 +727,8 @@ mod tests {
             algorithm,
             max_keys,
             ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
+            store: None,
+            on_store_error: OnStoreError::Local,
         }))
     }
 
@@ -650,7 +805,7 @@ mod tests {
     #[test]
     fn thirty_at_once_gets_the_burst_then_429s_and_passes_again_a_second_later() {
         for algorithm in [LimitAlgorithm::TokenBucket, LimitAlgorithm::Gcra] {
-            let limit = RateLimit::new(spec(algorithm, LimitKey::ClientIp, 1000));
+            let limit = RateLimit::local(spec(algorithm, LimitKey::ClientIp, 1000));
             let (req, cx) = (request(), cx("192.0.2.7:4000"));
             let results: Vec<_> = (0..30).map(|_| limit.check(&req, &cx, 5 * MS)).collect();
             let passed = results.iter().filter(|r| r.is_ok()).count();
@@ -669,7 +824,7 @@ mod tests {
 
     #[test]
     fn passed_responses_carry_the_quota() {
-        let limit = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Route, 10));
+        let limit = RateLimit::local(spec(LimitAlgorithm::Gcra, LimitKey::Route, 10));
         let (req, cx) = (request(), cx("192.0.2.7:4000"));
         limit.check(&req, &cx, 0).unwrap();
         let quota = limit.check(&req, &cx, 0).unwrap();
@@ -694,8 +849,10 @@ mod tests {
             algorithm: LimitAlgorithm::TokenBucket,
             max_keys: 1,
             ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
+            store: None,
+            on_store_error: OnStoreError::Local,
         }));
-        let limit = RateLimit::new(spec);
+        let limit = RateLimit::local(spec);
         let (req, cx) = (request(), cx("192.0.2.7:4000"));
         assert!(limit.check(&req, &cx, 0).is_ok());
         assert!(limit.check(&req, &cx, 0).is_ok());
@@ -706,7 +863,7 @@ mod tests {
 
     #[test]
     fn keys_fall_back_to_the_client_ip_and_mapped_addresses_are_ipv4() {
-        let header = RateLimit::new(spec(
+        let header = RateLimit::local(spec(
             LimitAlgorithm::TokenBucket,
             LimitKey::Header(HeaderName::from_static("x-api-key")),
             100,
@@ -740,8 +897,8 @@ mod tests {
             .insert("x-api-key", HeaderValue::from_static("k2"));
         assert_ne!(header.key(&req, &v4), k1);
 
-        let claim = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Claim("tier"), 100));
-        let consumer = RateLimit::new(spec(LimitAlgorithm::Gcra, LimitKey::Consumer, 100));
+        let claim = RateLimit::local(spec(LimitAlgorithm::Gcra, LimitKey::Claim("tier"), 100));
+        let consumer = RateLimit::local(spec(LimitAlgorithm::Gcra, LimitKey::Consumer, 100));
         assert!(matches!(claim.key(&req, &v4), Key::Ip(_)));
         assert!(matches!(consumer.key(&req, &v4), Key::Ip(_)));
         let mut claims = serde_json::Map::new();
@@ -750,8 +907,8 @@ mod tests {
             consumer: Some("alice".into()),
             claims: Some(claims),
         });
-        assert_eq!(claim.key(&req, &v4), claim.digest(b"3").unwrap());
-        assert_eq!(consumer.key(&req, &v4), consumer.digest(b"alice").unwrap());
+        assert_eq!(claim.key(&req, &v4), claim.digest(b"3"));
+        assert_eq!(consumer.key(&req, &v4), consumer.digest(b"alice"));
     }
 
     #[test]
@@ -773,7 +930,7 @@ mod tests {
 
     #[test]
     fn idle_keys_are_swept_with_time() {
-        let limit = RateLimit::new(spec(
+        let limit = RateLimit::local(spec(
             LimitAlgorithm::TokenBucket,
             LimitKey::ClientIp,
             10_000,
@@ -795,7 +952,7 @@ mod tests {
     /// Sends one request from each of `keys` distinct IPs: the first half at one instant (none
     /// turns idle), the rest a microsecond apart (each turns idle 100 ms, 100,000 keys, later).
     fn flood(algorithm: LimitAlgorithm, keys: u32, max_keys: u32) {
-        let limit = RateLimit::new(spec(algorithm, LimitKey::ClientIp, max_keys));
+        let limit = RateLimit::local(spec(algorithm, LimitKey::ClientIp, max_keys));
         let cap = usize::try_from(max_keys).unwrap();
         for n in 0..keys {
             let now = if n < keys / 2 { 0 } else { u64::from(n) * 1000 };
@@ -830,5 +987,123 @@ mod tests {
         // 100 ms later every one-off key is full again: the next new key sweeps them all.
         table.take(ip(9999), 100 * MS);
         assert_eq!(table.len(), 2);
+    }
+
+    /// A limit of `burst` at 1 a minute (nothing refills during a test) kept in `redis`.
+    fn stored(redis: &edge_testkit::RedisServer, burst: u32) -> &'static RateLimitSpec {
+        let store: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
+            name: "shared",
+            url: Box::leak(redis.url().into_boxed_str()),
+            password: crate::store::StorePassword::None,
+            timeout: Duration::from_secs(1),
+            prefix: "edge:test:",
+        }));
+        Box::leak(Box::new(RateLimitSpec {
+            name: "limit",
+            key: LimitKey::ClientIp,
+            rate: Rate {
+                count: 1,
+                per: Duration::from_secs(60),
+            },
+            burst,
+            algorithm: LimitAlgorithm::Gcra,
+            max_keys: 1000,
+            ipv6_prefix: RateLimitSpec::IPV6_PREFIX,
+            store: Some(store),
+            on_store_error: OnStoreError::Deny,
+        }))
+    }
+
+    /// Of `n` requests from one client sent in turn through `limits`, how many pass.
+    async fn through(limits: &[RateLimit], n: usize) -> usize {
+        let cx = cx("192.0.2.7:4000");
+        let mut passed = 0;
+        for i in 0..n {
+            let mut req = request();
+            match limits[i % limits.len()].request(&mut req, &cx).await {
+                Ok(_) => passed += 1,
+                Err(response) => assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS),
+            }
+        }
+        passed
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn two_processes_share_one_bucket_in_redis_exactly() {
+        let redis = edge_testkit::RedisServer::start();
+        let spec = stored(&redis, 20);
+        block_on(async {
+            // Each with its own stores: two processes, two connections.
+            let limits = [
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+            ];
+            assert_eq!(through(&limits, 60).await, 20);
+            let figures = |limit: &RateLimit| {
+                let global = limit.global.as_ref().unwrap();
+                global.figures_for_tests()
+            };
+            // A burst of 20 is asked about request by request, and each refusal once.
+            let [batch, store, fallback] = figures(&limits[0]);
+            assert_eq!((batch + store, fallback), (30, 0));
+            assert!(store >= 10, "{store}");
+        });
+    }
+
+    #[test]
+    fn batches_never_let_more_through_than_the_bucket_holds() {
+        let redis = edge_testkit::RedisServer::start();
+        let spec = stored(&redis, 100);
+        block_on(async {
+            let limits = [
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+            ];
+            assert_eq!(through(&limits, 300).await, 100);
+            let [batch, store, _] = limits[0].global.as_ref().unwrap().figures_for_tests();
+            assert!(
+                batch > store,
+                "most decisions need no round trip: {batch} {store}"
+            );
+        });
+        // The key lasts only until its bucket would be full again.
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("edge:test:limit:*")
+            .query(&mut connection)
+            .unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&keys[0])
+            .query(&mut connection)
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 100 * 60_000 + 1, "{ttl}");
+    }
+
+    #[test]
+    fn a_store_that_is_down_answers_by_on_store_error_at_once() {
+        let mut redis = edge_testkit::RedisServer::start();
+        let spec = stored(&redis, 5);
+        redis.stop();
+        block_on(async {
+            let limit = RateLimit::load(spec, "limit", &Stores::default()).unwrap();
+            let cx = cx("192.0.2.7:4000");
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                let refused = limit.request(&mut request(), &cx).await.unwrap_err();
+                assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(refused.headers()[RETRY_AFTER], "1");
+                assert!(started.elapsed() < Duration::from_secs(1));
+            }
+        });
     }
 }

@@ -1,0 +1,57 @@
+//! Stores as the Model holds them: the password file checked (or left for start-up), the
+//! key prefix decided; and which stores the rate limits name.
+
+use std::path::Path;
+
+use edge_dsl::ast::{self, StoreKind};
+use edge_dsl::Diagnostic;
+
+use super::value;
+use crate::files::{self, Folder};
+use crate::model::{self, defaults};
+
+/// The store's Model; `None` (and a diagnostic) when its password file is unusable.
+/// `config_name` is the config file's name, whose stem makes the default key prefix.
+pub(super) fn store(
+    store: &ast::Store,
+    folder: &Folder,
+    config_name: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Option<model::Store> {
+    let StoreKind::Redis(redis) = &store.kind.value;
+    let password = match redis.password.as_ref().map(|p| &p.value) {
+        None => model::StorePassword::None,
+        Some(ast::StorePassword::Env(name)) => model::StorePassword::Env(name.value.clone()),
+        Some(ast::StorePassword::File(file)) => match files::password_file(folder, file) {
+            Ok(path) => model::StorePassword::File(path.display().to_string()),
+            Err(error) => {
+                out.push(error);
+                return None;
+            }
+        },
+    };
+    let stem = Path::new(config_name)
+        .file_stem()
+        .map_or_else(|| config_name.into(), |stem| stem.to_string_lossy());
+    Some(model::Store {
+        name: store.name.value.clone(),
+        url: redis.url.value.clone(),
+        password,
+        timeout: value(&redis.timeout),
+        prefix: value(&redis.prefix).unwrap_or_else(|| defaults::store_prefix(&stem)),
+    })
+}
+
+/// Which of the config's `count` stores a rate limit names.
+pub(super) fn named(policies: &[Option<model::Policy>], count: usize) -> Vec<bool> {
+    let mut named = vec![false; count];
+    for policy in policies.iter().flatten() {
+        if let model::PolicyKind::RateLimit(model::RateLimit {
+            store: Some(store), ..
+        }) = policy.kind
+        {
+            named[store] = true;
+        }
+    }
+    named
+}

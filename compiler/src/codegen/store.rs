@@ -1,0 +1,30 @@
+//! Code generation for stores: each one's `StoreSpec`, written only when a generated rate
+//! limit refers to it.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::duration;
+use crate::model::{Store, StorePassword};
+
+pub(super) fn store_spec(store: &Store) -> TokenStream {
+    let (name, url, prefix) = (&store.name, &store.url, &store.prefix);
+    let password = match &store.password {
+        StorePassword::None => quote! { ::edge_runtime::StorePassword::None },
+        StorePassword::Env(variable) => quote! { ::edge_runtime::StorePassword::Env(#variable) },
+        StorePassword::File(file) => quote! { ::edge_runtime::StorePassword::File(#file) },
+    };
+    let timeout = match store.timeout {
+        Some(timeout) => duration(timeout),
+        None => quote! { ::edge_runtime::StoreSpec::TIMEOUT },
+    };
+    quote! {
+        ::edge_runtime::StoreSpec {
+            name: #name,
+            url: #url,
+            password: #password,
+            timeout: #timeout,
+            prefix: #prefix,
+        }
+    }
+}

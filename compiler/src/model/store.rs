@@ -1,0 +1,28 @@
+//! Stores as the Model holds them (`StoreSpec`): where state shared by several proxies is
+//! kept, today the buckets of rate limits that name the store.
+
+use std::time::Duration;
+
+/// `StoreSpec`: a Redis server.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub name: String,
+    /// As written: `redis://` or `rediss://`, a host, an optional port and database; never a
+    /// password.
+    pub url: String,
+    pub password: StorePassword,
+    /// Each call's deadline; `None`: the runtime's `StoreSpec::TIMEOUT`.
+    pub timeout: Option<Duration>,
+    /// What every key starts with: as written, else `edge:` and the config file's stem.
+    pub prefix: String,
+}
+
+/// `StorePassword`: where the password comes from when the proxy starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorePassword {
+    None,
+    /// An environment variable's name.
+    Env(String),
+    /// A file, as written (a relative path from the proxy's run-time root).
+    File(String),
+}

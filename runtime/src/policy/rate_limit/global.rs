@@ -1,0 +1,354 @@
+//! A rate limit kept in a store (`store NAME` in the policy), so that every proxy using the
+//! store counts against one bucket per key.
+//!
+//! The bucket is GCRA, evaluated atomically by a script in Redis (one round trip, no
+//! read-modify-write race between proxies, the server's clock). A round trip takes up to
+//! `batch` requests of the key at once: the process spends the rest locally, without asking
+//! again, for up to a second. Requests are counted in the store before they pass, so a batch
+//! never lets more through than the limit; what it can do is hold requests another proxy
+//! could have used: at most `batch - 1` per key and proxy at a time, returned to nobody if
+//! unspent (they lapse after a second). `batch` is a twentieth of the burst (at least 1, at
+//! most 32), so that error stays under 5 % of the burst per proxy. A refusal is remembered
+//! too, until the store's bucket can give its next request: until then the answer cannot
+//! change, so an abusive client costs no round trip per request.
+//!
+//! Keys are named `PREFIX INSTANCE : DIGEST` (the instance is the policy's name, or
+//! `POLICY_ROUTE` for a limit keyed by route, whose every route has a bucket), the digest the first 128 bits of the SHA-256 of
+//! what the key is (the client's network, or the header's, claim's or consumer's value), so
+//! every proxy names a key alike and a name's length does not depend on what a client sent.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
+
+use super::{Decision, Key, Material, Params};
+use crate::clock::Nanos;
+use crate::store::{Decided, RedisStore, StoreError};
+
+/// How long a batch may be spent, at most.
+const BATCH_LIFE: Nanos = 1_000_000_000;
+
+/// The most requests one round trip takes.
+const MAX_BATCH: u32 = 32;
+
+/// Shards of the held batches.
+const SHARDS: usize = 16;
+
+/// The part of a rate limit that lives in a store.
+pub(super) struct Global {
+    store: Arc<RedisStore>,
+    /// `PREFIX INSTANCE :`, what every key's name starts with.
+    prefix: String,
+    /// Requests taken at once.
+    batch: u32,
+    /// Picks a key's shard.
+    hasher: ahash::RandomState,
+    held: Box<[Mutex<HashMap<Key, Held, ahash::RandomState>>]>,
+    /// The most keys held per shard.
+    per_shard: usize,
+}
+
+/// What this process holds of one key.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// Requests taken from the store and not yet spent, spendable until `until`. `tat` is
+    /// the store's theoretical arrival time after the grant, on this process's clock.
+    Batch { left: u32, until: Nanos, tat: Nanos },
+    /// The store refused: no request of this key passes before `until`.
+    Refused { until: Nanos, tat: Nanos },
+}
+
+impl Global {
+    pub(super) fn new(store: Arc<RedisStore>, instance: &str, burst: u32, max_keys: u32) -> Global {
+        let prefix = format!("{}{instance}:", store.spec().prefix);
+        Global {
+            store,
+            prefix,
+            batch: (burst / 20).clamp(1, MAX_BATCH),
+            hasher: ahash::RandomState::new(),
+            held: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
+                .collect(),
+            per_shard: usize::try_from(max_keys).unwrap_or(usize::MAX) / SHARDS + 1,
+        }
+    }
+
+    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, Held, ahash::RandomState>> {
+        &self.held[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// The decision this process can take alone at `now`: from a batch it holds, or a
+    /// refusal it remembers; `None`: ask the store.
+    pub(super) fn held(&self, key: Key, now: Nanos, params: &Params) -> Option<Decision> {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = shard.get_mut(&key)?;
+        match *held {
+            Held::Batch { left, until, tat } if now < until && left > 0 => {
+                *held = Held::Batch {
+                    left: left - 1,
+                    until,
+                    tat,
+                };
+                Some(Decision {
+                    allowed: true,
+                    credit: credit(params, tat, now, left - 1),
+                })
+            }
+            Held::Refused { until, tat } if now < until => Some(Decision {
+                allowed: false,
+                credit: credit(params, tat, now, 0),
+            }),
+            _ => {
+                shard.remove(&key);
+                None
+            }
+        }
+    }
+
+    /// Asks the store for up to a batch of `key`'s requests (named from `material`), and
+    /// keeps what it grants beyond this request.
+    pub(super) async fn ask(
+        &self,
+        key: Key,
+        material: &Material<'_>,
+        now: Nanos,
+        params: &Params,
+    ) -> Result<Decision, StoreError> {
+        let name = self.name(material);
+        let tolerance = params.capacity - params.interval;
+        let grant = self
+            .store
+            .take(&name, params.interval, tolerance, self.batch)
+            .await?;
+        let tat = now.saturating_add(grant.ahead);
+        let (held, decision) = if grant.granted == 0 {
+            // The next request passes once the TAT is within the tolerance again.
+            let until = tat.saturating_sub(tolerance);
+            let decision = Decision {
+                allowed: false,
+                credit: credit(params, tat, now, 0),
+            };
+            (Held::Refused { until, tat }, decision)
+        } else {
+            let left = grant.granted - 1;
+            let until = now.saturating_add(BATCH_LIFE.min(params.capacity).max(params.interval));
+            let decision = Decision {
+                allowed: true,
+                credit: credit(params, tat, now, left),
+            };
+            (Held::Batch { left, until, tat }, decision)
+        };
+        self.keep(key, held, now);
+        Ok(decision)
+    }
+
+    /// The store's decision counts: batch, store, fallback.
+    #[cfg(test)]
+    pub(super) fn figures_for_tests(&self) -> [u64; 3] {
+        self.store.figures().decisions()
+    }
+
+    /// Counts where a decision was taken.
+    pub(super) fn decided(&self, decided: Decided) {
+        self.store.decided(decided);
+    }
+
+    /// Remembers `held` for `key`; a full shard first forgets what has lapsed, and keeps
+    /// nothing new if that frees no room (the key is then asked about each time).
+    fn keep(&self, key: Key, held: Held, now: Nanos) {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            shard.retain(|_, held| match held {
+                Held::Batch { until, left, .. } => now < *until && *left > 0,
+                Held::Refused { until, .. } => now < *until,
+            });
+            if shard.len() >= self.per_shard {
+                return;
+            }
+        }
+        shard.insert(key, held);
+    }
+
+    /// The key's name in the store.
+    fn name(&self, material: &Material<'_>) -> String {
+        let mut hasher = Sha256::new();
+        match material {
+            Material::Ip(ip) => {
+                hasher.update(b"ip:");
+                match ip {
+                    std::net::IpAddr::V4(v4) => hasher.update(v4.octets()),
+                    std::net::IpAddr::V6(v6) => hasher.update(v6.octets()),
+                }
+            }
+            Material::Text(text) => {
+                hasher.update(b"text:");
+                hasher.update(text);
+            }
+            Material::Route => hasher.update(b"route"),
+        }
+        let digest = hasher.finalize();
+        let mut name = String::with_capacity(self.prefix.len() + 32);
+        name.push_str(&self.prefix);
+        for byte in &digest[..16] {
+            let _ = write!(name, "{byte:02x}");
+        }
+        name
+    }
+}
+
+/// The credit after a request, as the local buckets report it: the room left under the
+/// store's TAT, plus the requests this process holds unspent.
+fn credit(params: &Params, tat: Nanos, now: Nanos, held: u32) -> Nanos {
+    params
+        .capacity
+        .saturating_sub(tat.saturating_sub(now))
+        .saturating_add(params.interval.saturating_mul(u64::from(held)))
+        .min(params.capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StorePassword, StoreSpec, Stores};
+    use std::time::Duration;
+
+    const SECOND: Nanos = 1_000_000_000;
+
+    fn global(burst: u32) -> Global {
+        let spec: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
+            name: "shared",
+            url: "redis://127.0.0.1:1/0",
+            password: StorePassword::None,
+            timeout: Duration::from_millis(5),
+            prefix: "edge:test:",
+        }));
+        let store = Stores::default().get(spec).unwrap();
+        Global::new(store, "limit", burst, 1000)
+    }
+
+    /// 20 a second, a burst of `burst`.
+    fn params(burst: u32) -> Params {
+        Params {
+            interval: SECOND / 20,
+            capacity: SECOND / 20 * u64::from(burst),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_spent_locally_then_lapses() {
+        let (global, params) = (global(100), params(100));
+        assert_eq!(global.batch, 5);
+        let key = Key::Route;
+        assert!(global.held(key, 0, &params).is_none(), "nothing held yet");
+        let tat = 10 * params.interval;
+        global.keep(
+            key,
+            Held::Batch {
+                left: 4,
+                until: SECOND,
+                tat,
+            },
+            0,
+        );
+        for left in (0..4).rev() {
+            let decision = global.held(key, 0, &params).unwrap();
+            assert!(decision.allowed);
+            assert_eq!(
+                decision.credit,
+                params.capacity - tat + left * params.interval
+            );
+        }
+        assert!(global.held(key, 0, &params).is_none(), "spent: ask again");
+        global.keep(
+            key,
+            Held::Batch {
+                left: 4,
+                until: SECOND,
+                tat,
+            },
+            0,
+        );
+        assert!(
+            global.held(key, SECOND, &params).is_none(),
+            "lapsed: ask again"
+        );
+    }
+
+    #[test]
+    fn a_refusal_holds_until_the_store_can_give_again() {
+        let (global, params) = (global(20), params(20));
+        assert_eq!(
+            global.batch, 1,
+            "a small burst is exact: one request a round trip"
+        );
+        let key = Key::Ip([127, 0, 0, 2].into());
+        global.keep(
+            key,
+            Held::Refused {
+                until: 100,
+                tat: 200,
+            },
+            0,
+        );
+        let refused = global.held(key, 50, &params).unwrap();
+        assert!(!refused.allowed);
+        assert!(global.held(key, 100, &params).is_none());
+    }
+
+    #[test]
+    fn names_are_the_same_in_every_process_and_of_one_length() {
+        let (one, two) = (global(20), global(20));
+        let header = Material::Text(b"a-client-key".as_slice().into());
+        let name = one.name(&header);
+        assert_eq!(name, two.name(&header));
+        assert!(name.starts_with("edge:test:limit:"));
+        assert_eq!(name.len(), "edge:test:limit:".len() + 32);
+        let long = Material::Text(vec![b'x'; 10_000].into());
+        assert_eq!(one.name(&long).len(), name.len());
+        assert_ne!(
+            one.name(&Material::Ip([127, 0, 0, 2].into())),
+            one.name(&Material::Route)
+        );
+    }
+
+    #[test]
+    fn a_full_shard_forgets_what_lapsed_and_keeps_nothing_it_cannot() {
+        let global = global(100);
+        let per_shard = global.per_shard;
+        let keys: Vec<Key> = (0..per_shard as u64 * SHARDS as u64 * 4)
+            .map(|i| Key::Digest([i, i]))
+            .collect();
+        for &key in &keys {
+            global.keep(key, Held::Refused { until: 10, tat: 10 }, 0);
+        }
+        let held: usize = global
+            .held
+            .iter()
+            .map(|shard| shard.lock().unwrap().len())
+            .sum();
+        assert!(held <= per_shard * SHARDS, "{held}");
+        // Once lapsed, new keys take their place.
+        let late = Key::Digest([u64::MAX, 0]);
+        global.keep(
+            late,
+            Held::Refused {
+                until: 100,
+                tat: 100,
+            },
+            50,
+        );
+        assert!(global.held(late, 60, &global_params()).is_some());
+    }
+
+    fn global_params() -> Params {
+        params(100)
+    }
+}

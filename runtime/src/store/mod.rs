@@ -1,0 +1,81 @@
+//! Shared stores: state that several proxies keep together, today the buckets of rate limits
+//! declared with `store NAME` (`store NAME = redis { ... }` in the `.edge` file). A process
+//! starts each store once, when the first policy that uses it is built, and lists it so that
+//! the admin listener can report its figures ([`Stores`]).
+
+mod redis;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::LoadError;
+
+pub(crate) use self::redis::{Decided, RedisStore, StoreError, ROUND_TRIP_BUCKETS_US};
+
+/// A `store NAME = redis { ... }` as written in the `.edge` file.
+#[derive(Debug)]
+pub struct StoreSpec {
+    pub name: &'static str,
+    /// `redis://HOST[:PORT][/DB]`, or `rediss://...` for TLS; a user name may be given
+    /// (`redis://edge@HOST`), a password never: see `password`.
+    pub url: &'static str,
+    /// Where the password comes from when the proxy starts.
+    pub password: StorePassword,
+    /// Each call's deadline: a call that takes longer counts as a failed one.
+    pub timeout: Duration,
+    /// What every key of the store starts with (`edge:CONFIG:` unless the config says), so
+    /// that configs sharing one Redis never share a key.
+    pub prefix: &'static str,
+}
+
+impl StoreSpec {
+    /// The deadline of a call when the config does not say.
+    pub const TIMEOUT: Duration = Duration::from_millis(5);
+}
+
+/// Where a store's password comes from: never from the config's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorePassword {
+    None,
+    /// An environment variable's value.
+    Env(&'static str),
+    /// A file's content, trailing newline removed (a relative path from the run-time root).
+    File(&'static str),
+}
+
+/// The stores a process has started, by name; each started once. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Stores(Arc<Mutex<Vec<Arc<RedisStore>>>>);
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.live().iter().map(|store| store.spec().name))
+            .finish()
+    }
+}
+
+impl Stores {
+    /// The store of `spec`, started on first use: reads its password, checks its address.
+    /// Connections are opened later, by each worker on its first call.
+    pub(crate) fn get(&self, spec: &'static StoreSpec) -> Result<Arc<RedisStore>, LoadError> {
+        let mut stores = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(store) = stores.iter().find(|store| store.spec().name == spec.name) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(RedisStore::start(spec).map_err(|reason| LoadError::Store {
+            name: spec.name,
+            reason,
+        })?);
+        stores.push(Arc::clone(&store));
+        Ok(store)
+    }
+
+    /// Every store started, in the order they were.
+    pub(crate) fn live(&self) -> Vec<Arc<RedisStore>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,311 @@
+//! A Redis store: one connection per worker (redis-rs's `ConnectionManager`: requests
+//! pipelined on it, and a new connection made in the background after a failure), one
+//! server-side script for the rate limits' GCRA (`gcra.lua`, sent by its digest, `EVALSHA`),
+//! a deadline on every call, and a rest after a failure: for a second no call is tried, so a
+//! Redis that is down or silent costs requests nothing but their fallback. Failures are
+//! counted by kind and logged once per interval, never per request; the first call after a
+//! rest tries again, so a Redis that comes back is used again without a restart.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
+
+use super::{StorePassword, StoreSpec};
+use crate::clock::{self, Nanos};
+
+/// The GCRA script.
+const GCRA: &str = include_str!("gcra.lua");
+
+/// How long no call is tried after one failed.
+const REST: Nanos = 1_000_000_000;
+
+/// How often a failing store is logged, at most.
+const LOG_EVERY: Nanos = 10_000_000_000;
+
+/// Upper bounds of the round-trip histogram, in microseconds (and `+Inf`).
+pub(crate) const ROUND_TRIP_BUCKETS_US: [u64; 8] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000];
+
+/// What a call could not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreError {
+    /// A call failed less than a second ago: none is tried.
+    Resting,
+    /// No answer within the deadline.
+    Timeout,
+    /// No connection (refused, reset, closed).
+    Connection,
+    /// An answer that is an error, or not the script's.
+    Reply,
+}
+
+impl StoreError {
+    /// The kinds counted in `edge_store_errors_total`, in [`Figures::errors`] order.
+    pub(crate) const KINDS: [&'static str; 3] = ["timeout", "connection", "reply"];
+
+    fn index(self) -> Option<usize> {
+        match self {
+            StoreError::Resting => None,
+            StoreError::Timeout => Some(0),
+            StoreError::Connection => Some(1),
+            StoreError::Reply => Some(2),
+        }
+    }
+}
+
+/// What the script granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// Requests granted, at most the number asked for; 0: refused.
+    pub(crate) granted: u32,
+    /// How far the key's theoretical arrival time is ahead of now, after the grant.
+    pub(crate) ahead: Nanos,
+}
+
+/// The figures `/metrics` reports for a store. Decisions, counted on every request, have a
+/// row per worker (on its own cache line, as the request metrics do); round trips and
+/// failures, counted only with a call, are shared.
+pub(crate) struct Figures {
+    /// Round trips per histogram bucket, then `+Inf`.
+    pub(crate) round_trips: [AtomicU64; ROUND_TRIP_BUCKETS_US.len() + 1],
+    /// The sum of round trips, in microseconds.
+    pub(crate) round_trip_us: AtomicU64,
+    /// Failed calls by [`StoreError::KINDS`].
+    pub(crate) errors: [AtomicU64; 3],
+    /// Each worker's rate-limit decisions, by [`Decided`].
+    decisions: Box<[Decisions]>,
+}
+
+/// One worker's decisions: from a batch taken earlier, from the store, by the fallback.
+#[repr(align(128))]
+#[derive(Default)]
+struct Decisions([AtomicU64; 3]);
+
+/// Where a rate-limit decision was taken, in [`Figures::decisions`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decided {
+    /// From requests this process took from the store earlier: no round trip.
+    Batch,
+    /// By a round trip to the store.
+    Store,
+    /// By `on_store_error`, the store not answering.
+    Fallback,
+}
+
+impl Decided {
+    pub(crate) const LABELS: [&'static str; 3] = ["batch", "store", "fallback"];
+}
+
+impl Figures {
+    fn new(workers: usize) -> Figures {
+        Figures {
+            round_trips: Default::default(),
+            round_trip_us: AtomicU64::new(0),
+            errors: Default::default(),
+            decisions: (0..workers).map(|_| Decisions::default()).collect(),
+        }
+    }
+
+    /// The decisions of every worker, by [`Decided`].
+    pub(crate) fn decisions(&self) -> [u64; 3] {
+        let mut sums = [0; 3];
+        for row in &self.decisions {
+            for (sum, count) in sums.iter_mut().zip(&row.0) {
+                *sum += count.load(Ordering::Relaxed);
+            }
+        }
+        sums
+    }
+
+    fn round_trip(&self, micros: u64) {
+        let bucket = ROUND_TRIP_BUCKETS_US
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(ROUND_TRIP_BUCKETS_US.len());
+        self.round_trips[bucket].fetch_add(1, Ordering::Relaxed);
+        self.round_trip_us.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// A Redis server shared by the proxies that use it.
+pub(crate) struct RedisStore {
+    spec: &'static StoreSpec,
+    client: redis::Client,
+    /// One connection per worker, made on the worker's first call (on its own runtime).
+    connections: Box<[OnceLock<ConnectionManager>]>,
+    script: redis::Script,
+    /// Until when no call is tried (nanoseconds on the process clock).
+    resting_until: AtomicU64,
+    /// When a failure was last logged, and how many failed since.
+    logged_at: AtomicU64,
+    unlogged: AtomicU64,
+    figures: Figures,
+}
+
+impl RedisStore {
+    /// Reads the password and checks the address; connects nothing yet.
+    pub(super) fn start(spec: &'static StoreSpec) -> Result<RedisStore, String> {
+        let mut info = spec
+            .url
+            .into_connection_info()
+            .map_err(|error| format!("cannot use {}: {error}", spec.url))?;
+        if let Some(password) = password(spec.password)? {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info)
+            .map_err(|error| format!("cannot use {}: {error}", spec.url))?;
+        let workers = crate::worker::count().max(1);
+        Ok(RedisStore {
+            spec,
+            client,
+            connections: (0..workers).map(|_| OnceLock::new()).collect(),
+            script: redis::Script::new(GCRA),
+            resting_until: AtomicU64::new(0),
+            logged_at: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+            figures: Figures::new(workers),
+        })
+    }
+
+    pub(crate) fn spec(&self) -> &'static StoreSpec {
+        self.spec
+    }
+
+    pub(crate) fn figures(&self) -> &Figures {
+        &self.figures
+    }
+
+    /// Counts a rate-limit decision.
+    pub(crate) fn decided(&self, decided: Decided) {
+        let rows = &self.figures.decisions;
+        rows[crate::worker::current() % rows.len()].0[decided as usize]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This worker's connection, made lazily: it connects on its first request.
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let slot = &self.connections[crate::worker::current() % self.connections.len()];
+        if let Some(connection) = slot.get() {
+            return Ok(connection.clone());
+        }
+        // The connection is made on its first use, within the call's deadline; after a
+        // failure it reconnects in the background, a few times, then on the next call.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.spec.timeout))
+            .set_response_timeout(None)
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|_| StoreError::Connection)?;
+        Ok(slot.get_or_init(|| connection).clone())
+    }
+
+    /// Takes up to `want` requests of `key`'s bucket, whose emission interval is `interval`
+    /// and tolerance `tolerance` (both at least a microsecond), within the store's deadline.
+    pub(crate) async fn take(
+        &self,
+        key: &str,
+        interval: Nanos,
+        tolerance: Nanos,
+        want: u32,
+    ) -> Result<Grant, StoreError> {
+        let now = clock::now();
+        if now < self.resting_until.load(Ordering::Relaxed) {
+            return Err(StoreError::Resting);
+        }
+        let mut connection = match self.connection() {
+            Ok(connection) => connection,
+            Err(error) => return Err(self.failed(error, now)),
+        };
+        let (interval_us, tolerance_us) = (micros(interval).max(1), micros(tolerance));
+        let started = Instant::now();
+        let mut invocation = self.script.key(key);
+        invocation.arg(interval_us).arg(tolerance_us).arg(want);
+        let call = invocation.invoke_async::<(u32, i64)>(&mut connection);
+        match tokio::time::timeout(self.spec.timeout, call).await {
+            Ok(Ok((granted, ahead))) => {
+                let elapsed = started.elapsed().as_micros();
+                self.figures
+                    .round_trip(u64::try_from(elapsed).unwrap_or(u64::MAX));
+                Ok(Grant {
+                    granted: granted.min(want),
+                    ahead: u64::try_from(ahead).unwrap_or(0).saturating_mul(1_000),
+                })
+            }
+            Ok(Err(error)) if is_connection(&error) => {
+                Err(self.failed(StoreError::Connection, now))
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(store = self.spec.name, %error, "the store's answer is an error");
+                Err(self.failed(StoreError::Reply, now))
+            }
+            Err(_) => Err(self.failed(StoreError::Timeout, now)),
+        }
+    }
+
+    /// Counts a failure, rests, and logs once per interval.
+    fn failed(&self, error: StoreError, now: Nanos) -> StoreError {
+        if let Some(index) = error.index() {
+            self.figures.errors[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.resting_until
+            .fetch_max(now.saturating_add(REST), Ordering::Relaxed);
+        let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+        let logged_at = self.logged_at.load(Ordering::Relaxed);
+        let due = logged_at == 0 || now.saturating_sub(logged_at) >= LOG_EVERY;
+        if due
+            && self
+                .logged_at
+                .compare_exchange(logged_at, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.unlogged.fetch_sub(unlogged, Ordering::Relaxed);
+            tracing::warn!(
+                store = self.spec.name,
+                url = self.spec.url,
+                ?error,
+                failures = unlogged,
+                "the store does not answer; rate limits use their on_store_error fallback \
+                 (calls are tried again every second)"
+            );
+        }
+        error
+    }
+}
+
+fn micros(nanos: Nanos) -> u64 {
+    nanos / 1_000
+}
+
+/// Whether an error is the connection's rather than the server's answer.
+fn is_connection(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+}
+
+/// The password from its source; `None` when the store has none.
+fn password(source: StorePassword) -> Result<Option<String>, String> {
+    match source {
+        StorePassword::None => Ok(None),
+        StorePassword::Env(name) => match std::env::var(name) {
+            Ok(password) if !password.is_empty() => Ok(Some(password)),
+            _ => Err(format!("the password variable {name} is not set")),
+        },
+        StorePassword::File(path) => {
+            let path = crate::root::resolve(path);
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                format!("cannot read the password file {}: {error}", path.display())
+            })?;
+            let password = text.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(format!("the password file {} is empty", path.display()));
+            }
+            Ok(Some(password.to_owned()))
+        }
+    }
+}
