@@ -1,14 +1,17 @@
 //! A Redis store: one connection per worker (redis-rs's `ConnectionManager`: requests
-//! pipelined on it, and a new connection made in the background after a failure), one
+//! pipelined on it, and a new connection made in the background after a failure), made by a
+//! task of the worker's own on its first call (a call waits for it only within its deadline:
+//! a slow handshake, TLS say, goes on after the call has given up), one
 //! server-side script for the rate limits' GCRA (`gcra.lua`, sent by its digest, `EVALSHA`),
 //! a deadline on every call, and a rest after a failure: for a second no call is tried, so a
 //! Redis that is down or silent costs requests nothing but their fallback. Failures are
 //! counted by kind and logged once per interval, never per request; the first call after a
 //! rest tries again, so a Redis that comes back is used again without a restart.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::IntoConnectionInfo;
@@ -21,6 +24,9 @@ const GCRA: &str = include_str!("gcra.lua");
 
 /// How long no call is tried after one failed.
 const REST: Nanos = 1_000_000_000;
+
+/// How long making a connection may take, at least (the call's deadline when longer).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often a failing store is logged, at most.
 const LOG_EVERY: Nanos = 10_000_000_000;
@@ -130,12 +136,21 @@ impl Figures {
     }
 }
 
+/// One worker's connection, and the task making it.
+#[derive(Default)]
+struct Slot {
+    ready: OnceLock<ConnectionManager>,
+    connecting: AtomicBool,
+    /// Woken when a connection attempt ends, made or not.
+    attempted: tokio::sync::Notify,
+}
+
 /// A Redis server shared by the proxies that use it.
 pub(crate) struct RedisStore {
     spec: &'static StoreSpec,
     client: redis::Client,
     /// One connection per worker, made on the worker's first call (on its own runtime).
-    connections: Box<[OnceLock<ConnectionManager>]>,
+    connections: Arc<[Slot]>,
     script: redis::Script,
     /// Until when no call is tried (nanoseconds on the process clock).
     resting_until: AtomicU64,
@@ -162,7 +177,7 @@ impl RedisStore {
         Ok(RedisStore {
             spec,
             client,
-            connections: (0..workers).map(|_| OnceLock::new()).collect(),
+            connections: (0..workers).map(|_| Slot::default()).collect(),
             script: redis::Script::new(GCRA),
             resting_until: AtomicU64::new(0),
             logged_at: AtomicU64::new(0),
@@ -186,21 +201,37 @@ impl RedisStore {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// This worker's connection, made lazily: it connects on its first request.
-    fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let slot = &self.connections[crate::worker::current() % self.connections.len()];
-        if let Some(connection) = slot.get() {
+    /// This worker's connection; the first call starts a task making it and waits for it
+    /// until `deadline` at most.
+    async fn connection(&self, deadline: Instant) -> Result<ConnectionManager, StoreError> {
+        let index = crate::worker::current() % self.connections.len();
+        let slot = &self.connections[index];
+        if let Some(connection) = slot.ready.get() {
             return Ok(connection.clone());
         }
-        // The connection is made on its first use, within the call's deadline; after a
-        // failure it reconnects in the background, a few times, then on the next call.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.spec.timeout))
-            .set_response_timeout(None)
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|_| StoreError::Connection)?;
-        Ok(slot.get_or_init(|| connection).clone())
+        let mut attempted = pin!(slot.attempted.notified());
+        attempted.as_mut().enable();
+        if !slot.connecting.swap(true, Ordering::AcqRel) {
+            let (slots, client) = (Arc::clone(&self.connections), self.client.clone());
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.spec.timeout.max(CONNECT_TIMEOUT)))
+                .set_response_timeout(None)
+                .set_number_of_retries(2);
+            tokio::spawn(async move {
+                let slot = &slots[index];
+                if let Ok(connection) = ConnectionManager::new_with_config(client, config).await {
+                    let _ = slot.ready.set(connection);
+                }
+                slot.connecting.store(false, Ordering::Release);
+                slot.attempted.notify_waiters();
+            });
+        }
+        let _ = tokio::time::timeout_at(deadline.into(), attempted).await;
+        match slot.ready.get() {
+            Some(connection) => Ok(connection.clone()),
+            None if Instant::now() >= deadline => Err(StoreError::Timeout),
+            None => Err(StoreError::Connection),
+        }
     }
 
     /// Takes up to `want` requests of `key`'s bucket, whose emission interval is `interval`
@@ -216,16 +247,17 @@ impl RedisStore {
         if now < self.resting_until.load(Ordering::Relaxed) {
             return Err(StoreError::Resting);
         }
-        let mut connection = match self.connection() {
+        let started = Instant::now();
+        let deadline = started + self.spec.timeout;
+        let mut connection = match self.connection(deadline).await {
             Ok(connection) => connection,
             Err(error) => return Err(self.failed(error, now)),
         };
         let (interval_us, tolerance_us) = (micros(interval).max(1), micros(tolerance));
-        let started = Instant::now();
         let mut invocation = self.script.key(key);
         invocation.arg(interval_us).arg(tolerance_us).arg(want);
         let call = invocation.invoke_async::<(u32, i64)>(&mut connection);
-        match tokio::time::timeout(self.spec.timeout, call).await {
+        match tokio::time::timeout_at(deadline.into(), call).await {
             Ok(Ok((granted, ahead))) => {
                 let elapsed = started.elapsed().as_micros();
                 self.figures

@@ -991,11 +991,16 @@ mod tests {
 
     /// A limit of `burst` at 1 a minute (nothing refills during a test) kept in `redis`.
     fn stored(redis: &edge_testkit::RedisServer, burst: u32) -> &'static RateLimitSpec {
+        stored_at(redis.url(), Duration::from_secs(1), burst)
+    }
+
+    /// A limit of `burst` at 1 a minute kept in the Redis at `url`, called within `timeout`.
+    fn stored_at(url: String, timeout: Duration, burst: u32) -> &'static RateLimitSpec {
         let store: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
             name: "shared",
-            url: Box::leak(redis.url().into_boxed_str()),
+            url: Box::leak(url.into_boxed_str()),
             password: crate::store::StorePassword::None,
-            timeout: Duration::from_secs(1),
+            timeout,
             prefix: "edge:test:",
         }));
         Box::leak(Box::new(RateLimitSpec {
@@ -1104,6 +1109,45 @@ mod tests {
                 assert_eq!(refused.headers()[RETRY_AFTER], "1");
                 assert!(started.elapsed() < Duration::from_secs(1));
             }
+        });
+    }
+
+    /// A port in front of `redis` that lets each connection through only after `delay`: a
+    /// slow handshake.
+    fn slow_front(redis: &edge_testkit::RedisServer, delay: Duration) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (port, target) = (listener.local_addr().unwrap().port(), redis.addr());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let server = std::net::TcpStream::connect(target).unwrap();
+                    let (mut client_in, mut server_out) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+                    let (mut server_in, mut client_out) = (server, client);
+                    let _ = std::io::copy(&mut server_in, &mut client_out);
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_connection_slower_than_the_deadline_is_made_all_the_same() {
+        let redis = edge_testkit::RedisServer::start();
+        let port = slow_front(&redis, Duration::from_millis(100));
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let spec = stored_at(url, Duration::from_millis(10), 20);
+        block_on(async {
+            let limit = RateLimit::load(spec, "limit", &Stores::default()).unwrap();
+            let cx = cx("192.0.2.7:4000");
+            // The first call gives up at its deadline; the connection is made meanwhile.
+            let first = limit.request(&mut request(), &cx).await.unwrap_err();
+            assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+            // After the rest, the store answers.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert!(limit.request(&mut request(), &cx).await.is_ok());
         });
     }
 }
