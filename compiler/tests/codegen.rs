@@ -131,6 +131,14 @@ store spare = redis {
     url "redis://127.0.0.1"
 }
 
+store fleet = redis_cluster {
+    nodes "redis://10.0.0.1:7000" "redis://10.0.0.2:7000/0" "redis://[::1]:7000"
+}
+
+store spare_fleet = redis_cluster {
+    nodes "rediss://10.0.0.9:7000"
+}
+
 policy limit = rate_limit {
     rate 20/s
     store shared
@@ -142,9 +150,15 @@ policy strict = rate_limit {
     on_store_error deny
 }
 
+policy fleet_limit = rate_limit {
+    rate 50/s
+    store fleet
+    on_store_error allow
+}
+
 route hello {
     on web
-    use limit, strict
+    use limit, strict, fleet_limit
     respond 200 "hi"
 }
 "#,
@@ -155,18 +169,28 @@ route hello {
     let shared =
         "static STORE_SHARED: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
                   name: \"shared\",\n    \
-                  url: \"redis://127.0.0.1:6379/0\",\n    \
+                  servers: ::edge_runtime::StoreServers::Single(\"redis://127.0.0.1:6379/0\"),\n    \
                   password: ::edge_runtime::StorePassword::Env(\"REDIS_PASSWORD\"),\n    \
                   timeout: ::edge_runtime::StoreSpec::TIMEOUT,\n    \
                   prefix: \"edge:gateway:\",\n};";
     assert!(code.contains(shared), "{code}");
     let vault = "static STORE_VAULT: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
                  name: \"vault\",\n    \
-                 url: \"rediss://edge@redis.internal\",\n    \
+                 servers: ::edge_runtime::StoreServers::Single(\"rediss://edge@redis.internal\"),\n    \
                  password: ::edge_runtime::StorePassword::File(\"secrets/redis.pass\"),\n    \
                  timeout: ::std::time::Duration::from_millis(20),\n    \
                  prefix: \"edge:prod:\",\n};";
     assert!(code.contains(vault), "{code}");
+    // A cluster by its seed nodes, as written; the rest as for one server.
+    let fleet = "static STORE_FLEET: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
+                 name: \"fleet\",\n    \
+                 servers: ::edge_runtime::StoreServers::Cluster(\n        \
+                 &[\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000/0\", \"redis://[::1]:7000\"],\n    \
+                 ),\n    \
+                 password: ::edge_runtime::StorePassword::None,\n    \
+                 timeout: ::edge_runtime::StoreSpec::TIMEOUT,\n    \
+                 prefix: \"edge:gateway:\",\n};";
+    assert!(code.contains(fleet), "{code}");
     assert!(
         !code.contains("STORE_SPARE"),
         "an unused store is dead code: {code}"
@@ -175,7 +199,11 @@ route hello {
         !code.contains("s3cret"),
         "the password stays out of the code"
     );
-    for (store, on_error) in [("STORE_SHARED", "Local"), ("STORE_VAULT", "Deny")] {
+    for (store, on_error) in [
+        ("STORE_SHARED", "Local"),
+        ("STORE_VAULT", "Deny"),
+        ("STORE_FLEET", "Allow"),
+    ] {
         let fields = format!(
             "store: Some(&{store}),\n    on_store_error: ::edge_runtime::OnStoreError::{on_error},"
         );

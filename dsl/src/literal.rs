@@ -101,17 +101,33 @@ pub fn env_name(arg: &Arg) -> Read<String> {
     Ok(Spanned::new(text.clone(), arg.span))
 }
 
+/// A Redis URL, read: as written, and what the nodes of a cluster must agree on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisUrl {
+    /// As written.
+    pub url: String,
+    /// Written with `rediss://`.
+    pub tls: bool,
+    /// The user name, as written.
+    pub user: Option<String>,
+    /// The server as `HOST:PORT`, the host lower-cased (an IPv6 address in brackets, in its
+    /// shortest form) and the port 6379 when not given: two URLs of one server have the same.
+    pub server: String,
+    /// 0 when not given.
+    pub database: u32,
+}
+
 /// A Redis server's URL: `redis://HOST[:PORT][/DB]`, or `rediss://` for TLS, with an optional
 /// user name (`redis://edge@HOST`), kept as written. A password is refused: it would sit in
-/// the config and the binary.
-pub fn redis_url(arg: &Arg) -> Read<String> {
+/// the config and the binary. `usage` is the directive written right, for an unquoted URL.
+pub fn redis_url(arg: &Arg, usage: &str) -> Read<RedisUrl> {
     const WHAT: &str = "Redis URL";
     const FORM: &str = "a Redis URL is `redis://HOST[:PORT][/DB]`, or `rediss://...` for TLS, \
                         such as `\"redis://10.0.0.5:6379/0\"`";
-    let url = text(arg, "a Redis URL", "url \"redis://127.0.0.1:6379\"")?;
-    let rest = ["redis://", "rediss://"]
+    let url = text(arg, "a Redis URL", usage)?;
+    let (tls, rest) = [(false, "redis://"), (true, "rediss://")]
         .iter()
-        .find_map(|scheme| url.value.strip_prefix(scheme))
+        .find_map(|(tls, scheme)| Some((*tls, url.value.strip_prefix(scheme)?)))
         .ok_or_else(|| {
             bad(
                 arg,
@@ -158,30 +174,51 @@ pub fn redis_url(arg: &Arg) -> Read<String> {
         Some((address, database)) => (address, Some(database)),
         None => (rest, None),
     };
-    if database.is_some_and(|database| database.parse::<u32>().is_err()) {
+    let Ok(database) = database.map_or(Ok(0), str::parse::<u32>) else {
         return Err(bad(
             arg,
             WHAT,
             "the database is a number after the address, such as `/0`",
         ));
-    }
-    let ipv6 = |ip: &str| ip.parse::<std::net::Ipv6Addr>().is_ok();
+    };
+    let ipv6 = |ip: &str| {
+        ip.parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| format!("[{ip}]"))
+    };
     let (host, port) = match address.strip_prefix('[').map(|rest| rest.split_once(']')) {
         Some(Some((ip, ""))) => (ipv6(ip), None),
-        Some(Some((ip, port))) => (ipv6(ip) && port.starts_with(':'), port.strip_prefix(':')),
-        Some(None) => (false, None),
-        None => match address.rsplit_once(':') {
-            Some((host, port)) => (is_dns_name(host), Some(port)),
-            None => (is_dns_name(address), None),
+        Some(Some((ip, port))) => match port.strip_prefix(':') {
+            Some(port) => (ipv6(ip), Some(port)),
+            None => (None, None),
         },
+        Some(None) => (None, None),
+        None => {
+            let (host, port) = match address.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            };
+            (is_dns_name(host).then(|| host.to_ascii_lowercase()), port)
+        }
     };
-    if !host {
+    let Some(host) = host else {
         return Err(bad(arg, WHAT, FORM));
-    }
-    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
-        return Err(bad(arg, WHAT, "the port is a number from 1 to 65535"));
-    }
-    Ok(url)
+    };
+    let port = match port.map(str::parse::<u16>) {
+        None => 6379,
+        Some(Ok(port)) if port != 0 => port,
+        Some(_) => return Err(bad(arg, WHAT, "the port is a number from 1 to 65535")),
+    };
+    Ok(Spanned::new(
+        RedisUrl {
+            tls,
+            user: user.map(str::to_owned),
+            server: format!("{host}:{port}"),
+            database,
+            url: url.value,
+        },
+        url.span,
+    ))
 }
 
 /// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`, and whether it was

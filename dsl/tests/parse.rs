@@ -303,12 +303,15 @@ policy limit = rate_limit {
     );
     use edge_dsl::ast::{OnStoreError, StoreKind, StorePassword};
     let redis = |index: usize| {
-        let StoreKind::Redis(redis) = &config.stores[index].kind.value;
+        let StoreKind::Redis(redis) = &config.stores[index].kind.value else {
+            panic!("a redis store");
+        };
         redis
     };
     let shared = redis(0);
     assert_eq!(config.stores[0].name.value, "shared");
     assert_eq!(shared.url.value, "rediss://edge@redis.internal:6380/3");
+    let shared = &shared.options;
     assert!(matches!(
         &shared.password.as_ref().unwrap().value,
         StorePassword::Env(name) if name.value == "REDIS_PASSWORD"
@@ -319,10 +322,10 @@ policy limit = rate_limit {
     );
     assert_eq!(shared.prefix.as_ref().unwrap().value, "edge:gateway:");
     assert!(matches!(
-        &redis(1).password.as_ref().unwrap().value,
+        &redis(1).options.password.as_ref().unwrap().value,
         StorePassword::File(file) if file.value == "secrets/redis.pass"
     ));
-    let plain = redis(2);
+    let plain = &redis(2).options;
     assert!(plain.password.is_none() && plain.timeout.is_none() && plain.prefix.is_none());
 
     let edge_dsl::ast::PolicyKind::RateLimit(limit) = &config.policies[0].kind.value else {
@@ -333,4 +336,60 @@ policy limit = rate_limit {
         limit.on_store_error.as_ref().unwrap().value,
         OnStoreError::Deny
     );
+}
+
+#[test]
+fn lowers_a_redis_cluster_store_like_a_redis_one() {
+    let config = parse_ok(
+        r#"
+store shared = redis_cluster {
+    nodes "redis://10.0.0.1:7000" "redis://10.0.0.2:7000/0", "redis://[::1]:7000" "redis://Redis.Internal"
+    password_file "secrets/redis.pass"
+    timeout 20ms
+    prefix "edge:gw:"
+}
+
+store seed = redis_cluster { nodes "rediss://edge@redis.internal:7000"; password_env REDIS_PASSWORD }
+
+policy limit = rate_limit {
+    rate 20/s
+    store shared
+}
+"#,
+    );
+    use edge_dsl::ast::{StoreKind, StorePassword};
+    let cluster = |index: usize| {
+        let StoreKind::RedisCluster(cluster) = &config.stores[index].kind.value else {
+            panic!("a redis_cluster store");
+        };
+        cluster
+    };
+    let shared = cluster(0);
+    let nodes: Vec<&str> = shared.nodes.iter().map(|n| n.value.as_str()).collect();
+    assert_eq!(
+        nodes,
+        [
+            "redis://10.0.0.1:7000",
+            "redis://10.0.0.2:7000/0",
+            "redis://[::1]:7000",
+            "redis://Redis.Internal"
+        ]
+    );
+    let options = config.stores[0].kind.value.options();
+    assert!(matches!(
+        &options.password.as_ref().unwrap().value,
+        StorePassword::File(file) if file.value == "secrets/redis.pass"
+    ));
+    assert_eq!(
+        options.timeout.as_ref().unwrap().value,
+        Duration::from_millis(20)
+    );
+    assert_eq!(options.prefix.as_ref().unwrap().value, "edge:gw:");
+    let seed = cluster(1);
+    assert_eq!(seed.nodes.len(), 1);
+    assert!(matches!(
+        &seed.options.password.as_ref().unwrap().value,
+        StorePassword::Env(name) if name.value == "REDIS_PASSWORD"
+    ));
+    assert!(seed.options.timeout.is_none() && seed.options.prefix.is_none());
 }

@@ -70,7 +70,9 @@ const WORDS: &[&str] = &[
     "129",
     "store",
     "redis",
+    "redis_cluster",
     "url",
+    "nodes",
     "\"redis://edge@[::1]:6379/0\"",
     "\"rediss://:x@h\"",
     "password_env",
@@ -110,6 +112,17 @@ proptest! {
     #[test]
     fn arbitrary_redis_urls_never_panic(url in "(redis|rediss)://[^\"\\\\\n]{0,40}") {
         check(&format!("store s = redis {{\n    url \"{url}\"\n}}\n"))?;
+    }
+
+    #[test]
+    fn arbitrary_cluster_nodes_never_panic(
+        nodes in proptest::collection::vec(
+            "(redis|rediss)://(edge@)?(a|B|b\\.c|\\[::1\\])(:[0-9]{0,5})?(/[0-9]{0,2})?",
+            1..5,
+        ),
+    ) {
+        let nodes: Vec<String> = nodes.iter().map(|node| format!("\"{node}\"")).collect();
+        check(&format!("store s = redis_cluster {{\n    nodes {}\n}}\n", nodes.join(" ")))?;
     }
 
     #[test]

@@ -18,8 +18,18 @@ pub(super) fn store(
     config_name: &str,
     out: &mut Vec<Diagnostic>,
 ) -> Option<model::Store> {
-    let StoreKind::Redis(redis) = &store.kind.value;
-    let password = match redis.password.as_ref().map(|p| &p.value) {
+    let servers = match &store.kind.value {
+        StoreKind::Redis(redis) => model::StoreServers::Single(redis.url.value.clone()),
+        StoreKind::RedisCluster(cluster) => model::StoreServers::Cluster(
+            cluster
+                .nodes
+                .iter()
+                .map(|node| node.value.clone())
+                .collect(),
+        ),
+    };
+    let options = store.kind.value.options();
+    let password = match options.password.as_ref().map(|p| &p.value) {
         None => model::StorePassword::None,
         Some(ast::StorePassword::Env(name)) => model::StorePassword::Env(name.value.clone()),
         Some(ast::StorePassword::File(file)) => match files::password_file(folder, file) {
@@ -35,10 +45,10 @@ pub(super) fn store(
         .map_or_else(|| config_name.into(), |stem| stem.to_string_lossy());
     Some(model::Store {
         name: store.name.value.clone(),
-        url: redis.url.value.clone(),
+        servers,
         password,
-        timeout: value(&redis.timeout),
-        prefix: value(&redis.prefix).unwrap_or_else(|| defaults::store_prefix(&stem)),
+        timeout: value(&options.timeout),
+        prefix: value(&options.prefix).unwrap_or_else(|| defaults::store_prefix(&stem)),
     })
 }
 

@@ -5,10 +5,16 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::duration;
-use crate::model::{Store, StorePassword};
+use crate::model::{Store, StorePassword, StoreServers};
 
 pub(super) fn store_spec(store: &Store) -> TokenStream {
-    let (name, url, prefix) = (&store.name, &store.url, &store.prefix);
+    let (name, prefix) = (&store.name, &store.prefix);
+    let servers = match &store.servers {
+        StoreServers::Single(url) => quote! { ::edge_runtime::StoreServers::Single(#url) },
+        StoreServers::Cluster(nodes) => {
+            quote! { ::edge_runtime::StoreServers::Cluster(&[#(#nodes),*]) }
+        }
+    };
     let password = match &store.password {
         StorePassword::None => quote! { ::edge_runtime::StorePassword::None },
         StorePassword::Env(variable) => quote! { ::edge_runtime::StorePassword::Env(#variable) },
@@ -21,7 +27,7 @@ pub(super) fn store_spec(store: &Store) -> TokenStream {
     quote! {
         ::edge_runtime::StoreSpec {
             name: #name,
-            url: #url,
+            servers: #servers,
             password: #password,
             timeout: #timeout,
             prefix: #prefix,

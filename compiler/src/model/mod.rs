@@ -33,7 +33,7 @@ pub use pool::{
     UpstreamTls,
 };
 pub use route::{Action, Instance, Route};
-pub use store::{Store, StorePassword};
+pub use store::{Store, StorePassword, StoreServers};
 
 /// `Site`: the listeners with their routes, the pools, policies and stores they use, and what
 /// the process reports.

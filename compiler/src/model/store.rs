@@ -3,18 +3,26 @@
 
 use std::time::Duration;
 
-/// `StoreSpec`: a Redis server.
+/// `StoreSpec`: a Redis server or a Redis Cluster.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub name: String,
-    /// As written: `redis://` or `rediss://`, a host, an optional port and database; never a
-    /// password.
-    pub url: String,
+    pub servers: StoreServers,
     pub password: StorePassword,
     /// Each call's deadline; `None`: the runtime's `StoreSpec::TIMEOUT`.
     pub timeout: Option<Duration>,
     /// What every key starts with: as written, else `edge:` and the config file's stem.
     pub prefix: String,
+}
+
+/// `StoreServers`: where the store is. Each URL as written: `redis://` or `rediss://`, a host,
+/// an optional port and database; never a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreServers {
+    /// One server.
+    Single(String),
+    /// A Redis Cluster, by its seed nodes: one or more, all with one scheme, in database 0.
+    Cluster(Vec<String>),
 }
 
 /// `StorePassword`: where the password comes from when the proxy starts.

@@ -1,32 +1,63 @@
 //! Lowering of `store NAME = KIND { ... }` items: the head, then the kind's own directives.
-//! `redis` is the one kind: where the server is, where its password comes from (never the
-//! config itself), each call's deadline and what every key starts with.
+//! `redis` is one server, `redis_cluster` a Redis Cluster by its seed nodes; both say where
+//! their password comes from (never the config itself), each call's deadline and what every
+//! key starts with, the same way.
 
 use std::time::Duration;
 
-use crate::ast::{Redis, Store, StoreKind, StorePassword};
+use crate::ast::{Redis, RedisCluster, Store, StoreKind, StoreOptions, StorePassword};
 use crate::diagnostic::{Diagnostic, Label};
-use crate::literal;
-use crate::span::Spanned;
+use crate::literal::{self, RedisUrl};
+use crate::span::{Ident, Spanned};
 
-use super::table::Args::Exactly;
+use super::table::Args::{Exactly, OneOrMore};
 use super::table::{set, unread, Given, Rule, Table};
 use super::{Item, Lowering};
 
-/// `password_env` and `password_file` say themselves when both are given.
+/// The directives of every kind, after the servers. `password_env` and `password_file` say
+/// themselves when both are given.
+const PASSWORD_ENV: Rule = Rule::once("password_env", Exactly(1), "password_env REDIS_PASSWORD");
+const PASSWORD_FILE: Rule = Rule::once(
+    "password_file",
+    Exactly(1),
+    "password_file \"secrets/redis.pass\"",
+);
+const TIMEOUT: Rule = Rule::once("timeout", Exactly(1), "timeout 5ms");
+const PREFIX: Rule = Rule::once("prefix", Exactly(1), "prefix \"edge:gateway:\"");
+
 const REDIS: Table = Table {
     place: "in a redis store",
     rules: &[
         Rule::once("url", Exactly(1), "url \"redis://127.0.0.1:6379/0\"")
             .required("url \"redis://127.0.0.1:6379\""),
-        Rule::once("password_env", Exactly(1), "password_env REDIS_PASSWORD"),
-        Rule::once(
-            "password_file",
-            Exactly(1),
-            "password_file \"secrets/redis.pass\"",
+        PASSWORD_ENV,
+        PASSWORD_FILE,
+        TIMEOUT,
+        PREFIX,
+        Rule::elsewhere(
+            "nodes",
+            "a redis store is one server, given with `url`; a Redis Cluster is a store of its \
+             own kind: `store NAME = redis_cluster { nodes \"redis://HOST:PORT\" ... }`",
         ),
-        Rule::once("timeout", Exactly(1), "timeout 5ms"),
-        Rule::once("prefix", Exactly(1), "prefix \"edge:gateway:\""),
+    ],
+};
+
+const NODES: &str = "nodes \"redis://10.0.0.1:7000\" \"redis://10.0.0.2:7000\"";
+
+const REDIS_CLUSTER: Table = Table {
+    place: "in a redis_cluster store",
+    rules: &[
+        Rule::once("nodes", OneOrMore, NODES).required(NODES),
+        PASSWORD_ENV,
+        PASSWORD_FILE,
+        TIMEOUT,
+        PREFIX,
+        Rule::elsewhere(
+            "url",
+            "a cluster store lists its seed nodes with `nodes`, such as \
+             `nodes \"redis://10.0.0.1:7000\" \"redis://10.0.0.2:7000\"`; the proxy finds the \
+             cluster's other nodes from them",
+        ),
     ],
 };
 
@@ -37,14 +68,16 @@ impl Lowering {
     /// `store NAME = KIND { ... }`
     pub(super) fn store(&mut self, given: Given<'_>) -> Option<Store> {
         let (store, kind) = self.kinded_item(given)?;
-        let before = self.diagnostics.len();
-        let lowered = match kind.text.as_str() {
-            "redis" => self.redis(&store).map(StoreKind::Redis),
+        let table = match kind.text.as_str() {
+            "redis" => &REDIS,
+            "redis_cluster" => &REDIS_CLUSTER,
             _ => {
                 self.unknown_kind("store", kind, &StoreKind::NAMES);
                 return None;
             }
         };
+        let before = self.diagnostics.len();
+        let lowered = self.redis(&store, table);
         if self.diagnostics.len() > before {
             return None;
         }
@@ -55,18 +88,25 @@ impl Lowering {
         })
     }
 
-    fn redis(&mut self, store: &Item<'_>) -> Option<Redis> {
+    /// A `redis` or `redis_cluster` store's directives, as `table` takes them: `url` for the
+    /// one, `nodes` for the other, and the same options.
+    fn redis(&mut self, store: &Item<'_>, table: &Table) -> Option<StoreKind> {
         let before = self.diagnostics.len();
         let mut url = None;
-        let mut password: Option<Spanned<StorePassword>> = None;
-        let mut timeout = None;
-        let mut prefix = None;
-        let taken = self.directives(&REDIS, store.directives, |lower, given| {
+        let mut nodes = None;
+        let mut options = StoreOptions::default();
+        let taken = self.directives(table, store.directives, |lower, given| {
             let arg = given.arg();
             match given.name() {
-                "url" => set(&mut url, lower.keep(literal::redis_url(arg))),
+                "url" => set(
+                    &mut url,
+                    lower
+                        .keep(literal::redis_url(arg, given.usage))
+                        .map(|url| Spanned::new(url.value.url, url.span)),
+                ),
+                "nodes" => set(&mut nodes, lower.cluster_nodes(&store.name, given)),
                 "password_env" | "password_file" => {
-                    if let Some(first) = &password {
+                    if let Some(first) = &options.password {
                         lower.error(
                             Diagnostic::error(format!("store `{}` has two passwords", store.name))
                                 .with_label(Label::primary(given.head(), "second"))
@@ -84,24 +124,118 @@ impl Lowering {
                         lower.file(arg, given.usage).map(StorePassword::File)
                     };
                     set(
-                        &mut password,
+                        &mut options.password,
                         read.map(|read| Spanned::new(read, given.head())),
                     )
                 }
-                "timeout" => set(&mut timeout, lower.store_timeout(given)),
-                "prefix" => set(&mut prefix, lower.key_prefix(given)),
+                "timeout" => set(&mut options.timeout, lower.store_timeout(given)),
+                "prefix" => set(&mut options.prefix, lower.key_prefix(given)),
                 name => unread(name),
             }
         });
         if self.diagnostics.len() == before {
-            self.require(&REDIS, &taken, "store", &store.name, store.head);
+            self.require(table, &taken, "store", &store.name, store.head);
         }
-        Some(Redis {
-            url: url?,
-            password,
-            timeout,
-            prefix,
+        Some(match nodes {
+            Some(nodes) => StoreKind::RedisCluster(RedisCluster { nodes, options }),
+            None => StoreKind::Redis(Redis { url: url?, options }),
         })
+    }
+
+    /// `nodes "URL" ...`: each URL as a `redis` store's, in database 0; one scheme and one user
+    /// name for all, since the client reaches every node of the cluster the same way; no node
+    /// twice.
+    fn cluster_nodes(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<String>>> {
+        let nodes: Vec<Spanned<RedisUrl>> = given
+            .args
+            .iter()
+            .filter_map(|arg| self.keep(literal::redis_url(arg, given.usage)))
+            .collect();
+        if nodes.len() < given.args.len() {
+            return None;
+        }
+        let before = self.diagnostics.len();
+        for node in nodes.iter().filter(|node| node.value.database != 0) {
+            self.error(
+                Diagnostic::error(format!(
+                    "a Redis Cluster has no database {}",
+                    node.value.database
+                ))
+                .with_label(Label::primary(node.span, "not database 0"))
+                .with_help(
+                    "a Redis Cluster has only database 0: leave the database out of the URL, or \
+                     write `/0`",
+                ),
+            );
+        }
+        let first = &nodes[0];
+        if let Some(other) = nodes.iter().find(|node| node.value.tls != first.value.tls) {
+            let scheme = |node: &RedisUrl| {
+                if node.tls {
+                    "`rediss://`: TLS"
+                } else {
+                    "`redis://`: no TLS"
+                }
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "the nodes of store `{store}` mix `redis://` and `rediss://`"
+                ))
+                .with_label(Label::primary(other.span, scheme(&other.value)))
+                .with_label(Label::secondary(first.span, scheme(&first.value)))
+                .with_help(
+                    "the proxy reaches every node of a cluster the same way: write them all with \
+                     `rediss://` for TLS, or all with `redis://`",
+                ),
+            );
+        }
+        if let Some(other) = nodes
+            .iter()
+            .find(|node| node.value.user != first.value.user)
+        {
+            let user = |node: &RedisUrl| match &node.user {
+                Some(user) => format!("user `{user}`"),
+                None => "no user name".to_owned(),
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "the nodes of store `{store}` have different user names"
+                ))
+                .with_label(Label::primary(other.span, user(&other.value)))
+                .with_label(Label::secondary(first.span, user(&first.value)))
+                .with_help(
+                    "the proxy logs in to every node of a cluster as one user: give each node \
+                     the same user name, or none",
+                ),
+            );
+        }
+        for (index, node) in nodes.iter().enumerate() {
+            let server = &node.value.server;
+            let Some(earlier) = nodes[..index].iter().find(|e| &e.value.server == server) else {
+                continue;
+            };
+            let mut diagnostic =
+                Diagnostic::error(format!("store `{store}` lists the node `{server}` twice"))
+                    .with_label(Label::primary(node.span, "given again here"))
+                    .with_label(Label::secondary(earlier.span, "first given here"));
+            if earlier.value.url != node.value.url {
+                diagnostic = diagnostic.with_help(format!(
+                    "`{}` and `{}` are one server (a node without a port is on 6379): list it \
+                     once",
+                    earlier.value.url, node.value.url
+                ));
+            }
+            self.error(diagnostic);
+        }
+        if self.diagnostics.len() > before {
+            return None;
+        }
+        Some(
+            nodes
+                .into_iter()
+                .map(|node| Spanned::new(node.value.url, node.span))
+                .collect(),
+        )
     }
 
     /// `timeout D`, from 1ms to 10s.

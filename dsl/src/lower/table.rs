@@ -38,6 +38,9 @@ pub(super) enum Need {
     Required(&'static str),
     /// Taken in place of the required directive so named (`public_key` for `jwks`).
     Instead(&'static str),
+    /// Not taken here, though another kind of block takes it (`url` in a `redis_cluster`
+    /// store): unknown, with this help saying what to write instead.
+    Elsewhere(&'static str),
 }
 
 /// One directive a block accepts.
@@ -79,6 +82,14 @@ impl Rule {
         }
     }
 
+    /// A directive of another kind of block, unknown in this one; `help` says what to write.
+    pub(super) const fn elsewhere(name: &'static str, help: &'static str) -> Rule {
+        Rule {
+            need: Need::Elsewhere(help),
+            ..Rule::many(name, Args::Own, "")
+        }
+    }
+
     /// This directive does the job of the required directive `name`.
     pub(super) const fn instead_of(self, name: &'static str) -> Rule {
         Rule {
@@ -97,8 +108,12 @@ pub(super) struct Table {
 }
 
 impl Table {
+    /// The directives the block takes.
     pub(super) fn names(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
-        self.rules.iter().map(|rule| rule.name)
+        self.rules
+            .iter()
+            .filter(|rule| !matches!(rule.need, Need::Elsewhere(_)))
+            .map(|rule| rule.name)
     }
 }
 
@@ -167,8 +182,13 @@ impl Lowering {
         let mut taken = Vec::new();
         for directive in directives {
             let name = directive.name.value.as_str();
-            let Some(rule) = table.rules.iter().find(|rule| rule.name == name) else {
-                self.unknown(directive, table.place, table.names());
+            let rule = table.rules.iter().find(|rule| rule.name == name);
+            let instead = match rule.map(|rule| rule.need) {
+                Some(Need::Elsewhere(help)) => Some(help),
+                _ => None,
+            };
+            let Some(rule) = rule.filter(|_| instead.is_none()) else {
+                self.unknown(directive, table.place, table.names(), instead);
                 continue;
             };
             if rule.repeat == Repeat::Once && !self.once(&mut seen, directive) {
@@ -232,25 +252,29 @@ impl Lowering {
         })
     }
 
+    /// An unknown directive, with the closest known name, then `instead` (what to write in its
+    /// place), then the known ones.
     pub(super) fn unknown<'a>(
         &mut self,
         directive: &Directive,
         place: &str,
         known: impl Iterator<Item = &'a str> + Clone,
+        instead: Option<&str>,
     ) {
         let name = &directive.name.value;
-        self.error(
-            Diagnostic::error(format!("unknown directive `{name}` {place}"))
-                .with_label(Label::primary(directive.name.span, "not known here"))
-                .with_suggestion(name, "a directive", known.clone())
-                .with_help(format!(
+        let mut diagnostic = Diagnostic::error(format!("unknown directive `{name}` {place}"))
+            .with_label(Label::primary(directive.name.span, "not known here"))
+            .with_suggestion(name, "a directive", known.clone());
+        if let Some(instead) = instead {
+            diagnostic = diagnostic.with_help(instead);
+        }
+        self.error(diagnostic.with_help(format!(
                     "{place}, the directives are: {}",
                     known
                         .map(|k| format!("`{k}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
-                )),
-        );
+                )));
     }
 
     /// Reports a second occurrence of a directive that may appear once.
@@ -372,6 +396,7 @@ mod tests {
             Rule::many("alias", OneOrMore, "alias a b"),
             Rule::once("spare", Exactly(1), "spare 81").instead_of("port"),
             Rule::once("inner", Block, "inner { }"),
+            Rule::elsewhere("host", "a test block has its `port` only"),
         ],
     };
 
@@ -412,6 +437,17 @@ mod tests {
                 "`alias` takes one or more arguments [write `alias a b`]",
                 "`inner` takes a block [write `inner { }`]",
                 "`spare` takes one argument [write `spare 81`]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directive_of_another_block_is_unknown_and_says_what_to_write() {
+        assert_eq!(
+            messages("port 80\nhost a\n"),
+            [
+                "unknown directive `host` in a test block [a test block has its `port` only | \
+                 in a test block, the directives are: `port`, `alias`, `spare`, `inner`]"
             ]
         );
     }
