@@ -36,8 +36,8 @@ use criterion::{
 use edge_runtime::{
     http::{header, HeaderName, Method},
     Cx, ForwardClaim, Jwt, JwtKeys, JwtSpec, LimitAlgorithm, LimitKey, OnStoreError, Policy, Rate,
-    RateLimit, RateLimitSpec, Request, RequestBody, StorePassword, StoreSpec, Stores, Validate,
-    ValidateSpec,
+    RateLimit, RateLimitSpec, Request, RequestBody, StorePassword, StoreServers, StoreSpec, Stores,
+    Validate, ValidateSpec,
 };
 use edge_testkit::RedisServer;
 use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
@@ -318,7 +318,7 @@ fn stored_rate_limit(c: &mut Criterion) {
     let redis = RedisServer::start();
     let store: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
         name: "shared",
-        url: Box::leak(redis.url().into_boxed_str()),
+        servers: StoreServers::Single(Box::leak(redis.url().into_boxed_str())),
         password: StorePassword::None,
         timeout: Duration::from_millis(100),
         prefix: "edge:bench:",

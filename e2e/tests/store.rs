@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use edge_e2e::{build_with, connect, ProxyProcess};
-use edge_testkit::{free_port, RedisServer};
+use edge_testkit::{free_port, RedisCluster, RedisServer};
 
 /// A keep-alive HTTP/1.1 connection to `proxy` from `source`.
 struct Client(TcpStream);
@@ -100,9 +100,15 @@ fn silent_port() -> u16 {
     })
 }
 
-fn config(redis_port: u16) -> String {
+fn config(redis_port: u16, cluster: [u16; 3]) -> String {
+    let [a, b, c] = cluster;
     format!(
-        r#"store shared = redis {{
+        r#"store cluster = redis_cluster {{
+    nodes "redis://127.0.0.1:{a}" "redis://127.0.0.1:{b}" "redis://127.0.0.1:{c}"
+    timeout 200ms
+}}
+
+store shared = redis {{
     url "redis://127.0.0.1:{redis_port}/0"
     timeout 200ms
 }}
@@ -124,6 +130,13 @@ policy shared_limit = rate_limit {{
     rate 20/s
     burst 20
     store shared
+}}
+
+policy clustered = rate_limit {{
+    rate 1/m
+    burst 5
+    store cluster
+    on_store_error deny
 }}
 
 policy hanging_local = rate_limit {{
@@ -153,6 +166,13 @@ route shared {{
     respond 200 "ok\n"
 }}
 
+route clustered {{
+    on web
+    path /cluster
+    use clustered
+    respond 200 "ok\n"
+}}
+
 route local {{
     on web
     path /local
@@ -178,14 +198,26 @@ route deny {{
     )
 }
 
-/// The proxy built from [`config`], and the port its Redis is to be started on (by the one
-/// test that uses it, so the server stops with the test).
-fn built() -> &'static (tempfile::TempDir, PathBuf, u16) {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf, u16)> = OnceLock::new();
+/// The proxy built from [`config`], with the ports its Redis and its Redis Cluster are to be
+/// started on (by the test that uses each, so the servers stop with the test).
+struct Built {
+    _dir: tempfile::TempDir,
+    binary: PathBuf,
+    redis: u16,
+    cluster: [u16; 3],
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let port = free_port();
-        let (dir, binary) = build_with("stored", &config(port), &[]);
-        (dir, binary, port)
+        let (redis, cluster) = (free_port(), [free_port(), free_port(), free_port()]);
+        let (dir, binary) = build_with("stored", &config(redis, cluster), &[]);
+        Built {
+            _dir: dir,
+            binary,
+            redis,
+            cluster,
+        }
     })
 }
 
@@ -209,8 +241,8 @@ fn spread(source: Ipv4Addr, proxies: &[&ProxyProcess], requests: usize) -> (usiz
 
 #[test]
 fn one_limit_across_two_proxies_and_through_a_redis_outage() {
-    let (_, binary, port) = built();
-    let mut redis = RedisServer::start_on(*port);
+    let Built { binary, redis, .. } = built();
+    let mut redis = RedisServer::start_on(*redis);
     let first = ProxyProcess::start(binary, 1);
     let second = ProxyProcess::start(binary, 1);
 
@@ -300,8 +332,7 @@ fn one_limit_across_two_proxies_and_through_a_redis_outage() {
 
 #[test]
 fn a_redis_that_never_answers_costs_no_more_than_the_deadline() {
-    let (_, binary, _) = built();
-    let proxy = ProxyProcess::start(binary, 1);
+    let proxy = ProxyProcess::start(&built().binary, 1);
     let mut client = Client::from(Ipv4Addr::new(127, 0, 0, 6), proxy.addr("web"));
     let time = |client: &mut Client, path: &str| {
         let started = Instant::now();
@@ -331,4 +362,17 @@ fn a_redis_that_never_answers_costs_no_more_than_the_deadline() {
             "edge_store_errors_total{store=\"silent\",kind=\"timeout\"}"
         ) >= 1
     );
+}
+
+#[test]
+fn a_limit_kept_in_a_redis_cluster() {
+    let built = built();
+    let cluster = RedisCluster::start_on(built.cluster);
+    let proxy = ProxyProcess::start(&built.binary, 1);
+    for client in 7..10 {
+        let mut client = Client::from(Ipv4Addr::new(127, 0, 0, client), proxy.addr("web"));
+        let statuses: Vec<u16> = (0..8).map(|_| client.get("/cluster")).collect();
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    }
+    assert_eq!(cluster.keys_per_node().iter().sum::<u64>(), 3);
 }

@@ -67,7 +67,7 @@ pub use process::{
     server::Server,
 };
 pub use respond::{not_found, respond};
-pub use store::{StorePassword, StoreSpec, Stores};
+pub use store::{StorePassword, StoreServers, StoreSpec, Stores};
 pub use tls::{TlsError, TlsErrorKind, TlsFile, TlsOwner};
 pub use upstream::{
     balance::{

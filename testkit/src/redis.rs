@@ -1,6 +1,7 @@
 //! A real `redis-server` (Debian's package, which `.ci/run` installs) on a loopback port, for
 //! the tests of limits shared through a store: started with nothing saved to disk, stopped and
-//! started again on the same port to play an outage.
+//! started again on the same port to play an outage; and a Redis Cluster of three of them,
+//! made with `redis-cli --cluster create`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Arguments beyond those every server gets.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -22,10 +25,15 @@ impl RedisServer {
 
     /// A server on `port` (from [`free_port`]), answering `PING` before this returns.
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let mut server = RedisServer {
             child: None,
             port,
             dir: tempfile::tempdir().unwrap(),
+            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         server.restart();
         server
@@ -46,6 +54,7 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -77,6 +86,80 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A Redis Cluster of three primaries on loopback, every slot served before [`start`]
+/// returns.
+///
+/// [`start`]: RedisCluster::start
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        RedisCluster::start_on([free_port(), free_port(), free_port()])
+    }
+
+    /// A cluster on `ports` (from [`free_port`]).
+    pub fn start_on(ports: [u16; 3]) -> RedisCluster {
+        let cluster = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"];
+        let nodes: Vec<RedisServer> = ports
+            .into_iter()
+            .map(|port| RedisServer::start_with(port, &cluster))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|node| node.addr().to_string()))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("cannot run redis-cli ({error}): install Debian's redis-tools package")
+            });
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            while !cluster_ok(node.port) {
+                assert!(Instant::now() < deadline, "the cluster did not come up");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster { nodes }
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// How many keys each node holds.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let output = Command::new("redis-cli")
+                    .args(["-p", &node.port.to_string(), "dbsize"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&output.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
+fn cluster_ok(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "info"])
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok"))
 }
 
 /// A loopback port free now, for a server to be started on later (a config naming it is

@@ -16,9 +16,9 @@ pub(crate) use self::redis::{Decided, RedisStore, StoreError, ROUND_TRIP_BUCKETS
 #[derive(Debug)]
 pub struct StoreSpec {
     pub name: &'static str,
-    /// `redis://HOST[:PORT][/DB]`, or `rediss://...` for TLS; a user name may be given
-    /// (`redis://edge@HOST`), a password never: see `password`.
-    pub url: &'static str,
+    /// Where the store is. A URL is `redis://HOST[:PORT][/DB]`, or `rediss://...` for TLS; a
+    /// user name may be given (`redis://edge@HOST`), a password never: see `password`.
+    pub servers: StoreServers,
     /// Where the password comes from when the proxy starts.
     pub password: StorePassword,
     /// Each call's deadline: a call that takes longer counts as a failed one.
@@ -31,6 +31,26 @@ pub struct StoreSpec {
 impl StoreSpec {
     /// The deadline of a call when the config does not say.
     pub const TIMEOUT: Duration = Duration::from_millis(5);
+}
+
+/// The Redis a store is kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreServers {
+    /// One server (or one address that follows its primary).
+    Single(&'static str),
+    /// A Redis Cluster, by seed nodes: the client finds the others, and follows slots that
+    /// move and primaries that fail over.
+    Cluster(&'static [&'static str]),
+}
+
+impl StoreServers {
+    /// The first address, for messages.
+    pub(crate) fn first(&self) -> &'static str {
+        match self {
+            StoreServers::Single(url) => url,
+            StoreServers::Cluster(nodes) => nodes.first().copied().unwrap_or(""),
+        }
+    }
 }
 
 /// Where a store's password comes from: never from the config's text.

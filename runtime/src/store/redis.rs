@@ -14,9 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::IntoConnectionInfo;
 
-use super::{StorePassword, StoreSpec};
+use super::{StorePassword, StoreServers, StoreSpec};
 use crate::clock::{self, Nanos};
 
 /// The GCRA script.
@@ -136,10 +138,60 @@ impl Figures {
     }
 }
 
+/// How the store is reached.
+#[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, made at start-up and cloned only to connect"
+)]
+enum Client {
+    Single(redis::Client),
+    Cluster(ClusterClient),
+}
+
+impl Client {
+    /// A connection made within `timeout` (each node's, for a cluster).
+    async fn connect(self, timeout: Duration) -> redis::RedisResult<Connection> {
+        match self {
+            Client::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(None)
+                    .set_number_of_retries(2);
+                ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map(Connection::Single)
+            }
+            Client::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
+        }
+    }
+}
+
+/// One worker's connection: redis-rs reconnects it after a failure (and, to a cluster,
+/// follows moved slots and failed-over primaries).
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Runs the script on the key (for a cluster, on the node serving its slot).
+    async fn invoke(
+        &mut self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> redis::RedisResult<(u32, i64)> {
+        match self {
+            Connection::Single(connection) => invocation.invoke_async(connection).await,
+            Connection::Cluster(connection) => invocation.invoke_async(connection).await,
+        }
+    }
+}
+
 /// One worker's connection, and the task making it.
 #[derive(Default)]
 struct Slot {
-    ready: OnceLock<ConnectionManager>,
+    ready: OnceLock<Connection>,
     connecting: AtomicBool,
     /// Woken when a connection attempt ends, made or not.
     attempted: tokio::sync::Notify,
@@ -148,7 +200,7 @@ struct Slot {
 /// A Redis server shared by the proxies that use it.
 pub(crate) struct RedisStore {
     spec: &'static StoreSpec,
-    client: redis::Client,
+    client: Client,
     /// One connection per worker, made on the worker's first call (on its own runtime).
     connections: Arc<[Slot]>,
     script: redis::Script,
@@ -163,16 +215,32 @@ pub(crate) struct RedisStore {
 impl RedisStore {
     /// Reads the password and checks the address; connects nothing yet.
     pub(super) fn start(spec: &'static StoreSpec) -> Result<RedisStore, String> {
-        let mut info = spec
-            .url
-            .into_connection_info()
-            .map_err(|error| format!("cannot use {}: {error}", spec.url))?;
-        if let Some(password) = password(spec.password)? {
-            let settings = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info)
-            .map_err(|error| format!("cannot use {}: {error}", spec.url))?;
+        let password = password(spec.password)?;
+        let client = match spec.servers {
+            StoreServers::Single(url) => {
+                let mut info = url
+                    .into_connection_info()
+                    .map_err(|error| format!("cannot use {url}: {error}"))?;
+                if let Some(password) = password {
+                    let settings = info.redis_settings().clone().set_password(password);
+                    info = info.set_redis_settings(settings);
+                }
+                Client::Single(
+                    redis::Client::open(info)
+                        .map_err(|error| format!("cannot use {url}: {error}"))?,
+                )
+            }
+            StoreServers::Cluster(nodes) => {
+                let mut builder = ClusterClientBuilder::new(nodes.to_vec())
+                    .connection_timeout(spec.timeout.max(CONNECT_TIMEOUT));
+                if let Some(password) = password {
+                    builder = builder.password(password);
+                }
+                Client::Cluster(builder.build().map_err(|error| {
+                    format!("cannot use the cluster {}: {error}", nodes.join(" "))
+                })?)
+            }
+        };
         let workers = crate::worker::count().max(1);
         Ok(RedisStore {
             spec,
@@ -203,7 +271,7 @@ impl RedisStore {
 
     /// This worker's connection; the first call starts a task making it and waits for it
     /// until `deadline` at most.
-    async fn connection(&self, deadline: Instant) -> Result<ConnectionManager, StoreError> {
+    async fn connection(&self, deadline: Instant) -> Result<Connection, StoreError> {
         let index = crate::worker::current() % self.connections.len();
         let slot = &self.connections[index];
         if let Some(connection) = slot.ready.get() {
@@ -213,13 +281,10 @@ impl RedisStore {
         attempted.as_mut().enable();
         if !slot.connecting.swap(true, Ordering::AcqRel) {
             let (slots, client) = (Arc::clone(&self.connections), self.client.clone());
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.spec.timeout.max(CONNECT_TIMEOUT)))
-                .set_response_timeout(None)
-                .set_number_of_retries(2);
+            let timeout = self.spec.timeout.max(CONNECT_TIMEOUT);
             tokio::spawn(async move {
                 let slot = &slots[index];
-                if let Ok(connection) = ConnectionManager::new_with_config(client, config).await {
+                if let Ok(connection) = client.connect(timeout).await {
                     let _ = slot.ready.set(connection);
                 }
                 slot.connecting.store(false, Ordering::Release);
@@ -256,7 +321,7 @@ impl RedisStore {
         let (interval_us, tolerance_us) = (micros(interval).max(1), micros(tolerance));
         let mut invocation = self.script.key(key);
         invocation.arg(interval_us).arg(tolerance_us).arg(want);
-        let call = invocation.invoke_async::<(u32, i64)>(&mut connection);
+        let call = connection.invoke(&invocation);
         match tokio::time::timeout_at(deadline.into(), call).await {
             Ok(Ok((granted, ahead))) => {
                 let elapsed = started.elapsed().as_micros();
@@ -297,7 +362,7 @@ impl RedisStore {
             self.unlogged.fetch_sub(unlogged, Ordering::Relaxed);
             tracing::warn!(
                 store = self.spec.name,
-                url = self.spec.url,
+                server = self.spec.servers.first(),
                 ?error,
                 failures = unlogged,
                 "the store does not answer; rate limits use their on_store_error fallback \

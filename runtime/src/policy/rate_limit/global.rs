@@ -225,7 +225,7 @@ mod tests {
     fn global(burst: u32) -> Global {
         let spec: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
             name: "shared",
-            url: "redis://127.0.0.1:1/0",
+            servers: crate::store::StoreServers::Single("redis://127.0.0.1:1/0"),
             password: StorePassword::None,
             timeout: Duration::from_millis(5),
             prefix: "edge:test:",

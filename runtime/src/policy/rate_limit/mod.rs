@@ -996,9 +996,19 @@ mod tests {
 
     /// A limit of `burst` at 1 a minute kept in the Redis at `url`, called within `timeout`.
     fn stored_at(url: String, timeout: Duration, burst: u32) -> &'static RateLimitSpec {
+        let url: &'static str = Box::leak(url.into_boxed_str());
+        stored_in(crate::store::StoreServers::Single(url), timeout, burst)
+    }
+
+    /// A limit of `burst` at 1 a minute kept in `servers`, called within `timeout`.
+    fn stored_in(
+        servers: crate::store::StoreServers,
+        timeout: Duration,
+        burst: u32,
+    ) -> &'static RateLimitSpec {
         let store: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
             name: "shared",
-            url: Box::leak(url.into_boxed_str()),
+            servers,
             password: crate::store::StorePassword::None,
             timeout,
             prefix: "edge:test:",
@@ -1021,7 +1031,12 @@ mod tests {
 
     /// Of `n` requests from one client sent in turn through `limits`, how many pass.
     async fn through(limits: &[RateLimit], n: usize) -> usize {
-        let cx = cx("192.0.2.7:4000");
+        through_from(limits, n, "192.0.2.7:4000").await
+    }
+
+    /// Of `n` requests from `client` sent in turn through `limits`, how many pass.
+    async fn through_from(limits: &[RateLimit], n: usize, client: &str) -> usize {
+        let cx = cx(client);
         let mut passed = 0;
         for i in 0..n {
             let mut req = request();
@@ -1149,5 +1164,30 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1100)).await;
             assert!(limit.request(&mut request(), &cx).await.is_ok());
         });
+    }
+
+    #[test]
+    fn a_cluster_keeps_each_bucket_on_the_node_of_its_slot() {
+        let cluster = edge_testkit::RedisCluster::start();
+        let nodes: Vec<&'static str> = cluster
+            .urls()
+            .into_iter()
+            .map(|url| &*Box::leak(url.into_boxed_str()))
+            .collect();
+        let servers = crate::store::StoreServers::Cluster(Box::leak(nodes.into_boxed_slice()));
+        let spec = stored_in(servers, Duration::from_secs(1), 5);
+        block_on(async {
+            let limits = [
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+            ];
+            for client in 1..=30 {
+                let client = format!("192.0.2.{client}:4000");
+                assert_eq!(through_from(&limits, 12, &client).await, 5, "{client}");
+            }
+        });
+        let keys = cluster.keys_per_node();
+        assert_eq!(keys.iter().sum::<u64>(), 30);
+        assert!(keys.iter().all(|&held| held > 0), "{keys:?}");
     }
 }
