@@ -8,18 +8,23 @@
 //! never lets more through than the limit; what it can do is hold requests another proxy
 //! could have used: at most `batch - 1` per key and proxy at a time, returned to nobody if
 //! unspent (they lapse after a second). `batch` is a twentieth of the burst (at least 1, at
-//! most 32), so that error stays under 5 % of the burst per proxy. A refusal is remembered
-//! too, until the store's bucket can give its next request: until then the answer cannot
-//! change, so an abusive client costs no round trip per request.
+//! most 32), so that error stays under 5 % of the burst per proxy. One request of a key asks
+//! at a time: the others arriving meanwhile (from other connections) wait for its answer, up
+//! to the store's deadline, and spend the batch it brings, so a busy key makes one round trip
+//! per batch, not one per connection, and what a process holds stays one batch. A refusal is
+//! remembered too, until the store's bucket can give its next request: until then the answer
+//! cannot change, so an abusive client costs no round trip per request.
 //!
 //! Keys are named `PREFIX INSTANCE : DIGEST` (the instance is the policy's name, or
-//! `POLICY_ROUTE` for a limit keyed by route, whose every route has a bucket), the digest the first 128 bits of the SHA-256 of
-//! what the key is (the client's network, or the header's, claim's or consumer's value), so
-//! every proxy names a key alike and a name's length does not depend on what a client sent.
+//! `POLICY_ROUTE` for a limit keyed by route, whose every route has a bucket), the digest the
+//! first 128 bits of the SHA-256 of what the key is (the client's network, or the header's,
+//! claim's or consumer's value), so every proxy names a key alike and a name's length does not
+//! depend on what a client sent.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -46,6 +51,10 @@ pub(super) struct Global {
     /// Picks a key's shard.
     hasher: ahash::RandomState,
     held: Box<[Mutex<HashMap<Key, Held, ahash::RandomState>>]>,
+    /// Per shard: woken when an answer about one of its keys arrives.
+    answered: Box<[tokio::sync::Notify]>,
+    /// How long a request waits for another's answer: the store's deadline.
+    patience: Nanos,
     /// The most keys held per shard.
     per_shard: usize,
 }
@@ -58,11 +67,25 @@ enum Held {
     Batch { left: u32, until: Nanos, tat: Nanos },
     /// The store refused: no request of this key passes before `until`.
     Refused { until: Nanos, tat: Nanos },
+    /// A request of this process is asking the store about the key since `since`: others
+    /// wait for its answer (for up to the store's deadline) rather than ask too.
+    Asking { since: Nanos },
+}
+
+/// What a request can do before anything is awaited.
+pub(super) enum Local {
+    /// Decided from what this process holds.
+    Decided(Decision),
+    /// Another request is asking the store about the key: wait for its answer.
+    Wait,
+    /// Ask the store (this request is now the one asking).
+    Ask,
 }
 
 impl Global {
     pub(super) fn new(store: Arc<RedisStore>, instance: &str, burst: u32, max_keys: u32) -> Global {
         let prefix = format!("{}{instance}:", store.spec().prefix);
+        let patience = crate::clock::nanos(store.spec().timeout);
         Global {
             store,
             prefix,
@@ -71,41 +94,65 @@ impl Global {
             held: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
                 .collect(),
+            answered: (0..SHARDS).map(|_| tokio::sync::Notify::new()).collect(),
+            patience,
             per_shard: usize::try_from(max_keys).unwrap_or(usize::MAX) / SHARDS + 1,
         }
     }
 
-    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, Held, ahash::RandomState>> {
-        &self.held[self.hasher.hash_one(key) as usize % SHARDS]
+    fn index(&self, key: Key) -> usize {
+        self.hasher.hash_one(key) as usize % SHARDS
     }
 
-    /// The decision this process can take alone at `now`: from a batch it holds, or a
-    /// refusal it remembers; `None`: ask the store.
-    pub(super) fn held(&self, key: Key, now: Nanos, params: &Params) -> Option<Decision> {
+    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, Held, ahash::RandomState>> {
+        &self.held[self.index(key)]
+    }
+
+    /// Woken when an answer about a key of `key`'s shard arrives (or a call fails): arm its
+    /// `notified()` before looking at [`Global::held`], so an answer in between is not missed.
+    pub(super) fn answered(&self, key: Key) -> &tokio::sync::Notify {
+        &self.answered[self.index(key)]
+    }
+
+    /// How long a request waits for another's answer: the store's deadline.
+    pub(super) fn patience(&self) -> Duration {
+        self.store.spec().timeout
+    }
+
+    /// What this process can do about `key` at `now` on its own: decide from a batch it
+    /// holds or a refusal it remembers, wait for another request's answer, or ask (then this
+    /// request is marked as the one asking).
+    pub(super) fn held(&self, key: Key, now: Nanos, params: &Params) -> Local {
         let mut shard = self
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let held = shard.get_mut(&key)?;
-        match *held {
-            Held::Batch { left, until, tat } if now < until && left > 0 => {
-                *held = Held::Batch {
-                    left: left - 1,
-                    until,
-                    tat,
-                };
-                Some(Decision {
+        let held = shard.get(&key).copied();
+        match held {
+            Some(Held::Batch { left, until, tat }) if now < until && left > 0 => {
+                shard.insert(
+                    key,
+                    Held::Batch {
+                        left: left - 1,
+                        until,
+                        tat,
+                    },
+                );
+                Local::Decided(Decision {
                     allowed: true,
                     credit: credit(params, tat, now, left - 1),
                 })
             }
-            Held::Refused { until, tat } if now < until => Some(Decision {
+            Some(Held::Refused { until, tat }) if now < until => Local::Decided(Decision {
                 allowed: false,
                 credit: credit(params, tat, now, 0),
             }),
+            Some(Held::Asking { since }) if now.saturating_sub(since) < self.patience => {
+                Local::Wait
+            }
             _ => {
-                shard.remove(&key);
-                None
+                shard.insert(key, Held::Asking { since: now });
+                Local::Ask
             }
         }
     }
@@ -121,10 +168,17 @@ impl Global {
     ) -> Result<Decision, StoreError> {
         let name = self.name(material);
         let tolerance = params.capacity - params.interval;
-        let grant = self
+        let grant = match self
             .store
             .take(&name, params.interval, tolerance, self.batch)
-            .await?;
+            .await
+        {
+            Ok(grant) => grant,
+            Err(error) => {
+                self.forget_asking(key);
+                return Err(error);
+            }
+        };
         let tat = now.saturating_add(grant.ahead);
         let (held, decision) = if grant.granted == 0 {
             // The next request passes once the TAT is within the tolerance again.
@@ -144,7 +198,21 @@ impl Global {
             (Held::Batch { left, until, tat }, decision)
         };
         self.keep(key, held, now);
+        self.answered[self.index(key)].notify_waiters();
         Ok(decision)
+    }
+
+    /// After a failed call: nobody is asking about `key` any more; its waiters ask themselves.
+    fn forget_asking(&self, key: Key) {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if matches!(shard.get(&key), Some(Held::Asking { .. })) {
+            shard.remove(&key);
+        }
+        drop(shard);
+        self.answered[self.index(key)].notify_waiters();
     }
 
     /// The store's decision counts: batch, store, fallback.
@@ -158,23 +226,48 @@ impl Global {
         self.store.decided(decided);
     }
 
-    /// Remembers `held` for `key`; a full shard first forgets what has lapsed, and keeps
-    /// nothing new if that frees no room (the key is then asked about each time).
+    /// Remembers `held` for `key`, added to what is held already: requests of one key asked
+    /// about at once (from several connections) each bring a batch, and none may be lost, or
+    /// the key would get fewer requests than the store gave. A refusal does not hide a batch
+    /// still held. A full shard first forgets what has lapsed, and keeps nothing new if that
+    /// frees no room (the key is then asked about each time).
     fn keep(&self, key: Key, held: Held, now: Nanos) {
         let mut shard = self
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            let patience = self.patience;
             shard.retain(|_, held| match held {
                 Held::Batch { until, left, .. } => now < *until && *left > 0,
                 Held::Refused { until, .. } => now < *until,
+                Held::Asking { since } => now.saturating_sub(*since) < patience,
             });
             if shard.len() >= self.per_shard {
                 return;
             }
         }
-        shard.insert(key, held);
+        let kept = match (shard.get(&key), held) {
+            (
+                Some(&Held::Batch {
+                    left: earlier,
+                    until: earlier_until,
+                    ..
+                }),
+                Held::Batch { left, until, tat },
+            ) if now < earlier_until => Held::Batch {
+                left: left.saturating_add(earlier),
+                until,
+                tat,
+            },
+            (Some(&batch @ Held::Batch { left, until, .. }), Held::Refused { .. })
+                if now < until && left > 0 =>
+            {
+                batch
+            }
+            _ => held,
+        };
+        shard.insert(key, kept);
     }
 
     /// The key's name in the store.
@@ -222,6 +315,14 @@ mod tests {
 
     const SECOND: Nanos = 1_000_000_000;
 
+    /// The decision taken locally, if any.
+    fn decided(local: Local) -> Option<Decision> {
+        match local {
+            Local::Decided(decision) => Some(decision),
+            Local::Wait | Local::Ask => None,
+        }
+    }
+
     fn global(burst: u32) -> Global {
         let spec: &'static StoreSpec = Box::leak(Box::new(StoreSpec {
             name: "shared",
@@ -247,7 +348,10 @@ mod tests {
         let (global, params) = (global(100), params(100));
         assert_eq!(global.batch, 5);
         let key = Key::Route;
-        assert!(global.held(key, 0, &params).is_none(), "nothing held yet");
+        assert!(
+            decided(global.held(key, 0, &params)).is_none(),
+            "nothing held yet"
+        );
         let tat = 10 * params.interval;
         global.keep(
             key,
@@ -259,14 +363,17 @@ mod tests {
             0,
         );
         for left in (0..4).rev() {
-            let decision = global.held(key, 0, &params).unwrap();
+            let decision = decided(global.held(key, 0, &params)).unwrap();
             assert!(decision.allowed);
             assert_eq!(
                 decision.credit,
                 params.capacity - tat + left * params.interval
             );
         }
-        assert!(global.held(key, 0, &params).is_none(), "spent: ask again");
+        assert!(
+            decided(global.held(key, 0, &params)).is_none(),
+            "spent: ask again"
+        );
         global.keep(
             key,
             Held::Batch {
@@ -277,9 +384,82 @@ mod tests {
             0,
         );
         assert!(
-            global.held(key, SECOND, &params).is_none(),
+            decided(global.held(key, SECOND, &params)).is_none(),
             "lapsed: ask again"
         );
+    }
+
+    #[test]
+    fn batches_asked_for_at_once_add_up_and_a_refusal_does_not_hide_one() {
+        let (global, params) = (global(100), params(100));
+        let key = Key::Route;
+        global.keep(
+            key,
+            Held::Batch {
+                left: 4,
+                until: SECOND,
+                tat: 0,
+            },
+            0,
+        );
+        global.keep(
+            key,
+            Held::Batch {
+                left: 4,
+                until: SECOND,
+                tat: 0,
+            },
+            0,
+        );
+        global.keep(
+            key,
+            Held::Refused {
+                until: SECOND,
+                tat: 0,
+            },
+            0,
+        );
+        let spent = (0..10)
+            .filter(|_| decided(global.held(key, 0, &params)).is_some_and(|d| d.allowed))
+            .count();
+        assert_eq!(spent, 8);
+    }
+
+    #[test]
+    fn one_request_asks_while_the_others_wait_for_its_answer() {
+        let (global, params) = (global(100), params(100));
+        let key = Key::Route;
+        assert!(matches!(global.held(key, 0, &params), Local::Ask));
+        assert!(matches!(global.held(key, 1, &params), Local::Wait));
+        // The answer: a batch the waiters spend.
+        global.keep(
+            key,
+            Held::Batch {
+                left: 4,
+                until: SECOND,
+                tat: 0,
+            },
+            2,
+        );
+        assert!(matches!(global.held(key, 3, &params), Local::Decided(d) if d.allowed));
+        // An asker that never answers is waited for no longer than the store's deadline.
+        let later = 10 * SECOND;
+        assert!(matches!(global.held(key, later, &params), Local::Ask));
+        let patience = crate::clock::nanos(global.patience());
+        assert!(matches!(
+            global.held(key, later + patience - 1, &params),
+            Local::Wait
+        ));
+        assert!(matches!(
+            global.held(key, later + patience, &params),
+            Local::Ask
+        ));
+        // A failed call lets the waiters ask at once.
+        global.forget_asking(key);
+        assert!(matches!(
+            global.held(key, later + patience + 1, &params),
+            Local::Ask
+        ));
     }
 
     #[test]
@@ -298,9 +478,9 @@ mod tests {
             },
             0,
         );
-        let refused = global.held(key, 50, &params).unwrap();
+        let refused = decided(global.held(key, 50, &params)).unwrap();
         assert!(!refused.allowed);
-        assert!(global.held(key, 100, &params).is_none());
+        assert!(decided(global.held(key, 100, &params)).is_none());
     }
 
     #[test]
@@ -345,7 +525,7 @@ mod tests {
             },
             50,
         );
-        assert!(global.held(late, 60, &global_params()).is_some());
+        assert!(decided(global.held(late, 60, &global_params())).is_some());
     }
 
     fn global_params() -> Params {

@@ -46,6 +46,7 @@ use std::{
     collections::{hash_map::Entry, HashMap},
     future::Future,
     net::IpAddr,
+    pin::pin,
     sync::{Mutex, PoisonError},
     time::Duration,
 };
@@ -216,6 +217,27 @@ impl RateLimit {
         }
     }
 
+    /// Waits for another request's answer about `key`, then decides from it; `Err(now)` when
+    /// this request must ask the store itself (it is then marked as the one asking).
+    async fn wait(&self, global: &global::Global, key: Key, now: Nanos) -> Result<Decision, Nanos> {
+        let params = self.limiter.params();
+        let mut now = now;
+        loop {
+            let mut answered = pin!(global.answered(key).notified());
+            answered.as_mut().enable();
+            match global.held(key, now, params) {
+                global::Local::Decided(decision) => return Ok(decision),
+                global::Local::Ask => return Err(now),
+                global::Local::Wait => {
+                    // Bounded: past the store's deadline the asking request no longer counts,
+                    // and `held` says to ask.
+                    let _ = tokio::time::timeout(global.patience(), answered).await;
+                    now = clock::now();
+                }
+            }
+        }
+    }
+
     /// The request step at time `now`, in this process only: the quota left, or how long to
     /// wait.
     #[cfg(test)]
@@ -240,12 +262,20 @@ impl RateLimit {
         }
     }
 
-    /// The decision for `key` with the store: from what this process holds, else by a round
-    /// trip, else by `on_store_error`.
+    /// The decision for `key` with the store: from what this process holds (after waiting
+    /// for another request's round trip, if one is under way), else by a round trip, else by
+    /// `on_store_error`.
     async fn decide(&self, global: &global::Global, step: Step) -> Result<Decision, Response> {
         let (key, material, now) = match step {
             Step::Decided(decision) => return Ok(decision),
             Step::Ask(key, material, now) => (key, material, now),
+            Step::Wait(key, material, now) => match self.wait(global, key, now).await {
+                Ok(decision) => {
+                    global.decided(Decided::Batch);
+                    return Ok(decision);
+                }
+                Err(now) => (key, material, now),
+            },
         };
         let params = self.limiter.params();
         match global.ask(key, &material, now, params).await {
@@ -349,11 +379,12 @@ impl Policy for RateLimit {
                 let material = self.material(req, cx);
                 let key = self.key_of(&material);
                 match global.held(key, now, self.limiter.params()) {
-                    Some(decision) => {
+                    global::Local::Decided(decision) => {
                         global.decided(Decided::Batch);
                         Step::Decided(decision)
                     }
-                    None => Step::Ask(key, material.into_owned(), now),
+                    global::Local::Wait => Step::Wait(key, material.into_owned(), now),
+                    global::Local::Ask => Step::Ask(key, material.into_owned(), now),
                 }
             }
         };
@@ -363,7 +394,7 @@ impl Policy for RateLimit {
                 Some(global) => self.decide(global, step).await?,
                 None => match step {
                     Step::Decided(decision) => decision,
-                    Step::Ask(key, _, now) => self.limiter.take(key, now),
+                    Step::Ask(key, _, now) | Step::Wait(key, _, now) => self.limiter.take(key, now),
                 },
             };
             self.judge(decision).map_err(|limited| {
@@ -419,8 +450,10 @@ impl Material<'_> {
 /// Where a request's decision stands before anything is awaited.
 enum Step {
     Decided(Decision),
-    /// The store must be asked about this key.
+    /// The store must be asked about this key (this request is the one asking).
     Ask(Key, Material<'static>, Nanos),
+    /// Another request is asking the store about this key: wait for its answer.
+    Wait(Key, Material<'static>, Nanos),
 }
 
 /// What a bucket is for, as stored: a fixed size, so no key allocates and every key costs the
@@ -1189,5 +1222,41 @@ mod tests {
         let keys = cluster.keys_per_node();
         assert_eq!(keys.iter().sum::<u64>(), 30);
         assert!(keys.iter().all(|&held| held > 0), "{keys:?}");
+    }
+
+    #[test]
+    fn concurrent_requests_of_a_key_wait_for_one_round_trip() {
+        let redis = edge_testkit::RedisServer::start();
+        let spec = stored(&redis, 1000);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let limit: &'static RateLimit = Box::leak(Box::new(
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+            ));
+            // 320 requests at once, as from 320 connections: a batch is 1000 / 20 = 32.
+            let requests: Vec<_> = (0..320)
+                .map(|_| {
+                    tokio::task::spawn_local(async move {
+                        let cx = cx("192.0.2.7:4000");
+                        limit.request(&mut request(), &cx).await.is_ok()
+                    })
+                })
+                .collect();
+            let mut passed = 0;
+            for request in requests {
+                passed += usize::from(request.await.unwrap());
+            }
+            assert_eq!(passed, 320);
+            let [batch, store, fallback] = limit.global.as_ref().unwrap().figures_for_tests();
+            assert_eq!((batch + store, fallback), (320, 0));
+            assert!(
+                store <= 12,
+                "{store} round trips for 320 requests in batches of 32"
+            );
+        });
     }
 }
