@@ -21,10 +21,9 @@
 //! claim's or consumer's value), so every proxy names a key alike and a name's length does not
 //! depend on what a client sent.
 
-use std::collections::HashMap;
+use std::collections::{hash_map::Entry, HashMap};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -73,13 +72,31 @@ enum Held {
 }
 
 /// What a request can do before anything is awaited.
-pub(super) enum Local {
+pub(super) enum Local<'g> {
     /// Decided from what this process holds.
     Decided(Decision),
     /// Another request is asking the store about the key: wait for its answer.
     Wait,
-    /// Ask the store (this request is now the one asking).
-    Ask,
+    /// Ask the store: this request is now the one asking.
+    Ask(Asking<'g>),
+}
+
+/// Held by the request that asks the store about a key. Dropped without an answer (the
+/// request went away with its client), it wakes the key's waiters to ask themselves: they
+/// wait for an answer with no timer of their own, since the asking request gives one within
+/// the store's deadline.
+pub(super) struct Asking<'g> {
+    global: &'g Global,
+    key: Key,
+    answered: bool,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.global.forget_asking(self.key);
+        }
+    }
 }
 
 impl Global {
@@ -114,46 +131,51 @@ impl Global {
         &self.answered[self.index(key)]
     }
 
-    /// How long a request waits for another's answer: the store's deadline.
-    pub(super) fn patience(&self) -> Duration {
-        self.store.spec().timeout
-    }
-
     /// What this process can do about `key` at `now` on its own: decide from a batch it
     /// holds or a refusal it remembers, wait for another request's answer, or ask (then this
     /// request is marked as the one asking).
-    pub(super) fn held(&self, key: Key, now: Nanos, params: &Params) -> Local {
+    pub(super) fn held(&self, key: Key, now: Nanos, params: &Params) -> Local<'_> {
         let mut shard = self
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let held = shard.get(&key).copied();
-        match held {
-            Some(Held::Batch { left, until, tat }) if now < until && left > 0 => {
-                shard.insert(
-                    key,
-                    Held::Batch {
-                        left: left - 1,
-                        until,
-                        tat,
-                    },
-                );
+        let asking = Held::Asking { since: now };
+        let held = match shard.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                entry.insert(asking);
+                return Local::Ask(self.asking(key));
+            }
+        };
+        match *held {
+            Held::Batch { left, until, tat } if now < until && left > 0 => {
+                *held = Held::Batch {
+                    left: left - 1,
+                    until,
+                    tat,
+                };
                 Local::Decided(Decision {
                     allowed: true,
                     credit: credit(params, tat, now, left - 1),
                 })
             }
-            Some(Held::Refused { until, tat }) if now < until => Local::Decided(Decision {
+            Held::Refused { until, tat } if now < until => Local::Decided(Decision {
                 allowed: false,
                 credit: credit(params, tat, now, 0),
             }),
-            Some(Held::Asking { since }) if now.saturating_sub(since) < self.patience => {
-                Local::Wait
-            }
+            Held::Asking { since } if now.saturating_sub(since) < self.patience => Local::Wait,
             _ => {
-                shard.insert(key, Held::Asking { since: now });
-                Local::Ask
+                *held = asking;
+                Local::Ask(self.asking(key))
             }
+        }
+    }
+
+    fn asking(&self, key: Key) -> Asking<'_> {
+        Asking {
+            global: self,
+            key,
+            answered: false,
         }
     }
 
@@ -161,11 +183,13 @@ impl Global {
     /// keeps what it grants beyond this request.
     pub(super) async fn ask(
         &self,
-        key: Key,
+        mut asking: Asking<'_>,
         material: &Material<'_>,
         now: Nanos,
         params: &Params,
     ) -> Result<Decision, StoreError> {
+        let key = asking.key;
+        // Answered below whatever happens, unless the request is dropped while it waits.
         let name = self.name(material);
         let tolerance = params.capacity - params.interval;
         let grant = match self
@@ -175,10 +199,12 @@ impl Global {
         {
             Ok(grant) => grant,
             Err(error) => {
+                asking.answered = true;
                 self.forget_asking(key);
                 return Err(error);
             }
         };
+        asking.answered = true;
         let tat = now.saturating_add(grant.ahead);
         let (held, decision) = if grant.granted == 0 {
             // The next request passes once the TAT is within the tolerance again.
@@ -319,7 +345,7 @@ mod tests {
     fn decided(local: Local) -> Option<Decision> {
         match local {
             Local::Decided(decision) => Some(decision),
-            Local::Wait | Local::Ask => None,
+            Local::Wait | Local::Ask(_) => None,
         }
     }
 
@@ -429,7 +455,8 @@ mod tests {
     fn one_request_asks_while_the_others_wait_for_its_answer() {
         let (global, params) = (global(100), params(100));
         let key = Key::Route;
-        assert!(matches!(global.held(key, 0, &params), Local::Ask));
+        let first = global.held(key, 0, &params);
+        assert!(matches!(first, Local::Ask(_)));
         assert!(matches!(global.held(key, 1, &params), Local::Wait));
         // The answer: a batch the waiters spend.
         global.keep(
@@ -442,24 +469,23 @@ mod tests {
             2,
         );
         assert!(matches!(global.held(key, 3, &params), Local::Decided(d) if d.allowed));
+        drop(first);
         // An asker that never answers is waited for no longer than the store's deadline.
         let later = 10 * SECOND;
-        assert!(matches!(global.held(key, later, &params), Local::Ask));
-        let patience = crate::clock::nanos(global.patience());
+        let stuck = global.held(key, later, &params);
+        assert!(matches!(stuck, Local::Ask(_)));
+        let patience = global.patience;
         assert!(matches!(
             global.held(key, later + patience - 1, &params),
             Local::Wait
         ));
-        assert!(matches!(
-            global.held(key, later + patience, &params),
-            Local::Ask
-        ));
-        // A failed call lets the waiters ask at once.
-        global.forget_asking(key);
-        assert!(matches!(
-            global.held(key, later + patience + 1, &params),
-            Local::Ask
-        ));
+        let next = global.held(key, later + patience, &params);
+        assert!(matches!(next, Local::Ask(_)));
+        // An asker that goes away without an answer lets the waiters ask at once.
+        drop(next);
+        let again = global.held(key, later + patience + 1, &params);
+        assert!(matches!(again, Local::Ask(_)));
+        drop(stuck);
     }
 
     #[test]

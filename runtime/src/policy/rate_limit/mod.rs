@@ -217,9 +217,14 @@ impl RateLimit {
         }
     }
 
-    /// Waits for another request's answer about `key`, then decides from it; `Err(now)` when
-    /// this request must ask the store itself (it is then marked as the one asking).
-    async fn wait(&self, global: &global::Global, key: Key, now: Nanos) -> Result<Decision, Nanos> {
+    /// Waits for another request's answer about `key`, then decides from it; `Err` when this
+    /// request must ask the store itself (it is then the one asking).
+    async fn wait<'g>(
+        &self,
+        global: &'g global::Global,
+        key: Key,
+        now: Nanos,
+    ) -> Result<Decision, (Nanos, global::Asking<'g>)> {
         let params = self.limiter.params();
         let mut now = now;
         loop {
@@ -227,11 +232,11 @@ impl RateLimit {
             answered.as_mut().enable();
             match global.held(key, now, params) {
                 global::Local::Decided(decision) => return Ok(decision),
-                global::Local::Ask => return Err(now),
+                global::Local::Ask(asking) => return Err((now, asking)),
                 global::Local::Wait => {
-                    // Bounded: past the store's deadline the asking request no longer counts,
-                    // and `held` says to ask.
-                    let _ = tokio::time::timeout(global.patience(), answered).await;
+                    // The asking request answers within the store's deadline, or wakes the
+                    // waiters when it goes away without an answer.
+                    answered.await;
                     now = clock::now();
                 }
             }
@@ -265,20 +270,24 @@ impl RateLimit {
     /// The decision for `key` with the store: from what this process holds (after waiting
     /// for another request's round trip, if one is under way), else by a round trip, else by
     /// `on_store_error`.
-    async fn decide(&self, global: &global::Global, step: Step) -> Result<Decision, Response> {
-        let (key, material, now) = match step {
+    async fn decide<'g>(
+        &self,
+        global: &'g global::Global,
+        step: Step<'g>,
+    ) -> Result<Decision, Response> {
+        let (key, material, now, asking) = match step {
             Step::Decided(decision) => return Ok(decision),
-            Step::Ask(key, material, now) => (key, material, now),
+            Step::Ask(key, material, now, asking) => (key, material, now, asking),
             Step::Wait(key, material, now) => match self.wait(global, key, now).await {
                 Ok(decision) => {
                     global.decided(Decided::Batch);
                     return Ok(decision);
                 }
-                Err(now) => (key, material, now),
+                Err((now, asking)) => (key, material, now, asking),
             },
         };
         let params = self.limiter.params();
-        match global.ask(key, &material, now, params).await {
+        match global.ask(asking, &material, now, params).await {
             Ok(decision) => {
                 global.decided(Decided::Store);
                 Ok(decision)
@@ -384,7 +393,9 @@ impl Policy for RateLimit {
                         Step::Decided(decision)
                     }
                     global::Local::Wait => Step::Wait(key, material.into_owned(), now),
-                    global::Local::Ask => Step::Ask(key, material.into_owned(), now),
+                    global::Local::Ask(asking) => {
+                        Step::Ask(key, material.into_owned(), now, asking)
+                    }
                 }
             }
         };
@@ -394,7 +405,9 @@ impl Policy for RateLimit {
                 Some(global) => self.decide(global, step).await?,
                 None => match step {
                     Step::Decided(decision) => decision,
-                    Step::Ask(key, _, now) | Step::Wait(key, _, now) => self.limiter.take(key, now),
+                    Step::Ask(key, _, now, _) | Step::Wait(key, _, now) => {
+                        self.limiter.take(key, now)
+                    }
                 },
             };
             self.judge(decision).map_err(|limited| {
@@ -448,10 +461,10 @@ impl Material<'_> {
 }
 
 /// Where a request's decision stands before anything is awaited.
-enum Step {
+enum Step<'g> {
     Decided(Decision),
     /// The store must be asked about this key (this request is the one asking).
-    Ask(Key, Material<'static>, Nanos),
+    Ask(Key, Material<'static>, Nanos, global::Asking<'g>),
     /// Another request is asking the store about this key: wait for its answer.
     Wait(Key, Material<'static>, Nanos),
 }
