@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edge_e2e::{connect, edgec, stderr, ProxyProcess};
-use edge_testkit::pki::Pki;
+use edge_testkit::{pki::Pki, HttpClient};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use rustls::{pki_types::ServerName, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -231,7 +231,9 @@ fn the_binary_tells_its_version_config_and_build() {
     let root = root(&pki);
     let proxy = ProxyProcess::start_with(binary(), 1, &[("EDGE_ROOT", root.path().as_os_str())]);
     let admin = proxy.admin.expect("an admin listener");
-    let metrics = plain_get(admin, "/metrics");
+    let metrics = HttpClient::new()
+        .get(&format!("http://{admin}/metrics"))
+        .body;
     let series = format!(
         "edge_build_info{{version=\"{}\",config=\"deployed.edge\",config_sha256=\"{digest}\"}} 1",
         env!("CARGO_PKG_VERSION")
@@ -350,19 +352,6 @@ fn a_service_manager_hears_ready_and_a_binary_upgrade_on_sigusr2() {
     // SIGTERM to the new main process: it says it is stopping.
     signal(new_pid, "TERM");
     assert_eq!(field(&manager.next(), "STOPPING"), Some("1"));
-}
-
-/// `GET path` in cleartext (the admin listener): the whole answer.
-fn plain_get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = connect(addr);
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
 }
 
 fn sha256_hex(text: &str) -> String {

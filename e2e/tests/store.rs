@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use edge_e2e::{build_with, connect, ProxyProcess};
-use edge_testkit::{free_port, RedisCluster, RedisServer};
+use edge_e2e::{build_with, ProxyProcess};
+use edge_testkit::{free_port, HttpClient, RedisCluster, RedisServer};
 
 /// A keep-alive HTTP/1.1 connection to `proxy` from `source`.
 struct Client(TcpStream);
@@ -60,15 +60,9 @@ fn read_answer(stream: &mut TcpStream) -> u16 {
 
 /// `GET /metrics` on the admin listener: the lines of `family`.
 fn metrics(admin: SocketAddr, family: &str) -> Vec<String> {
-    let mut stream = connect(admin);
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = HttpClient::new().get(&format!("http://{admin}/metrics"));
     answer
+        .body
         .lines()
         .filter(|line| line.starts_with(family))
         .map(str::to_owned)

@@ -341,6 +341,15 @@ mod tests {
 
     const SECOND: Nanos = 1_000_000_000;
 
+    /// A batch of `left` requests, spendable for a second, the store's TAT at `tat`.
+    fn batch(left: u32, tat: Nanos) -> Held {
+        Held::Batch {
+            left,
+            until: SECOND,
+            tat,
+        }
+    }
+
     /// The decision taken locally, if any.
     fn decided(local: Local) -> Option<Decision> {
         match local {
@@ -379,15 +388,7 @@ mod tests {
             "nothing held yet"
         );
         let tat = 10 * params.interval;
-        global.keep(
-            key,
-            Held::Batch {
-                left: 4,
-                until: SECOND,
-                tat,
-            },
-            0,
-        );
+        global.keep(key, batch(4, tat), 0);
         for left in (0..4).rev() {
             let decision = decided(global.held(key, 0, &params)).unwrap();
             assert!(decision.allowed);
@@ -400,15 +401,7 @@ mod tests {
             decided(global.held(key, 0, &params)).is_none(),
             "spent: ask again"
         );
-        global.keep(
-            key,
-            Held::Batch {
-                left: 4,
-                until: SECOND,
-                tat,
-            },
-            0,
-        );
+        global.keep(key, batch(4, tat), 0);
         assert!(
             decided(global.held(key, SECOND, &params)).is_none(),
             "lapsed: ask again"
@@ -419,24 +412,8 @@ mod tests {
     fn batches_asked_for_at_once_add_up_and_a_refusal_does_not_hide_one() {
         let (global, params) = (global(100), params(100));
         let key = Key::Route;
-        global.keep(
-            key,
-            Held::Batch {
-                left: 4,
-                until: SECOND,
-                tat: 0,
-            },
-            0,
-        );
-        global.keep(
-            key,
-            Held::Batch {
-                left: 4,
-                until: SECOND,
-                tat: 0,
-            },
-            0,
-        );
+        global.keep(key, batch(4, 0), 0);
+        global.keep(key, batch(4, 0), 0);
         global.keep(
             key,
             Held::Refused {
@@ -459,15 +436,7 @@ mod tests {
         assert!(matches!(first, Local::Ask(_)));
         assert!(matches!(global.held(key, 1, &params), Local::Wait));
         // The answer: a batch the waiters spend.
-        global.keep(
-            key,
-            Held::Batch {
-                left: 4,
-                until: SECOND,
-                tat: 0,
-            },
-            2,
-        );
+        global.keep(key, batch(4, 0), 2);
         assert!(matches!(global.held(key, 3, &params), Local::Decided(d) if d.allowed));
         drop(first);
         // An asker that never answers is waited for no longer than the store's deadline.
