@@ -99,3 +99,48 @@ impl Stores {
             .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(password: StorePassword) -> &'static StoreSpec {
+        Box::leak(Box::new(StoreSpec {
+            name: "shared",
+            servers: StoreServers::Single("redis://127.0.0.1:1/0"),
+            password,
+            timeout: StoreSpec::TIMEOUT,
+            prefix: "edge:test:",
+        }))
+    }
+
+    fn refusal(password: StorePassword) -> String {
+        match Stores::default().get(spec(password)) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("the store started"),
+        }
+    }
+
+    #[test]
+    fn a_password_that_cannot_be_read_stops_the_start_naming_it() {
+        assert_eq!(
+            refusal(StorePassword::Env("EDGE_TEST_NO_SUCH_VARIABLE")),
+            "store `shared`: the password variable EDGE_TEST_NO_SUCH_VARIABLE is not set"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("redis.pass");
+        std::fs::write(&empty, "\n").unwrap();
+        let empty: &'static str = Box::leak(empty.display().to_string().into_boxed_str());
+        assert_eq!(
+            refusal(StorePassword::File(empty)),
+            format!("store `shared`: the password file {empty} is empty")
+        );
+        let store = Stores::default();
+        let first = store.get(spec(StorePassword::None)).unwrap();
+        let again = store.get(spec(StorePassword::None)).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a store starts once per process"
+        );
+    }
+}
