@@ -10,6 +10,7 @@
 
 pub mod ast;
 mod diagnostic;
+mod format;
 mod literal;
 mod lower;
 mod span;
@@ -17,6 +18,7 @@ mod syntax;
 pub mod value;
 
 pub use diagnostic::{closest, Diagnostic, Label, Severity, SourceFile};
+pub use format::format;
 pub use span::{Ident, Span, Spanned};
 
 /// Parses and lowers one `.edge` file, returning every syntax or literal error it holds.

@@ -1,4 +1,4 @@
-//! `edgec` as a user runs it: `check`, `expand`, `new`, and `build` of a real proxy binary that
+//! `edgec` as a user runs it: `check`, `fmt`, `expand`, `new`, and `build` of a real proxy binary that
 //! is then driven over loopback with a real HTTP client against real backends.
 
 use std::path::Path;
@@ -39,6 +39,58 @@ fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path.display().to_string()
+}
+
+#[test]
+fn fmt_rewrites_a_file_checks_a_folder_and_reads_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "listener web { bind 127.0.0.1:8080 }  # public\n\n\n\nroute r {\n  on web;  respond 204\n}\n";
+    let tidy = "listener web {\n    bind 127.0.0.1:8080\n} # public\n\nroute r {\n    on web\n    respond 204\n}\n";
+    let file = write(dir.path(), "messy.edge", messy);
+    let output = edgec(&["fmt", "--check", &dir.path().display().to_string()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("messy.edge:1: not formatted"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        messy,
+        "--check writes nothing"
+    );
+
+    let output = edgec(&["fmt", &file]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), tidy);
+    assert!(edgec(&["fmt", "--check", &file]).status.success());
+    assert!(
+        edgec(&["check", &file]).status.success(),
+        "still a valid config"
+    );
+
+    let mut child = std::process::Command::new(edge_e2e::edgec_binary())
+        .args(["fmt", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), messy.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), tidy);
+
+    let broken = write(dir.path(), "broken.edge", "listener web {\n");
+    let output = edgec(&["fmt", &broken]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("broken.edge:2:1"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&broken).unwrap(),
+        "listener web {\n"
+    );
 }
 
 #[test]

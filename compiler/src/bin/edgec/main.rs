@@ -1,6 +1,7 @@
-//! `edgec`: checks `.edge` files, shows the Rust they compile to, and builds, runs or scaffolds
+//! `edgec`: checks and formats `.edge` files, shows the Rust they compile to, and builds, runs or scaffolds
 //! the proxy crates that link them with the runtime.
 
+mod fmt;
 mod scaffold;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,15 @@ enum Command {
         #[command(flatten)]
         files: FileChecks,
     },
+    /// Rewrite configs in the canonical layout (folders: every `.edge` file under them; `-`:
+    /// standard input to standard output).
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not formatted, naming its first differing line.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the Rust code a config compiles to.
     Expand {
         file: PathBuf,
@@ -145,6 +155,7 @@ fn main() -> ExitCode {
             });
             println!("{}", summary.unwrap_or_default());
         }),
+        Command::Fmt { files, check } => fmt::run(&files, check),
         Command::Expand { file, files } => check(&file, files)
             .map(|(source, analysis)| print!("{}", analysis.generate(&source).unwrap_or_default())),
         Command::Build {
