@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::LoadError;
 
-pub(crate) use self::redis::{Decided, RedisStore, StoreError, ROUND_TRIP_BUCKETS_US};
+pub(crate) use self::redis::{Decided, Grant, RedisStore, StoreError, ROUND_TRIP_BUCKETS_US};
 
 /// A `store NAME = redis { ... }` as written in the `.edge` file.
 #[derive(Debug)]

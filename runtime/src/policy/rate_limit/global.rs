@@ -3,17 +3,20 @@
 //!
 //! The bucket is GCRA, evaluated atomically by a script in Redis (one round trip, no
 //! read-modify-write race between proxies, the server's clock). A round trip takes up to
-//! `batch` requests of the key at once: the process spends the rest locally, without asking
-//! again, for up to a second. Requests are counted in the store before they pass, so a batch
-//! never lets more through than the limit; what it can do is hold requests another proxy
-//! could have used: at most `batch - 1` per key and proxy at a time, returned to nobody if
-//! unspent (they lapse after a second). `batch` is a twentieth of the burst (at least 1, at
-//! most 32), so that error stays under 5 % of the burst per proxy. One request of a key asks
-//! at a time: the others arriving meanwhile (from other connections) wait for its answer, up
-//! to the store's deadline, and spend the batch it brings, so a busy key makes one round trip
-//! per batch, not one per connection, and what a process holds stays one batch. A refusal is
-//! remembered too, until the store's bucket can give its next request: until then the answer
-//! cannot change, so an abusive client costs no round trip per request.
+//! `batch` requests of the key at once: the process spends them locally, without asking
+//! again, for up to a second. When a quarter of a batch is left, the request that finds it
+//! so asks for the next one in the background and passes at once, so a busy key's requests
+//! find a batch held instead of waiting for a round trip. Requests are counted in the store
+//! before they pass, so a batch never lets more through than the limit; what it can do is
+//! hold requests another proxy could have used: at most `batch + batch / 4 - 1` per key and
+//! proxy at a time, returned to nobody if unspent (they lapse after a second). `batch` is a
+//! twenty-fifth of the burst (at least 1, at most 32), so that error stays under 5 % of the
+//! burst per proxy; a burst under 25 makes every request a round trip, exact. One request of
+//! a key asks at a time: the others arriving meanwhile (from other connections) wait for its
+//! answer, up to the store's deadline, and spend the batch it brings, so a key makes one
+//! round trip per batch, not one per connection. A refusal is remembered too, until the
+//! store's bucket can give its next request: until then the answer cannot change, so an
+//! abusive client costs no round trip per request.
 //!
 //! Keys are named `PREFIX INSTANCE : DIGEST` (the instance is the policy's name, or
 //! `POLICY_ROUTE` for a limit keyed by route, whose every route has a bucket), the digest the
@@ -28,14 +31,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 
 use super::{Decision, Key, Material, Params};
-use crate::clock::Nanos;
-use crate::store::{Decided, RedisStore, StoreError};
+use crate::clock::{self, Nanos};
+use crate::store::{Decided, Grant, RedisStore, StoreError};
 
 /// How long a batch may be spent, at most.
 const BATCH_LIFE: Nanos = 1_000_000_000;
 
 /// The most requests one round trip takes.
 const MAX_BATCH: u32 = 32;
+
+/// A batch is a burst's twenty-fifth.
+const BATCHES_PER_BURST: u32 = 25;
 
 /// Shards of the held batches.
 const SHARDS: usize = 16;
@@ -47,6 +53,8 @@ pub(super) struct Global {
     prefix: String,
     /// Requests taken at once.
     batch: u32,
+    /// What is left of a batch when the next one is asked for in the background.
+    low: u32,
     /// Picks a key's shard.
     hasher: ahash::RandomState,
     held: Box<[Mutex<HashMap<Key, Held, ahash::RandomState>>]>,
@@ -63,7 +71,13 @@ pub(super) struct Global {
 enum Held {
     /// Requests taken from the store and not yet spent, spendable until `until`. `tat` is
     /// the store's theoretical arrival time after the grant, on this process's clock.
-    Batch { left: u32, until: Nanos, tat: Nanos },
+    /// `refilling`: the next batch has been asked for (answered or not, it is asked for once).
+    Batch {
+        left: u32,
+        until: Nanos,
+        tat: Nanos,
+        refilling: bool,
+    },
     /// The store refused: no request of this key passes before `until`.
     Refused { until: Nanos, tat: Nanos },
     /// A request of this process is asking the store about the key since `since`: others
@@ -75,6 +89,9 @@ enum Held {
 pub(super) enum Local<'g> {
     /// Decided from what this process holds.
     Decided(Decision),
+    /// Decided from a batch now running low: this request has the next one asked for, in
+    /// the background ([`Global::refill`]).
+    Refill(Decision),
     /// Another request is asking the store about the key: wait for its answer.
     Wait,
     /// Ask the store: this request is now the one asking.
@@ -103,10 +120,12 @@ impl Global {
     pub(super) fn new(store: Arc<RedisStore>, instance: &str, burst: u32, max_keys: u32) -> Global {
         let prefix = format!("{}{instance}:", store.spec().prefix);
         let patience = crate::clock::nanos(store.spec().timeout);
+        let batch = (burst / BATCHES_PER_BURST).clamp(1, MAX_BATCH);
         Global {
             store,
             prefix,
-            batch: (burst / 20).clamp(1, MAX_BATCH),
+            batch,
+            low: batch / 4,
             hasher: ahash::RandomState::new(),
             held: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
@@ -148,16 +167,28 @@ impl Global {
             }
         };
         match *held {
-            Held::Batch { left, until, tat } if now < until && left > 0 => {
+            Held::Batch {
+                left,
+                until,
+                tat,
+                refilling,
+            } if now < until && left > 0 => {
+                let refill = !refilling && left - 1 <= self.low;
                 *held = Held::Batch {
                     left: left - 1,
                     until,
                     tat,
+                    refilling: refilling || refill,
                 };
-                Local::Decided(Decision {
+                let decision = Decision {
                     allowed: true,
                     credit: credit(params, tat, now, left - 1),
-                })
+                };
+                if refill {
+                    Local::Refill(decision)
+                } else {
+                    Local::Decided(decision)
+                }
             }
             Held::Refused { until, tat } if now < until => Local::Decided(Decision {
                 allowed: false,
@@ -205,8 +236,38 @@ impl Global {
             }
         };
         asking.answered = true;
+        let (held, decision) = self.settle(grant, now, params, 1);
+        self.keep(key, held, now);
+        self.answered[self.index(key)].notify_waiters();
+        Ok(decision)
+    }
+
+    /// Asks the store for the next batch of `key` (named from `material`) without waiting
+    /// for the answer, the one held running low. A failed call is not retried: the batch's
+    /// last requests are spent, then a request asks as it would with nothing held.
+    pub(super) fn refill(self: &Arc<Self>, key: Key, material: &Material<'_>, params: Params) {
+        let (global, name) = (Arc::clone(self), self.name(material));
+        tokio::spawn(async move {
+            let now = clock::now();
+            let tolerance = params.capacity - params.interval;
+            let taken = global
+                .store
+                .take(&name, params.interval, tolerance, global.batch)
+                .await;
+            if let Ok(grant) = taken {
+                let (held, _) = global.settle(grant, now, &params, 0);
+                global.keep(key, held, now);
+                global.answered[global.index(key)].notify_waiters();
+            }
+        });
+    }
+
+    /// What a grant asked for at `now` leaves held, `spent` of its requests (0 or 1) going
+    /// to the request that asked; the decision for that request.
+    fn settle(&self, grant: Grant, now: Nanos, params: &Params, spent: u32) -> (Held, Decision) {
+        let tolerance = params.capacity - params.interval;
         let tat = now.saturating_add(grant.ahead);
-        let (held, decision) = if grant.granted == 0 {
+        if grant.granted == 0 {
             // The next request passes once the TAT is within the tolerance again.
             let until = tat.saturating_sub(tolerance);
             let decision = Decision {
@@ -215,17 +276,20 @@ impl Global {
             };
             (Held::Refused { until, tat }, decision)
         } else {
-            let left = grant.granted - 1;
+            let left = grant.granted - spent;
             let until = now.saturating_add(BATCH_LIFE.min(params.capacity).max(params.interval));
             let decision = Decision {
                 allowed: true,
                 credit: credit(params, tat, now, left),
             };
-            (Held::Batch { left, until, tat }, decision)
-        };
-        self.keep(key, held, now);
-        self.answered[self.index(key)].notify_waiters();
-        Ok(decision)
+            let held = Held::Batch {
+                left,
+                until,
+                tat,
+                refilling: false,
+            };
+            (held, decision)
+        }
     }
 
     /// After a failed call: nobody is asking about `key` any more; its waiters ask themselves.
@@ -280,11 +344,17 @@ impl Global {
                     until: earlier_until,
                     ..
                 }),
-                Held::Batch { left, until, tat },
+                Held::Batch {
+                    left,
+                    until,
+                    tat,
+                    refilling,
+                },
             ) if now < earlier_until => Held::Batch {
                 left: left.saturating_add(earlier),
                 until,
                 tat,
+                refilling,
             },
             (Some(&batch @ Held::Batch { left, until, .. }), Held::Refused { .. })
                 if now < until && left > 0 =>
@@ -347,13 +417,14 @@ mod tests {
             left,
             until: SECOND,
             tat,
+            refilling: false,
         }
     }
 
     /// The decision taken locally, if any.
     fn decided(local: Local) -> Option<Decision> {
         match local {
-            Local::Decided(decision) => Some(decision),
+            Local::Decided(decision) | Local::Refill(decision) => Some(decision),
             Local::Wait | Local::Ask(_) => None,
         }
     }
@@ -381,7 +452,7 @@ mod tests {
     #[test]
     fn a_batch_is_spent_locally_then_lapses() {
         let (global, params) = (global(100), params(100));
-        assert_eq!(global.batch, 5);
+        assert_eq!(global.batch, 4);
         let key = Key::Route;
         assert!(
             decided(global.held(key, 0, &params)).is_none(),
@@ -406,6 +477,43 @@ mod tests {
             decided(global.held(key, SECOND, &params)).is_none(),
             "lapsed: ask again"
         );
+    }
+
+    #[test]
+    fn a_batch_running_low_is_refilled_once_and_the_refill_adds_to_it() {
+        let (global, params) = (global(800), params(800));
+        assert_eq!((global.batch, global.low), (32, 8));
+        let key = Key::Route;
+        global.keep(key, batch(32, 0), 0);
+        let refills: Vec<bool> = (0..32)
+            .map(|_| matches!(global.held(key, 0, &params), Local::Refill(_)))
+            .collect();
+        assert_eq!(
+            refills.iter().position(|&refill| refill),
+            Some(23),
+            "asked for when 8 are left"
+        );
+        assert_eq!(refills.iter().filter(|&&refill| refill).count(), 1);
+        // The refill arrives with 4 left: they add up, and the next low point asks again.
+        global.keep(key, batch(4, 0), 0);
+        global.keep(key, batch(32, 0), 0);
+        let refill = (0..36).position(|_| matches!(global.held(key, 0, &params), Local::Refill(_)));
+        assert_eq!(refill, Some(27));
+        // A refused refill leaves the batch as it is, asked for already: it is spent, then
+        // the next request asks.
+        global.keep(
+            key,
+            Held::Refused {
+                until: SECOND,
+                tat: 0,
+            },
+            0,
+        );
+        let spent = (0..10)
+            .filter(|_| matches!(global.held(key, 0, &params), Local::Decided(d) if d.allowed))
+            .count();
+        assert_eq!(spent, 8);
+        assert!(matches!(global.held(key, 0, &params), Local::Ask(_)));
     }
 
     #[test]

@@ -47,7 +47,7 @@ use std::{
     future::Future,
     net::IpAddr,
     pin::pin,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -138,7 +138,7 @@ pub struct RateLimit {
     /// The buckets of this process: all of them without a store, the fallback with one.
     limiter: Limiter,
     /// The buckets in the store, when the policy names one.
-    global: Option<global::Global>,
+    global: Option<Arc<global::Global>>,
     /// The two keyed hashes a text key is kept as.
     digests: [ahash::RandomState; 2],
     /// `RateLimit-Limit`, the burst.
@@ -184,12 +184,12 @@ impl RateLimit {
         let mut limit = RateLimit::local(spec);
         if let Some(store) = spec.store {
             let store = stores.get(store)?;
-            limit.global = Some(global::Global::new(
+            limit.global = Some(Arc::new(global::Global::new(
                 store,
                 instance,
                 spec.burst.max(1),
                 spec.max_keys.max(1),
-            ));
+            )));
         }
         Ok(limit)
     }
@@ -221,8 +221,9 @@ impl RateLimit {
     /// request must ask the store itself (it is then the one asking).
     async fn wait<'g>(
         &self,
-        global: &'g global::Global,
+        global: &'g Arc<global::Global>,
         key: Key,
+        material: &Material<'_>,
         now: Nanos,
     ) -> Result<Decision, (Nanos, global::Asking<'g>)> {
         let params = self.limiter.params();
@@ -232,6 +233,10 @@ impl RateLimit {
             answered.as_mut().enable();
             match global.held(key, now, params) {
                 global::Local::Decided(decision) => return Ok(decision),
+                global::Local::Refill(decision) => {
+                    global.refill(key, material, *params);
+                    return Ok(decision);
+                }
                 global::Local::Ask(asking) => return Err((now, asking)),
                 global::Local::Wait => {
                     // The asking request answers within the store's deadline, or wakes the
@@ -272,13 +277,13 @@ impl RateLimit {
     /// `on_store_error`.
     async fn decide<'g>(
         &self,
-        global: &'g global::Global,
+        global: &'g Arc<global::Global>,
         step: Step<'g>,
     ) -> Result<Decision, Response> {
         let (key, material, now, asking) = match step {
             Step::Decided(decision) => return Ok(decision),
             Step::Ask(key, material, now, asking) => (key, material, now, asking),
-            Step::Wait(key, material, now) => match self.wait(global, key, now).await {
+            Step::Wait(key, material, now) => match self.wait(global, key, &material, now).await {
                 Ok(decision) => {
                     global.decided(Decided::Batch);
                     return Ok(decision);
@@ -390,6 +395,11 @@ impl Policy for RateLimit {
                 match global.held(key, now, self.limiter.params()) {
                     global::Local::Decided(decision) => {
                         global.decided(Decided::Batch);
+                        Step::Decided(decision)
+                    }
+                    global::Local::Refill(decision) => {
+                        global.decided(Decided::Batch);
+                        global.refill(key, &material, *self.limiter.params());
                         Step::Decided(decision)
                     }
                     global::Local::Wait => Step::Wait(key, material.into_owned(), now),
@@ -1125,6 +1135,27 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_key_finds_its_next_batch_asked_for_in_the_background() {
+        let redis = edge_testkit::RedisServer::start();
+        let spec = stored(&redis, 800);
+        block_on(async {
+            let limit = RateLimit::load(spec, "limit", &Stores::default()).unwrap();
+            let cx = cx("192.0.2.7:4000");
+            for _ in 0..200 {
+                assert!(limit.request(&mut request(), &cx).await.is_ok());
+                // Time for a refill's round trip, as other requests would take.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let [batch, store, fallback] = limit.global.as_ref().unwrap().figures_for_tests();
+            assert_eq!(
+                (batch, store, fallback),
+                (199, 1, 0),
+                "only the first request waits for a round trip"
+            );
+        });
+    }
+
+    #[test]
     fn batches_never_let_more_through_than_the_bucket_holds() {
         let redis = edge_testkit::RedisServer::start();
         let spec = stored(&redis, 100);
@@ -1250,7 +1281,7 @@ mod tests {
             let limit: &'static RateLimit = Box::leak(Box::new(
                 RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
             ));
-            // 320 requests at once, as from 320 connections: a batch is 1000 / 20 = 32.
+            // 320 requests at once, as from 320 connections: a batch is 32 (1000 / 25, at most 32).
             let requests: Vec<_> = (0..320)
                 .map(|_| {
                     tokio::task::spawn_local(async move {
