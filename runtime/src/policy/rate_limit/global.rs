@@ -242,11 +242,12 @@ impl Global {
         Ok(decision)
     }
 
-    /// Asks the store for the next batch of `key` (named from `material`) without waiting
-    /// for the answer, the one held running low. A failed call is not retried: the batch's
-    /// last requests are spent, then a request asks as it would with nothing held.
-    pub(super) fn refill(self: &Arc<Self>, key: Key, material: &Material<'_>, params: Params) {
-        let (global, name) = (Arc::clone(self), self.name(material));
+    /// Asks the store for the next batch of `key` (named `name`, see [`Global::name`])
+    /// without waiting for the answer, the one held running low. A failed call is not
+    /// retried: the batch's last requests are spent, then a request asks as it would with
+    /// nothing held. Called from a task on a runtime, which the round trip is spawned on.
+    pub(super) fn refill(self: &Arc<Self>, key: Key, name: String, params: Params) {
+        let global = Arc::clone(self);
         tokio::spawn(async move {
             let now = clock::now();
             let tolerance = params.capacity - params.interval;
@@ -367,7 +368,7 @@ impl Global {
     }
 
     /// The key's name in the store.
-    fn name(&self, material: &Material<'_>) -> String {
+    pub(super) fn name(&self, material: &Material<'_>) -> String {
         let mut hasher = Sha256::new();
         match material {
             Material::Ip(ip) => {

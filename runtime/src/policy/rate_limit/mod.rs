@@ -234,7 +234,7 @@ impl RateLimit {
             match global.held(key, now, params) {
                 global::Local::Decided(decision) => return Ok(decision),
                 global::Local::Refill(decision) => {
-                    global.refill(key, material, *params);
+                    global.refill(key, global.name(material), *params);
                     return Ok(decision);
                 }
                 global::Local::Ask(asking) => return Err((now, asking)),
@@ -282,6 +282,10 @@ impl RateLimit {
     ) -> Result<Decision, Response> {
         let (key, material, now, asking) = match step {
             Step::Decided(decision) => return Ok(decision),
+            Step::Refill(decision, key, name) => {
+                global.refill(key, name, *self.limiter.params());
+                return Ok(decision);
+            }
             Step::Ask(key, material, now, asking) => (key, material, now, asking),
             Step::Wait(key, material, now) => match self.wait(global, key, &material, now).await {
                 Ok(decision) => {
@@ -399,8 +403,7 @@ impl Policy for RateLimit {
                     }
                     global::Local::Refill(decision) => {
                         global.decided(Decided::Batch);
-                        global.refill(key, &material, *self.limiter.params());
-                        Step::Decided(decision)
+                        Step::Refill(decision, key, global.name(&material))
                     }
                     global::Local::Wait => Step::Wait(key, material.into_owned(), now),
                     global::Local::Ask(asking) => {
@@ -414,7 +417,7 @@ impl Policy for RateLimit {
             let decision = match &self.global {
                 Some(global) => self.decide(global, step).await?,
                 None => match step {
-                    Step::Decided(decision) => decision,
+                    Step::Decided(decision) | Step::Refill(decision, ..) => decision,
                     Step::Ask(key, _, now, _) | Step::Wait(key, _, now) => {
                         self.limiter.take(key, now)
                     }
@@ -473,6 +476,9 @@ impl Material<'_> {
 /// Where a request's decision stands before anything is awaited.
 enum Step<'g> {
     Decided(Decision),
+    /// Decided from a batch running low: the next one is asked for (in the background) once
+    /// the request's future runs, on a runtime. The key and its name in the store.
+    Refill(Decision, Key, String),
     /// The store must be asked about this key (this request is the one asking).
     Ask(Key, Material<'static>, Nanos, global::Asking<'g>),
     /// Another request is asking the store about this key: wait for its answer.
