@@ -47,10 +47,13 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
             Some(listener) if http.contains(&listener) => Some(listener),
             Some(_) => {
                 out.push(
-                    Diagnostic::error(format!(
-                        "test `{}` sends requests to a tcp listener",
-                        test.name.value
-                    ))
+                    Diagnostic::error(
+                        "test-on-tcp-listener",
+                        format!(
+                            "test `{}` sends requests to a tcp listener",
+                            test.name.value
+                        ),
+                    )
                     .with_label(Label::primary(on.span, "a `mode tcp` listener"))
                     .with_help("tests route HTTP requests; name an HTTP listener"),
                 );
@@ -58,7 +61,7 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
             }
             None => {
                 out.push(
-                    Diagnostic::error(format!("no listener named `{on}`"))
+                    Diagnostic::error("unknown-name", format!("no listener named `{on}`"))
                         .with_label(Label::primary(on.span, "unknown listener"))
                         .with_suggestion(
                             &on.value,
@@ -72,10 +75,13 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
         None if http.len() == 1 => Some(http[0]),
         None => {
             out.push(
-                Diagnostic::error(format!(
-                    "test `{}` does not say which listener it tests",
-                    test.name.value
-                ))
+                Diagnostic::error(
+                    "test-without-listener",
+                    format!(
+                        "test `{}` does not say which listener it tests",
+                        test.name.value
+                    ),
+                )
                 .with_label(Label::primary(
                     test.span,
                     format!("{} HTTP listeners", http.len()),
@@ -106,7 +112,7 @@ fn check_case(
         Expect::Route(expected) => {
             if !config.routes.iter().any(|r| r.name.value == expected.value) {
                 out.push(
-                    Diagnostic::error(format!("no route named `{expected}`"))
+                    Diagnostic::error("unknown-name", format!("no route named `{expected}`"))
                         .with_label(Label::primary(expected.span, "unknown route"))
                         .with_suggestion(
                             &expected.value,
@@ -129,10 +135,10 @@ fn check_case(
         Some((_, route)) => format!("reaches route `{}`", route.name),
         None => "matches no route (404)".to_owned(),
     };
-    let mut diagnostic = Diagnostic::error(format!(
-        "test `{}` failed: {shown} {outcome}",
-        test.name.value
-    ))
+    let mut diagnostic = Diagnostic::error(
+        "test-failed",
+        format!("test `{}` failed: {shown} {outcome}", test.name.value),
+    )
     .with_label(Label::primary(case.expect.span, "expected here"));
     if let Some((index, _)) = matched {
         diagnostic = diagnostic.with_label(Label::secondary(spans[index], "the route it reaches"));

@@ -97,9 +97,12 @@ pub(crate) fn unreadable(
     path: &Path,
     reason: String,
 ) -> Diagnostic {
-    Diagnostic::error(format!("cannot use {what} `{}`", file.value))
-        .with_label(Label::primary(file.span, reason))
-        .with_help(format!("looked for it at {}", path.display()))
+    Diagnostic::error(
+        "unusable-file",
+        format!("cannot use {what} `{}`", file.value),
+    )
+    .with_label(Label::primary(file.span, reason))
+    .with_help(format!("looked for it at {}", path.display()))
 }
 
 /// A PEM certificate chain: at least one certificate; warnings when the first (the server's
@@ -122,18 +125,24 @@ pub fn certificate_chain(
         let days = (not_after - now).div_euclid(24 * 3600);
         if not_after <= now {
             warnings.push(
-                Diagnostic::warning(format!("the certificate `{}` has expired", file.value))
-                    .with_label(Label::primary(
-                        file.span,
-                        format!("expired {} days ago", -days),
-                    ))
-                    .with_help("replace the file and send the proxy SIGHUP; no rebuild is needed"),
+                Diagnostic::warning(
+                    "expired-certificate",
+                    format!("the certificate `{}` has expired", file.value),
+                )
+                .with_label(Label::primary(
+                    file.span,
+                    format!("expired {} days ago", -days),
+                ))
+                .with_help("replace the file and send the proxy SIGHUP; no rebuild is needed"),
             );
         } else if not_after - now < EXPIRY_WARNING.as_secs() as i64 {
             warnings.push(
-                Diagnostic::warning(format!("the certificate `{}` expires soon", file.value))
-                    .with_label(Label::primary(file.span, format!("expires in {days} days")))
-                    .with_help("renew it, replace the file and send the proxy SIGHUP"),
+                Diagnostic::warning(
+                    "expiring-certificate",
+                    format!("the certificate `{}` expires soon", file.value),
+                )
+                .with_label(Label::primary(file.span, format!("expires in {days} days")))
+                .with_help("renew it, replace the file and send the proxy SIGHUP"),
             );
         }
     }

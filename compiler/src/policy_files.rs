@@ -93,7 +93,7 @@ pub fn regex(pattern: &Spanned<String>) -> Result<(), Diagnostic> {
         .map_err(|error| {
             let detail = error.to_string();
             let last = detail.lines().last().unwrap_or("invalid").trim().to_owned();
-            Diagnostic::error("invalid regular expression")
+            Diagnostic::error("invalid-literal", "invalid regular expression")
                 .with_label(Label::primary(pattern.span, last))
                 .with_help(
                     "the syntax is that of the `regex` crate (no look-around or back-references)",

@@ -1,4 +1,4 @@
-//! Diagnostics: a data model (severity, message, labelled spans, help) kept apart from its
+//! Diagnostics: a data model (severity, code, message, labelled spans, help) kept apart from its
 //! rendering, which codespan-reporting does in rustc's style.
 
 use codespan_reporting::diagnostic::{Diagnostic as Rendered, Label as RenderedLabel};
@@ -43,25 +43,31 @@ impl Label {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// The kind of problem as a stable kebab-case slug, such as `unknown-directive`, for tools
+    /// to match on; the message may change, the code does not. docs/language.md lists them all.
+    pub code: &'static str,
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Vec<String>,
 }
 
 impl Diagnostic {
-    pub fn error(message: impl Into<String>) -> Self {
+    /// An error of the kind `code` (see [`Diagnostic::code`]).
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
+            code,
             message: message.into(),
             labels: Vec::new(),
             help: Vec::new(),
         }
     }
 
-    pub fn warning(message: impl Into<String>) -> Self {
+    /// A warning of the kind `code` (see [`Diagnostic::code`]).
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
-            ..Diagnostic::error(message)
+            ..Self::error(code, message)
         }
     }
 
@@ -167,6 +173,7 @@ fn to_rendered(diagnostic: &Diagnostic) -> Rendered<()> {
         make((), label.span.start..label.span.end).with_message(&label.message)
     });
     rendered
+        .with_code(diagnostic.code)
         .with_message(&diagnostic.message)
         .with_labels(labels.collect())
         .with_notes(

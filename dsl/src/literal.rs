@@ -13,7 +13,7 @@ use crate::syntax::{Arg, ArgKind};
 type Read<T> = Result<Spanned<T>, Diagnostic>;
 
 fn bad(arg: &Arg, what: &str, help: &str) -> Diagnostic {
-    Diagnostic::error(format!("invalid {what} `{}`", arg.text))
+    Diagnostic::error("invalid-literal", format!("invalid {what} `{}`", arg.text))
         .with_label(Label::primary(arg.span, format!("not a valid {what}")))
         .with_help(help)
 }
@@ -138,13 +138,15 @@ pub fn redis_url(arg: &Arg, usage: &str) -> Read<RedisUrl> {
     // Before anything else, since a password may hold any character.
     let (user, rest) = match rest.rsplit_once('@') {
         Some((user, _)) if user.contains(':') => {
-            return Err(Diagnostic::error("the Redis URL holds a password")
-                .with_label(Label::primary(arg.span, "a password in the config"))
-                .with_help(
-                    "give it with `password_env NAME` (an environment variable) or \
+            return Err(
+                Diagnostic::error("password-in-url", "the Redis URL holds a password")
+                    .with_label(Label::primary(arg.span, "a password in the config"))
+                    .with_help(
+                        "give it with `password_env NAME` (an environment variable) or \
                      `password_file \"FILE\"`, so that the secret never sits in the config or \
                      the binary",
-                ));
+                    ),
+            );
         }
         Some((user, rest)) => (Some(user), rest),
         None => (None, rest),
@@ -377,7 +379,7 @@ pub fn method(arg: &Arg) -> Read<Method> {
         .find(|method| method.as_str() == arg.text)
         .map(|method| Spanned::new(method, arg.span))
         .ok_or_else(|| {
-            Diagnostic::error(format!("unknown HTTP method `{}`", arg.text))
+            Diagnostic::error("unknown-choice", format!("unknown HTTP method `{}`", arg.text))
                 .with_label(Label::primary(arg.span, "not a method"))
                 .with_suggestion(
                     &arg.text.to_ascii_uppercase(),
@@ -526,9 +528,11 @@ pub fn test_url(arg: &Arg) -> Result<(String, String), Diagnostic> {
 /// A quoted string, taken as is.
 pub fn text(arg: &Arg, what: &str, example: &str) -> Read<String> {
     if !arg.is_quoted() {
-        return Err(Diagnostic::error(format!("{what} is a quoted string"))
-            .with_label(Label::primary(arg.span, "not quoted"))
-            .with_help(format!("write it as `{example}`")));
+        return Err(
+            Diagnostic::error("expected-string", format!("{what} is a quoted string"))
+                .with_label(Label::primary(arg.span, "not quoted"))
+                .with_help(format!("write it as `{example}`")),
+        );
     }
     Ok(Spanned::new(arg.text.clone(), arg.span))
 }

@@ -149,12 +149,14 @@ fn string(pair: Pair<'_>) -> Result<Arg, Diagnostic> {
             _ => {
                 let start = body.as_span().start() + at;
                 let width = 1 + escaped.map_or(0, char::len_utf8);
-                return Err(Diagnostic::error("unknown escape in string")
-                    .with_label(Label::primary(
-                        Span::new(start, start + width),
-                        "not a known escape",
-                    ))
-                    .with_help("strings know `\\\"`, `\\\\`, `\\n` and `\\t`"));
+                return Err(
+                    Diagnostic::error("unknown-escape", "unknown escape in string")
+                        .with_label(Label::primary(
+                            Span::new(start, start + width),
+                            "not a known escape",
+                        ))
+                        .with_help("strings know `\\\"`, `\\\\`, `\\n` and `\\t`"),
+                );
             }
         }
     }
@@ -174,7 +176,8 @@ fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
         pest::error::ErrorVariant::ParsingError { positives, .. } => expected(positives),
         pest::error::ErrorVariant::CustomError { message } => message.clone(),
     };
-    Diagnostic::error("syntax error").with_label(Label::primary(Span::new(start, end), message))
+    Diagnostic::error("syntax", "syntax error")
+        .with_label(Label::primary(Span::new(start, end), message))
 }
 
 fn expected(rules: &[Rule]) -> String {

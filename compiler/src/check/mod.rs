@@ -124,9 +124,12 @@ fn top_level(config: &Config, diagnostics: &mut Vec<Diagnostic>) {
             .find(|p| p.value.status.value == status.value)
         {
             diagnostics.push(
-                Diagnostic::error(format!("two error pages for {}", status.value))
-                    .with_label(Label::primary(page.span, "given again here"))
-                    .with_label(Label::secondary(first.span, "first given here")),
+                Diagnostic::error(
+                    "duplicate-error-page",
+                    format!("two error pages for {}", status.value),
+                )
+                .with_label(Label::primary(page.span, "given again here"))
+                .with_label(Label::secondary(first.span, "first given here")),
             );
         }
     }
@@ -142,16 +145,19 @@ fn unused(
     for (listener, routes) in config.listeners.iter().zip(attached) {
         if routes.is_empty() {
             diagnostics.push(
-                Diagnostic::warning(format!("listener `{}` has no routes", listener.name))
-                    .with_label(Label::primary(listener.span, "every request here gets 404"))
-                    .with_help(format!("attach a route with `on {}`", listener.name)),
+                Diagnostic::warning(
+                    "listener-without-routes",
+                    format!("listener `{}` has no routes", listener.name),
+                )
+                .with_label(Label::primary(listener.span, "every request here gets 404"))
+                .with_help(format!("attach a route with `on {}`", listener.name)),
             );
         }
     }
     for (pool, used) in config.pools.iter().zip(&used.pools) {
         if !used {
             diagnostics.push(
-                Diagnostic::warning(format!("pool `{}` is never used", pool.name))
+                Diagnostic::warning("unused-pool", format!("pool `{}` is never used", pool.name))
                     .with_label(Label::primary(pool.span, "no route forwards here"))
                     .with_help(format!(
                         "forward to it from a route with `forward {}`",
@@ -163,24 +169,30 @@ fn unused(
     for (policy, used) in config.policies.iter().zip(&used.policies) {
         if !used {
             diagnostics.push(
-                Diagnostic::warning(format!("policy `{}` is never used", policy.name))
-                    .with_label(Label::primary(policy.span, "no route uses it"))
-                    .with_help(format!("attach it to a route with `use {}`", policy.name)),
+                Diagnostic::warning(
+                    "unused-policy",
+                    format!("policy `{}` is never used", policy.name),
+                )
+                .with_label(Label::primary(policy.span, "no route uses it"))
+                .with_help(format!("attach it to a route with `use {}`", policy.name)),
             );
         }
     }
     for (store, used) in config.stores.iter().zip(&used.stores) {
         if !used {
             diagnostics.push(
-                Diagnostic::warning(format!("store `{}` is never used", store.name))
-                    .with_label(Label::primary(
-                        store.span,
-                        "no rate limit keeps its buckets here",
-                    ))
-                    .with_help(format!(
-                        "share a rate limit's buckets through it with `store {}` in the policy",
-                        store.name
-                    )),
+                Diagnostic::warning(
+                    "unused-store",
+                    format!("store `{}` is never used", store.name),
+                )
+                .with_label(Label::primary(
+                    store.span,
+                    "no rate limit keeps its buckets here",
+                ))
+                .with_help(format!(
+                    "share a rate limit's buckets through it with `store {}` in the policy",
+                    store.name
+                )),
             );
         }
     }
@@ -196,7 +208,7 @@ pub(super) fn resolve<'a>(
         .clone()
         .position(|declared| declared.value == name.value)
         .ok_or_else(|| {
-            Diagnostic::error(format!("no {kind} named `{name}`"))
+            Diagnostic::error("unknown-name", format!("no {kind} named `{name}`"))
                 .with_label(Label::primary(name.span, format!("unknown {kind}")))
                 .with_suggestion(
                     &name.value,
@@ -211,10 +223,13 @@ fn duplicates<'a>(kind: &str, names: impl Iterator<Item = &'a Ident>, out: &mut 
     for name in names {
         match seen.iter().find(|first| first.value == name.value) {
             Some(first) => out.push(
-                Diagnostic::error(format!("the {kind} `{name}` is defined twice"))
-                    .with_label(Label::primary(name.span, "defined again here"))
-                    .with_label(Label::secondary(first.span, "first defined here"))
-                    .with_help(format!("give each {kind} its own name")),
+                Diagnostic::error(
+                    "duplicate-name",
+                    format!("the {kind} `{name}` is defined twice"),
+                )
+                .with_label(Label::primary(name.span, "defined again here"))
+                .with_label(Label::secondary(first.span, "first defined here"))
+                .with_help(format!("give each {kind} its own name")),
             ),
             None => seen.push(name),
         }
@@ -244,10 +259,13 @@ fn admin_conflict(config: &Config, out: &mut Vec<Diagnostic>) {
         .find(|l| overlap(addr, l.bind.value))
     {
         out.push(
-            Diagnostic::error(format!(
-                "the admin listener and listener `{}` bind the same address",
-                listener.name
-            ))
+            Diagnostic::error(
+                "duplicate-bind",
+                format!(
+                    "the admin listener and listener `{}` bind the same address",
+                    listener.name
+                ),
+            )
             .with_label(Label::primary(span, format!("admin on {addr}")))
             .with_label(Label::secondary(
                 listener.bind.span,
@@ -266,10 +284,13 @@ fn bind_conflicts(listeners: &[ast::Listener], out: &mut Vec<Diagnostic>) {
             .find(|earlier| overlap(addr, earlier.bind.value));
         if let Some(earlier) = clash {
             out.push(
-                Diagnostic::error(format!(
-                    "listeners `{}` and `{}` bind the same address",
-                    earlier.name, listener.name
-                ))
+                Diagnostic::error(
+                    "duplicate-bind",
+                    format!(
+                        "listeners `{}` and `{}` bind the same address",
+                        earlier.name, listener.name
+                    ),
+                )
                 .with_label(Label::primary(listener.bind.span, "this address"))
                 .with_label(Label::secondary(earlier.bind.span, "is already bound here"))
                 .with_help("give each listener its own port"),

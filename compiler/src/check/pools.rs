@@ -11,9 +11,12 @@ use crate::model::{self, defaults};
 pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
     if !pool.servers.is_empty() && pool.servers.iter().all(|s| s.backup.is_some()) {
         out.push(
-            Diagnostic::error(format!("pool `{}` has only backup servers", pool.name))
-                .with_label(Label::primary(pool.span, "no primary server"))
-                .with_help("backup servers are used only when every primary server is down"),
+            Diagnostic::error(
+                "only-backup-servers",
+                format!("pool `{}` has only backup servers", pool.name),
+            )
+            .with_label(Label::primary(pool.span, "no primary server"))
+            .with_help("backup servers are used only when every primary server is down"),
         );
     }
     // Names may stand for several servers; only a pool of addresses has a known size.
@@ -25,12 +28,15 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
         let servers = pool.servers.len() as u32;
         if retry.value.attempts.value >= servers {
             out.push(
-                Diagnostic::warning(format!(
-                    "pool `{}` has {servers} server{} but asks for {} retries",
-                    pool.name,
-                    if servers == 1 { "" } else { "s" },
-                    retry.value.attempts.value
-                ))
+                Diagnostic::warning(
+                    "too-many-retries",
+                    format!(
+                        "pool `{}` has {servers} server{} but asks for {} retries",
+                        pool.name,
+                        if servers == 1 { "" } else { "s" },
+                        retry.value.attempts.value
+                    ),
+                )
                 .with_label(Label::primary(
                     retry.value.attempts.span,
                     "more than can be used",
@@ -50,11 +56,12 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
             .map_or(defaults::HEALTH_INTERVAL, |i| i.value);
         if let Some(timeout) = health.timeout.as_ref().filter(|t| t.value > interval) {
             out.push(
-                Diagnostic::warning("the health check timeout is longer than its interval")
-                    .with_label(Label::primary(timeout.span, "longer than the interval"))
-                    .with_help(
-                        "a check must end before the next one starts; make the timeout shorter",
-                    ),
+                Diagnostic::warning(
+                    "health-timeout-too-long",
+                    "the health check timeout is longer than its interval",
+                )
+                .with_label(Label::primary(timeout.span, "longer than the interval"))
+                .with_help("a check must end before the next one starts; make the timeout shorter"),
             );
         }
     }
@@ -68,12 +75,15 @@ pub(super) fn duplicate_servers(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
             .find(|s| s.address.value == address.value)
         {
             out.push(
-                Diagnostic::error(format!("pool `{}` lists a server twice", pool.name))
-                    .with_label(Label::primary(address.span, "listed again here"))
-                    .with_label(Label::secondary(first.address.span, "first listed here"))
-                    .with_help(
-                        "to send a server more traffic, give it a weight: `server ADDR weight 2`",
-                    ),
+                Diagnostic::error(
+                    "duplicate-server",
+                    format!("pool `{}` lists a server twice", pool.name),
+                )
+                .with_label(Label::primary(address.span, "listed again here"))
+                .with_label(Label::secondary(first.address.span, "first listed here"))
+                .with_help(
+                    "to send a server more traffic, give it a weight: `server ADDR weight 2`",
+                ),
             );
         }
     }

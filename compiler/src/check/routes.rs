@@ -61,16 +61,19 @@ pub(super) fn unreachable(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     diagnostics.push(
-        Diagnostic::error(format!("route `{}` can never match", route.name))
-            .with_label(Label::primary(route.span, "unreachable route"))
-            .with_label(Label::secondary(
-                earlier.span,
-                format!(
-                    "`{}` comes first and matches every request this one would",
-                    earlier.name
-                ),
-            ))
-            .with_help("routes are tried in order: move the more specific route above"),
+        Diagnostic::error(
+            "unreachable-route",
+            format!("route `{}` can never match", route.name),
+        )
+        .with_label(Label::primary(route.span, "unreachable route"))
+        .with_label(Label::secondary(
+            earlier.span,
+            format!(
+                "`{}` comes first and matches every request this one would",
+                earlier.name
+            ),
+        ))
+        .with_help("routes are tried in order: move the more specific route above"),
     );
 }
 
@@ -119,10 +122,10 @@ fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
     }
     if let Some(timeout) = &route.timeout {
         diagnostics.push(
-            Diagnostic::error(format!(
-                "route `{}` has a timeout but does not forward",
-                route.name
-            ))
+            Diagnostic::error(
+                "ineffective-directive",
+                format!("route `{}` has a timeout but does not forward", route.name),
+            )
             .with_label(Label::primary(timeout.span, "nothing to wait for"))
             .with_label(Label::secondary(route.action.span, "answered at the edge"))
             .with_help("`timeout` bounds the wait for a pool's answer"),
@@ -130,10 +133,13 @@ fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
     }
     if let Some(upgrade) = route.upgrades.first() {
         diagnostics.push(
-            Diagnostic::error(format!(
-                "route `{}` tunnels upgrades but does not forward",
-                route.name
-            ))
+            Diagnostic::error(
+                "ineffective-directive",
+                format!(
+                    "route `{}` tunnels upgrades but does not forward",
+                    route.name
+                ),
+            )
             .with_label(Label::primary(upgrade.span, "nothing to tunnel to"))
             .with_label(Label::secondary(route.action.span, "answered at the edge"))
             .with_help("`upgrade` names the protocols tunnelled to a pool's server"),
@@ -152,9 +158,12 @@ fn uses(
     for (index, name) in route.uses.iter().enumerate() {
         if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
             diagnostics.push(
-                Diagnostic::error(format!("route `{}` uses `{name}` twice", route.name))
-                    .with_label(Label::primary(name.span, "used again here"))
-                    .with_label(Label::secondary(first.span, "first used here")),
+                Diagnostic::error(
+                    "duplicate-item",
+                    format!("route `{}` uses `{name}` twice", route.name),
+                )
+                .with_label(Label::primary(name.span, "used again here"))
+                .with_label(Label::secondary(first.span, "first used here")),
             );
             continue;
         }
@@ -192,10 +201,13 @@ fn on_its_listener(
         };
         if text.bytes().any(|b| b.is_ascii_uppercase()) {
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "route `{}` matches a path with upper-case letters",
-                    route.name
-                ))
+                Diagnostic::error(
+                    "uppercase-path",
+                    format!(
+                        "route `{}` matches a path with upper-case letters",
+                        route.name
+                    ),
+                )
                 .with_label(Label::primary(path.span, "never matches"))
                 .with_label(Label::secondary(
                     route.on.span,
@@ -207,10 +219,13 @@ fn on_its_listener(
     }
     if matches!(action, model::Action::RedirectHttps) && config.listeners[listener].tls.is_some() {
         diagnostics.push(
-            Diagnostic::warning(format!(
-                "route `{}` redirects to HTTPS on a TLS listener",
-                route.name
-            ))
+            Diagnostic::warning(
+                "https-redirect-loop",
+                format!(
+                    "route `{}` redirects to HTTPS on a TLS listener",
+                    route.name
+                ),
+            )
             .with_label(Label::primary(
                 route.action.span,
                 "clients are already on HTTPS",
@@ -220,7 +235,7 @@ fn on_its_listener(
     }
     if let Some(sni) = route.sni.first().filter(|_| !tcp) {
         diagnostics.push(
-            Diagnostic::error(format!("route `{}` matches `sni` on an HTTP listener", route.name))
+            Diagnostic::error("route-mode-mismatch", format!("route `{}` matches `sni` on an HTTP listener", route.name))
                 .with_label(Label::primary(sni.span, "only a tcp listener reads it"))
                 .with_help("HTTP routes match the requested host with `host`; `sni` routes TLS passthrough on `mode tcp` listeners"),
         );
@@ -230,10 +245,13 @@ fn on_its_listener(
     } else if let model::Action::Forward(pool) = *action {
         if let Some(send_proxy) = &config.pools[pool].send_proxy {
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
-                    route.name, config.pools[pool].name
-                ))
+                Diagnostic::error(
+                    "pool-mode-mismatch",
+                    format!(
+                        "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
+                        route.name, config.pools[pool].name
+                    ),
+                )
                 .with_label(Label::primary(route.action.span, "an HTTP route"))
                 .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
                 .with_help("forward to this pool from routes on `mode tcp` listeners only"),
@@ -256,10 +274,10 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         .chain(route.timeout.as_ref().map(|t| t.span));
     for span in matchers {
         out.push(
-            Diagnostic::error(format!(
-                "route `{}` matches requests on a tcp listener",
-                route.name
-            ))
+            Diagnostic::error(
+                "route-mode-mismatch",
+                format!("route `{}` matches requests on a tcp listener", route.name),
+            )
             .with_label(Label::primary(
                 span,
                 "a tcp listener sees bytes, not requests",
@@ -272,18 +290,21 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         | ast::Action::RedirectHttps
         | ast::Action::Redirect { .. }
         | ast::Action::Serve(_) => out.push(
-            Diagnostic::error(format!("route `{}` responds on a tcp listener", route.name))
-                .with_label(Label::primary(
-                    route.action.span,
-                    "there is no request to answer",
-                ))
-                .with_help("routes on a `mode tcp` listener only `forward`"),
+            Diagnostic::error(
+                "route-mode-mismatch",
+                format!("route `{}` responds on a tcp listener", route.name),
+            )
+            .with_label(Label::primary(
+                route.action.span,
+                "there is no request to answer",
+            ))
+            .with_help("routes on a `mode tcp` listener only `forward`"),
         ),
         ast::Action::Forward(name) => {
             let pool = pools.iter().find(|p| p.name.value == name.value);
             if let Some(pool) = pool.filter(|p| speaks_tls(p)) {
                 out.push(
-                    Diagnostic::error(format!(
+                    Diagnostic::error("pool-mode-mismatch", format!(
                         "pool `{}` speaks TLS to its servers, but route `{}` forwards a tcp connection",
                         pool.name, route.name
                     ))
@@ -298,7 +319,7 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
             let balance = pool.and_then(|p| Some((p, p.balance.as_ref()?)));
             if let Some((pool, balance)) = balance.filter(|(_, b)| matches!(&b.value, ast::Balance::Hash(key) if *key != ast::HashKey::ClientIp)) {
                 out.push(
-                    Diagnostic::error(format!(
+                    Diagnostic::error("pool-mode-mismatch", format!(
                         "pool `{}` hashes a request, but route `{}` forwards a tcp connection",
                         pool.name, route.name
                     ))

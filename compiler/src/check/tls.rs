@@ -28,10 +28,10 @@ pub(super) fn pool_tls(
         let https = pool.servers.iter().find(|server| server.https)?;
         if let Some(cleartext) = pool.servers.iter().find(|server| !server.https) {
             out.push(
-                Diagnostic::error(format!(
-                    "pool `{}` mixes TLS and cleartext servers",
-                    pool.name
-                ))
+                Diagnostic::error(
+                    "inconsistent-servers",
+                    format!("pool `{}` mixes TLS and cleartext servers", pool.name),
+                )
                 .with_label(Label::primary(cleartext.address.span, "a cleartext server"))
                 .with_label(Label::secondary(https.address.span, "a TLS server"))
                 .with_help(
@@ -68,10 +68,13 @@ pub(super) fn pool_tls(
         }
     });
     if let Some(off) = tls.verify.as_ref().filter(|verify| !verify.value) {
-        let mut warning = Diagnostic::warning(format!(
-            "pool `{}` does not verify its servers' certificates",
-            pool.name
-        ))
+        let mut warning = Diagnostic::warning(
+            "unverified-tls",
+            format!(
+                "pool `{}` does not verify its servers' certificates",
+                pool.name
+            ),
+        )
         .with_label(Label::primary(off.span, "any certificate is accepted"))
         .with_help(
             "anyone on the path can pose as these servers; give their CA with `ca \"ca.pem\"` \
@@ -102,7 +105,7 @@ pub(super) fn tls(
     let mut defaults = tls.certificates.iter().filter(|c| c.names.is_empty());
     if let (Some(first), Some(second)) = (defaults.next(), defaults.next()) {
         out.push(
-            Diagnostic::error("two default certificates")
+            Diagnostic::error("ambiguous-certificate", "two default certificates")
                 .with_label(Label::primary(
                     second.span,
                     "another certificate without names",
@@ -115,10 +118,13 @@ pub(super) fn tls(
     for (index, name) in names.clone().enumerate() {
         if let Some(first) = names.clone().take(index).find(|n| n.value == name.value) {
             out.push(
-                Diagnostic::error("an SNI name is given to two certificates")
-                    .with_label(Label::primary(name.span, "given again here"))
-                    .with_label(Label::secondary(first.span, "first given here"))
-                    .with_help("each name selects one certificate"),
+                Diagnostic::error(
+                    "ambiguous-certificate",
+                    "an SNI name is given to two certificates",
+                )
+                .with_label(Label::primary(name.span, "given again here"))
+                .with_label(Label::secondary(first.span, "first given here"))
+                .with_help("each name selects one certificate"),
             );
         }
     }

@@ -143,9 +143,12 @@ impl Lowering {
             "http" if mode.is_bare() => Mode::Http,
             _ => {
                 self.error(
-                    Diagnostic::error(format!("unknown listener mode `{}`", mode.text))
-                        .with_label(Label::primary(mode.span, "not a mode"))
-                        .with_help("the modes are `http` (the default) and `tcp`"),
+                    Diagnostic::error(
+                        "unknown-choice",
+                        format!("unknown listener mode `{}`", mode.text),
+                    )
+                    .with_label(Label::primary(mode.span, "not a mode"))
+                    .with_help("the modes are `http` (the default) and `tcp`"),
                 );
                 return None;
             }
@@ -209,24 +212,30 @@ impl Lowering {
         for (directive, at) in http_only {
             if let Some(at) = span(at) {
                 self.error(
-                    Diagnostic::error(format!("`{directive}` is for HTTP listeners"))
-                        .with_label(Label::primary(at, "this listener is `mode tcp`"))
-                        .with_help("a tcp listener forwards bytes and never reads a request head"),
+                    Diagnostic::error(
+                        "listener-mode-mismatch",
+                        format!("`{directive}` is for HTTP listeners"),
+                    )
+                    .with_label(Label::primary(at, "this listener is `mode tcp`"))
+                    .with_help("a tcp listener forwards bytes and never reads a request head"),
                 );
             }
         }
         if let Some(tls) = listener.tls.as_ref().filter(|_| tcp) {
             self.error(
-                Diagnostic::error("`tls` is for HTTP listeners")
+                Diagnostic::error("listener-mode-mismatch", "`tls` is for HTTP listeners")
                     .with_label(Label::primary(tls.span, "this listener is `mode tcp`"))
                     .with_help("a tcp listener passes TLS through untouched; terminate it on an HTTP listener"),
             );
         }
         if let Some(idle) = listener.idle_timeout.as_ref().filter(|_| !tcp) {
             self.error(
-                Diagnostic::error("`idle_timeout` is for tcp listeners")
-                    .with_label(Label::primary(idle.span, "this listener speaks HTTP"))
-                    .with_help("add `mode tcp`, or use `header_timeout` for HTTP clients"),
+                Diagnostic::error(
+                    "listener-mode-mismatch",
+                    "`idle_timeout` is for tcp listeners",
+                )
+                .with_label(Label::primary(idle.span, "this listener speaks HTTP"))
+                .with_help("add `mode tcp`, or use `header_timeout` for HTTP clients"),
             );
         }
     }

@@ -129,17 +129,18 @@ impl Lowering {
             }
             [name] => {
                 self.error(
-                    Diagnostic::error(format!("invalid {kind} name `{}`", name.text))
-                        .with_label(Label::primary(name.span, "not a name"))
-                        .with_help(
-                            "names are letters, digits and `_`, starting with a letter or `_`",
-                        ),
+                    Diagnostic::error(
+                        "invalid-name",
+                        format!("invalid {kind} name `{}`", name.text),
+                    )
+                    .with_label(Label::primary(name.span, "not a name"))
+                    .with_help("names are letters, digits and `_`, starting with a letter or `_`"),
                 );
                 return None;
             }
             [] => {
                 self.error(
-                    Diagnostic::error(format!("this {kind} has no name"))
+                    Diagnostic::error("wrong-arguments", format!("this {kind} has no name"))
                         .with_label(Label::primary(directive.name.span, "a name must follow"))
                         .with_help(usage),
                 );
@@ -147,16 +148,19 @@ impl Lowering {
             }
             [_, extra, ..] => {
                 self.error(
-                    Diagnostic::error(format!("too many words before the {kind}'s block"))
-                        .with_label(Label::primary(extra.span, "unexpected"))
-                        .with_help(usage),
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        format!("too many words before the {kind}'s block"),
+                    )
+                    .with_label(Label::primary(extra.span, "unexpected"))
+                    .with_help(usage),
                 );
                 return None;
             }
         };
         let Some(block) = &directive.block else {
             self.error(
-                Diagnostic::error(format!("{kind} `{name}` has no block"))
+                Diagnostic::error("missing-block", format!("{kind} `{name}` has no block"))
                     .with_label(Label::primary(directive.head_span(), "a `{` must follow"))
                     .with_help(usage),
             );
@@ -183,9 +187,10 @@ impl Lowering {
             }
             _ => {
                 self.error(
-                    Diagnostic::error(format!(
-                        "a {what} is written `{what} NAME = KIND {{ ... }}`"
-                    ))
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        format!("a {what} is written `{what} NAME = KIND {{ ... }}`"),
+                    )
                     .with_label(Label::primary(
                         directive.head_span(),
                         format!("not a {what} head"),
@@ -198,7 +203,7 @@ impl Lowering {
         let head = directive.head_span();
         let Some(block) = &directive.block else {
             self.error(
-                Diagnostic::error(format!("{what} `{name}` has no block"))
+                Diagnostic::error("missing-block", format!("{what} `{name}` has no block"))
                     .with_label(Label::primary(head, "a `{` must follow"))
                     .with_help(usage),
             );
@@ -215,10 +220,13 @@ impl Lowering {
     /// A kind after `=` that is not one of `kinds`.
     fn unknown_kind(&mut self, what: &str, kind: &Arg, kinds: &[&str]) {
         self.error(
-            Diagnostic::error(format!("unknown {what} kind `{}`", kind.text))
-                .with_label(Label::primary(kind.span, format!("not a {what} kind")))
-                .with_suggestion(&kind.text, "a kind", kinds.iter().copied())
-                .with_help(format!("the kinds are {}", listed(kinds))),
+            Diagnostic::error(
+                "unknown-choice",
+                format!("unknown {what} kind `{}`", kind.text),
+            )
+            .with_label(Label::primary(kind.span, format!("not a {what} kind")))
+            .with_suggestion(&kind.text, "a kind", kinds.iter().copied())
+            .with_help(format!("the kinds are {}", listed(kinds))),
         );
     }
 
@@ -226,7 +234,7 @@ impl Lowering {
     fn reference(&mut self, arg: &Arg) -> Option<Ident> {
         if !arg.is_bare() || !is_identifier(&arg.text) {
             self.error(
-                Diagnostic::error(format!("`{}` is not a name", arg.text))
+                Diagnostic::error("invalid-name", format!("`{}` is not a name", arg.text))
                     .with_label(Label::primary(arg.span, "expected a name"))
                     .with_help("names are written without quotes: letters, digits and `_`"),
             );

@@ -194,25 +194,34 @@ impl Lowering {
                     &mut server.max_conns
                 }
                 _ => {
-                    let known = SERVER_OPTIONS.contains(&option.text.as_str());
+                    let diagnostic = if SERVER_OPTIONS.contains(&option.text.as_str()) {
+                        Diagnostic::error(
+                            "duplicate-item",
+                            format!("`{}` is given twice", option.text),
+                        )
+                    } else {
+                        Diagnostic::error(
+                            "unknown-choice",
+                            format!("unknown server option `{}`", option.text),
+                        )
+                    };
                     self.error(
-                        Diagnostic::error(if known {
-                            format!("`{}` is given twice", option.text)
-                        } else {
-                            format!("unknown server option `{}`", option.text)
-                        })
-                        .with_label(Label::primary(option.span, "not expected here"))
-                        .with_suggestion(&option.text, "an option", SERVER_OPTIONS)
-                        .with_help(format!("write `{usage}`")),
+                        diagnostic
+                            .with_label(Label::primary(option.span, "not expected here"))
+                            .with_suggestion(&option.text, "an option", SERVER_OPTIONS)
+                            .with_help(format!("write `{usage}`")),
                     );
                     return None;
                 }
             };
             let Some(value) = options.next() else {
                 self.error(
-                    Diagnostic::error(format!("`{}` needs a number", option.text))
-                        .with_label(Label::primary(option.span, "no number follows"))
-                        .with_help(format!("write `{usage}`")),
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        format!("`{}` needs a number", option.text),
+                    )
+                    .with_label(Label::primary(option.span, "no number follows"))
+                    .with_help(format!("write `{usage}`")),
                 );
                 return None;
             };
@@ -239,7 +248,7 @@ impl Lowering {
             ("hash", [key]) => Balance::Hash(self.hash_key(key)?),
             ("hash", _) => {
                 self.error(
-                    Diagnostic::error("`balance hash` takes one key")
+                    Diagnostic::error("wrong-arguments", "`balance hash` takes one key")
                         .with_label(Label::primary(span, "expected one key"))
                         .with_help(format!("the keys are {}", listed(&HASH_KEYS))),
                 );
@@ -247,7 +256,7 @@ impl Lowering {
             }
             (known, [extra, ..]) if STRATEGIES.contains(&known) => {
                 self.error(
-                    Diagnostic::error(format!("`{known}` takes no argument"))
+                    Diagnostic::error("wrong-arguments", format!("`{known}` takes no argument"))
                         .with_label(Label::primary(extra.span, "unexpected"))
                         .with_help(format!("write `balance {known}`")),
                 );
@@ -255,10 +264,13 @@ impl Lowering {
             }
             (other, _) => {
                 self.error(
-                    Diagnostic::error(format!("unknown balancing strategy `{other}`"))
-                        .with_label(Label::primary(strategy.span, "not a strategy"))
-                        .with_suggestion(other, "a strategy", STRATEGIES)
-                        .with_help(format!("the strategies are {}", listed(&STRATEGIES))),
+                    Diagnostic::error(
+                        "unknown-choice",
+                        format!("unknown balancing strategy `{other}`"),
+                    )
+                    .with_label(Label::primary(strategy.span, "not a strategy"))
+                    .with_suggestion(other, "a strategy", STRATEGIES)
+                    .with_help(format!("the strategies are {}", listed(&STRATEGIES))),
                 );
                 return None;
             }
@@ -271,11 +283,12 @@ impl Lowering {
             if literal::is_token(argument) {
                 Ok(argument.to_owned())
             } else {
-                Err(
-                    Diagnostic::error(format!("invalid {what} name `{argument}`"))
-                        .with_label(Label::primary(key.span, format!("not a {what} name")))
-                        .with_help(format!("a {what} name is a token such as `x-user`")),
+                Err(Diagnostic::error(
+                    "invalid-literal",
+                    format!("invalid {what} name `{argument}`"),
                 )
+                .with_label(Label::primary(key.span, format!("not a {what} name")))
+                .with_help(format!("a {what} name is a token such as `x-user`")))
             }
         };
         let key = match (&key.kind, key.text.as_str()) {
@@ -285,11 +298,12 @@ impl Lowering {
                 name("header", argument).map(|name| HashKey::Header(name.to_ascii_lowercase()))
             }
             (ArgKind::Call(argument), "cookie") => name("cookie", argument).map(HashKey::Cookie),
-            _ => Err(
-                Diagnostic::error(format!("unknown hash key `{}`", key.text))
-                    .with_label(Label::primary(key.span, "not a hash key"))
-                    .with_help(format!("the keys are {}", listed(&HASH_KEYS))),
-            ),
+            _ => Err(Diagnostic::error(
+                "unknown-choice",
+                format!("unknown hash key `{}`", key.text),
+            )
+            .with_label(Label::primary(key.span, "not a hash key"))
+            .with_help(format!("the keys are {}", listed(&HASH_KEYS)))),
         };
         key.map_err(|diagnostic| self.error(diagnostic)).ok()
     }
@@ -345,7 +359,7 @@ impl Lowering {
             [kind] if kind.is_bare() && kind.text == "tcp" => (HealthCheck::Tcp, &HEALTH_TCP),
             _ => {
                 self.error(
-                    Diagnostic::error("`health` takes `http` or `tcp`")
+                    Diagnostic::error("wrong-arguments", "`health` takes `http` or `tcp`")
                         .with_label(Label::primary(given.head(), "expected `http` or `tcp`"))
                         .with_help(format!("write `{}`", given.usage)),
                 );
@@ -381,11 +395,14 @@ impl Lowering {
         let valid = path.text.starts_with('/') && path.text.bytes().all(|b| b.is_ascii_graphic());
         if !valid {
             self.error(
-                Diagnostic::error(format!("invalid health check path `{}`", path.text))
-                    .with_label(Label::primary(path.span, "not a request path"))
-                    .with_help(
-                        "a health check path starts with `/` and holds no spaces, as in `/healthz`",
-                    ),
+                Diagnostic::error(
+                    "invalid-literal",
+                    format!("invalid health check path `{}`", path.text),
+                )
+                .with_label(Label::primary(path.span, "not a request path"))
+                .with_help(
+                    "a health check path starts with `/` and holds no spaces, as in `/healthz`",
+                ),
             );
             return None;
         }
@@ -423,9 +440,12 @@ impl Lowering {
             "v2" if version.is_bare() => ProxyVersion::V2,
             _ => {
                 self.error(
-                    Diagnostic::error(format!("unknown PROXY protocol version `{}`", version.text))
-                        .with_label(Label::primary(version.span, "not a version"))
-                        .with_help("write `send_proxy v1` (text) or `send_proxy v2` (binary)"),
+                    Diagnostic::error(
+                        "unknown-choice",
+                        format!("unknown PROXY protocol version `{}`", version.text),
+                    )
+                    .with_label(Label::primary(version.span, "not a version"))
+                    .with_help("write `send_proxy v1` (text) or `send_proxy v2` (binary)"),
                 );
                 return None;
             }
@@ -441,7 +461,7 @@ impl Lowering {
             "http1" if version.is_bare() => UpstreamProtocol::Http1,
             _ => {
                 self.error(
-                    Diagnostic::error(format!("unknown protocol `{}`", version.text))
+                    Diagnostic::error("unknown-choice", format!("unknown protocol `{}`", version.text))
                         .with_label(Label::primary(version.span, "not a protocol"))
                         .with_help("write `protocol h2` (HTTP/2, as gRPC servers speak) or `protocol http1` (HTTP/1.1, the default)"),
                 );
@@ -475,10 +495,13 @@ impl Lowering {
                         "5xx" => RetryOn::Status5xx,
                         other => {
                             self.error(
-                                Diagnostic::error(format!("unknown retry condition `{other}`"))
-                                    .with_label(Label::primary(condition.span, "not a condition"))
-                                    .with_suggestion(other, "a condition", RETRY_ON)
-                                    .with_help(format!("the conditions are {}", listed(&RETRY_ON))),
+                                Diagnostic::error(
+                                    "unknown-choice",
+                                    format!("unknown retry condition `{other}`"),
+                                )
+                                .with_label(Label::primary(condition.span, "not a condition"))
+                                .with_suggestion(other, "a condition", RETRY_ON)
+                                .with_help(format!("the conditions are {}", listed(&RETRY_ON))),
                             );
                             continue;
                         }
@@ -488,7 +511,7 @@ impl Lowering {
             }
             Some((word, _)) => {
                 self.error(
-                    Diagnostic::error("expected `on` and retry conditions")
+                    Diagnostic::error("wrong-arguments", "expected `on` and retry conditions")
                         .with_label(Label::primary(word.span, "expected `on`"))
                         .with_help(format!("write `{usage}`")),
                 );

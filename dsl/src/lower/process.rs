@@ -51,9 +51,12 @@ impl Lowering {
             }
             _ => {
                 self.error(
-                    Diagnostic::error("`error_page` takes a status, a body and optionally `html`")
-                        .with_label(Label::primary(item.head_span(), "not an error page"))
-                        .with_help(format!("write `{usage}`")),
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        "`error_page` takes a status, a body and optionally `html`",
+                    )
+                    .with_label(Label::primary(item.head_span(), "not an error page"))
+                    .with_help(format!("write `{usage}`")),
                 );
                 return None;
             }
@@ -61,11 +64,12 @@ impl Lowering {
         let status = self.keep(literal::status(status))?;
         if status.value < 400 {
             self.error(
-                Diagnostic::error(format!("`{}` is not an error status", status.value))
-                    .with_label(Label::primary(status.span, "expected 400 to 599"))
-                    .with_help(
-                        "error pages replace the bodies of the proxy's own 4xx and 5xx answers",
-                    ),
+                Diagnostic::error(
+                    "out-of-range",
+                    format!("`{}` is not an error status", status.value),
+                )
+                .with_label(Label::primary(status.span, "expected 400 to 599"))
+                .with_help("error pages replace the bodies of the proxy's own 4xx and 5xx answers"),
             );
             return None;
         }
@@ -85,7 +89,7 @@ impl Lowering {
         let item = given.directive;
         if let Some(first) = &config.via {
             self.error(
-                Diagnostic::error("`via` is given twice")
+                Diagnostic::error("duplicate-directive", "`via` is given twice")
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first.span, "first given here")),
             );
@@ -102,7 +106,7 @@ impl Lowering {
                 .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
         if !valid {
             self.error(
-                Diagnostic::error(format!("invalid `via` name `{}`", name.text))
+                Diagnostic::error("invalid-literal", format!("invalid `via` name `{}`", name.text))
                     .with_label(Label::primary(name.span, "not a pseudonym"))
                     .with_help("a quoted name of letters, digits, `-`, `.` and `_`, such as `\"edge\"`; it says which proxy passed the message, never where it runs"),
             );
@@ -119,7 +123,7 @@ impl Lowering {
         let item = given.directive;
         if let Some(first) = &config.workers {
             self.error(
-                Diagnostic::error("`workers` is given twice")
+                Diagnostic::error("duplicate-directive", "`workers` is given twice")
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first.span, "first given here")),
             );
@@ -146,7 +150,7 @@ impl Lowering {
         };
         if let Some(first) = first {
             self.error(
-                Diagnostic::error(format!("`{kind}` is given twice"))
+                Diagnostic::error("duplicate-directive", format!("`{kind}` is given twice"))
                     .with_label(Label::primary(item.head_span(), "given again here"))
                     .with_label(Label::secondary(first, "first given here")),
             );
@@ -240,7 +244,7 @@ impl Lowering {
             "combined" if format.is_bare() => Some(LogFormat::Combined),
             other => {
                 self.error(
-                    Diagnostic::error(format!("unknown log format `{other}`"))
+                    Diagnostic::error("unknown-choice", format!("unknown log format `{other}`"))
                         .with_label(Label::primary(format.span, "not a format"))
                         .with_help("the formats are `combined` (the default) and `json`"),
                 );

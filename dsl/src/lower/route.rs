@@ -85,10 +85,13 @@ impl Lowering {
                 "forward" | "respond" | "redirect" | "serve" => {
                     if let Some(first) = &action {
                         lower.error(
-                            Diagnostic::error(format!("route `{name}` has two actions"))
-                                .with_label(Label::primary(given.head(), "second action"))
-                                .with_label(Label::secondary(first.span, "first action"))
-                                .with_help("a route either forwards to a pool or responds itself"),
+                            Diagnostic::error(
+                                "conflicting-directives",
+                                format!("route `{name}` has two actions"),
+                            )
+                            .with_label(Label::primary(given.head(), "second action"))
+                            .with_label(Label::secondary(first.span, "first action"))
+                            .with_help("a route either forwards to a pool or responds itself"),
                         );
                         return false;
                     }
@@ -103,7 +106,7 @@ impl Lowering {
         self.require(&ROUTE, &taken, "route", &name, span);
         if action.is_none() {
             self.error(
-                Diagnostic::error(format!("route `{name}` does nothing"))
+                Diagnostic::error("missing-directive", format!("route `{name}` does nothing"))
                     .with_label(Label::primary(span, "no `forward` or `respond`"))
                     .with_help("add `forward POOL`, `respond 200 \"ok\"`, `redirect https` or `serve dir \"public\"`"),
             );
@@ -164,7 +167,7 @@ impl Lowering {
             }
             _ => {
                 self.error(
-                    Diagnostic::error("`serve` takes `dir` and a folder")
+                    Diagnostic::error("wrong-arguments", "`serve` takes `dir` and a folder")
                         .with_label(Label::primary(
                             given.head(),
                             "expected `serve dir \"FOLDER\"`",
@@ -181,15 +184,18 @@ impl Lowering {
         let protocol = arg.text.to_ascii_lowercase();
         if !arg.is_bare() || !literal::is_token(&protocol) {
             self.error(
-                Diagnostic::error(format!("invalid upgrade protocol `{}`", arg.text))
-                    .with_label(Label::primary(arg.span, "not a protocol name"))
-                    .with_help("write the protocol as clients send it in `Upgrade`: `websocket`"),
+                Diagnostic::error(
+                    "invalid-literal",
+                    format!("invalid upgrade protocol `{}`", arg.text),
+                )
+                .with_label(Label::primary(arg.span, "not a protocol name"))
+                .with_help("write the protocol as clients send it in `Upgrade`: `websocket`"),
             );
             return None;
         }
         if protocol == "h2c" {
             self.error(
-                Diagnostic::error("`h2c` is never tunnelled")
+                Diagnostic::error("tunnelled-h2c", "`h2c` is never tunnelled")
                     .with_label(Label::primary(arg.span, "not allowed"))
                     .with_help(
                         "after an h2c upgrade the client would talk HTTP/2 to the server past \
@@ -215,12 +221,15 @@ impl Lowering {
                 let status = status?;
                 if !matches!(status.value, 301 | 302 | 303 | 307 | 308) {
                     self.error(
-                        Diagnostic::error(format!("`{}` is not a redirect status", status.value))
-                            .with_label(Label::primary(
-                                status.span,
-                                "expected 301, 302, 303, 307 or 308",
-                            ))
-                            .with_help("301 and 308 are permanent, 302, 303 and 307 temporary"),
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("`{}` is not a redirect status", status.value),
+                        )
+                        .with_label(Label::primary(
+                            status.span,
+                            "expected 301, 302, 303, 307 or 308",
+                        ))
+                        .with_help("301 and 308 are permanent, 302, 303 and 307 temporary"),
                     );
                     return None;
                 }
@@ -231,12 +240,15 @@ impl Lowering {
             }
             [other] if directive.block.is_none() => {
                 self.error(
-                    Diagnostic::error(format!("cannot redirect to `{}`", other.text))
-                        .with_label(Label::primary(
-                            other.span,
-                            "expected `https` or a status and a location",
-                        ))
-                        .with_help(format!("write `{usage}`")),
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        format!("cannot redirect to `{}`", other.text),
+                    )
+                    .with_label(Label::primary(
+                        other.span,
+                        "expected `https` or a status and a location",
+                    ))
+                    .with_help(format!("write `{usage}`")),
                 );
                 return None;
             }
@@ -289,7 +301,7 @@ impl Lowering {
             [status, body] if directive.block.is_none() && body.is_quoted() => (status, Some(body)),
             [_, body] if !body.is_quoted() => {
                 self.error(
-                    Diagnostic::error("a response body is a quoted string")
+                    Diagnostic::error("expected-string", "a response body is a quoted string")
                         .with_label(Label::primary(body.span, "not quoted"))
                         .with_help(format!("write `{usage}`")),
                 );

@@ -108,13 +108,16 @@ impl Lowering {
                 "password_env" | "password_file" => {
                     if let Some(first) = &options.password {
                         lower.error(
-                            Diagnostic::error(format!("store `{}` has two passwords", store.name))
-                                .with_label(Label::primary(given.head(), "second"))
-                                .with_label(Label::secondary(first.span, "first"))
-                                .with_help(
-                                    "the password comes from one environment variable \
+                            Diagnostic::error(
+                                "conflicting-directives",
+                                format!("store `{}` has two passwords", store.name),
+                            )
+                            .with_label(Label::primary(given.head(), "second"))
+                            .with_label(Label::secondary(first.span, "first"))
+                            .with_help(
+                                "the password comes from one environment variable \
                                      (`password_env`) or one file (`password_file`)",
-                                ),
+                            ),
                         );
                         return false;
                     }
@@ -157,10 +160,10 @@ impl Lowering {
         let before = self.diagnostics.len();
         for node in nodes.iter().filter(|node| node.value.database != 0) {
             self.error(
-                Diagnostic::error(format!(
-                    "a Redis Cluster has no database {}",
-                    node.value.database
-                ))
+                Diagnostic::error(
+                    "cluster-database",
+                    format!("a Redis Cluster has no database {}", node.value.database),
+                )
                 .with_label(Label::primary(node.span, "not database 0"))
                 .with_help(
                     "a Redis Cluster has only database 0: leave the database out of the URL, or \
@@ -178,9 +181,10 @@ impl Lowering {
                 }
             };
             self.error(
-                Diagnostic::error(format!(
-                    "the nodes of store `{store}` mix `redis://` and `rediss://`"
-                ))
+                Diagnostic::error(
+                    "inconsistent-servers",
+                    format!("the nodes of store `{store}` mix `redis://` and `rediss://`"),
+                )
                 .with_label(Label::primary(other.span, scheme(&other.value)))
                 .with_label(Label::secondary(first.span, scheme(&first.value)))
                 .with_help(
@@ -198,9 +202,10 @@ impl Lowering {
                 None => "no user name".to_owned(),
             };
             self.error(
-                Diagnostic::error(format!(
-                    "the nodes of store `{store}` have different user names"
-                ))
+                Diagnostic::error(
+                    "inconsistent-servers",
+                    format!("the nodes of store `{store}` have different user names"),
+                )
                 .with_label(Label::primary(other.span, user(&other.value)))
                 .with_label(Label::secondary(first.span, user(&first.value)))
                 .with_help(
@@ -214,10 +219,12 @@ impl Lowering {
             let Some(earlier) = nodes[..index].iter().find(|e| &e.value.server == server) else {
                 continue;
             };
-            let mut diagnostic =
-                Diagnostic::error(format!("store `{store}` lists the node `{server}` twice"))
-                    .with_label(Label::primary(node.span, "given again here"))
-                    .with_label(Label::secondary(earlier.span, "first given here"));
+            let mut diagnostic = Diagnostic::error(
+                "duplicate-server",
+                format!("store `{store}` lists the node `{server}` twice"),
+            )
+            .with_label(Label::primary(node.span, "given again here"))
+            .with_label(Label::secondary(earlier.span, "first given here"));
             if earlier.value.url != node.value.url {
                 diagnostic = diagnostic.with_help(format!(
                     "`{}` and `{}` are one server (a node without a port is on 6379): list it \
@@ -243,10 +250,13 @@ impl Lowering {
         let timeout = self.keep(literal::duration(given.arg()))?;
         if !(Duration::from_millis(1)..=MAX_TIMEOUT).contains(&timeout.value) {
             self.error(
-                Diagnostic::error(format!(
-                    "a store's timeout is from 1ms to 10s, not `{}`",
-                    given.arg().text
-                ))
+                Diagnostic::error(
+                    "out-of-range",
+                    format!(
+                        "a store's timeout is from 1ms to 10s, not `{}`",
+                        given.arg().text
+                    ),
+                )
                 .with_label(Label::primary(timeout.span, "out of range"))
                 .with_help(
                     "a request waits for its call to the store: keep it short (the default is 5ms)",
@@ -262,7 +272,7 @@ impl Lowering {
         let prefix = self.keep(literal::text(given.arg(), "a key prefix", given.usage))?;
         if prefix.value.is_empty() || prefix.value.chars().any(char::is_control) {
             self.error(
-                Diagnostic::error("invalid key prefix")
+                Diagnostic::error("invalid-literal", "invalid key prefix")
                     .with_label(Label::primary(
                         prefix.span,
                         "empty or with control characters",

@@ -262,9 +262,12 @@ impl Lowering {
         instead: Option<&str>,
     ) {
         let name = &directive.name.value;
-        let mut diagnostic = Diagnostic::error(format!("unknown directive `{name}` {place}"))
-            .with_label(Label::primary(directive.name.span, "not known here"))
-            .with_suggestion(name, "a directive", known.clone());
+        let mut diagnostic = Diagnostic::error(
+            "unknown-directive",
+            format!("unknown directive `{name}` {place}"),
+        )
+        .with_label(Label::primary(directive.name.span, "not known here"))
+        .with_suggestion(name, "a directive", known.clone());
         if let Some(instead) = instead {
             diagnostic = diagnostic.with_help(instead);
         }
@@ -282,7 +285,7 @@ impl Lowering {
         let name = directive.name.value.as_str();
         if let Some((_, first)) = seen.first.iter().find(|(n, _)| *n == name) {
             self.error(
-                Diagnostic::error(format!("`{name}` is given twice"))
+                Diagnostic::error("duplicate-directive", format!("`{name}` is given twice"))
                     .with_label(Label::primary(directive.head_span(), "given again here"))
                     .with_label(Label::secondary(*first, "first given here")),
             );
@@ -301,9 +304,12 @@ impl Lowering {
     ) -> Option<&'d [Arg]> {
         if let Some(block) = &directive.block {
             self.error(
-                Diagnostic::error(format!("`{}` takes no block", directive.name))
-                    .with_label(Label::primary(block.span, "unexpected block"))
-                    .with_help(format!("write `{usage}`")),
+                Diagnostic::error(
+                    "unexpected-block",
+                    format!("`{}` takes no block", directive.name),
+                )
+                .with_label(Label::primary(block.span, "unexpected block"))
+                .with_help(format!("write `{usage}`")),
             );
             return None;
         }
@@ -313,12 +319,15 @@ impl Lowering {
                 n => format!("{n} arguments"),
             };
             self.error(
-                Diagnostic::error(format!("`{}` takes {message}", directive.name))
-                    .with_label(Label::primary(
-                        directive.head_span(),
-                        format!("{} given", directive.args.len()),
-                    ))
-                    .with_help(format!("write `{usage}`")),
+                Diagnostic::error(
+                    "wrong-arguments",
+                    format!("`{}` takes {message}", directive.name),
+                )
+                .with_label(Label::primary(
+                    directive.head_span(),
+                    format!("{} given", directive.args.len()),
+                ))
+                .with_help(format!("write `{usage}`")),
             );
             return None;
         }
@@ -333,9 +342,12 @@ impl Lowering {
     ) -> Option<&'d [Arg]> {
         if directive.args.is_empty() || directive.block.is_some() {
             self.error(
-                Diagnostic::error(format!("`{}` takes one or more arguments", directive.name))
-                    .with_label(Label::primary(directive.head_span(), "expected arguments"))
-                    .with_help(format!("write `{usage}`")),
+                Diagnostic::error(
+                    "wrong-arguments",
+                    format!("`{}` takes one or more arguments", directive.name),
+                )
+                .with_label(Label::primary(directive.head_span(), "expected arguments"))
+                .with_help(format!("write `{usage}`")),
             );
             return None;
         }
@@ -352,9 +364,12 @@ impl Lowering {
             Some(block) if directive.args.is_empty() => Some(block),
             _ => {
                 self.error(
-                    Diagnostic::error(format!("`{}` takes a block", directive.name))
-                        .with_label(Label::primary(directive.head_span(), "expected `{ ... }`"))
-                        .with_help(format!("write `{usage}`")),
+                    Diagnostic::error(
+                        "missing-block",
+                        format!("`{}` takes a block", directive.name),
+                    )
+                    .with_label(Label::primary(directive.head_span(), "expected `{ ... }`"))
+                    .with_help(format!("write `{usage}`")),
                 );
                 None
             }
@@ -370,9 +385,12 @@ impl Lowering {
         example: &str,
     ) {
         self.error(
-            Diagnostic::error(format!("{kind} `{name}` has no `{what}`"))
-                .with_label(Label::primary(head, format!("`{what}` is required")))
-                .with_help(format!("add a line such as `{example}`")),
+            Diagnostic::error(
+                "missing-directive",
+                format!("{kind} `{name}` has no `{what}`"),
+            )
+            .with_label(Label::primary(head, format!("`{what}` is required")))
+            .with_help(format!("add a line such as `{example}`")),
         );
     }
 }

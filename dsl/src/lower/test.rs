@@ -21,7 +21,7 @@ impl Lowering {
             }
             _ => {
                 self.error(
-                    Diagnostic::error("a test has a quoted name and a block")
+                    Diagnostic::error("wrong-arguments", "a test has a quoted name and a block")
                         .with_label(Label::primary(
                             directive.head_span(),
                             "expected `test \"NAME\" { ... }`",
@@ -60,36 +60,42 @@ impl Lowering {
             .find(|m| m.as_str() == line.name.value)
         else {
             self.error(
-                Diagnostic::error(format!("`{}` is not a request", line.name))
-                    .with_label(Label::primary(
-                        line.name.span,
-                        "expected a method such as `GET`",
-                    ))
-                    .with_suggestion(
-                        &line.name.value.to_ascii_uppercase(),
-                        "a method",
-                        Method::ALL.iter().map(|m| m.as_str()),
-                    )
-                    .with_help(format!(
-                        "a test line is a request and what it reaches: `{USAGE}`"
-                    )),
+                Diagnostic::error(
+                    "invalid-test-line",
+                    format!("`{}` is not a request", line.name),
+                )
+                .with_label(Label::primary(
+                    line.name.span,
+                    "expected a method such as `GET`",
+                ))
+                .with_suggestion(
+                    &line.name.value.to_ascii_uppercase(),
+                    "a method",
+                    Method::ALL.iter().map(|m| m.as_str()),
+                )
+                .with_help(format!(
+                    "a test line is a request and what it reaches: `{USAGE}`"
+                )),
             );
             return None;
         };
         let [url, arrow, expect] = line.args.as_slice() else {
             self.error(
-                Diagnostic::error("a test line is `METHOD URL -> EXPECTED`")
-                    .with_label(Label::primary(
-                        line.head_span(),
-                        "expected a URL, `->` and a route or status",
-                    ))
-                    .with_help(format!("write `{USAGE}`")),
+                Diagnostic::error(
+                    "invalid-test-line",
+                    "a test line is `METHOD URL -> EXPECTED`",
+                )
+                .with_label(Label::primary(
+                    line.head_span(),
+                    "expected a URL, `->` and a route or status",
+                ))
+                .with_help(format!("write `{USAGE}`")),
             );
             return None;
         };
         if !(arrow.is_bare() && arrow.text == "->") || line.block.is_some() {
             self.error(
-                Diagnostic::error("expected `->` after the URL")
+                Diagnostic::error("invalid-test-line", "expected `->` after the URL")
                     .with_label(Label::primary(arrow.span, "expected `->`"))
                     .with_help(format!("write `{USAGE}`")),
             );

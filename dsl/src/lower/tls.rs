@@ -63,7 +63,7 @@ impl Lowering {
         }
         if tls.certificates.is_empty() && self.diagnostics.len() == before {
             self.error(
-                Diagnostic::error("`tls` has no certificate")
+                Diagnostic::error("missing-directive", "`tls` has no certificate")
                     .with_label(Label::primary(given.head(), "no `cert` and `key`"))
                     .with_help("add `cert \"site.crt\"` and `key \"site.key\"`, or `sni` blocks"),
             );
@@ -80,7 +80,7 @@ impl Lowering {
             .filter(|_| !directive.args.is_empty())
         else {
             self.error(
-                Diagnostic::error("`sni` takes names and a block")
+                Diagnostic::error("wrong-arguments", "`sni` takes names and a block")
                     .with_label(Label::primary(
                         directive.head_span(),
                         "expected names and `{ ... }`",
@@ -125,9 +125,10 @@ impl Lowering {
     pub(super) fn pair_missing(&mut self, span: Span, has_cert: bool) {
         let missing = if has_cert { "key" } else { "cert" };
         self.error(
-            Diagnostic::error(format!(
-                "a certificate needs both `cert` and `key`; `{missing}` is missing"
-            ))
+            Diagnostic::error(
+                "missing-directive",
+                format!("a certificate needs both `cert` and `key`; `{missing}` is missing"),
+            )
             .with_label(Label::primary(span, format!("no `{missing}`")))
             .with_help("write `cert \"site.crt\"` and `key \"site.key\"` together"),
         );
@@ -145,11 +146,14 @@ impl Lowering {
             }
             Some(word) => {
                 self.error(
-                    Diagnostic::error(format!("unexpected `{}` after the CA file", word.text))
-                        .with_label(Label::primary(word.span, "expected `optional` or nothing"))
-                        .with_help(
-                            "client certificates are required unless `optional` follows the file",
-                        ),
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        format!("unexpected `{}` after the CA file", word.text),
+                    )
+                    .with_label(Label::primary(word.span, "expected `optional` or nothing"))
+                    .with_help(
+                        "client certificates are required unless `optional` follows the file",
+                    ),
                 );
                 return None;
             }

@@ -24,9 +24,12 @@ impl Lowering {
             "off" if word.is_bare() => Some(Spanned::new(false, word.span)),
             _ => {
                 self.error(
-                    Diagnostic::error(format!("expected `on` or `off`, not `{}`", word.text))
-                        .with_label(Label::primary(word.span, "not `on` or `off`"))
-                        .with_help(format!("write `{example}`")),
+                    Diagnostic::error(
+                        "unknown-choice",
+                        format!("expected `on` or `off`, not `{}`", word.text),
+                    )
+                    .with_label(Label::primary(word.span, "not `on` or `off`"))
+                    .with_help(format!("write `{example}`")),
                 );
                 None
             }
@@ -37,7 +40,7 @@ impl Lowering {
     pub(super) fn file(&mut self, path: &Arg, usage: &str) -> Option<Spanned<String>> {
         if !path.is_quoted() || path.text.is_empty() {
             self.error(
-                Diagnostic::error("a file path is a quoted string")
+                Diagnostic::error("expected-string", "a file path is a quoted string")
                     .with_label(Label::primary(path.span, "expected a quoted path"))
                     .with_help(format!("write `{usage}`")),
             );

@@ -38,10 +38,10 @@ impl Lowering {
                 "header" | "query" => {
                     if let Some(first) = &source {
                         lower.error(
-                            Diagnostic::error(format!(
-                                "policy `{}` reads the key twice",
-                                policy.name
-                            ))
+                            Diagnostic::error(
+                                "conflicting-directives",
+                                format!("policy `{}` reads the key twice", policy.name),
+                            )
                             .with_label(Label::primary(given.head(), "second"))
                             .with_label(Label::secondary(first.span, "first"))
                             .with_help("the key comes from one header or one query parameter"),

@@ -59,7 +59,7 @@ impl Lowering {
             && !realm.value.contains(['"', '\\']);
         if !plain {
             self.error(
-                Diagnostic::error("invalid realm")
+                Diagnostic::error("invalid-literal", "invalid realm")
                     .with_label(Label::primary(realm.span, "not a plain realm"))
                     .with_help("a realm is visible ASCII without `\"` or `\\`"),
             );

@@ -53,9 +53,12 @@ impl Lowering {
             .as_ref()
             .map_or(CACHE_MAX_SIZE, |size| size.value);
         if let Some(object) = cache.max_object.as_ref().filter(|o| o.value > max_size) {
-            let mut error = Diagnostic::error("`max_object` is larger than the whole cache")
-                .with_label(Label::primary(object.span, "the largest answer stored"))
-                .with_help("make `max_object` at most `max_size` (64MiB unless given)");
+            let mut error = Diagnostic::error(
+                "cache-object-too-large",
+                "`max_object` is larger than the whole cache",
+            )
+            .with_label(Label::primary(object.span, "the largest answer stored"))
+            .with_help("make `max_object` at most `max_size` (64MiB unless given)");
             if let Some(size) = &cache.max_size {
                 error = error.with_label(Label::secondary(size.span, "the cache's size"));
             }
@@ -89,7 +92,7 @@ impl Lowering {
                 }
                 _ => {
                     self.error(
-                        Diagnostic::error(format!("unknown cache key part `{}`", arg.text))
+                        Diagnostic::error("unknown-choice", format!("unknown cache key part `{}`", arg.text))
                             .with_label(Label::primary(arg.span, "not a key part"))
                             .with_suggestion(&arg.text, "a key part", ["host", "path", "query"])
                             .with_help(format!(
@@ -108,14 +111,14 @@ impl Lowering {
                     _ => arg.text.clone(),
                 };
                 self.error(
-                    Diagnostic::error(format!("`{part}` is listed twice"))
+                    Diagnostic::error("duplicate-item", format!("`{part}` is listed twice"))
                         .with_label(Label::primary(arg.span, "listed again here")),
                 );
             }
         }
         if !key.path {
             self.error(
-                Diagnostic::error("a cache key without `path`")
+                Diagnostic::error("cache-key-without-path", "a cache key without `path`")
                     .with_label(Label::primary(given.head(), "no `path` in this key"))
                     .with_help("every path would share one answer: add `path` to the key"),
             );

@@ -34,8 +34,11 @@ impl Lowering {
                         };
                         if c.algorithms.contains(&coding) {
                             lower.error(
-                                Diagnostic::error(format!("`{}` is listed twice", arg.text))
-                                    .with_label(Label::primary(arg.span, "listed again here")),
+                                Diagnostic::error(
+                                    "duplicate-item",
+                                    format!("`{}` is listed twice", arg.text),
+                                )
+                                .with_label(Label::primary(arg.span, "listed again here")),
                             );
                         } else {
                             c.algorithms.push(coding);
@@ -65,7 +68,7 @@ impl Lowering {
             "zstd" if arg.is_bare() => Some(Coding::Zstd),
             other => {
                 self.error(
-                    Diagnostic::error(format!("unknown compression `{other}`"))
+                    Diagnostic::error("unknown-choice", format!("unknown compression `{other}`"))
                         .with_label(Label::primary(arg.span, "not an algorithm"))
                         .with_suggestion(other, "an algorithm", ["gzip", "br", "zstd"])
                         .with_help("the algorithms are `gzip`, `br` and `zstd`"),

@@ -64,10 +64,13 @@ impl Lowering {
             cors.origins.iter().find(|o| o.value == "*"),
         ) {
             self.error(
-                Diagnostic::error("`credentials` cannot go with the origin `*`")
-                    .with_label(Label::primary(any.span, "any origin"))
-                    .with_label(Label::secondary(credentials, "credentials allowed"))
-                    .with_help("browsers refuse credentialed answers for `*`: list the origins"),
+                Diagnostic::error(
+                    "credentials-with-any-origin",
+                    "`credentials` cannot go with the origin `*`",
+                )
+                .with_label(Label::primary(any.span, "any origin"))
+                .with_label(Label::secondary(credentials, "credentials allowed"))
+                .with_help("browsers refuse credentialed answers for `*`: list the origins"),
             );
         }
         Some(cors)
@@ -92,7 +95,7 @@ impl Lowering {
             Some(Spanned::new(origin.value.to_ascii_lowercase(), origin.span))
         } else {
             self.error(
-                Diagnostic::error(format!("invalid origin `{}`", origin.value))
+                Diagnostic::error("invalid-literal", format!("invalid origin `{}`", origin.value))
                     .with_label(Label::primary(origin.span, "not an origin"))
                     .with_help("an origin is `\"https://app.example.com\"` (scheme, host, optional port; no path), or `\"*\"`"),
             );

@@ -50,10 +50,10 @@ impl Lowering {
                 "jwks" | "public_key" => {
                     if let Some(first) = &keys {
                         lower.error(
-                            Diagnostic::error(format!(
-                                "policy `{}` has two key sources",
-                                policy.name
-                            ))
+                            Diagnostic::error(
+                                "conflicting-directives",
+                                format!("policy `{}` has two key sources", policy.name),
+                            )
                             .with_label(Label::primary(given.head(), "second"))
                             .with_label(Label::secondary(first.span, "first"))
                             .with_help("give either `jwks \"file\"` or `public_key \"file\"`"),
@@ -123,12 +123,15 @@ fn algorithm(arg: &Arg) -> Result<Spanned<JwtAlgorithm>, Diagnostic> {
         .map(|algorithm| Spanned::new(algorithm, arg.span))
         .ok_or_else(|| {
             let names = JwtAlgorithm::ALL.map(JwtAlgorithm::name);
-            Diagnostic::error(format!("unknown JWT algorithm `{}`", arg.text))
-                .with_label(Label::primary(arg.span, "not an algorithm"))
-                .with_suggestion(&arg.text, "an algorithm", names.iter().copied())
-                .with_help(format!(
-                    "the algorithms are {} (`none` is never accepted)",
-                    names.join(", ")
-                ))
+            Diagnostic::error(
+                "unknown-choice",
+                format!("unknown JWT algorithm `{}`", arg.text),
+            )
+            .with_label(Label::primary(arg.span, "not an algorithm"))
+            .with_suggestion(&arg.text, "an algorithm", names.iter().copied())
+            .with_help(format!(
+                "the algorithms are {} (`none` is never accepted)",
+                names.join(", ")
+            ))
         })
 }

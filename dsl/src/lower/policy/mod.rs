@@ -95,11 +95,14 @@ impl Lowering {
             }
             _ => {
                 self.error(
-                    Diagnostic::error(format!("invalid media type `{}`", media.value))
-                        .with_label(Label::primary(media.span, "not `type/subtype`"))
-                        .with_help(
-                            "write a media type without parameters, such as `\"application/json\"`",
-                        ),
+                    Diagnostic::error(
+                        "invalid-literal",
+                        format!("invalid media type `{}`", media.value),
+                    )
+                    .with_label(Label::primary(media.span, "not `type/subtype`"))
+                    .with_help(
+                        "write a media type without parameters, such as `\"application/json\"`",
+                    ),
                 );
                 None
             }

@@ -73,16 +73,19 @@ impl Lowering {
         self.require(&RATE_LIMIT, &taken, "policy", &policy.name, policy.head);
         if let Some(on_error) = on_store_error.as_ref().filter(|_| !store_given) {
             self.error(
-                Diagnostic::error("`on_store_error` only applies with a store")
-                    .with_label(Label::primary(
-                        on_error.span,
-                        format!("policy `{}` has no `store`", policy.name),
-                    ))
-                    .with_help(
-                        "add `store NAME` to keep the buckets in a store shared with other \
+                Diagnostic::error(
+                    "ineffective-directive",
+                    "`on_store_error` only applies with a store",
+                )
+                .with_label(Label::primary(
+                    on_error.span,
+                    format!("policy `{}` has no `store`", policy.name),
+                ))
+                .with_help(
+                    "add `store NAME` to keep the buckets in a store shared with other \
                          proxies, or remove this line: without a store, this proxy's own \
                          buckets always decide",
-                    ),
+                ),
             );
         }
         Some(RateLimit {
@@ -105,13 +108,16 @@ impl Lowering {
             "deny" if arg.is_bare() => OnStoreError::Deny,
             other => {
                 self.error(
-                    Diagnostic::error(format!("unknown `on_store_error` choice `{other}`"))
-                        .with_label(Label::primary(arg.span, "not a choice"))
-                        .with_suggestion(other, "a choice", ON_STORE_ERROR)
-                        .with_help(
-                            "`local` (the default): this proxy's own bucket decides; `allow`: \
+                    Diagnostic::error(
+                        "unknown-choice",
+                        format!("unknown `on_store_error` choice `{other}`"),
+                    )
+                    .with_label(Label::primary(arg.span, "not a choice"))
+                    .with_suggestion(other, "a choice", ON_STORE_ERROR)
+                    .with_help(
+                        "`local` (the default): this proxy's own bucket decides; `allow`: \
                              requests pass; `deny`: requests get 503",
-                        ),
+                    ),
                 );
                 return None;
             }
@@ -125,7 +131,7 @@ impl Lowering {
             "gcra" if arg.is_bare() => Some(LimitAlgorithm::Gcra),
             other => {
                 self.error(
-                    Diagnostic::error(format!("unknown algorithm `{other}`"))
+                    Diagnostic::error("unknown-choice", format!("unknown algorithm `{other}`"))
                         .with_label(Label::primary(arg.span, "not an algorithm"))
                         .with_help("the algorithms are `token_bucket` and `gcra`"),
                 );
@@ -156,9 +162,12 @@ impl Lowering {
         };
         if key.is_none() {
             self.error(
-                Diagnostic::error(format!("unknown rate-limit key `{}`", arg.text))
-                    .with_label(Label::primary(arg.span, "not a key"))
-                    .with_help(format!("the keys are {}", listed(&LIMIT_KEYS))),
+                Diagnostic::error(
+                    "unknown-choice",
+                    format!("unknown rate-limit key `{}`", arg.text),
+                )
+                .with_label(Label::primary(arg.span, "not a key"))
+                .with_help(format!("the keys are {}", listed(&LIMIT_KEYS))),
             );
         }
         key

@@ -31,10 +31,13 @@ impl Lowering {
             };
             if let Some(first) = &rule {
                 lower.error(
-                    Diagnostic::error(format!("policy `{}` has two rewrite rules", policy.name))
-                        .with_label(Label::primary(given.head(), "second rule"))
-                        .with_label(Label::secondary(first.span, "first rule"))
-                        .with_help("a rewrite policy has one rule; chain two policies for more"),
+                    Diagnostic::error(
+                        "conflicting-directives",
+                        format!("policy `{}` has two rewrite rules", policy.name),
+                    )
+                    .with_label(Label::primary(given.head(), "second rule"))
+                    .with_label(Label::secondary(first.span, "first rule"))
+                    .with_help("a rewrite policy has one rule; chain two policies for more"),
                 );
                 return false;
             }

@@ -58,7 +58,7 @@ impl Lowering {
                 }
                 (name @ ("csp" | "content_type_options"), _) => {
                     lower.error(
-                        Diagnostic::error(format!("`{name}` takes `off` or a value"))
+                        Diagnostic::error("wrong-arguments", format!("`{name}` takes `off` or a value"))
                             .with_label(Label::primary(given.head(), "unexpected"))
                             .with_help(if name == "csp" {
                                 "write `csp \"default-src 'self'\"` (there is no CSP unless given)"
@@ -89,7 +89,7 @@ impl Lowering {
                 "include_subdomains" if flag.is_bare() => hsts.include_subdomains = true,
                 "preload" if flag.is_bare() => hsts.preload = true,
                 other => self.error(
-                    Diagnostic::error(format!("unknown HSTS option `{other}`"))
+                    Diagnostic::error("unknown-choice", format!("unknown HSTS option `{other}`"))
                         .with_label(Label::primary(flag.span, "not an option"))
                         .with_help("the options are `include_subdomains` and `preload`"),
                 ),
@@ -108,7 +108,7 @@ impl Lowering {
             "sameorigin" if value.is_bare() => Some("SAMEORIGIN"),
             other => {
                 self.error(
-                    Diagnostic::error(format!("unknown frame option `{other}`"))
+                    Diagnostic::error("unknown-choice", format!("unknown frame option `{other}`"))
                         .with_label(Label::primary(value.span, "not a frame option"))
                         .with_help("write `deny`, `sameorigin` or `off`; for more, use `csp \"frame-ancestors ...\"`"),
                 );
