@@ -15,6 +15,7 @@ mod check;
 mod codegen;
 mod config_tests;
 mod files;
+pub mod graph;
 mod ident;
 mod instances;
 mod matching;
