@@ -130,6 +130,124 @@ fn check_points_at_a_misspelt_pool_and_suggests_the_right_one() {
 }
 
 #[test]
+fn check_reports_json_lines_denies_warnings_on_request_and_reads_several_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = [
+        "127.0.0.1:18081".parse().unwrap(),
+        "127.0.0.1:18082".parse().unwrap(),
+    ];
+    let good = write(dir.path(), "good.edge", &tour_config(18080, &servers));
+    let broken = write(
+        dir.path(),
+        "broken.edge",
+        &tour_config(18080, &servers).replace("forward app", "forward ap"),
+    );
+    let unused = write(
+        dir.path(),
+        "unused.edge",
+        &format!(
+            "{}\npool spare {{\n    server 127.0.0.1:1\n}}\n",
+            tour_config(18080, &servers)
+        ),
+    );
+    let output = edgec(&["check", "--format", "json", &good, &broken, &unused]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let error = &lines[0];
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["file"], broken.as_str());
+    assert_eq!(
+        (error["line"].as_u64(), error["column"].as_u64()),
+        (Some(18), Some(13))
+    );
+    assert_eq!(error["end"]["column"].as_u64(), Some(15));
+    assert_eq!(error["code"], "unknown-name");
+    assert!(
+        error["message"].as_str().unwrap().contains("`ap`"),
+        "{error}"
+    );
+    assert_eq!(error["help"][0], "a pool with a similar name exists: `app`");
+    let warning = &lines[1];
+    assert_eq!(
+        (&warning["severity"], &warning["code"], &warning["file"]),
+        (
+            &"warning".into(),
+            &"unused-pool".into(),
+            &unused.as_str().into()
+        )
+    );
+
+    // The good file passes, even denying warnings; a warning fails a file then.
+    assert!(edgec(&["check", "--deny-warnings", &good]).status.success());
+    assert!(edgec(&["check", &unused]).status.success());
+    let output = edgec(&["check", "--deny-warnings", &unused]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("pool `spare` is never used"),
+        "{}",
+        stderr(&output)
+    );
+
+    let mut child = std::process::Command::new(edge_e2e::edgec_binary())
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let config = tour_config(18080, &servers).replace("forward app", "forward ap");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), config.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("<stdin>:18:13"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn graph_draws_a_stack_across_its_files_and_refuses_a_broken_config() {
+    let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/stack");
+    let files: Vec<String> = ["l4.edge", "gateway.edge", "pods.edge"]
+        .iter()
+        .map(|name| stack.join(name).display().to_string())
+        .collect();
+    let mut args = vec!["graph"];
+    args.extend(files.iter().map(String::as_str));
+    let output = edgec(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let svg = String::from_utf8_lossy(&output.stdout);
+    assert!(svg.starts_with("<?xml"), "{svg}");
+    for id in [
+        "id=\"listener-l4-edge\"",
+        "id=\"listener-gateway-api\"",
+        "id=\"listener-pods-users_1\"",
+        "data-from=\"server-l4-gateways-127.0.0.1_9411\" data-to=\"listener-gateway-api\"",
+    ] {
+        assert!(svg.contains(id), "{id} missing");
+    }
+    args.extend(["--format", "dot"]);
+    let dot = String::from_utf8_lossy(&edgec(&args).stdout).into_owned();
+    assert!(dot.starts_with("digraph"), "{dot}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(dir.path(), "broken.edge", "listener web {\n");
+    let output = edgec(&["graph", &broken]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).contains("error[syntax]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn check_reports_an_unreadable_file() {
     let output = edgec(&["check", "/nonexistent/x.edge"]);
     assert_eq!(output.status.code(), Some(1));

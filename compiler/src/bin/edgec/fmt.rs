@@ -1,10 +1,8 @@
 //! `edgec fmt`: rewrites `.edge` files in the canonical layout, or with `--check` says which
 //! ones are not in it; `-` formats standard input to standard output.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use edge_compiler::SourceFile;
 
 /// Formats `paths` (files, folders searched for `*.edge`, `-`); `Err` when a file does not
 /// parse or cannot be read or written, or, with `check`, is not formatted.
@@ -60,21 +58,7 @@ fn find(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 fn one(path: &Path, check: bool) -> Result<(), String> {
     let stdin = path.as_os_str() == "-";
-    let text = if stdin {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        text
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
-    };
-    let name = if stdin {
-        "<stdin>".to_owned()
-    } else {
-        path.display().to_string()
-    };
-    let source = SourceFile::new(name, text);
+    let source = crate::check::read(path)?;
     let formatted = edge_dsl::format(&source).map_err(|diagnostic| {
         source.emit_to_stderr(&[diagnostic]);
         String::new()

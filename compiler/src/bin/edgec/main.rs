@@ -1,6 +1,7 @@
 //! `edgec`: checks and formats `.edge` files, shows the Rust they compile to, and builds, runs or scaffolds
 //! the proxy crates that link them with the runtime.
 
+mod check;
 mod fmt;
 mod scaffold;
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use edge_compiler::{analyze_with, Diagnostic, Options, SourceFile};
+use edge_compiler::{analyze_with, Options, SourceFile};
 
 #[derive(Parser)]
 #[command(
@@ -81,9 +82,17 @@ impl EdgeSource {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a config and print its diagnostics; exits 1 when it has errors.
+    /// Check configs (`-`: standard input) and print their diagnostics; exits 1 when one has
+    /// errors.
     Check {
-        file: PathBuf,
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        /// How diagnostics are printed.
+        #[arg(long, value_enum, default_value_t)]
+        format: check::Format,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
         #[command(flatten)]
         files: FileChecks,
     },
@@ -95,6 +104,17 @@ enum Command {
         /// Change nothing; exit 1 if a file is not formatted, naming its first differing line.
         #[arg(long)]
         check: bool,
+    },
+    /// Draw configs as a picture: listeners, routes, policies, pools and servers; given the
+    /// files of a stack, the servers of one joined to the listeners of the next.
+    Graph {
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        /// `svg` is drawn by edgec itself; `dot` is for Graphviz.
+        #[arg(long, value_enum, default_value_t)]
+        format: GraphFormat,
+        #[command(flatten)]
+        files: FileChecks,
     },
     /// Print the Rust code a config compiles to.
     Expand {
@@ -122,6 +142,8 @@ enum Command {
         #[command(flatten)]
         files: FileChecks,
     },
+    /// Print a completion script for a shell: `source <(edgec completions bash)`.
+    Completions { shell: clap_complete::Shell },
     /// Create a crate that builds a proxy from its own `.edge` file.
     New {
         dir: PathBuf,
@@ -130,32 +152,25 @@ enum Command {
     },
 }
 
-/// `1 pool`, `2 pools`, `3 policies`.
-fn counted(count: usize, noun: &str) -> String {
-    match (count, noun.strip_suffix('y')) {
-        (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{count} {stem}ies"),
-        (_, None) => format!("{count} {noun}s"),
-    }
-}
-
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Check { file, files } => check(&file, files).map(|(source, analysis)| {
-            let summary = analysis.model.as_ref().map(|model| {
-                let routes: usize = model.listeners.iter().map(|l| l.routes.len()).sum();
-                format!(
-                    "{}: ok ({}, {}, {}, {})",
-                    source.name,
-                    counted(model.listeners.len(), "listener"),
-                    counted(model.pools.len(), "pool"),
-                    counted(routes, "route"),
-                    counted(model.policies.len(), "policy"),
-                )
-            });
-            println!("{}", summary.unwrap_or_default());
-        }),
+        Command::Check {
+            configs,
+            format,
+            deny_warnings,
+            files,
+        } => check::run(&configs, files.options(), format, deny_warnings),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Graph {
+            configs,
+            format,
+            files,
+        } => graph(&configs, format, files),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "edgec", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Expand { file, files } => check(&file, files)
             .map(|(source, analysis)| print!("{}", analysis.generate(&source).unwrap_or_default())),
         Command::Build {
@@ -196,25 +211,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `edgec graph` prints.
+#[derive(Clone, Copy, Default, clap::ValueEnum)]
+enum GraphFormat {
+    #[default]
+    Svg,
+    Dot,
+}
+
+/// Prints the picture of `configs`, each checked first.
+fn graph(configs: &[PathBuf], format: GraphFormat, files: FileChecks) -> Result<(), String> {
+    let mut checked = Vec::new();
+    for path in configs {
+        let (source, analysis) = check(path, files)?;
+        let model = analysis.model.ok_or_else(String::new)?;
+        checked.push((source.name, model));
+    }
+    let named: Vec<(&str, &edge_compiler::model::Model)> = checked
+        .iter()
+        .map(|(name, model)| (name.as_str(), model))
+        .collect();
+    let graph = edge_compiler::graph::Graph::of(&named);
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Svg => graph.to_svg(),
+            GraphFormat::Dot => graph.to_dot(),
+        }
+    );
+    Ok(())
+}
+
 /// Reads and checks a config, printing its diagnostics and the files left for start-up; an
 /// `Err` when it has errors (already reported, so the message is empty) or cannot be read.
 fn check(path: &Path, files: FileChecks) -> Result<(SourceFile, edge_compiler::Analysis), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let source = SourceFile::new(path.display().to_string(), text);
+    let source = check::read(path)?;
     let analysis = analyze_with(&source, files.options());
-    source.emit_to_stderr(&analysis.diagnostics);
-    for deferred in &analysis.deferred {
-        eprintln!("note: {deferred}");
+    if check::report(&source, &analysis) {
+        Ok((source, analysis))
+    } else {
+        Err(String::new())
     }
-    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
-        let errors = analysis.diagnostics.iter().filter(|d| d.is_error()).count();
-        eprintln!(
-            "error: {} has {errors} error{}",
-            source.name,
-            if errors == 1 { "" } else { "s" }
-        );
-        return Err(String::new());
-    }
-    Ok((source, analysis))
 }
