@@ -1,42 +1,30 @@
 //! Route conditions on the request beyond method, host and path: a header, a query parameter
 //! or a cookie, present or with an exact value. Generated routers call these after the cheaper
-//! conditions hold. Values are compared as sent (query values are not percent-decoded), and
-//! nothing is allocated.
+//! conditions hold; they decide as `edge_formats::conditions` does, which the compiler uses for
+//! `edgec explain` and `test` blocks.
 
-use http::{header::COOKIE, HeaderMap};
+use edge_formats::conditions;
+use http::{header::COOKIE, HeaderMap, HeaderValue};
+
+pub use conditions::query_is;
 
 /// Whether a header `name` (lower-case) is present, with `value` on one of its lines if given.
+#[inline]
 pub fn header_is(headers: &HeaderMap, name: &str, value: Option<&str>) -> bool {
-    let mut values = headers.get_all(name).iter();
-    match value {
-        None => values.next().is_some(),
-        Some(value) => values.any(|v| v.as_bytes() == value.as_bytes()),
-    }
+    conditions::header_is(
+        headers.get_all(name).iter().map(HeaderValue::as_bytes),
+        value,
+    )
 }
 
-/// Whether the query has a parameter `name`, with `value` if given (`?a=1&b`: `b` has the
-/// empty value).
-pub fn query_is(query: Option<&str>, name: &str, value: Option<&str>) -> bool {
-    query.is_some_and(|query| {
-        query.split('&').any(|pair| {
-            let (key, found) = pair.split_once('=').unwrap_or((pair, ""));
-            key == name && value.is_none_or(|value| value == found)
-        })
-    })
-}
-
-/// Whether a cookie `name` is sent, with `value` if given; HTTP/2 clients may split cookies
-/// over several `Cookie` headers.
+/// Whether a cookie `name` is sent, with `value` if given, in any of the `Cookie` headers.
+#[inline]
 pub fn cookie_is(headers: &HeaderMap, name: &str, value: Option<&str>) -> bool {
-    headers
+    let lines = headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .any(|pair| {
-            let (key, found) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
-            key == name && value.is_none_or(|value| value == found)
-        })
+        .filter_map(|line| line.to_str().ok());
+    conditions::cookie_is(lines, name, value)
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl Access {
             rules: spec
                 .rules
                 .iter()
-                .map(|rule| (rule.allow, Net::new(rule.net)))
+                .map(|rule| (rule.allow, rule.net.net()))
                 .collect(),
             otherwise: !spec.rules.iter().any(|rule| rule.allow),
         }
@@ -57,7 +57,7 @@ impl Access {
         let ip = ip.to_canonical();
         self.rules
             .iter()
-            .find(|(_, net)| net.holds(ip))
+            .find(|(_, net)| net.holds_canonical(ip))
             .map_or(self.otherwise, |(allow, _)| *allow)
     }
 }
