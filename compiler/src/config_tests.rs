@@ -1,34 +1,30 @@
-//! Runs a config's `test` blocks at build time against the Model: each request is routed by
-//! [`matching`] (the rule the generated router is compiled from: the first route of its
-//! listener, in order, whose conditions hold) and compared with what the test expects. A
-//! failed expectation is an error like any other. Test requests carry no headers, cookies or
-//! query, so routes that ask for them do not match; a route with policies has no status known
-//! at build time. Tests are not part of the Model: they are read from the AST, and the spans
+//! Runs a config's `test` blocks at build time against the Model: each request is explained
+//! by [`crate::explain`] (routed by the rule the generated router is compiled from, then
+//! through the route's policies as the proxy's would decide it) and compared with what the
+//! test expects: the route it reaches, the status the config gives it (a policy's refusal, a
+//! route's own answer, 404), the policies it passes through. A failed expectation is an error
+//! like any other. Tests are not part of the Model: they are read from the AST, and the spans
 //! of the routes they reach come from a side table.
 
-use edge_dsl::ast::{Case, Config, Expect, Method, Test};
+use edge_dsl::ast::{Case, Config, Expect, Test};
 use edge_dsl::{Diagnostic, Label, Span};
 
-use crate::matching::{self, Request};
-use crate::model::{Action, Listener, Mode, Route};
+use crate::explain::{self, Explanation, Probe};
+use crate::model::{Listener, Mode, Model};
 
-/// Checks every test of `config` against the Model's `listeners`, whose routes were written
-/// at `route_spans` (per listener, per route).
-pub fn run(
-    config: &Config,
-    listeners: &[Listener],
-    route_spans: &[Vec<Span>],
-    out: &mut Vec<Diagnostic>,
-) {
+/// Checks every test of `config` against `model`, whose routes were written at
+/// `route_spans` (per listener, per route).
+pub fn run(config: &Config, model: &Model, route_spans: &[Vec<Span>], out: &mut Vec<Diagnostic>) {
     for test in &config.tests {
-        let Some(listener) = listener(listeners, test, out) else {
+        let Some(listener) = listener(&model.listeners, test, out) else {
             continue;
         };
         for case in &test.cases {
             check_case(
                 test,
                 case,
-                &listeners[listener].routes,
+                model,
+                &model.listeners[listener],
                 &route_spans[listener],
                 config,
                 out,
@@ -96,19 +92,27 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
 fn check_case(
     test: &Test,
     case: &Case,
-    routes: &[Route],
+    model: &Model,
+    listener: &Listener,
     spans: &[Span],
     config: &Config,
     out: &mut Vec<Diagnostic>,
 ) {
-    let request = Request {
+    let probe = Probe {
         method: case.method.value,
-        host: &case.host,
-        path: &case.path,
+        url: &case.url,
+        headers: &case.headers,
+        client: case.client.as_ref().map_or(explain::LOOPBACK, |c| c.value),
+        earlier: case.after.as_ref().map_or(0, |after| after.value),
     };
-    let matched = matching::first_match(routes, &request);
-    let shown = format!("{} {}{}", case.method.value.as_str(), case.host, case.path);
-    let fails = match &case.expect.value {
+    if let Some(via) = &case.via {
+        if !known_policies(via, config, out) {
+            return;
+        }
+    }
+    let explanation = explain::explain(model, listener, &probe);
+    let reached = explanation.route.map(|(_, route)| route.name.as_str());
+    let failed = match &case.expect.value {
         Expect::Route(expected) => {
             if !config.routes.iter().any(|r| r.name.value == expected.value) {
                 out.push(
@@ -122,42 +126,119 @@ fn check_case(
                 );
                 return;
             }
-            matched.is_none_or(|(_, route)| route.name != expected.value)
+            reached != Some(expected.value.as_str())
         }
-        Expect::Status(status) => {
-            status_of(matched.map(|(_, route)| route), case.method.value) != Some(*status)
-        }
+        Expect::Status(status) => explanation.end.status() != Some(*status),
     };
-    if !fails {
+    let routing = matches!(case.expect.value, Expect::Route(_));
+    if failed {
+        fail(
+            test,
+            case,
+            &explanation,
+            spans,
+            case.expect.span,
+            routing,
+            out,
+        );
         return;
     }
-    let outcome = match matched {
-        Some((_, route)) => format!("reaches route `{}`", route.name),
-        None => "matches no route (404)".to_owned(),
+    let Some(via) = &case.via else {
+        return;
     };
+    let passed: Vec<&str> = explanation
+        .steps
+        .iter()
+        .map(|step| step.policy.name.as_str())
+        .collect();
+    let expected: Vec<&str> = via.value.iter().map(|name| name.value.as_str()).collect();
+    if passed != expected {
+        fail(test, case, &explanation, spans, via.span, false, out);
+    }
+}
+
+/// Whether every policy `via P, Q` names exists; an error for each that does not.
+fn known_policies(
+    via: &edge_dsl::Spanned<Vec<edge_dsl::Ident>>,
+    config: &Config,
+    out: &mut Vec<Diagnostic>,
+) -> bool {
+    let mut known = true;
+    for name in &via.value {
+        if !config.policies.iter().any(|p| p.name.value == name.value) {
+            out.push(
+                Diagnostic::error("unknown-name", format!("no policy named `{name}`"))
+                    .with_label(Label::primary(name.span, "unknown policy"))
+                    .with_suggestion(
+                        &name.value,
+                        "a policy",
+                        config.policies.iter().map(|p| p.name.value.as_str()),
+                    ),
+            );
+            known = false;
+        }
+    }
+    known
+}
+
+/// The error of a failed expectation at `at`: what the request met instead (`routing`: the
+/// expectation was a route, so how routes are tried helps).
+fn fail(
+    test: &Test,
+    case: &Case,
+    explanation: &Explanation<'_>,
+    spans: &[Span],
+    at: Span,
+    routing: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let url = &case.url;
+    let query = url
+        .query
+        .as_ref()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let shown = format!(
+        "{} {}{}{query}",
+        case.method.value.as_str(),
+        url.host,
+        url.path
+    );
+    let mut outcome = match explanation.route {
+        Some((_, route)) => format!("reaches route `{}`", route.name),
+        None => "matches no route".to_owned(),
+    };
+    let passed: Vec<&str> = explanation
+        .steps
+        .iter()
+        .map(|step| step.policy.name.as_str())
+        .collect();
+    if !passed.is_empty() {
+        outcome.push_str(&format!(" via {}", passed.join(", ")));
+    }
+    match explanation.end.status() {
+        Some(status) => outcome.push_str(&format!(" and gets {status}")),
+        None => outcome.push_str(" and gets what its server answers"),
+    }
     let mut diagnostic = Diagnostic::error(
         "test-failed",
         format!("test `{}` failed: {shown} {outcome}", test.name.value),
     )
-    .with_label(Label::primary(case.expect.span, "expected here"));
-    if let Some((index, _)) = matched {
+    .with_label(Label::primary(at, "expected here"));
+    if let Some((index, _)) = explanation.route {
         diagnostic = diagnostic.with_label(Label::secondary(spans[index], "the route it reaches"));
     }
-    out.push(
-        diagnostic.with_help("routes are tried in the order written; the first that matches wins"),
-    );
-}
-
-/// The status a request gets without reaching a pool, when it is decided by the config.
-fn status_of(route: Option<&Route>, method: Method) -> Option<u16> {
-    if route.is_some_and(|r| !r.policies.is_empty()) {
-        return None;
+    if let Some(step) = explanation.steps.last() {
+        if let explain::Verdict::Answers { status, why } = &step.verdict {
+            diagnostic = diagnostic.with_help(format!(
+                "policy `{}` answers {status}: {why}",
+                step.policy.name
+            ));
+        }
     }
-    match route.map(|r| &r.action) {
-        None => Some(404),
-        Some(Action::Redirect { status, .. } | Action::Respond { status, .. }) => Some(*status),
-        Some(Action::RedirectHttps) if matches!(method, Method::Get | Method::Head) => Some(301),
-        Some(Action::RedirectHttps) => Some(308),
-        Some(Action::Forward(_) | Action::Serve { .. }) => None,
+    if routing || explanation.route.is_none() {
+        diagnostic = diagnostic
+            .with_help("routes are tried in the order written; the first that matches wins");
     }
+    out.push(diagnostic);
 }

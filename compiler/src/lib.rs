@@ -14,6 +14,7 @@ mod builder;
 mod check;
 mod codegen;
 mod config_tests;
+pub mod explain;
 mod files;
 pub mod graph;
 mod ident;
@@ -22,6 +23,7 @@ mod matching;
 pub mod model;
 mod policy_files;
 mod policy_model;
+mod spelling;
 
 pub use builder::{compile, Builder, Error, FILES_AT_START_VAR};
 pub use edge_dsl::{Diagnostic, Severity, SourceFile};

@@ -1,19 +1,35 @@
 //! What a route's conditions mean, in one place: which requests a Model route matches, and
-//! which routes cover which. The checker uses it to find routes that can never match, the
-//! `test` blocks to route their requests, and the router generator (`codegen::router`)
-//! compiles these same predicates into the generated router.
+//! which routes cover which. The checker uses it to find routes that can never match,
+//! `edgec explain` and the `test` blocks to route their requests, and the router generator
+//! (`codegen::router`) compiles these same predicates into the generated router; header,
+//! query and cookie conditions are decided by `edge_formats::conditions`, as the proxy
+//! decides them.
 
-use edge_dsl::value::{HostPattern, Method, PathMatch};
+use edge_dsl::value::{HostPattern, Method, PathMatch, RequestMatch, RequestPart};
+use edge_formats::conditions;
 
 use crate::model::Route;
 
-/// A request as a `test` case sends it: no headers, cookies or query.
+/// A request as `edgec explain` or a `test` case sends it.
 pub struct Request<'a> {
     pub method: Method,
     /// Lower-case, without port; empty when not given.
     pub host: &'a str,
     /// Normalised, without the query.
     pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// (lower-case name, value), in order; a name may repeat.
+    pub headers: &'a [(String, String)],
+}
+
+impl Request<'_> {
+    /// The values of header `name` (lower-case), one per line.
+    pub fn header<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers
+            .iter()
+            .filter(move |(given, _)| given == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// The first of `routes` (a listener's, in order) that matches `request`.
@@ -24,8 +40,7 @@ pub fn first_match<'a>(routes: &'a [Route], request: &Request<'_>) -> Option<(us
         .find(|(_, route)| matches(route, request))
 }
 
-/// Whether `route` matches `request`. Header, query and cookie conditions never hold for a
-/// request that carries none.
+/// Whether `route` matches `request`.
 pub fn matches(route: &Route, request: &Request<'_>) -> bool {
     let host = route.hosts.is_empty()
         || route
@@ -34,7 +49,19 @@ pub fn matches(route: &Route, request: &Request<'_>) -> bool {
             .any(|pattern| host_matches(pattern, request.host));
     let method = route.methods.is_empty() || route.methods.contains(&request.method);
     let path = path_matcher(route).is_none_or(|matcher| path_matches(matcher, request.path));
-    host && method && path && route.matchers.is_empty()
+    host && method && path && route.matchers.iter().all(|m| holds(m, request))
+}
+
+/// Whether a header, query or cookie condition holds for `request`.
+fn holds(condition: &RequestMatch, request: &Request<'_>) -> bool {
+    let (name, value) = (condition.name.as_str(), condition.value.as_deref());
+    match condition.part {
+        RequestPart::Header => {
+            conditions::header_is(request.header(name).map(str::as_bytes), value)
+        }
+        RequestPart::Query => conditions::query_is(request.query, name, value),
+        RequestPart::Cookie => conditions::cookie_is(request.header("cookie"), name, value),
+    }
 }
 
 /// Whether `host` (or a TLS server name) meets `pattern`.
@@ -150,6 +177,8 @@ mod tests {
             method: Method::Get,
             host,
             path,
+            query: None,
+            headers: &[],
         }
     }
 
@@ -179,6 +208,54 @@ mod tests {
             ..get("api.example.com", "/health")
         };
         assert!(!matches(&api, &post));
+    }
+
+    #[test]
+    fn header_query_and_cookie_conditions_hold_as_the_proxy_decides_them() {
+        let mut beta = route(Vec::new(), None, Vec::new());
+        beta.matchers = vec![
+            RequestMatch {
+                part: RequestPart::Header,
+                name: "x-beta".to_owned(),
+                value: Some("1".to_owned()),
+            },
+            RequestMatch {
+                part: RequestPart::Query,
+                name: "v".to_owned(),
+                value: None,
+            },
+            RequestMatch {
+                part: RequestPart::Cookie,
+                name: "canary".to_owned(),
+                value: Some("yes".to_owned()),
+            },
+        ];
+        let headers = [
+            ("x-beta".to_owned(), "0".to_owned()),
+            ("x-beta".to_owned(), "1".to_owned()),
+            ("cookie".to_owned(), "a=1; canary=yes".to_owned()),
+        ];
+        let request = Request {
+            query: Some("v=2&x"),
+            headers: &headers,
+            ..get("", "/")
+        };
+        assert!(matches(&beta, &request));
+        assert!(!matches(
+            &beta,
+            &Request {
+                query: Some("x"),
+                ..request
+            }
+        ));
+        assert!(!matches(
+            &beta,
+            &Request {
+                headers: &headers[..2],
+                ..request
+            }
+        ));
+        assert!(!matches(&beta, &get("", "/")));
     }
 
     #[test]

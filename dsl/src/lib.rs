@@ -26,3 +26,14 @@ pub fn parse(source: &SourceFile) -> Result<ast::Config, Vec<Diagnostic>> {
     let directives = syntax::parse(&source.text).map_err(|diagnostic| vec![diagnostic])?;
     lower::lower(&directives)
 }
+
+/// A request's URL as a `test` line writes it (`https://HOST[:PORT]/PATH[?QUERY]` or
+/// `/PATH`), for `edgec explain`; its diagnostic points into `text`.
+pub fn request_url(text: &str) -> Result<value::RequestUrl, Diagnostic> {
+    let arg = syntax::Arg {
+        text: text.to_owned(),
+        kind: syntax::ArgKind::Bare,
+        span: Span::new(0, text.len()),
+    };
+    literal::test_url(&arg)
+}

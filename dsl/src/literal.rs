@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::ast::{Address, Cidr, HostPattern, Method, PathMatch, Rate, StatusRange};
+use crate::ast::{Address, Cidr, HostPattern, Method, PathMatch, Rate, RequestUrl, StatusRange};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::span::Spanned;
 use crate::syntax::{Arg, ArgKind};
@@ -495,34 +495,72 @@ fn check_normal(arg: &Arg) -> Result<(), Diagnostic> {
 /// A test request's URL: `https://api.example.com/users/42?x=1` or just `/users/42`. Returns
 /// the host (lower-case, port dropped; empty for a bare path) and the path without its query,
 /// which must be in normal form like path matchers.
-pub fn test_url(arg: &Arg) -> Result<(String, String), Diagnostic> {
-    const HELP: &str = "a test URL is `http://HOST/PATH`, `https://HOST/PATH` or `/PATH`";
-    let (host, target) = match arg.text.split_once("://") {
+pub fn test_url(arg: &Arg) -> Result<RequestUrl, Diagnostic> {
+    const HELP: &str = "a request URL is `http://HOST/PATH`, `https://HOST/PATH` or `/PATH`";
+    let (host, port, target) = match arg.text.split_once("://") {
         Some((scheme, rest)) if scheme == "http" || scheme == "https" => {
-            let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let (authority, target) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
             // `[::1]:8080` → `::1`; `api.example.com:8080` → `api.example.com`.
-            let host = match authority.strip_prefix('[') {
-                Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-                None => authority.split(':').next().unwrap_or_default(),
+            let (host, port) = match authority.strip_prefix('[') {
+                Some(bracketed) => bracketed
+                    .split_once(']')
+                    .map(|(host, rest)| (host, rest.strip_prefix(':')))
+                    .unwrap_or((bracketed, None)),
+                None => match authority.split_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (authority, None),
+                },
+            };
+            let port = match port.map(str::parse::<u16>) {
+                None => None,
+                Some(Ok(port)) => Some(port),
+                Some(Err(_)) => return Err(bad(arg, "request URL", HELP)),
             };
             let host = host.to_ascii_lowercase();
             if !is_dns_name(&host) && host.parse::<IpAddr>().is_err() {
-                return Err(bad(arg, "test URL", HELP));
+                return Err(bad(arg, "request URL", HELP));
             }
-            (host, if target.is_empty() { "/" } else { target })
+            let target = if target.is_empty() || target.starts_with('?') {
+                format!("/{target}")
+            } else {
+                target.to_owned()
+            };
+            (host, port, target)
         }
-        Some(_) => return Err(bad(arg, "test URL", HELP)),
-        None => (String::new(), arg.text.as_str()),
+        Some(_) => return Err(bad(arg, "request URL", HELP)),
+        None => (String::new(), None, arg.text.clone()),
     };
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_owned())),
+        None => (target.as_str(), None),
+    };
     let path_arg = Arg {
         text: path.to_owned(),
         ..arg.clone()
     };
     match self::path(&path_arg, true)?.value {
-        PathMatch::Exact(path) => Ok((host, path)),
+        PathMatch::Exact(path) => Ok(RequestUrl {
+            host,
+            port,
+            path,
+            query,
+        }),
         PathMatch::Prefix(_) => unreachable!("an exact path was asked for"),
     }
+}
+
+/// A client's IP address.
+pub fn ip(arg: &Arg) -> Read<IpAddr> {
+    arg.text
+        .parse()
+        .map(|ip| Spanned::new(ip, arg.span))
+        .map_err(|_| {
+            bad(
+                arg,
+                "IP address",
+                "write an address such as `203.0.113.7` or `2001:db8::7`",
+            )
+        })
 }
 
 /// A quoted string, taken as is.

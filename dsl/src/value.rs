@@ -88,6 +88,19 @@ pub enum RequestPart {
     Cookie,
 }
 
+/// A request's URL as `edgec explain` and `test` blocks write it: `https://HOST[:PORT]/PATH`
+/// or `/PATH`, with an optional query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestUrl {
+    /// Lower-case, without port; empty when the URL is only a path.
+    pub host: String,
+    pub port: Option<u16>,
+    /// In the normal form the proxy matches (no `//`, `.` or `..` segments).
+    pub path: String,
+    /// After the `?`, as written.
+    pub query: Option<String>,
+}
+
 /// A `host` pattern, lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostPattern {

@@ -248,6 +248,53 @@ fn graph_draws_a_stack_across_its_files_and_refuses_a_broken_config() {
 }
 
 #[test]
+fn explain_says_what_a_request_meets_and_refuses_what_it_cannot_place() {
+    let gateway = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/api_gateway.edge")
+        .display()
+        .to_string();
+    let url = "http://api.example.com:8380/users/42";
+    let output = edgec(&["explain", &gateway, "GET", url]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("listener  api (127.0.0.1:8380)"), "{text}");
+    assert!(text.contains("policy    auth (jwt) answers 401"), "{text}");
+    let output = edgec(&[
+        "explain",
+        &gateway,
+        "get",
+        url,
+        "-H",
+        "Authorization: Bearer t",
+        "--from",
+        "192.0.2.7",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["route"], "users");
+    assert_eq!(json["end"]["pool"], "users_service");
+    assert_eq!(json["request"]["client"], "192.0.2.7");
+
+    let output = edgec(&["explain", &gateway, "GET", "/users"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("4 HTTP listeners"),
+        "{}",
+        stderr(&output)
+    );
+    let output = edgec(&["explain", &gateway, "GET", "http://x/a//b", "--on", "api"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("repeated slashes"),
+        "{}",
+        stderr(&output)
+    );
+    let output = edgec(&["explain", &gateway, "BREW", "/", "--on", "api"]);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
 fn check_reports_an_unreadable_file() {
     let output = edgec(&["check", "/nonexistent/x.edge"]);
     assert_eq!(output.status.code(), Some(1));

@@ -70,13 +70,18 @@ pub fn check(config: &Config, folder: &Folder, config_name: &str) -> Checked {
         }
     }
 
-    if !diagnostics.iter().any(Diagnostic::is_error) {
-        let route_spans: Vec<Vec<Span>> = attached
-            .iter()
-            .map(|routes| routes.iter().map(|route| route.span).collect())
-            .collect();
-        config_tests::run(config, &listeners, &route_spans, &mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Checked {
+            model: None,
+            diagnostics,
+        };
     }
+    let route_spans: Vec<Vec<Span>> = attached
+        .iter()
+        .map(|routes| routes.iter().map(|route| route.span).collect())
+        .collect();
+    let model = site::model(config, listeners, pool_tls, policies, stores);
+    config_tests::run(config, &model, &route_spans, &mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Checked {
             model: None,
@@ -84,7 +89,6 @@ pub fn check(config: &Config, folder: &Folder, config_name: &str) -> Checked {
         };
     }
     unused(config, &attached, &used, &mut diagnostics);
-    let model = site::model(config, listeners, pool_tls, policies, stores);
     Checked {
         model: Some(model),
         diagnostics,

@@ -4,8 +4,9 @@
 use edge_dsl::value::Address;
 
 use super::ids::{file_stem, Ids};
-use super::{label, Edge, EdgeKind, Graph, Item, Node};
+use super::{Edge, EdgeKind, Graph, Item, Node};
 use crate::model::{Action, Listener, Model, Route};
+use crate::spelling;
 
 /// Adds the nodes and edges of `model`, read from `file`, to `graph`.
 pub(super) fn add_file(graph: &mut Graph, ids: &mut Ids, file: &str, model: &Model) {
@@ -61,7 +62,7 @@ impl FileBuilder<'_> {
             &[&route.name],
             Item::Route {
                 name: route.name.clone(),
-                matches: label::matches(route),
+                matches: spelling::matches(route),
             },
         );
         let mut last = node;
@@ -74,7 +75,7 @@ impl FileBuilder<'_> {
                     route: route.name.clone(),
                     place,
                     name: policy.name.clone(),
-                    kind: label::policy_kind(&policy.kind),
+                    kind: spelling::policy_kind(&policy.kind),
                 },
             );
             self.edge(last, step, EdgeKind::Uses);
@@ -90,7 +91,7 @@ impl FileBuilder<'_> {
                     &[&route.name],
                     Item::Leaf {
                         route: route.name.clone(),
-                        action: label::action(action),
+                        action: spelling::action(action),
                     },
                 );
                 self.edge(last, leaf, EdgeKind::Answers);
@@ -109,7 +110,7 @@ impl FileBuilder<'_> {
             &[&pool.name],
             Item::Pool {
                 name: pool.name.clone(),
-                balance: label::balance(&pool.balance),
+                balance: spelling::balance(&pool.balance),
                 tls: pool.tls.is_some(),
             },
         );
@@ -117,7 +118,7 @@ impl FileBuilder<'_> {
         for server in &pool.servers {
             let address = match &server.upstream {
                 Address::Srv(name) => name.clone(),
-                upstream => label::address(upstream),
+                upstream => spelling::address(upstream),
             };
             let server_node = self.node(
                 &[&pool.name, &address],

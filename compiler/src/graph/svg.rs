@@ -5,9 +5,9 @@
 
 use std::fmt;
 
-use super::label::address;
 use super::layout::{Layout, Rect, FONT_SIZE, HEADING, LINE_HEIGHT, PAD_X, PAD_Y};
 use super::{Edge, EdgeKind, Graph, Item, Node};
+use crate::spelling::address;
 
 const FONT: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
 const INK: &str = "#0f172a";

@@ -4,7 +4,7 @@
 mod policy;
 mod store;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::span::{Ident, Span, Spanned};
@@ -83,15 +83,22 @@ pub struct Test {
     pub span: Span,
 }
 
-/// `GET https://api.example.com/users/42 -> users`
+/// `GET https://api.example.com/users/42 header "authorization: Bearer x" from 10.0.0.7 ->
+/// users via auth, limit`
 #[derive(Clone, Debug)]
 pub struct Case {
     pub method: Spanned<Method>,
-    /// Lower-case, without port; empty when the URL is only a path.
-    pub host: String,
-    /// A normalised path, without the query.
-    pub path: String,
+    pub url: RequestUrl,
+    /// `header "NAME: VALUE"` (the name lower-cased) and `cookie "NAME=VALUE"` (gathered into
+    /// one `cookie` header), in order.
+    pub headers: Vec<(String, String)>,
+    /// `from IP`: the client's address; `None`: 127.0.0.1.
+    pub client: Option<Spanned<IpAddr>>,
     pub expect: Spanned<Expect>,
+    /// `after N`: the request follows N like it, sent at once (for rate limits).
+    pub after: Option<Spanned<u32>>,
+    /// `via P, Q`: the policies the request passes through, in order.
+    pub via: Option<Spanned<Vec<Ident>>>,
     pub span: Span,
 }
 

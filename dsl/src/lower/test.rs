@@ -1,16 +1,28 @@
-//! Lowering of `test` blocks: requests written as `METHOD URL -> ROUTE` (or `-> STATUS`),
-//! checked by the compiler against the routes at build time.
+//! Lowering of `test` blocks: requests written as `METHOD URL [header "N: V"] [cookie "N=V"]
+//! [from IP] -> ROUTE|STATUS [after N] [via POLICY, ...]`, checked by the compiler against
+//! the routes and policies at build time.
+
+use std::net::IpAddr;
 
 use crate::ast::{Case, Expect, Method, Test};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
-use crate::span::Spanned;
-use crate::syntax::Directive;
+use crate::span::{Ident, Spanned};
+use crate::syntax::{Arg, Directive};
 
 use super::table::{Given, Seen};
 use super::Lowering;
 
 const USAGE: &str = "GET https://api.example.com/users/42 -> users";
+
+const OPTIONS: &str =
+    "between the URL and `->`, a test line takes `header \"NAME: VALUE\"`, `cookie \"NAME=VALUE\"` and `from IP`";
+
+/// A test request's headers and client.
+type RequestOptions = (Vec<(String, String)>, Option<Spanned<IpAddr>>);
+
+/// A test line's `after N` and `via POLICY, ...`.
+type ExpectOptions = (Option<Spanned<u32>>, Option<Spanned<Vec<Ident>>>);
 
 impl Lowering {
     pub(super) fn test(&mut self, given: Given<'_>) -> Option<Test> {
@@ -79,7 +91,9 @@ impl Lowering {
             );
             return None;
         };
-        let [url, arrow, expect] = line.args.as_slice() else {
+        let args = line.args.as_slice();
+        let arrow = args.iter().position(|a| a.is_bare() && a.text == "->");
+        let (Some(arrow), None) = (arrow, &line.block) else {
             self.error(
                 Diagnostic::error(
                     "invalid-test-line",
@@ -93,26 +107,122 @@ impl Lowering {
             );
             return None;
         };
-        if !(arrow.is_bare() && arrow.text == "->") || line.block.is_some() {
+        let (request, outcome) = (&args[..arrow], &args[arrow + 1..]);
+        let Some((url, options)) = request.split_first() else {
             self.error(
-                Diagnostic::error("invalid-test-line", "expected `->` after the URL")
-                    .with_label(Label::primary(arrow.span, "expected `->`"))
+                Diagnostic::error("invalid-test-line", "a test request has a URL")
+                    .with_label(Label::primary(
+                        args[arrow].span,
+                        "expected a URL before `->`",
+                    ))
                     .with_help(format!("write `{USAGE}`")),
             );
             return None;
-        }
-        let (host, path) = literal::test_url(url).map_err(|d| self.error(d)).ok()?;
+        };
+        let url = literal::test_url(url).map_err(|d| self.error(d)).ok()?;
+        let (headers, client) = self.request_options(options)?;
+        let Some((expect, more)) = outcome.split_first() else {
+            self.error(
+                Diagnostic::error("invalid-test-line", "a test line expects something")
+                    .with_label(Label::primary(
+                        args[arrow].span,
+                        "expected a route or status after `->`",
+                    ))
+                    .with_help(format!("write `{USAGE}`")),
+            );
+            return None;
+        };
         let expected = if expect.text.bytes().all(|b| b.is_ascii_digit()) {
             Expect::Status(self.keep(literal::status(expect))?.value)
         } else {
             Expect::Route(self.reference(expect)?)
         };
+        let (after, via) = self.expect_options(more)?;
         Some(Case {
             method: Spanned::new(method, line.name.span),
-            host,
-            path,
+            url,
+            headers,
+            client,
             expect: Spanned::new(expected, expect.span),
+            after,
+            via,
             span: line.head_span(),
         })
+    }
+
+    /// `header "NAME: VALUE"`, `cookie "NAME=VALUE"` and `from IP`, between the URL and `->`.
+    fn request_options(&mut self, options: &[Arg]) -> Option<RequestOptions> {
+        let mut headers = Vec::new();
+        let mut cookies = Vec::new();
+        let mut client = None;
+        let mut rest = options;
+        while let [word, value, tail @ ..] = rest {
+            rest = tail;
+            match word.text.as_str() {
+                "header" if word.is_bare() => {
+                    let Some((name, text)) = value.text.split_once(':') else {
+                        return self.bad_option(value, "a header is `\"NAME: VALUE\"`");
+                    };
+                    let name_arg = Arg {
+                        text: name.trim().to_owned(),
+                        ..value.clone()
+                    };
+                    let name = self.keep(literal::header_name(&name_arg))?.value;
+                    headers.push((name, text.trim().to_owned()));
+                }
+                "cookie" if word.is_bare() => {
+                    if !value.text.contains('=') || value.text.contains(';') {
+                        return self.bad_option(value, "a cookie is `\"NAME=VALUE\"`");
+                    }
+                    cookies.push(value.text.clone());
+                }
+                "from" if word.is_bare() => client = Some(self.keep(literal::ip(value))?),
+                _ => return self.bad_option(word, OPTIONS),
+            }
+        }
+        if let [extra, ..] = rest {
+            return self.bad_option(extra, OPTIONS);
+        }
+        if !cookies.is_empty() {
+            headers.push(("cookie".to_owned(), cookies.join("; ")));
+        }
+        Some((headers, client))
+    }
+
+    /// `after N` and `via POLICY, ...`, after what the line expects.
+    fn expect_options(&mut self, more: &[Arg]) -> Option<ExpectOptions> {
+        let mut rest = more;
+        let mut after = None;
+        if let [word, count, tail @ ..] = rest {
+            if word.is_bare() && word.text == "after" {
+                after = Some(self.keep(literal::count(count, 1, 100_000))?);
+                rest = tail;
+            }
+        }
+        let mut via = None;
+        if let [word, policies @ ..] = rest {
+            if !(word.is_bare() && word.text == "via") || policies.is_empty() {
+                return self.bad_option(
+                    word,
+                    "after what it expects, a test line takes `after N` and `via POLICY, ...`",
+                );
+            }
+            let names: Option<Vec<_>> = policies.iter().map(|p| self.reference(p)).collect();
+            let span = word.span.to(policies[policies.len() - 1].span);
+            via = Some(Spanned::new(names?, span));
+        }
+        Some((after, via))
+    }
+
+    fn bad_option<T>(&mut self, arg: &Arg, help: &str) -> Option<T> {
+        self.error(
+            Diagnostic::error(
+                "invalid-test-line",
+                format!("unexpected `{}` in a test line", arg.text),
+            )
+            .with_label(Label::primary(arg.span, "not understood here"))
+            .with_help(help.to_owned()),
+        );
+        None
     }
 }

@@ -2,6 +2,7 @@
 //! the proxy crates that link them with the runtime.
 
 mod check;
+mod explain;
 mod fmt;
 mod scaffold;
 
@@ -24,7 +25,7 @@ struct Cli {
 
 /// Where the files a config names are checked.
 #[derive(clap::Args, Clone, Copy)]
-struct FileChecks {
+pub(crate) struct FileChecks {
     /// Files the config names (certificates, keys, key sets, password files, schemas) may be
     /// absent here: the proxy checks those when it starts, relative paths from its run-time
     /// root (`--root` or `EDGE_ROOT`). Files that are present are checked all the same.
@@ -105,6 +106,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Say what a request meets: its listener and route, each policy in order, where it ends.
+    Explain(explain::Args),
     /// Draw configs as a picture: listeners, routes, policies, pools and servers; given the
     /// files of a stack, the servers of one joined to the listeners of the next.
     Graph {
@@ -161,6 +164,7 @@ fn main() -> ExitCode {
             files,
         } => check::run(&configs, files.options(), format, deny_warnings),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Explain(args) => explain::run(&args),
         Command::Graph {
             configs,
             format,
@@ -244,7 +248,10 @@ fn graph(configs: &[PathBuf], format: GraphFormat, files: FileChecks) -> Result<
 
 /// Reads and checks a config, printing its diagnostics and the files left for start-up; an
 /// `Err` when it has errors (already reported, so the message is empty) or cannot be read.
-fn check(path: &Path, files: FileChecks) -> Result<(SourceFile, edge_compiler::Analysis), String> {
+pub(crate) fn check(
+    path: &Path,
+    files: FileChecks,
+) -> Result<(SourceFile, edge_compiler::Analysis), String> {
     let source = check::read(path)?;
     let analysis = analyze_with(&source, files.options());
     if check::report(&source, &analysis) {
