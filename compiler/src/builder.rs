@@ -111,8 +111,20 @@ impl Builder {
         })?;
         let source = SourceFile::new(self.config.display().to_string(), text);
         let analysis = analyze_with(&source, self.options);
-        let rendered = source.render(&analysis.diagnostics);
-        let Some(code) = analysis.generate(&source) else {
+        if self.cargo_directives {
+            // An included file, or a new file in an included folder, changes the config too.
+            let mut folders: Vec<&std::path::Path> = Vec::new();
+            for file in analysis.sources.files().skip(1) {
+                println!("cargo:rerun-if-changed={}", file.name);
+                let folder = std::path::Path::new(&file.name).parent();
+                if let Some(folder) = folder.filter(|folder| !folders.contains(folder)) {
+                    println!("cargo:rerun-if-changed={}", folder.display());
+                    folders.push(folder);
+                }
+            }
+        }
+        let rendered = analysis.sources.render(&analysis.diagnostics);
+        let Some(code) = analysis.generate() else {
             return Err(Error::Invalid(rendered));
         };
         if self.cargo_directives {

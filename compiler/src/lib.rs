@@ -26,7 +26,7 @@ mod policy_model;
 mod spelling;
 
 pub use builder::{compile, Builder, Error, FILES_AT_START_VAR};
-pub use edge_dsl::{Diagnostic, Severity, SourceFile};
+pub use edge_dsl::{Diagnostic, Severity, SourceFile, Sources};
 pub use files::Deferred;
 
 /// How a config is checked.
@@ -38,8 +38,11 @@ pub struct Options {
     pub files_at_start: bool,
 }
 
-/// The outcome of checking one `.edge` file.
+/// The outcome of checking one `.edge` file (and the files it includes).
 pub struct Analysis {
+    /// The config's files, which the diagnostics' spans point into: render them with
+    /// [`Sources::render`] or [`Sources::emit_to_stderr`].
+    pub sources: Sources,
     /// The checked model, when the file has no errors.
     pub model: Option<model::Model>,
     /// Every error and warning, in the order found.
@@ -49,11 +52,12 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// The generated Rust module for `source` (the file analysed), when it has no errors.
-    pub fn generate(&self, source: &SourceFile) -> Option<String> {
+    /// The generated Rust module, when the config has no errors.
+    pub fn generate(&self) -> Option<String> {
+        let whole = SourceFile::new(self.sources.root().name.clone(), self.sources.text());
         self.model
             .as_ref()
-            .map(|model| codegen::generate(model, source))
+            .map(|model| codegen::generate(model, &whole))
     }
 }
 
@@ -62,9 +66,11 @@ pub fn analyze(source: &SourceFile) -> Analysis {
     analyze_with(source, Options::default())
 }
 
-/// Parses and checks one `.edge` file.
+/// Parses and checks one `.edge` file, with the files it includes (read relative to the
+/// including file's folder, so `source.name` should be its path).
 pub fn analyze_with(source: &SourceFile, options: Options) -> Analysis {
-    match edge_dsl::parse(source) {
+    let mut sources = Sources::new(source.clone());
+    match edge_dsl::parse_config(&mut sources) {
         Ok(config) => {
             let base = std::path::Path::new(&source.name)
                 .parent()
@@ -72,12 +78,14 @@ pub fn analyze_with(source: &SourceFile, options: Options) -> Analysis {
             let folder = files::Folder::new(base, options.files_at_start);
             let checked = check::check(&config, &folder, &source.name);
             Analysis {
+                sources,
                 model: checked.model,
                 diagnostics: checked.diagnostics,
                 deferred: folder.into_deferred(),
             }
         }
         Err(diagnostics) => Analysis {
+            sources,
             model: None,
             diagnostics,
             deferred: Vec::new(),

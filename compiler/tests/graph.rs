@@ -439,10 +439,10 @@ fn graph_of_the_stack_joins_the_balancer_to_the_gateway_to_the_pods() {
     assert_eq!(
         routes,
         [
-            "route-gateway-users",
             "route-gateway-orders",
             "route-gateway-checkout",
-            "route-gateway-payments"
+            "route-gateway-payments",
+            "route-gateway-users"
         ]
     );
     let (chain, pool) = dot.chain("route-gateway-checkout");

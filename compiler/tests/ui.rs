@@ -31,7 +31,7 @@ fn diagnostics_match_expected_output() {
             !analysis.diagnostics.is_empty(),
             "{name} produced no diagnostic"
         );
-        let actual = source.render(&analysis.diagnostics);
+        let actual = analysis.sources.render(&analysis.diagnostics);
         let expected_path = case.with_extension("stderr");
         if bless {
             std::fs::write(&expected_path, &actual).unwrap();

@@ -131,7 +131,7 @@ impl SourceFile {
         diagnostics
             .iter()
             .map(|diagnostic| {
-                term::emit_into_string(&config, &files, &to_rendered(diagnostic))
+                term::emit_into_string(&config, &files, &to_rendered(diagnostic, |span| ((), span)))
                     .expect("spans come from this file")
             })
             .collect()
@@ -144,13 +144,18 @@ impl SourceFile {
         let stream = termcolor::StandardStream::stderr(color_choice());
         let mut stream = stream.lock();
         for diagnostic in diagnostics {
-            term::emit_to_write_style(&mut stream, &config, &files, &to_rendered(diagnostic))
-                .expect("spans come from this file");
+            term::emit_to_write_style(
+                &mut stream,
+                &config,
+                &files,
+                &to_rendered(diagnostic, |span| ((), span)),
+            )
+            .expect("spans come from this file");
         }
     }
 }
 
-fn color_choice() -> termcolor::ColorChoice {
+pub(crate) fn color_choice() -> termcolor::ColorChoice {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         termcolor::ColorChoice::Auto
@@ -159,7 +164,11 @@ fn color_choice() -> termcolor::ColorChoice {
     }
 }
 
-fn to_rendered(diagnostic: &Diagnostic) -> Rendered<()> {
+/// The diagnostic as codespan renders it, each label in the file `locate` finds for its span.
+pub(crate) fn to_rendered<F: Copy>(
+    diagnostic: &Diagnostic,
+    locate: impl Fn(Span) -> (F, Span),
+) -> Rendered<F> {
     let rendered = match diagnostic.severity {
         Severity::Error => Rendered::error(),
         Severity::Warning => Rendered::warning(),
@@ -170,7 +179,8 @@ fn to_rendered(diagnostic: &Diagnostic) -> Rendered<()> {
         } else {
             RenderedLabel::secondary
         };
-        make((), label.span.start..label.span.end).with_message(&label.message)
+        let (file, span) = locate(label.span);
+        make(file, span.start..span.end).with_message(&label.message)
     });
     rendered
         .with_code(diagnostic.code)

@@ -8,46 +8,85 @@ use crate::span::{Span, Spanned};
 
 use super::table::Args::{Block, Exactly, OneOrMore};
 use super::table::{set, unread, Given, Rule, Table};
+use super::tls::TLS;
 use super::Lowering;
 
-const LISTENER: Table = Table {
+pub(super) const LISTENER: Table = Table {
     place: "in a listener",
     rules: &[
-        Rule::once("bind", Exactly(1), "bind 127.0.0.1:8080").required("bind 127.0.0.1:8080"),
-        Rule::once("mode", Exactly(1), "mode tcp"),
-        Rule::once("max_header_size", Exactly(1), "max_header_size 64KiB"),
-        Rule::once("header_timeout", Exactly(1), "header_timeout 10s"),
-        Rule::once("keepalive_timeout", Exactly(1), "keepalive_timeout 75s"),
-        Rule::once("body_timeout", Exactly(1), "body_timeout 60s"),
-        Rule::once("send_timeout", Exactly(1), "send_timeout 60s"),
-        Rule::once("ping_interval", Exactly(1), "ping_interval 60s"),
-        Rule::once("max_body", Exactly(1), "max_body 10MiB"),
-        Rule::once("max_connections", Exactly(1), "max_connections 1"),
-        Rule::once("max_streams", Exactly(1), "max_streams 1"),
+        Rule::once("bind", Exactly(1), "bind 127.0.0.1:8080")
+            .required("bind 127.0.0.1:8080")
+            .doc("The address and port to accept connections on; `EDGE_BIND_<LISTENER>` overrides it at run time."),
+        Rule::once("mode", Exactly(1), "mode tcp")
+            .doc("`http` (HTTP/1.1 and cleartext HTTP/2) or `tcp` (content-blind Layer 4 forwarding).")
+            .by_default("http"),
+        Rule::once("max_header_size", Exactly(1), "max_header_size 64KiB")
+            .doc("(http) The largest request head accepted; a larger one gets `431`.")
+            .by_default("64KiB"),
+        Rule::once("header_timeout", Exactly(1), "header_timeout 10s")
+            .doc("(http) The time a new connection has to send its first request head, and any later head from its first byte.")
+            .by_default("10s"),
+        Rule::once("keepalive_timeout", Exactly(1), "keepalive_timeout 75s")
+            .doc("(http) How long a connection may stay idle between requests before it is closed.")
+            .by_default("75s"),
+        Rule::once("body_timeout", Exactly(1), "body_timeout 60s")
+            .doc("(http) The longest wait for the next bytes of a request body; the client then gets `408`.")
+            .by_default("60s"),
+        Rule::once("send_timeout", Exactly(1), "send_timeout 60s")
+            .doc("(http) The longest a client may leave its answer unread before the connection is closed.")
+            .by_default("60s"),
+        Rule::once("ping_interval", Exactly(1), "ping_interval 60s")
+            .doc("(http) An HTTP/2 connection silent this long gets a PING; no answer within 20 s closes it.")
+            .by_default("60s"),
+        Rule::once("max_body", Exactly(1), "max_body 10MiB")
+            .doc("(http) The largest request body; a larger one gets `413`, checked while the body streams.")
+            .by_default("no limit"),
+        Rule::once("max_connections", Exactly(1), "max_connections 1")
+            .doc("Client connections open at once; more wait in the kernel's queue.")
+            .by_default("50000"),
+        Rule::once("max_streams", Exactly(1), "max_streams 1")
+            .doc("(http) HTTP/2 streams open at once on one connection.")
+            .by_default("128"),
         Rule::once(
             "underscores_in_headers",
             Exactly(1),
             "underscores_in_headers on",
-        ),
+        )
+        .doc("(http) `on` lets header names with `_` through; by default they are dropped.")
+        .by_default("off"),
         Rule::once(
             "allow_encoded_slashes",
             Exactly(1),
             "allow_encoded_slashes on",
-        ),
-        Rule::once("allow_semicolons", Exactly(1), "allow_semicolons on"),
+        )
+        .doc("(http) `on` lets `%2F`, `%5C` and `\\` through in paths; by default such a request gets `400`.")
+        .by_default("off"),
+        Rule::once("allow_semicolons", Exactly(1), "allow_semicolons on")
+            .doc("(http) `on` lets `;` through in paths; by default such a request gets `400`.")
+            .by_default("off"),
         Rule::once(
             "case_insensitive_paths",
             Exactly(1),
             "case_insensitive_paths on",
-        ),
-        Rule::once("accept_proxy", Exactly(1), "accept_proxy on"),
+        )
+        .doc("(http) `on` lower-cases request paths before routing and forwarding, for backends that ignore case.")
+        .by_default("off"),
+        Rule::once("accept_proxy", Exactly(1), "accept_proxy on")
+            .doc("`on`: every connection starts with a PROXY protocol header (v1 or v2) naming the client, from the load balancer in front.")
+            .by_default("off"),
         Rule::once(
             "trusted_proxies",
             OneOrMore,
             "trusted_proxies 10.0.0.0/8 192.0.2.10",
-        ),
-        Rule::once("idle_timeout", Exactly(1), "idle_timeout 10m"),
-        Rule::once("tls", Block, "tls { cert \"site.crt\"  key \"site.key\" }"),
+        )
+        .doc("(http) The proxies in front whose `X-Forwarded-For` is believed: the client is its right-most address not one of these.")
+        .by_default("nobody"),
+        Rule::once("idle_timeout", Exactly(1), "idle_timeout 10m")
+            .doc("(tcp) A tunnel silent this long in both directions is closed.")
+            .by_default("10m"),
+        Rule::once("tls", Block, "tls { cert \"site.crt\"  key \"site.key\" }")
+            .doc("(http) Terminate TLS: the certificates, client certificate checks and HSTS.")
+            .opens(&TLS),
     ],
 };
 

@@ -9,7 +9,7 @@ mod pool;
 mod process;
 mod route;
 mod store;
-mod table;
+pub(crate) mod table;
 mod test;
 mod tls;
 mod values;
@@ -20,51 +20,88 @@ use crate::span::{Ident, Span, Spanned};
 use crate::syntax::{Arg, Directive};
 
 use table::Args::Own;
-use table::{Given, Rule, Table};
+use table::{Given, ItemKind, Rule, Table};
 use values::listed;
 
 /// The items of a file. Each reads its own head, and the process-level ones say themselves
 /// when they are given twice.
-const ITEMS: Table = Table {
+pub(crate) const ITEMS: Table = Table {
     place: "at the top level",
     rules: &[
-        Rule::many("listener", Own, "listener NAME { ... }"),
-        Rule::many("pool", Own, "pool NAME { ... }"),
-        Rule::many("route", Own, "route NAME { ... }"),
+        Rule::many("listener", Own, "listener NAME { ... }")
+            .doc("Where clients connect: an address, a mode, limits and timeouts, TLS.")
+            .declares(ItemKind::Listener)
+            .opens(&listener::LISTENER),
+        Rule::many("pool", Own, "pool NAME { ... }")
+            .doc("A group of upstream servers, how one is picked, health checks, retries and TLS.")
+            .declares(ItemKind::Pool)
+            .opens(&pool::POOL),
+        Rule::many("route", Own, "route NAME { ... }")
+            .doc("Which requests of a listener go where: conditions, policies and one action; tried in the order written.")
+            .declares(ItemKind::Route)
+            .opens(&route::ROUTE),
         Rule::many(
             "policy",
             Own,
             "policy NAME = KIND { ... }`, such as `policy auth = jwt { ... }",
-        ),
+        )
+        .doc("A step routes run with `use`: authentication, rate limits, validation, CORS, headers, rewrites, caching...")
+        .declares(ItemKind::Policy)
+        .opens_kinds(policy::KINDS),
         Rule::many(
             "store",
             Own,
             "store NAME = KIND { ... }`, such as `store shared = redis { ... }",
-        ),
+        )
+        .doc("State shared by several proxies (a Redis server or cluster), named by rate limits with `store`.")
+        .declares(ItemKind::Store)
+        .opens_kinds(store::KINDS),
         Rule::many(
             "test",
             Own,
             "test \"users are routed\" { GET /users/42 -> users }",
-        ),
-        Rule::many("admin", Own, "admin { bind 127.0.0.1:9900 }"),
+        )
+        .doc("Routing tests checked at build time: `METHOD URL -> ROUTE` or `-> STATUS` lines, and `on LISTENER`."),
+        Rule::many("include", Own, "include \"services/*.edge\"")
+            .doc("The directives of other files, here: a path or a pattern, relative to this file's folder."),
+        Rule::many("defaults", Own, "defaults pool { retry 1 }")
+            .doc("Directives every listener, pool or route gets unless it gives them itself."),
+        Rule::many("admin", Own, "admin { bind 127.0.0.1:9900 }")
+            .doc("The admin listener: metrics, health and status.")
+            .by_default("on 127.0.0.1:9900")
+            .opens(&process::ADMIN),
         Rule::many(
             "access_log",
             Own,
             "access_log { format json  path \"access.log\" }",
-        ),
+        )
+        .doc("The access log's format and file.")
+        .by_default("combined, on standard output")
+        .opens(&process::ACCESS_LOG),
         Rule::many(
             "request_id",
             Own,
             "request_id { trust_client }` or `request_id off",
-        ),
+        )
+        .doc("Every request gets an `X-Request-Id`; `off` turns this off.")
+        .by_default("on, replacing a client's")
+        .opens(&process::REQUEST_ID),
         Rule::many(
             "shutdown",
             Own,
             "shutdown { drain_delay 5s  drain_timeout 30s }",
-        ),
-        Rule::many("workers", Own, "workers 1"),
-        Rule::many("error_page", Own, "error_page 502 \"Back soon.\\n\""),
-        Rule::many("via", Own, "via \"edge\""),
+        )
+        .doc("How the proxy drains on SIGTERM.")
+        .by_default("drain_delay 0s, drain_timeout 30s")
+        .opens(&process::SHUTDOWN),
+        Rule::many("workers", Own, "workers 1")
+            .doc("The number of worker threads.")
+            .by_default("one per core"),
+        Rule::many("error_page", Own, "error_page 502 \"Back soon.\\n\"")
+            .doc("The body of the proxy's own answers with this status (400 to 599); `html` after it for `text/html`."),
+        Rule::many("via", Own, "via \"edge\"")
+            .doc("Add `Via: 1.1 NAME` to requests sent upstream and to answers.")
+            .by_default("no `Via`"),
     ],
 };
 

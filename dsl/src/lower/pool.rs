@@ -15,88 +15,146 @@ use super::table::{add, set, unread, Given, Rule, Table};
 use super::values::listed;
 use super::Lowering;
 
-const POOL: Table = Table {
+pub(super) const POOL: Table = Table {
     place: "in a pool",
     rules: &[
-        Rule::once("balance", Own, "balance round_robin"),
+        Rule::once("balance", Own, "balance round_robin")
+            .doc("How a server is picked: `round_robin`, `least_conn`, `random`, `ewma`, or `hash` with `client_ip`, `header(\"NAME\")`, `cookie(\"NAME\")` or `path`.")
+            .by_default("round_robin"),
         Rule::many(
             "server",
             Own,
             "server 10.0.0.11:8080 weight 2 max_conns 100 backup",
         )
-        .required("server 127.0.0.1:8080"),
+        .required("server 127.0.0.1:8080")
+        .doc("One upstream server (a DNS name stands for all its addresses; `https://` speaks TLS), with an optional `weight`, `max_conns` cap and `backup` flag.")
+        .by_default("weight 1, no cap, primary"),
         Rule::many(
             "dns_srv",
             Exactly(1),
             "dns_srv \"_http._tcp.users.internal\"",
         )
-        .instead_of("server"),
+        .instead_of("server")
+        .doc("Servers from the SRV records of this name, resolved again as their TTL runs out."),
         Rule::once(
             "timeouts",
             Block,
             "timeouts { connect 5s  response 60s  idle 60s  tunnel 1h }",
-        ),
+        )
+        .doc("How long to connect, to wait for a response head, to keep an idle upstream connection and a silent WebSocket.")
+        .by_default("connect 5s, response 60s, idle 60s, tunnel 1h")
+        .opens(&TIMEOUTS),
         Rule::once(
             "health",
             Own,
             "health http { path \"/healthz\" }` or `health tcp",
-        ),
+        )
+        .doc("Active health checks in the background: `http` requests a path, `tcp` only connects.")
+        .by_default("none")
+        .opens_kinds(&[("http", &HEALTH_HTTP), ("tcp", &HEALTH_TCP)]),
         Rule::once(
             "passive",
             Block,
             "passive { max_fails 3  fail_timeout 30s }",
-        ),
-        Rule::once("retry", Own, "retry 2 on connect_error timeout"),
-        Rule::once("send_proxy", Exactly(1), "send_proxy v2"),
-        Rule::once("tls", Block, "tls { ca \"ca.pem\" }"),
-        Rule::once("protocol", Exactly(1), "protocol h2"),
+        )
+        .doc("Passive health: failed requests take a server out for a while.")
+        .by_default("none")
+        .opens(&PASSIVE),
+        Rule::once("retry", Own, "retry 2 on connect_error timeout")
+            .doc("Retry a failed request on other servers, this many times, on `connect_error`, `timeout` and `5xx`.")
+            .by_default("no retries; `on connect_error timeout`"),
+        Rule::once("send_proxy", Exactly(1), "send_proxy v2")
+            .doc("(tcp routes) Start each tunnel with a PROXY protocol header, `v1` or `v2`, carrying the client's address.")
+            .by_default("none"),
+        Rule::once("tls", Block, "tls { ca \"ca.pem\" }")
+            .doc("Every server speaks TLS, with these settings.")
+            .by_default("cleartext, unless servers are written `https://`")
+            .opens(&POOL_TLS),
+        Rule::once("protocol", Exactly(1), "protocol h2")
+            .doc("The HTTP version spoken to the servers: `http1` or `h2` (for gRPC).")
+            .by_default("http1"),
     ],
 };
 const TIMEOUTS: Table = Table {
     place: "in `timeouts`",
     rules: &[
-        Rule::once("connect", Exactly(1), "connect 5s"),
-        Rule::once("response", Exactly(1), "response 5s"),
-        Rule::once("idle", Exactly(1), "idle 5s"),
-        Rule::once("tunnel", Exactly(1), "tunnel 5s"),
+        Rule::once("connect", Exactly(1), "connect 5s")
+            .doc("The longest a connection to a server may take, TLS handshake included; then `504`.")
+            .by_default("5s"),
+        Rule::once("response", Exactly(1), "response 5s")
+            .doc("The longest wait for a server's response head; then `504`.")
+            .by_default("60s"),
+        Rule::once("idle", Exactly(1), "idle 5s")
+            .doc("How long an idle upstream connection is kept for reuse.")
+            .by_default("60s"),
+        Rule::once("tunnel", Exactly(1), "tunnel 5s")
+            .doc("How long a WebSocket (an upgraded connection) may stay silent before it is closed.")
+            .by_default("1h"),
     ],
 };
 const POOL_TLS: Table = Table {
     place: "in a pool's `tls`",
     rules: &[
-        Rule::once("ca", Exactly(1), "ca \"path/to/file.pem\""),
-        Rule::once("sni", Exactly(1), "sni \"api.internal\""),
-        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
-        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
-        Rule::once("verify", Exactly(1), "verify off"),
+        Rule::once("ca", Exactly(1), "ca \"path/to/file.pem\"")
+            .doc("Verify servers against this PEM CA bundle instead of the built-in roots.")
+            .by_default("Mozilla's roots, built into the proxy"),
+        Rule::once("sni", Exactly(1), "sni \"api.internal\"")
+            .doc("The name sent by SNI and verified in every server's certificate.")
+            .by_default("each server's own name"),
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\"")
+            .doc("A client certificate chain presented to servers that ask for one (mTLS); given with `key`.")
+            .by_default("none"),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\"")
+            .doc("The client certificate's private key; given with `cert`.")
+            .by_default("none"),
+        Rule::once("verify", Exactly(1), "verify off")
+            .doc("`off` accepts any server certificate, unverified (a warning).")
+            .by_default("on"),
     ],
 };
 const HEALTH_HTTP: Table = Table {
     place: "in `health http`",
     rules: &[
-        Rule::once("path", Exactly(1), "path \"/healthz\""),
-        Rule::once("expect", Exactly(1), "expect 200..299"),
-        Rule::once("interval", Exactly(1), "interval 5s"),
-        Rule::once("timeout", Exactly(1), "timeout 5s"),
-        Rule::once("rise", Exactly(1), "rise 1"),
-        Rule::once("fall", Exactly(1), "fall 1"),
+        Rule::once("path", Exactly(1), "path \"/healthz\"")
+            .doc("The path the check requests with `GET`.")
+            .by_default("\"/\""),
+        Rule::once("expect", Exactly(1), "expect 200..299")
+            .doc("The statuses that count as healthy: one status or an inclusive range.")
+            .by_default("200..399"),
+        INTERVAL,
+        TIMEOUT,
+        RISE,
+        FALL,
     ],
 };
 const HEALTH_TCP: Table = Table {
     place: "in `health tcp`",
-    rules: &[
-        Rule::once("interval", Exactly(1), "interval 5s"),
-        Rule::once("timeout", Exactly(1), "timeout 5s"),
-        Rule::once("rise", Exactly(1), "rise 1"),
-        Rule::once("fall", Exactly(1), "fall 1"),
-    ],
+    rules: &[INTERVAL, TIMEOUT, RISE, FALL],
 };
+const INTERVAL: Rule = Rule::once("interval", Exactly(1), "interval 5s")
+    .doc("The time between checks, jittered by 10 %.")
+    .by_default("5s");
+const TIMEOUT: Rule = Rule::once("timeout", Exactly(1), "timeout 5s")
+    .doc("The time a check may take.")
+    .by_default("1s");
+const RISE: Rule = Rule::once("rise", Exactly(1), "rise 1")
+    .doc("Consecutive successes that mark a server up.")
+    .by_default("2");
+const FALL: Rule = Rule::once("fall", Exactly(1), "fall 1")
+    .doc("Consecutive failures that mark a server down.")
+    .by_default("3");
 const PASSIVE: Table = Table {
     place: "in `passive`",
     rules: &[
-        Rule::once("max_fails", Exactly(1), "max_fails 1"),
-        Rule::once("fail_timeout", Exactly(1), "fail_timeout 5s"),
-        Rule::once("consecutive_5xx", Exactly(1), "consecutive_5xx 1"),
+        Rule::once("max_fails", Exactly(1), "max_fails 1")
+            .doc("Failed attempts (connect error or timeout) within `fail_timeout` that take a server out.")
+            .by_default("1"),
+        Rule::once("fail_timeout", Exactly(1), "fail_timeout 5s")
+            .doc("The window failures are counted in, and how long a failing server stays out.")
+            .by_default("10s"),
+        Rule::once("consecutive_5xx", Exactly(1), "consecutive_5xx 1")
+            .doc("`5xx` answers in a row that take a server out.")
+            .by_default("off"),
     ],
 };
 const SERVER_OPTIONS: [&str; 3] = ["weight", "max_conns", "backup"];

@@ -12,30 +12,44 @@ use super::table::Args::Exactly;
 use super::table::{set, unread, Given, Rule, Table};
 use super::Lowering;
 
-const ADMIN: Table = Table {
+pub(super) const ADMIN: Table = Table {
     place: "in `admin`",
     rules: &[
-        Rule::once("bind", Exactly(1), "bind 127.0.0.1:9900"),
-        Rule::once("token_env", Exactly(1), "token_env \"EDGE_ADMIN_TOKEN\""),
+        Rule::once("bind", Exactly(1), "bind 127.0.0.1:9900")
+            .doc("The address of the admin listener: metrics, health and status.")
+            .by_default("127.0.0.1:9900"),
+        Rule::once("token_env", Exactly(1), "token_env \"EDGE_ADMIN_TOKEN\"")
+            .doc("Requests need `Authorization: Bearer` with this environment variable's value.")
+            .by_default("no token"),
     ],
 };
-const ACCESS_LOG: Table = Table {
+pub(super) const ACCESS_LOG: Table = Table {
     place: "in `access_log`",
     rules: &[
-        Rule::once("format", Exactly(1), "format json"),
-        Rule::once("path", Exactly(1), "path \"path/to/file.pem\""),
+        Rule::once("format", Exactly(1), "format json")
+            .doc("The line format: `combined` or `json`.")
+            .by_default("combined"),
+        Rule::once("path", Exactly(1), "path \"path/to/file.pem\"")
+            .doc("The file the log is written to.")
+            .by_default("standard output"),
     ],
 };
-const SHUTDOWN: Table = Table {
+pub(super) const SHUTDOWN: Table = Table {
     place: "in `shutdown`",
     rules: &[
-        Rule::once("drain_delay", Exactly(1), "drain_delay 5s"),
-        Rule::once("drain_timeout", Exactly(1), "drain_timeout 30s"),
+        Rule::once("drain_delay", Exactly(1), "drain_delay 5s")
+            .doc("On SIGTERM, `/ready` answers `503` this long while everything is still served.")
+            .by_default("0s"),
+        Rule::once("drain_timeout", Exactly(1), "drain_timeout 30s")
+            .doc("Then, how long open connections have to finish.")
+            .by_default("30s"),
     ],
 };
-const REQUEST_ID: Table = Table {
+pub(super) const REQUEST_ID: Table = Table {
     place: "in `request_id`",
-    rules: &[Rule::once("trust_client", Exactly(0), "trust_client")],
+    rules: &[Rule::once("trust_client", Exactly(0), "trust_client")
+        .doc("Keep a client's own `X-Request-Id` instead of replacing it.")
+        .by_default("replaced")],
 };
 
 impl Lowering {

@@ -9,32 +9,56 @@ use crate::span::Spanned;
 use crate::syntax::Arg;
 
 use super::table::Args::{Exactly, OneOrMore, Own};
-use super::table::{add, set, unread, Given, Rule, Table};
+use super::table::{add, set, unread, Given, ItemKind, Rule, Table};
 use super::Lowering;
 
 /// The actions say themselves when a route has two.
-const ROUTE: Table = Table {
+pub(super) const ROUTE: Table = Table {
     place: "in a route",
     rules: &[
-        Rule::once("on", Exactly(1), "on LISTENER").required("on web"),
-        Rule::many("host", OneOrMore, "host \"api.example.com\""),
-        Rule::many("sni", OneOrMore, "sni \"a.example.com\""),
-        Rule::once("path", Own, "path /users` or `path = /health"),
-        Rule::once("methods", OneOrMore, "methods GET HEAD"),
-        Rule::many("header", Own, "header \"name\" \"value\""),
-        Rule::many("query", Own, "query \"name\" \"value\""),
-        Rule::many("cookie", Own, "cookie \"name\" \"value\""),
-        Rule::once("use", OneOrMore, "use auth, limit"),
-        Rule::once("timeout", Exactly(1), "timeout 5s"),
-        Rule::once("upgrade", OneOrMore, "upgrade websocket"),
-        Rule::many("forward", Own, "forward POOL"),
-        Rule::many("respond", Own, "respond 200 \"body\""),
+        Rule::once("on", Exactly(1), "on LISTENER")
+            .required("on web")
+            .doc("The listener whose requests this route sees.")
+            .refers_to(ItemKind::Listener),
+        Rule::many("host", OneOrMore, "host \"api.example.com\"")
+            .doc("Matches when the request's host is one of these (case-insensitive, port ignored; `*.` for any subdomain).")
+            .by_default("any host"),
+        Rule::many("sni", OneOrMore, "sni \"a.example.com\"")
+            .doc("(tcp) Matches when the client's TLS hello names one of these servers; the TLS passes through untouched."),
+        Rule::once("path", Own, "path /users` or `path = /health")
+            .doc("`path /prefix` matches the prefix and everything under it; `path = /exact` only that path.")
+            .by_default("any path"),
+        Rule::once("methods", OneOrMore, "methods GET HEAD")
+            .doc("Matches only these methods.")
+            .by_default("any method"),
+        Rule::many("header", Own, "header \"name\" \"value\"")
+            .doc("Matches when the header is present (with exactly this value, if given); all such conditions must hold."),
+        Rule::many("query", Own, "query \"name\" \"value\"")
+            .doc("Matches when the query parameter is present (with exactly this value as sent, if given)."),
+        Rule::many("cookie", Own, "cookie \"name\" \"value\"")
+            .doc("Matches when the cookie is present (with exactly this value, if given)."),
+        Rule::once("use", OneOrMore, "use auth, limit")
+            .doc("Runs these policies, in this order, before the action.")
+            .refers_to(ItemKind::Policy),
+        Rule::once("timeout", Exactly(1), "timeout 5s")
+            .doc("(forwarding routes) The longest wait for the answer to start, policies included; then `504`.")
+            .by_default("none"),
+        Rule::once("upgrade", OneOrMore, "upgrade websocket")
+            .doc("(forwarding routes) The protocols a client may switch to (`Upgrade`), tunnelled after the server's `101`; never `h2c`.")
+            .by_default("websocket"),
+        Rule::many("forward", Own, "forward POOL")
+            .doc("Proxies the request to a server of the pool.")
+            .refers_to(ItemKind::Pool),
+        Rule::many("respond", Own, "respond 200 \"body\"")
+            .doc("Answers directly with this status and an optional `text/plain` body."),
         Rule::many(
             "redirect",
             Own,
             "redirect https` or `redirect 301 \"https://example.com/\"",
-        ),
-        Rule::many("serve", Own, "serve dir \"public\""),
+        )
+        .doc("Answers with a redirect: to the same URL over HTTPS, or with a status (301, 302, 303, 307, 308) to a location."),
+        Rule::many("serve", Own, "serve dir \"public\"")
+            .doc("Answers with files from the folder (relative to the config), the route's path prefix removed."),
     ],
 };
 

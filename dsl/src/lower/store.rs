@@ -16,20 +16,31 @@ use super::{Item, Lowering};
 
 /// The directives of every kind, after the servers. `password_env` and `password_file` say
 /// themselves when both are given.
-const PASSWORD_ENV: Rule = Rule::once("password_env", Exactly(1), "password_env REDIS_PASSWORD");
+const PASSWORD_ENV: Rule = Rule::once("password_env", Exactly(1), "password_env REDIS_PASSWORD")
+    .doc("The password is this environment variable's value, read when the proxy starts.")
+    .by_default("no password");
 const PASSWORD_FILE: Rule = Rule::once(
     "password_file",
     Exactly(1),
     "password_file \"secrets/redis.pass\"",
-);
-const TIMEOUT: Rule = Rule::once("timeout", Exactly(1), "timeout 5ms");
-const PREFIX: Rule = Rule::once("prefix", Exactly(1), "prefix \"edge:gateway:\"");
+)
+.doc(
+    "The password is this file's content without its final line break, read when the proxy starts.",
+)
+.by_default("no password");
+const TIMEOUT: Rule = Rule::once("timeout", Exactly(1), "timeout 5ms")
+    .doc("The longest one call to the store may take, from `1ms` to `10s`; then the rate limit's `on_store_error` decides.")
+    .by_default("5ms");
+const PREFIX: Rule = Rule::once("prefix", Exactly(1), "prefix \"edge:gateway:\"")
+    .doc("What every key the proxy writes starts with, as written.")
+    .by_default("edge:FILE_NAME:");
 
 const REDIS: Table = Table {
     place: "in a redis store",
     rules: &[
         Rule::once("url", Exactly(1), "url \"redis://127.0.0.1:6379/0\"")
-            .required("url \"redis://127.0.0.1:6379\""),
+            .required("url \"redis://127.0.0.1:6379\"")
+            .doc("The server: `redis://HOST[:PORT][/DB]`, or `rediss://` to speak TLS; never a password."),
         PASSWORD_ENV,
         PASSWORD_FILE,
         TIMEOUT,
@@ -47,7 +58,9 @@ const NODES: &str = "nodes \"redis://10.0.0.1:7000\" \"redis://10.0.0.2:7000\"";
 const REDIS_CLUSTER: Table = Table {
     place: "in a redis_cluster store",
     rules: &[
-        Rule::once("nodes", OneOrMore, NODES).required(NODES),
+        Rule::once("nodes", OneOrMore, NODES)
+            .required(NODES)
+            .doc("Seed nodes of the cluster, each written as a `redis` store's `url`; the proxy finds the others."),
         PASSWORD_ENV,
         PASSWORD_FILE,
         TIMEOUT,
@@ -61,6 +74,9 @@ const REDIS_CLUSTER: Table = Table {
     ],
 };
 
+/// The kinds of store, each with its table.
+pub(super) const KINDS: &[(&str, &Table)] = &[("redis", &REDIS), ("redis_cluster", &REDIS_CLUSTER)];
+
 /// The longest a call to a store may take: a request waits for it.
 const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,13 +84,9 @@ impl Lowering {
     /// `store NAME = KIND { ... }`
     pub(super) fn store(&mut self, given: Given<'_>) -> Option<Store> {
         let (store, kind) = self.kinded_item(given)?;
-        let table = match kind.text.as_str() {
-            "redis" => &REDIS,
-            "redis_cluster" => &REDIS_CLUSTER,
-            _ => {
-                self.unknown_kind("store", kind, &StoreKind::NAMES);
-                return None;
-            }
+        let Some((_, table)) = KINDS.iter().find(|(name, _)| *name == kind.text) else {
+            self.unknown_kind("store", kind, &StoreKind::NAMES);
+            return None;
         };
         let before = self.diagnostics.len();
         let lowered = self.redis(&store, table);

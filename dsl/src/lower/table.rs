@@ -11,7 +11,7 @@ use super::Lowering;
 
 /// What a directive takes after its name.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Args {
+pub(crate) enum Args {
     /// Exactly this many arguments and no block.
     Exactly(usize),
     /// One or more arguments and no block.
@@ -25,14 +25,14 @@ pub(super) enum Args {
 
 /// Whether a directive may be given more than once in its block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Repeat {
+pub(crate) enum Repeat {
     Once,
     Many,
 }
 
 /// Whether a block must give a directive.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Need {
+pub(crate) enum Need {
     Optional,
     /// Required; the example is offered when it is missing.
     Required(&'static str),
@@ -43,15 +43,52 @@ pub(super) enum Need {
     Elsewhere(&'static str),
 }
 
+/// The kinds of named items, each in a namespace of its own (public as
+/// `edge_dsl::reference::ItemKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    Listener,
+    Pool,
+    Route,
+    Policy,
+    Store,
+}
+
+/// The name a directive declares or refers to, for editors: `pool NAME` declares a pool,
+/// `forward NAME` refers to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// Its first argument is the name of a new item of this kind.
+    Declares(ItemKind),
+    /// Each of its arguments names an item of this kind.
+    RefersTo(ItemKind),
+}
+
+/// The table a directive's block is lowered with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Opens {
+    /// No table: the directive takes no block, or reads its block itself (`test`).
+    Nothing,
+    Table(&'static Table),
+    /// The table of the kind its last argument names: `policy NAME = jwt`, `health http`.
+    ByKind(&'static [(&'static str, &'static Table)]),
+}
+
 /// One directive a block accepts.
 #[derive(Debug)]
-pub(super) struct Rule {
+pub(crate) struct Rule {
     pub name: &'static str,
     pub args: Args,
     pub repeat: Repeat,
     pub need: Need,
     /// The directive written right, shown when its arguments are wrong.
     pub usage: &'static str,
+    /// What it means, in a sentence, for editors (`edgec lsp`).
+    pub doc: &'static str,
+    /// What holds when it is not given, when that is a value worth showing.
+    pub default: Option<&'static str>,
+    pub naming: Option<Naming>,
+    pub opens: Opens,
 }
 
 impl Rule {
@@ -63,6 +100,10 @@ impl Rule {
             repeat: Repeat::Once,
             need: Need::Optional,
             usage,
+            doc: "",
+            default: None,
+            naming: None,
+            opens: Opens::Nothing,
         }
     }
 
@@ -97,11 +138,59 @@ impl Rule {
             ..self
         }
     }
+
+    /// What the directive means (see `reference::Entry::doc`).
+    pub(super) const fn doc(self, doc: &'static str) -> Rule {
+        Rule { doc, ..self }
+    }
+
+    /// What holds when the directive is not given.
+    pub(super) const fn by_default(self, default: &'static str) -> Rule {
+        Rule {
+            default: Some(default),
+            ..self
+        }
+    }
+
+    /// The directive's first argument names a new item of this kind.
+    pub(super) const fn declares(self, kind: ItemKind) -> Rule {
+        Rule {
+            naming: Some(Naming::Declares(kind)),
+            ..self
+        }
+    }
+
+    /// The directive's arguments name items of this kind.
+    pub(super) const fn refers_to(self, kind: ItemKind) -> Rule {
+        Rule {
+            naming: Some(Naming::RefersTo(kind)),
+            ..self
+        }
+    }
+
+    /// The directive's block is lowered with `table`.
+    pub(super) const fn opens(self, table: &'static Table) -> Rule {
+        Rule {
+            opens: Opens::Table(table),
+            ..self
+        }
+    }
+
+    /// The directive's block is lowered with the table of the kind its last argument names.
+    pub(super) const fn opens_kinds(
+        self,
+        kinds: &'static [(&'static str, &'static Table)],
+    ) -> Rule {
+        Rule {
+            opens: Opens::ByKind(kinds),
+            ..self
+        }
+    }
 }
 
 /// The directives of one kind of block, in the order its help lists them.
 #[derive(Debug)]
-pub(super) struct Table {
+pub(crate) struct Table {
     /// Where the block is, as messages say it: "in a listener", "in `tls`".
     pub place: &'static str,
     pub rules: &'static [Rule],
@@ -109,7 +198,7 @@ pub(super) struct Table {
 
 impl Table {
     /// The directives the block takes.
-    pub(super) fn names(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
         self.rules
             .iter()
             .filter(|rule| !matches!(rule.need, Need::Elsewhere(_)))

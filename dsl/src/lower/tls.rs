@@ -12,25 +12,35 @@ use super::table::Args::{Exactly, Own};
 use super::table::{add, set, unread, Given, Rule, Table};
 use super::Lowering;
 
-const TLS: Table = Table {
+pub(super) const TLS: Table = Table {
     place: "in `tls`",
     rules: &[
-        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
-        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\"")
+            .doc("The default certificate chain (PEM, leaf first), relative to the config's folder; given with `key`."),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\"")
+            .doc("The default certificate's private key (PKCS#8, PKCS#1 or SEC1 PEM); given with `cert`."),
         Rule::many(
             "sni",
             Own,
             "sni \"api.example.com\" { cert \"api.crt\"  key \"api.key\" }",
-        ),
-        Rule::once("client_ca", Own, "client_ca \"path/to/file.pem\""),
-        Rule::once("hsts", Exactly(1), "hsts 365d"),
+        )
+        .doc("A certificate for these SNI names: exact, or `*.example.com` for one label.")
+        .opens(&CERTIFICATE),
+        Rule::once("client_ca", Own, "client_ca \"path/to/file.pem\"")
+            .doc("Verify client certificates against this CA bundle (mTLS); `optional` after the file lets clients without one in.")
+            .by_default("no client certificates asked"),
+        Rule::once("hsts", Exactly(1), "hsts 365d")
+            .doc("Add `Strict-Transport-Security: max-age=...` to responses that have none.")
+            .by_default("none"),
     ],
 };
 const CERTIFICATE: Table = Table {
     place: "in `sni`",
     rules: &[
-        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\""),
-        Rule::once("key", Exactly(1), "key \"path/to/file.pem\""),
+        Rule::once("cert", Exactly(1), "cert \"path/to/file.pem\"")
+            .doc("The certificate chain for these names (PEM, leaf first); given with `key`."),
+        Rule::once("key", Exactly(1), "key \"path/to/file.pem\"")
+            .doc("The private key of this certificate; given with `cert`."),
     ],
 };
 

@@ -5,7 +5,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use edge_compiler::{analyze_with, Analysis, Diagnostic, Options, SourceFile};
+use edge_compiler::{analyze_with, Analysis, Diagnostic, Options, SourceFile, Sources};
+use edge_dsl::Span;
 use serde_json::{json, Value};
 
 /// How diagnostics are reported.
@@ -33,7 +34,7 @@ pub fn run(
             Format::Human => human(&source, &analysis),
             Format::Json => {
                 for diagnostic in &analysis.diagnostics {
-                    println!("{}", to_json(&source, diagnostic));
+                    println!("{}", to_json(&analysis.sources, diagnostic));
                 }
                 for deferred in &analysis.deferred {
                     eprintln!("note: {deferred}");
@@ -88,7 +89,7 @@ fn human(source: &SourceFile, analysis: &Analysis) {
 /// Prints a config's diagnostics and the files left for start-up on standard error, then how
 /// many errors it has if any; whether it has none.
 pub fn report(source: &SourceFile, analysis: &Analysis) -> bool {
-    source.emit_to_stderr(&analysis.diagnostics);
+    analysis.sources.emit_to_stderr(&analysis.diagnostics);
     for deferred in &analysis.deferred {
         eprintln!("note: {deferred}");
     }
@@ -112,31 +113,35 @@ fn counted(count: usize, noun: &str) -> String {
     }
 }
 
-/// One diagnostic as JSON: where its primary label is (lines and columns from 1, columns in
-/// characters), its other labels, and its help lines.
-fn to_json(source: &SourceFile, diagnostic: &Diagnostic) -> Value {
-    let place = |offset: usize| {
-        let (line, column) = line_column(&source.text, offset);
-        json!({ "line": line, "column": column })
+/// One diagnostic as JSON: where its primary label is (the file it points into, lines and
+/// columns from 1, columns in characters), its other labels, and its help lines.
+fn to_json(sources: &Sources, diagnostic: &Diagnostic) -> Value {
+    let files: Vec<&SourceFile> = sources.files().collect();
+    let place = |span: Span| {
+        let (file, local) = sources.locate(span);
+        let text = &files[file].text;
+        let (line, column) = line_column(text, local.start);
+        let (end_line, end_column) = line_column(text, local.end);
+        (
+            files[file].name.as_str(),
+            json!({ "line": line, "column": column }),
+            json!({ "line": end_line, "column": end_column }),
+        )
     };
     let label = |label: &edge_dsl::Label| {
-        json!({
-            "message": label.message,
-            "start": place(label.span.start),
-            "end": place(label.span.end),
-        })
+        let (file, start, end) = place(label.span);
+        json!({ "message": label.message, "file": file, "start": start, "end": end })
     };
     let primary = diagnostic.labels.iter().find(|label| label.primary);
-    let (start, end) = primary.map_or((0, 0), |label| (label.span.start, label.span.end));
-    let (line, column) = line_column(&source.text, start);
+    let (file, start, end) = place(primary.map_or(Span::default(), |label| label.span));
     json!({
         "severity": if diagnostic.is_error() { "error" } else { "warning" },
         "code": diagnostic.code,
         "message": diagnostic.message,
-        "file": source.name,
-        "line": line,
-        "column": column,
-        "end": place(end),
+        "file": file,
+        "line": start["line"],
+        "column": start["column"],
+        "end": end,
         "label": primary.map(|label| label.message.as_str()),
         "related": diagnostic.labels.iter().filter(|label| !label.primary).map(label).collect::<Vec<_>>(),
         "help": diagnostic.help,

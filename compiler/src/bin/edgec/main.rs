@@ -1,5 +1,5 @@
-//! `edgec`: checks and formats `.edge` files, shows the Rust they compile to, and builds, runs or scaffolds
-//! the proxy crates that link them with the runtime.
+//! `edgec`: checks and formats `.edge` files, shows the Rust they compile to, builds, runs or scaffolds
+//! the proxy crates that link them with the runtime, and serves editors as a language server.
 
 mod check;
 mod explain;
@@ -147,6 +147,8 @@ enum Command {
     },
     /// Print a completion script for a shell: `source <(edgec completions bash)`.
     Completions { shell: clap_complete::Shell },
+    /// Run the language server on standard input and output, for editors.
+    Lsp,
     /// Create a crate that builds a proxy from its own `.edge` file.
     New {
         dir: PathBuf,
@@ -176,7 +178,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Expand { file, files } => check(&file, files)
-            .map(|(source, analysis)| print!("{}", analysis.generate(&source).unwrap_or_default())),
+            .map(|(_, analysis)| print!("{}", analysis.generate().unwrap_or_default())),
         Command::Build {
             file,
             output,
@@ -193,6 +195,7 @@ fn main() -> ExitCode {
             let binary = scaffold::build(&file, debug, files.files_at_start)?;
             Err(scaffold::exec(&binary))
         }),
+        Command::Lsp => edge_lsp::run_stdio(lsp_check).map_err(|e| e.to_string()),
         Command::New { dir, edge } => edge
             .source()
             .and_then(|source| scaffold::new(&dir, &source))
@@ -213,6 +216,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The compiler's check of a document open in an editor, for `edgec lsp`: the diagnostics'
+/// places in the document. One about a file the document includes is shown at the document's
+/// start, its message naming that file; places in other files are left out.
+fn lsp_check(source: &SourceFile, files: edge_lsp::Files) -> Vec<edge_compiler::Diagnostic> {
+    let options = Options {
+        files_at_start: files == edge_lsp::Files::AtStart,
+    };
+    let analysis = analyze_with(source, options);
+    let names: Vec<&str> = analysis.sources.files().map(|f| f.name.as_str()).collect();
+    let here = |span| analysis.sources.locate(span).0 == 0;
+    let mut diagnostics = analysis.diagnostics.clone();
+    for diagnostic in &mut diagnostics {
+        let primary = diagnostic.labels.iter().find(|label| label.primary);
+        if let Some(elsewhere) = primary.filter(|label| !here(label.span)) {
+            let file = names[analysis.sources.locate(elsewhere.span).0];
+            diagnostic.message = format!("in {file}: {}", diagnostic.message);
+            diagnostic.labels = vec![edge_dsl::Label::primary(
+                edge_dsl::Span::new(0, 0),
+                "in an included file",
+            )];
+        }
+        diagnostic.labels.retain(|label| here(label.span));
+    }
+    diagnostics
 }
 
 /// What `edgec graph` prints.

@@ -10,11 +10,15 @@ use crate::lower::table::Args::OneOrMore;
 use crate::lower::table::{add, Rule, Table};
 use crate::lower::Lowering;
 
-const ACCESS: Table = Table {
+pub(super) const ACCESS: Table = Table {
     place: "in an access policy",
     rules: &[
-        Rule::many("allow", OneOrMore, "allow 10.0.0.0/8").required("allow 10.0.0.0/8"),
-        Rule::many("deny", OneOrMore, "deny 10.0.0.0/8").instead_of("allow"),
+        Rule::many("allow", OneOrMore, "allow 10.0.0.0/8")
+            .required("allow 10.0.0.0/8")
+            .doc("Let in clients from these networks (`all` for any); rules are tried in order, the first that matches decides."),
+        Rule::many("deny", OneOrMore, "deny 10.0.0.0/8")
+            .instead_of("allow")
+            .doc("Refuse clients from these networks (`all` for any) with `403`; rules are tried in order."),
     ],
 };
 

@@ -12,18 +12,24 @@ use crate::lower::table::{set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// `header` and `query` say themselves when both are given.
-const API_KEY: Table = Table {
+pub(super) const API_KEY: Table = Table {
     place: "in an api_key policy",
     rules: &[
         Rule::once("keys", Exactly(1), "keys \"path/to/file.pem\"")
-            .required("keys \"api-keys.txt\""),
-        Rule::once("header", Own, "header \"x-consumer\""),
-        Rule::once("query", Own, "query \"api_key\""),
+            .required("keys \"api-keys.txt\"")
+            .doc("The key file: one `CONSUMER sha256:HEX` a line, the SHA-256 of each key."),
+        Rule::once("header", Own, "header \"x-consumer\"")
+            .doc("The request header that carries the key.")
+            .by_default("x-api-key"),
+        Rule::once("query", Own, "query \"api_key\"")
+            .doc("The query parameter that carries the key, instead of a header."),
         Rule::once(
             "consumer_header",
             Exactly(1),
             "consumer_header \"x-consumer\"",
-        ),
+        )
+        .doc("Forward the consumer's name to the servers in this header.")
+        .by_default("not forwarded"),
     ],
 };
 

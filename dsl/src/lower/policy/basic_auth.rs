@@ -11,17 +11,22 @@ use crate::lower::table::Args::Exactly;
 use crate::lower::table::{set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
-const BASIC_AUTH: Table = Table {
+pub(super) const BASIC_AUTH: Table = Table {
     place: "in a basic_auth policy",
     rules: &[
         Rule::once("htpasswd", Exactly(1), "htpasswd \"path/to/file.pem\"")
-            .required("htpasswd \"users.htpasswd\""),
-        Rule::once("realm", Exactly(1), "realm \"staff\""),
+            .required("htpasswd \"users.htpasswd\"")
+            .doc("The password file: `user:hash` lines with bcrypt hashes, as `htpasswd -B` writes them."),
+        Rule::once("realm", Exactly(1), "realm \"staff\"")
+            .doc("The realm the browser shows when it asks for a password.")
+            .by_default("\"edge\""),
         Rule::once(
             "consumer_header",
             Exactly(1),
             "consumer_header \"x-consumer\"",
-        ),
+        )
+        .doc("Forward the user's name to the servers in this header.")
+        .by_default("not forwarded"),
     ],
 };
 

@@ -13,20 +13,34 @@ use crate::lower::table::{set, unread, Given, Rule, Table};
 use crate::lower::values::listed;
 use crate::lower::Lowering;
 
-const CACHE: Table = Table {
+pub(super) const CACHE: Table = Table {
     place: "in a cache policy",
     rules: &[
-        Rule::once("max_size", Exactly(1), "max_size 64MiB"),
-        Rule::once("max_object", Exactly(1), "max_object 64MiB"),
-        Rule::once("key", OneOrMore, "key host path query header(\"x-tenant\")"),
-        Rule::once("default_ttl", Exactly(1), "default_ttl 5s"),
+        Rule::once("max_size", Exactly(1), "max_size 64MiB")
+            .doc("Bytes of stored answers, bodies and headers, before the least useful are evicted.")
+            .by_default("64MiB"),
+        Rule::once("max_object", Exactly(1), "max_object 64MiB")
+            .doc("Larger answers pass through unstored.")
+            .by_default("8MiB"),
+        Rule::once("key", OneOrMore, "key host path query header(\"x-tenant\")")
+            .doc("What answers are keyed by: `host`, `path` (required), `query` and `header(\"NAME\")`s.")
+            .by_default("host path query"),
+        Rule::once("default_ttl", Exactly(1), "default_ttl 5s")
+            .doc("The lifetime of answers that give none.")
+            .by_default("not stored"),
         Rule::once(
             "stale_while_revalidate",
             Exactly(1),
             "stale_while_revalidate 5s",
-        ),
-        Rule::once("stale_if_error", Exactly(1), "stale_if_error 5s"),
-        Rule::once("cache_authorized", Exactly(0), "cache_authorized"),
+        )
+        .doc("For answers that give none: how long a stale answer is served while one request revalidates it.")
+        .by_default("0"),
+        Rule::once("stale_if_error", Exactly(1), "stale_if_error 5s")
+            .doc("For answers that give none: how long a stale answer replaces a `5xx` or an unreachable backend.")
+            .by_default("0"),
+        Rule::once("cache_authorized", Exactly(0), "cache_authorized")
+            .doc("Store answers to authorised requests that say `public`, `s-maxage` or `must-revalidate`, keyed by who asked.")
+            .by_default("not stored"),
     ],
 };
 const CACHE_KEY_PARTS: [&str; 4] = ["host", "path", "query", "header(\"NAME\")"];

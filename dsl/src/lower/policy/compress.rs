@@ -12,12 +12,18 @@ use crate::lower::table::Args::{Exactly, OneOrMore};
 use crate::lower::table::{set, unread, Rule, Table};
 use crate::lower::Lowering;
 
-const COMPRESS: Table = Table {
+pub(super) const COMPRESS: Table = Table {
     place: "in a compress policy",
     rules: &[
-        Rule::once("algorithms", OneOrMore, "algorithms br gzip zstd"),
-        Rule::once("min_size", Exactly(1), "min_size 1KiB"),
-        Rule::once("types", OneOrMore, "types \"text/*\""),
+        Rule::once("algorithms", OneOrMore, "algorithms br gzip zstd")
+            .doc("The codings offered, preferred first: `br`, `zstd`, `gzip`.")
+            .by_default("br zstd gzip"),
+        Rule::once("min_size", Exactly(1), "min_size 1KiB")
+            .doc("Smaller answers are sent as they are.")
+            .by_default("1KiB"),
+        Rule::once("types", OneOrMore, "types \"text/*\"")
+            .doc("The media types compressed (`text/*` for a whole type).")
+            .by_default("text and text-based formats"),
     ],
 };
 

@@ -11,16 +11,27 @@ use crate::lower::table::Args::{Exactly, OneOrMore};
 use crate::lower::table::{set, unread, Rule, Table};
 use crate::lower::Lowering;
 
-const CORS: Table = Table {
+pub(super) const CORS: Table = Table {
     place: "in a cors policy",
     rules: &[
         Rule::once("origins", OneOrMore, "origins \"https://app.example.com\"")
-            .required("origins \"https://app.example.com\""),
-        Rule::once("methods", OneOrMore, "methods GET POST"),
-        Rule::once("headers", OneOrMore, "headers \"content-type\""),
-        Rule::once("expose", OneOrMore, "expose \"x-request-id\""),
-        Rule::once("credentials", Exactly(0), "credentials"),
-        Rule::once("max_age", Exactly(1), "max_age 5s"),
+            .required("origins \"https://app.example.com\"")
+            .doc("The origins allowed, or `\"*\"` for any."),
+        Rule::once("methods", OneOrMore, "methods GET POST")
+            .doc("The methods allowed.")
+            .by_default("GET HEAD POST"),
+        Rule::once("headers", OneOrMore, "headers \"content-type\"")
+            .doc("The request headers allowed.")
+            .by_default("none"),
+        Rule::once("expose", OneOrMore, "expose \"x-request-id\"")
+            .doc("The response headers the browser shows to scripts.")
+            .by_default("none"),
+        Rule::once("credentials", Exactly(0), "credentials")
+            .doc("Allow credentials (cookies, `Authorization`); not with the origin `*`.")
+            .by_default("not allowed"),
+        Rule::once("max_age", Exactly(1), "max_age 5s")
+            .doc("How long browsers may keep a preflight answer.")
+            .by_default("not sent"),
     ],
 };
 

@@ -10,27 +10,34 @@ use crate::lower::table::Args::{Block, Exactly, OneOrMore};
 use crate::lower::table::{add, unread, Rule, Table};
 use crate::lower::Lowering;
 
-const HEADERS: Table = Table {
+pub(super) const HEADERS: Table = Table {
     place: "in a headers policy",
     rules: &[
         Rule::once(
             "request",
             Block,
             "request { set \"x-env\" \"prod\"  remove \"x-debug\" }",
-        ),
+        )
+        .doc("The edits to the request on its way to the servers.")
+        .opens(&HEADER_EDITS),
         Rule::once(
             "response",
             Block,
             "response { set \"x-env\" \"prod\"  remove \"x-debug\" }",
-        ),
+        )
+        .doc("The edits to the answer on its way back.")
+        .opens(&HEADER_EDITS),
     ],
 };
 const HEADER_EDITS: Table = Table {
     place: "in a header edit block",
     rules: &[
-        Rule::many("set", Exactly(2), "set \"x-env\" \"prod\""),
-        Rule::many("add", Exactly(2), "add \"x-env\" \"prod\""),
-        Rule::many("remove", OneOrMore, "remove \"x-debug\""),
+        Rule::many("set", Exactly(2), "set \"x-env\" \"prod\"")
+            .doc("Set the header to this value, replacing any it has (after removals, before additions)."),
+        Rule::many("add", Exactly(2), "add \"x-env\" \"prod\"")
+            .doc("Add a line with this value, keeping those it has (last)."),
+        Rule::many("remove", OneOrMore, "remove \"x-debug\"")
+            .doc("Remove these headers (first)."),
     ],
 };
 

@@ -13,21 +13,36 @@ use crate::lower::table::{add, set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// The two key sources say themselves when both are given.
-const JWT: Table = Table {
+pub(super) const JWT: Table = Table {
     place: "in a jwt policy",
     rules: &[
-        Rule::once("jwks", Own, "jwks \"path/to/file.pem\"").required("jwks \"jwks.json\""),
-        Rule::once("public_key", Own, "public_key \"path/to/file.pem\"").instead_of("jwks"),
-        Rule::once("algorithms", OneOrMore, "algorithms RS256 ES256"),
-        Rule::once("issuer", OneOrMore, "issuer \"https://auth.example.com\""),
-        Rule::once("audience", OneOrMore, "audience \"my-api\""),
-        Rule::once("leeway", Exactly(1), "leeway 5s"),
-        Rule::once("require", OneOrMore, "require exp sub"),
+        Rule::once("jwks", Own, "jwks \"path/to/file.pem\"")
+            .required("jwks \"jwks.json\"")
+            .doc("The key set (a JWKS JSON file) whose keys verify the tokens; a token's `kid` picks its key."),
+        Rule::once("public_key", Own, "public_key \"path/to/file.pem\"")
+            .instead_of("jwks")
+            .doc("A PEM public key or certificate verifying the tokens, instead of `jwks`."),
+        Rule::once("algorithms", OneOrMore, "algorithms RS256 ES256")
+            .doc("The algorithms accepted (`none` never is).")
+            .by_default("what the keys are for"),
+        Rule::once("issuer", OneOrMore, "issuer \"https://auth.example.com\"")
+            .doc("The issuers accepted in the token's `iss`.")
+            .by_default("any"),
+        Rule::once("audience", OneOrMore, "audience \"my-api\"")
+            .doc("Audiences of which one must be in the token's `aud`.")
+            .by_default("any"),
+        Rule::once("leeway", Exactly(1), "leeway 5s")
+            .doc("The clock skew allowed on `exp` and `nbf`.")
+            .by_default("60s"),
+        Rule::once("require", OneOrMore, "require exp sub")
+            .doc("The claims a token must have.")
+            .by_default("exp"),
         Rule::many(
             "forward_claim",
             Exactly(2),
             "forward_claim sub \"x-user-id\"",
-        ),
+        )
+        .doc("Forward a claim to the servers as this request header (a client's copy is removed)."),
     ],
 };
 

@@ -19,8 +19,24 @@ use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
 
-use super::table::Given;
+use super::table::{Given, Table};
 use super::{Item, Lowering};
+
+/// The kinds of policy, each with the table its block is lowered with.
+pub(super) const KINDS: &[(&str, &Table)] = &[
+    ("jwt", &jwt::JWT),
+    ("api_key", &api_key::API_KEY),
+    ("basic_auth", &basic_auth::BASIC_AUTH),
+    ("rate_limit", &rate_limit::RATE_LIMIT),
+    ("validate", &validate::VALIDATE),
+    ("cors", &cors::CORS),
+    ("headers", &headers::HEADERS),
+    ("rewrite", &rewrite::REWRITE),
+    ("access", &access::ACCESS),
+    ("compress", &compress::COMPRESS),
+    ("security_headers", &security_headers::SECURITY_HEADERS),
+    ("cache", &cache::CACHE),
+];
 
 impl Lowering {
     /// `policy NAME = KIND { ... }`

@@ -10,21 +10,38 @@ use crate::syntax::{Arg, ArgKind};
 
 use super::Item;
 use crate::lower::table::Args::Exactly;
-use crate::lower::table::{set, unread, Rule, Table};
+use crate::lower::table::{set, unread, ItemKind, Rule, Table};
 use crate::lower::values::listed;
 use crate::lower::Lowering;
 
-const RATE_LIMIT: Table = Table {
+pub(super) const RATE_LIMIT: Table = Table {
     place: "in a rate_limit policy",
     rules: &[
-        Rule::once("key", Exactly(1), "key client_ip"),
-        Rule::once("rate", Exactly(1), "rate 10/s").required("rate 10/s"),
-        Rule::once("burst", Exactly(1), "burst 1"),
-        Rule::once("algorithm", Exactly(1), "algorithm token_bucket"),
-        Rule::once("max_keys", Exactly(1), "max_keys 1"),
-        Rule::once("ipv6_prefix", Exactly(1), "ipv6_prefix 1"),
-        Rule::once("store", Exactly(1), "store shared"),
-        Rule::once("on_store_error", Exactly(1), "on_store_error local"),
+        Rule::once("key", Exactly(1), "key client_ip")
+            .doc("What requests are counted by: `client_ip`, `header(\"NAME\")`, `claim(\"NAME\")`, `consumer` or `route`.")
+            .by_default("client_ip"),
+        Rule::once("rate", Exactly(1), "rate 10/s")
+            .required("rate 10/s")
+            .doc("The requests allowed per second (`/s`), minute (`/m`) or hour (`/h`); over it, `429`."),
+        Rule::once("burst", Exactly(1), "burst 1")
+            .doc("The requests let through at once from idle.")
+            .by_default("the rate's count"),
+        Rule::once("algorithm", Exactly(1), "algorithm token_bucket")
+            .doc("`token_bucket` or `gcra` (with a `store`, always GCRA).")
+            .by_default("token_bucket"),
+        Rule::once("max_keys", Exactly(1), "max_keys 1")
+            .doc("The distinct keys remembered; idle ones are forgotten first.")
+            .by_default("100000"),
+        Rule::once("ipv6_prefix", Exactly(1), "ipv6_prefix 1")
+            .doc("An IPv6 client counts by its network of this prefix length.")
+            .by_default("64"),
+        Rule::once("store", Exactly(1), "store shared")
+            .doc("Keep the buckets in this store, shared with the other proxies using it.")
+            .by_default("this proxy's own buckets")
+            .refers_to(ItemKind::Store),
+        Rule::once("on_store_error", Exactly(1), "on_store_error local")
+            .doc("While the store does not answer: `local` (this proxy's bucket decides), `allow` or `deny` (`503`).")
+            .by_default("local"),
     ],
 };
 const ON_STORE_ERROR: [&str; 3] = ["local", "allow", "deny"];

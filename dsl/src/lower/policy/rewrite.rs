@@ -11,14 +11,18 @@ use crate::lower::table::{set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// The rules may each be written more than once; a second rule says itself.
-const REWRITE: Table = Table {
+pub(super) const REWRITE: Table = Table {
     place: "in a rewrite policy",
     rules: &[
-        Rule::many("strip_prefix", Exactly(1), "strip_prefix /api").required("strip_prefix /api"),
+        Rule::many("strip_prefix", Exactly(1), "strip_prefix /api")
+            .required("strip_prefix /api")
+            .doc("Remove this prefix from the path forwarded (the query is kept)."),
         Rule::many("replace_prefix", Exactly(2), "replace_prefix /v1 /v2")
-            .instead_of("strip_prefix"),
+            .instead_of("strip_prefix")
+            .doc("Replace the first prefix with the second in the path forwarded."),
         Rule::many("regex", Exactly(2), "regex \"^/old/(.*)$\" \"/new/$1\"")
-            .instead_of("strip_prefix"),
+            .instead_of("strip_prefix")
+            .doc("Rewrite a path matching the regular expression to the replacement (`$1` for groups)."),
     ],
 };
 

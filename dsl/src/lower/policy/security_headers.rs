@@ -11,15 +11,27 @@ use crate::lower::table::{unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
 /// Each takes `off` or a value, so each reads its own arguments.
-const SECURITY_HEADERS: Table = Table {
+pub(super) const SECURITY_HEADERS: Table = Table {
     place: "in a security_headers policy",
     rules: &[
-        Rule::once("hsts", Own, "hsts 365d include_subdomains preload"),
-        Rule::once("frame_options", Own, "frame_options deny"),
-        Rule::once("content_type_options", Own, "content_type_options off"),
-        Rule::once("referrer_policy", Own, "referrer_policy \"...\""),
-        Rule::once("permissions_policy", Own, "permissions_policy \"...\""),
-        Rule::once("csp", Own, "csp \"...\""),
+        Rule::once("hsts", Own, "hsts 365d include_subdomains preload")
+            .doc("`Strict-Transport-Security` on answers to TLS requests: a max-age, `include_subdomains`, `preload`; or `off`.")
+            .by_default("max-age one year"),
+        Rule::once("frame_options", Own, "frame_options deny")
+            .doc("`X-Frame-Options`: `deny`, `sameorigin` or `off`.")
+            .by_default("deny"),
+        Rule::once("content_type_options", Own, "content_type_options off")
+            .doc("`X-Content-Type-Options: nosniff`, or `off`.")
+            .by_default("nosniff"),
+        Rule::once("referrer_policy", Own, "referrer_policy \"...\"")
+            .doc("`Referrer-Policy`: a value, or `off`.")
+            .by_default("strict-origin-when-cross-origin"),
+        Rule::once("permissions_policy", Own, "permissions_policy \"...\"")
+            .doc("`Permissions-Policy`: a value, or `off`.")
+            .by_default("camera=(), microphone=(), geolocation=()"),
+        Rule::once("csp", Own, "csp \"...\"")
+            .doc("`Content-Security-Policy`: a value.")
+            .by_default("none"),
     ],
 };
 

@@ -9,26 +9,36 @@ use crate::lower::table::Args::{Exactly, OneOrMore};
 use crate::lower::table::{set, unread, Rule, Table};
 use crate::lower::Lowering;
 
-const VALIDATE: Table = Table {
+pub(super) const VALIDATE: Table = Table {
     place: "in a validate policy",
     rules: &[
-        Rule::once("methods", OneOrMore, "methods GET POST"),
+        Rule::once("methods", OneOrMore, "methods GET POST")
+            .doc("The methods allowed; others get `405` with `Allow`.")
+            .by_default("any"),
         Rule::once(
             "required_headers",
             OneOrMore,
             "required_headers \"x-request-id\"",
-        ),
+        )
+        .doc("Headers a request must have; missing one, `400`.")
+        .by_default("none"),
         Rule::once(
             "content_type",
             OneOrMore,
             "content_type \"application/json\"",
-        ),
-        Rule::once("max_body", Exactly(1), "max_body 1MiB"),
+        )
+        .doc("The media types a body may have; others get `415`.")
+        .by_default("any"),
+        Rule::once("max_body", Exactly(1), "max_body 1MiB")
+            .doc("The largest body; larger gets `413`, enforced while the body streams.")
+            .by_default("no limit"),
         Rule::once(
             "json_schema",
             Exactly(1),
             "json_schema \"path/to/file.pem\"",
-        ),
+        )
+        .doc("A JSON schema file the body must match; otherwise `400` with a short reason.")
+        .by_default("none"),
     ],
 };
 
