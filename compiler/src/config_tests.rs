@@ -9,6 +9,7 @@
 use edge_dsl::ast::{Case, Config, Expect, Test};
 use edge_dsl::{Diagnostic, Label, Span};
 
+use crate::check::unknown_name;
 use crate::explain::{self, Explanation, Probe};
 use crate::model::{Listener, Mode, Model};
 
@@ -56,19 +57,29 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
                 None
             }
             None => {
-                out.push(
-                    Diagnostic::error("unknown-name", format!("no listener named `{on}`"))
-                        .with_label(Label::primary(on.span, "unknown listener"))
-                        .with_suggestion(
-                            &on.value,
-                            "a listener",
-                            listeners.iter().map(|l| l.name.as_str()),
-                        ),
-                );
+                out.push(unknown_name(
+                    on,
+                    "listener",
+                    listeners.iter().map(|l| l.name.as_str()),
+                ));
                 None
             }
         },
         None if http.len() == 1 => Some(http[0]),
+        None if http.is_empty() => {
+            out.push(
+                Diagnostic::error(
+                    "test-without-listener",
+                    format!(
+                        "test `{}` has no HTTP listener to send its requests to",
+                        test.name.value
+                    ),
+                )
+                .with_label(Label::primary(test.span, "the config has no HTTP listener"))
+                .with_help("tests route HTTP requests: add a listener without `mode tcp`, and routes on it"),
+            );
+            None
+        }
         None => {
             out.push(
                 Diagnostic::error(
@@ -82,7 +93,13 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
                     test.span,
                     format!("{} HTTP listeners", http.len()),
                 ))
-                .with_help("add `on LISTENER` to the test"),
+                .with_help(format!(
+                    "add `on LISTENER` to the test, naming one of {}",
+                    http.iter()
+                        .map(|&index| format!("`{}`", listeners[index].name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
             None
         }
@@ -115,15 +132,11 @@ fn check_case(
     let failed = match &case.expect.value {
         Expect::Route(expected) => {
             if !config.routes.iter().any(|r| r.name.value == expected.value) {
-                out.push(
-                    Diagnostic::error("unknown-name", format!("no route named `{expected}`"))
-                        .with_label(Label::primary(expected.span, "unknown route"))
-                        .with_suggestion(
-                            &expected.value,
-                            "a route",
-                            config.routes.iter().map(|r| r.name.value.as_str()),
-                        ),
-                );
+                out.push(unknown_name(
+                    expected,
+                    "route",
+                    config.routes.iter().map(|r| r.name.value.as_str()),
+                ));
                 return;
             }
             reached != Some(expected.value.as_str())
@@ -166,15 +179,11 @@ fn known_policies(
     let mut known = true;
     for name in &via.value {
         if !config.policies.iter().any(|p| p.name.value == name.value) {
-            out.push(
-                Diagnostic::error("unknown-name", format!("no policy named `{name}`"))
-                    .with_label(Label::primary(name.span, "unknown policy"))
-                    .with_suggestion(
-                        &name.value,
-                        "a policy",
-                        config.policies.iter().map(|p| p.name.value.as_str()),
-                    ),
-            );
+            out.push(unknown_name(
+                name,
+                "policy",
+                config.policies.iter().map(|p| p.name.value.as_str()),
+            ));
             known = false;
         }
     }

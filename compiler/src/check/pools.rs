@@ -31,20 +31,24 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
                 Diagnostic::warning(
                     "too-many-retries",
                     format!(
-                        "pool `{}` has {servers} server{} but asks for {} retries",
+                        "pool `{}` has {} but asks for {}",
                         pool.name,
-                        if servers == 1 { "" } else { "s" },
-                        retry.value.attempts.value
+                        counted(servers, "server"),
+                        counted(retry.value.attempts.value, "retry")
                     ),
                 )
                 .with_label(Label::primary(
                     retry.value.attempts.span,
                     "more than can be used",
                 ))
-                .with_help(format!(
-                    "each retry goes to a different server: at most {} can happen",
-                    servers.saturating_sub(1)
-                )),
+                .with_help(match servers {
+                    1 => "each retry goes to a different server: with one server, none can happen"
+                        .to_owned(),
+                    _ => format!(
+                        "each retry goes to a different server: at most {} can happen",
+                        servers - 1
+                    ),
+                }),
             );
         }
     }
@@ -55,15 +59,32 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
             .as_ref()
             .map_or(defaults::HEALTH_INTERVAL, |i| i.value);
         if let Some(timeout) = health.timeout.as_ref().filter(|t| t.value > interval) {
-            out.push(
-                Diagnostic::warning(
-                    "health-timeout-too-long",
-                    "the health check timeout is longer than its interval",
-                )
-                .with_label(Label::primary(timeout.span, "longer than the interval"))
-                .with_help("a check must end before the next one starts; make the timeout shorter"),
-            );
+            let mut diagnostic = Diagnostic::warning(
+                "health-timeout-too-long",
+                format!(
+                    "the health check of pool `{}` has a timeout longer than its interval",
+                    pool.name
+                ),
+            )
+            .with_label(Label::primary(
+                timeout.span,
+                format!("longer than the interval, {interval:?}"),
+            ))
+            .with_help("a check must end before the next one starts; make the timeout shorter");
+            if let Some(given) = &health.interval {
+                diagnostic = diagnostic.with_label(Label::secondary(given.span, "the interval"));
+            }
+            out.push(diagnostic);
         }
+    }
+}
+
+/// `1 server`, `2 servers`, `1 retry`, `3 retries`.
+fn counted(count: u32, noun: &str) -> String {
+    match (count, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{count} {stem}ies"),
+        (_, None) => format!("{count} {noun}s"),
     }
 }
 

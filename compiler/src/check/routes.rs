@@ -163,7 +163,10 @@ fn uses(
                     format!("route `{}` uses `{name}` twice", route.name),
                 )
                 .with_label(Label::primary(name.span, "used again here"))
-                .with_label(Label::secondary(first.span, "first used here")),
+                .with_label(Label::secondary(first.span, "first used here"))
+                .with_help(format!(
+                    "a policy runs once in a route's chain: remove the second `{name}`"
+                )),
             );
             continue;
         }
@@ -260,29 +263,63 @@ fn on_its_listener(
     }
 }
 
-/// A route on a `mode tcp` listener: no request to match on and nothing to respond with, and
-/// a pool whose strategy can work without a request.
+/// A route on a `mode tcp` listener: no request to match on, no policy to run, no answer to
+/// wait for and nothing to respond with, and a pool whose strategy can work without a request.
 fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>) {
-    let matchers = route
+    let matchers: Vec<_> = route
         .hosts
         .iter()
         .map(|h| h.span)
         .chain(route.path.as_ref().map(|p| p.span))
         .chain(route.methods.iter().map(|m| m.span))
         .chain(route.matchers.iter().map(|m| m.span))
-        .chain(route.uses.iter().map(|u| u.span))
-        .chain(route.timeout.as_ref().map(|t| t.span));
-    for span in matchers {
+        .collect();
+    if let Some((first, rest)) = matchers.split_first() {
+        let mut diagnostic = Diagnostic::error(
+            "route-mode-mismatch",
+            format!("route `{}` matches requests on a tcp listener", route.name),
+        )
+        .with_label(Label::primary(
+            *first,
+            "a tcp listener sees bytes, not requests",
+        ));
+        for span in rest {
+            diagnostic = diagnostic.with_label(Label::secondary(*span, "nor this"));
+        }
+        out.push(diagnostic.with_help(
+            "routes on a `mode tcp` listener only `forward`, choosing by `sni` if at all",
+        ));
+    }
+    if let (Some(first), Some(last)) = (route.uses.first(), route.uses.last()) {
         out.push(
             Diagnostic::error(
                 "route-mode-mismatch",
-                format!("route `{}` matches requests on a tcp listener", route.name),
+                format!("route `{}` runs policies on a tcp listener", route.name),
             )
             .with_label(Label::primary(
-                span,
-                "a tcp listener sees bytes, not requests",
+                first.span.to(last.span),
+                "policies act on requests, which a tcp tunnel has not",
             ))
-            .with_help("routes on a `mode tcp` listener only `forward`"),
+            .with_help(
+                "remove `use`: a tcp tunnel copies bytes; put policies on routes of an HTTP \
+                 listener",
+            ),
+        );
+    }
+    if let Some(timeout) = &route.timeout {
+        out.push(
+            Diagnostic::error(
+                "route-mode-mismatch",
+                format!("route `{}` has a timeout on a tcp listener", route.name),
+            )
+            .with_label(Label::primary(
+                timeout.span,
+                "a tcp tunnel waits for no answer",
+            ))
+            .with_help(
+                "remove `timeout`: a tunnel ends when it is silent for the listener's \
+                 `idle_timeout`; connecting is bounded by the pool's `timeouts { connect .. }`",
+            ),
         );
     }
     match &route.action.value {
