@@ -25,33 +25,85 @@ fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     Some((number, &text[digits..]))
 }
 
+/// The units of durations, with the milliseconds in each.
+const DURATION_UNITS: [(&str, u64); 5] = [
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
 /// `250ms`, `5s`, `2m`, `1h`, `365d`.
 pub fn duration(arg: &Arg) -> Read<Duration> {
     const HELP: &str =
         "a duration is a whole number and a unit: `250ms`, `5s`, `2m`, `1h` or `365d`";
-    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "duration", HELP))?;
-    let millis_per_unit = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad(arg, "duration", HELP)),
+    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| {
+        bad(
+            arg,
+            "duration",
+            &duration_hint(&arg.text).unwrap_or(HELP.into()),
+        )
+    })?;
+    let Some(millis_per_unit) = DURATION_UNITS
+        .iter()
+        .find_map(|(name, millis)| (*name == unit).then_some(*millis))
+    else {
+        return Err(bad(
+            arg,
+            "duration",
+            &duration_hint(&arg.text).unwrap_or(HELP.into()),
+        ));
     };
     let millis = number
         .checked_mul(millis_per_unit)
         .filter(|millis| *millis <= 2 * 365 * 86_400_000)
         .ok_or_else(|| bad(arg, "duration", "durations are at most two years"))?;
     if millis == 0 {
-        return Err(bad(arg, "duration", "a duration must be longer than zero"));
+        return Err(bad(
+            arg,
+            "duration",
+            "a duration must be longer than zero: `0` does not mean \"never\" or \"off\"; \
+             leave the line out for the default",
+        ));
     }
     Ok(Spanned::new(Duration::from_millis(millis), arg.span))
+}
+
+/// What a duration written another way (`1.5s`, `5sec`, `2 min`'s `min`) is written as.
+fn duration_hint(text: &str) -> Option<String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = duration_unit(unit)?;
+    let millis_per_unit = DURATION_UNITS
+        .iter()
+        .find_map(|(name, millis)| (*name == unit).then_some(*millis))?;
+    if number.contains('.') {
+        let millis = number.parse::<f64>().ok()? * millis_per_unit as f64;
+        let whole = (millis.fract() == 0.0 && millis >= 1.0).then_some(millis as u64)?;
+        let (name, per) = DURATION_UNITS
+            .iter()
+            .rev()
+            .find(|(_, per)| whole % per == 0)
+            .expect("every whole number of milliseconds is a number of `ms`");
+        return Some(format!(
+            "durations are whole numbers: write `{}{name}`",
+            whole / per
+        ));
+    }
+    number.parse::<u64>().ok()?;
+    Some(format!(
+        "the units are `ms`, `s`, `m`, `h` and `d`: write `{number}{unit}`"
+    ))
 }
 
 /// `512B`, `64KiB`, `10MiB`, `1GiB` (and the decimal `KB`, `MB`, `GB`), in bytes.
 pub fn size(arg: &Arg) -> Read<u64> {
     const HELP: &str = "a size is a whole number and a unit: `512B`, `64KiB`, `10MiB` or `1GiB`";
-    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "size", HELP))?;
+    let hint = || size_hint(&arg.text).unwrap_or(HELP.into());
+    let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| bad(arg, "size", &hint()))?;
     let bytes_per_unit: u64 = match unit {
         "B" => 1,
         "KiB" => 1 << 10,
@@ -60,7 +112,7 @@ pub fn size(arg: &Arg) -> Read<u64> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        _ => return Err(bad(arg, "size", HELP)),
+        _ => return Err(bad(arg, "size", &hint())),
     };
     let bytes = number
         .checked_mul(bytes_per_unit)
@@ -69,11 +121,106 @@ pub fn size(arg: &Arg) -> Read<u64> {
     Ok(Spanned::new(bytes, arg.span))
 }
 
+/// The unit of durations a unit written another way (`sec`, `min`, `S`) stands for.
+fn duration_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        _ => return None,
+    })
+}
+
+/// The unit of sizes a unit written another way (`mb`, `M`, `bytes`) stands for.
+fn size_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "b" | "byte" | "bytes" => "B",
+        "k" | "kib" => "KiB",
+        "m" | "mib" => "MiB",
+        "g" | "gib" => "GiB",
+        "kb" => "KB",
+        "mb" => "MB",
+        "gb" => "GB",
+        _ => return None,
+    })
+}
+
+/// A number and a unit written apart (`10 MB`, `2 min`), as one literal: `10MB`, `2m`. A
+/// size's unit is kept when it is one, since `m` alone is a duration's minute.
+pub fn one_word(number: &str, unit: &str) -> String {
+    let unit = ["B", "KiB", "MiB", "GiB", "KB", "MB", "GB"]
+        .into_iter()
+        .find(|size| *size == unit)
+        .or_else(|| duration_unit(unit))
+        .or_else(|| size_unit(unit))
+        .unwrap_or(unit);
+    format!("{number}{unit}")
+}
+
+/// What a size written another way (`10mb`, `10M`, `1.5MiB`) is written as.
+fn size_hint(text: &str) -> Option<String> {
+    const UNITS: [(&str, u64); 7] = [
+        ("B", 1),
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+    ];
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = size_unit(unit)?;
+    let per = UNITS.iter().find(|(name, _)| *name == unit)?.1;
+    if number.contains('.') {
+        let bytes = number.parse::<f64>().ok()? * per as f64;
+        let whole = (bytes.fract() == 0.0 && bytes >= 1.0).then_some(bytes as u64)?;
+        let family = if unit.contains('i') || unit == "B" {
+            0..4
+        } else {
+            4..7
+        };
+        let (name, per) = UNITS[family]
+            .iter()
+            .rev()
+            .chain(&UNITS[..1])
+            .find(|(_, per)| whole % per == 0)
+            .expect("every whole number of bytes is a number of `B`");
+        return Some(format!(
+            "sizes are whole numbers: write `{}{name}`",
+            whole / per
+        ));
+    }
+    number.parse::<u64>().ok()?;
+    Some(format!(
+        "units are written `B`, `KiB`, `MiB`, `GiB` (binary) or `KB`, `MB`, `GB` (decimal): \
+         write `{number}{unit}`"
+    ))
+}
+
 /// A placeholder address, replaced before a listener leaves lowering.
 pub const ANY_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
+/// An address written in quotes, which the language reads bare.
+fn quoted_address(arg: &Arg, what: &str) -> Result<(), Diagnostic> {
+    if !arg.is_quoted() {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        "invalid-literal",
+        format!("{what} `{}` is written without quotes", arg.text),
+    )
+    .with_label(Label::primary(arg.span, "a quoted string"))
+    .with_help(format!("addresses are written bare, as `{}`", arg.text)))
+}
+
 /// An IP address and port to listen on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:0`.
 pub fn bind_address(arg: &Arg) -> Read<SocketAddr> {
+    quoted_address(arg, "the listen address")?;
     arg.text.parse().map(|addr| Spanned::new(addr, arg.span)).map_err(|_| {
         bad(
             arg,
@@ -230,6 +377,7 @@ pub fn server_address(arg: &Arg) -> Read<(Address, bool)> {
     const HELP: &str = "a server is an address and a port: `10.0.0.11:8080`, `[::1]:8080` or \
                         `users.internal:8080`; `https://` in front makes it a TLS server \
                         (port 443 unless given)";
+    quoted_address(arg, "the server address")?;
     let (text, https) =
         match arg.text.split_once("://") {
             None => (arg.text.as_str(), false),
@@ -624,7 +772,19 @@ pub fn rate(arg: &Arg) -> Read<Rate> {
         "s" => Duration::from_secs(1),
         "m" => Duration::from_secs(60),
         "h" => Duration::from_secs(3600),
-        _ => return Err(bad(arg, "rate", HELP)),
+        _ => {
+            let unit = match unit.to_ascii_lowercase().as_str() {
+                "sec" | "secs" | "second" | "seconds" => "s",
+                "min" | "mins" | "minute" | "minutes" => "m",
+                "hr" | "hrs" | "hour" | "hours" => "h",
+                _ => return Err(bad(arg, "rate", HELP)),
+            };
+            return Err(bad(
+                arg,
+                "rate",
+                &format!("the units of a rate are `s`, `m` and `h`: write `{count}/{unit}`"),
+            ));
+        }
     };
     let count = count
         .parse::<u32>()

@@ -180,6 +180,7 @@ impl Lowering {
         let value = match mode.text.as_str() {
             "tcp" if mode.is_bare() => Mode::Tcp,
             "http" if mode.is_bare() => Mode::Http,
+            _ if self.quoted_word(mode, &["tcp", "http"]) => return None,
             _ => {
                 self.error(
                     Diagnostic::error(

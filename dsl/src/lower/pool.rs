@@ -251,6 +251,7 @@ impl Lowering {
                 "max_conns" if option.is_bare() && server.max_conns.is_none() => {
                     &mut server.max_conns
                 }
+                _ if self.quoted_word(option, &SERVER_OPTIONS) => return None,
                 _ => {
                     let diagnostic = if SERVER_OPTIONS.contains(&option.text.as_str()) {
                         Diagnostic::error(
@@ -496,6 +497,7 @@ impl Lowering {
         let value = match version.text.as_str() {
             "v1" if version.is_bare() => ProxyVersion::V1,
             "v2" if version.is_bare() => ProxyVersion::V2,
+            _ if self.quoted_word(version, &["v1", "v2"]) => return None,
             _ => {
                 self.error(
                     Diagnostic::error(
@@ -517,6 +519,7 @@ impl Lowering {
         let value = match version.text.as_str() {
             "h2" if version.is_bare() => UpstreamProtocol::Http2,
             "http1" if version.is_bare() => UpstreamProtocol::Http1,
+            _ if self.quoted_word(version, &["h2", "http1"]) => return None,
             _ => {
                 self.error(
                     Diagnostic::error("unknown-choice", format!("unknown protocol `{}`", version.text))

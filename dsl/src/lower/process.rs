@@ -256,6 +256,7 @@ impl Lowering {
         match format.text.as_str() {
             "json" if format.is_bare() => Some(LogFormat::Json),
             "combined" if format.is_bare() => Some(LogFormat::Combined),
+            _ if self.quoted_word(format, &["json", "combined"]) => None,
             other => {
                 self.error(
                     Diagnostic::error("unknown-choice", format!("unknown log format `{other}`"))

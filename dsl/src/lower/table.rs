@@ -404,20 +404,32 @@ impl Lowering {
         }
         if directive.args.len() != count {
             let message = match count {
+                0 => "no argument".to_owned(),
                 1 => "one argument".to_owned(),
                 n => format!("{n} arguments"),
             };
-            self.error(
-                Diagnostic::error(
-                    "wrong-arguments",
-                    format!("`{}` takes {message}", directive.name),
-                )
-                .with_label(Label::primary(
-                    directive.head_span(),
-                    format!("{} given", directive.args.len()),
-                ))
-                .with_help(format!("write `{usage}`")),
-            );
+            let mut diagnostic = Diagnostic::error(
+                "wrong-arguments",
+                format!("`{}` takes {message}", directive.name),
+            )
+            .with_label(Label::primary(
+                directive.head_span(),
+                format!("{} given", directive.args.len()),
+            ));
+            if let (1, [number, unit]) = (count, directive.args.as_slice()) {
+                let is_number = |text: &str| text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                if number.is_bare()
+                    && unit.is_bare()
+                    && is_number(&number.text)
+                    && unit.text.bytes().all(|b| b.is_ascii_alphabetic())
+                {
+                    diagnostic = diagnostic.with_help(format!(
+                        "a number and its unit are one word: write `{}`, without a space",
+                        crate::literal::one_word(&number.text, &unit.text)
+                    ));
+                }
+            }
+            self.error(diagnostic.with_help(format!("write `{usage}`")));
             return None;
         }
         Some(&directive.args)

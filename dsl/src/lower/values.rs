@@ -17,11 +17,32 @@ pub(super) fn listed(names: &[&str]) -> String {
 }
 
 impl Lowering {
+    /// Reports a word of `choices` written in quotes (`"on"`, `"gcra"`), which makes it a
+    /// string rather than the word; returns whether it did.
+    pub(super) fn quoted_word(&mut self, arg: &Arg, choices: &[&str]) -> bool {
+        let quoted = arg.is_quoted() && choices.contains(&arg.text.as_str());
+        if quoted {
+            self.error(
+                Diagnostic::error(
+                    "unknown-choice",
+                    format!("`{}` is written without quotes", arg.text),
+                )
+                .with_label(Label::primary(arg.span, "a quoted string"))
+                .with_help(format!(
+                    "remove the quotes: `{}` is a word of the language, not a string",
+                    arg.text
+                )),
+            );
+        }
+        quoted
+    }
+
     /// `on` or `off`; `example` shows the directive written right.
     pub(super) fn on_off(&mut self, word: &Arg, example: &str) -> Option<Spanned<bool>> {
         match word.text.as_str() {
             "on" if word.is_bare() => Some(Spanned::new(true, word.span)),
             "off" if word.is_bare() => Some(Spanned::new(false, word.span)),
+            _ if self.quoted_word(word, &["on", "off"]) => None,
             _ => {
                 self.error(
                     Diagnostic::error(
@@ -38,10 +59,18 @@ impl Lowering {
 
     /// A quoted file path; `usage` shows the directive written right.
     pub(super) fn file(&mut self, path: &Arg, usage: &str) -> Option<Spanned<String>> {
-        if !path.is_quoted() || path.text.is_empty() {
+        if !path.is_quoted() {
             self.error(
                 Diagnostic::error("expected-string", "a file path is a quoted string")
                     .with_label(Label::primary(path.span, "expected a quoted path"))
+                    .with_help(format!("write `{usage}`")),
+            );
+            return None;
+        }
+        if path.text.is_empty() {
+            self.error(
+                Diagnostic::error("expected-string", "the file path is empty")
+                    .with_label(Label::primary(path.span, "no path between the quotes"))
                     .with_help(format!("write `{usage}`")),
             );
             return None;

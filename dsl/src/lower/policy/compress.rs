@@ -72,6 +72,7 @@ impl Lowering {
             "gzip" if arg.is_bare() => Some(Coding::Gzip),
             "br" if arg.is_bare() => Some(Coding::Brotli),
             "zstd" if arg.is_bare() => Some(Coding::Zstd),
+            _ if self.quoted_word(arg, &["gzip", "br", "zstd"]) => None,
             other => {
                 self.error(
                     Diagnostic::error("unknown-choice", format!("unknown compression `{other}`"))

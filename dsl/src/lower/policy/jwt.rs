@@ -16,10 +16,10 @@ use crate::lower::Lowering;
 pub(super) const JWT: Table = Table {
     place: "in a jwt policy",
     rules: &[
-        Rule::once("jwks", Own, "jwks \"path/to/file.pem\"")
+        Rule::once("jwks", Own, "jwks \"jwks.json\"")
             .required("jwks \"jwks.json\"")
             .doc("The key set (a JWKS JSON file) whose keys verify the tokens; a token's `kid` picks its key."),
-        Rule::once("public_key", Own, "public_key \"path/to/file.pem\"")
+        Rule::once("public_key", Own, "public_key \"signer.pem\"")
             .instead_of("jwks")
             .doc("A PEM public key or certificate verifying the tokens, instead of `jwks`."),
         Rule::once("algorithms", OneOrMore, "algorithms RS256 ES256")

@@ -45,6 +45,7 @@ pub(super) const RATE_LIMIT: Table = Table {
     ],
 };
 const ON_STORE_ERROR: [&str; 3] = ["local", "allow", "deny"];
+const ALGORITHMS: [&str; 2] = ["token_bucket", "gcra"];
 const LIMIT_KEYS: [&str; 5] = [
     "client_ip",
     "header(\"NAME\")",
@@ -123,6 +124,7 @@ impl Lowering {
             "local" if arg.is_bare() => OnStoreError::Local,
             "allow" if arg.is_bare() => OnStoreError::Allow,
             "deny" if arg.is_bare() => OnStoreError::Deny,
+            _ if self.quoted_word(arg, &ON_STORE_ERROR) => return None,
             other => {
                 self.error(
                     Diagnostic::error(
@@ -146,10 +148,12 @@ impl Lowering {
         match arg.text.as_str() {
             "token_bucket" if arg.is_bare() => Some(LimitAlgorithm::TokenBucket),
             "gcra" if arg.is_bare() => Some(LimitAlgorithm::Gcra),
+            _ if self.quoted_word(arg, &ALGORITHMS) => None,
             other => {
                 self.error(
                     Diagnostic::error("unknown-choice", format!("unknown algorithm `{other}`"))
                         .with_label(Label::primary(arg.span, "not an algorithm"))
+                        .with_suggestion(other, "an algorithm", ALGORITHMS)
                         .with_help("the algorithms are `token_bucket` and `gcra`"),
                 );
                 None
@@ -177,13 +181,14 @@ impl Lowering {
             }
             _ => None,
         };
-        if key.is_none() {
+        if key.is_none() && !self.quoted_word(arg, &["client_ip", "consumer", "route"]) {
             self.error(
                 Diagnostic::error(
                     "unknown-choice",
                     format!("unknown rate-limit key `{}`", arg.text),
                 )
                 .with_label(Label::primary(arg.span, "not a key"))
+                .with_suggestion(&arg.text, "a key", LIMIT_KEYS)
                 .with_help(format!("the keys are {}", listed(&LIMIT_KEYS))),
             );
         }

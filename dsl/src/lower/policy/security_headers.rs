@@ -118,6 +118,7 @@ impl Lowering {
         match value.text.as_str() {
             "deny" if value.is_bare() => Some("DENY"),
             "sameorigin" if value.is_bare() => Some("SAMEORIGIN"),
+            _ if self.quoted_word(value, &["deny", "sameorigin"]) => None,
             other => {
                 self.error(
                     Diagnostic::error("unknown-choice", format!("unknown frame option `{other}`"))
