@@ -167,7 +167,7 @@ fn rate_limit(
 ) -> Result<model::PolicyKind, Diagnostic> {
     let store = limit.store.as_ref().map(store_named).transpose()?;
     Ok(model::PolicyKind::RateLimit(model::RateLimit {
-        key: limit.key.clone().unwrap_or(defaults::RATE_LIMIT_KEY),
+        key: value(&limit.key).unwrap_or(defaults::RATE_LIMIT_KEY),
         rate: limit.rate.value,
         burst: value(&limit.burst).unwrap_or(limit.rate.value.count),
         algorithm: limit.algorithm.unwrap_or(defaults::RATE_LIMIT_ALGORITHM),

@@ -3,8 +3,8 @@
 
 use crate::files::Folder;
 
-use edge_dsl::ast::{self, Config, PathMatch};
-use edge_dsl::{Diagnostic, Label};
+use edge_dsl::ast::{self, Config, LimitKey, PathMatch, PolicyKind};
+use edge_dsl::{Diagnostic, Ident, Label, Spanned};
 
 use super::tls::speaks_tls;
 use super::{resolve, Used};
@@ -155,6 +155,7 @@ fn uses(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<usize> {
     let mut uses = Vec::new();
+    let mut chain = Vec::new();
     for (index, name) in route.uses.iter().enumerate() {
         if let Some(first) = route.uses[..index].iter().find(|u| u.value == name.value) {
             diagnostics.push(
@@ -174,11 +175,121 @@ fn uses(
             Ok(policy) => {
                 policy_used[policy] = true;
                 uses.push(policy);
+                chain.push((name, &config.policies[policy]));
             }
             Err(error) => diagnostics.push(error),
         }
     }
+    limits_need_callers(route, &chain, diagnostics);
+    forwarded_headers_kept(route, &chain, diagnostics);
     uses
+}
+
+/// A rate limit keyed by a claim or a consumer counts by what an authentication policy earlier
+/// in the route's chain found; without one, every request would count by its client's IP.
+fn limits_need_callers(
+    route: &ast::Route,
+    chain: &[(&Ident, &ast::Policy)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (index, (used, policy)) in chain.iter().enumerate() {
+        let PolicyKind::RateLimit(limit) = &policy.kind.value else {
+            continue;
+        };
+        let Some(key) = &limit.key else {
+            continue;
+        };
+        let (what, a_what, finds): (&str, &str, fn(&PolicyKind) -> bool) = match &key.value {
+            LimitKey::Claim(_) => ("`jwt`", "a `jwt`", |kind| {
+                matches!(kind, PolicyKind::Jwt(_))
+            }),
+            LimitKey::Consumer => ("authentication", "an authentication", |kind| {
+                matches!(
+                    kind,
+                    PolicyKind::Jwt(_) | PolicyKind::ApiKey(_) | PolicyKind::BasicAuth(_)
+                )
+            }),
+            _ => continue,
+        };
+        if chain[..index].iter().any(|(_, p)| finds(&p.kind.value)) {
+            continue;
+        }
+        let mut diagnostic = Diagnostic::error(
+            "ineffective-directive",
+            format!(
+                "rate limit `{}` counts by who is calling, but route `{}` runs no {what} policy before it",
+                policy.name, route.name
+            ),
+        )
+        .with_label(Label::primary(used.span, "no caller is known here"))
+        .with_label(Label::secondary(key.span, "counts by the caller"));
+        let later = chain[index + 1..]
+            .iter()
+            .find(|(_, p)| finds(&p.kind.value));
+        diagnostic = match later {
+            Some((auth, _)) => diagnostic
+                .with_label(Label::secondary(auth.span, "runs after the limit"))
+                .with_help(format!("list `{auth}` before `{used}` in `use`")),
+            None => diagnostic.with_help(format!(
+                "without one, every request counts by its client's IP: list {a_what} policy \
+                 before `{used}` in `use`, or key the limit by `client_ip`"
+            )),
+        };
+        diagnostics.push(diagnostic);
+    }
+}
+
+/// A header an authentication policy forwards (`forward_claim`, `consumer_header`) that a later
+/// `headers` policy of the chain removes or sets, so the servers never get it.
+fn forwarded_headers_kept(
+    route: &ast::Route,
+    chain: &[(&Ident, &ast::Policy)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (index, (used, policy)) in chain.iter().enumerate() {
+        let forwarded: Vec<&Spanned<String>> = match &policy.kind.value {
+            PolicyKind::Jwt(jwt) => jwt.forward.iter().map(|(_, header)| header).collect(),
+            PolicyKind::ApiKey(key) => key.consumer_header.iter().collect(),
+            PolicyKind::BasicAuth(basic) => basic.consumer_header.iter().collect(),
+            _ => continue,
+        };
+        for (later, edits) in
+            chain[index + 1..]
+                .iter()
+                .filter_map(|(name, p)| match &p.kind.value {
+                    PolicyKind::Headers(headers) => Some((name, &headers.request)),
+                    _ => None,
+                })
+        {
+            let edited = edits
+                .remove
+                .iter()
+                .map(|name| (name, "removes"))
+                .chain(edits.set.iter().map(|(name, _)| (name, "replaces")));
+            for (edit, verb) in edited {
+                let Some(header) = forwarded.iter().find(|h| h.value == edit.value) else {
+                    continue;
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        "ineffective-directive",
+                        format!(
+                            "policy `{later}` {verb} the header `{}` that `{used}` forwards, on route `{}`",
+                            header.value, route.name
+                        ),
+                    )
+                    .with_label(Label::primary(edit.span, format!("{verb} it")))
+                    .with_label(Label::secondary(header.span, "forwarded here"))
+                    .with_label(Label::secondary(later.span, "runs after it"))
+                    .with_help(format!(
+                        "policies edit the request in `use` order: list `{later}` before `{used}`, \
+                         or leave `{}` out of its request edits",
+                        header.value
+                    )),
+                );
+            }
+        }
+    }
 }
 
 /// What a route may ask of the listener it is on: no upper-case path where paths are folded,

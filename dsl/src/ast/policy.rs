@@ -96,7 +96,7 @@ pub struct BasicAuth {
 #[derive(Clone, Debug)]
 pub struct RateLimit {
     /// `None`: the default key, the client's address.
-    pub key: Option<LimitKey>,
+    pub key: Option<Spanned<LimitKey>>,
     pub rate: Spanned<Rate>,
     pub burst: Option<Spanned<u32>>,
     /// `None`: the default algorithm.

@@ -68,7 +68,12 @@ impl Lowering {
         let taken = self.directives(&RATE_LIMIT, policy.directives, |lower, given| {
             let arg = given.arg();
             match given.name() {
-                "key" => lower.limit_key(arg).map(|read| key = Some(read)).is_some(),
+                "key" => set(
+                    &mut key,
+                    lower
+                        .limit_key(arg)
+                        .map(|read| Spanned::new(read, arg.span)),
+                ),
                 "rate" => set(&mut rate, lower.keep(literal::rate(arg))),
                 "burst" => set(&mut burst, lower.keep(literal::count(arg, 1, 1_000_000))),
                 "algorithm" => lower
