@@ -182,6 +182,7 @@ fn uses(
     }
     limits_need_callers(route, &chain, diagnostics);
     forwarded_headers_kept(route, &chain, diagnostics);
+    gates_before_cache(route, &chain, diagnostics);
     uses
 }
 
@@ -236,6 +237,50 @@ fn limits_need_callers(
             )),
         };
         diagnostics.push(diagnostic);
+    }
+}
+
+/// A `cache` answers a stored request from its request step, so the policies after it in the
+/// chain never see the requests it answers: an authentication or `access` policy there would
+/// let anyone have what an allowed caller once fetched.
+fn gates_before_cache(
+    route: &ast::Route,
+    chain: &[(&Ident, &ast::Policy)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(cache) = chain
+        .iter()
+        .position(|(_, p)| matches!(p.kind.value, PolicyKind::Cache(_)))
+    else {
+        return;
+    };
+    let (cache_used, _) = chain[cache];
+    for (gate, policy) in &chain[cache + 1..] {
+        let what = match &policy.kind.value {
+            PolicyKind::Jwt(_) | PolicyKind::ApiKey(_) | PolicyKind::BasicAuth(_) => {
+                "authenticates"
+            }
+            PolicyKind::Access(_) => "decides who may call",
+            _ => continue,
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                "cache-before-gate",
+                format!(
+                    "route `{}` answers from its cache before `{gate}` {what}",
+                    route.name
+                ),
+            )
+            .with_label(Label::primary(gate.span, "never runs for a cached answer"))
+            .with_label(Label::secondary(
+                cache_used.span,
+                "answers stored requests here",
+            ))
+            .with_help(format!(
+                "a cached answer would reach callers `{gate}` refuses: list `{gate}` before \
+                 `{cache_used}` in `use`"
+            )),
+        );
     }
 }
 
