@@ -9,7 +9,6 @@
 use edge_dsl::ast::{Case, Config, Expect, Test};
 use edge_dsl::{Diagnostic, Label, Span};
 
-use crate::check::unknown_name;
 use crate::explain::{self, Explanation, Probe};
 use crate::model::{Listener, Mode, Model};
 
@@ -57,7 +56,7 @@ fn listener(listeners: &[Listener], test: &Test, out: &mut Vec<Diagnostic>) -> O
                 None
             }
             None => {
-                out.push(unknown_name(
+                out.push(Diagnostic::unknown_name(
                     on,
                     "listener",
                     listeners.iter().map(|l| l.name.as_str()),
@@ -132,7 +131,7 @@ fn check_case(
     let failed = match &case.expect.value {
         Expect::Route(expected) => {
             if !config.routes.iter().any(|r| r.name.value == expected.value) {
-                out.push(unknown_name(
+                out.push(Diagnostic::unknown_name(
                     expected,
                     "route",
                     config.routes.iter().map(|r| r.name.value.as_str()),
@@ -179,7 +178,7 @@ fn known_policies(
     let mut known = true;
     for name in &via.value {
         if !config.policies.iter().any(|p| p.name.value == name.value) {
-            out.push(unknown_name(
+            out.push(Diagnostic::unknown_name(
                 name,
                 "policy",
                 config.policies.iter().map(|p| p.name.value.as_str()),

@@ -5,7 +5,7 @@ use codespan_reporting::diagnostic::{Diagnostic as Rendered, Label as RenderedLa
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor};
 
-use crate::span::Span;
+use crate::span::{Ident, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -92,6 +92,38 @@ impl Diagnostic {
             Some(name) => self.with_help(format!("{what} with a similar name exists: `{name}`")),
             None => self,
         }
+    }
+
+    /// No item of `kind` is named `name`: the closest of the `declared` names when one is close,
+    /// else the names there are, or that there is none.
+    pub fn unknown_name<'a>(
+        name: &Ident,
+        kind: &str,
+        declared: impl Iterator<Item = &'a str> + Clone,
+    ) -> Diagnostic {
+        let diagnostic = Diagnostic::error("unknown-name", format!("no {kind} named `{name}`"))
+            .with_label(Label::primary(name.span, format!("unknown {kind}")));
+        if closest(&name.value, declared.clone()).is_some() {
+            return diagnostic.with_suggestion(&name.value, &format!("a {kind}"), declared);
+        }
+        /// Names listed at most; a longer list ends with how many more there are.
+        const LISTED: usize = 8;
+        let mut names: Vec<String> = declared.map(|d| format!("`{d}`")).collect();
+        if names.len() > LISTED {
+            let more = names.len() - LISTED;
+            names.truncate(LISTED);
+            names.push(format!("{more} more"));
+        }
+        diagnostic.with_help(match names.len() {
+            0 => format!("no {kind} is defined"),
+            1 => format!("the only {kind} is {}", names[0]),
+            _ => {
+                let kinds = kind
+                    .strip_suffix('y')
+                    .map_or(format!("{kind}s"), |stem| format!("{stem}ies"));
+                format!("the {kinds} are {}", names.join(", "))
+            }
+        })
     }
 
     pub fn is_error(&self) -> bool {

@@ -215,39 +215,7 @@ pub(super) fn resolve<'a>(
     declared
         .clone()
         .position(|declared| declared.value == name.value)
-        .ok_or_else(|| unknown_name(name, kind, declared.map(|d| d.value.as_str())))
-}
-
-/// No item of `kind` is named `name`: the closest of the `declared` names when one is close,
-/// else the names there are, or that there is none.
-pub(crate) fn unknown_name<'a>(
-    name: &Ident,
-    kind: &str,
-    declared: impl Iterator<Item = &'a str> + Clone,
-) -> Diagnostic {
-    let diagnostic = Diagnostic::error("unknown-name", format!("no {kind} named `{name}`"))
-        .with_label(Label::primary(name.span, format!("unknown {kind}")));
-    if edge_dsl::closest(&name.value, declared.clone()).is_some() {
-        return diagnostic.with_suggestion(&name.value, &format!("a {kind}"), declared);
-    }
-    /// Names listed at most; a longer list ends with how many more there are.
-    const LISTED: usize = 8;
-    let mut names: Vec<String> = declared.map(|d| format!("`{d}`")).collect();
-    if names.len() > LISTED {
-        let more = names.len() - LISTED;
-        names.truncate(LISTED);
-        names.push(format!("{more} more"));
-    }
-    diagnostic.with_help(match names.len() {
-        0 => format!("no {kind} is defined"),
-        1 => format!("the only {kind} is {}", names[0]),
-        _ => {
-            let kinds = kind
-                .strip_suffix('y')
-                .map_or(format!("{kind}s"), |stem| format!("{stem}ies"));
-            format!("the {kinds} are {}", names.join(", "))
-        }
-    })
+        .ok_or_else(|| Diagnostic::unknown_name(name, kind, declared.map(|d| d.value.as_str())))
 }
 
 fn duplicates<'a>(kind: &str, names: impl Iterator<Item = &'a Ident>, out: &mut Vec<Diagnostic>) {
