@@ -34,8 +34,22 @@ const DURATION_UNITS: [(&str, u64); 5] = [
     ("d", 86_400_000),
 ];
 
-/// `250ms`, `5s`, `2m`, `1h`, `365d`.
+/// `250ms`, `5s`, `2m`, `1h`, `365d`: longer than zero.
 pub fn duration(arg: &Arg) -> Read<Duration> {
+    let duration = duration_or_zero(arg)?;
+    if duration.value.is_zero() {
+        return Err(bad(
+            arg,
+            "duration",
+            "a duration must be longer than zero: `0` does not mean \"never\" or \"off\"; \
+             leave the line out for the default",
+        ));
+    }
+    Ok(duration)
+}
+
+/// A duration that may be zero (`0s`), for a setting whose default is zero.
+pub fn duration_or_zero(arg: &Arg) -> Read<Duration> {
     const HELP: &str =
         "a duration is a whole number and a unit: `250ms`, `5s`, `2m`, `1h` or `365d`";
     let (number, unit) = number_and_unit(&arg.text).ok_or_else(|| {
@@ -59,14 +73,6 @@ pub fn duration(arg: &Arg) -> Read<Duration> {
         .checked_mul(millis_per_unit)
         .filter(|millis| *millis <= 2 * 365 * 86_400_000)
         .ok_or_else(|| bad(arg, "duration", "durations are at most two years"))?;
-    if millis == 0 {
-        return Err(bad(
-            arg,
-            "duration",
-            "a duration must be longer than zero: `0` does not mean \"never\" or \"off\"; \
-             leave the line out for the default",
-        ));
-    }
     Ok(Spanned::new(Duration::from_millis(millis), arg.span))
 }
 

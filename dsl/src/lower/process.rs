@@ -29,7 +29,7 @@ pub(super) const ACCESS_LOG: Table = Table {
         Rule::once("format", Exactly(1), "format json")
             .doc("The line format: `combined` or `json`.")
             .by_default("combined"),
-        Rule::once("path", Exactly(1), "path \"path/to/file.pem\"")
+        Rule::once("path", Exactly(1), "path \"logs/access.log\"")
             .doc("The file the log is written to.")
             .by_default("standard output"),
     ],
@@ -228,7 +228,7 @@ impl Lowering {
                 self.directives(&SHUTDOWN, directives, |lower, given| match given.name() {
                     "drain_delay" => set(
                         &mut shutdown.drain_delay,
-                        lower.keep(literal::duration(given.arg())),
+                        lower.keep(literal::duration_or_zero(given.arg())),
                     ),
                     "drain_timeout" => set(
                         &mut shutdown.drain_timeout,
