@@ -731,6 +731,14 @@ pub fn text(arg: &Arg, what: &str, example: &str) -> Read<String> {
 
 /// A header name (quoted or bare), lower-cased: an RFC 9110 token.
 pub fn header_name(arg: &Arg) -> Read<String> {
+    if arg.text.starts_with(':') && is_token(&arg.text[1..]) {
+        return Err(bad(
+            arg,
+            "header name",
+            "pseudo-headers such as `:authority` and `:path` are not header fields: the proxy \
+             writes them from the request itself; set `host` to change the host",
+        ));
+    }
     if !is_token(&arg.text) || matches!(arg.kind, ArgKind::Call(_)) {
         return Err(bad(
             arg,
@@ -739,6 +747,38 @@ pub fn header_name(arg: &Arg) -> Read<String> {
         ));
     }
     Ok(Spanned::new(arg.text.to_ascii_lowercase(), arg.span))
+}
+
+/// The headers the proxy removes from every message it passes on, whatever the config says:
+/// they describe one connection, not the message (RFC 9110 §7.6.1). The runtime's
+/// `upstream::forward` strips the same names; `Trailer` is end to end and passes.
+pub const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A header name the config gives a value to send (a `headers` policy's `set` and `add`, a
+/// forwarded claim or consumer): not a hop-by-hop header, which the proxy would not send.
+pub fn sent_header_name(arg: &Arg) -> Read<String> {
+    let name = header_name(arg)?;
+    if HOP_BY_HOP.contains(&name.value.as_str()) {
+        return Err(Diagnostic::error(
+            "ineffective-directive",
+            format!("`{}` is a hop-by-hop header", name.value),
+        )
+        .with_label(Label::primary(arg.span, "the proxy never sends it on"))
+        .with_help(
+            "it describes one connection, not the message: the proxy removes it from what it \
+             passes on and manages its own for each connection; use another header name",
+        ));
+    }
+    Ok(name)
 }
 
 /// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as header and cookie names are.

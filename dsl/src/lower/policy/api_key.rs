@@ -15,10 +15,10 @@ use crate::lower::Lowering;
 pub(super) const API_KEY: Table = Table {
     place: "in an api_key policy",
     rules: &[
-        Rule::once("keys", Exactly(1), "keys \"path/to/file.pem\"")
+        Rule::once("keys", Exactly(1), "keys \"api-keys.txt\"")
             .required("keys \"api-keys.txt\"")
             .doc("The key file: one `CONSUMER sha256:HEX` a line, the SHA-256 of each key."),
-        Rule::once("header", Own, "header \"x-consumer\"")
+        Rule::once("header", Own, "header \"x-api-key\"")
             .doc("The request header that carries the key.")
             .by_default("x-api-key"),
         Rule::once("query", Own, "query \"api_key\"")
@@ -62,7 +62,7 @@ impl Lowering {
                 }
                 "consumer_header" => set(
                     &mut consumer_header,
-                    lower.keep(literal::header_name(given.arg())),
+                    lower.keep(literal::sent_header_name(given.arg())),
                 ),
                 name => unread(name),
             }

@@ -14,7 +14,7 @@ use crate::lower::Lowering;
 pub(super) const BASIC_AUTH: Table = Table {
     place: "in a basic_auth policy",
     rules: &[
-        Rule::once("htpasswd", Exactly(1), "htpasswd \"path/to/file.pem\"")
+        Rule::once("htpasswd", Exactly(1), "htpasswd \"users.htpasswd\"")
             .required("htpasswd \"users.htpasswd\"")
             .doc("The password file: `user:hash` lines with bcrypt hashes, as `htpasswd -B` writes them."),
         Rule::once("realm", Exactly(1), "realm \"staff\"")
@@ -41,7 +41,7 @@ impl Lowering {
                 "realm" => set(&mut realm, lower.realm(given)),
                 "consumer_header" => set(
                     &mut consumer_header,
-                    lower.keep(literal::header_name(given.arg())),
+                    lower.keep(literal::sent_header_name(given.arg())),
                 ),
                 name => unread(name),
             }

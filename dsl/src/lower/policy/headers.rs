@@ -66,7 +66,7 @@ impl Lowering {
             let [name, value] = given.args else {
                 unreachable!("the table gives two arguments")
             };
-            let name = lower.keep(literal::header_name(name));
+            let name = lower.keep(literal::sent_header_name(name));
             let value = lower.keep(literal::header_value(value));
             let list = if given.name() == "set" {
                 &mut edits.set

@@ -111,7 +111,7 @@ impl Lowering {
                         unreachable!("the table gives two arguments")
                     };
                     let forward = lower
-                        .keep(literal::header_name(header))
+                        .keep(literal::sent_header_name(header))
                         .map(|header| (Spanned::new(claim.text.clone(), claim.span), header));
                     add(&mut jwt.forward, forward)
                 }

@@ -35,7 +35,7 @@ pub(super) const VALIDATE: Table = Table {
         Rule::once(
             "json_schema",
             Exactly(1),
-            "json_schema \"path/to/file.pem\"",
+            "json_schema \"payment.schema.json\"",
         )
         .doc("A JSON schema file the body must match; otherwise `400` with a short reason.")
         .by_default("none"),
