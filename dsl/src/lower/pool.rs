@@ -299,6 +299,9 @@ impl Lowering {
         }
         let span = directive.head_span();
         let strategy = &directive.args[0];
+        if self.quoted_word(strategy, &STRATEGIES) {
+            return None;
+        }
         let balance = match (strategy.text.as_str(), &directive.args[1..]) {
             ("round_robin", []) => Balance::RoundRobin,
             ("least_conn", []) => Balance::LeastConn,
@@ -350,6 +353,9 @@ impl Lowering {
                 .with_help(format!("a {what} name is a token such as `x-user`")))
             }
         };
+        if self.quoted_word(key, &["client_ip", "path"]) {
+            return None;
+        }
         let key = match (&key.kind, key.text.as_str()) {
             (ArgKind::Bare, "client_ip") => Ok(HashKey::ClientIp),
             (ArgKind::Bare, "path") => Ok(HashKey::Path),
