@@ -107,16 +107,28 @@ impl Lowering {
         let mut url = None;
         let mut nodes = None;
         let mut options = StoreOptions::default();
+        let mut user = None;
         let taken = self.directives(table, store.directives, |lower, given| {
             let arg = given.arg();
+            let mut urls = |urls: Vec<Spanned<RedisUrl>>| {
+                user = urls
+                    .iter()
+                    .find_map(|url| Some(Spanned::new(url.value.user.clone()?, url.span)));
+                urls.into_iter()
+                    .map(|url| Spanned::new(url.value.url, url.span))
+                    .collect::<Vec<_>>()
+            };
             match given.name() {
                 "url" => set(
                     &mut url,
                     lower
                         .keep(literal::redis_url(arg, given.usage))
-                        .map(|url| Spanned::new(url.value.url, url.span)),
+                        .and_then(|url| urls(vec![url]).pop()),
                 ),
-                "nodes" => set(&mut nodes, lower.cluster_nodes(&store.name, given)),
+                "nodes" => set(
+                    &mut nodes,
+                    lower.cluster_nodes(&store.name, given).map(&mut urls),
+                ),
                 "password_env" | "password_file" => {
                     if let Some(first) = &options.password {
                         lower.error(
@@ -151,6 +163,22 @@ impl Lowering {
         if self.diagnostics.len() == before {
             self.require(table, &taken, "store", &store.name, store.head);
         }
+        if let (Some(user), None) = (&user, &options.password) {
+            self.error(
+                Diagnostic::error(
+                    "ineffective-directive",
+                    format!(
+                        "store `{}` names the user `{}` but gives no password",
+                        store.name, user.value
+                    ),
+                )
+                .with_label(Label::primary(user.span, "logs in only with a password"))
+                .with_help(
+                    "Redis takes a user name only with its password: add `password_env NAME` or \
+                     `password_file \"FILE\"`, or leave the user out of the URL",
+                ),
+            );
+        }
         Some(match nodes {
             Some(nodes) => StoreKind::RedisCluster(RedisCluster { nodes, options }),
             None => StoreKind::Redis(Redis { url: url?, options }),
@@ -160,7 +188,11 @@ impl Lowering {
     /// `nodes "URL" ...`: each URL as a `redis` store's, in database 0; one scheme and one user
     /// name for all, since the client reaches every node of the cluster the same way; no node
     /// twice.
-    fn cluster_nodes(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<String>>> {
+    fn cluster_nodes(
+        &mut self,
+        store: &Ident,
+        given: Given<'_>,
+    ) -> Option<Vec<Spanned<RedisUrl>>> {
         let nodes: Vec<Spanned<RedisUrl>> = given
             .args
             .iter()
@@ -249,12 +281,7 @@ impl Lowering {
         if self.diagnostics.len() > before {
             return None;
         }
-        Some(
-            nodes
-                .into_iter()
-                .map(|node| Spanned::new(node.value.url, node.span))
-                .collect(),
-        )
+        Some(nodes)
     }
 
     /// `timeout D`, from 1ms to 10s.
