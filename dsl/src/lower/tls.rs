@@ -2,7 +2,9 @@
 //! client certificate verification and HSTS. The files themselves are read and checked by the
 //! compiler.
 
-use crate::ast::{Certificate, ClientCa, Tls};
+use std::net::IpAddr;
+
+use crate::ast::{Certificate, ClientCa, HostPattern, Tls};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Span, Spanned};
@@ -102,7 +104,10 @@ impl Lowering {
         let names: Vec<_> = directive
             .args
             .iter()
-            .filter_map(|arg| self.keep(literal::host_pattern(arg)))
+            .filter_map(|arg| {
+                let name = self.keep(literal::host_pattern(arg))?;
+                self.sni_name(&name).then_some(name)
+            })
             .collect();
         let (cert, key) = self.certificate_files(block)?;
         (names.len() == directive.args.len()).then(|| Certificate {
@@ -130,6 +135,29 @@ impl Lowering {
                 None
             }
         }
+    }
+
+    /// Whether `name` can be a client's SNI name: an IP address never is (RFC 6066 §3), so a
+    /// certificate for one would never be chosen.
+    fn sni_name(&mut self, name: &Spanned<HostPattern>) -> bool {
+        let HostPattern::Exact(host) = &name.value else {
+            return true;
+        };
+        if host.parse::<IpAddr>().is_err() {
+            return true;
+        }
+        self.error(
+            Diagnostic::error(
+                "invalid-literal",
+                format!("`{host}` is an IP address, never an SNI name"),
+            )
+            .with_label(Label::primary(name.span, "no client sends it"))
+            .with_help(
+                "clients that connect by IP address send no SNI name and get the default \
+                 certificate: give this one with `cert` and `key` outside `sni`",
+            ),
+        );
+        false
     }
 
     pub(super) fn pair_missing(&mut self, span: Span, has_cert: bool) {
