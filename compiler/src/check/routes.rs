@@ -3,7 +3,7 @@
 
 use crate::files::Folder;
 
-use edge_dsl::ast::{self, Config, LimitKey, PathMatch, PolicyKind};
+use edge_dsl::ast::{self, Config, LimitKey, PathMatch, PolicyKind, UpstreamProtocol};
 use edge_dsl::{Diagnostic, Ident, Label, Spanned};
 
 use super::tls::speaks_tls;
@@ -402,6 +402,7 @@ fn on_its_listener(
     if tcp {
         tcp_route(route, &config.pools, diagnostics);
     } else if let model::Action::Forward(pool) = *action {
+        upgrades_to_http2(route, &config.pools[pool], diagnostics);
         if let Some(send_proxy) = &config.pools[pool].send_proxy {
             diagnostics.push(
                 Diagnostic::error(
@@ -417,6 +418,32 @@ fn on_its_listener(
             );
         }
     }
+}
+
+/// An `upgrade` on a route whose pool speaks HTTP/2 to its servers: upgrades are tunnelled to
+/// HTTP/1.1 servers only, so such a request goes as a plain one.
+fn upgrades_to_http2(route: &ast::Route, pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
+    let (Some(upgrade), Some(protocol)) = (route.upgrades.first(), &pool.protocol) else {
+        return;
+    };
+    if protocol.value != UpstreamProtocol::Http2 {
+        return;
+    }
+    out.push(
+        Diagnostic::error(
+            "ineffective-directive",
+            format!(
+                "route `{}` tunnels upgrades, but pool `{}` speaks HTTP/2",
+                route.name, pool.name
+            ),
+        )
+        .with_label(Label::primary(upgrade.span, "never tunnelled"))
+        .with_label(Label::secondary(protocol.span, "HTTP/2 has no `Upgrade`"))
+        .with_help(
+            "upgrades reach HTTP/1.1 servers only: forward this route to a pool without \
+             `protocol h2`, or leave out `upgrade`",
+        ),
+    );
 }
 
 /// A route on a `mode tcp` listener: no request to match on, no policy to run, no answer to
