@@ -188,11 +188,7 @@ impl Lowering {
     /// `nodes "URL" ...`: each URL as a `redis` store's, in database 0; one scheme and one user
     /// name for all, since the client reaches every node of the cluster the same way; no node
     /// twice.
-    fn cluster_nodes(
-        &mut self,
-        store: &Ident,
-        given: Given<'_>,
-    ) -> Option<Vec<Spanned<RedisUrl>>> {
+    fn cluster_nodes(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<RedisUrl>>> {
         let nodes: Vec<Spanned<RedisUrl>> = given
             .args
             .iter()
