@@ -69,9 +69,14 @@ impl Lowering {
                     }
                 }
                 (name @ ("csp" | "content_type_options"), _) => {
+                    let (message, label) = if name == "csp" {
+                        ("`csp` takes a quoted value, not `off`", "no policy to turn off")
+                    } else {
+                        ("`content_type_options` takes only `off`", "expected `off`")
+                    };
                     lower.error(
-                        Diagnostic::error("wrong-arguments", format!("`{name}` takes `off` or a value"))
-                            .with_label(Label::primary(given.head(), "unexpected"))
+                        Diagnostic::error("wrong-arguments", message)
+                            .with_label(Label::primary(given.head(), label))
                             .with_help(if name == "csp" {
                                 "write `csp \"default-src 'self'\"` (there is no CSP unless given)"
                             } else {
