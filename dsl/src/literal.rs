@@ -767,6 +767,20 @@ pub const HOP_BY_HOP: [&str; 8] = [
 /// forwarded claim or consumer): not a hop-by-hop header, which the proxy would not send.
 pub fn sent_header_name(arg: &Arg) -> Read<String> {
     let name = header_name(arg)?;
+    if name.value == "content-length" {
+        return Err(Diagnostic::error(
+            "ineffective-directive",
+            "`content-length` is the proxy's to set",
+        )
+        .with_label(Label::primary(
+            arg.span,
+            "the message's length, not a setting",
+        ))
+        .with_help(
+            "the proxy frames every message it sends from the body it sends; a length given \
+             here would be wrong as soon as a body changes: use another header name",
+        ));
+    }
     if HOP_BY_HOP.contains(&name.value.as_str()) {
         return Err(Diagnostic::error(
             "ineffective-directive",

@@ -183,6 +183,7 @@ fn uses(
     limits_need_callers(route, &chain, diagnostics);
     forwarded_headers_kept(route, &chain, diagnostics);
     gates_before_cache(route, &chain, diagnostics);
+    methods_validated(route, &chain, diagnostics);
     uses
 }
 
@@ -279,6 +280,52 @@ fn gates_before_cache(
             .with_help(format!(
                 "a cached answer would reach callers `{gate}` refuses: list `{gate}` before \
                  `{cache_used}` in `use`"
+            )),
+        );
+    }
+}
+
+/// A `validate` policy whose methods are none of those the route matches: every request the
+/// route takes would get `405`.
+fn methods_validated(
+    route: &ast::Route,
+    chain: &[(&Ident, &ast::Policy)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let (Some(first), Some(last)) = (route.methods.first(), route.methods.last()) else {
+        return;
+    };
+    for (used, policy) in chain {
+        let PolicyKind::Validate(validate) = &policy.kind.value else {
+            continue;
+        };
+        let allowed = |method: &Spanned<ast::Method>| {
+            validate.methods.iter().any(|m| m.value == method.value)
+        };
+        if validate.methods.is_empty() || route.methods.iter().any(allowed) {
+            continue;
+        }
+        let listed = |methods: &[Spanned<ast::Method>]| {
+            let names: Vec<&str> = methods.iter().map(|m| m.value.as_str()).collect();
+            names.join(" ")
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                "ineffective-directive",
+                format!(
+                    "route `{}` matches only {}, which policy `{used}` refuses with 405",
+                    route.name,
+                    listed(&route.methods)
+                ),
+            )
+            .with_label(Label::primary(used.span, "every request would get 405"))
+            .with_label(Label::secondary(
+                first.span.to(last.span),
+                "the route's methods",
+            ))
+            .with_help(format!(
+                "`{used}` allows {}: make the route's `methods` and the policy's agree",
+                listed(&validate.methods)
             )),
         );
     }
@@ -546,6 +593,23 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
                     .with_label(Label::primary(route.action.span, "a tcp tunnel"))
                     .with_label(Label::secondary(balance.span, "needs an HTTP request"))
                     .with_help("tcp routes can hash `client_ip`; headers, cookies and paths need HTTP"),
+                );
+            }
+            let http2 = pool.and_then(|p| Some((p, p.protocol.as_ref()?)));
+            if let Some((pool, protocol)) =
+                http2.filter(|(_, protocol)| protocol.value == UpstreamProtocol::Http2)
+            {
+                out.push(
+                    Diagnostic::error(
+                        "pool-mode-mismatch",
+                        format!(
+                            "pool `{}` speaks HTTP/2 to its servers, but route `{}` forwards a tcp connection",
+                            pool.name, route.name
+                        ),
+                    )
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(protocol.span, "an HTTP version"))
+                    .with_help("tcp tunnels pass bytes through as they are: leave out the pool's `protocol`"),
                 );
             }
         }

@@ -4,6 +4,7 @@
 use crate::ast::{Hsts, SecurityHeaders, Setting};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
+use crate::syntax::Arg;
 
 use super::Item;
 use crate::lower::table::Args::Own;
@@ -62,6 +63,9 @@ impl Lowering {
                     let Some(value) = lower.keep(literal::header_value(value)) else {
                         return false;
                     };
+                    if given.name() == "referrer_policy" && !lower.referrer_policy(given.arg()) {
+                        return false;
+                    }
                     match given.name() {
                         "referrer_policy" => h.referrer_policy = Setting::Value(value.value),
                         "permissions_policy" => h.permissions_policy = Setting::Value(value.value),
@@ -95,7 +99,8 @@ impl Lowering {
     /// `hsts MAX_AGE [include_subdomains] [preload]`
     fn hsts(&mut self, given: Given<'_>) -> Option<Hsts> {
         let args = self.some_args(given.directive, given.usage)?;
-        let max_age = self.keep(literal::duration(&args[0]))?;
+        // `max-age=0` is how a site withdraws HSTS from browsers that saw it.
+        let max_age = self.keep(literal::duration_or_zero(&args[0]))?;
         let mut hsts = Hsts {
             max_age: max_age.value,
             include_subdomains: false,
@@ -113,6 +118,39 @@ impl Lowering {
             }
         }
         Some(hsts)
+    }
+
+    /// Whether a `referrer_policy` value is a comma-separated list of the policies of the
+    /// W3C Referrer Policy (browsers ignore a token they do not know).
+    fn referrer_policy(&mut self, value: &Arg) -> bool {
+        const POLICIES: &[&str] = &[
+            "no-referrer",
+            "no-referrer-when-downgrade",
+            "origin",
+            "origin-when-cross-origin",
+            "same-origin",
+            "strict-origin",
+            "strict-origin-when-cross-origin",
+            "unsafe-url",
+        ];
+        let unknown = value
+            .text
+            .split(',')
+            .map(str::trim)
+            .find(|token| !POLICIES.contains(&token.to_ascii_lowercase().as_str()));
+        let Some(unknown) = unknown else {
+            return true;
+        };
+        self.error(
+            Diagnostic::error(
+                "unknown-choice",
+                format!("unknown referrer policy `{unknown}`"),
+            )
+            .with_label(Label::primary(value.span, "browsers ignore it"))
+            .with_suggestion(unknown, "a policy", POLICIES.iter().copied())
+            .with_help(format!("the policies are {}", POLICIES.join(", "))),
+        );
+        false
     }
 
     /// `frame_options deny` or `frame_options sameorigin`, as the header writes them.
