@@ -11,6 +11,10 @@
 //! I/O happens: the servers are addresses on 127.0.0.1 that nothing connects to. Requests come
 //! from 1,000 clients, each with its own `x-user` header, taken in turn. Every pick is checked
 //! to find a server, and hashing to send the same request to the same server each time.
+//!
+//! `split`: what a route split across pools (`forward app 95, app_v2 5 [by KEY]`) adds before
+//! its pool's pick: choosing the pool, by weight at random and by a cookie's hash. A route
+//! without a split has no such step in its generated code.
 
 use std::{
     hint::black_box,
@@ -24,8 +28,9 @@ use criterion::{
 };
 use edge_runtime::{
     http::{HeaderMap, HeaderValue},
-    ClientIpKey, Ewma, Hash, HeaderKey, LeastConn, Pool, PoolSpec, Process, Random, RoundRobin,
-    ServerSpec, Strategy, Upstream,
+    AnyRequest, ClientIpKey, CookieKey, Cx, Ewma, Hash, HashKey, HeaderKey, LeastConn, Pool,
+    PoolSpec, Process, Random, Request, RequestBody, RoundRobin, ServerSpec, Split, SplitSpec,
+    Strategy, Upstream,
 };
 use edge_testkit::{leak, server, spec};
 
@@ -165,5 +170,44 @@ fn balancers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, balancers);
+static CANARY: SplitSpec = SplitSpec { weights: &[95, 5] };
+
+/// Picks the pool of each of the requests in turn.
+fn split_case<K: HashKey>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, key: K) {
+    let split = Split::new(&CANARY, key);
+    let cx = Cx::outside_connection(
+        "bench",
+        SocketAddr::from(([10, 0, 0, 1], 50_000)),
+        "app",
+        false,
+    )
+    .expect("a valid host");
+    let requests: Vec<Request> = (0..REQUESTS)
+        .map(|i| {
+            edge_runtime::http::Request::get(PATH)
+                .header("cookie", format!("session=user-{i}"))
+                .body(RequestBody::full(bytes::Bytes::new()))
+                .expect("a valid request")
+        })
+        .collect();
+    let mut next = 0;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            next = (next + 1) % REQUESTS;
+            black_box(split.pick(black_box(&requests[next]), &cx))
+        })
+    });
+}
+
+fn split(c: &mut Criterion) {
+    let mut group = c.benchmark_group("split");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
+    split_case(&mut group, "by_weight", AnyRequest);
+    split_case(&mut group, "by_cookie", CookieKey::new("session"));
+    group.finish();
+}
+
+criterion_group!(benches, balancers, split);
 criterion_main!(benches);

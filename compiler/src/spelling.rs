@@ -74,10 +74,17 @@ pub(crate) fn balance(balance: &Balance) -> String {
         Balance::LeastConn => "least_conn".to_owned(),
         Balance::Random => "random".to_owned(),
         Balance::Ewma => "ewma".to_owned(),
-        Balance::Hash(HashKey::ClientIp) => "hash client_ip".to_owned(),
-        Balance::Hash(HashKey::Header(name)) => format!("hash header({name:?})"),
-        Balance::Hash(HashKey::Cookie(name)) => format!("hash cookie({name:?})"),
-        Balance::Hash(HashKey::Path) => "hash path".to_owned(),
+        Balance::Hash(key) => format!("hash {}", hash_key(key)),
+    }
+}
+
+/// What a hash or a split keys on, as written.
+pub(crate) fn hash_key(key: &HashKey) -> String {
+    match key {
+        HashKey::ClientIp => "client_ip".to_owned(),
+        HashKey::Header(name) => format!("header({name:?})"),
+        HashKey::Cookie(name) => format!("cookie({name:?})"),
+        HashKey::Path => "path".to_owned(),
     }
 }
 
@@ -85,6 +92,10 @@ pub(crate) fn balance(balance: &Balance) -> String {
 pub(crate) fn action(action: &Action) -> String {
     match action {
         Action::Forward(_) => "forward".to_owned(),
+        Action::Split { by, .. } => match by {
+            Some(key) => format!("forward, split by {}", hash_key(key)),
+            None => "forward, split".to_owned(),
+        },
         Action::Respond { status, .. } => format!("respond {status}"),
         Action::RedirectHttps => "redirect https".to_owned(),
         Action::Redirect { status, location } => format!("redirect {status} {location:?}"),

@@ -126,3 +126,31 @@ fn the_first_policy_that_answers_ends_the_request() {
     assert!(lost.route.is_none());
     assert_eq!(lost.end.status(), Some(404));
 }
+
+#[test]
+fn a_split_route_shows_each_pool_s_share() {
+    let text = "listener web {\n    bind 127.0.0.1:8080\n}\n\npool app {\n    server 127.0.0.1:9001\n}\n\npool app_v2 {\n    server 127.0.0.1:9002\n}\n\nroute canary {\n    on web\n    forward app 95, app_v2 5 by cookie(\"session\")\n}\n\ntest \"the canary route takes everything\" {\n    GET /x -> canary\n}\n";
+    let analysis = analyze(&SourceFile::new("split.edge", text));
+    let model = analysis.model.expect("a valid split");
+    let listener = &model.listeners[0];
+    let url = edge_dsl::request_url("/x").unwrap();
+    let probe = Probe {
+        method: Method::Get,
+        url: &url,
+        headers: &[],
+        client: explain::LOOPBACK,
+        earlier: 0,
+    };
+    let explanation = explain::explain(&model, listener, &probe);
+    assert_eq!(explanation.end.status(), None, "the servers answer");
+    let shown = explain::to_text(&explanation, &probe);
+    assert!(
+        shown.contains(
+            "split     pool app 95 %, pool app_v2 5 % (by cookie(\"session\"): one pool per key)"
+        ),
+        "{shown}"
+    );
+    let json = explain::to_json(&explanation, &probe);
+    assert_eq!(json["end"]["kind"], "split");
+    assert_eq!(json["end"]["pools"][1]["weight"], 5);
+}

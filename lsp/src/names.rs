@@ -100,10 +100,12 @@ fn block_names<'t>(place: Place, directive: &'t Directive, all: &mut Vec<Name<'t
         );
     }
     if let Some(kind) = entry.refers_to() {
+        // A split's weights are numbers, not names; its key follows `by`.
         all.extend(
             directive
                 .args
                 .iter()
+                .take_while(|arg| !is_word(arg, "by"))
                 .filter_map(|arg| name(kind, arg, None)),
         );
     }

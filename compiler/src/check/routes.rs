@@ -91,6 +91,18 @@ fn action(
                 pool_used[index] = true;
                 model::Action::Forward(index)
             }),
+        ast::Action::Split { pools, by } => {
+            let mut split = Vec::with_capacity(pools.len());
+            for (pool, weight) in pools {
+                let index = resolve(pool, "pool", config.pools.iter().map(|p| &p.name))?;
+                pool_used[index] = true;
+                split.push((index, weight.value));
+            }
+            Ok(model::Action::Split {
+                pools: split,
+                by: by.as_ref().map(|key| key.value.clone()),
+            })
+        }
         ast::Action::Respond { status, body } => Ok(model::Action::Respond {
             status: status.value,
             body: body.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
@@ -117,7 +129,10 @@ fn action(
 
 /// A `timeout` or an `upgrade` on a route that answers without a pool.
 fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
-    if matches!(route.action.value, ast::Action::Forward(_)) {
+    if matches!(
+        route.action.value,
+        ast::Action::Forward(_) | ast::Action::Split { .. }
+    ) {
         return;
     }
     if let Some(timeout) = &route.timeout {
@@ -448,22 +463,34 @@ fn on_its_listener(
     }
     if tcp {
         tcp_route(route, &config.pools, diagnostics);
-    } else if let model::Action::Forward(pool) = *action {
-        upgrades_to_http2(route, &config.pools[pool], diagnostics);
-        if let Some(send_proxy) = &config.pools[pool].send_proxy {
-            diagnostics.push(
-                Diagnostic::error(
-                    "pool-mode-mismatch",
-                    format!(
-                        "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
-                        route.name, config.pools[pool].name
-                    ),
-                )
-                .with_label(Label::primary(route.action.span, "an HTTP route"))
-                .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
-                .with_help("forward to this pool from routes on `mode tcp` listeners only"),
-            );
+    } else {
+        let pools: Vec<usize> = match action {
+            model::Action::Forward(pool) => vec![*pool],
+            model::Action::Split { pools, .. } => pools.iter().map(|&(pool, _)| pool).collect(),
+            _ => Vec::new(),
+        };
+        for pool in pools {
+            http_pool(route, &config.pools[pool], diagnostics);
         }
+    }
+}
+
+/// What a pool an HTTP route forwards to must not be.
+fn http_pool(route: &ast::Route, pool: &ast::Pool, diagnostics: &mut Vec<Diagnostic>) {
+    upgrades_to_http2(route, pool, diagnostics);
+    if let Some(send_proxy) = &pool.send_proxy {
+        diagnostics.push(
+            Diagnostic::error(
+                "pool-mode-mismatch",
+                format!(
+                    "route `{}` sends HTTP to pool `{}`, which sends the PROXY protocol",
+                    route.name, pool.name
+                ),
+            )
+            .with_label(Label::primary(route.action.span, "an HTTP route"))
+            .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
+            .with_help("forward to this pool from routes on `mode tcp` listeners only"),
+        );
     }
 }
 
@@ -553,6 +580,14 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
         );
     }
     match &route.action.value {
+        ast::Action::Split { .. } => out.push(
+            Diagnostic::error(
+                "route-mode-mismatch",
+                format!("route `{}` splits a tcp listener's connections", route.name),
+            )
+            .with_label(Label::primary(route.action.span, "a split of requests"))
+            .with_help("routes on a `mode tcp` listener forward to one pool"),
+        ),
         ast::Action::Respond { .. }
         | ast::Action::RedirectHttps
         | ast::Action::Redirect { .. }

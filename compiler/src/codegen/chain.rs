@@ -101,27 +101,34 @@ fn policy_name(field: &Ident) -> String {
     field.strip_prefix("policy_").unwrap_or(&field).to_owned()
 }
 
+/// The `Edge` fields a route's action uses beyond the pools: its folder (`serve`) or its split.
+#[derive(Clone, Copy, Default)]
+pub(super) struct ActionFields<'a> {
+    pub(super) files: Option<&'a Ident>,
+    pub(super) split: Option<&'a Ident>,
+}
+
 /// A route's answer: its action behind `chain`, the whole under its timeout.
 pub(super) fn route_body(
     route: &Route,
     pool_fields: &[Ident],
     chain: Option<TokenStream>,
-    files: Option<&Ident>,
+    fields: ActionFields<'_>,
 ) -> TokenStream {
     let Some(chain) = chain else {
         return match (&route.action, route.timeout) {
-            (Action::Forward(_), Some(timeout)) => {
+            (Action::Forward(_) | Action::Split { .. }, Some(timeout)) => {
                 let timeout = duration(timeout);
-                let forward = forward(route, pool_fields);
+                let forward = forward(route, pool_fields, fields.split);
                 quote! { ::edge_runtime::Deadline::after(#timeout).bound(#forward).await }
             }
-            _ => action(route, pool_fields, files),
+            _ => action(route, pool_fields, fields),
         };
     };
     // The action, deferred until the chain has let the request through.
     let (name, deferred) = match &route.action {
-        Action::Forward(_) => {
-            let forward = forward(route, pool_fields);
+        Action::Forward(_) | Action::Split { .. } => {
+            let forward = forward(route, pool_fields, fields.split);
             match route.timeout {
                 Some(_) => (
                     quote! { forward },
@@ -131,25 +138,25 @@ pub(super) fn route_body(
             }
         }
         Action::RedirectHttps => {
-            let action = action(route, pool_fields, files);
+            let action = action(route, pool_fields, fields);
             (
                 quote! { redirect },
                 quote! { move |req| async move { #action } },
             )
         }
         Action::Serve { .. } => {
-            let action = action(route, pool_fields, files);
+            let action = action(route, pool_fields, fields);
             (
                 quote! { serve },
                 quote! { move |req| async move { #action } },
             )
         }
         Action::Respond { .. } => {
-            let action = action(route, pool_fields, files);
+            let action = action(route, pool_fields, fields);
             (quote! { respond }, quote! { |_| async { #action } })
         }
         Action::Redirect { .. } => {
-            let action = action(route, pool_fields, files);
+            let action = action(route, pool_fields, fields);
             (quote! { redirect }, quote! { |_| async { #action } })
         }
     };
@@ -171,25 +178,48 @@ pub(super) fn route_body(
     }
 }
 
-/// The future of forwarding the request to the route's pool.
-fn forward(route: &Route, pool_fields: &[Ident]) -> TokenStream {
-    let Action::Forward(pool) = &route.action else {
-        unreachable!("only forwarding routes forward")
+/// The future of forwarding the request to the route's pool (for a split, to the pool its
+/// `split` field picks, each arm its own pool's type).
+fn forward(route: &Route, pool_fields: &[Ident], split: Option<&Ident>) -> TokenStream {
+    let call = |field: &Ident| {
+        if route.upgrades.is_empty() {
+            quote! { self.#field.forward(req, cx) }
+        } else {
+            let upgrades = &route.upgrades;
+            quote! { self.#field.forward_upgrading(req, cx, &[#(#upgrades),*]) }
+        }
     };
-    let field = &pool_fields[*pool];
-    if route.upgrades.is_empty() {
-        quote! { self.#field.forward(req, cx) }
-    } else {
-        let upgrades = &route.upgrades;
-        quote! { self.#field.forward_upgrading(req, cx, &[#(#upgrades),*]) }
+    match &route.action {
+        Action::Forward(pool) => call(&pool_fields[*pool]),
+        Action::Split { pools, .. } => {
+            let split = split.expect("every split route has its split field");
+            let last = pools.len() - 1;
+            let arms = pools.iter().enumerate().map(|(index, (pool, _))| {
+                let call = call(&pool_fields[*pool]);
+                if index == last {
+                    quote! { _ => #call.await, }
+                } else {
+                    let index = proc_macro2::Literal::usize_unsuffixed(index);
+                    quote! { #index => #call.await, }
+                }
+            });
+            quote! {
+                async move {
+                    match self.#split.pick(&req, cx) {
+                        #(#arms)*
+                    }
+                }
+            }
+        }
+        _ => unreachable!("only forwarding routes forward"),
     }
 }
 
 /// The route's action, an expression of its answer (awaited where it waits).
-fn action(route: &Route, pool_fields: &[Ident], files: Option<&Ident>) -> TokenStream {
+fn action(route: &Route, pool_fields: &[Ident], fields: ActionFields<'_>) -> TokenStream {
     match &route.action {
-        Action::Forward(_) => {
-            let forward = forward(route, pool_fields);
+        Action::Forward(_) | Action::Split { .. } => {
+            let forward = forward(route, pool_fields, fields.split);
             quote! { #forward.await }
         }
         Action::Respond { status, body } => {
@@ -201,7 +231,7 @@ fn action(route: &Route, pool_fields: &[Ident], files: Option<&Ident>) -> TokenS
             let status = proc_macro2::Literal::u16_unsuffixed(*status);
             quote! { ::edge_runtime::redirect_to(#status, #location) }
         }
-        Action::Serve { .. } => match files {
+        Action::Serve { .. } => match fields.files {
             Some(field) => quote! { self.#field.serve(&req).await },
             None => unreachable!("every serve route has its folder field"),
         },

@@ -131,6 +131,17 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
     });
     let serve_fields: Vec<_> = serves.iter().map(|(_, field, _)| field).collect();
     let serve_statics: Vec<_> = serves.iter().map(|(_, _, (name, _))| name).collect();
+    let splits = split_routes(model);
+    let split_specs = splits.iter().map(|split| {
+        let (name, weights) = (&split.spec, &split.weights);
+        quote! { static #name: ::edge_runtime::SplitSpec = ::edge_runtime::SplitSpec { weights: &[#(#weights),*] }; }
+    });
+    let split_fields: Vec<_> = splits.iter().map(|split| &split.field).collect();
+    let split_types: Vec<_> = splits.iter().map(|split| &split.key_type).collect();
+    let split_builds = splits.iter().map(|split| {
+        let (name, key) = (&split.spec, &split.key);
+        quote! { ::edge_runtime::Split::new(&#name, #key) }
+    });
     // Every route of an HTTP listener, in id order: a variant of `Route` each, whose
     // discriminant is the id metrics and logs know it by, its position in `ROUTES`.
     let http_routes: Vec<(usize, usize, &Route)> = model
@@ -163,11 +174,17 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         .zip(&route_variants)
         .map(|(&(l, r, route), name)| {
             let chain = chains.of(&policies.fields_of(route));
-            let files = serves
-                .iter()
-                .find(|(at, _, _)| *at == (l, r))
-                .map(|(_, field, _)| field);
-            let body = chain::route_body(route, &pool_fields, chain, files);
+            let fields = chain::ActionFields {
+                files: serves
+                    .iter()
+                    .find(|(at, _, _)| *at == (l, r))
+                    .map(|(_, field, _)| field),
+                split: splits
+                    .iter()
+                    .find(|split| split.at == (l, r))
+                    .map(|split| &split.field),
+            };
+            let body = chain::route_body(route, &pool_fields, chain, fields);
             quote! { Route::#name => #body, }
         })
         .collect::<Vec<_>>();
@@ -285,11 +302,14 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
 
         #(#serve_specs)*
 
+        #(#split_specs)*
+
         /// The proxy: every pool, its strategy a type, and every policy.
         pub struct Edge {
             #(#pool_fields: ::edge_runtime::Pool<#pool_types>,)*
             #(#policy_fields: #policy_types,)*
             #(#serve_fields: ::edge_runtime::StaticDir,)*
+            #(#split_fields: ::edge_runtime::Split<#split_types>,)*
         }
 
         impl Edge {
@@ -298,6 +318,7 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
                     #(#pool_fields: #pool_builds,)*
                     #(#policy_fields: #policy_builds,)*
                     #(#serve_fields: ::edge_runtime::StaticDir::new(&#serve_statics),)*
+                    #(#split_fields: #split_builds,)*
                 })
             }
 
@@ -564,6 +585,55 @@ fn serve_routes(model: &Model) -> Vec<Serve> {
         .into_iter()
         .zip(fields.into_iter().zip(statics))
         .map(|((at, _, spec), (field, name))| (at, field, (name, spec)))
+        .collect()
+}
+
+/// A route that splits across pools: where it is, its `Edge` field and spec static, its
+/// weights, and its key as a type and a value.
+struct SplitRoute {
+    at: (usize, usize),
+    field: proc_macro2::Ident,
+    spec: proc_macro2::Ident,
+    weights: Vec<u32>,
+    key_type: TokenStream,
+    key: TokenStream,
+}
+
+fn split_routes(model: &Model) -> Vec<SplitRoute> {
+    let mut found = Vec::new();
+    for (l, listener) in model.listeners.iter().enumerate() {
+        for (r, route) in listener.routes.iter().enumerate() {
+            if let Action::Split { pools, by } = &route.action {
+                found.push(((l, r), route.name.as_str(), pools, by));
+            }
+        }
+    }
+    let fields = unique(found.iter().map(|(_, name, ..)| *name), snake, "split_");
+    let statics = unique(
+        found.iter().map(|(_, name, ..)| *name),
+        |name| snake(name).to_ascii_uppercase(),
+        "SPLIT_",
+    );
+    found
+        .into_iter()
+        .zip(fields.into_iter().zip(statics))
+        .map(|((at, _, pools, by), (field, spec))| {
+            let (key_type, key) = match by {
+                Some(key) => pool::hash_key(key),
+                None => (
+                    quote! { ::edge_runtime::AnyRequest },
+                    quote! { ::edge_runtime::AnyRequest },
+                ),
+            };
+            SplitRoute {
+                at,
+                field,
+                spec,
+                weights: pools.iter().map(|&(_, weight)| weight).collect(),
+                key_type,
+                key,
+            }
+        })
         .collect()
 }
 

@@ -197,25 +197,33 @@ pub(super) fn strategy(balance: &Balance) -> (TokenStream, TokenStream) {
         Balance::Random => simple("Random"),
         Balance::Ewma => simple("Ewma"),
         Balance::Hash(key) => {
-            let (key_type, key) = match key {
-                HashKey::ClientIp => (
-                    quote! { ClientIpKey },
-                    quote! { ::edge_runtime::ClientIpKey },
-                ),
-                HashKey::Path => (quote! { PathKey }, quote! { ::edge_runtime::PathKey }),
-                HashKey::Header(name) => (
-                    quote! { HeaderKey },
-                    quote! { ::edge_runtime::HeaderKey::from_static(#name) },
-                ),
-                HashKey::Cookie(name) => (
-                    quote! { CookieKey },
-                    quote! { ::edge_runtime::CookieKey::new(#name) },
-                ),
-            };
+            let (key_type, key) = hash_key(key);
             (
-                quote! { ::edge_runtime::Hash<::edge_runtime::#key_type> },
+                quote! { ::edge_runtime::Hash<#key_type> },
                 quote! { ::edge_runtime::Hash::new(#key) },
             )
         }
+    }
+}
+
+/// A hash key as the runtime's type and a value of it.
+pub(super) fn hash_key(key: &HashKey) -> (TokenStream, TokenStream) {
+    match key {
+        HashKey::ClientIp => (
+            quote! { ::edge_runtime::ClientIpKey },
+            quote! { ::edge_runtime::ClientIpKey },
+        ),
+        HashKey::Path => (
+            quote! { ::edge_runtime::PathKey },
+            quote! { ::edge_runtime::PathKey },
+        ),
+        HashKey::Header(name) => (
+            quote! { ::edge_runtime::HeaderKey },
+            quote! { ::edge_runtime::HeaderKey::from_static(#name) },
+        ),
+        HashKey::Cookie(name) => (
+            quote! { ::edge_runtime::CookieKey },
+            quote! { ::edge_runtime::CookieKey::new(#name) },
+        ),
     }
 }

@@ -96,6 +96,12 @@ pub enum End<'m> {
     },
     /// The route forwards to this pool; the answer is its server's.
     Forward(&'m Pool),
+    /// The route forwards to one of these pools, by weight (or by the key's hash when it has
+    /// one: which pool is the running proxy's to compute).
+    Split {
+        pools: Vec<(&'m Pool, u32)>,
+        by: Option<&'m edge_dsl::value::HashKey>,
+    },
     /// Files from this folder.
     Serve(&'m str),
 }
@@ -107,7 +113,7 @@ impl End<'_> {
             End::NoRoute => Some(404),
             End::Answered(status) | End::Respond(status) => Some(*status),
             End::Redirect { status, .. } => Some(*status),
-            End::Forward(_) | End::Serve(_) => None,
+            End::Forward(_) | End::Split { .. } | End::Serve(_) => None,
         }
     }
 }
@@ -205,6 +211,13 @@ pub fn explain<'m>(model: &'m Model, listener: &'m Listener, probe: &Probe<'_>) 
     }
     let end = match &route.action {
         Action::Forward(pool) => End::Forward(&model.pools[*pool]),
+        Action::Split { pools, by } => End::Split {
+            pools: pools
+                .iter()
+                .map(|&(pool, weight)| (&model.pools[pool], weight))
+                .collect(),
+            by: by.as_ref(),
+        },
         Action::Respond { status, .. } => End::Respond(*status),
         Action::RedirectHttps => End::Redirect {
             status: if matches!(probe.method, Method::Get | Method::Head) {

@@ -56,6 +56,23 @@ pub fn to_text(explanation: &Explanation<'_>, probe: &Probe<'_>) -> String {
             pool.servers.len(),
             if pool.servers.len() == 1 { "" } else { "s" }
         ),
+        End::Split { pools, by } => {
+            let total: u32 = pools.iter().map(|(_, weight)| weight).sum();
+            let shares: Vec<String> = pools
+                .iter()
+                .map(|(pool, weight)| {
+                    format!(
+                        "pool {} {:.0} %",
+                        pool.name,
+                        f64::from(*weight) * 100.0 / f64::from(total)
+                    )
+                })
+                .collect();
+            let by = by.map_or(String::new(), |key| {
+                format!(" (by {}: one pool per key)", spelling::hash_key(key))
+            });
+            format!("  split     {}{by}", shares.join(", "))
+        }
         End::Serve(root) => format!("  serve     files from {root}"),
     });
     lines.join("\n") + "\n"
@@ -91,6 +108,11 @@ pub fn to_json(explanation: &Explanation<'_>, probe: &Probe<'_>) -> Value {
             "pool": pool.name,
             "balance": spelling::balance(&pool.balance),
             "servers": pool.servers.iter().map(|s| spelling::address(&s.upstream)).collect::<Vec<_>>(),
+        }),
+        End::Split { pools, by } => json!({
+            "kind": "split",
+            "pools": pools.iter().map(|(pool, weight)| json!({ "pool": pool.name, "weight": weight })).collect::<Vec<_>>(),
+            "by": by.map(spelling::hash_key),
         }),
         End::Serve(root) => json!({ "kind": "serve", "root": root }),
     };

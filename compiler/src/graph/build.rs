@@ -86,6 +86,12 @@ impl FileBuilder<'_> {
                 let pool = self.pool(*pool);
                 self.edge(last, pool, EdgeKind::Forwards);
             }
+            Action::Split { pools, .. } => {
+                for &(pool, _) in pools {
+                    let pool = self.pool(pool);
+                    self.edge(last, pool, EdgeKind::Forwards);
+                }
+            }
             action => {
                 let leaf = self.node(
                     &[&route.name],

@@ -31,6 +31,12 @@ pub struct Route {
 pub enum Action {
     /// Forward to the pool with this index in `Model::pools`.
     Forward(usize),
+    /// Forward to one of these pools (indices into `Model::pools`, with their weights), by
+    /// weight, or by the key's hash when there is one.
+    Split {
+        pools: Vec<(usize, u32)>,
+        by: Option<edge_dsl::value::HashKey>,
+    },
     Respond {
         status: u16,
         body: String,

@@ -315,6 +315,12 @@ pub struct Route {
 #[derive(Clone, Debug)]
 pub enum Action {
     Forward(Ident),
+    /// `forward app 95, app_v2 5 [by KEY]`: each request to one of the pools, by weight; with
+    /// a key, the key's pool.
+    Split {
+        pools: Vec<(Ident, Spanned<u32>)>,
+        by: Option<Spanned<HashKey>>,
+    },
     /// `redirect https`: send the client to the same URL over HTTPS.
     RedirectHttps,
     /// `redirect 301 "https://example.com/new"`: send the client elsewhere.

@@ -340,7 +340,8 @@ impl Lowering {
         Some(Spanned::new(balance, span))
     }
 
-    fn hash_key(&mut self, key: &Arg) -> Option<HashKey> {
+    /// `client_ip`, `path`, `header("NAME")` or `cookie("NAME")`: what a hash (or a split) keys on.
+    pub(super) fn hash_key(&mut self, key: &Arg) -> Option<HashKey> {
         let name = |what: &str, argument: &str| -> Result<String, Diagnostic> {
             if literal::is_token(argument) {
                 Ok(argument.to_owned())

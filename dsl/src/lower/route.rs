@@ -5,7 +5,7 @@
 use crate::ast::{Action, RequestMatch, RequestPart, Route};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
-use crate::span::Spanned;
+use crate::span::{Ident, Spanned};
 use crate::syntax::Arg;
 
 use super::table::Args::{Exactly, OneOrMore, Own};
@@ -47,7 +47,7 @@ pub(super) const ROUTE: Table = Table {
             .doc("(forwarding routes) The protocols a client may switch to (`Upgrade`), tunnelled after the server's `101`; never `h2c`.")
             .by_default("websocket"),
         Rule::many("forward", Own, "forward POOL")
-            .doc("Proxies the request to a server of the pool.")
+            .doc("Proxies the request to a server of the pool; `forward app 95, app_v2 5 [by KEY]` splits requests across pools by weight (by key: a client stays on one side).")
             .refers_to(ItemKind::Pool),
         Rule::many("respond", Own, "respond 200 \"body\"")
             .doc("Answers directly with this status and an optional `text/plain` body."),
@@ -168,17 +168,81 @@ impl Lowering {
     fn action(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
         let directive = given.directive;
         match given.name() {
-            "forward" => {
-                let [pool] = self.args(directive, 1, given.usage)? else {
-                    unreachable!("args checked the count")
-                };
-                self.reference(pool)
-                    .map(|pool| Spanned::new(Action::Forward(pool), given.head()))
-            }
+            "forward" => match directive.args.as_slice() {
+                [pool] => self
+                    .reference(pool)
+                    .map(|pool| Spanned::new(Action::Forward(pool), given.head())),
+                _ => self.split(given),
+            },
             "respond" => self.respond(given),
             "redirect" => self.redirect(given),
             _ => self.serve(given),
         }
+    }
+
+    /// `forward POOL WEIGHT, POOL WEIGHT ... [by KEY]`
+    fn split(&mut self, given: Given<'_>) -> Option<Spanned<Action>> {
+        let args = given.directive.args.as_slice();
+        let (shares, by) = match args.iter().position(|a| a.is_bare() && a.text == "by") {
+            Some(at) => (&args[..at], Some(&args[at + 1..])),
+            None => (args, None),
+        };
+        let usage = "forward app 95, app_v2 5` or `forward app 50, app_v2 50 by client_ip";
+        if shares.len() < 4 || shares.len() % 2 != 0 {
+            self.error(
+                Diagnostic::error(
+                    "wrong-arguments",
+                    "a split names pools, each with its weight",
+                )
+                .with_label(Label::primary(
+                    given.head(),
+                    "expected `POOL WEIGHT, POOL WEIGHT`",
+                ))
+                .with_help(format!(
+                    "write `{usage}`; `forward POOL` sends everything to one"
+                )),
+            );
+            return None;
+        }
+        let mut pools: Vec<(Ident, Spanned<u32>)> = Vec::new();
+        for share in shares.chunks(2) {
+            let pool = self.reference(&share[0])?;
+            let weight = self.keep(literal::count(&share[1], 0, 10_000))?;
+            if let Some((first, _)) = pools.iter().find(|(p, _)| p.value == pool.value) {
+                self.error(
+                    Diagnostic::error("duplicate-item", format!("the split names `{pool}` twice"))
+                        .with_label(Label::primary(pool.span, "named again here"))
+                        .with_label(Label::secondary(first.span, "first named here"))
+                        .with_help("give each pool one weight"),
+                );
+                return None;
+            }
+            pools.push((pool, weight));
+        }
+        if pools.iter().all(|(_, weight)| weight.value == 0) {
+            self.error(
+                Diagnostic::error("out-of-range", "every weight of the split is 0")
+                    .with_label(Label::primary(given.head(), "no request would go anywhere"))
+                    .with_help("give at least one pool a weight above 0"),
+            );
+            return None;
+        }
+        let by = match by {
+            None => None,
+            Some([key]) => {
+                let span = key.span;
+                Some(Spanned::new(self.hash_key(key)?, span))
+            }
+            Some(_) => {
+                self.error(
+                    Diagnostic::error("wrong-arguments", "`by` takes one key")
+                        .with_label(Label::primary(given.head(), "expected one key after `by`"))
+                        .with_help("the keys are `client_ip`, `path`, `header(\"NAME\")` and `cookie(\"NAME\")`"),
+                );
+                return None;
+            }
+        };
+        Some(Spanned::new(Action::Split { pools, by }, given.head()))
     }
 
     /// `serve dir "FOLDER"`

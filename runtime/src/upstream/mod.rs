@@ -18,5 +18,6 @@ pub(crate) mod proxy_protocol;
 pub(crate) mod relay;
 pub(crate) mod retry;
 pub(crate) mod spec;
+pub(crate) mod split;
 pub(crate) mod stream;
 pub(crate) mod tls;
