@@ -170,11 +170,15 @@ fn balancers(c: &mut Criterion) {
     group.finish();
 }
 
-static CANARY: SplitSpec = SplitSpec { weights: &[95, 5] };
+static CANARY: SplitSpec = SplitSpec {
+    route: "canary",
+    pools: &[("app", 95), ("app_v2", 5)],
+};
 
 /// Picks the pool of each of the requests in turn.
 fn split_case<K: HashKey>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, key: K) {
-    let split = Split::new(&CANARY, key);
+    let process = Process::new();
+    let split = Split::new(&CANARY, key, process.splits());
     let cx = Cx::outside_connection(
         "bench",
         SocketAddr::from(([10, 0, 0, 1], 50_000)),

@@ -81,7 +81,7 @@ pub use upstream::{
         ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec,
         StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
     },
-    split::{AnyRequest, Split, SplitSpec},
+    split::{AnyRequest, Split, SplitSpec, Splits},
 };
 
 use std::future::Future;

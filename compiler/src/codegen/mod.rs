@@ -133,14 +133,23 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
     let serve_statics: Vec<_> = serves.iter().map(|(_, _, (name, _))| name).collect();
     let splits = split_routes(model);
     let split_specs = splits.iter().map(|split| {
-        let (name, weights) = (&split.spec, &split.weights);
-        quote! { static #name: ::edge_runtime::SplitSpec = ::edge_runtime::SplitSpec { weights: &[#(#weights),*] }; }
+        let (name, route) = (&split.spec, &split.route);
+        let pools = split
+            .pools
+            .iter()
+            .map(|(pool, weight)| quote! { (#pool, #weight) });
+        quote! {
+            static #name: ::edge_runtime::SplitSpec = ::edge_runtime::SplitSpec {
+                route: #route,
+                pools: &[#(#pools),*],
+            };
+        }
     });
     let split_fields: Vec<_> = splits.iter().map(|split| &split.field).collect();
     let split_types: Vec<_> = splits.iter().map(|split| &split.key_type).collect();
     let split_builds = splits.iter().map(|split| {
         let (name, key) = (&split.spec, &split.key);
-        quote! { ::edge_runtime::Split::new(&#name, #key) }
+        quote! { ::edge_runtime::Split::new(&#name, #key, process.splits()) }
     });
     // Every route of an HTTP listener, in id order: a variant of `Route` each, whose
     // discriminant is the id metrics and logs know it by, its position in `ROUTES`.
@@ -588,13 +597,14 @@ fn serve_routes(model: &Model) -> Vec<Serve> {
         .collect()
 }
 
-/// A route that splits across pools: where it is, its `Edge` field and spec static, its
-/// weights, and its key as a type and a value.
+/// A route that splits across pools: where it is, its `Edge` field and spec static, its name,
+/// its pools' names and weights, and its key as a type and a value.
 struct SplitRoute {
     at: (usize, usize),
     field: proc_macro2::Ident,
     spec: proc_macro2::Ident,
-    weights: Vec<u32>,
+    route: String,
+    pools: Vec<(String, u32)>,
     key_type: TokenStream,
     key: TokenStream,
 }
@@ -617,7 +627,7 @@ fn split_routes(model: &Model) -> Vec<SplitRoute> {
     found
         .into_iter()
         .zip(fields.into_iter().zip(statics))
-        .map(|((at, _, pools, by), (field, spec))| {
+        .map(|((at, route, pools, by), (field, spec))| {
             let (key_type, key) = match by {
                 Some(key) => pool::hash_key(key),
                 None => (
@@ -629,7 +639,11 @@ fn split_routes(model: &Model) -> Vec<SplitRoute> {
                 at,
                 field,
                 spec,
-                weights: pools.iter().map(|&(_, weight)| weight).collect(),
+                route: route.to_owned(),
+                pools: pools
+                    .iter()
+                    .map(|&(pool, weight)| (model.pools[pool].name.clone(), weight))
+                    .collect(),
                 key_type,
                 key,
             }

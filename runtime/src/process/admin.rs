@@ -39,6 +39,7 @@ use crate::{
     process::Process,
     store::{Decided, StoreError, Stores, ROUND_TRIP_BUCKETS_US},
     upstream::pools::Pools,
+    upstream::split::{Splits, MAX_WEIGHT},
 };
 
 /// The admin listener: metrics, health and status, on its own address (loopback by default).
@@ -90,13 +91,22 @@ pub(crate) async fn serve(
                     if let Some(refused) = refuse(&req, token.as_deref()) {
                         return Ok::<_, Infallible>(refused);
                     }
-                    let answer =
-                        if req.method() == Method::POST && req.uri().path() == "/cache/purge" {
+                    let split_route = req
+                        .uri()
+                        .path()
+                        .strip_prefix("/routes/")
+                        .and_then(|rest| rest.strip_suffix("/split"))
+                        .map(str::to_owned);
+                    let answer = match (req.method(), split_route) {
+                        (&Method::POST, _) if req.uri().path() == "/cache/purge" => {
                             let (head, body) = req.into_parts();
                             purge(&head.headers, body, process.caches()).await
-                        } else {
-                            answer(req.method(), req.uri().path(), &process)
-                        };
+                        }
+                        (&Method::PUT, Some(route)) => {
+                            change_split(&route, req.into_body(), process.splits()).await
+                        }
+                        _ => answer(req.method(), req.uri().path(), &process),
+                    };
                     Ok(answer)
                 }
             });
@@ -180,9 +190,85 @@ async fn purge(headers: &HeaderMap, body: Incoming, caches: &Caches) -> AdminRes
     }
 }
 
+/// The most a change of a split's weights may hold, in bytes.
+const MAX_SPLIT_CHANGE: usize = 4 * 1024;
+
+/// `PUT /routes/NAME/split` with a JSON object of pool names and weights (`{"app": 90,
+/// "app_v2": 10}`; pools left out keep theirs): the route's split changes at once, all of it or
+/// nothing; answers the weights now in force, as `GET /splits` shows them.
+async fn change_split(route: &str, body: Incoming, splits: &Splits) -> AdminResponse {
+    let Some(weights) = splits.route(route) else {
+        let routes: Vec<&str> = splits.all().into_iter().map(|(name, _)| name).collect();
+        let known = match routes.as_slice() {
+            [] => "no route splits across pools".to_owned(),
+            _ => format!("the routes that split are {}", routes.join(", ")),
+        };
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no split on route `{route}`: {known}\n"),
+        );
+    };
+    let Ok(body) = Limited::new(body, MAX_SPLIT_CHANGE).collect().await else {
+        let reason = format!("a change of weights is at most {MAX_SPLIT_CHANGE} bytes\n");
+        return text(StatusCode::PAYLOAD_TOO_LARGE, reason);
+    };
+    let changes = match serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(pool, weight)| match weight.as_u64() {
+                Some(weight) => Ok((pool, weight)),
+                None => Err(format!(
+                    "the weight of `{pool}` must be a whole number from 0 to {MAX_WEIGHT}"
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>(),
+        _ => Err(
+            "the body is a JSON object of pool names and weights, such as {\"app\": 90, \"app_v2\": 10}"
+                .to_owned(),
+        ),
+    };
+    let changed = changes.and_then(|changes| weights.set(&changes).map_err(|e| e.to_string()));
+    if let Err(reason) = changed {
+        return text(StatusCode::BAD_REQUEST, format!("{reason}\n"));
+    }
+    let now = weights.current();
+    tracing::info!(route, weights = ?now, "split weights changed through the admin API");
+    json(split_json(&now).to_string())
+}
+
+/// A split's weights as JSON: pool name → weight, in the config's order.
+fn split_json(weights: &[(&str, u32)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        weights
+            .iter()
+            .map(|&(pool, weight)| (pool.to_owned(), weight.into()))
+            .collect(),
+    )
+}
+
+/// `GET /splits`: every route's split, route name → its pools' weights.
+fn splits(splits: &Splits) -> String {
+    let all: serde_json::Map<String, serde_json::Value> = splits
+        .all()
+        .into_iter()
+        .map(|(route, weights)| (route.to_owned(), split_json(&weights.current())))
+        .collect();
+    serde_json::Value::Object(all).to_string()
+}
+
+/// A `200` with a JSON body.
+fn json(body: String) -> AdminResponse {
+    let mut response = text(StatusCode::OK, body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
     if method != Method::GET && method != Method::HEAD {
-        let allowed = "GET or HEAD (POST for /cache/purge)\n".to_owned();
+        let allowed =
+            "GET or HEAD (POST for /cache/purge, PUT for /routes/NAME/split)\n".to_owned();
         return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
     }
     match path {
@@ -199,16 +285,13 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
         // without a live server would otherwise take every replica out of its service at once.
         "/ready" if process.front().is_ready() => text(StatusCode::OK, "ready\n".to_owned()),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
-        "/status" => {
-            let mut response = text(StatusCode::OK, status(process.pools()));
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
+        "/status" => json(status(process.pools())),
+        "/splits" => json(splits(process.splits())),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: /metrics, /healthz, /ready, /status, POST /cache/purge\n".to_owned(),
+            "not found: /metrics, /healthz, /ready, /status, /splits, POST /cache/purge, \
+             PUT /routes/NAME/split\n"
+                .to_owned(),
         ),
     }
 }

@@ -24,10 +24,11 @@ use crate::{
     policy::Caches,
     store::Stores,
     upstream::pools::{Forwarding, Pools},
+    upstream::split::Splits,
 };
 
 /// One proxy's state beyond its gateway: the observer its connections record into, whether it
-/// has handed its sockets over, the pools it built and its caches. `run` builds it and hands
+/// has handed its sockets over, the pools it built, its caches and its splits. `run` builds it and hands
 /// it to the generated `Edge::new`, which builds pools and caches into it; every worker shares
 /// it. Two of them (two proxies in one test process) share nothing. Cheap to clone.
 #[derive(Clone)]
@@ -36,6 +37,7 @@ pub struct Process {
     pools: Pools,
     caches: Caches,
     stores: Stores,
+    splits: Splits,
 }
 
 impl Process {
@@ -56,6 +58,7 @@ impl Process {
             pools: Pools::new(forwarding),
             caches: Caches::new(),
             stores: Stores::default(),
+            splits: Splits::new(),
         }
     }
 
@@ -67,6 +70,11 @@ impl Process {
     /// Where the process's caches are listed: pass it to [`crate::Cache::new`].
     pub fn caches(&self) -> &Caches {
         &self.caches
+    }
+
+    /// Where the process's route splits are listed: pass it to [`crate::Split::new`].
+    pub fn splits(&self) -> &Splits {
+        &self.splits
     }
 
     /// Where the process's shared stores are started: pass it to [`crate::RateLimit::load`].

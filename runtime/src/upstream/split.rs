@@ -5,15 +5,28 @@
 //! uses, so every proxy of a fleet puts a key on the same side; a request without the key is
 //! placed by weight at random. The generated route matches on the index and forwards to that
 //! pool, each pool keeping its own type.
+//!
+//! The weights are live data: the admin API (`PUT /routes/NAME/split`) changes them without a
+//! rebuild, through the process's [`Splits`]; a pick reads them with relaxed loads (plain loads on x86-64).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use super::balance::{HashKey, Target};
+use crate::registry::Started;
 use crate::{Cx, Request};
+
+/// The most a weight may be, as the language allows.
+pub(crate) const MAX_WEIGHT: u32 = 10_000;
 
 /// A split as the `.edge` file writes it.
 #[derive(Debug)]
 pub struct SplitSpec {
-    /// Each pool's weight, in the order written; at least one is not 0.
-    pub weights: &'static [u32],
+    /// The route's name.
+    pub route: &'static str,
+    /// Each pool's name and weight, in the order written; at least one weight is not 0.
+    pub pools: &'static [(&'static str, u32)],
 }
 
 /// No key: every request is placed by weight at random.
@@ -26,43 +39,149 @@ impl HashKey for AnyRequest {
     }
 }
 
+/// A split's current weights, in its spec's order.
+#[derive(Debug)]
+pub(crate) struct Weights {
+    spec: &'static SplitSpec,
+    weights: Box<[AtomicU32]>,
+}
+
+/// Why new weights were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WeightsError {
+    UnknownPool {
+        pool: String,
+        pools: Vec<&'static str>,
+    },
+    OutOfRange {
+        pool: String,
+    },
+    AllZero,
+}
+
+impl fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightsError::UnknownPool { pool, pools } => write!(
+                f,
+                "the split has no pool `{pool}`; its pools are {}",
+                pools.join(", ")
+            ),
+            WeightsError::OutOfRange { pool } => write!(
+                f,
+                "the weight of `{pool}` must be a whole number from 0 to {MAX_WEIGHT}"
+            ),
+            WeightsError::AllZero => {
+                write!(f, "every weight would be 0: no request would go anywhere")
+            }
+        }
+    }
+}
+
+impl Weights {
+    fn new(spec: &'static SplitSpec) -> Weights {
+        Weights {
+            spec,
+            weights: spec.pools.iter().map(|&(_, w)| AtomicU32::new(w)).collect(),
+        }
+    }
+
+    /// Each pool's name and current weight.
+    pub(crate) fn current(&self) -> Vec<(&'static str, u32)> {
+        self.spec
+            .pools
+            .iter()
+            .zip(self.weights.iter())
+            .map(|(&(pool, _), weight)| (pool, weight.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Sets the weights of the pools `changes` names (the others keep theirs), all or none.
+    pub(crate) fn set(&self, changes: &[(String, u64)]) -> Result<(), WeightsError> {
+        let mut next: Vec<u32> = self.current().into_iter().map(|(_, w)| w).collect();
+        for (pool, weight) in changes {
+            let Some(index) = self.spec.pools.iter().position(|(name, _)| name == pool) else {
+                return Err(WeightsError::UnknownPool {
+                    pool: pool.clone(),
+                    pools: self.spec.pools.iter().map(|&(name, _)| name).collect(),
+                });
+            };
+            next[index] = u32::try_from(*weight)
+                .ok()
+                .filter(|&w| w <= MAX_WEIGHT)
+                .ok_or_else(|| WeightsError::OutOfRange { pool: pool.clone() })?;
+        }
+        if next.iter().all(|&w| w == 0) {
+            return Err(WeightsError::AllZero);
+        }
+        for (slot, weight) in self.weights.iter().zip(next) {
+            slot.store(weight, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The pool whose share of the weights' total holds `draw` scaled onto it (multiply-shift,
+    /// so every 64-bit draw maps evenly). The weights are read twice, for the total and for the
+    /// walk: a change in between can only move a draw past the end, which goes to the last
+    /// pool.
+    fn at(&self, draw: u64) -> usize {
+        let weight = |w: &AtomicU32| u64::from(w.load(Ordering::Relaxed));
+        let total: u64 = self.weights.iter().map(weight).sum();
+        let point = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+        let mut end = 0;
+        for (index, slot) in self.weights.iter().enumerate() {
+            end += weight(slot);
+            if point < end {
+                return index;
+            }
+        }
+        self.weights.len() - 1
+    }
+}
+
+/// The splits of a process, by route, for the admin API.
+#[derive(Clone)]
+pub struct Splits(Arc<Started<Weights>>);
+
+impl Splits {
+    pub(crate) fn new() -> Splits {
+        Splits(Arc::new(Started::new()))
+    }
+
+    /// Every split's route and weights.
+    pub(crate) fn all(&self) -> Vec<(&'static str, Arc<Weights>)> {
+        self.0.live()
+    }
+
+    /// The split of route `route`.
+    pub(crate) fn route(&self, route: &str) -> Option<Arc<Weights>> {
+        self.all()
+            .into_iter()
+            .find(|(name, _)| *name == route)
+            .map(|(_, weights)| weights)
+    }
+}
+
 /// A route's split, keyed by `K`.
 #[derive(Debug)]
 pub struct Split<K> {
-    spec: &'static SplitSpec,
+    weights: Arc<Weights>,
     key: K,
-    /// The sum of the weights.
-    total: u64,
 }
 
 impl<K: HashKey> Split<K> {
-    pub fn new(spec: &'static SplitSpec, key: K) -> Split<K> {
-        Split {
-            spec,
-            key,
-            total: spec.weights.iter().map(|&w| u64::from(w)).sum(),
-        }
+    /// The split of `spec`, listed in `splits` for the admin API.
+    pub fn new(spec: &'static SplitSpec, key: K, splits: &Splits) -> Split<K> {
+        let weights = Arc::new(Weights::new(spec));
+        splits.0.register(spec.route, Arc::downgrade(&weights));
+        Split { weights, key }
     }
 
     /// The index of the pool `req` goes to, in the order the spec lists them.
     pub fn pick(&self, req: &Request, cx: &Cx) -> usize {
         let target = Target::request(req.headers(), req.uri().path(), cx.client().ip());
         let draw = self.key.hash(&target).unwrap_or_else(crate::rand::next);
-        self.at(draw)
-    }
-
-    /// The pool whose share of `0..total` holds `draw` scaled onto it (multiply-shift, so
-    /// every 64-bit draw maps evenly).
-    fn at(&self, draw: u64) -> usize {
-        let point = ((u128::from(draw) * u128::from(self.total)) >> 64) as u64;
-        let mut end = 0;
-        for (index, &weight) in self.spec.weights.iter().enumerate() {
-            end += u64::from(weight);
-            if point < end {
-                return index;
-            }
-        }
-        self.spec.weights.len() - 1
+        self.weights.at(draw)
     }
 }
 
@@ -72,34 +191,66 @@ mod tests {
     use crate::upstream::balance::ClientIpKey;
 
     static CANARY: SplitSpec = SplitSpec {
-        weights: &[95, 0, 5],
+        route: "app",
+        pools: &[("app", 95), ("parked", 0), ("app_v2", 5)],
     };
 
     #[test]
     fn draws_land_in_shares_by_weight_and_a_zero_weight_gets_none() {
-        let split = Split::new(&CANARY, AnyRequest);
+        let split = Split::new(&CANARY, AnyRequest, &Splits::new());
         let mut counts = [0usize; 3];
         for i in 0..10_000u64 {
-            counts[split.at(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))] += 1;
+            counts[split.weights.at(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))] += 1;
         }
         assert_eq!(counts[1], 0);
         assert!((9_300..=9_700).contains(&counts[0]), "{counts:?}");
-        assert_eq!(split.at(0), 0);
-        assert_eq!(split.at(u64::MAX), 2);
+        assert_eq!(split.weights.at(0), 0);
+        assert_eq!(split.weights.at(u64::MAX), 2);
     }
 
     #[test]
     fn a_keyed_split_keeps_a_client_on_its_side() {
-        let split = Split::new(&CANARY, ClientIpKey);
+        let split = Split::new(&CANARY, ClientIpKey, &Splits::new());
         let sides: Vec<usize> = (0..200u8)
             .map(|last| {
                 let client = std::net::IpAddr::from([192, 0, 2, last]);
                 let target = Target::tunnel(client);
-                let side = split.at(split.key.hash(&target).unwrap());
-                assert_eq!(side, split.at(split.key.hash(&target).unwrap()));
+                let side = split.weights.at(split.key.hash(&target).unwrap());
+                assert_eq!(side, split.weights.at(split.key.hash(&target).unwrap()));
                 side
             })
             .collect();
         assert!(sides.contains(&0) && sides.contains(&2), "{sides:?}");
+    }
+
+    #[test]
+    fn weights_change_all_or_nothing_and_are_found_by_route() {
+        let splits = Splits::new();
+        let split = Split::new(&CANARY, AnyRequest, &splits);
+        let weights = splits.route("app").expect("listed");
+        assert!(splits.route("other").is_none());
+        let change = |pool: &str, weight| vec![(pool.to_owned(), weight)];
+        assert!(matches!(
+            weights.set(&change("app_v3", 1)),
+            Err(WeightsError::UnknownPool { .. })
+        ));
+        assert_eq!(
+            weights.set(&[("app_v2".to_owned(), 50), ("app".to_owned(), 10_001)]),
+            Err(WeightsError::OutOfRange { pool: "app".into() })
+        );
+        assert_eq!(weights.current()[2], ("app_v2", 5), "nothing changed");
+        assert_eq!(
+            weights.set(&[("app".to_owned(), 0), ("app_v2".to_owned(), 0)]),
+            Err(WeightsError::AllZero)
+        );
+        weights
+            .set(&[("app".to_owned(), 0), ("app_v2".to_owned(), 1)])
+            .unwrap();
+        assert_eq!(
+            split.weights.at(0),
+            2,
+            "every draw goes to the only weight left"
+        );
+        assert_eq!(split.weights.at(u64::MAX), 2);
     }
 }
