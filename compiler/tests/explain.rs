@@ -17,6 +17,17 @@ fn model(example: &str) -> Model {
     analysis.model.expect("the example checks")
 }
 
+/// A GET of `url` from the loopback client, with no headers.
+fn get(url: &edge_dsl::value::RequestUrl) -> Probe<'_> {
+    Probe {
+        method: Method::Get,
+        url,
+        headers: &[],
+        client: explain::LOOPBACK,
+        earlier: 0,
+    }
+}
+
 #[test]
 fn the_listener_is_named_or_found_by_port_or_the_only_one() {
     let gateway = model("api_gateway.edge");
@@ -100,13 +111,7 @@ fn the_first_policy_that_answers_ends_the_request() {
     let gateway = model("api_gateway.edge");
     let listener = explain::listener(&gateway, Some("api"), None).unwrap();
     let url = edge_dsl::request_url("/orders").unwrap();
-    let probe = Probe {
-        method: Method::Get,
-        url: &url,
-        headers: &[],
-        client: explain::LOOPBACK,
-        earlier: 0,
-    };
+    let probe = get(&url);
     let explanation = explain::explain(&gateway, listener, &probe);
     assert_eq!(explanation.steps.len(), 2, "browser, then auth answers");
     assert!(matches!(
@@ -134,13 +139,7 @@ fn a_split_route_shows_each_pool_s_share() {
     let model = analysis.model.expect("a valid split");
     let listener = &model.listeners[0];
     let url = edge_dsl::request_url("/x").unwrap();
-    let probe = Probe {
-        method: Method::Get,
-        url: &url,
-        headers: &[],
-        client: explain::LOOPBACK,
-        earlier: 0,
-    };
+    let probe = get(&url);
     let explanation = explain::explain(&model, listener, &probe);
     assert_eq!(explanation.end.status(), None, "the servers answer");
     let shown = explain::to_text(&explanation, &probe);
