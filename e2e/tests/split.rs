@@ -1,12 +1,13 @@
 //! A route split across pools (canaries, blue/green) as a user runs it: a proxy built by
 //! `edgec build` whose route sends 95 % of requests to one pool and 5 % to another, and a
 //! second route whose split is keyed by a cookie, so that a user stays on one side; then the
-//! weights changed through the admin API, without a rebuild.
+//! weights changed through the admin API, without a rebuild; and weights so changed kept by
+//! the next process of a zero-downtime upgrade, unless its config changed the split.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, ffi::OsStr, net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use edge_e2e::build_and_start;
+use edge_e2e::{build_and_start, build_with, ProxyProcess};
 use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
 
@@ -28,6 +29,16 @@ fn backends(answers: Vec<Result<Answer, String>>) -> Vec<String> {
             answer.seen("backend").concat()
         })
         .collect()
+}
+
+/// Sends `body` as the new weights of `route`'s split to the admin listener at `admin`.
+fn put_split(client: &HttpClient, admin: &str, route: &str, body: &str) -> Answer {
+    client.send(
+        hyper::Request::put(format!("{admin}/routes/{route}/split"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap(),
+    )
 }
 
 #[test]
@@ -110,14 +121,7 @@ route canary {{
     let shown: serde_json::Value = serde_json::from_str(&splits.body).unwrap();
     assert_eq!(shown["canary"]["app"], 95);
     assert_eq!(shown["sticky"]["app_v2"], 50);
-    let put = |route: &str, body: &str| {
-        client.send(
-            hyper::Request::put(format!("{admin}/routes/{route}/split"))
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.to_owned())))
-                .unwrap(),
-        )
-    };
+    let put = |route: &str, body: &str| put_split(&client, &admin, route, body);
     let changed = put("canary", r#"{"app": 50, "app_v2": 50}"#);
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.body, r#"{"app":50,"app_v2":50}"#);
@@ -153,4 +157,99 @@ route canary {{
         shown["canary"]["app"], 50,
         "a refused change changes nothing"
     );
+}
+
+/// Two routes split across `app` and `app_v2`: `canary` as in every build, `moved` with the
+/// weights given.
+fn upgrade_config(stable: SocketAddr, canary: SocketAddr, moved: &str) -> String {
+    format!(
+        "listener web {{
+    bind 127.0.0.1:0
+}}
+
+admin {{
+    bind 127.0.0.1:0
+}}
+
+pool app {{
+    server {stable}
+}}
+
+pool app_v2 {{
+    server {canary}
+}}
+
+route moved {{
+    on web
+    path /moved
+    forward {moved}
+}}
+
+route canary {{
+    on web
+    forward app 95, app_v2 5
+}}
+"
+    )
+}
+
+#[test]
+fn weights_set_at_run_time_survive_an_upgrade_unless_the_new_config_changes_the_split() {
+    let backends_up = EchoBackends::start(2);
+    let [stable, canary] = [backends_up.addrs[0], backends_up.addrs[1]];
+    let old_config = upgrade_config(stable, canary, "app 80, app_v2 20");
+    let new_config = upgrade_config(stable, canary, "app 70, app_v2 30");
+    let (_old_dir, old_binary) = build_with("split_upgrade_old", &old_config, &[]);
+    let (_new_dir, new_binary) = build_with("split_upgrade_new", &new_config, &[]);
+    let handoff_dir = tempfile::tempdir().unwrap();
+    let handoff = handoff_dir.path().join("edge.sock");
+    let env = [
+        ("EDGE_HANDOFF", handoff.as_os_str()),
+        ("EDGE_WORKERS", OsStr::new("1")),
+    ];
+    let client = HttpClient::new();
+
+    let mut old = ProxyProcess::start_with(&old_binary, 1, &env);
+    let admin = format!("http://{}", old.admin.expect("an admin listener"));
+    for (route, body) in [
+        ("canary", r#"{"app": 0, "app_v2": 100}"#),
+        ("moved", r#"{"app": 100, "app_v2": 0}"#),
+    ] {
+        let changed = put_split(&client, &admin, route, body);
+        assert_eq!(changed.status, 200, "{}", changed.body);
+    }
+
+    let mut new = ProxyProcess::start_with(&new_binary, 1, &env);
+    let status = old
+        .wait(Duration::from_secs(40))
+        .expect("the old process exits after the hand-off");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        new.admin, old.admin,
+        "the new process answers on the admin port"
+    );
+
+    // The old process closed its connections as it left: a client starts afresh.
+    let client = HttpClient::new();
+    let splits = client.get(&format!("{admin}/splits"));
+    assert_eq!(splits.status, 200);
+    let shown: serde_json::Value = serde_json::from_str(&splits.body).unwrap();
+    assert_eq!(
+        (&shown["canary"]["app"], &shown["canary"]["app_v2"]),
+        (&0.into(), &100.into()),
+        "the split the config left alone keeps its live weights: {shown}"
+    );
+    assert_eq!(
+        (&shown["moved"]["app"], &shown["moved"]["app_v2"]),
+        (&70.into(), &30.into()),
+        "the split the new config changed has the new config's weights: {shown}"
+    );
+    let base = format!("http://{}", new.addr("web"));
+    let requests = (0..200).map(|_| get(&format!("{base}/"), None)).collect();
+    let seen = backends(client.send_all(requests, 8));
+    assert!(seen.iter().all(|b| b == "2"), "every request on app_v2");
+    let status = new
+        .terminate()
+        .expect("the new process exits after SIGTERM");
+    assert!(status.success(), "{status}");
 }

@@ -8,6 +8,8 @@
 //! (each listener's socket of each worker, and the admin listener's) with a description of
 //! what it is for ([`wire`]), claims those its own listeners match ([`Inherited`]), warms up,
 //! accepts on them, and then tells the running process to let go ([`Predecessor::release`]).
+//! With the sockets comes the state an operator set at run time ([`state`]: split weights),
+//! which the new process puts in force where its config agrees.
 //! That process stops accepting and drains; the sockets stay open in the new one. The new
 //! process then answers at the same path for the next upgrade ([`serve`]).
 //!
@@ -15,6 +17,7 @@
 //! hand-off, and the new process binds its listeners afresh. The hand-off runs at start-up
 //! only: nothing here is on the request path.
 
+mod state;
 mod wire;
 
 use std::{
@@ -31,8 +34,10 @@ use std::{
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use wire::Message;
+use crate::upstream::split::Splits;
+pub(crate) use state::StateLine;
 pub(crate) use wire::{Label, Role};
+use wire::{Message, Version};
 
 /// The operations setting that names the hand-off socket.
 const VARIABLE: &str = "EDGE_HANDOFF";
@@ -45,6 +50,9 @@ const RELEASE_LIMIT: Duration = Duration::from_secs(300);
 
 /// The most sockets a running process may pass (listeners × workers, and the admin listener).
 const MAX_SOCKETS: usize = 4096;
+
+/// The most state lines a running process may pass.
+const MAX_STATE: usize = 4096;
 
 /// Pause after a failed `accept` on the hand-off socket before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -131,9 +139,15 @@ fn io_error(doing: &'static str) -> impl FnOnce(io::Error) -> HandoffError {
 #[derive(Debug, Default)]
 pub(crate) struct Inherited {
     sockets: Vec<(Label, TcpListener)>,
+    state: Vec<StateLine>,
 }
 
 impl Inherited {
+    /// The run-time state the running process passed, taken once.
+    pub(crate) fn take_state(&mut self) -> Vec<StateLine> {
+        std::mem::take(&mut self.state)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.sockets.len()
     }
@@ -186,9 +200,27 @@ impl Predecessor {
     }
 }
 
-/// Asks the process answering at `path` for its listening sockets. `Ok(None)` when no process
-/// answers there (no file, or a file left by a process that is gone).
+/// Asks the process answering at `path` for its listening sockets and state. `Ok(None)` when
+/// no process answers there (no file, or a file left by a process that is gone). A process
+/// that hangs up on the greeting speaks the first version of the protocol: it is asked again
+/// in it, for its sockets only.
 pub(crate) fn take_over(path: &Path) -> Result<Option<(Predecessor, Inherited)>, HandoffError> {
+    match exchange(path, Version::State) {
+        Err(HandoffError::Closed {
+            waiting_for: SOCKET_COUNT,
+        }) => exchange(path, Version::Sockets),
+        taken => taken,
+    }
+}
+
+/// What a new process waits for once it has greeted the running one.
+const SOCKET_COUNT: &str = "the number of sockets";
+
+/// One take-over exchange in protocol `version`, up to the last socket or state line.
+fn exchange(
+    path: &Path,
+    version: Version,
+) -> Result<Option<(Predecessor, Inherited)>, HandoffError> {
     let control = control_socket()?;
     let addr = SockAddr::unix(path).map_err(io_error("use the hand-off path"))?;
     match control.connect(&addr) {
@@ -214,13 +246,12 @@ pub(crate) fn take_over(path: &Path) -> Result<Option<(Predecessor, Inherited)>,
         }
     }
     check_peer(&control)?;
-    wire::send(&control, &Message::Hello, None)?;
-    let waiting_for = "the number of sockets";
-    let count = match wire::receive(&control, waiting_for)? {
+    wire::send(&control, &Message::Hello(version), None)?;
+    let count = match wire::receive(&control, SOCKET_COUNT)? {
         (Message::Sockets(count), fds) if fds.is_empty() && count <= MAX_SOCKETS => count,
         (other, _) => {
             return Err(HandoffError::Unexpected {
-                waiting_for,
+                waiting_for: SOCKET_COUNT,
                 got: other.to_string(),
             })
         }
@@ -240,7 +271,38 @@ pub(crate) fn take_over(path: &Path) -> Result<Option<(Predecessor, Inherited)>,
         let socket = listening(&label, fd.into_iter().next())?;
         sockets.push((label, socket));
     }
-    Ok(Some((Predecessor { control }, Inherited { sockets })))
+    let state = match version {
+        Version::Sockets => Vec::new(),
+        Version::State => receive_state(&control)?,
+    };
+    Ok(Some((
+        Predecessor { control },
+        Inherited { sockets, state },
+    )))
+}
+
+/// The state lines that follow the sockets; lines of a kind this version does not know are
+/// skipped.
+fn receive_state(control: &Socket) -> Result<Vec<StateLine>, HandoffError> {
+    let waiting_for = "the number of state lines";
+    let count = match wire::receive(control, waiting_for)? {
+        (Message::State(count), fds) if fds.is_empty() && count <= MAX_STATE => count,
+        (other, _) => {
+            return Err(HandoffError::Unexpected {
+                waiting_for,
+                got: other.to_string(),
+            })
+        }
+    };
+    let mut state = Vec::with_capacity(count);
+    for _ in 0..count {
+        let text = wire::receive_line(control, "a state line")?;
+        match StateLine::parse(&text) {
+            Some(line) => state.push(line),
+            None => tracing::debug!(line = %text, "skipping state this build does not know"),
+        }
+    }
+    Ok(state)
 }
 
 /// A unix `SOCK_SEQPACKET` socket (close-on-exec) whose every wait is bounded.
@@ -300,14 +362,43 @@ fn check_peer(control: &Socket) -> Result<(), HandoffError> {
     }
 }
 
-/// The sockets this process passes to its successor: a duplicate of each socket it accepts
-/// on, with its label.
+/// The sockets this process passes to its successor (a duplicate of each socket it accepts
+/// on, with its label), and where to read its state when a successor asks.
 #[derive(Debug, Default)]
 pub(crate) struct Offer {
     sockets: Vec<(Label, OwnedFd)>,
+    splits: Option<Splits>,
 }
 
 impl Offer {
+    /// An offer whose state is the weights of `splits`, as they are when a successor asks.
+    pub(crate) fn with_state(splits: Splits) -> Offer {
+        Offer {
+            sockets: Vec::new(),
+            splits: Some(splits),
+        }
+    }
+
+    /// The state lines to pass now.
+    fn state(&self) -> Vec<StateLine> {
+        let splits = self
+            .splits
+            .as_ref()
+            .map(Splits::changed)
+            .unwrap_or_default();
+        splits
+            .into_iter()
+            .map(StateLine::Split)
+            .filter(|line| {
+                let fits = line.to_string().len() <= wire::MAX_MESSAGE;
+                if !fits {
+                    tracing::warn!(%line, "a split too long to pass to the next process");
+                }
+                fits
+            })
+            .collect()
+    }
+
     /// Adds a duplicate of `socket`.
     pub(crate) fn add(&mut self, label: Label, socket: &impl AsFd) -> io::Result<()> {
         let fd = socket.as_fd().try_clone_to_owned()?;
@@ -466,19 +557,22 @@ fn answer(control: &Socket, offer: &Standing) -> Result<(), HandoffError> {
         .map_err(io_error("set the control connection's timeouts"))?;
     check_peer(control)?;
     let waiting_for = "the hand-off greeting";
-    match wire::receive(control, waiting_for)? {
-        (Message::Hello, fds) if fds.is_empty() => {}
+    let version = match wire::receive(control, waiting_for)? {
+        (Message::Hello(version), fds) if fds.is_empty() => version,
         (other, _) => {
             return Err(HandoffError::Unexpected {
                 waiting_for,
                 got: other.to_string(),
             })
         }
-    }
-    let sockets = match &*lock(offer) {
-        Some(offer) => offer
-            .duplicate()
-            .map_err(io_error("duplicate the listening sockets"))?,
+    };
+    let (sockets, state) = match &*lock(offer) {
+        Some(offer) => (
+            offer
+                .duplicate()
+                .map_err(io_error("duplicate the listening sockets"))?,
+            offer.state(),
+        ),
         None => return Err(HandoffError::Withdrawn),
     };
     wire::send(control, &Message::Sockets(sockets.len()), None)?;
@@ -486,6 +580,12 @@ fn answer(control: &Socket, offer: &Standing) -> Result<(), HandoffError> {
         wire::send(control, &Message::Socket(label.clone()), Some(fd.as_fd()))?;
     }
     drop(sockets);
+    if version == Version::State {
+        wire::send(control, &Message::State(state.len()), None)?;
+        for line in &state {
+            wire::send(control, line, None)?;
+        }
+    }
     control
         .set_read_timeout(Some(RELEASE_LIMIT))
         .map_err(io_error("set the control connection's timeouts"))?;
@@ -520,6 +620,7 @@ mod tests {
     #[test]
     fn listeners_claim_sockets_by_address_and_with_port_0_by_name() {
         let mut inherited = Inherited {
+            state: Vec::new(),
             sockets: vec![
                 (web("127.0.0.1:0"), socket()),
                 (web("127.0.0.1:0"), socket()),
@@ -622,6 +723,76 @@ mod tests {
         // The offer is gone with the release; the file is the successor's to replace.
         handoffs.withdraw();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn split_weights_changed_at_run_time_travel_with_the_sockets() {
+        use crate::upstream::split::{AnyRequest, ChangedSplit, Split, SplitSpec};
+        static CANARY: SplitSpec = SplitSpec {
+            route: "canary",
+            pools: &[("app", 95), ("app_v2", 5)],
+        };
+        static UNTOUCHED: SplitSpec = SplitSpec {
+            route: "untouched",
+            pools: &[("app", 50), ("app_v2", 50)],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("handoff.sock");
+        let splits = Splits::new();
+        let _canary = Split::new(&CANARY, AnyRequest, &splits);
+        let _untouched = Split::new(&UNTOUCHED, AnyRequest, &splits);
+        let listener = socket();
+        let mut offer = Offer::with_state(splits.clone());
+        offer.add(web("127.0.0.1:0"), &listener).unwrap();
+        let handoffs = serve(&path, offer, || {}).unwrap();
+        // Changed after the offer was made: the state is read when a successor asks.
+        let change = [("app".to_owned(), 0), ("app_v2".to_owned(), 100)];
+        splits.route("canary").unwrap().set(&change).unwrap();
+
+        let (predecessor, mut inherited) = take_over(&path).unwrap().unwrap();
+        assert_eq!(inherited.len(), 1);
+        let changed = ChangedSplit {
+            route: "canary".to_owned(),
+            pools: vec![("app".to_owned(), 95, 0), ("app_v2".to_owned(), 5, 100)],
+        };
+        assert_eq!(inherited.take_state(), vec![StateLine::Split(changed)]);
+        assert!(inherited.take_state().is_empty(), "taken once");
+        predecessor.release().unwrap();
+        handoffs.withdraw();
+    }
+
+    #[test]
+    fn a_predecessor_of_the_first_version_is_asked_again_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("handoff.sock");
+        let peer = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        peer.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+        peer.listen(2).unwrap();
+        let listener = socket();
+        let bind = listener.local_addr().unwrap();
+        let answering = std::thread::spawn(move || {
+            let mut greetings = Vec::new();
+            loop {
+                let (control, _) = peer.accept().unwrap();
+                let (hello, _) = wire::receive(&control, "hello").unwrap();
+                greetings.push(hello.to_string());
+                // A process of version 1 knows only its own greeting, and hangs up on others.
+                if hello != Message::Hello(Version::Sockets) {
+                    continue;
+                }
+                wire::send(&control, &Message::Sockets(1), None).unwrap();
+                let label = Message::Socket(web(&bind.to_string()));
+                wire::send(&control, &label, Some(listener.as_fd())).unwrap();
+                return greetings;
+            }
+        });
+        let (_predecessor, mut inherited) = take_over(&path).unwrap().unwrap();
+        assert_eq!(inherited.len(), 1);
+        assert!(inherited.take_state().is_empty());
+        assert_eq!(
+            answering.join().unwrap(),
+            ["edge-handoff 2", "edge-handoff 1"]
+        );
     }
 
     #[test]

@@ -24,14 +24,16 @@ use crate::{
     downstream::tls::TlsListener,
     process::args::{Action, Args, USAGE},
     process::bind::{adopt, bind_admin, bind_per_worker},
-    process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role},
+    process::handoff::{self, Handoffs, Inherited, Label, Offer, Predecessor, Role, StateLine},
     process::reload::CertReloader,
     process::server::serve_worker,
     process::signals::{reload_on_hangup, reopen_on_user1, wait, Signals, Stop, StopSignals},
     process::startup::{load, Loaded},
     process::upgrade::{upgrade_on_user2, Upgrader},
     process::{admin, notify, site::Site, Process},
-    root, worker, Gateway, LoadError,
+    root,
+    upstream::split::{Adoption, Splits},
+    worker, Gateway, LoadError,
 };
 
 fn reloader(tls: &[Option<Arc<TlsListener>>], process: &Process) -> CertReloader {
@@ -145,6 +147,7 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
     } = loaded;
     let handoff_path = handoff::configured();
     let (predecessor, mut inherited) = take_over(handoff_path.as_deref());
+    adopt_state(inherited.take_state(), process.splits());
     let admin = site.admin.map(|admin| match inherited.admin(admin.bind) {
         Some(socket) => Ok(socket),
         None => bind_admin(admin.bind),
@@ -172,7 +175,7 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
     drop(inherited);
     let offer = handoff_path.as_ref().and_then(|_| {
         let admin = site.admin.map(|spec| spec.bind).zip(admin.as_ref());
-        offer(listeners, &sockets, admin)
+        offer(listeners, &sockets, admin, process.splits())
             .inspect_err(|error| {
                 tracing::warn!(%error, "cannot offer the listening sockets to a next process");
             })
@@ -351,13 +354,47 @@ fn take_over(path: Option<&Path>) -> (Option<Predecessor>, Inherited) {
     }
 }
 
+/// Puts in force the state the running process passed, where this config agrees, and says
+/// what became of each.
+fn adopt_state(state: Vec<StateLine>, splits: &Splits) {
+    for line in state {
+        match line {
+            StateLine::Split(changed) => {
+                let route = changed.route.as_str();
+                let weights = || {
+                    let pools = changed.pools.iter();
+                    pools
+                        .map(|(pool, _, live)| format!("{pool} {live}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                match splits.adopt(&changed) {
+                    Adoption::Kept => {
+                        tracing::info!(route, weights = %weights(), "keeping the split weights set while the previous process ran")
+                    }
+                    Adoption::ConfigChanged => {
+                        tracing::info!(route, dropped = %weights(), "the config changed this route's split: its weights replace those set while the previous process ran")
+                    }
+                    Adoption::NoSuchSplit => {
+                        tracing::info!(route, dropped = %weights(), "the config no longer splits this route: dropping the weights set while the previous process ran")
+                    }
+                    Adoption::Refused(error) => {
+                        tracing::warn!(route, %error, "refusing the split weights the previous process passed")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A duplicate of every socket this process accepts on, for a next process.
 fn offer(
     listeners: &'static [(impl Copy, ListenerSpec)],
     sockets: &[Vec<Vec<std::net::TcpListener>>],
     admin: Option<(SocketAddr, &std::net::TcpListener)>,
+    splits: &Splits,
 ) -> io::Result<Offer> {
-    let mut offer = Offer::default();
+    let mut offer = Offer::with_state(splits.clone());
     for worker in sockets {
         for ((_, spec), share) in listeners.iter().zip(worker) {
             let role = Role::Listener(spec.name.to_owned());

@@ -7,7 +7,9 @@
 //! pool, each pool keeping its own type.
 //!
 //! The weights are live data: the admin API (`PUT /routes/NAME/split`) changes them without a
-//! rebuild, through the process's [`Splits`]; a pick reads them with relaxed loads (plain loads on x86-64).
+//! rebuild, through the process's [`Splits`]; a pick reads them with relaxed loads (plain loads
+//! on x86-64). Weights changed so are carried to the next process of a zero-downtime upgrade
+//! ([`Splits::changed`], [`Splits::adopt`]) when its config splits the route as this one's did.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -139,9 +141,43 @@ impl Weights {
     }
 }
 
+/// A split whose weights were changed while the process ran, as the hand-off to a next
+/// process carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChangedSplit {
+    pub(crate) route: String,
+    /// Each pool's name, its weight in the config, and its weight now.
+    pub(crate) pools: Vec<(String, u32, u32)>,
+}
+
+/// What became of a split a predecessor changed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Adoption {
+    /// Its weights are in force here.
+    Kept,
+    /// This config splits the route otherwise (other pools or weights): its weights stand.
+    ConfigChanged,
+    /// This config has no split on the route.
+    NoSuchSplit,
+    /// The weights are not ones an operator could set here (they came from a faulty peer).
+    Refused(WeightsError),
+}
+
 /// The splits of a process, by route, for the admin API.
 #[derive(Clone)]
 pub struct Splits(Arc<Started<Weights>>);
+
+impl fmt::Debug for Splits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.all()
+                    .iter()
+                    .map(|(route, weights)| (route, weights.current())),
+            )
+            .finish()
+    }
+}
 
 impl Splits {
     pub(crate) fn new() -> Splits {
@@ -159,6 +195,59 @@ impl Splits {
             .into_iter()
             .find(|(name, _)| *name == route)
             .map(|(_, weights)| weights)
+    }
+
+    /// The splits whose weights differ from the config's now.
+    pub(crate) fn changed(&self) -> Vec<ChangedSplit> {
+        self.all()
+            .into_iter()
+            .filter_map(|(route, weights)| {
+                let pools: Vec<(String, u32, u32)> = weights
+                    .spec
+                    .pools
+                    .iter()
+                    .zip(weights.current())
+                    .map(|(&(pool, configured), (_, live))| (pool.to_owned(), configured, live))
+                    .collect();
+                pools
+                    .iter()
+                    .any(|(_, configured, live)| configured != live)
+                    .then(|| ChangedSplit {
+                        route: route.to_owned(),
+                        pools,
+                    })
+            })
+            .collect()
+    }
+
+    /// Puts in force the weights a predecessor's operator set on a route, when this config
+    /// splits the route exactly as the predecessor's did (the same pools with the same
+    /// weights, in any order): a config that says something new about the split is the later
+    /// word, and wins.
+    pub(crate) fn adopt(&self, changed: &ChangedSplit) -> Adoption {
+        let Some(weights) = self.route(&changed.route) else {
+            return Adoption::NoSuchSplit;
+        };
+        let mut theirs: Vec<(&str, u32)> = changed
+            .pools
+            .iter()
+            .map(|(pool, configured, _)| (pool.as_str(), *configured))
+            .collect();
+        let mut ours = weights.spec.pools.to_vec();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        if theirs != ours {
+            return Adoption::ConfigChanged;
+        }
+        let live: Vec<(String, u64)> = changed
+            .pools
+            .iter()
+            .map(|(pool, _, live)| (pool.clone(), u64::from(*live)))
+            .collect();
+        match weights.set(&live) {
+            Ok(()) => Adoption::Kept,
+            Err(error) => Adoption::Refused(error),
+        }
     }
 }
 
@@ -252,5 +341,42 @@ mod tests {
             "every draw goes to the only weight left"
         );
         assert_eq!(split.weights.at(u64::MAX), 2);
+    }
+
+    #[test]
+    fn changed_weights_are_adopted_only_where_the_config_agrees() {
+        static SWAPPED: SplitSpec = SplitSpec {
+            route: "app",
+            pools: &[("app_v2", 5), ("parked", 0), ("app", 95)],
+        };
+        static MOVED_ON: SplitSpec = SplitSpec {
+            route: "app",
+            pools: &[("app", 80), ("parked", 0), ("app_v2", 20)],
+        };
+        let old = Splits::new();
+        let _old = Split::new(&CANARY, AnyRequest, &old);
+        assert!(old.changed().is_empty(), "nothing changed yet");
+        let change = [("app".to_owned(), 10), ("app_v2".to_owned(), 90)];
+        old.route("app").unwrap().set(&change).unwrap();
+        let [changed] = <[ChangedSplit; 1]>::try_from(old.changed()).unwrap();
+        assert_eq!(changed.pools[2], ("app_v2".to_owned(), 5, 90));
+
+        // The same split, written in another order: the live weights carry over.
+        let same = Splits::new();
+        let _same = Split::new(&SWAPPED, AnyRequest, &same);
+        assert_eq!(same.adopt(&changed), Adoption::Kept);
+        let now = same.route("app").unwrap().current();
+        assert_eq!(now, [("app_v2", 90), ("parked", 0), ("app", 10)]);
+
+        // A config that moved the split on is the later word.
+        let moved = Splits::new();
+        let _moved = Split::new(&MOVED_ON, AnyRequest, &moved);
+        assert_eq!(moved.adopt(&changed), Adoption::ConfigChanged);
+        assert_eq!(moved.route("app").unwrap().current()[0], ("app", 80));
+
+        assert_eq!(Splits::new().adopt(&changed), Adoption::NoSuchSplit);
+        let mut faulty = changed.clone();
+        faulty.pools[0].2 = MAX_WEIGHT + 1;
+        assert!(matches!(same.adopt(&faulty), Adoption::Refused(_)));
     }
 }

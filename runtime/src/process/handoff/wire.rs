@@ -3,11 +3,13 @@
 //! travelling with its description as `SCM_RIGHTS`.
 //!
 //! ```text
-//! new → running   edge-handoff 1
+//! new → running   edge-handoff 2
 //! running → new   sockets 3
 //! running → new   listener 127.0.0.1:8080 web      + one descriptor
 //! running → new   listener 127.0.0.1:8080 web      + one descriptor
 //! running → new   admin 127.0.0.1:9900             + one descriptor
+//! running → new   state 1
+//! running → new   split canary app:95:50 app_v2:5:50
 //!                 (the new process warms up and starts accepting)
 //! new → running   release
 //! running → new   released
@@ -16,6 +18,11 @@
 //! The address in a description is the listener's configured one (port 0 included), which is
 //! what the new process matches its own listeners against; a socket's actual address is read
 //! from the socket itself.
+//!
+//! Version 2 adds the `state` lines (see [`super::state`]): run-time state the operator set,
+//! such as split weights. A process of version 1 hangs up on the version 2 greeting; the new
+//! process then asks again with `edge-handoff 1`, and gets the sockets without state. A state
+//! line of a kind the new process does not know is skipped, so later kinds need no new version.
 
 use std::{
     fmt, io,
@@ -31,11 +38,18 @@ use rustix::net::{
 
 use super::HandoffError;
 
-/// The protocol's greeting; a peer speaking another version is refused.
-const HELLO: &str = "edge-handoff 1";
+/// The protocol's greeting, followed by its version; a peer speaking another is refused.
+const HELLO: &str = "edge-handoff";
+
+/// The versions of the protocol: the first passed sockets only, the second state as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Version {
+    Sockets = 1,
+    State = 2,
+}
 
 /// The longest message either side sends (listener names are short identifiers).
-const MAX_MESSAGE: usize = 1024;
+pub(crate) const MAX_MESSAGE: usize = 1024;
 
 /// Descriptors received with one message: one is expected, room for more so that a peer
 /// sending several is caught (the extra ones are closed) rather than cut off by the kernel.
@@ -70,12 +84,14 @@ impl fmt::Display for Label {
 /// One message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Message {
-    /// New → running: asks for the listening sockets.
-    Hello,
+    /// New → running: asks for the listening sockets (and with version 2, the state).
+    Hello(Version),
     /// Running → new: this many `Socket` messages follow.
     Sockets(usize),
     /// Running → new: one listening socket, passed with the message.
     Socket(Label),
+    /// Running → new (version 2): this many state lines follow.
+    State(usize),
     /// New → running: the new process accepts on the sockets; stop accepting and drain.
     Release,
     /// Running → new: stopped accepting.
@@ -85,8 +101,9 @@ pub(crate) enum Message {
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Message::Hello => f.write_str(HELLO),
+            Message::Hello(version) => write!(f, "{HELLO} {}", *version as u8),
             Message::Sockets(count) => write!(f, "sockets {count}"),
+            Message::State(count) => write!(f, "state {count}"),
             Message::Socket(label) => label.fmt(f),
             Message::Release => f.write_str("release"),
             Message::Released => f.write_str("released"),
@@ -98,7 +115,8 @@ impl Message {
     /// Parses a message as [`fmt::Display`] writes it; `None` for anything else.
     pub(crate) fn parse(text: &str) -> Option<Message> {
         match text {
-            HELLO => return Some(Message::Hello),
+            "edge-handoff 1" => return Some(Message::Hello(Version::Sockets)),
+            "edge-handoff 2" => return Some(Message::Hello(Version::State)),
             "release" => return Some(Message::Release),
             "released" => return Some(Message::Released),
             _ => {}
@@ -109,6 +127,7 @@ impl Message {
         };
         match text.split_once(' ')? {
             ("sockets", count) => count.parse().ok().map(Message::Sockets),
+            ("state", count) => count.parse().ok().map(Message::State),
             ("listener", rest) => {
                 let (bind, name) = rest.split_once(' ')?;
                 if name.is_empty() {
@@ -122,10 +141,11 @@ impl Message {
     }
 }
 
-/// Sends `message` on `socket`, with `fd` passed along when given.
+/// Sends `message` (a [`Message`] or a state line) on `socket`, with `fd` passed along when
+/// given.
 pub(crate) fn send(
     socket: impl AsFd,
-    message: &Message,
+    message: &impl fmt::Display,
     fd: Option<BorrowedFd<'_>>,
 ) -> Result<(), HandoffError> {
     let text = message.to_string();
@@ -153,6 +173,33 @@ pub(crate) fn receive(
     socket: impl AsFd,
     waiting_for: &'static str,
 ) -> Result<(Message, Vec<OwnedFd>), HandoffError> {
+    let (text, fds) = receive_text(socket, waiting_for)?;
+    let message = Message::parse(&text).ok_or_else(|| HandoffError::Unexpected {
+        waiting_for,
+        got: format!("{text:?}"),
+    })?;
+    Ok((message, fds))
+}
+
+/// Receives one message's text, without descriptors (a state line, which its reader parses).
+pub(crate) fn receive_line(
+    socket: impl AsFd,
+    waiting_for: &'static str,
+) -> Result<String, HandoffError> {
+    match receive_text(socket, waiting_for)? {
+        (text, fds) if fds.is_empty() => Ok(text),
+        (text, fds) => Err(HandoffError::Unexpected {
+            waiting_for,
+            got: format!("{text:?} with {} descriptors", fds.len()),
+        }),
+    }
+}
+
+/// Receives one message's text and the descriptors passed with it.
+fn receive_text(
+    socket: impl AsFd,
+    waiting_for: &'static str,
+) -> Result<(String, Vec<OwnedFd>), HandoffError> {
     let mut buffer = [0u8; MAX_MESSAGE];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -194,8 +241,7 @@ pub(crate) fn receive(
     let bytes = buffer.get(..received.bytes).unwrap_or(&buffer);
     let text =
         std::str::from_utf8(bytes).map_err(|_| unexpected("bytes that are not text".to_owned()))?;
-    let message = Message::parse(text).ok_or_else(|| unexpected(format!("{text:?}")))?;
-    Ok((message, fds))
+    Ok((text.to_owned(), fds))
 }
 
 #[cfg(test)]
@@ -212,12 +258,15 @@ mod tests {
     #[test]
     fn every_message_reads_back_as_written() {
         let messages = [
-            Message::Hello,
+            Message::Hello(Version::Sockets),
+            Message::Hello(Version::State),
             Message::Sockets(0),
             Message::Sockets(12),
             label(Role::Listener("web".to_owned()), "127.0.0.1:0"),
             label(Role::Listener("two words".to_owned()), "[::1]:8443"),
             label(Role::Admin, "0.0.0.0:9900"),
+            Message::State(0),
+            Message::State(3),
             Message::Release,
             Message::Released,
         ];
@@ -229,14 +278,21 @@ mod tests {
             label(Role::Listener("web".to_owned()), "127.0.0.1:8080").to_string(),
             "listener 127.0.0.1:8080 web"
         );
+        assert_eq!(
+            Message::Hello(Version::Sockets).to_string(),
+            "edge-handoff 1"
+        );
+        assert_eq!(Message::Hello(Version::State).to_string(), "edge-handoff 2");
     }
 
     #[test]
     fn anything_else_is_refused() {
         for text in [
             "",
-            "edge-handoff 2",
+            "edge-handoff 3",
             "edge-handoff",
+            "state",
+            "state -1",
             "sockets",
             "sockets -1",
             "sockets many",
