@@ -15,12 +15,22 @@
 //! `split`: what a route split across pools (`forward app 95, app_v2 5 [by KEY]`) adds before
 //! its pool's pick: choosing the pool, by weight at random and by a cookie's hash. A route
 //! without a split has no such step in its generated code.
+//!
+//! `mirror`: what a route's mirror (`mirror shadow SHARE%`) adds to the client's path before
+//! its pool's forward: a request outside the share (one draw), and one copied (its head
+//! cloned, a task spawned that sends it to a shadow backend on loopback; only the client's
+//! side is timed, and each batch of copies is let finish before the next), against
+//! `no_mirror`, the same hand-over of the request without a mirror. A route without a mirror
+//! has no such step in its generated code.
 
 use std::{
     hint::black_box,
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::atomic::{AtomicBool, Ordering},
-    time::Duration,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
 };
 
 use criterion::{
@@ -28,9 +38,9 @@ use criterion::{
 };
 use edge_runtime::{
     http::{HeaderMap, HeaderValue},
-    AnyRequest, ClientIpKey, CookieKey, Cx, Ewma, Hash, HashKey, HeaderKey, LeastConn, Pool,
-    PoolSpec, Process, Random, Request, RequestBody, RoundRobin, ServerSpec, Split, SplitSpec,
-    Strategy, Upstream,
+    AnyRequest, ClientIpKey, CookieKey, Cx, Ewma, Hash, HashKey, HeaderKey, LeastConn, Mirror,
+    MirrorSpec, Pool, PoolSpec, Process, Random, Request, RequestBody, RoundRobin, ServerSpec,
+    Split, SplitSpec, Strategy, Upstream,
 };
 use edge_testkit::{leak, server, spec};
 
@@ -213,5 +223,97 @@ fn split(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, balancers, split);
+/// Copies sent before the bench waits for them to be answered.
+const MIRROR_BATCH: u64 = 32;
+
+fn mirror_spec(share: u32) -> &'static MirrorSpec {
+    Box::leak(Box::new(MirrorSpec {
+        route: "app",
+        pool: "shadow",
+        share,
+        max_body: 64 << 10,
+        max_in_flight: 1_000,
+    }))
+}
+
+fn mirror(c: &mut Criterion) {
+    // One thread, as a worker of the proxy: the copies' tasks run when the bench lets the
+    // runtime run, between batches.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let shadow = runtime.block_on(edge_testkit::Backend::start("shadow"));
+    let _entered = runtime.enter();
+    let process = Process::new();
+    let pool = Arc::new(Pool::new(
+        leak(spec(vec![server(shadow.addr)])),
+        RoundRobin::default(),
+        process.pools(),
+    ));
+    let rare = Mirror::new(mirror_spec(1), Arc::clone(&pool), process.mirrors());
+    let every = Mirror::new(mirror_spec(10_000), pool, process.mirrors());
+    let cx = Cx::outside_connection(
+        "bench",
+        SocketAddr::from(([10, 0, 0, 1], 50_000)),
+        "app",
+        false,
+    )
+    .expect("a valid host");
+    // Handed to each copy and back.
+    let mut req: Option<Request> = Some(
+        edge_runtime::http::Request::get(PATH)
+            .header("user-agent", "bench/1.0")
+            .header("accept", "application/json")
+            .header("cookie", "session=user-1")
+            .body(RequestBody::full(bytes::Bytes::new()))
+            .expect("a valid request"),
+    );
+
+    let mut group = c.benchmark_group("mirror");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
+    // The same hand-over without a mirror: what the two cases below add to is this.
+    group.bench_function("no_mirror", |b| {
+        b.iter(|| {
+            let taken = req.take().expect("handed back");
+            req = Some(black_box(taken));
+        })
+    });
+    group.bench_function("not_in_share", |b| {
+        b.iter(|| {
+            let taken = req.take().expect("handed back");
+            req = Some(rare.copy(black_box(taken), &cx));
+        })
+    });
+    group.bench_function("copied", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let batch = left.min(MIRROR_BATCH);
+                    let started = Instant::now();
+                    for _ in 0..batch {
+                        let taken = req.take().expect("handed back");
+                        req = Some(every.copy(black_box(taken), &cx));
+                    }
+                    timed += started.elapsed();
+                    left -= batch;
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while every.in_flight() > 0 {
+                        assert!(Instant::now() < deadline, "the copies are answered");
+                        tokio::time::sleep(Duration::from_micros(50)).await;
+                    }
+                }
+                timed
+            })
+        })
+    });
+    group.finish();
+    assert!(shadow.count() > 0, "the copies reached the shadow");
+}
+
+criterion_group!(benches, balancers, split, mirror);
 criterion_main!(benches);

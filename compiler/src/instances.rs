@@ -86,6 +86,7 @@ mod tests {
             policies,
             timeout: None,
             upgrades: Vec::new(),
+            mirror: None,
             action: Action::RedirectHttps,
         }
     }

@@ -168,6 +168,7 @@ mod tests {
             policies: Vec::new(),
             timeout: None,
             upgrades: Vec::new(),
+            mirror: None,
             action: Action::RedirectHttps,
         }
     }

@@ -153,3 +153,26 @@ fn a_split_route_shows_each_pool_s_share() {
     assert_eq!(json["end"]["kind"], "split");
     assert_eq!(json["end"]["pools"][1]["weight"], 5);
 }
+
+#[test]
+fn a_mirrored_route_shows_its_copy_beside_its_pool() {
+    let gateway = model("gateway.edge");
+    let listener = explain::listener(&gateway, None, None).unwrap();
+    let url = edge_dsl::request_url("http://127.0.0.1/orders/7").unwrap();
+    let probe = get(&url);
+    let explanation = explain::explain(&gateway, listener, &probe);
+    let text = explain::to_text(&explanation, &probe);
+    assert!(
+        text.contains("mirror    10 % of requests copied to pool orders_next (never waited for)"),
+        "{text}"
+    );
+    assert!(text.contains("forward   pool orders_service"), "{text}");
+    let json = explain::to_json(&explanation, &probe);
+    assert_eq!(json["mirror"]["pool"], "orders_next");
+    assert_eq!(json["mirror"]["share"], "10 %");
+
+    let url = edge_dsl::request_url("http://127.0.0.1/users/7").unwrap();
+    let probe = get(&url);
+    let explanation = explain::explain(&gateway, listener, &probe);
+    assert!(explanation.mirror.is_none());
+}

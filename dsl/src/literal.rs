@@ -490,6 +490,33 @@ pub fn status(arg: &Arg) -> Read<u16> {
         })
 }
 
+/// `10%`, `0.5%`, `100%`: a share above 0 and at most 100 percent, with at most two decimals,
+/// in hundredths of a percent (1 to 10,000).
+pub fn percent(arg: &Arg) -> Read<u32> {
+    const HELP: &str =
+        "a share is a percentage above 0 and at most 100, with two decimals at most: `10%`, `0.5%`";
+    let number = arg
+        .text
+        .strip_suffix('%')
+        .ok_or_else(|| bad(arg, "share", HELP))?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) || fraction.len() > 2 {
+        return Err(bad(arg, "share", HELP));
+    }
+    let hundredths = whole
+        .parse::<u32>()
+        .ok()
+        .and_then(|whole| whole.checked_mul(100))
+        .and_then(|whole| {
+            let fraction = format!("{fraction:0<2}").parse::<u32>().ok()?;
+            whole.checked_add(fraction)
+        })
+        .filter(|share| (1..=10_000).contains(share))
+        .ok_or_else(|| bad(arg, "share", HELP))?;
+    Ok(Spanned::new(hundredths, arg.span))
+}
+
 /// A whole number from `min` to `max`.
 pub fn count(arg: &Arg, min: u32, max: u32) -> Read<u32> {
     arg.text

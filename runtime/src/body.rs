@@ -25,8 +25,11 @@ use crate::{
     http1::pipe::Pipe,
 };
 
+mod copy;
 mod lease;
 
+use copy::BodyCopy;
+pub(crate) use copy::Copied;
 pub(crate) use lease::{Lease, Lessor};
 
 /// A response body. Opaque on purpose: generated code builds one through [`crate::respond`]
@@ -251,6 +254,19 @@ pub struct RequestBody {
     counted: Option<Arc<AtomicU64>>,
     /// How far the body has been sent upstream, when an exchange watches it.
     sending: Option<Arc<Sending>>,
+    /// The copy a mirror takes as the body streams.
+    copy: Option<Box<BodyCopy>>,
+}
+
+/// What a mirror can have of a request's body, as [`RequestBody::copy`] tells.
+#[derive(Debug)]
+pub(crate) enum CopyOf {
+    /// The body is known already: no body, or one a policy read in full.
+    Now(Bytes),
+    /// The body is on its way: the copy follows once it has ended.
+    Later(tokio::sync::oneshot::Receiver<Copied>),
+    /// The body is declared longer than the copy may be.
+    TooLarge,
 }
 
 #[derive(Debug)]
@@ -489,6 +505,7 @@ impl RequestBody {
             allowed: u64::MAX,
             counted: None,
             sending: None,
+            copy: None,
         }
     }
 
@@ -499,6 +516,37 @@ impl RequestBody {
             allowed: u64::MAX,
             counted: None,
             sending: None,
+            copy: None,
+        }
+    }
+
+    /// A copy of the body, of at most `max` bytes, for a mirror: at once when the body is
+    /// known, else taken as the body streams (its reader never waits for the copy).
+    pub(crate) fn copy(&mut self, max: u64) -> CopyOf {
+        use http_body::Body as _;
+        match &self.kind {
+            RequestKind::Full(bytes) => match bytes {
+                Some(bytes) if bytes.len() as u64 > max => CopyOf::TooLarge,
+                Some(bytes) => CopyOf::Now(bytes.clone()),
+                None => CopyOf::Now(Bytes::new()),
+            },
+            RequestKind::Client(_) if self.is_end_stream() => CopyOf::Now(Bytes::new()),
+            RequestKind::Client(_) if self.size_hint().lower() > max => CopyOf::TooLarge,
+            RequestKind::Client(_) => {
+                let (copy, copied) = BodyCopy::new(max);
+                self.copy = Some(Box::new(copy));
+                CopyOf::Later(copied)
+            }
+        }
+    }
+
+    /// The body has ended: says so to whoever watches.
+    fn ended(&mut self) {
+        if let Some(sending) = &self.sending {
+            sending.end();
+        }
+        if let Some(copy) = &mut self.copy {
+            copy.end();
         }
     }
 
@@ -571,18 +619,14 @@ impl http_body::Body for RequestBody {
                 Poll::Ready(Some(Ok(frame))) => frame,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => {
-                    if let Some(sending) = &this.sending {
-                        sending.end();
-                    }
+                    this.ended();
                     return Poll::Ready(None);
                 }
             },
             RequestKind::Full(bytes) => match bytes.take() {
                 Some(bytes) => Frame::data(bytes),
                 None => {
-                    if let Some(sending) = &this.sending {
-                        sending.end();
-                    }
+                    this.ended();
                     return Poll::Ready(None);
                 }
             },
@@ -605,6 +649,15 @@ impl http_body::Body for RequestBody {
             }
             if this.allowed != u64::MAX {
                 this.allowed -= len;
+            }
+            if this.copy.is_some() {
+                let end = this.is_end_stream();
+                if let Some(copy) = &mut this.copy {
+                    copy.data(data);
+                    if end {
+                        copy.end();
+                    }
+                }
             }
         }
         Poll::Ready(Some(Ok(frame)))

@@ -65,6 +65,22 @@ impl Cx {
         }
     }
 
+    /// The context of a copy of this request (a mirror's): the same client, host and
+    /// listener, no route, no server seen.
+    pub(crate) fn for_copy(&self) -> Cx {
+        Cx {
+            listener: self.listener,
+            client: self.client,
+            client_ip: self.client_ip.clone(),
+            host: self.host.clone(),
+            tls: self.tls,
+            trusted_hop: self.trusted_hop.clone(),
+            route: AtomicU32::new(NO_ROUTE),
+            upstream: Mutex::new(None),
+            logged_target: Mutex::new(None),
+        }
+    }
+
     /// The trusted proxy the request came through, rendered for `X-Forwarded-For`.
     pub(crate) fn trusted_hop(&self) -> Option<&HeaderValue> {
         self.trusted_hop.as_ref()

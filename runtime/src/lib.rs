@@ -74,6 +74,7 @@ pub use upstream::{
         ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random,
         RoundRobin, Strategy,
     },
+    mirror::{Mirror, MirrorSpec, Mirrors},
     pool::Pool,
     pools::Pools,
     proxy_protocol::ProxyProtocol,

@@ -19,8 +19,8 @@ use hyper_util::rt::TokioIo;
 /// `/healthz` answers 200, or 503 once a backend is made unhealthy. A request's
 /// `x-respond-cache-control` and `x-respond-etag` become the answer's `Cache-Control` and
 /// `ETag`, and an `If-None-Match` equal to that ETag gets a 304. Each backend counts the
-/// requests it saw per path, and runs on its own runtime, so it can be killed (every socket
-/// closed) on its own.
+/// requests it saw per path and keeps their bodies, and runs on its own runtime, so it can be
+/// killed (every socket closed) on its own.
 pub struct EchoBackends {
     pub addrs: Vec<SocketAddr>,
     backends: Vec<EchoBackend>,
@@ -38,6 +38,8 @@ struct Control {
     delay_ms: AtomicU64,
     /// Requests seen, by path (`/healthz` left out).
     seen: Mutex<HashMap<String, u64>>,
+    /// The bodies of the requests answered, by path.
+    bodies: Mutex<HashMap<String, Vec<Bytes>>>,
 }
 
 impl EchoBackends {
@@ -100,6 +102,18 @@ impl EchoBackends {
                 seen.get(path).copied().unwrap_or(0)
             })
             .sum()
+    }
+
+    /// The bodies of the requests to `path` every backend has answered, in the order each
+    /// read them.
+    pub fn bodies(&self, path: &str) -> Vec<Bytes> {
+        self.backends
+            .iter()
+            .flat_map(|backend| {
+                let bodies = backend.control.bodies.lock().unwrap();
+                bodies.get(path).cloned().unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Makes backend `index` wait this long before answering anything but `/healthz`.
@@ -181,14 +195,16 @@ async fn echo(
         .iter()
         .map(|(name, value)| format!("header {name}: {}\n", value.to_str().unwrap_or("?")))
         .collect();
-    let mut body = req.into_body();
-    let mut bytes = 0usize;
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            bytes += data.len();
-        }
-    }
-    text.push_str(&format!("body-bytes: {bytes}\n"));
+    let path = req.uri().path().to_owned();
+    let body = req.into_body().collect().await?.to_bytes();
+    text.push_str(&format!("body-bytes: {}\n", body.len()));
+    control
+        .bodies
+        .lock()
+        .unwrap()
+        .entry(path)
+        .or_default()
+        .push(body);
     text.extend(headers);
     let mut answer = hyper::Response::new(Full::new(Bytes::from(text)));
     answer.headers_mut().extend(caching);

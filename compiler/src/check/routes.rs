@@ -26,6 +26,7 @@ pub(super) fn route(
         config.listeners.iter().map(|l| &l.name),
     );
     let action = action(config, folder, route, &mut used.pools);
+    let mirror = mirror(config, route, &mut used.pools, diagnostics);
     answered_at_the_edge(route, diagnostics);
     let uses = uses(config, route, &mut used.policies, diagnostics);
     let (listener, action) = match (listener, action) {
@@ -37,6 +38,9 @@ pub(super) fn route(
         }
     };
     on_its_listener(config, route, listener, &action, diagnostics);
+    if let (Some(mirror), Some(at)) = (&mirror, &route.mirror) {
+        mirrored_elsewhere(config, route, &action, mirror, at.span, diagnostics);
+    }
     Some((
         listener,
         model::Route {
@@ -49,9 +53,85 @@ pub(super) fn route(
             policies: uses,
             timeout: route.timeout.as_ref().map(|t| t.value),
             upgrades: route.upgrades.iter().map(|u| u.value.clone()).collect(),
+            mirror,
             action,
         },
     ))
+}
+
+/// A route's mirror with its pool resolved (and marked used) and its defaults filled in.
+fn mirror(
+    config: &Config,
+    route: &ast::Route,
+    pool_used: &mut [bool],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<model::Mirror> {
+    let mirror = &route.mirror.as_ref()?.value;
+    let pool = resolve(&mirror.pool, "pool", config.pools.iter().map(|p| &p.name))
+        .map_err(|error| diagnostics.push(error))
+        .ok()?;
+    pool_used[pool] = true;
+    Some(model::Mirror {
+        pool,
+        share: mirror
+            .share
+            .as_ref()
+            .map_or(model::Mirror::SHARE, |s| s.value),
+        max_body: mirror
+            .max_body
+            .as_ref()
+            .map_or(model::Mirror::MAX_BODY, |b| b.value),
+        max_in_flight: mirror
+            .max_in_flight
+            .as_ref()
+            .map_or(model::Mirror::MAX_IN_FLIGHT, |m| m.value),
+    })
+}
+
+/// A mirror must go to a pool the route does not forward to (the servers would get each
+/// request twice), and to one that takes HTTP.
+fn mirrored_elsewhere(
+    config: &Config,
+    route: &ast::Route,
+    action: &model::Action,
+    mirror: &model::Mirror,
+    at: edge_dsl::Span,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let forwarded = match action {
+        model::Action::Forward(pool) => *pool == mirror.pool,
+        model::Action::Split { pools, .. } => pools.iter().any(|&(pool, _)| pool == mirror.pool),
+        _ => false,
+    };
+    let pool = &config.pools[mirror.pool];
+    if forwarded {
+        diagnostics.push(
+            Diagnostic::error(
+                "mirror-to-forwarded-pool",
+                format!(
+                    "route `{}` mirrors to pool `{}`, which it forwards to",
+                    route.name, pool.name
+                ),
+            )
+            .with_label(Label::primary(at, "the copy would go to the same servers"))
+            .with_label(Label::secondary(route.action.span, "the request goes there already"))
+            .with_help("mirror to a pool of its own (a shadow deployment), not to one the route forwards to"),
+        );
+    }
+    if let Some(send_proxy) = &pool.send_proxy {
+        diagnostics.push(
+            Diagnostic::error(
+                "pool-mode-mismatch",
+                format!(
+                    "route `{}` mirrors HTTP to pool `{}`, which sends the PROXY protocol",
+                    route.name, pool.name
+                ),
+            )
+            .with_label(Label::primary(at, "copies of HTTP requests"))
+            .with_label(Label::secondary(send_proxy.span, "only for tcp tunnels"))
+            .with_help("mirror to a pool without `send_proxy`"),
+        );
+    }
 }
 
 /// A route that an earlier route on its listener shadows.
@@ -144,6 +224,17 @@ fn answered_at_the_edge(route: &ast::Route, diagnostics: &mut Vec<Diagnostic>) {
             .with_label(Label::primary(timeout.span, "nothing to wait for"))
             .with_label(Label::secondary(route.action.span, "answered at the edge"))
             .with_help("`timeout` bounds the wait for a pool's answer"),
+        );
+    }
+    if let Some(mirror) = &route.mirror {
+        diagnostics.push(
+            Diagnostic::error(
+                "ineffective-directive",
+                format!("route `{}` mirrors but does not forward", route.name),
+            )
+            .with_label(Label::primary(mirror.span, "nothing is sent to copy"))
+            .with_label(Label::secondary(route.action.span, "answered at the edge"))
+            .with_help("`mirror` copies requests a route forwards to a pool"),
         );
     }
     if let Some(upgrade) = route.upgrades.first() {
@@ -576,6 +667,18 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
             .with_help(
                 "remove `timeout`: a tunnel ends when it is silent for the listener's \
                  `idle_timeout`; connecting is bounded by the pool's `timeouts { connect .. }`",
+            ),
+        );
+    }
+    if let Some(mirror) = &route.mirror {
+        out.push(
+            Diagnostic::error(
+                "route-mode-mismatch",
+                format!("route `{}` mirrors on a tcp listener", route.name),
+            )
+            .with_label(Label::primary(mirror.span, "a copy of requests"))
+            .with_help(
+                "a tcp tunnel has no requests to copy: mirror on routes of an HTTP listener",
             ),
         );
     }

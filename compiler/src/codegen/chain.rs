@@ -101,11 +101,13 @@ fn policy_name(field: &Ident) -> String {
     field.strip_prefix("policy_").unwrap_or(&field).to_owned()
 }
 
-/// The `Edge` fields a route's action uses beyond the pools: its folder (`serve`) or its split.
+/// The `Edge` fields a route's action uses beyond the pools: its folder (`serve`), its split,
+/// its mirror.
 #[derive(Clone, Copy, Default)]
 pub(super) struct ActionFields<'a> {
     pub(super) files: Option<&'a Ident>,
     pub(super) split: Option<&'a Ident>,
+    pub(super) mirror: Option<&'a Ident>,
 }
 
 /// A route's answer: its action behind `chain`, the whole under its timeout.
@@ -119,7 +121,7 @@ pub(super) fn route_body(
         return match (&route.action, route.timeout) {
             (Action::Forward(_) | Action::Split { .. }, Some(timeout)) => {
                 let timeout = duration(timeout);
-                let forward = forward(route, pool_fields, fields.split);
+                let forward = forward(route, pool_fields, fields);
                 quote! { ::edge_runtime::Deadline::after(#timeout).bound(#forward).await }
             }
             _ => action(route, pool_fields, fields),
@@ -128,7 +130,7 @@ pub(super) fn route_body(
     // The action, deferred until the chain has let the request through.
     let (name, deferred) = match &route.action {
         Action::Forward(_) | Action::Split { .. } => {
-            let forward = forward(route, pool_fields, fields.split);
+            let forward = forward(route, pool_fields, fields);
             match route.timeout {
                 Some(_) => (
                     quote! { forward },
@@ -179,20 +181,25 @@ pub(super) fn route_body(
 }
 
 /// The future of forwarding the request to the route's pool (for a split, to the pool its
-/// `split` field picks, each arm its own pool's type).
-fn forward(route: &Route, pool_fields: &[Ident], split: Option<&Ident>) -> TokenStream {
+/// `split` field picks, each arm its own pool's type), after its `mirror` field has taken a
+/// copy of it.
+fn forward(route: &Route, pool_fields: &[Ident], fields: ActionFields<'_>) -> TokenStream {
+    let req = match fields.mirror {
+        Some(mirror) => quote! { self.#mirror.copy(req, cx) },
+        None => quote! { req },
+    };
     let call = |field: &Ident| {
         if route.upgrades.is_empty() {
-            quote! { self.#field.forward(req, cx) }
+            quote! { self.#field.forward(#req, cx) }
         } else {
             let upgrades = &route.upgrades;
-            quote! { self.#field.forward_upgrading(req, cx, &[#(#upgrades),*]) }
+            quote! { self.#field.forward_upgrading(#req, cx, &[#(#upgrades),*]) }
         }
     };
     match &route.action {
         Action::Forward(pool) => call(&pool_fields[*pool]),
         Action::Split { pools, .. } => {
-            let split = split.expect("every split route has its split field");
+            let split = fields.split.expect("every split route has its split field");
             let last = pools.len() - 1;
             let arms = pools.iter().enumerate().map(|(index, (pool, _))| {
                 let call = call(&pool_fields[*pool]);
@@ -219,7 +226,7 @@ fn forward(route: &Route, pool_fields: &[Ident], split: Option<&Ident>) -> Token
 fn action(route: &Route, pool_fields: &[Ident], fields: ActionFields<'_>) -> TokenStream {
     match &route.action {
         Action::Forward(_) | Action::Split { .. } => {
-            let forward = forward(route, pool_fields, fields.split);
+            let forward = forward(route, pool_fields, fields);
             quote! { #forward.await }
         }
         Action::Respond { status, body } => {

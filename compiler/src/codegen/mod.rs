@@ -29,6 +29,7 @@ mod build_info;
 mod chain;
 mod helpers;
 mod listener;
+mod mirror;
 mod policy;
 mod pool;
 mod router;
@@ -100,7 +101,7 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         .map(|pool| strategy(&pool.balance))
         .unzip();
     // A pool with TLS reads files when it is built: `load`, which can fail.
-    let pool_builds = model
+    let pool_builds: Vec<TokenStream> = model
         .pools
         .iter()
         .zip(&pool_statics)
@@ -108,7 +109,8 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         .map(|((pool, name), strategy)| match pool.tls {
             Some(_) => quote! { ::edge_runtime::Pool::load(&#name, #strategy, process.pools())? },
             None => quote! { ::edge_runtime::Pool::new(&#name, #strategy, process.pools()) },
-        });
+        })
+        .collect();
 
     let store_statics = unique(
         model.stores.iter().map(|s| s.name.as_str()),
@@ -145,6 +147,40 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
             };
         }
     });
+    let mirrors = mirror::mirror_routes(model);
+    let mirror_specs = mirrors.iter().map(|m| m.spec(model));
+    let mirror_fields: Vec<_> = mirrors.iter().map(|m| &m.field).collect();
+    let mirror_types = mirrors.iter().map(|m| m.field_type(&pool_types));
+    let mirror_builds = mirrors.iter().map(|m| m.build(&pool_fields));
+    // A pool a mirror sends to is built first, as a local, and shared with its mirrors (and
+    // its field, when a route forwards to it).
+    let held = mirror::held_pools(model, &mirrors);
+    let shared_pools = pool_fields
+        .iter()
+        .zip(&pool_builds)
+        .zip(&held)
+        .filter(|(_, held)| **held != mirror::Held::Field)
+        .map(|((field, build), _)| quote! { let #field = ::std::sync::Arc::new(#build); });
+    let in_fields = |pool: &usize| held[*pool] != mirror::Held::Mirrors;
+    let field_pools: Vec<usize> = (0..model.pools.len()).filter(in_fields).collect();
+    let pool_field_names: Vec<_> = field_pools.iter().map(|&p| &pool_fields[p]).collect();
+    let pool_field_types = field_pools.iter().map(|&pool| {
+        let ty = &pool_types[pool];
+        match held[pool] {
+            mirror::Held::Shared => quote! { ::std::sync::Arc<::edge_runtime::Pool<#ty>> },
+            _ => quote! { ::edge_runtime::Pool<#ty> },
+        }
+    });
+    let pool_values = field_pools
+        .iter()
+        .map(|&pool| match held[pool] {
+            mirror::Held::Shared => {
+                let field = &pool_fields[pool];
+                quote! { ::std::sync::Arc::clone(&#field) }
+            }
+            _ => pool_builds[pool].clone(),
+        })
+        .collect::<Vec<_>>();
     let split_fields: Vec<_> = splits.iter().map(|split| &split.field).collect();
     let split_types: Vec<_> = splits.iter().map(|split| &split.key_type).collect();
     let split_builds = splits.iter().map(|split| {
@@ -192,6 +228,10 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
                     .iter()
                     .find(|split| split.at == (l, r))
                     .map(|split| &split.field),
+                mirror: mirrors
+                    .iter()
+                    .find(|mirror| mirror.at == (l, r))
+                    .map(|mirror| &mirror.field),
             };
             let body = chain::route_body(route, &pool_fields, chain, fields);
             quote! { Route::#name => #body, }
@@ -313,21 +353,26 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
 
         #(#split_specs)*
 
+        #(#mirror_specs)*
+
         /// The proxy: every pool, its strategy a type, and every policy.
         pub struct Edge {
-            #(#pool_fields: ::edge_runtime::Pool<#pool_types>,)*
+            #(#pool_field_names: #pool_field_types,)*
             #(#policy_fields: #policy_types,)*
             #(#serve_fields: ::edge_runtime::StaticDir,)*
             #(#split_fields: ::edge_runtime::Split<#split_types>,)*
+            #(#mirror_fields: #mirror_types,)*
         }
 
         impl Edge {
             fn new(#process: &::edge_runtime::Process) -> Result<Self, ::edge_runtime::LoadError> {
+                #(#shared_pools)*
                 Ok(Edge {
-                    #(#pool_fields: #pool_builds,)*
+                    #(#pool_field_names: #pool_values,)*
                     #(#policy_fields: #policy_builds,)*
                     #(#serve_fields: ::edge_runtime::StaticDir::new(&#serve_statics),)*
                     #(#split_fields: #split_builds,)*
+                    #(#mirror_fields: #mirror_builds,)*
                 })
             }
 

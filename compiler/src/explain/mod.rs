@@ -59,6 +59,9 @@ pub struct Explanation<'m> {
     /// The route's policies the request reached, in order: all of them, or up to the one that
     /// answered.
     pub steps: Vec<Step<'m>>,
+    /// When the request is forwarded and the route mirrors: the shadow pool and the share of
+    /// requests copied to it, in hundredths of a percent.
+    pub mirror: Option<(&'m Pool, u32)>,
     pub end: End<'m>,
 }
 
@@ -188,6 +191,7 @@ pub fn explain<'m>(model: &'m Model, listener: &'m Listener, probe: &Probe<'_>) 
             listener,
             route: None,
             steps: Vec::new(),
+            mirror: None,
             end: End::NoRoute,
         };
     };
@@ -205,6 +209,7 @@ pub fn explain<'m>(model: &'m Model, listener: &'m Listener, probe: &Probe<'_>) 
                 listener,
                 route: Some((index, route)),
                 steps,
+                mirror: None,
                 end: End::Answered(status),
             };
         }
@@ -233,10 +238,16 @@ pub fn explain<'m>(model: &'m Model, listener: &'m Listener, probe: &Probe<'_>) 
         },
         Action::Serve { root, .. } => End::Serve(root),
     };
+    let mirror = route
+        .mirror
+        .as_ref()
+        .filter(|_| matches!(end, End::Forward(_) | End::Split { .. }))
+        .map(|mirror| (&model.pools[mirror.pool], mirror.share));
     Explanation {
         listener,
         route: Some((index, route)),
         steps,
+        mirror,
         end,
     }
 }

@@ -44,6 +44,13 @@ pub fn to_text(explanation: &Explanation<'_>, probe: &Probe<'_>) -> String {
             spelling::policy_kind(&step.policy.kind)
         ));
     }
+    if let Some((pool, share)) = explanation.mirror {
+        lines.push(format!(
+            "  mirror    {} of requests copied to pool {} (never waited for)",
+            percent(share),
+            pool.name
+        ));
+    }
     lines.push(match &explanation.end {
         End::NoRoute => "  answer    404, no route".to_owned(),
         End::Answered(status) => format!("  answer    {status}, by the policy above"),
@@ -127,9 +134,20 @@ pub fn to_json(explanation: &Explanation<'_>, probe: &Probe<'_>) -> Value {
         "listener": explanation.listener.name,
         "route": explanation.route.map(|(_, route)| route.name.as_str()),
         "policies": steps,
+        "mirror": explanation.mirror.map(|(pool, share)| json!({ "pool": pool.name, "share": percent(share) })),
         "end": end,
         "status": explanation.end.status(),
     })
+}
+
+/// A share in hundredths of a percent, as the language writes it: `10 %`, `0.5 %`.
+fn percent(hundredths: u32) -> String {
+    let (whole, fraction) = (hundredths / 100, hundredths % 100);
+    match fraction {
+        0 => format!("{whole} %"),
+        f if f % 10 == 0 => format!("{whole}.{} %", f / 10),
+        f => format!("{whole}.{f:02} %"),
+    }
 }
 
 fn target(probe: &Probe<'_>) -> String {

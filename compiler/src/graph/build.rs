@@ -81,6 +81,10 @@ impl FileBuilder<'_> {
             self.edge(last, step, EdgeKind::Uses);
             last = step;
         }
+        if let Some(mirror) = &route.mirror {
+            let pool = self.pool(mirror.pool);
+            self.edge(last, pool, EdgeKind::Mirrors);
+        }
         match &route.action {
             Action::Forward(pool) => {
                 let pool = self.pool(*pool);

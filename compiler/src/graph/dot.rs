@@ -51,6 +51,7 @@ impl fmt::Display for Dot<'_> {
             match edge.kind {
                 EdgeKind::Tries(place) => write!(f, ", label={}", quote(&place.to_string()))?,
                 EdgeKind::Forwards => write!(f, ", label=\"forward\"")?,
+                EdgeKind::Mirrors => write!(f, ", label=\"mirror\", style=dashed")?,
                 EdgeKind::Reaches => write!(f, ", style=dashed, color=\"#64748b\"")?,
                 EdgeKind::Uses | EdgeKind::Answers | EdgeKind::Has => {}
             }

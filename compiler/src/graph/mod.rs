@@ -176,6 +176,8 @@ pub enum EdgeKind {
     Uses,
     /// Route, or its last policy → the pool.
     Forwards,
+    /// Route, or its last policy → the pool its mirror copies requests to.
+    Mirrors,
     /// Route, or its last policy → the answer.
     Answers,
     /// Pool → one of its servers.
@@ -191,6 +193,7 @@ impl EdgeKind {
             EdgeKind::Tries(_) => "tries",
             EdgeKind::Uses => "uses",
             EdgeKind::Forwards => "forwards",
+            EdgeKind::Mirrors => "mirrors",
             EdgeKind::Answers => "answers",
             EdgeKind::Has => "has",
             EdgeKind::Reaches => "reaches",

@@ -79,6 +79,7 @@ impl Svg<'_> {
         let bend = ((x2 - x1).abs() / 2.0).max(30.0);
         let (colour, marker, dashes) = match kind {
             EdgeKind::Reaches => (ACROSS, "arrow-across", r#" stroke-dasharray="6 4""#),
+            EdgeKind::Mirrors => (LINE, "arrow", r#" stroke-dasharray="3 3""#),
             _ => (LINE, "arrow", ""),
         };
         writeln!(

@@ -32,7 +32,7 @@ pub use pool::{
     ClientCert, HealthCheck, HttpCheck, Passive, Pool, Retry, RetryOn, Server, TcpCheck, Timeouts,
     UpstreamTls,
 };
-pub use route::{Action, Instance, Route};
+pub use route::{Action, Instance, Mirror, Route};
 pub use store::{Store, StorePassword, StoreServers};
 
 /// `Site`: the listeners with their routes, the pools, policies and stores they use, and what

@@ -23,7 +23,29 @@ pub struct Route {
     pub timeout: Option<Duration>,
     /// The protocols tunnelled after a `101`; empty: the runtime's default (`websocket`).
     pub upgrades: Vec<String>,
+    /// Copies of some requests to another pool.
+    pub mirror: Option<Mirror>,
     pub action: Action,
+}
+
+/// A route's mirror: a copy of a share of its requests, sent to another pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    /// Index into `Model::pools`.
+    pub pool: usize,
+    /// The share copied, in hundredths of a percent (1 to 10,000).
+    pub share: u32,
+    /// The largest body copied.
+    pub max_body: u64,
+    /// The most copies on their way at once.
+    pub max_in_flight: u32,
+}
+
+impl Mirror {
+    /// Every request, by default.
+    pub const SHARE: u32 = 10_000;
+    pub const MAX_BODY: u64 = 64 << 10;
+    pub const MAX_IN_FLIGHT: u32 = 100;
 }
 
 /// What a route does with a request it matches.

@@ -308,7 +308,22 @@ pub struct Route {
     /// `upgrade websocket x-proto`: the protocols tunnelled after a `101` (default:
     /// `websocket`).
     pub upgrades: Vec<Spanned<String>>,
+    /// `mirror shadow 10% { ... }`: a copy of some requests to another pool.
+    pub mirror: Option<Spanned<Mirror>>,
     pub action: Spanned<Action>,
+}
+
+/// `mirror POOL [SHARE%] [{ max_body SIZE  max_in_flight N }]`: copies of the route's
+/// requests sent to another pool, whose answers are counted and dropped.
+#[derive(Clone, Debug)]
+pub struct Mirror {
+    pub pool: Ident,
+    /// The share of requests copied, in hundredths of a percent (1 to 10,000); `None`: all.
+    pub share: Option<Spanned<u32>>,
+    /// The largest request body copied; a longer one is not mirrored.
+    pub max_body: Option<Spanned<u64>>,
+    /// The most copies on their way at once; past it, requests are not mirrored.
+    pub max_in_flight: Option<Spanned<u32>>,
 }
 
 /// What a route does with a request it matches.

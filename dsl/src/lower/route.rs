@@ -1,8 +1,8 @@
 //! Lowering of `route` blocks: what a request must match (listener, hosts, SNI, path, methods,
-//! headers, query parameters, cookies), the policies it uses, its timeout and upgrades, and its
-//! one action: forward, respond, redirect or serve.
+//! headers, query parameters, cookies), the policies it uses, its timeout, upgrades and mirror,
+//! and its one action: forward, respond, redirect or serve.
 
-use crate::ast::{Action, RequestMatch, RequestPart, Route};
+use crate::ast::{Action, Mirror, RequestMatch, RequestPart, Route};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::{Ident, Spanned};
@@ -46,6 +46,11 @@ pub(super) const ROUTE: Table = Table {
         Rule::once("upgrade", OneOrMore, "upgrade websocket")
             .doc("(forwarding routes) The protocols a client may switch to (`Upgrade`), tunnelled after the server's `101`; never `h2c`.")
             .by_default("websocket"),
+        Rule::once("mirror", Own, "mirror shadow 10%")
+            .doc("(forwarding routes) Sends a copy of this share of requests to another pool, without waiting for it; its answers are counted and dropped.")
+            .by_default("none")
+            .refers_to(ItemKind::Pool)
+            .opens(&MIRROR),
         Rule::many("forward", Own, "forward POOL")
             .doc("Proxies the request to a server of the pool; `forward app 95, app_v2 5 [by KEY]` splits requests across pools by weight (by key: a client stays on one side).")
             .refers_to(ItemKind::Pool),
@@ -62,6 +67,21 @@ pub(super) const ROUTE: Table = Table {
     ],
 };
 
+/// The largest `max_body` of a mirror: each copy is held in memory until it is sent.
+const MAX_MIRRORED_BODY: u64 = 64 << 20;
+
+const MIRROR: Table = Table {
+    place: "in `mirror`",
+    rules: &[
+        Rule::once("max_body", Exactly(1), "max_body 1MiB")
+            .doc("The largest request body copied; a request with a longer one is not mirrored.")
+            .by_default("64KiB"),
+        Rule::once("max_in_flight", Exactly(1), "max_in_flight 50")
+            .doc("The most copies on their way at once; past it, requests are not mirrored.")
+            .by_default("100"),
+    ],
+};
+
 impl Lowering {
     pub(super) fn route(&mut self, item: Given<'_>) -> Option<Route> {
         let (name, span, directives) = self.item(item)?;
@@ -75,6 +95,7 @@ impl Lowering {
         let mut uses = Vec::new();
         let mut timeout = None;
         let mut upgrades = Vec::new();
+        let mut mirror = None;
         let mut action: Option<Spanned<Action>> = None;
         let taken = self.directives(&ROUTE, directives, |lower, given| {
             let args = given.args;
@@ -106,6 +127,7 @@ impl Lowering {
                     &mut upgrades,
                     args.iter().filter_map(|arg| lower.upgrade(arg)),
                 ),
+                "mirror" => set(&mut mirror, lower.mirror(given)),
                 "forward" | "respond" | "redirect" | "serve" => {
                     if let Some(first) = &action {
                         lower.error(
@@ -147,8 +169,66 @@ impl Lowering {
             uses,
             timeout,
             upgrades,
+            mirror,
             action: action?,
         })
+    }
+
+    /// `mirror POOL [SHARE%] [{ max_body SIZE  max_in_flight N }]`
+    fn mirror(&mut self, given: Given<'_>) -> Option<Spanned<Mirror>> {
+        let (pool, share) = match given.args {
+            [pool] => (pool, None),
+            [pool, share] => (pool, Some(share)),
+            _ => {
+                self.error(
+                    Diagnostic::error("wrong-arguments", "`mirror` takes a pool and a share")
+                        .with_label(Label::primary(
+                            given.head(),
+                            "expected `mirror POOL` or `mirror POOL SHARE%`",
+                        ))
+                        .with_help(format!(
+                            "write `{}`; without a share, every request is copied",
+                            given.usage
+                        )),
+                );
+                return None;
+            }
+        };
+        let pool = self.reference(pool);
+        let share = share.and_then(|share| self.keep(literal::percent(share)));
+        let mut max_body = None;
+        let mut max_in_flight = None;
+        self.directives(&MIRROR, given.inner, |lower, given| {
+            let arg = given.arg();
+            match given.name() {
+                "max_body" => {
+                    let size = lower.keep(literal::size(arg));
+                    if let Some(size) = size.as_ref().filter(|size| size.value > MAX_MIRRORED_BODY) {
+                        lower.error(
+                            Diagnostic::error("out-of-range", "a mirrored body is at most 64MiB")
+                                .with_label(Label::primary(size.span, "too large to copy"))
+                                .with_help("each copy is held in memory until it is sent: mirror requests with smaller bodies"),
+                        );
+                        return false;
+                    }
+                    set(&mut max_body, size)
+                }
+                "max_in_flight" => set(
+                    &mut max_in_flight,
+                    lower.keep(literal::count(arg, 1, 100_000)),
+                ),
+                name => unread(name),
+            }
+        });
+        Some(Spanned::new(
+            Mirror {
+                pool: pool?,
+                share,
+                max_body,
+                max_in_flight,
+            },
+            given.head(),
+        ))
     }
 
     /// `path /users` (a prefix) or `path = /health` (exact).

@@ -38,6 +38,7 @@ use crate::{
     policy::Caches,
     process::Process,
     store::{Decided, StoreError, Stores, ROUND_TRIP_BUCKETS_US},
+    upstream::mirror::Mirrors,
     upstream::pools::Pools,
     upstream::split::{Splits, MAX_WEIGHT},
 };
@@ -535,7 +536,33 @@ fn metrics(process: &Process) -> String {
     let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
     caches(&mut out, process.caches());
     stores(&mut out, process.stores());
+    mirrors(&mut out, process.mirrors());
     out
+}
+
+/// Each mirror's requests by what became of them.
+fn mirrors(out: &mut String, mirrors: &Mirrors) {
+    let mirrors = mirrors.all();
+    if mirrors.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "edge_mirror_requests_total",
+        "counter",
+        "Requests each route's mirror saw in its share: the shadow's answers by status class, timeout, or not sent: busy (max_in_flight reached), too_large (body over max_body), incomplete (the body never ended).",
+    );
+    for mirror in &mirrors {
+        for (outcome, count) in mirror.counts() {
+            let _ = writeln!(
+                out,
+                "edge_mirror_requests_total{{route=\"{}\",pool=\"{}\",result=\"{}\"}} {count}",
+                label(mirror.spec.route),
+                label(mirror.spec.pool),
+                outcome.label()
+            );
+        }
+    }
 }
 
 /// Each store's round trips, failures by kind, and the rate-limit decisions taken with it.

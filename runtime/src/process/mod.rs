@@ -23,12 +23,13 @@ use crate::{
     observe::Observer,
     policy::Caches,
     store::Stores,
+    upstream::mirror::Mirrors,
     upstream::pools::{Forwarding, Pools},
     upstream::split::Splits,
 };
 
 /// One proxy's state beyond its gateway: the observer its connections record into, whether it
-/// has handed its sockets over, the pools it built, its caches and its splits. `run` builds it and hands
+/// has handed its sockets over, the pools it built, its caches, splits and mirrors. `run` builds it and hands
 /// it to the generated `Edge::new`, which builds pools and caches into it; every worker shares
 /// it. Two of them (two proxies in one test process) share nothing. Cheap to clone.
 #[derive(Clone)]
@@ -38,6 +39,7 @@ pub struct Process {
     caches: Caches,
     stores: Stores,
     splits: Splits,
+    mirrors: Mirrors,
 }
 
 impl Process {
@@ -59,6 +61,7 @@ impl Process {
             caches: Caches::new(),
             stores: Stores::default(),
             splits: Splits::new(),
+            mirrors: Mirrors::new(),
         }
     }
 
@@ -75,6 +78,11 @@ impl Process {
     /// Where the process's route splits are listed: pass it to [`crate::Split::new`].
     pub fn splits(&self) -> &Splits {
         &self.splits
+    }
+
+    /// Where the process's mirrors are counted: pass it to [`crate::Mirror::new`].
+    pub fn mirrors(&self) -> &Mirrors {
+        &self.mirrors
     }
 
     /// Where the process's shared stores are started: pass it to [`crate::RateLimit::load`].

@@ -11,6 +11,7 @@ pub(crate) mod budget;
 pub(crate) mod error;
 pub(crate) mod forward;
 pub(crate) mod health;
+pub(crate) mod mirror;
 pub(crate) mod passive;
 pub(crate) mod pool;
 pub(crate) mod pools;

@@ -183,6 +183,11 @@ impl<S: Strategy> Pool<S> {
         })
     }
 
+    /// The pool as the `.edge` file writes it.
+    pub(crate) fn spec(&self) -> &'static PoolSpec {
+        self.spec
+    }
+
     /// Sends `req` to a server the strategy picks and streams its response back. Retryable
     /// failures go to other servers as the pool's `retry` allows; the last failure becomes 502
     /// or 504 (logged with pool and server). With no usable server the answer is 503 at once.
