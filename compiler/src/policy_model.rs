@@ -11,12 +11,18 @@ use edge_formats::public_key::Algorithms;
 use crate::model::{self, defaults};
 use crate::policy_files;
 
-/// The policy's Model; `None` (and diagnostics) when a file, pattern or store it names is
-/// unusable. `store_named` is the checker's resolution of a store's name to its index.
+/// The checker's resolution of the names a policy gives to their indices.
+pub struct Named<'a> {
+    pub store: &'a dyn Fn(&Ident) -> Result<usize, Diagnostic>,
+    pub pool: &'a dyn Fn(&Ident) -> Result<usize, Diagnostic>,
+}
+
+/// The policy's Model; `None` (and diagnostics) when a file, pattern, store or pool it names is
+/// unusable.
 pub fn policy(
     policy: &ast::Policy,
     folder: &Folder,
-    store_named: &impl Fn(&Ident) -> Result<usize, Diagnostic>,
+    named: &Named<'_>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<model::Policy> {
     let kind = match &policy.kind.value {
@@ -43,7 +49,8 @@ pub fn policy(
         }
         PolicyKind::Validate(validate) => self::validate(validate, folder),
         PolicyKind::Rewrite(rewrite) => self::rewrite(&rewrite.value),
-        PolicyKind::RateLimit(limit) => rate_limit(limit, store_named),
+        PolicyKind::RateLimit(limit) => rate_limit(limit, named.store),
+        PolicyKind::ExtAuth(ext) => ext_auth(ext, named.pool),
         PolicyKind::Cors(cors) => Ok(self::cors(cors)),
         PolicyKind::Headers(headers) => Ok(model::PolicyKind::Headers(model::Headers {
             request: edits(&headers.request),
@@ -160,10 +167,32 @@ fn rewrite(rewrite: &ast::Rewrite) -> Result<model::PolicyKind, Diagnostic> {
     Ok(model::PolicyKind::Rewrite(model::Rewrite { rule }))
 }
 
+/// An `ext_auth` policy with its pool resolved and its defaults applied.
+fn ext_auth(
+    ext: &ast::ExtAuth,
+    pool_named: &dyn Fn(&Ident) -> Result<usize, Diagnostic>,
+) -> Result<model::PolicyKind, Diagnostic> {
+    Ok(model::PolicyKind::ExtAuth(model::ExtAuth {
+        pool: pool_named(&ext.pool)?,
+        path: ext.path.value.clone(),
+        forward_headers: match &ext.forward_headers {
+            Some(names) => values(names),
+            None => defaults::EXT_AUTH_FORWARD_HEADERS
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
+        },
+        copy_headers: values(&ext.copy_headers),
+        timeout: value(&ext.timeout).unwrap_or(defaults::EXT_AUTH_TIMEOUT),
+        fail_open: value(&ext.fail_open).unwrap_or(false),
+        cache: ext.cache.as_ref().map(|(ttl, key)| (ttl.value, value(key))),
+    }))
+}
+
 /// A rate limit; its burst is its rate's count unless given.
 fn rate_limit(
     limit: &ast::RateLimit,
-    store_named: &impl Fn(&Ident) -> Result<usize, Diagnostic>,
+    store_named: &dyn Fn(&Ident) -> Result<usize, Diagnostic>,
 ) -> Result<model::PolicyKind, Diagnostic> {
     let store = limit.store.as_ref().map(store_named).transpose()?;
     Ok(model::PolicyKind::RateLimit(model::RateLimit {

@@ -64,6 +64,7 @@ pub(crate) fn policy_kind(kind: &PolicyKind) -> &'static str {
         PolicyKind::Compress(_) => "compress",
         PolicyKind::SecurityHeaders(_) => "security_headers",
         PolicyKind::Cache(_) => "cache",
+        PolicyKind::ExtAuth(_) => "ext_auth",
     }
 }
 

@@ -51,11 +51,12 @@ pub use downstream::{
 pub use load::LoadError;
 pub use observe::{AccessLogSpec, BuildInfo, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
 pub use policy::{
-    Access, AccessRule, AccessSpec, ApiKey, ApiKeySpec, BasicAuth, BasicAuthSpec, Cache, CacheKey,
-    CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec, Cors, CorsSpec, ForwardClaim,
-    HeaderEdits, Headers, HeadersSpec, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySource,
-    LimitAlgorithm, LimitKey, OnStoreError, Policy, Rate, RateLimit, RateLimitSpec, Rewrite,
-    RewriteRule, RewriteSpec, SecurityHeaders, SecurityHeadersSpec, Validate, ValidateSpec,
+    Access, AccessRule, AccessSpec, AnswerCache, AnswerKey, ApiKey, ApiKeySpec, BasicAuth,
+    BasicAuthSpec, Cache, CacheKey, CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec,
+    Cors, CorsSpec, ExtAuth, ExtAuthSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt,
+    JwtAlgorithm, JwtKeys, JwtSpec, KeySource, LimitAlgorithm, LimitKey, OnStoreError, Policy,
+    Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
+    SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use process::site::{ShutdownSpec, Site};
 pub use process::Process;

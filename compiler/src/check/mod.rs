@@ -35,13 +35,18 @@ pub fn check(config: &Config, folder: &Folder, config_name: &str) -> Checked {
         .map(|store| stores::store(store, folder, config_name, &mut diagnostics))
         .collect();
     let store_named = |name: &Ident| resolve(name, "store", config.stores.iter().map(|s| &s.name));
+    let pool_named = |name: &Ident| resolve(name, "pool", config.pools.iter().map(|p| &p.name));
+    let named = policy_model::Named {
+        store: &store_named,
+        pool: &pool_named,
+    };
     let policies: Vec<Option<model::Policy>> = config
         .policies
         .iter()
-        .map(|policy| policy_model::policy(policy, folder, &store_named, &mut diagnostics))
+        .map(|policy| policy_model::policy(policy, folder, &named, &mut diagnostics))
         .collect();
     let mut used = Used {
-        pools: vec![false; config.pools.len()],
+        pools: asked_by_policies(&policies, config.pools.len()),
         policies: vec![false; config.policies.len()],
         stores: stores::named(&policies, config.stores.len()),
     };
@@ -93,6 +98,17 @@ pub fn check(config: &Config, folder: &Folder, config_name: &str) -> Checked {
         model: Some(model),
         diagnostics,
     }
+}
+
+/// Per pool, whether a policy (`ext_auth`) asks it.
+fn asked_by_policies(policies: &[Option<model::Policy>], pools: usize) -> Vec<bool> {
+    let mut asked = vec![false; pools];
+    for policy in policies.iter().flatten() {
+        if let model::PolicyKind::ExtAuth(ext) = &policy.kind {
+            asked[ext.pool] = true;
+        }
+    }
+    asked
 }
 
 /// What the routes (and the policies) refer to, for the warnings about what nothing uses.

@@ -367,7 +367,7 @@ fn gates_before_cache(
             PolicyKind::Jwt(_) | PolicyKind::ApiKey(_) | PolicyKind::BasicAuth(_) => {
                 "authenticates"
             }
-            PolicyKind::Access(_) => "decides who may call",
+            PolicyKind::Access(_) | PolicyKind::ExtAuth(_) => "decides who may call",
             _ => continue,
         };
         diagnostics.push(
@@ -449,6 +449,7 @@ fn forwarded_headers_kept(
             PolicyKind::Jwt(jwt) => jwt.forward.iter().map(|(_, header)| header).collect(),
             PolicyKind::ApiKey(key) => key.consumer_header.iter().collect(),
             PolicyKind::BasicAuth(basic) => basic.consumer_header.iter().collect(),
+            PolicyKind::ExtAuth(ext) => ext.copy_headers.iter().collect(),
             _ => continue,
         };
         for (later, edits) in

@@ -1,6 +1,7 @@
 //! Mirrors in generated code: a `MirrorSpec` static per mirroring route, an `Edge` field with
-//! the route's `Mirror` over its shadow pool's type, and each pool mirrored to shared (an
-//! `Arc`) between its own field and the mirrors, whose copies are sent by tasks of their own.
+//! the route's `Mirror` over its shadow pool's type; and how `Edge` holds each pool: a pool a
+//! mirror (or an `ext_auth` policy) sends to is shared (an `Arc`) between its own field, if a
+//! route forwards to it, and them, since a mirror's copies are sent by tasks of their own.
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
@@ -50,16 +51,17 @@ pub(super) fn mirror_routes(model: &Model) -> Vec<MirrorRoute> {
 /// How `Edge` holds a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Held {
-    /// In a field of its own: no mirror sends to it.
+    /// In a field of its own: no mirror or policy sends to it.
     Field,
-    /// In a field, and by the mirrors that send to it: an `Arc`.
+    /// In a field, and by the mirrors and policies that send to it: an `Arc`.
     Shared,
-    /// By the mirrors that send to it only (no route forwards to it): no field.
-    Mirrors,
+    /// By the mirrors and policies that send to it only (no route forwards to it): no field.
+    Local,
 }
 
-/// How `Edge` holds each pool of the model.
-pub(super) fn held_pools(model: &Model, mirrors: &[MirrorRoute]) -> Vec<Held> {
+/// How `Edge` holds each pool of the model, `asked` being the pools the generated policies
+/// send to (`ext_auth`).
+pub(super) fn held_pools(model: &Model, mirrors: &[MirrorRoute], asked: &[usize]) -> Vec<Held> {
     let mut forwarded = vec![false; model.pools.len()];
     for route in model.listeners.iter().flat_map(|l| &l.routes) {
         match &route.action {
@@ -73,12 +75,15 @@ pub(super) fn held_pools(model: &Model, mirrors: &[MirrorRoute]) -> Vec<Held> {
         }
     }
     let mut held = vec![Held::Field; model.pools.len()];
-    for mirror in mirrors {
-        let pool = mirror.mirror.pool;
+    let sent_to = mirrors
+        .iter()
+        .map(|m| m.mirror.pool)
+        .chain(asked.iter().copied());
+    for pool in sent_to {
         held[pool] = if forwarded[pool] {
             Held::Shared
         } else {
-            Held::Mirrors
+            Held::Local
         };
     }
     held

@@ -117,7 +117,7 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         |name| snake(name).to_ascii_uppercase(),
         "STORE_",
     );
-    let policies = Policies::new(model, &store_statics);
+    let policies = Policies::new(model, &store_statics, &pool_types);
     // Only the stores a generated spec refers to: another would be dead code.
     let store_specs = policies.stores().into_iter().map(|index| {
         let (name, spec) = (
@@ -154,14 +154,14 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
     let mirror_builds = mirrors.iter().map(|m| m.build(&pool_fields));
     // A pool a mirror sends to is built first, as a local, and shared with its mirrors (and
     // its field, when a route forwards to it).
-    let held = mirror::held_pools(model, &mirrors);
+    let held = mirror::held_pools(model, &mirrors, &policies.pools());
     let shared_pools = pool_fields
         .iter()
         .zip(&pool_builds)
         .zip(&held)
         .filter(|(_, held)| **held != mirror::Held::Field)
         .map(|((field, build), _)| quote! { let #field = ::std::sync::Arc::new(#build); });
-    let in_fields = |pool: &usize| held[*pool] != mirror::Held::Mirrors;
+    let in_fields = |pool: &usize| held[*pool] != mirror::Held::Local;
     let field_pools: Vec<usize> = (0..model.pools.len()).filter(in_fields).collect();
     let pool_field_names: Vec<_> = field_pools.iter().map(|&p| &pool_fields[p]).collect();
     let pool_field_types = field_pools.iter().map(|&pool| {
@@ -318,7 +318,7 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
     let site = site(model);
     let build_info = build_info::build_info(source);
     let policy_specs = policies.specs();
-    let (policy_fields, policy_types, policy_builds) = policies.fields();
+    let (policy_fields, policy_types, policy_builds) = policies.fields(&pool_fields);
     // What the builds take from the process: its pools, caches and stores, when they do.
     let process = if model.pools.is_empty() && !policies.use_process() {
         quote! { _process }
@@ -712,7 +712,7 @@ struct Policies {
 
 impl Policies {
     /// `stores` are the names of the Model's stores' statics.
-    fn new(model: &Model, stores: &[proc_macro2::Ident]) -> Policies {
+    fn new(model: &Model, stores: &[proc_macro2::Ident], pool_types: &[TokenStream]) -> Policies {
         let mut used: Vec<usize> = Vec::new();
         for instance in &model.instances {
             if !used.contains(&instance.policy) {
@@ -728,7 +728,7 @@ impl Policies {
             .iter()
             .zip(statics)
             .map(|(&p, name)| {
-                let generated = policy::generate(&model.policies[p], &name, stores);
+                let generated = policy::generate(&model.policies[p], &name, stores, pool_types);
                 (name, generated)
             })
             .collect();
@@ -768,6 +768,17 @@ impl Policies {
             .any(|(_, generated)| generated.build.uses_process())
     }
 
+    /// The pools the specs send to, as indices into the Model's.
+    fn pools(&self) -> Vec<usize> {
+        self.specs
+            .iter()
+            .filter_map(|(_, generated)| match generated.build {
+                Build::Pool(pool) => Some(pool),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The stores the specs refer to, as indices into the Model's, in its order.
     fn stores(&self) -> Vec<usize> {
         let mut stores: Vec<usize> = self
@@ -783,6 +794,7 @@ impl Policies {
     /// Each instance's field, type and the expression that builds it in `Edge::new`.
     fn fields(
         &self,
+        pool_fields: &[proc_macro2::Ident],
     ) -> (
         Vec<&proc_macro2::Ident>,
         Vec<&TokenStream>,
@@ -792,14 +804,18 @@ impl Policies {
         for ((field, spec), instance) in self.fields.iter().zip(&self.spec_of).zip(&self.instances)
         {
             let (name, generated) = &self.specs[*spec];
-            let ty = &generated.policy_type;
+            let ty = &generated.policy_path;
             out.0.push(field);
-            out.1.push(ty);
+            out.1.push(&generated.policy_type);
             out.2.push(match generated.build {
                 Build::New => quote! { #ty::new(&#name) },
                 Build::Load => quote! { #ty::load(&#name)? },
                 Build::Cached => quote! { #ty::new(&#name, process.caches()) },
                 Build::Stores => quote! { #ty::load(&#name, #instance, process.stores())? },
+                Build::Pool(pool) => {
+                    let pool = &pool_fields[pool];
+                    quote! { #ty::new(&#name, ::std::sync::Arc::clone(&#pool)) }
+                }
             });
         }
         out

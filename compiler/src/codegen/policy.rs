@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use edge_dsl::value::{
-    Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, OnStoreError,
+    Coding, HashKey, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method, OnStoreError,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -20,6 +20,8 @@ pub(super) struct Generated {
     pub spec: TokenStream,
     /// The type of the `Edge` field that enforces it.
     pub policy_type: TokenStream,
+    /// That type's path without its parameters, as expressions name it.
+    pub policy_path: TokenStream,
     /// How `Edge::new` builds it.
     pub build: Build,
     /// The store its spec refers to, an index into the Model's stores.
@@ -41,6 +43,9 @@ pub(super) enum Build {
     /// `Type::load(&SPEC, process.stores())?`: its store, if any, is started (its password
     /// read), which can fail.
     Stores,
+    /// `Type::new(&SPEC, Arc::clone(&pool))`: it sends to the Model's pool of this index,
+    /// shared with it.
+    Pool(usize),
 }
 
 impl Build {
@@ -76,11 +81,13 @@ fn header_name_type() -> TokenStream {
     HEADER_NAME.parse().expect("a path")
 }
 
-/// `spec` is the name of the spec's `static`; `stores` are those of the Model's stores.
+/// `spec` is the name of the spec's `static`; `stores` are those of the Model's stores, and
+/// `pool_types` the strategy types of its pools.
 pub(super) fn generate(
     policy: &Policy,
     spec: &proc_macro2::Ident,
     stores: &[proc_macro2::Ident],
+    pool_types: &[TokenStream],
 ) -> Generated {
     let name = &policy.name;
     let mut arrays = Arrays {
@@ -326,6 +333,43 @@ pub(super) fn generate(
                 Build::New,
             )
         }
+        PolicyKind::ExtAuth(ext) => {
+            let path = &ext.path;
+            let forward = ext.forward_headers.iter().map(|h| header_name(h)).collect();
+            let forward = arrays.of("forward_headers", header_name_type(), forward);
+            let copy = ext.copy_headers.iter().map(|h| header_name(h)).collect();
+            let copy = arrays.of("copy_headers", header_name_type(), copy);
+            let timeout = duration(ext.timeout);
+            let fail_open = ext.fail_open;
+            let cache = option(ext.cache.as_ref().map(|(ttl, key)| {
+                let ttl = duration(*ttl);
+                let key = match key {
+                    None => quote! { ::edge_runtime::AnswerKey::Request },
+                    Some(HashKey::ClientIp) => quote! { ::edge_runtime::AnswerKey::ClientIp },
+                    Some(HashKey::Path) => quote! { ::edge_runtime::AnswerKey::Path },
+                    Some(HashKey::Header(header)) => {
+                        let header = header_name(header);
+                        quote! { ::edge_runtime::AnswerKey::Header(#header) }
+                    }
+                    Some(HashKey::Cookie(cookie)) => {
+                        quote! { ::edge_runtime::AnswerKey::Cookie(#cookie) }
+                    }
+                };
+                quote! { ::edge_runtime::AnswerCache { ttl: #ttl, key: #key } }
+            }));
+            (
+                "ExtAuth",
+                quote! {
+                    path: #path,
+                    forward_headers: #forward,
+                    copy_headers: #copy,
+                    timeout: #timeout,
+                    fail_open: #fail_open,
+                    cache: #cache,
+                },
+                Build::Pool(ext.pool),
+            )
+        }
         PolicyKind::Cache(cache) => {
             let (max_size, max_object) = (
                 Literal::u64_unsuffixed(cache.max_size),
@@ -360,12 +404,21 @@ pub(super) fn generate(
             )
         }
     };
-    let policy_type = format_ident!("{kind}");
+    let policy_path = format_ident!("{kind}");
+    let policy_path = quote! { ::edge_runtime::#policy_path };
     let spec_type = format_ident!("{kind}Spec");
+    let policy_type = match build {
+        Build::Pool(pool) => {
+            let strategy = &pool_types[pool];
+            quote! { #policy_path<#strategy> }
+        }
+        _ => policy_path.clone(),
+    };
     Generated {
         spec_type: quote! { ::edge_runtime::#spec_type },
         spec: quote! { ::edge_runtime::#spec_type { name: #name, #fields } },
-        policy_type: quote! { ::edge_runtime::#policy_type },
+        policy_type,
+        policy_path,
         build,
         store,
         arrays: arrays.statics,

@@ -35,6 +35,16 @@ pub(super) fn verdict(policy: &Policy, probe: &Probe<'_>, request: &Request<'_>)
             }
         )),
         PolicyKind::Cache(cache) => cache_verdict(cache, request),
+        PolicyKind::ExtAuth(ext) => Verdict::Checked(format!(
+            "asks the authorisation service (`GET {}`) when it runs: 2xx lets it through, \
+             401 or 403 answers the client{}",
+            ext.path,
+            if ext.fail_open {
+                ", a failure lets it through"
+            } else {
+                ", a failure answers 503"
+            }
+        )),
     }
 }
 

@@ -72,6 +72,11 @@ pub const RATE_LIMIT_MAX_KEYS: u32 = 100_000;
 /// While a rate limit's store does not answer, this proxy's own bucket decides.
 pub const RATE_LIMIT_ON_STORE_ERROR: OnStoreError = OnStoreError::Local;
 
+/// The request headers an `ext_auth` check carries.
+pub const EXT_AUTH_FORWARD_HEADERS: [&str; 2] = ["authorization", "cookie"];
+/// The longest wait for an `ext_auth` answer.
+pub const EXT_AUTH_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What a store's keys start with unless `prefix` says otherwise: `edge:`, the stem of the
 /// config's file and `:` (`edge:gateway:` for `gateway.edge`), so that two configs sharing
 /// one server keep their keys apart.

@@ -31,6 +31,22 @@ pub enum PolicyKind {
     Compress(Compress),
     SecurityHeaders(SecurityHeaders),
     Cache(Cache),
+    ExtAuth(ExtAuth),
+}
+
+/// `ExtAuthSpec`.
+#[derive(Clone, Debug)]
+pub struct ExtAuth {
+    /// Index into `Model::pools`.
+    pub pool: usize,
+    pub path: String,
+    pub forward_headers: Vec<String>,
+    pub copy_headers: Vec<String>,
+    pub timeout: Duration,
+    pub fail_open: bool,
+    /// How long answers are kept, and by what key (`None`: the forwarded headers, the method
+    /// and the path).
+    pub cache: Option<(Duration, Option<edge_dsl::value::HashKey>)>,
 }
 
 /// `JwtSpec`.

@@ -33,11 +33,12 @@ pub enum PolicyKind {
     Compress(Compress),
     SecurityHeaders(SecurityHeaders),
     Cache(Cache),
+    ExtAuth(ExtAuth),
 }
 
 impl PolicyKind {
     /// The kinds, as written after `=`.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "jwt",
         "api_key",
         "basic_auth",
@@ -50,6 +51,7 @@ impl PolicyKind {
         "compress",
         "security_headers",
         "cache",
+        "ext_auth",
     ];
 }
 
@@ -72,6 +74,23 @@ pub struct Jwt {
 pub enum JwtKeys {
     Jwks(Spanned<String>),
     Pem(Spanned<String>),
+}
+
+/// `ext_auth { pool NAME  path "/check"  forward_headers ..  copy_headers ..  timeout D
+/// on_error deny|allow  cache D [by KEY] }`: each request asks an authorisation service first.
+#[derive(Clone, Debug)]
+pub struct ExtAuth {
+    pub pool: Ident,
+    pub path: Spanned<String>,
+    /// `None`: the default (`authorization` and `cookie`).
+    pub forward_headers: Option<Vec<Spanned<String>>>,
+    pub copy_headers: Vec<Spanned<String>>,
+    pub timeout: Option<Spanned<Duration>>,
+    /// `on_error allow`: a failed check lets the request through.
+    pub fail_open: Option<Spanned<bool>>,
+    /// How long answers are kept, and by what key (`None`: the forwarded headers, the method
+    /// and the path).
+    pub cache: Option<(Spanned<Duration>, Option<Spanned<crate::value::HashKey>>)>,
 }
 
 /// `api_key { keys "f"  header "x-api-key" | query "api_key"  consumer_header "x-consumer" }`

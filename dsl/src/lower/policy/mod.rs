@@ -7,6 +7,7 @@ mod basic_auth;
 mod cache;
 mod compress;
 mod cors;
+mod ext_auth;
 mod headers;
 mod jwt;
 mod rate_limit;
@@ -36,6 +37,7 @@ pub(super) const KINDS: &[(&str, &Table)] = &[
     ("compress", &compress::COMPRESS),
     ("security_headers", &security_headers::SECURITY_HEADERS),
     ("cache", &cache::CACHE),
+    ("ext_auth", &ext_auth::EXT_AUTH),
 ];
 
 impl Lowering {
@@ -56,6 +58,7 @@ impl Lowering {
             "compress" => Some(PolicyKind::Compress(self.compress(&policy))),
             "security_headers" => Some(PolicyKind::SecurityHeaders(self.security_headers(&policy))),
             "cache" => Some(PolicyKind::Cache(self.cache(&policy))),
+            "ext_auth" => self.ext_auth(&policy).map(PolicyKind::ExtAuth),
             _ => {
                 self.unknown_kind("policy", kind, &PolicyKind::NAMES);
                 return None;
