@@ -185,17 +185,22 @@ static CANARY: SplitSpec = SplitSpec {
     pools: &[("app", 95), ("app_v2", 5)],
 };
 
-/// Picks the pool of each of the requests in turn.
-fn split_case<K: HashKey>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, key: K) {
-    let process = Process::new();
-    let split = Split::new(&CANARY, key, process.splits());
-    let cx = Cx::outside_connection(
+/// The context of a request from one client to host `app`.
+fn client_cx() -> Cx {
+    Cx::outside_connection(
         "bench",
         SocketAddr::from(([10, 0, 0, 1], 50_000)),
         "app",
         false,
     )
-    .expect("a valid host");
+    .expect("a valid host")
+}
+
+/// Picks the pool of each of the requests in turn.
+fn split_case<K: HashKey>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, key: K) {
+    let process = Process::new();
+    let split = Split::new(&CANARY, key, process.splits());
+    let cx = client_cx();
     let requests: Vec<Request> = (0..REQUESTS)
         .map(|i| {
             edge_runtime::http::Request::get(PATH)
@@ -253,13 +258,7 @@ fn mirror(c: &mut Criterion) {
     ));
     let rare = Mirror::new(mirror_spec(1), Arc::clone(&pool), process.mirrors());
     let every = Mirror::new(mirror_spec(10_000), pool, process.mirrors());
-    let cx = Cx::outside_connection(
-        "bench",
-        SocketAddr::from(([10, 0, 0, 1], 50_000)),
-        "app",
-        false,
-    )
-    .expect("a valid host");
+    let cx = client_cx();
     // Handed to each copy and back.
     let mut req: Option<Request> = Some(
         edge_runtime::http::Request::get(PATH)
