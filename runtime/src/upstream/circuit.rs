@@ -86,7 +86,7 @@ impl Circuit {
 
     pub(crate) fn unreserve(&self) {
         if let Some(gauge) = &self.gauge {
-            gauge.release();
+            gauge.unreserve();
         }
     }
 

@@ -66,7 +66,13 @@ impl Gauge {
             .is_ok()
     }
 
-    /// An attempt ended (or a reservation found no place): wakes one waiting request, if any.
+    /// A reservation that found no place on a server is given back. Nothing is woken: no
+    /// server has more room than before.
+    pub(crate) fn unreserve(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// An attempt ended: its place is free, so one waiting request, if any, is woken.
     pub(crate) fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) > 0 {
@@ -175,6 +181,8 @@ mod tests {
         assert!(gauge.reserve(2));
         assert!(!gauge.reserve(2));
         gauge.release();
+        assert!(gauge.reserve(2));
+        gauge.unreserve();
         assert!(gauge.reserve(2));
         assert_eq!(gauge.in_flight(), 2);
     }
