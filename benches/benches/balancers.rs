@@ -12,6 +12,13 @@
 //! from 1,000 clients, each with its own `x-user` header, taken in turn. Every pick is checked
 //! to find a server, and hashing to send the same request to the same server each time.
 //!
+//! `circuit`: what a pool's guard adds to a pick, round robin over 3 servers: an unguarded
+//! pool (`Pool<S>`, what a pool without `max_pending`, `max_requests` and `outlier` is), and a
+//! guarded one with all three (`Pool<S, Circuit>`: a place reserved in the pool's count of
+//! requests in flight, given back with the server's), alone and with a second thread picking
+//! from the same pool. What an attempt's outcome adds for outlier detection happens after the
+//! answer, outside a pick: the request-path bench measures that.
+//!
 //! `split`: what a route split across pools (`forward app 95, app_v2 5 [by KEY]`) adds before
 //! its pool's pick: choosing the pool, by weight at random and by a cookie's hash. A route
 //! without a split has no such step in its generated code.
@@ -38,9 +45,9 @@ use criterion::{
 };
 use edge_runtime::{
     http::{HeaderMap, HeaderValue},
-    AnyRequest, ClientIpKey, CookieKey, Cx, Ewma, Hash, HashKey, HeaderKey, LeastConn, Mirror,
-    MirrorSpec, Pool, PoolSpec, Process, Random, Request, RequestBody, RoundRobin, ServerSpec,
-    Split, SplitSpec, Strategy, Upstream,
+    AnyRequest, Circuit, CircuitSpec, ClientIpKey, CookieKey, Cx, Ewma, Guard, Hash, HashKey,
+    HeaderKey, LeastConn, Mirror, MirrorSpec, Outlier, Pool, PoolSpec, Process, Random, Request,
+    RequestBody, RoundRobin, ServerSpec, Split, SplitSpec, Strategy, Upstream,
 };
 use edge_testkit::{leak, server, spec};
 
@@ -79,26 +86,30 @@ fn requests() -> Vec<Req> {
 /// A pool of `size` servers balanced by `strategy`. Its spec is leaked, as generated code has
 /// it in a `static`. Built outside a tokio runtime, the pool starts no background task.
 fn pool<S: Strategy>(size: usize, strategy: S) -> Pool<S> {
+    Pool::new(pool_spec(size), strategy, Process::new().pools())
+}
+
+/// The spec of a pool of `size` servers on 127.0.0.1, leaked.
+fn pool_spec(size: usize) -> &'static PoolSpec {
     let servers: Vec<ServerSpec> = (0..size)
         .map(|i| {
             let port = 20_000 + u16::try_from(i).expect("a port");
             server(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
         })
         .collect();
-    let spec = leak(PoolSpec {
+    leak(PoolSpec {
         name: "bench",
         ..spec(servers)
-    });
-    Pool::new(spec, strategy, Process::new().pools())
+    })
 }
 
-fn pick<S: Strategy>(pool: &Pool<S>, req: &Req) -> Option<Upstream> {
+fn pick<S: Strategy, G: Guard>(pool: &Pool<S, G>, req: &Req) -> Option<Upstream> {
     pool.pick_for_bench(&req.headers, PATH, req.client)
 }
 
 /// One pick per call, cycling through `reqs` from `start`.
-fn picker<'a, S: Strategy>(
-    pool: &'a Pool<S>,
+fn picker<'a, S: Strategy, G: Guard>(
+    pool: &'a Pool<S, G>,
     reqs: &'a [Req],
     start: usize,
 ) -> impl FnMut() -> Option<Upstream> + 'a {
@@ -138,11 +149,11 @@ fn strategy<S: Strategy>(
 
 /// Picks from `pool` of `size` servers while another thread picks from it too (the other half
 /// of the requests) until measuring ends.
-fn contended<S: Strategy>(
+fn contended<S: Strategy, G: Guard>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     name: &str,
     size: usize,
-    pool: &Pool<S>,
+    pool: &Pool<S, G>,
     reqs: &[Req],
 ) {
     let stop = AtomicBool::new(false);
@@ -177,6 +188,53 @@ fn balancers(c: &mut Criterion) {
     strategy(&mut group, "hash_header", true, || {
         Hash::new(HeaderKey::from_static("x-user"))
     });
+    group.finish();
+}
+
+/// Every circuit setting on, with caps no pick reaches.
+static CIRCUIT: CircuitSpec = CircuitSpec {
+    max_pending: 1_000,
+    max_requests: 100_000,
+    outlier: Some(Outlier {
+        interval: Duration::from_secs(10),
+        min_requests: 100,
+        success_rate: 20,
+        latency: 3,
+        base_ejection_time: Duration::from_secs(30),
+        max_ejection_time: Duration::from_secs(300),
+        max_ejection_percent: 10,
+    }),
+};
+
+/// One pick alone and with a second thread, from `pool` of [`CONTENDED`] servers.
+fn circuit_case<S: Strategy, G: Guard>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    pool: &Pool<S, G>,
+) {
+    let reqs = requests();
+    let mut alone = picker(pool, &reqs, 0);
+    assert!(alone().is_some(), "{name}: no server");
+    group.bench_function(BenchmarkId::new(name, CONTENDED), |b| b.iter(&mut alone));
+    contended(group, name, CONTENDED, pool, &reqs);
+}
+
+fn circuit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("circuit");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1));
+    let unguarded = pool(CONTENDED, RoundRobin::default());
+    circuit_case(&mut group, "round_robin_unguarded", &unguarded);
+    let process = Process::new();
+    let guarded = Pool::guarded(
+        pool_spec(CONTENDED),
+        RoundRobin::default(),
+        Circuit::new(&CIRCUIT),
+        process.pools(),
+    )
+    .expect("a pool without TLS files");
+    circuit_case(&mut group, "round_robin_guarded", &guarded);
     group.finish();
 }
 
@@ -314,5 +372,5 @@ fn mirror(c: &mut Criterion) {
     assert!(shadow.count() > 0, "the copies reached the shadow");
 }
 
-criterion_group!(benches, balancers, split, mirror);
+criterion_group!(benches, balancers, circuit, split, mirror);
 criterion_main!(benches);

@@ -4,7 +4,9 @@
 //! (HTTP/1.1, and HTTP/2 with prior knowledge), 1 KiB and 64 KiB bodies, with one request in
 //! flight (`_c1`: latency, cross-thread wake-ups included) and sixteen (`_c16`: closer to the
 //! cost per request under load); plus the client talking to the backend directly, the floor
-//! the proxy adds to.
+//! the proxy adds to. `h1_forward_1k_guarded` goes through a pool with every circuit setting
+//! on (`max_pending`, `max_requests`, `outlier`, caps never reached), beside the same pool
+//! unguarded (`h1_forward_1k`).
 //!
 //! Heap allocations are counted by a global allocator. Before each scenario is measured, its
 //! allocations per request are printed twice: on the proxy's thread only (the proxy runs alone
@@ -28,8 +30,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_runtime::{
     http::{Method, Request, Response},
-    not_found, respond, Cx, Gateway, ListenerLimits, ListenerMode, ListenerSpec, Pool, Process,
-    RoundRobin, Server,
+    not_found, respond, Circuit, CircuitSpec, Cx, Gateway, ListenerLimits, ListenerMode,
+    ListenerSpec, Outlier, Pool, Process, RoundRobin, Server,
 };
 use edge_testkit::{leak, server, spec};
 use http_body_util::{BodyExt, Empty, Full};
@@ -118,18 +120,21 @@ static LISTENERS: &[(Listener, ListenerSpec)] = &[(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WebRoute {
     Direct,
+    Guarded,
     All,
 }
 
 fn route_web(_method: &Method, _host: &str, path: &str) -> Option<WebRoute> {
-    if path == "/direct" {
-        return Some(WebRoute::Direct);
+    match path {
+        "/direct" => Some(WebRoute::Direct),
+        "/guarded/1k" => Some(WebRoute::Guarded),
+        _ => Some(WebRoute::All),
     }
-    Some(WebRoute::All)
 }
 
 struct Edge {
     pool_app: Pool<RoundRobin>,
+    pool_guarded: Pool<RoundRobin, Circuit>,
 }
 
 impl Gateway for Edge {
@@ -144,6 +149,7 @@ impl Gateway for Edge {
         match listener {
             Listener::Web => match route_web(req.method(), cx.host(), req.uri().path()) {
                 Some(WebRoute::Direct) => respond(200, "hello from edge\n"),
+                Some(WebRoute::Guarded) => self.pool_guarded.forward(req, cx).await,
                 Some(WebRoute::All) => self.pool_app.forward(req, cx).await,
                 None => not_found(),
             },
@@ -158,11 +164,39 @@ fn app_pool(process: &Process, backend: SocketAddr) -> Pool<RoundRobin> {
     Pool::new(spec, RoundRobin::default(), process.pools())
 }
 
+/// Every circuit setting on, with caps the bench never reaches.
+static CIRCUIT: CircuitSpec = CircuitSpec {
+    max_pending: 1_000,
+    max_requests: 100_000,
+    outlier: Some(Outlier {
+        interval: Duration::from_secs(10),
+        min_requests: 100,
+        success_rate: 20,
+        latency: 3,
+        base_ejection_time: Duration::from_secs(30),
+        max_ejection_time: Duration::from_secs(300),
+        max_ejection_percent: 10,
+    }),
+};
+
+/// [`app_pool`] guarded by [`CIRCUIT`].
+fn guarded_pool(process: &Process, backend: SocketAddr) -> Pool<RoundRobin, Circuit> {
+    let spec = leak(spec(vec![server(backend)]));
+    Pool::guarded(
+        spec,
+        RoundRobin::default(),
+        Circuit::new(&CIRCUIT),
+        process.pools(),
+    )
+    .expect("a pool without TLS files")
+}
+
 // ---- backend and proxy, each on its own thread and single-threaded runtime ----
 
 const KIB: usize = 1024;
 
-/// An HTTP/1.1 backend answering `/1k` and `/64k` with that many bytes, anything else with 404.
+/// An HTTP/1.1 backend answering `/1k` (or `/guarded/1k`) and `/64k` with that many bytes,
+/// anything else with 404.
 fn start_backend() -> SocketAddr {
     let small: &'static [u8] = Box::leak(vec![b'x'; KIB].into_boxed_slice());
     let large: &'static [u8] = Box::leak(vec![b'y'; 64 * KIB].into_boxed_slice());
@@ -175,7 +209,7 @@ fn start_backend() -> SocketAddr {
                 stream.set_nodelay(true).unwrap();
                 let service = service_fn(move |req: Request<Incoming>| async move {
                     let body = match req.uri().path() {
-                        "/1k" => small,
+                        "/1k" | "/guarded/1k" => small,
                         "/64k" => large,
                         _ => {
                             let mut missing = Response::new(Full::new(Bytes::new()));
@@ -205,6 +239,7 @@ fn start_proxy(backend: SocketAddr) -> SocketAddr {
             LISTENERS,
             Edge {
                 pool_app: app_pool(&process, backend),
+                pool_guarded: guarded_pool(&process, backend),
             },
         )
         .await
@@ -327,6 +362,13 @@ const SCENARIOS: &[Scenario] = &[
         proxied: true,
         h2: false,
         path: "/1k",
+        len: KIB,
+    },
+    Scenario {
+        name: "h1_forward_1k_guarded",
+        proxied: true,
+        h2: false,
+        path: "/guarded/1k",
         len: KIB,
     },
     Scenario {

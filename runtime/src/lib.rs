@@ -75,13 +75,15 @@ pub use upstream::{
         ClientIpKey, CookieKey, Ewma, Hash, HashKey, HeaderKey, LeastConn, PathKey, Random,
         RoundRobin, Strategy,
     },
+    circuit::{Circuit, Guard, Unguarded},
     mirror::{Mirror, MirrorSpec, Mirrors},
     pool::Pool,
     pools::Pools,
     proxy_protocol::ProxyProtocol,
     spec::{
-        ClientCert, HealthCheck, HttpCheck, Passive, PoolSpec, Retry, RetryOn, ServerSpec,
-        StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
+        CircuitSpec, ClientCert, HealthCheck, HttpCheck, Outlier, Passive, PoolSpec, Retry,
+        RetryOn, ServerSpec, StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts,
+        UpstreamTls,
     },
     split::{AnyRequest, Split, SplitSpec, Splits},
 };

@@ -1,5 +1,6 @@
 //! Checks of a pool (servers listed twice, only backups, more retries than servers, a health
-//! check slower than its interval) and the pool as the Model holds it, its defaults applied.
+//! check slower than its interval, a queue no server fills, outlier detection with nothing to
+//! compare) and the pool as the Model holds it, its defaults applied.
 
 use edge_dsl::ast::{self, RetryOn};
 use edge_dsl::{Diagnostic, Label};
@@ -52,6 +53,7 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    circuit_checks(pool, fixed, out);
     if let Some(health) = &pool.health {
         let health = &health.value;
         let interval = health
@@ -75,6 +77,57 @@ pub(super) fn pool_checks(pool: &ast::Pool, out: &mut Vec<Diagnostic>) {
                 diagnostic = diagnostic.with_label(Label::secondary(given.span, "the interval"));
             }
             out.push(diagnostic);
+        }
+    }
+}
+
+/// Checks of `max_pending` and `outlier` against the pool's servers. `fixed`: every server is
+/// an address, so the pool's size is known.
+fn circuit_checks(pool: &ast::Pool, fixed: bool, out: &mut Vec<Diagnostic>) {
+    if let Some(max_pending) = &pool.max_pending {
+        if pool.servers.iter().all(|server| server.max_conns.is_none()) {
+            out.push(
+                Diagnostic::error(
+                    "ineffective-directive",
+                    format!("pool `{}` queues requests, but no server has `max_conns`", pool.name),
+                )
+                .with_label(Label::primary(max_pending.span, "nothing ever waits"))
+                .with_help("requests wait only when every usable server is at its `max_conns`: give the servers a cap (`server ADDR max_conns 100`)"),
+            );
+        }
+    }
+    let Some(outlier) = &pool.outlier else {
+        return;
+    };
+    let primaries = pool.servers.iter().filter(|s| s.backup.is_none()).count();
+    if fixed && primaries < 2 {
+        out.push(
+            Diagnostic::warning(
+                "outlier-without-peers",
+                format!("pool `{}` has one primary server: outlier detection has nothing to compare it with", pool.name),
+            )
+            .with_label(Label::primary(outlier.span, "compares a server with the others"))
+            .with_help("a server is judged against the median of the pool's other servers: give the pool more servers, or leave out `outlier`"),
+        );
+    }
+    let times = (
+        &outlier.value.base_ejection_time,
+        &outlier.value.max_ejection_time,
+    );
+    if let (Some(base), Some(max)) = times {
+        if base.value > max.value {
+            out.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    format!(
+                        "the outlier detection of pool `{}` has a base ejection time longer than its maximum",
+                        pool.name
+                    ),
+                )
+                .with_label(Label::primary(base.span, "longer than the maximum"))
+                .with_label(Label::secondary(max.span, "the maximum"))
+                .with_help("an ejection lasts the base time × the times the server was ejected, up to the maximum: make the base shorter"),
+            );
         }
     }
 }
@@ -163,7 +216,33 @@ pub(super) fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> mod
         proxy_protocol: value(&pool.send_proxy),
         tls,
         protocol: value(&pool.protocol).unwrap_or(defaults::UPSTREAM_PROTOCOL),
+        circuit: circuit(pool),
     }
+}
+
+/// The pool's circuit with every default applied; `None` when it has no circuit directive.
+fn circuit(pool: &ast::Pool) -> Option<model::Circuit> {
+    let outlier = pool.outlier.as_ref().map(|outlier| {
+        let outlier = &outlier.value;
+        model::Outlier {
+            interval: value(&outlier.interval).unwrap_or(defaults::OUTLIER_INTERVAL),
+            min_requests: value(&outlier.min_requests).unwrap_or(defaults::OUTLIER_MIN_REQUESTS),
+            success_rate: value(&outlier.success_rate).unwrap_or(0),
+            latency: value(&outlier.latency).unwrap_or(0),
+            base_ejection_time: value(&outlier.base_ejection_time)
+                .unwrap_or(defaults::OUTLIER_BASE_EJECTION_TIME),
+            max_ejection_time: value(&outlier.max_ejection_time)
+                .unwrap_or(defaults::OUTLIER_MAX_EJECTION_TIME),
+            max_ejection_percent: value(&outlier.max_ejection_percent)
+                .unwrap_or(defaults::OUTLIER_MAX_EJECTION_PERCENT),
+        }
+    });
+    let (max_pending, max_requests) = (value(&pool.max_pending), value(&pool.max_requests));
+    (max_pending.is_some() || max_requests.is_some() || outlier.is_some()).then(|| model::Circuit {
+        max_pending: max_pending.unwrap_or(0),
+        max_requests: max_requests.unwrap_or(0),
+        outlier,
+    })
 }
 
 /// An active health check with every default applied.

@@ -612,6 +612,16 @@ fn upgrades_to_http2(route: &ast::Route, pool: &ast::Pool, out: &mut Vec<Diagnos
     );
 }
 
+/// The first of a pool's circuit directives (`max_pending`, `max_requests`, `outlier`), if any.
+fn guarded(pool: &ast::Pool) -> Option<edge_dsl::Span> {
+    let spans = [
+        pool.max_pending.as_ref().map(|m| m.span),
+        pool.max_requests.as_ref().map(|m| m.span),
+        pool.outlier.as_ref().map(|o| o.span),
+    ];
+    spans.into_iter().flatten().min_by_key(|span| span.start)
+}
+
 /// A route on a `mode tcp` listener: no request to match on, no policy to run, no answer to
 /// wait for and nothing to respond with, and a pool whose strategy can work without a request.
 fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>) {
@@ -732,6 +742,20 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
                     .with_label(Label::primary(route.action.span, "a tcp tunnel"))
                     .with_label(Label::secondary(balance.span, "needs an HTTP request"))
                     .with_help("tcp routes can hash `client_ip`; headers, cookies and paths need HTTP"),
+                );
+            }
+            if let Some((pool, span)) = pool.and_then(|p| Some((p, guarded(p)?))) {
+                out.push(
+                    Diagnostic::error(
+                        "pool-mode-mismatch",
+                        format!(
+                            "pool `{}` has circuit breakers or outlier detection, but route `{}` forwards a tcp connection",
+                            pool.name, route.name
+                        ),
+                    )
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(span, "counts HTTP requests"))
+                    .with_help("`max_pending`, `max_requests` and `outlier` act on HTTP requests: forward to this pool from HTTP routes only"),
                 );
             }
             let http2 = pool.and_then(|p| Some((p, p.protocol.as_ref()?)));

@@ -22,7 +22,7 @@ use crate::model::{Action, Mode, Model, Route};
 use chain::Chains;
 use listener::listener_spec;
 use policy::Build;
-use pool::{pool_spec, strategy};
+use pool::{circuit_spec, pool_spec, strategy};
 use router::router;
 
 mod build_info;
@@ -86,30 +86,65 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
             quote! { (Listener::#variant, #spec) }
         })
         .collect::<Vec<_>>();
+    // A guarded pool's circuit: a `CircuitSpec` static beside its `PoolSpec`.
+    let circuit_statics: Vec<_> = pool_statics
+        .iter()
+        .map(|name| format_ident!("CIRCUIT{}", name.to_string().trim_start_matches("POOL")))
+        .collect();
     let pool_specs = model
         .pools
         .iter()
         .zip(&pool_statics)
-        .map(|(pool, name)| {
+        .zip(&circuit_statics)
+        .map(|((pool, name), circuit_name)| {
             let spec = pool_spec(pool);
-            quote! { static #name: ::edge_runtime::PoolSpec = #spec; }
+            let circuit = pool.circuit.as_ref().map(|circuit| {
+                let circuit = circuit_spec(circuit);
+                quote! { static #circuit_name: ::edge_runtime::CircuitSpec = #circuit; }
+            });
+            quote! {
+                static #name: ::edge_runtime::PoolSpec = #spec;
+                #circuit
+            }
         })
         .collect::<Vec<_>>();
     let (pool_types, pool_strategies): (Vec<_>, Vec<_>) = model
         .pools
         .iter()
-        .map(|pool| strategy(&pool.balance))
+        .map(|pool| {
+            let (ty, build) = strategy(&pool.balance);
+            match pool.circuit {
+                Some(_) => (quote! { #ty, ::edge_runtime::Circuit }, build),
+                None => (ty, build),
+            }
+        })
         .unzip();
-    // A pool with TLS reads files when it is built: `load`, which can fail.
+    // A pool with TLS reads files when it is built: `load`, which can fail; so does a guarded
+    // pool's `guarded`.
     let pool_builds: Vec<TokenStream> = model
         .pools
         .iter()
         .zip(&pool_statics)
+        .zip(&circuit_statics)
         .zip(&pool_strategies)
-        .map(|((pool, name), strategy)| match pool.tls {
-            Some(_) => quote! { ::edge_runtime::Pool::load(&#name, #strategy, process.pools())? },
-            None => quote! { ::edge_runtime::Pool::new(&#name, #strategy, process.pools()) },
-        })
+        .map(
+            |(((pool, name), circuit), strategy)| match (&pool.circuit, &pool.tls) {
+                (Some(_), _) => quote! {
+                    ::edge_runtime::Pool::guarded(
+                        &#name,
+                        #strategy,
+                        ::edge_runtime::Circuit::new(&#circuit),
+                        process.pools(),
+                    )?
+                },
+                (None, Some(_)) => {
+                    quote! { ::edge_runtime::Pool::load(&#name, #strategy, process.pools())? }
+                }
+                (None, None) => {
+                    quote! { ::edge_runtime::Pool::new(&#name, #strategy, process.pools()) }
+                }
+            },
+        )
         .collect();
 
     let store_statics = unique(

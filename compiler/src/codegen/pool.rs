@@ -1,12 +1,13 @@
 //! Code generation for pools: each one's `PoolSpec` (servers, timeouts as overrides of
-//! `UpstreamTimeouts::DEFAULT`, health, retries, TLS, protocol) and its strategy's type.
+//! `UpstreamTimeouts::DEFAULT`, health, retries, TLS, protocol), its strategy's type, and for
+//! a guarded pool its `CircuitSpec`.
 
 use edge_dsl::value::{Address, Balance, HashKey, ProxyVersion, UpstreamProtocol};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::{duration, number, option, socket_addr, with_defaults};
-use crate::model::{HealthCheck, Pool, Server, UpstreamTls};
+use crate::model::{Circuit, HealthCheck, Pool, Server, UpstreamTls};
 
 /// A server with the default weight, no connection limit, not a backup: `ServerSpec::new`.
 pub(super) fn is_plain_server(server: &Server) -> bool {
@@ -87,6 +88,42 @@ pub(super) fn pool_spec(pool: &Pool) -> TokenStream {
             proxy_protocol: #proxy_protocol,
             tls: #tls,
             protocol: #protocol,
+        }
+    }
+}
+
+/// A guarded pool's `CircuitSpec`.
+pub(super) fn circuit_spec(circuit: &Circuit) -> TokenStream {
+    let (max_pending, max_requests) = (number(circuit.max_pending), number(circuit.max_requests));
+    let outlier = option(circuit.outlier.as_ref().map(|outlier| {
+        let (min_requests, success_rate, latency, max_ejection_percent) = (
+            number(outlier.min_requests),
+            number(outlier.success_rate),
+            number(outlier.latency),
+            number(outlier.max_ejection_percent),
+        );
+        let (interval, base_ejection_time, max_ejection_time) = (
+            duration(outlier.interval),
+            duration(outlier.base_ejection_time),
+            duration(outlier.max_ejection_time),
+        );
+        quote! {
+            ::edge_runtime::Outlier {
+                interval: #interval,
+                min_requests: #min_requests,
+                success_rate: #success_rate,
+                latency: #latency,
+                base_ejection_time: #base_ejection_time,
+                max_ejection_time: #max_ejection_time,
+                max_ejection_percent: #max_ejection_percent,
+            }
+        }
+    }));
+    quote! {
+        ::edge_runtime::CircuitSpec {
+            max_pending: #max_pending,
+            max_requests: #max_requests,
+            outlier: #outlier,
         }
     }
 }

@@ -122,6 +122,7 @@ impl FileBuilder<'_> {
                 name: pool.name.clone(),
                 balance: spelling::balance(&pool.balance),
                 tls: pool.tls.is_some(),
+                guard: pool.circuit.as_ref().map(guard).unwrap_or_default(),
             },
         );
         self.pools[index] = Some(node);
@@ -161,4 +162,17 @@ impl FileBuilder<'_> {
     fn edge(&mut self, from: usize, to: usize, kind: EdgeKind) {
         self.graph.edges.push(Edge { from, to, kind });
     }
+}
+
+/// A pool's circuit as a graph lists it: each setting that is on.
+fn guard(circuit: &crate::model::Circuit) -> Vec<String> {
+    let caps = [
+        ("max_pending", circuit.max_pending),
+        ("max_requests", circuit.max_requests),
+    ];
+    caps.into_iter()
+        .filter(|(_, cap)| *cap != 0)
+        .map(|(name, cap)| format!("{name} {cap}"))
+        .chain(circuit.outlier.map(|_| "outlier".to_owned()))
+        .collect()
 }

@@ -31,9 +31,18 @@ impl Item {
                 lines
             }
             Item::Policy { name, kind, .. } => vec![format!("{name} ({kind})")],
-            Item::Pool { name, balance, tls } => {
+            Item::Pool {
+                name,
+                balance,
+                tls,
+                guard,
+            } => {
                 let tls = if *tls { " · tls" } else { "" };
-                vec![name.clone(), format!("{balance}{tls}")]
+                let mut lines = vec![name.clone(), format!("{balance}{tls}")];
+                if !guard.is_empty() {
+                    lines.push(guard.join(" · "));
+                }
+                lines
             }
             Item::Server {
                 address,

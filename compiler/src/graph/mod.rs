@@ -89,6 +89,9 @@ pub enum Item {
         balance: String,
         /// Whether it speaks TLS to its servers.
         tls: bool,
+        /// Its circuit breakers and outlier detection, as written: `max_pending 50`,
+        /// `max_requests 1000`, `outlier`.
+        guard: Vec<String>,
     },
     Server {
         pool: String,

@@ -46,6 +46,14 @@ pub const PASSIVE_MAX_FAILS: u32 = 1;
 pub const PASSIVE_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PASSIVE_CONSECUTIVE_5XX: u32 = 0;
 
+/// Outlier detection (Envoy's `outlier_detection`: interval, request volume, base and
+/// maximum ejection times, ejection percent).
+pub const OUTLIER_INTERVAL: Duration = Duration::from_secs(10);
+pub const OUTLIER_MIN_REQUESTS: u32 = 100;
+pub const OUTLIER_BASE_EJECTION_TIME: Duration = Duration::from_secs(30);
+pub const OUTLIER_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+pub const OUTLIER_MAX_EJECTION_PERCENT: u32 = 10;
+
 /// What `retry N` retries on without `on`: failures where the request never reached a server
 /// or got no answer in time.
 pub const RETRY_ON: RetryOn = RetryOn {

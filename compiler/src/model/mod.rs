@@ -29,8 +29,8 @@ use edge_dsl::value::{LogFormat, RequestId};
 pub use listener::{Cert, ClientAuth, Limits, Listener, Mode, Tls};
 pub use policy::*;
 pub use pool::{
-    ClientCert, HealthCheck, HttpCheck, Passive, Pool, Retry, RetryOn, Server, TcpCheck, Timeouts,
-    UpstreamTls,
+    Circuit, ClientCert, HealthCheck, HttpCheck, Outlier, Passive, Pool, Retry, RetryOn, Server,
+    TcpCheck, Timeouts, UpstreamTls,
 };
 pub use route::{Action, Instance, Mirror, Route};
 pub use store::{Store, StorePassword, StoreServers};

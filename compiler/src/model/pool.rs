@@ -1,5 +1,6 @@
-//! Pools as the Model holds them (`PoolSpec`): servers, timeouts, health, retries, TLS and
-//! the protocol spoken to the servers.
+//! Pools as the Model holds them (`PoolSpec`): servers, timeouts, health, retries, TLS, the
+//! protocol spoken to the servers, and the circuit breakers and outlier detection
+//! (`CircuitSpec`).
 
 use std::time::Duration;
 
@@ -21,6 +22,32 @@ pub struct Pool {
     /// TLS towards every server: from a `tls` block, or servers written `https://`.
     pub tls: Option<UpstreamTls>,
     pub protocol: UpstreamProtocol,
+    /// `None`: no circuit breakers and no outlier detection, an unguarded pool.
+    pub circuit: Option<Circuit>,
+}
+
+/// `CircuitSpec`: at least one of its settings is on.
+#[derive(Clone, Copy, Debug)]
+pub struct Circuit {
+    /// 0: none wait.
+    pub max_pending: u32,
+    /// 0: no cap.
+    pub max_requests: u32,
+    pub outlier: Option<Outlier>,
+}
+
+/// `Outlier`, every default applied.
+#[derive(Clone, Copy, Debug)]
+pub struct Outlier {
+    pub interval: Duration,
+    pub min_requests: u32,
+    /// 0: not compared.
+    pub success_rate: u32,
+    /// 0: not compared.
+    pub latency: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejection_time: Duration,
+    pub max_ejection_percent: u32,
 }
 
 /// `ServerSpec`.

@@ -206,6 +206,26 @@ pub struct Pool {
     pub tls: Option<Spanned<PoolTls>>,
     /// `protocol h2|http1`: the HTTP version spoken to the servers.
     pub protocol: Option<Spanned<UpstreamProtocol>>,
+    /// `max_pending N`: requests that may wait for a place on a server at `max_conns`.
+    pub max_pending: Option<Spanned<u32>>,
+    /// `max_requests N`: requests in flight to the whole pool at once.
+    pub max_requests: Option<Spanned<u32>>,
+    /// `outlier { ... }`: ejection of servers that stand out from the others.
+    pub outlier: Option<Spanned<Outlier>>,
+}
+
+/// `outlier { success_rate N  latency N  interval D  min_requests N  base_ejection_time D
+/// max_ejection_time D  max_ejection_percent N }`; at least one of `success_rate` and
+/// `latency`. `None` fields keep the documented defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Outlier {
+    pub success_rate: Option<Spanned<u32>>,
+    pub latency: Option<Spanned<u32>>,
+    pub interval: Option<Spanned<Duration>>,
+    pub min_requests: Option<Spanned<u32>>,
+    pub base_ejection_time: Option<Spanned<Duration>>,
+    pub max_ejection_time: Option<Spanned<Duration>>,
+    pub max_ejection_percent: Option<Spanned<u32>>,
 }
 
 /// `tls { ca ".."  sni "name"  cert ".."  key ".."  verify off }` in a pool: how its servers

@@ -1,9 +1,10 @@
 //! Lowering of `pool` blocks: servers and their options, the balancing strategy, timeouts,
-//! active and passive health checks, retries and TLS towards the servers.
+//! active and passive health checks, retries, TLS towards the servers, and the circuit
+//! breakers and outlier detection.
 
 use crate::ast::{
-    Balance, HashKey, Health, HealthCheck, Passive, Pool, PoolTls, ProxyVersion, Retry, RetryOn,
-    Server, Timeouts, UpstreamProtocol,
+    Balance, HashKey, Health, HealthCheck, Outlier, Passive, Pool, PoolTls, ProxyVersion, Retry,
+    RetryOn, Server, Timeouts, UpstreamProtocol,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -73,6 +74,42 @@ pub(super) const POOL: Table = Table {
         Rule::once("protocol", Exactly(1), "protocol h2")
             .doc("The HTTP version spoken to the servers: `http1` or `h2` (for gRPC).")
             .by_default("http1"),
+        Rule::once("max_pending", Exactly(1), "max_pending 100")
+            .doc("Requests that may wait for a place when every usable server is at its `max_conns`, each for at most the connect timeout; the next ones get `503` at once.")
+            .by_default("none wait"),
+        Rule::once("max_requests", Exactly(1), "max_requests 1000")
+            .doc("Requests in flight to the whole pool at once (retries included); the next ones get `503` at once.")
+            .by_default("no cap"),
+        Rule::once("outlier", Block, "outlier { success_rate 20  latency 3 }")
+            .doc("Outlier detection: servers whose success rate or latency stands out from the others' are ejected for a while.")
+            .by_default("none")
+            .opens(&OUTLIER),
+    ],
+};
+const OUTLIER: Table = Table {
+    place: "in `outlier`",
+    rules: &[
+        Rule::once("success_rate", Exactly(1), "success_rate 20")
+            .doc("Eject a server whose success rate is more than this many percentage points below the median of the others'.")
+            .by_default("not compared"),
+        Rule::once("latency", Exactly(1), "latency 3")
+            .doc("Eject a server whose mean latency is more than this many times the median of the others' (at least 1 ms).")
+            .by_default("not compared"),
+        Rule::once("interval", Exactly(1), "interval 10s")
+            .doc("How often servers are compared, over the requests of the interval.")
+            .by_default("10s"),
+        Rule::once("min_requests", Exactly(1), "min_requests 100")
+            .doc("Requests a server needs within an interval to be compared, or compared with.")
+            .by_default("100"),
+        Rule::once("base_ejection_time", Exactly(1), "base_ejection_time 30s")
+            .doc("How long an ejected server stays out, times the number of times it was ejected.")
+            .by_default("30s"),
+        Rule::once("max_ejection_time", Exactly(1), "max_ejection_time 5m")
+            .doc("The longest an ejected server stays out.")
+            .by_default("5m"),
+        Rule::once("max_ejection_percent", Exactly(1), "max_ejection_percent 10")
+            .doc("The most servers ejected at once, as a percentage of the pool's (one may always be).")
+            .by_default("10"),
     ],
 };
 const TIMEOUTS: Table = Table {
@@ -178,6 +215,9 @@ impl Lowering {
             send_proxy: None,
             tls: None,
             protocol: None,
+            max_pending: None,
+            max_requests: None,
+            outlier: None,
         };
         let taken = self.directives(&POOL, directives, |lower, given| {
             let p = &mut pool;
@@ -210,6 +250,15 @@ impl Lowering {
                 "send_proxy" => set(&mut p.send_proxy, lower.send_proxy(given)),
                 "tls" => set(&mut p.tls, lower.pool_tls(given)),
                 "protocol" => set(&mut p.protocol, lower.protocol(given)),
+                "max_pending" => set(
+                    &mut p.max_pending,
+                    lower.keep(literal::count(given.arg(), 1, 1_000_000)),
+                ),
+                "max_requests" => set(
+                    &mut p.max_requests,
+                    lower.keep(literal::count(given.arg(), 1, 1_000_000)),
+                ),
+                "outlier" => set(&mut p.outlier, lower.outlier(given)),
                 name => unread(name),
             }
         });
@@ -496,6 +545,53 @@ impl Lowering {
             }
         });
         passive
+    }
+
+    /// `outlier { ... }`, with at least one of `success_rate` and `latency`.
+    fn outlier(&mut self, given: Given<'_>) -> Option<Spanned<Outlier>> {
+        let before = self.diagnostics.len();
+        let mut outlier = Outlier::default();
+        self.directives(&OUTLIER, given.inner, |lower, inner| {
+            let arg = inner.arg();
+            let duration = |lower: &mut Lowering| lower.keep(literal::duration(arg));
+            match inner.name() {
+                "success_rate" => set(
+                    &mut outlier.success_rate,
+                    lower.keep(literal::count(arg, 1, 100)),
+                ),
+                "latency" => set(
+                    &mut outlier.latency,
+                    lower.keep(literal::count(arg, 2, 1000)),
+                ),
+                "interval" => set(&mut outlier.interval, duration(lower)),
+                "min_requests" => set(
+                    &mut outlier.min_requests,
+                    lower.keep(literal::count(arg, 1, 1_000_000)),
+                ),
+                "base_ejection_time" => set(&mut outlier.base_ejection_time, duration(lower)),
+                "max_ejection_time" => set(&mut outlier.max_ejection_time, duration(lower)),
+                "max_ejection_percent" => set(
+                    &mut outlier.max_ejection_percent,
+                    lower.keep(literal::count(arg, 1, 100)),
+                ),
+                name => unread(name),
+            }
+        });
+        if self.diagnostics.len() != before {
+            return None;
+        }
+        if outlier.success_rate.is_none() && outlier.latency.is_none() {
+            self.error(
+                Diagnostic::error(
+                    "missing-directive",
+                    "`outlier` compares nothing without `success_rate` or `latency`",
+                )
+                .with_label(Label::primary(given.head(), "no comparison"))
+                .with_help("write `success_rate 20` (percentage points below the others), `latency 3` (times the others'), or both"),
+            );
+            return None;
+        }
+        Some(Spanned::new(outlier, given.head()))
     }
 
     /// `send_proxy v1` or `send_proxy v2`

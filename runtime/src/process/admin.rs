@@ -31,7 +31,10 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use crate::{clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind};
+use crate::{
+    clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind,
+    upstream::counts::Refusal,
+};
 use crate::{
     observe::metrics::{sum, RouteRow, BUCKETS, CODES},
     observe::BuildInfo,
@@ -524,6 +527,68 @@ fn metrics(process: &Process) -> String {
                 server_labels(pool, backend)
             );
         }
+    }
+    family(
+        &mut out,
+        "edge_upstream_ejections_total",
+        "counter",
+        "Times outlier detection took each server out (pools with `outlier`).",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let ejections = backend.outlier.ejections.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_upstream_ejections_total{{{}}} {ejections}",
+                server_labels(pool, backend)
+            );
+        }
+    }
+    let gauges = process.pools().gauges();
+    family(
+        &mut out,
+        "edge_pool_refused_total",
+        "counter",
+        "Requests answered 503 by a pool's circuit breakers: max_requests (too many in flight), max_pending (queue full), queue_timeout (waited the connect timeout).",
+    );
+    for (pool, gauge) in &gauges {
+        for why in Refusal::ALL {
+            let _ = writeln!(
+                out,
+                "edge_pool_refused_total{{pool=\"{}\",reason=\"{}\"}} {}",
+                label(pool),
+                why.name(),
+                gauge.refusals(why)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "edge_pool_requests_in_flight",
+        "gauge",
+        "Attempts in flight to a pool with max_requests or max_pending.",
+    );
+    for (pool, gauge) in &gauges {
+        let _ = writeln!(
+            out,
+            "edge_pool_requests_in_flight{{pool=\"{}\"}} {}",
+            label(pool),
+            gauge.in_flight()
+        );
+    }
+    family(
+        &mut out,
+        "edge_pool_requests_waiting",
+        "gauge",
+        "Requests waiting for a place on a server of a pool with max_pending.",
+    );
+    for (pool, gauge) in &gauges {
+        let _ = writeln!(
+            out,
+            "edge_pool_requests_waiting{{pool=\"{}\"}} {}",
+            label(pool),
+            gauge.waiting()
+        );
     }
 
     family(

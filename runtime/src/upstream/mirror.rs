@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 
 use crate::body::{Copied, CopyOf};
 use crate::registry::Started;
-use crate::{Cx, Pool, Request, RequestBody, Strategy};
+use crate::{Cx, Guard, Pool, Request, RequestBody, Strategy, Unguarded};
 
 /// A mirror as the `.edge` file writes it.
 #[derive(Debug)]
@@ -160,17 +160,21 @@ impl Mirrors {
     }
 }
 
-/// A route's mirror to a pool balanced by `S`.
+/// A route's mirror to a pool balanced by `S` (and guarded by `G`).
 #[derive(Debug)]
-pub struct Mirror<S: Strategy> {
-    pool: Arc<Pool<S>>,
+pub struct Mirror<S: Strategy, G: Guard = Unguarded> {
+    pool: Arc<Pool<S, G>>,
     tally: Arc<Tally>,
 }
 
-impl<S: Strategy> Mirror<S> {
+impl<S: Strategy, G: Guard> Mirror<S, G> {
     /// The mirror of `spec` to `pool` (the pool `spec` names, shared with the routes that
     /// forward to it), counted in `mirrors`.
-    pub fn new(spec: &'static MirrorSpec, pool: Arc<Pool<S>>, mirrors: &Mirrors) -> Mirror<S> {
+    pub fn new(
+        spec: &'static MirrorSpec,
+        pool: Arc<Pool<S, G>>,
+        mirrors: &Mirrors,
+    ) -> Mirror<S, G> {
         let tally = Arc::new(Tally {
             spec,
             in_flight: AtomicU32::new(0),
@@ -233,8 +237,8 @@ impl<S: Strategy> Mirror<S> {
 
 /// Sends the copy once its body is there, reads the answer to its end, and counts what
 /// became of it.
-async fn send<S: Strategy>(
-    pool: Arc<Pool<S>>,
+async fn send<S: Strategy, G: Guard>(
+    pool: Arc<Pool<S, G>>,
     head: http::Request<()>,
     body: CopyOf,
     cx: Cx,

@@ -3,15 +3,20 @@
 //! checks (`health`, `passive`) leave usable, rewrites the request for it (`forward`), sends
 //! it on a connection of that server (`backend`: HTTP/1.1 keep-alive or one shared HTTP/2
 //! connection, over TCP or `tls`), and on a retryable failure (`retry`, under a `budget`)
-//! tries another. Tunnels relay bytes (`relay`), with the PROXY protocol when asked.
+//! tries another. Tunnels relay bytes (`relay`), with the PROXY protocol when asked. A pool may
+//! be guarded (`circuit`): caps on requests in flight and waiting (`counts`) and the ejection
+//! of servers that stand out from the others (`outlier`).
 
 pub(crate) mod backend;
 pub(crate) mod balance;
 pub(crate) mod budget;
+pub(crate) mod circuit;
+pub(crate) mod counts;
 pub(crate) mod error;
 pub(crate) mod forward;
 pub(crate) mod health;
 pub(crate) mod mirror;
+pub(crate) mod outlier;
 pub(crate) mod passive;
 pub(crate) mod pool;
 pub(crate) mod pools;

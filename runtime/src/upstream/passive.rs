@@ -3,7 +3,8 @@
 //! of them is taken out for `fail_timeout`, then tried again. With `consecutive_5xx` N > 0, N
 //! 5xx responses in a row take it out too. The state is shared by all workers: the ejection
 //! deadline is an atomic read on every pick; the failure window sits behind a mutex that only
-//! failures take.
+//! failures take. Outlier detection takes servers out through the same deadline
+//! ([`PassiveState::hold_out`]), so a pick still reads one atomic per server.
 
 use std::sync::{
     atomic::{AtomicU32, AtomicU64, Ordering},
@@ -87,6 +88,11 @@ impl PassiveState {
         self.streak_5xx.store(0, Ordering::Relaxed);
         self.take_out(now, clock::nanos(spec.fail_timeout));
         Some(Ejected::Consecutive5xx(spec.consecutive_5xx))
+    }
+
+    /// Keeps the server out until `until` at least (outlier detection's ejections).
+    pub(crate) fn hold_out(&self, until: Nanos) {
+        self.out_until.fetch_max(until.max(1), Ordering::Relaxed);
     }
 
     fn take_out(&self, now: Nanos, fail_timeout: Nanos) {

@@ -15,6 +15,11 @@
 //! The server set is fixed when every server is an address. A pool with names (`live`) keeps
 //! its set behind an `ArcSwap` that a background task replaces as the names resolve to other
 //! addresses; each pick loads the current set once, without a lock.
+//!
+//! A pool's guard (its second type parameter, see `circuit`) adds circuit breakers and outlier
+//! detection: a place in `max_requests` is reserved before each pick, a request finding every
+//! usable server at `max_conns` may wait in the pool's queue (`queue`), and each attempt's
+//! outcome is recorded for the outlier detector, which runs beside the other background tasks.
 
 use std::{
     fmt,
@@ -29,6 +34,7 @@ use smallvec::SmallVec;
 
 mod exchange;
 mod live;
+mod queue;
 mod tunnel;
 mod upgrade;
 
@@ -39,9 +45,11 @@ use crate::{
     upstream::backend::{Backend, ErrorKind, Slot},
     upstream::balance::{Choice, Target},
     upstream::budget::RetryBudget,
+    upstream::circuit::{Circuit, Guard, Unguarded},
     upstream::error::UpstreamError,
     upstream::forward::{self, Upgrade},
     upstream::health,
+    upstream::outlier,
     upstream::passive::Ejected,
     upstream::pools::{Forwarding, Pools, Roster},
     upstream::retry::{Failure, Replay},
@@ -50,10 +58,11 @@ use crate::{
     Cx, LoadError, Response, Strategy,
 };
 
-/// A pool of upstream servers balanced by `S`.
-pub struct Pool<S: Strategy> {
+/// A pool of upstream servers balanced by `S` and guarded by `G` (by default, not at all).
+pub struct Pool<S: Strategy, G: Guard = Unguarded> {
     spec: &'static PoolSpec,
     strategy: S,
+    guard: G,
     servers: Servers<S::Table>,
     budget: RetryBudget,
     /// The TLS client, for a pool with `tls`.
@@ -100,7 +109,16 @@ impl<T: Send + Sync> Roster for ServerSet<T> {
     }
 }
 
-impl<S: Strategy> fmt::Debug for Pool<S> {
+/// Why no place was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoPlace {
+    /// No server is usable and has room.
+    Servers,
+    /// The pool is at `max_requests`.
+    Pool,
+}
+
+impl<S: Strategy, G: Guard> fmt::Debug for Pool<S, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool").field("spec", self.spec).finish()
     }
@@ -128,6 +146,31 @@ impl<S: Strategy> Pool<S> {
     /// client certificate and its key); a file that cannot be used is a [`LoadError::Pool`]
     /// naming it. The files are read again on SIGHUP (with [`crate::CertReloader`]).
     pub fn load(spec: &'static PoolSpec, strategy: S, pools: &Pools) -> Result<Self, LoadError> {
+        Pool::build(spec, strategy, Unguarded, pools)
+    }
+}
+
+impl<S: Strategy> Pool<S, Circuit> {
+    /// Builds a pool guarded by `circuit` (circuit breakers, outlier detection), reading its
+    /// TLS files as [`Pool::load`] does; with `outlier`, the detector starts with the pool's
+    /// other background tasks.
+    pub fn guarded(
+        spec: &'static PoolSpec,
+        strategy: S,
+        circuit: Circuit,
+        pools: &Pools,
+    ) -> Result<Self, LoadError> {
+        Pool::build(spec, strategy, circuit, pools)
+    }
+}
+
+impl<S: Strategy, G: Guard> Pool<S, G> {
+    fn build(
+        spec: &'static PoolSpec,
+        strategy: S,
+        guard: G,
+        pools: &Pools,
+    ) -> Result<Self, LoadError> {
         let tls = spec
             .tls
             .as_ref()
@@ -146,17 +189,22 @@ impl<S: Strategy> Pool<S> {
             .servers
             .iter()
             .any(|server| !matches!(server.upstream, Upstream::Socket(_)));
-        let servers = match &runtime {
+        let circuit = guard.circuit();
+        let gauge = circuit.and_then(Circuit::gauge);
+        if let Some(gauge) = gauge {
+            pools.register_gauge(spec.name, gauge);
+        }
+        let (servers, roster) = match &runtime {
             Some(runtime) if named => {
-                let live = live::Live::start::<S>(spec, runtime, tls.clone(), pools);
-                pools.register(spec.name, live.roster());
-                Servers::Live(live)
+                let live = live::Live::start::<S>(spec, runtime, tls.clone(), gauge, pools);
+                let roster = live.roster();
+                (Servers::Live(live), roster)
             }
             _ => {
                 let backends = spec
                     .servers
                     .iter()
-                    .map(|&server| Arc::new(Backend::new(server, None)))
+                    .map(|&server| Arc::new(Backend::new(server, None, gauge.cloned())))
                     .collect();
                 let set = Arc::new(ServerSet::new::<S>(backends));
                 if let Some(runtime) = &runtime {
@@ -169,13 +217,18 @@ impl<S: Strategy> Pool<S> {
                         }
                     }
                 }
-                pools.register(spec.name, Arc::downgrade(&set) as Weak<dyn Roster>);
-                Servers::Fixed(set)
+                let roster = Arc::downgrade(&set) as Weak<dyn Roster>;
+                (Servers::Fixed(set), roster)
             }
         };
+        if let (Some(runtime), Some(outlier)) = (&runtime, circuit.and_then(Circuit::outlier)) {
+            outlier::spawn(runtime, spec.name, outlier, roster.clone());
+        }
+        pools.register(spec.name, roster);
         Ok(Pool {
             spec,
             strategy,
+            guard,
             servers,
             budget: RetryBudget::default(),
             tls,
@@ -247,9 +300,30 @@ impl<S: Strategy> Pool<S> {
             }
             // Servers tried by this request, or found full when taking a place.
             let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-            let Some(mut slot) = self.acquire(&target(&req, cx), &mut excluded, now) else {
-                tracing::debug!(pool = self.spec.name, "no usable server");
-                return UpstreamError::Unavailable.response();
+            let mut slot = match self.acquire(&target(&req, cx), &mut excluded, now) {
+                Ok(slot) => slot,
+                Err(no_place) => {
+                    // Only a guarded pool may wait: boxed, so that the wait's future is no
+                    // part of every request's.
+                    let queued = match self.guard.circuit() {
+                        Some(circuit) => {
+                            let target = target(&req, cx);
+                            Box::pin(self.queue(circuit, no_place, &target, &mut excluded)).await
+                        }
+                        None => None,
+                    };
+                    match queued {
+                        Some(slot) => slot,
+                        None => {
+                            tracing::debug!(
+                                pool = self.spec.name,
+                                ?no_place,
+                                "no place for the request"
+                            );
+                            return UpstreamError::Unavailable.response();
+                        }
+                    }
+                }
             };
             let mut retries = 0;
             loop {
@@ -280,7 +354,7 @@ impl<S: Strategy> Pool<S> {
                     return failure.into_response();
                 };
                 let now = clock::now();
-                let Some(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
+                let Ok(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
                     return failure.into_response();
                 };
                 if !self.budget.try_retry(now) {
@@ -308,7 +382,9 @@ impl<S: Strategy> Pool<S> {
         client: IpAddr,
     ) -> Option<Upstream> {
         let target = Target::request(headers, path, client);
-        let slot = self.acquire(&target, &mut SmallVec::new(), clock::now())?;
+        let slot = self
+            .acquire(&target, &mut SmallVec::new(), clock::now())
+            .ok()?;
         Some(slot.backend().spec.upstream)
     }
 
@@ -322,16 +398,43 @@ impl<S: Strategy> Pool<S> {
     }
 
     /// Takes a place on a usable server of the current set: a primary if any is usable, else
-    /// a backup. `excluded` holds the [`Backend::id`]s of servers not to pick.
+    /// a backup. `excluded` holds the [`Backend::id`]s of servers not to pick. In a guarded
+    /// pool, a place in `max_requests` is reserved first.
     fn acquire(
         &self,
         target: &Target<'_>,
         excluded: &mut SmallVec<[usize; 4]>,
         now: Nanos,
-    ) -> Option<Slot> {
-        match &self.servers {
+    ) -> Result<Slot, NoPlace> {
+        let circuit = self.guard.circuit();
+        if circuit.is_some_and(|circuit| !circuit.reserve()) {
+            return Err(NoPlace::Pool);
+        }
+        let slot = match &self.servers {
             Servers::Fixed(set) => self.acquire_in(set, target, excluded, now),
             Servers::Live(live) => self.acquire_in(&live.load(), target, excluded, now),
+        };
+        match (slot, circuit) {
+            (Some(slot), _) => Ok(slot),
+            (None, Some(circuit)) => {
+                circuit.unreserve();
+                Err(NoPlace::Servers)
+            }
+            (None, None) => Err(NoPlace::Servers),
+        }
+    }
+
+    /// Whether a usable server of the current set is at its `max_conns`, so that waiting
+    /// may give a place.
+    fn any_full(&self, now: Nanos) -> bool {
+        let full = |set: &ServerSet<S::Table>| {
+            set.backends
+                .iter()
+                .any(|backend| backend.is_up(now) && !backend.has_room())
+        };
+        match &self.servers {
+            Servers::Fixed(set) => full(set),
+            Servers::Live(live) => full(&live.load()),
         }
     }
 

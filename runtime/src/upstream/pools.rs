@@ -1,7 +1,7 @@
 //! The pools of one process, as the process finds them again: each pool lists its server set
-//! (for the admin listener) and its TLS client (for SIGHUP) here when it is built, and the
-//! first-time work it starts (names resolved, servers checked) that the process waits for
-//! before serving. Built by the process and handed to every pool it builds; also carries what
+//! and, when guarded, its counts (for the admin listener) and its TLS client (for SIGHUP) here
+//! when it is built, and the first-time work it starts (names resolved, servers checked) that
+//! the process waits for before serving. Built by the process and handed to every pool it builds; also carries what
 //! the process asks of every forwarded request. Only the admin listener and the start walk the
 //! lists, so the trait object behind each roster costs nothing on the request path.
 
@@ -12,7 +12,7 @@ use http::HeaderValue;
 use crate::{
     registry::{Firsts, Started},
     tls::TlsError,
-    upstream::{backend::Backend, tls::Connector},
+    upstream::{backend::Backend, counts::Gauge, tls::Connector},
 };
 
 /// A pool's current servers.
@@ -27,6 +27,8 @@ pub struct Pools(Arc<Registry>);
 struct Registry {
     rosters: Started<dyn Roster>,
     connectors: Started<Connector>,
+    /// The counts of guarded pools with `max_requests` or `max_pending`, for metrics.
+    gauges: Started<Gauge>,
     /// Pools whose names have not been resolved once yet.
     resolving: Firsts,
     /// Health checkers whose first check has not completed yet.
@@ -56,6 +58,7 @@ impl Pools {
         Pools(Arc::new(Registry {
             rosters: Started::new(),
             connectors: Started::new(),
+            gauges: Started::new(),
             resolving: Firsts::new(),
             checking: Firsts::new(),
             forwarding,
@@ -70,6 +73,16 @@ impl Pools {
     /// Lists `connector`, pool `pool`'s, for [`Pools::connectors`].
     pub(crate) fn register_connector(&self, pool: &'static str, connector: &Arc<Connector>) {
         self.0.connectors.register(pool, Arc::downgrade(connector));
+    }
+
+    /// Lists `gauge`, pool `pool`'s, for [`Pools::gauges`].
+    pub(crate) fn register_gauge(&self, pool: &'static str, gauge: &Arc<Gauge>) {
+        self.0.gauges.register(pool, Arc::downgrade(gauge));
+    }
+
+    /// Every live guarded pool's counts, in the order they were built.
+    pub(crate) fn gauges(&self) -> Vec<(&'static str, Arc<Gauge>)> {
+        self.0.gauges.live()
     }
 
     /// Every live pool with its current servers, in the order they were built.

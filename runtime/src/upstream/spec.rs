@@ -243,3 +243,41 @@ pub struct RetryOn {
     /// The server answered with a status from 500 to 599.
     pub status_5xx: bool,
 }
+
+/// A pool's circuit breakers and outlier detection, as Envoy's `circuit_breakers` and
+/// `outlier_detection`. A pool without any is built without them (`Pool<S>`, whose guard is
+/// [`crate::Unguarded`]); one with them is a `Pool<S, Circuit>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitSpec {
+    /// Requests that may wait for a place on a server when every usable server is at its
+    /// `max_conns`, each for at most the connect timeout; the next ones get `503` at once.
+    /// 0: none wait.
+    pub max_pending: u32,
+    /// Attempts in flight to the whole pool at once (retries included), beyond which a
+    /// request gets `503` at once. 0: no cap.
+    pub max_requests: u32,
+    /// Ejection of servers whose success rate or latency stands out from the others'.
+    pub outlier: Option<Outlier>,
+}
+
+/// Outlier detection: every `interval`, each server that had at least `min_requests` attempts
+/// is compared with the median of the other such servers (at least one other is needed). A
+/// server whose success rate is more than `success_rate` percentage points below theirs, or
+/// whose mean latency is more than `latency` times theirs (a median below 1 ms counts as
+/// 1 ms), is ejected for `base_ejection_time` × the times it was ejected, at most
+/// `max_ejection_time`; never more than `max_ejection_percent` of the servers at once (one
+/// may always be). Each interval a server spends in the pool without being an outlier takes
+/// one off its count of ejections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlier {
+    pub interval: Duration,
+    pub min_requests: u32,
+    /// Percentage points below the others' median success rate; 0: success rates are not
+    /// compared.
+    pub success_rate: u32,
+    /// Times the others' median mean latency; 0: latencies are not compared.
+    pub latency: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejection_time: Duration,
+    pub max_ejection_percent: u32,
+}

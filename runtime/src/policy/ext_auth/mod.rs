@@ -26,7 +26,7 @@ use http_body_util::BodyExt;
 use smallvec::SmallVec;
 
 use super::Policy;
-use crate::{Cx, Pool, Request, RequestBody, Response, Strategy};
+use crate::{Cx, Guard, Pool, Request, RequestBody, Response, Strategy, Unguarded};
 use answers::Answers;
 
 /// The headers of a denial passed on to the client.
@@ -91,24 +91,24 @@ enum Decision {
     },
 }
 
-/// An `ext_auth` policy, asking the pool balanced by `S`.
+/// An `ext_auth` policy, asking the pool balanced by `S` (and guarded by `G`).
 #[derive(Debug)]
-pub struct ExtAuth<S: Strategy> {
+pub struct ExtAuth<S: Strategy, G: Guard = Unguarded> {
     spec: &'static ExtAuthSpec,
     /// The spec's path, parsed once.
     path: http::Uri,
-    pool: Arc<Pool<S>>,
+    pool: Arc<Pool<S, G>>,
     answers: Option<Answers<Decision>>,
 }
 
-impl<S: Strategy> ExtAuth<S> {
+impl<S: Strategy, G: Guard> ExtAuth<S, G> {
     /// The policy of `spec`, asking `pool` (the pool `spec` names, shared with the routes
     /// that forward to it).
     ///
     /// # Panics
     ///
     /// When the spec's path is not a URI's path, which the compiler checks.
-    pub fn new(spec: &'static ExtAuthSpec, pool: Arc<Pool<S>>) -> ExtAuth<S> {
+    pub fn new(spec: &'static ExtAuthSpec, pool: Arc<Pool<S, G>>) -> ExtAuth<S, G> {
         ExtAuth {
             spec,
             path: http::Uri::from_static(spec.path),
@@ -258,7 +258,7 @@ async fn decide(
     }
 }
 
-impl<S: Strategy> Policy for ExtAuth<S> {
+impl<S: Strategy, G: Guard> Policy for ExtAuth<S, G> {
     type Ticket = ();
 
     async fn request(&self, req: &mut Request, cx: &Cx) -> Result<(), Response> {

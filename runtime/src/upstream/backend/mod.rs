@@ -1,6 +1,8 @@
 //! One server's live state, shared by every worker: whether it is up (active checks), whether
-//! passive health has taken it out, how many requests it has in flight, its latency estimate,
-//! and its idle connections (HTTP/2 ones for pools with `protocol h2`).
+//! passive health or outlier detection has taken it out, how many requests it has in flight,
+//! its latency estimate, and its idle connections (HTTP/2 ones for pools with `protocol h2`).
+//! In a pool with `max_requests` or `max_pending`, it also reports the end of each request to
+//! the pool's [`Gauge`].
 //!
 //! A backend is one address. It is shared (`Arc`) by the server sets that list it and by the
 //! requests in flight to it, so when a pool's membership changes, an address that stays keeps
@@ -27,6 +29,7 @@ use crate::{
     http1::client::Connection,
     upstream::backend::http1::IdleLists,
     upstream::backend::http2::SharedConns,
+    upstream::counts::{Gauge, OutlierCounts},
     upstream::passive::PassiveState,
     upstream::spec::ServerSpec,
 };
@@ -44,6 +47,11 @@ pub(crate) struct Backend {
     pub(crate) shared: SharedConns,
     pub(crate) passive: PassiveState,
     pub(crate) rtt: Rtt,
+    /// Attempts since the outlier detector last looked (pools with `outlier` only).
+    pub(crate) outlier: OutlierCounts,
+    /// The pool's counts, told when a request ends (pools with `max_requests` or
+    /// `max_pending` only).
+    gauge: Option<Arc<Gauge>>,
     /// Set by the active health checker; servers start up.
     up: AtomicBool,
     /// Requests sent and whose response has not ended yet.
@@ -108,7 +116,12 @@ impl Stats {
 }
 
 impl Backend {
-    pub(crate) fn new(spec: ServerSpec, host: Option<Arc<str>>) -> Backend {
+    /// A server of a pool whose `gauge`, if it has one, counts the end of every request.
+    pub(crate) fn new(
+        spec: ServerSpec,
+        host: Option<Arc<str>>,
+        gauge: Option<Arc<Gauge>>,
+    ) -> Backend {
         Backend {
             spec,
             host,
@@ -116,6 +129,8 @@ impl Backend {
             shared: SharedConns::new(),
             passive: PassiveState::default(),
             rtt: Rtt::default(),
+            outlier: OutlierCounts::default(),
+            gauge,
             up: AtomicBool::new(true),
             active: AtomicU32::new(0),
             stats: Stats::default(),
@@ -128,7 +143,7 @@ impl Backend {
         self as *const Backend as usize
     }
 
-    /// Up for the health checker and not taken out by passive health.
+    /// Up for the health checker and not taken out by passive health or outlier detection.
     pub(crate) fn is_up(&self, now: Nanos) -> bool {
         self.up.load(Ordering::Relaxed) && !self.passive.is_out(now)
     }
@@ -218,5 +233,8 @@ impl Lessor for Backend {
 
     fn finished(&self) {
         self.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(gauge) = &self.gauge {
+            gauge.release();
+        }
     }
 }

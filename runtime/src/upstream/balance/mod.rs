@@ -239,7 +239,7 @@ pub(crate) mod testing {
         pub(crate) fn new(servers: &'static [ServerSpec]) -> Bench {
             let backends = servers
                 .iter()
-                .map(|&spec| Arc::new(Backend::new(spec, None)))
+                .map(|&spec| Arc::new(Backend::new(spec, None, None)))
                 .collect();
             let (backups, primaries) = (0..servers.len()).partition(|&i| servers[i].backup);
             Bench {

@@ -30,6 +30,7 @@ use crate::{
     upstream::backend::http1,
     upstream::backend::http2::Multiplexed,
     upstream::backend::{Backend, Slot},
+    upstream::circuit::Guard,
     upstream::error::UpstreamError,
     upstream::forward,
     upstream::retry::Failure,
@@ -56,7 +57,7 @@ enum Tried {
     Failed(Failure),
 }
 
-impl<S: Strategy> Pool<S> {
+impl<S: Strategy, G: Guard> Pool<S, G> {
     /// One attempt on one server; records what passive health and latency estimates need.
     #[allow(clippy::manual_async_fn)] // on purpose, see below
     pub(super) fn exchange(
@@ -89,7 +90,12 @@ impl<S: Strategy> Pool<S> {
                         let shared = matches!(conn, Conn::Shared(_));
                         (conn, shared)
                     }
-                    Err(error) => return Err(self.failed(backend, error, Some(req))),
+                    Err(error) => {
+                        if let Some(circuit) = self.guard.circuit() {
+                            circuit.observe(backend, true, started);
+                        }
+                        return Err(self.failed(backend, error, Some(req)));
+                    }
                 },
             };
             let sending = req.body_mut().watch_sending();
@@ -105,6 +111,11 @@ impl<S: Strategy> Pool<S> {
                         }
                         Err(error) => return Err(self.failed(backend, error, Some(req))),
                     };
+                }
+            }
+            if let Some(circuit) = self.guard.circuit() {
+                if let Some(failed) = tried.failed() {
+                    circuit.observe(backend, failed, started);
                 }
             }
             let lease = |slot: Slot| slot.lend(None);
@@ -248,6 +259,23 @@ impl<S: Strategy> Pool<S> {
                 .get(backend, tls, timeouts.connect, timeouts.idle)
                 .await
                 .map(Conn::Shared),
+        }
+    }
+}
+
+impl Tried {
+    /// Whether the attempt failed, for outlier detection: a `5xx`, or no answer; `None` when
+    /// the client's body failed, which is not the server's doing.
+    fn failed(&self) -> Option<bool> {
+        match self {
+            Tried::One(head, _) => Some(head.status.is_server_error()),
+            Tried::Shared(response) => Some(response.status().is_server_error()),
+            Tried::Unsent(..) => Some(true),
+            Tried::Failed(Failure::Error {
+                error: UpstreamError::ClientBody(_),
+                ..
+            }) => None,
+            Tried::Failed(_) => Some(true),
         }
     }
 }

@@ -41,6 +41,7 @@ use crate::registry::Firsts;
 use crate::{
     address::Upstream,
     upstream::backend::Backend,
+    upstream::counts::Gauge,
     upstream::health,
     upstream::pools::Pools,
     upstream::spec::{PoolSpec, ServerSpec},
@@ -104,24 +105,33 @@ impl<T: Send + Sync + 'static> Live<T> {
 
     /// Starts with the pool's fixed addresses, and spawns on `runtime` the task that resolves
     /// the names and the idle-connection reaper. Health checkers connect with `tls`; the first
-    /// resolution and the first checks are listed in `pools`.
+    /// resolution and the first checks are listed in `pools`. Every server reports the end of
+    /// its requests to `gauge`, if the pool has one.
     pub(crate) fn start<S: Strategy<Table = T>>(
         spec: &'static PoolSpec,
         runtime: &Handle,
         tls: Option<Arc<Connector>>,
+        gauge: Option<&Arc<Gauge>>,
         pools: &Pools,
     ) -> Self {
         let fixed = spec
             .servers
             .iter()
             .filter(|server| matches!(server.upstream, Upstream::Socket(_)))
-            .map(|&server| Arc::new(Backend::new(server, None)))
+            .map(|&server| Arc::new(Backend::new(server, None, gauge.cloned())))
             .collect();
         let set = Arc::new(ArcSwap::from_pointee(ServerSet::new::<S>(fixed)));
         let ready = pools
             .resolving()
             .start(Instant::now() + spec.timeouts.connect);
-        let maintained = maintain::<S>(spec, Arc::downgrade(&set), ready, tls, pools.clone());
+        let maintained = maintain::<S>(
+            spec,
+            Arc::downgrade(&set),
+            ready,
+            tls,
+            gauge.cloned(),
+            pools.clone(),
+        );
         let task = runtime.spawn(maintained).abort_handle();
         let weak = Arc::downgrade(&set);
         runtime.spawn(reap(
@@ -211,6 +221,7 @@ async fn maintain<S: Strategy>(
     set: Weak<ArcSwap<ServerSet<S::Table>>>,
     ready: watch::Sender<bool>,
     tls: Option<Arc<Connector>>,
+    gauge: Option<Arc<Gauge>>,
     pools: Pools,
 ) {
     let pool = spec.name;
@@ -262,6 +273,7 @@ async fn maintain<S: Strategy>(
                 running: &mut checkers,
                 tls: tls.as_ref(),
                 firsts: pools.checking(),
+                gauge: gauge.as_ref(),
             };
             let next = rebuild::<S>(spec, &sources, &live.load(), checks);
             tracing::debug!(pool, servers = next.backends.len(), "server set swapped");
@@ -308,7 +320,11 @@ fn rebuild<S: Strategy>(
         }
         let backend = match old.get(found) {
             Some(&backend) => Arc::clone(backend),
-            None => Arc::new(Backend::new(found.spec, found.host.clone())),
+            None => Arc::new(Backend::new(
+                found.spec,
+                found.host.clone(),
+                checks.gauge.cloned(),
+            )),
         };
         kept.insert(found.clone());
         backends.push(backend);
@@ -346,13 +362,15 @@ fn rebuild<S: Strategy>(
     ServerSet::new::<S>(backends)
 }
 
-/// A pool's health checkers by server, and what new ones are started with.
+/// A pool's health checkers by server, and what new servers and checkers are started with.
 struct Checks<'a> {
     running: &'a mut HashMap<Found, AbortHandle>,
     /// What checkers connect with.
     tls: Option<&'a Arc<Connector>>,
     /// Where their first checks are listed.
     firsts: &'a Firsts,
+    /// The pool's gauge, which new servers report the end of their requests to.
+    gauge: Option<&'a Arc<Gauge>>,
 }
 
 fn found_of(backend: &Backend) -> Found {
@@ -577,6 +595,7 @@ mod tests {
             running,
             tls: None,
             firsts,
+            gauge: None,
         }
     }
 

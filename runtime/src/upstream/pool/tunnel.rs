@@ -15,12 +15,13 @@ use crate::{
     clock,
     upstream::backend::Slot,
     upstream::balance::Target,
+    upstream::circuit::Guard,
     upstream::proxy_protocol::Header,
     upstream::relay::{relay, Ending},
     ProxyProtocol, Strategy, TcpConnection,
 };
 
-impl<S: Strategy> Pool<S> {
+impl<S: Strategy, G: Guard> Pool<S, G> {
     /// Tunnels a `mode tcp` connection to a server the strategy picks (strategies hashing a
     /// header, cookie or path go round robin: a tunnel has none). Connect errors and timeouts
     /// go to other servers as the pool's `retry` allows; with no usable server, or none left to
@@ -80,7 +81,7 @@ impl<S: Strategy> Pool<S> {
         }
         // Servers tried by this tunnel, or found full when taking a place.
         let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-        let Some(mut slot) = self.acquire(&target, &mut excluded, now) else {
+        let Ok(mut slot) = self.acquire(&target, &mut excluded, now) else {
             tracing::warn!(pool = self.spec.name, peer = %conn.peer(), "no usable server: client connection closed");
             return None;
         };
@@ -107,7 +108,7 @@ impl<S: Strategy> Pool<S> {
                 return None;
             }
             let now = clock::now();
-            let Some(next) = self.acquire(&target, &mut excluded, now) else {
+            let Ok(next) = self.acquire(&target, &mut excluded, now) else {
                 tracing::debug!(pool = self.spec.name, "no other server to try");
                 return None;
             };

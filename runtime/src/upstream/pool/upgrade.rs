@@ -25,13 +25,14 @@ use crate::{
     clock,
     upstream::backend::http1,
     upstream::backend::Slot,
+    upstream::circuit::Guard,
     upstream::error::UpstreamError,
     upstream::forward,
     upstream::relay::{relay, Ending},
     Body, Cx, Response, Strategy,
 };
 
-impl<S: Strategy> Pool<S> {
+impl<S: Strategy, G: Guard> Pool<S, G> {
     /// Forwards an upgrade request, already rewritten for the upstream.
     pub(super) async fn upgrade(&self, mut req: crate::Request, cx: &Cx) -> Response {
         // Taken before the request goes: Edge's HTTP/1 engine gives the client's connection
@@ -39,7 +40,7 @@ impl<S: Strategy> Pool<S> {
         let client = crate::http1::upgrade::on(&mut req);
         let req = req.map(Outgoing::Client);
         let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-        let Some(slot) = self.acquire(&target(&req, cx), &mut excluded, clock::now()) else {
+        let Ok(slot) = self.acquire(&target(&req, cx), &mut excluded, clock::now()) else {
             tracing::debug!(pool = self.spec.name, "no usable server");
             return UpstreamError::Unavailable.response();
         };
