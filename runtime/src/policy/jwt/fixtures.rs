@@ -16,7 +16,7 @@ use rcgen::{
 use serde_json::{json, Value};
 
 use super::spec::{ForwardClaim, JwtKeys, JwtSpec};
-use super::{Jwt, KeySets};
+use super::Jwt;
 use crate::policy::Policy;
 use crate::{body::RequestBody, host_name::HostName, Cx, LoadError, Request, Response};
 
@@ -136,7 +136,7 @@ pub(super) fn spec(keys: JwtKeys) -> JwtSpec {
 }
 
 pub(super) fn load(spec: JwtSpec) -> Result<Jwt, LoadError> {
-    Jwt::load(Box::leak(Box::new(spec)), &KeySets::new())
+    Jwt::load_alone(Box::leak(Box::new(spec)))
 }
 
 /// A policy with the keys of [`jwk_set`], adjusted by `edit`.

@@ -29,7 +29,7 @@ mod verify;
 
 use std::{future::Future, sync::Arc, time::Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use edge_formats::public_key::Algorithms;
 use jsonwebtoken::Validation;
 use tokio::task::AbortHandle;
@@ -138,12 +138,11 @@ impl Jwt {
         &self,
         req: &mut Request,
         fetched: &Fetched,
-        seen: usize,
+        seen: Arc<KeySet>,
         refusal: Refusal,
     ) -> Result<(), Refusal> {
         let joined = fetched.join();
-        let changed = || Arc::as_ptr(&fetched.current.load()) as usize != seen;
-        if !changed() {
+        if Arc::ptr_eq(&fetched.current.load(), &seen) {
             let Some(mut finished) = joined else {
                 tracing::debug!(
                     policy = self.spec.name,
@@ -155,6 +154,14 @@ impl Jwt {
         }
         let keys = fetched.current.load_full();
         self.check(req, &keys)
+    }
+}
+
+#[cfg(test)]
+impl Jwt {
+    /// [`Jwt::load`] with key sets of its own, for tests of one policy.
+    fn load_alone(spec: &'static JwtSpec) -> Result<Jwt, LoadError> {
+        Jwt::load(spec, &KeySets::new())
     }
 }
 
@@ -204,10 +211,9 @@ impl Policy for Jwt {
         let renew = match checked {
             Err(refusal) => self
                 .renewable(refusal, &keys, req)
-                .map(|fetched| (fetched, Arc::as_ptr(&keys) as usize, refusal)),
+                .map(|fetched| (fetched, Guard::into_inner(keys), refusal)),
             Ok(()) => None,
         };
-        drop(keys);
         async move {
             let checked = match renew {
                 None => checked,
