@@ -225,16 +225,19 @@ fn jwt(c: &mut Criterion) {
         "jwks.json",
         &json!({ "keys": keys }).to_string(),
     );
-    let policy = Jwt::load(Box::leak(Box::new(JwtSpec {
-        name: "auth",
-        keys: JwtKeys::Jwks(jwks),
-        algorithms: &[],
-        issuers: &[ISSUER],
-        audiences: &["orders"],
-        leeway: Duration::from_secs(30),
-        required: &["exp", "sub"],
-        forward: &FORWARD,
-    })))
+    let policy = Jwt::load(
+        Box::leak(Box::new(JwtSpec {
+            name: "auth",
+            keys: JwtKeys::Jwks(jwks),
+            algorithms: &[],
+            issuers: &[ISSUER],
+            audiences: &["orders"],
+            leeway: Duration::from_secs(30),
+            required: &["exp", "sub"],
+            forward: &FORWARD,
+        })),
+        Process::new().key_sets(),
+    )
     .expect("the JWK set loads");
 
     let mut group = group(c, "jwt/verify");

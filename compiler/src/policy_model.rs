@@ -2,7 +2,7 @@
 //! compiled, the store it names resolved, every default applied and the `security_headers`
 //! preset resolved.
 
-use crate::files::Folder;
+use crate::files::{self, Folder};
 
 use edge_dsl::ast::{self, KeySource, PolicyKind, Setting};
 use edge_dsl::{Diagnostic, Ident, Spanned};
@@ -103,6 +103,13 @@ fn jwt(jwt: &ast::Jwt, folder: &Folder) -> Result<model::Jwt, Diagnostic> {
                 .display()
                 .to_string(),
         ),
+        ast::JwtKeys::Url { url, ca } => model::JwtKeys::Url {
+            url: url.value.clone(),
+            ca: match ca {
+                Some(ca) => Some(files::ca_bundle(folder, ca)?.display().to_string()),
+                None => None,
+            },
+        },
     };
     Ok(model::Jwt {
         keys,

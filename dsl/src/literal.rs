@@ -376,6 +376,53 @@ pub fn redis_url(arg: &Arg, usage: &str) -> Read<RedisUrl> {
     ))
 }
 
+/// An `https://` URL a file is fetched from: `https://HOST[:PORT][/PATH][?QUERY]`, the host
+/// a DNS name or an IP address (IPv6 in brackets), kept as written. Anything else (`http://`,
+/// a user name or password, a fragment, no host, port 0) is refused. `usage` is the
+/// directive written right, for an unquoted URL.
+pub fn https_url(arg: &Arg, usage: &str) -> Read<String> {
+    const WHAT: &str = "HTTPS URL";
+    const FORM: &str = "an HTTPS URL is `https://HOST[:PORT]/PATH`, such as \
+                        `\"https://auth.example.com/.well-known/jwks.json\"`";
+    let url = text(arg, "a URL", usage)?;
+    let Some(rest) = url.value.strip_prefix("https://") else {
+        let help = if url.value.starts_with("http://") {
+            "keys are fetched over HTTPS only: a cleartext answer could be replaced on the way"
+        } else {
+            FORM
+        };
+        return Err(bad(arg, WHAT, help));
+    };
+    if !rest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            arg,
+            WHAT,
+            "a URL is printable ASCII without spaces: percent-encode anything else",
+        ));
+    }
+    if rest.contains('#') {
+        return Err(bad(arg, WHAT, "a URL that is fetched has no `#` fragment"));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad(
+            arg,
+            WHAT,
+            "a URL in the config holds no user name or password",
+        ));
+    }
+    match server(authority, Some(443)) {
+        None => Err(bad(arg, WHAT, FORM)),
+        Some(Address::Socket(socket)) if socket.port() == 0 => {
+            Err(bad(arg, WHAT, "the port is a number from 1 to 65535"))
+        }
+        Some(Address::Name { port: 0, .. }) => {
+            Err(bad(arg, WHAT, "the port is a number from 1 to 65535"))
+        }
+        Some(_) => Ok(url),
+    }
+}
+
 /// A server: `10.0.0.11:8080`, `[::1]:8080` or `users.internal:8080`, and whether it was
 /// written with `https://` (`https://users.internal:8443`, or without a port for 443), which
 /// makes it a TLS server.

@@ -54,8 +54,8 @@ pub use policy::{
     Access, AccessRule, AccessSpec, AnswerCache, AnswerKey, ApiKey, ApiKeySpec, BasicAuth,
     BasicAuthSpec, Cache, CacheKey, CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec,
     Cors, CorsSpec, ExtAuth, ExtAuthSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt,
-    JwtAlgorithm, JwtKeys, JwtSpec, KeySource, LimitAlgorithm, LimitKey, OnStoreError, Policy,
-    Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
+    JwtAlgorithm, JwtKeys, JwtSpec, KeySets, KeySource, LimitAlgorithm, LimitKey, OnStoreError,
+    Policy, Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
     SecurityHeadersSpec, Validate, ValidateSpec,
 };
 pub use process::site::{ShutdownSpec, Site};

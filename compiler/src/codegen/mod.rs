@@ -846,6 +846,7 @@ impl Policies {
                 Build::New => quote! { #ty::new(&#name) },
                 Build::Load => quote! { #ty::load(&#name)? },
                 Build::Cached => quote! { #ty::new(&#name, process.caches()) },
+                Build::Keys => quote! { #ty::load(&#name, process.key_sets())? },
                 Build::Stores => quote! { #ty::load(&#name, #instance, process.stores())? },
                 Build::Pool(pool) => {
                     let pool = &pool_fields[pool];

@@ -40,6 +40,9 @@ pub(super) enum Build {
     Load,
     /// `Type::new(&SPEC, process.caches())`: listed in the process's caches.
     Cached,
+    /// `Type::load(&SPEC, process.key_sets())?`: its keys are listed in the process's key
+    /// sets (a file to read again on SIGHUP, a first fetch to wait for); reading them can fail.
+    Keys,
     /// `Type::load(&SPEC, process.stores())?`: its store, if any, is started (its password
     /// read), which can fail.
     Stores,
@@ -51,7 +54,7 @@ pub(super) enum Build {
 impl Build {
     /// Whether the build takes something from the process.
     pub(super) fn uses_process(self) -> bool {
-        matches!(self, Build::Cached | Build::Stores)
+        matches!(self, Build::Cached | Build::Keys | Build::Stores)
     }
 }
 
@@ -104,6 +107,10 @@ pub(super) fn generate(
                 JwtKeys::Pem(file) => {
                     quote! { ::edge_runtime::JwtKeys::Pem(#file) }
                 }
+                JwtKeys::Url { url, ca } => {
+                    let ca = option(ca.as_ref().map(ToTokens::to_token_stream));
+                    quote! { ::edge_runtime::JwtKeys::Url { url: #url, ca: #ca } }
+                }
             };
             let algorithms = jwt.algorithms.iter().map(|a| algorithm(*a));
             let (issuers, audiences, required) = (&jwt.issuers, &jwt.audiences, &jwt.required);
@@ -128,7 +135,7 @@ pub(super) fn generate(
                     required: &[#(#required),*],
                     forward: #forward,
                 },
-                Build::Load,
+                Build::Keys,
             )
         }
         PolicyKind::ApiKey(api_key) => {

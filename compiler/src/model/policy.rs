@@ -63,11 +63,13 @@ pub struct Jwt {
     pub forward: Vec<ForwardClaim>,
 }
 
-/// Where a `jwt` policy's verifying keys are: a JWKS file or a PEM key, absolute.
+/// Where a `jwt` policy's verifying keys are: a JWKS file or a PEM key, or a JWKS URL with
+/// the CA bundle its server is verified against.
 #[derive(Clone, Debug)]
 pub enum JwtKeys {
     Jwks(String),
     Pem(String),
+    Url { url: String, ca: Option<String> },
 }
 
 /// A claim copied into a request header.

@@ -55,7 +55,7 @@ impl PolicyKind {
     ];
 }
 
-/// `jwt { jwks "f" | public_key "f"  algorithms ..  issuer ..  audience ..  leeway D  require ..
+/// `jwt { jwks "f" | public_key "f" | jwks_url "https://.." [jwks_ca "f"]  algorithms ..  issuer ..  audience ..  leeway D  require ..
 /// forward_claim CLAIM "header" }`
 #[derive(Clone, Debug)]
 pub struct Jwt {
@@ -74,6 +74,11 @@ pub struct Jwt {
 pub enum JwtKeys {
     Jwks(Spanned<String>),
     Pem(Spanned<String>),
+    /// `jwks_url "https://..."`, with `jwks_ca "FILE"` when given.
+    Url {
+        url: Spanned<String>,
+        ca: Option<Spanned<String>>,
+    },
 }
 
 /// `ext_auth { pool NAME  path "/check"  forward_headers ..  copy_headers ..  timeout D

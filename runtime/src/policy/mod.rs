@@ -41,7 +41,7 @@ pub use compress::{Coding, Compress, CompressSpec};
 pub use cors::{Cors, CorsSpec};
 pub use ext_auth::{AnswerCache, AnswerKey, ExtAuth, ExtAuthSpec};
 pub use headers::{HeaderEdits, Headers, HeadersSpec};
-pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec};
+pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySets};
 pub use rate_limit::{LimitAlgorithm, LimitKey, OnStoreError, Rate, RateLimit, RateLimitSpec};
 pub use rewrite::{Rewrite, RewriteRule, RewriteSpec};
 pub use security_headers::{SecurityHeaders, SecurityHeadersSpec};

@@ -1,6 +1,6 @@
 //! The process around the two sides: `run` loads and binds, starts one worker per core
 //! (`worker`), serves the admin listener and the metrics and logs (`observe`), reloads
-//! certificates on SIGHUP (`reload`), drains on SIGTERM and hands its sockets to a successor
+//! certificates and `jwt` key files on SIGHUP (`reload`), drains on SIGTERM and hands its sockets to a successor
 //! on an upgrade (`handoff`). What one process holds beyond its gateway is a [`Process`].
 
 pub(crate) mod admin;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::{
     downstream::front::Front,
     observe::Observer,
-    policy::Caches,
+    policy::{Caches, KeySets},
     store::Stores,
     upstream::mirror::Mirrors,
     upstream::pools::{Forwarding, Pools},
@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// One proxy's state beyond its gateway: the observer its connections record into, whether it
-/// has handed its sockets over, the pools it built, its caches, splits and mirrors. `run` builds it and hands
+/// has handed its sockets over, the pools it built, its caches, `jwt` key sets, splits and mirrors. `run` builds it and hands
 /// it to the generated `Edge::new`, which builds pools and caches into it; every worker shares
 /// it. Two of them (two proxies in one test process) share nothing. Cheap to clone.
 #[derive(Clone)]
@@ -37,6 +37,7 @@ pub struct Process {
     front: Arc<Front>,
     pools: Pools,
     caches: Caches,
+    key_sets: KeySets,
     stores: Stores,
     splits: Splits,
     mirrors: Mirrors,
@@ -59,6 +60,7 @@ impl Process {
             front: Arc::new(Front::new(observer)),
             pools: Pools::new(forwarding),
             caches: Caches::new(),
+            key_sets: KeySets::new(),
             stores: Stores::default(),
             splits: Splits::new(),
             mirrors: Mirrors::new(),
@@ -73,6 +75,12 @@ impl Process {
     /// Where the process's caches are listed: pass it to [`crate::Cache::new`].
     pub fn caches(&self) -> &Caches {
         &self.caches
+    }
+
+    /// Where the process's `jwt` key sets are listed (files read again on SIGHUP, first
+    /// fetches waited for): pass it to [`crate::Jwt::load`].
+    pub fn key_sets(&self) -> &KeySets {
+        &self.key_sets
     }
 
     /// Where the process's route splits are listed: pass it to [`crate::Split::new`].

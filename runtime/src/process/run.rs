@@ -49,14 +49,15 @@ fn reloader(tls: &[Option<Arc<TlsListener>>], process: &Process) -> CertReloader
 /// and pools name (calling `make()` once with the [`Process`] it builds), binds every listener
 /// once per worker (one worker per core, or `EDGE_WORKERS`) on `SO_REUSEPORT` sockets, waits
 /// until the pools' names have been resolved (each for up to its connect timeout) and each
-/// active health check has run once (each for up to its interval and timeout), prints
+/// active health check has run once (each for up to its interval and timeout) and each `jwt`
+/// policy's keys at a URL have been fetched once (each for up to 10 s), prints
 /// `listening NAME http://ADDR` per listener (`https://ADDR` for a TLS one, `tcp://ADDR` for a
 /// `mode tcp` one) on stdout, tells a service manager it is ready (`NOTIFY_SOCKET`), and serves
 /// with one single-threaded runtime per worker until SIGTERM or SIGINT; then, after the site's
 /// drain delay on SIGTERM (`/ready` answering 503 meanwhile), every worker stops accepting and
 /// drains for up to its drain timeout (open tunnels are closed then), the admin listener
 /// answering until the end, and the process exits 0 ([`crate::ShutdownSpec`]). SIGHUP re-reads
-/// the TLS files ([`CertReloader::reload`]); SIGUSR2 starts the binary again to take over (see
+/// the TLS files ([`CertReloader::reload`]) and the `jwt` key files ([`crate::KeySets::reload`]); SIGUSR2 starts the binary again to take over (see
 /// `upgrade`). A file that cannot be used, a listener that cannot be bound, or a policy that
 /// cannot be built, is reported on stderr in one `edge: ...` line before anything is bound
 /// where it can be, and exits 1.
@@ -188,9 +189,13 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
         let _entered = runtimes[0].enter();
         Signals::install()
     };
-    // Pools with servers given by name resolve them once, and health checks run once (their
-    // checkers start with the addresses), before anything is served.
-    runtimes[0].block_on(process.pools().started());
+    // Pools with servers given by name resolve them once, health checks run once (their
+    // checkers start with the addresses), and `jwt` keys at a URL are fetched once, before
+    // anything is served.
+    runtimes[0].block_on(async {
+        process.pools().started().await;
+        process.key_sets().started().await;
+    });
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -297,7 +302,8 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
                     tracing::warn!(%error, "cannot write the start-up lines to stdout");
                 }
             };
-            let reloading = reload_on_hangup(hangup, reloader, wait(stopped.clone()));
+            let key_sets = process.key_sets().clone();
+            let reloading = reload_on_hangup(hangup, reloader, key_sets, wait(stopped.clone()));
             let reopening = reopen_on_user1(user1, &process, wait(stopped.clone()));
             let upgrading =
                 upgrade_on_user2(user2, upgrader, stopped.clone(), wait(stopped.clone()));

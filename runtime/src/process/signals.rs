@@ -1,4 +1,5 @@
-//! The signals `run` answers: SIGTERM and SIGINT drain, SIGHUP reloads certificates, SIGUSR1
+//! The signals `run` answers: SIGTERM and SIGINT drain, SIGHUP reloads certificates and `jwt`
+//! key files, SIGUSR1
 //! reopens the access log, SIGUSR2 upgrades the binary (see `upgrade`).
 
 use std::{
@@ -7,7 +8,7 @@ use std::{
     pin::pin,
 };
 
-use crate::{process::reload::CertReloader, process::Process};
+use crate::{policy::KeySets, process::reload::CertReloader, process::Process};
 
 /// Completes once the stop flag is raised.
 pub(super) async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
@@ -15,10 +16,11 @@ pub(super) async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Reloads certificates on each SIGHUP until `stop` completes.
+/// Reloads certificates and `jwt` key files on each SIGHUP until `stop` completes.
 pub(super) async fn reload_on_hangup(
     mut hangup: tokio::signal::unix::Signal,
     reloader: CertReloader,
+    key_sets: KeySets,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = pin!(stop);
@@ -26,10 +28,14 @@ pub(super) async fn reload_on_hangup(
         tokio::select! {
             () = &mut stop => return,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading certificates");
-                let reloader = reloader.clone();
+                tracing::info!("SIGHUP: reloading certificates and key files");
+                let (reloader, key_sets) = (reloader.clone(), key_sets.clone());
                 // Reading files blocks: off the event loop. Failures are logged by `reload`.
-                let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = reloader.reload();
+                    key_sets.reload();
+                })
+                .await;
             }
         }
     }
@@ -38,7 +44,7 @@ pub(super) async fn reload_on_hangup(
 /// The signals `run` handles, registered up front.
 pub(super) struct Signals {
     pub(super) stop: StopSignals,
-    /// Reloads certificates.
+    /// Reloads certificates and key files.
     pub(super) hangup: tokio::signal::unix::Signal,
     /// Reopens the access log.
     pub(super) user1: tokio::signal::unix::Signal,

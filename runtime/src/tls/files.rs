@@ -1,6 +1,6 @@
 //! Reads PEM files into what rustls uses: a certificate chain with its key (a listener's, or a
 //! pool's client certificate), and a bundle of CA certificates (client certificates of a
-//! listener, or the servers of a pool, are verified against). Relative paths are read from
+//! listener, or the servers of a pool or a `jwt` policy's key server, are verified against). Relative paths are read from
 //! the run-time root; every failure names the file where it was looked for.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +46,18 @@ pub(crate) fn certified_key(
             Err(TlsErrorKind::KeyMismatch { cert, key })
         }
         Err(reason) => Err(invalid(TlsFile::Certificate, &cert, reason)),
+    }
+}
+
+/// The roots a server is verified against when the proxy is its client (a pool's servers, a
+/// `jwt` policy's key server): the CA bundle at `ca` when one is given, else Mozilla's roots
+/// (`webpki-roots`), so nothing depends on the host's certificate store.
+pub(crate) fn server_roots(ca: Option<&str>) -> Result<RootCertStore, TlsErrorKind> {
+    match ca {
+        Some(path) => roots(TlsFile::ServerCa, path),
+        None => Ok(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        }),
     }
 }
 

@@ -23,12 +23,12 @@ use rustls::{
     crypto::CryptoProvider,
     pki_types::{CertificateDer, ServerName, UnixTime},
     sign::CertifiedKey,
-    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, SignatureScheme,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
 
-use crate::tls::{files, TlsErrorKind, TlsFile};
+use crate::tls::{files, TlsErrorKind};
 use crate::{
     address::Upstream,
     upstream::spec::{UpstreamProtocol, UpstreamTls},
@@ -126,13 +126,7 @@ fn client_config(
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .expect("the default provider supports TLS 1.2 and 1.3");
     let builder = if spec.verify {
-        let roots = match spec.ca {
-            Some(path) => files::roots(TlsFile::ServerCa, path)?,
-            None => RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            },
-        };
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(files::server_roots(spec.ca)?)
     } else {
         builder
             .dangerous()

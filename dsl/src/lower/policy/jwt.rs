@@ -1,10 +1,10 @@
-//! `policy NAME = jwt { ... }`: where the keys are, the algorithms, issuers and audiences
-//! accepted, the clock leeway, the claims required and the claims forwarded as headers.
+//! `policy NAME = jwt { ... }`: where the keys are (a file, or a URL with the CA its server is
+//! verified against), the algorithms, issuers and audiences accepted, the clock leeway, the claims required and the claims forwarded as headers.
 
 use crate::ast::{Jwt, JwtAlgorithm, JwtKeys};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
-use crate::span::Spanned;
+use crate::span::{Span, Spanned};
 use crate::syntax::Arg;
 
 use super::Item;
@@ -12,7 +12,7 @@ use crate::lower::table::Args::{Exactly, OneOrMore, Own};
 use crate::lower::table::{add, set, unread, Given, Rule, Table};
 use crate::lower::Lowering;
 
-/// The two key sources say themselves when both are given.
+/// The three key sources say themselves when two are given.
 pub(super) const JWT: Table = Table {
     place: "in a jwt policy",
     rules: &[
@@ -22,6 +22,16 @@ pub(super) const JWT: Table = Table {
         Rule::once("public_key", Own, "public_key \"signer.pem\"")
             .instead_of("jwks")
             .doc("A PEM public key or certificate verifying the tokens, instead of `jwks`."),
+        Rule::once(
+            "jwks_url",
+            Exactly(1),
+            "jwks_url \"https://auth.example.com/.well-known/jwks.json\"",
+        )
+        .instead_of("jwks")
+        .doc("The HTTPS URL of the key set, instead of `jwks`: fetched before the proxy serves, again as its `Cache-Control` says, and when a token names a key the set lacks."),
+        Rule::once("jwks_ca", Own, "jwks_ca \"ca.pem\"")
+            .doc("A PEM CA bundle the `jwks_url` server is verified against.")
+            .by_default("Mozilla's roots"),
         Rule::once("algorithms", OneOrMore, "algorithms RS256 ES256")
             .doc("The algorithms accepted (`none` never is).")
             .by_default("what the keys are for"),
@@ -50,6 +60,7 @@ impl Lowering {
     pub(super) fn jwt(&mut self, policy: &Item<'_>) -> Option<Jwt> {
         let head = policy.head;
         let mut keys: Option<Spanned<JwtKeys>> = None;
+        let mut jwks_ca: Option<(Span, Spanned<String>)> = None;
         let mut jwt = Jwt {
             keys: Spanned::new(JwtKeys::Jwks(Spanned::new(String::new(), head)), head),
             algorithms: Vec::new(),
@@ -62,7 +73,7 @@ impl Lowering {
         let taken = self.directives(&JWT, policy.directives, |lower, given| {
             let args = given.args;
             match given.name() {
-                "jwks" | "public_key" => {
+                "jwks" | "public_key" | "jwks_url" => {
                     if let Some(first) = &keys {
                         lower.error(
                             Diagnostic::error(
@@ -71,20 +82,32 @@ impl Lowering {
                             )
                             .with_label(Label::primary(given.head(), "second"))
                             .with_label(Label::secondary(first.span, "first"))
-                            .with_help("give either `jwks \"file\"` or `public_key \"file\"`"),
+                            .with_help(
+                                "give one of `jwks \"file\"`, `public_key \"file\"` and \
+                                 `jwks_url \"https://...\"`",
+                            ),
                         );
                         return false;
                     }
-                    let source = lower.key_file(given).map(|file| {
-                        let source = if given.name() == "jwks" {
-                            JwtKeys::Jwks(file)
-                        } else {
-                            JwtKeys::Pem(file)
-                        };
-                        Spanned::new(source, given.head())
-                    });
-                    set(&mut keys, source)
+                    let source = match given.name() {
+                        "jwks" => lower.key_file(given).map(JwtKeys::Jwks),
+                        "public_key" => lower.key_file(given).map(JwtKeys::Pem),
+                        _ => lower
+                            .keep(literal::https_url(given.arg(), given.usage))
+                            .map(|url| JwtKeys::Url { url, ca: None }),
+                    };
+                    let url = given.name() == "jwks_url";
+                    let taken = set(
+                        &mut keys,
+                        source.map(|source| Spanned::new(source, given.head())),
+                    );
+                    // A URL not of its form says so itself: the source is not missing.
+                    taken || url
                 }
+                "jwks_ca" => set(
+                    &mut jwks_ca,
+                    lower.key_file(given).map(|file| (given.head(), file)),
+                ),
                 "algorithms" => add(
                     &mut jwt.algorithms,
                     args.iter().filter_map(|arg| lower.keep(algorithm(arg))),
@@ -119,11 +142,30 @@ impl Lowering {
             }
         });
         self.require(&JWT, &taken, "policy", &policy.name, head);
-        jwt.keys = keys?;
+        let mut keys = keys?;
+        match (&mut keys.value, jwks_ca) {
+            (JwtKeys::Url { ca, .. }, given) => *ca = given.map(|(_, file)| file),
+            (_, Some((directive, _))) => {
+                self.error(
+                    Diagnostic::error(
+                        "ineffective-directive",
+                        "`jwks_ca` applies only to keys fetched with `jwks_url`",
+                    )
+                    .with_label(Label::primary(directive, "no key server to verify"))
+                    .with_label(Label::secondary(keys.span, "the keys are read from a file"))
+                    .with_help(
+                        "remove `jwks_ca`, or fetch the keys with `jwks_url \"https://...\"`",
+                    ),
+                );
+                return None;
+            }
+            (_, None) => {}
+        }
+        jwt.keys = keys;
         Some(jwt)
     }
 
-    /// `jwks "FILE"` or `public_key "FILE"`.
+    /// `jwks "FILE"`, `public_key "FILE"` or `jwks_ca "FILE"`.
     fn key_file(&mut self, given: Given<'_>) -> Option<Spanned<String>> {
         let [path] = self.args(given.directive, 1, given.usage)? else {
             unreachable!("args checked the count")

@@ -136,7 +136,7 @@ pub(super) fn spec(keys: JwtKeys) -> JwtSpec {
 }
 
 pub(super) fn load(spec: JwtSpec) -> Result<Jwt, LoadError> {
-    Jwt::load(Box::leak(Box::new(spec)))
+    Jwt::load_alone(Box::leak(Box::new(spec)))
 }
 
 /// A policy with the keys of [`jwk_set`], adjusted by `edit`.

@@ -1,10 +1,11 @@
-//! The keys that verify tokens: read once at start-up from the policy's JWKS or PEM file by
-//! the readers the compiler checked the file with, and turned into the verifier's keys.
+//! The keys that verify tokens: a [`KeySet`] read from the policy's JWKS or PEM file by the
+//! readers the compiler checked the file with, or parsed from a fetched JWK set, and turned
+//! into the verifier's keys.
 
+use edge_formats::jwks;
 use edge_formats::public_key::{Algorithms, PublicKey};
 use jsonwebtoken::DecodingKey;
 
-use super::spec::{JwtKeys, JwtSpec};
 use crate::policy::read_file;
 use crate::LoadError;
 
@@ -16,39 +17,77 @@ pub(super) struct Key {
     pub(super) decoding: DecodingKey,
 }
 
-/// Reads the keys; fails when the file cannot be read or holds no key for the allowed
-/// algorithms (see [`edge_formats::jwks`] and [`edge_formats::pem`]).
-pub(super) fn load(spec: &JwtSpec) -> Result<Vec<Key>, LoadError> {
-    let allowed = Algorithms::allowed(spec.algorithms);
-    let error = |reason| LoadError::Policy {
-        name: spec.name,
-        reason,
-    };
-    Ok(match spec.keys {
-        JwtKeys::Jwks(path) => {
-            let text = read_file(spec.name, "JWKS", path)?;
-            edge_formats::jwks::parse(text.as_bytes(), allowed)
-                .map_err(|reason| error(format!("JWKS file {path}: {reason}")))?
-                .keys()
-                .iter()
-                .map(|key| Key {
-                    kid: key.kid().map(Into::into),
-                    algorithms: key.algorithms(),
-                    decoding: decoding(key.public_key()),
-                })
-                .collect()
+/// The keys a policy verifies with at one time, replaced whole when they are read again.
+#[derive(Debug)]
+pub(super) struct KeySet {
+    pub(super) keys: Vec<Key>,
+    /// Every algorithm some key verifies.
+    pub(super) algorithms: Algorithms,
+}
+
+impl KeySet {
+    /// No key: what a policy whose keys are fetched holds until a fetch succeeds.
+    pub(super) fn empty() -> KeySet {
+        KeySet::of(Vec::new())
+    }
+
+    fn of(keys: Vec<Key>) -> KeySet {
+        let algorithms = keys
+            .iter()
+            .fold(Algorithms::NONE, |set, key| set.union(key.algorithms));
+        KeySet { keys, algorithms }
+    }
+
+    /// The signing keys of a JWK set for the `allowed` algorithms; fails when it is not a JWK
+    /// set or has no such key (see [`edge_formats::jwks`]).
+    pub(super) fn jwks(bytes: &[u8], allowed: Algorithms) -> Result<KeySet, jwks::Error> {
+        let set = jwks::parse(bytes, allowed)?;
+        let keys = set.keys().iter().map(|key| Key {
+            kid: key.kid().map(Into::into),
+            algorithms: key.algorithms(),
+            decoding: decoding(key.public_key()),
+        });
+        Ok(KeySet::of(keys.collect()))
+    }
+
+    /// Whether a key of the set is named `kid`.
+    pub(super) fn names(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
+    }
+}
+
+/// A file the keys are read from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum KeyFile {
+    Jwks(&'static str),
+    Pem(&'static str),
+}
+
+/// Reads the keys of policy `name` from `file`; fails when the file cannot be read or holds no
+/// key for the `allowed` algorithms (see [`edge_formats::jwks`] and [`edge_formats::pem`]).
+pub(super) fn read(
+    name: &'static str,
+    file: KeyFile,
+    allowed: Algorithms,
+) -> Result<KeySet, LoadError> {
+    let error = |reason| LoadError::Policy { name, reason };
+    match file {
+        KeyFile::Jwks(path) => {
+            let text = read_file(name, "JWKS", path)?;
+            KeySet::jwks(text.as_bytes(), allowed)
+                .map_err(|reason| error(format!("JWKS file {path}: {reason}")))
         }
-        JwtKeys::Pem(path) => {
-            let text = read_file(spec.name, "PEM", path)?;
+        KeyFile::Pem(path) => {
+            let text = read_file(name, "PEM", path)?;
             let key = edge_formats::pem::parse(text.as_bytes(), allowed)
                 .map_err(|reason| error(format!("PEM file {path}: {reason}")))?;
-            vec![Key {
+            Ok(KeySet::of(vec![Key {
                 kid: None,
                 algorithms: key.algorithms(),
                 decoding: decoding(key.public_key()),
-            }]
+            }]))
         }
-    })
+    }
 }
 
 /// The verifier's key for a key the files gave.
@@ -69,12 +108,11 @@ mod tests {
     use rcgen::CertificateParams;
     use serde_json::json;
 
-    use super::*;
     use crate::policy::jwt::fixtures::{
         claims, ed25519, file, invalid, jwk, load, p256, p384, passes, refused, rsa, signing_key,
         spec, token, with_jwks, with_pem, SECRET,
     };
-    use crate::policy::jwt::spec::JwtAlgorithm;
+    use crate::policy::jwt::spec::{JwtAlgorithm, JwtKeys};
 
     #[tokio::test]
     async fn every_key_type_of_a_jwk_set_verifies() {

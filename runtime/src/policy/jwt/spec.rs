@@ -1,4 +1,4 @@
-//! What the generated code writes for a `jwt` policy: where its keys are, the algorithms,
+//! What the generated code writes for a `jwt` policy: where its keys are (a file or a URL), the algorithms,
 //! issuers and audiences it accepts, its leeway, the claims it requires and those it forwards.
 
 use std::time::Duration;
@@ -27,7 +27,8 @@ pub struct JwtSpec {
     pub forward: &'static [ForwardClaim],
 }
 
-/// The file the verification keys are read from, by absolute path.
+/// Where the verification keys are: a file (by absolute path, or relative to the run-time
+/// root), read at start-up and again on SIGHUP, or a JWK set fetched over HTTPS and kept fresh.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JwtKeys {
     /// A JWK set (`{"keys": [...]}`): `oct` (HMAC), `RSA`, `EC` (P-256, P-384) and `OKP`
@@ -36,6 +37,15 @@ pub enum JwtKeys {
     /// One PEM public key (`PUBLIC KEY`, or `RSA PUBLIC KEY`) or certificate: RSA, EC (P-256,
     /// P-384) or Ed25519.
     Pem(&'static str),
+    /// A JWK set, as [`JwtKeys::Jwks`] holds, fetched from an `https://` URL before the proxy
+    /// serves and again as its `Cache-Control` says, or sooner when a token names a key the
+    /// set lacks.
+    Url {
+        /// `https://HOST[:PORT]/PATH[?QUERY]`.
+        url: &'static str,
+        /// A PEM CA bundle the key server is verified against; `None`: Mozilla's roots.
+        ca: Option<&'static str>,
+    },
 }
 
 /// A signature algorithm a token may use: the key files' readers' [`Algorithm`], which the

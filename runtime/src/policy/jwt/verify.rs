@@ -7,6 +7,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::algorithm;
+use super::keys::KeySet;
 use super::refusal::Refusal;
 use super::spec::{JwtAlgorithm, JwtSpec};
 use super::Jwt;
@@ -15,8 +16,8 @@ use super::Jwt;
 const SPEC_CLAIMS: [&str; 5] = ["exp", "nbf", "iss", "aud", "sub"];
 
 impl Jwt {
-    /// The claims of `token` once its signature and claims pass.
-    pub(super) fn verify(&self, token: &str) -> Result<Map<String, Value>, Refusal> {
+    /// The claims of `token` once its signature (by a key of `keys`) and claims pass.
+    pub(super) fn verify(&self, keys: &KeySet, token: &str) -> Result<Map<String, Value>, Refusal> {
         let refuse = |error: Refusal, why: &dyn std::fmt::Display| {
             tracing::debug!(policy = self.spec.name, %why, "token refused: {error:?}");
             error
@@ -24,15 +25,15 @@ impl Jwt {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| refuse(Refusal::Malformed, &e))?;
         let algorithm = algorithm::of(header.alg);
-        if !self.algorithms.contains(algorithm) {
+        if !keys.algorithms.contains(algorithm) {
             return Err(refuse(
                 Refusal::AlgorithmNotAllowed,
                 &"no key is for this algorithm",
             ));
         }
         let kid = header.kid.as_deref();
-        let named = kid.is_some_and(|kid| self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
-        let candidates = self.keys.iter().filter(|key| match kid {
+        let named = kid.is_some_and(|kid| keys.names(kid));
+        let candidates = keys.keys.iter().filter(|key| match kid {
             Some(kid) if named => key.kid.as_deref() == Some(kid),
             Some(_) => key.kid.is_none(),
             None => true,
