@@ -869,6 +869,32 @@ pub fn sent_header_name(arg: &Arg) -> Read<String> {
     Ok(name)
 }
 
+/// A cookie's name (quoted or bare): an HTTP token.
+pub fn cookie_name(arg: &Arg) -> Read<String> {
+    if !is_token(&arg.text) || matches!(arg.kind, ArgKind::Call(_)) {
+        return Err(bad(
+            arg,
+            "cookie name",
+            "a cookie name is letters, digits and `-` or `_`, such as `\"srv\"`",
+        ));
+    }
+    Ok(Spanned::new(arg.text.clone(), arg.span))
+}
+
+/// A cookie's `Path`: `/`, then visible ASCII without `;` (RFC 6265 §4.1.1).
+pub fn cookie_path(arg: &Arg) -> Read<String> {
+    let valid =
+        arg.text.starts_with('/') && arg.text.bytes().all(|b| b.is_ascii_graphic() && b != b';');
+    if !valid {
+        return Err(bad(
+            arg,
+            "cookie path",
+            "a cookie path starts with `/` and holds no spaces or `;`, as in `\"/app\"`",
+        ));
+    }
+    Ok(Spanned::new(arg.text.clone(), arg.span))
+}
+
 /// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as header and cookie names are.
 pub fn is_token(text: &str) -> bool {
     const TOKEN_EXTRA: &[u8] = b"!#$%&'*+-.^_`|~";

@@ -16,6 +16,7 @@ mod downstream;
 #[cfg(feature = "engine-bench")]
 pub mod engine_bench;
 mod fields;
+mod fixed_hash;
 mod host_name;
 mod http1;
 mod load;
@@ -82,7 +83,7 @@ pub use upstream::{
     proxy_protocol::ProxyProtocol,
     spec::{
         CircuitSpec, ClientCert, HealthCheck, HttpCheck, Outlier, Passive, PoolSpec, Retry,
-        RetryOn, ServerSpec, StatusRange, TcpCheck, UpstreamProtocol, UpstreamTimeouts,
+        RetryOn, ServerSpec, StatusRange, StickySpec, TcpCheck, UpstreamProtocol, UpstreamTimeouts,
         UpstreamTls,
     },
     split::{AnyRequest, Split, SplitSpec, Splits},

@@ -259,6 +259,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<tonic::body::Body> 
 fn h2_pool(servers: &[SocketAddr]) -> PoolSpec {
     PoolSpec {
         protocol: UpstreamProtocol::Http2,
+        sticky: None,
         ..spec(servers.iter().copied().map(server).collect())
     }
 }

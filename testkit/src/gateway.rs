@@ -143,6 +143,7 @@ pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
         proxy_protocol: ProxyProtocol::None,
         tls: None,
         protocol: edge_runtime::UpstreamProtocol::Http1,
+        sticky: None,
     }
 }
 

@@ -217,6 +217,16 @@ pub(super) fn pool((pool, tls): (&ast::Pool, Option<model::UpstreamTls>)) -> mod
         tls,
         protocol: value(&pool.protocol).unwrap_or(defaults::UPSTREAM_PROTOCOL),
         circuit: circuit(pool),
+        sticky: pool.sticky.as_ref().map(|sticky| {
+            let sticky = &sticky.value;
+            model::Sticky {
+                cookie: sticky.cookie.value.clone(),
+                ttl: value(&sticky.ttl),
+                path: value(&sticky.path).unwrap_or_else(|| "/".to_owned()),
+                secure: sticky.secure,
+                http_only: sticky.http_only,
+            }
+        }),
     }
 }
 

@@ -758,6 +758,20 @@ fn tcp_route(route: &ast::Route, pools: &[ast::Pool], out: &mut Vec<Diagnostic>)
                     .with_help("`max_pending`, `max_requests` and `outlier` act on HTTP requests: forward to this pool from HTTP routes only"),
                 );
             }
+            if let Some((pool, sticky)) = pool.and_then(|p| Some((p, p.sticky.as_ref()?))) {
+                out.push(
+                    Diagnostic::error(
+                        "pool-mode-mismatch",
+                        format!(
+                            "pool `{}` keeps clients by a cookie, but route `{}` forwards a tcp connection",
+                            pool.name, route.name
+                        ),
+                    )
+                    .with_label(Label::primary(route.action.span, "a tcp tunnel"))
+                    .with_label(Label::secondary(sticky.span, "needs HTTP answers"))
+                    .with_help("a tcp tunnel has no cookie to read or set: `balance hash client_ip` keeps a client on its server"),
+                );
+            }
             let http2 = pool.and_then(|p| Some((p, p.protocol.as_ref()?)));
             if let Some((pool, protocol)) =
                 http2.filter(|(_, protocol)| protocol.value == UpstreamProtocol::Http2)

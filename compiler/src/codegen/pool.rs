@@ -77,6 +77,24 @@ pub(super) fn pool_spec(pool: &Pool) -> TokenStream {
         UpstreamProtocol::Http1 => quote! { ::edge_runtime::UpstreamProtocol::Http1 },
         UpstreamProtocol::Http2 => quote! { ::edge_runtime::UpstreamProtocol::Http2 },
     };
+    let sticky = option(pool.sticky.as_ref().map(|sticky| {
+        let (cookie, path, secure, http_only) = (
+            &sticky.cookie,
+            &sticky.path,
+            sticky.secure,
+            sticky.http_only,
+        );
+        let max_age = option(sticky.ttl.map(duration));
+        quote! {
+            ::edge_runtime::StickySpec {
+                cookie: #cookie,
+                max_age: #max_age,
+                path: #path,
+                secure: #secure,
+                http_only: #http_only,
+            }
+        }
+    }));
     quote! {
         ::edge_runtime::PoolSpec {
             name: #name,
@@ -88,6 +106,7 @@ pub(super) fn pool_spec(pool: &Pool) -> TokenStream {
             proxy_protocol: #proxy_protocol,
             tls: #tls,
             protocol: #protocol,
+            sticky: #sticky,
         }
     }
 }

@@ -30,7 +30,7 @@ pub use listener::{Cert, ClientAuth, Limits, Listener, Mode, Tls};
 pub use policy::*;
 pub use pool::{
     Circuit, ClientCert, HealthCheck, HttpCheck, Outlier, Passive, Pool, Retry, RetryOn, Server,
-    TcpCheck, Timeouts, UpstreamTls,
+    Sticky, TcpCheck, Timeouts, UpstreamTls,
 };
 pub use route::{Action, Instance, Mirror, Route};
 pub use store::{Store, StorePassword, StoreServers};

@@ -24,6 +24,19 @@ pub struct Pool {
     pub protocol: UpstreamProtocol,
     /// `None`: no circuit breakers and no outlier detection, an unguarded pool.
     pub circuit: Option<Circuit>,
+    /// `None`: no sticky sessions.
+    pub sticky: Option<Sticky>,
+}
+
+/// `StickySpec`: a client keeps its server through a cookie.
+#[derive(Clone, Debug)]
+pub struct Sticky {
+    pub cookie: String,
+    /// `None`: a session cookie.
+    pub ttl: Option<std::time::Duration>,
+    pub path: String,
+    pub secure: bool,
+    pub http_only: bool,
 }
 
 /// `CircuitSpec`: at least one of its settings is on.

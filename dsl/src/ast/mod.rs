@@ -212,6 +212,20 @@ pub struct Pool {
     pub max_requests: Option<Spanned<u32>>,
     /// `outlier { ... }`: ejection of servers that stand out from the others.
     pub outlier: Option<Spanned<Outlier>>,
+    /// `sticky cookie "NAME" { ... }`: a client keeps its server through a cookie the proxy
+    /// sets.
+    pub sticky: Option<Spanned<Sticky>>,
+}
+
+/// `sticky cookie "NAME" { ttl D  path "/"  secure  httponly }`
+#[derive(Clone, Debug)]
+pub struct Sticky {
+    pub cookie: Spanned<String>,
+    /// The cookie's `Max-Age`; `None`: a session cookie.
+    pub ttl: Option<Spanned<Duration>>,
+    pub path: Option<Spanned<String>>,
+    pub secure: bool,
+    pub http_only: bool,
 }
 
 /// `outlier { success_rate N  latency N  interval D  min_requests N  base_ejection_time D

@@ -4,7 +4,7 @@
 
 use crate::ast::{
     Balance, HashKey, Health, HealthCheck, Outlier, Passive, Pool, PoolTls, ProxyVersion, Retry,
-    RetryOn, Server, Timeouts, UpstreamProtocol,
+    RetryOn, Server, Sticky, Timeouts, UpstreamProtocol,
 };
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
@@ -80,10 +80,31 @@ pub(super) const POOL: Table = Table {
         Rule::once("max_requests", Exactly(1), "max_requests 1000")
             .doc("Requests in flight to the whole pool at once (retries included); the next ones get `503` at once.")
             .by_default("no cap"),
+        Rule::once("sticky", Own, "sticky cookie \"srv\" { ttl 1h  secure  httponly }")
+            .doc("Keep each client on the server that first answered it, through a cookie the proxy sets (the server's opaque id); a client whose server is unusable moves, and gets a new cookie.")
+            .by_default("none")
+            .opens(&STICKY),
         Rule::once("outlier", Block, "outlier { success_rate 20  latency 3 }")
             .doc("Outlier detection: servers whose success rate or latency stands out from the others' are ejected for a while.")
             .by_default("none")
             .opens(&OUTLIER),
+    ],
+};
+const STICKY: Table = Table {
+    place: "in `sticky`",
+    rules: &[
+        Rule::once("ttl", Exactly(1), "ttl 1h")
+            .doc("How long the browser keeps the cookie (`Max-Age`).")
+            .by_default("until the browser closes"),
+        Rule::once("path", Exactly(1), "path \"/\"")
+            .doc("The cookie's `Path`.")
+            .by_default("\"/\""),
+        Rule::once("secure", Exactly(0), "secure")
+            .doc("The cookie is sent over HTTPS only (`Secure`).")
+            .by_default("off"),
+        Rule::once("httponly", Exactly(0), "httponly")
+            .doc("Scripts cannot read the cookie (`HttpOnly`).")
+            .by_default("off"),
     ],
 };
 const OUTLIER: Table = Table {
@@ -218,6 +239,7 @@ impl Lowering {
             max_pending: None,
             max_requests: None,
             outlier: None,
+            sticky: None,
         };
         let taken = self.directives(&POOL, directives, |lower, given| {
             let p = &mut pool;
@@ -259,6 +281,7 @@ impl Lowering {
                     lower.keep(literal::count(given.arg(), 1, 1_000_000)),
                 ),
                 "outlier" => set(&mut p.outlier, lower.outlier(given)),
+                "sticky" => set(&mut p.sticky, lower.sticky(given)),
                 name => unread(name),
             }
         });
@@ -266,6 +289,53 @@ impl Lowering {
             self.require(&POOL, &taken, "pool", &pool.name, span);
         }
         Some(pool)
+    }
+
+    /// `sticky cookie "NAME" [{ ttl D  path "/"  secure  httponly }]`
+    fn sticky(&mut self, given: Given<'_>) -> Option<Spanned<Sticky>> {
+        let cookie = match given.args {
+            [kind, name] if kind.is_bare() && kind.text == "cookie" => {
+                self.keep(literal::cookie_name(name))
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        "wrong-arguments",
+                        "`sticky` takes `cookie` and a cookie name",
+                    )
+                    .with_label(Label::primary(
+                        given.head(),
+                        "expected `sticky cookie \"NAME\"`",
+                    ))
+                    .with_help(format!("write `{}`", given.usage)),
+                );
+                return None;
+            }
+        };
+        let mut sticky = Sticky {
+            cookie: cookie?,
+            ttl: None,
+            path: None,
+            secure: false,
+            http_only: false,
+        };
+        self.directives(&STICKY, given.inner, |lower, given| match given.name() {
+            "ttl" => set(&mut sticky.ttl, lower.keep(literal::duration(given.arg()))),
+            "path" => set(
+                &mut sticky.path,
+                lower.keep(literal::cookie_path(given.arg())),
+            ),
+            "secure" => {
+                sticky.secure = true;
+                true
+            }
+            "httponly" => {
+                sticky.http_only = true;
+                true
+            }
+            name => unread(name),
+        });
+        Some(Spanned::new(sticky, given.head()))
     }
 
     /// `server ADDR [weight N] [max_conns N] [backup]`

@@ -143,6 +143,7 @@ mod tests {
             proxy_protocol: ProxyProtocol::None,
             tls: None,
             protocol: UpstreamProtocol::Http1,
+            sticky: None,
         }
     }
 

@@ -35,6 +35,7 @@ use smallvec::SmallVec;
 mod exchange;
 mod live;
 mod queue;
+mod sticky;
 mod tunnel;
 mod upgrade;
 
@@ -300,35 +301,42 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             }
             // Servers tried by this request, or found full when taking a place.
             let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-            let mut slot = match self.acquire(&target(&req, cx), &mut excluded, now) {
-                Ok(slot) => slot,
-                Err(no_place) => {
-                    // Only a guarded pool may wait: boxed, so that the wait's future is no
-                    // part of every request's.
-                    let queued = match self.guard.circuit() {
-                        Some(circuit) => {
-                            let target = target(&req, cx);
-                            Box::pin(self.queue(circuit, no_place, &target, &mut excluded)).await
-                        }
-                        None => None,
-                    };
-                    match queued {
-                        Some(slot) => slot,
-                        None => {
-                            tracing::debug!(
-                                pool = self.spec.name,
-                                ?no_place,
-                                "no place for the request"
-                            );
-                            return UpstreamError::Unavailable.response();
+            let stuck_to = self
+                .spec
+                .sticky
+                .and_then(|sticky| sticky::wanted(req.headers(), &sticky));
+            let mut slot =
+                match self.acquire(&target(&req, cx).sticking_to(stuck_to), &mut excluded, now) {
+                    Ok(slot) => slot,
+                    Err(no_place) => {
+                        // Only a guarded pool may wait: boxed, so that the wait's future is no
+                        // part of every request's.
+                        let queued = match self.guard.circuit() {
+                            Some(circuit) => {
+                                let target = target(&req, cx).sticking_to(stuck_to);
+                                Box::pin(self.queue(circuit, no_place, &target, &mut excluded))
+                                    .await
+                            }
+                            None => None,
+                        };
+                        match queued {
+                            Some(slot) => slot,
+                            None => {
+                                tracing::debug!(
+                                    pool = self.spec.name,
+                                    ?no_place,
+                                    "no place for the request"
+                                );
+                                return UpstreamError::Unavailable.response();
+                            }
                         }
                     }
-                }
-            };
+                };
             let mut retries = 0;
             loop {
                 excluded.push(slot.backend().id());
                 let server = slot.backend().spec.upstream;
+                let sticky_id = slot.backend().sticky_id;
                 let answered = self.exchange(slot, req).await;
                 let status = answered.as_ref().ok().map(|r| r.status().as_u16());
                 // Only the access log reads it: no lock per attempt without one.
@@ -336,8 +344,11 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                     cx.upstream_seen(server, status);
                 }
                 let mut failure = match answered {
-                    Ok(response) if !self.retries_status(&response, replay.as_ref()) => {
-                        return response
+                    Ok(mut response) if !self.retries_status(&response, replay.as_ref()) => {
+                        if let Some(sticky) = &self.spec.sticky {
+                            sticky::stick(&mut response, sticky, stuck_to, sticky_id);
+                        }
+                        return response;
                     }
                     Ok(response) => Failure::Status(response),
                     Err(failure) => failure,
@@ -354,7 +365,11 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                     return failure.into_response();
                 };
                 let now = clock::now();
-                let Ok(next) = self.acquire(&target(&again, cx), &mut excluded, now) else {
+                let Ok(next) = self.acquire(
+                    &target(&again, cx).sticking_to(stuck_to),
+                    &mut excluded,
+                    now,
+                ) else {
                     return failure.into_response();
                 };
                 if !self.budget.try_retry(now) {
@@ -445,6 +460,15 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         excluded: &mut SmallVec<[usize; 4]>,
         now: Nanos,
     ) -> Option<Slot> {
+        if let Some(id) = target.sticky {
+            let stuck = set.backends.iter().position(|b| b.sticky_id == id);
+            let choice = Choice::new(&set.backends, &[], false, excluded, now);
+            if let Some(index) = stuck.filter(|&index| choice.usable(index)) {
+                if let Some(slot) = Slot::acquire(&set.backends[index]) {
+                    return Some(slot);
+                }
+            }
+        }
         for (members, backup) in [(&set.primaries, false), (&set.backups, true)] {
             // Each round either returns or excludes one more server.
             for _ in 0..=members.len() {

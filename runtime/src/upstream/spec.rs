@@ -28,6 +28,25 @@ pub struct PoolSpec {
     pub tls: Option<UpstreamTls>,
     /// The HTTP version requests are sent to the servers in.
     pub protocol: UpstreamProtocol,
+    /// `Some`: a client keeps its server through a cookie the proxy sets.
+    pub sticky: Option<StickySpec>,
+}
+
+/// Sticky sessions by an inserted cookie (HAProxy's `cookie NAME insert`): the proxy sets a
+/// cookie naming the server that answered (an opaque id, a fixed hash of its address, so every
+/// proxy of a fleet names a server alike), and sends a request carrying it to that server
+/// while the server is usable; a request whose server is not goes where the pool's strategy
+/// says, and gets a new cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StickySpec {
+    /// The cookie's name.
+    pub cookie: &'static str,
+    /// Its `Max-Age`; `None`: a session cookie.
+    pub max_age: Option<std::time::Duration>,
+    /// Its `Path`.
+    pub path: &'static str,
+    pub secure: bool,
+    pub http_only: bool,
 }
 
 /// The HTTP version a pool speaks to its servers.

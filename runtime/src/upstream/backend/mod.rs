@@ -58,6 +58,9 @@ pub(crate) struct Backend {
     active: AtomicU32,
     /// Counts for the admin listener.
     pub(crate) stats: Stats,
+    /// The server's id in a sticky pool's cookie: a fixed hash of its address, the same in
+    /// every proxy of a fleet, which does not show the address.
+    pub(crate) sticky_id: u64,
 }
 
 /// What went wrong with an attempt, as metrics count it.
@@ -134,6 +137,7 @@ impl Backend {
             up: AtomicBool::new(true),
             active: AtomicU32::new(0),
             stats: Stats::default(),
+            sticky_id: crate::fixed_hash::stable_hash(spec.upstream.to_string().as_bytes()),
         }
     }
 

@@ -81,7 +81,7 @@ fn ring(servers: &[ServerSpec]) -> Box<[(u64, usize)]> {
         let points = POINTS_PER_WEIGHT * (server.weight() as usize).min(MAX_RING_WEIGHT);
         let name = server.upstream.to_string();
         ring.extend((0..points).map(|point| {
-            let hash = super::key::stable_hash(format!("{name}-{point}").as_bytes());
+            let hash = crate::fixed_hash::stable_hash(format!("{name}-{point}").as_bytes());
             (hash, index)
         }));
     }

@@ -93,7 +93,7 @@ impl<'a> Choice<'a> {
     }
 
     /// Whether server `index` may take this attempt.
-    fn usable(&self, index: usize) -> bool {
+    pub(crate) fn usable(&self, index: usize) -> bool {
         let backend = &self.backends[index];
         backend.is_up(self.now) && backend.has_room() && !self.excluded.contains(&backend.id())
     }
@@ -118,6 +118,8 @@ pub struct Target<'a> {
     /// `None` for a tunnel, which has no request.
     pub(crate) request: Option<RequestKeys<'a>>,
     pub(crate) client: IpAddr,
+    /// The server a sticky pool's cookie names, by its `sticky_id`.
+    pub(crate) sticky: Option<u64>,
 }
 
 /// The parts of a request that keys hash.
@@ -133,7 +135,13 @@ impl<'a> Target<'a> {
         Target {
             request: Some(RequestKeys { headers, path }),
             client,
+            sticky: None,
         }
+    }
+
+    /// The same, to the server whose sticky id is `id` while it is usable.
+    pub(crate) fn sticking_to(self, id: Option<u64>) -> Target<'a> {
+        Target { sticky: id, ..self }
     }
 
     /// A tunnel from `client`: only the client's IP can be hashed.
@@ -141,6 +149,7 @@ impl<'a> Target<'a> {
         Target {
             request: None,
             client,
+            sticky: None,
         }
     }
 }

@@ -563,6 +563,7 @@ mod tests {
         proxy_protocol: ProxyProtocol::None,
         tls: None,
         protocol: crate::UpstreamProtocol::Http1,
+        sticky: None,
     };
 
     /// The source of `ENTRY` having resolved to 10.0.0.N for each N of `hosts`.
