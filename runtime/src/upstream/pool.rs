@@ -396,11 +396,23 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         path: &str,
         client: IpAddr,
     ) -> Option<Upstream> {
-        let target = Target::request(headers, path, client);
+        let stuck_to = self
+            .spec
+            .sticky
+            .and_then(|sticky| sticky::wanted(headers, &sticky));
+        let target = Target::request(headers, path, client).sticking_to(stuck_to);
         let slot = self
             .acquire(&target, &mut SmallVec::new(), clock::now())
             .ok()?;
         Some(slot.backend().spec.upstream)
+    }
+
+    /// The id a sticky pool's cookie names the server at `upstream` by.
+    ///
+    /// For the balancer benches only, as [`Pool::pick_for_bench`].
+    #[doc(hidden)]
+    pub fn sticky_id_for_bench(upstream: &Upstream) -> u64 {
+        crate::fixed_hash::stable_hash(upstream.to_string().as_bytes())
     }
 
     /// Whether a response is a 5xx this pool would retry.
