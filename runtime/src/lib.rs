@@ -10,6 +10,7 @@ mod address;
 mod body;
 mod cidr;
 mod clock;
+mod cookies;
 mod cx;
 mod deadline;
 mod downstream;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, COOKIE, HOST, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use smallvec::SmallVec;
@@ -189,24 +189,11 @@ impl<S: Strategy, G: Guard> ExtAuth<S, G> {
                 std::net::IpAddr::V6(ip) => part(&ip.octets()),
             },
             AnswerKey::Header(name) => part(req.headers().get(name)?.as_bytes()),
-            AnswerKey::Cookie(name) => part(cookie(req, name)?),
+            AnswerKey::Cookie(name) => part(crate::cookies::value(req.headers(), name)?),
             AnswerKey::Path => part(req.uri().path().as_bytes()),
         }
         Some(key)
     }
-}
-
-/// A cookie's value among the request's `Cookie` headers.
-fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r [u8]> {
-    req.headers()
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
-        .find_map(|pair| {
-            let pair = pair.trim_ascii();
-            let at = pair.iter().position(|&b| b == b'=')?;
-            (pair[..at].trim_ascii() == name.as_bytes()).then(|| pair[at + 1..].trim_ascii())
-        })
 }
 
 /// What the service's answer decides; `None` for an answer that decides nothing (the check

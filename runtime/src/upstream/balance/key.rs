@@ -6,7 +6,7 @@
 //! seeded one, so every proxy instance and every restart maps a key to the same server: two
 //! Edge instances behind one L4 balancer keep the same stickiness.
 
-use http::{header::COOKIE, HeaderName};
+use http::HeaderName;
 
 use super::Target;
 use crate::fixed_hash::stable_hash;
@@ -75,19 +75,8 @@ impl HashKey for HeaderKey {
 
 impl HashKey for CookieKey {
     fn hash(&self, target: &Target<'_>) -> Option<u64> {
-        target
-            .request
-            .as_ref()?
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
-            .find_map(|pair| {
-                let pair = pair.trim_ascii();
-                let (name, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
-                (name.trim_ascii() == self.name.as_bytes())
-                    .then(|| stable_hash(value[1..].trim_ascii()))
-            })
+        let headers = target.request.as_ref()?.headers;
+        crate::cookies::value(headers, self.name).map(stable_hash)
     }
 }
 
@@ -101,7 +90,7 @@ impl HashKey for PathKey {
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    use http::{HeaderMap, HeaderValue};
+    use http::{header::COOKIE, HeaderMap, HeaderValue};
 
     use super::*;
 

@@ -3,21 +3,13 @@
 //! request that carries it goes to that server while it is usable, and an answer from another
 //! server (the first one, or after the client's server went down) sets the cookie anew.
 
-use http::{header::COOKIE, header::SET_COOKIE, HeaderMap, HeaderValue};
+use http::{header::SET_COOKIE, HeaderMap, HeaderValue};
 
 use crate::{Response, StickySpec};
 
 /// The server id the request's cookie names, if it carries a well-formed one.
 pub(super) fn wanted(headers: &HeaderMap, spec: &StickySpec) -> Option<u64> {
-    let value = headers
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
-        .find_map(|pair| {
-            let pair = pair.trim_ascii();
-            let at = pair.iter().position(|&b| b == b'=')?;
-            (pair[..at].trim_ascii() == spec.cookie.as_bytes()).then(|| pair[at + 1..].trim_ascii())
-        })?;
+    let value = crate::cookies::value(headers, spec.cookie)?;
     if value.len() != 16 {
         return None;
     }
@@ -56,6 +48,8 @@ pub(super) fn stick(
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use http::header::COOKIE;
 
     use super::*;
 
