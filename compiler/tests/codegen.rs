@@ -217,3 +217,36 @@ route hello {
         "{code}"
     );
 }
+
+#[test]
+fn exported_spans_wrap_each_policy_of_a_chain_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("traced.edge");
+    let routes = "listener web {\n    bind 127.0.0.1:8080\n}\n\n\
+                  pool app {\n    server 127.0.0.1:9000\n}\n\n\
+                  policy open = cors {\n    origins \"https://example.com\"\n}\n\n\
+                  policy marked = headers {\n    response {\n        set x-edge \"1\"\n    }\n}\n\n\
+                  route both {\n    on web\n    path /both\n    use open, marked\n    forward app\n}\n\n\
+                  route one {\n    on web\n    use marked\n    forward app\n}\n";
+    std::fs::write(&config, routes).unwrap();
+    let untraced = expand(&config);
+    assert!(!untraced.contains("Traced"), "{untraced}");
+    assert!(untraced.contains("tracing: None,"), "{untraced}");
+    std::fs::write(
+        &config,
+        format!("{routes}\ntracing {{\n    otlp \"http://127.0.0.1:4318\"\n    sample 2.5%\n}}\n"),
+    )
+    .unwrap();
+    let traced = expand(&config);
+    for wrapped in [
+        "::edge_runtime::Traced::new(&self.policy_open, \"open\", \"cors\")",
+        "::edge_runtime::Traced::new(&self.policy_marked, \"marked\", \"headers\")",
+    ] {
+        assert!(traced.contains(wrapped), "{wrapped} in {traced}");
+    }
+    let spec = "tracing: Some(::edge_runtime::TracingSpec {\n        \
+                otlp: \"http://127.0.0.1:4318/v1/traces\",\n        \
+                sample: 250u32,\n        \
+                service: \"edge\",\n    }),";
+    assert!(traced.contains(spec), "{traced}");
+}

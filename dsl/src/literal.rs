@@ -393,33 +393,72 @@ pub fn https_url(arg: &Arg, usage: &str) -> Read<String> {
         };
         return Err(bad(arg, WHAT, help));
     };
+    url_after_scheme(arg, rest, 443, (WHAT, FORM))?;
+    Ok(url)
+}
+
+/// The OTLP/HTTP receiver spans are sent to: `http://HOST[:PORT][/PATH]`, checked as
+/// [`https_url`] checks its URLs; a URL without a path gets the standard `/v1/traces`.
+/// `https://` is refused with what to do instead.
+pub fn otlp_url(arg: &Arg, usage: &str) -> Read<String> {
+    const WHAT: &str = "OTLP URL";
+    const FORM: &str = "an OTLP receiver is `http://HOST[:PORT][/PATH]`, such as \
+                        `\"http://127.0.0.1:4318\"` (the path is `/v1/traces` unless given)";
+    let url = text(arg, "a URL", usage)?;
+    let Some(rest) = url.value.strip_prefix("http://") else {
+        let help = if url.value.starts_with("https://") {
+            "spans are exported over plain HTTP: send them to an OpenTelemetry Collector \
+             beside the proxy (`http://127.0.0.1:4318`), which forwards them over TLS"
+        } else {
+            FORM
+        };
+        return Err(bad(arg, WHAT, help));
+    };
+    url_after_scheme(arg, rest, 80, (WHAT, FORM))?;
+    let has_path = rest.find(['/', '?']).is_some_and(|at| &rest[at..] != "/");
+    if has_path {
+        return Ok(url);
+    }
+    let base = url.value.trim_end_matches('/');
+    Ok(Spanned::new(format!("{base}/v1/traces"), url.span))
+}
+
+/// What follows `SCHEME://` in a URL that is fetched: printable, without a fragment or a
+/// user name, its authority a server with a port above 0 (`default_port` when none is
+/// written). `what` and `form` name the URL and its form in the diagnostic.
+fn url_after_scheme(
+    arg: &Arg,
+    rest: &str,
+    default_port: u16,
+    (what, form): (&str, &str),
+) -> Result<(), Diagnostic> {
     if !rest.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad(
             arg,
-            WHAT,
+            what,
             "a URL is printable ASCII without spaces: percent-encode anything else",
         ));
     }
     if rest.contains('#') {
-        return Err(bad(arg, WHAT, "a URL that is fetched has no `#` fragment"));
+        return Err(bad(arg, what, "a URL that is fetched has no `#` fragment"));
     }
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     if authority.contains('@') {
         return Err(bad(
             arg,
-            WHAT,
+            what,
             "a URL in the config holds no user name or password",
         ));
     }
-    match server(authority, Some(443)) {
-        None => Err(bad(arg, WHAT, FORM)),
+    match server(authority, Some(default_port)) {
+        None => Err(bad(arg, what, form)),
         Some(Address::Socket(socket)) if socket.port() == 0 => {
-            Err(bad(arg, WHAT, "the port is a number from 1 to 65535"))
+            Err(bad(arg, what, "the port is a number from 1 to 65535"))
         }
         Some(Address::Name { port: 0, .. }) => {
-            Err(bad(arg, WHAT, "the port is a number from 1 to 65535"))
+            Err(bad(arg, what, "the port is a number from 1 to 65535"))
         }
-        Some(_) => Ok(url),
+        Some(_) => Ok(()),
     }
 }
 

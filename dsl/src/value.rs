@@ -18,6 +18,19 @@ pub struct RequestId {
     pub trust_client: bool,
 }
 
+/// Spans exported over OTLP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracing {
+    /// The OTLP/HTTP receiver: `http://HOST:PORT/PATH`, its path `/v1/traces` when written
+    /// without one.
+    pub otlp: String,
+    /// The share of traces started here that are recorded, in hundredths of a percent
+    /// (1 to 10,000).
+    pub sample: u32,
+    /// The `service.name` of the exported spans.
+    pub service: String,
+}
+
 /// The HTTP version a pool speaks to its servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpstreamProtocol {

@@ -393,3 +393,32 @@ policy limit = rate_limit {
     ));
     assert!(seed.options.timeout.is_none() && seed.options.prefix.is_none());
 }
+
+#[test]
+fn tracing_takes_its_receiver_share_and_service() {
+    let config = parse_ok("tracing {\n    otlp \"http://collector:4318\"\n}\n");
+    let tracing = config.tracing.unwrap().value;
+    assert_eq!(
+        tracing.otlp, "http://collector:4318/v1/traces",
+        "the standard path added"
+    );
+    assert_eq!((tracing.sample, tracing.service.as_str()), (10_000, "edge"));
+    let config = parse_ok(
+        "tracing {\n    otlp \"http://[::1]:9000/otlp/traces\"\n    sample 0.5%\n    \
+         service \"gateway eu\"\n}\n",
+    );
+    let tracing = config.tracing.unwrap().value;
+    assert_eq!(
+        tracing.otlp, "http://[::1]:9000/otlp/traces",
+        "a path is kept"
+    );
+    assert_eq!(
+        (tracing.sample, tracing.service.as_str()),
+        (50, "gateway eu")
+    );
+    let slash = parse_ok("tracing {\n    otlp \"http://127.0.0.1:4318/\"\n}\n");
+    assert_eq!(
+        slash.tracing.unwrap().value.otlp,
+        "http://127.0.0.1:4318/v1/traces"
+    );
+}

@@ -10,7 +10,9 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{address::Upstream, host_name::HostName, http1::fields::decimal};
+use crate::{
+    address::Upstream, host_name::HostName, http1::fields::decimal, observe::trace::Recording,
+};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;
@@ -34,6 +36,8 @@ pub struct Cx {
     /// The target the access log shows instead of the one received, when a policy took a
     /// secret out of it (an API key in the query).
     logged_target: Mutex<Option<Box<str>>>,
+    /// The request's spans, when tracing export records it.
+    trace: Option<Box<Recording>>,
 }
 
 impl Cx {
@@ -54,6 +58,7 @@ impl Cx {
             route: AtomicU32::new(NO_ROUTE),
             upstream: Mutex::new(None),
             logged_target: Mutex::new(None),
+            trace: None,
         }
     }
 
@@ -66,7 +71,7 @@ impl Cx {
     }
 
     /// The context of a copy of this request (a mirror's): the same client, host and
-    /// listener, no route, no server seen.
+    /// listener, no route, no server seen, no spans recorded.
     pub(crate) fn for_copy(&self) -> Cx {
         Cx {
             listener: self.listener,
@@ -78,7 +83,23 @@ impl Cx {
             route: AtomicU32::new(NO_ROUTE),
             upstream: Mutex::new(None),
             logged_target: Mutex::new(None),
+            trace: None,
         }
+    }
+
+    /// Records the request's spans in `recording`.
+    pub(crate) fn record(&mut self, recording: Option<Box<Recording>>) {
+        self.trace = recording;
+    }
+
+    /// The request's spans, when they are recorded.
+    pub(crate) fn trace(&self) -> Option<&Recording> {
+        self.trace.as_deref()
+    }
+
+    /// Takes the request's recording, to finish once the answer has been sent.
+    pub(crate) fn take_trace(&mut self) -> Option<Box<Recording>> {
+        self.trace.take()
     }
 
     /// The trusted proxy the request came through, rendered for `X-Forwarded-For`.

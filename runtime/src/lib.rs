@@ -51,14 +51,16 @@ pub use downstream::{
     tcp::TcpConnection,
 };
 pub use load::LoadError;
-pub use observe::{AccessLogSpec, BuildInfo, ErrorPage, LogFormat, RequestIdSpec, RouteInfo};
+pub use observe::{
+    AccessLogSpec, BuildInfo, ErrorPage, LogFormat, RequestIdSpec, RouteInfo, TracingSpec,
+};
 pub use policy::{
     Access, AccessRule, AccessSpec, AnswerCache, AnswerKey, ApiKey, ApiKeySpec, BasicAuth,
     BasicAuthSpec, Cache, CacheKey, CacheSpec, CacheTicket, Caller, Coding, Compress, CompressSpec,
     Cors, CorsSpec, ExtAuth, ExtAuthSpec, ForwardClaim, HeaderEdits, Headers, HeadersSpec, Jwt,
     JwtAlgorithm, JwtKeys, JwtSpec, KeySets, KeySource, LimitAlgorithm, LimitKey, OnStoreError,
     Policy, Rate, RateLimit, RateLimitSpec, Rewrite, RewriteRule, RewriteSpec, SecurityHeaders,
-    SecurityHeadersSpec, Validate, ValidateSpec,
+    SecurityHeadersSpec, Traced, Validate, ValidateSpec,
 };
 pub use process::site::{ShutdownSpec, Site};
 pub use process::Process;

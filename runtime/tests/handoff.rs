@@ -46,6 +46,7 @@ static SITE: edge_runtime::Site<Listener> = edge_runtime::Site {
     admin: None,
     access_log: None,
     request_id: edge_runtime::RequestIdSpec::DEFAULT,
+    tracing: None,
     shutdown: edge_runtime::ShutdownSpec::DEFAULT,
     workers: 0,
     error_pages: &[],

@@ -136,6 +136,7 @@ fn site(listeners: &'static [(Listener, ListenerSpec)]) -> &'static edge_runtime
         admin: None,
         access_log: None,
         request_id: edge_runtime::RequestIdSpec::DEFAULT,
+        tracing: None,
         shutdown: edge_runtime::ShutdownSpec::DEFAULT,
         workers: 0,
         error_pages: &[],

@@ -137,6 +137,7 @@ fn top_level(config: &Config, diagnostics: &mut Vec<Diagnostic>) {
     duplicates("store", config.stores.iter().map(|s| &s.name), diagnostics);
     bind_conflicts(&config.listeners, diagnostics);
     admin_conflict(config, diagnostics);
+    tracing_without_context(config, diagnostics);
     for (index, page) in config.error_pages.iter().enumerate() {
         let status = &page.value.status;
         if let Some(first) = config.error_pages[..index]
@@ -290,6 +291,28 @@ fn admin_conflict(config: &Config, out: &mut Vec<Diagnostic>) {
             .with_help("give the admin listener its own port with `bind`"),
         );
     }
+}
+
+/// Exported spans need the trace context that `request_id off` turns off.
+fn tracing_without_context(config: &Config, out: &mut Vec<Diagnostic>) {
+    let (Some(tracing), Some(request_id)) = (&config.tracing, &config.request_id) else {
+        return;
+    };
+    if request_id.value.enabled {
+        return;
+    }
+    out.push(
+        Diagnostic::error(
+            "tracing-without-context",
+            "spans are exported, but `request_id off` turns trace context off",
+        )
+        .with_label(Label::primary(tracing.span, "spans exported"))
+        .with_label(Label::secondary(
+            request_id.span,
+            "no `traceparent` passed on or started",
+        ))
+        .with_help("remove `request_id off`, or the `tracing` block"),
+    );
 }
 
 fn bind_conflicts(listeners: &[ast::Listener], out: &mut Vec<Diagnostic>) {

@@ -42,6 +42,7 @@ pub(super) fn model(
         access_log,
         // `request_id { }` sets nothing: request ids on, client ids not trusted.
         request_id: value(&config.request_id).filter(|r| !r.enabled || r.trust_client),
+        tracing: value(&config.tracing),
         shutdown: config.shutdown.as_ref().map(|shutdown| model::Shutdown {
             drain_delay: value(&shutdown.value.drain_delay),
             drain_timeout: value(&shutdown.value.drain_timeout),

@@ -16,14 +16,41 @@ pub(super) struct Chains {
     chains: Vec<(Vec<Ident>, Ident)>,
     /// Whether any route has a policy: `Policy::guard` is then called as a method.
     used: bool,
+    /// When spans are exported: each policy field's policy name and kind, for the `Traced`
+    /// wrapper that makes its request step a span.
+    traced: Option<Vec<(Ident, String, &'static str)>>,
 }
 
 impl Chains {
+    /// Chains whose policies are each wrapped in `Traced` under the name and kind `labels`
+    /// give their field.
+    pub(super) fn traced(labels: Vec<(Ident, String, &'static str)>) -> Chains {
+        Chains {
+            traced: Some(labels),
+            ..Chains::default()
+        }
+    }
+
+    /// The policy in `field` as a chain holds it: borrowed, and wrapped when traced.
+    fn link(&self, field: &Ident) -> TokenStream {
+        let label = self
+            .traced
+            .as_ref()
+            .and_then(|labels| labels.iter().find(|(known, _, _)| known == field));
+        match label {
+            Some((_, name, kind)) => {
+                quote! { ::edge_runtime::Traced::new(&self.#field, #name, #kind) }
+            }
+            None => quote! { &self.#field },
+        }
+    }
+
     /// The expression of the chain of `fields`: `self.field` for one, a method call for more.
     pub(super) fn of(&mut self, fields: &[&Ident]) -> Option<TokenStream> {
         self.used |= !fields.is_empty();
         match fields {
             [] => None,
+            [field] if self.traced.is_some() => Some(self.link(field)),
             [field] => Some(quote! { self.#field }),
             _ => {
                 let method = match self
@@ -78,12 +105,10 @@ impl Chains {
                 let (last, rest) = fields
                     .split_last()
                     .expect("a chain has two policies or more");
-                let chain = rest
-                    .iter()
-                    .rev()
-                    .fold(quote! { &self.#last }, |chain, field| {
-                        quote! { (&self.#field, #chain) }
-                    });
+                let chain = rest.iter().rev().fold(self.link(last), |chain, field| {
+                    let link = self.link(field);
+                    quote! { (#link, #chain) }
+                });
                 quote! {
                     #[doc = #doc]
                     fn #method(&self) -> impl ::edge_runtime::Policy + '_ {

@@ -161,7 +161,10 @@ fn module(model: &Model, source: &SourceFile) -> TokenStream {
         );
         quote! { static #name: ::edge_runtime::StoreSpec = #spec; }
     });
-    let mut chains = Chains::default();
+    let mut chains = match model.tracing {
+        Some(_) => Chains::traced(policies.labels(model)),
+        None => Chains::default(),
+    };
     let serves = serve_routes(model);
     let serve_specs = serves.iter().map(|(_, _, (name, spec))| {
         quote! { static #name: ::edge_runtime::StaticSpec = #spec; }
@@ -551,6 +554,10 @@ fn site(model: &Model) -> TokenStream {
         quote! { ::edge_runtime::ErrorPage { status: #status, body: #body, html: #html } }
     });
     let via = option(model.via.as_ref().map(|via| quote! { #via }));
+    let tracing = option(model.tracing.as_ref().map(|tracing| {
+        let (otlp, sample, service) = (&tracing.otlp, tracing.sample, &tracing.service);
+        quote! { ::edge_runtime::TracingSpec { otlp: #otlp, sample: #sample, service: #service } }
+    }));
     quote! {
         /// Listeners, routes, and what the process reports about them.
         pub static SITE: ::edge_runtime::Site<Listener> = ::edge_runtime::Site {
@@ -559,6 +566,7 @@ fn site(model: &Model) -> TokenStream {
             admin: #admin,
             access_log: #access_log,
             request_id: #request_id,
+            tracing: #tracing,
             shutdown: #shutdown,
             workers: #workers,
             error_pages: &[#(#error_pages),*],
@@ -858,6 +866,19 @@ impl Policies {
     }
 
     /// The fields of a route's policies, in `use` order.
+    /// Each instance's field with its policy's name and kind, as spans name them.
+    fn labels(&self, model: &Model) -> Vec<(proc_macro2::Ident, String, &'static str)> {
+        self.fields
+            .iter()
+            .zip(&model.instances)
+            .map(|(field, instance)| {
+                let policy = &model.policies[instance.policy];
+                let kind = crate::spelling::policy_kind(&policy.kind);
+                (field.clone(), policy.name.clone(), kind)
+            })
+            .collect()
+    }
+
     fn fields_of(&self, route: &Route) -> Vec<&proc_macro2::Ident> {
         route.policies.iter().map(|&i| &self.fields[i]).collect()
     }

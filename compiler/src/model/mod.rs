@@ -24,7 +24,7 @@ mod store;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use edge_dsl::value::{LogFormat, RequestId};
+use edge_dsl::value::{LogFormat, RequestId, Tracing};
 
 pub use listener::{Cert, ClientAuth, Limits, Listener, Mode, Tls};
 pub use policy::*;
@@ -51,6 +51,8 @@ pub struct Model {
     pub access_log: Option<AccessLog>,
     /// `None`: the runtime's `RequestIdSpec::DEFAULT`.
     pub request_id: Option<RequestId>,
+    /// Spans exported over OTLP; `None`: none.
+    pub tracing: Option<Tracing>,
     /// `None`: the runtime's `ShutdownSpec::DEFAULT`.
     pub shutdown: Option<Shutdown>,
     /// Worker threads; 0: one per core.

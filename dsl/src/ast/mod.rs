@@ -28,6 +28,8 @@ pub struct Config {
     pub access_log: Option<Spanned<AccessLog>>,
     /// `request_id { trust_client }` or `request_id off`.
     pub request_id: Option<Spanned<RequestId>>,
+    /// `tracing { otlp "URL"  sample P%  service "NAME" }`: spans exported over OTLP.
+    pub tracing: Option<Spanned<Tracing>>,
     /// `shutdown { drain_delay D  drain_timeout D }`: how the process stops on SIGTERM.
     pub shutdown: Option<Spanned<Shutdown>>,
     /// `workers N`: worker threads; one per core when absent.

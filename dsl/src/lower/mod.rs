@@ -87,6 +87,14 @@ pub(crate) const ITEMS: Table = Table {
         .by_default("on, replacing a client's")
         .opens(&process::REQUEST_ID),
         Rule::many(
+            "tracing",
+            Own,
+            "tracing { otlp \"http://127.0.0.1:4318\"  sample 10% }",
+        )
+        .doc("Spans of each request, its policies and its upstream exchanges, exported over OTLP.")
+        .by_default("no export; `traceparent` passed on or started")
+        .opens(&process::TRACING),
+        Rule::many(
             "shutdown",
             Own,
             "shutdown { drain_delay 5s  drain_timeout 30s }",
@@ -133,7 +141,7 @@ pub fn lower(directives: &[Directive]) -> Result<Config, Vec<Diagnostic>> {
         "workers" => lower.workers(given, &mut config),
         "error_page" => table::add(&mut config.error_pages, lower.error_page(given)),
         "via" => lower.via(given, &mut config),
-        "admin" | "access_log" | "request_id" | "shutdown" => {
+        "admin" | "access_log" | "request_id" | "shutdown" | "tracing" => {
             lower.process_item(given, &mut config)
         }
         name => table::unread(name),

@@ -1,8 +1,8 @@
 //! Lowering of the items about the process rather than its traffic: `admin { ... }`,
-//! `access_log { ... }`, `request_id { ... }`, `shutdown { ... }`, `workers N` and
+//! `access_log { ... }`, `request_id { ... }`, `tracing { ... }`, `shutdown { ... }`, `workers N` and
 //! `via "NAME"`, each given at most once, and `error_page STATUS "BODY"` lines.
 
-use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId, Shutdown};
+use crate::ast::{AccessLog, Admin, Config, ErrorPage, LogFormat, RequestId, Shutdown, Tracing};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
@@ -43,6 +43,20 @@ pub(super) const SHUTDOWN: Table = Table {
         Rule::once("drain_timeout", Exactly(1), "drain_timeout 30s")
             .doc("Then, how long open connections have to finish.")
             .by_default("30s"),
+    ],
+};
+pub(super) const TRACING: Table = Table {
+    place: "in `tracing`",
+    rules: &[
+        Rule::once("otlp", Exactly(1), "otlp \"http://127.0.0.1:4318\"")
+            .doc("The OTLP/HTTP receiver spans are sent to, as protobuf; a URL without a path gets `/v1/traces`.")
+            .required("otlp \"http://127.0.0.1:4318\""),
+        Rule::once("sample", Exactly(1), "sample 10%")
+            .doc("The share of traces started here that are recorded; a client's `traceparent` decides for its own trace.")
+            .by_default("100%"),
+        Rule::once("service", Exactly(1), "service \"edge\"")
+            .doc("The `service.name` the spans are exported under.")
+            .by_default("\"edge\""),
     ],
 };
 pub(super) const REQUEST_ID: Table = Table {
@@ -152,7 +166,7 @@ impl Lowering {
         )
     }
 
-    /// `admin`, `access_log`, `request_id` or `shutdown` at the top level.
+    /// `admin`, `access_log`, `request_id`, `tracing` or `shutdown` at the top level.
     pub(super) fn process_item(&mut self, given: Given<'_>, config: &mut Config) -> bool {
         let item = given.directive;
         let kind = given.name();
@@ -160,6 +174,7 @@ impl Lowering {
             "admin" => config.admin.as_ref().map(|a| a.span),
             "access_log" => config.access_log.as_ref().map(|a| a.span),
             "shutdown" => config.shutdown.as_ref().map(|s| s.span),
+            "tracing" => config.tracing.as_ref().map(|t| t.span),
             _ => config.request_id.as_ref().map(|r| r.span),
         };
         if let Some(first) = first {
@@ -238,6 +253,37 @@ impl Lowering {
                 });
                 set(&mut config.shutdown, Some(Spanned::new(shutdown, span)))
             }
+            "tracing" => {
+                let (mut otlp, mut sample, mut service) = (None, None, None);
+                self.directives(&TRACING, directives, |lower, given| match given.name() {
+                    "otlp" => set(
+                        &mut otlp,
+                        lower.keep(literal::otlp_url(given.arg(), given.usage)),
+                    ),
+                    "sample" => set(&mut sample, lower.keep(literal::percent(given.arg()))),
+                    "service" => set(&mut service, lower.service_name(given.arg(), given.usage)),
+                    name => unread(name),
+                });
+                let Some(otlp) = otlp else {
+                    if !directives.iter().any(|d| d.name.value == "otlp") {
+                        self.error(
+                            Diagnostic::error("missing-directive", "`tracing` has no `otlp`")
+                                .with_label(Label::primary(span, "`otlp` is required"))
+                                .with_help(
+                                    "add a line such as `otlp \"http://127.0.0.1:4318\"`: \
+                                     the OTLP/HTTP receiver spans are sent to",
+                                ),
+                        );
+                    }
+                    return false;
+                };
+                let tracing = Tracing {
+                    otlp: otlp.value,
+                    sample: sample.map_or(10_000, |share| share.value),
+                    service: service.unwrap_or_else(|| "edge".to_owned()),
+                };
+                set(&mut config.tracing, Some(Spanned::new(tracing, span)))
+            }
             _ => {
                 let mut request_id = RequestId {
                     enabled: true,
@@ -250,6 +296,24 @@ impl Lowering {
                 set(&mut config.request_id, Some(Spanned::new(request_id, span)))
             }
         }
+    }
+
+    /// A service name: quoted, 1 to 128 printable characters.
+    fn service_name(&mut self, name: &Arg, usage: &str) -> Option<String> {
+        let name = self.keep(literal::text(name, "a service name", usage))?;
+        let printable = name.value.chars().all(|c| !c.is_control());
+        if !(1..=128).contains(&name.value.len()) || !printable {
+            self.error(
+                Diagnostic::error(
+                    "invalid-literal",
+                    format!("invalid service name `{}`", name.value),
+                )
+                .with_label(Label::primary(name.span, "not a service name"))
+                .with_help("a service name is 1 to 128 printable characters, such as `\"edge\"`"),
+            );
+            return None;
+        }
+        Some(name.value)
     }
 
     fn log_format(&mut self, format: &Arg) -> Option<LogFormat> {

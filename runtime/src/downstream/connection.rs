@@ -27,7 +27,7 @@ use crate::{
     downstream::scrub::X_CLIENT_CERT_SUBJECT,
     downstream::watchdog::Activity,
     host_name::HostName,
-    observe::{self, access_log::Pending},
+    observe::{self, access_log::Pending, trace::Tracer},
     respond::bad_request,
     Cx, Gateway, Request, RequestBody,
 };
@@ -126,6 +126,7 @@ impl<G: Gateway> Connection<G> {
             };
             let http1 = req.version() <= Version::HTTP_11;
             let mut close = self.front.closes_each_answer() && http1;
+            let mut trace = None;
             let (mut response, route, request_id, pending) = match admit(req, self.rules) {
                 Ok((mut req, host)) => {
                     let headers = req.headers_mut();
@@ -133,10 +134,15 @@ impl<G: Gateway> Connection<G> {
                     {
                         headers.insert(X_CLIENT_CERT_SUBJECT, subject.clone());
                     }
+                    let tracer = observer.tracer.as_deref();
+                    let client_traced = tracer.is_some() && Tracer::client_traced(headers);
                     let request_id = observe::apply_request_id(headers, observer.request_id);
                     let too_large =
                         self.max_body > 0 && req.body_mut().limit(self.max_body).is_err();
-                    let cx = self.context(req.headers(), host);
+                    let mut cx = self.context(req.headers(), host);
+                    if let Some(tracer) = tracer {
+                        cx.record(tracer.begin(&mut req, &cx, client_traced, started));
+                    }
                     let mut pending = logging.then(|| {
                         Pending::start(&mut req, &cx, (started, time), request_id.clone())
                     });
@@ -146,9 +152,12 @@ impl<G: Gateway> Connection<G> {
                         self.gateway.handle(self.id, req, &cx).await
                     };
                     let route = cx.route();
+                    let status = response.status().as_u16();
                     if let Some(pending) = &mut pending {
-                        let status = response.status().as_u16();
                         pending.answered(status, Some(&cx), observer.route_name(route));
+                    }
+                    if let Some(recording) = cx.take_trace() {
+                        trace = Some(recording.answered(status, observer.route_name(route)));
                     }
                     (response, route, request_id, pending)
                 }
@@ -188,7 +197,8 @@ impl<G: Gateway> Connection<G> {
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
             let pending = pending.zip(observer.access_log.clone());
-            response.map(|body| Logged::new(body, pending, in_flight))
+            let trace = trace.zip(observer.tracer.clone());
+            response.map(|body| Logged::new(body, pending, trace, in_flight))
         }
     }
 }

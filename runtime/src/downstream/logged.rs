@@ -1,7 +1,7 @@
 //! The response body as the client connection sends it: the gateway's body, plus, when the
 //! access log is on, the request's record, completed with the bytes sent and the time taken
 //! and handed to the log writer when the body is done (sent in full, or dropped because the
-//! client went away).
+//! client went away); and likewise the request's spans, when tracing export records it.
 
 use std::{
     pin::Pin,
@@ -15,6 +15,7 @@ use http_body::{Frame, SizeHint};
 use crate::{
     downstream::watchdog::InFlight,
     observe::access_log::{AccessLog, Pending},
+    observe::trace::{Recording, Tracer},
     Body,
 };
 
@@ -23,6 +24,8 @@ pub(crate) struct Logged {
     body: Body,
     /// The record, and the log it goes to.
     pending: Option<(Box<Pending>, Arc<AccessLog>)>,
+    /// The request's spans, and the exporter they go to.
+    trace: Option<(Box<Recording>, Arc<Tracer>)>,
     /// Keeps the connection busy for its watchdog until the answer has been sent.
     _in_flight: InFlight,
 }
@@ -31,11 +34,13 @@ impl Logged {
     pub(crate) fn new(
         body: Body,
         pending: Option<(Box<Pending>, Arc<AccessLog>)>,
+        trace: Option<(Box<Recording>, Arc<Tracer>)>,
         in_flight: InFlight,
     ) -> Logged {
         Logged {
             body,
             pending,
+            trace,
             _in_flight: in_flight,
         }
     }
@@ -43,11 +48,13 @@ impl Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        let Some((mut pending, log)) = self.pending.take() else {
-            return;
-        };
-        pending.complete();
-        log.log(pending);
+        if let Some((mut pending, log)) = self.pending.take() {
+            pending.complete();
+            log.log(pending);
+        }
+        if let Some((recording, tracer)) = self.trace.take() {
+            tracer.finish(recording);
+        }
     }
 }
 

@@ -10,14 +10,16 @@ pub(crate) mod access_log;
 mod build_info;
 pub(crate) mod metrics;
 mod request_id;
+pub(crate) mod trace;
 
 use std::{io, sync::Arc, time::Duration};
 
 pub use access_log::{AccessLogSpec, LogFormat};
 pub use build_info::BuildInfo;
 pub use request_id::RequestIdSpec;
+pub use trace::TracingSpec;
 
-pub(crate) use request_id::{apply as apply_request_id, X_REQUEST_ID};
+pub(crate) use request_id::{apply as apply_request_id, TRACEPARENT, X_REQUEST_ID};
 
 /// The body of the proxy's own answers with one status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub(crate) struct Observer {
     pub(crate) metrics: metrics::Metrics,
     pub(crate) access_log: Option<Arc<access_log::AccessLog>>,
     pub(crate) request_id: RequestIdSpec,
+    /// Tracing export, when the config asks for it.
+    pub(crate) tracer: Option<Arc<trace::Tracer>>,
     pub(crate) error_pages: &'static [ErrorPage],
     /// `1.1 NAME`, rendered once.
     pub(crate) via: Option<http::HeaderValue>,
@@ -56,6 +60,7 @@ pub(crate) struct Setup {
     pub(crate) listeners: Vec<&'static str>,
     pub(crate) access_log: Option<AccessLogSpec>,
     pub(crate) request_id: RequestIdSpec,
+    pub(crate) tracing: Option<TracingSpec>,
     pub(crate) error_pages: &'static [ErrorPage],
     pub(crate) via: Option<&'static str>,
     pub(crate) build: BuildInfo,
@@ -63,11 +68,17 @@ pub(crate) struct Setup {
 }
 
 impl Observer {
-    /// The observer of a process serving `setup`; opens the access log.
+    /// The observer of a process serving `setup`; opens the access log and starts the span
+    /// exporter.
     pub(crate) fn new(setup: Setup) -> io::Result<Observer> {
         let access_log = setup
             .access_log
             .map(access_log::AccessLog::start)
+            .transpose()?
+            .map(Arc::new);
+        let tracer = setup
+            .tracing
+            .map(trace::Tracer::start)
             .transpose()?
             .map(Arc::new);
         Ok(Observer {
@@ -80,6 +91,7 @@ impl Observer {
             listeners: setup.listeners,
             access_log,
             request_id: setup.request_id,
+            tracer,
             error_pages: setup.error_pages,
             via: setup
                 .via
@@ -96,6 +108,7 @@ impl Observer {
             metrics: metrics::Metrics::new(1, 0, 0),
             access_log: None,
             request_id: RequestIdSpec::DEFAULT,
+            tracer: None,
             error_pages: &[],
             via: None,
             build: None,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// How request ids are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,21 @@ pub(crate) fn apply(headers: &mut HeaderMap, spec: RequestIdSpec) -> Option<Head
     Some(id)
 }
 
+/// Has a trace started here say that it is not recorded (its flags `00`), so that the servers
+/// it reaches do not record their part of it either.
+pub(crate) fn mark_unsampled(headers: &mut HeaderMap) {
+    let Some(value) = headers.get(TRACEPARENT) else {
+        return;
+    };
+    let mut text = [0; TRACEPARENT_LEN];
+    if value.len() != TRACEPARENT_LEN {
+        return;
+    }
+    text.copy_from_slice(value.as_bytes());
+    text[53..].copy_from_slice(b"00");
+    headers.insert(TRACEPARENT, header_value(ids::cut(&text)));
+}
+
 /// The length of a `traceparent` value.
 const TRACEPARENT_LEN: usize = 55;
 
@@ -114,7 +129,7 @@ mod ids {
 }
 
 /// `00-<32 hex trace id, not all zero>-<16 hex parent id, not all zero>-<2 hex flags>`.
-fn valid_traceparent(value: &HeaderValue) -> bool {
+pub(crate) fn valid_traceparent(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     let hex_part = |part: &[u8]| {
         part.iter()

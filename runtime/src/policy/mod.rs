@@ -24,6 +24,7 @@ mod jwt;
 mod rate_limit;
 mod rewrite;
 mod security_headers;
+mod traced;
 mod validate;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub use jwt::{ForwardClaim, Jwt, JwtAlgorithm, JwtKeys, JwtSpec, KeySets};
 pub use rate_limit::{LimitAlgorithm, LimitKey, OnStoreError, Rate, RateLimit, RateLimitSpec};
 pub use rewrite::{Rewrite, RewriteRule, RewriteSpec};
 pub use security_headers::{SecurityHeaders, SecurityHeadersSpec};
+pub use traced::Traced;
 pub use validate::{Validate, ValidateSpec};
 
 /// One step of a route's chain, or (as a pair or a reference) a whole chain.

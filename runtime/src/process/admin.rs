@@ -599,6 +599,22 @@ fn metrics(process: &Process) -> String {
     );
     let dropped = observer.access_log.as_ref().map_or(0, |log| log.dropped());
     let _ = writeln!(out, "edge_access_log_dropped_total {dropped}");
+    if let Some(tracer) = &observer.tracer {
+        family(
+            &mut out,
+            "edge_trace_spans_total",
+            "counter",
+            "Spans of recorded requests: exported, refused by (or not delivered to) the OTLP receiver, or dropped because the exporter fell behind.",
+        );
+        let (exported, failed, dropped) = tracer.counts();
+        for (result, count) in [
+            ("exported", exported),
+            ("failed", failed),
+            ("dropped", dropped),
+        ] {
+            let _ = writeln!(out, "edge_trace_spans_total{{result=\"{result}\"}} {count}");
+        }
+    }
     caches(&mut out, process.caches());
     stores(&mut out, process.stores());
     mirrors(&mut out, process.mirrors());

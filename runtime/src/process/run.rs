@@ -330,8 +330,15 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
             tokio::join!(stopping, serving, starting, reloading, reopening, upgrading, admin);
         });
     });
+    // The spans of the last requests, sent before the process goes.
+    if let Some(tracer) = &process.front().observer.tracer {
+        tracer.flush(FLUSH_SPANS_WITHIN);
+    }
     ExitCode::SUCCESS
 }
+
+/// How long a stopping process waits for its last spans to be exported.
+const FLUSH_SPANS_WITHIN: Duration = Duration::from_secs(5);
 
 /// Asks the process answering at `path` (when set) for its listening sockets. Nothing is
 /// taken when no process answers there, or when the exchange fails (logged): then every

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::{
-    observe::{AccessLogSpec, BuildInfo, ErrorPage, RequestIdSpec, RouteInfo},
+    observe::{AccessLogSpec, BuildInfo, ErrorPage, RequestIdSpec, RouteInfo, TracingSpec},
     process::admin::AdminSpec,
     ListenerSpec,
 };
@@ -18,6 +18,8 @@ pub struct Site<L: 'static> {
     pub admin: Option<AdminSpec>,
     pub access_log: Option<AccessLogSpec>,
     pub request_id: RequestIdSpec,
+    /// Spans exported over OTLP; `None`: none.
+    pub tracing: Option<TracingSpec>,
     pub shutdown: ShutdownSpec,
     /// Workers to run (one single-threaded runtime each); 0: one per core. `EDGE_WORKERS`
     /// overrides it.

@@ -41,6 +41,7 @@ pub(super) fn load<G: Gateway>(
         listeners: site.listeners.iter().map(|(_, spec)| spec.name).collect(),
         access_log: site.access_log,
         request_id: site.request_id,
+        tracing: site.tracing,
         error_pages: site.error_pages,
         via: site.via,
         build: site.build,

@@ -70,6 +70,23 @@ impl UpstreamError {
     }
 }
 
+impl UpstreamError {
+    /// The kind of failure, as a span's `error.type` names it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::ConnectTimeout(_) => "connect_timeout",
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Tls(_) => "tls",
+            UpstreamError::Handshake(_) => "handshake",
+            UpstreamError::ResponseTimeout(_) => "response_timeout",
+            UpstreamError::Exchange(_) | UpstreamError::Broken(_) => "exchange",
+            UpstreamError::UnaskedSwitch => "unasked_switch",
+            UpstreamError::Unavailable => "unavailable",
+            UpstreamError::ClientBody(_) => "client_body",
+        }
+    }
+}
+
 impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

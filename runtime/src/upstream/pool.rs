@@ -43,6 +43,7 @@ use crate::{
     address::Upstream,
     body::Outgoing,
     clock::{self, Nanos},
+    observe::{trace::Outcome, TRACEPARENT},
     upstream::backend::{Backend, ErrorKind, Slot},
     upstream::balance::{Choice, Target},
     upstream::budget::RetryBudget,
@@ -337,8 +338,21 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                 excluded.push(slot.backend().id());
                 let server = slot.backend().spec.upstream;
                 let sticky_id = slot.backend().sticky_id;
+                if let Some(recording) = cx.trace() {
+                    let traceparent = recording.attempt_started();
+                    req.headers_mut().insert(TRACEPARENT, traceparent);
+                }
                 let answered = self.exchange(slot, req).await;
                 let status = answered.as_ref().ok().map(|r| r.status().as_u16());
+                if let Some(recording) = cx.trace() {
+                    let outcome = match &answered {
+                        Ok(response) | Err(Failure::Status(response)) => {
+                            Outcome::Answered(response.status().as_u16())
+                        }
+                        Err(Failure::Error { error, .. }) => Outcome::Failed(error.kind()),
+                    };
+                    recording.attempt_ended(self.spec.name, server, retries, outcome);
+                }
                 // Only the access log reads it: no lock per attempt without one.
                 if self.forwarding.report_server {
                     cx.upstream_seen(server, status);
