@@ -6,7 +6,10 @@
 //! cost per request under load); plus the client talking to the backend directly, the floor
 //! the proxy adds to. `h1_forward_1k_guarded` goes through a pool with every circuit setting
 //! on (`max_pending`, `max_requests`, `outlier`, caps never reached), beside the same pool
-//! unguarded (`h1_forward_1k`).
+//! unguarded (`h1_forward_1k`). `h1_forward_1k_traced` goes through a second proxy that records
+//! every request's spans (sampled at 100%: the request's and the exchange's) and exports them
+//! over OTLP/HTTP to a receiver in the bench that takes and drops them; its exporter runs on a
+//! thread of its own, beside the proxy's.
 //!
 //! Heap allocations are counted by a global allocator. Before each scenario is measured, its
 //! allocations per request are printed twice: on the proxy's thread only (the proxy runs alone
@@ -31,7 +34,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use edge_runtime::{
     http::{Method, Request, Response},
     not_found, respond, Circuit, CircuitSpec, Cx, Gateway, ListenerLimits, ListenerMode,
-    ListenerSpec, Outlier, Pool, Process, RoundRobin, Server,
+    ListenerSpec, Outlier, Pool, Process, RoundRobin, Server, TracingSpec,
 };
 use edge_testkit::{leak, server, spec};
 use http_body_util::{BodyExt, Empty, Full};
@@ -230,10 +233,37 @@ fn start_backend() -> SocketAddr {
     })
 }
 
-/// The proxy in front of `backend`, its allocations counted as the marked thread's.
-fn start_proxy(backend: SocketAddr) -> SocketAddr {
+/// An OTLP/HTTP receiver that reads each export and answers it with an empty success.
+fn start_receiver() -> SocketAddr {
+    spawn_runtime_thread("receiver", false, move || async move {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        };
+        (addr, serve)
+    })
+}
+
+/// The proxy in front of `backend`, its allocations counted as the marked thread's; with
+/// `tracing`, recording every request's spans.
+fn start_proxy(backend: SocketAddr, tracing: Option<TracingSpec>) -> SocketAddr {
     spawn_runtime_thread("proxy", true, move || async move {
-        let process = Process::new();
+        let process = match tracing {
+            Some(tracing) => Process::traced(tracing).expect("the span exporter starts"),
+            None => Process::new(),
+        };
         let server = Server::bind(
             &process,
             LISTENERS,
@@ -343,6 +373,8 @@ struct Scenario {
     name: &'static str,
     /// Through the proxy, or straight to the backend.
     proxied: bool,
+    /// Through the proxy that records spans.
+    traced: bool,
     h2: bool,
     path: &'static str,
     /// The body length expected back.
@@ -353,6 +385,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h1_direct_respond",
         proxied: true,
+        traced: false,
         h2: false,
         path: "/direct",
         len: 16,
@@ -360,6 +393,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h1_forward_1k",
         proxied: true,
+        traced: false,
         h2: false,
         path: "/1k",
         len: KIB,
@@ -367,13 +401,23 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h1_forward_1k_guarded",
         proxied: true,
+        traced: false,
         h2: false,
         path: "/guarded/1k",
         len: KIB,
     },
     Scenario {
+        name: "h1_forward_1k_traced",
+        proxied: true,
+        traced: true,
+        h2: false,
+        path: "/1k",
+        len: KIB,
+    },
+    Scenario {
         name: "h1_forward_64k",
         proxied: true,
+        traced: false,
         h2: false,
         path: "/64k",
         len: 64 * KIB,
@@ -381,6 +425,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h2_direct_respond",
         proxied: true,
+        traced: false,
         h2: true,
         path: "/direct",
         len: 16,
@@ -388,6 +433,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h2_forward_1k",
         proxied: true,
+        traced: false,
         h2: true,
         path: "/1k",
         len: KIB,
@@ -395,6 +441,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h2_forward_64k",
         proxied: true,
+        traced: false,
         h2: true,
         path: "/64k",
         len: 64 * KIB,
@@ -402,6 +449,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h1_no_proxy_1k",
         proxied: false,
+        traced: false,
         h2: false,
         path: "/1k",
         len: KIB,
@@ -409,6 +457,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "h1_no_proxy_64k",
         proxied: false,
+        traced: false,
         h2: false,
         path: "/64k",
         len: 64 * KIB,
@@ -448,7 +497,16 @@ async fn send_all(clients: Vec<Client>, path: &'static str, total: u64) -> Vec<C
 
 fn request_path(c: &mut Criterion) {
     let backend = start_backend();
-    let proxy = start_proxy(backend);
+    let proxy = start_proxy(backend, None);
+    let receiver: &'static str = Box::leak(format!("http://{}/v1/traces", start_receiver()).into());
+    let traced = start_proxy(
+        backend,
+        Some(TracingSpec {
+            otlp: receiver,
+            sample: 10_000,
+            service: "bench",
+        }),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -458,7 +516,11 @@ fn request_path(c: &mut Criterion) {
     for scenario in SCENARIOS {
         for concurrency in CONCURRENCY {
             let name = format!("{}_c{concurrency}", scenario.name);
-            let target = if scenario.proxied { proxy } else { backend };
+            let target = match (scenario.proxied, scenario.traced) {
+                (true, true) => traced,
+                (true, false) => proxy,
+                (false, _) => backend,
+            };
             let path = scenario.path;
             let mut clients = runtime.block_on(async {
                 let first = Client::connect(target, scenario.h2).await;

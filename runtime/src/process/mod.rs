@@ -50,6 +50,14 @@ impl Process {
         Process::observed(Observer::quiet())
     }
 
+    /// [`Process::new`], recording every request's spans and exporting them as `tracing`
+    /// says: for tests and benches of tracing export without a generated site.
+    pub fn traced(tracing: crate::TracingSpec) -> std::io::Result<Process> {
+        let mut observer = Observer::quiet();
+        observer.tracer = Some(Arc::new(crate::observe::trace::Tracer::start(tracing)?));
+        Ok(Process::observed(observer))
+    }
+
     /// A process recording into `observer`.
     pub(crate) fn observed(observer: Observer) -> Process {
         let forwarding = Forwarding {
