@@ -6,6 +6,8 @@
 //! - `jwt/verify`: a valid token signed with HS256, RS256 (2048-bit) and ES256 (P-256), each
 //!   verified by the key its `kid` names in one JWK set, with issuer, audience, `exp` and a
 //!   forwarded claim checked as a typical config does. Keys are generated at start-up.
+//!   `hs256_traced_unrecorded`: the HS256 step wrapped in `Traced`, as a config with `tracing`
+//!   builds each policy, for a request that is not recorded (what an unsampled request pays).
 //! - `rate_limit`: one hot key (the same client IP on every request, a rate no request
 //!   reaches), and 1,000,000 client IPs in turn at 10 requests per second each, with
 //!   `max_keys` 1,000,000 (all kept) and 100,000 (new keys evict old ones); both algorithms.
@@ -41,7 +43,7 @@ use edge_runtime::{
     http::{header, HeaderName, Method},
     Cx, ExtAuth, ExtAuthSpec, ForwardClaim, Jwt, JwtKeys, JwtSpec, LimitAlgorithm, LimitKey,
     OnStoreError, Policy, Pool, Process, Rate, RateLimit, RateLimitSpec, Request, RequestBody,
-    RoundRobin, StorePassword, StoreServers, StoreSpec, Stores, Validate, ValidateSpec,
+    RoundRobin, StorePassword, StoreServers, StoreSpec, Stores, Traced, Validate, ValidateSpec,
 };
 use edge_testkit::RedisServer;
 use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
@@ -243,13 +245,19 @@ fn jwt(c: &mut Criterion) {
     let mut group = group(c, "jwt/verify");
     for signer in &signers {
         let authorization = format!("Bearer {}", signer.token());
-        measure(&mut group, signer.name, &policy, || {
+        let request = || {
             let req = http_request(Method::GET, "/orders")
                 .header(header::AUTHORIZATION, authorization.as_str())
                 .body(RequestBody::full(Bytes::new()))
                 .unwrap();
             (req, cx(CLIENT))
-        });
+        };
+        measure(&mut group, signer.name, &policy, request);
+        if signer.name == "hs256" {
+            // As a config with `tracing` builds it, for a request that is not recorded.
+            let traced = Traced::new(&policy, "auth", "jwt");
+            measure(&mut group, "hs256_traced_unrecorded", &traced, request);
+        }
     }
     group.finish();
 }
