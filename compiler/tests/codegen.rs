@@ -217,3 +217,33 @@ route hello {
         "{code}"
     );
 }
+
+#[test]
+fn kept_authorisation_answers_are_bounded_by_the_size_written_or_4_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("checked.edge");
+    let policy = |name: &str, cache: &str| {
+        format!(
+            "policy {name} = ext_auth {{\n    pool auth\n    path \"/check\"\n    {cache}\n}}\n\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "listener web {{\n    bind 127.0.0.1:8080\n}}\n\n\
+             pool auth {{\n    server 127.0.0.1:9000\n}}\n\n{}{}\
+             route sized {{\n    on web\n    path /a\n    use sized\n    respond 200 \"a\"\n}}\n\n\
+             route plain {{\n    on web\n    path /b\n    use plain\n    respond 200 \"b\"\n}}\n",
+            policy("sized", "cache 30s max_size 1MiB"),
+            policy("plain", "cache 30s by client_ip"),
+        ),
+    )
+    .unwrap();
+    let code = expand(&config);
+    let sized = "ttl: ::std::time::Duration::from_secs(30),\n        \
+                 key: ::edge_runtime::AnswerKey::Request,\n        \
+                 max_size: 1048576,";
+    assert!(code.contains(sized), "{code}");
+    let plain = "key: ::edge_runtime::AnswerKey::ClientIp,\n        max_size: 4194304,";
+    assert!(code.contains(plain), "{code}");
+}
