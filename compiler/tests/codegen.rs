@@ -67,6 +67,62 @@ fn generated_code_has_no_dynamic_dispatch_maps_or_lint_exceptions() {
     }
 }
 
+/// Every function of the generated code reads each parameter it names, and names `_x` those
+/// it does not, for every example and the stacked chain's configs: an unused parameter is a
+/// warning in every proxy built (the pods of `examples/stack/pods.edge` only answer, and once
+/// took a `req` they never read).
+#[test]
+fn generated_functions_read_the_parameters_they_name() {
+    use quote::ToTokens;
+    let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/stack");
+    let stack = ["l4.edge", "gateway.edge", "pods.edge"].map(|name| stack.join(name));
+    for path in examples().into_iter().chain(stack) {
+        let code = expand(&path);
+        let file = syn::parse_file(&code).expect("generated code parses");
+        let functions = file.items.iter().flat_map(|item| match item {
+            syn::Item::Fn(function) => vec![(&function.sig, function.block.to_token_stream())],
+            syn::Item::Impl(block) => block
+                .items
+                .iter()
+                .filter_map(|item| match item {
+                    syn::ImplItem::Fn(function) => {
+                        Some((&function.sig, function.block.to_token_stream()))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        });
+        for (signature, body) in functions {
+            for input in &signature.inputs {
+                let syn::FnArg::Typed(typed) = input else {
+                    continue;
+                };
+                let syn::Pat::Ident(name) = &*typed.pat else {
+                    continue;
+                };
+                let name = name.ident.to_string();
+                assert_eq!(
+                    mentions(&body, &name),
+                    !name.starts_with('_'),
+                    "{}: `{}` and its parameter `{name}`",
+                    path.display(),
+                    signature.ident
+                );
+            }
+        }
+    }
+}
+
+/// Whether `tokens` name the identifier `name`.
+fn mentions(tokens: &proc_macro2::TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == name,
+        proc_macro2::TokenTree::Group(group) => mentions(&group.stream(), name),
+        _ => false,
+    })
+}
+
 #[test]
 fn each_distinct_policy_chain_is_written_once() {
     let code = expand(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api_gateway.edge"));
