@@ -282,6 +282,11 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                 Upgrade::of(&req, upgrades)
             };
             let upgrading = upgrade.is_some();
+            // Read for the pick and removed: the sticky cookie never reaches the servers.
+            let stuck_to = self
+                .spec
+                .sticky
+                .and_then(|sticky| sticky::take(req.headers_mut(), &sticky));
             forward::to_upstream(&mut req, cx, upgrade, self.forwarding.via.as_ref());
             if http2 {
                 forward::to_http2(&mut req, self.tls.is_some());
@@ -301,10 +306,6 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             }
             // Servers tried by this request, or found full when taking a place.
             let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-            let stuck_to = self
-                .spec
-                .sticky
-                .and_then(|sticky| sticky::wanted(req.headers(), &sticky));
             let mut slot =
                 match self.acquire(&target(&req, cx).sticking_to(stuck_to), &mut excluded, now) {
                     Ok(slot) => slot,
