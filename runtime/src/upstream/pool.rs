@@ -295,7 +295,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                 // Boxed: the upgrade's future (3.2 KiB: the tunnel's) would otherwise be part of
                 // every request's, and every move of it; upgrades are rare and long-lived, so one
                 // allocation each costs less.
-                return Box::pin(self.upgrade(req, cx)).await;
+                return Box::pin(self.upgrade(req, cx, stuck_to)).await;
             }
             let retry = &self.spec.retry;
             let replay = Replay::capture(&req, retry);
