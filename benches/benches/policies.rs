@@ -465,6 +465,7 @@ fn ext_auth(c: &mut Criterion) {
     let kept = edge_runtime::AnswerCache {
         ttl: Duration::from_secs(60),
         key: edge_runtime::AnswerKey::Header(header::AUTHORIZATION),
+        max_size: 4 << 20,
     };
     let request = || {
         let req = http_request(Method::GET, "/orders/7")

@@ -192,7 +192,11 @@ fn ext_auth(
         copy_headers: values(&ext.copy_headers),
         timeout: value(&ext.timeout).unwrap_or(defaults::EXT_AUTH_TIMEOUT),
         fail_open: value(&ext.fail_open).unwrap_or(false),
-        cache: ext.cache.as_ref().map(|(ttl, key)| (ttl.value, value(key))),
+        cache: ext.cache.as_ref().map(|cache| model::AnswerCache {
+            ttl: cache.ttl.value,
+            key: value(&cache.key),
+            max_size: value(&cache.max_size).unwrap_or(defaults::EXT_AUTH_CACHE_MAX_SIZE),
+        }),
     }))
 }
 

@@ -67,6 +67,62 @@ fn generated_code_has_no_dynamic_dispatch_maps_or_lint_exceptions() {
     }
 }
 
+/// Every function of the generated code reads each parameter it names, and names `_x` those
+/// it does not, for every example and the stacked chain's configs: an unused parameter is a
+/// warning in every proxy built (the pods of `examples/stack/pods.edge` only answer, and once
+/// took a `req` they never read).
+#[test]
+fn generated_functions_read_the_parameters_they_name() {
+    use quote::ToTokens;
+    let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/stack");
+    let stack = ["l4.edge", "gateway.edge", "pods.edge"].map(|name| stack.join(name));
+    for path in examples().into_iter().chain(stack) {
+        let code = expand(&path);
+        let file = syn::parse_file(&code).expect("generated code parses");
+        let functions = file.items.iter().flat_map(|item| match item {
+            syn::Item::Fn(function) => vec![(&function.sig, function.block.to_token_stream())],
+            syn::Item::Impl(block) => block
+                .items
+                .iter()
+                .filter_map(|item| match item {
+                    syn::ImplItem::Fn(function) => {
+                        Some((&function.sig, function.block.to_token_stream()))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        });
+        for (signature, body) in functions {
+            for input in &signature.inputs {
+                let syn::FnArg::Typed(typed) = input else {
+                    continue;
+                };
+                let syn::Pat::Ident(name) = &*typed.pat else {
+                    continue;
+                };
+                let name = name.ident.to_string();
+                assert_eq!(
+                    mentions(&body, &name),
+                    !name.starts_with('_'),
+                    "{}: `{}` and its parameter `{name}`",
+                    path.display(),
+                    signature.ident
+                );
+            }
+        }
+    }
+}
+
+/// Whether `tokens` name the identifier `name`.
+fn mentions(tokens: &proc_macro2::TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == name,
+        proc_macro2::TokenTree::Group(group) => mentions(&group.stream(), name),
+        _ => false,
+    })
+}
+
 #[test]
 fn each_distinct_policy_chain_is_written_once() {
     let code = expand(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api_gateway.edge"));
@@ -249,4 +305,34 @@ fn exported_spans_wrap_each_policy_of_a_chain_and_only_then() {
                 sample: 250u32,\n        \
                 service: \"edge\",\n    }),";
     assert!(traced.contains(spec), "{traced}");
+}
+
+#[test]
+fn kept_authorisation_answers_are_bounded_by_the_size_written_or_4_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("checked.edge");
+    let policy = |name: &str, cache: &str| {
+        format!(
+            "policy {name} = ext_auth {{\n    pool auth\n    path \"/check\"\n    {cache}\n}}\n\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "listener web {{\n    bind 127.0.0.1:8080\n}}\n\n\
+             pool auth {{\n    server 127.0.0.1:9000\n}}\n\n{}{}\
+             route sized {{\n    on web\n    path /a\n    use sized\n    respond 200 \"a\"\n}}\n\n\
+             route plain {{\n    on web\n    path /b\n    use plain\n    respond 200 \"b\"\n}}\n",
+            policy("sized", "cache 30s max_size 1MiB"),
+            policy("plain", "cache 30s by client_ip"),
+        ),
+    )
+    .unwrap();
+    let code = expand(&config);
+    let sized = "ttl: ::std::time::Duration::from_secs(30),\n        \
+                 key: ::edge_runtime::AnswerKey::Request,\n        \
+                 max_size: 1048576,";
+    assert!(code.contains(sized), "{code}");
+    let plain = "key: ::edge_runtime::AnswerKey::ClientIp,\n        max_size: 4194304,";
+    assert!(code.contains(plain), "{code}");
 }

@@ -245,3 +245,10 @@ pub struct CacheKey {
 pub const CACHE_MAX_SIZE: u64 = 64 << 20;
 /// The largest answer a cache stores when `max_object` is left out (at most `max_size`).
 pub const CACHE_MAX_OBJECT: u64 = 8 << 20;
+
+/// Bytes an `ext_auth` policy's kept answers weigh in all, keys included, when its `cache`
+/// gives no `max_size`.
+pub const EXT_AUTH_CACHE_MAX_SIZE: u64 = 4 << 20;
+/// The smallest `max_size` of an `ext_auth` policy's kept answers: the proxy splits them in 16
+/// parts, and a sixteenth of this (4 KiB) holds one answer kept by a large token.
+pub const EXT_AUTH_CACHE_MIN_SIZE: u64 = 64 << 10;

@@ -1,7 +1,7 @@
 //! Sticky sessions by an inserted cookie as a user runs them: a proxy built by `edgec build`
 //! whose pool of three servers sets a cookie naming (opaquely) the server that first answered
-//! a client; the client's next 100 requests go to that server; when it dies, the client moves
-//! to another and gets a new cookie, and stays there.
+//! a client; the client's next 100 requests go to that server, which never sees the cookie;
+//! when it dies, the client moves to another and gets a new cookie, and stays there.
 
 use bytes::Bytes;
 use edge_e2e::build_and_start;
@@ -74,10 +74,12 @@ route all {{
     }
     let server = first.seen("backend").concat();
 
-    // 100 requests with the cookie: all on the same server, and no new cookie.
+    // 100 requests with the cookie: all on the same server, which gets the client's other
+    // cookies without it, and no new cookie.
     for _ in 0..100 {
         let answer = client.send(get(&url, Some(&format!("theme=dark; {cookie}"))));
         assert_eq!(answer.seen("backend").concat(), server);
+        assert_eq!(answer.seen("header cookie"), ["theme=dark"]);
         assert!(
             sticky_cookie(&answer).is_none(),
             "the same server sets no new cookie"
@@ -102,6 +104,7 @@ route all {{
     for _ in 0..100 {
         let answer = client.send(get(&url, Some(&new_cookie)));
         assert_eq!(answer.seen("backend").concat(), new_server);
+        assert!(answer.seen("header cookie").is_empty(), "{}", answer.body);
     }
     // A cookie naming no server of the pool (forged, or from another pool) is ignored.
     let forged = client.send(get(&url, Some("srv=0123456789abcdef")));

@@ -1,7 +1,8 @@
 //! End-to-end tests of load balancing that survives failure: retries around a killed server,
 //! active health checks taking servers out and back, backups, 503 when nothing is usable,
-//! connection caps, latency-aware strategies, consistent hashing, and requests that must not
-//! be re-sent. Real sockets on 127.0.0.1:0, real hyper backends; every loop is bounded.
+//! connection caps, latency-aware strategies, consistent hashing, a sticky pool's cookie kept
+//! from the servers, and requests that must not be re-sent. Real sockets on 127.0.0.1:0,
+//! real hyper backends; every loop is bounded.
 
 use std::{
     net::SocketAddr,
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use edge_runtime::{
     http::{Request, StatusCode},
     Ewma, Hash, HeaderKey, HealthCheck, HttpCheck, LeastConn, Passive, PoolSpec, Retry, RetryOn,
-    ServerSpec, StatusRange, Strategy, TcpCheck, UpstreamTimeouts,
+    ServerSpec, StatusRange, StickySpec, Strategy, TcpCheck, UpstreamTimeouts,
 };
 use edge_testkit::*;
 use http_body_util::Full;
@@ -342,5 +343,53 @@ async fn a_hashed_key_sticks_to_one_server() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{keyless:?}");
+    proxy.stop().await;
+}
+
+/// A sticky pool's cookie is the proxy's: the server it names gets the client's other cookies
+/// without it, or no `Cookie` at all when it was the only one, and so does the server a retry
+/// goes to once the named one has died (the retry is a copy of the request).
+#[tokio::test]
+async fn the_sticky_cookie_never_reaches_the_servers() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let app = leak(PoolSpec {
+        retry: RETRY_ERRORS,
+        sticky: Some(StickySpec {
+            cookie: "srv",
+            max_age: None,
+            path: "/",
+            secure: false,
+            http_only: false,
+        }),
+        ..spec(vec![server(a.addr), server(b.addr)])
+    });
+    let proxy = Proxy::start(app).await;
+    let first = get(proxy.web, "/app/x", &[("cookie", "theme=dark")]).await;
+    let cookie = first.headers["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (stuck, other) = match first.text() {
+        "a" => (&a, &b),
+        _ => (&b, &a),
+    };
+    assert_eq!(stuck.last().header("cookie"), Some("theme=dark"));
+
+    for _ in 0..4 {
+        let cookies = format!("theme=dark; {cookie}; lang=en");
+        let got = get(proxy.web, "/app/x", &[("cookie", &cookies)]).await;
+        assert_eq!(got.text(), first.text(), "the cookie keeps the server");
+        assert_eq!(stuck.last().header("cookie"), Some("theme=dark; lang=en"));
+    }
+    let got = get(proxy.web, "/app/x", &[("cookie", &cookie)]).await;
+    assert_eq!(got.text(), first.text());
+    assert_eq!(stuck.last().header("cookie"), None, "no empty `Cookie`");
+
+    stuck.kill();
+    let before = other.count();
+    let cookies = format!("{cookie}; theme=light");
+    let got = get(proxy.web, "/app/x", &[("cookie", &cookies)]).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_ne!(got.text(), first.text(), "retried on the other server");
+    assert_eq!(other.count(), before + 1);
+    assert_eq!(other.last().header("cookie"), Some("theme=light"));
     proxy.stop().await;
 }

@@ -13,7 +13,7 @@ use std::{
 use edge_runtime::{
     http::{HeaderMap, StatusCode},
     ListenerLimits, ListenerMode, ListenerSpec, PoolSpec, Process, Retry, RetryOn, Server,
-    ServerSpec, TlsSpec, UpstreamTimeouts, UpstreamTls,
+    ServerSpec, StickySpec, TlsSpec, UpstreamTimeouts, UpstreamTls,
 };
 use edge_testkit::{pki::*, *};
 use futures_util::{SinkExt, StreamExt};
@@ -396,4 +396,65 @@ async fn websockets_pass_a_tls_listener() {
         .await
         .expect("the proxy drains in time")
         .unwrap();
+}
+
+/// A sticky pool's cookie takes a WebSocket to the server it names, as it does any request,
+/// and stops at the proxy: the handshake that server gets carries the client's other cookies
+/// only. A handshake without the cookie gets it on its `101`, naming the server that took it.
+#[tokio::test]
+async fn a_sticky_cookie_takes_a_websocket_to_its_server_and_stops_there() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let servers = [EchoServer::start(None).await, EchoServer::start(None).await];
+    let app = leak(PoolSpec {
+        sticky: Some(StickySpec {
+            cookie: "srv",
+            max_age: None,
+            path: "/",
+            secure: false,
+            http_only: false,
+        }),
+        ..spec(servers.iter().map(|s| server(s.addr)).collect())
+    });
+    let proxy = Proxy::start(app).await;
+    let open = |cookie: Option<String>| async move {
+        let mut request = "ws://example.com/app/ws".into_client_request().unwrap();
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
+        let stream = TcpStream::connect(proxy.web).await.unwrap();
+        let (mut ws, response) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        round_trip(&mut ws, Message::text("hello")).await;
+        ws.close(None).await.unwrap();
+        response
+            .headers()
+            .get("set-cookie")
+            .map(|set| set.to_str().unwrap().split(';').next().unwrap().to_owned())
+    };
+
+    let cookie = open(None).await.expect("the 101 sets the sticky cookie");
+    let stuck = servers
+        .iter()
+        .position(|s| s.handshakes().len() == 1)
+        .unwrap();
+    for _ in 0..4 {
+        let set = open(Some(format!("theme=dark; {cookie}"))).await;
+        assert_eq!(set, None, "the same server sets no new cookie");
+    }
+    let handshakes = servers[stuck].handshakes();
+    assert_eq!(
+        handshakes.len(),
+        5,
+        "every WebSocket went to the cookie's server"
+    );
+    assert!(handshakes[0].get("cookie").is_none());
+    for headers in &handshakes[1..] {
+        assert_eq!(headers["cookie"], "theme=dark");
+    }
+    assert!(servers[1 - stuck].handshakes().is_empty());
+    proxy.stop().await;
 }

@@ -348,9 +348,9 @@ pub(super) fn generate(
             let copy = arrays.of("copy_headers", header_name_type(), copy);
             let timeout = duration(ext.timeout);
             let fail_open = ext.fail_open;
-            let cache = option(ext.cache.as_ref().map(|(ttl, key)| {
-                let ttl = duration(*ttl);
-                let key = match key {
+            let cache = option(ext.cache.as_ref().map(|cache| {
+                let ttl = duration(cache.ttl);
+                let key = match &cache.key {
                     None => quote! { ::edge_runtime::AnswerKey::Request },
                     Some(HashKey::ClientIp) => quote! { ::edge_runtime::AnswerKey::ClientIp },
                     Some(HashKey::Path) => quote! { ::edge_runtime::AnswerKey::Path },
@@ -362,7 +362,10 @@ pub(super) fn generate(
                         quote! { ::edge_runtime::AnswerKey::Cookie(#cookie) }
                     }
                 };
-                quote! { ::edge_runtime::AnswerCache { ttl: #ttl, key: #key } }
+                let max_size = Literal::u64_unsuffixed(cache.max_size);
+                quote! {
+                    ::edge_runtime::AnswerCache { ttl: #ttl, key: #key, max_size: #max_size }
+                }
             }));
             (
                 "ExtAuth",

@@ -1,6 +1,7 @@
 //! The defaults the checker applies while it builds the Model, for what a config leaves out
 //! and the runtime has no const for. The cache's sizes are the language's own consts, since
-//! the parser checks a given `max_object` against the default `max_size`.
+//! the parser checks a given `max_object` against the default `max_size`, and so is the size of
+//! `ext_auth`'s kept answers, beside its smallest value.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use edge_dsl::value::{
     StatusRange, UpstreamProtocol,
 };
 
-pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE};
+pub use edge_dsl::value::{CACHE_MAX_OBJECT, CACHE_MAX_SIZE, EXT_AUTH_CACHE_MAX_SIZE};
 
 use super::RetryOn;
 

@@ -44,9 +44,17 @@ pub struct ExtAuth {
     pub copy_headers: Vec<String>,
     pub timeout: Duration,
     pub fail_open: bool,
-    /// How long answers are kept, and by what key (`None`: the forwarded headers, the method
-    /// and the path).
-    pub cache: Option<(Duration, Option<edge_dsl::value::HashKey>)>,
+    /// How long answers are kept, by what key and in how many bytes.
+    pub cache: Option<AnswerCache>,
+}
+
+/// `AnswerCache`.
+#[derive(Clone, Debug)]
+pub struct AnswerCache {
+    pub ttl: Duration,
+    /// `None`: the forwarded headers, the method and the path.
+    pub key: Option<edge_dsl::value::HashKey>,
+    pub max_size: u64,
 }
 
 /// `JwtSpec`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::span::{Ident, Span, Spanned};
 use crate::value::{
-    CacheKey, Cidr, Coding, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method,
+    CacheKey, Cidr, Coding, HashKey, JwtAlgorithm, KeySource, LimitAlgorithm, LimitKey, Method,
     OnStoreError, Rate,
 };
 
@@ -82,7 +82,8 @@ pub enum JwtKeys {
 }
 
 /// `ext_auth { pool NAME  path "/check"  forward_headers ..  copy_headers ..  timeout D
-/// on_error deny|allow  cache D [by KEY] }`: each request asks an authorisation service first.
+/// on_error deny|allow  cache D [by KEY] [max_size SIZE] }`: each request asks an
+/// authorisation service first.
 #[derive(Clone, Debug)]
 pub struct ExtAuth {
     pub pool: Ident,
@@ -93,9 +94,18 @@ pub struct ExtAuth {
     pub timeout: Option<Spanned<Duration>>,
     /// `on_error allow`: a failed check lets the request through.
     pub fail_open: Option<Spanned<bool>>,
-    /// How long answers are kept, and by what key (`None`: the forwarded headers, the method
-    /// and the path).
-    pub cache: Option<(Spanned<Duration>, Option<Spanned<crate::value::HashKey>>)>,
+    /// How long answers are kept, by what key and in how many bytes.
+    pub cache: Option<AnswerCache>,
+}
+
+/// `cache D [by KEY] [max_size SIZE]` in an `ext_auth` policy.
+#[derive(Clone, Debug)]
+pub struct AnswerCache {
+    pub ttl: Spanned<Duration>,
+    /// `None`: the forwarded headers, the method and the path.
+    pub key: Option<Spanned<HashKey>>,
+    /// `None`: [`crate::value::EXT_AUTH_CACHE_MAX_SIZE`].
+    pub max_size: Option<Spanned<u64>>,
 }
 
 /// `api_key { keys "f"  header "x-api-key" | query "api_key"  consumer_header "x-consumer" }`

@@ -283,6 +283,11 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                 Upgrade::of(&req, upgrades)
             };
             let upgrading = upgrade.is_some();
+            // Read for the pick and removed: the sticky cookie never reaches the servers.
+            let stuck_to = self
+                .spec
+                .sticky
+                .and_then(|sticky| sticky::take(req.headers_mut(), &sticky));
             forward::to_upstream(&mut req, cx, upgrade, self.forwarding.via.as_ref());
             if http2 {
                 forward::to_http2(&mut req, self.tls.is_some());
@@ -291,7 +296,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
                 // Boxed: the upgrade's future (3.2 KiB: the tunnel's) would otherwise be part of
                 // every request's, and every move of it; upgrades are rare and long-lived, so one
                 // allocation each costs less.
-                return Box::pin(self.upgrade(req, cx)).await;
+                return Box::pin(self.upgrade(req, cx, stuck_to)).await;
             }
             let retry = &self.spec.retry;
             let replay = Replay::capture(&req, retry);
@@ -302,10 +307,6 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             }
             // Servers tried by this request, or found full when taking a place.
             let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-            let stuck_to = self
-                .spec
-                .sticky
-                .and_then(|sticky| sticky::wanted(req.headers(), &sticky));
             let mut slot =
                 match self.acquire(&target(&req, cx).sticking_to(stuck_to), &mut excluded, now) {
                     Ok(slot) => slot,

@@ -1,6 +1,6 @@
 //! Policies under attack: the cache (authorized answers, `GET` with a body, absurd freshness
-//! values) and `basic_auth` (a flood of wrong passwords). The gateway here chains real
-//! policies as generated code does.
+//! values), `basic_auth` (a flood of wrong passwords) and `ext_auth` (kept answers under keys
+//! the client makes large). The gateways here chain real policies as generated code does.
 
 use std::{
     convert::Infallible,
@@ -14,8 +14,8 @@ use std::{
 use bytes::Bytes;
 use edge_runtime::{
     http::{Request, Response},
-    respond, BasicAuth, BasicAuthSpec, Cache, CacheKey, CacheSpec, Cx, Gateway, Policy, Pool,
-    Process, RoundRobin, Server, UpstreamTimeouts,
+    respond, AnswerCache, AnswerKey, BasicAuth, BasicAuthSpec, Cache, CacheKey, CacheSpec, Cx,
+    ExtAuth, ExtAuthSpec, Gateway, Policy, Pool, Process, RoundRobin, Server, UpstreamTimeouts,
 };
 use http_body_util::{BodyExt, Full};
 use tokio::sync::oneshot;
@@ -333,4 +333,117 @@ async fn a_flood_of_wrong_passwords_is_capped() {
     .await;
     assert_eq!(right.status, 200);
     let _ = proxy.stop.send(());
+}
+
+/// A route that asks an authorisation service, then answers.
+struct Asking(Arc<ExtAuth<RoundRobin>>);
+
+impl Gateway for Asking {
+    type Listener = Listener;
+
+    async fn handle(
+        &self,
+        _: Listener,
+        mut req: edge_runtime::Request,
+        cx: &Cx,
+    ) -> edge_runtime::Response {
+        match self.0.request(&mut req, cx).await {
+            Ok(()) => {
+                let user = req.headers().get("x-user-id").cloned();
+                let mut answer = respond(200, "in\n");
+                if let Some(user) = user {
+                    answer.headers_mut().insert("x-user-id", user);
+                }
+                answer
+            }
+            Err(answer) => answer,
+        }
+    }
+}
+
+/// An authorisation service that allows everyone, naming the user, and counts its checks.
+async fn authorisation_service(checks: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let checks = Arc::clone(&checks);
+            let service = hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
+                checks.fetch_add(1, Ordering::SeqCst);
+                let answer = Response::builder()
+                    .header("x-user-id", "alice")
+                    .body(Full::new(Bytes::new()));
+                async move { Ok::<_, Infallible>(answer.unwrap()) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+            );
+        }
+    });
+    addr
+}
+
+/// A client sending a fresh 4 KiB `Authorization` with each request cannot make a policy that
+/// keeps answers by it hold more than its `max_size`: a thousand such keys would be 4 MiB, the
+/// policy keeps 256 KiB of them, and every request is still decided.
+#[tokio::test]
+async fn kept_authorisation_answers_stay_within_their_bytes() {
+    const MAX_SIZE: u64 = 256 << 10;
+    static COPY: [edge_runtime::http::HeaderName; 1] =
+        [edge_runtime::http::HeaderName::from_static("x-user-id")];
+    let checks = Arc::new(AtomicUsize::new(0));
+    let service = authorisation_service(Arc::clone(&checks)).await;
+    let process = Process::new();
+    let spec = Box::leak(Box::new(ExtAuthSpec {
+        name: "check",
+        path: "/check",
+        forward_headers: &[edge_runtime::http::header::AUTHORIZATION],
+        copy_headers: &COPY,
+        timeout: std::time::Duration::from_secs(5),
+        fail_open: false,
+        cache: Some(AnswerCache {
+            ttl: std::time::Duration::from_secs(60),
+            key: AnswerKey::Header(edge_runtime::http::header::AUTHORIZATION),
+            max_size: MAX_SIZE,
+        }),
+    }));
+    let pool = Arc::new(Pool::new(
+        pool(&[service], UpstreamTimeouts::DEFAULT),
+        RoundRobin::default(),
+        process.pools(),
+    ));
+    let policy = Arc::new(ExtAuth::new(spec, pool));
+    let server = Server::bind(&process, LISTENERS, Asking(Arc::clone(&policy)))
+        .await
+        .unwrap();
+    let web = server.local_addrs().next().unwrap().1;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+
+    let mut client = Client::connect(web).await;
+    let padding = "t".repeat(4096);
+    for i in 0..1_000 {
+        let token = format!("Bearer {i:06}{padding}");
+        let got = client.get("/", &[("authorization", &token)]).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.headers["x-user-id"], "alice");
+    }
+    assert_eq!(checks.load(Ordering::SeqCst), 1_000);
+    let kept = policy.kept_bytes();
+    assert!(kept <= MAX_SIZE as usize, "{kept} bytes kept");
+    assert!(kept > 0, "nothing kept");
+
+    // A small key still finds room (a shard's 16 KiB hold three large keys and leave room for
+    // a small one), and its answer is kept: asked once for two requests.
+    let before = checks.load(Ordering::SeqCst);
+    for _ in 0..2 {
+        let got = client.get("/", &[("authorization", "Bearer small")]).await;
+        assert_eq!(got.headers["x-user-id"], "alice");
+    }
+    assert_eq!(checks.load(Ordering::SeqCst), before + 1);
+    assert!(policy.kept_bytes() <= MAX_SIZE as usize);
+    let _ = stop.send(());
 }

@@ -1,8 +1,8 @@
 //! `policy NAME = ext_auth { ... }`: the authorisation service asked before each request (its
 //! pool and path), the headers sent to it and copied back from its answer, how long to wait,
-//! what a failed check means, and how long answers are kept.
+//! what a failed check means, and how long answers are kept, by what, in how many bytes.
 
-use crate::ast::ExtAuth;
+use crate::ast::{AnswerCache, ExtAuth, EXT_AUTH_CACHE_MIN_SIZE};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal;
 use crate::span::Spanned;
@@ -35,9 +35,9 @@ pub(super) const EXT_AUTH: Table = Table {
         Rule::once("on_error", Exactly(1), "on_error allow")
             .doc("When the service fails (no answer in time, an error, another status than 2xx, 401, 403): `deny` (`503`) or `allow`.")
             .by_default("deny"),
-        Rule::once("cache", Own, "cache 30s by header(\"authorization\")")
-            .doc("Keep each answer (allowing, 401 or 403) this long, by this key: `header(..)`, `cookie(..)`, `client_ip` or `path`.")
-            .by_default("no caching; the key: the forwarded headers, the method and the path"),
+        Rule::once("cache", Own, "cache 30s by header(\"authorization\") max_size 4MiB")
+            .doc("Keep each answer (allowing, 401 or 403) this long, by this key (`header(..)`, `cookie(..)`, `client_ip` or `path`), within `max_size` bytes in all, keys included.")
+            .by_default("no caching; the key: the forwarded headers, the method and the path; max_size 4MiB"),
     ],
 };
 
@@ -127,38 +127,82 @@ impl Lowering {
         }
     }
 
-    /// `cache D [by KEY]`
-    fn answer_cache(
-        &mut self,
-        given: Given<'_>,
-    ) -> Option<(
-        Spanned<std::time::Duration>,
-        Option<Spanned<crate::value::HashKey>>,
-    )> {
-        match given.args {
-            [ttl] if given.directive.block.is_none() => {
-                Some((self.keep(literal::duration(ttl))?, None))
-            }
-            [ttl, by, key]
-                if given.directive.block.is_none() && by.is_bare() && by.text == "by" =>
+    /// `cache D [by KEY] [max_size SIZE]`, the two options in either order.
+    fn answer_cache(&mut self, given: Given<'_>) -> Option<AnswerCache> {
+        let wrong = |lower: &mut Lowering| {
+            lower.error(
+                Diagnostic::error(
+                    "wrong-arguments",
+                    "`cache` takes a duration, and may name a key and a size",
+                )
+                .with_label(Label::primary(
+                    given.head(),
+                    "expected `cache D [by KEY] [max_size SIZE]`",
+                ))
+                .with_help(format!("write `{}`", given.usage)),
+            );
+            None
+        };
+        let (ttl, options) = match given.args {
+            [ttl, options @ ..]
+                if given.directive.block.is_none()
+                    && options.len() % 2 == 0
+                    && options.chunks_exact(2).all(|pair| pair[0].is_bare()) =>
             {
-                let ttl = self.keep(literal::duration(ttl));
-                let key = self
-                    .hash_key(key)
-                    .map(|value| Spanned::new(value, key.span));
-                Some((ttl?, Some(key?)))
+                (ttl, options)
             }
-            _ => {
+            _ => return wrong(self),
+        };
+        let (mut by, mut max_size) = (None, None);
+        for pair in options.chunks_exact(2) {
+            let [word, value] = pair else { continue };
+            let slot = match word.text.as_str() {
+                "by" => &mut by,
+                "max_size" => &mut max_size,
+                _ => return wrong(self),
+            };
+            if let Some((first, _)) = slot.replace((word, value)) {
                 self.error(
-                    Diagnostic::error("wrong-arguments", "`cache` takes a duration and a key")
-                        .with_label(Label::primary(
-                            given.head(),
-                            "expected `cache D` or `cache D by KEY`",
-                        ))
-                        .with_help(format!("write `{}`", given.usage)),
+                    Diagnostic::error("duplicate-item", format!("`{}` is given twice", word.text))
+                        .with_label(Label::primary(word.span, "given again here"))
+                        .with_label(Label::secondary(first.span, "first given here")),
                 );
-                None
+                return None;
             }
         }
+        let ttl = self.keep(literal::duration(ttl));
+        let key = by.map(|(_, key)| {
+            self.hash_key(key)
+                .map(|value| Spanned::new(value, key.span))
+        });
+        let max_size = max_size.map(|(_, size)| {
+            let size = self.keep(literal::size(size))?;
+            if size.value < EXT_AUTH_CACHE_MIN_SIZE {
+                self.error(
+                    Diagnostic::error(
+                        "out-of-range",
+                        "kept answers need a `max_size` of at least 64KiB",
+                    )
+                    .with_label(Label::primary(size.span, "too small to keep answers"))
+                    .with_help(
+                        "the proxy splits kept answers in 16 parts, and an answer larger than \
+                         a part is not kept: give at least `64KiB` (4MiB unless given)",
+                    ),
+                );
+                return None;
+            }
+            Some(size)
+        });
+        Some(AnswerCache {
+            ttl: ttl?,
+            key: option(key)?,
+            max_size: option(max_size)?,
+        })
     }
+}
+
+/// An option of a directive as read: `Some(None)` when not given, `Some(Some(_))` when read,
+/// `None` when given and not readable.
+fn option<T>(given: Option<Option<T>>) -> Option<Option<T>> {
+    given.map_or(Some(None), |read| read.map(Some))
 }

@@ -12,7 +12,7 @@
 //!   the client gets `503` (or, with `on_error allow`, the request goes on).
 //!
 //! Answers that decide (`2xx`, `401`, `403`) may be kept for a while ([`answers`]), by a key the
-//! policy names; a failed check never is.
+//! policy names, within a number of bytes; a failed check never is.
 
 mod answers;
 
@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 
 use super::Policy;
 use crate::{Cx, Guard, Pool, Request, RequestBody, Response, Strategy, Unguarded};
-use answers::Answers;
+use answers::{Answers, Weigh};
 
 /// The headers of a denial passed on to the client.
 const DENIAL_HEADERS: [HeaderName; 2] = [WWW_AUTHENTICATE, CONTENT_TYPE];
@@ -57,11 +57,14 @@ pub struct ExtAuthSpec {
     pub cache: Option<AnswerCache>,
 }
 
-/// How long an `ext_auth` policy keeps answers, and by what key.
+/// How long an `ext_auth` policy keeps answers, by what key, and in how many bytes.
 #[derive(Debug)]
 pub struct AnswerCache {
     pub ttl: Duration,
     pub key: AnswerKey,
+    /// The most bytes the kept answers weigh in all, keys included; an answer heavier than a
+    /// sixteenth of it is never kept.
+    pub max_size: u64,
 }
 
 /// What an answer is kept by.
@@ -78,17 +81,79 @@ pub enum AnswerKey {
     Path,
 }
 
+/// Headers an answer sets.
+type Headers = SmallVec<[(HeaderName, HeaderValue); 2]>;
+
 /// What a check decided.
 #[derive(Debug, Clone)]
 enum Decision {
     /// The request goes on, with these headers set.
-    Allow(SmallVec<[(HeaderName, HeaderValue); 2]>),
+    Allow(Headers),
     /// The client gets this answer.
     Deny {
         status: StatusCode,
-        headers: SmallVec<[(HeaderName, HeaderValue); 2]>,
+        headers: Headers,
         body: Bytes,
     },
+}
+
+impl Decision {
+    /// The decision with its header values and body in allocations of their own, of their
+    /// exact size: taken from the service's answer, they share the buffer its whole head (or
+    /// more) was read into, which a kept decision would otherwise hold on to unweighed.
+    fn to_keep(&self) -> Decision {
+        let own = |headers: &Headers| {
+            headers
+                .iter()
+                .map(|(name, value)| {
+                    // A header value's bytes always make one again.
+                    let copy = HeaderValue::from_bytes(value.as_bytes()).map_or_else(
+                        |_| value.clone(),
+                        |mut copy| {
+                            copy.set_sensitive(value.is_sensitive());
+                            copy
+                        },
+                    );
+                    (name.clone(), copy)
+                })
+                .collect()
+        };
+        match self {
+            Decision::Allow(headers) => Decision::Allow(own(headers)),
+            Decision::Deny {
+                status,
+                headers,
+                body,
+            } => Decision::Deny {
+                status: *status,
+                headers: own(headers),
+                body: Bytes::copy_from_slice(body),
+            },
+        }
+    }
+}
+
+impl Weigh for Decision {
+    fn weight(&self) -> usize {
+        let headers = |headers: &Headers| {
+            let spilled = if headers.spilled() {
+                headers.capacity() * std::mem::size_of::<(HeaderName, HeaderValue)>()
+            } else {
+                0
+            };
+            spilled
+                + headers
+                    .iter()
+                    .map(|(name, value)| name.as_str().len() + value.len())
+                    .sum::<usize>()
+        };
+        match self {
+            Decision::Allow(set) => headers(set),
+            Decision::Deny {
+                headers: set, body, ..
+            } => headers(set) + body.len(),
+        }
+    }
 }
 
 /// An `ext_auth` policy, asking the pool balanced by `S` (and guarded by `G`).
@@ -113,8 +178,18 @@ impl<S: Strategy, G: Guard> ExtAuth<S, G> {
             spec,
             path: http::Uri::from_static(spec.path),
             pool,
-            answers: spec.cache.as_ref().map(|cache| Answers::new(cache.ttl)),
+            answers: spec.cache.as_ref().map(|cache| {
+                let max_size = usize::try_from(cache.max_size).unwrap_or(usize::MAX);
+                Answers::new(cache.ttl, max_size)
+            }),
         }
+    }
+
+    /// The bytes the policy's kept answers weigh (keys included), which its `max_size`
+    /// bounds; 0 when it keeps none.
+    #[doc(hidden)]
+    pub fn kept_bytes(&self) -> usize {
+        self.answers.as_ref().map_or(0, Answers::bytes)
     }
 
     /// Asks the service about `req`: its decision, or `None` when the check failed.
@@ -262,7 +337,7 @@ impl<S: Strategy, G: Guard> Policy for ExtAuth<S, G> {
             None => match self.ask(req, cx).await {
                 Some(decision) => {
                     if let (Some(answers), Some(key)) = (&self.answers, key) {
-                        answers.put(key, decision.clone());
+                        answers.put(key, decision.to_keep());
                     }
                     decision
                 }
@@ -289,5 +364,38 @@ impl<S: Strategy, G: Guard> Policy for ExtAuth<S, G> {
                 Err(answer)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kept decision holds copies of exactly its bytes, not the buffer the service's answer
+    /// was read into, and weighs its headers and body.
+    #[test]
+    fn a_kept_decision_owns_and_weighs_its_bytes() {
+        let head = Bytes::from(vec![b'a'; 8192]);
+        let challenge = HeaderValue::from_maybe_shared(head.slice(..6)).unwrap();
+        let mut body = BytesMut::with_capacity(4096);
+        body.extend_from_slice(b"denied");
+        let decision = Decision::Deny {
+            status: StatusCode::UNAUTHORIZED,
+            headers: smallvec::smallvec![(WWW_AUTHENTICATE, challenge)],
+            body: body.freeze(),
+        };
+        let kept = decision.to_keep();
+        assert_eq!(kept.weight(), "www-authenticate".len() + 6 + 6);
+        let Decision::Deny { headers, body, .. } = kept else {
+            panic!("a denial stays one");
+        };
+        assert_eq!(headers[0].1, "aaaaaa");
+        assert!(!head
+            .as_ptr_range()
+            .contains(&headers[0].1.as_bytes().as_ptr()));
+        assert_eq!(body, "denied");
+        let allowed = Decision::Allow((0..3).map(|i| (WWW_AUTHENTICATE, i.into())).collect());
+        let spilled = 3 * std::mem::size_of::<(HeaderName, HeaderValue)>();
+        assert!(allowed.weight() >= spilled + 3 * ("www-authenticate".len() + 1));
     }
 }

@@ -1,15 +1,29 @@
 //! Sticky sessions by an inserted cookie (`sticky cookie "srv"` on a pool): the cookie names
 //! the server that answered by its opaque id (16 hex digits, a fixed hash of its address), a
 //! request that carries it goes to that server while it is usable, and an answer from another
-//! server (the first one, or after the client's server went down) sets the cookie anew.
+//! server (the first one, or after the client's server went down) sets the cookie anew. The
+//! cookie is the proxy's: read for the pick, it is removed from what the servers get (as
+//! HAProxy's `indirect` does), so they and their logs never see it.
 
 use http::{header::SET_COOKIE, HeaderMap, HeaderValue};
 
 use crate::{Response, StickySpec};
 
+/// The server id the request's cookie names, if it carries a well-formed one; the cookie is
+/// removed from the request, well-formed or not. A request without it is looked at once.
+pub(super) fn take(headers: &mut HeaderMap, spec: &StickySpec) -> Option<u64> {
+    let id = id(crate::cookies::value(headers, spec.cookie)?);
+    crate::cookies::remove(headers, spec.cookie);
+    id
+}
+
 /// The server id the request's cookie names, if it carries a well-formed one.
 pub(super) fn wanted(headers: &HeaderMap, spec: &StickySpec) -> Option<u64> {
-    let value = crate::cookies::value(headers, spec.cookie)?;
+    id(crate::cookies::value(headers, spec.cookie)?)
+}
+
+/// The server id a cookie's value names: 16 hex digits.
+fn id(value: &[u8]) -> Option<u64> {
     if value.len() != 16 {
         return None;
     }
@@ -90,5 +104,16 @@ mod tests {
             headers.insert(COOKIE, bad.parse().unwrap());
             assert_eq!(wanted(&headers, &SPEC), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_cookie_is_taken_off_the_request_well_formed_or_not() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, "theme=dark; srv=00000000000000ab".parse().unwrap());
+        assert_eq!(take(&mut headers, &SPEC), Some(0xab));
+        assert_eq!(headers[COOKIE], "theme=dark");
+        headers.insert(COOKIE, "srv=forged".parse().unwrap());
+        assert_eq!(take(&mut headers, &SPEC), None);
+        assert!(headers.get(COOKIE).is_none());
     }
 }

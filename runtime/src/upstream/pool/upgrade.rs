@@ -8,6 +8,9 @@
 //!
 //! The tunnel holds the request's place on its server while open, so `max_conns` and
 //! least-connections count open WebSockets. It runs on the worker that took the request.
+//!
+//! A sticky pool's cookie is honoured as for any request: the upgrade goes to the server it
+//! names while that one is usable, and an answer from another server sets it anew.
 
 use std::time::Duration;
 
@@ -33,14 +36,21 @@ use crate::{
 };
 
 impl<S: Strategy, G: Guard> Pool<S, G> {
-    /// Forwards an upgrade request, already rewritten for the upstream.
-    pub(super) async fn upgrade(&self, mut req: crate::Request, cx: &Cx) -> Response {
+    /// Forwards an upgrade request, already rewritten for the upstream, to the server whose
+    /// sticky id is `stuck_to` while it is usable.
+    pub(super) async fn upgrade(
+        &self,
+        mut req: crate::Request,
+        cx: &Cx,
+        stuck_to: Option<u64>,
+    ) -> Response {
         // Taken before the request goes: Edge's HTTP/1 engine gives the client's connection
         // through it once the `101` has been written.
         let client = crate::http1::upgrade::on(&mut req);
         let req = req.map(Outgoing::Client);
         let mut excluded: SmallVec<[usize; 4]> = SmallVec::new();
-        let Ok(slot) = self.acquire(&target(&req, cx), &mut excluded, clock::now()) else {
+        let target = target(&req, cx).sticking_to(stuck_to);
+        let Ok(slot) = self.acquire(&target, &mut excluded, clock::now()) else {
             tracing::debug!(pool = self.spec.name, "no usable server");
             return UpstreamError::Unavailable.response();
         };
@@ -54,18 +64,24 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             }
         };
         let (sender, mut response) = response;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let sticky_id = slot.backend().sticky_id;
+        let mut answer = if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (mut parts, body) = response.into_parts();
             forward::from_upstream(&mut parts.headers);
             let body = Body::upstream(body, slot.lend(Some(sender)));
-            return Response::from_parts(parts, body);
+            Response::from_parts(parts, body)
+        } else {
+            let server = hyper::upgrade::on(&mut response);
+            let (mut parts, _) = response.into_parts();
+            forward::switched_from_upstream(&mut parts.headers);
+            let (pool, idle) = (self.spec.name, self.spec.timeouts.tunnel);
+            tokio::spawn(tunnel(pool, client, server, slot, idle));
+            Response::from_parts(parts, Body::from_static(""))
+        };
+        if let Some(sticky) = &self.spec.sticky {
+            super::sticky::stick(&mut answer, sticky, stuck_to, sticky_id);
         }
-        let server = hyper::upgrade::on(&mut response);
-        let (mut parts, _) = response.into_parts();
-        forward::switched_from_upstream(&mut parts.headers);
-        let (pool, idle) = (self.spec.name, self.spec.timeouts.tunnel);
-        tokio::spawn(tunnel(pool, client, server, slot, idle));
-        Response::from_parts(parts, Body::from_static(""))
+        answer
     }
 
     /// Sends the request on a fresh connection to the slot's server and waits for the answer's
