@@ -171,6 +171,32 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
     assert_eq!(client.get(&format!("{admin}/ready")).status, 200);
     assert_eq!(client.get(&format!("{admin}/healthz")).status, 200);
 
+    // The page: the config's picture (every route, the pool and its server) and the servers'
+    // table, rendered without JavaScript; its script and style from the admin listener alone.
+    let page = client.get(&format!("{admin}/"));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert!(page.body.contains("<h1>observe.edge</h1>"), "{}", page.body);
+    for route in ["users", "hello", "partners"] {
+        let drawn = format!("class=\"route\" data-file=\"observe.edge\" data-name=\"{route}\"");
+        assert!(
+            page.body.contains(&drawn),
+            "route {route} drawn: {}",
+            page.body
+        );
+    }
+    let addr = backends.addrs[0];
+    let drawn = format!("data-pool=\"users_service\" data-address=\"{addr}\"");
+    assert!(page.body.contains(&drawn), "{}", page.body);
+    let row = |state: &str| format!("<tr class=\"{state}\"><td>users_service</td><td>{addr}</td>");
+    assert!(page.body.contains(&row("up")), "{}", page.body);
+    let script = client.get(&format!("{admin}/dashboard.js"));
+    assert_eq!(script.status, 200);
+    assert!(script.body.contains("fetch(\"/status\""));
+    assert_eq!(client.get(&format!("{admin}/dashboard.css")).status, 200);
+
     // A killed backend shows as down; the proxy stays ready, since taking every replica out of
     // its service for one dead backend would stop the traffic to all its other routes too.
     backends.kill_one(0);
@@ -192,6 +218,8 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
         serde_json::from_str(&client.get(&format!("{admin}/status")).body).unwrap();
     assert_eq!(status["pools"][0]["pool"], "users_service");
     assert_eq!(status["pools"][0]["servers"][0]["up"], false);
+    let page = client.get(&format!("{admin}/"));
+    assert!(page.body.contains(&row("down")), "{}", page.body);
 
     // One access-log line per request, with every field.
     let expected = 104;

@@ -21,6 +21,7 @@ pub const TEST_BUILD: edge_runtime::BuildInfo = edge_runtime::BuildInfo {
     built_at: None,
     root: ".",
     config_text: "",
+    topology: "",
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

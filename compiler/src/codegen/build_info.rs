@@ -1,7 +1,8 @@
 //! The `BUILD` static: what the proxy tells of the config it was built from (`--version`,
 //! `--print-config`, the `edge_build_info` metric), and the folder its relative paths start
 //! from when it is given no run-time root. The config's text is the `CONFIG_TEXT` static,
-//! appended to the formatted module as written (see [`config_text`]).
+//! appended to the formatted module as written (see [`config_text`]); its picture, the SVG
+//! `edgec graph` draws, the `TOPOLOGY` static the admin listener's page shows.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -33,6 +34,7 @@ pub(super) fn build_info(source: &SourceFile) -> TokenStream {
             built_at: ::core::option_env!("EDGE_BUILT_AT"),
             root: #root,
             config_text: CONFIG_TEXT,
+            topology: TOPOLOGY,
         };
     }
 }
@@ -53,6 +55,20 @@ pub(super) fn config_text(source: &SourceFile) -> String {
     format!(
         "\n/// The config this proxy was built from, as written.\npub static CONFIG_TEXT: &str = {};\n",
         text_literal(&source.text)
+    )
+}
+
+/// The `TOPOLOGY` static, appended like [`config_text`]: the config drawn as `edgec graph
+/// --format svg` draws it.
+pub(super) fn topology(model: &crate::model::Model, source: &SourceFile) -> String {
+    let name = Path::new(&source.name).file_name().map_or_else(
+        || source.name.clone(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let svg = crate::graph::Graph::of(&[(name.as_str(), model)]).to_svg();
+    format!(
+        "\n/// The config drawn as `edgec graph` draws it (SVG), for the admin listener's page.\npub static TOPOLOGY: &str = {};\n",
+        text_literal(&svg)
     )
 }
 

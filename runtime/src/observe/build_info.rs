@@ -17,6 +17,9 @@ pub struct BuildInfo {
     pub root: &'static str,
     /// The config's text.
     pub config_text: &'static str,
+    /// The config drawn as `edgec graph` draws it: an SVG document, shown by the admin
+    /// listener's page; `""` when none was drawn.
+    pub topology: &'static str,
 }
 
 impl BuildInfo {

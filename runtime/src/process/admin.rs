@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (Prometheus text format), `/healthz` (the process is alive),
+//! The admin listener: `/` (a page to look at: `dashboard.rs`), `/metrics` (Prometheus text
+//! format), `/healthz` (the process is alive),
 //! `/ready` (the proxy should get traffic: started and not draining), `/status` (JSON: each
 //! pool's servers with their health, requests in flight and errors), and `POST /cache/purge`
 //! (forgets the cached answers
@@ -23,7 +24,10 @@ use std::{
 
 use bytes::Bytes;
 use http::{
-    header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
+    header::{
+        AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENTICATE,
+        X_CONTENT_TYPE_OPTIONS,
+    },
     HeaderMap, HeaderValue, Method, StatusCode,
 };
 use http_body_util::{BodyExt, Full, Limited};
@@ -31,6 +35,7 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
+use super::dashboard;
 use crate::{
     clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind,
     upstream::counts::Refusal,
@@ -289,15 +294,38 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
         // without a live server would otherwise take every replica out of its service at once.
         "/ready" if process.front().is_ready() => text(StatusCode::OK, "ready\n".to_owned()),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
+        "/" => {
+            let page = dashboard::page(process.observer().build.as_ref(), process.pools());
+            page_part(page, "text/html; charset=utf-8")
+        }
+        "/dashboard.js" => page_part(
+            dashboard::SCRIPT.to_owned(),
+            "text/javascript; charset=utf-8",
+        ),
+        "/dashboard.css" => page_part(dashboard::STYLE.to_owned(), "text/css; charset=utf-8"),
         "/status" => json(status(process.pools())),
         "/splits" => json(splits(process.splits())),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: /metrics, /healthz, /ready, /status, /splits, POST /cache/purge, \
-             PUT /routes/NAME/split\n"
+            "not found: / (the page), /metrics, /healthz, /ready, /status, /splits, \
+             POST /cache/purge, PUT /routes/NAME/split\n"
                 .to_owned(),
         ),
     }
+}
+
+/// The page or one of its files, under the page's content security policy.
+fn page_part(body: String, content_type: &'static str) -> AdminResponse {
+    let mut response = text(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(dashboard::POLICY),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn text(status: StatusCode, body: String) -> AdminResponse {

@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 mod args;
 pub(crate) mod bind;
+mod dashboard;
 pub(crate) mod handoff;
 mod notify;
 pub(crate) mod reload;

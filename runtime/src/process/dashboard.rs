@@ -1,0 +1,182 @@
+//! The admin listener's page (`GET /`): one self-contained HTML document, nothing fetched from
+//! elsewhere. It shows the config the proxy was built from (its name, digest and build time),
+//! its picture (the SVG `edgec graph` draws, generated with the proxy), and every pool's
+//! servers with their state, weight, requests in flight, requests and errors, rendered here so
+//! that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
+//! with its style sheet, both embedded in the binary) then asks `/status` every two seconds,
+//! refreshes the table and colours each server of the picture by its state. A content security
+//! policy lets the page load nothing but those two files and talk to nothing but its own
+//! listener, and no other site may frame it.
+//!
+//! Rendering reads the same counters a `/status` scrape does: nothing on the request path waits
+//! for it.
+
+use std::{fmt::Write as _, sync::atomic::Ordering};
+
+use crate::{clock, observe::BuildInfo, upstream::backend::ErrorKind, upstream::pools::Pools};
+
+/// The page's style sheet, served at `/dashboard.css`.
+pub(crate) const STYLE: &str = include_str!("dashboard.css");
+/// The page's script, served at `/dashboard.js`.
+pub(crate) const SCRIPT: &str = include_str!("dashboard.js");
+/// What the page may load and talk to: its own two files and its own listener.
+pub(crate) const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
+/// The page, for a process built from `build` (`None`: a process without a site) serving
+/// `pools`.
+pub(crate) fn page(build: Option<&BuildInfo>, pools: &Pools) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let title = build.map_or("edge", |build| build.config_name);
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} · edge</title>\n<link rel=\"stylesheet\" href=\"/dashboard.css\">\n\
+         </head>\n<body>\n<header>\n\
+         <h1>{}</h1>\n",
+        escape(title),
+        escape(title),
+    );
+    match build {
+        Some(build) => {
+            let digest = &build.config_sha256[..12.min(build.config_sha256.len())];
+            let built = build
+                .built_at
+                .map_or_else(String::new, |at| format!(" · built {}", escape(at)));
+            let _ = writeln!(
+                out,
+                "<p class=\"build\">edge {} · sha256:{}{built}</p>",
+                BuildInfo::EDGE_VERSION,
+                escape(digest),
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "<p class=\"build\">edge {}</p>",
+                BuildInfo::EDGE_VERSION
+            );
+        }
+    }
+    out.push_str(
+        "<p class=\"refresh\" id=\"refreshed\">Figures as of this page's load; \
+         with JavaScript they refresh every 2 s.</p>\n</header>\n",
+    );
+    let topology = build.map_or("", |build| build.topology);
+    if !topology.is_empty() {
+        out.push_str("<section id=\"topology\">\n<h2>Topology</h2>\n<div class=\"picture\">\n");
+        out.push_str(svg_body(topology));
+        out.push_str("</div>\n</section>\n");
+    }
+    servers(&mut out, pools);
+    out.push_str("<script src=\"/dashboard.js\"></script>\n</body>\n</html>\n");
+    out
+}
+
+/// The table of every pool's servers.
+fn servers(out: &mut String, pools: &Pools) {
+    out.push_str(
+        "<section id=\"servers\">\n<h2>Servers</h2>\n<table>\n<thead><tr><th>pool</th>\
+         <th>server</th><th>state</th><th>weight</th><th>in flight</th><th>requests</th>\
+         <th>errors</th><th>last error</th></tr></thead>\n<tbody id=\"server-rows\">\n",
+    );
+    let now = clock::now();
+    for (pool, backends) in pools.rosters() {
+        for backend in backends {
+            let state = match (backend.is_up(now), backend.spec.backup) {
+                (false, _) => "down",
+                (true, true) => "backup",
+                (true, false) => "up",
+            };
+            let errors: u64 = ErrorKind::ALL
+                .iter()
+                .map(|&kind| backend.stats.errors[kind as usize].load(Ordering::Relaxed))
+                .sum();
+            let last_error = backend
+                .stats
+                .last_error()
+                .map_or_else(String::new, |(_, error)| escape(&error.to_string()));
+            let server = backend.spec.upstream.to_string();
+            let shown = match &backend.host {
+                Some(host) => format!("{} ({})", escape(host), escape(&server)),
+                None => escape(&server),
+            };
+            let _ = writeln!(
+                out,
+                "<tr class=\"{state}\"><td>{}</td><td>{shown}</td><td class=\"state\">{state}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{errors}</td><td>{last_error}</td></tr>",
+                escape(pool),
+                backend.spec.weight,
+                backend.active(),
+                backend.stats.requests.load(Ordering::Relaxed),
+            );
+        }
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// An SVG document without its XML declaration, to place inside HTML.
+fn svg_body(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(start) => &svg[start..],
+        None => "",
+    }
+}
+
+/// Text as HTML character data or a quoted attribute value.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUILD: BuildInfo = BuildInfo {
+        config_name: "shop<1>.edge",
+        config_sha256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        built_at: None,
+        root: "/",
+        config_text: "",
+        topology: "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><g id=\"route-shop-all\" class=\"route\"/></svg>\n",
+    };
+
+    #[test]
+    fn the_page_holds_the_build_its_picture_and_its_script_and_escapes_names() {
+        let page = page(Some(&BUILD), crate::Process::new().pools());
+        assert!(page.starts_with("<!doctype html>"));
+        assert!(page.contains("<h1>shop&lt;1&gt;.edge</h1>"), "{page}");
+        assert!(page.contains("sha256:0123456789ab"));
+        assert!(page.contains("<svg xmlns"), "the picture, inline");
+        assert!(!page.contains("<?xml"), "no XML declaration inside HTML");
+        assert!(page.contains("<tbody id=\"server-rows\">"));
+        assert!(
+            page.contains("<script src=\"/dashboard.js\">"),
+            "the refresh script"
+        );
+        assert!(SCRIPT.contains("fetch(\"/status\""));
+        for elsewhere in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+            assert!(!page.contains(elsewhere), "nothing fetched from elsewhere");
+        }
+    }
+
+    #[test]
+    fn a_process_without_a_site_gets_a_page_without_a_picture() {
+        let page = page(None, crate::Process::new().pools());
+        assert!(page.contains("<h1>edge</h1>"));
+        assert!(!page.contains("id=\"topology\""));
+    }
+}
