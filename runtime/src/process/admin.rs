@@ -35,7 +35,7 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use super::dashboard;
+use super::{dashboard, steer};
 use crate::{
     clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind,
     upstream::counts::Refusal,
@@ -60,7 +60,7 @@ pub struct AdminSpec {
     pub token_env: Option<&'static str>,
 }
 
-type AdminResponse = hyper::Response<Full<Bytes>>;
+pub(super) type AdminResponse = hyper::Response<Full<Bytes>>;
 
 /// How long a client has to send a request head (and how long a kept-alive connection may
 /// idle).
@@ -87,7 +87,7 @@ pub(crate) async fn serve(
             } => accepted,
             () = &mut shutdown => return,
         };
-        let (Ok(place), Ok((stream, _))) = accepted else {
+        let (Ok(place), Ok((stream, peer))) = accepted else {
             tokio::time::sleep(crate::downstream::bound::ACCEPT_BACKOFF).await;
             continue;
         };
@@ -113,6 +113,12 @@ pub(crate) async fn serve(
                         }
                         (&Method::PUT, Some(route)) => {
                             change_split(&route, req.into_body(), process.splits()).await
+                        }
+                        (&Method::POST, _) if steer::target(req.uri().path()).is_some() => {
+                            let (head, body) = req.into_parts();
+                            let target = steer::target(head.uri.path()).expect("checked above");
+                            let sent = (&head.headers, body);
+                            steer::steer(target, sent, process.pools(), peer).await
                         }
                         _ => answer(req.method(), req.uri().path(), &process),
                     };
@@ -266,7 +272,7 @@ fn splits(splits: &Splits) -> String {
 }
 
 /// A `200` with a JSON body.
-fn json(body: String) -> AdminResponse {
+pub(super) fn json(body: String) -> AdminResponse {
     let mut response = text(StatusCode::OK, body);
     response
         .headers_mut()
@@ -276,8 +282,9 @@ fn json(body: String) -> AdminResponse {
 
 fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
     if method != Method::GET && method != Method::HEAD {
-        let allowed =
-            "GET or HEAD (POST for /cache/purge, PUT for /routes/NAME/split)\n".to_owned();
+        let allowed = "GET or HEAD (POST for /cache/purge and /pools/POOL/servers/SERVER, PUT for \
+             /routes/NAME/split)\n"
+            .to_owned();
         return text(StatusCode::METHOD_NOT_ALLOWED, allowed);
     }
     match path {
@@ -308,7 +315,7 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
         _ => text(
             StatusCode::NOT_FOUND,
             "not found: / (the page), /metrics, /healthz, /ready, /status, /splits, \
-             POST /cache/purge, PUT /routes/NAME/split\n"
+             POST /cache/purge, POST /pools/POOL/servers/SERVER, PUT /routes/NAME/split\n"
                 .to_owned(),
         ),
     }
@@ -328,7 +335,7 @@ fn page_part(body: String, content_type: &'static str) -> AdminResponse {
     response
 }
 
-fn text(status: StatusCode, body: String) -> AdminResponse {
+pub(super) fn text(status: StatusCode, body: String) -> AdminResponse {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -819,9 +826,17 @@ fn status(pools: &Pools) -> String {
                             "error": error,
                         })
                     });
+                    let steered = backend.stats.last_steered().map(|(at, by)| {
+                        serde_json::json!({
+                            "at": humantime::format_rfc3339_millis(at).to_string(),
+                            "by": by,
+                        })
+                    });
                     serde_json::json!({
                         "server": backend.spec.upstream.to_string(),
                         "host": backend.host.as_deref(),
+                        "state": backend.steering().name(),
+                        "state_changed": steered,
                         "up": backend.is_up(now),
                         "backup": backend.spec.backup,
                         "weight": backend.spec.weight,

@@ -1,5 +1,6 @@
-// Refreshes the servers' table from /status every 2 s and colours each server of the picture
-// by its state. Nothing is fetched from anywhere but this admin listener.
+// Refreshes the servers' table from /status every 2 s, colours each server of the picture by
+// its state, and lets each server be drained, put in maintenance or made ready again
+// (POST /pools/POOL/servers/SERVER). Nothing is fetched from anywhere but this admin listener.
 "use strict";
 (function () {
   const rows = document.getElementById("server-rows");
@@ -11,7 +12,32 @@
     td.appendChild(text(value));
     row.appendChild(td);
   };
-  const stateOf = (server) => (!server.up ? "down" : server.backup ? "backup" : "up");
+  const stateOf = (server) =>
+    server.state !== "ready" ? server.state : !server.up ? "down" : server.backup ? "backup" : "up";
+  async function steer(pool, server, state) {
+    const path = "/pools/" + encodeURIComponent(pool) + "/servers/" + encodeURIComponent(server);
+    const answer = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ state: state }),
+      credentials: "same-origin",
+    });
+    if (!answer.ok) refreshed.textContent = path + ": " + (await answer.text());
+    await refresh();
+  }
+  const buttons = (row, pool, server) => {
+    const td = document.createElement("td");
+    td.className = "steer";
+    for (const state of ["drain", "maintenance", "ready"]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = state;
+      button.dataset.state = state;
+      button.addEventListener("click", () => steer(pool, server, state));
+      td.appendChild(button);
+    }
+    row.appendChild(td);
+  };
   function show(status) {
     const body = document.createDocumentFragment();
     const states = new Map();
@@ -28,20 +54,22 @@
         cell(row, server.requests);
         cell(row, Object.values(server.errors).reduce((a, b) => a + b, 0));
         cell(row, server.last_error ? server.last_error.error : "");
+        buttons(row, pool.pool, server.server);
         body.appendChild(row);
         // A server found by a name is drawn under that name; its addresses share its colour,
-        // the worst state winning.
+        // any state but up winning.
         for (const address of [server.server, server.host]) {
           if (!address) continue;
           const key = pool.pool + " " + address;
-          if (states.get(key) !== "down") states.set(key, state);
+          if (!states.has(key) || state !== "up") states.set(key, state);
         }
       }
     }
     rows.replaceChildren(body);
     for (const node of document.querySelectorAll("g.server")) {
       const state = states.get(node.dataset.pool + " " + node.dataset.address);
-      node.classList.remove("state-up", "state-down", "state-backup");
+      node.classList.remove(
+        "state-up", "state-down", "state-backup", "state-drain", "state-maintenance");
       if (state) node.classList.add("state-" + state);
     }
     refreshed.textContent = "Refreshed " + new Date().toLocaleTimeString() + ", every 2 s.";

@@ -1,10 +1,13 @@
 //! The admin listener's page (`GET /`): one self-contained HTML document, nothing fetched from
 //! elsewhere. It shows the config the proxy was built from (its name, digest and build time),
 //! its picture (the SVG `edgec graph` draws, generated with the proxy), and every pool's
-//! servers with their state, weight, requests in flight, requests and errors, rendered here so
+//! servers with their state (up, down, backup, or drain and maintenance as an operator set
+//! them), weight, requests in flight, requests and errors, rendered here so
 //! that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
 //! with its style sheet, both embedded in the binary) then asks `/status` every two seconds,
-//! refreshes the table and colours each server of the picture by its state. A content security
+//! refreshes the table, colours each server of the picture by its state, and gives each row
+//! buttons that drain a server, put it in maintenance or make it ready again (`steer.rs`). A
+//! content security
 //! policy lets the page load nothing but those two files and talk to nothing but its own
 //! listener, and no other site may frame it.
 //!
@@ -13,7 +16,12 @@
 
 use std::{fmt::Write as _, sync::atomic::Ordering};
 
-use crate::{clock, observe::BuildInfo, upstream::backend::ErrorKind, upstream::pools::Pools};
+use crate::{
+    clock,
+    observe::BuildInfo,
+    upstream::backend::{ErrorKind, Steering},
+    upstream::pools::Pools,
+};
 
 /// The page's style sheet, served at `/dashboard.css`.
 pub(crate) const STYLE: &str = include_str!("dashboard.css");
@@ -80,15 +88,16 @@ fn servers(out: &mut String, pools: &Pools) {
     out.push_str(
         "<section id=\"servers\">\n<h2>Servers</h2>\n<table>\n<thead><tr><th>pool</th>\
          <th>server</th><th>state</th><th>weight</th><th>in flight</th><th>requests</th>\
-         <th>errors</th><th>last error</th></tr></thead>\n<tbody id=\"server-rows\">\n",
+         <th>errors</th><th>last error</th><th></th></tr></thead>\n<tbody id=\"server-rows\">\n",
     );
     let now = clock::now();
     for (pool, backends) in pools.rosters() {
         for backend in backends {
-            let state = match (backend.is_up(now), backend.spec.backup) {
-                (false, _) => "down",
-                (true, true) => "backup",
-                (true, false) => "up",
+            let state = match (backend.steering(), backend.is_up(now), backend.spec.backup) {
+                (Steering::Ready, false, _) => "down",
+                (Steering::Ready, true, true) => "backup",
+                (Steering::Ready, true, false) => "up",
+                (steered, _, _) => steered.name(),
             };
             let errors: u64 = ErrorKind::ALL
                 .iter()
@@ -106,7 +115,7 @@ fn servers(out: &mut String, pools: &Pools) {
             let _ = writeln!(
                 out,
                 "<tr class=\"{state}\"><td>{}</td><td>{shown}</td><td class=\"state\">{state}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td>{errors}</td><td>{last_error}</td></tr>",
+                 <td>{}</td><td>{}</td><td>{}</td><td>{errors}</td><td>{last_error}</td><td></td></tr>",
                 escape(pool),
                 backend.spec.weight,
                 backend.active(),

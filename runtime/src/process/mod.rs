@@ -15,6 +15,7 @@ pub(crate) mod server;
 pub(crate) mod signals;
 pub(crate) mod site;
 mod startup;
+mod steer;
 mod upgrade;
 
 use std::sync::Arc;

@@ -34,7 +34,7 @@ use crate::{
     address::Upstream,
     rand,
     stream::Stream,
-    upstream::backend::Backend,
+    upstream::backend::{Backend, Steering},
     upstream::spec::{HealthCheck, HttpCheck, PoolSpec, UpstreamProtocol},
     upstream::tls::Connector,
 };
@@ -142,6 +142,15 @@ async fn keep_checking(
         return;
     };
     loop {
+        // A server in maintenance is not checked; its verdict waits until it is back.
+        let in_maintenance = backend
+            .upgrade()
+            .is_some_and(|b| b.steering() == Steering::Maintenance);
+        if in_maintenance {
+            checked.send_replace(true);
+            tokio::time::sleep(jittered(check.interval())).await;
+            continue;
+        }
         let result = probe(
             &check,
             spec.protocol,

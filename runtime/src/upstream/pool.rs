@@ -472,7 +472,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         let full = |set: &ServerSet<S::Table>| {
             set.backends
                 .iter()
-                .any(|backend| backend.is_up(now) && !backend.has_room())
+                .any(|backend| backend.is_up(now) && backend.takes_new() && !backend.has_room())
         };
         match &self.servers {
             Servers::Fixed(set) => full(set),

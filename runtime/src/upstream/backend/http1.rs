@@ -89,6 +89,13 @@ impl IdleLists {
         }
     }
 
+    /// Closes every idle connection.
+    pub(crate) fn close_all(&self) {
+        for idle in &self.lists {
+            lock(idle).clear();
+        }
+    }
+
     /// Closes the connections idle for `max_idle` or more, and those the server has closed.
     pub(crate) fn drop_stale(&self, max_idle: Duration) {
         let now = Instant::now();

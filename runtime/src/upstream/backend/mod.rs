@@ -1,6 +1,8 @@
 //! One server's live state, shared by every worker: whether it is up (active checks), whether
-//! passive health or outlier detection has taken it out, how many requests it has in flight,
-//! its latency estimate, and its idle connections (HTTP/2 ones for pools with `protocol h2`).
+//! passive health or outlier detection has taken it out, whether an operator has drained it or
+//! put it in maintenance ([`Steering`], through the admin listener), how many requests it has
+//! in flight, its latency estimate, and its idle connections (HTTP/2 ones for pools with
+//! `protocol h2`).
 //! In a pool with `max_requests` or `max_pending`, it also reports the end of each request to
 //! the pool's [`Gauge`].
 //!
@@ -17,7 +19,7 @@ pub(crate) use rtt::Rtt;
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering},
         Arc, Mutex,
     },
     time::SystemTime,
@@ -54,6 +56,8 @@ pub(crate) struct Backend {
     gauge: Option<Arc<Gauge>>,
     /// Set by the active health checker; servers start up.
     up: AtomicBool,
+    /// A [`Steering`], as `u8`.
+    steering: AtomicU8,
     /// Requests sent and whose response has not ended yet.
     active: AtomicU32,
     /// Counts for the admin listener.
@@ -101,6 +105,36 @@ pub(crate) struct Stats {
     pub(crate) errors: [AtomicU64; 4],
     /// Only written when an attempt fails.
     last_error: Mutex<Option<(SystemTime, String)>>,
+    /// When the server's [`Steering`] last changed, and who changed it; only written then.
+    last_steered: Mutex<Option<(SystemTime, String)>>,
+}
+
+/// What an operator has said of a server, through the admin listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Steering {
+    /// Takes requests as its health allows.
+    Ready,
+    /// Takes no new request; those in flight finish. Health checks go on.
+    Drain,
+    /// Takes no new request, its idle connections are closed and its health is not checked;
+    /// requests in flight finish.
+    Maintenance,
+}
+
+impl Steering {
+    pub(crate) const ALL: [Steering; 3] = [Steering::Ready, Steering::Drain, Steering::Maintenance];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Steering::Ready => "ready",
+            Steering::Drain => "drain",
+            Steering::Maintenance => "maintenance",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Steering> {
+        Steering::ALL.into_iter().find(|state| state.name() == name)
+    }
 }
 
 impl Stats {
@@ -112,6 +146,14 @@ impl Stats {
 
     pub(crate) fn last_error(&self) -> Option<(SystemTime, String)> {
         self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// When the server's steering last changed, and by whom.
+    pub(crate) fn last_steered(&self) -> Option<(SystemTime, String)> {
+        self.last_steered
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -135,6 +177,7 @@ impl Backend {
             outlier: OutlierCounts::default(),
             gauge,
             up: AtomicBool::new(true),
+            steering: AtomicU8::new(Steering::Ready as u8),
             active: AtomicU32::new(0),
             stats: Stats::default(),
             sticky_id: crate::fixed_hash::stable_hash(spec.upstream.to_string().as_bytes()),
@@ -154,6 +197,34 @@ impl Backend {
 
     pub(crate) fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// What an operator has said of the server.
+    pub(crate) fn steering(&self) -> Steering {
+        match self.steering.load(Ordering::Relaxed) {
+            1 => Steering::Drain,
+            2 => Steering::Maintenance,
+            _ => Steering::Ready,
+        }
+    }
+
+    /// Whether the server may be given a new request: not drained, not in maintenance.
+    pub(crate) fn takes_new(&self) -> bool {
+        self.steering.load(Ordering::Relaxed) == Steering::Ready as u8
+    }
+
+    /// Sets the server's steering, as `by` asked; into maintenance, its idle connections are
+    /// closed.
+    pub(crate) fn steer(&self, to: Steering, by: String) {
+        self.steering.store(to as u8, Ordering::Relaxed);
+        *self
+            .stats
+            .last_steered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((SystemTime::now(), by));
+        if to == Steering::Maintenance {
+            self.idle.close_all();
+        }
     }
 
     pub(crate) fn active(&self) -> u32 {

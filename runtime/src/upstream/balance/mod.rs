@@ -95,7 +95,10 @@ impl<'a> Choice<'a> {
     /// Whether server `index` may take this attempt.
     pub(crate) fn usable(&self, index: usize) -> bool {
         let backend = &self.backends[index];
-        backend.is_up(self.now) && backend.has_room() && !self.excluded.contains(&backend.id())
+        backend.is_up(self.now)
+            && backend.takes_new()
+            && backend.has_room()
+            && !self.excluded.contains(&backend.id())
     }
 
     fn weight(&self, index: usize) -> u64 {
