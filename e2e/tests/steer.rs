@@ -1,10 +1,12 @@
 //! Steering servers live, as an operator does it: a proxy built by `edgec build` in front of
 //! two servers, one drained through the admin API while requests keep coming (none is lost,
 //! and none reaches the drained server once the change is answered), put in maintenance, made
-//! ready again; the change shown on `/status` and the page; and the mistakes answered with
-//! `404`, `400` or `415` naming the problem.
+//! ready again; the change shown on `/status` and the page; the mistakes answered with `404`,
+//! `400` or `415` naming the problem; and a drained server still drained after a binary
+//! upgrade, whose new process asks the old one.
 
 use std::{
+    ffi::OsStr,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -14,7 +16,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use edge_e2e::build_and_start;
+use edge_e2e::{build_and_start, build_with, ProxyProcess};
 use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
 
@@ -48,11 +50,9 @@ fn answered_by(client: &HttpClient, base: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_drained_server_gets_no_new_request_and_none_is_lost() {
-    let backends = EchoBackends::start(2);
-    let [first, second] = [backends.addrs[0], backends.addrs[1]];
-    let config = format!(
+/// A proxy of two servers in one pool, with an admin listener.
+fn config(first: std::net::SocketAddr, second: std::net::SocketAddr) -> String {
+    format!(
         "listener web {{
     bind 127.0.0.1:0
 }}
@@ -71,8 +71,14 @@ route all {{
     forward app
 }}
 "
-    );
-    let (_dir, proxy) = build_and_start("steer", &config, 1);
+    )
+}
+
+#[test]
+fn a_drained_server_gets_no_new_request_and_none_is_lost() {
+    let backends = EchoBackends::start(2);
+    let [first, second] = [backends.addrs[0], backends.addrs[1]];
+    let (_dir, proxy) = build_and_start("steer", &config(first, second), 1);
     let base = format!("http://{}", proxy.addr("web"));
     let admin = format!("http://{}", proxy.admin.expect("an admin line"));
     let client = HttpClient::new();
@@ -245,4 +251,63 @@ route all {{
     assert_eq!(form.status, 415, "no change a cross-site form could send");
     let all = answered_by(&client, &base, 50);
     assert!(all.contains(&drained_id), "the mistakes changed nothing");
+}
+
+#[test]
+fn a_drained_server_stays_drained_across_an_upgrade() {
+    let backends = EchoBackends::start(2);
+    let [first, second] = [backends.addrs[0], backends.addrs[1]];
+    let (_dir, binary) = build_with("steer_upgrade", &config(first, second), &[]);
+    let handoff_dir = tempfile::tempdir().unwrap();
+    let handoff = handoff_dir.path().join("edge.sock");
+    let env = [
+        ("EDGE_HANDOFF", handoff.as_os_str()),
+        ("EDGE_WORKERS", OsStr::new("1")),
+    ];
+    let client = HttpClient::new();
+    let mut old = ProxyProcess::start_with(&binary, 1, &env);
+    let admin = format!("http://{}", old.admin.expect("an admin listener"));
+    let drained = steer(
+        &client,
+        &admin,
+        "app",
+        &first.to_string(),
+        r#"{"state":"drain"}"#,
+    );
+    assert_eq!(drained.status, 200, "{}", drained.body);
+
+    // The same binary started again takes over the sockets, and the state.
+    let mut new = ProxyProcess::start_with(&binary, 1, &env);
+    let status = old
+        .wait(Duration::from_secs(40))
+        .expect("the old process exits after the hand-off");
+    assert!(status.success(), "{status}");
+    let client = HttpClient::new();
+    let shown: serde_json::Value =
+        serde_json::from_str(&client.get(&format!("{admin}/status")).body).unwrap();
+    let servers = shown["pools"][0]["servers"].as_array().unwrap();
+    let state = |addr: std::net::SocketAddr| {
+        let server = servers
+            .iter()
+            .find(|s| s["server"] == addr.to_string())
+            .unwrap();
+        (
+            server["state"].clone(),
+            server["state_changed"]["by"].clone(),
+        )
+    };
+    assert_eq!(
+        state(first),
+        ("drain".into(), "the previous process".into())
+    );
+    assert_eq!(state(second).0, "ready");
+    let base = format!("http://{}", new.addr("web"));
+    let seen = answered_by(&client, &base, 100);
+    let mut ids = seen.clone();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "only the ready server answers: {seen:?}");
+    let status = new
+        .terminate()
+        .expect("the new process exits after SIGTERM");
+    assert!(status.success(), "{status}");
 }

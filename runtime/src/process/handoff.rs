@@ -34,7 +34,7 @@ use std::{
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::upstream::split::Splits;
+use crate::upstream::{backend::Steering, pools::Pools, split::Splits};
 pub(crate) use state::StateLine;
 pub(crate) use wire::{Label, Role};
 use wire::{Message, Version};
@@ -367,32 +367,43 @@ fn check_peer(control: &Socket) -> Result<(), HandoffError> {
 #[derive(Debug, Default)]
 pub(crate) struct Offer {
     sockets: Vec<(Label, OwnedFd)>,
-    splits: Option<Splits>,
+    state: Option<(Splits, Pools)>,
 }
 
 impl Offer {
-    /// An offer whose state is the weights of `splits`, as they are when a successor asks.
-    pub(crate) fn with_state(splits: Splits) -> Offer {
+    /// An offer whose state is the weights of `splits` and the steered servers of `pools`, as
+    /// they are when a successor asks.
+    pub(crate) fn with_state(splits: Splits, pools: Pools) -> Offer {
         Offer {
             sockets: Vec::new(),
-            splits: Some(splits),
+            state: Some((splits, pools)),
         }
     }
 
     /// The state lines to pass now.
     fn state(&self) -> Vec<StateLine> {
-        let splits = self
-            .splits
-            .as_ref()
-            .map(Splits::changed)
-            .unwrap_or_default();
+        let Some((splits, pools)) = &self.state else {
+            return Vec::new();
+        };
+        let servers = pools.rosters().into_iter().flat_map(|(pool, backends)| {
+            backends
+                .into_iter()
+                .filter(|backend| backend.steering() != Steering::Ready)
+                .map(move |backend| StateLine::Server {
+                    pool: pool.to_owned(),
+                    server: backend.spec.upstream.to_string(),
+                    state: backend.steering(),
+                })
+        });
         splits
+            .changed()
             .into_iter()
             .map(StateLine::Split)
+            .chain(servers)
             .filter(|line| {
                 let fits = line.to_string().len() <= wire::MAX_MESSAGE;
                 if !fits {
-                    tracing::warn!(%line, "a split too long to pass to the next process");
+                    tracing::warn!(%line, "state too long to pass to the next process");
                 }
                 fits
             })
@@ -742,7 +753,7 @@ mod tests {
         let _canary = Split::new(&CANARY, AnyRequest, &splits);
         let _untouched = Split::new(&UNTOUCHED, AnyRequest, &splits);
         let listener = socket();
-        let mut offer = Offer::with_state(splits.clone());
+        let mut offer = Offer::with_state(splits.clone(), crate::Process::new().pools().clone());
         offer.add(web("127.0.0.1:0"), &listener).unwrap();
         let handoffs = serve(&path, offer, || {}).unwrap();
         // Changed after the offer was made: the state is read when a successor asks.

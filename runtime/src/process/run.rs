@@ -32,6 +32,7 @@ use crate::{
     process::upgrade::{upgrade_on_user2, Upgrader},
     process::{admin, notify, site::Site, Process},
     root,
+    upstream::pools::Pools,
     upstream::split::{Adoption, Splits},
     worker, Gateway, LoadError,
 };
@@ -148,7 +149,7 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
     } = loaded;
     let handoff_path = handoff::configured();
     let (predecessor, mut inherited) = take_over(handoff_path.as_deref());
-    adopt_state(inherited.take_state(), process.splits());
+    let state = inherited.take_state();
     let admin = site.admin.map(|admin| match inherited.admin(admin.bind) {
         Some(socket) => Ok(socket),
         None => bind_admin(admin.bind),
@@ -176,11 +177,16 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
     drop(inherited);
     let offer = handoff_path.as_ref().and_then(|_| {
         let admin = site.admin.map(|spec| spec.bind).zip(admin.as_ref());
-        offer(listeners, &sockets, admin, process.splits())
-            .inspect_err(|error| {
-                tracing::warn!(%error, "cannot offer the listening sockets to a next process");
-            })
-            .ok()
+        offer(
+            listeners,
+            &sockets,
+            admin,
+            (process.splits(), process.pools()),
+        )
+        .inspect_err(|error| {
+            tracing::warn!(%error, "cannot offer the listening sockets to a next process");
+        })
+        .ok()
     });
     let announcement = Announcement::of(admin.as_ref(), listeners, &sockets[0]);
     let upgrader = Upgrader::new(handoff_path.is_some());
@@ -196,6 +202,8 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
         process.pools().started().await;
         process.key_sets().started().await;
     });
+    // After the pools' first resolution, so that servers given by name have their addresses.
+    adopt_state(state, process.splits(), process.pools());
     // Installed before the start-up lines, so a signal sent right after them is not lost.
     let signals = match signals {
         Ok(signals) => signals,
@@ -369,9 +377,34 @@ fn take_over(path: Option<&Path>) -> (Option<Predecessor>, Inherited) {
 
 /// Puts in force the state the running process passed, where this config agrees, and says
 /// what became of each.
-fn adopt_state(state: Vec<StateLine>, splits: &Splits) {
+fn adopt_state(state: Vec<StateLine>, splits: &Splits, pools: &Pools) {
     for line in state {
         match line {
+            StateLine::Server {
+                pool,
+                server,
+                state,
+            } => {
+                let steered = pools
+                    .rosters()
+                    .into_iter()
+                    .filter(|(name, _)| *name == pool)
+                    .flat_map(|(_, backends)| backends)
+                    .filter(|backend| backend.spec.upstream.to_string() == server)
+                    .map(|backend| backend.steer(state, "the previous process".to_owned()))
+                    .count();
+                let state = state.name();
+                if steered > 0 {
+                    tracing::info!(
+                        pool,
+                        server,
+                        state,
+                        "keeping the server state set while the previous process ran"
+                    );
+                } else {
+                    tracing::info!(pool, server, state, "the config no longer has this server: dropping the state set while the previous process ran");
+                }
+            }
             StateLine::Split(changed) => {
                 let route = changed.route.as_str();
                 let weights = || {
@@ -405,9 +438,9 @@ fn offer(
     listeners: &'static [(impl Copy, ListenerSpec)],
     sockets: &[Vec<Vec<std::net::TcpListener>>],
     admin: Option<(SocketAddr, &std::net::TcpListener)>,
-    splits: &Splits,
+    (splits, pools): (&Splits, &Pools),
 ) -> io::Result<Offer> {
-    let mut offer = Offer::with_state(splits.clone());
+    let mut offer = Offer::with_state(splits.clone(), pools.clone());
     for worker in sockets {
         for ((_, spec), share) in listeners.iter().zip(worker) {
             let role = Role::Listener(spec.name.to_owned());

@@ -3,20 +3,29 @@
 //!
 //! ```text
 //! split ROUTE POOL:CONFIGURED:LIVE POOL:CONFIGURED:LIVE ...
+//! server POOL ADDRESS drain|maintenance
 //! ```
 //!
 //! A split line carries each pool's weight in the predecessor's config as well as its live
 //! one, so that the successor keeps the live weights only when its own config did not change
-//! the split ([`crate::upstream::split::Splits::adopt`]).
+//! the split ([`crate::upstream::split::Splits::adopt`]). A server line carries a server an
+//! operator drained or put in maintenance; the successor steers the same server of the same
+//! pool alike, if its config still has it.
 
 use std::fmt;
 
-use crate::upstream::split::ChangedSplit;
+use crate::upstream::{backend::Steering, split::ChangedSplit};
 
 /// One line of carried state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StateLine {
     Split(ChangedSplit),
+    /// A server of a pool, by its address as `/status` shows it, steered out of `Ready`.
+    Server {
+        pool: String,
+        server: String,
+        state: Steering,
+    },
 }
 
 impl fmt::Display for StateLine {
@@ -29,6 +38,11 @@ impl fmt::Display for StateLine {
                 }
                 Ok(())
             }
+            StateLine::Server {
+                pool,
+                server,
+                state,
+            } => write!(f, "server {pool} {server} {}", state.name()),
         }
     }
 }
@@ -60,6 +74,16 @@ impl StateLine {
                     })
                 })
             }
+            "server" => {
+                let pool = words.next().filter(|pool| !pool.is_empty())?;
+                let server = words.next().filter(|server| !server.is_empty())?;
+                let state = Steering::parse(words.next()?)?;
+                (words.next().is_none() && state != Steering::Ready).then(|| StateLine::Server {
+                    pool: pool.to_owned(),
+                    server: server.to_owned(),
+                    state,
+                })
+            }
             _ => None,
         }
     }
@@ -81,6 +105,18 @@ mod tests {
     }
 
     #[test]
+    fn a_server_line_reads_back_as_written() {
+        let line = StateLine::Server {
+            pool: "app".to_owned(),
+            server: "[::1]:8080".to_owned(),
+            state: Steering::Maintenance,
+        };
+        let text = line.to_string();
+        assert_eq!(text, "server app [::1]:8080 maintenance");
+        assert_eq!(StateLine::parse(&text), Some(line));
+    }
+
+    #[test]
     fn other_kinds_and_malformed_lines_are_not_read() {
         for text in [
             "",
@@ -93,6 +129,11 @@ mod tests {
             "split canary app:-1:50",
             "split canary :1:1",
             "split canary app:1:x",
+            "server app",
+            "server app 127.0.0.1:80",
+            "server app 127.0.0.1:80 off",
+            "server app 127.0.0.1:80 ready",
+            "server app 127.0.0.1:80 drain extra",
         ] {
             assert_eq!(StateLine::parse(text), None, "{text:?}");
         }
