@@ -194,8 +194,41 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
     assert!(page.body.contains(&row("up")), "{}", page.body);
     let script = client.get(&format!("{admin}/dashboard.js"));
     assert_eq!(script.status, 200);
-    assert!(script.body.contains("fetch(\"/status\""));
+    assert!(script.body.contains("ask(\"/status\")"));
     assert_eq!(client.get(&format!("{admin}/dashboard.css")).status, 200);
+    assert!(
+        page.body.contains(
+            "<tr data-route=\"users\"><td>api</td><td>users</td><td>100</td><td>100</td>"
+        ),
+        "{}",
+        page.body
+    );
+
+    // The live figures: totals at once, and the sampled minutes once the sampler has run.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let users = loop {
+        let stats: serde_json::Value =
+            serde_json::from_str(&client.get(&format!("{admin}/stats")).body).unwrap();
+        let routes = stats["routes"].as_array().unwrap().clone();
+        let users = routes.into_iter().find(|r| r["route"] == "users").unwrap();
+        let sampled: u64 = users["history"]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        if sampled == 100 {
+            break users;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the samples never held the 100 requests: {users}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(users["requests"], 100);
+    assert_eq!(users["classes"]["2xx"], 100);
+    assert_eq!(users["listener"], "api");
 
     // A killed backend shows as down; the proxy stays ready, since taking every replica out of
     // its service for one dead backend would stop the traffic to all its other routes too.

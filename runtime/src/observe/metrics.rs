@@ -110,7 +110,7 @@ impl Metrics {
     }
 
     /// Route `route`'s row on every worker.
-    pub(crate) fn route_rows(&self, route: usize) -> impl Iterator<Item = &RouteRow> {
+    pub(crate) fn route_rows(&self, route: usize) -> impl Iterator<Item = &RouteRow> + Clone {
         (0..self.workers).map(move |worker| &self.route_rows[worker * self.routes + route])
     }
 

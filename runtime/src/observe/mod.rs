@@ -115,6 +115,17 @@ impl Observer {
         }
     }
 
+    /// [`Observer::quiet`], knowing `routes` (on one listener, `web`).
+    #[cfg(test)]
+    pub(crate) fn quiet_with_routes(routes: &'static [RouteInfo]) -> Observer {
+        Observer {
+            routes,
+            listeners: vec!["web"],
+            metrics: metrics::Metrics::new(1, routes.len(), 1),
+            ..Observer::quiet()
+        }
+    }
+
     /// Records one answered request in the metrics.
     pub(crate) fn request(
         &self,

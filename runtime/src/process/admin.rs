@@ -35,7 +35,7 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use super::{dashboard, steer};
+use super::{dashboard, figures::Figures, steer};
 use crate::{
     clock, policy::PurgeTarget, upstream::backend::Backend, upstream::backend::ErrorKind,
     upstream::counts::Refusal,
@@ -79,23 +79,26 @@ pub(crate) async fn serve(
 ) {
     let mut shutdown = pin!(shutdown);
     let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let figures = Figures::default();
+    let mut sampling = pin!(figures.keep_sampling(process.observer()));
     loop {
         let accepted = tokio::select! {
             accepted = async {
                 let place = Arc::clone(&room).acquire_owned().await;
                 (place, listener.accept().await)
             } => accepted,
+            () = &mut sampling => return,
             () = &mut shutdown => return,
         };
         let (Ok(place), Ok((stream, peer))) = accepted else {
             tokio::time::sleep(crate::downstream::bound::ACCEPT_BACKOFF).await;
             continue;
         };
-        let (token, process) = (token.clone(), process.clone());
+        let (token, process, figures) = (token.clone(), process.clone(), figures.clone());
         tokio::spawn(async move {
             let _place = place;
             let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let (token, process) = (token.clone(), process.clone());
+                let (token, process, figures) = (token.clone(), process.clone(), figures.clone());
                 async move {
                     if let Some(refused) = refuse(&req, token.as_deref()) {
                         return Ok::<_, Infallible>(refused);
@@ -120,7 +123,7 @@ pub(crate) async fn serve(
                             let sent = (&head.headers, body);
                             steer::steer(target, sent, process.pools(), peer).await
                         }
-                        _ => answer(req.method(), req.uri().path(), &process),
+                        _ => answer(req.method(), req.uri().path(), &process, &figures),
                     };
                     Ok(answer)
                 }
@@ -280,7 +283,7 @@ pub(super) fn json(body: String) -> AdminResponse {
     response
 }
 
-fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
+fn answer(method: &Method, path: &str, process: &Process, figures: &Figures) -> AdminResponse {
     if method != Method::GET && method != Method::HEAD {
         let allowed = "GET or HEAD (POST for /cache/purge and /pools/POOL/servers/SERVER, PUT for \
              /routes/NAME/split)\n"
@@ -302,7 +305,7 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
         "/ready" if process.front().is_ready() => text(StatusCode::OK, "ready\n".to_owned()),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
         "/" => {
-            let page = dashboard::page(process.observer().build.as_ref(), process.pools());
+            let page = dashboard::page(process.observer(), process.pools());
             page_part(page, "text/html; charset=utf-8")
         }
         "/dashboard.js" => page_part(
@@ -311,10 +314,11 @@ fn answer(method: &Method, path: &str, process: &Process) -> AdminResponse {
         ),
         "/dashboard.css" => page_part(dashboard::STYLE.to_owned(), "text/css; charset=utf-8"),
         "/status" => json(status(process.pools())),
+        "/stats" => json(figures.json(process.observer())),
         "/splits" => json(splits(process.splits())),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: / (the page), /metrics, /healthz, /ready, /status, /splits, \
+            "not found: / (the page), /metrics, /healthz, /ready, /status, /stats, /splits, \
              POST /cache/purge, POST /pools/POOL/servers/SERVER, PUT /routes/NAME/split\n"
                 .to_owned(),
         ),

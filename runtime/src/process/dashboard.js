@@ -1,9 +1,54 @@
-// Refreshes the servers' table from /status every 2 s, colours each server of the picture by
-// its state, and lets each server be drained, put in maintenance or made ready again
+// Refreshes the servers' table from /status and the routes' from /stats every 2 s, colours
+// each server of the picture by its state, draws each route's last minutes as a sparkline,
+// and lets each server be drained, put in maintenance or made ready again
 // (POST /pools/POOL/servers/SERVER). Nothing is fetched from anywhere but this admin listener.
 "use strict";
 (function () {
   const rows = document.getElementById("server-rows");
+  const routeRows = document.getElementById("route-rows");
+  const SVG = "http://www.w3.org/2000/svg";
+  const seconds = (value) =>
+    value === null || value === undefined ? "" : value < 1 ? Math.round(value * 1000) + " ms" : value + " s";
+  // A polyline of `values` (requests per interval), scaled to its largest.
+  function sparkline(values) {
+    const svg = document.createElementNS(SVG, "svg");
+    const width = 120;
+    const height = 24;
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("class", "sparkline");
+    const top = Math.max(1, ...values);
+    const step = values.length > 1 ? width / (values.length - 1) : width;
+    const points = values.map((v, i) => (i * step).toFixed(1) + "," + (height - 1 - (v / top) * (height - 2)).toFixed(1));
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", "#2563eb");
+    svg.appendChild(line);
+    return svg;
+  }
+  function showRoutes(stats) {
+    const body = document.createDocumentFragment();
+    for (const route of stats.routes) {
+      const row = document.createElement("tr");
+      row.dataset.route = route.route;
+      cell(row, route.listener);
+      cell(row, route.route);
+      cell(row, route.requests);
+      for (const c of ["2xx", "3xx", "4xx", "5xx"]) cell(row, route.classes[c]);
+      cell(row, [route.refusals["401"], route.refusals["403"], route.refusals["429"]].join(" "));
+      cell(row, route.rate.toFixed(1));
+      const latency = route.latency || {};
+      cell(row, seconds(latency.p50));
+      cell(row, seconds(latency.p95));
+      cell(row, seconds(latency.p99));
+      const td = document.createElement("td");
+      td.appendChild(sparkline(route.history.requests));
+      row.appendChild(td);
+      body.appendChild(row);
+    }
+    routeRows.replaceChildren(body);
+  }
   const refreshed = document.getElementById("refreshed");
   const text = (value) => document.createTextNode(value === null || value === undefined ? "" : String(value));
   const cell = (row, value, name) => {
@@ -76,9 +121,11 @@
   }
   async function refresh() {
     try {
-      const answer = await fetch("/status", { cache: "no-store", credentials: "same-origin" });
-      if (answer.ok) show(await answer.json());
-      else refreshed.textContent = "/status answered " + answer.status + "; retrying.";
+      const ask = (path) => fetch(path, { cache: "no-store", credentials: "same-origin" });
+      const [status, stats] = await Promise.all([ask("/status"), ask("/stats")]);
+      if (stats.ok) showRoutes(await stats.json());
+      if (status.ok) show(await status.json());
+      else refreshed.textContent = "/status answered " + status.status + "; retrying.";
     } catch (error) {
       refreshed.textContent = "The proxy does not answer; retrying.";
     }

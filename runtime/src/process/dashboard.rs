@@ -2,10 +2,13 @@
 //! elsewhere. It shows the config the proxy was built from (its name, digest and build time),
 //! its picture (the SVG `edgec graph` draws, generated with the proxy), and every pool's
 //! servers with their state (up, down, backup, or drain and maintenance as an operator set
-//! them), weight, requests in flight, requests and errors, rendered here so
+//! them), weight, requests in flight, requests and errors, and every route's answers by class
+//! and refusals so far, rendered here so
 //! that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
 //! with its style sheet, both embedded in the binary) then asks `/status` every two seconds,
-//! refreshes the table, colours each server of the picture by its state, and gives each row
+//! refreshes the servers' table, colours each server of the picture by its state, adds each
+//! route's rate, latency percentiles and a sparkline of its last minutes from `/stats`
+//! (`figures.rs`), and gives each server's row
 //! buttons that drain a server, put it in maintenance or make it ready again (`steer.rs`). A
 //! content security
 //! policy lets the page load nothing but those two files and talk to nothing but its own
@@ -18,7 +21,8 @@ use std::{fmt::Write as _, sync::atomic::Ordering};
 
 use crate::{
     clock,
-    observe::BuildInfo,
+    observe::metrics::{sum, CODES},
+    observe::{BuildInfo, Observer},
     upstream::backend::{ErrorKind, Steering},
     upstream::pools::Pools,
 };
@@ -32,9 +36,10 @@ pub(crate) const POLICY: &str = "default-src 'none'; script-src 'self'; style-sr
      connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'";
 
-/// The page, for a process built from `build` (`None`: a process without a site) serving
-/// `pools`.
-pub(crate) fn page(build: Option<&BuildInfo>, pools: &Pools) -> String {
+/// The page, for a process observed by `observer` (its build, `None` without a site, and its
+/// routes' counters) serving `pools`.
+pub(crate) fn page(observer: &Observer, pools: &Pools) -> String {
+    let build = observer.build.as_ref();
     let mut out = String::with_capacity(16 * 1024);
     let title = build.map_or("edge", |build| build.config_name);
     let _ = write!(
@@ -78,9 +83,50 @@ pub(crate) fn page(build: Option<&BuildInfo>, pools: &Pools) -> String {
         out.push_str(svg_body(topology));
         out.push_str("</div>\n</section>\n");
     }
+    routes(&mut out, observer);
     servers(&mut out, pools);
     out.push_str("<script src=\"/dashboard.js\"></script>\n</body>\n</html>\n");
     out
+}
+
+/// The table of every route's answers so far; the script adds each route's rate, latency
+/// percentiles and a sparkline of its last minutes from `/stats`.
+fn routes(out: &mut String, observer: &Observer) {
+    out.push_str(
+        "<section id=\"routes\">\n<h2>Routes</h2>\n<table>\n<thead><tr><th>listener</th>\
+         <th>route</th><th>requests</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th>\
+         <th>refused (401 403 429)</th><th>rate /s</th><th>p50</th><th>p95</th><th>p99</th>\
+         <th>last minutes</th></tr></thead>\n<tbody id=\"route-rows\">\n",
+    );
+    for (id, route) in observer.routes.iter().enumerate() {
+        let rows = || observer.metrics.route_rows(id);
+        let class = |i: usize| sum(rows(), |r| &r.classes[i]);
+        let code = |status: u16| {
+            let at = CODES
+                .iter()
+                .position(|&c| c == status)
+                .expect("a counted code");
+            sum(rows(), |r| &r.codes[at])
+        };
+        let requests: u64 = (0..5).map(class).sum();
+        let _ = writeln!(
+            out,
+            "<tr data-route=\"{}\"><td>{}</td><td>{}</td><td>{requests}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{} {} {}</td><td></td><td></td><td></td>\
+             <td></td><td></td></tr>",
+            escape(route.name),
+            escape(route.listener),
+            escape(route.name),
+            class(1),
+            class(2),
+            class(3),
+            class(4),
+            code(401),
+            code(403),
+            code(429),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
 /// The table of every pool's servers.
@@ -165,18 +211,29 @@ mod tests {
 
     #[test]
     fn the_page_holds_the_build_its_picture_and_its_script_and_escapes_names() {
-        let page = page(Some(&BUILD), crate::Process::new().pools());
+        let observer = Observer {
+            build: Some(BUILD),
+            ..Observer::quiet_with_routes(&[crate::observe::RouteInfo {
+                name: "api<v1>",
+                listener: "web",
+            }])
+        };
+        observer.request(0, Some(0), 429, std::time::Duration::from_millis(1));
+        let page = page(&observer, crate::Process::new().pools());
         assert!(page.starts_with("<!doctype html>"));
         assert!(page.contains("<h1>shop&lt;1&gt;.edge</h1>"), "{page}");
         assert!(page.contains("sha256:0123456789ab"));
         assert!(page.contains("<svg xmlns"), "the picture, inline");
         assert!(!page.contains("<?xml"), "no XML declaration inside HTML");
         assert!(page.contains("<tbody id=\"server-rows\">"));
+        let route = "<tr data-route=\"api&lt;v1&gt;\"><td>web</td><td>api&lt;v1&gt;</td>\
+                     <td>1</td><td>0</td><td>0</td><td>1</td><td>0</td><td>0 0 1</td>";
+        assert!(page.contains(route), "{page}");
         assert!(
             page.contains("<script src=\"/dashboard.js\">"),
             "the refresh script"
         );
-        assert!(SCRIPT.contains("fetch(\"/status\""));
+        assert!(SCRIPT.contains("ask(\"/status\")") && SCRIPT.contains("ask(\"/stats\")"));
         for elsewhere in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
             assert!(!page.contains(elsewhere), "nothing fetched from elsewhere");
         }
@@ -184,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_process_without_a_site_gets_a_page_without_a_picture() {
-        let page = page(None, crate::Process::new().pools());
+        let page = page(&Observer::quiet(), crate::Process::new().pools());
         assert!(page.contains("<h1>edge</h1>"));
         assert!(!page.contains("id=\"topology\""));
     }

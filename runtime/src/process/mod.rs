@@ -7,6 +7,7 @@ pub(crate) mod admin;
 mod args;
 pub(crate) mod bind;
 mod dashboard;
+mod figures;
 pub(crate) mod handoff;
 mod notify;
 pub(crate) mod reload;

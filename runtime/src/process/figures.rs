@@ -1,0 +1,241 @@
+//! Live figures for the admin page (`GET /stats`): per route, the request rate, answers by
+//! status class, the policies' and the proxy's refusals, and latency percentiles, now and over
+//! the last minutes. A task on the admin listener's side reads the metrics' counters every
+//! [`EVERY`] (the same relaxed loads a scrape makes: nothing on the request path waits for it)
+//! and keeps what each interval added in a ring of [`KEPT`] samples per route, in memory, so a
+//! page opened now shows the minutes before it.
+
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use crate::observe::{
+    metrics::{sum, RouteRow, BUCKETS, CODES},
+    Observer,
+};
+
+/// How often the counters are sampled.
+pub(crate) const EVERY: Duration = Duration::from_secs(2);
+
+/// Samples kept per route: five minutes.
+const KEPT: usize = 150;
+
+/// The refusals shown: authentication, authorisation, rate limits, and the proxy's own
+/// failures to get an answer.
+const REFUSALS: [u16; 6] = [401, 403, 429, 502, 503, 504];
+
+/// What one interval added to one route.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Sample {
+    requests: u32,
+    errors: u32,
+    /// Latency percentiles (p50, p95, p99) of the interval's requests, in seconds: the upper
+    /// bound of the histogram bucket each falls in; `None` without requests.
+    latency: Option<[f64; 3]>,
+}
+
+/// One route's counters as last read.
+#[derive(Clone, Default)]
+struct Totals {
+    classes: [u64; 5],
+    codes: [u64; CODES.len()],
+    buckets: [u64; BUCKETS.len() + 1],
+}
+
+impl Totals {
+    fn read<'a>(rows: impl Iterator<Item = &'a RouteRow> + Clone) -> Totals {
+        Totals {
+            classes: std::array::from_fn(|i| sum(rows.clone(), |r| &r.classes[i])),
+            codes: std::array::from_fn(|i| sum(rows.clone(), |r| &r.codes[i])),
+            buckets: std::array::from_fn(|i| sum(rows.clone(), |r| &r.buckets[i])),
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.classes.iter().sum()
+    }
+
+    /// What was added since `before`, as a sample.
+    fn since(&self, before: &Totals) -> Sample {
+        let added: [u64; BUCKETS.len() + 1] =
+            std::array::from_fn(|i| self.buckets[i].saturating_sub(before.buckets[i]));
+        let requests = self.requests().saturating_sub(before.requests());
+        Sample {
+            requests: u32::try_from(requests).unwrap_or(u32::MAX),
+            errors: u32::try_from(self.classes[4].saturating_sub(before.classes[4]))
+                .unwrap_or(u32::MAX),
+            latency: percentiles(&added),
+        }
+    }
+}
+
+/// p50, p95 and p99 of a histogram of non-cumulative bucket counts: the upper bound of the
+/// bucket each falls in (the last bound for the overflow bucket).
+fn percentiles(buckets: &[u64; BUCKETS.len() + 1]) -> Option<[f64; 3]> {
+    let total: u64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    Some([0.50, 0.95, 0.99].map(|quantile| {
+        let rank = (quantile * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        let bucket = buckets
+            .iter()
+            .position(|&count| {
+                seen += count;
+                seen >= rank
+            })
+            .unwrap_or(BUCKETS.len());
+        BUCKETS[bucket.min(BUCKETS.len() - 1)]
+    }))
+}
+
+/// The figures kept for the page.
+#[derive(Clone, Default)]
+pub(crate) struct Figures(Arc<Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    /// Per route: the counters as last read, and the samples, oldest first.
+    routes: Vec<(Totals, std::collections::VecDeque<Sample>)>,
+}
+
+impl Figures {
+    /// Reads the counters of `observer` once, adding a sample per route.
+    pub(crate) fn sample(&self, observer: &Observer) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes = observer.routes.len();
+        if kept.routes.len() != routes {
+            kept.routes = (0..routes)
+                .map(|route| {
+                    let totals = Totals::read(observer.metrics.route_rows(route));
+                    (totals, std::collections::VecDeque::with_capacity(KEPT))
+                })
+                .collect();
+            return;
+        }
+        for (route, (last, samples)) in kept.routes.iter_mut().enumerate() {
+            let now = Totals::read(observer.metrics.route_rows(route));
+            if samples.len() == KEPT {
+                samples.pop_front();
+            }
+            samples.push_back(now.since(last));
+            *last = now;
+        }
+    }
+
+    /// Samples `observer` every [`EVERY`] until the process ends.
+    pub(crate) async fn keep_sampling(&self, observer: &Observer) {
+        let mut ticks = tokio::time::interval(EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.sample(observer);
+        }
+    }
+
+    /// `GET /stats`: every route's figures, as JSON.
+    pub(crate) fn json(&self, observer: &Observer) -> String {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes: Vec<serde_json::Value> = observer
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(id, info)| {
+                let totals = Totals::read(observer.metrics.route_rows(id));
+                let samples = kept.routes.get(id).map(|(_, samples)| samples);
+                let last = samples.and_then(|samples| samples.back()).copied();
+                let series = |pick: fn(&Sample) -> serde_json::Value| {
+                    samples
+                        .map(|samples| samples.iter().map(pick).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                };
+                let refusals: serde_json::Map<String, serde_json::Value> = REFUSALS
+                    .iter()
+                    .map(|&code| {
+                        let at = CODES.iter().position(|&c| c == code).expect("a counted code");
+                        (code.to_string(), totals.codes[at].into())
+                    })
+                    .collect();
+                serde_json::json!({
+                    "route": info.name,
+                    "listener": info.listener,
+                    "requests": totals.requests(),
+                    "classes": {
+                        "1xx": totals.classes[0], "2xx": totals.classes[1], "3xx": totals.classes[2],
+                        "4xx": totals.classes[3], "5xx": totals.classes[4],
+                    },
+                    "refusals": refusals,
+                    "rate": last.map_or(0.0, |s| f64::from(s.requests) / EVERY.as_secs_f64()),
+                    "latency": last.and_then(|s| s.latency).map(|[p50, p95, p99]| {
+                        serde_json::json!({ "p50": p50, "p95": p95, "p99": p99 })
+                    }),
+                    "history": {
+                        "requests": series(|s| s.requests.into()),
+                        "errors": series(|s| s.errors.into()),
+                        "p99": series(|s| s.latency.map_or(serde_json::Value::Null, |l| l[2].into())),
+                    },
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "interval_seconds": EVERY.as_secs(),
+            "routes": routes,
+        })
+        .to_string();
+        body.push('\n');
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_the_bounds_of_their_buckets() {
+        let mut buckets = [0; BUCKETS.len() + 1];
+        // 90 requests within 1 ms, 9 within 50 ms, 1 above every bound.
+        buckets[1] = 90;
+        buckets[6] = 9;
+        buckets[BUCKETS.len()] = 1;
+        assert_eq!(percentiles(&buckets), Some([0.001, 0.05, 0.05]));
+        buckets[BUCKETS.len()] = 2;
+        assert_eq!(percentiles(&buckets).unwrap()[2], 10.0);
+        assert_eq!(percentiles(&[0; BUCKETS.len() + 1]), None);
+    }
+
+    #[test]
+    fn each_sample_holds_what_its_interval_added_and_the_ring_is_bounded() {
+        let observer = Observer::quiet_with_routes(&[crate::observe::RouteInfo {
+            name: "api",
+            listener: "web",
+        }]);
+        let figures = Figures::default();
+        figures.sample(&observer);
+        for _ in 0..3 {
+            observer.request(0, Some(0), 200, Duration::from_millis(3));
+        }
+        observer.request(0, Some(0), 503, Duration::from_millis(30));
+        figures.sample(&observer);
+        let json: serde_json::Value = serde_json::from_str(&figures.json(&observer)).unwrap();
+        let route = &json["routes"][0];
+        assert_eq!(route["route"], "api");
+        assert_eq!(route["requests"], 4);
+        assert_eq!(route["classes"]["5xx"], 1);
+        assert_eq!(route["refusals"]["503"], 1);
+        assert_eq!(route["rate"], 2.0);
+        assert_eq!(route["latency"]["p50"], 0.005);
+        assert_eq!(route["latency"]["p99"], 0.05);
+        assert_eq!(route["history"]["requests"], serde_json::json!([4]));
+        assert_eq!(route["history"]["errors"], serde_json::json!([1]));
+        for _ in 0..KEPT + 10 {
+            figures.sample(&observer);
+        }
+        let json: serde_json::Value = serde_json::from_str(&figures.json(&observer)).unwrap();
+        let history = json["routes"][0]["history"]["requests"].as_array().unwrap();
+        assert_eq!(history.len(), KEPT);
+        assert_eq!(json["routes"][0]["rate"], 0.0);
+    }
+}
