@@ -25,14 +25,28 @@ const KEPT: usize = 150;
 /// failures to get an answer.
 const REFUSALS: [u16; 6] = [401, 403, 429, 502, 503, 504];
 
-/// What one interval added to one route.
+/// What one interval added to one route: 12 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Sample {
     requests: u32,
     errors: u32,
-    /// Latency percentiles (p50, p95, p99) of the interval's requests, in seconds: the upper
-    /// bound of the histogram bucket each falls in; `None` without requests.
-    latency: Option<[f64; 3]>,
+    /// The histogram buckets the interval's latency percentiles (p50, p95, p99) fall in;
+    /// [`NO_LATENCY`] without requests.
+    latency: [u8; 3],
+}
+
+/// A sample's latency without requests.
+const NO_LATENCY: [u8; 3] = [u8::MAX; 3];
+
+impl Sample {
+    /// The percentiles in seconds: the upper bound of each one's bucket (the last bound for
+    /// the overflow bucket).
+    fn latency(&self) -> Option<[f64; 3]> {
+        (self.latency != NO_LATENCY).then(|| {
+            self.latency
+                .map(|bucket| BUCKETS[usize::from(bucket).min(BUCKETS.len() - 1)])
+        })
+    }
 }
 
 /// One route's counters as last read.
@@ -65,14 +79,13 @@ impl Totals {
             requests: u32::try_from(requests).unwrap_or(u32::MAX),
             errors: u32::try_from(self.classes[4].saturating_sub(before.classes[4]))
                 .unwrap_or(u32::MAX),
-            latency: percentiles(&added),
+            latency: percentiles(&added).unwrap_or(NO_LATENCY),
         }
     }
 }
 
-/// p50, p95 and p99 of a histogram of non-cumulative bucket counts: the upper bound of the
-/// bucket each falls in (the last bound for the overflow bucket).
-fn percentiles(buckets: &[u64; BUCKETS.len() + 1]) -> Option<[f64; 3]> {
+/// The buckets p50, p95 and p99 fall in, of a histogram of non-cumulative bucket counts.
+fn percentiles(buckets: &[u64; BUCKETS.len() + 1]) -> Option<[u8; 3]> {
     let total: u64 = buckets.iter().sum();
     if total == 0 {
         return None;
@@ -87,7 +100,7 @@ fn percentiles(buckets: &[u64; BUCKETS.len() + 1]) -> Option<[f64; 3]> {
                 seen >= rank
             })
             .unwrap_or(BUCKETS.len());
-        BUCKETS[bucket.min(BUCKETS.len() - 1)]
+        u8::try_from(bucket).expect("fewer than 255 buckets")
     }))
 }
 
@@ -168,13 +181,13 @@ impl Figures {
                     },
                     "refusals": refusals,
                     "rate": last.map_or(0.0, |s| f64::from(s.requests) / EVERY.as_secs_f64()),
-                    "latency": last.and_then(|s| s.latency).map(|[p50, p95, p99]| {
+                    "latency": last.and_then(|s| s.latency()).map(|[p50, p95, p99]| {
                         serde_json::json!({ "p50": p50, "p95": p95, "p99": p99 })
                     }),
                     "history": {
                         "requests": series(|s| s.requests.into()),
                         "errors": series(|s| s.errors.into()),
-                        "p99": series(|s| s.latency.map_or(serde_json::Value::Null, |l| l[2].into())),
+                        "p99": series(|s| s.latency().map_or(serde_json::Value::Null, |l| l[2].into())),
                     },
                 })
             })
@@ -200,10 +213,18 @@ mod tests {
         buckets[1] = 90;
         buckets[6] = 9;
         buckets[BUCKETS.len()] = 1;
-        assert_eq!(percentiles(&buckets), Some([0.001, 0.05, 0.05]));
+        fn sample(buckets: &[u64; BUCKETS.len() + 1]) -> Sample {
+            Sample {
+                requests: 100,
+                errors: 0,
+                latency: percentiles(buckets).unwrap_or(NO_LATENCY),
+            }
+        }
+        assert_eq!(sample(&buckets).latency(), Some([0.001, 0.05, 0.05]));
         buckets[BUCKETS.len()] = 2;
-        assert_eq!(percentiles(&buckets).unwrap()[2], 10.0);
-        assert_eq!(percentiles(&[0; BUCKETS.len() + 1]), None);
+        assert_eq!(sample(&buckets).latency().unwrap()[2], 10.0);
+        assert_eq!(sample(&[0; BUCKETS.len() + 1]).latency(), None);
+        assert_eq!(std::mem::size_of::<Sample>(), 12);
     }
 
     #[test]
