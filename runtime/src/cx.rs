@@ -10,9 +10,11 @@ use std::{
 
 use http::HeaderValue;
 
-use crate::{
-    address::Upstream, host_name::HostName, http1::fields::decimal, observe::trace::Recording,
-};
+mod recording;
+
+pub(crate) use recording::{span_id, Outcome, Recording, RequestFacts, Step, What};
+
+use crate::{address::Upstream, host_name::HostName, http1::fields::decimal};
 
 /// No route has been reported yet.
 const NO_ROUTE: u32 = u32::MAX;

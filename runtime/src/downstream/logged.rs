@@ -13,9 +13,10 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use crate::{
+    cx::Recording,
     downstream::watchdog::InFlight,
     observe::access_log::{AccessLog, Pending},
-    observe::trace::{Recording, Tracer},
+    observe::trace::Tracer,
     Body,
 };
 

@@ -60,7 +60,7 @@ pub struct AdminSpec {
     pub token_env: Option<&'static str>,
 }
 
-pub(super) type AdminResponse = hyper::Response<Full<Bytes>>;
+type AdminResponse = hyper::Response<Full<Bytes>>;
 
 /// How long a client has to send a request head (and how long a kept-alive connection may
 /// idle).
@@ -121,7 +121,10 @@ pub(crate) async fn serve(
                             let (head, body) = req.into_parts();
                             let target = steer::target(head.uri.path()).expect("checked above");
                             let sent = (&head.headers, body);
-                            steer::steer(target, sent, process.pools(), peer).await
+                            match steer::steer(target, sent, process.pools(), peer).await {
+                                Ok(changed) => json(changed),
+                                Err((status, reason)) => text(status, reason),
+                            }
                         }
                         _ => answer(req.method(), req.uri().path(), &process, &figures),
                     };
@@ -275,7 +278,7 @@ fn splits(splits: &Splits) -> String {
 }
 
 /// A `200` with a JSON body.
-pub(super) fn json(body: String) -> AdminResponse {
+fn json(body: String) -> AdminResponse {
     let mut response = text(StatusCode::OK, body);
     response
         .headers_mut()
@@ -339,7 +342,7 @@ fn page_part(body: String, content_type: &'static str) -> AdminResponse {
     response
 }
 
-pub(super) fn text(status: StatusCode, body: String) -> AdminResponse {
+fn text(status: StatusCode, body: String) -> AdminResponse {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(

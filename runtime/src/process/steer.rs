@@ -17,7 +17,6 @@ use http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::admin::{json, text, AdminResponse};
 use crate::upstream::{backend::Steering, pools::Pools};
 
 /// The most a change may hold, in bytes.
@@ -30,33 +29,36 @@ pub(super) fn target(path: &str) -> Option<(&str, &str)> {
     (!pool.is_empty() && !server.is_empty() && !server.contains('/')).then_some((pool, server))
 }
 
-/// Sets the state the body names on the server `server` of `pool`, as `peer` asked; answers
-/// the servers changed with their state, `404` for an unknown pool or server (naming the
-/// known ones), `400` for a body that is not `{"state": STATE}`.
+/// Why a change was refused: the status to answer, and the reason, one line.
+pub(super) type Refused = (StatusCode, String);
+
+/// Sets the state the body names on the server `server` of `pool`, as `peer` asked; the JSON
+/// of the servers changed with their state, or `404` for an unknown pool or server (naming
+/// the known ones), `400` for a body that is not `{"state": STATE}`.
 pub(super) async fn steer(
     (pool, server): (&str, &str),
     (headers, body): (&HeaderMap, Incoming),
     pools: &Pools,
     peer: SocketAddr,
-) -> AdminResponse {
+) -> Result<String, Refused> {
     let json_sent = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     if !json_sent {
-        return text(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the change as Content-Type: application/json\n".to_owned(),
-        );
+        ));
     }
     let rosters = pools.rosters();
     let Some((pool, backends)) = rosters.iter().find(|(name, _)| *name == pool) else {
         let names: Vec<&str> = rosters.iter().map(|(name, _)| *name).collect();
-        return text(
+        return Err((
             StatusCode::NOT_FOUND,
             format!("no pool `{pool}`: the pools are {}\n", names.join(", ")),
-        );
+        ));
     };
     let matching: Vec<_> = backends
         .iter()
@@ -69,21 +71,21 @@ pub(super) async fn steer(
             .iter()
             .map(|b| b.spec.upstream.to_string())
             .collect();
-        return text(
+        return Err((
             StatusCode::NOT_FOUND,
             format!(
                 "pool `{pool}` has no server `{server}`: its servers are {}\n",
                 names.join(", ")
             ),
-        );
+        ));
     }
     let Ok(body) = Limited::new(body, MAX_CHANGE).collect().await else {
         let reason = format!("a change is at most {MAX_CHANGE} bytes\n");
-        return text(StatusCode::PAYLOAD_TOO_LARGE, reason);
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, reason));
     };
     let state = match state_of(&body.to_bytes()) {
         Ok(state) => state,
-        Err(reason) => return text(StatusCode::BAD_REQUEST, format!("{reason}\n")),
+        Err(reason) => return Err((StatusCode::BAD_REQUEST, format!("{reason}\n"))),
     };
     let by = peer.ip().to_string();
     let mut changed = Vec::with_capacity(matching.len());
@@ -101,7 +103,7 @@ pub(super) async fn steer(
             "state": state.name(),
         }));
     }
-    json(serde_json::json!({ "pool": pool, "servers": changed }).to_string())
+    Ok(serde_json::json!({ "pool": pool, "servers": changed }).to_string())
 }
 
 /// The state a change's body names: `{"state": "drain"}`, nothing else.

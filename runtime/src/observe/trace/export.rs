@@ -28,11 +28,9 @@ use opentelemetry_sdk::{
     Resource,
 };
 
-use super::{
-    recording::{Outcome, Step, What},
-    Recording, TracingSpec,
-};
+use super::TracingSpec;
 use crate::address::Upstream;
+use crate::cx::{Outcome, Recording, Step, What};
 
 /// How often the thread looks for recordings.
 const POLL_EVERY: Duration = Duration::from_millis(100);

@@ -14,7 +14,6 @@
 //! counted. Nothing of this runs unless the config asks for it.
 
 mod export;
-mod recording;
 
 use std::{
     io,
@@ -28,9 +27,8 @@ use std::{
 
 use http::{HeaderMap, HeaderValue};
 
-pub(crate) use recording::{Outcome, Recording, RequestFacts};
-
 use super::request_id::{self, TRACEPARENT};
+use crate::cx::{Recording, RequestFacts};
 use crate::{Cx, Request};
 
 /// Recordings waiting for the exporter; past this, they are dropped.
@@ -124,7 +122,7 @@ impl Tracer {
         let remote_parent = from_client.then_some(context.parent_id);
         Some(Box::new(Recording::new(
             context.trace_id,
-            recording::span_id(),
+            crate::cx::span_id(),
             remote_parent,
             (started, SystemTime::now()),
             request,

@@ -1,4 +1,4 @@
-//! One sampled request's spans as they happen: the request's own (the server span), one per
+//! One sampled request's spans as they happen (for tracing export, `observe::trace`): the request's own (the server span), one per
 //! policy request step and one per attempt on a server, kept as plain values (ids, offsets
 //! from the request's start, static names) and turned into OpenTelemetry span records only by
 //! the exporter's thread.
