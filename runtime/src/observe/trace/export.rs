@@ -197,13 +197,17 @@ fn spans(mut recording: Recording, scope: &InstrumentationScope) -> Vec<SpanData
     };
     let start = recording.start_time;
     let mut spans = Vec::with_capacity(1 + steps.len());
+    // The recording is the exporter's now: its texts move into the span.
+    let path = String::from(std::mem::take(&mut recording.request.path));
+    let host = String::from(std::mem::take(&mut recording.request.host));
     let (request, answer) = (&recording.request, &recording.answer);
     let route = answer.route.unwrap_or("");
+    let method = request.method.to_string();
     let mut attributes = vec![
-        KeyValue::new("http.request.method", request.method.to_string()),
-        KeyValue::new("url.path", String::from(request.path.clone())),
+        KeyValue::new("http.request.method", method.clone()),
+        KeyValue::new("url.path", path),
         KeyValue::new("url.scheme", if request.tls { "https" } else { "http" }),
-        KeyValue::new("server.address", String::from(request.host.clone())),
+        KeyValue::new("server.address", host),
         KeyValue::new("client.address", request.client.to_string()),
         KeyValue::new("network.protocol.version", protocol(request.version)),
         KeyValue::new("http.response.status_code", i64::from(answer.status)),
@@ -219,7 +223,7 @@ fn spans(mut recording: Recording, scope: &InstrumentationScope) -> Vec<SpanData
             .map_or(SpanId::INVALID, SpanId::from),
         parent_span_is_remote: recording.remote_parent.is_some(),
         span_kind: SpanKind::Server,
-        name: Cow::Owned(format!("{} {route}", request.method).trim_end().to_owned()),
+        name: Cow::Owned(format!("{method} {route}").trim_end().to_owned()),
         start_time: start,
         end_time: start + recording.duration,
         attributes,
@@ -233,7 +237,6 @@ fn spans(mut recording: Recording, scope: &InstrumentationScope) -> Vec<SpanData
         },
         instrumentation_scope: scope.clone(),
     });
-    let method = request.method.to_string();
     for step in steps {
         let Step {
             span_id,
