@@ -120,13 +120,16 @@ impl Figures {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let routes = observer.routes.len();
         if kept.routes.len() != routes {
+            // Counters start at zero with the process: the first sample holds everything
+            // since, whenever the sampler starts.
             kept.routes = (0..routes)
-                .map(|route| {
-                    let totals = Totals::read(observer.metrics.route_rows(route));
-                    (totals, std::collections::VecDeque::with_capacity(KEPT))
+                .map(|_| {
+                    (
+                        Totals::default(),
+                        std::collections::VecDeque::with_capacity(KEPT),
+                    )
                 })
                 .collect();
-            return;
         }
         for (route, (last, samples)) in kept.routes.iter_mut().enumerate() {
             let now = Totals::read(observer.metrics.route_rows(route));
@@ -234,6 +237,7 @@ mod tests {
             listener: "web",
         }]);
         let figures = Figures::default();
+        observer.request(0, Some(0), 200, Duration::from_millis(3));
         figures.sample(&observer);
         for _ in 0..3 {
             observer.request(0, Some(0), 200, Duration::from_millis(3));
@@ -243,14 +247,15 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&figures.json(&observer)).unwrap();
         let route = &json["routes"][0];
         assert_eq!(route["route"], "api");
-        assert_eq!(route["requests"], 4);
+        assert_eq!(route["requests"], 5);
         assert_eq!(route["classes"]["5xx"], 1);
         assert_eq!(route["refusals"]["503"], 1);
         assert_eq!(route["rate"], 2.0);
         assert_eq!(route["latency"]["p50"], 0.005);
         assert_eq!(route["latency"]["p99"], 0.05);
-        assert_eq!(route["history"]["requests"], serde_json::json!([4]));
-        assert_eq!(route["history"]["errors"], serde_json::json!([1]));
+        // The request before the first sample is in it: counters start with the process.
+        assert_eq!(route["history"]["requests"], serde_json::json!([1, 4]));
+        assert_eq!(route["history"]["errors"], serde_json::json!([0, 1]));
         for _ in 0..KEPT + 10 {
             figures.sample(&observer);
         }
