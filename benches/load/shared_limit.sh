@@ -15,7 +15,8 @@
 #    allowance over the time they took (burst + rate x seconds).
 #
 # Environment: REQUESTS, CONNS, WARMUP_REQUESTS, STRACE_REQUESTS (as callgrind.sh),
-# LIMIT_RATE (1000), ACCURACY_REQUESTS (5000 per proxy), EDGE_CACHE_DIR (target/edge-load).
+# LIMIT_RATE (1000), ACCURACY_REQUESTS (5000 per proxy), EDGE_CACHE_DIR (target/edge-load),
+# KEEP_WORK=1 keeps callgrind.sh's temp dir (its callgrind files).
 # Loopback only; every load is bounded in requests; everything started here is stopped on exit.
 set -euo pipefail
 
@@ -100,7 +101,7 @@ echo "## Cost per request: a limit kept in Redis against one kept in the proxy"
 echo
 echo "(\`local\`: kept in the proxy; \`stored\`: kept in Redis, batches of 32)"
 echo
-KEEP_WORK=0 PROXIES="$work/local $work/stored" "$here/callgrind.sh" "$work/local" \
+KEEP_WORK=${KEEP_WORK:-0} PROXIES="$work/local $work/stored" "$here/callgrind.sh" "$work/local" \
     | sed "s|$work/||g"
 echo
 calls=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' \

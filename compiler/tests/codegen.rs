@@ -195,6 +195,12 @@ store spare_fleet = redis_cluster {
     nodes "rediss://10.0.0.9:7000"
 }
 
+store watched = redis_sentinel {
+    sentinels "redis://10.0.0.1" "redis://10.0.0.2:26380"
+    master "mymaster"
+    database 3
+}
+
 policy limit = rate_limit {
     rate 20/s
     store shared
@@ -212,9 +218,14 @@ policy fleet_limit = rate_limit {
     on_store_error allow
 }
 
+policy watched_limit = rate_limit {
+    rate 50/s
+    store watched
+}
+
 route hello {
     on web
-    use limit, strict, fleet_limit
+    use limit, strict, fleet_limit, watched_limit
     respond 200 "hi"
 }
 "#,
@@ -247,6 +258,16 @@ route hello {
                  timeout: ::edge_runtime::StoreSpec::TIMEOUT,\n    \
                  prefix: \"edge:gateway:\",\n};";
     assert!(code.contains(fleet), "{code}");
+    // A primary found through Sentinel: the Sentinels with their port, its name and database.
+    let watched =
+        "static STORE_WATCHED: ::edge_runtime::StoreSpec = ::edge_runtime::StoreSpec {\n    \
+                   name: \"watched\",\n    \
+                   servers: ::edge_runtime::StoreServers::Sentinel {\n        \
+                   sentinels: &[\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26380\"],\n        \
+                   master: \"mymaster\",\n        \
+                   database: 3u32,\n    \
+                   },\n";
+    assert!(code.contains(watched), "{code}");
     assert!(
         !code.contains("STORE_SPARE"),
         "an unused store is dead code: {code}"

@@ -268,7 +268,14 @@ pub struct RedisUrl {
     pub server: String,
     /// 0 when not given.
     pub database: u32,
+    /// The URL names a port; else `server` has [`REDIS_PORT`].
+    pub port_given: bool,
+    /// The URL names a database (`/DB`).
+    pub database_given: bool,
 }
+
+/// The port of a Redis URL that names none.
+pub const REDIS_PORT: u16 = 6379;
 
 /// A Redis server's URL: `redis://HOST[:PORT][/DB]`, or `rediss://` for TLS, with an optional
 /// user name (`redis://edge@HOST`), kept as written. A password is refused: it would sit in
@@ -359,8 +366,10 @@ pub fn redis_url(arg: &Arg, usage: &str) -> Read<RedisUrl> {
     let Some(host) = host else {
         return Err(bad(arg, WHAT, FORM));
     };
+    let port_given = port.is_some();
+    let database_given = database != 0 || rest.contains('/');
     let port = match port.map(str::parse::<u16>) {
-        None => 6379,
+        None => REDIS_PORT,
         Some(Ok(port)) if port != 0 => port,
         Some(_) => return Err(bad(arg, WHAT, "the port is a number from 1 to 65535")),
     };
@@ -370,6 +379,8 @@ pub fn redis_url(arg: &Arg, usage: &str) -> Read<RedisUrl> {
             user: user.map(str::to_owned),
             server: format!("{host}:{port}"),
             database,
+            port_given,
+            database_given,
             url: url.value,
         },
         url.span,

@@ -395,6 +395,52 @@ policy limit = rate_limit {
 }
 
 #[test]
+fn lowers_a_redis_sentinel_store_with_the_sentinels_port_filled_in() {
+    let config = parse_ok(
+        r#"
+store shared = redis_sentinel {
+    sentinels "redis://10.0.0.1" "redis://10.0.0.2:26380" "redis://[::1]"
+    master "mymaster"
+    database 2
+    password_env REDIS_PASSWORD
+    timeout 10ms
+}
+
+store tls = redis_sentinel { sentinels "rediss://Sentinel.Internal"; master "edge-primary" }
+
+policy limit = rate_limit {
+    rate 20/s
+    store shared
+}
+"#,
+    );
+    use edge_dsl::ast::StoreKind;
+    let sentinel = |index: usize| {
+        let StoreKind::RedisSentinel(sentinel) = &config.stores[index].kind.value else {
+            panic!("a redis_sentinel store");
+        };
+        sentinel
+    };
+    let shared = sentinel(0);
+    let sentinels: Vec<&str> = shared.sentinels.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(
+        sentinels,
+        [
+            "redis://10.0.0.1:26379",
+            "redis://10.0.0.2:26380",
+            "redis://[::1]:26379"
+        ]
+    );
+    assert_eq!(shared.master.value, "mymaster");
+    assert_eq!(shared.database.as_ref().unwrap().value, 2);
+    assert!(shared.options.password.is_some());
+    let tls = sentinel(1);
+    assert_eq!(tls.sentinels[0].value, "rediss://sentinel.internal:26379");
+    assert_eq!(tls.master.value, "edge-primary");
+    assert!(tls.database.is_none());
+}
+
+#[test]
 fn tracing_takes_its_receiver_share_and_service() {
     let config = parse_ok("tracing {\n    otlp \"http://collector:4318\"\n}\n");
     let tracing = config.tracing.unwrap().value;

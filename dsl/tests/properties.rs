@@ -71,8 +71,12 @@ const WORDS: &[&str] = &[
     "store",
     "redis",
     "redis_cluster",
+    "redis_sentinel",
     "url",
     "nodes",
+    "sentinels",
+    "master",
+    "database",
     "\"redis://edge@[::1]:6379/0\"",
     "\"rediss://:x@h\"",
     "password_env",
@@ -123,6 +127,20 @@ proptest! {
     ) {
         let nodes: Vec<String> = nodes.iter().map(|node| format!("\"{node}\"")).collect();
         check(&format!("store s = redis_cluster {{\n    nodes {}\n}}\n", nodes.join(" ")))?;
+    }
+
+    #[test]
+    fn arbitrary_sentinels_never_panic(
+        sentinels in proptest::collection::vec(
+            "(redis|rediss)://(edge@)?(a|B|b\\.c|\\[::1\\])(:[0-9]{0,5})?(/[0-9]{0,2})?",
+            1..5,
+        ),
+    ) {
+        let sentinels: Vec<String> = sentinels.iter().map(|s| format!("\"{s}\"")).collect();
+        check(&format!(
+            "store s = redis_sentinel {{\n    sentinels {}\n    master \"m\"\n}}\n",
+            sentinels.join(" ")
+        ))?;
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use edge_e2e::{build_with, ProxyProcess};
-use edge_testkit::{free_port, HttpClient, RedisCluster, RedisServer};
+use edge_testkit::{free_port, HttpClient, RedisCluster, RedisSentinel, RedisServer};
 
 /// A keep-alive HTTP/1.1 connection to `proxy` from `source`.
 struct Client(TcpStream);
@@ -94,11 +94,17 @@ fn silent_port() -> u16 {
     })
 }
 
-fn config(redis_port: u16, cluster: [u16; 3]) -> String {
+fn config(redis_port: u16, cluster: [u16; 3], sentinel: u16) -> String {
     let [a, b, c] = cluster;
     format!(
         r#"store cluster = redis_cluster {{
     nodes "redis://127.0.0.1:{a}" "redis://127.0.0.1:{b}" "redis://127.0.0.1:{c}"
+    timeout 200ms
+}}
+
+store watched = redis_sentinel {{
+    sentinels "redis://127.0.0.1:{sentinel}"
+    master "{master}"
     timeout 200ms
 }}
 
@@ -130,6 +136,13 @@ policy clustered = rate_limit {{
     rate 1/m
     burst 5
     store cluster
+    on_store_error deny
+}}
+
+policy watched_limit = rate_limit {{
+    rate 1/m
+    burst 5
+    store watched
     on_store_error deny
 }}
 
@@ -167,6 +180,13 @@ route clustered {{
     respond 200 "ok\n"
 }}
 
+route watched {{
+    on web
+    path /watched
+    use watched_limit
+    respond 200 "ok\n"
+}}
+
 route local {{
     on web
     path /local
@@ -189,28 +209,33 @@ route deny {{
 }}
 "#,
         silent = silent_port(),
+        master = RedisSentinel::MASTER,
     )
 }
 
-/// The proxy built from [`config`], with the ports its Redis and its Redis Cluster are to be
-/// started on (by the test that uses each, so the servers stop with the test).
+/// The proxy built from [`config`], with the ports its Redis, its Redis Cluster and its
+/// Sentinel are to be started on (by the test that uses each, so the servers stop with the
+/// test).
 struct Built {
     _dir: tempfile::TempDir,
     binary: PathBuf,
     redis: u16,
     cluster: [u16; 3],
+    sentinel: u16,
 }
 
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let (redis, cluster) = (free_port(), [free_port(), free_port(), free_port()]);
-        let (dir, binary) = build_with("stored", &config(redis, cluster), &[]);
+        let sentinel = free_port();
+        let (dir, binary) = build_with("stored", &config(redis, cluster, sentinel), &[]);
         Built {
             _dir: dir,
             binary,
             redis,
             cluster,
+            sentinel,
         }
     })
 }
@@ -369,4 +394,49 @@ fn a_limit_kept_in_a_redis_cluster() {
         assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
     }
     assert_eq!(cluster.keys_per_node().iter().sum::<u64>(), 3);
+}
+
+#[test]
+fn a_limit_kept_behind_sentinel_follows_a_failover() {
+    let built = built();
+    let redis = RedisSentinel::start_on(built.sentinel);
+    let proxy = ProxyProcess::start(&built.binary, 1);
+    let mut first = Client::from(Ipv4Addr::new(127, 0, 0, 11), proxy.addr("web"));
+    let statuses: Vec<u16> = (0..8).map(|_| first.get("/watched")).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    redis.failover();
+    // The old primary, now a replica, drops its clients or refuses writes (`READONLY`):
+    // `on_store_error deny` answers 503 while the store rests, then the Sentinel is asked
+    // again.
+    let mut second = Client::from(Ipv4Addr::new(127, 0, 0, 12), proxy.addr("web"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut refused = 0;
+    loop {
+        match second.get("/watched") {
+            200 => break,
+            503 => refused += 1,
+            status => panic!("status {status}"),
+        }
+        assert!(Instant::now() < deadline, "the new primary is not used");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refused > 0, "the old primary took a write");
+    let statuses: Vec<u16> = (0..5).map(|_| second.get("/watched")).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 429]);
+    // The first client's bucket came over with the replication.
+    assert_eq!(first.get("/watched"), 429);
+    // Redis drops its clients when it turns replica; a client that was not dropped meets
+    // `READONLY`. Either way the call failed and was counted.
+    let admin = proxy.admin.expect("an admin listener");
+    let failed: u64 = ["connection", "reply"]
+        .iter()
+        .map(|kind| {
+            value(
+                admin,
+                &format!("edge_store_errors_total{{store=\"watched\",kind=\"{kind}\"}}"),
+            )
+        })
+        .sum();
+    assert!(failed >= 1);
+    assert_eq!(redis.primary_port(), redis.second.port);
 }

@@ -20,7 +20,7 @@ pub use blocking::{Answer, HttpClient};
 pub use client::{get, get_h2, h2_send, raw, raw_slowly, raw_status, Client, Got};
 pub use echo::EchoBackends;
 pub use gateway::{leak, pool, server, spec, Edge, Listener, Proxy, LISTENERS, TEST_BUILD};
-pub use redis::{free_port, RedisCluster, RedisServer};
+pub use redis::{free_port, RedisCluster, RedisSentinel, RedisServer};
 
 /// Every network wait in the tests ends within this.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -1,7 +1,8 @@
 //! A real `redis-server` (Debian's package, which `.ci/run` installs) on a loopback port, for
 //! the tests of limits shared through a store: started with nothing saved to disk, stopped and
-//! started again on the same port to play an outage; and a Redis Cluster of three of them,
-//! made with `redis-cli --cluster create`.
+//! started again on the same port to play an outage; a Redis Cluster of three of them, made
+//! with `redis-cli --cluster create`; and a primary with a replica watched by a Sentinel,
+//! failed over on demand.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -122,12 +123,8 @@ impl RedisCluster {
             "redis-cli --cluster create: {}",
             String::from_utf8_lossy(&created.stdout)
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
         for node in &nodes {
-            while !cluster_ok(node.port) {
-                assert!(Instant::now() < deadline, "the cluster did not come up");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_until("the cluster to come up", || cluster_ok(node.port));
         }
         RedisCluster { nodes }
     }
@@ -141,25 +138,157 @@ impl RedisCluster {
     pub fn keys_per_node(&self) -> Vec<u64> {
         self.nodes
             .iter()
-            .map(|node| {
-                let output = Command::new("redis-cli")
-                    .args(["-p", &node.port.to_string(), "dbsize"])
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&output.stdout)
-                    .trim()
-                    .parse()
-                    .unwrap()
-            })
+            .map(|node| cli(node.port, &["dbsize"]).trim().parse().unwrap())
             .collect()
     }
 }
 
-fn cluster_ok(port: u16) -> bool {
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "cluster", "info"])
+/// A primary and its replica, watched by one Sentinel (quorum 1) under the name
+/// [`RedisSentinel::MASTER`]; all three on loopback, the replica in sync and known to the
+/// Sentinel before [`start`] returns.
+///
+/// [`start`]: RedisSentinel::start
+pub struct RedisSentinel {
+    /// The primary when started, then a replica after a [`RedisSentinel::failover`].
+    pub first: RedisServer,
+    /// The replica when started, then the primary after a failover.
+    pub second: RedisServer,
+    sentinel: Child,
+    pub sentinel_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisSentinel {
+    /// The name the Sentinel monitors the primary by.
+    pub const MASTER: &'static str = "edgetest";
+
+    pub fn start() -> RedisSentinel {
+        RedisSentinel::start_on(free_port())
+    }
+
+    /// The Sentinel on `sentinel_port` (from [`free_port`]), the servers on free ports.
+    pub fn start_on(sentinel_port: u16) -> RedisSentinel {
+        let first = RedisServer::start();
+        let replica_of = [
+            "--replicaof".to_owned(),
+            format!("127.0.0.1 {}", first.port),
+        ];
+        let replica_of: Vec<&str> = replica_of.iter().map(String::as_str).collect();
+        let second = RedisServer::start_with(free_port(), &replica_of);
+        wait_until("the replica to sync", || {
+            cli(second.port, &["info", "replication"]).contains("master_link_status:up")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {sentinel_port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {master} 127.0.0.1 {primary} 1\n\
+                 sentinel down-after-milliseconds {master} 1000\n\
+                 sentinel failover-timeout {master} 4000\n",
+                dir = dir.path().display(),
+                master = Self::MASTER,
+                primary = first.port,
+            ),
+        )
+        .unwrap();
+        let sentinel = Command::new("redis-server")
+            .arg(&config)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start redis-server --sentinel ({error}): install Debian's redis-server package")
+            });
+        let sentinels = RedisSentinel {
+            first,
+            second,
+            sentinel,
+            sentinel_port,
+            _dir: dir,
+        };
+        wait_for_pong(
+            SocketAddr::from(([127, 0, 0, 1], sentinel_port)),
+            Duration::from_secs(10),
+        );
+        let replica = sentinels.second.port.to_string();
+        wait_until("the Sentinel to know the replica", || {
+            cli(sentinel_port, &["sentinel", "replicas", Self::MASTER]).contains(&replica)
+        });
+        sentinels
+    }
+
+    /// The Sentinel's URL, as a store's `sentinels` takes it.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.sentinel_port)
+    }
+
+    /// The port of the primary the Sentinel names now.
+    pub fn primary_port(&self) -> u16 {
+        let answer = cli(
+            self.sentinel_port,
+            &["sentinel", "get-master-addr-by-name", Self::MASTER],
+        );
+        answer
+            .lines()
+            .nth(1)
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no primary named: {answer}"))
+    }
+
+    /// Has the Sentinel fail the primary over to the replica (`SENTINEL FAILOVER`), and waits
+    /// until the replica serves as the primary and the old one as its replica.
+    pub fn failover(&self) {
+        let before = self.primary_port();
+        // Refused (`NOGOODSLAVE`) until the Sentinel has heard from the replica itself.
+        wait_until("the Sentinel to take the failover", || {
+            let answer = cli(self.sentinel_port, &["sentinel", "failover", Self::MASTER]);
+            assert!(
+                answer.contains("OK") || answer.contains("NOGOODSLAVE"),
+                "SENTINEL FAILOVER: {answer}"
+            );
+            answer.contains("OK")
+        });
+        wait_until("the failover", || {
+            self.primary_port() != before
+                && cli(self.primary_port(), &["role"]).starts_with("master")
+                && cli(before, &["role"]).starts_with("slave")
+        });
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.sentinel.kill();
+        let _ = self.sentinel.wait();
+    }
+}
+
+/// `redis-cli -p PORT ARGS...`'s output.
+fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
         .output()
-        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok"))
+        .unwrap_or_else(|error| {
+            panic!("cannot run redis-cli ({error}): install Debian's redis-tools package")
+        });
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Polls `done` every 50 ms for up to 20 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cluster_ok(port: u16) -> bool {
+    cli(port, &["cluster", "info"]).contains("cluster_state:ok")
 }
 
 /// A loopback port free now, for a server to be started on later (a config naming it is

@@ -27,6 +27,15 @@ pub(super) fn store(
                 .map(|node| node.value.clone())
                 .collect(),
         ),
+        StoreKind::RedisSentinel(sentinel) => model::StoreServers::Sentinel {
+            sentinels: sentinel
+                .sentinels
+                .iter()
+                .map(|url| url.value.clone())
+                .collect(),
+            master: sentinel.master.value.clone(),
+            database: value(&sentinel.database).unwrap_or(0),
+        },
     };
     let options = store.kind.value.options();
     let password = match options.password.as_ref().map(|p| &p.value) {

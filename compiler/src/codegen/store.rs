@@ -14,6 +14,17 @@ pub(super) fn store_spec(store: &Store) -> TokenStream {
         StoreServers::Cluster(nodes) => {
             quote! { ::edge_runtime::StoreServers::Cluster(&[#(#nodes),*]) }
         }
+        StoreServers::Sentinel {
+            sentinels,
+            master,
+            database,
+        } => quote! {
+            ::edge_runtime::StoreServers::Sentinel {
+                sentinels: &[#(#sentinels),*],
+                master: #master,
+                database: #database,
+            }
+        },
     };
     let password = match &store.password {
         StorePassword::None => quote! { ::edge_runtime::StorePassword::None },

@@ -23,6 +23,13 @@ pub enum StoreServers {
     Single(String),
     /// A Redis Cluster, by its seed nodes: one or more, all with one scheme, in database 0.
     Cluster(Vec<String>),
+    /// A primary found through Redis Sentinel: the Sentinels (`redis://HOST:PORT`, one scheme
+    /// for all), the name they know the primary by, and its database.
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+        database: u32,
+    },
 }
 
 /// `StorePassword`: where the password comes from when the proxy starts.

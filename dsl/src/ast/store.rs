@@ -19,17 +19,19 @@ pub struct Store {
 pub enum StoreKind {
     Redis(Redis),
     RedisCluster(RedisCluster),
+    RedisSentinel(RedisSentinel),
 }
 
 impl StoreKind {
     /// The kinds, as written after `=`.
-    pub const NAMES: [&'static str; 2] = ["redis", "redis_cluster"];
+    pub const NAMES: [&'static str; 3] = ["redis", "redis_cluster", "redis_sentinel"];
 
     /// What every kind says the same way.
     pub fn options(&self) -> &StoreOptions {
         match self {
             StoreKind::Redis(redis) => &redis.options,
             StoreKind::RedisCluster(cluster) => &cluster.options,
+            StoreKind::RedisSentinel(sentinel) => &sentinel.options,
         }
     }
 }
@@ -51,6 +53,23 @@ pub struct RedisCluster {
     /// One or more, each as a `redis` store's `url`, all with one scheme and one user name,
     /// none twice, in database 0.
     pub nodes: Vec<Spanned<String>>,
+    pub options: StoreOptions,
+}
+
+/// `redis_sentinel { sentinels "redis://HOST[:PORT]" ...  master NAME  database N
+/// password_env NAME | password_file "FILE"  timeout D  prefix "TEXT" }`: a primary and its
+/// replicas watched by Redis Sentinel, the primary found by asking the Sentinels, and found
+/// again after a failover.
+#[derive(Clone, Debug)]
+pub struct RedisSentinel {
+    /// One or more, as `redis://HOST:PORT` (the port 26379 when not written) or `rediss://`,
+    /// all with one scheme (TLS to the Sentinels and to the primary alike), none twice, with
+    /// no user name or database.
+    pub sentinels: Vec<Spanned<String>>,
+    /// The name the Sentinels monitor the primary by.
+    pub master: Spanned<String>,
+    /// The primary's database; `None`: 0.
+    pub database: Option<Spanned<u32>>,
     pub options: StoreOptions,
 }
 

@@ -1,11 +1,14 @@
 //! Lowering of `store NAME = KIND { ... }` items: the head, then the kind's own directives.
-//! `redis` is one server, `redis_cluster` a Redis Cluster by its seed nodes; both say where
-//! their password comes from (never the config itself), each call's deadline and what every
-//! key starts with, the same way.
+//! `redis` is one server, `redis_cluster` a Redis Cluster by its seed nodes,
+//! `redis_sentinel` a primary found through Redis Sentinel; all say where their password comes
+//! from (never the config itself), each call's deadline and what every key starts with, the
+//! same way.
 
 use std::time::Duration;
 
-use crate::ast::{Redis, RedisCluster, Store, StoreKind, StoreOptions, StorePassword};
+use crate::ast::{
+    Redis, RedisCluster, RedisSentinel, Store, StoreKind, StoreOptions, StorePassword,
+};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::literal::{self, RedisUrl};
 use crate::span::{Ident, Spanned};
@@ -74,8 +77,50 @@ const REDIS_CLUSTER: Table = Table {
     ],
 };
 
+const SENTINELS: &str = "sentinels \"redis://10.0.0.1:26379\" \"redis://10.0.0.2:26379\"";
+
+const REDIS_SENTINEL: Table = Table {
+    place: "in a redis_sentinel store",
+    rules: &[
+        Rule::once("sentinels", OneOrMore, SENTINELS)
+            .required(SENTINELS)
+            .doc("The Sentinels asked where the primary is: `redis://HOST[:PORT]` (port 26379 when not given), or `rediss://` for TLS to them and to the primary."),
+        Rule::once("master", Exactly(1), "master \"mymaster\"")
+            .required("master \"mymaster\"")
+            .doc("The name the Sentinels monitor the primary by (`sentinel monitor NAME ...` in their configuration)."),
+        Rule::once("database", Exactly(1), "database 0")
+            .doc("The primary's database.")
+            .by_default("0"),
+        PASSWORD_ENV,
+        PASSWORD_FILE,
+        TIMEOUT,
+        PREFIX,
+        Rule::elsewhere(
+            "url",
+            "a sentinel store finds its primary by asking the Sentinels listed with \
+             `sentinels`, such as `sentinels \"redis://10.0.0.1:26379\"`, and the name they \
+             know it by, `master \"mymaster\"`",
+        ),
+        Rule::elsewhere(
+            "nodes",
+            "a Redis Cluster is a store of its own kind: \
+             `store NAME = redis_cluster { nodes \"redis://HOST:PORT\" ... }`",
+        ),
+    ],
+};
+
 /// The kinds of store, each with its table.
-pub(super) const KINDS: &[(&str, &Table)] = &[("redis", &REDIS), ("redis_cluster", &REDIS_CLUSTER)];
+pub(super) const KINDS: &[(&str, &Table)] = &[
+    ("redis", &REDIS),
+    ("redis_cluster", &REDIS_CLUSTER),
+    ("redis_sentinel", &REDIS_SENTINEL),
+];
+
+/// The port Sentinels listen on when a URL does not say.
+const SENTINEL_PORT: u16 = 26379;
+
+/// The most databases a Redis server can be configured with.
+const MAX_DATABASE: u32 = 65_535;
 
 /// The longest a call to a store may take: a request waits for it.
 const MAX_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,12 +145,16 @@ impl Lowering {
         })
     }
 
-    /// A `redis` or `redis_cluster` store's directives, as `table` takes them: `url` for the
-    /// one, `nodes` for the other, and the same options.
+    /// A store's directives, as its kind's `table` takes them: `url` for one server, `nodes`
+    /// for a cluster, `sentinels` and `master` for a primary found through Sentinel, and the
+    /// same options.
     fn redis(&mut self, store: &Item<'_>, table: &Table) -> Option<StoreKind> {
         let before = self.diagnostics.len();
         let mut url = None;
         let mut nodes = None;
+        let mut sentinels = None;
+        let mut master = None;
+        let mut database = None;
         let mut options = StoreOptions::default();
         let mut user = None;
         let taken = self.directives(table, store.directives, |lower, given| {
@@ -128,6 +177,12 @@ impl Lowering {
                 "nodes" => set(
                     &mut nodes,
                     lower.cluster_nodes(&store.name, given).map(&mut urls),
+                ),
+                "sentinels" => set(&mut sentinels, lower.sentinels(&store.name, given)),
+                "master" => set(&mut master, lower.master_name(given)),
+                "database" => set(
+                    &mut database,
+                    lower.keep(literal::count(arg, 0, MAX_DATABASE)),
                 ),
                 "password_env" | "password_file" => {
                     if let Some(first) = &options.password {
@@ -179,24 +234,86 @@ impl Lowering {
                 ),
             );
         }
-        Some(match nodes {
-            Some(nodes) => StoreKind::RedisCluster(RedisCluster { nodes, options }),
-            None => StoreKind::Redis(Redis { url: url?, options }),
+        Some(match (nodes, sentinels) {
+            (Some(nodes), _) => StoreKind::RedisCluster(RedisCluster { nodes, options }),
+            (None, Some(sentinels)) => StoreKind::RedisSentinel(RedisSentinel {
+                sentinels,
+                master: master?,
+                database,
+                options,
+            }),
+            (None, None) => StoreKind::Redis(Redis { url: url?, options }),
         })
     }
 
-    /// `nodes "URL" ...`: each URL as a `redis` store's, in database 0; one scheme and one user
-    /// name for all, since the client reaches every node of the cluster the same way; no node
-    /// twice.
-    fn cluster_nodes(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<RedisUrl>>> {
-        let nodes: Vec<Spanned<RedisUrl>> = given
-            .args
-            .iter()
-            .filter_map(|arg| self.keep(literal::redis_url(arg, given.usage)))
-            .collect();
-        if nodes.len() < given.args.len() {
+    /// `sentinels "URL" ...`: the Sentinels' addresses, each a Redis URL without a user name
+    /// or a database (the primary's database is the `database` directive), 26379 when no
+    /// port is written, as `redis://HOST:PORT` or `rediss://HOST:PORT`.
+    fn sentinels(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<String>>> {
+        let sentinels = self.server_list(store, given, "Sentinels", "Sentinel", SENTINEL_PORT)?;
+        let before = self.diagnostics.len();
+        for sentinel in &sentinels {
+            if sentinel.value.user.is_some() {
+                self.error(
+                    Diagnostic::error("invalid-literal", "a Sentinel's URL names no user")
+                        .with_label(Label::primary(sentinel.span, "a user name"))
+                        .with_help(
+                            "the Sentinels are asked without logging in; `password_env` or \
+                         `password_file` is the primary's password: leave the user out",
+                        ),
+                );
+            }
+            if sentinel.value.database_given {
+                self.error(
+                    Diagnostic::error("invalid-literal", "a Sentinel's URL names no database")
+                        .with_label(Label::primary(sentinel.span, "a database"))
+                        .with_help(
+                            "a Sentinel has no databases: leave `/DB` out, and give the primary's \
+                         database with `database N`",
+                        ),
+                );
+            }
+        }
+        if self.diagnostics.len() > before {
             return None;
         }
+        Some(
+            sentinels
+                .into_iter()
+                .map(|sentinel| {
+                    let RedisUrl { tls, server, .. } = sentinel.value;
+                    let scheme = if tls { "rediss" } else { "redis" };
+                    Spanned::new(format!("{scheme}://{server}"), sentinel.span)
+                })
+                .collect(),
+        )
+    }
+
+    /// `master NAME`: the name the Sentinels know the primary by, a word.
+    fn master_name(&mut self, given: Given<'_>) -> Option<Spanned<String>> {
+        let name = self.keep(literal::text(given.arg(), "a master name", given.usage))?;
+        if name.value.is_empty()
+            || name
+                .value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                Diagnostic::error("invalid-literal", "invalid master name")
+                    .with_label(Label::primary(name.span, "empty or with spaces"))
+                    .with_help(
+                        "the name is the one of `sentinel monitor NAME HOST PORT QUORUM` in the \
+                         Sentinels' configuration, such as `\"mymaster\"`",
+                    ),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    /// `nodes "URL" ...`: a list of servers, each in database 0.
+    fn cluster_nodes(&mut self, store: &Ident, given: Given<'_>) -> Option<Vec<Spanned<RedisUrl>>> {
+        let nodes = self.server_list(store, given, "nodes", "node", literal::REDIS_PORT)?;
         let before = self.diagnostics.len();
         for node in nodes.iter().filter(|node| node.value.database != 0) {
             self.error(
@@ -211,6 +328,43 @@ impl Lowering {
                 ),
             );
         }
+        if self.diagnostics.len() > before {
+            return None;
+        }
+        Some(nodes)
+    }
+
+    /// A directive's URLs (`nodes`, `sentinels`), each as a `redis` store's `url` but with
+    /// `port` when none is written; one scheme and one user name for all, since the client
+    /// reaches every one the same way; none twice. `these` and `one` name them in messages.
+    fn server_list(
+        &mut self,
+        store: &Ident,
+        given: Given<'_>,
+        these: &str,
+        one: &str,
+        port: u16,
+    ) -> Option<Vec<Spanned<RedisUrl>>> {
+        let nodes: Vec<Spanned<RedisUrl>> = given
+            .args
+            .iter()
+            .filter_map(|arg| self.keep(literal::redis_url(arg, given.usage)))
+            .map(|mut url| {
+                if !url.value.port_given {
+                    let host = url
+                        .value
+                        .server
+                        .rsplit_once(':')
+                        .map_or("", |(host, _)| host);
+                    url.value.server = format!("{host}:{port}");
+                }
+                url
+            })
+            .collect();
+        if nodes.len() < given.args.len() {
+            return None;
+        }
+        let before = self.diagnostics.len();
         let first = &nodes[0];
         if let Some(other) = nodes.iter().find(|node| node.value.tls != first.value.tls) {
             let scheme = |node: &RedisUrl| {
@@ -223,14 +377,14 @@ impl Lowering {
             self.error(
                 Diagnostic::error(
                     "inconsistent-servers",
-                    format!("the nodes of store `{store}` mix `redis://` and `rediss://`"),
+                    format!("the {these} of store `{store}` mix `redis://` and `rediss://`"),
                 )
                 .with_label(Label::primary(other.span, scheme(&other.value)))
                 .with_label(Label::secondary(first.span, scheme(&first.value)))
-                .with_help(
-                    "the proxy reaches every node of a cluster the same way: write them all with \
-                     `rediss://` for TLS, or all with `redis://`",
-                ),
+                .with_help(format!(
+                    "the proxy reaches every {one} the same way: write them all with \
+                     `rediss://` for TLS, or all with `redis://`"
+                )),
             );
         }
         if let Some(other) = nodes
@@ -244,14 +398,14 @@ impl Lowering {
             self.error(
                 Diagnostic::error(
                     "inconsistent-servers",
-                    format!("the nodes of store `{store}` have different user names"),
+                    format!("the {these} of store `{store}` have different user names"),
                 )
                 .with_label(Label::primary(other.span, user(&other.value)))
                 .with_label(Label::secondary(first.span, user(&first.value)))
-                .with_help(
-                    "the proxy logs in to every node of a cluster as one user: give each node \
-                     the same user name, or none",
-                ),
+                .with_help(format!(
+                    "the proxy logs in to every {one} as one user: give each the same user \
+                     name, or none"
+                )),
             );
         }
         for (index, node) in nodes.iter().enumerate() {
@@ -261,13 +415,13 @@ impl Lowering {
             };
             let mut diagnostic = Diagnostic::error(
                 "duplicate-server",
-                format!("store `{store}` lists the node `{server}` twice"),
+                format!("store `{store}` lists the {one} `{server}` twice"),
             )
             .with_label(Label::primary(node.span, "given again here"))
             .with_label(Label::secondary(earlier.span, "first given here"));
             if earlier.value.url != node.value.url {
                 diagnostic = diagnostic.with_help(format!(
-                    "`{}` and `{}` are one server (a node without a port is on 6379): list it \
+                    "`{}` and `{}` are one server (a URL without a port is on {port}): list it \
                      once",
                     earlier.value.url, node.value.url
                 ));

@@ -41,6 +41,15 @@ pub enum StoreServers {
     /// A Redis Cluster, by seed nodes: the client finds the others, and follows slots that
     /// move and primaries that fail over.
     Cluster(&'static [&'static str]),
+    /// A primary watched by Redis Sentinel: the Sentinels (`redis://HOST:PORT`, or
+    /// `rediss://` for TLS to them and to the primary) are asked where the primary named
+    /// `master` is at each connection, so after a failover the next connection finds the new
+    /// one; `database` is the primary's.
+    Sentinel {
+        sentinels: &'static [&'static str],
+        master: &'static str,
+        database: u32,
+    },
 }
 
 impl StoreServers {
@@ -48,7 +57,10 @@ impl StoreServers {
     pub(crate) fn first(&self) -> &'static str {
         match self {
             StoreServers::Single(url) => url,
-            StoreServers::Cluster(nodes) => nodes.first().copied().unwrap_or(""),
+            StoreServers::Cluster(nodes)
+            | StoreServers::Sentinel {
+                sentinels: nodes, ..
+            } => nodes.first().copied().unwrap_or(""),
         }
     }
 }

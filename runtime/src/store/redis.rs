@@ -1,7 +1,10 @@
 //! A Redis store: one connection per worker (redis-rs's `ConnectionManager`: requests
 //! pipelined on it, and a new connection made in the background after a failure), made by a
 //! task of the worker's own on its first call (a call waits for it only within its deadline:
-//! a slow handshake, TLS say, goes on after the call has given up), one
+//! a slow handshake, TLS say, goes on after the call has given up). Behind Sentinel, the
+//! connection is to the primary the Sentinels name when it is made, and is forgotten when a
+//! call on it fails (the primary gone, or turned replica and answering `READONLY`), so the
+//! next call after the rest asks the Sentinels again and follows a failover. One
 //! server-side script for the rate limits' GCRA (`gcra.lua`, sent by its digest, `EVALSHA`),
 //! a deadline on every call, and a rest after a failure: for a second no call is tried, so a
 //! Redis that is down or silent costs requests nothing but their fallback. Failures are
@@ -10,13 +13,14 @@
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::IntoConnectionInfo;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{AsyncConnectionConfig, ConnectionInfo, IntoConnectionInfo};
 
 use super::{StorePassword, StoreServers, StoreSpec};
 use crate::clock::{self, Nanos};
@@ -147,12 +151,54 @@ impl Figures {
 enum Client {
     Single(redis::Client),
     Cluster(ClusterClient),
+    Sentinel(Sentinels),
+}
+
+/// Where the Sentinels are, what they call the primary, and how to reach it.
+#[derive(Clone)]
+struct Sentinels {
+    sentinels: Vec<ConnectionInfo>,
+    master: &'static str,
+    primary: SentinelNodeConnectionInfo,
 }
 
 impl Client {
-    /// A connection made within `timeout` (each node's, for a cluster).
-    async fn connect(self, timeout: Duration) -> redis::RedisResult<Connection> {
+    /// A connection made within `timeout` (each node's, for a cluster); behind Sentinel, to
+    /// the primary they name now (whose role is checked), the whole within `timeout`.
+    async fn connect(self, store: &str, timeout: Duration) -> redis::RedisResult<Connection> {
         match self {
+            Client::Sentinel(sentinels) => {
+                let found = async {
+                    let primary = SentinelClient::build(
+                        sentinels.sentinels,
+                        sentinels.master,
+                        Some(sentinels.primary),
+                        SentinelServerType::Master,
+                    )?
+                    .async_get_client()
+                    .await?;
+                    let config = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(timeout))
+                        .set_response_timeout(None);
+                    let connection = primary
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?;
+                    tracing::info!(
+                        store,
+                        master = sentinels.master,
+                        primary = %primary.get_connection_info().addr(),
+                        "the Sentinels name the store's primary"
+                    );
+                    Ok(Connection::Primary(connection))
+                };
+                tokio::time::timeout(timeout, found)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(redis::RedisError::from(std::io::Error::from(
+                            std::io::ErrorKind::TimedOut,
+                        )))
+                    })
+            }
             Client::Single(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
@@ -165,6 +211,24 @@ impl Client {
             Client::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
         }
     }
+
+    /// Whether a connection the failure of a call on which is `error` is to be forgotten, so
+    /// that the next call makes another: behind Sentinel, unless the server answered something
+    /// other than `READONLY` (a replica's answer to a write: a failover made the primary one).
+    /// The other kinds reconnect by themselves.
+    fn forgets(&self, error: &StoreError, reply: Option<&redis::RedisError>) -> bool {
+        matches!(self, Client::Sentinel(_))
+            && match error {
+                StoreError::Reply => reply.is_some_and(|reply| {
+                    matches!(
+                        reply.kind(),
+                        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+                    )
+                }),
+                StoreError::Timeout | StoreError::Connection => true,
+                StoreError::Resting => false,
+            }
+    }
 }
 
 /// One worker's connection: redis-rs reconnects it after a failure (and, to a cluster,
@@ -173,6 +237,8 @@ impl Client {
 enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    /// To the primary a Sentinel named; replaced after a failure rather than reconnected.
+    Primary(MultiplexedConnection),
 }
 
 impl Connection {
@@ -184,6 +250,7 @@ impl Connection {
         match self {
             Connection::Single(connection) => invocation.invoke_async(connection).await,
             Connection::Cluster(connection) => invocation.invoke_async(connection).await,
+            Connection::Primary(connection) => invocation.invoke_async(connection).await,
         }
     }
 }
@@ -191,10 +258,23 @@ impl Connection {
 /// One worker's connection, and the task making it.
 #[derive(Default)]
 struct Slot {
-    ready: OnceLock<Connection>,
+    /// Locked once per round trip, by the worker's own calls (and taken from after a failure
+    /// behind Sentinel).
+    ready: Mutex<Option<Connection>>,
     connecting: AtomicBool,
     /// Woken when a connection attempt ends, made or not.
     attempted: tokio::sync::Notify,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection made, if there is one.
+    fn connection(&self) -> Option<Connection> {
+        self.lock().clone()
+    }
 }
 
 /// A Redis server shared by the proxies that use it.
@@ -240,6 +320,37 @@ impl RedisStore {
                     format!("cannot use the cluster {}: {error}", nodes.join(" "))
                 })?)
             }
+            StoreServers::Sentinel {
+                sentinels,
+                master,
+                database,
+            } => {
+                let sentinels = sentinels
+                    .iter()
+                    .map(|url| {
+                        url.into_connection_info()
+                            .map_err(|error| format!("cannot use the Sentinel {url}: {error}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut login = redis::RedisConnectionInfo::default().set_db(i64::from(database));
+                if let Some(password) = password {
+                    login = login.set_password(password);
+                }
+                let mut primary =
+                    SentinelNodeConnectionInfo::default().set_redis_connection_info(login);
+                // The Sentinels' scheme is the primary's: one knob for TLS, as one deployment.
+                if sentinels
+                    .iter()
+                    .any(|info| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }))
+                {
+                    primary = primary.set_tls_mode(redis::TlsMode::Secure);
+                }
+                Client::Sentinel(Sentinels {
+                    sentinels,
+                    master,
+                    primary,
+                })
+            }
         };
         let workers = crate::worker::count().max(1);
         Ok(RedisStore {
@@ -269,31 +380,37 @@ impl RedisStore {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// This worker's connection; the first call starts a task making it and waits for it
-    /// until `deadline` at most.
+    /// This worker's connection slot.
+    fn slot(&self) -> &Slot {
+        &self.connections[crate::worker::current() % self.connections.len()]
+    }
+
+    /// This worker's connection; the first call (or the first after one was forgotten)
+    /// starts a task making it and waits for it until `deadline` at most.
     async fn connection(&self, deadline: Instant) -> Result<Connection, StoreError> {
         let index = crate::worker::current() % self.connections.len();
         let slot = &self.connections[index];
-        if let Some(connection) = slot.ready.get() {
-            return Ok(connection.clone());
+        if let Some(connection) = slot.connection() {
+            return Ok(connection);
         }
         let mut attempted = pin!(slot.attempted.notified());
         attempted.as_mut().enable();
         if !slot.connecting.swap(true, Ordering::AcqRel) {
             let (slots, client) = (Arc::clone(&self.connections), self.client.clone());
             let timeout = self.spec.timeout.max(CONNECT_TIMEOUT);
+            let name = self.spec.name;
             tokio::spawn(async move {
                 let slot = &slots[index];
-                if let Ok(connection) = client.connect(timeout).await {
-                    let _ = slot.ready.set(connection);
+                if let Ok(connection) = client.connect(name, timeout).await {
+                    *slot.lock() = Some(connection);
                 }
                 slot.connecting.store(false, Ordering::Release);
                 slot.attempted.notify_waiters();
             });
         }
         let _ = tokio::time::timeout_at(deadline.into(), attempted).await;
-        match slot.ready.get() {
-            Some(connection) => Ok(connection.clone()),
+        match slot.connection() {
+            Some(connection) => Ok(connection),
             None if Instant::now() >= deadline => Err(StoreError::Timeout),
             None => Err(StoreError::Connection),
         }
@@ -332,14 +449,29 @@ impl RedisStore {
                     ahead: u64::try_from(ahead).unwrap_or(0).saturating_mul(1_000),
                 })
             }
-            Ok(Err(error)) if is_connection(&error) => {
-                Err(self.failed(StoreError::Connection, now))
-            }
             Ok(Err(error)) => {
-                tracing::debug!(store = self.spec.name, %error, "the store's answer is an error");
-                Err(self.failed(StoreError::Reply, now))
+                let failure = if is_connection(&error) {
+                    StoreError::Connection
+                } else {
+                    tracing::debug!(store = self.spec.name, %error, "the store's answer is an error");
+                    StoreError::Reply
+                };
+                self.forget(&failure, Some(&error));
+                Err(self.failed(failure, now))
             }
-            Err(_) => Err(self.failed(StoreError::Timeout, now)),
+            Err(_) => {
+                self.forget(&StoreError::Timeout, None);
+                Err(self.failed(StoreError::Timeout, now))
+            }
+        }
+    }
+
+    /// After a call failed with `error` (the server's `reply` when it answered one): behind
+    /// Sentinel, forgets this worker's connection, so the next call asks the Sentinels where
+    /// the primary is.
+    fn forget(&self, error: &StoreError, reply: Option<&redis::RedisError>) {
+        if self.client.forgets(error, reply) {
+            self.slot().lock().take();
         }
     }
 

@@ -1275,6 +1275,52 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_behind_sentinel_is_followed_through_a_failover() {
+        let redis = edge_testkit::RedisSentinel::start();
+        let sentinel: &'static str = Box::leak(redis.url().into_boxed_str());
+        let servers = crate::store::StoreServers::Sentinel {
+            sentinels: Box::leak(Box::new([sentinel])),
+            master: edge_testkit::RedisSentinel::MASTER,
+            database: 0,
+        };
+        let spec = stored_in(servers, Duration::from_secs(1), 5);
+        block_on(async {
+            let limits = [
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+                RateLimit::load(spec, "limit", &Stores::default()).unwrap(),
+            ];
+            assert_eq!(through_from(&limits, 12, "192.0.2.1:4000").await, 5);
+            redis.failover();
+            // The first calls of each process meet the old primary, now a replica
+            // (`READONLY`): its store rests for a second, answering by the fallback (503
+            // here), then asks the Sentinel again.
+            let cx = cx("192.0.2.2:4000");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut fallbacks = 0;
+            for limit in &limits {
+                while let Err(response) = limit.request(&mut request(), &cx).await {
+                    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+                    fallbacks += 1;
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the new primary is not used"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            assert!(fallbacks >= 2, "the old primary answered a write");
+            assert_eq!(through_from(&limits, 10, "192.0.2.2:4000").await, 3);
+            // The first client's bucket came over with the replication.
+            assert_eq!(through_from(&limits, 3, "192.0.2.1:4000").await, 0);
+        });
+        assert_eq!(
+            redis.primary_port(),
+            redis.second.port,
+            "the Sentinel names the replica as the primary"
+        );
+    }
+
+    #[test]
     fn concurrent_requests_of_a_key_wait_for_one_round_trip() {
         let redis = edge_testkit::RedisServer::start();
         let spec = stored(&redis, 1000);
