@@ -119,8 +119,10 @@ pub(crate) async fn serve(
                         }
                         (&Method::POST, _) if steer::target(req.uri().path()).is_some() => {
                             let (head, body) = req.into_parts();
-                            let target = steer::target(head.uri.path()).expect("checked above");
+                            let (pool, server) =
+                                steer::target(head.uri.path()).expect("checked above");
                             let sent = (&head.headers, body);
+                            let target = (pool.as_ref(), server.as_ref());
                             match steer::steer(target, sent, process.pools(), peer).await {
                                 Ok(changed) => json(changed),
                                 Err((status, reason)) => text(status, reason),
