@@ -318,6 +318,8 @@ fn answer(method: &Method, path: &str, process: &Process, figures: &Figures) -> 
             "text/javascript; charset=utf-8",
         ),
         "/dashboard.css" => page_part(dashboard::STYLE.to_owned(), "text/css; charset=utf-8"),
+        // Browsers ask for an icon with the page: there is none, and no error to log for it.
+        "/favicon.ico" => text(StatusCode::NO_CONTENT, String::new()),
         "/status" => json(status(process.pools())),
         "/stats" => json(figures.json(process.observer())),
         "/splits" => json(splits(process.splits())),
