@@ -139,6 +139,14 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| target_folders().0.join("tmp").join("edge-cache"))
 }
 
+/// Where a test keeps a file for people to look at after the run (a screenshot):
+/// `e2e-artifacts/NAME` in the target folder, the folder created.
+pub fn artifact(name: &str) -> PathBuf {
+    let dir = target_folders().0.join("e2e-artifacts");
+    std::fs::create_dir_all(&dir).expect("the artifacts folder");
+    dir.join(name)
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -104,6 +104,12 @@ impl EchoBackends {
             .sum()
     }
 
+    /// How many requests for `path` backend `index` has seen.
+    pub fn requests_at(&self, index: usize, path: &str) -> u64 {
+        let seen = self.backends[index].control.seen.lock().unwrap();
+        seen.get(path).copied().unwrap_or(0)
+    }
+
     /// The bodies of the requests to `path` every backend has answered, in the order each
     /// read them.
     pub fn bodies(&self, path: &str) -> Vec<Bytes> {

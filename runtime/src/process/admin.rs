@@ -119,8 +119,10 @@ pub(crate) async fn serve(
                         }
                         (&Method::POST, _) if steer::target(req.uri().path()).is_some() => {
                             let (head, body) = req.into_parts();
-                            let target = steer::target(head.uri.path()).expect("checked above");
+                            let (pool, server) =
+                                steer::target(head.uri.path()).expect("checked above");
                             let sent = (&head.headers, body);
+                            let target = (pool.as_ref(), server.as_ref());
                             match steer::steer(target, sent, process.pools(), peer).await {
                                 Ok(changed) => json(changed),
                                 Err((status, reason)) => text(status, reason),
@@ -316,6 +318,8 @@ fn answer(method: &Method, path: &str, process: &Process, figures: &Figures) -> 
             "text/javascript; charset=utf-8",
         ),
         "/dashboard.css" => page_part(dashboard::STYLE.to_owned(), "text/css; charset=utf-8"),
+        // Browsers ask for an icon with the page: there is none, and no error to log for it.
+        "/favicon.ico" => text(StatusCode::NO_CONTENT, String::new()),
         "/status" => json(status(process.pools())),
         "/stats" => json(figures.json(process.observer())),
         "/splits" => json(splits(process.splits())),

@@ -59,15 +59,25 @@
   };
   const stateOf = (server) =>
     server.state !== "ready" ? server.state : !server.up ? "down" : server.backup ? "backup" : "up";
+  // Why the last change asked for was refused, above the servers' table until the next one.
+  const notice = document.createElement("p");
+  notice.className = "notice";
+  notice.setAttribute("role", "alert");
+  rows.closest("table").before(notice);
   async function steer(pool, server, state) {
     const path = "/pools/" + encodeURIComponent(pool) + "/servers/" + encodeURIComponent(server);
-    const answer = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ state: state }),
-      credentials: "same-origin",
-    });
-    if (!answer.ok) refreshed.textContent = path + ": " + (await answer.text());
+    notice.textContent = "";
+    try {
+      const answer = await fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ state: state }),
+        credentials: "same-origin",
+      });
+      if (!answer.ok) notice.textContent = state + " " + server + ": " + (await answer.text());
+    } catch (error) {
+      notice.textContent = state + " " + server + ": the proxy does not answer.";
+    }
     await refresh();
   }
   const buttons = (row, pool, server) => {

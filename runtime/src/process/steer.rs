@@ -3,7 +3,8 @@
 //! (no new requests; those in flight finish), `"maintenance"` takes it out now (no new
 //! requests, idle connections closed, health checks paused) and `"ready"` brings it back.
 //! `SERVER` is an address as `/status` shows it (`10.0.0.11:8080`, `[::1]:8080`), or the
-//! `host:port` a pool's server was given by, which steers every address found for it.
+//! `host:port` a pool's server was given by, which steers every address found for it; either
+//! may be percent-encoded (`10.0.0.11%3A8080`), as the page's script sends it.
 //!
 //! The body must be sent as `Content-Type: application/json`, which a page of another site
 //! cannot send without a CORS preflight (never answered): a page a browser on the admin's
@@ -11,7 +12,7 @@
 //! state and the peer that asked, and `/status` shows it with when and by whom. A change holds until another one, a restart, or a
 //! server the pool no longer lists (an address a name stopped resolving to).
 
-use std::net::SocketAddr;
+use std::{borrow::Cow, net::SocketAddr};
 
 use http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -22,11 +23,14 @@ use crate::upstream::{backend::Steering, pools::Pools};
 /// The most a change may hold, in bytes.
 const MAX_CHANGE: usize = 1024;
 
-/// The path's pool and server, for a `POST /pools/POOL/servers/SERVER`.
-pub(super) fn target(path: &str) -> Option<(&str, &str)> {
+/// The path's pool and server, for a `POST /pools/POOL/servers/SERVER`, percent-decoded: a
+/// browser's `encodeURIComponent` sends `127.0.0.1%3A8080`.
+pub(super) fn target(path: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let rest = path.strip_prefix("/pools/")?;
     let (pool, server) = rest.split_once("/servers/")?;
-    (!pool.is_empty() && !server.is_empty() && !server.contains('/')).then_some((pool, server))
+    let decoded = |part| percent_encoding::percent_decode_str(part).decode_utf8_lossy();
+    (!pool.is_empty() && !server.is_empty() && !server.contains('/'))
+        .then(|| (decoded(pool), decoded(server)))
 }
 
 /// Why a change was refused: the status to answer, and the reason, one line.
@@ -132,13 +136,22 @@ mod tests {
 
     #[test]
     fn the_path_names_a_pool_and_a_server() {
+        let named =
+            |path| target(path).map(|(pool, server)| (pool.into_owned(), server.into_owned()));
+        let app = |server: &str| Some(("app".to_owned(), server.to_owned()));
         assert_eq!(
-            target("/pools/app/servers/127.0.0.1:8080"),
-            Some(("app", "127.0.0.1:8080"))
+            named("/pools/app/servers/127.0.0.1:8080"),
+            app("127.0.0.1:8080")
+        );
+        assert_eq!(named("/pools/app/servers/[::1]:8080"), app("[::1]:8080"));
+        // As the page's script sends them.
+        assert_eq!(
+            named("/pools/app/servers/127.0.0.1%3A8080"),
+            app("127.0.0.1:8080")
         );
         assert_eq!(
-            target("/pools/app/servers/[::1]:8080"),
-            Some(("app", "[::1]:8080"))
+            named("/pools/app/servers/%5B%3A%3A1%5D%3A8080"),
+            app("[::1]:8080")
         );
         for wrong in [
             "/pools/app",
