@@ -320,8 +320,8 @@ fn exchange(addr: SocketAddr, request: &str) -> String {
     answer
 }
 
-/// The admin listener with `token_env`: every request but the probes needs the bearer token,
-/// a purge needs `Content-Type: text/uri-list` (which no page can send cross-site without a
+/// The admin listener with `token_env`: every request but the probes needs the bearer token
+/// (or, from a browser, the token as a Basic password), a purge needs `Content-Type: text/uri-list` (which no page can send cross-site without a
 /// preflight), and a connection that sends no head is closed. Without the variable set, the
 /// proxy does not start.
 #[test]
@@ -356,6 +356,18 @@ fn the_admin_listener_needs_its_token_and_a_purge_its_media_type() {
     assert!(get("/metrics", "Authorization: Bearer s3cre7\r\n").starts_with("HTTP/1.1 401"));
     assert!(get("/status", "").starts_with("HTTP/1.1 401"));
     assert!(get("/metrics", bearer).starts_with("HTTP/1.1 200"));
+    // A browser asks its user once, on the Basic challenge, and sends the token as the
+    // password (any user name) with every request of the page.
+    let refused = get("/", "");
+    assert!(
+        refused.contains("www-authenticate: Basic realm=\"edge-admin\""),
+        "{refused}"
+    );
+    // `admin:s3cret`, `admin:s3cre7`, `s3cret` without a user name's colon.
+    assert!(get("/", "Authorization: Basic YWRtaW46czNjcmV0\r\n").starts_with("HTTP/1.1 200"));
+    assert!(get("/stats", "Authorization: basic YWRtaW46czNjcmV0\r\n").starts_with("HTTP/1.1 200"));
+    assert!(get("/", "Authorization: Basic YWRtaW46czNjcmU3\r\n").starts_with("HTTP/1.1 401"));
+    assert!(get("/", "Authorization: Basic czNjcmV0\r\n").starts_with("HTTP/1.1 401"));
     assert!(get("/healthz", "").starts_with("HTTP/1.1 200"));
     assert!(get("/ready", "").starts_with("HTTP/1.1 200"));
 

@@ -199,7 +199,7 @@ fn challenge(realm: &str) -> Option<HeaderValue> {
 }
 
 /// The decoded `user:password` of the one `Authorization: Basic` header.
-fn credentials(headers: &HeaderMap) -> Result<SmallVec<[u8; 128]>, &'static str> {
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<SmallVec<[u8; 128]>, &'static str> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or("no Authorization header")?;
     if values.next().is_some() {

@@ -8,9 +8,10 @@
 //!
 //! It defends itself like a listener: a head must arrive within [`HEADER_TIMEOUT`], at most
 //! [`MAX_CONNECTIONS`] are open at once, and with a token (`token_env`) every request but
-//! `/healthz` and `/ready` must carry `Authorization: Bearer TOKEN`. A purge must be sent as
-//! `Content-Type: text/uri-list`, which a browser cannot send to another site without asking
-//! first (a CORS preflight, which is never answered): a page cannot purge the cache.
+//! `/healthz` and `/ready` must carry `Authorization: Bearer TOKEN` (or the token as the
+//! password of `Basic` credentials, as a browser sends it after its prompt). A purge must be
+//! sent as `Content-Type: text/uri-list`, which a browser cannot send to another site without
+//! asking first (a CORS preflight, which is never answered): a page cannot purge the cache.
 
 use std::{
     convert::Infallible,
@@ -143,23 +144,40 @@ pub(crate) async fn serve(
 }
 
 /// The answer to a request without the token (when one is set): `401`. `/healthz` and `/ready`
-/// need none, for load balancers' and orchestrators' probes.
+/// need none, for load balancers' and orchestrators' probes. The token is taken as a bearer
+/// token, or as the password of HTTP Basic credentials (any user name), which is what a
+/// browser sends once its user has typed it into the prompt a `Basic` challenge opens; the
+/// browser then sends it with every request of the page, its script's included.
 fn refuse(req: &hyper::Request<Incoming>, token: Option<&str>) -> Option<AdminResponse> {
     let token = token?;
     if matches!(req.uri().path(), "/healthz" | "/ready") {
         return None;
     }
-    let presented = req
-        .headers()
+    let headers = req.headers();
+    let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-    if presented.is_some_and(|presented| same(presented, token.as_bytes())) {
+    let admitted = match bearer {
+        Some(presented) => same(presented, token.as_bytes()),
+        None => crate::policy::basic_credentials(headers).is_ok_and(|credentials| {
+            credentials
+                .iter()
+                .position(|&b| b == b':')
+                .is_some_and(|colon| same(&credentials[colon + 1..], token.as_bytes()))
+        }),
+    };
+    if admitted {
         return None;
     }
     let mut refused = text(StatusCode::UNAUTHORIZED, "401 Unauthorized\n".to_owned());
-    refused.headers_mut().insert(
+    let challenges = refused.headers_mut();
+    challenges.insert(
         WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Bearer realm="edge-admin""#),
+    );
+    challenges.append(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Basic realm="edge-admin", charset="UTF-8""#),
     );
     Some(refused)
 }
