@@ -37,6 +37,7 @@ pub use access::{Access, AccessRule, AccessSpec};
 pub use api_key::{ApiKey, ApiKeySpec, KeySource};
 pub(crate) use basic_auth::credentials as basic_credentials;
 pub use basic_auth::{BasicAuth, BasicAuthSpec};
+pub(crate) use cache::Figures as CacheFigures;
 pub(crate) use cache::Target as PurgeTarget;
 pub use cache::{Cache, CacheKey, CacheSpec, CacheTicket, Caches};
 pub use compress::{Coding, Compress, CompressSpec};

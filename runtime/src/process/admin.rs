@@ -81,7 +81,7 @@ pub(crate) async fn serve(
     let mut shutdown = pin!(shutdown);
     let room = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let figures = Figures::default();
-    let mut sampling = pin!(figures.keep_sampling(process.observer()));
+    let mut sampling = pin!(figures.keep_sampling(process));
     loop {
         let accepted = tokio::select! {
             accepted = async {
@@ -339,7 +339,7 @@ fn answer(method: &Method, path: &str, process: &Process, figures: &Figures) -> 
         // Browsers ask for an icon with the page: there is none, and no error to log for it.
         "/favicon.ico" => text(StatusCode::NO_CONTENT, String::new()),
         "/status" => json(status(process.pools())),
-        "/stats" => json(figures.json(process.observer())),
+        "/stats" => json(figures.json(process)),
         "/splits" => json(splits(process.splits())),
         _ => text(
             StatusCode::NOT_FOUND,

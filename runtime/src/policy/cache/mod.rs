@@ -51,6 +51,7 @@ use freshness::{Asks, Defaults, NotStored};
 use store::{Entry, Fill, Flight, Found, Join, Key, Outcome, Store, Use};
 
 pub use store::Caches;
+pub(crate) use store::Figures;
 use store::Filler;
 pub(crate) use store::Target;
 

@@ -1,19 +1,28 @@
 //! Live figures for the admin page (`GET /stats`): per route, the request rate, answers by
-//! status class, the policies' and the proxy's refusals, and latency percentiles, now and over
-//! the last minutes. A task on the admin listener's side reads the metrics' counters every
-//! [`EVERY`] (the same relaxed loads a scrape makes: nothing on the request path waits for it)
-//! and keeps what each interval added in a ring of [`KEPT`] samples per route, in memory, so a
-//! page opened now shows the minutes before it.
+//! status class, the policies' and the proxy's refusals, and latency percentiles; per listener,
+//! connections and requests ([`listeners`]); per server, attempts, failures and health changes
+//! ([`servers`]); per cache, its hit ratio ([`caches`]); now and over the last minutes. A task
+//! on the admin listener's side reads the counters every [`EVERY`] (the same relaxed loads a
+//! scrape makes: nothing on the request path waits for it) and keeps what each interval added
+//! in a ring of [`KEPT`] samples each, in memory, so a page opened now shows the minutes before
+//! it.
+
+mod caches;
+mod listeners;
+mod servers;
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
+use super::Process;
+use crate::clock;
 use crate::observe::{
     metrics::{sum, RouteRow, BUCKETS, CODES},
     Observer,
 };
+use crate::policy::CacheFigures;
 
 /// How often the counters are sampled.
 pub(crate) const EVERY: Duration = Duration::from_secs(2);
@@ -112,12 +121,51 @@ pub(crate) struct Figures(Arc<Mutex<Kept>>);
 struct Kept {
     /// Per route: the counters as last read, and the samples, oldest first.
     routes: Vec<(Totals, std::collections::VecDeque<Sample>)>,
+    listeners: listeners::Listeners,
+    servers: servers::Servers,
+    caches: caches::Caches,
+}
+
+/// Every server of `process`'s pools, as read now.
+fn servers(process: &Process) -> Vec<servers::Reading> {
+    let now = clock::now();
+    process
+        .pools()
+        .rosters()
+        .into_iter()
+        .flat_map(|(pool, backends)| {
+            backends
+                .iter()
+                .map(|backend| servers::Reading::of(pool, backend, now))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 impl Figures {
-    /// Reads the counters of `observer` once, adding a sample per route.
-    pub(crate) fn sample(&self, observer: &Observer) {
+    /// Reads the counters of `process` once, adding a sample of each thing.
+    pub(crate) fn read(&self, process: &Process) {
+        self.sample(
+            process.observer(),
+            servers(process),
+            &process.caches().figures(),
+            SystemTime::now(),
+        );
+    }
+
+    /// Adds a sample per route and listener of `observer`, per server of `servers` and per
+    /// cache of `caches`, taken at `at`.
+    fn sample(
+        &self,
+        observer: &Observer,
+        servers: Vec<servers::Reading>,
+        caches: &[CacheFigures],
+        at: SystemTime,
+    ) {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.listeners.sample(observer);
+        kept.servers.sample(servers, at);
+        kept.caches.sample(caches);
         let routes = observer.routes.len();
         if kept.routes.len() != routes {
             // Counters start at zero with the process: the first sample holds everything
@@ -141,18 +189,22 @@ impl Figures {
         }
     }
 
-    /// Samples `observer` every [`EVERY`] until the process ends.
-    pub(crate) async fn keep_sampling(&self, observer: &Observer) {
+    /// Samples `process` every [`EVERY`] until the process ends.
+    pub(crate) async fn keep_sampling(&self, process: &Process) {
         let mut ticks = tokio::time::interval(EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            self.sample(observer);
+            self.read(process);
         }
     }
 
-    /// `GET /stats`: every route's figures, as JSON.
-    pub(crate) fn json(&self, observer: &Observer) -> String {
+    /// `GET /stats`: every route's, listener's, server's and cache's figures, as JSON.
+    pub(crate) fn json(&self, process: &Process) -> String {
+        self.json_of(process.observer(), &process.caches().figures())
+    }
+
+    fn json_of(&self, observer: &Observer, caches: &[CacheFigures]) -> String {
         let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let routes: Vec<serde_json::Value> = observer
             .routes
@@ -198,6 +250,9 @@ impl Figures {
         let mut body = serde_json::json!({
             "interval_seconds": EVERY.as_secs(),
             "routes": routes,
+            "listeners": kept.listeners.json(observer, EVERY.as_secs_f64()),
+            "servers": kept.servers.json(),
+            "caches": kept.caches.json(caches),
         })
         .to_string();
         body.push('\n');
@@ -237,14 +292,22 @@ mod tests {
             listener: "web",
         }]);
         let figures = Figures::default();
+        let sample = |figures: &Figures| figures.sample(&observer, vec![], &[], SystemTime::now());
+        let read = |figures: &Figures| -> serde_json::Value {
+            serde_json::from_str(&figures.json_of(&observer, &[])).unwrap()
+        };
+        observer.accepted(0);
         observer.request(0, Some(0), 200, Duration::from_millis(3));
-        figures.sample(&observer);
+        sample(&figures);
         for _ in 0..3 {
             observer.request(0, Some(0), 200, Duration::from_millis(3));
         }
         observer.request(0, Some(0), 503, Duration::from_millis(30));
-        figures.sample(&observer);
-        let json: serde_json::Value = serde_json::from_str(&figures.json(&observer)).unwrap();
+        observer.request(0, None, 404, Duration::from_millis(1));
+        observer.accepted(0);
+        observer.closed(0);
+        sample(&figures);
+        let json = read(&figures);
         let route = &json["routes"][0];
         assert_eq!(route["route"], "api");
         assert_eq!(route["requests"], 5);
@@ -256,10 +319,21 @@ mod tests {
         // The request before the first sample is in it: counters start with the process.
         assert_eq!(route["history"]["requests"], serde_json::json!([1, 4]));
         assert_eq!(route["history"]["errors"], serde_json::json!([0, 1]));
+        // The listener counts its routes' requests and those no route took.
+        let listener = &json["listeners"][0];
+        assert_eq!(listener["listener"], "web");
+        assert_eq!(listener["connections_open"], 1);
+        assert_eq!(listener["requests"], 6);
+        assert_eq!(
+            listener["history"]["connections"],
+            serde_json::json!([1, 1])
+        );
+        assert_eq!(listener["history"]["requests"], serde_json::json!([1, 5]));
+        assert_eq!(listener["request_rate"], 2.5);
         for _ in 0..KEPT + 10 {
-            figures.sample(&observer);
+            sample(&figures);
         }
-        let json: serde_json::Value = serde_json::from_str(&figures.json(&observer)).unwrap();
+        let json = read(&figures);
         let history = json["routes"][0]["history"]["requests"].as_array().unwrap();
         assert_eq!(history.len(), KEPT);
         assert_eq!(json["routes"][0]["rate"], 0.0);

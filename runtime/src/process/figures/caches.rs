@@ -1,0 +1,128 @@
+//! Each cache policy's figures for the admin page: its hit ratio overall and over the last
+//! interval, and what each interval added to its lookups and hits (fresh or stale answers
+//! served from it, revalidated ones included).
+
+use std::collections::VecDeque;
+
+use super::KEPT;
+use crate::policy::CacheFigures;
+
+/// A cache's lookups and hits: every result but `bypass` (not cacheable) is a lookup, and
+/// every one but `miss` a hit.
+fn lookups_and_hits(figures: &CacheFigures) -> [u64; 2] {
+    let count = |name: &str| {
+        figures
+            .results
+            .iter()
+            .find(|(result, _)| *result == name)
+            .map_or(0, |(_, count)| *count)
+    };
+    let hits = count("hit") + count("stale") + count("revalidated");
+    [hits + count("miss"), hits]
+}
+
+/// One cache's counters as last read, and its samples (lookups, hits), oldest first.
+struct Cache {
+    name: &'static str,
+    totals: [u64; 2],
+    samples: VecDeque<[u32; 2]>,
+}
+
+/// Every cache policy's figures.
+#[derive(Default)]
+pub(super) struct Caches(Vec<Cache>);
+
+impl Caches {
+    /// Adds a sample per cache of `figures` (the caches the process has now).
+    pub(super) fn sample(&mut self, figures: &[CacheFigures]) {
+        let mut kept: Vec<Cache> = Vec::with_capacity(figures.len());
+        for figures in figures {
+            let totals = lookups_and_hits(figures);
+            let mut cache = match self.0.iter().position(|c| c.name == figures.name) {
+                Some(at) => self.0.swap_remove(at),
+                None => Cache {
+                    name: figures.name,
+                    totals: [0, 0],
+                    samples: VecDeque::with_capacity(KEPT),
+                },
+            };
+            if cache.samples.len() == KEPT {
+                cache.samples.pop_front();
+            }
+            let added = |i: usize| {
+                u32::try_from(totals[i].saturating_sub(cache.totals[i])).unwrap_or(u32::MAX)
+            };
+            cache.samples.push_back([added(0), added(1)]);
+            cache.totals = totals;
+            kept.push(cache);
+        }
+        self.0 = kept;
+    }
+
+    /// Every cache's figures, as JSON.
+    pub(super) fn json(&self, figures: &[CacheFigures]) -> Vec<serde_json::Value> {
+        let ratio = |[lookups, hits]: [u64; 2]| (lookups > 0).then(|| hits as f64 / lookups as f64);
+        figures
+            .iter()
+            .map(|figures| {
+                let kept = self.0.iter().find(|c| c.name == figures.name);
+                let last = kept.and_then(|kept| kept.samples.back()).copied();
+                let series = |at: usize| {
+                    kept.map(|kept| kept.samples.iter().map(|s| s[at]).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                };
+                let results: serde_json::Map<String, serde_json::Value> = figures
+                    .results
+                    .iter()
+                    .map(|(result, count)| ((*result).to_owned(), (*count).into()))
+                    .collect();
+                serde_json::json!({
+                    "policy": figures.name,
+                    "results": results,
+                    "entries": figures.entries,
+                    "bytes": figures.bytes,
+                    "hit_ratio": ratio(lookups_and_hits(figures)),
+                    "recent_hit_ratio": last.and_then(|[l, h]| ratio([l.into(), h.into()])),
+                    "history": { "lookups": series(0), "hits": series(1) },
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(hit: u64, miss: u64, stale: u64, bypass: u64) -> CacheFigures {
+        CacheFigures {
+            name: "pages",
+            results: [
+                ("hit", hit),
+                ("miss", miss),
+                ("stale", stale),
+                ("revalidated", 0),
+                ("bypass", bypass),
+            ],
+            entries: 3,
+            bytes: 300,
+        }
+    }
+
+    #[test]
+    fn the_hit_ratio_counts_stale_answers_and_leaves_bypasses_out() {
+        let mut caches = Caches::default();
+        assert_eq!(
+            caches.json(&[figures(0, 0, 0, 5)])[0]["hit_ratio"],
+            serde_json::Value::Null
+        );
+        caches.sample(&[figures(1, 3, 0, 5)]);
+        caches.sample(&[figures(7, 4, 2, 9)]);
+        let json = &caches.json(&[figures(7, 4, 2, 9)])[0];
+        assert_eq!(json["hit_ratio"], 9.0 / 13.0);
+        assert_eq!(json["recent_hit_ratio"], 8.0 / 9.0);
+        assert_eq!(json["history"]["lookups"], serde_json::json!([4, 9]));
+        assert_eq!(json["history"]["hits"], serde_json::json!([1, 8]));
+        assert_eq!(json["results"]["bypass"], 9);
+    }
+}

@@ -1,0 +1,183 @@
+//! Each server's figures for the admin page: what each interval added to its attempts and
+//! failed attempts, and when its health changed (as seen at each sample: a change undone
+//! within one interval is not seen), for the servers the pools list now.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::KEPT;
+use crate::clock::Nanos;
+use crate::upstream::backend::Backend;
+
+/// Health changes kept per server.
+const CHANGES: usize = 16;
+
+/// One server as read at a sample.
+pub(super) struct Reading {
+    pub(super) pool: &'static str,
+    pub(super) server: String,
+    pub(super) requests: u64,
+    pub(super) errors: u64,
+    pub(super) up: bool,
+}
+
+impl Reading {
+    pub(super) fn of(pool: &'static str, backend: &Backend, now: Nanos) -> Reading {
+        Reading {
+            pool,
+            server: backend.spec.upstream.to_string(),
+            requests: backend.stats.requests.load(Ordering::Relaxed),
+            errors: backend
+                .stats
+                .errors
+                .iter()
+                .map(|count| count.load(Ordering::Relaxed))
+                .sum(),
+            up: backend.is_up(now),
+        }
+    }
+}
+
+/// What is kept of one server.
+struct Server {
+    requests: u64,
+    errors: u64,
+    up: bool,
+    /// Per interval, oldest first: attempts and failed attempts.
+    samples: VecDeque<[u32; 2]>,
+    /// When its health changed, and to what, oldest first.
+    changes: VecDeque<(SystemTime, bool)>,
+}
+
+/// Every server's figures, by pool and address.
+#[derive(Default)]
+pub(super) struct Servers(HashMap<(&'static str, String), Server>);
+
+impl Servers {
+    /// Adds a sample per server of `readings` (taken at `at`); forgets the servers no pool
+    /// lists any more.
+    pub(super) fn sample(&mut self, readings: Vec<Reading>, at: SystemTime) {
+        let mut seen = HashMap::with_capacity(readings.len());
+        for reading in readings {
+            let key = (reading.pool, reading.server);
+            let server = match self.0.remove(&key) {
+                Some(mut server) => {
+                    if server.samples.len() == KEPT {
+                        server.samples.pop_front();
+                    }
+                    let added = |now: u64, before: u64| {
+                        u32::try_from(now.saturating_sub(before)).unwrap_or(u32::MAX)
+                    };
+                    server.samples.push_back([
+                        added(reading.requests, server.requests),
+                        added(reading.errors, server.errors),
+                    ]);
+                    if server.up != reading.up {
+                        if server.changes.len() == CHANGES {
+                            server.changes.pop_front();
+                        }
+                        server.changes.push_back((at, reading.up));
+                    }
+                    Server {
+                        requests: reading.requests,
+                        errors: reading.errors,
+                        up: reading.up,
+                        ..server
+                    }
+                }
+                // Counters start with the server: its first sample holds everything since.
+                None => Server {
+                    requests: reading.requests,
+                    errors: reading.errors,
+                    up: reading.up,
+                    samples: VecDeque::from([[
+                        u32::try_from(reading.requests).unwrap_or(u32::MAX),
+                        u32::try_from(reading.errors).unwrap_or(u32::MAX),
+                    ]]),
+                    changes: VecDeque::new(),
+                },
+            };
+            seen.insert(key, server);
+        }
+        self.0 = seen;
+    }
+
+    /// Every server's figures, as JSON, in pool and address order.
+    pub(super) fn json(&self) -> Vec<serde_json::Value> {
+        let mut servers: Vec<_> = self.0.iter().collect();
+        servers.sort_by(|a, b| a.0.cmp(b.0));
+        servers
+            .into_iter()
+            .map(|((pool, address), server)| {
+                let series = |at: usize| server.samples.iter().map(|s| s[at]).collect::<Vec<_>>();
+                let changes: Vec<serde_json::Value> = server
+                    .changes
+                    .iter()
+                    .map(|(at, up)| {
+                        serde_json::json!({
+                            "at": humantime::format_rfc3339_seconds(*at).to_string(),
+                            "up": up,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "pool": pool,
+                    "server": address,
+                    "up": server.up,
+                    "history": { "requests": series(0), "errors": series(1) },
+                    "health_changes": changes,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn reading(server: &str, requests: u64, errors: u64, up: bool) -> Reading {
+        Reading {
+            pool: "app",
+            server: server.to_owned(),
+            requests,
+            errors,
+            up,
+        }
+    }
+
+    #[test]
+    fn samples_hold_each_interval_and_health_changes_are_kept_bounded() {
+        let mut servers = Servers::default();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |tick: u64| start + Duration::from_secs(2 * tick);
+        servers.sample(vec![reading("10.0.0.1:80", 5, 0, true)], at(0));
+        servers.sample(
+            vec![
+                reading("10.0.0.1:80", 12, 2, false),
+                reading("10.0.0.2:80", 3, 0, true),
+            ],
+            at(1),
+        );
+        let json = servers.json();
+        assert_eq!(json[0]["history"]["requests"], serde_json::json!([5, 7]));
+        assert_eq!(json[0]["history"]["errors"], serde_json::json!([0, 2]));
+        assert_eq!(
+            json[0]["health_changes"],
+            serde_json::json!([{ "at": "2027-01-15T08:00:02Z", "up": false }])
+        );
+        assert_eq!(json[1]["server"], "10.0.0.2:80");
+        assert_eq!(json[1]["history"]["requests"], serde_json::json!([3]));
+        // A server the pool no longer lists is forgotten; flapping keeps the last changes.
+        for tick in 2..40 {
+            servers.sample(vec![reading("10.0.0.1:80", 12, 2, tick % 2 == 0)], at(tick));
+        }
+        let json = servers.json();
+        assert_eq!(json.len(), 1);
+        assert_eq!(json[0]["health_changes"].as_array().unwrap().len(), CHANGES);
+        assert_eq!(json[0]["history"]["requests"].as_array().unwrap().len(), 40);
+        assert_eq!(json[0]["up"], false);
+    }
+}
