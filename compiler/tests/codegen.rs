@@ -67,6 +67,35 @@ fn generated_code_has_no_dynamic_dispatch_maps_or_lint_exceptions() {
     }
 }
 
+/// Every block label the generated code declares is broken to: an unused label is a warning
+/// in every proxy built. Routes by path prefix alone, the shape that once left `'path:` unused,
+/// and every example.
+#[test]
+fn generated_labels_are_broken_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefixes = dir.path().join("prefixes.edge");
+    let mut config = String::from(
+        "listener api {\n    bind 127.0.0.1:8080\n}\n\npool app {\n    server 10.0.0.1:80\n}\n",
+    );
+    for route in 0..20 {
+        config.push_str(&format!(
+            "\nroute r{route} {{\n    on api\n    path /api/r{route}\n    forward app\n}}\n"
+        ));
+    }
+    std::fs::write(&prefixes, config).unwrap();
+    for path in examples().into_iter().chain([prefixes]) {
+        let code = expand(&path);
+        for label in ["'path", "'host"] {
+            assert_eq!(
+                code.contains(&format!("{label}: {{")),
+                code.contains(&format!("break {label}")),
+                "{}: {label}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Every function of the generated code reads each parameter it names, and names `_x` those
 /// it does not, for every example and the stacked chain's configs: an unused parameter is a
 /// warning in every proxy built (the pods of `examples/stack/pods.edge` only answer, and once

@@ -14,6 +14,8 @@
 //! - routes without a path condition are candidates everywhere, so they are looked up by host
 //!   class instead, and the earlier of the two hits wins.
 
+use std::cell::Cell;
+
 use edge_dsl::value::{HostPattern, Method, PathMatch, RequestPart};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -543,15 +545,32 @@ fn tree_body(
         let index = Literal::u16_unsuffixed(index as u16);
         quote! { Some(#index) }
     };
+    // A lookup's block is labelled only when a chain leaves it early: an unused label is a
+    // warning in the proxy built.
+    let (path_exits, host_exits) = (Cell::new(false), Cell::new(false));
     let by_path_yield = Yield {
         hit: &index_hit,
-        exit: &|value| quote! { break 'path #value },
+        exit: &|value| {
+            path_exits.set(true);
+            quote! { break 'path #value }
+        },
         miss: quote! { None },
     };
     let by_host_yield = Yield {
         hit: &index_hit,
-        exit: &|value| quote! { break 'host #value },
+        exit: &|value| {
+            host_exits.set(true);
+            quote! { break 'host #value }
+        },
         miss: quote! { None },
+    };
+    // `LABEL: { body }` when a chain breaks to the label, else the body alone.
+    let labelled = |exits: &Cell<bool>, label: TokenStream, body: TokenStream| {
+        if exits.get() {
+            quote! { #label { #body } }
+        } else {
+            body
+        }
     };
 
     let walk = (0..nodes).map(|n| {
@@ -578,32 +597,35 @@ fn tree_body(
             (beyond_state(n), trie.beyond(n)),
         ]
     });
-    let final_arms =
-        finals
-            .filter(|(_, candidates)| !candidates.is_empty())
-            .map(|(state, candidates)| {
-                let chain = first_of(&candidates, routes, hosts, |_| Vec::new(), &by_path_yield);
-                quote! { #state => { #chain } }
-            });
+    let final_arms: Vec<TokenStream> = finals
+        .filter(|(_, candidates)| !candidates.is_empty())
+        .map(|(state, candidates)| {
+            let chain = first_of(&candidates, routes, hosts, |_| Vec::new(), &by_path_yield);
+            quote! { #state => { #chain } }
+        })
+        .collect();
 
     let anywhere: Vec<usize> = (0..routes.len())
         .filter(|i| path_matcher(&routes[*i]).is_none())
         .collect();
     let by_host = (!anywhere.is_empty()).then(|| {
-        let arms = hosts.all().map(|(class, _)| {
-            let fitting: Vec<usize> = anywhere
-                .iter()
-                .copied()
-                .filter(|i| {
-                    hosts
-                        .accepted(&routes[*i].hosts)
-                        .is_none_or(|c| c.contains(&class))
-                })
-                .collect();
-            let chain = first_of(&fitting, routes, hosts, |_| Vec::new(), &by_host_yield);
-            let class = Literal::u32_unsuffixed(class);
-            quote! { #class => { #chain } }
-        });
+        let arms: Vec<TokenStream> = hosts
+            .all()
+            .map(|(class, _)| {
+                let fitting: Vec<usize> = anywhere
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        hosts
+                            .accepted(&routes[*i].hosts)
+                            .is_none_or(|c| c.contains(&class))
+                    })
+                    .collect();
+                let chain = first_of(&fitting, routes, hosts, |_| Vec::new(), &by_host_yield);
+                let class = Literal::u32_unsuffixed(class);
+                quote! { #class => { #chain } }
+            })
+            .collect();
         let hostless: Vec<usize> = anywhere
             .iter()
             .copied()
@@ -620,8 +642,9 @@ fn tree_body(
                 }
             }
         };
+        let lookup = labelled(&host_exits, quote! { 'host: }, lookup);
         quote! {
-            let by_host: Option<u16> = 'host: { #lookup };
+            let by_host: Option<u16> = #lookup;
         }
     });
 
@@ -630,6 +653,16 @@ fn tree_body(
         .iter()
         .any(|n| !n.exact.is_empty() || !n.here_and_below.is_empty() || !n.below.is_empty())
         .then(|| {
+            let lookup = labelled(
+                &path_exits,
+                quote! { 'path: },
+                quote! {
+                    match state {
+                        #(#final_arms)*
+                        _ => None,
+                    }
+                },
+            );
             quote! {
                 let mut state: u32 = 0;
                 for segment in path.get(1..).unwrap_or("").split('/') {
@@ -638,12 +671,7 @@ fn tree_body(
                         _ => break,
                     };
                 }
-                let by_path: Option<u16> = 'path: {
-                    match state {
-                        #(#final_arms)*
-                        _ => None,
-                    }
-                };
+                let by_path: Option<u16> = #lookup;
             }
         });
     let winner = match (by_path.is_some(), by_host.is_some()) {
