@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 
-use super::KEPT;
+use serde::Serialize;
+
+use super::{Pairs, Series, KEPT};
 use crate::policy::CacheFigures;
 
 /// A cache's lookups and hits: every result but `bypass` (not cacheable) is a lookup, and
@@ -59,35 +61,51 @@ impl Caches {
         self.0 = kept;
     }
 
-    /// Every cache's figures, as JSON.
-    pub(super) fn json(&self, figures: &[CacheFigures]) -> Vec<serde_json::Value> {
+    /// Every cache's figures, for JSON.
+    pub(super) fn json<'a>(&'a self, figures: &'a [CacheFigures]) -> impl Serialize + 'a {
         let ratio = |[lookups, hits]: [u64; 2]| (lookups > 0).then(|| hits as f64 / lookups as f64);
-        figures
-            .iter()
-            .map(|figures| {
+        Series(move || {
+            figures.iter().map(move |figures| {
                 let kept = self.0.iter().find(|c| c.name == figures.name);
                 let last = kept.and_then(|kept| kept.samples.back()).copied();
-                let series = |at: usize| {
-                    kept.map(|kept| kept.samples.iter().map(|s| s[at]).collect::<Vec<_>>())
-                        .unwrap_or_default()
+                let series = move |at: usize| {
+                    Series(move || {
+                        kept.into_iter()
+                            .flat_map(move |kept| kept.samples.iter().map(move |s| s[at]))
+                    })
                 };
-                let results: serde_json::Map<String, serde_json::Value> = figures
-                    .results
-                    .iter()
-                    .map(|(result, count)| ((*result).to_owned(), (*count).into()))
-                    .collect();
-                serde_json::json!({
-                    "policy": figures.name,
-                    "results": results,
-                    "entries": figures.entries,
-                    "bytes": figures.bytes,
-                    "hit_ratio": ratio(lookups_and_hits(figures)),
-                    "recent_hit_ratio": last.and_then(|[l, h]| ratio([l.into(), h.into()])),
-                    "history": { "lookups": series(0), "hits": series(1) },
-                })
+                CacheJson {
+                    policy: figures.name,
+                    results: Pairs(move || figures.results.iter().copied()),
+                    entries: figures.entries,
+                    bytes: figures.bytes,
+                    hit_ratio: ratio(lookups_and_hits(figures)),
+                    recent_hit_ratio: last.and_then(|[l, h]| ratio([l.into(), h.into()])),
+                    history: CacheHistory {
+                        lookups: series(0),
+                        hits: series(1),
+                    },
+                }
             })
-            .collect()
+        })
     }
+}
+
+#[derive(Serialize)]
+struct CacheJson<R, H> {
+    policy: &'static str,
+    results: R,
+    entries: u64,
+    bytes: u64,
+    hit_ratio: Option<f64>,
+    recent_hit_ratio: Option<f64>,
+    history: CacheHistory<H>,
+}
+
+#[derive(Serialize)]
+struct CacheHistory<H> {
+    lookups: H,
+    hits: H,
 }
 
 #[cfg(test)]
@@ -111,14 +129,17 @@ mod tests {
 
     #[test]
     fn the_hit_ratio_counts_stale_answers_and_leaves_bypasses_out() {
+        let json = |caches: &Caches, figures: &[CacheFigures]| {
+            serde_json::to_value(caches.json(figures)).unwrap()
+        };
         let mut caches = Caches::default();
         assert_eq!(
-            caches.json(&[figures(0, 0, 0, 5)])[0]["hit_ratio"],
+            json(&caches, &[figures(0, 0, 0, 5)])[0]["hit_ratio"],
             serde_json::Value::Null
         );
         caches.sample(&[figures(1, 3, 0, 5)]);
         caches.sample(&[figures(7, 4, 2, 9)]);
-        let json = &caches.json(&[figures(7, 4, 2, 9)])[0];
+        let json = &json(&caches, &[figures(7, 4, 2, 9)])[0];
         assert_eq!(json["hit_ratio"], 9.0 / 13.0);
         assert_eq!(json["recent_hit_ratio"], 8.0 / 9.0);
         assert_eq!(json["history"]["lookups"], serde_json::json!([4, 9]));

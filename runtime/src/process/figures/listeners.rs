@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 
-use super::KEPT;
+use serde::Serialize;
+
+use super::{Series, KEPT};
 use crate::observe::{metrics::sum, Observer};
 
 /// One listener's counters as last read, and its samples (connections, requests), oldest
@@ -70,30 +72,53 @@ impl Listeners {
         }
     }
 
-    /// Every listener's figures, as JSON; rates over the last interval of `seconds`.
-    pub(super) fn json(&self, observer: &Observer, seconds: f64) -> Vec<serde_json::Value> {
-        observer
-            .listeners
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                let [accepted, open, requests] = read(observer, index);
-                let kept = self.0.get(index);
-                let last = kept.and_then(|kept| kept.samples.back()).copied();
-                let series = |at: usize| {
-                    kept.map(|kept| kept.samples.iter().map(|s| s[at]).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                };
-                serde_json::json!({
-                    "listener": name,
-                    "connections_open": open,
-                    "connections": accepted,
-                    "requests": requests,
-                    "connection_rate": last.map_or(0.0, |s| f64::from(s[0]) / seconds),
-                    "request_rate": last.map_or(0.0, |s| f64::from(s[1]) / seconds),
-                    "history": { "connections": series(0), "requests": series(1) },
+    /// Every listener's figures, for JSON; rates over the last interval of `seconds`.
+    pub(super) fn json<'a>(&'a self, observer: &'a Observer, seconds: f64) -> impl Serialize + 'a {
+        Series(move || {
+            observer
+                .listeners
+                .iter()
+                .enumerate()
+                .map(move |(index, name)| {
+                    let [accepted, open, requests] = read(observer, index);
+                    let kept = self.0.get(index);
+                    let last = kept.and_then(|kept| kept.samples.back()).copied();
+                    let series = move |at: usize| {
+                        Series(move || {
+                            kept.into_iter()
+                                .flat_map(move |kept| kept.samples.iter().map(move |s| s[at]))
+                        })
+                    };
+                    ListenerFigures {
+                        listener: name,
+                        connections_open: open,
+                        connections: accepted,
+                        requests,
+                        connection_rate: last.map_or(0.0, |s| f64::from(s[0]) / seconds),
+                        request_rate: last.map_or(0.0, |s| f64::from(s[1]) / seconds),
+                        history: ListenerHistory {
+                            connections: series(0),
+                            requests: series(1),
+                        },
+                    }
                 })
-            })
-            .collect()
+        })
     }
+}
+
+#[derive(Serialize)]
+struct ListenerFigures<H> {
+    listener: &'static str,
+    connections_open: u64,
+    connections: u64,
+    requests: u64,
+    connection_rate: f64,
+    request_rate: f64,
+    history: ListenerHistory<H>,
+}
+
+#[derive(Serialize)]
+struct ListenerHistory<H> {
+    connections: H,
+    requests: H,
 }

@@ -16,6 +16,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use serde::{Serialize, Serializer};
+
 use super::Process;
 use crate::clock;
 use crate::observe::{
@@ -206,58 +208,136 @@ impl Figures {
 
     fn json_of(&self, observer: &Observer, caches: &[CacheFigures]) -> String {
         let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let routes: Vec<serde_json::Value> = observer
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(id, info)| {
+        let routes = Series(|| {
+            observer.routes.iter().enumerate().map(|(id, info)| {
                 let totals = Totals::read(observer.metrics.route_rows(id));
                 let samples = kept.routes.get(id).map(|(_, samples)| samples);
                 let last = samples.and_then(|samples| samples.back()).copied();
-                let series = |pick: fn(&Sample) -> serde_json::Value| {
-                    samples
-                        .map(|samples| samples.iter().map(pick).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                };
-                let refusals: serde_json::Map<String, serde_json::Value> = REFUSALS
-                    .iter()
-                    .map(|&code| {
-                        let at = CODES.iter().position(|&c| c == code).expect("a counted code");
-                        (code.to_string(), totals.codes[at].into())
-                    })
-                    .collect();
-                serde_json::json!({
-                    "route": info.name,
-                    "listener": info.listener,
-                    "requests": totals.requests(),
-                    "classes": {
-                        "1xx": totals.classes[0], "2xx": totals.classes[1], "3xx": totals.classes[2],
-                        "4xx": totals.classes[3], "5xx": totals.classes[4],
+                let samples = move || samples.into_iter().flatten();
+                let count = move |pick: fn(&Sample) -> u32| Series(move || samples().map(pick));
+                RouteFigures {
+                    route: info.name,
+                    listener: info.listener,
+                    requests: totals.requests(),
+                    classes: Classes {
+                        informational: totals.classes[0],
+                        success: totals.classes[1],
+                        redirection: totals.classes[2],
+                        client_error: totals.classes[3],
+                        server_error: totals.classes[4],
                     },
-                    "refusals": refusals,
-                    "rate": last.map_or(0.0, |s| f64::from(s.requests) / EVERY.as_secs_f64()),
-                    "latency": last.and_then(|s| s.latency()).map(|[p50, p95, p99]| {
-                        serde_json::json!({ "p50": p50, "p95": p95, "p99": p99 })
+                    refusals: Pairs(move || {
+                        REFUSALS.iter().map(move |&code| {
+                            let at = CODES
+                                .iter()
+                                .position(|&c| c == code)
+                                .expect("a counted code");
+                            (code, totals.codes[at])
+                        })
                     }),
-                    "history": {
-                        "requests": series(|s| s.requests.into()),
-                        "errors": series(|s| s.errors.into()),
-                        "p99": series(|s| s.latency().map_or(serde_json::Value::Null, |l| l[2].into())),
+                    rate: last.map_or(0.0, |s| f64::from(s.requests) / EVERY.as_secs_f64()),
+                    latency: last
+                        .and_then(|s| s.latency())
+                        .map(|[p50, p95, p99]| Latency { p50, p95, p99 }),
+                    history: RouteHistory {
+                        requests: count(|s| s.requests),
+                        errors: count(|s| s.errors),
+                        p99: Series(move || samples().map(|s| s.latency().map(|l| l[2]))),
                     },
-                })
+                }
             })
-            .collect();
-        let mut body = serde_json::json!({
-            "interval_seconds": EVERY.as_secs(),
-            "routes": routes,
-            "listeners": kept.listeners.json(observer, EVERY.as_secs_f64()),
-            "servers": kept.servers.json(),
-            "caches": kept.caches.json(caches),
-        })
-        .to_string();
+        });
+        let stats = Stats {
+            interval_seconds: EVERY.as_secs(),
+            routes,
+            listeners: kept.listeners.json(observer, EVERY.as_secs_f64()),
+            servers: kept.servers.json(),
+            caches: kept.caches.json(caches),
+        };
+        let mut body = serde_json::to_string(&stats).expect("figures serialise");
         body.push('\n');
         body
     }
+}
+
+/// A sequence written from an iterator made when it is serialised: nothing is collected, so
+/// `/stats` writes its figures straight from the rings that keep them.
+pub(super) struct Series<F>(pub(super) F);
+
+impl<F, I> Serialize for Series<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// A map written from an iterator of pairs made when it is serialised.
+pub(super) struct Pairs<F>(pub(super) F);
+
+impl<F, I, K, V> Serialize for Pairs<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = (K, V)>,
+    K: std::fmt::Display,
+    V: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map((self.0)().map(|(key, value)| (key.to_string(), value)))
+    }
+}
+
+/// `GET /stats`.
+#[derive(Serialize)]
+struct Stats<R, L, V, C> {
+    interval_seconds: u64,
+    routes: R,
+    listeners: L,
+    servers: V,
+    caches: C,
+}
+
+#[derive(Serialize)]
+struct RouteFigures<M, C, P> {
+    route: &'static str,
+    listener: &'static str,
+    requests: u64,
+    classes: Classes,
+    refusals: M,
+    rate: f64,
+    latency: Option<Latency>,
+    history: RouteHistory<C, P>,
+}
+
+#[derive(Serialize)]
+struct Classes {
+    #[serde(rename = "1xx")]
+    informational: u64,
+    #[serde(rename = "2xx")]
+    success: u64,
+    #[serde(rename = "3xx")]
+    redirection: u64,
+    #[serde(rename = "4xx")]
+    client_error: u64,
+    #[serde(rename = "5xx")]
+    server_error: u64,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+#[derive(Serialize)]
+struct RouteHistory<C, P> {
+    requests: C,
+    errors: C,
+    p99: P,
 }
 
 #[cfg(test)]

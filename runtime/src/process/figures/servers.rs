@@ -6,7 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use super::KEPT;
+use serde::Serialize;
+
+use super::{Series, KEPT};
 use crate::clock::Nanos;
 use crate::upstream::backend::Backend;
 
@@ -103,34 +105,65 @@ impl Servers {
         self.0 = seen;
     }
 
-    /// Every server's figures, as JSON, in pool and address order.
-    pub(super) fn json(&self) -> Vec<serde_json::Value> {
+    /// Every server's figures, for JSON, in pool and address order.
+    pub(super) fn json(&self) -> impl Serialize + '_ {
         let mut servers: Vec<_> = self.0.iter().collect();
         servers.sort_by(|a, b| a.0.cmp(b.0));
-        servers
-            .into_iter()
-            .map(|((pool, address), server)| {
-                let series = |at: usize| server.samples.iter().map(|s| s[at]).collect::<Vec<_>>();
-                let changes: Vec<serde_json::Value> = server
-                    .changes
-                    .iter()
-                    .map(|(at, up)| {
-                        serde_json::json!({
-                            "at": humantime::format_rfc3339_seconds(*at).to_string(),
-                            "up": up,
-                        })
-                    })
-                    .collect();
-                serde_json::json!({
-                    "pool": pool,
-                    "server": address,
-                    "up": server.up,
-                    "history": { "requests": series(0), "errors": series(1) },
-                    "health_changes": changes,
+        Series(move || {
+            servers
+                .clone()
+                .into_iter()
+                .map(|((pool, address), server)| {
+                    let series =
+                        move |at: usize| Series(move || server.samples.iter().map(move |s| s[at]));
+                    ServerFigures {
+                        pool,
+                        server: address,
+                        up: server.up,
+                        history: ServerHistory {
+                            requests: series(0),
+                            errors: series(1),
+                        },
+                        health_changes: Series(move || {
+                            server.changes.iter().map(|(at, up)| HealthChange {
+                                at: humantime::format_rfc3339_seconds(*at),
+                                up: *up,
+                            })
+                        }),
+                    }
                 })
-            })
-            .collect()
+        })
     }
+}
+
+#[derive(Serialize)]
+struct ServerFigures<'a, H, C> {
+    pool: &'static str,
+    server: &'a str,
+    up: bool,
+    history: ServerHistory<H>,
+    health_changes: C,
+}
+
+#[derive(Serialize)]
+struct ServerHistory<H> {
+    requests: H,
+    errors: H,
+}
+
+#[derive(Serialize)]
+struct HealthChange {
+    #[serde(serialize_with = "display")]
+    at: humantime::Rfc3339Timestamp,
+    up: bool,
+}
+
+/// Writes a value as the string it displays as.
+fn display<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 #[cfg(test)]
@@ -161,7 +194,7 @@ mod tests {
             ],
             at(1),
         );
-        let json = servers.json();
+        let json = serde_json::to_value(servers.json()).unwrap();
         assert_eq!(json[0]["history"]["requests"], serde_json::json!([5, 7]));
         assert_eq!(json[0]["history"]["errors"], serde_json::json!([0, 2]));
         assert_eq!(
@@ -174,8 +207,8 @@ mod tests {
         for tick in 2..40 {
             servers.sample(vec![reading("10.0.0.1:80", 12, 2, tick % 2 == 0)], at(tick));
         }
-        let json = servers.json();
-        assert_eq!(json.len(), 1);
+        let json = serde_json::to_value(servers.json()).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), 1);
         assert_eq!(json[0]["health_changes"].as_array().unwrap().len(), CHANGES);
         assert_eq!(json[0]["history"]["requests"].as_array().unwrap().len(), 40);
         assert_eq!(json[0]["up"], false);
