@@ -239,9 +239,14 @@ fn a_drained_server_gets_no_new_request_and_none_is_lost() {
         &admin,
         "app",
         &first.to_string(),
-        r#"{"state":"drain","weight":2}"#,
+        r#"{"state":"drain","weigth":2}"#,
     );
     assert_eq!(bad_field.status, 400);
+    assert!(
+        bad_field.body.contains("unknown field `weigth`"),
+        "{}",
+        bad_field.body
+    );
     let form = client.send(
         hyper::Request::post(format!("{admin}/pools/app/servers/{first}"))
             .header("content-type", "text/plain")
