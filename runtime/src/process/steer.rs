@@ -19,7 +19,8 @@
 //! network opens cannot steer servers. Each change is logged with the pool, the server, the
 //! state or weight and the peer that asked, and `/status` shows it with when and by whom. A
 //! change holds until another one, a restart, or a server the pool no longer lists (an address
-//! a name stopped resolving to).
+//! a name stopped resolving to); an upgrade carries it over (a weight with [`adopt_weight`],
+//! unless the new config gives the server another weight).
 
 use std::{borrow::Cow, fmt, net::SocketAddr};
 
@@ -205,6 +206,41 @@ fn weight_of(value: &serde_json::Value) -> Result<u32, BadChange> {
         .ok_or_else(|| BadChange::OutOfRange(whole.to_string()))
 }
 
+/// What became of a server's weight set while a predecessor ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WeightAdoption {
+    /// This config gives the server the weight the predecessor's did: the one set stands.
+    Kept,
+    /// This config gives the server another weight (`configured`), which is the later word.
+    ConfigChanged { configured: u32 },
+    /// This config has no such server in that pool.
+    NoSuchServer,
+}
+
+/// Gives the server `server` of `pool` the weight `live` a predecessor's operator set, when
+/// this config gives it the weight the predecessor's config did (`configured`).
+pub(super) fn adopt_weight(
+    pools: &Pools,
+    (pool, server): (&str, &str),
+    configured: u32,
+    live: u32,
+) -> WeightAdoption {
+    let Ok(named) = pools.servers(pool, server) else {
+        return WeightAdoption::NoSuchServer;
+    };
+    if let Some(other) = named
+        .backends
+        .iter()
+        .find(|backend| backend.spec.weight != configured)
+    {
+        return WeightAdoption::ConfigChanged {
+            configured: other.spec.weight,
+        };
+    }
+    named.reweigh(live, "the previous process");
+    WeightAdoption::Kept
+}
+
 /// A state as sent: a text without its quotes, anything else as JSON.
 fn shown(value: &serde_json::Value) -> String {
     match value.as_str() {
@@ -246,6 +282,49 @@ mod tests {
         protocol: UpstreamProtocol::Http1,
         sticky: None,
     };
+
+    #[test]
+    fn a_weight_set_before_an_upgrade_stands_unless_the_config_changed_it() {
+        let process = Process::new();
+        let pool = Pool::new(&APP, RoundRobin::default(), process.pools());
+        let pools = process.pools();
+        let picks = || {
+            let mut first = 0;
+            for _ in 0..1_000 {
+                let picked =
+                    pool.pick_for_bench(&http::HeaderMap::new(), "/", Ipv4Addr::LOCALHOST.into());
+                first += usize::from(picked == Some(SERVERS[0].upstream));
+            }
+            first
+        };
+        assert_eq!(picks(), 333, "1:2");
+        // The predecessor's config gave it weight 1, as this one does: 3 stands.
+        let first = ("app", "127.0.0.1:8001");
+        assert_eq!(adopt_weight(pools, first, 1, 3), WeightAdoption::Kept);
+        assert_eq!(picks(), 600, "3:2 at once");
+        let named = pools.servers("app", "127.0.0.1:8001").unwrap();
+        assert_eq!(named.backends[0].weight(), 3);
+        let (_, by) = named.backends[0].stats.last_weighed().unwrap();
+        assert_eq!(by, "the previous process");
+        // Its config gave the second weight 1; this one gives it 2, the later word.
+        let second = ("app", "127.0.0.1:8002");
+        assert_eq!(
+            adopt_weight(pools, second, 1, 5),
+            WeightAdoption::ConfigChanged { configured: 2 }
+        );
+        let named = pools.servers("app", "127.0.0.1:8002").unwrap();
+        assert_eq!(
+            (named.backends[0].weight(), named.backends[0].live_weight()),
+            (2, None)
+        );
+        assert_eq!(picks(), 600);
+        for gone in [("app", "127.0.0.1:9"), ("other", "127.0.0.1:8001")] {
+            assert_eq!(
+                adopt_weight(pools, gone, 1, 3),
+                WeightAdoption::NoSuchServer
+            );
+        }
+    }
 
     #[test]
     fn unknown_pools_and_servers_are_named_with_the_known_ones() {
