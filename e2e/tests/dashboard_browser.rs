@@ -3,7 +3,8 @@
 //! its script has run the page shows every route and every server, that a killed backend turns
 //! `down` on the page (table and picture) within seconds, and that a click on a server's drain
 //! button takes it out: of the requests sent next, the backends count none at the drained
-//! server and all at the other. The browser's console must stay free of errors, and with
+//! server and all at the other; a weight typed into a server's field is in force and shown
+//! beside the config's. The browser's console must stay free of errors, and with
 //! JavaScript off the page still shows the same routes and servers. The screenshot is kept in
 //! `TARGET/e2e-artifacts/dashboard.png`.
 //!
@@ -195,6 +196,26 @@ fn the_admin_page_shows_routes_and_servers_follows_a_dead_backend_and_drains_a_s
     browser.wait_for(
         "the other server's requests counted on the page",
         Locator::XPath(&server_row(second, &format!("[td[6]='{total}']"))),
+    );
+
+    // A weight typed into the second server's field (Enter sends it) is in force, and the
+    // page shows it beside the config's.
+    browser.type_into(&format!("{}//input", server_row(second, "")), "3\u{E007}");
+    browser.wait_for(
+        "the second server's new weight on the page",
+        Locator::XPath(&server_row(second, "[td[4]='3 (config 1)']")),
+    );
+    let status: Value = serde_json::from_str(&client.get(&format!("{admin}/status")).body).unwrap();
+    let weighed = status["pools"]
+        .as_array()
+        .expect("pools")
+        .iter()
+        .flat_map(|pool| pool["servers"].as_array().expect("servers"))
+        .find(|server| server["server"] == second.to_string())
+        .expect("the second server");
+    assert_eq!(
+        (&weighed["weight"], &weighed["configured_weight"]),
+        (&json!(3), &json!(1))
     );
 
     let screenshot = browser.screenshot();
@@ -452,6 +473,26 @@ impl Browser {
                 Ok(()) => return,
                 Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
                 Err(e) => panic!("clicking {selector}: {e}"),
+            }
+        }
+    }
+
+    /// Types `text` into the element the XPath `selector` finds, as a user does; again should
+    /// the script have replaced it before it had the focus.
+    fn type_into(&self, selector: &str, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let typed = self.bounded(selector, async {
+                self.client
+                    .find(Locator::XPath(selector))
+                    .await?
+                    .send_keys(text)
+                    .await
+            });
+            match typed {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+                Err(e) => panic!("typing into {selector}: {e}"),
             }
         }
     }

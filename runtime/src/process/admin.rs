@@ -1,7 +1,8 @@
 //! The admin listener: `/` (a page to look at: `dashboard.rs`), `/metrics` (Prometheus text
 //! format), `/healthz` (the process is alive),
 //! `/ready` (the proxy should get traffic: started and not draining), `/status` (JSON: each
-//! pool's servers with their health, requests in flight and errors), and `POST /cache/purge`
+//! pool's servers with their health, state, weight, requests in flight and errors), and
+//! `POST /cache/purge`
 //! (forgets the cached answers
 //! for the URLs in its body, one a line). It is served by worker 0 on its own socket, apart
 //! from the proxied traffic; scrapes read the counters, never lock the request path.
@@ -855,20 +856,25 @@ fn status(pools: &Pools) -> String {
                             "error": error,
                         })
                     });
-                    let steered = backend.stats.last_steered().map(|(at, by)| {
-                        serde_json::json!({
-                            "at": humantime::format_rfc3339_millis(at).to_string(),
-                            "by": by,
+                    let changed = |change: Option<(std::time::SystemTime, String)>| {
+                        change.map(|(at, by)| {
+                            serde_json::json!({
+                                "at": humantime::format_rfc3339_millis(at).to_string(),
+                                "by": by,
+                            })
                         })
-                    });
+                    };
+                    let configured = backend.live_weight().map(|_| backend.spec.weight);
                     serde_json::json!({
                         "server": backend.spec.upstream.to_string(),
                         "host": backend.host.as_deref(),
                         "state": backend.steering().name(),
-                        "state_changed": steered,
+                        "state_changed": changed(backend.stats.last_steered()),
                         "up": backend.is_up(now),
                         "backup": backend.spec.backup,
-                        "weight": backend.spec.weight,
+                        "weight": backend.weight(),
+                        "configured_weight": configured,
+                        "weight_changed": changed(backend.stats.last_weighed()),
                         "active_requests": backend.active(),
                         "requests": backend.stats.requests.load(Ordering::Relaxed),
                         "errors": errors,

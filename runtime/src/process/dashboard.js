@@ -1,7 +1,8 @@
 // Refreshes the servers' table from /status and the routes' from /stats every 2 s, colours
 // each server of the picture by its state, draws each route's last minutes as a sparkline,
-// and lets each server be drained, put in maintenance or made ready again
-// (POST /pools/POOL/servers/SERVER). Nothing is fetched from anywhere but this admin listener.
+// and lets each server be drained, put in maintenance, made ready again or given another
+// weight (POST /pools/POOL/servers/SERVER). While a weight is being typed, the servers' table
+// is left as it is. Nothing is fetched from anywhere but this admin listener.
 "use strict";
 (function () {
   const rows = document.getElementById("server-rows");
@@ -64,23 +65,25 @@
   notice.className = "notice";
   notice.setAttribute("role", "alert");
   rows.closest("table").before(notice);
-  async function steer(pool, server, state) {
+  // Sends `change` ({state: ...} or {weight: ...}) for a server; a refusal is shown.
+  async function steer(pool, server, change) {
     const path = "/pools/" + encodeURIComponent(pool) + "/servers/" + encodeURIComponent(server);
+    const asked = change.state !== undefined ? change.state : "weight " + change.weight;
     notice.textContent = "";
     try {
       const answer = await fetch(path, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ state: state }),
+        body: JSON.stringify(change),
         credentials: "same-origin",
       });
-      if (!answer.ok) notice.textContent = state + " " + server + ": " + (await answer.text());
+      if (!answer.ok) notice.textContent = asked + " " + server + ": " + (await answer.text());
     } catch (error) {
-      notice.textContent = state + " " + server + ": the proxy does not answer.";
+      notice.textContent = asked + " " + server + ": the proxy does not answer.";
     }
-    await refresh();
+    await refresh(true);
   }
-  const buttons = (row, pool, server) => {
+  const controls = (row, pool, server) => {
     const td = document.createElement("td");
     td.className = "steer";
     for (const state of ["drain", "maintenance", "ready"]) {
@@ -88,11 +91,34 @@
       button.type = "button";
       button.textContent = state;
       button.dataset.state = state;
-      button.addEventListener("click", () => steer(pool, server, state));
+      button.addEventListener("click", () => steer(pool, server, { state: state }));
       td.appendChild(button);
     }
+    const field = document.createElement("input");
+    field.type = "number";
+    field.min = "1";
+    field.max = "1000000";
+    field.step = "1";
+    field.placeholder = "weight";
+    field.setAttribute("aria-label", "weight of " + server);
+    const set = document.createElement("button");
+    set.type = "button";
+    set.textContent = "set weight";
+    const weigh = () => {
+      // Sent as typed: the proxy names what is wrong with a weight it refuses.
+      const weight = field.value.trim() === "" ? null : Number(field.value);
+      if (weight !== null) steer(pool, server, { weight: weight });
+    };
+    set.addEventListener("click", weigh);
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") weigh();
+    });
+    td.appendChild(field);
+    td.appendChild(set);
     row.appendChild(td);
   };
+  // Whether a weight is being typed in the servers' table.
+  const typing = () => rows.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
   function show(status) {
     const body = document.createDocumentFragment();
     const states = new Map();
@@ -104,12 +130,18 @@
         cell(row, pool.pool);
         cell(row, server.host ? server.host + " (" + server.server + ")" : server.server);
         cell(row, state, "state");
-        cell(row, server.weight);
+        cell(row, server.weight, "weight");
+        if (server.configured_weight !== null && server.configured_weight !== undefined) {
+          const configured = document.createElement("span");
+          configured.className = "configured";
+          configured.textContent = "(config " + server.configured_weight + ")";
+          row.lastChild.append(" ", configured);
+        }
         cell(row, server.active_requests);
         cell(row, server.requests);
         cell(row, Object.values(server.errors).reduce((a, b) => a + b, 0));
         cell(row, server.last_error ? server.last_error.error : "");
-        buttons(row, pool.pool, server.server);
+        controls(row, pool.pool, server.server);
         body.appendChild(row);
         // A server found by a name is drawn under that name; its addresses share its colour,
         // any state but up winning.
@@ -129,17 +161,21 @@
     }
     refreshed.textContent = "Refreshed " + new Date().toLocaleTimeString() + ", every 2 s.";
   }
-  async function refresh() {
+  // `changed`: after a change of this page's, when the table is drawn again whatever has focus.
+  async function refresh(changed) {
     try {
       const ask = (path) => fetch(path, { cache: "no-store", credentials: "same-origin" });
       const [status, stats] = await Promise.all([ask("/status"), ask("/stats")]);
       if (stats.ok) showRoutes(await stats.json());
-      if (status.ok) show(await status.json());
+      if (status.ok) {
+        const servers = await status.json();
+        if (changed || !typing()) show(servers);
+      }
       else refreshed.textContent = "/status answered " + status.status + "; retrying.";
     } catch (error) {
       refreshed.textContent = "The proxy does not answer; retrying.";
     }
   }
-  refresh();
-  setInterval(refresh, 2000);
+  refresh(false);
+  setInterval(() => refresh(false), 2000);
 })();

@@ -2,15 +2,16 @@
 //! elsewhere. It shows the config the proxy was built from (its name, digest and build time),
 //! its picture (the SVG `edgec graph` draws, generated with the proxy), and every pool's
 //! servers with their state (up, down, backup, or drain and maintenance as an operator set
-//! them), weight, requests in flight, requests and errors, and every route's answers by class
-//! and refusals so far, rendered here so
+//! them), weight (and the config's, when an operator set another), requests in flight,
+//! requests and errors, and every route's answers by class and refusals so far, rendered here
+//! so
 //! that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
 //! with its style sheet, both embedded in the binary) then asks `/status` every two seconds,
 //! refreshes the servers' table, colours each server of the picture by its state, adds each
 //! route's rate, latency percentiles and a sparkline of its last minutes from `/stats`
 //! (`figures.rs`), and gives each server's row
-//! buttons that drain a server, put it in maintenance or make it ready again (`steer.rs`). A
-//! content security
+//! buttons that drain a server, put it in maintenance or make it ready again, and a field that
+//! gives it another weight (`steer.rs`). A content security
 //! policy lets the page load nothing but those two files and talk to nothing but its own
 //! listener, and no other site may frame it.
 //!
@@ -153,6 +154,13 @@ fn servers(out: &mut String, pools: &Pools) {
                 .stats
                 .last_error()
                 .map_or_else(String::new, |(_, error)| escape(&error.to_string()));
+            let weight = match backend.live_weight() {
+                Some(live) => format!(
+                    "{live} <span class=\"configured\">(config {})</span>",
+                    backend.spec.weight
+                ),
+                None => backend.spec.weight.to_string(),
+            };
             let server = backend.spec.upstream.to_string();
             let shown = match &backend.host {
                 Some(host) => format!("{} ({})", escape(host), escape(&server)),
@@ -161,9 +169,9 @@ fn servers(out: &mut String, pools: &Pools) {
             let _ = writeln!(
                 out,
                 "<tr class=\"{state}\"><td>{}</td><td>{shown}</td><td class=\"state\">{state}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td>{errors}</td><td>{last_error}</td><td></td></tr>",
+                 <td class=\"weight\">{weight}</td><td>{}</td><td>{}</td><td>{errors}</td>\
+                 <td>{last_error}</td><td></td></tr>",
                 escape(pool),
-                backend.spec.weight,
                 backend.active(),
                 backend.stats.requests.load(Ordering::Relaxed),
             );
@@ -237,6 +245,45 @@ mod tests {
         for elsewhere in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
             assert!(!page.contains(elsewhere), "nothing fetched from elsewhere");
         }
+    }
+
+    #[test]
+    fn a_server_given_another_weight_shows_the_configs_too() {
+        use crate::{
+            Pool, PoolSpec, ProxyProtocol, Retry, RoundRobin, ServerSpec, Upstream,
+            UpstreamProtocol, UpstreamTimeouts,
+        };
+        static SERVERS: [ServerSpec; 2] = [
+            ServerSpec::new(Upstream::Name("a.internal:80")),
+            ServerSpec::new(Upstream::Name("b.internal:80")),
+        ];
+        static APP: PoolSpec = PoolSpec {
+            name: "app",
+            servers: &SERVERS,
+            timeouts: UpstreamTimeouts::DEFAULT,
+            health: None,
+            passive: None,
+            retry: Retry::NONE,
+            proxy_protocol: ProxyProtocol::None,
+            tls: None,
+            protocol: UpstreamProtocol::Http1,
+            sticky: None,
+        };
+        let process = crate::Process::new();
+        let _pool = Pool::new(&APP, RoundRobin::default(), process.pools());
+        let named = process.pools().servers("app", "a.internal:80").unwrap();
+        named.reweigh(3, "127.0.0.1");
+        let page = page(&Observer::quiet(), process.pools());
+        let reweighed = "<td>a.internal:80</td><td class=\"state\">up</td><td class=\"weight\">3 \
+                         <span class=\"configured\">(config 1)</span></td>";
+        assert!(page.contains(reweighed), "{page}");
+        let configured =
+            "<td>b.internal:80</td><td class=\"state\">up</td><td class=\"weight\">1</td>";
+        assert!(page.contains(configured), "{page}");
+        assert!(
+            SCRIPT.contains("{ weight: weight }"),
+            "the page's weight field"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! (each listener's socket of each worker, and the admin listener's) with a description of
 //! what it is for ([`wire`]), claims those its own listeners match ([`Inherited`]), warms up,
 //! accepts on them, and then tells the running process to let go ([`Predecessor::release`]).
-//! With the sockets comes the state an operator set at run time ([`state`]: split weights),
+//! With the sockets comes the state an operator set at run time ([`state`]: split weights,
+//! servers' states and weights),
 //! which the new process puts in force where its config agrees.
 //! That process stops accepting and drains; the sockets stay open in the new one. The new
 //! process then answers at the same path for the next upgrade ([`serve`]).
@@ -371,8 +372,8 @@ pub(crate) struct Offer {
 }
 
 impl Offer {
-    /// An offer whose state is the weights of `splits` and the steered servers of `pools`, as
-    /// they are when a successor asks.
+    /// An offer whose state is the weights of `splits` and the steered and reweighed servers
+    /// of `pools`, as they are when a successor asks.
     pub(crate) fn with_state(splits: Splits, pools: Pools) -> Offer {
         Offer {
             sockets: Vec::new(),
@@ -385,15 +386,23 @@ impl Offer {
         let Some((splits, pools)) = &self.state else {
             return Vec::new();
         };
-        let servers = pools.rosters().into_iter().flat_map(|(pool, backends)| {
-            backends
-                .into_iter()
-                .filter(|backend| backend.steering() != Steering::Ready)
-                .map(move |backend| StateLine::Server {
-                    pool: pool.to_owned(),
-                    server: backend.spec.upstream.to_string(),
+        let rosters = pools.rosters();
+        let servers = rosters.iter().flat_map(|(pool, backends)| {
+            backends.iter().flat_map(move |backend| {
+                let server = backend.spec.upstream.to_string();
+                let steered = (backend.steering() != Steering::Ready).then(|| StateLine::Server {
+                    pool: (*pool).to_owned(),
+                    server: server.clone(),
                     state: backend.steering(),
-                })
+                });
+                let weighed = backend.live_weight().map(|live| StateLine::Weight {
+                    pool: (*pool).to_owned(),
+                    server: server.clone(),
+                    configured: backend.spec.weight,
+                    live,
+                });
+                steered.into_iter().chain(weighed)
+            })
         });
         splits
             .changed()

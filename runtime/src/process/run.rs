@@ -29,6 +29,7 @@ use crate::{
     process::server::serve_worker,
     process::signals::{reload_on_hangup, reopen_on_user1, wait, Signals, Stop, StopSignals},
     process::startup::{load, Loaded},
+    process::steer::{self, WeightAdoption},
     process::upgrade::{upgrade_on_user2, Upgrader},
     process::{admin, notify, site::Site, Process},
     root,
@@ -405,6 +406,27 @@ fn adopt_state(state: Vec<StateLine>, splits: &Splits, pools: &Pools) {
                     tracing::info!(pool, server, state, "the config no longer has this server: dropping the state set while the previous process ran");
                 }
             }
+            StateLine::Weight {
+                pool,
+                server,
+                configured,
+                live,
+            } => match steer::adopt_weight(pools, (&pool, &server), configured, live) {
+                WeightAdoption::Kept => {
+                    tracing::info!(
+                        pool,
+                        server,
+                        weight = live,
+                        "keeping the server weight set while the previous process ran"
+                    )
+                }
+                WeightAdoption::ConfigChanged { configured } => {
+                    tracing::info!(pool, server, weight = configured, dropped = live, "the config changed this server's weight: it replaces the one set while the previous process ran")
+                }
+                WeightAdoption::NoSuchServer => {
+                    tracing::info!(pool, server, dropped = live, "the config no longer has this server: dropping the weight set while the previous process ran")
+                }
+            },
             StateLine::Split(changed) => {
                 let route = changed.route.as_str();
                 let weights = || {

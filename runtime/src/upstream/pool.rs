@@ -12,9 +12,9 @@
 //! runtime, and starts the background tasks there: the idle-connection reaper and, with active
 //! health checks, one checker per server. They end when the pool is dropped.
 //!
-//! The server set is fixed when every server is an address. A pool with names (`live`) keeps
-//! its set behind an `ArcSwap` that a background task replaces as the names resolve to other
-//! addresses; each pick loads the current set once, without a lock.
+//! A pool's server set (`servers`) is replaced whole when a server is given another weight
+//! and, in a pool with names (`live`), by a background task as the names resolve to other
+//! addresses; each pick reads the current set once, without a lock.
 //!
 //! A pool's guard (its second type parameter, see `circuit`) adds circuit breakers and outlier
 //! detection: a place in `max_requests` is reserved before each pick, a request finding every
@@ -35,9 +35,12 @@ use smallvec::SmallVec;
 mod exchange;
 mod live;
 mod queue;
+mod servers;
 mod sticky;
 mod tunnel;
 mod upgrade;
+
+use servers::{ServerSet, Servers};
 
 use crate::{
     address::Upstream,
@@ -46,7 +49,7 @@ use crate::{
     cx::Outcome,
     observe::TRACEPARENT,
     upstream::backend::{Backend, ErrorKind, Slot},
-    upstream::balance::{Choice, Target},
+    upstream::balance::Target,
     upstream::budget::RetryBudget,
     upstream::circuit::{Circuit, Guard, Unguarded},
     upstream::error::UpstreamError,
@@ -66,50 +69,14 @@ pub struct Pool<S: Strategy, G: Guard = Unguarded> {
     spec: &'static PoolSpec,
     strategy: S,
     guard: G,
-    servers: Servers<S::Table>,
+    servers: Arc<Servers<S>>,
+    /// For a pool with names, the task that resolves them, stopped with the pool.
+    _names: Option<live::Names>,
     budget: RetryBudget,
     /// The TLS client, for a pool with `tls`.
     tls: Option<Arc<Connector>>,
     /// What the process asks of every request forwarded.
     forwarding: Forwarding,
-}
-
-/// The servers a pick chooses from: a fixed set, or the current one of a live set.
-enum Servers<T> {
-    Fixed(Arc<ServerSet<T>>),
-    Live(live::Live<T>),
-}
-
-/// One set of servers with the strategy's table for it. Indices into `backends` are only
-/// meaningful within the set.
-#[derive(Debug)]
-pub(crate) struct ServerSet<T> {
-    pub(crate) backends: Box<[Arc<Backend>]>,
-    /// Indices of the primary servers, and of the backups.
-    primaries: Box<[usize]>,
-    backups: Box<[usize]>,
-    table: T,
-}
-
-impl<T> ServerSet<T> {
-    /// A set of `backends`, in this order, with the table `S` builds for it.
-    pub(crate) fn new<S: Strategy<Table = T>>(backends: Vec<Arc<Backend>>) -> ServerSet<T> {
-        let specs: Vec<ServerSpec> = backends.iter().map(|backend| backend.spec).collect();
-        let (backups, primaries): (Vec<usize>, Vec<usize>) =
-            (0..specs.len()).partition(|&index| specs[index].backup);
-        ServerSet {
-            table: S::table(&specs),
-            backends: backends.into(),
-            primaries: primaries.into(),
-            backups: backups.into(),
-        }
-    }
-}
-
-impl<T: Send + Sync> Roster for ServerSet<T> {
-    fn backends(&self) -> Vec<Arc<Backend>> {
-        self.backends.to_vec()
-    }
 }
 
 /// Why no place was taken.
@@ -197,33 +164,39 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         if let Some(gauge) = gauge {
             pools.register_gauge(spec.name, gauge);
         }
-        let (servers, roster) = match &runtime {
+        let backend = |server: &ServerSpec| Arc::new(Backend::new(*server, None, gauge.cloned()));
+        let (servers, names) = match &runtime {
+            // A pool with names starts with its addresses, and the rest as they resolve.
             Some(runtime) if named => {
-                let live = live::Live::start::<S>(spec, runtime, tls.clone(), gauge, pools);
-                let roster = live.roster();
-                (Servers::Live(live), roster)
-            }
-            _ => {
-                let backends = spec
+                let addresses = spec
                     .servers
                     .iter()
-                    .map(|&server| Arc::new(Backend::new(server, None, gauge.cloned())))
-                    .collect();
-                let set = Arc::new(ServerSet::new::<S>(backends));
-                if let Some(runtime) = &runtime {
-                    let weak = Arc::downgrade(&set);
-                    runtime.spawn(reap(move || weak.upgrade(), spec.timeouts.idle));
-                    if let Some(check) = spec.health {
-                        for backend in set.backends.iter() {
-                            let checked = pools.checking();
-                            health::spawn(runtime, spec, check, backend, tls.clone(), checked);
-                        }
+                    .filter(|server| matches!(server.upstream, Upstream::Socket(_)));
+                let servers = Arc::new(Servers::<S>::new(addresses.map(backend).collect()));
+                let names = live::Names::start(spec, runtime, &servers, tls.clone(), gauge, pools);
+                (servers, Some(names))
+            }
+            _ => {
+                let servers = Arc::new(Servers::<S>::new(
+                    spec.servers.iter().map(backend).collect(),
+                ));
+                if let (Some(runtime), Some(check)) = (&runtime, spec.health) {
+                    for backend in servers.load().backends.iter() {
+                        let checked = pools.checking();
+                        health::spawn(runtime, spec, check, backend, tls.clone(), checked);
                     }
                 }
-                let roster = Arc::downgrade(&set) as Weak<dyn Roster>;
-                (Servers::Fixed(set), roster)
+                (servers, None)
             }
         };
+        if let Some(runtime) = &runtime {
+            let weak = Arc::downgrade(&servers);
+            runtime.spawn(reap(
+                move || weak.upgrade().map(|servers| servers.load_full()),
+                spec.timeouts.idle,
+            ));
+        }
+        let roster = Arc::downgrade(&servers) as Weak<dyn Roster>;
         if let (Some(runtime), Some(outlier)) = (&runtime, circuit.and_then(Circuit::outlier)) {
             outlier::spawn(runtime, spec.name, outlier, roster.clone());
         }
@@ -233,6 +206,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             strategy,
             guard,
             servers,
+            _names: names,
             budget: RetryBudget::default(),
             tls,
             forwarding: pools.forwarding().clone(),
@@ -453,10 +427,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         if circuit.is_some_and(|circuit| !circuit.reserve()) {
             return Err(NoPlace::Pool);
         }
-        let slot = match &self.servers {
-            Servers::Fixed(set) => self.acquire_in(set, target, excluded, now),
-            Servers::Live(live) => self.acquire_in(&live.load(), target, excluded, now),
-        };
+        let slot = self.acquire_in(&self.servers.load(), target, excluded, now);
         match (slot, circuit) {
             (Some(slot), _) => Ok(slot),
             (None, Some(circuit)) => {
@@ -470,15 +441,11 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
     /// Whether a usable server of the current set is at its `max_conns`, so that waiting
     /// may give a place.
     fn any_full(&self, now: Nanos) -> bool {
-        let full = |set: &ServerSet<S::Table>| {
-            set.backends
-                .iter()
-                .any(|backend| backend.is_up(now) && backend.takes_new() && !backend.has_room())
-        };
-        match &self.servers {
-            Servers::Fixed(set) => full(set),
-            Servers::Live(live) => full(&live.load()),
-        }
+        self.servers
+            .load()
+            .backends
+            .iter()
+            .any(|backend| backend.is_up(now) && backend.takes_new() && !backend.has_room())
     }
 
     fn acquire_in(
@@ -490,7 +457,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
     ) -> Option<Slot> {
         if let Some(id) = target.sticky {
             let stuck = set.backends.iter().position(|b| b.sticky_id == id);
-            let choice = Choice::new(&set.backends, &[], false, excluded, now);
+            let choice = set.choice(&[], false, excluded, now);
             if let Some(index) = stuck.filter(|&index| choice.usable(index)) {
                 if let Some(slot) = Slot::acquire(&set.backends[index]) {
                     return Some(slot);
@@ -500,7 +467,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         for (members, backup) in [(&set.primaries, false), (&set.backups, true)] {
             // Each round either returns or excludes one more server.
             for _ in 0..=members.len() {
-                let choice = Choice::new(&set.backends, members, backup, excluded, now);
+                let choice = set.choice(members, backup, excluded, now);
                 let Some(index) = self.strategy.pick(&set.table, &choice, target) else {
                     break;
                 };

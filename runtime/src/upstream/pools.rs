@@ -18,6 +18,64 @@ use crate::{
 /// A pool's current servers.
 pub(crate) trait Roster: Send + Sync {
     fn backends(&self) -> Vec<Arc<Backend>>;
+
+    /// Builds the pool's set again with each server's weight in force
+    /// ([`Backend::reweigh`]) and swaps it in: picks follow from then on.
+    fn reweigh(&self);
+}
+
+/// Servers of one pool, as a name or an address finds them.
+pub(crate) struct Named {
+    pub(crate) pool: &'static str,
+    roster: Arc<dyn Roster>,
+    /// At least one.
+    pub(crate) backends: Vec<Arc<Backend>>,
+}
+
+impl Named {
+    /// Gives every server found weight `to` (the config's weight takes an operator's away),
+    /// as `by` asked, and swaps in the pool's set built with it.
+    pub(crate) fn reweigh(&self, to: u32, by: &str) {
+        for backend in &self.backends {
+            backend.reweigh(to, by.to_owned());
+        }
+        self.roster.reweigh();
+    }
+}
+
+/// A pool or server [`Pools::servers`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unknown {
+    Pool {
+        pool: String,
+        /// The pools there are.
+        pools: Vec<&'static str>,
+    },
+    Server {
+        pool: &'static str,
+        server: String,
+        /// The pool's servers, by address.
+        servers: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unknown::Pool { pool, pools } => {
+                write!(f, "no pool `{pool}`: the pools are {}", pools.join(", "))
+            }
+            Unknown::Server {
+                pool,
+                server,
+                servers,
+            } => write!(
+                f,
+                "pool `{pool}` has no server `{server}`: its servers are {}",
+                servers.join(", ")
+            ),
+        }
+    }
 }
 
 /// What a process knows of its pools; cheap to clone (one shared registry).
@@ -83,6 +141,40 @@ impl Pools {
     /// Every live guarded pool's counts, in the order they were built.
     pub(crate) fn gauges(&self) -> Vec<(&'static str, Arc<Gauge>)> {
         self.0.gauges.live()
+    }
+
+    /// The servers of pool `pool` that `server` names: an address as `/status` shows it
+    /// (`10.0.0.11:8080`, `[::1]:8080`), or the `host:port` servers were found by (every
+    /// address found for it).
+    pub(crate) fn servers(&self, pool: &str, server: &str) -> Result<Named, Unknown> {
+        let rosters = self.0.rosters.live();
+        let Some((name, roster)) = rosters.iter().find(|(name, _)| *name == pool) else {
+            return Err(Unknown::Pool {
+                pool: pool.to_owned(),
+                pools: rosters.iter().map(|(name, _)| *name).collect(),
+            });
+        };
+        let all = roster.backends();
+        let backends: Vec<Arc<Backend>> = all
+            .iter()
+            .filter(|backend| {
+                backend.spec.upstream.to_string() == server
+                    || backend.host.as_deref() == Some(server)
+            })
+            .cloned()
+            .collect();
+        if backends.is_empty() {
+            return Err(Unknown::Server {
+                pool: name,
+                server: server.to_owned(),
+                servers: all.iter().map(|b| b.spec.upstream.to_string()).collect(),
+            });
+        }
+        Ok(Named {
+            pool: name,
+            roster: Arc::clone(roster),
+            backends,
+        })
     }
 
     /// Every live pool with its current servers, in the order they were built.

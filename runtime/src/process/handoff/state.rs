@@ -4,17 +4,26 @@
 //! ```text
 //! split ROUTE POOL:CONFIGURED:LIVE POOL:CONFIGURED:LIVE ...
 //! server POOL ADDRESS drain|maintenance
+//! weight POOL ADDRESS CONFIGURED LIVE
 //! ```
 //!
 //! A split line carries each pool's weight in the predecessor's config as well as its live
 //! one, so that the successor keeps the live weights only when its own config did not change
 //! the split ([`crate::upstream::split::Splits::adopt`]). A server line carries a server an
 //! operator drained or put in maintenance; the successor steers the same server of the same
-//! pool alike, if its config still has it.
+//! pool alike, if its config still has it. A weight line carries a server an operator gave
+//! another weight, with the weight the predecessor's config gave it, so that the successor
+//! keeps the operator's only when its config gives the server the same weight
+//! (`process::steer::adopt_weight`). Weights have a kind of their own rather than more words
+//! on a server line: a process of an earlier build skips a kind it does not know, but would
+//! refuse a server line it cannot read, state and all.
 
 use std::fmt;
 
-use crate::upstream::{backend::Steering, split::ChangedSplit};
+use crate::upstream::{
+    backend::{Steering, MAX_WEIGHT},
+    split::ChangedSplit,
+};
 
 /// One line of carried state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +34,14 @@ pub(crate) enum StateLine {
         pool: String,
         server: String,
         state: Steering,
+    },
+    /// A server of a pool, by its address as `/status` shows it, given a weight (`live`)
+    /// other than its config's (`configured`).
+    Weight {
+        pool: String,
+        server: String,
+        configured: u32,
+        live: u32,
     },
 }
 
@@ -43,6 +60,12 @@ impl fmt::Display for StateLine {
                 server,
                 state,
             } => write!(f, "server {pool} {server} {}", state.name()),
+            StateLine::Weight {
+                pool,
+                server,
+                configured,
+                live,
+            } => write!(f, "weight {pool} {server} {configured} {live}"),
         }
     }
 }
@@ -84,6 +107,22 @@ impl StateLine {
                     state,
                 })
             }
+            "weight" => {
+                let pool = words.next().filter(|pool| !pool.is_empty())?;
+                let server = words.next().filter(|server| !server.is_empty())?;
+                let configured = words.next()?.parse().ok()?;
+                let live = words
+                    .next()?
+                    .parse()
+                    .ok()
+                    .filter(|live| (1..=MAX_WEIGHT).contains(live))?;
+                words.next().is_none().then(|| StateLine::Weight {
+                    pool: pool.to_owned(),
+                    server: server.to_owned(),
+                    configured,
+                    live,
+                })
+            }
             _ => None,
         }
     }
@@ -117,6 +156,21 @@ mod tests {
     }
 
     #[test]
+    fn a_weight_line_reads_back_as_written() {
+        let line = StateLine::Weight {
+            pool: "app".to_owned(),
+            server: "10.0.0.1:8080".to_owned(),
+            configured: 1,
+            live: 3,
+        };
+        let text = line.to_string();
+        assert_eq!(text, "weight app 10.0.0.1:8080 1 3");
+        assert_eq!(StateLine::parse(&text), Some(line));
+        // An SRV record's weight may be 0.
+        assert!(StateLine::parse("weight app 10.0.0.1:8080 0 1000000").is_some());
+    }
+
+    #[test]
     fn other_kinds_and_malformed_lines_are_not_read() {
         for text in [
             "",
@@ -134,6 +188,14 @@ mod tests {
             "server app 127.0.0.1:80 off",
             "server app 127.0.0.1:80 ready",
             "server app 127.0.0.1:80 drain extra",
+            "weight app 127.0.0.1:80",
+            "weight app 127.0.0.1:80 1",
+            "weight app 127.0.0.1:80 1 0",
+            "weight app 127.0.0.1:80 1 1000001",
+            "weight app 127.0.0.1:80 -1 3",
+            "weight app 127.0.0.1:80 1 2.5",
+            "weight app 127.0.0.1:80 1 3 extra",
+            "weight  127.0.0.1:80 1 3",
         ] {
             assert_eq!(StateLine::parse(text), None, "{text:?}");
         }

@@ -1,8 +1,12 @@
 //! One server's live state, shared by every worker: whether it is up (active checks), whether
 //! passive health or outlier detection has taken it out, whether an operator has drained it or
-//! put it in maintenance ([`Steering`], through the admin listener), how many requests it has
-//! in flight, its latency estimate, and its idle connections (HTTP/2 ones for pools with
-//! `protocol h2`).
+//! put it in maintenance ([`Steering`], through the admin listener) or given it another weight,
+//! how many requests it has in flight, its latency estimate, and its idle connections (HTTP/2
+//! ones for pools with `protocol h2`).
+//!
+//! A weight set here is not read by picks: they read the weights of their server set, which
+//! the pool builds again from its servers' weights and swaps in
+//! ([`crate::upstream::pools::Roster::reweigh`]).
 //! In a pool with `max_requests` or `max_pending`, it also reports the end of each request to
 //! the pool's [`Gauge`].
 //!
@@ -36,6 +40,9 @@ use crate::{
     upstream::spec::ServerSpec,
 };
 
+/// The largest weight a server may be given, as the language's `weight N` allows.
+pub(crate) const MAX_WEIGHT: u32 = 1_000_000;
+
 #[derive(Debug)]
 pub(crate) struct Backend {
     /// For an address found by a name, the entry's spec with `upstream` set to the address
@@ -58,6 +65,8 @@ pub(crate) struct Backend {
     up: AtomicBool,
     /// A [`Steering`], as `u8`.
     steering: AtomicU8,
+    /// The weight an operator set, or 0 for the config's (`spec.weight`).
+    weight: AtomicU32,
     /// Requests sent and whose response has not ended yet.
     active: AtomicU32,
     /// Counts for the admin listener.
@@ -107,6 +116,8 @@ pub(crate) struct Stats {
     last_error: Mutex<Option<(SystemTime, String)>>,
     /// When the server's [`Steering`] last changed, and who changed it; only written then.
     last_steered: Mutex<Option<(SystemTime, String)>>,
+    /// When the server's weight last changed, and who changed it; only written then.
+    last_weighed: Mutex<Option<(SystemTime, String)>>,
 }
 
 /// What an operator has said of a server, through the admin listener.
@@ -158,6 +169,14 @@ impl Stats {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// When the server's weight last changed, and by whom.
+    pub(crate) fn last_weighed(&self) -> Option<(SystemTime, String)> {
+        self.last_weighed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Backend {
@@ -178,6 +197,7 @@ impl Backend {
             gauge,
             up: AtomicBool::new(true),
             steering: AtomicU8::new(Steering::Ready as u8),
+            weight: AtomicU32::new(0),
             active: AtomicU32::new(0),
             stats: Stats::default(),
             sticky_id: crate::fixed_hash::stable_hash(spec.upstream.to_string().as_bytes()),
@@ -225,6 +245,36 @@ impl Backend {
         if to == Steering::Maintenance {
             self.idle.close_all();
         }
+    }
+
+    /// The weight in force: the one an operator set, else the config's (for an address an
+    /// SRV record gave, the record's).
+    pub(crate) fn weight(&self) -> u32 {
+        match self.weight.load(Ordering::Relaxed) {
+            0 => self.spec.weight,
+            set => set,
+        }
+    }
+
+    /// The weight an operator set, when it differs from the config's.
+    pub(crate) fn live_weight(&self) -> Option<u32> {
+        match self.weight.load(Ordering::Relaxed) {
+            0 => None,
+            set => Some(set),
+        }
+    }
+
+    /// Gives the server weight `to` (at least 1), as `by` asked; the config's weight takes
+    /// the operator's away. Picks follow once the pool's set has been built again
+    /// ([`crate::upstream::pools::Roster::reweigh`]).
+    pub(crate) fn reweigh(&self, to: u32, by: String) {
+        let set = if to == self.spec.weight { 0 } else { to.max(1) };
+        self.weight.store(set, Ordering::Relaxed);
+        *self
+            .stats
+            .last_weighed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((SystemTime::now(), by));
     }
 
     pub(crate) fn active(&self) -> u32 {

@@ -216,6 +216,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_weight_moves_only_keys_to_or_from_its_server() {
+        let bench = Bench::new(servers(&[1; 5]));
+        let before = mapping(&bench, &user_hash(&bench));
+        let heavier = Bench::new(servers(&[1, 1, 3, 1, 1]));
+        let after = mapping(&heavier, &user_hash(&heavier));
+        let mut gained = 0;
+        for k in 0..KEYS {
+            if after[k] != before[k] {
+                assert_eq!(after[k], 2, "key {k} moved between two other servers");
+                gained += 1;
+            }
+        }
+        // From a fifth of the keys to about three sevenths.
+        assert!(gained > 100, "{gained}");
+    }
+
+    #[test]
     fn retries_walk_on_to_another_server() {
         let bench = Bench::new(servers(&[1; 5]));
         let strategy = user_hash(&bench);

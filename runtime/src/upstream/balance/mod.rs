@@ -32,8 +32,8 @@ use crate::{clock::Nanos, rand, upstream::backend::Backend, upstream::spec::Serv
 ///
 /// What a strategy keeps per server (a hash ring, smooth weights, the largest weight) is its
 /// `Table`, built for each server set when the set is made (at start-up, and off the request
-/// path whenever a pool's membership changes) and swapped in together with it, so `pick`
-/// never sees a table of another set. What it keeps across sets (a rotation counter) stays in
+/// path whenever a pool's membership or a server's weight changes) and swapped in together
+/// with it, so `pick` never sees a table of another set, nor weights of another. What it keeps across sets (a rotation counter) stays in
 /// the strategy itself.
 pub trait Strategy: Send + Sync + 'static {
     /// Whether the pool must keep each server's latency estimate up to date for this strategy.
@@ -44,7 +44,8 @@ pub trait Strategy: Send + Sync + 'static {
     #[doc(hidden)]
     type Table: Send + Sync + 'static;
 
-    /// Builds the table for a server set, in the set's order.
+    /// Builds the table for a server set, in the set's order, each server with the weight in
+    /// force.
     #[doc(hidden)]
     fn table(servers: &[ServerSpec]) -> Self::Table;
 
@@ -57,6 +58,8 @@ pub trait Strategy: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Choice<'a> {
     backends: &'a [Arc<Backend>],
+    /// The set's weights, indexed like `backends`: at least 1 each.
+    weights: &'a [u32],
     /// The indices of the tier's servers.
     members: &'a [usize],
     backup: bool,
@@ -68,6 +71,7 @@ pub struct Choice<'a> {
 impl<'a> Choice<'a> {
     pub(crate) fn new(
         backends: &'a [Arc<Backend>],
+        weights: &'a [u32],
         members: &'a [usize],
         backup: bool,
         excluded: &'a [usize],
@@ -75,6 +79,7 @@ impl<'a> Choice<'a> {
     ) -> Choice<'a> {
         Choice {
             backends,
+            weights,
             members,
             backup,
             excluded,
@@ -102,7 +107,7 @@ impl<'a> Choice<'a> {
     }
 
     fn weight(&self, index: usize) -> u64 {
-        u64::from(self.backends[index].spec.weight())
+        u64::from(self.weights[index])
     }
 
     fn active(&self, index: usize) -> u64 {
@@ -223,6 +228,7 @@ pub(crate) mod testing {
     pub(crate) struct Bench {
         pub(crate) servers: &'static [ServerSpec],
         pub(crate) backends: Vec<Arc<Backend>>,
+        pub(crate) weights: Vec<u32>,
         primaries: Vec<usize>,
         backups: Vec<usize>,
     }
@@ -257,6 +263,7 @@ pub(crate) mod testing {
             Bench {
                 servers,
                 backends,
+                weights: servers.iter().map(ServerSpec::weight).collect(),
                 primaries,
                 backups,
             }
@@ -286,7 +293,14 @@ pub(crate) mod testing {
             excluded: &[usize],
         ) -> Option<usize> {
             let excluded: Vec<usize> = excluded.iter().map(|&i| self.backends[i].id()).collect();
-            let choice = Choice::new(&self.backends, &self.primaries, false, &excluded, 0);
+            let choice = Choice::new(
+                &self.backends,
+                &self.weights,
+                &self.primaries,
+                false,
+                &excluded,
+                0,
+            );
             strategy.strategy.pick(&strategy.table, &choice, target)
         }
 
@@ -295,7 +309,7 @@ pub(crate) mod testing {
             strategy: &Prepared<S>,
             target: &Target<'_>,
         ) -> Option<usize> {
-            let choice = Choice::new(&self.backends, &self.backups, true, &[], 0);
+            let choice = Choice::new(&self.backends, &self.weights, &self.backups, true, &[], 0);
             strategy.strategy.pick(&strategy.table, &choice, target)
         }
 
@@ -335,7 +349,7 @@ mod tests {
     fn weighted_draws_follow_the_weights() {
         let bench = Bench::new(servers(&[3, 1]));
         let members = [0, 1];
-        let choice = Choice::new(&bench.backends, &members, false, &[], 0);
+        let choice = Choice::new(&bench.backends, &bench.weights, &members, false, &[], 0);
         let mut counts = [0; 2];
         for _ in 0..4_000 {
             counts[draw(&choice, 3, None).unwrap()] += 1;
@@ -349,7 +363,14 @@ mod tests {
         bench.backends[1].set_up(false);
         let members = [0, 1, 2, 3];
         let excluded = [bench.backends[3].id()];
-        let choice = Choice::new(&bench.backends, &members, false, &excluded, 0);
+        let choice = Choice::new(
+            &bench.backends,
+            &bench.weights,
+            &members,
+            false,
+            &excluded,
+            0,
+        );
         for _ in 0..200 {
             assert_eq!(draw(&choice, 1, Some(0)), Some(2));
         }

@@ -1,5 +1,5 @@
-//! Live membership: a pool with servers given by name keeps its server set behind an `ArcSwap`
-//! and one background task on worker 0's runtime keeps it current.
+//! Live membership: in a pool with servers given by name, one background task on worker 0's
+//! runtime keeps the pool's server set (`servers`) current.
 //!
 //! The task resolves every name once at start-up (`run` and `Server::bind` wait for that, up
 //! to the pool's connect timeout), then each name again when its answer's TTL runs out
@@ -7,8 +7,9 @@
 //! address; an SRV name one server per record target's address, with the record's port and
 //! weight, its lowest priority value as primaries and the others as backups. When an answer
 //! differs from the last, a new set is built, reusing the `Backend` (health, counters, passive
-//! window, latency estimate, idle connections) of every address that stays, with a fresh
-//! strategy table (a hash ring over the new addresses, new smooth weights), and swapped in;
+//! window, latency estimate, idle connections, an operator's state and weight) of every
+//! address that stays, with a fresh strategy table (a hash ring over the new addresses, new
+//! smooth weights), and swapped in;
 //! requests already under way finish on the set they picked from. Health checkers start for
 //! addresses that join and stop for those that leave.
 //!
@@ -27,7 +28,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arc_swap::{ArcSwap, Guard};
 use hickory_resolver::{
     config::{LookupIpStrategy, NameServerConfigGroup, ResolverConfig},
     name_server::TokioConnectionProvider,
@@ -36,7 +36,7 @@ use hickory_resolver::{
 };
 use tokio::{runtime::Handle, sync::watch, task::AbortHandle, task::JoinSet};
 
-use super::{reap, ServerSet};
+use super::{ServerSet, Servers};
 use crate::registry::Firsts;
 use crate::{
     address::Upstream,
@@ -74,71 +74,44 @@ const LOOKUP_LIMIT: Duration = Duration::from_secs(10);
 /// Overrides the system's name servers with one `IP:PORT` (an operations setting).
 const DNS_SERVER_VARIABLE: &str = "EDGE_DNS_SERVER";
 
-/// A pool's live server set and the task that keeps it current (stopped with the pool).
-pub(crate) struct Live<T> {
-    set: Arc<ArcSwap<ServerSet<T>>>,
+/// The task that keeps a pool's set current, stopped when dropped (with the pool).
+pub(crate) struct Names {
     task: AbortHandle,
 }
 
-impl<T> Drop for Live<T> {
+impl Drop for Names {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl<T: Send + Sync> crate::upstream::pools::Roster for ArcSwap<ServerSet<T>> {
-    fn backends(&self) -> Vec<Arc<Backend>> {
-        self.load().backends.to_vec()
-    }
-}
-
-impl<T: Send + Sync + 'static> Live<T> {
-    /// The set as the admin listener lists it.
-    pub(crate) fn roster(&self) -> std::sync::Weak<dyn crate::upstream::pools::Roster> {
-        Arc::downgrade(&self.set) as std::sync::Weak<dyn crate::upstream::pools::Roster>
-    }
-
-    /// The current set: a lock-free load, held for one pick.
-    pub(crate) fn load(&self) -> Guard<Arc<ServerSet<T>>> {
-        self.set.load()
-    }
-
-    /// Starts with the pool's fixed addresses, and spawns on `runtime` the task that resolves
-    /// the names and the idle-connection reaper. Health checkers connect with `tls`; the first
-    /// resolution and the first checks are listed in `pools`. Every server reports the end of
-    /// its requests to `gauge`, if the pool has one.
-    pub(crate) fn start<S: Strategy<Table = T>>(
+impl Names {
+    /// Spawns on `runtime` the task that resolves the names of the pool whose set `servers`
+    /// holds (its addresses so far). Health checkers connect with `tls`; the first resolution
+    /// and the first checks are listed in `pools`. Every server reports the end of its
+    /// requests to `gauge`, if the pool has one.
+    pub(crate) fn start<S: Strategy>(
         spec: &'static PoolSpec,
         runtime: &Handle,
+        servers: &Arc<Servers<S>>,
         tls: Option<Arc<Connector>>,
         gauge: Option<&Arc<Gauge>>,
         pools: &Pools,
-    ) -> Self {
-        let fixed = spec
-            .servers
-            .iter()
-            .filter(|server| matches!(server.upstream, Upstream::Socket(_)))
-            .map(|&server| Arc::new(Backend::new(server, None, gauge.cloned())))
-            .collect();
-        let set = Arc::new(ArcSwap::from_pointee(ServerSet::new::<S>(fixed)));
+    ) -> Names {
         let ready = pools
             .resolving()
             .start(Instant::now() + spec.timeouts.connect);
         let maintained = maintain::<S>(
             spec,
-            Arc::downgrade(&set),
+            Arc::downgrade(servers),
             ready,
             tls,
             gauge.cloned(),
             pools.clone(),
         );
-        let task = runtime.spawn(maintained).abort_handle();
-        let weak = Arc::downgrade(&set);
-        runtime.spawn(reap(
-            move || weak.upgrade().map(|set| set.load_full()),
-            spec.timeouts.idle,
-        ));
-        Live { set, task }
+        Names {
+            task: runtime.spawn(maintained).abort_handle(),
+        }
     }
 }
 
@@ -218,7 +191,7 @@ impl Source {
 /// Keeps the pool's set current until the pool is dropped (or this task aborted with it).
 async fn maintain<S: Strategy>(
     spec: &'static PoolSpec,
-    set: Weak<ArcSwap<ServerSet<S::Table>>>,
+    servers: Weak<Servers<S>>,
     ready: watch::Sender<bool>,
     tls: Option<Arc<Connector>>,
     gauge: Option<Arc<Gauge>>,
@@ -265,7 +238,7 @@ async fn maintain<S: Strategy>(
                 changed |= sources[index].update(pool, outcome, Instant::now());
             }
         }
-        let Some(live) = set.upgrade() else {
+        let Some(live) = servers.upgrade() else {
             return;
         };
         if changed {
@@ -275,9 +248,11 @@ async fn maintain<S: Strategy>(
                 firsts: pools.checking(),
                 gauge: gauge.as_ref(),
             };
-            let next = rebuild::<S>(spec, &sources, &live.load(), checks);
-            tracing::debug!(pool, servers = next.backends.len(), "server set swapped");
-            live.store(Arc::new(next));
+            live.rebuild(|current| {
+                let next = rebuild::<S>(spec, &sources, current, checks);
+                tracing::debug!(pool, servers = next.backends.len(), "server set swapped");
+                next
+            });
         }
         drop(live);
         if first {
@@ -548,7 +523,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        upstream::backend::Slot, upstream::spec::UpstreamTimeouts, ProxyProtocol, Retry, RoundRobin,
+        upstream::backend::Slot, upstream::spec::UpstreamTimeouts, ProxyProtocol, Retry,
+        RoundRobin, Strategy,
     };
 
     static ENTRY: ServerSpec = ServerSpec::new(Upstream::Name("users.internal:8080"));
@@ -636,6 +612,36 @@ mod tests {
             second.backends[0].to_string(),
             "users.internal:8080 (10.0.0.2:8080)"
         );
+    }
+
+    #[test]
+    fn a_weight_set_by_an_operator_stays_with_its_address_across_a_refresh() {
+        let (mut checkers, firsts) = (HashMap::new(), Firsts::new());
+        let empty = ServerSet::new::<RoundRobin>(Vec::new());
+        let first = rebuild::<RoundRobin>(
+            &SPEC,
+            &[source([1, 2])],
+            &empty,
+            unchecked(&mut checkers, &firsts),
+        );
+        first.backends[1].reweigh(5, "admin".to_owned());
+        let second = rebuild::<RoundRobin>(
+            &SPEC,
+            &[source([2, 3])],
+            &first,
+            unchecked(&mut checkers, &firsts),
+        );
+        assert_eq!(hosts(&second), ["10.0.0.2:8080", "10.0.0.3:8080"]);
+        assert_eq!(second.backends[0].live_weight(), Some(5));
+        let (strategy, headers) = (RoundRobin::default(), http::HeaderMap::new());
+        let target =
+            crate::upstream::balance::Target::request(&headers, "/", Ipv4Addr::LOCALHOST.into());
+        let mut counts = [0; 2];
+        for _ in 0..600 {
+            let choice = second.choice(&second.primaries, false, &[], 0);
+            counts[strategy.pick(&second.table, &choice, &target).unwrap()] += 1;
+        }
+        assert_eq!(counts, [500, 100], "the new set is weighed with it");
     }
 
     #[test]
