@@ -215,10 +215,7 @@ fn a_gateway_authenticates_limits_and_validates_before_any_service_sees_a_reques
         ("POST", Some("application/json"), r#"{"amount":"x"}"#, 400),
     ];
     for (method, content_type, body, status) in cases {
-        // A connection of its own each: a refusal sent before the body is read closes the
-        // connection, and hyper's pool would send the next request on it.
-        let answer =
-            HttpClient::new().send(request(method, &payments, Some(&valid), content_type, body));
+        let answer = client.send(request(method, &payments, Some(&valid), content_type, body));
         assert_eq!(
             answer.status, status,
             "{method} {content_type:?}: {}",

@@ -105,6 +105,11 @@ impl Feed {
         Poll::Pending
     }
 
+    /// Whether the request has let go of its body.
+    pub(crate) fn is_dropped(&self) -> bool {
+        lock(&self.shared).dropped
+    }
+
     /// Passes `data` on.
     pub(crate) fn data(&self, data: Bytes) {
         let mut state = lock(&self.shared);

@@ -113,3 +113,113 @@ async fn a_stalled_body_is_408_after_the_body_timeout() {
     assert_eq!(get(proxy.small, "/app", &[]).await.status, 200);
     proxy.stop().await;
 }
+
+/// Reads one answer from `stream`: its head, and as many body bytes as its `content-length`
+/// says.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let reading = async {
+        loop {
+            let text = String::from_utf8_lossy(&answer);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|line| {
+                        line.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")?
+                            .parse()
+                            .ok()
+                    })
+                    .unwrap_or(0usize);
+                if answer.len() >= end + 4 + length {
+                    return;
+                }
+            }
+            let mut chunk = [0; 4096];
+            match stream.read(&mut chunk).await.unwrap() {
+                0 => panic!("closed in the middle of an answer: {text:?}"),
+                read => answer.extend_from_slice(&chunk[..read]),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, reading)
+        .await
+        .expect("an answer in time");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A request refused before its body was read, when the body has not all arrived: a large
+/// one is not waited for, so the answer says the connection closes (a client's pool used to
+/// send its next request on a connection the proxy then closed).
+#[tokio::test]
+async fn a_refusal_leaving_a_large_body_unread_says_the_connection_closes() {
+    use tokio::io::AsyncWriteExt;
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.web).await.unwrap();
+    stream
+        .write_all(b"POST /nothing HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
+        .await
+        .unwrap();
+    stream.write_all(&[b'x'; 1000]).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(raw_status(&answer), 404, "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    let _ = stream.write_all(&[b'x'; 1000]).await;
+    let mut rest = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let closed = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
+        "the proxy closes the connection"
+    );
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    proxy.stop().await;
+}
+
+/// The same with a small body still on its way: it is read and dropped after the answer, and
+/// the connection carries the client's next request.
+#[tokio::test]
+async fn a_refusal_leaving_a_small_body_unread_keeps_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.web).await.unwrap();
+    stream
+        .write_all(b"POST /nothing HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(raw_status(&answer), 404, "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    stream.write_all(&[b'x'; 2000]).await.unwrap();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    assert!(answer.ends_with("hello from edge\n"), "{answer}");
+    proxy.stop().await;
+}
+
+/// A client waiting for the go-ahead before it sends its body is refused without one, and
+/// told the connection closes: it will not send that body, and nothing else may follow it.
+#[tokio::test]
+async fn a_refusal_before_the_go_ahead_says_the_connection_closes() {
+    use tokio::io::AsyncWriteExt;
+    let backend = Backend::start("a").await;
+    let proxy = Proxy::before(&[&backend]).await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.web).await.unwrap();
+    stream
+        .write_all(
+            b"POST /nothing HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert_eq!(raw_status(&answer), 404, "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    proxy.stop().await;
+}

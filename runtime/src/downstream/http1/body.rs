@@ -19,6 +19,10 @@ use crate::{
     http1::pipe::{End, Feed, Wanted},
 };
 
+/// The most of a body let go of by its request that is still read (and dropped) to keep the
+/// connection; nginx reads any amount, HAProxy a buffer's worth.
+pub(crate) const DISCARDED: u64 = 64 * 1024;
+
 /// The connection's side of one request body.
 #[derive(Debug)]
 pub(crate) struct BodyReader {
@@ -180,22 +184,50 @@ impl BodyReader {
         matches!(self.remaining, Remaining::Done) && !self.broken
     }
 
+    /// Whether the body turned out cut or malformed.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Once the request is answered, before its answer is written: what becomes of a body it
+    /// let go of before its end. What the buffer holds of it is skipped at once.
+    pub(crate) fn settle(&mut self, buf: &mut BytesMut) -> Rest {
+        if self.feed.as_ref().is_some_and(|feed| !feed.is_dropped()) {
+            return Rest::Kept;
+        }
+        self.feed = None;
+        if self.skip(buf) {
+            return Rest::Kept;
+        }
+        match self.remaining {
+            _ if self.broken || self.go_ahead.is_some() => Rest::Closing,
+            Remaining::Length(left) if left <= DISCARDED => Rest::Discarded,
+            _ => Rest::Closing,
+        }
+    }
+
     /// Once the answer has been sent: skips what is left of the body if the buffer holds it
     /// all. Whether the connection can carry another request (a body not read to its end
     /// leaves the connection in the middle of it).
     pub(crate) fn finish(&mut self, buf: &mut BytesMut) -> bool {
         self.feed = None;
+        self.skip(buf)
+    }
+
+    /// Skips what `buf` holds of the body: whether it is now read to its end.
+    fn skip(&mut self, buf: &mut BytesMut) -> bool {
         if self.broken {
             return false;
         }
         match &mut self.remaining {
             Remaining::Done => true,
             Remaining::Length(left) => {
-                let left = usize::try_from(*left).unwrap_or(usize::MAX);
-                if buf.len() < left {
+                let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                buf.advance(take);
+                *left -= take as u64;
+                if *left > 0 {
                     return false;
                 }
-                buf.advance(left);
                 self.remaining = Remaining::Done;
                 true
             }
@@ -206,9 +238,28 @@ impl BodyReader {
                         self.remaining = Remaining::Done;
                         return true;
                     }
-                    Ok(Step::More) | Err(_) => return false,
+                    Ok(Step::More) => return false,
+                    Err(_) => {
+                        self.broken = true;
+                        return false;
+                    }
                 }
             },
         }
     }
+}
+
+/// What becomes of a request's body that the request let go of before its end (an early
+/// refusal), decided before the answer is written, as nginx does: a small rest is read and
+/// dropped so that the connection carries the next request; anything else closes it, and the
+/// answer says so, so that no client sends its next request on a connection about to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// Read to its end, or still being read for the answer: nothing to decide.
+    Kept,
+    /// At most [`DISCARDED`] bytes still to come: read and dropped once the answer is out.
+    Discarded,
+    /// More to come, of unknown length, or never to come (the client waits for a go-ahead
+    /// that was not sent): the connection closes after the answer.
+    Closing,
 }

@@ -31,7 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use self::{
-    body::BodyReader,
+    body::{BodyReader, Rest},
     head::BodyLength,
     write::{Asked, Framing},
 };
@@ -123,7 +123,7 @@ where
             head.request.extensions_mut().insert(on);
             switch
         });
-        let asked = Asked {
+        let mut asked = Asked {
             head: head.request.method() == Method::HEAD,
             version: head.request.version(),
             keep_alive: head.keep_alive,
@@ -157,8 +157,13 @@ where
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return switched(io, response, asked, switch, buf).await;
         }
+        let rest = reader.settle(&mut buf);
+        asked.keep_alive &= rest != Rest::Closing;
         let keep_alive = answer(&mut io, response, asked, &mut reader, &mut buf, &activity).await?;
-        if !(keep_alive && reader.finish(&mut buf)) {
+        let kept = keep_alive
+            && (rest != Rest::Discarded
+                || discard(&mut io, &mut reader, &mut buf, connection.body_timeout).await);
+        if !(kept && reader.finish(&mut buf)) {
             let unread = !reader.is_read() || !buf.is_empty();
             return close(io, serving.tls, unread).await;
         }
@@ -194,6 +199,27 @@ async fn read_more<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) -> io::
         buf.reserve(buffers::SIZE);
     }
     poll_fn(|cx| tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf)).await
+}
+
+/// Reads and drops the rest of a body its request let go of, for at most `timeout`: whether
+/// the connection can carry another request.
+async fn discard<T: AsyncRead + Unpin>(
+    io: &mut T,
+    reader: &mut BodyReader,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> bool {
+    let discarding = async {
+        while !reader.finish(buf) {
+            if reader.is_broken() || matches!(read_more(io, buf).await, Ok(0) | Err(_)) {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(timeout, discarding)
+        .await
+        .unwrap_or(false)
 }
 
 /// Writes `response` for a request that `asked` it, feeding the request's body meanwhile if
