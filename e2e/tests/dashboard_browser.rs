@@ -163,6 +163,30 @@ fn the_admin_page_shows_routes_and_servers_follows_a_dead_backend_and_drains_a_s
         "the killed backend showed as down after {:?}",
         killed.elapsed()
     );
+    // Its health change, as the admin side sampled it, and every server's last minutes.
+    browser.wait_for(
+        "the killed backend's health change",
+        Locator::XPath(&server_row(
+            search,
+            "[td[@class='health'][starts-with(., 'down at ')]]",
+        )),
+    );
+    browser.wait_for(
+        "a sparkline per server",
+        Locator::XPath(&server_row(first, "[td/*[local-name()='svg']]")),
+    );
+    // The listener's row: its connections and requests, and its last minutes.
+    browser.wait_for(
+        "the listener's figures",
+        Locator::Css("#listener-rows tr[data-listener='web'] svg.sparkline"),
+    );
+    let listener = browser.rows("listener-rows");
+    assert_eq!(listener.len(), 1);
+    assert_eq!(listener[0][0], "web");
+    assert!(
+        listener[0][4].parse::<u64>().unwrap() > 0,
+        "the listener counted requests: {listener:?}"
+    );
 
     // A click on the first server's drain button drains it.
     browser.click(&format!(

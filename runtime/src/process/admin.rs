@@ -329,7 +329,11 @@ fn answer(method: &Method, path: &str, process: &Process, figures: &Figures) -> 
         "/ready" if process.front().is_ready() => text(StatusCode::OK, "ready\n".to_owned()),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
         "/" => {
-            let page = dashboard::page(process.observer(), process.pools());
+            let page = dashboard::page(
+                process.observer(),
+                process.pools(),
+                &process.caches().figures(),
+            );
             page_part(page, "text/html; charset=utf-8")
         }
         "/dashboard.js" => page_part(

@@ -1,12 +1,17 @@
-// Refreshes the servers' table from /status and the routes' from /stats every 2 s, colours
-// each server of the picture by its state, draws each route's last minutes as a sparkline,
-// and lets each server be drained, put in maintenance, made ready again or given another
+// Refreshes the servers' table from /status and the listeners', routes' and caches' from
+// /stats every 2 s, colours each server of the picture by its state, draws the last minutes of
+// each listener, route, server and cache as a sparkline, shows each server's last health
+// change, and lets each server be drained, put in maintenance, made ready again or given another
 // weight (POST /pools/POOL/servers/SERVER). While a weight is being typed, the servers' table
 // is left as it is. Nothing is fetched from anywhere but this admin listener.
 "use strict";
 (function () {
   const rows = document.getElementById("server-rows");
   const routeRows = document.getElementById("route-rows");
+  const listenerRows = document.getElementById("listener-rows");
+  const cacheRows = document.getElementById("cache-rows");
+  // The last /stats, by server ("POOL ADDRESS"), for the servers' table.
+  let serverFigures = new Map();
   const SVG = "http://www.w3.org/2000/svg";
   const seconds = (value) =>
     value === null || value === undefined ? "" : value < 1 ? Math.round(value * 1000) + " ms" : value + " s";
@@ -28,8 +33,14 @@
     svg.appendChild(line);
     return svg;
   }
-  function showRoutes(stats) {
-    const body = document.createDocumentFragment();
+  const spark = (row, values) => {
+    const td = document.createElement("td");
+    td.appendChild(sparkline(values));
+    row.appendChild(td);
+  };
+  const percent = (ratio) => (ratio === null || ratio === undefined ? "" : (100 * ratio).toFixed(1) + " %");
+  function showStats(stats) {
+    const routes = document.createDocumentFragment();
     for (const route of stats.routes) {
       const row = document.createElement("tr");
       row.dataset.route = route.route;
@@ -43,13 +54,49 @@
       cell(row, seconds(latency.p50));
       cell(row, seconds(latency.p95));
       cell(row, seconds(latency.p99));
-      const td = document.createElement("td");
-      td.appendChild(sparkline(route.history.requests));
-      row.appendChild(td);
-      body.appendChild(row);
+      spark(row, route.history.requests);
+      routes.appendChild(row);
     }
-    routeRows.replaceChildren(body);
+    routeRows.replaceChildren(routes);
+    const listeners = document.createDocumentFragment();
+    for (const listener of stats.listeners) {
+      const row = document.createElement("tr");
+      row.dataset.listener = listener.listener;
+      cell(row, listener.listener);
+      cell(row, listener.connections_open);
+      cell(row, listener.connections);
+      cell(row, listener.connection_rate.toFixed(1));
+      cell(row, listener.requests);
+      cell(row, listener.request_rate.toFixed(1));
+      spark(row, listener.history.requests);
+      listeners.appendChild(row);
+    }
+    listenerRows.replaceChildren(listeners);
+    if (cacheRows) {
+      const caches = document.createDocumentFragment();
+      for (const cache of stats.caches) {
+        const row = document.createElement("tr");
+        row.dataset.cache = cache.policy;
+        cell(row, cache.policy);
+        cell(row, percent(cache.hit_ratio));
+        cell(row, percent(cache.recent_hit_ratio));
+        cell(row, cache.entries);
+        cell(row, cache.bytes);
+        spark(row, cache.history.hits);
+        caches.appendChild(row);
+      }
+      cacheRows.replaceChildren(caches);
+    }
+    serverFigures = new Map(stats.servers.map((server) => [server.pool + " " + server.server, server]));
   }
+  // A server's last health change, as "down at 12:01:02 (3 changes)".
+  const lastChange = (figures) => {
+    const changes = figures ? figures.health_changes : [];
+    if (changes.length === 0) return "";
+    const last = changes[changes.length - 1];
+    const at = new Date(last.at).toLocaleTimeString();
+    return (last.up ? "up" : "down") + " at " + at + (changes.length > 1 ? " (" + changes.length + " changes)" : "");
+  };
   const refreshed = document.getElementById("refreshed");
   const text = (value) => document.createTextNode(value === null || value === undefined ? "" : String(value));
   const cell = (row, value, name) => {
@@ -141,6 +188,9 @@
         cell(row, server.requests);
         cell(row, Object.values(server.errors).reduce((a, b) => a + b, 0));
         cell(row, server.last_error ? server.last_error.error : "");
+        const figures = serverFigures.get(pool.pool + " " + server.server);
+        spark(row, figures ? figures.history.requests : []);
+        cell(row, lastChange(figures), "health");
         controls(row, pool.pool, server.server);
         body.appendChild(row);
         // A server found by a name is drawn under that name; its addresses share its colour,
@@ -166,7 +216,7 @@
     try {
       const ask = (path) => fetch(path, { cache: "no-store", credentials: "same-origin" });
       const [status, stats] = await Promise.all([ask("/status"), ask("/stats")]);
-      if (stats.ok) showRoutes(await stats.json());
+      if (stats.ok) showStats(await stats.json());
       if (status.ok) {
         const servers = await status.json();
         if (changed || !typing()) show(servers);

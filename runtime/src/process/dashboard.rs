@@ -24,6 +24,7 @@ use crate::{
     clock,
     observe::metrics::{sum, CODES},
     observe::{BuildInfo, Observer},
+    policy::CacheFigures,
     upstream::backend::{ErrorKind, Steering},
     upstream::pools::Pools,
 };
@@ -38,8 +39,8 @@ pub(crate) const POLICY: &str = "default-src 'none'; script-src 'self'; style-sr
      form-action 'none'";
 
 /// The page, for a process observed by `observer` (its build, `None` without a site, and its
-/// routes' counters) serving `pools`.
-pub(crate) fn page(observer: &Observer, pools: &Pools) -> String {
+/// listeners' and routes' counters) serving `pools`, with the caches of `caches`.
+pub(crate) fn page(observer: &Observer, pools: &Pools, caches: &[CacheFigures]) -> String {
     let build = observer.build.as_ref();
     let mut out = String::with_capacity(16 * 1024);
     let title = build.map_or("edge", |build| build.config_name);
@@ -84,10 +85,63 @@ pub(crate) fn page(observer: &Observer, pools: &Pools) -> String {
         out.push_str(svg_body(topology));
         out.push_str("</div>\n</section>\n");
     }
+    listeners(&mut out, observer);
     routes(&mut out, observer);
     servers(&mut out, pools);
+    cache_table(&mut out, caches);
     out.push_str("<script src=\"/dashboard.js\"></script>\n</body>\n</html>\n");
     out
+}
+
+/// The table of every listener's connections and requests so far; the script adds its rates
+/// and a sparkline of its requests from `/stats`.
+fn listeners(out: &mut String, observer: &Observer) {
+    out.push_str(
+        "<section id=\"listeners\">\n<h2>Listeners</h2>\n<table>\n<thead><tr><th>listener</th>\
+         <th>connections open</th><th>connections</th><th>connections /s</th><th>requests</th>\
+         <th>requests /s</th><th>last minutes</th></tr></thead>\n<tbody id=\"listener-rows\">\n",
+    );
+    for (id, name) in observer.listeners.iter().enumerate() {
+        let rows = || observer.metrics.listener_rows(id);
+        let accepted = sum(rows(), |r| &r.accepted);
+        let open = accepted.saturating_sub(sum(rows(), |r| &r.closed));
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{open}</td><td>{accepted}</td><td></td><td></td><td></td>\
+             <td></td></tr>",
+            escape(name),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// The table of every cache policy's hit ratio and size, when there is a cache; the script
+/// adds the last interval's ratio and a sparkline of its hits from `/stats`.
+fn cache_table(out: &mut String, caches: &[CacheFigures]) {
+    if caches.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"caches\">\n<h2>Caches</h2>\n<table>\n<thead><tr><th>policy</th>\
+         <th>hit ratio</th><th>last 2 s</th><th>entries</th><th>bytes</th><th>last minutes</th>\
+         </tr></thead>\n<tbody id=\"cache-rows\">\n",
+    );
+    for cache in caches {
+        let [lookups, hits] = cache.lookups_and_hits();
+        let ratio = if lookups == 0 {
+            String::new()
+        } else {
+            format!("{:.1} %", 100.0 * hits as f64 / lookups as f64)
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{ratio}</td><td></td><td>{}</td><td>{}</td><td></td></tr>",
+            escape(cache.name),
+            cache.entries,
+            cache.bytes,
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
 /// The table of every route's answers so far; the script adds each route's rate, latency
@@ -135,7 +189,8 @@ fn servers(out: &mut String, pools: &Pools) {
     out.push_str(
         "<section id=\"servers\">\n<h2>Servers</h2>\n<table>\n<thead><tr><th>pool</th>\
          <th>server</th><th>state</th><th>weight</th><th>in flight</th><th>requests</th>\
-         <th>errors</th><th>last error</th><th></th></tr></thead>\n<tbody id=\"server-rows\">\n",
+         <th>errors</th><th>last error</th><th>last minutes</th><th>health changed</th><th></th>\
+         </tr></thead>\n<tbody id=\"server-rows\">\n",
     );
     let now = clock::now();
     for (pool, backends) in pools.rosters() {
@@ -170,7 +225,7 @@ fn servers(out: &mut String, pools: &Pools) {
                 out,
                 "<tr class=\"{state}\"><td>{}</td><td>{shown}</td><td class=\"state\">{state}</td>\
                  <td class=\"weight\">{weight}</td><td>{}</td><td>{}</td><td>{errors}</td>\
-                 <td>{last_error}</td><td></td></tr>",
+                 <td>{last_error}</td><td></td><td></td><td></td></tr>",
                 escape(pool),
                 backend.active(),
                 backend.stats.requests.load(Ordering::Relaxed),
@@ -227,7 +282,7 @@ mod tests {
             }])
         };
         observer.request(0, Some(0), 429, std::time::Duration::from_millis(1));
-        let page = page(&observer, crate::Process::new().pools());
+        let page = page(&observer, crate::Process::new().pools(), &[]);
         assert!(page.starts_with("<!doctype html>"));
         assert!(page.contains("<h1>shop&lt;1&gt;.edge</h1>"), "{page}");
         assert!(page.contains("sha256:0123456789ab"));
@@ -273,7 +328,7 @@ mod tests {
         let _pool = Pool::new(&APP, RoundRobin::default(), process.pools());
         let named = process.pools().servers("app", "a.internal:80").unwrap();
         named.reweigh(3, "127.0.0.1");
-        let page = page(&Observer::quiet(), process.pools());
+        let page = page(&Observer::quiet(), process.pools(), &[]);
         let reweighed = "<td>a.internal:80</td><td class=\"state\">up</td><td class=\"weight\">3 \
                          <span class=\"configured\">(config 1)</span></td>";
         assert!(page.contains(reweighed), "{page}");
@@ -288,7 +343,7 @@ mod tests {
 
     #[test]
     fn a_process_without_a_site_gets_a_page_without_a_picture() {
-        let page = page(&Observer::quiet(), crate::Process::new().pools());
+        let page = page(&Observer::quiet(), crate::Process::new().pools(), &[]);
         assert!(page.contains("<h1>edge</h1>"));
         assert!(!page.contains("id=\"topology\""));
     }

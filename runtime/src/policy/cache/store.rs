@@ -642,6 +642,21 @@ pub(crate) struct Figures {
     pub bytes: u64,
 }
 
+impl Figures {
+    /// Lookups and hits: every result but `bypass` (not cacheable) is a lookup, and every one
+    /// but `miss` a hit (fresh, stale or revalidated, all answered from the cache).
+    pub(crate) fn lookups_and_hits(&self) -> [u64; 2] {
+        let count = |name: &str| {
+            self.results
+                .iter()
+                .find(|(result, _)| *result == name)
+                .map_or(0, |(_, count)| *count)
+        };
+        let hits = count("hit") + count("stale") + count("revalidated");
+        [hits + count("miss"), hits]
+    }
+}
+
 impl Store {
     /// This cache's figures for the metrics.
     fn figures(&self) -> Figures {

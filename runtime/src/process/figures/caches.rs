@@ -9,20 +9,6 @@ use serde::Serialize;
 use super::{Pairs, Series, KEPT};
 use crate::policy::CacheFigures;
 
-/// A cache's lookups and hits: every result but `bypass` (not cacheable) is a lookup, and
-/// every one but `miss` a hit.
-fn lookups_and_hits(figures: &CacheFigures) -> [u64; 2] {
-    let count = |name: &str| {
-        figures
-            .results
-            .iter()
-            .find(|(result, _)| *result == name)
-            .map_or(0, |(_, count)| *count)
-    };
-    let hits = count("hit") + count("stale") + count("revalidated");
-    [hits + count("miss"), hits]
-}
-
 /// One cache's counters as last read, and its samples (lookups, hits), oldest first.
 struct Cache {
     name: &'static str,
@@ -39,7 +25,7 @@ impl Caches {
     pub(super) fn sample(&mut self, figures: &[CacheFigures]) {
         let mut kept: Vec<Cache> = Vec::with_capacity(figures.len());
         for figures in figures {
-            let totals = lookups_and_hits(figures);
+            let totals = figures.lookups_and_hits();
             let mut cache = match self.0.iter().position(|c| c.name == figures.name) {
                 Some(at) => self.0.swap_remove(at),
                 None => Cache {
@@ -79,7 +65,7 @@ impl Caches {
                     results: Pairs(move || figures.results.iter().copied()),
                     entries: figures.entries,
                     bytes: figures.bytes,
-                    hit_ratio: ratio(lookups_and_hits(figures)),
+                    hit_ratio: ratio(figures.lookups_and_hits()),
                     recent_hit_ratio: last.and_then(|[l, h]| ratio([l.into(), h.into()])),
                     history: CacheHistory {
                         lookups: series(0),
