@@ -175,6 +175,14 @@ fn the_admin_page_shows_routes_and_servers_follows_a_dead_backend_and_drains_a_s
         "a sparkline per server",
         Locator::XPath(&server_row(first, "[td/*[local-name()='svg']]")),
     );
+    // A server taking requests shows the mean time its answers took.
+    browser.wait_for(
+        "a server's mean answer time",
+        Locator::XPath(&server_row(
+            first,
+            "[td[@class='response'][contains(., ' ms')]]",
+        )),
+    );
     // The listener's row: its connections and requests, and its last minutes.
     browser.wait_for(
         "the listener's figures",

@@ -166,6 +166,14 @@ fn metrics_logs_and_request_ids_account_for_every_request() {
         series[&format!("edge_upstream_requests_total{{{server}}}")],
         101.0
     );
+    // Each of them answered, and the time they took is summed: more than nothing, less
+    // than a second each on loopback.
+    assert_eq!(
+        series[&format!("edge_upstream_response_seconds_count{{{server}}}")],
+        101.0
+    );
+    let waited = series[&format!("edge_upstream_response_seconds_sum{{{server}}}")];
+    assert!(waited > 0.0 && waited < 101.0, "{waited}");
     assert_eq!(series[&format!("edge_upstream_up{{{server}}}")], 1.0);
     assert!(series[r#"edge_connections_total{listener="api"}"#] >= 1.0);
     assert_eq!(client.get(&format!("{admin}/ready")).status, 200);

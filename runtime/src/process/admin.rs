@@ -567,6 +567,27 @@ fn metrics(process: &Process) -> String {
     }
     family(
         &mut out,
+        "edge_upstream_response_seconds",
+        "summary",
+        "Time from an attempt's start to its answer's head (for a tunnel, to its connection), over the attempts answered.",
+    );
+    for (pool, backends) in &pools {
+        for backend in backends {
+            let labels = server_labels(pool, backend);
+            let waited = backend.stats.waited.load(Ordering::Relaxed) as f64 / 1e9;
+            let answers = backend.stats.answers.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edge_upstream_response_seconds_sum{{{labels}}} {waited}"
+            );
+            let _ = writeln!(
+                out,
+                "edge_upstream_response_seconds_count{{{labels}}} {answers}"
+            );
+        }
+    }
+    family(
+        &mut out,
         "edge_upstream_active_requests",
         "gauge",
         "Requests in flight to each server.",

@@ -1,5 +1,5 @@
-// Refreshes the servers' table from /status and the listeners', routes' and caches' from
-// /stats every 2 s, colours each server of the picture by its state, draws the last minutes of
+// Refreshes the servers' table from /status (with each server's mean answer time from /stats)
+// and the listeners', routes' and caches' from /stats every 2 s, colours each server of the picture by its state, draws the last minutes of
 // each listener, route, server and cache as a sparkline, shows each server's last health
 // change, and lets each server be drained, put in maintenance, made ready again or given another
 // weight (POST /pools/POOL/servers/SERVER). While a weight is being typed, the servers' table
@@ -13,6 +13,9 @@
   // The last /stats, by server ("POOL ADDRESS"), for the servers' table.
   let serverFigures = new Map();
   const SVG = "http://www.w3.org/2000/svg";
+  // A mean time in milliseconds, as "0.4 ms" or "12 ms".
+  const millis = (value) =>
+    value === null || value === undefined ? "" : (value < 10 ? value.toFixed(1) : Math.round(value)) + " ms";
   const seconds = (value) =>
     value === null || value === undefined ? "" : value < 1 ? Math.round(value * 1000) + " ms" : value + " s";
   // A polyline of `values` (requests per interval), scaled to its largest.
@@ -187,8 +190,10 @@
         cell(row, server.active_requests);
         cell(row, server.requests);
         cell(row, Object.values(server.errors).reduce((a, b) => a + b, 0));
-        cell(row, server.last_error ? server.last_error.error : "");
         const figures = serverFigures.get(pool.pool + " " + server.server);
+        const response = figures ? figures.history.response_ms.at(-1) : null;
+        cell(row, millis(response), "response");
+        cell(row, server.last_error ? server.last_error.error : "");
         spark(row, figures ? figures.history.requests : []);
         cell(row, lastChange(figures), "health");
         controls(row, pool.pool, server.server);

@@ -4,16 +4,15 @@
 //! servers with their state (up, down, backup, or drain and maintenance as an operator set
 //! them), weight (and the config's, when an operator set another), requests in flight,
 //! requests and errors, and every route's answers by class and refusals so far, rendered here
-//! so
-//! that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
-//! with its style sheet, both embedded in the binary) then asks `/status` every two seconds,
-//! refreshes the servers' table, colours each server of the picture by its state, adds each
-//! route's rate, latency percentiles and a sparkline of its last minutes from `/stats`
-//! (`figures.rs`), and gives each server's row
-//! buttons that drain a server, put it in maintenance or make it ready again, and a field that
-//! gives it another weight (`steer.rs`). A content security
-//! policy lets the page load nothing but those two files and talk to nothing but its own
-//! listener, and no other site may frame it.
+//! so that the page reads without JavaScript. A small script (`dashboard.js`, served beside it
+//! with its style sheet, both embedded in the binary) then asks `/status` and `/stats`
+//! (`figures`) every two seconds: it refreshes the servers' table (with each server's mean
+//! answer time, last minutes and last health change), colours each server of the picture by
+//! its state, fills the listeners', routes' and caches' tables with rates, latency percentiles
+//! and sparklines, and gives each server's row buttons that drain a server, put it in
+//! maintenance or make it ready again, and a field that gives it another weight (`steer.rs`).
+//! A content security policy lets the page load nothing but those two files and talk to
+//! nothing but its own listener, and no other site may frame it.
 //!
 //! Rendering reads the same counters a `/status` scrape does: nothing on the request path waits
 //! for it.
@@ -189,7 +188,8 @@ fn servers(out: &mut String, pools: &Pools) {
     out.push_str(
         "<section id=\"servers\">\n<h2>Servers</h2>\n<table>\n<thead><tr><th>pool</th>\
          <th>server</th><th>state</th><th>weight</th><th>in flight</th><th>requests</th>\
-         <th>errors</th><th>last error</th><th>last minutes</th><th>health changed</th><th></th>\
+         <th>errors</th><th title=\"the mean time to an answer's head over the last 2 s\">response</th>\
+         <th>last error</th><th>last minutes</th><th>health changed</th><th></th>\
          </tr></thead>\n<tbody id=\"server-rows\">\n",
     );
     let now = clock::now();
@@ -224,7 +224,7 @@ fn servers(out: &mut String, pools: &Pools) {
             let _ = writeln!(
                 out,
                 "<tr class=\"{state}\"><td>{}</td><td>{shown}</td><td class=\"state\">{state}</td>\
-                 <td class=\"weight\">{weight}</td><td>{}</td><td>{}</td><td>{errors}</td>\
+                 <td class=\"weight\">{weight}</td><td>{}</td><td>{}</td><td>{errors}</td><td></td>\
                  <td>{last_error}</td><td></td><td></td><td></td></tr>",
                 escape(pool),
                 backend.active(),

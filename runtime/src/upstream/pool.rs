@@ -524,11 +524,16 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         }
     }
 
-    /// Feeds the latency estimate, for strategies that use it.
-    fn measured(&self, backend: &Backend, started: Nanos) {
+    /// Counts the time an attempt started at `started` took to be `answered` (or to give up)
+    /// for the admin listener, and feeds the latency estimate of strategies that use it.
+    fn measured(&self, backend: &Backend, started: Nanos, answered: bool) {
+        let now = clock::now();
+        let took = now.saturating_sub(started);
+        if answered {
+            backend.stats.answered(took);
+        }
         if S::MEASURES_LATENCY {
-            let now = clock::now();
-            backend.rtt.observe(now.saturating_sub(started), now);
+            backend.rtt.observe(took, now);
         }
     }
 

@@ -1,5 +1,5 @@
 //! Each server's figures for the admin page: what each interval added to its attempts and
-//! failed attempts, and when its health changed (as seen at each sample: a change undone
+//! failed attempts, the mean time its answers took, and when its health changed (as seen at each sample: a change undone
 //! within one interval is not seen), for the servers the pools list now.
 
 use std::collections::{HashMap, VecDeque};
@@ -21,6 +21,9 @@ pub(super) struct Reading {
     pub(super) server: String,
     pub(super) requests: u64,
     pub(super) errors: u64,
+    pub(super) answers: u64,
+    /// Nanoseconds.
+    pub(super) waited: u64,
     pub(super) up: bool,
 }
 
@@ -36,18 +39,26 @@ impl Reading {
                 .iter()
                 .map(|count| count.load(Ordering::Relaxed))
                 .sum(),
+            answers: backend.stats.answers.load(Ordering::Relaxed),
+            waited: backend.stats.waited.load(Ordering::Relaxed),
             up: backend.is_up(now),
         }
     }
 }
 
+/// A sample's mean answer time without answers.
+const NO_ANSWER: u32 = u32::MAX;
+
 /// What is kept of one server.
 struct Server {
     requests: u64,
     errors: u64,
+    answers: u64,
+    waited: u64,
     up: bool,
-    /// Per interval, oldest first: attempts and failed attempts.
-    samples: VecDeque<[u32; 2]>,
+    /// Per interval, oldest first: attempts, failed attempts, and the answers' mean time in
+    /// microseconds ([`NO_ANSWER`] without answers).
+    samples: VecDeque<[u32; 3]>,
     /// When its health changed, and to what, oldest first.
     changes: VecDeque<(SystemTime, bool)>,
 }
@@ -74,6 +85,10 @@ impl Servers {
                     server.samples.push_back([
                         added(reading.requests, server.requests),
                         added(reading.errors, server.errors),
+                        mean_micros(
+                            reading.answers.saturating_sub(server.answers),
+                            reading.waited.saturating_sub(server.waited),
+                        ),
                     ]);
                     if server.up != reading.up {
                         if server.changes.len() == CHANGES {
@@ -84,6 +99,8 @@ impl Servers {
                     Server {
                         requests: reading.requests,
                         errors: reading.errors,
+                        answers: reading.answers,
+                        waited: reading.waited,
                         up: reading.up,
                         ..server
                     }
@@ -92,10 +109,13 @@ impl Servers {
                 None => Server {
                     requests: reading.requests,
                     errors: reading.errors,
+                    answers: reading.answers,
+                    waited: reading.waited,
                     up: reading.up,
                     samples: VecDeque::from([[
                         u32::try_from(reading.requests).unwrap_or(u32::MAX),
                         u32::try_from(reading.errors).unwrap_or(u32::MAX),
+                        mean_micros(reading.answers, reading.waited),
                     ]]),
                     changes: VecDeque::new(),
                 },
@@ -123,6 +143,12 @@ impl Servers {
                         history: ServerHistory {
                             requests: series(0),
                             errors: series(1),
+                            response_ms: Series(move || {
+                                server
+                                    .samples
+                                    .iter()
+                                    .map(|s| (s[2] != NO_ANSWER).then(|| f64::from(s[2]) / 1000.0))
+                            }),
                         },
                         health_changes: Series(move || {
                             server.changes.iter().map(|(at, up)| HealthChange {
@@ -137,18 +163,28 @@ impl Servers {
 }
 
 #[derive(Serialize)]
-struct ServerFigures<'a, H, C> {
+struct ServerFigures<'a, H, R, C> {
     pool: &'static str,
     server: &'a str,
     up: bool,
-    history: ServerHistory<H>,
+    history: ServerHistory<H, R>,
     health_changes: C,
 }
 
 #[derive(Serialize)]
-struct ServerHistory<H> {
+struct ServerHistory<H, R> {
     requests: H,
     errors: H,
+    /// The mean time the interval's answers took, in milliseconds; `null` without answers.
+    response_ms: R,
+}
+
+/// The mean of `answers` taking `waited` nanoseconds in all, in microseconds.
+fn mean_micros(answers: u64, waited: u64) -> u32 {
+    match waited.checked_div(answers) {
+        Some(mean) => u32::try_from(mean / 1000).unwrap_or(NO_ANSWER - 1),
+        None => NO_ANSWER,
+    }
 }
 
 #[derive(Serialize)]
@@ -171,12 +207,15 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Every attempt that did not fail was answered in 2 ms.
     fn reading(server: &str, requests: u64, errors: u64, up: bool) -> Reading {
         Reading {
             pool: "app",
             server: server.to_owned(),
             requests,
             errors,
+            answers: requests - errors,
+            waited: (requests - errors) * 2_000_000,
             up,
         }
     }
@@ -198,6 +237,10 @@ mod tests {
         assert_eq!(json[0]["history"]["requests"], serde_json::json!([5, 7]));
         assert_eq!(json[0]["history"]["errors"], serde_json::json!([0, 2]));
         assert_eq!(
+            json[0]["history"]["response_ms"],
+            serde_json::json!([2.0, 2.0])
+        );
+        assert_eq!(
             json[0]["health_changes"],
             serde_json::json!([{ "at": "2027-01-15T08:00:02Z", "up": false }])
         );
@@ -211,6 +254,11 @@ mod tests {
         assert_eq!(json.as_array().unwrap().len(), 1);
         assert_eq!(json[0]["health_changes"].as_array().unwrap().len(), CHANGES);
         assert_eq!(json[0]["history"]["requests"].as_array().unwrap().len(), 40);
+        // Intervals without answers have no mean.
+        assert_eq!(
+            json[0]["history"]["response_ms"][39],
+            serde_json::Value::Null
+        );
         assert_eq!(json[0]["up"], false);
     }
 }

@@ -107,11 +107,15 @@ impl ErrorKind {
     }
 }
 
-/// A server's request and error counts, and its last error.
+/// A server's request and error counts, the time its answers took, and its last error.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     pub(crate) requests: AtomicU64,
     pub(crate) errors: [AtomicU64; 4],
+    /// Attempts answered: a response head arrived (for a tunnel, the connection opened).
+    pub(crate) answers: AtomicU64,
+    /// The time those answers took in all, from the attempt's start, in nanoseconds.
+    pub(crate) waited: AtomicU64,
     /// Only written when an attempt fails.
     last_error: Mutex<Option<(SystemTime, String)>>,
     /// When the server's [`Steering`] last changed, and who changed it; only written then.
@@ -149,6 +153,12 @@ impl Steering {
 }
 
 impl Stats {
+    /// Counts an answer that took `took`.
+    pub(crate) fn answered(&self, took: Nanos) {
+        self.answers.fetch_add(1, Ordering::Relaxed);
+        self.waited.fetch_add(took, Ordering::Relaxed);
+    }
+
     pub(crate) fn failed(&self, kind: ErrorKind, error: impl fmt::Display) {
         self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
         let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());

@@ -231,7 +231,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
         status: StatusCode,
         started: clock::Nanos,
     ) -> Option<Tried> {
-        self.measured(backend, started);
+        self.measured(backend, started, true);
         if status == StatusCode::SWITCHING_PROTOCOLS {
             let error = UpstreamError::UnaskedSwitch;
             return Some(Tried::Failed(self.failed(backend, error, None)));
@@ -241,7 +241,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
     }
 
     fn timed_out(&self, backend: &Backend, started: clock::Nanos) -> Tried {
-        self.measured(backend, started);
+        self.measured(backend, started, false);
         let error = UpstreamError::ResponseTimeout(self.spec.timeouts.response);
         Tried::Failed(self.failed(backend, error, None))
     }

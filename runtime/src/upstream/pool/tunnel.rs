@@ -97,7 +97,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             .await
             {
                 Ok(server) => {
-                    self.measured(backend, started);
+                    self.measured(backend, started, true);
                     return Some((server, slot));
                 }
                 Err(error) => error,

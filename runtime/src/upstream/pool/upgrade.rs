@@ -100,7 +100,7 @@ impl<S: Strategy, G: Guard> Pool<S, G> {
             .await
             .map_err(|_| UpstreamError::ResponseTimeout(timeouts.response))?
             .map_err(UpstreamError::Exchange)?;
-        self.measured(backend, started);
+        self.measured(backend, started, true);
         self.answered(backend, response.status());
         Ok((sender, response))
     }
