@@ -163,8 +163,11 @@
     field.addEventListener("keydown", (event) => {
       if (event.key === "Enter") weigh();
     });
-    td.appendChild(field);
-    td.appendChild(set);
+    // The field and its button wrap as one, below the state buttons on a narrow window.
+    const weighing = document.createElement("span");
+    weighing.className = "weigh";
+    weighing.append(field, set);
+    td.appendChild(weighing);
     row.appendChild(td);
   };
   // Whether a weight is being typed in the servers' table.

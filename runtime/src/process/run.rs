@@ -307,6 +307,11 @@ fn serve<G: Gateway>(site: &'static Site<G::Listener>, loaded: Loaded<G, G::List
                     Ok(None) => {}
                     Err(error) => tracing::error!(%error, "the hand-off task failed"),
                 }
+                if cfg!(debug_assertions) {
+                    tracing::warn!(
+                        "built for development (edgec --dev): slower, not for production"
+                    );
+                }
                 if let Err(error) = announcement.and_then(|announcement| announcement.print()) {
                     tracing::warn!(%error, "cannot write the start-up lines to stdout");
                 }

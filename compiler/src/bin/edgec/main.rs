@@ -1,10 +1,12 @@
 //! `edgec`: checks and formats `.edge` files, shows the Rust they compile to, builds, runs or scaffolds
 //! the proxy crates that link them with the runtime, and serves editors as a language server.
 
+mod changes;
 mod check;
 mod explain;
 mod fmt;
 mod scaffold;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -131,17 +133,30 @@ enum Command {
         /// Where to put the binary.
         #[arg(short, long)]
         output: PathBuf,
-        /// Build without optimisations (faster to build, slower to run).
-        #[arg(long)]
-        debug: bool,
+        /// Build for trying a config out, not for production: the generated crate
+        /// unoptimised and incremental (seconds to rebuild, several times slower to serve).
+        #[arg(long, alias = "debug")]
+        dev: bool,
         #[command(flatten)]
         files: FileChecks,
     },
     /// Build a proxy from a config and run it.
     Run {
         file: PathBuf,
+        /// Build as `build --dev` does: not for production.
+        #[arg(long, alias = "debug")]
+        dev: bool,
+        #[command(flatten)]
+        files: FileChecks,
+    },
+    /// Serve a config and keep serving its latest good version: each save is checked, built
+    /// and handed the listening sockets of the proxy running (a config with errors swaps
+    /// nothing), with what changed and how long each step took.
+    Watch {
+        file: PathBuf,
+        /// Build as `build --dev` does: not for production.
         #[arg(long)]
-        debug: bool,
+        dev: bool,
         #[command(flatten)]
         files: FileChecks,
     },
@@ -182,19 +197,20 @@ fn main() -> ExitCode {
         Command::Build {
             file,
             output,
-            debug,
+            dev,
             files,
         } => check(&file, files).and_then(|_| {
-            let binary = scaffold::build(&file, debug, files.files_at_start)?;
+            let binary = scaffold::build(&file, dev, files.files_at_start)?;
             std::fs::copy(&binary, &output)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             eprintln!("edgec: built {}", output.display());
             Ok(())
         }),
-        Command::Run { file, debug, files } => check(&file, files).and_then(|_| {
-            let binary = scaffold::build(&file, debug, files.files_at_start)?;
+        Command::Run { file, dev, files } => check(&file, files).and_then(|_| {
+            let binary = scaffold::build(&file, dev, files.files_at_start)?;
             Err(scaffold::exec(&binary))
         }),
+        Command::Watch { file, dev, files } => watch::run(&file, dev, files),
         Command::Lsp => edge_lsp::run_stdio(lsp_check).map_err(|e| e.to_string()),
         Command::New { dir, edge } => edge
             .source()

@@ -183,8 +183,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Builds the proxy for `config` in the cache and returns the binary's path; with
-/// `files_at_start`, files absent here are left for the proxy to check when it starts.
-pub fn build(config: &Path, debug: bool, files_at_start: bool) -> Result<PathBuf, String> {
+/// `files_at_start`, files absent here are left for the proxy to check when it starts; with
+/// `dev`, with the crate's development profile.
+pub fn build(config: &Path, dev: bool, files_at_start: bool) -> Result<PathBuf, String> {
     let config = config
         .canonicalize()
         .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
@@ -219,10 +220,17 @@ pub fn build(config: &Path, debug: bool, files_at_start: bool) -> Result<PathBuf
             edge_compiler::FILES_AT_START_VAR,
             if files_at_start { "1" } else { "0" },
         );
-    if !debug {
+    if !dev {
         command.arg("--release");
     }
-    eprintln!("edgec: building {name} from {}", config.display());
+    if dev {
+        eprintln!(
+            "edgec: building {name} from {} for development (--dev): slower, not for production",
+            config.display()
+        );
+    } else {
+        eprintln!("edgec: building {name} from {}", config.display());
+    }
     let status = command
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -230,7 +238,7 @@ pub fn build(config: &Path, debug: bool, files_at_start: bool) -> Result<PathBuf
         return Err(format!("cargo build failed for {}", dir.display()));
     }
     Ok(target
-        .join(if debug { "debug" } else { "release" })
+        .join(if dev { "debug" } else { "release" })
         .join(package))
 }
 
