@@ -4,7 +4,7 @@
 //! the listening sockets from the running one through the upgrade hand-off (`EDGE_HANDOFF`),
 //! which drains and exits. Each swap prints what changed and how long each step took.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -73,7 +73,9 @@ impl Proxies {
             .retain_mut(|child| matches!(child.try_wait(), Ok(None)));
         if let Some(child) = &mut self.serving {
             if let Ok(Some(status)) = child.try_wait() {
-                eprintln!("edgec: the proxy exited ({status}); the next good save starts one");
+                say(&format!(
+                    "the proxy exited ({status}); the next good save starts one"
+                ));
                 self.serving = None;
             }
         }
@@ -92,10 +94,10 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
     };
     let mut served: Option<Summary> = None;
     let mut watched = Watched::read([file.to_owned()]);
-    eprintln!(
-        "edgec: watching {}; each good save is served (Ctrl-C stops)",
+    say(&format!(
+        "watching {}; each good save is served (Ctrl-C stops)",
         file.display()
-    );
+    ));
     loop {
         let saved = Instant::now();
         let checked = check(file, files);
@@ -103,9 +105,9 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
         match checked {
             Err(error) => {
                 if !error.is_empty() {
-                    eprintln!("edgec: {error}");
+                    say(&error);
                 }
-                eprintln!("edgec: not swapped: the running proxy keeps the last good config");
+                say("not swapped: the running proxy keeps the last good config");
             }
             Ok((_, analysis)) => {
                 watched = Watched::read(
@@ -118,26 +120,25 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
                 if let Some(before) = &served {
                     let changes = Changes::between(before, &summary);
                     if changes.is_empty() {
-                        eprintln!("edgec: no route, pool or policy changed");
+                        say("no route, pool or policy changed");
                     } else {
-                        eprint!("{}", prefixed(&changes.to_string()));
+                        say(&changes.to_string());
                     }
                 }
                 let building = Instant::now();
                 match scaffold::build(file, dev, files.files_at_start) {
-                    Err(error) => eprintln!("edgec: {error}; the running proxy keeps serving"),
+                    Err(error) => say(&format!("{error}; the running proxy keeps serving")),
                     Ok(binary) => {
                         let built = building.elapsed();
                         let handing = Instant::now();
                         if start(&binary, &handoff, &mut proxies) {
                             served = Some(summary);
-                            eprintln!(
-                                "edgec: serving {:.1} s after the save: check {:.2} s, build {:.1} s, hand-over {:.2} s",
+                            say(&format!("serving {:.1} s after the save: check {:.2} s, build {:.1} s, hand-over {:.2} s",
                                 saved.elapsed().as_secs_f64(),
                                 checking.as_secs_f64(),
                                 built.as_secs_f64(),
                                 handing.elapsed().as_secs_f64(),
-                            );
+                            ));
                         }
                     }
                 }
@@ -148,11 +149,14 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
     }
 }
 
-/// Each line of `text` behind `edgec: `.
-fn prefixed(text: &str) -> String {
-    text.lines()
+/// Writes each line of `text` behind `edgec: ` on standard error, in one write: the proxies
+/// log to the same terminal, and a line written in pieces could be split by theirs.
+fn say(text: &str) {
+    let lines: String = text
+        .lines()
         .map(|line| format!("edgec: {line}\n"))
-        .collect()
+        .collect();
+    let _ = std::io::stderr().write_all(lines.as_bytes());
 }
 
 /// Starts `binary`, which takes the sockets of the proxy serving (if any) over `handoff`;
@@ -165,7 +169,7 @@ fn start(binary: &Path, handoff: &Path, proxies: &mut Proxies) -> bool {
     let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
-            eprintln!("edgec: cannot start {}: {error}", binary.display());
+            say(&format!("cannot start {}: {error}", binary.display()));
             return false;
         }
     };
@@ -183,14 +187,16 @@ fn start(binary: &Path, handoff: &Path, proxies: &mut Proxies) -> bool {
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            eprintln!("edgec: the new proxy exited ({status}) before serving; nothing swapped");
+            say(&format!(
+                "the new proxy exited ({status}) before serving; nothing swapped"
+            ));
             return false;
         }
         if Instant::now() > deadline {
-            eprintln!(
-                "edgec: the new proxy did not serve within {} s; stopped, nothing swapped",
+            say(&format!(
+                "the new proxy did not serve within {} s; stopped, nothing swapped",
                 START.as_secs()
-            );
+            ));
             let _ = child.kill();
             let _ = child.wait();
             return false;
