@@ -6,11 +6,12 @@
 # (progress on stderr); docs/benchmarks.md keeps the latest.
 #
 #   benches/build/breakdown.sh                     # api_gateway.edge and 1,000 routes
-#   PROFILES="release fast" benches/build/breakdown.sh
+#   PROFILES="release fast" CONFIGS=large benches/build/breakdown.sh
 #
-# Each profile is a set of cargo overrides: `release` is the generated crate's own (fat LTO,
-# one codegen unit), `thin` thin LTO, `fast` no LTO and 16 codegen units, `dev` the debug
-# profile with dependencies optimised. LINKERS (default: "default", then "mold" if installed)
+# Each profile is the generated crate's own or a set of cargo overrides of it: `release` (fat
+# LTO, one codegen unit), `thin` thin LTO, `fast` no LTO and 16 codegen units, `dev` the
+# development profile of `edgec build --dev` (dependencies optimised, the crate incremental).
+# CONFIGS ("gateway large") picks the configs. LINKERS (default: "default", then "mold" if installed)
 # runs each profile with each linker. The split of rustc's time comes from its `-Z
 # time-passes` (enabled on a stable toolchain through RUSTC_BOOTSTRAP=1, for this measurement
 # only). Every wait is bounded by cargo itself; nothing is served.
@@ -33,6 +34,7 @@ large="$work/large.edge"
 benches/build/large_config.sh >"$large"
 gateway="$work/api_gateway.edge"
 cp examples/api_gateway.edge "$gateway"
+cp -r examples/api_gateway "$work/api_gateway"
 
 # The crate `edgec build` stamps for CONFIG: the newest folder of its name in the cache.
 crate_of() {
@@ -47,18 +49,21 @@ profile_args() {
         release) echo "--release" ;;
         thin) echo "--release --config profile.release.lto=\"thin\" --config profile.release.codegen-units=16" ;;
         fast) echo "--release --config profile.release.lto=\"off\" --config profile.release.codegen-units=16" ;;
-        dev) echo "--config profile.dev.debug=0 --config profile.dev.package.\"*\".opt-level=3" ;;
+        dev) echo "" ;;
         *) log "unknown profile $1"; exit 2 ;;
     esac
 }
 
-# Edits CONFIG's first route that answers by itself, as a person would: its answer's text.
+# Edits one route of CONFIG, as a person would: the answer's text of the first route that
+# answers by itself, else the first exact path.
 edit() {
     python3 - "$1" "$2" <<'EOF'
 import re, sys
 path, round_ = sys.argv[1], sys.argv[2]
 text = open(path).read()
 edited, count = re.subn(r'respond 200 "([a-z ]*?)[0-9]*\\n"', rf'respond 200 "\g<1>{round_}\\n"', text, count=1)
+if count != 1:
+    edited, count = re.subn(r'path = /exact/([0-9]+)(-[0-9]+)?\n', rf'path = /exact/\g<1>-{round_}\n', text, count=1)
 if count != 1:
     sys.exit(f"no route to edit in {path}")
 open(path, "w").write(edited)
@@ -98,9 +103,18 @@ EOF
 }
 
 echo "commit $(git rev-parse --short HEAD), $(rustc --version), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for config in "$gateway" "$large"; do
+for which in ${CONFIGS:-gateway large}; do
+    case $which in
+        gateway) config=$gateway ;;
+        large) config=$large ;;
+        *) log "unknown config $which"; exit 2 ;;
+    esac
     log "edgec build $config (stamps the crate, warms the dependencies)"
-    "$edgec" build "$config" -o "$work/proxy" >&2
+    stamp=()
+    [[ " $PROFILES " == *" release "* || " $PROFILES " == *" thin "* || " $PROFILES " == *" fast "* ]] || stamp=(--dev)
+    # With the measured builds' RUSTC_BOOTSTRAP: cargo rebuilds every dependency when it
+    # changes.
+    RUSTC_BOOTSTRAP=1 "$edgec" build "${stamp[@]}" "$config" -o "$work/proxy" >&2
     crate=$(crate_of "$config")
     check=$( { /usr/bin/time -f %e "$edgec" check "$config" >/dev/null; } 2>&1 | tail -1)
     echo

@@ -134,7 +134,7 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
         /// Build for trying a config out, not for production: the generated crate
-        /// unoptimised and incremental (seconds to rebuild, several times slower to serve).
+        /// unoptimised and incremental (seconds to rebuild, about half as fast to serve).
         #[arg(long, alias = "debug")]
         dev: bool,
         #[command(flatten)]

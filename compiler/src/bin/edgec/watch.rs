@@ -44,16 +44,17 @@ impl Watched {
     }
 
     /// Waits until a file changes and stays unchanged for one poll (an editor may write a
-    /// file in several steps).
-    fn wait_for_change(&self) {
+    /// file in several steps); when the change was first seen.
+    fn wait_for_change(&self) -> Instant {
         while !self.changed() {
             std::thread::sleep(POLL);
         }
+        let seen = Instant::now();
         let mut settled = Watched::read(self.0.iter().map(|(path, _)| path.clone()));
         loop {
             std::thread::sleep(POLL);
             if !settled.changed() {
-                return;
+                return seen;
             }
             settled = Watched::read(self.0.iter().map(|(path, _)| path.clone()));
         }
@@ -98,10 +99,11 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
         "watching {}; each good save is served (Ctrl-C stops)",
         file.display()
     ));
+    let mut saved = Instant::now();
     loop {
-        let saved = Instant::now();
+        let checking = Instant::now();
         let checked = check(file, files);
-        let checking = saved.elapsed();
+        let checking = checking.elapsed();
         match checked {
             Err(error) => {
                 if !error.is_empty() {
@@ -145,7 +147,7 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
             }
         }
         proxies.reap();
-        watched.wait_for_change();
+        saved = watched.wait_for_change();
     }
 }
 
