@@ -47,8 +47,10 @@ crate_of() {
 profile_args() {
     case $1 in
         release) echo "--release" ;;
-        thin) echo "--release --config profile.release.lto=\"thin\" --config profile.release.codegen-units=16" ;;
-        fast) echo "--release --config profile.release.lto=\"off\" --config profile.release.codegen-units=16" ;;
+        thin) echo "--release --config 'profile.release.lto=\"thin\"' --config profile.release.codegen-units=16" ;;
+        fast) echo "--release --config 'profile.release.lto=\"off\"' --config profile.release.codegen-units=16" ;;
+        thin-incremental) echo "--release --config 'profile.release.lto=\"thin\"' --config profile.release.incremental=true" ;;
+        off-incremental) echo "--release --config 'profile.release.lto=\"off\"' --config profile.release.incremental=true" ;;
         dev) echo "" ;;
         *) log "unknown profile $1"; exit 2 ;;
     esac
@@ -111,7 +113,7 @@ for which in ${CONFIGS:-gateway large}; do
     esac
     log "edgec build $config (stamps the crate, warms the dependencies)"
     stamp=()
-    [[ " $PROFILES " == *" release "* || " $PROFILES " == *" thin "* || " $PROFILES " == *" fast "* ]] || stamp=(--dev)
+    [ "$PROFILES" = dev ] && stamp=(--dev)
     # With the measured builds' RUSTC_BOOTSTRAP: cargo rebuilds every dependency when it
     # changes.
     RUSTC_BOOTSTRAP=1 "$edgec" build "${stamp[@]}" "$config" -o "$work/proxy" >&2
@@ -131,6 +133,9 @@ for which in ${CONFIGS:-gateway large}; do
             rows=()
             for round in $(seq 1 "$ROUNDS"); do
                 edit "$config" "$round$RANDOM"
+                # What edgec does when the config's content changed, for cargo to rerun the
+                # crate's build script (it watches this file, not the config).
+                echo "$round$RANDOM" >"$crate/edge.digest"
                 rows+=("$(timed_build "$crate" "$profile" "$linker")")
                 log "$profile, $linker, round $round: ${rows[-1]}"
             done

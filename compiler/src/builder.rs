@@ -57,6 +57,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     file_name: String,
     cargo_directives: bool,
+    rerun_on: Option<PathBuf>,
     options: Options,
 }
 
@@ -67,6 +68,7 @@ impl Builder {
             out_dir: None,
             file_name: "edge_config.rs".to_owned(),
             cargo_directives: true,
+            rerun_on: None,
             options: Options {
                 files_at_start: std::env::var(FILES_AT_START_VAR).is_ok_and(|v| v == "1"),
             },
@@ -91,6 +93,15 @@ impl Builder {
         self
     }
 
+    /// Reruns the build when `stamp` changes instead of when the config or a file it includes
+    /// does (default: the config and its includes). Cargo compares files' modification times,
+    /// so a config saved unchanged, checked out again or touched rebuilds the proxy; a caller
+    /// that rewrites `stamp` only when the config's content changes rebuilds it only then.
+    pub fn rerun_on(&mut self, stamp: impl AsRef<Path>) -> &mut Self {
+        self.rerun_on = Some(stamp.as_ref().to_owned());
+        self
+    }
+
     /// Whether files the config names may be absent here, to be checked by the proxy when it
     /// starts (default: `EDGE_FILES_AT_START=1`). Present files are checked either way.
     pub fn files_at_start(&mut self, enabled: bool) -> &mut Self {
@@ -98,11 +109,11 @@ impl Builder {
         self
     }
 
-    /// Checks the config and writes the module, returning its path. The file is rewritten only
-    /// when its content changes, so an unchanged config does not trigger a rebuild.
+    /// Checks the config and writes the module, returning its path.
     pub fn compile(&self) -> Result<PathBuf, Error> {
         if self.cargo_directives {
-            println!("cargo:rerun-if-changed={}", self.config.display());
+            let watched = self.rerun_on.as_ref().unwrap_or(&self.config);
+            println!("cargo:rerun-if-changed={}", watched.display());
             println!("cargo:rerun-if-env-changed={FILES_AT_START_VAR}");
         }
         let text = std::fs::read_to_string(&self.config).map_err(|source| Error::Io {
@@ -111,7 +122,7 @@ impl Builder {
         })?;
         let source = SourceFile::new(self.config.display().to_string(), text);
         let analysis = analyze_with(&source, self.options);
-        if self.cargo_directives {
+        if self.cargo_directives && self.rerun_on.is_none() {
             // An included file, or a new file in an included folder, changes the config too.
             let mut folders: Vec<&std::path::Path> = Vec::new();
             for file in analysis.sources.files().skip(1) {

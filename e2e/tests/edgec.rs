@@ -559,3 +559,60 @@ fn same_named_configs_each_build_their_own_proxy() {
     assert_eq!(listens_on(&prod_again), 9461);
     assert_eq!(listens_on(&prod), 9461);
 }
+
+/// A rebuild follows the config's content, not its files' times: a config saved unchanged (or
+/// checked out again) builds nothing, while an edit of a file it includes, or a new file in an
+/// included folder, rebuilds the proxy with it.
+#[test]
+fn builds_follow_the_content_of_the_config_and_its_includes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("routes")).unwrap();
+    let file = write(
+        dir.path(),
+        "content.edge",
+        "include \"routes/*.edge\"\n\nlistener web {\n    bind 127.0.0.1:0\n}\n",
+    );
+    let hello = |text: &str| {
+        format!("route hello {{\n    on web\n    path = /\n    respond 200 \"{text}\\n\"\n}}\n")
+    };
+    write(&dir.path().join("routes"), "hello.edge", &hello("one"));
+    let binary = dir.path().join("proxy");
+    // Whether cargo compiled the generated crate again (its build script reruns only then).
+    let build = || {
+        let output = edgec(&["build", &file, "-o", binary.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stderr(&output).contains("Compiling content-")
+    };
+    let answers = |path: &str| {
+        let proxy = ProxyProcess::start(&binary, 1);
+        let answer = HttpClient::new().get(&format!("http://{}{path}", proxy.addr("web")));
+        (answer.status, answer.body)
+    };
+    let rewrite = |path: &Path, text: &str| {
+        std::fs::write(path, text).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    };
+
+    build();
+    assert_eq!(answers("/"), (200, "one\n".to_owned()));
+
+    let config = std::fs::read_to_string(&file).unwrap();
+    rewrite(Path::new(&file), &config);
+    rewrite(&dir.path().join("routes/hello.edge"), &hello("one"));
+    assert!(!build(), "saved unchanged, yet rebuilt");
+
+    rewrite(&dir.path().join("routes/hello.edge"), &hello("two"));
+    assert!(build(), "an included file was edited, yet not rebuilt");
+    assert_eq!(answers("/"), (200, "two\n".to_owned()));
+
+    let other = "route other {\n    on web\n    path = /other\n    respond 200 \"other\\n\"\n}\n";
+    write(&dir.path().join("routes"), "other.edge", other);
+    assert!(build(), "a new file in an included folder, yet not rebuilt");
+    assert_eq!(answers("/other"), (200, "other\n".to_owned()));
+}

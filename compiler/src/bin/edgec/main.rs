@@ -199,15 +199,15 @@ fn main() -> ExitCode {
             output,
             dev,
             files,
-        } => check(&file, files).and_then(|_| {
-            let binary = scaffold::build(&file, dev, files.files_at_start)?;
+        } => check(&file, files).and_then(|(_, analysis)| {
+            let binary = scaffold::build(&file, &analysis.sources, dev, files.files_at_start)?;
             std::fs::copy(&binary, &output)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             eprintln!("edgec: built {}", output.display());
             Ok(())
         }),
-        Command::Run { file, dev, files } => check(&file, files).and_then(|_| {
-            let binary = scaffold::build(&file, dev, files.files_at_start)?;
+        Command::Run { file, dev, files } => check(&file, files).and_then(|(_, analysis)| {
+            let binary = scaffold::build(&file, &analysis.sources, dev, files.files_at_start)?;
             Err(scaffold::exec(&binary))
         }),
         Command::Watch { file, dev, files } => watch::run(&file, dev, files),

@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use edge_compiler::Sources;
+
 const CARGO_TOML: &str = include_str!("../../../../templates/proxy/Cargo.toml.in");
 const BUILD_RS: &str = include_str!("../../../../templates/proxy/build.rs.in");
+const CACHED_BUILD_RS: &str = include_str!("../../../../templates/proxy/build.cached.rs.in");
 const MAIN_RS: &str = include_str!("../../../../templates/proxy/src/main.rs");
 const STARTER: &str = include_str!("../../../../templates/proxy/proxy.edge");
 const GITIGNORE: &str = include_str!("../../../../templates/proxy/gitignore");
@@ -126,8 +129,14 @@ fn package_name(stem: &str) -> String {
 }
 
 /// Writes a crate that compiles `config` (a path as the crate's build script sees it), with
-/// the Edge crates from `source`.
-fn stamp(dir: &Path, name: &str, config: &str, source: &Source) -> Result<(), String> {
+/// the Edge crates from `source` and the build script `build_rs`.
+fn stamp(
+    dir: &Path,
+    name: &str,
+    config: &str,
+    source: &Source,
+    build_rs: &str,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let at = dir
         .canonicalize()
@@ -142,7 +151,7 @@ fn stamp(dir: &Path, name: &str, config: &str, source: &Source) -> Result<(), St
     write(&dir.join("Cargo.toml"), &manifest)?;
     write(
         &dir.join("build.rs"),
-        &BUILD_RS.replace("{{config}}", &format!("{config:?}")),
+        &build_rs.replace("{{config}}", &format!("{config:?}")),
     )?;
     write(&dir.join("src/main.rs"), MAIN_RS)?;
     // The versions the Edge sources were tested with (cargo updates the Edge crates' own
@@ -170,7 +179,7 @@ pub fn new(dir: &Path, source: &Source) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "proxy".to_owned());
-    stamp(dir, &package_name(&stem), "proxy.edge", source)?;
+    stamp(dir, &package_name(&stem), "proxy.edge", source, BUILD_RS)?;
     write(&dir.join("proxy.edge"), STARTER)?;
     write(&dir.join(".gitignore"), GITIGNORE)
 }
@@ -182,10 +191,29 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Builds the proxy for `config` in the cache and returns the binary's path; with
-/// `files_at_start`, files absent here are left for the proxy to check when it starts; with
-/// `dev`, with the crate's development profile.
-pub fn build(config: &Path, dev: bool, files_at_start: bool) -> Result<PathBuf, String> {
+/// What the config's files say, as one hash: their texts in the order read, each with its
+/// length so that no two different sets of texts run together the same way. Names are left
+/// out: the same text read by another path is the same config.
+fn digest(sources: &Sources) -> u64 {
+    let mut bytes = Vec::new();
+    for file in sources.files() {
+        bytes.extend_from_slice(&(file.text.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(file.text.as_bytes());
+    }
+    fnv1a(&bytes)
+}
+
+/// Builds the proxy for `config` in the cache and returns the binary's path; `sources` are
+/// the config's files as checked. With `files_at_start`, files absent here are left for the
+/// proxy to check when it starts; with `dev`, with the crate's development profile. The
+/// crate's build script runs again only when the files' content changed since the last
+/// build (cargo still rebuilds for a new Edge or toolchain, and is then a no-op).
+pub fn build(
+    config: &Path,
+    sources: &Sources,
+    dev: bool,
+    files_at_start: bool,
+) -> Result<PathBuf, String> {
     let config = config
         .canonicalize()
         .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
@@ -206,6 +234,11 @@ pub fn build(config: &Path, dev: bool, files_at_start: bool) -> Result<PathBuf, 
         &package,
         &config.display().to_string(),
         &Source::checkout()?,
+        CACHED_BUILD_RS,
+    )?;
+    write(
+        &dir.join("edge.digest"),
+        &format!("{:016x}\n", digest(sources)),
     )?;
     let target = cache.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

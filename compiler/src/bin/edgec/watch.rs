@@ -128,7 +128,7 @@ pub fn run(file: &Path, dev: bool, files: FileChecks) -> Result<(), String> {
                     }
                 }
                 let building = Instant::now();
-                match scaffold::build(file, dev, files.files_at_start) {
+                match scaffold::build(file, &analysis.sources, dev, files.files_at_start) {
                     Err(error) => say(&format!("{error}; the running proxy keeps serving")),
                     Ok(binary) => {
                         let built = building.elapsed();
