@@ -9,8 +9,11 @@
 #   PROFILES="release fast" CONFIGS=large benches/build/breakdown.sh
 #
 # Each profile is the generated crate's own or a set of cargo overrides of it: `release` (fat
-# LTO, one codegen unit), `thin` thin LTO, `fast` no LTO and 16 codegen units, `dev` the
-# development profile of `edgec build --dev` (dependencies optimised, the crate incremental).
+# LTO, one codegen unit), `thin` thin LTO, `fast` no LTO and 16 codegen units,
+# `thin-incremental` and `off-incremental` thin or no LTO with incremental compilation, `dev`
+# the development profile of `edgec build --dev` (dependencies optimised, the crate
+# unoptimised and incremental), `dev-opt1` that profile at opt-level 1. PROFILES defaults to
+# "release thin fast dev".
 # CONFIGS ("gateway large") picks the configs. LINKERS (default: "default", then "mold" if installed)
 # runs each profile with each linker. The split of rustc's time comes from its `-Z
 # time-passes` (enabled on a stable toolchain through RUSTC_BOOTSTRAP=1, for this measurement
@@ -52,6 +55,7 @@ profile_args() {
         thin-incremental) echo "--release --config 'profile.release.lto=\"thin\"' --config profile.release.incremental=true" ;;
         off-incremental) echo "--release --config 'profile.release.lto=\"off\"' --config profile.release.incremental=true" ;;
         dev) echo "" ;;
+        dev-opt1) echo "--config profile.dev.opt-level=1" ;;
         *) log "unknown profile $1"; exit 2 ;;
     esac
 }
