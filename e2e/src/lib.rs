@@ -237,3 +237,49 @@ impl Drop for ProxyProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A hand-off socket for binary upgrades, in a folder of its own: a proxy started with it
+/// (one worker) takes the listening sockets and the live state of the one running.
+pub struct Handoff {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Handoff {
+    pub fn new() -> Handoff {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.sock");
+        Handoff { _dir: dir, path }
+    }
+
+    /// Starts `binary` on this hand-off socket, as [`ProxyProcess::start`] does.
+    pub fn start(&self, binary: &Path, listeners: usize) -> ProxyProcess {
+        let env = [
+            ("EDGE_HANDOFF", self.path.as_os_str()),
+            ("EDGE_WORKERS", OsStr::new("1")),
+        ];
+        ProxyProcess::start_with(binary, listeners, &env)
+    }
+
+    /// Starts `binary` to take over from `old`, and waits (at most 40 s) for `old` to hand
+    /// over, drain and exit cleanly.
+    pub fn take_over(
+        &self,
+        old: &mut ProxyProcess,
+        binary: &Path,
+        listeners: usize,
+    ) -> ProxyProcess {
+        let new = self.start(binary, listeners);
+        let status = old
+            .wait(Duration::from_secs(40))
+            .expect("the old process exits after the hand-off");
+        assert!(status.success(), "{status}");
+        new
+    }
+}
+
+impl Default for Handoff {
+    fn default() -> Handoff {
+        Handoff::new()
+    }
+}

@@ -4,10 +4,10 @@
 //! weights changed through the admin API, without a rebuild; and weights so changed kept by
 //! the next process of a zero-downtime upgrade, unless its config changed the split.
 
-use std::{collections::HashMap, ffi::OsStr, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr};
 
 use bytes::Bytes;
-use edge_e2e::{build_and_start, build_with, ProxyProcess};
+use edge_e2e::{build_and_start, build_with, Handoff};
 use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
 
@@ -201,15 +201,10 @@ fn weights_set_at_run_time_survive_an_upgrade_unless_the_new_config_changes_the_
     let new_config = upgrade_config(stable, canary, "app 70, app_v2 30");
     let (_old_dir, old_binary) = build_with("split_upgrade_old", &old_config, &[]);
     let (_new_dir, new_binary) = build_with("split_upgrade_new", &new_config, &[]);
-    let handoff_dir = tempfile::tempdir().unwrap();
-    let handoff = handoff_dir.path().join("edge.sock");
-    let env = [
-        ("EDGE_HANDOFF", handoff.as_os_str()),
-        ("EDGE_WORKERS", OsStr::new("1")),
-    ];
+    let handoff = Handoff::new();
     let client = HttpClient::new();
 
-    let mut old = ProxyProcess::start_with(&old_binary, 1, &env);
+    let mut old = handoff.start(&old_binary, 1);
     let admin = format!("http://{}", old.admin.expect("an admin listener"));
     for (route, body) in [
         ("canary", r#"{"app": 0, "app_v2": 100}"#),
@@ -219,11 +214,7 @@ fn weights_set_at_run_time_survive_an_upgrade_unless_the_new_config_changes_the_
         assert_eq!(changed.status, 200, "{}", changed.body);
     }
 
-    let mut new = ProxyProcess::start_with(&new_binary, 1, &env);
-    let status = old
-        .wait(Duration::from_secs(40))
-        .expect("the old process exits after the hand-off");
-    assert!(status.success(), "{status}");
+    let mut new = handoff.take_over(&mut old, &new_binary, 1);
     assert_eq!(
         new.admin, old.admin,
         "the new process answers on the admin port"

@@ -9,7 +9,6 @@
 //! unless the new config gives that server another weight.
 
 use std::{
-    ffi::OsStr,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -21,7 +20,7 @@ use std::{
 use std::process::Command;
 
 use bytes::Bytes;
-use edge_e2e::{build_and_start, build_with, ProxyProcess};
+use edge_e2e::{build_and_start, build_with, Handoff};
 use edge_testkit::{Answer, EchoBackends, HttpClient};
 use http_body_util::Full;
 
@@ -277,14 +276,9 @@ fn a_drained_server_stays_drained_across_an_upgrade() {
     let backends = EchoBackends::start(2);
     let [first, second] = [backends.addrs[0], backends.addrs[1]];
     let (_dir, binary) = build_with("steer_upgrade", &config(first, second), &[]);
-    let handoff_dir = tempfile::tempdir().unwrap();
-    let handoff = handoff_dir.path().join("edge.sock");
-    let env = [
-        ("EDGE_HANDOFF", handoff.as_os_str()),
-        ("EDGE_WORKERS", OsStr::new("1")),
-    ];
+    let handoff = Handoff::new();
     let client = HttpClient::new();
-    let mut old = ProxyProcess::start_with(&binary, 1, &env);
+    let mut old = handoff.start(&binary, 1);
     let admin = format!("http://{}", old.admin.expect("an admin listener"));
     let drained = steer(
         &client,
@@ -296,11 +290,7 @@ fn a_drained_server_stays_drained_across_an_upgrade() {
     assert_eq!(drained.status, 200, "{}", drained.body);
 
     // The same binary started again takes over the sockets, and the state.
-    let mut new = ProxyProcess::start_with(&binary, 1, &env);
-    let status = old
-        .wait(Duration::from_secs(40))
-        .expect("the old process exits after the hand-off");
-    assert!(status.success(), "{status}");
+    let mut new = handoff.take_over(&mut old, &binary, 1);
     let client = HttpClient::new();
     let shown: serde_json::Value =
         serde_json::from_str(&client.get(&format!("{admin}/status")).body).unwrap();
@@ -487,14 +477,9 @@ fn a_weight_is_carried_across_an_upgrade_unless_the_new_config_changes_it() {
     let (_old_dir, old_binary) = build_with("weight_upgrade_old", &config(first, second), &[]);
     let new_config = weighted_config(first, second, " weight 2");
     let (_new_dir, new_binary) = build_with("weight_upgrade_new", &new_config, &[]);
-    let handoff_dir = tempfile::tempdir().unwrap();
-    let handoff = handoff_dir.path().join("edge.sock");
-    let env = [
-        ("EDGE_HANDOFF", handoff.as_os_str()),
-        ("EDGE_WORKERS", OsStr::new("1")),
-    ];
+    let handoff = Handoff::new();
     let client = HttpClient::new();
-    let mut old = ProxyProcess::start_with(&old_binary, 1, &env);
+    let mut old = handoff.start(&old_binary, 1);
     let admin = format!("http://{}", old.admin.expect("an admin listener"));
     for (server, weight) in [(first, 3), (second, 5)] {
         let body = format!(r#"{{"weight": {weight}}}"#);
@@ -503,11 +488,7 @@ fn a_weight_is_carried_across_an_upgrade_unless_the_new_config_changes_it() {
     }
 
     // The new build's config gives the second server weight 2 (the old one's gave it 1).
-    let mut new = ProxyProcess::start_with(&new_binary, 1, &env);
-    let status = old
-        .wait(Duration::from_secs(40))
-        .expect("the old process exits after the hand-off");
-    assert!(status.success(), "{status}");
+    let mut new = handoff.take_over(&mut old, &new_binary, 1);
     let client = HttpClient::new();
     let kept = shown(&client, &admin, first);
     assert_eq!(kept["weight"], 3, "the config left it alone: {kept}");
