@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use edge_runtime::{
     http::Method, not_found, respond, CertReloader, Cx, Gateway, ListenerLimits, ListenerMode,
-    ListenerSpec, Pool, PoolSpec, Process, ProxyProtocol, Retry, RoundRobin, Server, ServerSpec,
-    Strategy, Upstream, UpstreamTimeouts,
+    ListenerSpec, Pool, PoolSpec, Process, RoundRobin, Server, ServerSpec, Strategy, Upstream,
+    UpstreamTimeouts,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -134,18 +134,7 @@ pub fn server(addr: SocketAddr) -> ServerSpec {
 /// A pool named `app` over `servers` with default timeouts and nothing else; tests override
 /// fields with struct update syntax and [`leak`] the result.
 pub fn spec(servers: Vec<ServerSpec>) -> PoolSpec {
-    PoolSpec {
-        name: "app",
-        servers: Box::leak(servers.into_boxed_slice()),
-        timeouts: UpstreamTimeouts::DEFAULT,
-        health: None,
-        passive: None,
-        retry: Retry::NONE,
-        proxy_protocol: ProxyProtocol::None,
-        tls: None,
-        protocol: edge_runtime::UpstreamProtocol::Http1,
-        sticky: None,
-    }
+    PoolSpec::new("app", Box::leak(servers.into_boxed_slice()))
 }
 
 pub fn leak(spec: PoolSpec) -> &'static PoolSpec {

@@ -304,26 +304,12 @@ mod tests {
 
     #[test]
     fn a_server_given_another_weight_shows_the_configs_too() {
-        use crate::{
-            Pool, PoolSpec, ProxyProtocol, Retry, RoundRobin, ServerSpec, Upstream,
-            UpstreamProtocol, UpstreamTimeouts,
-        };
+        use crate::{Pool, PoolSpec, RoundRobin, ServerSpec, Upstream};
         static SERVERS: [ServerSpec; 2] = [
             ServerSpec::new(Upstream::Name("a.internal:80")),
             ServerSpec::new(Upstream::Name("b.internal:80")),
         ];
-        static APP: PoolSpec = PoolSpec {
-            name: "app",
-            servers: &SERVERS,
-            timeouts: UpstreamTimeouts::DEFAULT,
-            health: None,
-            passive: None,
-            retry: Retry::NONE,
-            proxy_protocol: ProxyProtocol::None,
-            tls: None,
-            protocol: UpstreamProtocol::Http1,
-            sticky: None,
-        };
+        static APP: PoolSpec = PoolSpec::new("app", &SERVERS);
         let process = crate::Process::new();
         let _pool = Pool::new(&APP, RoundRobin::default(), process.pools());
         let named = process.pools().servers("app", "a.internal:80").unwrap();

@@ -138,25 +138,7 @@ mod tests {
     use std::net::{Ipv4Addr, SocketAddr};
 
     use super::*;
-    use crate::{
-        Cache, CacheKey, CacheSpec, Pool, PoolSpec, ProxyProtocol, Retry, RoundRobin, ServerSpec,
-        Upstream, UpstreamProtocol, UpstreamTimeouts,
-    };
-
-    const fn pool(servers: &'static [ServerSpec]) -> PoolSpec {
-        PoolSpec {
-            name: "app",
-            servers,
-            timeouts: UpstreamTimeouts::DEFAULT,
-            health: None,
-            passive: None,
-            retry: Retry::NONE,
-            proxy_protocol: ProxyProtocol::None,
-            tls: None,
-            protocol: UpstreamProtocol::Http1,
-            sticky: None,
-        }
-    }
+    use crate::{Cache, CacheKey, CacheSpec, Pool, PoolSpec, RoundRobin, ServerSpec, Upstream};
 
     const fn at(port: u16) -> ServerSpec {
         ServerSpec::new(Upstream::Socket(SocketAddr::new(
@@ -167,8 +149,8 @@ mod tests {
 
     static ONE: [ServerSpec; 1] = [at(8001)];
     static TWO: [ServerSpec; 2] = [at(8002), at(8003)];
-    static POOL_ONE: PoolSpec = pool(&ONE);
-    static POOL_TWO: PoolSpec = pool(&TWO);
+    static POOL_ONE: PoolSpec = PoolSpec::new("app", &ONE);
+    static POOL_TWO: PoolSpec = PoolSpec::new("app", &TWO);
     static PAGES: CacheSpec = CacheSpec {
         name: "pages",
         max_size: 1 << 20,

@@ -254,10 +254,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
     use super::*;
-    use crate::{
-        Pool, PoolSpec, Process, ProxyProtocol, Retry, RoundRobin, ServerSpec, Upstream,
-        UpstreamProtocol, UpstreamTimeouts,
-    };
+    use crate::{Pool, PoolSpec, Process, RoundRobin, ServerSpec, Upstream};
 
     const fn at(port: u16, weight: u32) -> ServerSpec {
         ServerSpec {
@@ -270,18 +267,7 @@ mod tests {
     }
 
     static SERVERS: [ServerSpec; 2] = [at(8001, 1), at(8002, 2)];
-    static APP: PoolSpec = PoolSpec {
-        name: "app",
-        servers: &SERVERS,
-        timeouts: UpstreamTimeouts::DEFAULT,
-        health: None,
-        passive: None,
-        retry: Retry::NONE,
-        proxy_protocol: ProxyProtocol::None,
-        tls: None,
-        protocol: UpstreamProtocol::Http1,
-        sticky: None,
-    };
+    static APP: PoolSpec = PoolSpec::new("app", &SERVERS);
 
     #[test]
     fn a_weight_set_before_an_upgrade_stands_unless_the_config_changed_it() {

@@ -32,6 +32,26 @@ pub struct PoolSpec {
     pub sticky: Option<StickySpec>,
 }
 
+impl PoolSpec {
+    /// A pool named `name` of `servers` with default timeouts, cleartext HTTP/1.1, and none of
+    /// the rest: no health checks (active or passive), no retries, no PROXY protocol header,
+    /// no sticky sessions. Set what differs with struct update syntax.
+    pub const fn new(name: &'static str, servers: &'static [ServerSpec]) -> PoolSpec {
+        PoolSpec {
+            name,
+            servers,
+            timeouts: UpstreamTimeouts::DEFAULT,
+            health: None,
+            passive: None,
+            retry: Retry::NONE,
+            proxy_protocol: ProxyProtocol::None,
+            tls: None,
+            protocol: UpstreamProtocol::Http1,
+            sticky: None,
+        }
+    }
+}
+
 /// Sticky sessions by an inserted cookie (HAProxy's `cookie NAME insert`): the proxy sets a
 /// cookie naming the server that answered (an opaque id, a fixed hash of its address, so every
 /// proxy of a fleet names a server alike), and sends a request carrying it to that server

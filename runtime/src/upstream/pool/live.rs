@@ -522,25 +522,11 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::{
-        upstream::backend::Slot, upstream::spec::UpstreamTimeouts, ProxyProtocol, Retry,
-        RoundRobin, Strategy,
-    };
+    use crate::{upstream::backend::Slot, RoundRobin, Strategy};
 
     static ENTRY: ServerSpec = ServerSpec::new(Upstream::Name("users.internal:8080"));
 
-    static SPEC: PoolSpec = PoolSpec {
-        name: "app",
-        servers: std::slice::from_ref(&ENTRY),
-        timeouts: UpstreamTimeouts::DEFAULT,
-        health: None,
-        passive: None,
-        retry: Retry::NONE,
-        proxy_protocol: ProxyProtocol::None,
-        tls: None,
-        protocol: crate::UpstreamProtocol::Http1,
-        sticky: None,
-    };
+    static SPEC: PoolSpec = PoolSpec::new("app", std::slice::from_ref(&ENTRY));
 
     /// The source of `ENTRY` having resolved to 10.0.0.N for each N of `hosts`.
     fn source(hosts: impl IntoIterator<Item = u8>) -> Source {
