@@ -42,11 +42,20 @@
     row.appendChild(td);
   };
   const percent = (ratio) => (ratio === null || ratio === undefined ? "" : (100 * ratio).toFixed(1) + " %");
-  function showStats(stats) {
-    const routes = document.createDocumentFragment();
-    for (const route of stats.routes) {
+  // Replaces the rows of `body` with one per item, named by `data-KEY` (the item's `name`
+  // field) and filled in by `fill(row, item)`.
+  function fillRows(body, items, key, name, fill) {
+    const rows = document.createDocumentFragment();
+    for (const item of items) {
       const row = document.createElement("tr");
-      row.dataset.route = route.route;
+      row.dataset[key] = item[name];
+      fill(row, item);
+      rows.appendChild(row);
+    }
+    body.replaceChildren(rows);
+  }
+  function showStats(stats) {
+    fillRows(routeRows, stats.routes, "route", "route", (row, route) => {
       cell(row, route.listener);
       cell(row, route.route);
       cell(row, route.requests);
@@ -58,13 +67,8 @@
       cell(row, seconds(latency.p95));
       cell(row, seconds(latency.p99));
       spark(row, route.history.requests);
-      routes.appendChild(row);
-    }
-    routeRows.replaceChildren(routes);
-    const listeners = document.createDocumentFragment();
-    for (const listener of stats.listeners) {
-      const row = document.createElement("tr");
-      row.dataset.listener = listener.listener;
+    });
+    fillRows(listenerRows, stats.listeners, "listener", "listener", (row, listener) => {
       cell(row, listener.listener);
       cell(row, listener.connections_open);
       cell(row, listener.connections);
@@ -72,23 +76,16 @@
       cell(row, listener.requests);
       cell(row, listener.request_rate.toFixed(1));
       spark(row, listener.history.requests);
-      listeners.appendChild(row);
-    }
-    listenerRows.replaceChildren(listeners);
+    });
     if (cacheRows) {
-      const caches = document.createDocumentFragment();
-      for (const cache of stats.caches) {
-        const row = document.createElement("tr");
-        row.dataset.cache = cache.policy;
+      fillRows(cacheRows, stats.caches, "cache", "policy", (row, cache) => {
         cell(row, cache.policy);
         cell(row, percent(cache.hit_ratio));
         cell(row, percent(cache.recent_hit_ratio));
         cell(row, cache.entries);
         cell(row, cache.bytes);
         spark(row, cache.history.hits);
-        caches.appendChild(row);
-      }
-      cacheRows.replaceChildren(caches);
+      });
     }
     serverFigures = new Map(stats.servers.map((server) => [server.pool + " " + server.server, server]));
   }
