@@ -10,18 +10,23 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Runs `edgec` with the given arguments, with the shared test cache for built proxies. The
-/// proxies are built without the whole-program optimisation of the generated crate's release
-/// profile: it changes their speed, not their behaviour, and would make each of the tests'
-/// many builds four times longer.
+/// Runs `edgec` with the given arguments, as [`edgec_command`] sets it up.
 pub fn edgec(args: &[&str]) -> Output {
-    Command::new(edgec_binary())
+    edgec_command(args).output().expect("edgec runs")
+}
+
+/// `edgec` with the given arguments and the shared test cache for built proxies. The proxies
+/// are built without the whole-program optimisation of the generated crate's release profile:
+/// it changes their speed, not their behaviour, and would make each of the tests' many builds
+/// four times longer.
+pub fn edgec_command(args: &[&str]) -> Command {
+    let mut command = Command::new(edgec_binary());
+    command
         .args(args)
         .env("EDGE_CACHE_DIR", cache_dir())
         .env("CARGO_PROFILE_RELEASE_LTO", "off")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4")
-        .output()
-        .expect("edgec runs")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4");
+    command
 }
 
 /// The `edgec` binary, built on first use by the cargo that runs the tests, with the profile

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use edge_e2e::{cache_dir, edgec_binary};
+use edge_e2e::edgec_command;
 use edge_testkit::HttpClient;
 
 /// The longest a build and swap may take (a cold cache builds the generated crate's
@@ -41,11 +41,7 @@ struct Watching {
 impl Watching {
     fn start(file: &std::path::Path) -> Watching {
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(edgec_binary())
-            .args(["watch", file.to_str().unwrap()])
-            .env("EDGE_CACHE_DIR", cache_dir())
-            .env("CARGO_PROFILE_RELEASE_LTO", "off")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4")
+        let mut child = edgec_command(&["watch", file.to_str().unwrap()])
             .env("EDGE_WORKERS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

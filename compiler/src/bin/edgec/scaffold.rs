@@ -184,9 +184,12 @@ pub fn new(dir: &Path, source: &Source) -> Result<(), String> {
     write(&dir.join(".gitignore"), GITIGNORE)
 }
 
-/// FNV-1a: a stable short hash to tell cached crates of same-named configs apart.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+/// FNV-1a's starting value.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, a stable short hash, carried on from `hash` over `bytes`.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
@@ -195,12 +198,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// length so that no two different sets of texts run together the same way. Names are left
 /// out: the same text read by another path is the same config.
 fn digest(sources: &Sources) -> u64 {
-    let mut bytes = Vec::new();
-    for file in sources.files() {
-        bytes.extend_from_slice(&(file.text.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(file.text.as_bytes());
-    }
-    fnv1a(&bytes)
+    sources.files().fold(FNV_OFFSET, |hash, file| {
+        let hash = fnv1a(hash, &(file.text.len() as u64).to_le_bytes());
+        fnv1a(hash, file.text.as_bytes())
+    })
 }
 
 /// Builds the proxy for `config` in the cache and returns the binary's path; `sources` are
@@ -223,7 +224,8 @@ pub fn build(
         .unwrap_or_default();
     let name = package_name(&stem);
     let cache = cache_dir()?;
-    let key = fnv1a(config.as_os_str().as_encoded_bytes());
+    // Tells the cached crates of same-named configs apart.
+    let key = fnv1a(FNV_OFFSET, config.as_os_str().as_encoded_bytes());
     // The crate, and so its binary, is named for the config's path too: every cached crate
     // shares one target folder, where `release/NAME` would hold whichever same-named config
     // was built last, and cargo does not copy it again for a crate that is up to date.
@@ -256,14 +258,12 @@ pub fn build(
     if !dev {
         command.arg("--release");
     }
-    if dev {
-        eprintln!(
-            "edgec: building {name} from {} for development (--dev): slower, not for production",
-            config.display()
-        );
+    let purpose = if dev {
+        " for development (--dev): slower, not for production"
     } else {
-        eprintln!("edgec: building {name} from {}", config.display());
-    }
+        ""
+    };
+    eprintln!("edgec: building {name} from {}{purpose}", config.display());
     let status = command
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

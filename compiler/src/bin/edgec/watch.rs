@@ -36,6 +36,11 @@ impl Watched {
         )
     }
 
+    /// The same files, read again.
+    fn again(&self) -> Watched {
+        Watched::read(self.0.iter().map(|(path, _)| path.clone()))
+    }
+
     /// Whether any file differs from what was read.
     fn changed(&self) -> bool {
         self.0
@@ -50,13 +55,13 @@ impl Watched {
             std::thread::sleep(POLL);
         }
         let seen = Instant::now();
-        let mut settled = Watched::read(self.0.iter().map(|(path, _)| path.clone()));
+        let mut settled = self.again();
         loop {
             std::thread::sleep(POLL);
             if !settled.changed() {
                 return seen;
             }
-            settled = Watched::read(self.0.iter().map(|(path, _)| path.clone()));
+            settled = self.again();
         }
     }
 }
